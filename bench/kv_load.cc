@@ -1,0 +1,184 @@
+// enoki-kvload: a closed-loop load generator for one node's client API, the project's own
+// counterpart of redis-benchmark. C clients (one DEALER socket each, driven from one thread like
+// redis-benchmark) each keep one request outstanding; it reports throughput and latency
+// percentiles of the measured requests.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <zmq.hpp>
+
+#include "net/client.h"
+#include "net/codec.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string node = "tcp://127.0.0.1:7000";
+  std::string keygroup = "bench";
+  std::string op = "set";
+  int clients = 50;
+  int requests = 100000;
+  int value_size = 3;
+  int keyspace = 100000;
+  bool csv = false;
+};
+
+struct Conn {
+  zmq::socket_t socket;
+  Clock::time_point sent;
+  uint64_t id = 0;
+};
+
+int Run(const Args& a) {
+  zmq::context_t context(1);
+  {
+    // Set-up: the keygroup (one replica, the node itself), and the keys for a get run.
+    enoki::net::Client setup(context, a.node, std::chrono::seconds(10));
+    enoki::proto::CreateKeygroupRequest create;
+    create.set_name(a.keygroup);
+    auto st = setup.CreateKeygroup(create);
+    if (!st.ok() && st.code() != enoki::core::Code::kAlreadyExists) {
+      std::fprintf(stderr, "enoki-kvload: cannot create keygroup: %s\n", st.ToString().c_str());
+      return 1;
+    }
+    if (a.op == "get") {
+      std::string value(static_cast<size_t>(a.value_size), 'x');
+      for (int k = 0; k < std::min(a.keyspace, a.requests); ++k) {
+        auto r = setup.Put(a.keygroup, "key:" + std::to_string(k), value);
+        if (!r.ok()) {
+          std::fprintf(stderr, "enoki-kvload: preload failed: %s\n", r.status().ToString().c_str());
+          return 1;
+        }
+      }
+    }
+  }
+
+  std::vector<Conn> conns;
+  std::vector<zmq::pollitem_t> items;
+  for (int i = 0; i < a.clients; ++i) {
+    conns.push_back({zmq::socket_t(context, zmq::socket_type::dealer), {}, 0});
+    conns.back().socket.set(zmq::sockopt::linger, 0);
+    conns.back().socket.connect(a.node);
+  }
+  for (auto& c : conns) items.push_back({c.socket.handle(), 0, ZMQ_POLLIN, 0});
+
+  std::string value(static_cast<size_t>(a.value_size), 'x');
+  std::mt19937_64 rng(1);
+  std::uniform_int_distribution<int> key_dist(0, std::min(a.keyspace, a.requests) - 1);
+  enoki::proto::Request request;
+  std::string frame;
+  uint64_t next_id = 1;
+  int issued = 0;
+  int done = 0;
+  int errors = 0;
+  std::vector<double> latencies_us;
+  latencies_us.reserve(static_cast<size_t>(a.requests));
+
+  auto send = [&](Conn& c) {
+    std::string key = "key:" + std::to_string(key_dist(rng));
+    request.Clear();
+    c.id = next_id++;
+    request.set_id(c.id);
+    if (a.op == "set") {
+      auto* p = request.mutable_put();
+      p->set_keygroup(a.keygroup);
+      p->set_key(key);
+      p->set_value(value);
+    } else {
+      auto* g = request.mutable_get();
+      g->set_keygroup(a.keygroup);
+      g->set_key(key);
+    }
+    enoki::net::EncodeEnvelope(request, &frame);
+    c.sent = Clock::now();
+    c.socket.send(zmq::buffer(frame), zmq::send_flags::none);
+    ++issued;
+  };
+
+  auto start = Clock::now();
+  for (auto& c : conns) {
+    if (issued < a.requests) send(c);
+  }
+  auto last_progress = Clock::now();
+  while (done < issued) {
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(1000));
+    bool progress = false;
+    for (size_t i = 0; i < conns.size(); ++i) {
+      if (!(items[i].revents & ZMQ_POLLIN)) continue;
+      zmq::message_t msg;
+      while (conns[i].socket.recv(msg, zmq::recv_flags::dontwait)) {
+        enoki::proto::Envelope env;
+        if (!env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) ||
+            env.response().id() != conns[i].id) {
+          continue;
+        }
+        auto now = Clock::now();
+        latencies_us.push_back(
+            std::chrono::duration<double, std::micro>(now - conns[i].sent).count());
+        if (env.response().code() != enoki::proto::OK) ++errors;
+        ++done;
+        progress = true;
+        if (issued < a.requests) send(conns[i]);
+      }
+    }
+    if (progress) {
+      last_progress = Clock::now();
+    } else if (Clock::now() - last_progress > std::chrono::seconds(10)) {
+      std::fprintf(stderr, "enoki-kvload: no answer for 10 s, %d of %d done\n", done, issued);
+      return 1;
+    }
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  std::sort(latencies_us.begin(), latencies_us.end());
+  auto pct = [&](double p) {
+    return latencies_us[static_cast<size_t>(p * static_cast<double>(latencies_us.size() - 1))] /
+           1000.0;
+  };
+  double rps = done / secs;
+  if (a.csv) {
+    std::printf("\"%s\",\"%.2f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%d\"\n",
+                a.op == "set" ? "SET" : "GET", rps, pct(0.5), pct(0.95), pct(0.99), errors);
+  } else {
+    std::printf(
+        "%s: %d requests, %d clients, %d-byte values: %.0f requests/s; latency p50 %.3f ms, "
+        "p95 %.3f ms, p99 %.3f ms, max %.3f ms; %d errors\n",
+        a.op.c_str(), done, a.clients, a.value_size, rps, pct(0.5), pct(0.95), pct(0.99),
+        latencies_us.back() / 1000.0, errors);
+  }
+  return errors == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  CLI::App app{"enoki-kvload: closed-loop get/put load on one Enoki node, like redis-benchmark"};
+  app.add_option("-n,--node", a.node, "Endpoint of the node")->capture_default_str();
+  app.add_option("-k,--keygroup", a.keygroup, "Keygroup (created on the node if missing)")
+      ->capture_default_str();
+  app.add_option("-t,--op", a.op, "set (put) or get")
+      ->check(CLI::IsMember({"set", "get"}))
+      ->capture_default_str();
+  app.add_option("-c,--clients", a.clients, "Concurrent clients")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  app.add_option("-r,--requests", a.requests, "Requests in total")
+      ->check(CLI::Range(1, 100000000))
+      ->capture_default_str();
+  app.add_option("-d,--value-size", a.value_size, "Value size in bytes (redis-benchmark: 3)")
+      ->check(CLI::Range(0, 64 << 20))
+      ->capture_default_str();
+  app.add_option("--keyspace", a.keyspace, "Number of distinct keys")
+      ->check(CLI::Range(1, 100000000))
+      ->capture_default_str();
+  app.add_flag("--csv", a.csv, "One CSV line: op, requests/s, p50, p95, p99 (ms), errors");
+  CLI11_PARSE(app, argc, argv);
+  return Run(a);
+}

@@ -1,0 +1,242 @@
+// `enoki kv ...` and `enoki keygroup ...`: one request to one node, its answer on stdout, an error
+// as one line on stderr with exit code 1.
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include <zmq.hpp>
+
+#include "cli/commands.h"
+#include "net/client.h"
+
+namespace enoki::cli {
+namespace {
+
+struct Target {
+  std::string node = "tcp://127.0.0.1:7000";
+  int timeout_ms = 5000;
+};
+
+// --node and --timeout-ms on a client subcommand; ENOKI_NODE overrides the default endpoint.
+void AddTargetOptions(CLI::App* cmd, Target& target) {
+  if (const char* env = std::getenv("ENOKI_NODE")) target.node = env;
+  cmd->add_option("-n,--node", target.node, "Endpoint of the node to ask (env: ENOKI_NODE)")
+      ->capture_default_str();
+  cmd->add_option("--timeout-ms", target.timeout_ms, "How long to wait for the answer")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+}
+
+template <typename Fn>
+int WithClient(const Target& target, Fn fn) {
+  zmq::context_t context(1);
+  net::Client client(context, target.node, std::chrono::milliseconds(target.timeout_ms));
+  core::Status st = fn(client);
+  if (!st.ok()) return ReportError(st.ToString() + " (node " + target.node + ")");
+  return 0;
+}
+
+std::string VersionText(const proto::Version& v) {
+  return std::to_string(v.wall_us()) + "." + std::to_string(v.logical()) + "@" + v.node();
+}
+
+void PrintKeygroup(const proto::KeygroupMeta& m) {
+  std::cout << "name: " << m.name() << "\n"
+            << "mutability: " << (m.mutability() == proto::APPEND_ONLY ? "append-only" : "mutable")
+            << "\n"
+            << "replication: " << (m.mode() == proto::SYNC ? "sync" : "async") << "\n"
+            << "replicas:";
+  for (const auto& r : m.replicas()) std::cout << " " << r.node();
+  std::cout << "\ncreated: " << VersionText(m.created()) << "\n"
+            << "version: " << VersionText(m.version()) << "\n";
+}
+
+// The value given on the command line, or read from a file, or from stdin for "-".
+core::Result<std::string> ReadValue(const std::string& value, const std::string& file) {
+  if (file.empty()) return value;
+  std::ostringstream out;
+  if (file == "-") {
+    out << std::cin.rdbuf();
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return core::Status::IOError("cannot read value file " + file);
+    out << in.rdbuf();
+  }
+  return out.str();
+}
+
+}  // namespace
+
+void AddKvCommand(CLI::App& app, Runner& run) {
+  CLI::App* kv = app.add_subcommand("kv", "Read and write items of a keygroup at any node");
+  kv->require_subcommand(1);
+  auto target = std::make_shared<Target>();
+  auto kg = std::make_shared<std::string>();
+  auto key = std::make_shared<std::string>();
+  auto value = std::make_shared<std::string>();
+  auto file = std::make_shared<std::string>();
+
+  CLI::App* get = kv->add_subcommand("get", "Print the value of KEY (exit 1 if absent)");
+  get->add_option("keygroup", *kg, "Keygroup")->required();
+  get->add_option("key", *key, "Key")->required();
+  AddTargetOptions(get, *target);
+  get->callback([&run, target, kg, key] {
+    run = [=] {
+      return WithClient(*target, [&](net::Client& c) {
+        auto r = c.Get(*kg, *key);
+        if (r.ok()) std::cout << r->value() << "\n";
+        return r.status();
+      });
+    };
+  });
+
+  CLI::App* put = kv->add_subcommand("put", "Write VALUE (or --file) under KEY");
+  put->add_option("keygroup", *kg, "Keygroup")->required();
+  put->add_option("key", *key, "Key")->required();
+  auto* value_opt = put->add_option("value", *value, "Value");
+  auto* file_opt =
+      put->add_option("-f,--file", *file, "Read the value from this file ('-': stdin)");
+  value_opt->excludes(file_opt);
+  AddTargetOptions(put, *target);
+  put->callback([&run, target, kg, key, value, file, value_opt, file_opt] {
+    bool given = value_opt->count() > 0 || file_opt->count() > 0;
+    run = [=] {
+      if (!given) return ReportError("put needs a VALUE or --file");
+      return WithClient(*target, [&](net::Client& c) {
+        auto v = ReadValue(*value, *file);
+        if (!v.ok()) return v.status();
+        return c.Put(*kg, *key, *v).status();
+      });
+    };
+  });
+
+  CLI::App* del = kv->add_subcommand("del", "Delete KEY");
+  del->add_option("keygroup", *kg, "Keygroup")->required();
+  del->add_option("key", *key, "Key")->required();
+  AddTargetOptions(del, *target);
+  del->callback([&run, target, kg, key] {
+    run = [=] { return WithClient(*target, [&](net::Client& c) { return c.Delete(*kg, *key); }); };
+  });
+
+  CLI::App* append = kv->add_subcommand(
+      "append", "Append VALUE (or --file) to an append-only keygroup; prints the key it got");
+  append->add_option("keygroup", *kg, "Keygroup")->required();
+  auto* avalue = append->add_option("value", *value, "Value");
+  auto* afile =
+      append->add_option("-f,--file", *file, "Read the value from this file ('-': stdin)");
+  avalue->excludes(afile);
+  AddTargetOptions(append, *target);
+  append->callback([&run, target, kg, value, file, avalue, afile] {
+    bool given = avalue->count() > 0 || afile->count() > 0;
+    run = [=] {
+      if (!given) return ReportError("append needs a VALUE or --file");
+      return WithClient(*target, [&](net::Client& c) {
+        auto v = ReadValue(*value, *file);
+        if (!v.ok()) return v.status();
+        auto r = c.Append(*kg, *v);
+        if (r.ok()) std::cout << r->key() << "\n";
+        return r.status();
+      });
+    };
+  });
+
+  auto from = std::make_shared<std::string>();
+  auto to = std::make_shared<std::string>();
+  auto count = std::make_shared<uint32_t>(0);
+  CLI::App* scan = kv->add_subcommand(
+      "scan", "Print the items with FROM <= key < TO as 'key<TAB>value' lines, in key order");
+  scan->add_option("keygroup", *kg, "Keygroup")->required();
+  scan->add_option("--from", *from, "First key (default: the smallest)");
+  scan->add_option("--to", *to, "Stop before this key (default: no end)");
+  scan->add_option("--count", *count, "At most this many items (0: the node's default, 1000)");
+  AddTargetOptions(scan, *target);
+  scan->callback([&run, target, kg, from, to, count] {
+    run = [=] {
+      return WithClient(*target, [&](net::Client& c) {
+        auto r = c.Scan(*kg, *from, *to, *count);
+        if (!r.ok()) return r.status();
+        for (const auto& kv : r->items()) std::cout << kv.key() << "\t" << kv.value() << "\n";
+        if (r->more())
+          std::cerr << "(more items follow; continue with --from after the last key)\n";
+        return core::Status::Ok();
+      });
+    };
+  });
+}
+
+void AddKeygroupCommand(CLI::App& app, Runner& run) {
+  CLI::App* cmd = app.add_subcommand("keygroup", "Create, inspect and re-replicate keygroups");
+  cmd->require_subcommand(1);
+  auto target = std::make_shared<Target>();
+  auto name = std::make_shared<std::string>();
+  auto node = std::make_shared<std::string>();
+  auto replicas = std::make_shared<std::vector<std::string>>();
+  auto append_only = std::make_shared<bool>(false);
+  auto sync = std::make_shared<bool>(false);
+
+  CLI::App* create = cmd->add_subcommand("create", "Create a keygroup replicated on --replicas");
+  create->add_option("name", *name, "Keygroup name")->required();
+  create
+      ->add_option("-r,--replicas", *replicas,
+                   "Node ids holding a replica, comma-separated (default: the node asked)")
+      ->delimiter(',');
+  create->add_flag("--append-only", *append_only, "Items are written once and never changed");
+  create->add_flag("--sync", *sync,
+                   "Acknowledge writes only once every replica applied them (default: async)");
+  AddTargetOptions(create, *target);
+  create->callback([&run, target, name, replicas, append_only, sync] {
+    run = [=] {
+      return WithClient(*target, [&](net::Client& c) {
+        proto::CreateKeygroupRequest r;
+        r.set_name(*name);
+        r.set_mutability(*append_only ? proto::APPEND_ONLY : proto::MUTABLE);
+        r.set_mode(*sync ? proto::SYNC : proto::ASYNC);
+        for (const auto& n : *replicas) r.add_replicas(n);
+        return c.CreateKeygroup(r);
+      });
+    };
+  });
+
+  CLI::App* del = cmd->add_subcommand("delete", "Delete a keygroup and all its items everywhere");
+  del->add_option("name", *name, "Keygroup name")->required();
+  AddTargetOptions(del, *target);
+  del->callback([&run, target, name] {
+    run = [=] {
+      return WithClient(*target, [&](net::Client& c) { return c.DeleteKeygroup(*name); });
+    };
+  });
+
+  CLI::App* info = cmd->add_subcommand("info", "Print a keygroup's settings and replicas");
+  info->add_option("name", *name, "Keygroup name")->required();
+  AddTargetOptions(info, *target);
+  info->callback([&run, target, name] {
+    run = [=] {
+      return WithClient(*target, [&](net::Client& c) {
+        auto r = c.KeygroupInfo(*name);
+        if (r.ok()) PrintKeygroup(*r);
+        return r.status();
+      });
+    };
+  });
+
+  for (bool add : {true, false}) {
+    CLI::App* sub = cmd->add_subcommand(
+        add ? "add-replica" : "remove-replica",
+        add ? "Add a replica on NODE; it pulls the data before it serves reads"
+            : "Remove NODE's replica (not the last one); NODE then forwards to the others");
+    sub->add_option("name", *name, "Keygroup name")->required();
+    sub->add_option("node_id", *node, "Node id")->required();
+    AddTargetOptions(sub, *target);
+    sub->callback([&run, target, name, node, add] {
+      run = [=] {
+        return WithClient(*target, [&](net::Client& c) {
+          return add ? c.AddReplica(*name, *node) : c.RemoveReplica(*name, *node);
+        });
+      };
+    });
+  }
+}
+
+}  // namespace enoki::cli

@@ -1,0 +1,22 @@
+// The enoki subcommands. Each Add*Command registers its subcommand (with --help for every option)
+// on the app and sets `run` to what executes it once the command line has been parsed; run
+// returns the process's exit code.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace enoki::cli {
+
+using Runner = std::function<int()>;
+
+void AddNodeCommand(CLI::App& app, Runner& run);
+void AddKvCommand(CLI::App& app, Runner& run);
+void AddKeygroupCommand(CLI::App& app, Runner& run);
+void AddDemoCommand(CLI::App& app, Runner& run);
+
+// Prints "enoki: error: <message>" on stderr and returns the exit code for a failed command.
+int ReportError(const std::string& message);
+
+}  // namespace enoki::cli

@@ -1,0 +1,34 @@
+// enoki: one binary for real nodes, the client commands and the demo. Parses the command line
+// with CLI11 and runs the chosen subcommand.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace enoki::cli {
+
+int ReportError(const std::string& message) {
+  std::fprintf(stderr, "enoki: error: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace enoki::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Enoki: stateful serverless functions from edge to cloud.\n"
+      "Runs a real node, talks to nodes, and runs the three-node demo."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "enoki 0.1.0");
+  enoki::cli::Runner run;
+  enoki::cli::AddNodeCommand(app, run);
+  enoki::cli::AddKvCommand(app, run);
+  enoki::cli::AddKeygroupCommand(app, run);
+  enoki::cli::AddDemoCommand(app, run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return run();
+}

@@ -1,0 +1,149 @@
+// `enoki node`: runs a real node (store replica) on this machine: the event loop, the ZeroMQ
+// transport, SQLite storage in the data directory, until SIGINT or SIGTERM.
+#include <csignal>
+#include <filesystem>
+#include <map>
+
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+#include "cli/commands.h"
+#include "net/event_loop.h"
+#include "net/zmq_transport.h"
+#include "node/memory_storage.h"
+#include "node/node.h"
+#include "node/sqlite_storage.h"
+
+namespace enoki::cli {
+namespace {
+
+struct NodeArgs {
+  std::string id;
+  std::string listen = "tcp://127.0.0.1:7000";
+  std::string data_dir;
+  std::vector<std::string> peers;
+  uint64_t max_value_size = node::kDefaultMaxValueBytes;
+  std::string durability = "process";
+  bool in_memory = false;
+  int retry_ms = 200;
+  int sync_timeout_ms = 2000;
+  int forward_timeout_ms = 2000;
+  std::string log_level = "info";
+};
+
+net::EventLoop* g_loop = nullptr;
+extern "C" void OnStopSignal(int) {
+  if (g_loop != nullptr) g_loop->Stop();
+}
+
+int RunNode(const NodeArgs& args) {
+  auto level = spdlog::level::from_str(args.log_level);
+  spdlog::set_level(level);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  std::map<std::string, std::string> peers;
+  node::NodeOptions options;
+  options.id = args.id;
+  for (const auto& p : args.peers) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == p.size()) {
+      return ReportError("--peer '" + p +
+                         "' must look like ID=ENDPOINT, e.g. b=tcp://10.0.0.2:7000");
+    }
+    std::string id = p.substr(0, eq);
+    if (auto st = node::ValidateName("--peer id", id); !st.ok()) return ReportError(st.message());
+    if (id == args.id) return ReportError("--peer '" + p + "' names this node itself");
+    if (!peers.emplace(id, p.substr(eq + 1)).second) {
+      return ReportError("--peer '" + id + "' is given twice");
+    }
+    options.peers.push_back(id);
+  }
+  options.max_value_bytes = args.max_value_size;
+  options.retry_interval = std::chrono::milliseconds(args.retry_ms);
+  options.sync_write_timeout = std::chrono::milliseconds(args.sync_timeout_ms);
+  options.forward_timeout = std::chrono::milliseconds(args.forward_timeout_ms);
+
+  std::unique_ptr<node::StorageEngine> storage;
+  if (args.in_memory) {
+    storage = std::make_unique<node::MemoryStorage>();
+  } else {
+    std::string dir = args.data_dir.empty() ? "enoki-data/" + args.id : args.data_dir;
+    auto opened = node::SqliteStorage::Open(
+        (std::filesystem::path(dir) / "store.db").string(),
+        args.durability == "power" ? node::SqliteSync::kFull : node::SqliteSync::kNormal);
+    if (!opened.ok()) return ReportError(opened.status().ToString());
+    storage = std::move(opened.value());
+  }
+
+  zmq::context_t context(1);
+  net::EventLoop loop(std::random_device{}());
+  net::ZmqTransport transport(
+      context, loop, {args.id, args.listen, peers, node::MaxMessageBytes(options.max_value_bytes)});
+  if (auto st = transport.Start(); !st.ok()) return ReportError(st.message());
+  node::Node node(options, loop, transport, *storage);
+  transport.SetHandler(&node);
+  if (auto st = node.Start(); !st.ok()) return ReportError("cannot start: " + st.ToString());
+  loop.AddIdleHook([&node] { node.Flush(); });
+
+  g_loop = &loop;
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
+  spdlog::info(
+      "node {} listening on {} with {} peers, storage {}", args.id, transport.bound_endpoint(),
+      peers.size(),
+      args.in_memory ? "in memory" : "SQLite (durable against " + args.durability + " loss)");
+  loop.Run();
+  node.Flush();
+  spdlog::info("node {} stopped", args.id);
+  g_loop = nullptr;
+  return 0;
+}
+
+}  // namespace
+
+void AddNodeCommand(CLI::App& app, Runner& run) {
+  auto args = std::make_shared<NodeArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "node",
+      "Run a real Enoki node (a keygroup store replica) until SIGINT or SIGTERM.\n"
+      "Every option can also come from a config file (--config, TOML or INI: id = \"a\").");
+  cmd->set_config("--config", "", "Read options from this file (TOML/INI keys as long options)");
+  cmd->add_option("--id", args->id, "This node's id: letters, digits, '_', '-', '.'")->required();
+  cmd->add_option("--listen", args->listen, "ZeroMQ endpoint to listen on")->capture_default_str();
+  cmd->add_option("--data-dir", args->data_dir,
+                  "Directory for the node's SQLite database (default: enoki-data/<id>)");
+  cmd->add_option("--peer", args->peers,
+                  "Another node, as ID=ENDPOINT (repeat for each peer; every node a keygroup may "
+                  "be replicated to or forwarded to must be listed)");
+  cmd->add_option("--max-value-size", args->max_value_size,
+                  "Largest value accepted, in bytes (suffixes: KiB, MiB, KB, MB); use the same "
+                  "value on every node")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd->add_option("--durability", args->durability,
+                  "What an acknowledged write survives: 'process' (a crash or SIGKILL of the node; "
+                  "SQLite synchronous=NORMAL) or 'power' (a crash of the machine; fsync on every "
+                  "commit)")
+      ->check(CLI::IsMember({"process", "power"}))
+      ->capture_default_str();
+  cmd->add_flag("--in-memory", args->in_memory,
+                "Keep state in memory only (nothing survives a restart; for experiments)");
+  cmd->add_option("--retry-ms", args->retry_ms,
+                  "Base interval of replication retries, in milliseconds")
+      ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
+  cmd->add_option("--sync-timeout-ms", args->sync_timeout_ms,
+                  "How long a write to a synchronous keygroup waits for the replicas, in ms")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+  cmd->add_option("--forward-timeout-ms", args->forward_timeout_ms,
+                  "How long a forwarded request waits for one replica before trying the next, ms")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+  cmd->add_option("--log-level", args->log_level, "trace, debug, info, warn, error, critical, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  cmd->callback([&run, args] { run = [args] { return RunNode(*args); }; });
+}
+
+}  // namespace enoki::cli

@@ -1,0 +1,46 @@
+// Subprocess: starts a program as a child process and stops it, for the CLI's demo, the test
+// harness and the emulation orchestrator. The child's stdout and stderr go to a log file (or are
+// inherited). POSIX only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace enoki::core {
+
+class Subprocess {
+ public:
+  // Starts `argv` (argv[0] is a path). Output goes to `log_path` (appended) if it is not empty.
+  static Result<Subprocess> Start(const std::vector<std::string>& argv,
+                                  const std::string& log_path = "");
+  // The path of the running executable (for a program that starts copies of itself).
+  static std::string SelfPath();
+
+  Subprocess(Subprocess&& other) noexcept;
+  Subprocess& operator=(Subprocess&& other) noexcept;
+  Subprocess(const Subprocess&) = delete;
+  // Kills (SIGKILL) and reaps a child that is still running.
+  ~Subprocess();
+
+  pid_t pid() const { return pid_; }
+  // Sends `signal` to the child.
+  void Signal(int signal);
+  // Waits up to `timeout` for the child to exit; its exit status (as from waitpid) or nullopt.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  // SIGTERM, wait up to `grace`, then SIGKILL; returns the exit status.
+  int Stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
+  // SIGKILL and reap.
+  void Kill();
+
+ private:
+  explicit Subprocess(pid_t pid) : pid_(pid) {}
+  pid_t pid_ = -1;  // -1 once reaped
+};
+
+}  // namespace enoki::core

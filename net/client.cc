@@ -1,0 +1,136 @@
+// Blocking request/response over a DEALER socket.
+#include "net/client.h"
+
+#include "net/codec.h"
+
+namespace enoki::net {
+
+core::Status StatusFromWire(proto::Code code, const std::string& message) {
+  return core::Status(static_cast<core::Code>(code), message);
+}
+
+proto::Code CodeToWire(core::Code code) { return static_cast<proto::Code>(code); }
+
+Client::Client(zmq::context_t& context, std::string endpoint, std::chrono::milliseconds timeout)
+    : endpoint_(std::move(endpoint)),
+      timeout_(timeout),
+      socket_(context, zmq::socket_type::dealer) {
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.connect(endpoint_);
+}
+
+core::Result<proto::Response> Client::Call(proto::Request request) {
+  uint64_t id = next_id_++;
+  request.set_id(id);
+  EncodeEnvelope(request, &buffer_);
+  socket_.send(zmq::buffer(buffer_), zmq::send_flags::none);
+  auto deadline = std::chrono::steady_clock::now() + timeout_;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return core::Status::DeadlineExceeded("no answer from " + endpoint_ + " within " +
+                                            std::to_string(timeout_.count()) + " ms");
+    }
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, left);
+    if (!(item.revents & ZMQ_POLLIN)) continue;
+    zmq::message_t msg;
+    (void)socket_.recv(msg, zmq::recv_flags::none);
+    proto::Envelope envelope;
+    if (!envelope.ParseFromArray(msg.data(), static_cast<int>(msg.size())) ||
+        !envelope.has_response()) {
+      return core::Status::Internal("malformed reply from " + endpoint_);
+    }
+    proto::Response& response = *envelope.mutable_response();
+    if (response.id() != id && response.id() != 0) continue;  // a late answer to an older call
+    if (response.code() != proto::OK) return StatusFromWire(response.code(), response.error());
+    return std::move(response);
+  }
+}
+
+core::Result<proto::GetResult> Client::Get(const std::string& keygroup, const std::string& key) {
+  proto::Request r;
+  r.mutable_get()->set_keygroup(keygroup);
+  r.mutable_get()->set_key(key);
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return std::move(*res->mutable_get());
+}
+
+core::Result<proto::WriteResult> Client::Put(const std::string& keygroup, const std::string& key,
+                                             const std::string& value) {
+  proto::Request r;
+  r.mutable_put()->set_keygroup(keygroup);
+  r.mutable_put()->set_key(key);
+  r.mutable_put()->set_value(value);
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return std::move(*res->mutable_write());
+}
+
+core::Status Client::Delete(const std::string& keygroup, const std::string& key) {
+  proto::Request r;
+  r.mutable_delete_()->set_keygroup(keygroup);
+  r.mutable_delete_()->set_key(key);
+  return Call(std::move(r)).status();
+}
+
+core::Result<proto::ScanResult> Client::Scan(const std::string& keygroup, const std::string& start,
+                                             const std::string& end, uint32_t limit) {
+  proto::Request r;
+  auto* s = r.mutable_scan();
+  s->set_keygroup(keygroup);
+  s->set_start(start);
+  s->set_end(end);
+  s->set_limit(limit);
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return std::move(*res->mutable_scan());
+}
+
+core::Result<proto::WriteResult> Client::Append(const std::string& keygroup,
+                                                const std::string& value) {
+  proto::Request r;
+  r.mutable_append()->set_keygroup(keygroup);
+  r.mutable_append()->set_value(value);
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return std::move(*res->mutable_write());
+}
+
+core::Status Client::CreateKeygroup(const proto::CreateKeygroupRequest& request) {
+  proto::Request r;
+  *r.mutable_create_keygroup() = request;
+  return Call(std::move(r)).status();
+}
+
+core::Status Client::DeleteKeygroup(const std::string& name) {
+  proto::Request r;
+  r.mutable_delete_keygroup()->set_name(name);
+  return Call(std::move(r)).status();
+}
+
+core::Result<proto::KeygroupMeta> Client::KeygroupInfo(const std::string& name) {
+  proto::Request r;
+  r.mutable_keygroup_info()->set_name(name);
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return std::move(*res->mutable_keygroup());
+}
+
+core::Status Client::AddReplica(const std::string& keygroup, const std::string& node) {
+  proto::Request r;
+  r.mutable_add_replica()->set_keygroup(keygroup);
+  r.mutable_add_replica()->set_node(node);
+  return Call(std::move(r)).status();
+}
+
+core::Status Client::RemoveReplica(const std::string& keygroup, const std::string& node) {
+  proto::Request r;
+  r.mutable_remove_replica()->set_keygroup(keygroup);
+  r.mutable_remove_replica()->set_node(node);
+  return Call(std::move(r)).status();
+}
+
+}  // namespace enoki::net

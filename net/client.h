@@ -1,0 +1,54 @@
+// Client: a blocking client of one node's client API, for the CLI, tests and load tools. Not
+// thread-safe; use one per thread. Each call sends one Request and waits for the Response with
+// the same id, up to a timeout. A node's error comes back as a non-ok Status with the node's code
+// and message.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "core/status.h"
+#include "net/proto/enoki.pb.h"
+
+namespace enoki::net {
+
+class Client {
+ public:
+  Client(zmq::context_t& context, std::string endpoint,
+         std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  // Sends `request` (its id is set here) and returns the node's Response, or the node's error
+  // as a Status, or DEADLINE_EXCEEDED when no answer came in time.
+  core::Result<proto::Response> Call(proto::Request request);
+
+  core::Result<proto::GetResult> Get(const std::string& keygroup, const std::string& key);
+  core::Result<proto::WriteResult> Put(const std::string& keygroup, const std::string& key,
+                                       const std::string& value);
+  core::Status Delete(const std::string& keygroup, const std::string& key);
+  core::Result<proto::ScanResult> Scan(const std::string& keygroup, const std::string& start,
+                                       const std::string& end, uint32_t limit);
+  core::Result<proto::WriteResult> Append(const std::string& keygroup, const std::string& value);
+  core::Status CreateKeygroup(const proto::CreateKeygroupRequest& request);
+  core::Status DeleteKeygroup(const std::string& name);
+  core::Result<proto::KeygroupMeta> KeygroupInfo(const std::string& name);
+  core::Status AddReplica(const std::string& keygroup, const std::string& node);
+  core::Status RemoveReplica(const std::string& keygroup, const std::string& node);
+
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  std::string endpoint_;
+  std::chrono::milliseconds timeout_;
+  zmq::socket_t socket_;
+  uint64_t next_id_ = 1;
+  std::string buffer_;
+};
+
+// Converts a wire error code and message to a Status (OK gives an ok Status).
+core::Status StatusFromWire(proto::Code code, const std::string& message);
+// Converts a Status code to its wire code.
+proto::Code CodeToWire(core::Code code);
+
+}  // namespace enoki::net

@@ -1,0 +1,122 @@
+// ZeroMQ transport: ROUTER in, one DEALER per peer out.
+#include "net/zmq_transport.h"
+
+#include <spdlog/spdlog.h>
+
+#include "net/codec.h"
+
+namespace enoki::net {
+
+ZmqTransport::ZmqTransport(zmq::context_t& context, EventLoop& loop, ZmqTransportOptions options)
+    : context_(context),
+      loop_(loop),
+      options_(std::move(options)),
+      router_(context_, zmq::socket_type::router) {}
+
+core::Status ZmqTransport::Start() {
+  try {
+    router_.set(zmq::sockopt::linger, 0);
+    router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_bytes));
+    router_.set(zmq::sockopt::sndhwm, 100000);
+    router_.set(zmq::sockopt::rcvhwm, 100000);
+    router_.bind(options_.listen);
+    bound_ = router_.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return core::Status::Unavailable("cannot listen on " + options_.listen + ": " + e.what());
+  }
+  loop_.AddSocket(router_, [this] { OnRouterReadable(); });
+  return core::Status::Ok();
+}
+
+void ZmqTransport::OnRouterReadable() {
+  // Reads at most this many messages per round so that timers and the idle hook keep running.
+  constexpr int kMaxPerRound = 512;
+  for (int n = 0; n < kMaxPerRound; ++n) {
+    zmq::message_t id;
+    if (!router_.recv(id, zmq::recv_flags::dontwait)) return;
+    ClientId client(static_cast<const char*>(id.data()), id.size());
+    std::vector<zmq::message_t> parts;
+    while (router_.get(zmq::sockopt::rcvmore)) {
+      parts.emplace_back();
+      (void)router_.recv(parts.back(), zmq::recv_flags::none);
+    }
+    if (parts.size() != 1) {
+      SendError(client, "malformed message: expected 1 frame after the routing id, got " +
+                            std::to_string(parts.size()));
+      continue;
+    }
+    proto::Envelope envelope;
+    if (!envelope.ParseFromArray(parts[0].data(), static_cast<int>(parts[0].size()))) {
+      SendError(client, "malformed message: not an Envelope (" + std::to_string(parts[0].size()) +
+                            " bytes)");
+      continue;
+    }
+    switch (envelope.kind_case()) {
+      case proto::Envelope::kRequest:
+        handler_->OnClientRequest(client, std::move(*envelope.mutable_request()));
+        break;
+      case proto::Envelope::kPeer:
+        if (envelope.peer().from().empty() || envelope.peer().body_case() == 0) {
+          spdlog::warn("dropping peer message without sender or body");
+          break;
+        }
+        handler_->OnPeerMessage(std::move(*envelope.mutable_peer()));
+        break;
+      default:
+        SendError(client, "malformed message: an Envelope must hold a request");
+    }
+  }
+}
+
+void ZmqTransport::SendError(const ClientId& client, const std::string& message) {
+  spdlog::warn("{}", message);
+  proto::Response response;
+  response.set_code(proto::INVALID_ARGUMENT);
+  response.set_error(message);
+  response.set_served_by(options_.self);
+  ReplyToClient(client, response);
+}
+
+zmq::socket_t* ZmqTransport::PeerSocket(const std::string& to) {
+  auto it = peer_sockets_.find(to);
+  if (it != peer_sockets_.end()) return it->second.get();
+  auto endpoint = options_.peers.find(to);
+  if (endpoint == options_.peers.end()) return nullptr;
+  auto socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
+  socket->set(zmq::sockopt::linger, 0);
+  socket->set(zmq::sockopt::immediate, 1);
+  socket->set(zmq::sockopt::sndhwm, 100000);
+  socket->set(zmq::sockopt::reconnect_ivl, 50);
+  socket->set(zmq::sockopt::reconnect_ivl_max, 1000);
+  socket->connect(endpoint->second);
+  // Peers never answer on this socket, but a peer that finds a frame malformed replies with an
+  // error; drain and log those so they never pile up.
+  zmq::socket_t* raw = socket.get();
+  loop_.AddSocket(*raw, [raw, to] {
+    zmq::message_t m;
+    while (raw->recv(m, zmq::recv_flags::dontwait)) {
+      spdlog::warn("unexpected reply from peer {} ({} bytes) ignored", to, m.size());
+    }
+  });
+  return peer_sockets_.emplace(to, std::move(socket)).first->second.get();
+}
+
+bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& msg) {
+  zmq::socket_t* socket = PeerSocket(to);
+  if (socket == nullptr) return false;
+  EncodeEnvelope(msg, &buffer_);
+  auto sent = socket->send(zmq::buffer(buffer_), zmq::send_flags::dontwait);
+  return sent.has_value();
+}
+
+void ZmqTransport::ReplyToClient(const ClientId& client, const proto::Response& response) {
+  EncodeEnvelope(response, &buffer_);
+  try {
+    router_.send(zmq::buffer(client), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    router_.send(zmq::buffer(buffer_), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    spdlog::warn("reply to client dropped: {}", e.what());
+  }
+}
+
+}  // namespace enoki::net

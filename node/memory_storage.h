@@ -1,0 +1,25 @@
+// MemoryStorage: a StorageEngine that keeps the durable state in memory. Used by simulation and
+// tests: the node object can be destroyed (a simulated crash, losing whatever it had not
+// committed) and a new one loads from the same MemoryStorage. Nothing survives the process.
+#pragma once
+
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "node/storage.h"
+
+namespace enoki::node {
+
+class MemoryStorage : public StorageEngine {
+ public:
+  core::Status Load(const LoadVisitor& visitor) override;
+  core::Status Commit(const WriteBatch& batch) override;
+
+ private:
+  std::map<std::string, KeygroupRecord> keygroups_;
+  std::map<std::pair<std::string, std::string>, StoredItem> items_;
+  std::map<std::tuple<std::string, std::string, std::string>, Version> outbox_;
+};
+
+}  // namespace enoki::node

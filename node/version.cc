@@ -1,0 +1,42 @@
+// Versions and the hybrid logical clock.
+#include "node/version.h"
+
+#include <algorithm>
+
+namespace enoki::node {
+
+std::string Version::ToString() const {
+  return std::to_string(wall_us) + "." + std::to_string(logical) + "@" + node;
+}
+
+Version Version::FromProto(const proto::Version& v) {
+  return Version{v.wall_us(), v.logical(), v.node()};
+}
+
+void Version::ToProto(proto::Version* out) const {
+  out->set_wall_us(wall_us);
+  out->set_logical(logical);
+  out->set_node(node);
+}
+
+Version HybridClock::Now() {
+  int64_t wall = env_.WallMicros();
+  if (wall > last_wall_) {
+    last_wall_ = wall;
+    last_logical_ = 0;
+  } else {
+    ++last_logical_;
+  }
+  return Version{last_wall_, last_logical_, node_};
+}
+
+void HybridClock::Observe(const Version& v) {
+  if (v.wall_us > last_wall_) {
+    last_wall_ = v.wall_us;
+    last_logical_ = v.logical;
+  } else if (v.wall_us == last_wall_) {
+    last_logical_ = std::max(last_logical_, v.logical);
+  }
+}
+
+}  // namespace enoki::node

@@ -1,0 +1,116 @@
+// Simulated delivery of node-to-node and client messages.
+#include "sim/sim_network.h"
+
+namespace enoki::sim {
+namespace {
+std::pair<std::string, std::string> Ordered(const std::string& a, const std::string& b) {
+  return a < b ? std::make_pair(a, b) : std::make_pair(b, a);
+}
+}  // namespace
+
+class SimNetwork::SimTransport : public net::Transport {
+ public:
+  SimTransport(SimNetwork& net, std::string id) : net_(net), id_(std::move(id)) {}
+  void SetHandler(net::MessageHandler* handler) override { handler_ = handler; }
+  bool SendToPeer(const std::string& to, const proto::PeerMessage& msg) override {
+    if (!net_.transports_.contains(to)) return false;
+    net_.DeliverPeer(id_, to, msg);
+    return true;
+  }
+  void ReplyToClient(const net::ClientId& client, const proto::Response& response) override {
+    net_.DeliverReply(client, response);
+  }
+  net::MessageHandler* handler() const { return handler_; }
+
+ private:
+  SimNetwork& net_;
+  std::string id_;
+  net::MessageHandler* handler_ = nullptr;
+};
+
+SimNetwork::SimNetwork(Simulator& sim, core::Duration default_delay)
+    : sim_(sim), default_delay_(default_delay) {}
+
+SimNetwork::~SimNetwork() = default;
+
+net::Transport& SimNetwork::TransportOf(const std::string& id) {
+  auto& t = transports_[id];
+  if (!t) t = std::make_unique<SimTransport>(*this, id);
+  return *t;
+}
+
+void SimNetwork::SetUp(const std::string& id, bool up) {
+  if (up) {
+    up_.insert(id);
+  } else {
+    up_.erase(id);
+  }
+}
+
+void SimNetwork::SetDelay(const std::string& a, const std::string& b, core::Duration delay) {
+  delays_[Ordered(a, b)] = delay;
+}
+
+void SimNetwork::SetCut(const std::string& a, const std::string& b, bool cut) {
+  if (cut) {
+    cuts_.insert(Ordered(a, b));
+  } else {
+    cuts_.erase(Ordered(a, b));
+  }
+}
+
+core::Duration SimNetwork::Delay(const std::string& a, const std::string& b) const {
+  auto it = delays_.find(Ordered(a, b));
+  return it == delays_.end() ? default_delay_ : it->second;
+}
+
+bool SimNetwork::Cut(const std::string& a, const std::string& b) const {
+  return cuts_.contains(Ordered(a, b));
+}
+
+void SimNetwork::DeliverPeer(const std::string& from, const std::string& to,
+                             proto::PeerMessage msg) {
+  ++sent_;
+  if (Cut(from, to)) {
+    ++lost_;
+    return;
+  }
+  sim_.Schedule(Delay(from, to), [this, from, to, msg = std::move(msg)]() mutable {
+    // A cut made while the message was in flight loses it too.
+    auto it = transports_.find(to);
+    if (Cut(from, to) || !up_.contains(to) || it->second->handler() == nullptr) {
+      ++lost_;
+      return;
+    }
+    it->second->handler()->OnPeerMessage(std::move(msg));
+  });
+}
+
+void SimNetwork::Request(const std::string& node, proto::Request request,
+                         std::function<void(proto::Response&&)> on_reply) {
+  net::ClientId client = "client-" + std::to_string(next_client_++);
+  clients_.emplace(client, std::move(on_reply));
+  ++sent_;
+  sim_.Schedule(default_delay_, [this, node, client, request = std::move(request)]() mutable {
+    auto it = transports_.find(node);
+    if (it == transports_.end() || !up_.contains(node) || it->second->handler() == nullptr) {
+      ++lost_;
+      clients_.erase(client);
+      return;
+    }
+    it->second->handler()->OnClientRequest(client, std::move(request));
+  });
+}
+
+void SimNetwork::DeliverReply(const net::ClientId& client, proto::Response response) {
+  ++sent_;
+  sim_.Schedule(default_delay_, [this, client, response = std::move(response)]() mutable {
+    auto it = clients_.find(client);
+    if (it == clients_.end()) return;
+    auto fn = std::move(it->second);
+    clients_.erase(it);
+    fn(std::move(response));
+  });
+}
+
+}  // namespace enoki::sim

@@ -1,0 +1,62 @@
+// SimNetwork: the simulated network. Every node gets a Transport that hands messages to the
+// simulator, to arrive after the one-way delay of the link between sender and receiver; messages
+// over a cut link, or to a node that is down when they arrive, are lost. Clients are simulated
+// too: Request() sends a request to a node from a client with its own delay to that node.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "net/transport.h"
+#include "sim/simulator.h"
+
+namespace enoki::sim {
+
+class SimNetwork {
+ public:
+  SimNetwork(Simulator& sim, core::Duration default_delay);
+  ~SimNetwork();
+
+  // The transport of node `id` (created on first call, kept for the network's life). Messages to
+  // the node reach `handler` while it is attached.
+  net::Transport& TransportOf(const std::string& id);
+  // Marks the node up (its transport's handler receives messages) or down (they are lost).
+  void SetUp(const std::string& id, bool up);
+
+  // One-way delay between a and b, both directions.
+  void SetDelay(const std::string& a, const std::string& b, core::Duration delay);
+  // Cuts (or heals) the link between a and b, both directions.
+  void SetCut(const std::string& a, const std::string& b, bool cut);
+
+  // Sends `request` to `node` from a client whose link to it has the default delay; `on_reply`
+  // runs when the response arrives (never, if it is lost).
+  void Request(const std::string& node, proto::Request request,
+               std::function<void(proto::Response&&)> on_reply);
+
+  // Messages handed to the network, and those lost, so far.
+  uint64_t sent() const { return sent_; }
+  uint64_t lost() const { return lost_; }
+
+ private:
+  class SimTransport;
+  core::Duration Delay(const std::string& a, const std::string& b) const;
+  bool Cut(const std::string& a, const std::string& b) const;
+  void DeliverPeer(const std::string& from, const std::string& to, proto::PeerMessage msg);
+  void DeliverReply(const net::ClientId& client, proto::Response response);
+
+  Simulator& sim_;
+  core::Duration default_delay_;
+  std::map<std::string, std::unique_ptr<SimTransport>> transports_;
+  std::set<std::string> up_;
+  std::map<std::pair<std::string, std::string>, core::Duration> delays_;
+  std::set<std::pair<std::string, std::string>> cuts_;
+  std::map<net::ClientId, std::function<void(proto::Response&&)>> clients_;
+  uint64_t next_client_ = 1;
+  uint64_t sent_ = 0;
+  uint64_t lost_ = 0;
+};
+
+}  // namespace enoki::sim

@@ -1,0 +1,65 @@
+// The virtual clock and its event queue.
+#include "sim/simulator.h"
+
+#include <chrono>
+
+namespace enoki::sim {
+
+Simulator::Simulator(uint64_t seed, int64_t wall_start_us)
+    : wall_start_us_(wall_start_us), rng_(seed) {}
+
+int64_t Simulator::WallMicros() const {
+  return wall_start_us_ +
+         std::chrono::duration_cast<std::chrono::microseconds>(now_.time_since_epoch()).count();
+}
+
+core::TimerId Simulator::Schedule(core::Duration delay, std::function<void()> fn) {
+  if (delay < core::Duration::zero()) delay = core::Duration::zero();
+  return timers_.Add(now_ + delay, std::move(fn));
+}
+
+uint64_t Simulator::AddIdleHook(std::function<void()> hook) {
+  uint64_t id = next_hook_++;
+  hooks_.emplace(id, std::move(hook));
+  return id;
+}
+
+bool Simulator::Step() {
+  auto due = timers_.NextDue();
+  if (!due) return false;
+  now_ = *due;
+  auto fn = timers_.PopDue(now_);
+  (*fn)();
+  // A hook may remove hooks (a node crashing): iterate over a snapshot of the ids.
+  std::vector<uint64_t> ids;
+  for (const auto& [id, hook] : hooks_) ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = hooks_.find(id);
+    if (it != hooks_.end()) it->second();
+  }
+  return true;
+}
+
+void Simulator::RunUntil(core::TimePoint until) {
+  while (true) {
+    auto due = timers_.NextDue();
+    if (!due || *due > until) break;
+    Step();
+  }
+  if (now_ < until) now_ = until;
+}
+
+bool Simulator::RunUntilTrue(const std::function<bool()>& done, core::Duration limit) {
+  core::TimePoint end = now_ + limit;
+  while (!done()) {
+    auto due = timers_.NextDue();
+    if (!due || *due > end) {
+      if (now_ < end) now_ = end;
+      return done();
+    }
+    Step();
+  }
+  return true;
+}
+
+}  // namespace enoki::sim

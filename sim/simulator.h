@@ -1,0 +1,49 @@
+// Simulator: the discrete-event environment. A virtual clock that jumps from one event to the
+// next; timers are the events. Deterministic for a given seed and sequence of calls: timers due at
+// the same instant run in the order they were scheduled.
+#pragma once
+
+#include <functional>
+#include <map>
+
+#include "core/env.h"
+#include "core/timer_queue.h"
+
+namespace enoki::sim {
+
+class Simulator : public core::Env {
+ public:
+  // Virtual wall-clock time at the start of the simulation (2023-01-01T00:00:00Z, in us).
+  static constexpr int64_t kDefaultWallStartUs = 1'672'531'200'000'000;
+
+  explicit Simulator(uint64_t seed, int64_t wall_start_us = kDefaultWallStartUs);
+
+  core::TimePoint Now() const override { return now_; }
+  int64_t WallMicros() const override;
+  core::TimerId Schedule(core::Duration delay, std::function<void()> fn) override;
+  void Cancel(core::TimerId id) override { timers_.Cancel(id); }
+  std::mt19937_64& Rng() override { return rng_; }
+
+  // Runs `hook` after every event (where nodes flush their batches). Returns an id for RemoveHook.
+  uint64_t AddIdleHook(std::function<void()> hook);
+  void RemoveIdleHook(uint64_t id) { hooks_.erase(id); }
+
+  // Runs the next event, if any, and the idle hooks. Returns false when no event is left.
+  bool Step();
+  // Runs every event due up to `until`, then sets the clock to `until`.
+  void RunUntil(core::TimePoint until);
+  void RunFor(core::Duration d) { RunUntil(now_ + d); }
+  // Runs until `done()` holds, checking after every event; gives up at virtual time `limit` from
+  // now. Returns whether `done()` held.
+  bool RunUntilTrue(const std::function<bool()>& done, core::Duration limit);
+
+ private:
+  core::TimePoint now_{};
+  int64_t wall_start_us_;
+  core::TimerQueue timers_;
+  std::mt19937_64 rng_;
+  std::map<uint64_t, std::function<void()>> hooks_;
+  uint64_t next_hook_ = 1;
+};
+
+}  // namespace enoki::sim

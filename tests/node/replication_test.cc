@@ -1,0 +1,315 @@
+// The store and its replication, in-process: nodes on the simulator with a manual (virtual) clock
+// and the simulated network. No sleeps; every wait is a bounded run of virtual time.
+#include <gtest/gtest.h>
+
+#include "sim/cluster.h"
+
+namespace enoki {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+proto::Request Get(const std::string& kg, const std::string& key) {
+  proto::Request r;
+  r.mutable_get()->set_keygroup(kg);
+  r.mutable_get()->set_key(key);
+  return r;
+}
+proto::Request Put(const std::string& kg, const std::string& key, const std::string& value) {
+  proto::Request r;
+  r.mutable_put()->set_keygroup(kg);
+  r.mutable_put()->set_key(key);
+  r.mutable_put()->set_value(value);
+  return r;
+}
+proto::Request Del(const std::string& kg, const std::string& key) {
+  proto::Request r;
+  r.mutable_delete_()->set_keygroup(kg);
+  r.mutable_delete_()->set_key(key);
+  return r;
+}
+proto::Request Create(const std::string& kg, std::vector<std::string> replicas,
+                      proto::ReplicationMode mode = proto::ASYNC,
+                      proto::Mutability mutability = proto::MUTABLE) {
+  proto::Request r;
+  auto* c = r.mutable_create_keygroup();
+  c->set_name(kg);
+  c->set_mode(mode);
+  c->set_mutability(mutability);
+  for (auto& n : replicas) c->add_replicas(n);
+  return r;
+}
+
+class ReplicationTest : public ::testing::Test {
+ protected:
+  ReplicationTest() : cluster_({"a", "b", "c"}, 42, milliseconds(5)) {}
+
+  proto::Response Call(const std::string& node, proto::Request r) {
+    auto res = cluster_.Call(node, std::move(r));
+    EXPECT_TRUE(res.has_value()) << "no answer from " << node;
+    return res.value_or(proto::Response{});
+  }
+  void ExpectOk(const std::string& node, proto::Request r) {
+    auto res = Call(node, std::move(r));
+    EXPECT_EQ(res.code(), proto::OK) << res.error();
+  }
+  // The value of `key` at `node`, or "<code>" when the get fails.
+  std::string Value(const std::string& node, const std::string& kg, const std::string& key) {
+    auto res = Call(node, Get(kg, key));
+    if (res.code() != proto::OK) return "<" + proto::Code_Name(res.code()) + ">";
+    return res.get().value();
+  }
+
+  sim::SimCluster cluster_;
+};
+
+TEST_F(ReplicationTest, WriteAtOneReadAtTheOthers) {
+  ExpectOk("a", Create("kg", {"a", "b", "c"}));
+  ExpectOk("a", Put("kg", "k", "v1"));
+  cluster_.sim().RunFor(milliseconds(100));
+  EXPECT_EQ(Value("b", "kg", "k"), "v1");
+  EXPECT_EQ(Value("c", "kg", "k"), "v1");
+  EXPECT_EQ(Call("c", Get("kg", "k")).served_by(), "c");
+  EXPECT_EQ(cluster_.node("a").OutboxSize(), 0u);
+}
+
+TEST_F(ReplicationTest, ConcurrentWritesConvergeOnOneValue) {
+  ExpectOk("a", Create("kg", {"a", "b", "c"}));
+  cluster_.sim().RunFor(milliseconds(100));
+  // Both writes are in flight at once; no replica has seen the other's write when it makes its own.
+  std::optional<proto::Response> ra, rb;
+  cluster_.network().Request("a", Put("kg", "k", "from-a"), [&](auto&& r) { ra = r; });
+  cluster_.network().Request("b", Put("kg", "k", "from-b"), [&](auto&& r) { rb = r; });
+  cluster_.sim().RunFor(milliseconds(200));
+  ASSERT_TRUE(ra && rb);
+  std::string v = Value("a", "kg", "k");
+  EXPECT_TRUE(v == "from-a" || v == "from-b") << v;
+  EXPECT_EQ(Value("b", "kg", "k"), v);
+  EXPECT_EQ(Value("c", "kg", "k"), v);
+}
+
+TEST_F(ReplicationTest, CrashedReplicaCatchesUpWithoutRestartingOthers) {
+  ExpectOk("a", Create("kg", {"a", "b", "c"}));
+  cluster_.sim().RunFor(milliseconds(100));
+  cluster_.Crash("c");
+  for (int i = 0; i < 1000; ++i) ExpectOk("a", Put("kg", "key" + std::to_string(i), "v"));
+  cluster_.sim().RunFor(seconds(5));
+  EXPECT_EQ(cluster_.node("a").OutboxSize(), 1000u);  // everything still owed to c
+  ASSERT_TRUE(cluster_.Restart("c").ok());
+  ASSERT_TRUE(cluster_.sim().RunUntilTrue([&] { return cluster_.node("a").OutboxSize() == 0; },
+                                          seconds(10)));
+  for (int i = 0; i < 1000; i += 37) EXPECT_EQ(Value("c", "kg", "key" + std::to_string(i)), "v");
+  EXPECT_EQ(Value("c", "kg", "key999"), "v");
+}
+
+TEST_F(ReplicationTest, PartitionedReplicaCatchesUpWhenHealed) {
+  ExpectOk("a", Create("kg", {"a", "b", "c"}));
+  cluster_.sim().RunFor(milliseconds(100));
+  cluster_.network().SetCut("a", "c", true);
+  ExpectOk("a", Put("kg", "k", "during-cut"));
+  cluster_.sim().RunFor(seconds(3));
+  EXPECT_EQ(Value("c", "kg", "k"), "<NOT_FOUND>");
+  cluster_.network().SetCut("a", "c", false);
+  ASSERT_TRUE(cluster_.sim().RunUntilTrue([&] { return cluster_.node("a").OutboxSize() == 0; },
+                                          seconds(10)));
+  EXPECT_EQ(Value("c", "kg", "k"), "during-cut");
+}
+
+TEST_F(ReplicationTest, AcknowledgedWritesSurviveACrashOfTheWriter) {
+  ExpectOk("a", Create("kg", {"a"}));
+  for (int i = 0; i < 20; ++i) ExpectOk("a", Put("kg", "k" + std::to_string(i), "x"));
+  cluster_.Crash("a");
+  ASSERT_TRUE(cluster_.Restart("a").ok());
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Value("a", "kg", "k" + std::to_string(i)), "x");
+}
+
+TEST_F(ReplicationTest, SyncWriteWaitsForEveryReplica) {
+  ExpectOk("a", Create("kg", {"a", "b", "c"}, proto::SYNC));
+  cluster_.sim().RunFor(milliseconds(100));
+  auto start = cluster_.sim().Now();
+  ExpectOk("a", Put("kg", "k", "v"));
+  // Client->a, a->b/c, acks back, a->client: at least two round trips of 5 ms links.
+  EXPECT_GE(cluster_.sim().Now() - start, milliseconds(20));
+  // Already applied at b and c when the writer got its answer.
+  cluster_.network().SetCut("a", "b", true);
+  cluster_.network().SetCut("a", "c", true);
+  EXPECT_EQ(Value("b", "kg", "k"), "v");
+  EXPECT_EQ(Value("c", "kg", "k"), "v");
+}
+
+TEST_F(ReplicationTest, SyncWriteNamesTheReplicasThatDidNotAnswer) {
+  ExpectOk("a", Create("kg", {"a", "b", "c"}, proto::SYNC));
+  cluster_.sim().RunFor(milliseconds(100));
+  cluster_.Crash("c");
+  auto res = Call("a", Put("kg", "k", "v"));
+  EXPECT_EQ(res.code(), proto::DEADLINE_EXCEEDED);
+  EXPECT_NE(res.error().find("replicas c did not confirm"), std::string::npos) << res.error();
+  // The write is durable at a and reaches c once it is back.
+  ASSERT_TRUE(cluster_.Restart("c").ok());
+  ASSERT_TRUE(cluster_.sim().RunUntilTrue([&] { return cluster_.node("a").OutboxSize() == 0; },
+                                          seconds(10)));
+  EXPECT_EQ(Value("c", "kg", "k"), "v");
+}
+
+TEST_F(ReplicationTest, NonReplicaForwardsToAReplica) {
+  ExpectOk("a", Create("kg", {"a"}));
+  cluster_.sim().RunFor(milliseconds(100));
+  auto put = Call("b", Put("kg", "k", "v"));
+  EXPECT_EQ(put.code(), proto::OK) << put.error();
+  EXPECT_EQ(put.served_by(), "a");
+  auto get = Call("c", Get("kg", "k"));
+  EXPECT_EQ(get.code(), proto::OK);
+  EXPECT_EQ(get.get().value(), "v");
+  EXPECT_EQ(get.served_by(), "a");
+}
+
+TEST_F(ReplicationTest, ForwardingFailsOverToTheNextReplica) {
+  ExpectOk("a", Create("kg", {"a", "c"}));
+  ExpectOk("a", Put("kg", "k", "v"));
+  cluster_.sim().RunFor(seconds(2));
+  cluster_.Crash("a");
+  cluster_.Crash("c");
+  ASSERT_TRUE(cluster_.Restart("c").ok());  // c is back; b still believes a is nearest or live
+  auto get = Call("b", Get("kg", "k"));
+  EXPECT_EQ(get.code(), proto::OK) << get.error();
+  EXPECT_EQ(get.served_by(), "c");
+}
+
+TEST_F(ReplicationTest, ForwardingWithNoReplicaLeftIsUnavailable) {
+  ExpectOk("a", Create("kg", {"a"}));
+  cluster_.sim().RunFor(milliseconds(100));
+  cluster_.Crash("a");
+  auto get = Call("b", Get("kg", "k"));
+  EXPECT_EQ(get.code(), proto::UNAVAILABLE);
+  EXPECT_NE(get.error().find("a: no answer"), std::string::npos) << get.error();
+}
+
+TEST_F(ReplicationTest, NewReplicaPullsTheDataBeforeServingReads) {
+  ExpectOk("a", Create("kg", {"a", "b"}));
+  for (int i = 0; i < 300; ++i) ExpectOk("a", Put("kg", "k" + std::to_string(i), "v"));
+  ExpectOk("a", Del("kg", "k7"));
+  cluster_.sim().RunFor(milliseconds(500));
+  ExpectOk("b", [] {
+    proto::Request r;
+    r.mutable_add_replica()->set_keygroup("kg");
+    r.mutable_add_replica()->set_node("c");
+    return r;
+  }());
+  ASSERT_TRUE(cluster_.sim().RunUntilTrue([&] { return cluster_.node("c").IsReadyReplica("kg"); },
+                                          seconds(10)));
+  auto get = Call("c", Get("kg", "k299"));
+  EXPECT_EQ(get.served_by(), "c");
+  EXPECT_EQ(get.get().value(), "v");
+  EXPECT_EQ(Value("c", "kg", "k7"), "<NOT_FOUND>");
+  // Writes after the join reach the new replica too.
+  ExpectOk("a", Put("kg", "after", "x"));
+  cluster_.sim().RunFor(milliseconds(100));
+  EXPECT_EQ(Value("c", "kg", "after"), "x");
+}
+
+TEST_F(ReplicationTest, RemovedReplicaDropsItsDataAndForwards) {
+  ExpectOk("a", Create("kg", {"a", "b"}));
+  ExpectOk("a", Put("kg", "k", "v"));
+  cluster_.sim().RunFor(milliseconds(100));
+  proto::Request rm;
+  rm.mutable_remove_replica()->set_keygroup("kg");
+  rm.mutable_remove_replica()->set_node("b");
+  ExpectOk("a", rm);
+  cluster_.sim().RunFor(milliseconds(100));
+  EXPECT_FALSE(cluster_.node("b").IsReadyReplica("kg"));
+  auto get = Call("b", Get("kg", "k"));
+  EXPECT_EQ(get.get().value(), "v");
+  EXPECT_EQ(get.served_by(), "a");
+  rm.mutable_remove_replica()->set_node("a");
+  auto last = Call("c", rm);
+  EXPECT_EQ(last.code(), proto::FAILED_PRECONDITION);
+  EXPECT_NE(last.error().find("last replica"), std::string::npos);
+}
+
+TEST_F(ReplicationTest, DeletedKeygroupIsGoneEverywhere) {
+  ExpectOk("a", Create("kg", {"a", "b"}));
+  ExpectOk("a", Put("kg", "k", "v"));
+  cluster_.sim().RunFor(milliseconds(100));
+  proto::Request del;
+  del.mutable_delete_keygroup()->set_name("kg");
+  ExpectOk("b", del);
+  cluster_.sim().RunFor(milliseconds(100));
+  for (const char* n : {"a", "b", "c"}) {
+    EXPECT_EQ(Call(n, Get("kg", "k")).code(), proto::NOT_FOUND) << n;
+  }
+  // Created again, it starts empty.
+  ExpectOk("c", Create("kg", {"a", "b"}));
+  cluster_.sim().RunFor(milliseconds(100));
+  EXPECT_EQ(Value("a", "kg", "k"), "<NOT_FOUND>");
+}
+
+TEST_F(ReplicationTest, AppendOnlyKeygroups) {
+  ExpectOk("a", Create("log", {"a", "b"}, proto::ASYNC, proto::APPEND_ONLY));
+  proto::Request app;
+  app.mutable_append()->set_keygroup("log");
+  app.mutable_append()->set_value("first");
+  auto r1 = Call("a", app);
+  app.mutable_append()->set_value("second");
+  auto r2 = Call("a", app);
+  ASSERT_EQ(r1.code(), proto::OK) << r1.error();
+  EXPECT_LT(r1.write().key(), r2.write().key());
+  EXPECT_EQ(Call("a", Put("log", r1.write().key(), "x")).code(), proto::ALREADY_EXISTS);
+  EXPECT_EQ(Call("a", Del("log", r1.write().key())).code(), proto::FAILED_PRECONDITION);
+  EXPECT_EQ(Call("a", Put("log", "fresh", "y")).code(), proto::OK);
+  cluster_.sim().RunFor(milliseconds(100));
+  EXPECT_EQ(Value("b", "log", r2.write().key()), "second");
+  proto::Request append_mutable;
+  ExpectOk("a", Create("m", {"a"}));
+  append_mutable.mutable_append()->set_keygroup("m");
+  EXPECT_EQ(Call("a", append_mutable).code(), proto::FAILED_PRECONDITION);
+}
+
+TEST_F(ReplicationTest, ScanReturnsARangeInKeyOrder) {
+  ExpectOk("a", Create("kg", {"a"}));
+  for (char c = 'a'; c <= 'j'; ++c) ExpectOk("a", Put("kg", std::string(1, c), std::string(1, c)));
+  ExpectOk("a", Del("kg", "c"));
+  proto::Request scan;
+  scan.mutable_scan()->set_keygroup("kg");
+  scan.mutable_scan()->set_start("b");
+  scan.mutable_scan()->set_end("h");
+  scan.mutable_scan()->set_limit(4);
+  auto res = Call("a", scan);
+  ASSERT_EQ(res.code(), proto::OK);
+  std::string keys;
+  for (const auto& kv : res.scan().items()) keys += kv.key();
+  EXPECT_EQ(keys, "bdef");
+  EXPECT_TRUE(res.scan().more());
+  scan.mutable_scan()->set_limit(0);
+  res = Call("a", scan);
+  EXPECT_EQ(res.scan().items_size(), 5);
+  EXPECT_FALSE(res.scan().more());
+}
+
+TEST_F(ReplicationTest, LimitsGiveClearErrors) {
+  ExpectOk("a", Create("kg", {"a"}));
+  auto big = Call("a", Put("kg", "k", std::string((1 << 20) + 1, 'x')));
+  EXPECT_EQ(big.code(), proto::TOO_LARGE);
+  EXPECT_NE(big.error().find("limit is 1048576"), std::string::npos) << big.error();
+  EXPECT_EQ(Call("a", Put("kg", "k", std::string(1 << 20, 'x'))).code(), proto::OK);
+  EXPECT_EQ(Call("a", Put("kg", "", "v")).code(), proto::INVALID_ARGUMENT);
+  EXPECT_EQ(Call("a", Put("bad name", "k", "v")).code(), proto::INVALID_ARGUMENT);
+  EXPECT_EQ(Call("a", Get("nope", "k")).code(), proto::NOT_FOUND);
+  EXPECT_EQ(Call("a", Create("kg", {"a"})).code(), proto::ALREADY_EXISTS);
+  auto unknown = Call("a", Create("kg2", {"a", "zz"}));
+  EXPECT_EQ(unknown.code(), proto::INVALID_ARGUMENT);
+  EXPECT_NE(unknown.error().find("'zz'"), std::string::npos);
+  EXPECT_EQ(Call("a", proto::Request{}).code(), proto::INVALID_ARGUMENT);
+}
+
+TEST(ReplicationLimitTest, RaisedValueLimitAcceptsLargerValues) {
+  sim::SimCluster cluster({"a", "b"}, 1, milliseconds(1),
+                          [](node::NodeOptions& o) { o.max_value_bytes = 4 << 20; });
+  ASSERT_EQ(cluster.Call("a", Create("kg", {"a", "b"}))->code(), proto::OK);
+  ASSERT_EQ(cluster.Call("a", Put("kg", "big", std::string(3 << 20, 'z')))->code(), proto::OK);
+  cluster.sim().RunFor(milliseconds(100));
+  EXPECT_EQ(cluster.Call("b", Get("kg", "big"))->get().value().size(), size_t{3} << 20);
+}
+
+}  // namespace
+}  // namespace enoki
