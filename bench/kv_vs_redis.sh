@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Side-by-side: one Enoki node (enoki-kvload) and one redis-server (redis-benchmark), both on
+# loopback on this machine, in the same run: SET/put and GET, 50 clients, 3-byte values (the
+# redis-benchmark default), N requests each. Each pair runs ROUNDS times, alternating; the script
+# prints every run as a CSV line and the medians. Besides throughput and latency it reports the
+# server's CPU time per request (user + system, all of its threads, from /proc), which does not
+# depend on how fast the load generator is.
+#
+# Usage: bench/kv_vs_redis.sh [REQUESTS] [ROUNDS]     (defaults: 200000, 3)
+# Needs: build/ (scripts/build.sh), redis-server and redis-benchmark (scripts/setup.sh).
+# Enoki runs with its default durability (an acknowledged write survives a SIGKILL); Redis runs
+# with appendonly yes, appendfsync no, which gives the same guarantee, and as it ships (RDB
+# snapshots only, which can lose recent writes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+requests=${1:-200000}
+rounds=${2:-3}
+enoki=build/cli/enoki
+kvload=build/bench/enoki-kvload
+for b in "$enoki" "$kvload"; do
+  [[ -x $b ]] || { echo "kv_vs_redis: $b not built; run scripts/build.sh" >&2; exit 1; }
+done
+command -v redis-server >/dev/null || { echo "kv_vs_redis: redis-server missing; run scripts/setup.sh" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+enoki_port=$(free_port)
+"$enoki" node --id bench --listen "tcp://127.0.0.1:$enoki_port" --data-dir "$work/enoki" \
+  --log-level warn &
+enoki_pid=$!
+pids+=($enoki_pid)
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --save "" --appendonly yes \
+  --appendfsync no --daemonize no --loglevel warning >"$work/redis.log" 2>&1 &
+redis_pid=$!
+pids+=($redis_pid)
+redis_plain_port=$(free_port)
+redis-server --port "$redis_plain_port" --bind 127.0.0.1 --dir "$work" --dbfilename plain.rdb \
+  --daemonize no --loglevel warning >"$work/redis-plain.log" 2>&1 &
+redis_plain_pid=$!
+pids+=($redis_plain_pid)
+sleep 0.5
+
+results="$work/results.csv"
+# Server CPU microseconds per request between two tick readings.
+cpu_us() { python3 -c "print(round(($2 - $1) / $tck * 1e6 / $requests, 2))"; }
+
+echo "system,op,rps,p50_ms,p99_ms,server_cpu_us_per_request" | tee "$results"
+for ((r = 1; r <= rounds; r++)); do
+  for op in set get; do
+    before=$(cpu_ticks "$enoki_pid")
+    line=$("$kvload" --node "tcp://127.0.0.1:$enoki_port" --op "$op" --clients 50 \
+      --requests "$requests" --keyspace 100000 --csv)
+    after=$(cpu_ticks "$enoki_pid")
+    IFS=, read -r _ rps p50 _ p99 _ <<<"${line//\"/}"
+    echo "enoki,$op,$rps,$p50,$p99,$(cpu_us "$before" "$after")" | tee -a "$results"
+  done
+  for target in "redis-aof:$redis_port:$redis_pid" "redis-default:$redis_plain_port:$redis_plain_pid"; do
+    IFS=: read -r name port pid <<<"$target"
+    for op in set get; do
+      before=$(cpu_ticks "$pid")
+      line=$(redis-benchmark -p "$port" -c 50 -n "$requests" -r 100000 -t "$op" --csv | tail -n 1)
+      after=$(cpu_ticks "$pid")
+      IFS=, read -r _ rps _ _ p50 _ p99 _ <<<"${line//\"/}"
+      echo "$name,$op,$rps,$p50,$p99,$(cpu_us "$before" "$after")" | tee -a "$results"
+    done
+  done
+done
+
+echo
+echo "medians over $rounds rounds of $requests requests, 50 clients:"
+python3 - "$results" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+groups = {}
+for r in rows:
+    groups.setdefault((r["system"], r["op"]), []).append(r)
+med = {}
+for (system, op), rs in sorted(groups.items()):
+    m = {k: statistics.median(float(r[k]) for r in rs)
+         for k in ("rps", "p50_ms", "p99_ms", "server_cpu_us_per_request")}
+    med[(system, op)] = m
+    print(f"  {system:14} {op}: {m['rps']:9.0f} req/s  p50 {m['p50_ms']:.3f} ms  "
+          f"p99 {m['p99_ms']:.3f} ms  server CPU {m['server_cpu_us_per_request']:.2f} us/request")
+for op in ("set", "get"):
+    if ("enoki", op) in med and ("redis-aof", op) in med:
+        e, r = med[("enoki", op)], med[("redis-aof", op)]
+        print(f"  enoki vs redis-aof, {op}: throughput x{e['rps'] / r['rps']:.2f}, "
+              f"p50 x{e['p50_ms'] / r['p50_ms']:.2f}, server CPU per request "
+              f"x{e['server_cpu_us_per_request'] / r['server_cpu_us_per_request']:.2f}")
+PY
