@@ -34,7 +34,9 @@ int WithClient(const Target& target, Fn fn) {
   zmq::context_t context(1);
   net::Client client(context, target.node, std::chrono::milliseconds(target.timeout_ms));
   core::Status st = fn(client);
-  if (!st.ok()) return ReportError(st.ToString() + " (node " + target.node + ")");
+  if (st.ok()) return 0;
+  bool names_node = st.message().find(target.node) != std::string::npos;
+  return ReportError(st.ToString() + (names_node ? "" : " (node " + target.node + ")"));
   return 0;
 }
 

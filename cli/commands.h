@@ -16,6 +16,9 @@ void AddKvCommand(CLI::App& app, Runner& run);
 void AddKeygroupCommand(CLI::App& app, Runner& run);
 void AddDemoCommand(CLI::App& app, Runner& run);
 
+// `enoki node ARGS...`: argv[0] is "node". Parsed as an app of its own (see node_command.cc).
+int NodeMain(int argc, const char* const* argv);
+
 // Prints "enoki: error: <message>" on stderr and returns the exit code for a failed command.
 int ReportError(const std::string& message);
 

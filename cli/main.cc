@@ -2,6 +2,7 @@
 // with CLI11 and runs the chosen subcommand.
 #include <cstdio>
 #include <iostream>
+#include <string_view>
 
 #include "cli/commands.h"
 
@@ -20,6 +21,9 @@ int main(int argc, char** argv) {
       "Runs a real node, talks to nodes, and runs the three-node demo."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "enoki 0.1.0");
+  if (argc > 1 && std::string_view(argv[1]) == "node") {
+    return enoki::cli::NodeMain(argc - 1, argv + 1);
+  }
   enoki::cli::Runner run;
   enoki::cli::AddNodeCommand(app, run);
   enoki::cli::AddKvCommand(app, run);

@@ -31,6 +31,11 @@ struct NodeArgs {
   std::string log_level = "info";
 };
 
+constexpr const char* kNodeDescription =
+    "Run a real Enoki node (a keygroup store replica) until SIGINT or SIGTERM.\n"
+    "Every option can also come from a config file: --config FILE, with lines such as\n"
+    "  id = \"a\"   listen = \"tcp://0.0.0.0:7000\"   peer = [\"b=tcp://10.0.0.2:7000\"]";
+
 net::EventLoop* g_loop = nullptr;
 extern "C" void OnStopSignal(int) {
   if (g_loop != nullptr) g_loop->Stop();
@@ -41,6 +46,7 @@ int RunNode(const NodeArgs& args) {
   spdlog::set_level(level);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
+  if (auto st = node::ValidateName("--id", args.id); !st.ok()) return ReportError(st.message());
   std::map<std::string, std::string> peers;
   node::NodeOptions options;
   options.id = args.id;
@@ -102,48 +108,56 @@ int RunNode(const NodeArgs& args) {
 }  // namespace
 
 void AddNodeCommand(CLI::App& app, Runner& run) {
-  auto args = std::make_shared<NodeArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "node",
-      "Run a real Enoki node (a keygroup store replica) until SIGINT or SIGTERM.\n"
-      "Every option can also come from a config file (--config, TOML or INI: id = \"a\").");
-  cmd->set_config("--config", "", "Read options from this file (TOML/INI keys as long options)");
-  cmd->add_option("--id", args->id, "This node's id: letters, digits, '_', '-', '.'")->required();
-  cmd->add_option("--listen", args->listen, "ZeroMQ endpoint to listen on")->capture_default_str();
-  cmd->add_option("--data-dir", args->data_dir,
-                  "Directory for the node's SQLite database (default: enoki-data/<id>)");
-  cmd->add_option("--peer", args->peers,
-                  "Another node, as ID=ENDPOINT (repeat for each peer; every node a keygroup may "
-                  "be replicated to or forwarded to must be listed)");
-  cmd->add_option("--max-value-size", args->max_value_size,
-                  "Largest value accepted, in bytes (suffixes: KiB, MiB, KB, MB); use the same "
-                  "value on every node")
+  // CLI11 2.1 reads config files only for a main app, so `enoki node` is parsed by an app of its
+  // own (main.cc hands it everything after "node"); this entry lists it in `enoki --help`.
+  app.add_subcommand("node", kNodeDescription)->allow_extras();
+  run = [] { return ReportError("enoki node: internal error: parsed by the wrong app"); };
+}
+
+int NodeMain(int argc, const char* const* argv) {
+  NodeArgs args;
+  CLI::App cmd{kNodeDescription, "enoki node"};
+  cmd.set_config("--config", "", "Read options from this TOML/INI file (keys: long option names)");
+  cmd.add_option("--id", args.id, "This node's id: letters, digits, '_', '-', '.'")->required();
+  cmd.add_option("--listen", args.listen, "ZeroMQ endpoint to listen on")->capture_default_str();
+  cmd.add_option("--data-dir", args.data_dir,
+                 "Directory for the node's SQLite database (default: enoki-data/<id>)");
+  cmd.add_option("--peer", args.peers,
+                 "Another node, as ID=ENDPOINT (repeat for each peer; every node a keygroup may "
+                 "be replicated to or forwarded to must be listed)");
+  cmd.add_option("--max-value-size", args.max_value_size,
+                 "Largest value accepted, in bytes (suffixes: KiB, MiB, KB, MB); use the same "
+                 "value on every node")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
-  cmd->add_option("--durability", args->durability,
-                  "What an acknowledged write survives: 'process' (a crash or SIGKILL of the node; "
-                  "SQLite synchronous=NORMAL) or 'power' (a crash of the machine; fsync on every "
-                  "commit)")
+  cmd.add_option("--durability", args.durability,
+                 "What an acknowledged write survives: 'process' (a crash or SIGKILL of the node; "
+                 "SQLite synchronous=NORMAL) or 'power' (a crash of the machine; fsync on every "
+                 "commit)")
       ->check(CLI::IsMember({"process", "power"}))
       ->capture_default_str();
-  cmd->add_flag("--in-memory", args->in_memory,
-                "Keep state in memory only (nothing survives a restart; for experiments)");
-  cmd->add_option("--retry-ms", args->retry_ms,
-                  "Base interval of replication retries, in milliseconds")
+  cmd.add_flag("--in-memory", args.in_memory,
+               "Keep state in memory only (nothing survives a restart; for experiments)");
+  cmd.add_option("--retry-ms", args.retry_ms, "Base interval of replication retries, in ms")
       ->check(CLI::Range(1, 60000))
       ->capture_default_str();
-  cmd->add_option("--sync-timeout-ms", args->sync_timeout_ms,
-                  "How long a write to a synchronous keygroup waits for the replicas, in ms")
+  cmd.add_option("--sync-timeout-ms", args.sync_timeout_ms,
+                 "How long a write to a synchronous keygroup waits for the replicas, in ms")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
-  cmd->add_option("--forward-timeout-ms", args->forward_timeout_ms,
-                  "How long a forwarded request waits for one replica before trying the next, ms")
+  cmd.add_option("--forward-timeout-ms", args.forward_timeout_ms,
+                 "How long a forwarded request waits for one replica before trying the next, ms")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
-  cmd->add_option("--log-level", args->log_level, "trace, debug, info, warn, error, critical, off")
+  cmd.add_option("--log-level", args.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
-  cmd->callback([&run, args] { run = [args] { return RunNode(*args); }; });
+  try {
+    cmd.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cmd.exit(e);
+  }
+  return RunNode(args);
 }
 
 }  // namespace enoki::cli

@@ -1,0 +1,82 @@
+// The enoki command line as a user runs it: a node started from a config file, the kv and keygroup
+// commands' output and exit codes, and their one-line errors.
+#include <cstdio>
+#include <fstream>
+
+#include "tests/integration/node_cluster.h"
+
+namespace enoki {
+namespace {
+
+struct Output {
+  int status;
+  std::string text;  // stdout and stderr
+};
+
+Output Enoki(const std::string& args) {
+  std::string cmd = std::string(ENOKI_BINARY) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+}
+
+TEST(CliTest, NodeFromConfigFileAndClientCommands) {
+  auto port = net::FreeLoopbackPort();
+  ASSERT_TRUE(port.ok());
+  std::string endpoint = "tcp://127.0.0.1:" + std::to_string(*port);
+  std::string config = ::testing::TempDir() + "enoki-cli-test.toml";
+  std::ofstream(config) << "id = \"solo\"\nlisten = \"" << endpoint
+                        << "\"\npeer = [\"other=tcp://127.0.0.1:1\"]\nin-memory = true\n"
+                        << "log-level = \"warn\"\n";
+  auto node = core::Subprocess::Start({ENOKI_BINARY, "node", "--config", config});
+  ASSERT_TRUE(node.ok());
+  std::string n = " --node " + endpoint;
+  ASSERT_TRUE(testing::NodeCluster::Eventually([&] {
+    return Enoki("keygroup info nothing" + n).text.find("not found") != std::string::npos;
+  }));
+
+  // The peer from the config file is known: a keygroup may be replicated to it.
+  EXPECT_EQ(Enoki("keygroup create shop --replicas solo,other" + n).status, 0);
+  Output info = Enoki("keygroup info shop" + n);
+  EXPECT_EQ(info.status, 0);
+  EXPECT_NE(info.text.find("replicas: solo other"), std::string::npos) << info.text;
+
+  EXPECT_EQ(Enoki("kv put shop apples 12" + n).status, 0);
+  EXPECT_EQ(Enoki("kv put shop pears 7" + n).status, 0);
+  Output get = Enoki("kv get shop apples" + n);
+  EXPECT_EQ(get.status, 0);
+  EXPECT_EQ(get.text, "12\n");
+  Output scan = Enoki("kv scan shop" + n);
+  EXPECT_EQ(scan.text, "apples\t12\npears\t7\n");
+  EXPECT_EQ(Enoki("kv del shop apples" + n).status, 0);
+
+  Output missing = Enoki("kv get shop apples" + n);
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_EQ(missing.text,
+            "enoki: error: not found: key 'apples' not found in keygroup 'shop' (node " + endpoint +
+                ")\n");
+  Output unknown = Enoki("keygroup create x --replicas nobody" + n);
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_NE(unknown.text.find("'nobody' is not a node known to solo"), std::string::npos);
+  node->Stop();
+}
+
+TEST(CliTest, BadCommandLinesFailWithOneClearLine) {
+  Output bad_id = Enoki("node --id 'no spaces' --in-memory");
+  EXPECT_EQ(bad_id.status, 1);
+  EXPECT_NE(bad_id.text.find("--id 'no spaces' may only hold"), std::string::npos) << bad_id.text;
+  Output bad_peer = Enoki("node --id a --peer b --in-memory");
+  EXPECT_EQ(bad_peer.status, 1);
+  EXPECT_NE(bad_peer.text.find("must look like ID=ENDPOINT"), std::string::npos);
+  Output no_node = Enoki("kv get kg k --node tcp://127.0.0.1:1 --timeout-ms 200");
+  EXPECT_EQ(no_node.status, 1);
+  EXPECT_NE(no_node.text.find("no answer from tcp://127.0.0.1:1 within 200 ms"), std::string::npos);
+  EXPECT_NE(Enoki("kv frobnicate").status, 0);
+}
+
+}  // namespace
+}  // namespace enoki
