@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side: one Enoki node (enoki-kvload) and one redis-server (redis-benchmark), both on
-# loopback on this machine, in the same run: SET/put and GET, 50 clients, 3-byte values (the
-# redis-benchmark default), N requests each. Each pair runs ROUNDS times, alternating; the script
+# loopback on this machine, in the same run: SET/put and GET, 3-byte values (the redis-benchmark
+# default), with 50 clients (N requests) and with 1 client (N/10 requests: unloaded latency). Each pair runs ROUNDS times, alternating; the script
 # prints every run as a CSV line and the medians. Besides throughput and latency it reports the
 # server's CPU time per request (user + system, all of its threads, from /proc), which does not
 # depend on how fast the load generator is.
@@ -54,49 +54,52 @@ sleep 0.5
 
 results="$work/results.csv"
 # Server CPU microseconds per request between two tick readings.
-cpu_us() { python3 -c "print(round(($2 - $1) / $tck * 1e6 / $requests, 2))"; }
+cpu_us() { python3 -c "print(round(($2 - $1) / $tck * 1e6 / $3, 2))"; }
 
-echo "system,op,rps,p50_ms,p99_ms,server_cpu_us_per_request" | tee "$results"
+echo "system,clients,op,rps,p50_ms,p99_ms,server_cpu_us_per_request" | tee "$results"
 for ((r = 1; r <= rounds; r++)); do
-  for op in set get; do
-    before=$(cpu_ticks "$enoki_pid")
-    line=$("$kvload" --node "tcp://127.0.0.1:$enoki_port" --op "$op" --clients 50 \
-      --requests "$requests" --keyspace 100000 --csv)
-    after=$(cpu_ticks "$enoki_pid")
-    IFS=, read -r _ rps p50 _ p99 _ <<<"${line//\"/}"
-    echo "enoki,$op,$rps,$p50,$p99,$(cpu_us "$before" "$after")" | tee -a "$results"
-  done
-  for target in "redis-aof:$redis_port:$redis_pid" "redis-default:$redis_plain_port:$redis_plain_pid"; do
-    IFS=: read -r name port pid <<<"$target"
+  for clients in 50 1; do
+    n=$((clients == 1 ? requests / 10 : requests))
     for op in set get; do
-      before=$(cpu_ticks "$pid")
-      line=$(redis-benchmark -p "$port" -c 50 -n "$requests" -r 100000 -t "$op" --csv | tail -n 1)
-      after=$(cpu_ticks "$pid")
-      IFS=, read -r _ rps _ _ p50 _ p99 _ <<<"${line//\"/}"
-      echo "$name,$op,$rps,$p50,$p99,$(cpu_us "$before" "$after")" | tee -a "$results"
+      before=$(cpu_ticks "$enoki_pid")
+      line=$("$kvload" --node "tcp://127.0.0.1:$enoki_port" --op "$op" --clients "$clients" \
+        --requests "$n" --keyspace 100000 --csv)
+      after=$(cpu_ticks "$enoki_pid")
+      IFS=, read -r _ rps p50 _ p99 _ <<<"${line//\"/}"
+      echo "enoki,$clients,$op,$rps,$p50,$p99,$(cpu_us "$before" "$after" "$n")" | tee -a "$results"
+    done
+    for target in "redis-aof:$redis_port:$redis_pid" "redis-default:$redis_plain_port:$redis_plain_pid"; do
+      IFS=: read -r name port pid <<<"$target"
+      for op in set get; do
+        before=$(cpu_ticks "$pid")
+        line=$(redis-benchmark -p "$port" -c "$clients" -n "$n" -r 100000 -t "$op" --csv | tail -n 1)
+        after=$(cpu_ticks "$pid")
+        IFS=, read -r _ rps _ _ p50 _ p99 _ <<<"${line//\"/}"
+        echo "$name,$clients,$op,$rps,$p50,$p99,$(cpu_us "$before" "$after" "$n")" | tee -a "$results"
+      done
     done
   done
 done
 
 echo
-echo "medians over $rounds rounds of $requests requests, 50 clients:"
+echo "medians over $rounds rounds:"
 python3 - "$results" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 groups = {}
 for r in rows:
-    groups.setdefault((r["system"], r["op"]), []).append(r)
+    groups.setdefault((r["clients"], r["system"], r["op"]), []).append(r)
 med = {}
-for (system, op), rs in sorted(groups.items()):
+for (clients, system, op), rs in sorted(groups.items(), key=lambda g: (-int(g[0][0]), g[0][1:])):
     m = {k: statistics.median(float(r[k]) for r in rs)
          for k in ("rps", "p50_ms", "p99_ms", "server_cpu_us_per_request")}
-    med[(system, op)] = m
-    print(f"  {system:14} {op}: {m['rps']:9.0f} req/s  p50 {m['p50_ms']:.3f} ms  "
+    med[(clients, system, op)] = m
+    print(f"  {clients:>2} clients {system:14} {op}: {m['rps']:9.0f} req/s  p50 {m['p50_ms']:.3f} ms  "
           f"p99 {m['p99_ms']:.3f} ms  server CPU {m['server_cpu_us_per_request']:.2f} us/request")
-for op in ("set", "get"):
-    if ("enoki", op) in med and ("redis-aof", op) in med:
-        e, r = med[("enoki", op)], med[("redis-aof", op)]
-        print(f"  enoki vs redis-aof, {op}: throughput x{e['rps'] / r['rps']:.2f}, "
+for clients, op in (("50", "set"), ("50", "get"), ("1", "set"), ("1", "get")):
+    if (clients, "enoki", op) in med and (clients, "redis-aof", op) in med:
+        e, r = med[(clients, "enoki", op)], med[(clients, "redis-aof", op)]
+        print(f"  enoki vs redis-aof, {clients} clients, {op}: throughput x{e['rps'] / r['rps']:.2f}, "
               f"p50 x{e['p50_ms'] / r['p50_ms']:.2f}, server CPU per request "
               f"x{e['server_cpu_us_per_request'] / r['server_cpu_us_per_request']:.2f}")
 PY
