@@ -25,6 +25,14 @@ core::Status ZmqTransport::Start() {
     return core::Status::Unavailable("cannot listen on " + options_.listen + ": " + e.what());
   }
   loop_.AddSocket(router_, [this] { OnRouterReadable(); });
+  // Connects to every peer now, so that a bad endpoint is an error at start-up, not later.
+  for (const auto& [id, endpoint] : options_.peers) {
+    try {
+      ConnectPeer(id, endpoint);
+    } catch (const zmq::error_t& e) {
+      return core::Status::InvalidArgument("peer " + id + " at '" + endpoint + "': " + e.what());
+    }
+  }
   return core::Status::Ok();
 }
 
@@ -77,18 +85,14 @@ void ZmqTransport::SendError(const ClientId& client, const std::string& message)
   ReplyToClient(client, response);
 }
 
-zmq::socket_t* ZmqTransport::PeerSocket(const std::string& to) {
-  auto it = peer_sockets_.find(to);
-  if (it != peer_sockets_.end()) return it->second.get();
-  auto endpoint = options_.peers.find(to);
-  if (endpoint == options_.peers.end()) return nullptr;
+void ZmqTransport::ConnectPeer(const std::string& to, const std::string& endpoint) {
   auto socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   socket->set(zmq::sockopt::linger, 0);
   socket->set(zmq::sockopt::immediate, 1);
   socket->set(zmq::sockopt::sndhwm, 100000);
   socket->set(zmq::sockopt::reconnect_ivl, 50);
   socket->set(zmq::sockopt::reconnect_ivl_max, 1000);
-  socket->connect(endpoint->second);
+  socket->connect(endpoint);
   // Peers never answer on this socket, but a peer that finds a frame malformed replies with an
   // error; drain and log those so they never pile up.
   zmq::socket_t* raw = socket.get();
@@ -98,12 +102,13 @@ zmq::socket_t* ZmqTransport::PeerSocket(const std::string& to) {
       spdlog::warn("unexpected reply from peer {} ({} bytes) ignored", to, m.size());
     }
   });
-  return peer_sockets_.emplace(to, std::move(socket)).first->second.get();
+  peer_sockets_.emplace(to, std::move(socket));
 }
 
 bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& msg) {
-  zmq::socket_t* socket = PeerSocket(to);
-  if (socket == nullptr) return false;
+  auto it = peer_sockets_.find(to);
+  if (it == peer_sockets_.end()) return false;
+  zmq::socket_t* socket = it->second.get();
   EncodeEnvelope(msg, &buffer_);
   auto sent = socket->send(zmq::buffer(buffer_), zmq::send_flags::dontwait);
   return sent.has_value();

@@ -1,6 +1,6 @@
 // ZmqTransport: the Transport over ZeroMQ. A node binds one ROUTER socket at its listen endpoint;
 // clients connect DEALER sockets to it, and so does every peer: to send to node X, a node uses a
-// DEALER connected to X's ROUTER (created on first use, ZMQ_IMMEDIATE so that nothing queues for a
+// DEALER connected to X's ROUTER (connected at start-up, ZMQ_IMMEDIATE so that nothing queues for a
 // peer that is down). Replies to clients go back through the ROUTER; nodes never reply to each
 // other through it, every node-to-node message is one-way.
 //
@@ -43,7 +43,8 @@ class ZmqTransport : public Transport {
  private:
   void OnRouterReadable();
   void SendError(const ClientId& client, const std::string& message);
-  zmq::socket_t* PeerSocket(const std::string& to);
+  // Creates the DEALER socket to peer `to`; throws zmq::error_t for a bad endpoint.
+  void ConnectPeer(const std::string& to, const std::string& endpoint);
 
   zmq::context_t& context_;
   EventLoop& loop_;

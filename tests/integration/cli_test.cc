@@ -72,6 +72,9 @@ TEST(CliTest, BadCommandLinesFailWithOneClearLine) {
   Output bad_peer = Enoki("node --id a --peer b --in-memory");
   EXPECT_EQ(bad_peer.status, 1);
   EXPECT_NE(bad_peer.text.find("must look like ID=ENDPOINT"), std::string::npos);
+  Output bad_endpoint = Enoki("node --id a --peer b=foo://x --in-memory");
+  EXPECT_EQ(bad_endpoint.status, 1);
+  EXPECT_NE(bad_endpoint.text.find("peer b at 'foo://x'"), std::string::npos) << bad_endpoint.text;
   Output no_node = Enoki("kv get kg k --node tcp://127.0.0.1:1 --timeout-ms 200");
   EXPECT_EQ(no_node.status, 1);
   EXPECT_NE(no_node.text.find("no answer from tcp://127.0.0.1:1 within 200 ms"), std::string::npos);
