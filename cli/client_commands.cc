@@ -55,19 +55,34 @@ void PrintKeygroup(const proto::KeygroupMeta& m) {
             << "version: " << VersionText(m.version()) << "\n";
 }
 
-// The value given on the command line, or read from a file, or from stdin for "-".
-core::Result<std::string> ReadValue(const std::string& value, const std::string& file) {
-  if (file.empty()) return value;
-  std::ostringstream out;
-  if (file == "-") {
-    out << std::cin.rdbuf();
-  } else {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return core::Status::IOError("cannot read value file " + file);
-    out << in.rdbuf();
+// A value given as the VALUE argument or with --file FILE ('-': stdin), exactly one of them.
+struct ValueInput {
+  std::string value;
+  std::string file;
+  CLI::Option* value_opt = nullptr;
+  CLI::Option* file_opt = nullptr;
+
+  void AddTo(CLI::App* cmd) {
+    value_opt = cmd->add_option("value", value, "Value");
+    file_opt = cmd->add_option("-f,--file", file, "Read the value from this file ('-': stdin)");
+    value_opt->excludes(file_opt);
   }
-  return out.str();
-}
+  core::Result<std::string> Read() const {
+    if (value_opt->count() == 0 && file_opt->count() == 0) {
+      return core::Status::InvalidArgument("give a VALUE or --file");
+    }
+    if (file_opt->count() == 0) return value;
+    std::ostringstream out;
+    if (file == "-") {
+      out << std::cin.rdbuf();
+    } else {
+      std::ifstream in(file, std::ios::binary);
+      if (!in) return core::Status::IOError("cannot read value file " + file);
+      out << in.rdbuf();
+    }
+    return out.str();
+  }
+};
 
 }  // namespace
 
@@ -77,8 +92,6 @@ void AddKvCommand(CLI::App& app, Runner& run) {
   auto target = std::make_shared<Target>();
   auto kg = std::make_shared<std::string>();
   auto key = std::make_shared<std::string>();
-  auto value = std::make_shared<std::string>();
-  auto file = std::make_shared<std::string>();
 
   CLI::App* get = kv->add_subcommand("get", "Print the value of KEY (exit 1 if absent)");
   get->add_option("keygroup", *kg, "Keygroup")->required();
@@ -97,20 +110,14 @@ void AddKvCommand(CLI::App& app, Runner& run) {
   CLI::App* put = kv->add_subcommand("put", "Write VALUE (or --file) under KEY");
   put->add_option("keygroup", *kg, "Keygroup")->required();
   put->add_option("key", *key, "Key")->required();
-  auto* value_opt = put->add_option("value", *value, "Value");
-  auto* file_opt =
-      put->add_option("-f,--file", *file, "Read the value from this file ('-': stdin)");
-  value_opt->excludes(file_opt);
+  auto input = std::make_shared<ValueInput>();
+  input->AddTo(put);
   AddTargetOptions(put, *target);
-  put->callback([&run, target, kg, key, value, file, value_opt, file_opt] {
-    bool given = value_opt->count() > 0 || file_opt->count() > 0;
+  put->callback([&run, target, kg, key, input] {
     run = [=] {
-      if (!given) return ReportError("put needs a VALUE or --file");
-      return WithClient(*target, [&](net::Client& c) {
-        auto v = ReadValue(*value, *file);
-        if (!v.ok()) return v.status();
-        return c.Put(*kg, *key, *v).status();
-      });
+      auto v = input->Read();
+      if (!v.ok()) return ReportError("kv put: " + v.status().message());
+      return WithClient(*target, [&](net::Client& c) { return c.Put(*kg, *key, *v).status(); });
     };
   });
 
@@ -125,18 +132,14 @@ void AddKvCommand(CLI::App& app, Runner& run) {
   CLI::App* append = kv->add_subcommand(
       "append", "Append VALUE (or --file) to an append-only keygroup; prints the key it got");
   append->add_option("keygroup", *kg, "Keygroup")->required();
-  auto* avalue = append->add_option("value", *value, "Value");
-  auto* afile =
-      append->add_option("-f,--file", *file, "Read the value from this file ('-': stdin)");
-  avalue->excludes(afile);
+  auto append_input = std::make_shared<ValueInput>();
+  append_input->AddTo(append);
   AddTargetOptions(append, *target);
-  append->callback([&run, target, kg, value, file, avalue, afile] {
-    bool given = avalue->count() > 0 || afile->count() > 0;
+  append->callback([&run, target, kg, append_input] {
     run = [=] {
-      if (!given) return ReportError("append needs a VALUE or --file");
+      auto v = append_input->Read();
+      if (!v.ok()) return ReportError("kv append: " + v.status().message());
       return WithClient(*target, [&](net::Client& c) {
-        auto v = ReadValue(*value, *file);
-        if (!v.ok()) return v.status();
         auto r = c.Append(*kg, *v);
         if (r.ok()) std::cout << r->key() << "\n";
         return r.status();

@@ -53,6 +53,18 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   Output scan = Enoki("kv scan shop" + n);
   EXPECT_EQ(scan.text, "apples\t12\npears\t7\n");
   EXPECT_EQ(Enoki("kv del shop apples" + n).status, 0);
+  // A value from stdin, byte for byte.
+  std::string piped =
+      "printf 'two\\nlines' | " + std::string(ENOKI_BINARY) + " kv put shop note --file -" + n;
+  EXPECT_EQ(std::system(piped.c_str()), 0);
+  EXPECT_EQ(Enoki("kv get shop note" + n).text, "two\nlines\n");
+  EXPECT_EQ(Enoki("keygroup create log --append-only" + n).status, 0);
+  Output appended = Enoki("kv append log first-entry" + n);
+  EXPECT_EQ(appended.status, 0);
+  EXPECT_EQ(Enoki("kv get log " + appended.text.substr(0, appended.text.size() - 1) + n).text,
+            "first-entry\n");
+  EXPECT_EQ(Enoki("kv put shop nothing" + n).text,
+            "enoki: error: kv put: give a VALUE or --file\n");
 
   Output missing = Enoki("kv get shop apples" + n);
   EXPECT_EQ(missing.status, 1);
