@@ -96,6 +96,39 @@ TEST(ClusterTest, WritesAcknowledgedBeforeSigkillOfTheWriterSurvive) {
       NodeCluster::Eventually([&] { return b->Get("kg", "w" + std::to_string(last)).ok(); }));
 }
 
+TEST(ClusterTest, AddedReplicaServesAllDataItselfAndRemovedOneForwards) {
+  NodeCluster cluster({"a", "b", "c"});
+  proto::CreateKeygroupRequest r;
+  r.set_name("kg");
+  r.add_replicas("a");
+  r.add_replicas("b");
+  auto a = cluster.Client("a");
+  ASSERT_TRUE(a->CreateKeygroup(r).ok());
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(a->Put("kg", "k" + std::to_string(i), "v").ok());
+  auto c = cluster.Client("c");
+  // The catalog reaches every node asynchronously: c changes the keygroup once it knows it.
+  ASSERT_TRUE(NodeCluster::Eventually([&] { return c->KeygroupInfo("kg").ok(); }));
+  ASSERT_TRUE(c->AddReplica("kg", "c").ok());
+  // c answers from its own replica once it pulled everything; before, it forwards.
+  ASSERT_TRUE(NodeCluster::Eventually([&] {
+    proto::Request scan;
+    scan.mutable_scan()->set_keygroup("kg");
+    auto res = c->Call(scan);
+    return res.ok() && res->served_by() == "c" && res->scan().items_size() == 200;
+  }));
+  ASSERT_TRUE(c->RemoveReplica("kg", "a").ok());
+  ASSERT_TRUE(NodeCluster::Eventually([&] {
+    proto::Request g;
+    g.mutable_get()->set_keygroup("kg");
+    g.mutable_get()->set_key("k5");
+    auto res = a->Call(g);
+    return res.ok() && res->served_by() != "a" && res->get().value() == "v";
+  }));
+  auto info = a->KeygroupInfo("kg");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->replicas_size(), 2);
+}
+
 TEST(ClusterTest, NodeStopsCleanlyOnSigterm) {
   NodeCluster cluster({"a"});
   int status = cluster.Stop("a");
