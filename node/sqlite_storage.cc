@@ -1,15 +1,19 @@
-// SQLite storage engine: prepared statements, one transaction per batch.
+// SQLite storage engine: a WAL-mode database, statements prepared once in Open and reused, one
+// transaction per batch. Bound strings are SQLITE_STATIC: every statement runs to completion and
+// has its bindings cleared while the batch it reads from is still alive.
 #include "node/sqlite_storage.h"
 
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <string>
 
 namespace enoki::node {
 namespace {
 
 constexpr int kSchemaVersion = 1;
 
+// Created together with the schema version in one transaction, so a file never has half a schema.
 const char* const kSchema = R"(
 CREATE TABLE IF NOT EXISTS keygroups(name TEXT PRIMARY KEY, meta BLOB NOT NULL,
                                      ready INTEGER NOT NULL);
@@ -23,6 +27,7 @@ CREATE TABLE IF NOT EXISTS outbox(peer TEXT NOT NULL, keygroup TEXT NOT NULL, ke
                                   PRIMARY KEY(peer, keygroup, key)) WITHOUT ROWID;
 )";
 
+// Indexed by SqliteStorage::Stmt.
 const char* const kStatements[] = {
     "BEGIN IMMEDIATE",
     "COMMIT",
@@ -40,17 +45,35 @@ const char* const kStatements[] = {
     "SELECT peer, keygroup, key, wall_us, logical, node FROM outbox ORDER BY peer, keygroup, key",
 };
 
-// Binds text or blob bytes that outlive the statement's step (SQLITE_STATIC: no copy).
-void BindBytes(sqlite3_stmt* s, int i, const std::string& bytes, bool blob) {
-  if (blob) {
-    sqlite3_bind_blob(s, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
-  } else {
-    sqlite3_bind_text(s, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+// Binds a statement's parameters in order, remembering the first failure. Strings are bound
+// without copying (SQLITE_STATIC): they must outlive the statement's step.
+class Binder {
+ public:
+  explicit Binder(sqlite3_stmt* s) : s_(s) {}
+  Binder& Text(const std::string& v) {
+    return Check(sqlite3_bind_text64(s_, ++i_, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
-}
+  Binder& Blob(const std::string& v) {
+    // A non-null pointer even for "": a zero-length blob, not NULL.
+    return Check(sqlite3_bind_blob64(s_, ++i_, v.data(), v.size(), SQLITE_STATIC));
+  }
+  Binder& Int(int64_t v) { return Check(sqlite3_bind_int64(s_, ++i_, v)); }
+  Binder& Ver(const Version& v) { return Int(v.wall_us).Int(v.logical).Text(v.node); }
+  int rc() const { return rc_; }
 
+ private:
+  Binder& Check(int rc) {
+    if (rc_ == SQLITE_OK) rc_ = rc;
+    return *this;
+  }
+  sqlite3_stmt* s_;
+  int i_ = 0;
+  int rc_ = SQLITE_OK;
+};
+
+// Column i's bytes, text or blob, NUL bytes included.
 std::string ColumnBytes(sqlite3_stmt* s, int i) {
-  const void* p = sqlite3_column_blob(s, i);
+  const void* p = sqlite3_column_blob(s, i);  // before sqlite3_column_bytes, as SQLite asks
   int n = sqlite3_column_bytes(s, i);
   return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), n);
 }
@@ -61,33 +84,34 @@ Version ColumnVersion(sqlite3_stmt* s, int first) {
                  ColumnBytes(s, first + 2)};
 }
 
-void BindVersion(sqlite3_stmt* s, int first, const Version& v) {
-  sqlite3_bind_int64(s, first, v.wall_us);
-  sqlite3_bind_int64(s, first + 1, v.logical);
-  BindBytes(s, first + 2, v.node, false);
-}
-
 }  // namespace
 
 core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::string& path,
                                                                  SqliteSync sync) {
+  if (path.empty()) return core::Status::InvalidArgument("empty database path");
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec)
-    return core::Status::IOError("cannot create directory " + parent.string() + ": " +
+  if (ec) {
+    return core::Status::IOError(path + ": cannot create directory " + parent.string() + ": " +
                                  ec.message());
+  }
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  // Owns db from here on, even when opening failed (SQLite still hands out a handle then).
   std::unique_ptr<SqliteStorage> s(new SqliteStorage(path, db));
   if (rc != SQLITE_OK) return s->Error("cannot open database");
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    return core::Status::IOError(path + ": the database file is read-only");
+  }
   sqlite3_busy_timeout(db, 5000);
   // Reading the schema version fails first on a file that is not a database.
   sqlite3_stmt* q = nullptr;
   if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, nullptr) != SQLITE_OK ||
       sqlite3_step(q) != SQLITE_ROW) {
+    core::Status st = s->Error("cannot read the schema version (not a database?)");
     sqlite3_finalize(q);
-    return s->Error("cannot read the schema version (not an Enoki database?)");
+    return st;
   }
   int version = sqlite3_column_int(q, 0);
   sqlite3_finalize(q);
@@ -99,20 +123,33 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
   // Small pages: a commit writes every page it dirtied, and random keys dirty one leaf each, so
   // the page size is the write cost of one small item. Only takes effect on a new database.
   ENOKI_RETURN_IF_ERROR(s->Exec("PRAGMA page_size=1024"));
+  // journal_mode answers with the mode now in effect, which is not WAL where WAL is impossible.
   if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &q, nullptr) != SQLITE_OK ||
-      sqlite3_step(q) != SQLITE_ROW ||
-      std::string(reinterpret_cast<const char*>(sqlite3_column_text(q, 0))) != "wal") {
+      sqlite3_step(q) != SQLITE_ROW) {
+    core::Status st = s->Error("cannot switch to WAL mode");
     sqlite3_finalize(q);
-    return s->Error("cannot switch to WAL mode");
+    return st;
   }
+  const unsigned char* mode = sqlite3_column_text(q, 0);
+  std::string journal_mode = mode ? reinterpret_cast<const char*>(mode) : "";
   sqlite3_finalize(q);
+  if (sqlite3_stricmp(journal_mode.c_str(), "wal") != 0) {
+    return core::Status::IOError(path + ": cannot switch to WAL mode: journal mode stays '" +
+                                 journal_mode + "'");
+  }
   ENOKI_RETURN_IF_ERROR(
       s->Exec(sync == SqliteSync::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   // Reads are served from memory, so SQLite's cache only needs the B-tree pages that writes touch;
   // a larger cache and fewer checkpoints mean fewer page reads and rewrites under random writes.
   ENOKI_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384"));
-  ENOKI_RETURN_IF_ERROR(s->Exec(kSchema));
-  ENOKI_RETURN_IF_ERROR(s->Exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()));
+  if (version == 0) {  // a new file (or one whose schema creation never committed)
+    std::string schema = std::string("BEGIN IMMEDIATE;") + kSchema +
+                         "PRAGMA user_version=" + std::to_string(kSchemaVersion) + "; COMMIT;";
+    if (core::Status st = s->Exec(schema.c_str()); !st.ok()) {
+      if (!sqlite3_get_autocommit(db)) s->Exec("ROLLBACK").IgnoreError();  // st says why
+      return st;
+    }
+  }
   for (int i = 0; i < kStmtCount; ++i) {
     if (sqlite3_prepare_v3(db, kStatements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts_[i],
                            nullptr) != SQLITE_OK) {
@@ -123,8 +160,8 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
 }
 
 SqliteStorage::~SqliteStorage() {
-  for (auto* st : stmts_) sqlite3_finalize(st);
-  sqlite3_close(db_);
+  for (auto* st : stmts_) sqlite3_finalize(st);  // a no-op on nullptr
+  sqlite3_close(db_);                            // likewise
 }
 
 core::Status SqliteStorage::Error(const std::string& what) const {
@@ -135,20 +172,25 @@ core::Status SqliteStorage::Error(const std::string& what) const {
 core::Status SqliteStorage::Exec(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
+    std::string msg = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
     return core::Status::IOError(path_ + ": " + msg);
   }
   return core::Status::Ok();
 }
 
-core::Status SqliteStorage::Step(Stmt s) {
+core::Status SqliteStorage::Step(Stmt s, int bind_rc) {
   sqlite3_stmt* st = stmts_[s];
-  int rc = sqlite3_step(st);
+  core::Status status;
+  if (bind_rc != SQLITE_OK) {
+    status = core::Status::IOError(path_ + ": cannot bind the parameters of '" + kStatements[s] +
+                                   "': " + sqlite3_errstr(bind_rc));
+  } else if (sqlite3_step(st) != SQLITE_DONE) {
+    status = Error(std::string("'") + kStatements[s] + "' failed");  // before reset clears it
+  }
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-  if (rc != SQLITE_DONE) return Error(std::string("'") + kStatements[s] + "' failed");
-  return core::Status::Ok();
+  return status;
 }
 
 core::Status SqliteStorage::Load(const LoadVisitor& visitor) {
@@ -156,84 +198,80 @@ core::Status SqliteStorage::Load(const LoadVisitor& visitor) {
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     KeygroupRecord rec;
-    std::string meta = ColumnBytes(s, 1);
-    if (!rec.meta.ParseFromString(meta)) {
+    if (!rec.meta.ParseFromString(ColumnBytes(s, 1))) {
+      std::string name = ColumnBytes(s, 0);
       sqlite3_reset(s);
-      return core::Status::IOError(path_ + ": keygroup '" + ColumnBytes(s, 0) +
-                                   "' has a corrupt catalog entry");
+      return core::Status::IOError(path_ + ": keygroup '" + name + "' has a corrupt catalog entry");
     }
     rec.ready = sqlite3_column_int(s, 2) != 0;
     if (visitor.keygroup) visitor.keygroup(std::move(rec));
   }
+  core::Status st = rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load keygroups");
   sqlite3_reset(s);
-  if (rc != SQLITE_DONE) return Error("cannot load keygroups");
+  if (!st.ok()) return st;
 
   s = stmts_[kLoadItems];
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     StoredItem item{ColumnBytes(s, 2), ColumnVersion(s, 3), sqlite3_column_int(s, 6) != 0};
     if (visitor.item) visitor.item(ColumnBytes(s, 0), ColumnBytes(s, 1), std::move(item));
   }
+  st = rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load items");
   sqlite3_reset(s);
-  if (rc != SQLITE_DONE) return Error("cannot load items");
+  if (!st.ok()) return st;
 
   s = stmts_[kLoadOutbox];
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     OutboxRecord rec{ColumnBytes(s, 0), ColumnBytes(s, 1), ColumnBytes(s, 2), ColumnVersion(s, 3)};
     if (visitor.outbox) visitor.outbox(std::move(rec));
   }
+  st = rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load the outbox");
   sqlite3_reset(s);
-  if (rc != SQLITE_DONE) return Error("cannot load the outbox");
-  return core::Status::Ok();
+  return st;
 }
 
 core::Status SqliteStorage::CommitInTransaction(const WriteBatch& batch) {
   for (const auto& rec : batch.keygroups) {
-    std::string meta = rec.meta.SerializeAsString();
-    sqlite3_stmt* s = stmts_[kPutKeygroup];
-    BindBytes(s, 1, rec.meta.name(), false);
-    BindBytes(s, 2, meta, true);
-    sqlite3_bind_int(s, 3, rec.ready ? 1 : 0);
-    ENOKI_RETURN_IF_ERROR(Step(kPutKeygroup));
+    std::string meta = rec.meta.SerializeAsString();  // alive until Step returns
+    Binder b(stmts_[kPutKeygroup]);
+    b.Text(rec.meta.name()).Blob(meta).Int(rec.ready ? 1 : 0);
+    ENOKI_RETURN_IF_ERROR(Step(kPutKeygroup, b.rc()));
   }
   for (const auto& name : batch.drop_items_of) {
-    BindBytes(stmts_[kDropItems], 1, name, false);
-    ENOKI_RETURN_IF_ERROR(Step(kDropItems));
+    ENOKI_RETURN_IF_ERROR(Step(kDropItems, Binder(stmts_[kDropItems]).Text(name).rc()));
   }
   for (size_t i = 0; i < batch.items.size(); ++i) {
-    sqlite3_stmt* s = stmts_[kPutItem];
     const auto& [keygroup, key] = batch.item_keys[i];
     const StoredItem& item = batch.items[i];
-    BindBytes(s, 1, keygroup, false);
-    BindBytes(s, 2, key, true);
-    BindBytes(s, 3, item.value, true);
-    BindVersion(s, 4, item.version);
-    sqlite3_bind_int(s, 7, item.deleted ? 1 : 0);
-    ENOKI_RETURN_IF_ERROR(Step(kPutItem));
+    Binder b(stmts_[kPutItem]);
+    b.Text(keygroup).Blob(key).Blob(item.value).Ver(item.version).Int(item.deleted ? 1 : 0);
+    ENOKI_RETURN_IF_ERROR(Step(kPutItem, b.rc()));
   }
   for (const auto& r : batch.outbox_erase) {
-    sqlite3_stmt* s = stmts_[kEraseOutbox];
-    BindBytes(s, 1, r.peer, false);
-    BindBytes(s, 2, r.keygroup, false);
-    BindBytes(s, 3, r.key, true);
-    ENOKI_RETURN_IF_ERROR(Step(kEraseOutbox));
+    Binder b(stmts_[kEraseOutbox]);
+    b.Text(r.peer).Text(r.keygroup).Blob(r.key);
+    ENOKI_RETURN_IF_ERROR(Step(kEraseOutbox, b.rc()));
   }
   for (const auto& r : batch.outbox_put) {
-    sqlite3_stmt* s = stmts_[kPutOutbox];
-    BindBytes(s, 1, r.peer, false);
-    BindBytes(s, 2, r.keygroup, false);
-    BindBytes(s, 3, r.key, true);
-    BindVersion(s, 4, r.version);
-    ENOKI_RETURN_IF_ERROR(Step(kPutOutbox));
+    Binder b(stmts_[kPutOutbox]);
+    b.Text(r.peer).Text(r.keygroup).Blob(r.key).Ver(r.version);
+    ENOKI_RETURN_IF_ERROR(Step(kPutOutbox, b.rc()));
   }
   return core::Status::Ok();
 }
 
 core::Status SqliteStorage::Commit(const WriteBatch& batch) {
+  if (batch.item_keys.size() != batch.items.size()) {
+    return core::Status::InvalidArgument(
+        path_ + ": write batch has " + std::to_string(batch.item_keys.size()) + " item keys for " +
+        std::to_string(batch.items.size()) + " items");
+  }
   if (batch.empty()) return core::Status::Ok();
   ENOKI_RETURN_IF_ERROR(Step(kBegin));
   core::Status st = CommitInTransaction(batch);
   if (st.ok()) st = Step(kCommit);
-  if (!st.ok()) Step(kRollback).IgnoreError();  // the original error is what matters
+  // A failed COMMIT may leave the transaction open; ROLLBACK then ends it. Its own failure (no
+  // transaction left, because SQLite already rolled back) changes nothing: `st` says what failed.
+  if (!st.ok() && !sqlite3_get_autocommit(db_)) Step(kRollback).IgnoreError();
   return st;
 }
 

@@ -3,6 +3,7 @@
 //   keygroups(name PRIMARY KEY, meta BLOB, ready)    meta = serialized proto::KeygroupMeta
 //   items(keygroup, key, value, wall_us, logical, node, deleted)  PRIMARY KEY(keygroup, key)
 //   outbox(peer, keygroup, key, wall_us, logical, node)           PRIMARY KEY(peer, keygroup, key)
+// Keys and values are stored as blobs (arbitrary bytes); names as text of explicit length.
 // Not thread-safe: one node's loop thread uses it.
 #pragma once
 
@@ -23,14 +24,26 @@ enum class SqliteSync {
 
 class SqliteStorage : public StorageEngine {
  public:
-  // Opens (creating if needed, with its parent directory) the database at `path`. Fails with a
-  // message naming the path when the file cannot be opened, is not a database, or has another
-  // schema version.
+  // Opens (creating if needed, with its parent directories) the database at `path`, in WAL mode
+  // with the given durability. Fails, never throws, with a message naming the path when the file
+  // cannot be opened or written, is not a database, or has another schema version (a non-zero
+  // PRAGMA user_version other than 1: FailedPrecondition; everything else: IOError).
   static core::Result<std::unique_ptr<SqliteStorage>> Open(const std::string& path,
                                                            SqliteSync sync);
+  // Closes the database. Whatever Commit made durable stays in the file (and its WAL).
   ~SqliteStorage() override;
 
+  SqliteStorage(const SqliteStorage&) = delete;
+  SqliteStorage& operator=(const SqliteStorage&) = delete;
+
+  // Visits every keygroup (by name), then every item (by keygroup, key), then every outbox record
+  // (by peer, keygroup, key), each in byte order. Fails with IOError naming the path when SQLite
+  // fails or a stored catalog entry does not parse; records visited before that stay visited.
   core::Status Load(const LoadVisitor& visitor) override;
+  // Applies the batch in one transaction (BEGIN IMMEDIATE ... COMMIT), in WriteBatch's order.
+  // On failure nothing of the batch is applied, and the Status (IOError naming the path and
+  // SQLite's message; InvalidArgument when item_keys and items differ in length) says why.
+  // An empty batch is ok and touches nothing.
   core::Status Commit(const WriteBatch& batch) override;
 
  private:
@@ -49,9 +62,13 @@ class SqliteStorage : public StorageEngine {
     kStmtCount
   };
   SqliteStorage(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+  // Runs `sql` (one or more statements) without results.
   core::Status Exec(const char* sql);
+  // IOError "<path>: <what>: <SQLite's last error message>".
   core::Status Error(const std::string& what) const;
-  core::Status Step(Stmt s);
+  // Runs statement `s` to completion after its parameters were bound (`bind_rc` is the first
+  // failure of binding them, or SQLITE_OK), then resets it and clears its bindings.
+  core::Status Step(Stmt s, int bind_rc = 0);
   core::Status CommitInTransaction(const WriteBatch& batch);
 
   std::string path_;

@@ -1,13 +1,19 @@
 // Storage engines: the shared contract (run against MemoryStorage and SqliteStorage), and what only
-// SQLite promises: the file survives reopening and a SIGKILL right after a commit.
+// SQLite promises: WAL mode, a schema version, clear errors for files it cannot use, rollback of a
+// failed batch, and a file that survives reopening and a SIGKILL right after a commit.
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -19,6 +25,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Everything Load visited, keyed like the engines' primary keys.
 struct Snapshot {
   std::map<std::string, KeygroupRecord> keygroups;
   std::map<std::pair<std::string, std::string>, StoredItem> items;
@@ -33,14 +44,18 @@ Snapshot LoadAll(StorageEngine& s) {
     snap.items[{kg, k}] = i;
   };
   v.outbox = [&](OutboxRecord&& r) { snap.outbox[{r.peer, r.keygroup, r.key}] = r.version; };
-  EXPECT_TRUE(s.Load(v).ok());
+  core::Status st = s.Load(v);
+  EXPECT_TRUE(st.ok()) << st.ToString();
   return snap;
 }
 
-KeygroupRecord Keygroup(const std::string& name, bool ready) {
+KeygroupRecord Keygroup(const std::string& name, bool ready, int64_t wall = 1) {
   KeygroupRecord r;
   r.meta.set_name(name);
+  r.meta.set_mode(proto::SYNC);
   r.meta.add_replicas()->set_node("a");
+  r.meta.add_replicas()->set_node("b");
+  r.meta.mutable_version()->set_wall_us(wall);
   r.ready = ready;
   return r;
 }
@@ -51,20 +66,63 @@ void AddItem(WriteBatch& b, const std::string& kg, const std::string& key, std::
   b.items.push_back(StoredItem{std::move(value), Version{wall, 1, "a"}, deleted});
 }
 
+OutboxRecord Outbox(const std::string& peer, const std::string& kg, const std::string& key,
+                    int64_t wall = 1) {
+  return OutboxRecord{peer, kg, key, Version{wall, 0, "a"}};
+}
+
+// A fresh directory per test, removed afterwards.
 class TempDir {
  public:
   TempDir() {
+    std::random_device rd;
     path_ = fs::temp_directory_path() /
-            ("enoki-storage-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+            ("enoki-storage-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    fs::remove_all(path_);
     fs::create_directories(path_);
   }
-  ~TempDir() { fs::remove_all(path_); }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
   fs::path path() const { return path_; }
 
  private:
-  static inline int counter_ = 0;
   fs::path path_;
 };
+
+// Runs one query on its own connection to `path` and returns the first column of its first row.
+std::string QueryOne(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  std::string out = "<error>";
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, nullptr) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(q, 0);
+      out = text ? reinterpret_cast<const char*>(text) : "<null>";
+    }
+    sqlite3_finalize(q);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+// Runs `sql` on its own connection to `path`; returns SQLite's error message, or "" on success.
+std::string ExecOn(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  std::string out;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+    out = sqlite3_errmsg(db);
+  } else if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    out = sqlite3_errmsg(db);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract every engine keeps.
 
 class StorageContractTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -72,6 +130,7 @@ class StorageContractTest : public ::testing::TestWithParam<std::string> {
     if (GetParam() == "memory") {
       storage_ = std::make_unique<MemoryStorage>();
     } else {
+      // A parent directory that does not exist yet: Open creates it.
       auto s = SqliteStorage::Open((dir_.path() / "db" / "store.db").string(), SqliteSync::kNormal);
       ASSERT_TRUE(s.ok()) << s.status().ToString();
       storage_ = std::move(s.value());
@@ -81,142 +140,420 @@ class StorageContractTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<StorageEngine> storage_;
 };
 
-TEST_P(StorageContractTest, RoundTripsKeygroupsItemsAndOutbox) {
+TEST_P(StorageContractTest, EmptyBatchIsOkAndChangesNothing) {
+  Snapshot s = LoadAll(*storage_);
+  EXPECT_TRUE(s.keygroups.empty() && s.items.empty() && s.outbox.empty());
+  ASSERT_TRUE(storage_->Commit(WriteBatch{}).ok());
+  s = LoadAll(*storage_);
+  EXPECT_TRUE(s.keygroups.empty() && s.items.empty() && s.outbox.empty());
+
   WriteBatch b;
   b.keygroups.push_back(Keygroup("kg", true));
+  AddItem(b, "kg", "k", "v", 1);
+  b.outbox_put.push_back(Outbox("b", "kg", "k"));
+  ASSERT_TRUE(storage_->Commit(b).ok());
+  ASSERT_TRUE(storage_->Commit(WriteBatch{}).ok());
+  s = LoadAll(*storage_);
+  EXPECT_EQ(s.keygroups.size(), 1u);
+  EXPECT_EQ(s.items.size(), 1u);
+  EXPECT_EQ(s.outbox.size(), 1u);
+}
+
+TEST_P(StorageContractTest, RoundTripsKeygroupsItemsAndOutbox) {
+  WriteBatch b;
+  KeygroupRecord kg = Keygroup("kg", true, 42);
+  b.keygroups.push_back(kg);
+  b.keygroups.push_back(Keygroup("other", false));
   AddItem(b, "kg", "k1", "v1", 10);
   AddItem(b, "kg", "k2", "", 11, /*deleted=*/true);
   b.outbox_put.push_back({"b", "kg", "k1", Version{10, 1, "a"}});
-  b.outbox_put.push_back({"b", "kg", "", Version{5, 0, "a"}});
+  b.outbox_put.push_back({"b", "kg", "", Version{5, 0, "a"}});  // the catalog entry
   ASSERT_TRUE(storage_->Commit(b).ok());
+
   Snapshot s = LoadAll(*storage_);
-  ASSERT_EQ(s.keygroups.size(), 1u);
+  ASSERT_EQ(s.keygroups.size(), 2u);
   EXPECT_TRUE(s.keygroups["kg"].ready);
-  EXPECT_EQ(s.keygroups["kg"].meta.replicas(0).node(), "a");
+  EXPECT_FALSE(s.keygroups["other"].ready);
+  EXPECT_EQ(s.keygroups["kg"].meta.SerializeAsString(), kg.meta.SerializeAsString());
   ASSERT_EQ(s.items.size(), 2u);
   EXPECT_EQ((s.items[{"kg", "k1"}].value), "v1");
   EXPECT_EQ((s.items[{"kg", "k1"}].version), (Version{10, 1, "a"}));
+  EXPECT_FALSE((s.items[{"kg", "k1"}].deleted));
   EXPECT_TRUE((s.items[{"kg", "k2"}].deleted));
-  EXPECT_EQ(s.outbox.size(), 2u);
+  EXPECT_EQ((s.items[{"kg", "k2"}].version), (Version{11, 1, "a"}));
+  ASSERT_EQ(s.outbox.size(), 2u);
+  EXPECT_EQ((s.outbox[{"b", "kg", "k1"}]), (Version{10, 1, "a"}));
   EXPECT_EQ((s.outbox[{"b", "kg", ""}]), (Version{5, 0, "a"}));
 }
 
-TEST_P(StorageContractTest, UpsertsAndErases) {
+TEST_P(StorageContractTest, VersionsRoundTripAtTheirLimits) {
   WriteBatch b;
-  b.keygroups.push_back(Keygroup("kg", false));
-  AddItem(b, "kg", "k", "old", 1);
-  b.outbox_put.push_back({"b", "kg", "k", Version{1, 1, "a"}});
-  ASSERT_TRUE(storage_->Commit(b).ok());
-  b.Clear();
-  b.keygroups.push_back(Keygroup("kg", true));
-  AddItem(b, "kg", "k", "new", 2);
-  b.outbox_erase.push_back({"b", "kg", "k", {}});
+  Version max{INT64_MAX, UINT32_MAX, std::string("node\0x", 6)};
+  b.item_keys.emplace_back("kg", "k");
+  b.items.push_back(StoredItem{"v", max, false});
+  b.outbox_put.push_back({"b", "kg", "k", max});
   ASSERT_TRUE(storage_->Commit(b).ok());
   Snapshot s = LoadAll(*storage_);
+  EXPECT_EQ((s.items[{"kg", "k"}].version), max);
+  EXPECT_EQ((s.outbox[{"b", "kg", "k"}]), max);
+}
+
+TEST_P(StorageContractTest, LoadVisitsKeygroupsThenItemsThenOutboxInKeyOrder) {
+  WriteBatch b;
+  b.keygroups.push_back(Keygroup("zeta", true));
+  b.keygroups.push_back(Keygroup("alpha", true));
+  AddItem(b, "kg", "\xff", "", 1);  // byte order: 0xff sorts after every ASCII byte
+  AddItem(b, "kg", std::string("a\0b", 3), "", 1);
+  AddItem(b, "kg", "a", "", 1);
+  AddItem(b, "kf", "z", "", 1);
+  b.outbox_put.push_back(Outbox("p2", "kg", "a"));
+  b.outbox_put.push_back(Outbox("p1", "kg", "b"));
+  b.outbox_put.push_back(Outbox("p1", "kg", ""));
+  ASSERT_TRUE(storage_->Commit(b).ok());
+
+  std::vector<std::string> seen;
+  LoadVisitor v;
+  v.keygroup = [&](KeygroupRecord&& r) { seen.push_back("kg:" + r.meta.name()); };
+  v.item = [&](const std::string& kg, const std::string& k, StoredItem&&) {
+    seen.push_back("item:" + kg + "/" + k);
+  };
+  v.outbox = [&](OutboxRecord&& r) {
+    seen.push_back("out:" + r.peer + "/" + r.keygroup + "/" + r.key);
+  };
+  ASSERT_TRUE(storage_->Load(v).ok());
+  std::vector<std::string> want = {
+      "kg:alpha",     "kg:zeta",    "item:kf/z",   "item:kg/a",   std::string("item:kg/a\0b", 11),
+      "item:kg/\xff", "out:p1/kg/", "out:p1/kg/b", "out:p2/kg/a",
+  };
+  EXPECT_EQ(seen, want);
+}
+
+TEST_P(StorageContractTest, LoadToleratesMissingCallbacks) {
+  WriteBatch b;
+  b.keygroups.push_back(Keygroup("kg", true));
+  AddItem(b, "kg", "k", "v", 1);
+  b.outbox_put.push_back(Outbox("b", "kg", "k"));
+  ASSERT_TRUE(storage_->Commit(b).ok());
+  int items = 0;
+  LoadVisitor v;
+  v.item = [&](const std::string&, const std::string&, StoredItem&&) { ++items; };
+  ASSERT_TRUE(storage_->Load(v).ok());
+  EXPECT_EQ(items, 1);
+  ASSERT_TRUE(storage_->Load(LoadVisitor{}).ok());
+}
+
+TEST_P(StorageContractTest, UpsertsReplaceWholeRecords) {
+  WriteBatch b;
+  b.keygroups.push_back(Keygroup("kg", false, 1));
+  AddItem(b, "kg", "k", "old", 1, /*deleted=*/true);
+  b.outbox_put.push_back(Outbox("b", "kg", "k", 1));
+  ASSERT_TRUE(storage_->Commit(b).ok());
+
+  b.Clear();
+  KeygroupRecord kg = Keygroup("kg", true, 2);
+  kg.meta.clear_replicas();
+  b.keygroups.push_back(kg);
+  AddItem(b, "kg", "k", "new", 2);
+  b.outbox_put.push_back(Outbox("b", "kg", "k", 2));
+  ASSERT_TRUE(storage_->Commit(b).ok());
+
+  Snapshot s = LoadAll(*storage_);
+  ASSERT_EQ(s.keygroups.size(), 1u);
   EXPECT_TRUE(s.keygroups["kg"].ready);
+  EXPECT_EQ(s.keygroups["kg"].meta.replicas_size(), 0);
+  EXPECT_EQ(s.keygroups["kg"].meta.version().wall_us(), 2);
+  ASSERT_EQ(s.items.size(), 1u);
   EXPECT_EQ((s.items[{"kg", "k"}].value), "new");
-  EXPECT_TRUE(s.outbox.empty());
+  EXPECT_EQ((s.items[{"kg", "k"}].version), (Version{2, 1, "a"}));
+  EXPECT_FALSE((s.items[{"kg", "k"}].deleted));
+  ASSERT_EQ(s.outbox.size(), 1u);
+  EXPECT_EQ((s.outbox[{"b", "kg", "k"}]), (Version{2, 0, "a"}));
 }
 
 TEST_P(StorageContractTest, DropItemsOfTouchesOnlyThatKeygroup) {
   WriteBatch b;
+  b.keygroups.push_back(Keygroup("kg1", true));
   AddItem(b, "kg1", "k", "1", 1);
+  AddItem(b, "kg1", "k2", "1", 1);
   AddItem(b, "kg2", "k", "2", 1);
-  AddItem(b, "kg10", "k", "10", 1);
+  AddItem(b, "kg10", "k", "10", 1);  // shares the prefix "kg1"
+  AddItem(b, "kg", "k1", "0", 1);
+  b.outbox_put.push_back(Outbox("b", "kg1", "k"));
   ASSERT_TRUE(storage_->Commit(b).ok());
+
   b.Clear();
   b.drop_items_of.push_back("kg1");
+  b.drop_items_of.push_back("absent");
   ASSERT_TRUE(storage_->Commit(b).ok());
+
   Snapshot s = LoadAll(*storage_);
-  EXPECT_EQ(s.items.size(), 2u);
+  EXPECT_EQ(s.items.size(), 3u);
   EXPECT_FALSE((s.items.contains({"kg1", "k"})));
+  EXPECT_FALSE((s.items.contains({"kg1", "k2"})));
+  EXPECT_TRUE((s.items.contains({"kg2", "k"})));
+  EXPECT_TRUE((s.items.contains({"kg10", "k"})));
+  EXPECT_TRUE((s.items.contains({"kg", "k1"})));
+  // Only items go: the keygroup's record and its outbox entries stay.
+  EXPECT_EQ(s.keygroups.count("kg1"), 1u);
+  EXPECT_EQ(s.outbox.size(), 1u);
+}
+
+TEST_P(StorageContractTest, BatchAppliesInTheDocumentedOrder) {
+  WriteBatch b;
+  AddItem(b, "kg", "old", "x", 1);
+  b.outbox_put.push_back(Outbox("b", "kg", "k", 1));
+  ASSERT_TRUE(storage_->Commit(b).ok());
+
+  // Drops come before items, erasures before puts.
+  b.Clear();
+  b.drop_items_of.push_back("kg");
+  AddItem(b, "kg", "new", "y", 2);
+  b.outbox_erase.push_back(Outbox("b", "kg", "k"));
+  b.outbox_put.push_back(Outbox("b", "kg", "k", 2));
+  ASSERT_TRUE(storage_->Commit(b).ok());
+
+  Snapshot s = LoadAll(*storage_);
+  ASSERT_EQ(s.items.size(), 1u);
+  EXPECT_EQ((s.items[{"kg", "new"}].value), "y");
+  ASSERT_EQ(s.outbox.size(), 1u);
+  EXPECT_EQ((s.outbox[{"b", "kg", "k"}].wall_us), 2);
+}
+
+TEST_P(StorageContractTest, OutboxEraseRemovesOnlyThatRecord) {
+  WriteBatch b;
+  b.outbox_put.push_back(Outbox("b", "kg", "k"));
+  b.outbox_put.push_back(Outbox("c", "kg", "k"));
+  b.outbox_put.push_back(Outbox("b", "kg", "k2"));
+  b.outbox_put.push_back(Outbox("b", "kg2", "k"));
+  b.outbox_put.push_back(Outbox("b", "kg", ""));
+  ASSERT_TRUE(storage_->Commit(b).ok());
+
+  b.Clear();
+  b.outbox_erase.push_back(Outbox("b", "kg", "k", /*wall=*/999));  // the version is ignored
+  b.outbox_erase.push_back(Outbox("nobody", "kg", "k"));           // erasing nothing is fine
+  ASSERT_TRUE(storage_->Commit(b).ok());
+
+  Snapshot s = LoadAll(*storage_);
+  EXPECT_EQ(s.outbox.size(), 4u);
+  EXPECT_FALSE((s.outbox.contains({"b", "kg", "k"})));
+  EXPECT_TRUE((s.outbox.contains({"c", "kg", "k"})));
+  EXPECT_TRUE((s.outbox.contains({"b", "kg", "k2"})));
+  EXPECT_TRUE((s.outbox.contains({"b", "kg2", "k"})));
+  EXPECT_TRUE((s.outbox.contains({"b", "kg", ""})));
 }
 
 TEST_P(StorageContractTest, BinaryAndLargeValuesSurvive) {
   WriteBatch b;
   std::string binary("a\0b\xff\0", 5);
   std::string big(1 << 20, 'x');
+  for (size_t i = 0; i < big.size(); i += 4093) big[i] = static_cast<char>(i % 256);
+  std::string nul_key("k\0", 2);
   AddItem(b, "kg", "bin", binary, 1);
   AddItem(b, "kg", "big", big, 1);
+  AddItem(b, "kg", "empty", "", 1);
+  AddItem(b, "kg", nul_key, "nul key", 1);
+  AddItem(b, "kg", "k", "plain key", 1);  // distinct from "k\0"
+  b.outbox_put.push_back(Outbox("b", "kg", nul_key));
   ASSERT_TRUE(storage_->Commit(b).ok());
-  ASSERT_TRUE(storage_->Commit(WriteBatch{}).ok());
+
   Snapshot s = LoadAll(*storage_);
+  ASSERT_EQ(s.items.size(), 5u);
   EXPECT_EQ((s.items[{"kg", "bin"}].value), binary);
   EXPECT_EQ((s.items[{"kg", "big"}].value), big);
+  EXPECT_EQ((s.items[{"kg", "empty"}].value), "");
+  EXPECT_FALSE((s.items[{"kg", "empty"}].deleted));
+  EXPECT_EQ((s.items[{"kg", nul_key}].value), "nul key");
+  EXPECT_EQ((s.items[{"kg", "k"}].value), "plain key");
+  EXPECT_TRUE((s.outbox.contains({"b", "kg", nul_key})));
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, StorageContractTest, ::testing::Values("memory", "sqlite"));
+TEST_P(StorageContractTest, MismatchedItemKeysAreRejectedAndApplyNothing) {
+  WriteBatch b;
+  b.keygroups.push_back(Keygroup("kg", true));
+  AddItem(b, "kg", "k", "v", 1);
+  b.item_keys.emplace_back("kg", "no item");
+  core::Status st = storage_->Commit(b);
+  EXPECT_EQ(st.code(), core::Code::kInvalidArgument) << st.ToString();
+  Snapshot s = LoadAll(*storage_);
+  EXPECT_TRUE(s.keygroups.empty());
+  EXPECT_TRUE(s.items.empty());
+}
 
-TEST(SqliteStorageTest, SurvivesReopeningAndUsesWal) {
+INSTANTIATE_TEST_SUITE_P(Engines, StorageContractTest, ::testing::Values("memory", "sqlite"),
+                         [](const auto& info) { return info.param; });
+
+// ---------------------------------------------------------------------------------------------
+// What only SqliteStorage does.
+
+TEST(SqliteStorageTest, SurvivesClosingAndReopening) {
   TempDir dir;
   std::string path = (dir.path() / "store.db").string();
   {
     auto s = SqliteStorage::Open(path, SqliteSync::kFull);
-    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
     WriteBatch b;
-    AddItem(b, "kg", "k", "v", 1);
+    b.keygroups.push_back(Keygroup("kg", true));
+    AddItem(b, "kg", "k", std::string("v\0v", 3), 1);
+    b.outbox_put.push_back(Outbox("b", "kg", "k", 7));
     ASSERT_TRUE((*s)->Commit(b).ok());
   }
   auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
-  ASSERT_TRUE(s.ok());
-  EXPECT_EQ((LoadAll(**s).items[{"kg", "k"}].value), "v");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  Snapshot snap = LoadAll(**s);
+  EXPECT_TRUE(snap.keygroups["kg"].ready);
+  EXPECT_EQ((snap.items[{"kg", "k"}].value), std::string("v\0v", 3));
+  EXPECT_EQ((snap.outbox[{"b", "kg", "k"}].wall_us), 7);
 
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* q = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)), "wal");
-  sqlite3_finalize(q);
-  sqlite3_close(db);
+  // And it keeps working after the reopen.
+  WriteBatch b;
+  AddItem(b, "kg", "k2", "v2", 2);
+  ASSERT_TRUE((*s)->Commit(b).ok());
+  EXPECT_EQ(LoadAll(**s).items.size(), 2u);
+}
+
+TEST(SqliteStorageTest, UsesWalAndWritesSchemaVersion1) {
+  TempDir dir;
+  std::string path = (dir.path() / "store.db").string();
+  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  // WAL is a property of the file, so another connection sees it.
+  EXPECT_EQ(QueryOne(path, "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "1");
+  EXPECT_EQ(QueryOne(path,
+                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                     "('keygroups', 'items', 'outbox')"),
+            "3");
+}
+
+TEST(SqliteStorageTest, CreatesMissingParentDirectories) {
+  TempDir dir;
+  std::string path = (dir.path() / "a" / "b" / "c" / "store.db").string();
+  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(fs::exists(path));
 }
 
 TEST(SqliteStorageTest, RefusesAFileThatIsNotADatabase) {
   TempDir dir;
   std::string path = (dir.path() / "garbage.db").string();
-  std::ofstream(path) << std::string(4096, 'G');
+  std::ofstream(path, std::ios::binary) << std::string(4096, 'G');
   auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find(path), std::string::npos) << s.status().ToString();
+  EXPECT_EQ(s.status().code(), core::Code::kIOError);
+  EXPECT_PRED2(Contains, s.status().message(), path);
+  EXPECT_PRED2(Contains, s.status().message(), "not a database");
+}
+
+TEST(SqliteStorageTest, RefusesAPathUnderARegularFile) {
+  TempDir dir;
+  std::string file = (dir.path() / "file").string();
+  std::ofstream(file) << "x";
+  std::string path = file + "/store.db";
+  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_FALSE(s.ok());
+  EXPECT_PRED2(Contains, s.status().message(), path);
 }
 
 TEST(SqliteStorageTest, RefusesAForeignSchemaVersion) {
   TempDir dir;
   std::string path = (dir.path() / "store.db").string();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+  ASSERT_EQ(ExecOn(path, "PRAGMA user_version=99"), "");
   auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("schema version 99"), std::string::npos);
+  EXPECT_EQ(s.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_PRED2(Contains, s.status().message(), path);
+  EXPECT_PRED2(Contains, s.status().message(), "schema version 99");
+  // The file is left as it was.
+  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "99");
+  EXPECT_EQ(QueryOne(path, "SELECT count(*) FROM sqlite_master"), "0");
+}
+
+TEST(SqliteStorageTest, FailedCommitAppliesNothingAndNamesThePath) {
+  TempDir dir;
+  std::string path = (dir.path() / "store.db").string();
+  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  WriteBatch first;
+  AddItem(first, "kg", "before", "v", 1);
+  ASSERT_TRUE((*s)->Commit(first).ok());
+
+  // Another connection makes the last step of the next batch fail.
+  ASSERT_EQ(ExecOn(path,
+                   "CREATE TRIGGER fail BEFORE INSERT ON outbox "
+                   "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"),
+            "");
+  WriteBatch b;
+  b.keygroups.push_back(Keygroup("kg", true));
+  b.drop_items_of.push_back("kg");
+  AddItem(b, "kg", "k", "v", 2);
+  b.outbox_put.push_back(Outbox("b", "kg", "k"));
+  core::Status st = (*s)->Commit(b);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), core::Code::kIOError);
+  EXPECT_PRED2(Contains, st.message(), path);
+  EXPECT_PRED2(Contains, st.message(), "injected failure");
+  Snapshot snap = LoadAll(**s);
+  EXPECT_TRUE(snap.keygroups.empty());
+  ASSERT_EQ(snap.items.size(), 1u);
+  EXPECT_TRUE((snap.items.contains({"kg", "before"})));
+  EXPECT_TRUE(snap.outbox.empty());
+
+  // The transaction was ended: once the cause is gone, the same batch commits.
+  ASSERT_EQ(ExecOn(path, "DROP TRIGGER fail"), "");
+  st = (*s)->Commit(b);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  snap = LoadAll(**s);
+  EXPECT_EQ(snap.keygroups.size(), 1u);
+  EXPECT_EQ(snap.items.size(), 1u);
+  EXPECT_TRUE((snap.items.contains({"kg", "k"})));
+  EXPECT_EQ(snap.outbox.size(), 1u);
 }
 
 TEST(SqliteStorageTest, CommitSurvivesSigkillRightAfterIt) {
   TempDir dir;
   std::string path = (dir.path() / "store.db").string();
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe(pipe_fds), 0);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
+    // The child: commit, report, then wait to be killed with the database still open. It only
+    // leaves through _exit, so nothing of the parent's test state runs twice.
+    ::close(fds[0]);
     auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
-    WriteBatch b;
-    for (int i = 0; i < 100; ++i) AddItem(b, "kg", "k" + std::to_string(i), "v", i + 1);
-    bool ok = s.ok() && (*s)->Commit(b).ok();
+    bool ok = s.ok();
+    for (int round = 0; ok && round < 10; ++round) {
+      WriteBatch b;
+      if (round == 0) b.keygroups.push_back(Keygroup("kg", true));
+      for (int i = 0; i < 100; ++i) {
+        AddItem(b, "kg", "k" + std::to_string(round * 100 + i), "v", round + 1);
+      }
+      b.outbox_put.push_back(Outbox("b", "kg", "k" + std::to_string(round)));
+      ok = (*s)->Commit(b).ok();
+    }
     char c = ok ? 'y' : 'n';
-    (void)!::write(pipe_fds[1], &c, 1);
-    ::pause();  // killed here, with the database still open
-    ::_exit(0);
+    (void)!::write(fds[1], &c, 1);
+    for (;;) ::pause();
   }
+  ::close(fds[1]);
   char c = 0;
-  ASSERT_EQ(::read(pipe_fds[0], &c, 1), 1);
-  ASSERT_EQ(c, 'y');
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
+  ssize_t n = ::read(fds[0], &c, 1);
+  ::close(fds[0]);
+  ::kill(pid, SIGKILL);  // before any assertion can return early and leave the child behind
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_EQ(n, 1);
+  ASSERT_EQ(c, 'y') << "the child could not open or commit";
+  EXPECT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
+  // The commits only reached the WAL, never a checkpoint: reopening must replay it.
+  EXPECT_TRUE(fs::exists(path + "-wal"));
+
   auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  EXPECT_EQ(LoadAll(**s).items.size(), 100u);
+  Snapshot snap = LoadAll(**s);
+  EXPECT_EQ(snap.keygroups.size(), 1u);
+  EXPECT_EQ(snap.items.size(), 1000u);
+  EXPECT_EQ(snap.outbox.size(), 10u);
 }
 
 }  // namespace
