@@ -20,19 +20,19 @@ core::Status MemoryStorage::Load(const LoadVisitor& visitor) {
 }
 
 core::Status MemoryStorage::Commit(const WriteBatch& batch) {
-  if (batch.item_keys.size() != batch.items.size()) {
-    return core::Status::InvalidArgument(
-        "write batch has " + std::to_string(batch.item_keys.size()) + " item keys for " +
-        std::to_string(batch.items.size()) + " items");
-  }
-  for (const auto& rec : batch.keygroups) keygroups_[rec.meta.name()] = rec;
-  for (const auto& name : batch.drop_items_of) {
+  for (const auto& [name, rec] : batch.keygroups()) keygroups_[name] = rec;
+  for (const auto& name : batch.drops()) {
     auto it = items_.lower_bound({name, std::string()});
     while (it != items_.end() && it->first.first == name) it = items_.erase(it);
   }
-  for (size_t i = 0; i < batch.items.size(); ++i) items_[batch.item_keys[i]] = batch.items[i];
-  for (const auto& r : batch.outbox_erase) outbox_.erase({r.peer, r.keygroup, r.key});
-  for (const auto& r : batch.outbox_put) outbox_[{r.peer, r.keygroup, r.key}] = r.version;
+  for (const auto& [key, item] : batch.items()) items_[key] = item;
+  for (const auto& [key, version] : batch.outbox()) {
+    if (version) {
+      outbox_[key] = *version;
+    } else {
+      outbox_.erase(key);
+    }
+  }
   return core::Status::Ok();
 }
 

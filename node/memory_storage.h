@@ -18,8 +18,7 @@ class MemoryStorage : public StorageEngine {
   // Visits copies of every keygroup (by name), then every item (by keygroup, key), then every
   // outbox record (by peer, keygroup, key), each in byte order. Always ok.
   core::Status Load(const LoadVisitor& visitor) override;
-  // Applies the batch in WriteBatch's order. Fails with InvalidArgument, applying nothing, when
-  // item_keys and items differ in length; otherwise always ok.
+  // Applies the batch's net effect. Always ok.
   core::Status Commit(const WriteBatch& batch) override;
 
  private:

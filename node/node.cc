@@ -538,8 +538,7 @@ Version Node::WriteLocal(Keygroup& kg, const std::string& key, std::string value
   slot.value = std::move(value);
   slot.version = v;
   slot.deleted = deleted;
-  batch_.item_keys.emplace_back(kg.meta.name(), key);
-  batch_.items.push_back(slot);
+  batch_.PutItem(kg.meta.name(), key, slot);
   for (const auto& r : kg.meta.replicas()) {
     if (r.node() != options_.id) MarkDirty(r.node(), kg.meta.name(), key, v, true);
   }
@@ -551,18 +550,17 @@ bool Node::ApplyRemote(Keygroup& kg, const std::string& key, StoredItem item) {
   auto [it, inserted] = kg.items.try_emplace(key);
   if (!inserted && !(it->second.version < item.version)) return false;
   it->second = std::move(item);
-  batch_.item_keys.emplace_back(kg.meta.name(), key);
-  batch_.items.push_back(it->second);
+  batch_.PutItem(kg.meta.name(), key, it->second);
   return true;
 }
 
 void Node::PersistKeygroup(const Keygroup& kg) {
-  batch_.keygroups.push_back(KeygroupRecord{kg.meta, kg.ready});
+  batch_.PutKeygroup(KeygroupRecord{kg.meta, kg.ready});
 }
 
 void Node::DropItems(Keygroup& kg) {
   kg.items.clear();
-  batch_.drop_items_of.push_back(kg.meta.name());
+  batch_.DropItemsOf(kg.meta.name());
 }
 
 void Node::ChangeMeta(proto::KeygroupMeta meta) {
@@ -637,12 +635,12 @@ void Node::MarkDirty(const std::string& peer_id, const std::string& keygroup,
   auto [it, inserted] = peer.outbox.try_emplace({keygroup, key});
   it->second.version = version;
   it->second.last_sent = {};
-  batch_.outbox_put.push_back(OutboxRecord{peer_id, keygroup, key, version});
+  batch_.PutOutbox(OutboxRecord{peer_id, keygroup, key, version});
   if (push_now) peer.fresh.emplace_back(keygroup, key);
 }
 
 void Node::EraseOutbox(const std::string& peer_id, std::map<ItemKey, OutboxEntry>::iterator it) {
-  batch_.outbox_erase.push_back(OutboxRecord{peer_id, it->first.first, it->first.second, {}});
+  batch_.EraseOutbox(peer_id, it->first.first, it->first.second);
   peers_[peer_id].outbox.erase(it);
 }
 

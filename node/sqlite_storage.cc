@@ -230,41 +230,32 @@ core::Status SqliteStorage::Load(const LoadVisitor& visitor) {
 }
 
 core::Status SqliteStorage::CommitInTransaction(const WriteBatch& batch) {
-  for (const auto& rec : batch.keygroups) {
+  for (const auto& [name, rec] : batch.keygroups()) {
     std::string meta = rec.meta.SerializeAsString();  // alive until Step returns
     Binder b(stmts_[kPutKeygroup]);
-    b.Text(rec.meta.name()).Blob(meta).Int(rec.ready ? 1 : 0);
+    b.Text(name).Blob(meta).Int(rec.ready ? 1 : 0);
     ENOKI_RETURN_IF_ERROR(Step(kPutKeygroup, b.rc()));
   }
-  for (const auto& name : batch.drop_items_of) {
+  for (const auto& name : batch.drops()) {
     ENOKI_RETURN_IF_ERROR(Step(kDropItems, Binder(stmts_[kDropItems]).Text(name).rc()));
   }
-  for (size_t i = 0; i < batch.items.size(); ++i) {
-    const auto& [keygroup, key] = batch.item_keys[i];
-    const StoredItem& item = batch.items[i];
+  for (const auto& [key, item] : batch.items()) {
     Binder b(stmts_[kPutItem]);
-    b.Text(keygroup).Blob(key).Blob(item.value).Ver(item.version).Int(item.deleted ? 1 : 0);
+    b.Text(key.first).Blob(key.second).Blob(item.value).Ver(item.version).Int(item.deleted ? 1 : 0);
     ENOKI_RETURN_IF_ERROR(Step(kPutItem, b.rc()));
   }
-  for (const auto& r : batch.outbox_erase) {
-    Binder b(stmts_[kEraseOutbox]);
-    b.Text(r.peer).Text(r.keygroup).Blob(r.key);
-    ENOKI_RETURN_IF_ERROR(Step(kEraseOutbox, b.rc()));
-  }
-  for (const auto& r : batch.outbox_put) {
-    Binder b(stmts_[kPutOutbox]);
-    b.Text(r.peer).Text(r.keygroup).Blob(r.key).Ver(r.version);
-    ENOKI_RETURN_IF_ERROR(Step(kPutOutbox, b.rc()));
+  for (const auto& [key, version] : batch.outbox()) {
+    const auto& [peer, keygroup, item_key] = key;
+    Stmt stmt = version ? kPutOutbox : kEraseOutbox;
+    Binder b(stmts_[stmt]);
+    b.Text(peer).Text(keygroup).Blob(item_key);
+    if (version) b.Ver(*version);
+    ENOKI_RETURN_IF_ERROR(Step(stmt, b.rc()));
   }
   return core::Status::Ok();
 }
 
 core::Status SqliteStorage::Commit(const WriteBatch& batch) {
-  if (batch.item_keys.size() != batch.items.size()) {
-    return core::Status::InvalidArgument(
-        path_ + ": write batch has " + std::to_string(batch.item_keys.size()) + " item keys for " +
-        std::to_string(batch.items.size()) + " items");
-  }
   if (batch.empty()) return core::Status::Ok();
   ENOKI_RETURN_IF_ERROR(Step(kBegin));
   core::Status st = CommitInTransaction(batch);

@@ -40,9 +40,9 @@ class SqliteStorage : public StorageEngine {
   // (by peer, keygroup, key), each in byte order. Fails with IOError naming the path when SQLite
   // fails or a stored catalog entry does not parse; records visited before that stay visited.
   core::Status Load(const LoadVisitor& visitor) override;
-  // Applies the batch in one transaction (BEGIN IMMEDIATE ... COMMIT), in WriteBatch's order.
-  // On failure nothing of the batch is applied, and the Status (IOError naming the path and
-  // SQLite's message; InvalidArgument when item_keys and items differ in length) says why.
+  // Applies the batch's net effect in one transaction (BEGIN IMMEDIATE ... COMMIT). On failure
+  // nothing of the batch is applied, and the Status (IOError naming the path and SQLite's
+  // message) says why.
   // An empty batch is ok and touches nothing.
   core::Status Commit(const WriteBatch& batch) override;
 

@@ -5,8 +5,12 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -37,21 +41,49 @@ struct OutboxRecord {
   Version version;
 };
 
-// Changes that become durable together, applied in this order: keygroups, dropped keygroup items,
-// items, outbox erasures, outbox puts.
-struct WriteBatch {
-  std::vector<KeygroupRecord> keygroups;   // upsert by meta.name
-  std::vector<std::string> drop_items_of;  // erase every item of these keygroups
-  std::vector<std::pair<std::string, std::string>> item_keys;  // (keygroup, key), parallel to items
-  std::vector<StoredItem> items;                               // upsert
-  std::vector<OutboxRecord> outbox_erase;  // by (peer, keygroup, key); version ignored
-  std::vector<OutboxRecord> outbox_put;    // upsert by (peer, keygroup, key)
+// Changes that become durable together. The batch keeps only the net effect of what was recorded,
+// in the order it was recorded: a later record for the same keygroup, item or outbox entry replaces
+// an earlier one, and dropping a keygroup's items discards the item writes recorded before. So an
+// engine may apply the parts in any order (it applies drops before item writes).
+class WriteBatch {
+ public:
+  using ItemKey = std::pair<std::string, std::string>;                  // (keygroup, key)
+  using OutboxKey = std::tuple<std::string, std::string, std::string>;  // (peer, keygroup, key)
+
+  void PutKeygroup(KeygroupRecord record) {
+    std::string name = record.meta.name();
+    keygroups_[name] = std::move(record);
+  }
+  void PutItem(const std::string& keygroup, const std::string& key, StoredItem item) {
+    items_[{keygroup, key}] = std::move(item);
+  }
+  void DropItemsOf(const std::string& keygroup) {
+    auto it = items_.lower_bound({keygroup, std::string()});
+    while (it != items_.end() && it->first.first == keygroup) it = items_.erase(it);
+    drops_.insert(keygroup);
+  }
+  void PutOutbox(const OutboxRecord& r) { outbox_[{r.peer, r.keygroup, r.key}] = r.version; }
+  void EraseOutbox(const std::string& peer, const std::string& keygroup, const std::string& key) {
+    outbox_[{peer, keygroup, key}] = std::nullopt;
+  }
+
+  // The net effect, for engines.
+  const std::map<std::string, KeygroupRecord>& keygroups() const { return keygroups_; }
+  const std::set<std::string>& drops() const { return drops_; }  // applied before items()
+  const std::map<ItemKey, StoredItem>& items() const { return items_; }
+  // An entry with a version is upserted; one without is erased.
+  const std::map<OutboxKey, std::optional<Version>>& outbox() const { return outbox_; }
 
   bool empty() const {
-    return keygroups.empty() && drop_items_of.empty() && items.empty() && outbox_erase.empty() &&
-           outbox_put.empty();
+    return keygroups_.empty() && drops_.empty() && items_.empty() && outbox_.empty();
   }
   void Clear() { *this = WriteBatch(); }
+
+ private:
+  std::map<std::string, KeygroupRecord> keygroups_;
+  std::set<std::string> drops_;
+  std::map<ItemKey, StoredItem> items_;
+  std::map<OutboxKey, std::optional<Version>> outbox_;
 };
 
 // What Load hands back, one record at a time.
