@@ -17,8 +17,8 @@ core::Status ZmqTransport::Start() {
   try {
     router_.set(zmq::sockopt::linger, 0);
     router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_bytes));
-    router_.set(zmq::sockopt::sndhwm, 100000);
-    router_.set(zmq::sockopt::rcvhwm, 100000);
+    router_.set(zmq::sockopt::sndhwm, 1000);
+    router_.set(zmq::sockopt::rcvhwm, 1000);
     router_.bind(options_.listen);
     bound_ = router_.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
@@ -89,7 +89,7 @@ void ZmqTransport::ConnectPeer(const std::string& to, const std::string& endpoin
   auto socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   socket->set(zmq::sockopt::linger, 0);
   socket->set(zmq::sockopt::immediate, 1);
-  socket->set(zmq::sockopt::sndhwm, 100000);
+  socket->set(zmq::sockopt::sndhwm, 256);
   socket->set(zmq::sockopt::reconnect_ivl, 50);
   socket->set(zmq::sockopt::reconnect_ivl_max, 1000);
   socket->connect(endpoint);

@@ -50,6 +50,15 @@ std::string AppendKey(const Version& v) {
   return buf + v.node;
 }
 
+// Whether catalog entry `b` supersedes `a`: a newer incarnation wins; within one incarnation a
+// deletion is final; otherwise the newer version wins.
+bool Supersedes(const proto::KeygroupMeta& b, const proto::KeygroupMeta& a) {
+  Version ac = Version::FromProto(a.created()), bc = Version::FromProto(b.created());
+  if (ac != bc) return ac < bc;
+  if (a.deleted() != b.deleted()) return b.deleted();
+  return Version::FromProto(a.version()) < Version::FromProto(b.version());
+}
+
 }  // namespace
 
 size_t MaxMessageBytes(size_t max_value_bytes) { return 2 * max_value_bytes + (1 << 20); }
@@ -103,16 +112,19 @@ core::Status Node::Start() {
   visitor.outbox = [this](OutboxRecord&& rec) {
     auto it = peers_.find(rec.peer);
     if (it == peers_.end()) {
-      spdlog::warn("[{}] outbox holds entries for {}, which is not a configured peer", options_.id,
-                   rec.peer);
-      it = peers_.emplace(rec.peer, Peer{}).first;
-      it->second.backoff = options_.retry_interval;
+      // Kept on disk (a restart with the peer configured again delivers it), not retried now.
+      if (unknown_peers_warned_.insert(rec.peer).second) {
+        spdlog::warn("[{}] the outbox holds entries for '{}', which is not a configured peer",
+                     options_.id, rec.peer);
+      }
+      return;
     }
     it->second.outbox[{rec.keygroup, rec.key}] = OutboxEntry{std::move(rec.version), {}};
   };
   ENOKI_RETURN_IF_ERROR(storage_.Load(visitor));
   for (auto& [name, kg] : keygroups_) {
     if (kg.replica && !kg.ready) StartSync(kg);
+    DropDrainedItems(kg);
   }
   After(options_.retry_interval, [this] { OnRetryTick(); });
   After(std::chrono::milliseconds(0), [this] { OnPingTick(); });
@@ -426,6 +438,7 @@ void Node::CreateKeygroup(const proto::CreateKeygroupRequest& r, proto::Response
     auto* rep = meta.add_replicas();
     rep->set_node(n);
     now.ToProto(rep->mutable_joined());
+    rep->set_ready(true);
   }
   ChangeMeta(meta);
   *response.mutable_keygroup() = std::move(meta);
@@ -454,6 +467,20 @@ core::Status Node::ChangeReplicas(const std::string& name, const std::string& no
     if (meta.replicas_size() == 1) {
       return core::Status::FailedPrecondition("cannot remove the last replica of '" + name +
                                               "'; delete the keygroup instead");
+    }
+    // Someone must hold all the data afterwards: a replica still pulling it does not.
+    std::string joining;
+    bool other_ready = false;
+    for (const auto& r : meta.replicas()) {
+      if (r.node() == node) continue;
+      if (r.ready()) other_ready = true;
+      if (!r.ready()) joining += (joining.empty() ? "" : ", ") + r.node();
+    }
+    if (!other_ready) {
+      return core::Status::FailedPrecondition(
+          "cannot remove '" + node + "' from '" + name +
+          "': no other replica holds all the data yet (still pulling: " + joining +
+          "); retry once they are ready");
     }
     auto* reps = meta.mutable_replicas();
     reps->erase(std::remove_if(reps->begin(), reps->end(),
@@ -521,7 +548,14 @@ void Node::TryNextForward(uint64_t id) {
   msg.mutable_forward_request()->set_id(id);
   *msg.mutable_forward_request()->mutable_request() = f.request;
   Send(f.candidates[f.next], std::move(msg));
-  f.timer = After(options_.forward_timeout, [this, id] {
+  // A write to a synchronous keygroup may take the replica its own sync timeout to answer.
+  core::Duration timeout = options_.forward_timeout;
+  const auto& kg = keygroups_.at(KeygroupOf(f.request));
+  if (kg.meta.mode() == proto::SYNC && f.request.op_case() != proto::Request::kGet &&
+      f.request.op_case() != proto::Request::kScan) {
+    timeout += options_.sync_write_timeout;
+  }
+  f.timer = After(timeout, [this, id] {
     auto it = forwards_.find(id);
     if (it == forwards_.end()) return;
     it->second.failures.push_back(it->second.candidates[it->second.next] + ": no answer");
@@ -574,25 +608,23 @@ void Node::ChangeMeta(proto::KeygroupMeta meta) {
 void Node::ApplyMeta(const proto::KeygroupMeta& meta) {
   auto [it, created] = keygroups_.try_emplace(meta.name());
   Keygroup& kg = it->second;
-  if (!created && !(Version::FromProto(kg.meta.version()) < Version::FromProto(meta.version()))) {
-    return;
-  }
+  if (!created && !Supersedes(meta, kg.meta)) return;
   clock_.Observe(Version::FromProto(meta.version()));
   bool was_replica = kg.replica;
   bool new_incarnation =
       created || Version::FromProto(kg.meta.created()) != Version::FromProto(meta.created());
-  std::set<std::string> old_replicas;
-  for (const auto& r : kg.meta.replicas()) old_replicas.insert(r.node());
+  std::map<std::string, Version> old_joined;
+  for (const auto& r : kg.meta.replicas()) old_joined[r.node()] = Version::FromProto(r.joined());
 
   kg.meta = meta;
   kg.replica = !meta.deleted() && IsReplicaIn(meta, options_.id);
 
-  // Forget what no longer belongs here: items of an old incarnation or of a replica this node
-  // no longer holds, and outbox entries for peers that are no longer replicas.
-  if ((!kg.replica || new_incarnation) && !kg.items.empty()) DropItems(kg);
+  // Forget what no longer belongs here: items of an old incarnation or a deleted keygroup, and
+  // outbox entries for peers that are no longer replicas. A replica that was removed keeps its
+  // items and its entries for the remaining replicas until they have them (DropDrainedItems).
+  if ((new_incarnation || meta.deleted()) && !kg.items.empty()) DropItems(kg);
   for (auto& [peer_id, peer] : peers_) {
-    bool keep = kg.replica && !new_incarnation && IsReplicaIn(meta, peer_id);
-    if (keep) continue;
+    if (!meta.deleted() && !new_incarnation && IsReplicaIn(meta, peer_id)) continue;
     auto lo = peer.outbox.lower_bound({meta.name(), std::string(1, '\0')});
     while (lo != peer.outbox.end() && lo->first.first == meta.name()) {
       auto next = std::next(lo);
@@ -601,37 +633,72 @@ void Node::ApplyMeta(const proto::KeygroupMeta& meta) {
     }
   }
 
+  const proto::Replica* self = nullptr;
+  for (const auto& r : meta.replicas()) {
+    if (r.node() == options_.id) self = &r;
+  }
   if (!kg.replica) {
     kg.ready = false;
     CancelTimer(kg.sync_timer);
     kg.sync_timer = 0;
+    DropDrainedItems(kg);
   } else if (!was_replica || new_incarnation) {
-    Version created_at = Version::FromProto(meta.created());
-    Version joined;
-    for (const auto& r : meta.replicas()) {
-      if (r.node() == options_.id) joined = Version::FromProto(r.joined());
-    }
-    kg.ready = joined == created_at;
+    // Ready at once only as one of the replicas the keygroup was created with, learning of it
+    // for the first time; a replica added later, or added again, pulls the data first.
+    kg.ready =
+        new_incarnation && Version::FromProto(self->joined()) == Version::FromProto(meta.created());
     if (!kg.ready) StartSync(kg);
   } else {
-    // A ready replica pushes everything it holds to replicas that joined since it last looked, so
-    // that writes it made before it learned of them are not missed by their pull.
+    // A ready replica pushes everything it holds to replicas that joined since it last looked
+    // (or joined again), so that writes it made before it learned of them are not missed by
+    // their pull.
     for (const auto& r : meta.replicas()) {
-      if (r.node() == options_.id || old_replicas.contains(r.node())) continue;
-      if (!peers_.contains(r.node())) continue;
+      if (r.node() == options_.id || !peers_.contains(r.node())) continue;
+      auto old = old_joined.find(r.node());
+      if (old != old_joined.end() && old->second == Version::FromProto(r.joined())) continue;
       for (const auto& [key, item] : kg.items) {
         MarkDirty(r.node(), meta.name(), key, item.version, false);
       }
     }
   }
   PersistKeygroup(kg);
+  // A ready replica whose readiness the catalog lost (a concurrent change won) states it again.
+  if (kg.replica && kg.ready && !self->ready()) MarkReadyInCatalog(kg);
+}
+
+void Node::MarkReadyInCatalog(const Keygroup& kg) {
+  proto::KeygroupMeta meta = kg.meta;
+  for (auto& r : *meta.mutable_replicas()) {
+    if (r.node() == options_.id) r.set_ready(true);
+  }
+  ChangeMeta(std::move(meta));
+}
+
+void Node::DropDrainedItems(Keygroup& kg) {
+  if (kg.replica || kg.items.empty()) return;
+  for (const auto& [peer_id, peer] : peers_) {
+    auto lo = peer.outbox.lower_bound({kg.meta.name(), std::string(1, '\0')});
+    if (lo != peer.outbox.end() && lo->first.first == kg.meta.name()) return;  // still owed
+  }
+  DropItems(kg);
 }
 
 // ---- Replication -----------------------------------------------------------------------------
 
 void Node::MarkDirty(const std::string& peer_id, const std::string& keygroup,
                      const std::string& key, const Version& version, bool push_now) {
-  Peer& peer = peers_[peer_id];
+  auto peer_it = peers_.find(peer_id);
+  if (peer_it == peers_.end()) {
+    // Never deliverable: the catalog names a node this node was not configured with.
+    if (unknown_peers_warned_.insert(peer_id).second) {
+      spdlog::warn(
+          "[{}] keygroup '{}' names '{}', which is not a configured peer: it gets nothing "
+          "from this node (start the node with --peer {}=ENDPOINT)",
+          options_.id, keygroup, peer_id, peer_id);
+    }
+    return;
+  }
+  Peer& peer = peer_it->second;
   auto [it, inserted] = peer.outbox.try_emplace({keygroup, key});
   it->second.version = version;
   it->second.last_sent = {};
@@ -796,15 +863,22 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
       auto it = forwards_.find(msg.forward_response().id());
       if (it == forwards_.end()) break;  // answered already, or gave up
       PendingForward& f = it->second;
-      if (f.next >= f.candidates.size() || f.candidates[f.next] != from) break;  // a late answer
-      CancelTimer(f.timer);
+      // An answer from the replica asked now, or a late one from a replica asked before (which
+      // then did run the request: it is the answer).
+      auto asked =
+          f.candidates.begin() + static_cast<long>(std::min(f.next + 1, f.candidates.size()));
+      if (std::find(f.candidates.begin(), asked, from) == asked) break;
+      bool current = f.next < f.candidates.size() && f.candidates[f.next] == from;
       proto::Response& response = *msg.mutable_forward_response()->mutable_response();
       if (response.code() == proto::UNAVAILABLE) {
+        if (!current) break;  // that replica was already given up on
+        CancelTimer(f.timer);
         f.failures.push_back(from + ": " + response.error());
         ++f.next;
         TryNextForward(it->first);
         break;
       }
+      CancelTimer(f.timer);
       response.set_id(f.request.id());
       Complete(f.done, std::move(response));
       forwards_.erase(it);
@@ -867,6 +941,9 @@ void Node::OnReplicateAck(const std::string& from, const proto::ReplicateAck& ms
     if (it != peer.outbox.end() && !(v < it->second.version)) EraseOutbox(from, it);
     FinishSyncWrites(from, msg.keygroup(), kv.key(), v);
   }
+  if (auto kg = keygroups_.find(msg.keygroup()); kg != keygroups_.end()) {
+    DropDrainedItems(kg->second);
+  }
   if (peer.backlog) RetryPeer(from);
 }
 
@@ -899,12 +976,35 @@ void Node::StartSync(Keygroup& kg) {
 
 void Node::SendSyncRequest(Keygroup& kg) {
   CancelTimer(kg.sync_timer);
-  auto sources = NearestReplicas(kg.meta);
+  auto others = NearestReplicas(kg.meta);
   std::string name = kg.meta.name();
-  if (sources.empty()) {
-    // Every other replica is gone: what this node has is all there is.
+  if (others.empty()) {
+    // No other replica left (only possible through concurrent catalog changes): what this node
+    // has is all there is.
+    spdlog::warn("[{}] keygroup '{}' has no other replica to pull from; serving what it holds",
+                 options_.id, name);
     kg.ready = true;
     PersistKeygroup(kg);
+    MarkReadyInCatalog(kg);
+    return;
+  }
+  std::vector<std::string> sources;
+  for (const auto& r : kg.meta.replicas()) {
+    if (r.ready() && std::find(others.begin(), others.end(), r.node()) != others.end()) {
+      sources.push_back(r.node());
+    }
+  }
+  std::sort(sources.begin(), sources.end(), [&](const std::string& x, const std::string& y) {
+    return std::find(others.begin(), others.end(), x) < std::find(others.begin(), others.end(), y);
+  });
+  if (sources.empty()) {
+    // Every other replica is still pulling too: ask again later (the catalog will say when).
+    kg.sync_timer = After(options_.forward_timeout, [this, name] {
+      Keygroup* kg = FindLive(name);
+      if (kg == nullptr || !kg->replica || kg->ready) return;
+      kg->sync_timer = 0;
+      SendSyncRequest(*kg);
+    });
     return;
   }
   kg.sync_source = sources[kg.sync_attempt % sources.size()];
@@ -980,6 +1080,7 @@ void Node::OnSyncResponse(const std::string& from, proto::SyncResponse& msg) {
   if (msg.done()) {
     kg->ready = true;
     PersistKeygroup(*kg);
+    MarkReadyInCatalog(*kg);
     spdlog::info("[{}] keygroup '{}' pulled: {} items, serving reads", options_.id, kg->meta.name(),
                  kg->items.size());
     return;

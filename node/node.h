@@ -144,6 +144,10 @@ class Node : public net::MessageHandler {
   Version WriteLocal(Keygroup& kg, const std::string& key, std::string value, bool deleted);
   bool ApplyRemote(Keygroup& kg, const std::string& key, StoredItem item);
   void ApplyMeta(const proto::KeygroupMeta& meta);
+  // Announces in the catalog that this node's replica of `kg` holds all the data.
+  void MarkReadyInCatalog(const Keygroup& kg);
+  // Drops the items of a keygroup this node no longer replicates once no peer is owed any of them.
+  void DropDrainedItems(Keygroup& kg);
   void ChangeMeta(proto::KeygroupMeta meta);
   void PersistKeygroup(const Keygroup& kg);
   void DropItems(Keygroup& kg);
@@ -184,6 +188,7 @@ class Node : public net::MessageHandler {
   std::map<uint64_t, SyncWrite> sync_writes_;
   uint64_t next_op_id_ = 1;
   std::set<core::TimerId> timers_;
+  std::set<std::string> unknown_peers_warned_;
 
   WriteBatch batch_;
   std::vector<std::function<void()>> completions_;

@@ -311,5 +311,147 @@ TEST(ReplicationLimitTest, RaisedValueLimitAcceptsLargerValues) {
   EXPECT_EQ(cluster.Call("b", Get("kg", "big"))->get().value().size(), size_t{3} << 20);
 }
 
+// ---- Membership, deletion and batching under faults (regressions found in review) ------------
+
+proto::Request AddReplica(const std::string& kg, const std::string& node) {
+  proto::Request r;
+  r.mutable_add_replica()->set_keygroup(kg);
+  r.mutable_add_replica()->set_node(node);
+  return r;
+}
+proto::Request RemoveReplica(const std::string& kg, const std::string& node) {
+  proto::Request r;
+  r.mutable_remove_replica()->set_keygroup(kg);
+  r.mutable_remove_replica()->set_node(node);
+  return r;
+}
+proto::Request DeleteKeygroup(const std::string& kg) {
+  proto::Request r;
+  r.mutable_delete_keygroup()->set_name(kg);
+  return r;
+}
+
+TEST_F(ReplicationTest, RemovedReplicaStillDeliversWhatItOwes) {
+  ExpectOk("a", Create("kg", {"a", "b"}));
+  cluster_.sim().RunFor(milliseconds(100));
+  cluster_.network().SetCut("a", "b", true);
+  ExpectOk("a", Put("kg", "k", "acked"));
+  ExpectOk("c", RemoveReplica("kg", "a"));
+  cluster_.sim().RunFor(milliseconds(100));
+  cluster_.network().SetCut("a", "b", false);
+  ASSERT_TRUE(cluster_.sim().RunUntilTrue([&] { return cluster_.node("a").OutboxSize() == 0; },
+                                          seconds(10)));
+  EXPECT_EQ(Value("b", "kg", "k"), "acked");
+  EXPECT_EQ(Call("a", Get("kg", "k")).served_by(), "b");
+}
+
+TEST_F(ReplicationTest, MovingAKeygroupWaitsUntilTheNewReplicaHasTheData) {
+  ExpectOk("a", Create("kg", {"a"}));
+  for (int i = 0; i < 2000; ++i) {
+    ExpectOk("a", Put("kg", "k" + std::to_string(i), std::string(1000, 'x')));
+  }
+  ExpectOk("a", AddReplica("kg", "c"));
+  auto early = Call("a", RemoveReplica("kg", "a"));
+  EXPECT_EQ(early.code(), proto::FAILED_PRECONDITION);
+  EXPECT_NE(early.error().find("still pulling: c"), std::string::npos) << early.error();
+  ASSERT_TRUE(cluster_.sim().RunUntilTrue(
+      [&] { return Call("a", RemoveReplica("kg", "a")).code() == proto::OK; }, seconds(30)));
+  cluster_.sim().RunFor(seconds(1));
+  proto::Request scan;
+  scan.mutable_scan()->set_keygroup("kg");
+  scan.mutable_scan()->set_limit(100000);
+  std::string value(1000, 'x');
+  int items = 0;
+  std::string from;
+  while (true) {  // pages, as the response is capped in bytes
+    scan.mutable_scan()->set_start(from);
+    auto res = Call("c", scan);
+    ASSERT_EQ(res.served_by(), "c");
+    items += res.scan().items_size();
+    if (!res.scan().more()) break;
+    from = res.scan().items(res.scan().items_size() - 1).key() + '\x01';
+  }
+  EXPECT_EQ(items, 2000);
+}
+
+TEST_F(ReplicationTest, DeletionIsFinalAgainstAConcurrentMembershipChange) {
+  ExpectOk("a", Create("kg", {"a", "b"}));
+  ExpectOk("a", Put("kg", "k", "v"));
+  cluster_.sim().RunFor(milliseconds(100));
+  cluster_.network().SetCut("a", "b", true);
+  ExpectOk("a", DeleteKeygroup("kg"));
+  ExpectOk("b", AddReplica("kg", "c"));  // later, but a deletion is final
+  cluster_.network().SetCut("a", "b", false);
+  cluster_.sim().RunFor(seconds(5));
+  for (const char* n : {"a", "b", "c"}) {
+    EXPECT_EQ(Call(n, Get("kg", "k")).code(), proto::NOT_FOUND) << n;
+    EXPECT_FALSE(cluster_.node(n).IsReadyReplica("kg")) << n;
+  }
+}
+
+TEST_F(ReplicationTest, WritesAndCatalogChangesInOnePollRoundPersistInOrder) {
+  ExpectOk("a", Create("kg", {"a", "b"}));
+  cluster_.sim().RunFor(milliseconds(100));
+  node::Node& a = cluster_.node("a");
+  // Three requests handled before one Flush, as the real loop batches a poll round.
+  a.Execute(Put("kg", "k", "old"), [](proto::Response&&) {});
+  a.Execute(DeleteKeygroup("kg"), [](proto::Response&&) {});
+  a.Execute(Create("kg", {"a", "b"}), [](proto::Response&&) {});
+  a.Flush();
+  cluster_.sim().RunFor(seconds(1));
+  cluster_.Crash("a");
+  ASSERT_TRUE(cluster_.Restart("a").ok());
+  cluster_.sim().RunFor(seconds(5));
+  EXPECT_EQ(Value("a", "kg", "k"), "<NOT_FOUND>");
+  EXPECT_EQ(Value("b", "kg", "k"), "<NOT_FOUND>");
+}
+
+TEST(ReplicationMembershipTest, ReAddedReplicaGetsWritesMadeWhileItWasOut) {
+  sim::SimCluster d({"a", "b", "c", "d"}, 1, milliseconds(5));
+  auto call = [&](const std::string& n, proto::Request r) {
+    return d.Call(n, std::move(r)).value_or(proto::Response{});
+  };
+  ASSERT_EQ(call("d", Create("kg", {"a", "b", "c"})).code(), proto::OK);
+  d.sim().RunFor(milliseconds(100));
+  d.network().SetCut("a", "d", true);  // a misses the catalog changes for a while
+  d.network().SetCut("a", "b", true);  // and cannot push to b
+  ASSERT_EQ(call("d", RemoveReplica("kg", "c")).code(), proto::OK);
+  d.sim().RunFor(milliseconds(50));
+  ASSERT_EQ(call("a", Put("kg", "k", "acked-at-a")).code(), proto::OK);
+  d.sim().RunFor(milliseconds(50));    // c, no replica now, acknowledges and drops it
+  d.network().SetCut("a", "c", true);  // c pulls from b, which lacks the write
+  ASSERT_EQ(call("d", AddReplica("kg", "c")).code(), proto::OK);
+  d.sim().RunFor(seconds(5));
+  d.network().SetCut("a", "d", false);
+  d.network().SetCut("a", "b", false);
+  d.network().SetCut("a", "c", false);
+  d.sim().RunFor(seconds(20));
+  EXPECT_TRUE(d.node("c").IsReadyReplica("kg"));
+  EXPECT_EQ(d.node("a").OutboxSize(), 0u);
+  auto gc = call("c", Get("kg", "k"));
+  EXPECT_EQ(gc.code(), proto::OK) << gc.error();
+  EXPECT_EQ(gc.served_by(), "c");
+}
+
+TEST(ReplicationForwardTest, ForwardedSyncWriteIsRunOnceAndItsTimeoutReported) {
+  sim::SimCluster c({"a", "b", "c"}, 7, milliseconds(5));
+  ASSERT_EQ(c.Call("b", Create("log", {"b", "c"}, proto::SYNC, proto::APPEND_ONLY))->code(),
+            proto::OK);
+  c.sim().RunFor(seconds(1));
+  c.network().SetCut("b", "c", true);  // the replicas cannot confirm to each other
+  proto::Request app;
+  app.mutable_append()->set_keygroup("log");
+  app.mutable_append()->set_value("once");
+  auto res = c.Call("a", app);
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->code(), proto::DEADLINE_EXCEEDED) << res->error();
+  c.network().SetCut("b", "c", false);
+  c.sim().RunFor(seconds(10));
+  proto::Request scan;
+  scan.mutable_scan()->set_keygroup("log");
+  EXPECT_EQ(c.Call("b", scan)->scan().items_size(), 1);
+  EXPECT_EQ(c.Call("c", scan)->scan().items_size(), 1);
+}
+
 }  // namespace
 }  // namespace enoki
