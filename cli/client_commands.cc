@@ -230,7 +230,8 @@ void AddKeygroupCommand(CLI::App& app, Runner& run) {
     CLI::App* sub = cmd->add_subcommand(
         add ? "add-replica" : "remove-replica",
         add ? "Add a replica on NODE; it pulls the data before it serves reads"
-            : "Remove NODE's replica (not the last one); NODE then forwards to the others");
+            : "Remove NODE's replica; refused for the last one, and while no other replica holds "
+              "all the data yet. NODE hands on what it still owes, then forwards");
     sub->add_option("name", *name, "Keygroup name")->required();
     sub->add_option("node_id", *node, "Node id")->required();
     AddTargetOptions(sub, *target);

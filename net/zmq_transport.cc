@@ -43,19 +43,21 @@ void ZmqTransport::OnRouterReadable() {
     zmq::message_t id;
     if (!router_.recv(id, zmq::recv_flags::dontwait)) return;
     ClientId client(static_cast<const char*>(id.data()), id.size());
-    std::vector<zmq::message_t> parts;
-    while (router_.get(zmq::sockopt::rcvmore)) {
-      parts.emplace_back();
-      (void)router_.recv(parts.back(), zmq::recv_flags::none);
+    // The frames of one message arrive together: reading them never blocks.
+    int frames = 0;
+    zmq::message_t payload;
+    for (bool more = id.more(); more; more = payload.more()) {
+      (void)router_.recv(payload, zmq::recv_flags::none);
+      ++frames;
     }
-    if (parts.size() != 1) {
+    if (frames != 1) {
       SendError(client, "malformed message: expected 1 frame after the routing id, got " +
-                            std::to_string(parts.size()));
+                            std::to_string(frames));
       continue;
     }
     proto::Envelope envelope;
-    if (!envelope.ParseFromArray(parts[0].data(), static_cast<int>(parts[0].size()))) {
-      SendError(client, "malformed message: not an Envelope (" + std::to_string(parts[0].size()) +
+    if (!envelope.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+      SendError(client, "malformed message: not an Envelope (" + std::to_string(payload.size()) +
                             " bytes)");
       continue;
     }
