@@ -226,6 +226,12 @@ void Node::Dispatch(proto::Request&& request, bool forwarded, Done done) {
       core::Status st = ValidateName("keygroup", name);
       if (!st.ok()) return Fail(done, std::move(response), st);
       Keygroup* kg = FindLive(name);
+      if (kg == nullptr && forwarded && !keygroups_.contains(name)) {
+        // The sender knows the keygroup and this node not yet: let it try another replica.
+        return Fail(done, std::move(response),
+                    core::Status::Unavailable("node " + options_.id + " does not know keygroup '" +
+                                              name + "' yet"));
+      }
       if (kg == nullptr) {
         return Fail(done, std::move(response),
                     core::Status::NotFound("keygroup '" + name + "' does not exist"));
@@ -605,10 +611,16 @@ void Node::ChangeMeta(proto::KeygroupMeta meta) {
   for (const auto& [peer, p] : peers_) MarkDirty(peer, name, "", v, true);
 }
 
-void Node::ApplyMeta(const proto::KeygroupMeta& meta) {
-  auto [it, created] = keygroups_.try_emplace(meta.name());
+void Node::ApplyMeta(const proto::KeygroupMeta& incoming) {
+  auto [it, created] = keygroups_.try_emplace(incoming.name());
   Keygroup& kg = it->second;
-  if (!created && !Supersedes(meta, kg.meta)) return;
+  if (!created && !Supersedes(incoming, kg.meta)) {
+    // Not newer; but readiness only ever grows, so take the replicas it marks ready.
+    if (MergeReadiness(incoming, kg.meta)) PersistKeygroup(kg);
+    return;
+  }
+  proto::KeygroupMeta meta = incoming;
+  if (!created) MergeReadiness(kg.meta, meta);
   clock_.Observe(Version::FromProto(meta.version()));
   bool was_replica = kg.replica;
   bool new_incarnation =
@@ -616,62 +628,99 @@ void Node::ApplyMeta(const proto::KeygroupMeta& meta) {
   std::map<std::string, Version> old_joined;
   for (const auto& r : kg.meta.replicas()) old_joined[r.node()] = Version::FromProto(r.joined());
 
-  kg.meta = meta;
-  kg.replica = !meta.deleted() && IsReplicaIn(meta, options_.id);
+  kg.meta = std::move(meta);
+  kg.replica = !kg.meta.deleted() && IsReplicaIn(kg.meta, options_.id);
+  const std::string& name = kg.meta.name();
+  bool live = !new_incarnation && !kg.meta.deleted();
 
   // Forget what no longer belongs here: items of an old incarnation or a deleted keygroup, and
   // outbox entries for peers that are no longer replicas. A replica that was removed keeps its
   // items and its entries for the remaining replicas until they have them (DropDrainedItems).
-  if ((new_incarnation || meta.deleted()) && !kg.items.empty()) DropItems(kg);
+  if (!live && !kg.items.empty()) DropItems(kg);
   for (auto& [peer_id, peer] : peers_) {
-    if (!meta.deleted() && !new_incarnation && IsReplicaIn(meta, peer_id)) continue;
-    auto lo = peer.outbox.lower_bound({meta.name(), std::string(1, '\0')});
-    while (lo != peer.outbox.end() && lo->first.first == meta.name()) {
+    if (live && IsReplicaIn(kg.meta, peer_id)) continue;
+    auto lo = peer.outbox.lower_bound({name, std::string(1, '\0')});
+    while (lo != peer.outbox.end() && lo->first.first == name) {
       auto next = std::next(lo);
       if (!lo->first.second.empty()) EraseOutbox(peer_id, lo);
       lo = next;
     }
   }
+  // Synchronous writes stop waiting for nodes that are no longer replicas.
+  for (auto w = sync_writes_.begin(); w != sync_writes_.end();) {
+    if (w->second.keygroup == name) {
+      std::erase_if(w->second.waiting,
+                    [&](const std::string& n) { return !live || !IsReplicaIn(kg.meta, n); });
+      if (w->second.waiting.empty()) {
+        CancelTimer(w->second.timer);
+        Complete(w->second.done, std::move(w->second.response));
+        w = sync_writes_.erase(w);
+        continue;
+      }
+    }
+    ++w;
+  }
 
   const proto::Replica* self = nullptr;
-  for (const auto& r : meta.replicas()) {
+  for (const auto& r : kg.meta.replicas()) {
     if (r.node() == options_.id) self = &r;
   }
+  auto old_self = old_joined.find(options_.id);
+  bool joined_again = kg.replica && old_self != old_joined.end() &&
+                      old_self->second != Version::FromProto(self->joined());
   if (!kg.replica) {
     kg.ready = false;
     CancelTimer(kg.sync_timer);
     kg.sync_timer = 0;
-    DropDrainedItems(kg);
-  } else if (!was_replica || new_incarnation) {
+  } else if (!was_replica || new_incarnation || joined_again) {
     // Ready at once only as one of the replicas the keygroup was created with, learning of it
     // for the first time; a replica added later, or added again, pulls the data first.
-    kg.ready =
-        new_incarnation && Version::FromProto(self->joined()) == Version::FromProto(meta.created());
+    kg.ready = new_incarnation &&
+               Version::FromProto(self->joined()) == Version::FromProto(kg.meta.created());
     if (!kg.ready) StartSync(kg);
-  } else {
-    // A ready replica pushes everything it holds to replicas that joined since it last looked
-    // (or joined again), so that writes it made before it learned of them are not missed by
-    // their pull.
-    for (const auto& r : meta.replicas()) {
+  }
+  // Whoever holds items (a replica, or a removed one still handing them on) pushes all of them to
+  // replicas that joined since it last looked, or joined again, so that a write made before it
+  // learned of them is not missed by their pull.
+  if (live && !kg.items.empty()) {
+    for (const auto& r : kg.meta.replicas()) {
       if (r.node() == options_.id || !peers_.contains(r.node())) continue;
       auto old = old_joined.find(r.node());
       if (old != old_joined.end() && old->second == Version::FromProto(r.joined())) continue;
-      for (const auto& [key, item] : kg.items) {
-        MarkDirty(r.node(), meta.name(), key, item.version, false);
-      }
+      for (const auto& [key, item] : kg.items) MarkDirty(r.node(), name, key, item.version, false);
     }
   }
+  DropDrainedItems(kg);
   PersistKeygroup(kg);
-  // A ready replica whose readiness the catalog lost (a concurrent change won) states it again.
+  // A ready replica whose readiness the catalog does not show states it (again).
   if (kg.replica && kg.ready && !self->ready()) MarkReadyInCatalog(kg);
 }
 
-void Node::MarkReadyInCatalog(const Keygroup& kg) {
-  proto::KeygroupMeta meta = kg.meta;
-  for (auto& r : *meta.mutable_replicas()) {
+bool Node::MergeReadiness(const proto::KeygroupMeta& from, proto::KeygroupMeta& to) {
+  if (Version::FromProto(from.created()) != Version::FromProto(to.created())) return false;
+  bool changed = false;
+  for (auto& r : *to.mutable_replicas()) {
+    if (r.ready()) continue;
+    for (const auto& f : from.replicas()) {
+      if (f.ready() && f.node() == r.node() &&
+          Version::FromProto(f.joined()) == Version::FromProto(r.joined())) {
+        r.set_ready(true);
+        changed = true;
+      }
+    }
+  }
+  return changed;
+}
+
+void Node::MarkReadyInCatalog(Keygroup& kg) {
+  // Not a new version of the entry (that could undo a concurrent change made from an older copy):
+  // the same version with this replica's flag set, which every node merges into what it has.
+  for (auto& r : *kg.meta.mutable_replicas()) {
     if (r.node() == options_.id) r.set_ready(true);
   }
-  ChangeMeta(std::move(meta));
+  PersistKeygroup(kg);
+  Version v = Version::FromProto(kg.meta.version());
+  for (const auto& [peer, p] : peers_) MarkDirty(peer, kg.meta.name(), "", v, true);
 }
 
 void Node::DropDrainedItems(Keygroup& kg) {
@@ -841,9 +890,15 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
       break;
     }
     case proto::PeerMessage::kMetaAck: {
+      // Done when the peer has the version owed, or the entry as it is now (what is sent is
+      // always the current entry, which may be older than the change that was owed, when a
+      // deletion or a newer incarnation won).
       auto it = peer.outbox.find({msg.meta_ack().keygroup(), ""});
+      auto kg = keygroups_.find(msg.meta_ack().keygroup());
+      Version acked = Version::FromProto(msg.meta_ack().version());
       if (it != peer.outbox.end() &&
-          !(Version::FromProto(msg.meta_ack().version()) < it->second.version)) {
+          (!(acked < it->second.version) ||
+           (kg != keygroups_.end() && acked == Version::FromProto(kg->second.meta.version())))) {
         EraseOutbox(from, it);
       }
       break;
@@ -978,8 +1033,8 @@ void Node::SendSyncRequest(Keygroup& kg) {
   CancelTimer(kg.sync_timer);
   auto others = NearestReplicas(kg.meta);
   std::string name = kg.meta.name();
-  if (others.empty()) {
-    // No other replica left (only possible through concurrent catalog changes): what this node
+  if (kg.meta.replicas_size() == 1) {
+    // The only replica left (only possible through concurrent catalog changes): what this node
     // has is all there is.
     spdlog::warn("[{}] keygroup '{}' has no other replica to pull from; serving what it holds",
                  options_.id, name);
@@ -998,7 +1053,11 @@ void Node::SendSyncRequest(Keygroup& kg) {
     return std::find(others.begin(), others.end(), x) < std::find(others.begin(), others.end(), y);
   });
   if (sources.empty()) {
-    // Every other replica is still pulling too: ask again later (the catalog will say when).
+    // Every other replica is still pulling too, or none is a configured peer: ask again later.
+    if (others.empty() && unknown_peers_warned_.insert("sync:" + name).second) {
+      spdlog::warn("[{}] keygroup '{}': no other replica is a configured peer; cannot pull",
+                   options_.id, name);
+    }
     kg.sync_timer = After(options_.forward_timeout, [this, name] {
       Keygroup* kg = FindLive(name);
       if (kg == nullptr || !kg->replica || kg->ready) return;

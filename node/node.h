@@ -145,7 +145,10 @@ class Node : public net::MessageHandler {
   bool ApplyRemote(Keygroup& kg, const std::string& key, StoredItem item);
   void ApplyMeta(const proto::KeygroupMeta& meta);
   // Announces in the catalog that this node's replica of `kg` holds all the data.
-  void MarkReadyInCatalog(const Keygroup& kg);
+  void MarkReadyInCatalog(Keygroup& kg);
+  // Marks ready in `to` the replicas that `from` (same incarnation) marks ready with the same
+  // joined version. Returns whether `to` changed.
+  static bool MergeReadiness(const proto::KeygroupMeta& from, proto::KeygroupMeta& to);
   // Drops the items of a keygroup this node no longer replicates once no peer is owed any of them.
   void DropDrainedItems(Keygroup& kg);
   void ChangeMeta(proto::KeygroupMeta meta);

@@ -453,5 +453,143 @@ TEST(ReplicationForwardTest, ForwardedSyncWriteIsRunOnceAndItsTimeoutReported) {
   EXPECT_EQ(c.Call("c", scan)->scan().items_size(), 1);
 }
 
+TEST(ReplicationMembershipTest, CatalogOutboxDrainsWhenALowerVersionedDeletionWins) {
+  for (int phase = 0; phase < 200; phase += 10) {
+    sim::SimCluster c({"a", "b", "c"}, 42, milliseconds(5));
+    ASSERT_EQ(c.Call("a", Create("kg", {"a", "b"}))->code(), proto::OK);
+    c.sim().RunFor(milliseconds(100));
+    c.network().SetCut("a", "b", true);
+    ASSERT_EQ(c.Call("a", DeleteKeygroup("kg"))->code(), proto::OK);
+    ASSERT_EQ(c.Call("b", AddReplica("kg", "c"))->code(), proto::OK);  // later version
+    c.Crash("b");  // b's entry for a (the add) stays in its durable outbox
+    c.network().SetCut("a", "b", false);
+    c.sim().RunFor(seconds(3) + milliseconds(phase));
+    ASSERT_TRUE(c.Restart("b").ok());
+    c.sim().RunFor(seconds(10));
+    EXPECT_EQ(c.node("b").OutboxSize(), 0u) << "phase " << phase;
+    EXPECT_EQ(c.node("a").OutboxSize(), 0u) << "phase " << phase;
+  }
+}
+
+TEST(ReplicationMembershipTest, DrainedWriteReachesAReplicaAddedWhileTheDrainerWasAway) {
+  sim::SimCluster c({"a", "s", "j"}, 42, milliseconds(5));
+  ASSERT_EQ(c.Call("a", Create("kg", {"a", "s"}))->code(), proto::OK);
+  c.sim().RunFor(milliseconds(100));
+  c.network().SetCut("a", "s", true);
+  c.network().SetCut("a", "j", true);
+  ASSERT_EQ(c.Call("a", Put("kg", "k", "acked-at-a"))->code(), proto::OK);
+  ASSERT_EQ(c.Call("s", AddReplica("kg", "j"))->code(), proto::OK);
+  ASSERT_TRUE(c.sim().RunUntilTrue([&] { return c.node("j").IsReadyReplica("kg"); }, seconds(30)));
+  c.sim().RunFor(seconds(1));
+  ASSERT_EQ(c.Call("s", RemoveReplica("kg", "a"))->code(), proto::OK);
+  c.network().SetCut("a", "s", false);
+  c.network().SetCut("a", "j", false);
+  c.sim().RunFor(seconds(20));
+  EXPECT_EQ(c.node("a").OutboxSize(), 0u);
+  EXPECT_EQ(c.Call("s", Get("kg", "k"))->code(), proto::OK);
+  auto at_j = c.Call("j", Get("kg", "k"));
+  EXPECT_EQ(at_j->served_by(), "j");
+  EXPECT_EQ(at_j->code(), proto::OK) << at_j->error();
+}
+
+TEST(ReplicationMembershipTest, ReAddedReplicaThatMissedItsRemovalPullsBeforeServing) {
+  sim::SimCluster c({"a", "b", "x"}, 42, milliseconds(5));
+  ASSERT_EQ(c.Call("a", Create("kg", {"a", "x"}))->code(), proto::OK);
+  c.sim().RunFor(milliseconds(100));
+  c.network().SetCut("x", "a", true);
+  c.network().SetCut("x", "b", true);
+  ASSERT_EQ(c.Call("a", RemoveReplica("kg", "x"))->code(), proto::OK);
+  ASSERT_EQ(c.Call("a", Put("kg", "k", "written-while-x-was-out"))->code(), proto::OK);
+  auto added = c.Call("a", AddReplica("kg", "x"));
+  ASSERT_EQ(added->code(), proto::OK);
+  std::string joined_again;
+  for (const auto& r : added->keygroup().replicas()) {
+    if (r.node() == "x") joined_again = r.joined().SerializeAsString();
+  }
+  c.sim().RunFor(milliseconds(100));
+  c.network().SetCut("x", "a", false);
+  c.network().SetCut("x", "b", false);
+  // Until x hears of the change it is a partitioned replica and may be stale; once it knows it
+  // joined again, it must not serve from its replica before pulling.
+  auto knows = [&] {
+    std::optional<proto::Response> info;
+    proto::Request r;
+    r.mutable_keygroup_info()->set_name("kg");
+    c.node("x").Execute(r, [&](proto::Response&& res) { info = std::move(res); });
+    c.node("x").Flush();
+    for (const auto& rep : info->keygroup().replicas()) {
+      if (rep.node() == "x") return rep.joined().SerializeAsString() == joined_again;
+    }
+    return false;
+  };
+  int checked = 0;
+  for (int i = 0; i < 400; ++i) {
+    c.sim().RunFor(milliseconds(1));
+    if (!knows() || !c.node("x").IsReadyReplica("kg")) continue;
+    ++checked;
+    std::optional<proto::Response> got;
+    c.node("x").Execute(Get("kg", "k"), [&](proto::Response&& r) { got = std::move(r); });
+    c.node("x").Flush();
+    ASSERT_TRUE(got.has_value());
+    ASSERT_EQ(got->code(), proto::OK) << "x served a read as a ready replica without the write";
+  }
+  EXPECT_GT(checked, 0);  // x did become ready again within the 400 ms
+}
+
+TEST(ReplicationMembershipTest, ReadinessMarkDoesNotUndoAnAcknowledgedAddReplica) {
+  for (int offset = 0; offset <= 400; offset += 20) {
+    sim::SimCluster c({"a", "b", "j", "k"}, 42, milliseconds(50));
+    ASSERT_EQ(c.Call("a", Create("kg", {"a", "b"}))->code(), proto::OK);
+    c.sim().RunFor(seconds(2));
+    c.node("a").Execute(AddReplica("kg", "j"), [](proto::Response&&) {});
+    c.node("a").Flush();
+    c.sim().RunFor(milliseconds(offset));
+    std::optional<proto::Response> res;
+    c.node("a").Execute(AddReplica("kg", "k"), [&](proto::Response&& r) { res = std::move(r); });
+    c.node("a").Flush();
+    ASSERT_TRUE(res && res->code() == proto::OK);
+    c.sim().RunFor(seconds(10));
+    proto::Request info;
+    info.mutable_keygroup_info()->set_name("kg");
+    int ready = 0;
+    bool has_k = false;
+    proto::Response catalog = c.Call("b", info).value();
+    for (const auto& r : catalog.keygroup().replicas()) {
+      has_k |= r.node() == "k";
+      ready += r.ready();
+    }
+    EXPECT_TRUE(has_k) << "offset " << offset << " ms: add k acknowledged, then lost";
+    EXPECT_EQ(ready, 4) << "offset " << offset;
+  }
+}
+
+TEST(ReplicationMembershipTest, JoinerWithoutAConfiguredSourceDoesNotClaimReadiness) {
+  sim::SimCluster c({"a", "b", "j"}, 42, milliseconds(5), [](node::NodeOptions& o) {
+    if (o.id == "j") o.peers = {"b"};
+  });
+  ASSERT_EQ(c.Call("a", Create("kg", {"a"}))->code(), proto::OK);
+  ASSERT_EQ(c.Call("a", Put("kg", "k", "v"))->code(), proto::OK);
+  c.sim().RunFor(seconds(1));
+  ASSERT_EQ(c.Call("b", AddReplica("kg", "j"))->code(), proto::OK);
+  c.sim().RunFor(seconds(5));
+  EXPECT_FALSE(c.node("j").IsReadyReplica("kg"));
+  EXPECT_EQ(c.Call("b", RemoveReplica("kg", "a"))->code(), proto::FAILED_PRECONDITION);
+}
+
+TEST(ReplicationMembershipTest, SyncWriteStopsWaitingForAReplicaRemovedMeanwhile) {
+  sim::SimCluster c({"a", "b", "c"}, 42, milliseconds(5));
+  ASSERT_EQ(c.Call("a", Create("kg", {"a", "b", "c"}, proto::SYNC))->code(), proto::OK);
+  c.sim().RunFor(milliseconds(100));
+  c.network().SetCut("a", "c", true);
+  std::optional<proto::Response> res;
+  c.node("a").Execute(Put("kg", "k", "v"), [&](proto::Response&& r) { res = std::move(r); });
+  c.node("a").Flush();
+  c.node("a").Execute(RemoveReplica("kg", "c"), [](proto::Response&&) {});
+  c.node("a").Flush();
+  c.sim().RunFor(seconds(5));
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->code(), proto::OK) << res->error();
+}
+
 }  // namespace
 }  // namespace enoki
