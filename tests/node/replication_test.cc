@@ -591,5 +591,23 @@ TEST(ReplicationMembershipTest, SyncWriteStopsWaitingForAReplicaRemovedMeanwhile
   EXPECT_EQ(res->code(), proto::OK) << res->error();
 }
 
+TEST(ReplicationDurabilityTest, NoAnswerBeforeTheBatchIsCommitted) {
+  sim::SimCluster c({"a"}, 1, milliseconds(1));
+  ASSERT_EQ(c.Call("a", Create("kg", {"a"}))->code(), proto::OK);
+  std::optional<proto::Response> put, get;
+  c.node("a").Execute(Put("kg", "k", "v"), [&](proto::Response&& r) { put = std::move(r); });
+  c.node("a").Execute(Get("kg", "k"), [&](proto::Response&& r) { get = std::move(r); });
+  // Until the node flushes, nothing is answered: not the write, not a read that would show it.
+  EXPECT_FALSE(put.has_value());
+  EXPECT_FALSE(get.has_value());
+  c.node("a").Flush();
+  ASSERT_TRUE(put.has_value() && get.has_value());
+  EXPECT_EQ(get->get().value(), "v");
+  // The flush that answered also committed: a crash right after it keeps the write.
+  c.Crash("a");
+  ASSERT_TRUE(c.Restart("a").ok());
+  EXPECT_EQ(c.Call("a", Get("kg", "k"))->get().value(), "v");
+}
+
 }  // namespace
 }  // namespace enoki
