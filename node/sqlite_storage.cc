@@ -5,6 +5,12 @@
 
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -96,10 +102,23 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
     return core::Status::IOError(path + ": cannot create directory " + parent.string() + ": " +
                                  ec.message());
   }
+  // One process per database: a second node started on the same data directory would interleave
+  // its writes with the first one's. The lock goes with the process, so a SIGKILL releases it.
+  int lock_fd = ::open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) {
+    return core::Status::IOError(path + ".lock: cannot open: " + std::strerror(errno));
+  }
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd);
+    return core::Status::FailedPrecondition(
+        path +
+        " is in use by another process (is a node already running on this data "
+        "directory?)");
+  }
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   // Owns db from here on, even when opening failed (SQLite still hands out a handle then).
-  std::unique_ptr<SqliteStorage> s(new SqliteStorage(path, db));
+  std::unique_ptr<SqliteStorage> s(new SqliteStorage(path, db, lock_fd));
   if (rc != SQLITE_OK) return s->Error("cannot open database");
   if (sqlite3_db_readonly(db, "main") == 1) {
     return core::Status::IOError(path + ": the database file is read-only");
@@ -162,6 +181,7 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
 SqliteStorage::~SqliteStorage() {
   for (auto* st : stmts_) sqlite3_finalize(st);  // a no-op on nullptr
   sqlite3_close(db_);                            // likewise
+  ::close(lock_fd_);                             // releases the lock
 }
 
 core::Status SqliteStorage::Error(const std::string& what) const {

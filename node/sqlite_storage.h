@@ -27,7 +27,8 @@ class SqliteStorage : public StorageEngine {
   // Opens (creating if needed, with its parent directories) the database at `path`, in WAL mode
   // with the given durability. Fails, never throws, with a message naming the path when the file
   // cannot be opened or written, is not a database, or has another schema version (a non-zero
-  // PRAGMA user_version other than 1: FailedPrecondition; everything else: IOError).
+  // PRAGMA user_version other than 1: FailedPrecondition; everything else: IOError), or when
+  // another SqliteStorage (in any process) has it open (FailedPrecondition).
   static core::Result<std::unique_ptr<SqliteStorage>> Open(const std::string& path,
                                                            SqliteSync sync);
   // Closes the database. Whatever Commit made durable stays in the file (and its WAL).
@@ -61,7 +62,8 @@ class SqliteStorage : public StorageEngine {
     kLoadOutbox,
     kStmtCount
   };
-  SqliteStorage(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+  SqliteStorage(std::string path, sqlite3* db, int lock_fd)
+      : path_(std::move(path)), db_(db), lock_fd_(lock_fd) {}
   // Runs `sql` (one or more statements) without results.
   core::Status Exec(const char* sql);
   // IOError "<path>: <what>: <SQLite's last error message>".
@@ -73,6 +75,7 @@ class SqliteStorage : public StorageEngine {
 
   std::string path_;
   sqlite3* db_;
+  int lock_fd_;  // holds an exclusive flock on "<path>.lock" while this object lives
   sqlite3_stmt* stmts_[kStmtCount] = {};
 };
 

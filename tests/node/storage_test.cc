@@ -498,6 +498,19 @@ TEST(SqliteStorageTest, FailedCommitAppliesNothingAndNamesThePath) {
   EXPECT_EQ(snap.outbox.size(), 1u);
 }
 
+TEST(SqliteStorageTest, OneOpenerAtATime) {
+  TempDir dir;
+  std::string path = (dir.path() / "store.db").string();
+  auto first = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_TRUE(first.ok());
+  auto second = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use by another process"), std::string::npos);
+  first.value().reset();  // closing releases it
+  EXPECT_TRUE(SqliteStorage::Open(path, SqliteSync::kNormal).ok());
+}
+
 TEST(SqliteStorageTest, CommitSurvivesSigkillRightAfterIt) {
   TempDir dir;
   std::string path = (dir.path() / "store.db").string();
