@@ -69,7 +69,8 @@ Node::Node(NodeOptions options, core::Env& env, net::Transport& transport, Stora
       transport_(transport),
       storage_(storage),
       clock_(env, options_.id),
-      batch_bytes_(std::max<size_t>(options_.max_value_bytes, 256 << 10)) {
+      batch_bytes_(std::max<size_t>(options_.max_value_bytes, 256 << 10)),
+      next_op_id_(env.Rng()() >> 1) {
   for (const auto& p : options_.peers) {
     if (p != options_.id) peers_[p].backoff = options_.retry_interval;
   }

@@ -189,7 +189,8 @@ class Node : public net::MessageHandler {
   std::map<std::string, Peer> peers_;
   std::map<uint64_t, PendingForward> forwards_;
   std::map<uint64_t, SyncWrite> sync_writes_;
-  uint64_t next_op_id_ = 1;
+  uint64_t next_op_id_;  // random start, so a late answer meant for an earlier run of the node does
+                         // not match
   std::set<core::TimerId> timers_;
   std::set<std::string> unknown_peers_warned_;
 
