@@ -50,7 +50,7 @@ void PrintKeygroup(const proto::KeygroupMeta& m) {
             << "\n"
             << "replication: " << (m.mode() == proto::SYNC ? "sync" : "async") << "\n"
             << "replicas:";
-  for (const auto& r : m.replicas()) std::cout << " " << r.node();
+  for (const auto& r : m.replicas()) std::cout << " " << r.node() << (r.ready() ? "" : "(pulling)");
   std::cout << "\ncreated: " << VersionText(m.created()) << "\n"
             << "version: " << VersionText(m.version()) << "\n";
 }
