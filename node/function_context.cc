@@ -1,0 +1,52 @@
+// Key-value awaitables of native functions: each builds a Request and awaits Node::Execute.
+#include "node/function_context.h"
+
+#include "net/client.h"
+
+namespace enoki::node {
+
+Task<core::Result<std::string>> Kv::Get(std::string key) {
+  proto::Request r;
+  r.mutable_get()->set_keygroup(keygroup_);
+  r.mutable_get()->set_key(std::move(key));
+  proto::Response res = co_await NodeCall(node_, std::move(r));
+  if (res.code() != proto::OK) co_return net::StatusFromWire(res.code(), res.error());
+  co_return std::move(*res.mutable_get()->mutable_value());
+}
+
+Task<core::Status> Kv::Put(std::string key, std::string value) {
+  proto::Request r;
+  r.mutable_put()->set_keygroup(keygroup_);
+  r.mutable_put()->set_key(std::move(key));
+  r.mutable_put()->set_value(std::move(value));
+  proto::Response res = co_await NodeCall(node_, std::move(r));
+  co_return net::StatusFromWire(res.code(), res.error());
+}
+
+Task<core::Status> Kv::Delete(std::string key) {
+  proto::Request r;
+  r.mutable_delete_()->set_keygroup(keygroup_);
+  r.mutable_delete_()->set_key(std::move(key));
+  proto::Response res = co_await NodeCall(node_, std::move(r));
+  co_return net::StatusFromWire(res.code(), res.error());
+}
+
+Task<core::Result<std::vector<std::pair<std::string, std::string>>>> Kv::Scan(std::string start,
+                                                                              std::string end,
+                                                                              uint32_t limit) {
+  proto::Request r;
+  auto* s = r.mutable_scan();
+  s->set_keygroup(keygroup_);
+  s->set_start(std::move(start));
+  s->set_end(std::move(end));
+  s->set_limit(limit);
+  proto::Response res = co_await NodeCall(node_, std::move(r));
+  if (res.code() != proto::OK) co_return net::StatusFromWire(res.code(), res.error());
+  std::vector<std::pair<std::string, std::string>> items;
+  for (auto& kv : *res.mutable_scan()->mutable_items()) {
+    items.emplace_back(std::move(*kv.mutable_key()), std::move(*kv.mutable_value()));
+  }
+  co_return items;
+}
+
+}  // namespace enoki::node

@@ -1,0 +1,78 @@
+// What a native function sees: its request body and its keygroup, reached through awaitables that
+// run each operation at the node (locally where the node holds a ready replica, at the nearest
+// replica otherwise) and resume the function with the result:
+//
+//   Task<core::Result<std::string>> Count(FunctionContext& ctx) {
+//     auto old = co_await ctx.kv().Get("count");
+//     ...
+//     co_return std::to_string(n);
+//   }
+//
+// A write resumes the function once it is durable (and, for synchronous keygroups, replicated).
+// The context must outlive every Task that uses it.
+#pragma once
+
+#include <coroutine>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "node/node.h"
+#include "node/task.h"
+
+namespace enoki::node {
+
+// Awaitable: runs one request at the node and resumes with its response.
+class NodeCall {
+ public:
+  NodeCall(Node& node, proto::Request request) : node_(node), request_(std::move(request)) {}
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    node_.Execute(std::move(request_), [this, h](proto::Response&& r) {
+      response_ = std::move(r);
+      h.resume();
+    });
+  }
+  proto::Response await_resume() { return std::move(response_); }
+
+ private:
+  Node& node_;
+  proto::Request request_;
+  proto::Response response_;
+};
+
+// The items of one keygroup, as a function reaches them.
+class Kv {
+ public:
+  Kv(Node& node, std::string keygroup) : node_(node), keygroup_(std::move(keygroup)) {}
+
+  // The value of `key`; NOT_FOUND when absent.
+  Task<core::Result<std::string>> Get(std::string key);
+  Task<core::Status> Put(std::string key, std::string value);
+  Task<core::Status> Delete(std::string key);
+  // Items with start <= key < end (empty end: no bound), in key order, at most `limit` (0: the
+  // node's default).
+  Task<core::Result<std::vector<std::pair<std::string, std::string>>>> Scan(std::string start,
+                                                                            std::string end,
+                                                                            uint32_t limit);
+  const std::string& keygroup() const { return keygroup_; }
+
+ private:
+  Node& node_;
+  std::string keygroup_;
+};
+
+class FunctionContext {
+ public:
+  FunctionContext(Node& node, std::string keygroup, std::string body)
+      : kv_(node, std::move(keygroup)), body_(std::move(body)) {}
+  Kv& kv() { return kv_; }
+  const std::string& body() const { return body_; }
+
+ private:
+  Kv kv_;
+  std::string body_;
+};
+
+}  // namespace enoki::node

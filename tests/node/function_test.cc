@@ -1,0 +1,114 @@
+// Native functions as C++20 coroutines against a FunctionContext, run on simulated nodes: local
+// and remote state, nested tasks, and a function that throws.
+#include <gtest/gtest.h>
+
+#include "node/function_context.h"
+#include "sim/cluster.h"
+
+namespace enoki {
+namespace {
+
+using node::FunctionContext;
+using node::Task;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Reads "count" (absent: 0), writes it back plus the number in the body, returns the new value.
+Task<core::Result<std::string>> AddToCount(FunctionContext& ctx) {
+  auto old = co_await ctx.kv().Get("count");
+  if (!old.ok() && old.status().code() != core::Code::kNotFound) co_return old.status();
+  long n = (old.ok() ? std::stol(*old) : 0) + std::stol(ctx.body());
+  core::Status st = co_await ctx.kv().Put("count", std::to_string(n));
+  if (!st.ok()) co_return st;
+  co_return std::to_string(n);
+}
+
+Task<core::Result<std::string>> Twice(FunctionContext& ctx) {
+  auto first = co_await AddToCount(ctx);  // a task awaiting another task
+  if (!first.ok()) co_return first;
+  co_return co_await AddToCount(ctx);
+}
+
+Task<core::Result<std::string>> Throws(FunctionContext& ctx) {
+  co_await ctx.kv().Get("anything");
+  throw std::runtime_error("boom");
+}
+
+class FunctionTest : public ::testing::Test {
+ protected:
+  FunctionTest() : cluster_({"a", "b", "c"}, 5, milliseconds(5)) {
+    proto::Request r;
+    r.mutable_create_keygroup()->set_name("state");
+    r.mutable_create_keygroup()->add_replicas("a");
+    r.mutable_create_keygroup()->add_replicas("b");
+    EXPECT_EQ(cluster_.Call("a", r)->code(), proto::OK);
+    cluster_.sim().RunFor(milliseconds(100));
+  }
+
+  // Runs `fn` at node `at` with `body` and the simulation until it finishes.
+  core::Result<std::string> Run(const std::string& at,
+                                Task<core::Result<std::string>> (*fn)(FunctionContext&),
+                                const std::string& body) {
+    FunctionContext ctx(cluster_.node(at), "state", body);
+    std::optional<core::Result<std::string>> result;
+    node::Spawn<core::Result<std::string>>(
+        fn(ctx), [&](core::Result<std::string> r) { result.emplace(std::move(r)); });
+    cluster_.node(at).Flush();
+    EXPECT_TRUE(cluster_.sim().RunUntilTrue([&] { return result.has_value(); }, seconds(10)));
+    return result.has_value() ? std::move(*result)
+                              : core::Result<std::string>(core::Status::Internal("no result"));
+  }
+  std::string At(const std::string& node, const std::string& key) {
+    proto::Request g;
+    g.mutable_get()->set_keygroup("state");
+    g.mutable_get()->set_key(key);
+    auto res = cluster_.Call(node, g);
+    return res->code() == proto::OK ? res->get().value() + "@" + res->served_by() : "<absent>";
+  }
+
+  sim::SimCluster cluster_;
+};
+
+TEST_F(FunctionTest, ReadsAndWritesItsStateAtALocalReplica) {
+  auto r = Run("a", AddToCount, "5");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "5");
+  r = Run("a", AddToCount, "2");
+  EXPECT_EQ(*r, "7");
+  cluster_.sim().RunFor(milliseconds(100));
+  EXPECT_EQ(At("b", "count"), "7@b");  // replicated like any write
+}
+
+TEST_F(FunctionTest, ReachesARemoteReplicaWhereItHoldsNone) {
+  auto r = Run("c", AddToCount, "3");  // c holds no replica of "state"
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "3");
+  EXPECT_EQ(At("a", "count"), "3@a");
+}
+
+TEST_F(FunctionTest, TasksAwaitTasks) {
+  auto r = Run("b", Twice, "4");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "8");
+}
+
+TEST_F(FunctionTest, AnExceptionBecomesAnErrorAndTheNodeKeepsServing) {
+  auto r = Run("a", Throws, "");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), core::Code::kInternal);
+  EXPECT_EQ(r.status().message(), "function threw: boom");
+  EXPECT_EQ(*Run("a", AddToCount, "1"), "1");
+}
+
+TEST_F(FunctionTest, StoreErrorsReachTheFunction) {
+  FunctionContext ctx(cluster_.node("a"), "no-such-keygroup", "1");
+  std::optional<core::Result<std::string>> result;
+  node::Spawn<core::Result<std::string>>(
+      AddToCount(ctx), [&](core::Result<std::string> r) { result.emplace(std::move(r)); });
+  cluster_.node("a").Flush();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->status().code(), core::Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace enoki
