@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "net/event_loop.h"
 #include "net/zmq_transport.h"
+#include "node/function_host.h"
 #include "node/memory_storage.h"
 #include "node/node.h"
 #include "node/sqlite_storage.h"
@@ -87,7 +88,8 @@ int RunNode(const NodeArgs& args) {
       context, loop, {args.id, args.listen, peers, node::MaxMessageBytes(options.max_value_bytes)});
   if (auto st = transport.Start(); !st.ok()) return ReportError(st.message());
   node::Node node(options, loop, transport, *storage);
-  transport.SetHandler(&node);
+  node::FunctionHost host(node, loop, transport);
+  transport.SetHandler(&host);
   if (auto st = node.Start(); !st.ok()) return ReportError("cannot start: " + st.ToString());
   loop.AddIdleHook([&node] { node.Flush(); });
 

@@ -133,4 +133,33 @@ core::Status Client::RemoveReplica(const std::string& keygroup, const std::strin
   return Call(std::move(r)).status();
 }
 
+core::Status Client::DeployFunction(const proto::FunctionSpec& spec) {
+  proto::Request r;
+  *r.mutable_deploy_function()->mutable_spec() = spec;
+  return Call(std::move(r)).status();
+}
+
+core::Status Client::DeleteFunction(const std::string& name) {
+  proto::Request r;
+  r.mutable_delete_function()->set_name(name);
+  return Call(std::move(r)).status();
+}
+
+core::Result<proto::FunctionList> Client::ListFunctions() {
+  proto::Request r;
+  r.mutable_list_functions();
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return std::move(*res->mutable_functions());
+}
+
+core::Result<std::string> Client::Invoke(const std::string& function, const std::string& body) {
+  proto::Request r;
+  r.mutable_invoke()->set_function(function);
+  r.mutable_invoke()->set_body(body);
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return std::move(*res->mutable_invoke()->mutable_body());
+}
+
 }  // namespace enoki::net

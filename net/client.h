@@ -36,6 +36,12 @@ class Client {
   core::Status AddReplica(const std::string& keygroup, const std::string& node);
   core::Status RemoveReplica(const std::string& keygroup, const std::string& node);
 
+  core::Status DeployFunction(const proto::FunctionSpec& spec);
+  core::Status DeleteFunction(const std::string& name);
+  core::Result<proto::FunctionList> ListFunctions();
+  // The function's response body, or its error.
+  core::Result<std::string> Invoke(const std::string& function, const std::string& body);
+
   const std::string& endpoint() const { return endpoint_; }
 
  private:

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <coroutine>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,14 +67,29 @@ class Kv {
 
 class FunctionContext {
  public:
-  FunctionContext(Node& node, std::string keygroup, std::string body)
-      : kv_(node, std::move(keygroup)), body_(std::move(body)) {}
+  using Params = std::map<std::string, std::string>;
+
+  FunctionContext(Node& node, std::string keygroup, std::string body, Params params = {},
+                  uint64_t invocation = 0)
+      : kv_(node, std::move(keygroup)),
+        body_(std::move(body)),
+        params_(std::move(params)),
+        invocation_(invocation) {}
   Kv& kv() { return kv_; }
   const std::string& body() const { return body_; }
+  // The deployment's parameters; `fallback` for one that is not set.
+  std::string Param(const std::string& name, const std::string& fallback) const {
+    auto it = params_.find(name);
+    return it == params_.end() ? fallback : it->second;
+  }
+  // Unique among this node's invocations.
+  uint64_t invocation() const { return invocation_; }
 
  private:
   Kv kv_;
   std::string body_;
+  Params params_;
+  uint64_t invocation_;
 };
 
 }  // namespace enoki::node

@@ -279,6 +279,12 @@ void Node::Dispatch(proto::Request&& request, bool forwarded, Done done) {
       if (!st.ok()) return Fail(done, std::move(response), st);
       return Complete(done, std::move(response));
     }
+    case proto::Request::kDeployFunction:
+    case proto::Request::kDeleteFunction:
+    case proto::Request::kListFunctions:
+    case proto::Request::kInvoke:
+      return Fail(done, std::move(response),
+                  core::Status::InvalidArgument("node " + options_.id + " runs no function host"));
     case proto::Request::OP_NOT_SET:
       break;
   }

@@ -1,0 +1,163 @@
+// Deploying and invoking native functions.
+#include "node/function_host.h"
+
+#include "net/client.h"
+#include "node/validation.h"
+
+namespace enoki::node {
+
+struct FunctionHost::Call {
+  std::shared_ptr<Deployment> deployment;
+  FunctionContext ctx;
+  proto::Response response;
+  Node::Done done;
+  bool answered = false;
+};
+
+FunctionHost::FunctionHost(Node& node, core::Env& env, net::Transport& transport)
+    : node_(node), env_(env), transport_(transport) {}
+
+FunctionHost::~FunctionHost() {
+  for (const auto& [invocation, timer] : timers_) env_.Cancel(timer);
+}
+
+void FunctionHost::OnClientRequest(const net::ClientId& client, proto::Request&& request) {
+  switch (request.op_case()) {
+    case proto::Request::kDeployFunction:
+    case proto::Request::kDeleteFunction:
+    case proto::Request::kListFunctions:
+    case proto::Request::kInvoke:
+      return Execute(std::move(request), [this, client](proto::Response&& response) {
+        transport_.ReplyToClient(client, response);
+      });
+    default:
+      return node_.OnClientRequest(client, std::move(request));
+  }
+}
+
+void FunctionHost::Execute(proto::Request request, Node::Done done) {
+  proto::Response response;
+  response.set_id(request.id());
+  response.set_served_by(node_.id());
+  auto fail = [&](const core::Status& st) {
+    response.set_code(net::CodeToWire(st.code()));
+    response.set_error(st.message());
+    done(std::move(response));
+  };
+  switch (request.op_case()) {
+    case proto::Request::kDeployFunction: {
+      core::Status st = Deploy(std::move(*request.mutable_deploy_function()->mutable_spec()));
+      if (!st.ok()) return fail(st);
+      return done(std::move(response));
+    }
+    case proto::Request::kDeleteFunction: {
+      const std::string& name = request.delete_function().name();
+      if (functions_.erase(name) == 0) {
+        return fail(
+            core::Status::NotFound("function '" + name + "' is not deployed at " + node_.id()));
+      }
+      return done(std::move(response));
+    }
+    case proto::Request::kListFunctions: {
+      auto* list = response.mutable_functions();
+      for (const auto& [name, d] : functions_) {
+        auto* info = list->add_functions();
+        *info->mutable_spec() = d->spec;
+        info->set_invocations(d->invocations);
+        info->set_errors(d->errors);
+        info->set_timeouts(d->timeouts);
+        info->set_in_flight(d->in_flight);
+      }
+      return done(std::move(response));
+    }
+    case proto::Request::kInvoke:
+      return Invoke(request.invoke(), std::move(response), std::move(done));
+    default:
+      return node_.Execute(std::move(request), std::move(done));
+  }
+}
+
+core::Status FunctionHost::Deploy(proto::FunctionSpec spec) {
+  ENOKI_RETURN_IF_ERROR(ValidateName("function name", spec.name()));
+  ENOKI_RETURN_IF_ERROR(ValidateName("keygroup", spec.keygroup()));
+  if (spec.runtime().empty()) spec.set_runtime("native");
+  if (spec.runtime() != "native") {
+    return core::Status::InvalidArgument("runtime '" + spec.runtime() +
+                                         "' is not supported; available: native");
+  }
+  auto fn = NativeFunctions().find(spec.handler());
+  if (fn == NativeFunctions().end()) {
+    std::string names;
+    for (const auto& [name, f] : NativeFunctions()) names += (names.empty() ? "" : ", ") + name;
+    return core::Status::InvalidArgument("no native function '" + spec.handler() +
+                                         "'; available: " + names);
+  }
+  if (spec.timeout_ms() == 0) spec.set_timeout_ms(kDefaultTimeoutMs);
+  if (spec.concurrency() == 0) spec.set_concurrency(kDefaultConcurrency);
+  auto d = std::make_shared<Deployment>();
+  d->spec = std::move(spec);
+  d->fn = fn->second;
+  // A redeploy replaces the entry; calls in flight keep the deployment they started with.
+  functions_[d->spec.name()] = std::move(d);
+  return core::Status::Ok();
+}
+
+void FunctionHost::Invoke(const proto::InvokeRequest& request, proto::Response response,
+                          Node::Done done) {
+  auto it = functions_.find(request.function());
+  if (it == functions_.end()) {
+    response.set_code(proto::NOT_FOUND);
+    response.set_error("function '" + request.function() + "' is not deployed at " + node_.id());
+    return done(std::move(response));
+  }
+  std::shared_ptr<Deployment> d = it->second;
+  if (d->in_flight >= d->spec.concurrency()) {
+    response.set_code(proto::UNAVAILABLE);
+    response.set_error("function '" + d->spec.name() + "' already runs " +
+                       std::to_string(d->in_flight) + " invocations, its concurrency limit");
+    return done(std::move(response));
+  }
+  uint64_t invocation = next_invocation_++;
+  FunctionContext::Params params(d->spec.params().begin(), d->spec.params().end());
+  auto call = std::make_shared<Call>(Call{
+      d, FunctionContext(node_, d->spec.keygroup(), request.body(), std::move(params), invocation),
+      std::move(response), std::move(done)});
+  ++d->in_flight;
+  timers_[invocation] =
+      env_.Schedule(std::chrono::milliseconds(d->spec.timeout_ms()), [this, call, invocation] {
+        timers_.erase(invocation);
+        Finish(*call,
+               core::Status::DeadlineExceeded(
+                   "function '" + call->deployment->spec.name() + "' ran past its timeout of " +
+                   std::to_string(call->deployment->spec.timeout_ms()) + " ms"),
+               true);
+      });
+  Spawn<core::Result<std::string>>(d->fn(call->ctx),
+                                   [this, call, invocation](core::Result<std::string> result) {
+                                     --call->deployment->in_flight;
+                                     if (auto t = timers_.find(invocation); t != timers_.end()) {
+                                       env_.Cancel(t->second);
+                                       timers_.erase(t);
+                                     }
+                                     Finish(*call, std::move(result), false);
+                                   });
+}
+
+void FunctionHost::Finish(Call& call, core::Result<std::string> result, bool timed_out) {
+  if (call.answered) return;  // the timeout answered already; this late result is dropped
+  call.answered = true;
+  Deployment& d = *call.deployment;
+  ++d.invocations;
+  if (!result.ok()) ++d.errors;
+  if (timed_out) ++d.timeouts;
+  proto::Response response = std::move(call.response);
+  if (result.ok()) {
+    response.mutable_invoke()->set_body(std::move(result.value()));
+  } else {
+    response.set_code(net::CodeToWire(result.status().code()));
+    response.set_error(result.status().message());
+  }
+  call.done(std::move(response));
+}
+
+}  // namespace enoki::node

@@ -1,0 +1,65 @@
+// FunctionHost: the FaaS side of a node. It sits between the transport and the Node: function
+// requests (deploy, delete, list, invoke) are handled here, everything else goes to the Node.
+// An invocation runs the deployed native function as a coroutine with a FunctionContext on the
+// function's keygroup; it answers with the function's result, its error, or DEADLINE_EXCEEDED
+// after the timeout (the function's later result is then dropped). A function that throws answers
+// INTERNAL; the node and the other functions keep running.
+//
+// Counters (invocations, errors, timeouts) belong to one deployed version and start again when the
+// function is redeployed. Deployments live in memory for now: a restarted node starts with none.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/env.h"
+#include "net/transport.h"
+#include "node/function_context.h"
+#include "node/node.h"
+
+namespace enoki::node {
+
+using NativeFunction = Task<core::Result<std::string>> (*)(FunctionContext&);
+
+// The built-in native functions, by handler name (node/native_functions.cc).
+const std::map<std::string, NativeFunction>& NativeFunctions();
+
+class FunctionHost : public net::MessageHandler {
+ public:
+  static constexpr uint32_t kDefaultTimeoutMs = 10000;
+  static constexpr uint32_t kDefaultConcurrency = 100;
+
+  FunctionHost(Node& node, core::Env& env, net::Transport& transport);
+  ~FunctionHost() override;
+
+  // Runs `request` like OnClientRequest does; `done` is called exactly once.
+  void Execute(proto::Request request, Node::Done done);
+
+  void OnPeerMessage(proto::PeerMessage&& msg) override { node_.OnPeerMessage(std::move(msg)); }
+  void OnClientRequest(const net::ClientId& client, proto::Request&& request) override;
+
+ private:
+  struct Deployment {
+    proto::FunctionSpec spec;
+    NativeFunction fn = nullptr;
+    uint64_t invocations = 0;
+    uint64_t errors = 0;
+    uint64_t timeouts = 0;
+    uint32_t in_flight = 0;
+  };
+  struct Call;
+
+  core::Status Deploy(proto::FunctionSpec spec);
+  void Invoke(const proto::InvokeRequest& request, proto::Response response, Node::Done done);
+  static void Finish(Call& call, core::Result<std::string> result, bool timed_out);
+
+  Node& node_;
+  core::Env& env_;
+  net::Transport& transport_;
+  std::map<std::string, std::shared_ptr<Deployment>> functions_;
+  std::map<uint64_t, core::TimerId> timers_;  // of invocations in flight, by invocation
+  uint64_t next_invocation_ = 1;
+};
+
+}  // namespace enoki::node

@@ -1,0 +1,179 @@
+// The function host on simulated nodes: deploy, invoke the built-in functions, redeploy, delete,
+// counters, timeouts, the concurrency limit and bad deployments.
+#include <gtest/gtest.h>
+
+#include "sim/cluster.h"
+
+namespace enoki {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class FunctionHostTest : public ::testing::Test {
+ protected:
+  FunctionHostTest() : cluster_({"edge", "cloud"}, 3, milliseconds(5)) {
+    proto::Request r;
+    r.mutable_create_keygroup()->set_name("state");
+    r.mutable_create_keygroup()->add_replicas("edge");
+    EXPECT_EQ(Call("edge", r).code(), proto::OK);
+    cluster_.sim().RunFor(milliseconds(100));
+  }
+  proto::Response Call(const std::string& node, proto::Request r) {
+    auto res = cluster_.Call(node, std::move(r));
+    EXPECT_TRUE(res.has_value());
+    return res.value_or(proto::Response{});
+  }
+  proto::Response Deploy(const std::string& node, const std::string& name,
+                         const std::string& handler, std::map<std::string, std::string> params = {},
+                         uint32_t timeout_ms = 0, uint32_t concurrency = 0) {
+    proto::Request r;
+    auto* spec = r.mutable_deploy_function()->mutable_spec();
+    spec->set_name(name);
+    spec->set_handler(handler);
+    spec->set_keygroup("state");
+    for (auto& [k, v] : params) (*spec->mutable_params())[k] = v;
+    spec->set_timeout_ms(timeout_ms);
+    spec->set_concurrency(concurrency);
+    return Call(node, r);
+  }
+  proto::Request Invoke(const std::string& name, const std::string& body) {
+    proto::Request r;
+    r.mutable_invoke()->set_function(name);
+    r.mutable_invoke()->set_body(body);
+    return r;
+  }
+  // The response body, or "<CODE>".
+  std::string Run(const std::string& node, const std::string& name, const std::string& body) {
+    auto res = Call(node, Invoke(name, body));
+    return res.code() == proto::OK ? res.invoke().body() : "<" + proto::Code_Name(res.code()) + ">";
+  }
+
+  sim::SimCluster cluster_;
+};
+
+TEST_F(FunctionHostTest, BuiltInFunctions) {
+  ASSERT_EQ(Deploy("edge", "echo", "echo").code(), proto::OK);
+  EXPECT_EQ(Run("edge", "echo", "hello"), "hello");
+
+  ASSERT_EQ(Deploy("edge", "read", "read", {{"size", "100"}}).code(), proto::OK);
+  EXPECT_EQ(Run("edge", "read", "7"), std::string(100, 'x'));  // written on first use
+
+  ASSERT_EQ(Deploy("edge", "write", "write", {{"size", "3"}}).code(), proto::OK);
+  std::string k1 = Run("edge", "write", ""), k2 = Run("edge", "write", "");
+  EXPECT_NE(k1, k2);
+
+  ASSERT_EQ(Deploy("edge", "ma", "movingaverage", {{"window", "3"}}).code(), proto::OK);
+  EXPECT_EQ(Run("edge", "ma", "t1 10"), "10");
+  EXPECT_EQ(Run("edge", "ma", "t1 20"), "15");
+  EXPECT_EQ(Run("edge", "ma", "t1 30"), "20");
+  EXPECT_EQ(Run("edge", "ma", "t1 90"), "46.6667");  // 20, 30, 90: the 10 left the window
+  EXPECT_EQ(Run("edge", "ma", "t2 1"), "1");         // another caller's own window
+  EXPECT_EQ(Run("edge", "ma", "t1 x"), "<INVALID_ARGUMENT>");
+
+  ASSERT_EQ(Deploy("edge", "replication", "replication").code(), proto::OK);
+  EXPECT_EQ(Run("edge", "replication", ""), "");
+  EXPECT_EQ(Run("edge", "replication", "42"), "42");
+  EXPECT_EQ(Run("edge", "replication", ""), "42");
+}
+
+TEST_F(FunctionHostTest, AFunctionWithoutALocalReplicaUsesTheRemoteOne) {
+  ASSERT_EQ(Deploy("cloud", "replication", "replication").code(), proto::OK);
+  EXPECT_EQ(Run("cloud", "replication", "7"), "7");
+  proto::Request get;
+  get.mutable_get()->set_keygroup("state");
+  get.mutable_get()->set_key("counter");
+  auto at_edge = Call("edge", get);
+  EXPECT_EQ(at_edge.get().value(), "7");
+  EXPECT_EQ(at_edge.served_by(), "edge");
+}
+
+TEST_F(FunctionHostTest, RedeployDeleteAndCounters) {
+  ASSERT_EQ(Deploy("edge", "f", "echo").code(), proto::OK);
+  EXPECT_EQ(Run("edge", "f", "a"), "a");
+  ASSERT_EQ(Deploy("edge", "f", "replication").code(), proto::OK);  // a new version
+  EXPECT_EQ(Run("edge", "f", "5"), "5");
+  EXPECT_EQ(Run("edge", "f", ""), "5");
+  proto::Request list;
+  list.mutable_list_functions();
+  auto listed = Call("edge", list);
+  ASSERT_EQ(listed.functions().functions_size(), 1);
+  const auto& info = listed.functions().functions(0);
+  EXPECT_EQ(info.spec().handler(), "replication");
+  EXPECT_EQ(info.invocations(), 2u);  // counters start again with each deployed version
+  proto::Request del;
+  del.mutable_delete_function()->set_name("f");
+  EXPECT_EQ(Call("edge", del).code(), proto::OK);
+  EXPECT_EQ(Run("edge", "f", ""), "<NOT_FOUND>");
+  EXPECT_EQ(Call("edge", del).code(), proto::NOT_FOUND);
+}
+
+TEST_F(FunctionHostTest, TimeoutAnswersAndTheLateResultIsDropped) {
+  proto::Request create;
+  create.mutable_create_keygroup()->set_name("far");
+  create.mutable_create_keygroup()->add_replicas("cloud");
+  ASSERT_EQ(Call("edge", create).code(), proto::OK);
+  cluster_.sim().RunFor(milliseconds(100));
+  proto::Request r;
+  auto* spec = r.mutable_deploy_function()->mutable_spec();
+  spec->set_name("slow");
+  spec->set_handler("replication");
+  spec->set_keygroup("far");
+  spec->set_timeout_ms(100);
+  ASSERT_EQ(Call("edge", r).code(), proto::OK);
+  cluster_.Crash("cloud");  // the forwarded read waits its 2 s forward timeout
+  auto res = Call("edge", Invoke("slow", ""));
+  EXPECT_EQ(res.code(), proto::DEADLINE_EXCEEDED);
+  EXPECT_NE(res.error().find("timeout of 100 ms"), std::string::npos) << res.error();
+  cluster_.sim().RunFor(seconds(5));  // the function ends later; nothing else is answered
+  proto::Request list;
+  list.mutable_list_functions();
+  auto info = Call("edge", list).functions().functions(0);
+  EXPECT_EQ(info.invocations(), 1u);
+  EXPECT_EQ(info.timeouts(), 1u);
+  EXPECT_EQ(info.in_flight(), 0u);
+}
+
+TEST_F(FunctionHostTest, ConcurrencyLimit) {
+  proto::Request create;
+  create.mutable_create_keygroup()->set_name("far");
+  create.mutable_create_keygroup()->add_replicas("cloud");
+  ASSERT_EQ(Call("edge", create).code(), proto::OK);
+  cluster_.sim().RunFor(milliseconds(100));
+  proto::Request r;
+  auto* spec = r.mutable_deploy_function()->mutable_spec();
+  spec->set_name("one");
+  spec->set_handler("replication");
+  spec->set_keygroup("far");
+  spec->set_concurrency(1);
+  ASSERT_EQ(Call("edge", r).code(), proto::OK);
+  std::optional<proto::Response> first, second;
+  cluster_.network().Request("edge", Invoke("one", ""), [&](auto&& x) { first = x; });
+  cluster_.network().Request("edge", Invoke("one", ""), [&](auto&& x) { second = x; });
+  cluster_.sim().RunFor(seconds(1));
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->code(), proto::OK);
+  EXPECT_EQ(second->code(), proto::UNAVAILABLE);
+  EXPECT_NE(second->error().find("concurrency limit"), std::string::npos);
+}
+
+TEST_F(FunctionHostTest, BadDeploymentsAreRefused) {
+  auto bad_handler = Deploy("edge", "f", "nope");
+  EXPECT_EQ(bad_handler.code(), proto::INVALID_ARGUMENT);
+  EXPECT_NE(bad_handler.error().find("available: echo, movingaverage"), std::string::npos)
+      << bad_handler.error();
+  EXPECT_EQ(Deploy("edge", "bad name", "echo").code(), proto::INVALID_ARGUMENT);
+  proto::Request r;
+  auto* spec = r.mutable_deploy_function()->mutable_spec();
+  spec->set_name("p");
+  spec->set_runtime("process");
+  spec->set_handler("echo");
+  spec->set_keygroup("state");
+  auto runtime = Call("edge", r);
+  EXPECT_EQ(runtime.code(), proto::INVALID_ARGUMENT);
+  EXPECT_NE(runtime.error().find("runtime 'process' is not supported"), std::string::npos);
+  EXPECT_EQ(Run("edge", "missing", ""), "<NOT_FOUND>");
+}
+
+}  // namespace
+}  // namespace enoki
