@@ -1,44 +1,11 @@
 // `enoki kv ...` and `enoki keygroup ...`: one request to one node, its answer on stdout, an error
 // as one line on stderr with exit code 1.
-#include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <iterator>
-#include <sstream>
 
-#include <zmq.hpp>
-
-#include "cli/commands.h"
-#include "net/client.h"
+#include "cli/client_options.h"
 
 namespace enoki::cli {
 namespace {
-
-struct Target {
-  std::string node = "tcp://127.0.0.1:7000";
-  int timeout_ms = 5000;
-};
-
-// --node and --timeout-ms on a client subcommand; ENOKI_NODE overrides the default endpoint.
-void AddTargetOptions(CLI::App* cmd, Target& target) {
-  if (const char* env = std::getenv("ENOKI_NODE")) target.node = env;
-  cmd->add_option("-n,--node", target.node, "Endpoint of the node to ask (env: ENOKI_NODE)")
-      ->capture_default_str();
-  cmd->add_option("--timeout-ms", target.timeout_ms, "How long to wait for the answer")
-      ->check(CLI::Range(1, 3600000))
-      ->capture_default_str();
-}
-
-template <typename Fn>
-int WithClient(const Target& target, Fn fn) {
-  zmq::context_t context(1);
-  net::Client client(context, target.node, std::chrono::milliseconds(target.timeout_ms));
-  core::Status st = fn(client);
-  if (st.ok()) return 0;
-  bool names_node = st.message().find(target.node) != std::string::npos;
-  return ReportError(st.ToString() + (names_node ? "" : " (node " + target.node + ")"));
-  return 0;
-}
 
 std::string VersionText(const proto::Version& v) {
   return std::to_string(v.wall_us()) + "." + std::to_string(v.logical()) + "@" + v.node();
@@ -54,35 +21,6 @@ void PrintKeygroup(const proto::KeygroupMeta& m) {
   std::cout << "\ncreated: " << VersionText(m.created()) << "\n"
             << "version: " << VersionText(m.version()) << "\n";
 }
-
-// A value given as the VALUE argument or with --file FILE ('-': stdin), exactly one of them.
-struct ValueInput {
-  std::string value;
-  std::string file;
-  CLI::Option* value_opt = nullptr;
-  CLI::Option* file_opt = nullptr;
-
-  void AddTo(CLI::App* cmd) {
-    value_opt = cmd->add_option("value", value, "Value");
-    file_opt = cmd->add_option("-f,--file", file, "Read the value from this file ('-': stdin)");
-    value_opt->excludes(file_opt);
-  }
-  core::Result<std::string> Read() const {
-    if (value_opt->count() == 0 && file_opt->count() == 0) {
-      return core::Status::InvalidArgument("give a VALUE or --file");
-    }
-    if (file_opt->count() == 0) return value;
-    std::ostringstream out;
-    if (file == "-") {
-      out << std::cin.rdbuf();
-    } else {
-      std::ifstream in(file, std::ios::binary);
-      if (!in) return core::Status::IOError("cannot read value file " + file);
-      out << in.rdbuf();
-    }
-    return out.str();
-  }
-};
 
 }  // namespace
 

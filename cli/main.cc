@@ -18,7 +18,8 @@ int ReportError(const std::string& message) {
 int main(int argc, char** argv) {
   CLI::App app{
       "Enoki: stateful serverless functions from edge to cloud.\n"
-      "Runs a real node, talks to nodes, and runs the three-node demo."};
+      "Runs a real node, talks to nodes, deploys and calls functions, and runs the three-node "
+      "demo."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "enoki 0.1.0");
   if (argc > 1 && std::string_view(argv[1]) == "node") {
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   enoki::cli::AddNodeCommand(app, run);
   enoki::cli::AddKvCommand(app, run);
   enoki::cli::AddKeygroupCommand(app, run);
+  enoki::cli::AddFunctionCommands(app, run);
   enoki::cli::AddDemoCommand(app, run);
   try {
     app.parse(argc, argv);

@@ -66,6 +66,22 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   EXPECT_EQ(Enoki("kv put shop nothing" + n).text,
             "enoki: error: kv put: give a VALUE or --file\n");
 
+  // Functions: deploy, invoke (argument and stdin), list, delete.
+  EXPECT_EQ(Enoki("deploy greet --handler echo --keygroup shop" + n).status, 0);
+  EXPECT_EQ(Enoki("invoke greet hello" + n).text, "hello\n");
+  std::string piped_body =
+      "printf 'from stdin' | " + std::string(ENOKI_BINARY) + " invoke greet --file -" + n;
+  EXPECT_EQ(std::system(piped_body.c_str()), 0);
+  Output listed = Enoki("functions list" + n);
+  EXPECT_NE(listed.text.find("greet\tnative:echo\tkeygroup=shop\tinvocations=2"), std::string::npos)
+      << listed.text;
+  EXPECT_EQ(Enoki("functions delete greet" + n).status, 0);
+  EXPECT_EQ(Enoki("invoke greet x" + n).text,
+            "enoki: error: not found: function 'greet' is not deployed at solo (node " + endpoint +
+                ")\n");
+  Output bad_param = Enoki("deploy g --handler echo --keygroup shop --param novalue" + n);
+  EXPECT_EQ(bad_param.text, "enoki: error: --param 'novalue' must look like KEY=VALUE\n");
+
   Output missing = Enoki("kv get shop apples" + n);
   EXPECT_EQ(missing.status, 1);
   EXPECT_EQ(missing.text,

@@ -1,0 +1,80 @@
+// What the client subcommands share: the node to ask (--node, ENOKI_NODE), how long to wait, one
+// request through a net::Client with errors reported as one line, and a value or body given as an
+// argument, a file or stdin.
+#pragma once
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "cli/commands.h"
+#include "net/client.h"
+
+namespace enoki::cli {
+
+struct Target {
+  std::string node = "tcp://127.0.0.1:7000";
+  int timeout_ms = 5000;
+};
+
+// --node and the wait option (default --timeout-ms) on a client subcommand; ENOKI_NODE overrides
+// the default endpoint.
+inline void AddTargetOptions(CLI::App* cmd, Target& target,
+                             const std::string& wait_option = "--timeout-ms") {
+  if (const char* env = std::getenv("ENOKI_NODE")) target.node = env;
+  cmd->add_option("-n,--node", target.node, "Endpoint of the node to ask (env: ENOKI_NODE)")
+      ->capture_default_str();
+  cmd->add_option(wait_option, target.timeout_ms, "How long to wait for the answer, in ms")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+}
+
+// Runs `fn` with a client of the target node; prints its error, if any, and returns the exit code.
+template <typename Fn>
+int WithClient(const Target& target, Fn fn) {
+  zmq::context_t context(1);
+  net::Client client(context, target.node, std::chrono::milliseconds(target.timeout_ms));
+  core::Status st = fn(client);
+  if (st.ok()) return 0;
+  bool names_node = st.message().find(target.node) != std::string::npos;
+  return ReportError(st.ToString() + (names_node ? "" : " (node " + target.node + ")"));
+}
+
+// Bytes given as a positional argument or with --file FILE ('-': stdin), not both.
+struct ValueInput {
+  std::string value;
+  std::string file;
+  CLI::Option* value_opt = nullptr;
+  CLI::Option* file_opt = nullptr;
+
+  void AddTo(CLI::App* cmd, const std::string& name = "value",
+             const std::string& description = "Value") {
+    value_opt = cmd->add_option(name, value, description);
+    file_opt = cmd->add_option("-f,--file", file, "Read it from this file ('-': stdin)");
+    value_opt->excludes(file_opt);
+  }
+  // The bytes; when neither was given, an error if `required`, else empty.
+  core::Result<std::string> Read(bool required = true) const {
+    if (value_opt->count() == 0 && file_opt->count() == 0) {
+      if (!required) return std::string();
+      return core::Status::InvalidArgument("give a VALUE or --file");
+    }
+    if (file_opt->count() == 0) return value;
+    std::ostringstream out;
+    if (file == "-") {
+      out << std::cin.rdbuf();
+    } else {
+      std::ifstream in(file, std::ios::binary);
+      if (!in) return core::Status::IOError("cannot read file " + file);
+      out << in.rdbuf();
+    }
+    return out.str();
+  }
+};
+
+}  // namespace enoki::cli

@@ -1,0 +1,109 @@
+// `enoki deploy`, `enoki invoke` and `enoki functions list|delete`: functions at one node.
+#include <iostream>
+
+#include <zmq.hpp>
+
+#include "cli/client_options.h"
+#include "cli/commands.h"
+
+namespace enoki::cli {
+namespace {
+
+struct DeployArgs {
+  std::string name, runtime = "native", handler, keygroup;
+  std::vector<std::string> params;
+  uint32_t timeout_ms = 0, concurrency = 0;
+};
+
+}  // namespace
+
+void AddFunctionCommands(CLI::App& app, Runner& run) {
+  auto target = std::make_shared<Target>();
+  auto d = std::make_shared<DeployArgs>();
+  CLI::App* deploy = app.add_subcommand(
+      "deploy", "Deploy a function at a node (again: replaces it; calls in flight finish)");
+  deploy->add_option("name", d->name, "Function name")->required();
+  deploy
+      ->add_option("--handler", d->handler,
+                   "The built-in native function: echo, read, write, movingaverage, "
+                   "replication (docs/functions.md)")
+      ->required();
+  deploy->add_option("-k,--keygroup", d->keygroup, "Keygroup holding the function's state")
+      ->required();
+  deploy->add_option("--runtime", d->runtime, "Runtime")->capture_default_str();
+  deploy->add_option("-p,--param", d->params, "A parameter as KEY=VALUE (repeat)");
+  deploy->add_option("--timeout-ms", d->timeout_ms, "Time limit per call (0: 10000)")
+      ->capture_default_str();
+  deploy->add_option("--concurrency", d->concurrency, "Calls running at once (0: 100)")
+      ->capture_default_str();
+  AddTargetOptions(deploy, *target, "--wait-ms");
+  deploy->callback([&run, target, d] {
+    run = [=] {
+      proto::FunctionSpec spec;
+      spec.set_name(d->name);
+      spec.set_runtime(d->runtime);
+      spec.set_handler(d->handler);
+      spec.set_keygroup(d->keygroup);
+      spec.set_timeout_ms(d->timeout_ms);
+      spec.set_concurrency(d->concurrency);
+      for (const auto& p : d->params) {
+        auto eq = p.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          return ReportError("--param '" + p + "' must look like KEY=VALUE");
+        }
+        (*spec.mutable_params())[p.substr(0, eq)] = p.substr(eq + 1);
+      }
+      return WithClient(*target, [&](net::Client& c) { return c.DeployFunction(spec); });
+    };
+  });
+
+  auto fn = std::make_shared<std::string>();
+  auto input = std::make_shared<ValueInput>();
+  CLI::App* invoke = app.add_subcommand(
+      "invoke", "Call a function with BODY (or --file, '-': stdin) and print its response");
+  invoke->add_option("name", *fn, "Function name")->required();
+  input->AddTo(invoke, "body", "Request body (default: empty)");
+  AddTargetOptions(invoke, *target);
+  invoke->callback([&run, target, fn, input] {
+    run = [=] {
+      auto body = input->Read(/*required=*/false);
+      if (!body.ok()) return ReportError("invoke: " + body.status().message());
+      return WithClient(*target, [&](net::Client& c) {
+        auto r = c.Invoke(*fn, *body);
+        if (r.ok()) std::cout << *r << "\n";
+        return r.status();
+      });
+    };
+  });
+
+  CLI::App* functions = app.add_subcommand("functions", "List and delete deployed functions");
+  functions->require_subcommand(1);
+  CLI::App* list = functions->add_subcommand("list", "Print the functions deployed at a node");
+  AddTargetOptions(list, *target);
+  list->callback([&run, target] {
+    run = [=] {
+      return WithClient(*target, [&](net::Client& c) {
+        auto r = c.ListFunctions();
+        if (!r.ok()) return r.status();
+        for (const auto& f : r->functions()) {
+          const auto& s = f.spec();
+          std::cout << s.name() << "\t" << s.runtime() << ":" << s.handler()
+                    << "\tkeygroup=" << s.keygroup() << "\tinvocations=" << f.invocations()
+                    << " errors=" << f.errors() << " timeouts=" << f.timeouts()
+                    << " in_flight=" << f.in_flight() << "\n";
+        }
+        return core::Status::Ok();
+      });
+    };
+  });
+  CLI::App* del = functions->add_subcommand("delete", "Remove a function from a node");
+  del->add_option("name", *fn, "Function name")->required();
+  AddTargetOptions(del, *target);
+  del->callback([&run, target, fn] {
+    run = [=] {
+      return WithClient(*target, [&](net::Client& c) { return c.DeleteFunction(*fn); });
+    };
+  });
+}
+
+}  // namespace enoki::cli
