@@ -24,6 +24,7 @@ struct Args {
   std::string node = "tcp://127.0.0.1:7000";
   std::string keygroup = "bench";
   std::string op = "set";
+  std::string function;  // for --op invoke
   int clients = 50;
   int requests = 100000;
   int value_size = 3;
@@ -48,6 +49,18 @@ int Run(const Args& a) {
     if (!st.ok() && st.code() != enoki::core::Code::kAlreadyExists) {
       std::fprintf(stderr, "enoki-kvload: cannot create keygroup: %s\n", st.ToString().c_str());
       return 1;
+    }
+    if (a.op == "invoke") {
+      // The function under test, deployed on the benchmark keygroup.
+      enoki::proto::FunctionSpec spec;
+      spec.set_name("kvload-" + a.function);
+      spec.set_handler(a.function);
+      spec.set_keygroup(a.keygroup);
+      spec.set_concurrency(static_cast<uint32_t>(a.clients));
+      if (auto d = setup.DeployFunction(spec); !d.ok()) {
+        std::fprintf(stderr, "enoki-kvload: cannot deploy: %s\n", d.ToString().c_str());
+        return 1;
+      }
     }
   }
 
@@ -83,6 +96,10 @@ int Run(const Args& a) {
       p->set_keygroup(a.keygroup);
       p->set_key(key);
       p->set_value(value);
+    } else if (a.op == "invoke") {
+      auto* inv = request.mutable_invoke();
+      inv->set_function("kvload-" + a.function);
+      inv->set_body(key);
     } else {
       auto* g = request.mutable_get();
       g->set_keygroup(a.keygroup);
@@ -142,7 +159,10 @@ int Run(const Args& a) {
   double rps = done / secs;
   if (a.csv) {
     std::printf("\"%s\",\"%.2f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%d\"\n",
-                a.op == "set" ? "SET" : "GET", rps, pct(0.5), pct(0.95), pct(0.99), errors);
+                a.op == "set"   ? "SET"
+                : a.op == "get" ? "GET"
+                                : "INVOKE",
+                rps, pct(0.5), pct(0.95), pct(0.99), errors);
   } else {
     std::printf(
         "%s: %d requests, %d clients, %d-byte values: %.0f requests/s; latency p50 %.3f ms, "
@@ -161,9 +181,12 @@ int main(int argc, char** argv) {
   app.add_option("-n,--node", a.node, "Endpoint of the node")->capture_default_str();
   app.add_option("-k,--keygroup", a.keygroup, "Keygroup (created on the node if missing)")
       ->capture_default_str();
-  app.add_option("-t,--op", a.op, "set (put) or get")
-      ->check(CLI::IsMember({"set", "get"}))
+  app.add_option("-t,--op", a.op, "set (put), get, or invoke (a function)")
+      ->check(CLI::IsMember({"set", "get", "invoke"}))
       ->capture_default_str();
+  app.add_option("--function", a.function,
+                 "For --op invoke: the built-in native function to deploy and call, with the key "
+                 "as its body (e.g. increment: one get and one put)");
   app.add_option("-c,--clients", a.clients, "Concurrent clients")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
@@ -178,5 +201,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--csv", a.csv, "One CSV line: op, requests/s, p50, p95, p99 (ms), errors");
   CLI11_PARSE(app, argc, argv);
+  if (a.op == "invoke" && a.function.empty()) {
+    std::fprintf(stderr, "enoki-kvload: --op invoke needs --function\n");
+    return 1;
+  }
   return Run(a);
 }

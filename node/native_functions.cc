@@ -81,6 +81,26 @@ Task<Out> MovingAverage(FunctionContext& ctx) {
   co_return std::string(buf);
 }
 
+// increment: adds 1 to the integer under the key named by the body ("count" if empty; absent
+// counts as 0) and returns the new value: one get and one put.
+Task<Out> Increment(FunctionContext& ctx) {
+  std::string key = ctx.body().empty() ? "count" : ctx.body();
+  auto old = co_await ctx.kv().Get(key);
+  if (!old.ok() && old.status().code() != core::Code::kNotFound) co_return old.status();
+  long long n = 0;
+  if (old.ok()) {
+    auto [end, ec] = std::from_chars(old->data(), old->data() + old->size(), n);
+    if (ec != std::errc() || end != old->data() + old->size()) {
+      co_return core::Status::FailedPrecondition("increment: '" + key + "' holds '" + *old +
+                                                 "', not an integer");
+    }
+  }
+  std::string next = std::to_string(n + 1);
+  core::Status st = co_await ctx.kv().Put(key, next);
+  if (!st.ok()) co_return st;
+  co_return next;
+}
+
 // replication: an empty body reads "counter" (empty if unset); a body writes it.
 Task<Out> Replication(FunctionContext& ctx) {
   if (ctx.body().empty()) {
@@ -97,11 +117,8 @@ Task<Out> Replication(FunctionContext& ctx) {
 
 const std::map<std::string, NativeFunction>& NativeFunctions() {
   static const std::map<std::string, NativeFunction> kFunctions = {
-      {"echo", Echo},
-      {"read", Read},
-      {"write", Write},
-      {"movingaverage", MovingAverage},
-      {"replication", Replication},
+      {"echo", Echo},   {"increment", Increment},         {"read", Read},
+      {"write", Write}, {"movingaverage", MovingAverage}, {"replication", Replication},
   };
   return kFunctions;
 }

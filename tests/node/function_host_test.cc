@@ -56,6 +56,17 @@ TEST_F(FunctionHostTest, BuiltInFunctions) {
   ASSERT_EQ(Deploy("edge", "echo", "echo").code(), proto::OK);
   EXPECT_EQ(Run("edge", "echo", "hello"), "hello");
 
+  ASSERT_EQ(Deploy("edge", "inc", "increment").code(), proto::OK);
+  EXPECT_EQ(Run("edge", "inc", ""), "1");
+  EXPECT_EQ(Run("edge", "inc", ""), "2");
+  EXPECT_EQ(Run("edge", "inc", "other"), "1");
+  proto::Request word;
+  word.mutable_put()->set_keygroup("state");
+  word.mutable_put()->set_key("word");
+  word.mutable_put()->set_value("abc");
+  ASSERT_EQ(Call("edge", word).code(), proto::OK);
+  EXPECT_EQ(Run("edge", "inc", "word"), "<FAILED_PRECONDITION>");
+
   ASSERT_EQ(Deploy("edge", "read", "read", {{"size", "100"}}).code(), proto::OK);
   EXPECT_EQ(Run("edge", "read", "7"), std::string(100, 'x'));  // written on first use
 
@@ -160,7 +171,8 @@ TEST_F(FunctionHostTest, ConcurrencyLimit) {
 TEST_F(FunctionHostTest, BadDeploymentsAreRefused) {
   auto bad_handler = Deploy("edge", "f", "nope");
   EXPECT_EQ(bad_handler.code(), proto::INVALID_ARGUMENT);
-  EXPECT_NE(bad_handler.error().find("available: echo, movingaverage"), std::string::npos)
+  EXPECT_NE(bad_handler.error().find("available: echo, increment, movingaverage"),
+            std::string::npos)
       << bad_handler.error();
   EXPECT_EQ(Deploy("edge", "bad name", "echo").code(), proto::INVALID_ARGUMENT);
   proto::Request r;
