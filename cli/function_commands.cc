@@ -59,18 +59,22 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
 
   auto fn = std::make_shared<std::string>();
   auto input = std::make_shared<ValueInput>();
+  auto async = std::make_shared<bool>(false);
   CLI::App* invoke = app.add_subcommand(
       "invoke", "Call a function with BODY (or --file, '-': stdin) and print its response");
   invoke->add_option("name", *fn, "Function name")->required();
   input->AddTo(invoke, "body", "Request body (default: empty)");
+  invoke->add_flag("--async", *async,
+                   "Return once the node accepted the call; it runs in the background and its "
+                   "result is dropped (see the counters of `functions list`)");
   AddTargetOptions(invoke, *target);
-  invoke->callback([&run, target, fn, input] {
+  invoke->callback([&run, target, fn, input, async] {
     run = [=] {
       auto body = input->Read(/*required=*/false);
       if (!body.ok()) return ReportError("invoke: " + body.status().message());
       return WithClient(*target, [&](net::Client& c) {
-        auto r = c.Invoke(*fn, *body);
-        if (r.ok()) std::cout << *r << "\n";
+        auto r = c.Invoke(*fn, *body, *async);
+        if (r.ok() && !*async) std::cout << *r << "\n";
         return r.status();
       });
     };

@@ -153,10 +153,12 @@ core::Result<proto::FunctionList> Client::ListFunctions() {
   return std::move(*res->mutable_functions());
 }
 
-core::Result<std::string> Client::Invoke(const std::string& function, const std::string& body) {
+core::Result<std::string> Client::Invoke(const std::string& function, const std::string& body,
+                                         bool async) {
   proto::Request r;
   r.mutable_invoke()->set_function(function);
   r.mutable_invoke()->set_body(body);
+  r.mutable_invoke()->set_async(async);
   auto res = Call(std::move(r));
   if (!res.ok()) return res.status();
   return std::move(*res->mutable_invoke()->mutable_body());

@@ -40,7 +40,9 @@ class Client {
   core::Status DeleteFunction(const std::string& name);
   core::Result<proto::FunctionList> ListFunctions();
   // The function's response body, or its error.
-  core::Result<std::string> Invoke(const std::string& function, const std::string& body);
+  // With `async`, returns an empty body as soon as the node accepted the call.
+  core::Result<std::string> Invoke(const std::string& function, const std::string& body,
+                                   bool async = false);
 
   const std::string& endpoint() const { return endpoint_; }
 

@@ -117,6 +117,11 @@ void FunctionHost::Invoke(const proto::InvokeRequest& request, proto::Response r
                        std::to_string(d->in_flight) + " invocations, its concurrency limit");
     return done(std::move(response));
   }
+  if (request.async()) {
+    // Accepted: the caller hears nothing more; the counters record how it went.
+    done(proto::Response(response));
+    done = [](proto::Response&&) {};
+  }
   uint64_t invocation = next_invocation_++;
   FunctionContext::Params params(d->spec.params().begin(), d->spec.params().end());
   auto call = std::make_shared<Call>(Call{

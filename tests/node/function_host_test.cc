@@ -168,6 +168,22 @@ TEST_F(FunctionHostTest, ConcurrencyLimit) {
   EXPECT_NE(second->error().find("concurrency limit"), std::string::npos);
 }
 
+TEST_F(FunctionHostTest, AsyncCallsAreAcceptedAtOnceAndRunInTheBackground) {
+  ASSERT_EQ(Deploy("cloud", "inc", "increment").code(), proto::OK);  // state at the edge replica
+  auto start = cluster_.sim().Now();
+  proto::Request call = Invoke("inc", "n");
+  call.mutable_invoke()->set_async(true);
+  auto accepted = Call("cloud", call);
+  EXPECT_EQ(accepted.code(), proto::OK);
+  EXPECT_EQ(accepted.invoke().body(), "");
+  // Answered after the client round trip alone, before the function's remote get and put.
+  EXPECT_LT(cluster_.sim().Now() - start, milliseconds(15));
+  cluster_.sim().RunFor(milliseconds(100));
+  EXPECT_EQ(Run("cloud", "inc", "n"), "2");  // the background call did run
+  call.mutable_invoke()->set_function("missing");
+  EXPECT_EQ(Call("cloud", call).code(), proto::NOT_FOUND);
+}
+
 TEST_F(FunctionHostTest, BadDeploymentsAreRefused) {
   auto bad_handler = Deploy("edge", "f", "nope");
   EXPECT_EQ(bad_handler.code(), proto::INVALID_ARGUMENT);
