@@ -25,7 +25,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
   deploy->add_option("name", d->name, "Function name")->required();
   deploy
       ->add_option("--handler", d->handler,
-                   "The built-in native function: echo, increment, read, write, movingaverage, "
+                   "The built-in native function: echo, fail, increment, read, write, movingaverage, "
                    "replication (docs/functions.md)")
       ->required();
   deploy->add_option("-k,--keygroup", d->keygroup, "Keygroup holding the function's state")

@@ -3,12 +3,14 @@
 #include <csignal>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
 #include "cli/commands.h"
 #include "net/event_loop.h"
+#include "net/http_gateway.h"
 #include "net/zmq_transport.h"
 #include "node/function_host.h"
 #include "node/memory_storage.h"
@@ -30,6 +32,7 @@ struct NodeArgs {
   int sync_timeout_ms = 2000;
   int forward_timeout_ms = 2000;
   std::string log_level = "info";
+  std::string http;
 };
 
 constexpr const char* kNodeDescription =
@@ -93,6 +96,14 @@ int RunNode(const NodeArgs& args) {
   if (auto st = node.Start(); !st.ok()) return ReportError("cannot start: " + st.ToString());
   loop.AddIdleHook([&node] { node.Flush(); });
 
+  // The gateway reaches the node through its own endpoint, like any client.
+  std::optional<net::HttpGateway> gateway;
+  if (!args.http.empty()) {
+    gateway.emplace(context, transport.bound_endpoint(), args.http);
+    if (auto st = gateway->Start(); !st.ok()) return ReportError(st.message());
+    spdlog::info("node {} serves functions over HTTP on {}", args.id, args.http);
+  }
+
   g_loop = &loop;
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
@@ -151,6 +162,9 @@ int NodeMain(int argc, const char* const* argv) {
                  "How long a forwarded request waits for one replica before trying the next, ms")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
+  cmd.add_option("--http", args.http,
+                 "Also serve functions over HTTP on HOST:PORT, tinyFaaS-style: POST /<function> "
+                 "(header X-tinyFaaS-Async: true for an asynchronous call); e.g. 127.0.0.1:8000");
   cmd.add_option("--log-level", args.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();

@@ -1,6 +1,7 @@
 // The built-in native functions: the paper's microbenchmark functions (docs/functions.md).
 #include <charconv>
 #include <cstdio>
+#include <stdexcept>
 
 #include "node/function_host.h"
 
@@ -101,6 +102,12 @@ Task<Out> Increment(FunctionContext& ctx) {
   co_return next;
 }
 
+// fail: throws, with the body as the message (to see how failures are handled end to end).
+Task<Out> Fail(FunctionContext& ctx) {
+  throw std::runtime_error(ctx.body().empty() ? "failed on purpose" : ctx.body());
+  co_return std::string();  // never reached; makes this a coroutine
+}
+
 // replication: an empty body reads "counter" (empty if unset); a body writes it.
 Task<Out> Replication(FunctionContext& ctx) {
   if (ctx.body().empty()) {
@@ -117,8 +124,13 @@ Task<Out> Replication(FunctionContext& ctx) {
 
 const std::map<std::string, NativeFunction>& NativeFunctions() {
   static const std::map<std::string, NativeFunction> kFunctions = {
-      {"echo", Echo},   {"increment", Increment},         {"read", Read},
-      {"write", Write}, {"movingaverage", MovingAverage}, {"replication", Replication},
+      {"echo", Echo},
+      {"fail", Fail},
+      {"increment", Increment},
+      {"read", Read},
+      {"write", Write},
+      {"movingaverage", MovingAverage},
+      {"replication", Replication},
   };
   return kFunctions;
 }

@@ -64,3 +64,63 @@ TEST(FunctionIntegrationTest, StatefulFunctionsAtALocalAndARemoteReplica) {
 
 }  // namespace
 }  // namespace enoki
+
+namespace enoki {
+namespace {
+
+struct Http {
+  int status;
+  std::string body;
+};
+
+// POSTs `body` to the node's gateway with curl; `async` adds the tinyFaaS async header.
+Http Curl(int port, const std::string& function, const std::string& body, bool async = false) {
+  std::string cmd = "curl -s -o - -w '\\n%{http_code}' -X POST --data-binary '" + body + "' " +
+                    (async ? "-H 'X-tinyFaaS-Async: true' " : "") +
+                    "http://127.0.0.1:" + std::to_string(port) + "/" + function;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  auto nl = out.rfind('\n');
+  if (nl == std::string::npos) return {0, out};
+  return {std::atoi(out.c_str() + nl + 1), out.substr(0, nl)};
+}
+
+TEST(FunctionHttpTest, CurlAgainstTheGateway) {
+  NodeCluster cluster({"edge"}, {}, /*http=*/true);
+  auto edge = cluster.Client("edge");
+  proto::CreateKeygroupRequest kg;
+  kg.set_name("state");
+  ASSERT_TRUE(edge->CreateKeygroup(kg).ok());
+  ASSERT_TRUE(edge->DeployFunction(Spec("echo", "echo", "state")).ok());
+  ASSERT_TRUE(edge->DeployFunction(Spec("inc", "increment", "state")).ok());
+  ASSERT_TRUE(edge->DeployFunction(Spec("boom", "fail", "state")).ok());
+  int port = cluster.http_port("edge");
+
+  Http sync = Curl(port, "echo", "hello over http");
+  EXPECT_EQ(sync.status, 200);
+  EXPECT_EQ(sync.body, "hello over http");
+
+  Http async = Curl(port, "inc", "hits", /*async=*/true);
+  EXPECT_EQ(async.status, 202);
+  EXPECT_TRUE(NodeCluster::Eventually([&] {
+    auto v = edge->Get("state", "hits");
+    return v.ok() && v->value() == "1";
+  }));
+
+  Http missing = Curl(port, "nothing", "");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("function 'nothing' is not deployed"), std::string::npos);
+
+  Http thrown = Curl(port, "boom", "kaputt");
+  EXPECT_EQ(thrown.status, 500);
+  EXPECT_EQ(thrown.body, "function threw: kaputt\n");
+
+  EXPECT_EQ(Curl(port, "echo", "still serving").status, 200);
+}
+
+}  // namespace
+}  // namespace enoki

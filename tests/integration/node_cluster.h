@@ -21,7 +21,9 @@ namespace enoki::testing {
 
 class NodeCluster {
  public:
-  explicit NodeCluster(std::vector<std::string> ids, std::vector<std::string> extra_args = {})
+  // Nodes `ids` on free loopback ports; with `http`, each also serves HTTP (http_port(id)).
+  explicit NodeCluster(std::vector<std::string> ids, std::vector<std::string> extra_args = {},
+                       bool http = false)
       : ids_(std::move(ids)), extra_args_(std::move(extra_args)) {
     dir_ = std::filesystem::temp_directory_path() /
            ("enoki-it-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
@@ -30,6 +32,11 @@ class NodeCluster {
       auto port = net::FreeLoopbackPort();
       EXPECT_TRUE(port.ok());
       endpoints_[id] = "tcp://127.0.0.1:" + std::to_string(port.ok() ? *port : 0);
+      if (http) {
+        auto http_port = net::FreeLoopbackPort();
+        EXPECT_TRUE(http_port.ok());
+        http_ports_[id] = http_port.ok() ? *http_port : 0;
+      }
     }
     for (const auto& id : ids_) Start(id);
   }
@@ -49,6 +56,9 @@ class NodeCluster {
       if (other != id) argv.push_back("--peer=" + other + "=" + endpoints_[other]);
     }
     argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+    if (http_ports_.contains(id)) {
+      argv.push_back("--http=127.0.0.1:" + std::to_string(http_ports_[id]));
+    }
     auto p = core::Subprocess::Start(argv, (dir_ / (id + ".log")).string());
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     procs_.erase(id);
@@ -69,6 +79,7 @@ class NodeCluster {
     return std::make_unique<net::Client>(context_, endpoints_.at(id), timeout);
   }
   const std::string& endpoint(const std::string& id) { return endpoints_.at(id); }
+  int http_port(const std::string& id) { return http_ports_.at(id); }
   zmq::context_t& context() { return context_; }
 
   // Polls `fn` (returning true when satisfied) every 20 ms, at most `limit`.
@@ -88,6 +99,7 @@ class NodeCluster {
   std::vector<std::string> extra_args_;
   std::filesystem::path dir_;
   std::map<std::string, std::string> endpoints_;
+  std::map<std::string, int> http_ports_;
   std::map<std::string, core::Subprocess> procs_;
   zmq::context_t context_{1};
 };

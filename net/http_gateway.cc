@@ -1,0 +1,87 @@
+// The HTTP gateway on cpp-httplib, forwarding to the node over ZeroMQ.
+#include "net/http_gateway.h"
+
+#include <httplib.h>
+
+#include "net/client.h"
+
+namespace enoki::net {
+
+int HttpStatusFor(int code) {
+  switch (static_cast<proto::Code>(code)) {
+    case proto::OK:
+      return 200;
+    case proto::NOT_FOUND:
+      return 404;
+    case proto::INVALID_ARGUMENT:
+    case proto::FAILED_PRECONDITION:
+    case proto::ALREADY_EXISTS:
+      return 400;
+    case proto::TOO_LARGE:
+      return 413;
+    case proto::UNAVAILABLE:
+      return 503;
+    case proto::DEADLINE_EXCEEDED:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+HttpGateway::HttpGateway(zmq::context_t& context, std::string node_endpoint, std::string address)
+    : context_(context),
+      node_endpoint_(std::move(node_endpoint)),
+      address_(std::move(address)),
+      server_(std::make_unique<httplib::Server>()) {}
+
+HttpGateway::~HttpGateway() {
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+core::Status HttpGateway::Start() {
+  auto colon = address_.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    try {
+      port = std::stoi(address_.substr(colon + 1));
+    } catch (const std::exception&) {
+      port = -1;
+    }
+  }
+  if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
+    return core::Status::InvalidArgument("HTTP address '" + address_ +
+                                         "' must look like HOST:PORT, e.g. 127.0.0.1:8000");
+  }
+  std::string host = address_.substr(0, colon);
+
+  auto handle = [this](const httplib::Request& req, httplib::Response& res) {
+    // One client per server thread; it lives as long as the thread.
+    thread_local std::unique_ptr<Client> client;
+    if (!client) {
+      client = std::make_unique<Client>(context_, node_endpoint_, std::chrono::seconds(60));
+    }
+    std::string function = req.path.substr(1);
+    bool async = req.get_header_value("X-tinyFaaS-Async") == "true";
+    auto result = client->Invoke(function, req.body, async);
+    if (result.ok()) {
+      res.status = async ? 202 : 200;
+      res.set_content(*result, "text/plain");
+      return;
+    }
+    res.status = HttpStatusFor(static_cast<int>(result.status().code()));
+    res.set_content(result.status().message() + "\n", "text/plain");
+  };
+  server_->Post(R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))", handle);
+  server_->Get(R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))", handle);
+
+  port_ =
+      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  if (port_ < 0) {
+    return core::Status::Unavailable("cannot listen for HTTP on " + address_);
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return core::Status::Ok();
+}
+
+}  // namespace enoki::net
