@@ -72,6 +72,15 @@ core::Status HttpGateway::Start() {
     res.status = HttpStatusFor(static_cast<int>(result.status().code()));
     res.set_content(result.status().message() + "\n", "text/plain");
   };
+  // Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm and the
+  // client's delayed ACK hold every response back by 40 ms.
+  server_->set_tcp_nodelay(true);
+  // cpp-httplib keeps a worker per open keep-alive connection; with its default of 8 workers the
+  // 9th concurrent client waits for another to disconnect. Workers mostly wait on the node.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
+  // By default a connection is closed after 5 requests, and the reconnects overflow the listen
+  // backlog of 5 (SYN retries: hundreds of ms of tail latency). Keep connections open instead.
+  server_->set_keep_alive_max_count(1u << 30);
   server_->Post(R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))", handle);
   server_->Get(R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))", handle);
 

@@ -25,6 +25,9 @@ namespace enoki::net {
 
 class HttpGateway {
  public:
+  // Concurrent HTTP connections served at once (one thread and one node client each).
+  static constexpr size_t kWorkers = 128;
+
   // `node_endpoint`: the node's ZeroMQ endpoint; `address`: HOST:PORT to listen on.
   HttpGateway(zmq::context_t& context, std::string node_endpoint, std::string address);
   // Stops the server and joins its threads.

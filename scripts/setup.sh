@@ -11,7 +11,7 @@ packages=(
   libprotobuf-dev protobuf-compiler
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server redis-tools curl
+  redis-server redis-tools curl wrk
 )
 
 missing=()

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# What the function layer adds over the store, on one node on loopback, in one run: a plain get,
+# and the built-in `increment` function (one local get, one local put) called over ZeroMQ
+# (enoki-kvload) and over the HTTP gateway (wrk, POST), with 50 concurrent clients and with 1.
+#
+# Usage: bench/functions_vs_store.sh [REQUESTS] [SECONDS]    (defaults: 100000, 10)
+# Needs: build/ (scripts/build.sh) and wrk (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+requests=${1:-100000}
+seconds=${2:-10}
+enoki=build/cli/enoki
+kvload=build/bench/enoki-kvload
+command -v wrk >/dev/null || { echo "functions_vs_store: wrk missing; run scripts/setup.sh" >&2; exit 1; }
+
+work=$(mktemp -d)
+node_pid=
+cleanup() {
+  [[ -n $node_pid ]] && kill "$node_pid" 2>/dev/null
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+port=$(free_port)
+http=$(free_port)
+"$enoki" node --id bench --listen "tcp://127.0.0.1:$port" --data-dir "$work/node" \
+  --http "127.0.0.1:$http" --log-level warn &
+node_pid=$!
+sleep 0.5
+endpoint="tcp://127.0.0.1:$port"
+
+echo "ZeroMQ (enoki-kvload): op, req/s, p50 ms, p95 ms, p99 ms, errors"
+for clients in 50 1; do
+  n=$((clients == 1 ? requests / 10 : requests))
+  echo "  $clients clients:"
+  "$kvload" --node "$endpoint" --op get --clients "$clients" --requests "$n" --csv | sed 's/^/    /'
+  "$kvload" --node "$endpoint" --op invoke --function increment --clients "$clients" \
+    --requests "$n" --csv | sed 's/^/    /'
+done
+
+# Its own deployment (default concurrency limit, 100); enoki-kvload created the keygroup.
+"$enoki" deploy http-increment --handler increment --keygroup bench --node "$endpoint"
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "http-counter"
+LUA
+for clients in 50 1; do
+  threads=$((clients < 2 ? 1 : 2))
+  echo "HTTP (wrk, POST /http-increment), $clients connections, ${seconds}s:"
+  wrk -t "$threads" -c "$clients" -d "${seconds}s" --latency -s "$work/post.lua" \
+    "http://127.0.0.1:$http/http-increment" | grep -E 'Requests/sec|^ +(50|99)%|Non-2xx|requests in' | sed 's/^/    /'
+done
