@@ -91,8 +91,8 @@ int RunNode(const NodeArgs& args) {
       context, loop, {args.id, args.listen, peers, node::MaxMessageBytes(options.max_value_bytes)});
   if (auto st = transport.Start(); !st.ok()) return ReportError(st.message());
   node::Node node(options, loop, transport, *storage);
-  node::FunctionHost host(node, loop, transport);
-  transport.SetHandler(&host);
+  node::FunctionHost host(node, loop);
+  transport.SetHandler(&node);
   if (auto st = node.Start(); !st.ok()) return ReportError("cannot start: " + st.ToString());
   loop.AddIdleHook([&node] { node.Flush(); });
 

@@ -49,4 +49,23 @@ Task<core::Result<std::vector<std::pair<std::string, std::string>>>> Kv::Scan(st
   co_return items;
 }
 
+Task<core::Result<std::string>> FunctionContext::Call(std::string function, std::string body,
+                                                      std::string at, bool async,
+                                                      core::Duration timeout) {
+  proto::Request r;
+  r.mutable_invoke()->set_function(std::move(function));
+  r.mutable_invoke()->set_body(std::move(body));
+  r.mutable_invoke()->set_async(async);
+  // Two statements, not one conditional expression: GCC 12 mishandles the temporaries of a
+  // co_await inside ?: (it destroys a Response twice).
+  proto::Response res;
+  if (at.empty()) {
+    res = co_await NodeCall(node_, std::move(r));
+  } else {
+    res = co_await NodeCall(node_, std::move(r), std::move(at), timeout);
+  }
+  if (res.code() != proto::OK) co_return net::StatusFromWire(res.code(), res.error());
+  co_return std::move(*res.mutable_invoke()->mutable_body());
+}
+
 }  // namespace enoki::node

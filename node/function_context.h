@@ -25,23 +25,44 @@
 
 namespace enoki::node {
 
-// Awaitable: runs one request at the node and resumes with its response.
+// Awaitable: runs one request at the node (or, given a target, at that node) and resumes with
+// its response.
 class NodeCall {
  public:
   NodeCall(Node& node, proto::Request request) : node_(node), request_(std::move(request)) {}
+  NodeCall(Node& node, proto::Request request, std::string target, core::Duration timeout)
+      : node_(node), request_(std::move(request)), target_(std::move(target)), timeout_(timeout) {}
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) {
-    node_.Execute(std::move(request_), [this, h](proto::Response&& r) {
+  // The answer may come at once (a function that completes without suspending): then the caller
+  // does not suspend at all, which is the only safe way, as resuming it from in here could end
+  // its frame, this awaiter included, before this returns.
+  bool await_suspend(std::coroutine_handle<> h) {
+    auto resume = [this, h](proto::Response&& r) {
       response_ = std::move(r);
-      h.resume();
-    });
+      if (suspended_) {
+        h.resume();
+      } else {
+        answered_ = true;
+      }
+    };
+    if (target_.empty()) {
+      node_.Execute(std::move(request_), std::move(resume));
+    } else {
+      node_.ExecuteAt(target_, std::move(request_), timeout_, std::move(resume));
+    }
+    suspended_ = !answered_;
+    return suspended_;
   }
   proto::Response await_resume() { return std::move(response_); }
 
  private:
   Node& node_;
   proto::Request request_;
+  std::string target_;
+  core::Duration timeout_{};
   proto::Response response_;
+  bool answered_ = false;
+  bool suspended_ = false;
 };
 
 // The items of one keygroup, as a function reaches them.
@@ -71,11 +92,19 @@ class FunctionContext {
 
   FunctionContext(Node& node, std::string keygroup, std::string body, Params params = {},
                   uint64_t invocation = 0)
-      : kv_(node, std::move(keygroup)),
+      : node_(node),
+        kv_(node, std::move(keygroup)),
         body_(std::move(body)),
         params_(std::move(params)),
         invocation_(invocation) {}
   Kv& kv() { return kv_; }
+
+  // Calls `function` with `body` at node `at` (empty: this node) and returns its response body,
+  // or its error (UNAVAILABLE when `at` did not answer within `timeout`). With `async`, returns an
+  // empty body once the function was accepted there.
+  Task<core::Result<std::string>> Call(std::string function, std::string body, std::string at = "",
+                                       bool async = false,
+                                       core::Duration timeout = std::chrono::seconds(15));
   const std::string& body() const { return body_; }
   // The deployment's parameters; `fallback` for one that is not set.
   std::string Param(const std::string& name, const std::string& fallback) const {
@@ -86,6 +115,7 @@ class FunctionContext {
   uint64_t invocation() const { return invocation_; }
 
  private:
+  Node& node_;
   Kv kv_;
   std::string body_;
   Params params_;

@@ -14,25 +14,15 @@ struct FunctionHost::Call {
   bool answered = false;
 };
 
-FunctionHost::FunctionHost(Node& node, core::Env& env, net::Transport& transport)
-    : node_(node), env_(env), transport_(transport) {}
-
-FunctionHost::~FunctionHost() {
-  for (const auto& [invocation, timer] : timers_) env_.Cancel(timer);
+FunctionHost::FunctionHost(Node& node, core::Env& env) : node_(node), env_(env) {
+  node_.SetFunctionHandler([this](proto::Request&& request, Node::Done done) {
+    Execute(std::move(request), std::move(done));
+  });
 }
 
-void FunctionHost::OnClientRequest(const net::ClientId& client, proto::Request&& request) {
-  switch (request.op_case()) {
-    case proto::Request::kDeployFunction:
-    case proto::Request::kDeleteFunction:
-    case proto::Request::kListFunctions:
-    case proto::Request::kInvoke:
-      return Execute(std::move(request), [this, client](proto::Response&& response) {
-        transport_.ReplyToClient(client, response);
-      });
-    default:
-      return node_.OnClientRequest(client, std::move(request));
-  }
+FunctionHost::~FunctionHost() {
+  node_.SetFunctionHandler(nullptr);
+  for (const auto& [invocation, timer] : timers_) env_.Cancel(timer);
 }
 
 void FunctionHost::Execute(proto::Request request, Node::Done done) {
@@ -73,7 +63,7 @@ void FunctionHost::Execute(proto::Request request, Node::Done done) {
     case proto::Request::kInvoke:
       return Invoke(request.invoke(), std::move(response), std::move(done));
     default:
-      return node_.Execute(std::move(request), std::move(done));
+      return fail(core::Status::Internal("not a function request"));
   }
 }
 

@@ -1,5 +1,6 @@
-// FunctionHost: the FaaS side of a node. It sits between the transport and the Node: function
-// requests (deploy, delete, list, invoke) are handled here, everything else goes to the Node.
+// FunctionHost: the FaaS side of a node. It registers with the Node as its function handler: the
+// Node hands it every function request (deploy, delete, list, invoke), whether it came from a
+// client, from a function on this node, or from another node.
 // An invocation runs the deployed native function as a coroutine with a FunctionContext on the
 // function's keygroup; it answers with the function's result, its error, or DEADLINE_EXCEEDED
 // after the timeout (the function's later result is then dropped). A function that throws answers
@@ -14,7 +15,6 @@
 #include <string>
 
 #include "core/env.h"
-#include "net/transport.h"
 #include "node/function_context.h"
 #include "node/node.h"
 
@@ -25,21 +25,19 @@ using NativeFunction = Task<core::Result<std::string>> (*)(FunctionContext&);
 // The built-in native functions, by handler name (node/native_functions.cc).
 const std::map<std::string, NativeFunction>& NativeFunctions();
 
-class FunctionHost : public net::MessageHandler {
+class FunctionHost {
  public:
   static constexpr uint32_t kDefaultTimeoutMs = 10000;
   static constexpr uint32_t kDefaultConcurrency = 100;
 
-  FunctionHost(Node& node, core::Env& env, net::Transport& transport);
-  ~FunctionHost() override;
-
-  // Runs `request` like OnClientRequest does; `done` is called exactly once.
-  void Execute(proto::Request request, Node::Done done);
-
-  void OnPeerMessage(proto::PeerMessage&& msg) override { node_.OnPeerMessage(std::move(msg)); }
-  void OnClientRequest(const net::ClientId& client, proto::Request&& request) override;
+  // Registers with `node` (which must outlive it) as its function handler.
+  FunctionHost(Node& node, core::Env& env);
+  ~FunctionHost();
 
  private:
+  // Serves one function request; `done` is called exactly once.
+  void Execute(proto::Request request, Node::Done done);
+
   struct Deployment {
     proto::FunctionSpec spec;
     NativeFunction fn = nullptr;
@@ -56,7 +54,6 @@ class FunctionHost : public net::MessageHandler {
 
   Node& node_;
   core::Env& env_;
-  net::Transport& transport_;
   std::map<std::string, std::shared_ptr<Deployment>> functions_;
   std::map<uint64_t, core::TimerId> timers_;  // of invocations in flight, by invocation
   uint64_t next_invocation_ = 1;

@@ -283,6 +283,7 @@ void Node::Dispatch(proto::Request&& request, bool forwarded, Done done) {
     case proto::Request::kDeleteFunction:
     case proto::Request::kListFunctions:
     case proto::Request::kInvoke:
+      if (function_handler_) return function_handler_(std::move(request), std::move(done));
       return Fail(done, std::move(response),
                   core::Status::InvalidArgument("node " + options_.id + " runs no function host"));
     case proto::Request::OP_NOT_SET:
@@ -536,6 +537,32 @@ void Node::Forward(proto::Request&& request, Done done) {
   uint64_t id = next_op_id_++;
   PendingForward& f = forwards_[id];
   f.candidates = NearestReplicas(kg.meta);
+  // A write to a synchronous keygroup may take the replica its own sync timeout to answer.
+  f.timeout = options_.forward_timeout;
+  if (kg.meta.mode() == proto::SYNC && request.op_case() != proto::Request::kGet &&
+      request.op_case() != proto::Request::kScan) {
+    f.timeout += options_.sync_write_timeout;
+  }
+  f.request = std::move(request);
+  f.done = std::move(done);
+  TryNextForward(id);
+}
+
+void Node::ExecuteAt(const std::string& target, proto::Request request, core::Duration timeout,
+                     Done done) {
+  if (target == options_.id) return Execute(std::move(request), std::move(done));
+  if (!peers_.contains(target)) {
+    proto::Response response;
+    response.set_id(request.id());
+    response.set_served_by(options_.id);
+    return Fail(
+        done, std::move(response),
+        core::Status::InvalidArgument("node '" + target + "' is not a peer of " + options_.id));
+  }
+  uint64_t id = next_op_id_++;
+  PendingForward& f = forwards_[id];
+  f.candidates = {target};
+  f.timeout = timeout;
   f.request = std::move(request);
   f.done = std::move(done);
   TryNextForward(id);
@@ -552,23 +579,18 @@ void Node::TryNextForward(uint64_t id) {
     proto::Response response;
     response.set_id(failed.request.id());
     response.set_served_by(options_.id);
+    std::string what =
+        KeygroupOf(failed.request).empty()
+            ? "node " + failed.candidates.front() + " did not serve the request"
+            : "no replica of '" + KeygroupOf(failed.request) + "' could serve the request";
     return Fail(failed.done, std::move(response),
-                core::Status::Unavailable("no replica of '" + KeygroupOf(failed.request) +
-                                          "' could serve the request" +
-                                          (tried.empty() ? "" : " (" + tried + ")")));
+                core::Status::Unavailable(what + (tried.empty() ? "" : " (" + tried + ")")));
   }
   proto::PeerMessage msg;
   msg.mutable_forward_request()->set_id(id);
   *msg.mutable_forward_request()->mutable_request() = f.request;
   Send(f.candidates[f.next], std::move(msg));
-  // A write to a synchronous keygroup may take the replica its own sync timeout to answer.
-  core::Duration timeout = options_.forward_timeout;
-  const auto& kg = keygroups_.at(KeygroupOf(f.request));
-  if (kg.meta.mode() == proto::SYNC && f.request.op_case() != proto::Request::kGet &&
-      f.request.op_case() != proto::Request::kScan) {
-    timeout += options_.sync_write_timeout;
-  }
-  f.timer = After(timeout, [this, id] {
+  f.timer = After(f.timeout, [this, id] {
     auto it = forwards_.find(id);
     if (it == forwards_.end()) return;
     it->second.failures.push_back(it->second.candidates[it->second.next] + ": no answer");

@@ -68,6 +68,16 @@ class Node : public net::MessageHandler {
   // after any write it made is durable here (and, for synchronous keygroups, at the replicas).
   void Execute(proto::Request request, Done done);
 
+  // Runs `request` at node `target` (this node if it is its own id): sends it there and calls
+  // `done` with the answer, or UNAVAILABLE when none came within `timeout`.
+  void ExecuteAt(const std::string& target, proto::Request request, core::Duration timeout,
+                 Done done);
+
+  // Who serves function requests (deploy, delete, list, invoke), from clients, from functions and
+  // from other nodes; without one they are refused.
+  using FunctionHandler = std::function<void(proto::Request&&, Done)>;
+  void SetFunctionHandler(FunctionHandler handler) { function_handler_ = std::move(handler); }
+
   // Commits the pending batch, then delivers completions and sends queued peer messages; repeats
   // while that produced more work. Call after every round of events.
   void Flush();
@@ -117,6 +127,7 @@ class Node : public net::MessageHandler {
     size_t next = 0;
     std::vector<std::string> failures;
     core::TimerId timer = 0;
+    core::Duration timeout{};  // per attempt
   };
   struct SyncWrite {
     std::string keygroup;
@@ -192,6 +203,7 @@ class Node : public net::MessageHandler {
   uint64_t next_op_id_;  // random start, so a late answer meant for an earlier run of the node does
                          // not match
   std::set<core::TimerId> timers_;
+  FunctionHandler function_handler_;
   std::set<std::string> unknown_peers_warned_;
 
   WriteBatch batch_;

@@ -35,12 +35,6 @@ node::Node& SimCluster::node(const std::string& id) {
   return *m.node;
 }
 
-node::FunctionHost& SimCluster::host(const std::string& id) {
-  Member& m = members_.at(id);
-  assert(m.host != nullptr);
-  return *m.host;
-}
-
 void SimCluster::Crash(const std::string& id) {
   Member& m = members_.at(id);
   network_.SetUp(id, false);
@@ -56,8 +50,8 @@ core::Status SimCluster::Restart(const std::string& id) {
   net::Transport& transport = network_.TransportOf(id);
   m.node = std::make_unique<node::Node>(m.options, sim_, transport, m.storage);
   ENOKI_RETURN_IF_ERROR(m.node->Start());
-  m.host = std::make_unique<node::FunctionHost>(*m.node, sim_, transport);
-  transport.SetHandler(m.host.get());
+  m.host = std::make_unique<node::FunctionHost>(*m.node, sim_);
+  transport.SetHandler(m.node.get());
   network_.SetUp(id, true);
   node::Node* raw = m.node.get();
   m.hook = sim_.AddIdleHook([raw] { raw->Flush(); });

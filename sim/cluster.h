@@ -30,8 +30,6 @@ class SimCluster {
   SimNetwork& network() { return network_; }
   // The running node `id` (asserts that it is up).
   node::Node& node(const std::string& id);
-  // Its function host (asserts that it is up).
-  node::FunctionHost& host(const std::string& id);
   bool up(const std::string& id) const { return members_.at(id).node != nullptr; }
 
   // Destroys the node object (uncommitted state is lost); its storage stays.
@@ -39,8 +37,8 @@ class SimCluster {
   // Starts a new node object on the kept storage.
   [[nodiscard]] core::Status Restart(const std::string& id);
 
-  // Sends `request` (a store or a function request) to node `id` as a client and runs the simulation until the answer arrives or
-  // `limit` of virtual time passed (then nullopt).
+  // Sends `request` (a store or a function request) to node `id` as a client and runs the
+  // simulation until the answer arrives or `limit` of virtual time passed (then nullopt).
   std::optional<proto::Response> Call(const std::string& id, proto::Request request,
                                       core::Duration limit = std::chrono::seconds(30));
 

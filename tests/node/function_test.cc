@@ -34,6 +34,27 @@ Task<core::Result<std::string>> Throws(FunctionContext& ctx) {
   throw std::runtime_error("boom");
 }
 
+// Calls "echo" at the node named in the body ("" : this node) and returns what it answered.
+Task<core::Result<std::string>> CallsEcho(FunctionContext& ctx) {
+  std::string body = ctx.body().empty() ? "via local" : "via " + ctx.body();
+  co_return co_await ctx.Call("echo", body, ctx.body());
+}
+
+// Calls a function that is deployed nowhere.
+Task<core::Result<std::string>> CallsMissing(FunctionContext& ctx) {
+  co_return co_await ctx.Call("nowhere", "", ctx.body());
+}
+
+// Starts "increment" at node b asynchronously, then returns at once.
+Task<core::Result<std::string>> CallsAsync(FunctionContext& ctx) {
+  co_return co_await ctx.Call("inc", "async-key", "b", /*async=*/true);
+}
+
+// Calls "echo" at node c with a short timeout.
+Task<core::Result<std::string>> CallsWithTimeout(FunctionContext& ctx) {
+  co_return co_await ctx.Call("echo", "x", "c", false, milliseconds(300));
+}
+
 class FunctionTest : public ::testing::Test {
  protected:
   FunctionTest() : cluster_({"a", "b", "c"}, 5, milliseconds(5)) {
@@ -98,6 +119,37 @@ TEST_F(FunctionTest, AnExceptionBecomesAnErrorAndTheNodeKeepsServing) {
   EXPECT_EQ(r.status().code(), core::Code::kInternal);
   EXPECT_EQ(r.status().message(), "function threw: boom");
   EXPECT_EQ(*Run("a", AddToCount, "1"), "1");
+}
+
+TEST_F(FunctionTest, FunctionsCallFunctionsHereAndAtOtherNodes) {
+  proto::Request deploy;
+  auto* spec = deploy.mutable_deploy_function()->mutable_spec();
+  spec->set_name("echo");
+  spec->set_handler("echo");
+  spec->set_keygroup("state");
+  for (const char* n : {"a", "b", "c"}) ASSERT_EQ(cluster_.Call(n, deploy)->code(), proto::OK);
+  spec->set_name("inc");
+  spec->set_handler("increment");
+  ASSERT_EQ(cluster_.Call("b", deploy)->code(), proto::OK);
+
+  EXPECT_EQ(*Run("a", CallsEcho, ""), "via local");
+  auto start = cluster_.sim().Now();
+  EXPECT_EQ(*Run("a", CallsEcho, "b"), "via b");
+  EXPECT_GE(cluster_.sim().Now() - start, milliseconds(10));  // a round trip to b
+  EXPECT_EQ(Run("a", CallsMissing, "b").status().code(), core::Code::kNotFound);
+  EXPECT_EQ(Run("a", CallsMissing, "").status().code(), core::Code::kNotFound);
+  EXPECT_EQ(Run("a", CallsMissing, "zz").status().code(), core::Code::kInvalidArgument);
+
+  EXPECT_EQ(*Run("a", CallsAsync, ""), "");
+  cluster_.sim().RunFor(milliseconds(100));
+  EXPECT_EQ(At("a", "async-key"), "1@a");  // it ran at b, its state is at the replica a
+
+  cluster_.Crash("c");
+  auto timed_out = Run("a", CallsWithTimeout, "");
+  EXPECT_EQ(timed_out.status().code(), core::Code::kUnavailable);
+  EXPECT_NE(timed_out.status().message().find("node c did not serve the request (c: no answer)"),
+            std::string::npos)
+      << timed_out.status().message();
 }
 
 TEST_F(FunctionTest, StoreErrorsReachTheFunction) {
