@@ -56,6 +56,11 @@ Task<core::Result<std::string>> FunctionContext::Call(std::string function, std:
   r.mutable_invoke()->set_function(std::move(function));
   r.mutable_invoke()->set_body(std::move(body));
   r.mutable_invoke()->set_async(async);
+  if (async && !at.empty()) {
+    // Fire and forget: the caller does not wait a round trip for the acceptance.
+    node_.ExecuteAt(at, std::move(r), timeout, [](proto::Response&&) {});
+    co_return std::string();
+  }
   // Two statements, not one conditional expression: GCC 12 mishandles the temporaries of a
   // co_await inside ?: (it destroys a Response twice).
   proto::Response res;

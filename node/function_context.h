@@ -101,7 +101,8 @@ class FunctionContext {
 
   // Calls `function` with `body` at node `at` (empty: this node) and returns its response body,
   // or its error (UNAVAILABLE when `at` did not answer within `timeout`). With `async`, returns an
-  // empty body once the function was accepted there.
+  // empty body at once for another node (fire and forget: its errors are not seen), or once the
+  // function was accepted here.
   Task<core::Result<std::string>> Call(std::string function, std::string body, std::string at = "",
                                        bool async = false,
                                        core::Duration timeout = std::chrono::seconds(15));
@@ -113,6 +114,21 @@ class FunctionContext {
   }
   // Unique among this node's invocations.
   uint64_t invocation() const { return invocation_; }
+  // Wall-clock time, in microseconds since the Unix epoch (virtual in simulation).
+  int64_t WallMicros() const { return node_.env().WallMicros(); }
+  // Resumes after `d` (in virtual time in simulation): a stand-in for work that takes time.
+  auto Sleep(core::Duration d) {
+    struct Awaiter {
+      core::Env& env;
+      core::Duration d;
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<> h) {
+        env.Schedule(d, [h] { h.resume(); });
+      }
+      void await_resume() const noexcept {}
+    };
+    return Awaiter{node_.env(), d};
+  }
 
  private:
   Node& node_;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "node/befaas_functions.h"
 #include "node/function_host.h"
 
 namespace enoki::node {
@@ -123,15 +124,19 @@ Task<Out> Replication(FunctionContext& ctx) {
 }  // namespace
 
 const std::map<std::string, NativeFunction>& NativeFunctions() {
-  static const std::map<std::string, NativeFunction> kFunctions = {
-      {"echo", Echo},
-      {"fail", Fail},
-      {"increment", Increment},
-      {"read", Read},
-      {"write", Write},
-      {"movingaverage", MovingAverage},
-      {"replication", Replication},
-  };
+  static const std::map<std::string, NativeFunction> kFunctions = [] {
+    std::map<std::string, NativeFunction> functions = {
+        {"echo", Echo},
+        {"fail", Fail},
+        {"increment", Increment},
+        {"read", Read},
+        {"write", Write},
+        {"movingaverage", MovingAverage},
+        {"replication", Replication},
+    };
+    AddBefaasFunctions(functions);
+    return functions;
+  }();
   return kFunctions;
 }
 

@@ -86,6 +86,8 @@ class Node : public net::MessageHandler {
   void OnClientRequest(const net::ClientId& client, proto::Request&& request) override;
 
   const std::string& id() const { return options_.id; }
+  // The environment the node runs in (for functions: time and timers).
+  core::Env& env() { return env_; }
   // Entries waiting in the outbox for any peer.
   size_t OutboxSize() const;
   // Whether this node holds a replica of `keygroup` that has all of its data.

@@ -187,7 +187,8 @@ TEST_F(FunctionHostTest, AsyncCallsAreAcceptedAtOnceAndRunInTheBackground) {
 TEST_F(FunctionHostTest, BadDeploymentsAreRefused) {
   auto bad_handler = Deploy("edge", "f", "nope");
   EXPECT_EQ(bad_handler.code(), proto::INVALID_ARGUMENT);
-  EXPECT_NE(bad_handler.error().find("available: echo, fail, increment, movingaverage"),
+  EXPECT_NE(bad_handler.error().find(
+                "available: echo, emergencydetection, fail, increment, lightphasecalculation"),
             std::string::npos)
       << bad_handler.error();
   EXPECT_EQ(Deploy("edge", "bad name", "echo").code(), proto::INVALID_ARGUMENT);

@@ -140,7 +140,9 @@ TEST_F(FunctionTest, FunctionsCallFunctionsHereAndAtOtherNodes) {
   EXPECT_EQ(Run("a", CallsMissing, "").status().code(), core::Code::kNotFound);
   EXPECT_EQ(Run("a", CallsMissing, "zz").status().code(), core::Code::kInvalidArgument);
 
+  start = cluster_.sim().Now();
   EXPECT_EQ(*Run("a", CallsAsync, ""), "");
+  EXPECT_LT(cluster_.sim().Now() - start, milliseconds(10));  // no round trip to b
   cluster_.sim().RunFor(milliseconds(100));
   EXPECT_EQ(At("a", "async-key"), "1@a");  // it ran at b, its state is at the replica a
 
