@@ -24,10 +24,9 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
       "deploy", "Deploy a function at a node (again: replaces it; calls in flight finish)");
   deploy->add_option("name", d->name, "Function name")->required();
   deploy
-      ->add_option(
-          "--handler", d->handler,
-          "The built-in native function: echo, fail, increment, read, write, movingaverage, "
-          "replication (docs/functions.md)")
+      ->add_option("--handler", d->handler,
+                   "The built-in native function, e.g. echo, increment, movingaverage, "
+                   "objectrecognition (docs/functions.md lists them all)")
       ->required();
   deploy->add_option("-k,--keygroup", d->keygroup, "Keygroup holding the function's state")
       ->required();
