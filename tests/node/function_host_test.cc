@@ -13,10 +13,13 @@ using std::chrono::seconds;
 class FunctionHostTest : public ::testing::Test {
  protected:
   FunctionHostTest() : cluster_({"edge", "cloud"}, 3, milliseconds(5)) {
-    proto::Request r;
-    r.mutable_create_keygroup()->set_name("state");
-    r.mutable_create_keygroup()->add_replicas("edge");
-    EXPECT_EQ(Call("edge", r).code(), proto::OK);
+    // "state" at the edge; "far" in the cloud, for functions that wait on a remote replica.
+    for (auto [kg, at] : {std::pair{"state", "edge"}, std::pair{"far", "cloud"}}) {
+      proto::Request r;
+      r.mutable_create_keygroup()->set_name(kg);
+      r.mutable_create_keygroup()->add_replicas(at);
+      EXPECT_EQ(Call("edge", r).code(), proto::OK);
+    }
     cluster_.sim().RunFor(milliseconds(100));
   }
   proto::Response Call(const std::string& node, proto::Request r) {
@@ -26,12 +29,13 @@ class FunctionHostTest : public ::testing::Test {
   }
   proto::Response Deploy(const std::string& node, const std::string& name,
                          const std::string& handler, std::map<std::string, std::string> params = {},
-                         uint32_t timeout_ms = 0, uint32_t concurrency = 0) {
+                         uint32_t timeout_ms = 0, uint32_t concurrency = 0,
+                         const std::string& keygroup = "state") {
     proto::Request r;
     auto* spec = r.mutable_deploy_function()->mutable_spec();
     spec->set_name(name);
     spec->set_handler(handler);
-    spec->set_keygroup("state");
+    spec->set_keygroup(keygroup);
     for (auto& [k, v] : params) (*spec->mutable_params())[k] = v;
     spec->set_timeout_ms(timeout_ms);
     spec->set_concurrency(concurrency);
@@ -120,18 +124,8 @@ TEST_F(FunctionHostTest, RedeployDeleteAndCounters) {
 }
 
 TEST_F(FunctionHostTest, TimeoutAnswersAndTheLateResultIsDropped) {
-  proto::Request create;
-  create.mutable_create_keygroup()->set_name("far");
-  create.mutable_create_keygroup()->add_replicas("cloud");
-  ASSERT_EQ(Call("edge", create).code(), proto::OK);
-  cluster_.sim().RunFor(milliseconds(100));
-  proto::Request r;
-  auto* spec = r.mutable_deploy_function()->mutable_spec();
-  spec->set_name("slow");
-  spec->set_handler("replication");
-  spec->set_keygroup("far");
-  spec->set_timeout_ms(100);
-  ASSERT_EQ(Call("edge", r).code(), proto::OK);
+  ASSERT_EQ(Deploy("edge", "slow", "replication", {}, /*timeout_ms=*/100, 0, "far").code(),
+            proto::OK);
   cluster_.Crash("cloud");  // the forwarded read waits its 2 s forward timeout
   auto res = Call("edge", Invoke("slow", ""));
   EXPECT_EQ(res.code(), proto::DEADLINE_EXCEEDED);
@@ -146,18 +140,8 @@ TEST_F(FunctionHostTest, TimeoutAnswersAndTheLateResultIsDropped) {
 }
 
 TEST_F(FunctionHostTest, ConcurrencyLimit) {
-  proto::Request create;
-  create.mutable_create_keygroup()->set_name("far");
-  create.mutable_create_keygroup()->add_replicas("cloud");
-  ASSERT_EQ(Call("edge", create).code(), proto::OK);
-  cluster_.sim().RunFor(milliseconds(100));
-  proto::Request r;
-  auto* spec = r.mutable_deploy_function()->mutable_spec();
-  spec->set_name("one");
-  spec->set_handler("replication");
-  spec->set_keygroup("far");
-  spec->set_concurrency(1);
-  ASSERT_EQ(Call("edge", r).code(), proto::OK);
+  ASSERT_EQ(Deploy("edge", "one", "replication", {}, 0, /*concurrency=*/1, "far").code(),
+            proto::OK);
   std::optional<proto::Response> first, second;
   cluster_.network().Request("edge", Invoke("one", ""), [&](auto&& x) { first = x; });
   cluster_.network().Request("edge", Invoke("one", ""), [&](auto&& x) { second = x; });
