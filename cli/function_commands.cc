@@ -80,7 +80,8 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
     };
   });
 
-  CLI::App* functions = app.add_subcommand("functions", "List and delete deployed functions");
+  CLI::App* functions =
+      app.add_subcommand("functions", "List deployed functions, read their logs, delete them");
   functions->require_subcommand(1);
   CLI::App* list = functions->add_subcommand("list", "Print the functions deployed at a node");
   AddTargetOptions(list, *target);
@@ -96,6 +97,23 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
                     << " errors=" << f.errors() << " timeouts=" << f.timeouts()
                     << " in_flight=" << f.in_flight() << "\n";
         }
+        return core::Status::Ok();
+      });
+    };
+  });
+  auto tail = std::make_shared<uint32_t>(0);
+  CLI::App* logs = functions->add_subcommand(
+      "logs", "Print a function's log: deployments, failures, timeouts, and what it logged");
+  logs->add_option("name", *fn, "Function name")->required();
+  logs->add_option("--tail", *tail, "Only the last N lines (0: all the node keeps, up to 1000)")
+      ->capture_default_str();
+  AddTargetOptions(logs, *target);
+  logs->callback([&run, target, fn, tail] {
+    run = [=] {
+      return WithClient(*target, [&](net::Client& c) {
+        auto r = c.FunctionLogs(*fn, *tail);
+        if (!r.ok()) return r.status();
+        for (const auto& line : r->lines()) std::cout << line << "\n";
         return core::Status::Ok();
       });
     };

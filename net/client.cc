@@ -164,4 +164,13 @@ core::Result<std::string> Client::Invoke(const std::string& function, const std:
   return std::move(*res->mutable_invoke()->mutable_body());
 }
 
+core::Result<proto::FunctionLogs> Client::FunctionLogs(const std::string& name, uint32_t tail) {
+  proto::Request r;
+  r.mutable_function_logs()->set_name(name);
+  r.mutable_function_logs()->set_tail(tail);
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return std::move(*res->mutable_logs());
+}
+
 }  // namespace enoki::net

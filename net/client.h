@@ -40,6 +40,8 @@ class Client {
   core::Status DeleteFunction(const std::string& name);
   core::Result<proto::FunctionList> ListFunctions();
   // The function's response body, or its error.
+  // The last `tail` lines of a function's log (0: all kept).
+  core::Result<proto::FunctionLogs> FunctionLogs(const std::string& name, uint32_t tail);
   // With `async`, returns an empty body as soon as the node accepted the call.
   core::Result<std::string> Invoke(const std::string& function, const std::string& body,
                                    bool async = false);

@@ -134,6 +134,7 @@ Task<Out> ObjectRecognition(FunctionContext& ctx) {
   int cost_ms = std::atoi(ctx.Param("cost_ms", "5").c_str());
   co_await ctx.Sleep(std::chrono::milliseconds(cost_ms));  // the stand-in's fixed cost
   auto objects = Words(ctx.body());
+  ctx.Log("recognised " + std::to_string(objects.size()) + " objects");
   std::string stats_at = At(ctx, "trafficstatistics");
   auto stats = co_await ctx.Call("trafficstatistics", ctx.body(), stats_at, /*async=*/true);
   if (!stats.ok()) co_return stats.status();

@@ -14,7 +14,9 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <deque>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,6 +67,20 @@ class NodeCall {
   bool suspended_ = false;
 };
 
+// The log of one deployed function: the last kMaxLines lines, each "<wall us> #<invocation> text".
+class FunctionLog {
+ public:
+  static constexpr size_t kMaxLines = 1000;
+  void Add(int64_t wall_us, uint64_t invocation, const std::string& text) {
+    if (lines_.size() == kMaxLines) lines_.pop_front();
+    lines_.push_back(std::to_string(wall_us) + " #" + std::to_string(invocation) + " " + text);
+  }
+  const std::deque<std::string>& lines() const { return lines_; }
+
+ private:
+  std::deque<std::string> lines_;
+};
+
 // The items of one keygroup, as a function reaches them.
 class Kv {
  public:
@@ -91,12 +107,13 @@ class FunctionContext {
   using Params = std::map<std::string, std::string>;
 
   FunctionContext(Node& node, std::string keygroup, std::string body, Params params = {},
-                  uint64_t invocation = 0)
+                  uint64_t invocation = 0, std::shared_ptr<FunctionLog> log = nullptr)
       : node_(node),
         kv_(node, std::move(keygroup)),
         body_(std::move(body)),
         params_(std::move(params)),
-        invocation_(invocation) {}
+        invocation_(invocation),
+        log_(std::move(log)) {}
   Kv& kv() { return kv_; }
 
   // Calls `function` with `body` at node `at` (empty: this node) and returns its response body,
@@ -114,6 +131,10 @@ class FunctionContext {
   }
   // Unique among this node's invocations.
   uint64_t invocation() const { return invocation_; }
+  // Appends a line to the function's log (`enoki functions logs`).
+  void Log(const std::string& text) {
+    if (log_) log_->Add(node_.env().WallMicros(), invocation_, text);
+  }
   // Wall-clock time, in microseconds since the Unix epoch (virtual in simulation).
   int64_t WallMicros() const { return node_.env().WallMicros(); }
   // Resumes after `d` (in virtual time in simulation): a stand-in for work that takes time.
@@ -136,6 +157,7 @@ class FunctionContext {
   std::string body_;
   Params params_;
   uint64_t invocation_;
+  std::shared_ptr<FunctionLog> log_;
 };
 
 }  // namespace enoki::node

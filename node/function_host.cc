@@ -62,6 +62,18 @@ void FunctionHost::Execute(proto::Request request, Node::Done done) {
     }
     case proto::Request::kInvoke:
       return Invoke(request.invoke(), std::move(response), std::move(done));
+    case proto::Request::kFunctionLogs: {
+      const auto& r = request.function_logs();
+      auto it = functions_.find(r.name());
+      if (it == functions_.end()) {
+        return fail(
+            core::Status::NotFound("function '" + r.name() + "' is not deployed at " + node_.id()));
+      }
+      const auto& lines = it->second->log->lines();
+      size_t skip = r.tail() == 0 || r.tail() >= lines.size() ? 0 : lines.size() - r.tail();
+      for (size_t i = skip; i < lines.size(); ++i) response.mutable_logs()->add_lines(lines[i]);
+      return done(std::move(response));
+    }
     default:
       return fail(core::Status::Internal("not a function request"));
   }
@@ -87,6 +99,11 @@ core::Status FunctionHost::Deploy(proto::FunctionSpec spec) {
   auto d = std::make_shared<Deployment>();
   d->spec = std::move(spec);
   d->fn = fn->second;
+  auto old = functions_.find(d->spec.name());
+  d->log = old != functions_.end() ? old->second->log : std::make_shared<FunctionLog>();
+  d->log->Add(env_.WallMicros(), 0,
+              "deployed " + d->spec.runtime() + ":" + d->spec.handler() + " on keygroup " +
+                  d->spec.keygroup());
   // A redeploy replaces the entry; calls in flight keep the deployment they started with.
   functions_[d->spec.name()] = std::move(d);
   return core::Status::Ok();
@@ -114,9 +131,10 @@ void FunctionHost::Invoke(const proto::InvokeRequest& request, proto::Response r
   }
   uint64_t invocation = next_invocation_++;
   FunctionContext::Params params(d->spec.params().begin(), d->spec.params().end());
-  auto call = std::make_shared<Call>(Call{
-      d, FunctionContext(node_, d->spec.keygroup(), request.body(), std::move(params), invocation),
-      std::move(response), std::move(done)});
+  auto call = std::make_shared<Call>(Call{d,
+                                          FunctionContext(node_, d->spec.keygroup(), request.body(),
+                                                          std::move(params), invocation, d->log),
+                                          std::move(response), std::move(done)});
   ++d->in_flight;
   timers_[invocation] =
       env_.Schedule(std::chrono::milliseconds(d->spec.timeout_ms()), [this, call, invocation] {
@@ -145,6 +163,10 @@ void FunctionHost::Finish(Call& call, core::Result<std::string> result, bool tim
   ++d.invocations;
   if (!result.ok()) ++d.errors;
   if (timed_out) ++d.timeouts;
+  if (!result.ok()) {
+    d.log->Add(call.ctx.WallMicros(), call.ctx.invocation(),
+               std::string(timed_out ? "timed out: " : "failed: ") + result.status().ToString());
+  }
   proto::Response response = std::move(call.response);
   if (result.ok()) {
     response.mutable_invoke()->set_body(std::move(result.value()));

@@ -45,6 +45,7 @@ class FunctionHost {
     uint64_t errors = 0;
     uint64_t timeouts = 0;
     uint32_t in_flight = 0;
+    std::shared_ptr<FunctionLog> log;  // shared by the versions of one function
   };
   struct Call;
 

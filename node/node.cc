@@ -283,6 +283,7 @@ void Node::Dispatch(proto::Request&& request, bool forwarded, Done done) {
     case proto::Request::kDeleteFunction:
     case proto::Request::kListFunctions:
     case proto::Request::kInvoke:
+    case proto::Request::kFunctionLogs:
       if (function_handler_) return function_handler_(std::move(request), std::move(done));
       return Fail(done, std::move(response),
                   core::Status::InvalidArgument("node " + options_.id + " runs no function host"));

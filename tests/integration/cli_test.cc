@@ -75,6 +75,8 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   Output listed = Enoki("functions list" + n);
   EXPECT_NE(listed.text.find("greet\tnative:echo\tkeygroup=shop\tinvocations=2"), std::string::npos)
       << listed.text;
+  Output log = Enoki("functions logs greet --tail 1" + n);
+  EXPECT_NE(log.text.find("deployed native:echo on keygroup shop"), std::string::npos) << log.text;
   EXPECT_EQ(Enoki("functions delete greet" + n).status, 0);
   EXPECT_EQ(Enoki("invoke greet x" + n).text,
             "enoki: error: not found: function 'greet' is not deployed at solo (node " + endpoint +

@@ -168,6 +168,26 @@ TEST_F(FunctionHostTest, AsyncCallsAreAcceptedAtOnceAndRunInTheBackground) {
   EXPECT_EQ(Call("cloud", call).code(), proto::NOT_FOUND);
 }
 
+TEST_F(FunctionHostTest, LogsKeepDeploymentsFailuresAndTimeouts) {
+  ASSERT_EQ(Deploy("edge", "f", "fail").code(), proto::OK);
+  EXPECT_EQ(Run("edge", "f", "disk on fire"), "<INTERNAL>");
+  ASSERT_EQ(Deploy("edge", "f", "echo").code(), proto::OK);  // the log outlives a redeploy
+  EXPECT_EQ(Run("edge", "f", "fine"), "fine");
+  proto::Request logs;
+  logs.mutable_function_logs()->set_name("f");
+  auto all = Call("edge", logs).logs();
+  ASSERT_EQ(all.lines_size(), 3);
+  EXPECT_NE(all.lines(0).find("deployed native:fail on keygroup state"), std::string::npos);
+  EXPECT_NE(all.lines(1).find("failed: internal error: function threw: disk on fire"),
+            std::string::npos)
+      << all.lines(1);
+  EXPECT_NE(all.lines(2).find("deployed native:echo"), std::string::npos);
+  logs.mutable_function_logs()->set_tail(1);
+  EXPECT_EQ(Call("edge", logs).logs().lines_size(), 1);
+  logs.mutable_function_logs()->set_name("nothing");
+  EXPECT_EQ(Call("edge", logs).code(), proto::NOT_FOUND);
+}
+
 TEST_F(FunctionHostTest, BadDeploymentsAreRefused) {
   auto bad_handler = Deploy("edge", "f", "nope");
   EXPECT_EQ(bad_handler.code(), proto::INVALID_ARGUMENT);
