@@ -1,6 +1,8 @@
 // Deploying and invoking native functions.
 #include "node/function_host.h"
 
+#include <spdlog/spdlog.h>
+
 #include "net/client.h"
 #include "node/validation.h"
 
@@ -18,6 +20,13 @@ FunctionHost::FunctionHost(Node& node, core::Env& env) : node_(node), env_(env) 
   node_.SetFunctionHandler([this](proto::Request&& request, Node::Done done) {
     Execute(std::move(request), std::move(done));
   });
+  for (auto& spec : node_.TakeSavedFunctions()) {
+    std::string name = spec.name();
+    if (core::Status st = Deploy(std::move(spec)); !st.ok()) {
+      spdlog::warn("[{}] stored function '{}' cannot be deployed again: {}", node_.id(), name,
+                   st.ToString());
+    }
+  }
 }
 
 FunctionHost::~FunctionHost() {
@@ -36,9 +45,12 @@ void FunctionHost::Execute(proto::Request request, Node::Done done) {
   };
   switch (request.op_case()) {
     case proto::Request::kDeployFunction: {
+      std::string name = request.deploy_function().spec().name();
       core::Status st = Deploy(std::move(*request.mutable_deploy_function()->mutable_spec()));
       if (!st.ok()) return fail(st);
-      return done(std::move(response));
+      // Answered once the deployment is durable: it survives a restart of the node.
+      node_.SaveFunction(name, &functions_.at(name)->spec);
+      return node_.CompleteAfterCommit(std::move(done), std::move(response));
     }
     case proto::Request::kDeleteFunction: {
       const std::string& name = request.delete_function().name();
@@ -46,7 +58,8 @@ void FunctionHost::Execute(proto::Request request, Node::Done done) {
         return fail(
             core::Status::NotFound("function '" + name + "' is not deployed at " + node_.id()));
       }
-      return done(std::move(response));
+      node_.SaveFunction(name, nullptr);
+      return node_.CompleteAfterCommit(std::move(done), std::move(response));
     }
     case proto::Request::kListFunctions: {
       auto* list = response.mutable_functions();

@@ -7,7 +7,8 @@
 // INTERNAL; the node and the other functions keep running.
 //
 // Counters (invocations, errors, timeouts) belong to one deployed version and start again when the
-// function is redeployed. Deployments live in memory for now: a restarted node starts with none.
+// function is redeployed. Deployments are durable (the Node stores them with its state): a
+// restarted node deploys them again; counters and logs start afresh.
 #pragma once
 
 #include <map>

@@ -16,6 +16,9 @@ core::Status MemoryStorage::Load(const LoadVisitor& visitor) {
       visitor.outbox(OutboxRecord{std::get<0>(k), std::get<1>(k), std::get<2>(k), version});
     }
   }
+  for (const auto& [name, spec] : functions_) {
+    if (visitor.function) visitor.function(name, std::string(spec));
+  }
   return core::Status::Ok();
 }
 
@@ -31,6 +34,13 @@ core::Status MemoryStorage::Commit(const WriteBatch& batch) {
       outbox_[key] = *version;
     } else {
       outbox_.erase(key);
+    }
+  }
+  for (const auto& [name, spec] : batch.functions()) {
+    if (spec) {
+      functions_[name] = *spec;
+    } else {
+      functions_.erase(name);
     }
   }
   return core::Status::Ok();

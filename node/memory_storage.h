@@ -25,6 +25,7 @@ class MemoryStorage : public StorageEngine {
   std::map<std::string, KeygroupRecord> keygroups_;
   std::map<std::pair<std::string, std::string>, StoredItem> items_;
   std::map<std::tuple<std::string, std::string, std::string>, Version> outbox_;
+  std::map<std::string, std::string> functions_;
 };
 
 }  // namespace enoki::node

@@ -122,6 +122,14 @@ core::Status Node::Start() {
     }
     it->second.outbox[{rec.keygroup, rec.key}] = OutboxEntry{std::move(rec.version), {}};
   };
+  visitor.function = [this](const std::string& name, std::string&& bytes) {
+    proto::FunctionSpec spec;
+    if (spec.ParseFromString(bytes)) {
+      saved_functions_.push_back(std::move(spec));
+    } else {
+      spdlog::warn("[{}] stored function '{}' does not parse; skipped", options_.id, name);
+    }
+  };
   ENOKI_RETURN_IF_ERROR(storage_.Load(visitor));
   for (auto& [name, kg] : keygroups_) {
     if (kg.replica && !kg.ready) StartSync(kg);
@@ -143,6 +151,14 @@ size_t Node::OutboxSize() const {
 bool Node::IsReadyReplica(const std::string& keygroup) const {
   auto it = keygroups_.find(keygroup);
   return it != keygroups_.end() && it->second.ready;
+}
+
+void Node::SaveFunction(const std::string& name, const proto::FunctionSpec* spec) {
+  if (spec == nullptr) {
+    batch_.EraseFunction(name);
+  } else {
+    batch_.PutFunction(name, spec->SerializeAsString());
+  }
 }
 
 // ---- Flush -----------------------------------------------------------------------------------

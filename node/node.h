@@ -77,6 +77,14 @@ class Node : public net::MessageHandler {
   // from other nodes; without one they are refused.
   using FunctionHandler = std::function<void(proto::Request&&, Done)>;
   void SetFunctionHandler(FunctionHandler handler) { function_handler_ = std::move(handler); }
+  // Makes a function deployment durable with the node's next commit (nullptr: its removal).
+  void SaveFunction(const std::string& name, const proto::FunctionSpec* spec);
+  // Calls `done(response)` after the next commit (with what was recorded before it).
+  void CompleteAfterCommit(Done done, proto::Response response) {
+    Complete(done, std::move(response));
+  }
+  // The deployments Start() loaded, handed over once (to the function host).
+  std::vector<proto::FunctionSpec> TakeSavedFunctions() { return std::move(saved_functions_); }
 
   // Commits the pending batch, then delivers completions and sends queued peer messages; repeats
   // while that produced more work. Call after every round of events.
@@ -206,6 +214,7 @@ class Node : public net::MessageHandler {
                          // not match
   std::set<core::TimerId> timers_;
   FunctionHandler function_handler_;
+  std::vector<proto::FunctionSpec> saved_functions_;
   std::set<std::string> unknown_peers_warned_;
 
   WriteBatch batch_;

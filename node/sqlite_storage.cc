@@ -17,7 +17,8 @@
 namespace enoki::node {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 1: keygroups, items, outbox. 2: also functions (a version-1 file is migrated on open).
+constexpr int kSchemaVersion = 2;
 
 // Created together with the schema version in one transaction, so a file never has half a schema.
 const char* const kSchema = R"(
@@ -31,6 +32,7 @@ CREATE TABLE IF NOT EXISTS outbox(peer TEXT NOT NULL, keygroup TEXT NOT NULL, ke
                                   wall_us INTEGER NOT NULL, logical INTEGER NOT NULL,
                                   node TEXT NOT NULL,
                                   PRIMARY KEY(peer, keygroup, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS functions(name TEXT PRIMARY KEY, spec BLOB NOT NULL);
 )";
 
 // Indexed by SqliteStorage::Stmt.
@@ -49,6 +51,9 @@ const char* const kStatements[] = {
     "SELECT keygroup, key, value, wall_us, logical, node, deleted FROM items "
     "ORDER BY keygroup, key",
     "SELECT peer, keygroup, key, wall_us, logical, node FROM outbox ORDER BY peer, keygroup, key",
+    "INSERT OR REPLACE INTO functions(name, spec) VALUES(?1, ?2)",
+    "DELETE FROM functions WHERE name = ?1",
+    "SELECT name, spec FROM functions ORDER BY name",
 };
 
 // Binds a statement's parameters in order, remembering the first failure. Strings are bound
@@ -134,7 +139,7 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
   }
   int version = sqlite3_column_int(q, 0);
   sqlite3_finalize(q);
-  if (version != 0 && version != kSchemaVersion) {
+  if (version != 0 && version != 1 && version != kSchemaVersion) {
     return core::Status::FailedPrecondition(path + ": schema version " + std::to_string(version) +
                                             ", this enoki reads version " +
                                             std::to_string(kSchemaVersion));
@@ -161,6 +166,15 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
   // Reads are served from memory, so SQLite's cache only needs the B-tree pages that writes touch;
   // a larger cache and fewer checkpoints mean fewer page reads and rewrites under random writes.
   ENOKI_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384"));
+  if (version == 1) {  // from before functions were kept
+    if (core::Status st =
+            s->Exec("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS functions(name TEXT PRIMARY KEY, "
+                    "spec BLOB NOT NULL); PRAGMA user_version=2; COMMIT;");
+        !st.ok()) {
+      if (!sqlite3_get_autocommit(db)) s->Exec("ROLLBACK").IgnoreError();  // st says why
+      return st;
+    }
+  }
   if (version == 0) {  // a new file (or one whose schema creation never committed)
     std::string schema = std::string("BEGIN IMMEDIATE;") + kSchema +
                          "PRAGMA user_version=" + std::to_string(kSchemaVersion) + "; COMMIT;";
@@ -246,6 +260,14 @@ core::Status SqliteStorage::Load(const LoadVisitor& visitor) {
   }
   st = rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load the outbox");
   sqlite3_reset(s);
+  if (!st.ok()) return st;
+
+  s = stmts_[kLoadFunctions];
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (visitor.function) visitor.function(ColumnBytes(s, 0), ColumnBytes(s, 1));
+  }
+  st = rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load the functions");
+  sqlite3_reset(s);
   return st;
 }
 
@@ -270,6 +292,13 @@ core::Status SqliteStorage::CommitInTransaction(const WriteBatch& batch) {
     Binder b(stmts_[stmt]);
     b.Text(peer).Text(keygroup).Blob(item_key);
     if (version) b.Ver(*version);
+    ENOKI_RETURN_IF_ERROR(Step(stmt, b.rc()));
+  }
+  for (const auto& [name, spec] : batch.functions()) {
+    Stmt stmt = spec ? kPutFunction : kEraseFunction;
+    Binder b(stmts_[stmt]);
+    b.Text(name);
+    if (spec) b.Blob(*spec);
     ENOKI_RETURN_IF_ERROR(Step(stmt, b.rc()));
   }
   return core::Status::Ok();

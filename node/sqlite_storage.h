@@ -1,8 +1,10 @@
 // SqliteStorage: the StorageEngine of real nodes. One SQLite database file in WAL mode; every
-// Commit is one transaction. Tables (schema version 1, in PRAGMA user_version):
+// Commit is one transaction. Tables (schema version 2, in PRAGMA user_version; a version-1 file,
+// which lacks `functions`, is migrated on open):
 //   keygroups(name PRIMARY KEY, meta BLOB, ready)    meta = serialized proto::KeygroupMeta
 //   items(keygroup, key, value, wall_us, logical, node, deleted)  PRIMARY KEY(keygroup, key)
 //   outbox(peer, keygroup, key, wall_us, logical, node)           PRIMARY KEY(peer, keygroup, key)
+//   functions(name PRIMARY KEY, spec BLOB)           spec = serialized proto::FunctionSpec
 // Keys and values are stored as blobs (arbitrary bytes); names as text of explicit length.
 // Not thread-safe: one node's loop thread uses it.
 #pragma once
@@ -27,7 +29,7 @@ class SqliteStorage : public StorageEngine {
   // Opens (creating if needed, with its parent directories) the database at `path`, in WAL mode
   // with the given durability. Fails, never throws, with a message naming the path when the file
   // cannot be opened or written, is not a database, or has another schema version (a non-zero
-  // PRAGMA user_version other than 1: FailedPrecondition; everything else: IOError), or when
+  // PRAGMA user_version other than 1 or 2: FailedPrecondition; everything else: IOError), or when
   // another SqliteStorage (in any process) has it open (FailedPrecondition).
   static core::Result<std::unique_ptr<SqliteStorage>> Open(const std::string& path,
                                                            SqliteSync sync);
@@ -60,6 +62,9 @@ class SqliteStorage : public StorageEngine {
     kLoadKeygroups,
     kLoadItems,
     kLoadOutbox,
+    kPutFunction,
+    kEraseFunction,
+    kLoadFunctions,
     kStmtCount
   };
   SqliteStorage(std::string path, sqlite3* db, int lock_fd)

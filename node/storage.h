@@ -66,6 +66,11 @@ class WriteBatch {
   void EraseOutbox(const std::string& peer, const std::string& keygroup, const std::string& key) {
     outbox_[{peer, keygroup, key}] = std::nullopt;
   }
+  // A deployed function's specification (opaque bytes), or its removal.
+  void PutFunction(const std::string& name, std::string spec) {
+    functions_[name] = std::move(spec);
+  }
+  void EraseFunction(const std::string& name) { functions_[name] = std::nullopt; }
 
   // The net effect, for engines.
   const std::map<std::string, KeygroupRecord>& keygroups() const { return keygroups_; }
@@ -73,9 +78,12 @@ class WriteBatch {
   const std::map<ItemKey, StoredItem>& items() const { return items_; }
   // An entry with a version is upserted; one without is erased.
   const std::map<OutboxKey, std::optional<Version>>& outbox() const { return outbox_; }
+  // A function with a specification is upserted; one without is erased.
+  const std::map<std::string, std::optional<std::string>>& functions() const { return functions_; }
 
   bool empty() const {
-    return keygroups_.empty() && drops_.empty() && items_.empty() && outbox_.empty();
+    return keygroups_.empty() && drops_.empty() && items_.empty() && outbox_.empty() &&
+           functions_.empty();
   }
   void Clear() { *this = WriteBatch(); }
 
@@ -84,6 +92,7 @@ class WriteBatch {
   std::set<std::string> drops_;
   std::map<ItemKey, StoredItem> items_;
   std::map<OutboxKey, std::optional<Version>> outbox_;
+  std::map<std::string, std::optional<std::string>> functions_;
 };
 
 // What Load hands back, one record at a time.
@@ -91,6 +100,7 @@ struct LoadVisitor {
   std::function<void(KeygroupRecord&&)> keygroup;
   std::function<void(const std::string& keygroup, const std::string& key, StoredItem&&)> item;
   std::function<void(OutboxRecord&&)> outbox;
+  std::function<void(const std::string& name, std::string&& spec)> function;
 };
 
 class StorageEngine {

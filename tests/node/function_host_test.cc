@@ -188,6 +188,25 @@ TEST_F(FunctionHostTest, LogsKeepDeploymentsFailuresAndTimeouts) {
   EXPECT_EQ(Call("edge", logs).code(), proto::NOT_FOUND);
 }
 
+TEST_F(FunctionHostTest, DeploymentsSurviveARestartOfTheNode) {
+  ASSERT_EQ(Deploy("edge", "kept", "increment", {{"k", "v"}}, 1234).code(), proto::OK);
+  ASSERT_EQ(Deploy("edge", "dropped", "echo").code(), proto::OK);
+  proto::Request del;
+  del.mutable_delete_function()->set_name("dropped");
+  ASSERT_EQ(Call("edge", del).code(), proto::OK);
+  EXPECT_EQ(Run("edge", "kept", ""), "1");
+  cluster_.Crash("edge");
+  ASSERT_TRUE(cluster_.Restart("edge").ok());
+  EXPECT_EQ(Run("edge", "kept", ""), "2");  // the function and its state are back
+  EXPECT_EQ(Run("edge", "dropped", ""), "<NOT_FOUND>");
+  proto::Request list;
+  list.mutable_list_functions();
+  auto listed = Call("edge", list).functions();
+  ASSERT_EQ(listed.functions_size(), 1);
+  EXPECT_EQ(listed.functions(0).spec().timeout_ms(), 1234u);
+  EXPECT_EQ(listed.functions(0).spec().params().at("k"), "v");
+}
+
 TEST_F(FunctionHostTest, BadDeploymentsAreRefused) {
   auto bad_handler = Deploy("edge", "f", "nope");
   EXPECT_EQ(bad_handler.code(), proto::INVALID_ARGUMENT);

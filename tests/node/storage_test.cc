@@ -368,6 +368,22 @@ TEST_P(StorageContractTest, BinaryAndLargeValuesSurvive) {
   EXPECT_TRUE((s.outbox.contains({"b", "kg", nul_key})));
 }
 
+TEST_P(StorageContractTest, FunctionsRoundTrip) {
+  WriteBatch b;
+  b.PutFunction("f", std::string("spec\0bytes", 10));
+  b.PutFunction("g", "old");
+  ASSERT_TRUE(storage_->Commit(b).ok());
+  b.Clear();
+  b.PutFunction("g", "new");
+  b.EraseFunction("f");
+  ASSERT_TRUE(storage_->Commit(b).ok());
+  std::map<std::string, std::string> functions;
+  LoadVisitor v;
+  v.function = [&](const std::string& name, std::string&& spec) { functions[name] = spec; };
+  ASSERT_TRUE(storage_->Load(v).ok());
+  EXPECT_EQ(functions, (std::map<std::string, std::string>{{"g", "new"}}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, StorageContractTest, ::testing::Values("memory", "sqlite"),
                          [](const auto& info) { return info.param; });
 
@@ -400,18 +416,41 @@ TEST(SqliteStorageTest, SurvivesClosingAndReopening) {
   EXPECT_EQ(LoadAll(**s).items.size(), 2u);
 }
 
-TEST(SqliteStorageTest, UsesWalAndWritesSchemaVersion1) {
+TEST(SqliteStorageTest, UsesWalAndWritesSchemaVersion2) {
   TempDir dir;
   std::string path = (dir.path() / "store.db").string();
   auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   // WAL is a property of the file, so another connection sees it.
   EXPECT_EQ(QueryOne(path, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "1");
+  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "2");
   EXPECT_EQ(QueryOne(path,
                      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                     "('keygroups', 'items', 'outbox')"),
-            "3");
+                     "('keygroups', 'items', 'outbox', 'functions')"),
+            "4");
+}
+
+TEST(SqliteStorageTest, MigratesAVersion1File) {
+  TempDir dir;
+  std::string path = (dir.path() / "store.db").string();
+  // A version-1 file: the tables without `functions`, with an item in it.
+  ASSERT_EQ(ExecOn(path,
+                   "CREATE TABLE keygroups(name TEXT PRIMARY KEY, meta BLOB NOT NULL, ready "
+                   "INTEGER NOT NULL); CREATE TABLE items(keygroup TEXT NOT NULL, key BLOB NOT "
+                   "NULL, value BLOB NOT NULL, wall_us INTEGER NOT NULL, logical INTEGER NOT "
+                   "NULL, node TEXT NOT NULL, deleted INTEGER NOT NULL, PRIMARY KEY(keygroup, "
+                   "key)) WITHOUT ROWID; CREATE TABLE outbox(peer TEXT NOT NULL, keygroup TEXT NOT "
+                   "NULL, key BLOB NOT NULL, wall_us INTEGER NOT NULL, logical INTEGER NOT NULL, "
+                   "node TEXT NOT NULL, PRIMARY KEY(peer, keygroup, key)) WITHOUT ROWID; INSERT "
+                   "INTO items VALUES('kg', 'k', 'v', 1, 0, 'a', 0); PRAGMA user_version=1;"),
+            "");
+  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(LoadAll(**s).items.size(), 1u);
+  WriteBatch b;
+  b.PutFunction("f", "spec");
+  EXPECT_TRUE((*s)->Commit(b).ok());
+  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "2");
 }
 
 TEST(SqliteStorageTest, CreatesMissingParentDirectories) {
