@@ -5,31 +5,18 @@
 #
 # Usage: bench/functions_vs_store.sh [REQUESTS] [SECONDS]    (defaults: 100000, 10)
 # Needs: build/ (scripts/build.sh) and wrk (scripts/setup.sh).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 requests=${1:-100000}
 seconds=${2:-10}
-enoki=build/cli/enoki
-kvload=build/bench/enoki-kvload
-command -v wrk >/dev/null || { echo "functions_vs_store: wrk missing; run scripts/setup.sh" >&2; exit 1; }
-
-work=$(mktemp -d)
-node_pid=
-cleanup() {
-  [[ -n $node_pid ]] && kill "$node_pid" 2>/dev/null
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+need wrk
 
 port=$(free_port)
 http=$(free_port)
 "$enoki" node --id bench --listen "tcp://127.0.0.1:$port" --data-dir "$work/node" \
   --http "127.0.0.1:$http" --log-level warn &
-node_pid=$!
-sleep 0.5
+pids+=($!)
 endpoint="tcp://127.0.0.1:$port"
+wait_node "$endpoint"
 
 echo "ZeroMQ (enoki-kvload): op, req/s, p50 ms, p95 ms, p99 ms, errors"
 for clients in 50 1; do

@@ -11,29 +11,13 @@
 # Enoki runs with its default durability (an acknowledged write survives a SIGKILL); Redis runs
 # with appendonly yes, appendfsync no, which gives the same guarantee, and as it ships (RDB
 # snapshots only, which can lose recent writes).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 requests=${1:-200000}
 rounds=${2:-3}
-enoki=build/cli/enoki
-kvload=build/bench/enoki-kvload
-for b in "$enoki" "$kvload"; do
-  [[ -x $b ]] || { echo "kv_vs_redis: $b not built; run scripts/build.sh" >&2; exit 1; }
-done
-command -v redis-server >/dev/null || { echo "kv_vs_redis: redis-server missing; run scripts/setup.sh" >&2; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+need redis-server redis-benchmark redis-cli
 
 tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 enoki_port=$(free_port)
 "$enoki" node --id bench --listen "tcp://127.0.0.1:$enoki_port" --data-dir "$work/enoki" \
@@ -50,7 +34,13 @@ redis-server --port "$redis_plain_port" --bind 127.0.0.1 --dir "$work" --dbfilen
   --daemonize no --loglevel warning >"$work/redis-plain.log" 2>&1 &
 redis_plain_pid=$!
 pids+=($redis_plain_pid)
-sleep 0.5
+wait_node "tcp://127.0.0.1:$enoki_port"
+for p in "$redis_port" "$redis_plain_port"; do
+  for _ in $(seq 100); do
+    [[ $(redis-cli -p "$p" ping 2>/dev/null) == PONG ]] && break
+    sleep 0.1
+  done
+done
 
 results="$work/results.csv"
 # Server CPU microseconds per request between two tick readings.
