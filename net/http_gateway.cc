@@ -6,7 +6,9 @@
 #include "net/client.h"
 
 namespace enoki::net {
+namespace {
 
+// The HTTP status for a wire error code.
 int HttpStatusFor(int code) {
   switch (static_cast<proto::Code>(code)) {
     case proto::OK:
@@ -27,6 +29,8 @@ int HttpStatusFor(int code) {
       return 500;
   }
 }
+
+}  // namespace
 
 HttpGateway::HttpGateway(zmq::context_t& context, std::string node_endpoint, std::string address)
     : context_(context),

@@ -47,7 +47,4 @@ class HttpGateway {
   std::thread thread_;
 };
 
-// The HTTP status for a wire error code.
-int HttpStatusFor(int code);
-
 }  // namespace enoki::net

@@ -18,7 +18,6 @@ struct Version {
   std::string node;
 
   auto operator<=>(const Version&) const = default;
-  bool IsZero() const { return wall_us == 0 && logical == 0 && node.empty(); }
   // "wall_us.logical@node", for logs and errors.
   std::string ToString() const;
 

@@ -70,7 +70,6 @@ bool SimNetwork::Cut(const std::string& a, const std::string& b) const {
 
 void SimNetwork::DeliverPeer(const std::string& from, const std::string& to,
                              proto::PeerMessage msg) {
-  ++sent_;
   if (Cut(from, to)) {
     ++lost_;
     return;
@@ -90,7 +89,6 @@ void SimNetwork::Request(const std::string& node, proto::Request request,
                          std::function<void(proto::Response&&)> on_reply) {
   net::ClientId client = "client-" + std::to_string(next_client_++);
   clients_.emplace(client, std::move(on_reply));
-  ++sent_;
   sim_.Schedule(default_delay_, [this, node, client, request = std::move(request)]() mutable {
     auto it = transports_.find(node);
     if (it == transports_.end() || !up_.contains(node) || it->second->handler() == nullptr) {
@@ -103,7 +101,6 @@ void SimNetwork::Request(const std::string& node, proto::Request request,
 }
 
 void SimNetwork::DeliverReply(const net::ClientId& client, proto::Response response) {
-  ++sent_;
   sim_.Schedule(default_delay_, [this, client, response = std::move(response)]() mutable {
     auto it = clients_.find(client);
     if (it == clients_.end()) return;

@@ -36,8 +36,7 @@ class SimNetwork {
   void Request(const std::string& node, proto::Request request,
                std::function<void(proto::Response&&)> on_reply);
 
-  // Messages handed to the network, and those lost, so far.
-  uint64_t sent() const { return sent_; }
+  // Messages lost so far (cut link, node down).
   uint64_t lost() const { return lost_; }
 
  private:
@@ -55,7 +54,6 @@ class SimNetwork {
   std::set<std::pair<std::string, std::string>> cuts_;
   std::map<net::ClientId, std::function<void(proto::Response&&)>> clients_;
   uint64_t next_client_ = 1;
-  uint64_t sent_ = 0;
   uint64_t lost_ = 0;
 };
 
