@@ -14,11 +14,26 @@ Task<core::Result<std::string>> Kv::Get(std::string key) {
   co_return std::move(*res.mutable_get()->mutable_value());
 }
 
-Task<core::Status> Kv::Put(std::string key, std::string value) {
+Task<core::Result<Kv::Versioned>> Kv::GetVersioned(std::string key) {
+  proto::Request r;
+  r.mutable_get()->set_keygroup(keygroup_);
+  r.mutable_get()->set_key(std::move(key));
+  proto::Response res = co_await NodeCall(node_, std::move(r));
+  Versioned out;
+  if (res.code() == proto::NOT_FOUND) co_return out;
+  if (res.code() != proto::OK) co_return net::StatusFromWire(res.code(), res.error());
+  out.found = true;
+  out.value = std::move(*res.mutable_get()->mutable_value());
+  out.version = Version::FromProto(res.get().version());
+  co_return out;
+}
+
+Task<core::Status> Kv::Put(std::string key, std::string value, std::optional<Version> expected) {
   proto::Request r;
   r.mutable_put()->set_keygroup(keygroup_);
   r.mutable_put()->set_key(std::move(key));
   r.mutable_put()->set_value(std::move(value));
+  if (expected) expected->ToProto(r.mutable_put()->mutable_expected());
   proto::Response res = co_await NodeCall(node_, std::move(r));
   co_return net::StatusFromWire(res.code(), res.error());
 }

@@ -17,6 +17,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "core/status.h"
 #include "node/node.h"
 #include "node/task.h"
+#include "node/version.h"
 
 namespace enoki::node {
 
@@ -88,7 +90,18 @@ class Kv {
 
   // The value of `key`; NOT_FOUND when absent.
   Task<core::Result<std::string>> Get(std::string key);
-  Task<core::Status> Put(std::string key, std::string value);
+  // The value of `key` and its version, for a conditional Put; an absent key is not an error: it
+  // gives found = false and an empty version.
+  struct Versioned {
+    bool found = false;
+    std::string value;
+    Version version;
+  };
+  Task<core::Result<Versioned>> GetVersioned(std::string key);
+  // Writes `key`. With `expected`, only if the key is still at that version (an empty Version:
+  // still absent); FAILED_PRECONDITION otherwise, so that a read-modify-write can retry.
+  Task<core::Status> Put(std::string key, std::string value,
+                         std::optional<Version> expected = std::nullopt);
   Task<core::Status> Delete(std::string key);
   // Items with start <= key < end (empty end: no bound), in key order, at most `limit` (0: the
   // node's default).

@@ -84,23 +84,30 @@ Task<Out> MovingAverage(FunctionContext& ctx) {
 }
 
 // increment: adds 1 to the integer under the key named by the body ("count" if empty; absent
-// counts as 0) and returns the new value: one get and one put.
+// counts as 0) and returns the new value: one get and one conditional put, retried when another
+// writer changed the key in between, so concurrent increments at one replica are never lost.
 Task<Out> Increment(FunctionContext& ctx) {
+  constexpr int kAttempts = 100;
   std::string key = ctx.body().empty() ? "count" : ctx.body();
-  auto old = co_await ctx.kv().Get(key);
-  if (!old.ok() && old.status().code() != core::Code::kNotFound) co_return old.status();
-  long long n = 0;
-  if (old.ok()) {
-    auto [end, ec] = std::from_chars(old->data(), old->data() + old->size(), n);
-    if (ec != std::errc() || end != old->data() + old->size()) {
-      co_return core::Status::FailedPrecondition("increment: '" + key + "' holds '" + *old +
-                                                 "', not an integer");
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto old = co_await ctx.kv().GetVersioned(key);
+    if (!old.ok()) co_return old.status();
+    long long n = 0;
+    if (old->found) {
+      const std::string& v = old->value;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || end != v.data() + v.size()) {
+        co_return core::Status::FailedPrecondition("increment: '" + key + "' holds '" + v +
+                                                   "', not an integer");
+      }
     }
+    std::string next = std::to_string(n + 1);
+    core::Status st = co_await ctx.kv().Put(key, next, old->version);
+    if (st.ok()) co_return next;
+    if (st.code() != core::Code::kFailedPrecondition) co_return st;
   }
-  std::string next = std::to_string(n + 1);
-  core::Status st = co_await ctx.kv().Put(key, next);
-  if (!st.ok()) co_return st;
-  co_return next;
+  co_return core::Status::Unavailable("increment: '" + key + "' kept changing; gave up after " +
+                                      std::to_string(kAttempts) + " attempts");
 }
 
 // fail: throws, with the body as the message (to see how failures are handled end to end).

@@ -358,6 +358,18 @@ void Node::RunItemOp(Keygroup& kg, proto::Request&& request, Done done) {
       core::Status st = ValidateKey(p.key());
       if (st.ok()) st = ValidateValue(p.value(), options_.max_value_bytes);
       if (!st.ok()) return Fail(done, std::move(response), st);
+      if (p.has_expected()) {
+        auto it = kg.items.find(p.key());
+        Version current = it == kg.items.end() || it->second.deleted ? Version{}
+                                                                     : it->second.version;
+        if (current != Version::FromProto(p.expected())) {
+          return Fail(done, std::move(response),
+                      core::Status::FailedPrecondition(
+                          "key '" + p.key() + "' in keygroup '" + name + "' is at version " +
+                          (current == Version{} ? std::string("(absent)") : current.ToString()) +
+                          ", not the expected one"));
+        }
+      }
       if (append_only) {
         auto it = kg.items.find(p.key());
         if (it != kg.items.end() && !it->second.deleted) {

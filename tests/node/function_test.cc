@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "node/function_context.h"
+#include "node/function_host.h"
 #include "sim/cluster.h"
 
 namespace enoki {
@@ -105,6 +106,26 @@ TEST_F(FunctionTest, ReachesARemoteReplicaWhereItHoldsNone) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, "3");
   EXPECT_EQ(At("a", "count"), "3@a");
+}
+
+TEST_F(FunctionTest, ConcurrentIncrementsThroughARemoteReplicaAreNeverLost) {
+  // c holds no replica: every get and conditional put crosses the network, so the 50
+  // invocations interleave between their read and their write, and some must retry.
+  constexpr int kCalls = 50;
+  std::vector<std::unique_ptr<FunctionContext>> contexts;
+  int done = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    contexts.push_back(std::make_unique<FunctionContext>(cluster_.node("c"), "state", "n"));
+    node::Spawn<core::Result<std::string>>(
+        node::NativeFunctions().at("increment")(*contexts.back()),
+        [&](core::Result<std::string> r) {
+          EXPECT_TRUE(r.ok()) << r.status().ToString();
+          ++done;
+        });
+  }
+  cluster_.node("c").Flush();
+  ASSERT_TRUE(cluster_.sim().RunUntilTrue([&] { return done == kCalls; }, seconds(60)));
+  EXPECT_EQ(At("a", "n"), std::to_string(kCalls) + "@a");
 }
 
 TEST_F(FunctionTest, TasksAwaitTasks) {

@@ -89,6 +89,32 @@ TEST_F(ReplicationTest, ConcurrentWritesConvergeOnOneValue) {
   EXPECT_EQ(Value("c", "kg", "k"), v);
 }
 
+TEST_F(ReplicationTest, ConditionalPutAppliesOnlyAtTheExpectedVersion) {
+  ExpectOk("a", Create("kg", {"a", "b"}));
+  cluster_.sim().RunFor(milliseconds(100));
+  auto if_version = [](proto::Request r, const proto::Version& v) {
+    *r.mutable_put()->mutable_expected() = v;
+    return r;
+  };
+  proto::Version absent;
+  ExpectOk("a", if_version(Put("kg", "k", "v1"), absent));  // created: it was absent
+  auto again = Call("a", if_version(Put("kg", "k", "v2"), absent));
+  EXPECT_EQ(again.code(), proto::FAILED_PRECONDITION);
+  EXPECT_NE(again.error().find("not the expected one"), std::string::npos) << again.error();
+  proto::Version v1 = Call("a", Get("kg", "k")).get().version();
+  ExpectOk("a", Put("kg", "k", "v2"));  // another writer
+  EXPECT_EQ(Call("a", if_version(Put("kg", "k", "v3"), v1)).code(), proto::FAILED_PRECONDITION);
+  EXPECT_EQ(Value("a", "kg", "k"), "v2");
+  // Checked against the version at the replica that runs it, also when forwarded from c.
+  cluster_.sim().RunFor(milliseconds(100));
+  proto::Version v2 = Call("b", Get("kg", "k")).get().version();
+  ExpectOk("c", if_version(Put("kg", "k", "v3"), v2));
+  EXPECT_EQ(Call("c", if_version(Put("kg", "k", "v4"), v2)).code(), proto::FAILED_PRECONDITION);
+  ExpectOk("a", Del("kg", "k"));
+  ExpectOk("a", if_version(Put("kg", "k", "v5"), absent));  // a deleted key counts as absent
+  EXPECT_EQ(Value("a", "kg", "k"), "v5");
+}
+
 TEST_F(ReplicationTest, CrashedReplicaCatchesUpWithoutRestartingOthers) {
   ExpectOk("a", Create("kg", {"a", "b", "c"}));
   cluster_.sim().RunFor(milliseconds(100));
