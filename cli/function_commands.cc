@@ -1,4 +1,5 @@
 // `enoki deploy`, `enoki invoke` and `enoki functions list|delete`: functions at one node.
+#include <filesystem>
 #include <iostream>
 
 #include <zmq.hpp>
@@ -25,16 +26,25 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
   deploy->add_option("name", d->name, "Function name")->required();
   deploy
       ->add_option("--handler", d->handler,
-                   "The built-in native function, e.g. echo, increment, movingaverage, "
-                   "objectrecognition (docs/functions.md lists them all)")
+                   "native: the built-in function, e.g. echo, increment, movingaverage, "
+                   "objectrecognition (docs/functions.md lists them all); process: the path of "
+                   "the program on the node's machine (a relative path that exists here is made "
+                   "absolute)")
       ->required();
   deploy->add_option("-k,--keygroup", d->keygroup, "Keygroup holding the function's state")
       ->required();
-  deploy->add_option("--runtime", d->runtime, "Runtime")->capture_default_str();
+  deploy
+      ->add_option("--runtime", d->runtime,
+                   "native (built into enoki) or process (a program kept running as workers "
+                   "that speak the worker protocol; docs/functions.md)")
+      ->check(CLI::IsMember({"native", "process"}))
+      ->capture_default_str();
   deploy->add_option("-p,--param", d->params, "A parameter as KEY=VALUE (repeat)");
   deploy->add_option("--timeout-ms", d->timeout_ms, "Time limit per call (0: 10000)")
       ->capture_default_str();
-  deploy->add_option("--concurrency", d->concurrency, "Calls running at once (0: 100)")
+  deploy
+      ->add_option("--concurrency", d->concurrency,
+                   "Calls running at once (0: 100); process: at most one worker each")
       ->capture_default_str();
   AddTargetOptions(deploy, *target, "--wait-ms");
   deploy->callback([&run, target, d] {
@@ -42,7 +52,12 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
       proto::FunctionSpec spec;
       spec.set_name(d->name);
       spec.set_runtime(d->runtime);
-      spec.set_handler(d->handler);
+      std::string handler = d->handler;
+      if (d->runtime == "process" && std::filesystem::path(handler).is_relative() &&
+          std::filesystem::exists(handler)) {
+        handler = std::filesystem::absolute(handler).lexically_normal().string();
+      }
+      spec.set_handler(handler);
       spec.set_keygroup(d->keygroup);
       spec.set_timeout_ms(d->timeout_ms);
       spec.set_concurrency(d->concurrency);

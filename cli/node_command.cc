@@ -1,6 +1,8 @@
 // `enoki node`: runs a real node (store replica) on this machine: the event loop, the ZeroMQ
 // transport, SQLite storage in the data directory, until SIGINT or SIGTERM.
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -9,6 +11,8 @@
 #include <zmq.hpp>
 
 #include "cli/commands.h"
+#include "core/subprocess.h"
+#include "net/child_processes.h"
 #include "net/event_loop.h"
 #include "net/http_gateway.h"
 #include "net/zmq_transport.h"
@@ -39,6 +43,28 @@ constexpr const char* kNodeDescription =
     "Run a real Enoki node (a keygroup store replica) until SIGINT or SIGTERM.\n"
     "Every option can also come from a config file: --config FILE, with lines such as\n"
     "  id = \"a\"   listen = \"tcp://0.0.0.0:7000\"   peer = [\"b=tcp://10.0.0.2:7000\"]";
+
+// Process functions' workers reach this node at its endpoint (a wildcard address made loopback),
+// find `enoki` itself on their PATH and the Python module (python/enoki.py, copied beside the
+// binary by the build) on their PYTHONPATH.
+node::ProcessRuntime WorkerRuntime(net::ChildProcesses& children, std::string endpoint) {
+  for (const char* wildcard : {"//0.0.0.0:", "//*:"}) {
+    if (auto pos = endpoint.find(wildcard); pos != std::string::npos) {
+      endpoint.replace(pos, std::strlen(wildcard), "//127.0.0.1:");
+    }
+  }
+  std::string bin_dir = std::filesystem::path(core::Subprocess::SelfPath()).parent_path().string();
+  auto prepend = [](const std::string& dir, const char* variable) {
+    const char* old = std::getenv(variable);
+    return old != nullptr && *old != '\0' ? dir + ":" + old : dir;
+  };
+  node::ProcessRuntime runtime;
+  runtime.processes = &children;
+  runtime.env = {{"ENOKI_NODE", endpoint},
+                 {"PATH", prepend(bin_dir, "PATH")},
+                 {"PYTHONPATH", prepend(bin_dir + "/python", "PYTHONPATH")}};
+  return runtime;
+}
 
 net::EventLoop* g_loop = nullptr;
 extern "C" void OnStopSignal(int) {
@@ -91,9 +117,12 @@ int RunNode(const NodeArgs& args) {
       context, loop, {args.id, args.listen, peers, node::MaxMessageBytes(options.max_value_bytes)});
   if (auto st = transport.Start(); !st.ok()) return ReportError(st.message());
   node::Node node(options, loop, transport, *storage);
-  node::FunctionHost host(node, loop);
   transport.SetHandler(&node);
   if (auto st = node.Start(); !st.ok()) return ReportError("cannot start: " + st.ToString());
+  // After Start, which loaded the stored deployments the host deploys again. Nothing is served
+  // before the loop runs.
+  net::ChildProcesses children(loop);
+  node::FunctionHost host(node, loop, WorkerRuntime(children, transport.bound_endpoint()));
   loop.AddIdleHook([&node] { node.Flush(); });
 
   // The gateway reaches the node through its own endpoint, like any client.

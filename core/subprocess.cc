@@ -3,60 +3,103 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <thread>
+
+extern char** environ;
 
 namespace enoki::core {
 
+Result<pid_t> Spawn(const SpawnOptions& options) {
+  if (options.argv.empty()) return Status::InvalidArgument("no program to start");
+  // Everything the child needs is built before fork: after it, only async-signal-safe calls.
+  std::vector<char*> args;
+  for (const auto& a : options.argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    if (!options.env.contains(std::string(entry.substr(0, entry.find('='))))) {
+      env_strings.emplace_back(entry);
+    }
+  }
+  for (const auto& [name, value] : options.env) env_strings.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t parent = ::getpid();
+
+  // A pipe closed on exec tells the parent whether exec worked.
+  int err_pipe[2];
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    return Status::IOError(std::string("pipe: ") + std::strerror(errno));
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(err_pipe[0]);
+    ::close(err_pipe[1]);
+    return Status::IOError(std::string("fork: ") + std::strerror(e));
+  }
+  if (pid == 0) {
+    auto fail = [&](int e) {
+      (void)!::write(err_pipe[1], &e, sizeof e);
+      ::_exit(127);
+    };
+    if (options.die_with_parent) {
+      if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
+    }
+    int fds[3] = {options.stdin_fd, options.stdout_fd, options.stderr_fd};
+    for (int target = 0; target < 3; ++target) {
+      if (fds[target] >= 0 && ::dup2(fds[target], target) < 0) fail(errno);
+    }
+    // Only the three standard descriptors and the error pipe (closed by exec) stay open.
+    int keep = err_pipe[1];
+    if (keep > 3) ::close_range(3, static_cast<unsigned>(keep) - 1, 0);
+    ::close_range(static_cast<unsigned>(keep) + 1, ~0U, 0);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM}) ::sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(args[0], args.data(), envp.data());
+    fail(errno);
+  }
+  ::close(err_pipe[1]);
+  int child_errno = 0;
+  ssize_t n = ::read(err_pipe[0], &child_errno, sizeof child_errno);
+  ::close(err_pipe[0]);
+  if (n == sizeof child_errno) {
+    ::waitpid(pid, nullptr, 0);
+    return Status::IOError("cannot run " + options.argv[0] + ": " + std::strerror(child_errno));
+  }
+  return pid;
+}
+
 Result<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
                                      const std::string& log_path) {
-  if (argv.empty()) return Status::InvalidArgument("no program to start");
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
+  SpawnOptions options;
+  options.argv = argv;
   int log_fd = -1;
   if (!log_path.empty()) {
     log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) {
       return Status::IOError("cannot open log " + log_path + ": " + std::strerror(errno));
     }
+    options.stdout_fd = options.stderr_fd = log_fd;
   }
-  // A pipe closed on exec tells the parent whether exec worked.
-  int err_pipe[2];
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    if (log_fd >= 0) ::close(log_fd);
-    return Status::IOError(std::string("pipe: ") + std::strerror(errno));
-  }
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    if (log_fd >= 0) ::close(log_fd);
-    return Status::IOError(std::string("fork: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    ::close(err_pipe[0]);
-    if (log_fd >= 0) {
-      ::dup2(log_fd, STDOUT_FILENO);
-      ::dup2(log_fd, STDERR_FILENO);
-    }
-    ::execv(args[0], args.data());
-    int e = errno;
-    (void)!::write(err_pipe[1], &e, sizeof e);
-    ::_exit(127);
-  }
-  ::close(err_pipe[1]);
+  auto pid = Spawn(options);
   if (log_fd >= 0) ::close(log_fd);
-  int child_errno = 0;
-  ssize_t n = ::read(err_pipe[0], &child_errno, sizeof child_errno);
-  ::close(err_pipe[0]);
-  if (n == sizeof child_errno) {
-    ::waitpid(pid, nullptr, 0);
-    return Status::IOError("cannot run " + argv[0] + ": " + std::strerror(child_errno));
-  }
-  return Subprocess(pid);
+  if (!pid.ok()) return pid.status();
+  return Subprocess(*pid);
 }
 
 std::string Subprocess::SelfPath() {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,21 @@
 #include "core/status.h"
 
 namespace enoki::core {
+
+// What Spawn starts, and how.
+struct SpawnOptions {
+  std::vector<std::string> argv;           // argv[0]: the program's path
+  std::map<std::string, std::string> env;  // set on top of this process's environment
+  // Descriptors the child gets as its stdin, stdout and stderr (-1: inherited).
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  bool die_with_parent = false;  // SIGKILL when the parent dies (even by SIGKILL)
+};
+
+// Starts a child process (fork and exec) with every other descriptor closed and default signal
+// dispositions; returns its pid, or the reason it could not be run.
+Result<pid_t> Spawn(const SpawnOptions& options);
 
 class Subprocess {
  public:

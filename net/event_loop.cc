@@ -27,6 +27,31 @@ void EventLoop::Cancel(core::TimerId id) { timers_.Cancel(id); }
 void EventLoop::AddSocket(zmq::socket_t& socket, std::function<void()> on_readable) {
   items_.push_back({socket.handle(), 0, ZMQ_POLLIN, 0});
   readers_.push_back(std::move(on_readable));
+  watches_changed_ = true;
+}
+
+EventLoop::WatchId EventLoop::WatchFd(int fd, short events,
+                                      std::function<void(short revents)> on_ready) {
+  WatchId id = next_watch_++;
+  watches_.emplace(id, FdWatch{fd, events, std::move(on_ready)});
+  watches_changed_ = true;
+  return id;
+}
+
+void EventLoop::SetFdEvents(WatchId id, short events) {
+  auto it = watches_.find(id);
+  if (it == watches_.end() || it->second.events == events) return;
+  it->second.events = events;
+  watches_changed_ = true;
+}
+
+void EventLoop::Unwatch(WatchId id) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;
+  // The callback may be the one running now: it is destroyed after the round.
+  unwatched_.push_back(std::move(it->second.on_ready));
+  watches_.erase(it);
+  watches_changed_ = true;
 }
 
 void EventLoop::AddIdleHook(std::function<void()> hook) { idle_hooks_.push_back(std::move(hook)); }
@@ -41,14 +66,32 @@ void EventLoop::Run() {
       wait = std::max(std::chrono::milliseconds(0),
                       std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(left)));
     }
+    if (watches_changed_) {
+      poll_items_ = items_;
+      poll_watches_.clear();
+      for (const auto& [id, w] : watches_) {
+        if (w.events == 0) continue;
+        poll_items_.push_back({nullptr, w.fd, w.events, 0});
+        poll_watches_.push_back(id);
+      }
+      watches_changed_ = false;
+    }
     try {
-      zmq::poll(items_.data(), items_.size(), wait);
+      zmq::poll(poll_items_.data(), poll_items_.size(), wait);
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) throw;
     }
-    for (size_t i = 0; i < items_.size(); ++i) {
-      if (items_[i].revents & ZMQ_POLLIN) readers_[i]();
+    size_t sockets = poll_items_.size() - poll_watches_.size();
+    for (size_t i = 0; i < sockets; ++i) {
+      if (poll_items_[i].revents & ZMQ_POLLIN) readers_[i]();
     }
+    for (size_t i = 0; i < poll_watches_.size(); ++i) {
+      short revents = poll_items_[sockets + i].revents;
+      if (revents == 0) continue;
+      auto it = watches_.find(poll_watches_[i]);  // it may have been unwatched meanwhile
+      if (it != watches_.end()) it->second.on_ready(revents);
+    }
+    unwatched_.clear();
     auto now = Now();
     while (auto fn = timers_.PopDue(now)) (*fn)();
     for (auto& hook : idle_hooks_) hook();

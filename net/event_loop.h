@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <vector>
 
 #include <zmq.hpp>
@@ -27,6 +28,15 @@ class EventLoop : public core::Env {
 
   // Calls `on_readable` whenever `socket` has a message to read. The socket must outlive the loop.
   void AddSocket(zmq::socket_t& socket, std::function<void()> on_readable);
+  // Calls `on_ready(revents)` whenever file descriptor `fd` is ready for `events` (ZMQ_POLLIN,
+  // ZMQ_POLLOUT); revents may also hold ZMQ_POLLERR (an error or hang-up). Returns an id for
+  // SetFdEvents and Unwatch. The descriptor must stay open until it is unwatched.
+  using WatchId = uint64_t;
+  WatchId WatchFd(int fd, short events, std::function<void(short revents)> on_ready);
+  // Changes the events a watch waits for (0: none, for now).
+  void SetFdEvents(WatchId id, short events);
+  // Stops a watch; safe from inside any callback, that watch's own included.
+  void Unwatch(WatchId id);
   // Runs `hook` after each round of socket reads and timers.
   void AddIdleHook(std::function<void()> hook);
   // Runs until Stop() is called (from any thread or a signal handler) or a hook fails.
@@ -40,6 +50,18 @@ class EventLoop : public core::Env {
   std::vector<zmq::pollitem_t> items_;
   std::vector<std::function<void()>> readers_;
   std::vector<std::function<void()>> idle_hooks_;
+  struct FdWatch {
+    int fd;
+    short events;
+    std::function<void(short)> on_ready;
+  };
+  std::map<WatchId, FdWatch> watches_;
+  WatchId next_watch_ = 1;
+  // The poll set is the sockets, then the watched descriptors in id order (rebuilt when changed).
+  std::vector<zmq::pollitem_t> poll_items_;
+  std::vector<WatchId> poll_watches_;
+  bool watches_changed_ = true;
+  std::vector<std::function<void(short)>> unwatched_;  // freed after the round that unwatched them
   std::atomic<bool> stop_{false};
 };
 

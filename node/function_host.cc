@@ -16,7 +16,8 @@ struct FunctionHost::Call {
   bool answered = false;
 };
 
-FunctionHost::FunctionHost(Node& node, core::Env& env) : node_(node), env_(env) {
+FunctionHost::FunctionHost(Node& node, core::Env& env, ProcessRuntime process_runtime)
+    : node_(node), env_(env), process_runtime_(std::move(process_runtime)) {
   node_.SetFunctionHandler([this](proto::Request&& request, Node::Done done) {
     Execute(std::move(request), std::move(done));
   });
@@ -96,24 +97,40 @@ core::Status FunctionHost::Deploy(proto::FunctionSpec spec) {
   ENOKI_RETURN_IF_ERROR(ValidateName("function name", spec.name()));
   ENOKI_RETURN_IF_ERROR(ValidateName("keygroup", spec.keygroup()));
   if (spec.runtime().empty()) spec.set_runtime("native");
-  if (spec.runtime() != "native") {
-    return core::Status::InvalidArgument("runtime '" + spec.runtime() +
-                                         "' is not supported; available: native");
-  }
-  auto fn = NativeFunctions().find(spec.handler());
-  if (fn == NativeFunctions().end()) {
-    std::string names;
-    for (const auto& [name, f] : NativeFunctions()) names += (names.empty() ? "" : ", ") + name;
-    return core::Status::InvalidArgument("no native function '" + spec.handler() +
-                                         "'; available: " + names);
-  }
   if (spec.timeout_ms() == 0) spec.set_timeout_ms(kDefaultTimeoutMs);
   if (spec.concurrency() == 0) spec.set_concurrency(kDefaultConcurrency);
   auto d = std::make_shared<Deployment>();
-  d->spec = std::move(spec);
-  d->fn = fn->second;
-  auto old = functions_.find(d->spec.name());
+  auto old = functions_.find(spec.name());
   d->log = old != functions_.end() ? old->second->log : std::make_shared<FunctionLog>();
+  if (spec.runtime() == "native") {
+    auto fn = NativeFunctions().find(spec.handler());
+    if (fn == NativeFunctions().end()) {
+      std::string names;
+      for (const auto& [name, f] : NativeFunctions()) names += (names.empty() ? "" : ", ") + name;
+      return core::Status::InvalidArgument("no native function '" + spec.handler() +
+                                           "'; available: " + names);
+    }
+    d->fn = fn->second;
+  } else if (spec.runtime() == "process") {
+    if (process_runtime_.processes == nullptr) {
+      return core::Status::InvalidArgument(
+          "runtime 'process' runs programs, which only real nodes can (not a simulation)");
+    }
+    if (spec.handler().empty()) {
+      return core::Status::InvalidArgument("runtime 'process' needs the program's path as handler");
+    }
+    d->process = std::make_shared<ProcessFunction>(*process_runtime_.processes, env_, spec,
+                                                   node_.id(), process_runtime_.env, d->log);
+    core::Status st = d->process->Start();
+    if (!st.ok()) {
+      return core::Status(st.code(), "function '" + spec.name() + "': " + st.message() +
+                                         " (a path on node " + node_.id() + ")");
+    }
+  } else {
+    return core::Status::InvalidArgument("runtime '" + spec.runtime() +
+                                         "' is not supported; available: native, process");
+  }
+  d->spec = std::move(spec);
   d->log->Add(env_.WallMicros(), 0,
               "deployed " + d->spec.runtime() + ":" + d->spec.handler() + " on keygroup " +
                   d->spec.keygroup());
@@ -157,8 +174,11 @@ void FunctionHost::Invoke(const proto::InvokeRequest& request, proto::Response r
                    "function '" + call->deployment->spec.name() + "' ran past its timeout of " +
                    std::to_string(call->deployment->spec.timeout_ms()) + " ms"),
                true);
+        // A worker serves one call at a time: the one still running this call is replaced.
+        if (call->deployment->process) call->deployment->process->Abort(invocation);
       });
-  Spawn<core::Result<std::string>>(d->fn(call->ctx),
+  Task<core::Result<std::string>> task = d->fn ? d->fn(call->ctx) : d->process->Run(call->ctx);
+  Spawn<core::Result<std::string>>(std::move(task),
                                    [this, call, invocation](core::Result<std::string> result) {
                                      --call->deployment->in_flight;
                                      if (auto t = timers_.find(invocation); t != timers_.end()) {

@@ -16,8 +16,10 @@
 #include <string>
 
 #include "core/env.h"
+#include "core/process_env.h"
 #include "node/function_context.h"
 #include "node/node.h"
+#include "node/process_function.h"
 
 namespace enoki::node {
 
@@ -26,13 +28,21 @@ using NativeFunction = Task<core::Result<std::string>> (*)(FunctionContext&);
 // The built-in native functions, by handler name (node/native_functions.cc).
 const std::map<std::string, NativeFunction>& NativeFunctions();
 
+// What process functions need from the node's mode: child processes (real mode has them, a
+// simulation does not) and the environment variables every worker gets (ENOKI_NODE, PATH, ...).
+struct ProcessRuntime {
+  core::ProcessEnv* processes = nullptr;
+  std::map<std::string, std::string> env;
+};
+
 class FunctionHost {
  public:
   static constexpr uint32_t kDefaultTimeoutMs = 10000;
   static constexpr uint32_t kDefaultConcurrency = 100;
 
-  // Registers with `node` (which must outlive it) as its function handler.
-  FunctionHost(Node& node, core::Env& env);
+  // Registers with `node` (which must outlive it) as its function handler. Without
+  // `process_runtime.processes`, deploying a process function is refused.
+  FunctionHost(Node& node, core::Env& env, ProcessRuntime process_runtime = {});
   ~FunctionHost();
 
  private:
@@ -41,7 +51,8 @@ class FunctionHost {
 
   struct Deployment {
     proto::FunctionSpec spec;
-    NativeFunction fn = nullptr;
+    NativeFunction fn = nullptr;               // runtime "native"
+    std::shared_ptr<ProcessFunction> process;  // runtime "process"
     uint64_t invocations = 0;
     uint64_t errors = 0;
     uint64_t timeouts = 0;
@@ -56,6 +67,7 @@ class FunctionHost {
 
   Node& node_;
   core::Env& env_;
+  ProcessRuntime process_runtime_;
   std::map<std::string, std::shared_ptr<Deployment>> functions_;
   std::map<uint64_t, core::TimerId> timers_;  // of invocations in flight, by invocation
   uint64_t next_invocation_ = 1;

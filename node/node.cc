@@ -360,8 +360,8 @@ void Node::RunItemOp(Keygroup& kg, proto::Request&& request, Done done) {
       if (!st.ok()) return Fail(done, std::move(response), st);
       if (p.has_expected()) {
         auto it = kg.items.find(p.key());
-        Version current = it == kg.items.end() || it->second.deleted ? Version{}
-                                                                     : it->second.version;
+        Version current =
+            it == kg.items.end() || it->second.deleted ? Version{} : it->second.version;
         if (current != Version::FromProto(p.expected())) {
           return Fail(done, std::move(response),
                       core::Status::FailedPrecondition(

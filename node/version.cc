@@ -2,11 +2,31 @@
 #include "node/version.h"
 
 #include <algorithm>
+#include <charconv>
 
 namespace enoki::node {
 
 std::string Version::ToString() const {
   return std::to_string(wall_us) + "." + std::to_string(logical) + "@" + node;
+}
+
+std::optional<Version> Version::Parse(std::string_view text) {
+  if (text.empty()) return Version{};
+  Version v;
+  auto dot = text.find('.');
+  auto at = text.find('@');
+  if (dot == std::string_view::npos || at == std::string_view::npos || at < dot)
+    return std::nullopt;
+  auto number = [](std::string_view s, auto& out) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+  };
+  if (!number(text.substr(0, dot), v.wall_us) ||
+      !number(text.substr(dot + 1, at - dot - 1), v.logical)) {
+    return std::nullopt;
+  }
+  v.node = std::string(text.substr(at + 1));
+  return v;
 }
 
 Version Version::FromProto(const proto::Version& v) {

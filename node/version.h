@@ -5,7 +5,9 @@
 
 #include <compare>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/env.h"
 #include "net/proto/enoki.pb.h"
@@ -18,8 +20,10 @@ struct Version {
   std::string node;
 
   auto operator<=>(const Version&) const = default;
-  // "wall_us.logical@node", for logs and errors.
+  // "wall_us.logical@node", for logs and errors, and as the token process functions hold.
   std::string ToString() const;
+  // The inverse of ToString; an empty string is the empty version. nullopt if malformed.
+  static std::optional<Version> Parse(std::string_view text);
 
   static Version FromProto(const proto::Version& v);
   void ToProto(proto::Version* out) const;

@@ -218,12 +218,20 @@ TEST_F(FunctionHostTest, BadDeploymentsAreRefused) {
   proto::Request r;
   auto* spec = r.mutable_deploy_function()->mutable_spec();
   spec->set_name("p");
-  spec->set_runtime("process");
-  spec->set_handler("echo");
+  spec->set_runtime("process");  // a simulated node has no processes
+  spec->set_handler("/bin/cat");
   spec->set_keygroup("state");
+  auto no_processes = Call("edge", r);
+  EXPECT_EQ(no_processes.code(), proto::INVALID_ARGUMENT);
+  EXPECT_NE(no_processes.error().find("runtime 'process' runs programs, which only real nodes can"),
+            std::string::npos)
+      << no_processes.error();
+  spec->set_runtime("wasm");
   auto runtime = Call("edge", r);
   EXPECT_EQ(runtime.code(), proto::INVALID_ARGUMENT);
-  EXPECT_NE(runtime.error().find("runtime 'process' is not supported"), std::string::npos);
+  EXPECT_NE(runtime.error().find("runtime 'wasm' is not supported; available: native, process"),
+            std::string::npos)
+      << runtime.error();
   EXPECT_EQ(Run("edge", "missing", ""), "<NOT_FOUND>");
 }
 

@@ -1,0 +1,106 @@
+// ProcessFunction: a program (any executable: a Python or shell script, a compiled binary) as a
+// function. It runs as worker processes that are kept alive between calls and serve one
+// invocation at a time over the worker protocol on their stdin and stdout (docs/functions.md,
+// "Process functions"). The store operations and calls a worker asks for run through the
+// invocation's FunctionContext, exactly like a native function's. Workers are started as calls
+// need them (at most the function's concurrency), restarted when they die (with a backoff when
+// they die young), and what they write on stderr goes to the function's log.
+//
+// The processes come from a core::ProcessEnv, which only real mode has: in a simulation there are
+// no process functions.
+#pragma once
+
+#include <coroutine>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/env.h"
+#include "core/process_env.h"
+#include "node/function_context.h"
+#include "node/task.h"
+
+namespace enoki::node {
+
+class ProcessFunction : public std::enable_shared_from_this<ProcessFunction> {
+ public:
+  // The limits of the worker protocol.
+  static constexpr size_t kMaxHeaderBytes = 64 * 1024;
+  static constexpr uint64_t kMaxFieldBytes = 64ull << 20;
+
+  // `env`: variables every worker gets besides its own (ENOKI_FUNCTION, ENOKI_KEYGROUP,
+  // ENOKI_NODE_ID, ENOKI_PARAM_<NAME>); the node's mode sets ENOKI_NODE, PATH and so on.
+  ProcessFunction(core::ProcessEnv& processes, core::Env& env, const proto::FunctionSpec& spec,
+                  const std::string& node_id, const std::map<std::string, std::string>& worker_env,
+                  std::shared_ptr<FunctionLog> log);
+  // Kills every worker.
+  ~ProcessFunction();
+  ProcessFunction(const ProcessFunction&) = delete;
+  ProcessFunction& operator=(const ProcessFunction&) = delete;
+
+  // Starts the first worker, so that a program that cannot run fails the deployment.
+  core::Status Start();
+  // Runs one invocation on an idle worker, or a new one. A worker that dies or breaks the
+  // protocol during the call fails it with INTERNAL.
+  Task<core::Result<std::string>> Run(FunctionContext& ctx);
+  // Kills the worker running `invocation` (its timeout passed), which ends its Run.
+  void Abort(uint64_t invocation);
+
+  // The name of an environment variable that carries parameter `name`: ENOKI_PARAM_ and the name
+  // in capitals, with every character other than a letter or digit made '_'.
+  static std::string ParamVariable(const std::string& name);
+
+ private:
+  struct Frame {
+    std::string verb;
+    std::vector<std::string> fields;
+    uint64_t number = 0;  // scan: the limit; call: 1 for async
+  };
+  struct Worker {
+    core::ProcessEnv::ProcessId id = 0;
+    core::TimePoint started;
+    uint64_t invocation = 0;  // the call it serves; 0 when idle
+    std::string out;          // stdout bytes not parsed into frames yet
+    std::string err;          // a stderr line not finished yet
+    std::deque<Frame> frames;
+    std::coroutine_handle<> waiter;   // Run, waiting for a frame
+    std::optional<std::string> gone;  // why it serves no more: exited, killed, broke the protocol
+  };
+  // Awaitable: the worker's next frame, or why it has gone. It holds a plain pointer (the caller
+  // keeps the worker alive): GCC 12 may destroy an awaiter temporary twice.
+  struct NextFrame {
+    Worker* w;
+    bool await_ready() const noexcept { return !w->frames.empty() || w->gone.has_value(); }
+    void await_suspend(std::coroutine_handle<> h) { w->waiter = h; }
+    core::Result<Frame> await_resume();
+  };
+
+  core::Result<std::shared_ptr<Worker>> StartWorker();
+  void OnStdout(const std::shared_ptr<Worker>& w, std::string_view bytes);
+  void OnStderr(Worker& w, std::string_view bytes);
+  // Parses the frames at the start of w.out; an error when they break the protocol.
+  core::Status Parse(Worker& w);
+  // Takes `w` out of service: killed unless it exited by itself; its call, if any, fails with
+  // `why`; another worker is started when none is left.
+  void Lose(const std::shared_ptr<Worker>& w, const std::string& why, bool kill);
+  static void Wake(Worker& w);
+  void RestartLater(core::Duration delay);
+  // Serves one store operation or call a worker asked for; returns the reply frame.
+  static Task<std::string> Serve(FunctionContext& ctx, Frame frame);
+
+  core::ProcessEnv& processes_;
+  core::Env& env_;
+  std::string name_;
+  core::ProcessEnv::Spec spec_;
+  uint32_t max_workers_;
+  std::shared_ptr<FunctionLog> log_;
+  std::vector<std::shared_ptr<Worker>> workers_;  // alive and serving, busy or idle
+  core::Duration restart_delay_{0};
+  bool restart_pending_ = false;
+};
+
+}  // namespace enoki::node

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""A process function for tests: the body is a command, one word and its arguments.
+
+  put K V | get K | delete K | scan START END | call FN BODY AT | param NAME | pid | print TEXT
+  sleep SECONDS | raise MESSAGE | exit CODE | garbage | big N
+"""
+import os
+import sys
+import time
+
+import enoki
+
+
+def handle(body):
+    cmd, *args = body.decode().split(" ")
+    if cmd == "put":
+        enoki.kv.put(args[0], args[1])
+        return "ok"
+    if cmd == "get":
+        value = enoki.kv.get(args[0])
+        return "<absent>" if value is None else value
+    if cmd == "delete":
+        enoki.kv.delete(args[0])
+        return "ok"
+    if cmd == "scan":
+        return ",".join(f"{k}={v.decode()}" for k, v in enoki.kv.scan(args[0], args[1]))
+    if cmd == "call":
+        return enoki.call(args[0], args[1], at=args[2])
+    if cmd == "param":
+        return enoki.param(args[0], "<unset>")
+    if cmd == "pid":
+        return str(os.getpid())
+    if cmd == "print":
+        print(" ".join(args))  # goes to the function's log, not to the protocol
+        enoki.log("logged " + " ".join(args))
+        return "printed"
+    if cmd == "sleep":
+        time.sleep(float(args[0]))
+        return "slept"
+    if cmd == "raise":
+        raise ValueError(" ".join(args))
+    if cmd == "exit":
+        sys.stderr.flush()
+        os._exit(int(args[0]))
+    if cmd == "garbage":
+        os.write(enoki._out.fileno(), b"this is not a frame\n")
+        return "unreachable"
+    if cmd == "big":
+        return b"x" * int(args[0])
+    raise ValueError("unknown command " + cmd)
+
+
+enoki.serve(handle)
