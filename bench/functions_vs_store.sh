@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the function layer adds over the store, on one node on loopback, in one run: a plain get,
-# and the built-in `increment` function (one local get, one local put) called over ZeroMQ
+# the built-in `increment` function (one local get, one local put) and the same increment as a
+# Python process function (tests/integration/functions/counter.py), called over ZeroMQ
 # (enoki-kvload) and over the HTTP gateway (wrk, POST), with 50 concurrent clients and with 1.
 #
 # Usage: bench/functions_vs_store.sh [REQUESTS] [SECONDS]    (defaults: 100000, 10)
@@ -9,6 +10,7 @@ source "$(dirname "$0")/common.sh"
 requests=${1:-100000}
 seconds=${2:-10}
 need wrk
+counter_py="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/functions/counter.py"
 
 port=$(free_port)
 http=$(free_port)
@@ -25,6 +27,9 @@ for clients in 50 1; do
   "$kvload" --node "$endpoint" --op get --clients "$clients" --requests "$n" --csv | sed 's/^/    /'
   "$kvload" --node "$endpoint" --op invoke --function increment --clients "$clients" \
     --requests "$n" --csv | sed 's/^/    /'
+  # The same increment as a Python process function (a worker per concurrent call).
+  "$kvload" --node "$endpoint" --op invoke --runtime process --function "$counter_py" \
+    --clients "$clients" --requests $((n / 5)) --csv | sed 's/^/    /'
 done
 
 # Its own deployment (default concurrency limit, 100); enoki-kvload created the keygroup.

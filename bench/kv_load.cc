@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@ struct Args {
   std::string keygroup = "bench";
   std::string op = "set";
   std::string function;  // for --op invoke
+  std::string runtime = "native";
   int clients = 50;
   int requests = 100000;
   int value_size = 3;
@@ -37,6 +39,13 @@ struct Conn {
   Clock::time_point sent;
   uint64_t id = 0;
 };
+
+// The deployment under test: kvload-<handler> (for a program, its file name, dots made '-').
+std::string FunctionName(const Args& a) {
+  std::string name = "kvload-" + std::filesystem::path(a.function).filename().string();
+  std::replace(name.begin(), name.end(), '.', '-');
+  return name;
+}
 
 int Run(const Args& a) {
   zmq::context_t context(1);
@@ -53,8 +62,10 @@ int Run(const Args& a) {
     if (a.op == "invoke") {
       // The function under test, deployed on the benchmark keygroup.
       enoki::proto::FunctionSpec spec;
-      spec.set_name("kvload-" + a.function);
-      spec.set_handler(a.function);
+      spec.set_name(FunctionName(a));
+      spec.set_runtime(a.runtime);
+      spec.set_handler(a.runtime == "process" ? std::filesystem::absolute(a.function).string()
+                                              : a.function);
       spec.set_keygroup(a.keygroup);
       spec.set_concurrency(static_cast<uint32_t>(a.clients));
       if (auto d = setup.DeployFunction(spec); !d.ok()) {
@@ -98,7 +109,7 @@ int Run(const Args& a) {
       p->set_value(value);
     } else if (a.op == "invoke") {
       auto* inv = request.mutable_invoke();
-      inv->set_function("kvload-" + a.function);
+      inv->set_function(FunctionName(a));
       inv->set_body(key);
     } else {
       auto* g = request.mutable_get();
@@ -158,11 +169,9 @@ int Run(const Args& a) {
   };
   double rps = done / secs;
   if (a.csv) {
-    std::printf("\"%s\",\"%.2f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%d\"\n",
-                a.op == "set"   ? "SET"
-                : a.op == "get" ? "GET"
-                                : "INVOKE",
-                rps, pct(0.5), pct(0.95), pct(0.99), errors);
+    std::string label = a.op == "set" ? "SET" : a.op == "get" ? "GET" : "INVOKE " + FunctionName(a);
+    std::printf("\"%s\",\"%.2f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%d\"\n", label.c_str(), rps, pct(0.5),
+                pct(0.95), pct(0.99), errors);
   } else {
     std::printf(
         "%s: %d requests, %d clients, %d-byte values: %.0f requests/s; latency p50 %.3f ms, "
@@ -185,8 +194,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"set", "get", "invoke"}))
       ->capture_default_str();
   app.add_option("--function", a.function,
-                 "For --op invoke: the built-in native function to deploy and call, with the key "
-                 "as its body (e.g. increment: one get and one put)");
+                 "For --op invoke: the function to deploy and call, with the key as its body: a "
+                 "built-in native function (e.g. increment: one get and one put) or, with "
+                 "--runtime process, a program's path");
+  app.add_option("--runtime", a.runtime, "For --op invoke: native or process")
+      ->check(CLI::IsMember({"native", "process"}))
+      ->capture_default_str();
   app.add_option("-c,--clients", a.clients, "Concurrent clients")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();

@@ -25,8 +25,9 @@ class ProcessEnv {
   struct Handlers {
     std::function<void(std::string_view bytes)> on_stdout;  // as they arrive
     std::function<void(std::string_view bytes)> on_stderr;
-    // Once, after the process ended and what it wrote was delivered; `status` as from waitpid.
-    std::function<void(int status)> on_exit;
+    // Once, after the process ended and what it wrote was delivered; `how` says how it ended:
+    // "exited with status 3", "was killed by SIGSEGV".
+    std::function<void(const std::string& how)> on_exit;
   };
 
   virtual ~ProcessEnv() = default;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -29,6 +30,19 @@ void CloseFd(int& fd) {
   if (fd >= 0) ::close(fd);
   fd = -1;
 }
+
+std::string DescribeExit(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = sigabbrev_np(WTERMSIG(status));
+    return std::string("was killed by SIG") + (name != nullptr ? name : "?");
+  }
+  return "ended";
+}
+
+// How much one wakeup reads from one pipe: a child that writes without pause must not keep the
+// loop from its other work (poll reports the rest next round).
+constexpr size_t kReadBudget = 256 * 1024;
 
 }  // namespace
 
@@ -126,24 +140,25 @@ void ChildProcesses::OnStdin(Child& c) {
   loop_.SetFdEvents(c.in_watch, c.pending.empty() ? 0 : ZMQ_POLLOUT);
 }
 
-bool ChildProcesses::Drain(Child& c, bool err) {
+void ChildProcesses::Drain(Child& c, bool err) {
   int& fd = err ? c.err : c.out;
-  if (fd < 0) return false;
+  if (fd < 0) return;
   // Handlers are copied: one may kill this child (and so drop them) while it runs.
   auto handler = err ? c.handlers.on_stderr : c.handlers.on_stdout;
   char buf[65536];
-  while (true) {
+  for (size_t budget = kReadBudget; budget > 0;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
       if (handler) handler(std::string_view(buf, static_cast<size_t>(n)));
-      if (fd < 0) return false;  // the handler killed it
+      if (fd < 0) return;  // the handler killed it
+      budget -= std::min(budget, static_cast<size_t>(n));
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return true;
+    if (n < 0 && errno == EAGAIN) return;
     loop_.Unwatch(err ? c.err_watch : c.out_watch);
     CloseFd(fd);
-    return false;
+    return;
   }
 }
 
@@ -151,7 +166,8 @@ void ChildProcesses::OnExit(ProcessId id) {
   auto it = children_.find(id);
   if (it == children_.end()) return;
   std::shared_ptr<Child> c = it->second;
-  // What it wrote before it ended is delivered first (unless a handler kills it meanwhile).
+  // What it wrote before it ended is delivered first (unless a handler kills it meanwhile), up
+  // to a budget: a descendant that holds its pipes open may still be writing.
   Drain(*c, false);
   Drain(*c, true);
   int status = 0;
@@ -159,7 +175,7 @@ void ChildProcesses::OnExit(ProcessId id) {
   auto on_exit = std::move(c->handlers.on_exit);
   Close(*c);
   children_.erase(id);
-  if (on_exit) on_exit(status);
+  if (on_exit) on_exit(DescribeExit(status));
 }
 
 void ChildProcesses::Kill(ProcessId id) {

@@ -25,8 +25,8 @@ class ChildProcesses : public core::ProcessEnv {
  private:
   struct Child;
   void OnStdin(Child& c);
-  // Reads what is there; returns false at end of file (the pipe is then closed).
-  bool Drain(Child& c, bool err);
+  // Hands what is there (up to a budget) to the handler; closes the pipe at end of file.
+  void Drain(Child& c, bool err);
   void OnExit(ProcessId id);
   void Close(Child& c);
 

@@ -1,13 +1,9 @@
 // Process functions: workers, the worker protocol, restarts.
 #include "node/process_function.h"
 
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <csignal>
-#include <cstring>
 
 #include "net/client.h"
 
@@ -47,15 +43,6 @@ std::string MakeFrame(std::string_view verb, const std::vector<std::string_view>
 std::string ErrorFrame(const core::Status& st) {
   return "error " + proto::Code_Name(net::CodeToWire(st.code())) + " " +
          std::to_string(st.message().size()) + "\n" + st.message();
-}
-
-std::string DescribeExit(int status) {
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    const char* name = sigabbrev_np(WTERMSIG(status));
-    return std::string("was killed by SIG") + (name != nullptr ? name : "?");
-  }
-  return "ended";
 }
 
 constexpr core::Duration kMinRestartDelay = milliseconds(100);
@@ -110,10 +97,10 @@ core::Result<std::shared_ptr<ProcessFunction::Worker>> ProcessFunction::StartWor
     auto w = weak_w.lock();
     if (f && w) f->OnStderr(*w, bytes);
   };
-  handlers.on_exit = [self, weak_w](int status) {
+  handlers.on_exit = [self, weak_w](const std::string& how) {
     auto f = self.lock();
     auto w = weak_w.lock();
-    if (f && w) f->Lose(w, "worker " + DescribeExit(status), /*kill=*/false);
+    if (f && w) f->Lose(w, "worker " + how, /*kill=*/false);
   };
   auto id = processes_.Spawn(spec_, std::move(handlers));
   if (!id.ok()) return id.status();
@@ -141,9 +128,11 @@ void ProcessFunction::RestartLater(core::Duration delay) {
   });
 }
 
-void ProcessFunction::Lose(const std::shared_ptr<Worker>& w, const std::string& why, bool kill) {
+void ProcessFunction::Lose(std::shared_ptr<Worker> w, const std::string& why, bool kill) {
+  // `w` is a copy: the caller's may be the element of workers_ that the erase below moves.
   if (w->gone) return;
   w->gone = why;
+  if (!w->err.empty()) LogStderrLine(*w);  // a last line without its newline
   if (kill) processes_.Kill(w->id);
   std::erase(workers_, w);
   log_->Add(env_.WallMicros(), w->invocation, why);
@@ -165,19 +154,24 @@ void ProcessFunction::Abort(uint64_t invocation) {
   auto it = std::find_if(workers_.begin(), workers_.end(),
                          [&](const auto& w) { return w->invocation == invocation; });
   if (it == workers_.end()) return;
-  Lose(*it, "worker killed: its call ran past the timeout", /*kill=*/true);
+  std::shared_ptr<Worker> w = *it;
+  Lose(w, "worker killed: its call ran past the timeout", /*kill=*/true);
 }
 
 void ProcessFunction::OnStderr(Worker& w, std::string_view bytes) {
   constexpr size_t kMaxLine = 4096;
   for (char c : bytes) {
     if (c == '\n' || w.err.size() == kMaxLine) {
-      log_->Add(env_.WallMicros(), w.invocation, "stderr: " + w.err);
-      w.err.clear();
+      LogStderrLine(w);
       if (c == '\n') continue;
     }
     w.err += c;
   }
+}
+
+void ProcessFunction::LogStderrLine(Worker& w) {
+  log_->Add(env_.WallMicros(), w.invocation, "stderr: " + w.err);
+  w.err.clear();
 }
 
 void ProcessFunction::OnStdout(const std::shared_ptr<Worker>& w, std::string_view bytes) {

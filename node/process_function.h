@@ -82,11 +82,12 @@ class ProcessFunction : public std::enable_shared_from_this<ProcessFunction> {
   core::Result<std::shared_ptr<Worker>> StartWorker();
   void OnStdout(const std::shared_ptr<Worker>& w, std::string_view bytes);
   void OnStderr(Worker& w, std::string_view bytes);
+  void LogStderrLine(Worker& w);
   // Parses the frames at the start of w.out; an error when they break the protocol.
   core::Status Parse(Worker& w);
   // Takes `w` out of service: killed unless it exited by itself; its call, if any, fails with
   // `why`; another worker is started when none is left.
-  void Lose(const std::shared_ptr<Worker>& w, const std::string& why, bool kill);
+  void Lose(std::shared_ptr<Worker> w, const std::string& why, bool kill);
   static void Wake(Worker& w);
   void RestartLater(core::Duration delay);
   // Serves one store operation or call a worker asked for; returns the reply frame.

@@ -41,16 +41,29 @@ class Error(Exception):
         self.message = message
 
 
-# The protocol's channel: the worker's original stdin and stdout. Anything else that writes to
-# file descriptor 1 (print, a child process) would corrupt it, so fd 1 becomes a copy of stderr.
-_in = sys.stdin.buffer
+# The protocol's channel: the worker's original stdin and stdout, moved to descriptors of their
+# own. Anything else that reads fd 0 or writes fd 1 (input(), print, a child process) would steal
+# or corrupt frames, so fd 0 becomes /dev/null and fd 1 a copy of stderr.
+_in = os.fdopen(os.dup(0), "rb")
 _out = os.fdopen(os.dup(1), "wb")
+_null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_null, 0)
+os.close(_null)
 os.dup2(2, 1)
+sys.stdin = open(os.devnull)
 sys.stdout = sys.stderr
 
 
 def _bytes(value):
-    return value.encode() if isinstance(value, str) else bytes(value)
+    """bytes as they are, str as UTF-8, and numbers as their decimal text (not bytes(5), which
+    is five zero bytes)."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (int, float)):
+        return str(value).encode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"expected bytes, str or a number, not {type(value).__name__}")
 
 
 def _send(verb, *fields, number=None):
@@ -94,7 +107,8 @@ def _request(verb, *fields, number=None):
 
 
 class _Kv:
-    """The function's keygroup. Keys are str; values come back as bytes (str is accepted)."""
+    """The function's keygroup. Keys are str; values come back as bytes (str and numbers are
+    accepted, as their UTF-8 and decimal text)."""
 
     def get(self, key):
         """The value of `key`, or None when it is absent."""
@@ -156,7 +170,7 @@ def param(name, default=None):
 
 def serve(handler):
     """Serves calls until the node closes the worker's input: handler(body: bytes) returns the
-    response (bytes, str or None). An exception fails the call (the caller gets INTERNAL,
+    response (bytes, str, a number, or None for an empty body). An exception fails the call (the caller gets INTERNAL,
     HTTP 500) with its message, and its traceback goes to the function's log; the worker lives
     on for the next call."""
     while True:
@@ -168,8 +182,9 @@ def serve(handler):
         (body,) = _fields(words[2:])
         try:
             result = handler(body)
+            result = b"" if result is None else _bytes(result)
         except Exception as e:  # the call fails, the worker does not
             traceback.print_exc()
             _send("fail", _bytes(f"{type(e).__name__}: {e}"))
             continue
-        _send("return", b"" if result is None else _bytes(result))
+        _send("return", result)

@@ -71,6 +71,7 @@ class NodeCluster {
     FAIL() << "node " << id << " did not answer; log: " << (dir_ / (id + ".log"));
   }
   void Kill(const std::string& id) { procs_.at(id).Kill(); }
+  pid_t pid(const std::string& id) { return procs_.at(id).pid(); }
   // SIGTERM; returns the exit status.
   int Stop(const std::string& id) { return procs_.at(id).Stop(); }
 

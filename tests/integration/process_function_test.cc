@@ -7,6 +7,7 @@
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/node_cluster.h"
@@ -37,6 +38,24 @@ void CreateKeygroup(net::Client& c, const std::string& name, std::vector<std::st
   kg.set_mode(mode);
   for (const auto& r : replicas) kg.add_replicas(r);
   ASSERT_TRUE(c.CreateKeygroup(kg).ok());
+}
+
+// The processes whose parent is `parent`.
+std::vector<int> Children(int parent) {
+  std::vector<int> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: comm may hold spaces, so parse after its closing parenthesis.
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    char state;
+    int ppid;
+    if (rest >> state >> ppid && ppid == parent && state != 'Z') {
+      out.push_back(std::stoi(entry.path().filename()));
+    }
+  }
+  return out;
 }
 
 // Whether process `pid` exists (a zombie counts as gone).
@@ -120,7 +139,9 @@ TEST(ProcessFunctionTest, PythonReachesItsKeygroupLocallyAndAtARemoteReplica) {
   EXPECT_EQ(*edge->Invoke("tool", "get k1"), "<absent>");  // and locally at edge
   EXPECT_EQ(*cloud->Invoke("tool", "param greeting.text"), "hello");
   EXPECT_EQ(*cloud->Invoke("tool", "call echo hi edge"), "hi");  // a call to another node
-  auto big = cloud->Invoke("tool", "big 300000");                // more than a pipe holds at once
+  EXPECT_EQ(*cloud->Invoke("tool", "number 5"), "5");
+  EXPECT_EQ(*cloud->Invoke("tool", "stdin"), "0 0");
+  auto big = cloud->Invoke("tool", "big 300000");  // more than a pipe holds at once
   ASSERT_TRUE(big.ok());
   EXPECT_EQ(big->size(), 300000u);
 }
@@ -158,11 +179,12 @@ TEST(ProcessFunctionTest, FailuresReachTheCallerAndWorkersAreReplaced) {
   int second = pid();
   EXPECT_NE(second, first);
 
-  ::kill(second, SIGKILL);  // dies between calls: restarted in the background
-  ASSERT_TRUE(NodeCluster::Eventually([&] {
-    auto r = a->Invoke("tool", "pid");
-    return r.ok() && std::stoi(*r) != second;
+  ::kill(second, SIGKILL);  // dies between calls: restarted in the background, with no call
+  EXPECT_TRUE(NodeCluster::Eventually([&] {
+    auto workers = Children(cluster.pid("a"));
+    return workers.size() == 1 && workers[0] != second;
   }));
+  EXPECT_EQ(pid(), Children(cluster.pid("a")).at(0));
 
   auto broke = a->Invoke("tool", "garbage");
   EXPECT_EQ(broke.status().code(), core::Code::kInternal);
@@ -187,9 +209,18 @@ TEST(ProcessFunctionTest, FailuresReachTheCallerAndWorkersAreReplaced) {
         "worker broke the protocol"}) {
     EXPECT_NE(all.find(expected), std::string::npos) << expected << " not in:\n" << all;
   }
+  // A worker that writes stderr without pause cannot starve the node: it answers other requests
+  // meanwhile, and the call still times out.
+  std::thread flood([&] {
+    auto c = cluster.Client("a");
+    EXPECT_EQ(c->Invoke("tool", "flood").status().code(), core::Code::kDeadlineExceeded);
+  });
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_TRUE(cluster.Client("a", milliseconds(500))->ListFunctions().ok());
+  flood.join();
   auto list = a->ListFunctions();
   ASSERT_TRUE(list.ok());
-  EXPECT_EQ(list->functions(0).timeouts(), 1u);
+  EXPECT_EQ(list->functions(0).timeouts(), 2u);
 }
 
 TEST(ProcessFunctionTest, RedeployLetsCallsInFlightFinishOnTheOldWorkers) {
@@ -228,9 +259,19 @@ TEST(ProcessFunctionTest, WorkersComeBackWithTheNodeAndDieWithIt) {
   auto tool = Program("tool", "tool.py", "kg");
   ASSERT_TRUE(a->DeployFunction(tool).ok());
   int pid = std::stoi(*a->Invoke("tool", "pid"));
+  // In a call, the worker does not read its input, so only PR_SET_PDEATHSIG can end it.
+  std::thread busy([&] {
+    auto c = cluster.Client("a", milliseconds(3000));
+    EXPECT_FALSE(c->Invoke("tool", "sleep 60").ok());
+  });
+  ASSERT_TRUE(NodeCluster::Eventually([&] {
+    auto list = a->ListFunctions();
+    return list.ok() && list->functions(1).in_flight() == 1;
+  }));
 
   cluster.Kill("a");  // SIGKILL: the node cannot clean up, its workers die with it anyway
   EXPECT_TRUE(NodeCluster::Eventually([&] { return !Alive(pid); }));
+  busy.join();
   cluster.Start("a");
   auto again = cluster.Client("a");
   auto r = again->Invoke("counter", "");  // deployed again from the node's own storage

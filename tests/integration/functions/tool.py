@@ -2,9 +2,10 @@
 """A process function for tests: the body is a command, one word and its arguments.
 
   put K V | get K | delete K | scan START END | call FN BODY AT | param NAME | pid | print TEXT
-  sleep SECONDS | raise MESSAGE | exit CODE | garbage | big N
+  sleep SECONDS | raise MESSAGE | exit CODE | garbage | big N | number N | stdin | flood
 """
 import os
+import subprocess
 import sys
 import time
 
@@ -45,6 +46,13 @@ def handle(body):
     if cmd == "garbage":
         os.write(enoki._out.fileno(), b"this is not a frame\n")
         return "unreachable"
+    if cmd == "number":
+        return int(args[0])  # sent as its decimal text
+    if cmd == "stdin":  # the protocol's input is out of reach: a child reading stdin gets nothing
+        read = subprocess.run(["cat"], capture_output=True, timeout=5).stdout
+        return f"{len(sys.stdin.read())} {len(read)}"
+    if cmd == "flood":  # stderr as fast as a C program can, until the call is killed
+        os.execvp("yes", ["yes", "x" * 1000])  # fd 1 is a copy of stderr here
     if cmd == "big":
         return b"x" * int(args[0])
     raise ValueError("unknown command " + cmd)
