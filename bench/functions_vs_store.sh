@@ -34,13 +34,25 @@ done
 
 # Its own deployment (default concurrency limit, 100); enoki-kvload created the keygroup.
 "$enoki" deploy http-increment --handler increment --keygroup bench --node "$endpoint"
-cat >"$work/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = "http-counter"
+# Bodies name one of 100,000 keys at random, as enoki-kvload's do.
+cat >"$work/spread.lua" <<'LUA'
+request = function()
+  return wrk.format("POST", nil, nil, "key" .. math.random(1, 100000))
+end
 LUA
-for clients in 50 1; do
-  threads=$((clients < 2 ? 1 : 2))
-  echo "HTTP (wrk, POST /http-increment), $clients connections, ${seconds}s:"
-  wrk -t "$threads" -c "$clients" -d "${seconds}s" --latency -s "$work/post.lua" \
-    "http://127.0.0.1:$http/http-increment" | grep -E 'Requests/sec|^ +(50|99)%|Non-2xx|requests in' | sed 's/^/    /'
-done
+# Every call increments the same key: each one that read the value another call then changed has
+# its conditional put refused and retries, so this measures contention, and no increment is lost.
+cat >"$work/hot.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "hot-key"
+LUA
+http_run() {  # CONNECTIONS SCRIPT LABEL
+  local threads=$(($1 < 2 ? 1 : 2))
+  echo "HTTP (wrk, POST /http-increment), $1 connections, $3, ${seconds}s:"
+  wrk -t "$threads" -c "$1" -d "${seconds}s" --latency -s "$work/$2" \
+    "http://127.0.0.1:$http/http-increment" |
+    grep -E 'Requests/sec|^ +(50|99)%|Non-2xx|requests in' | sed 's/^/    /'
+}
+http_run 50 spread.lua "keys spread"
+http_run 1 spread.lua "keys spread"
+http_run 50 hot.lua "one hot key"
