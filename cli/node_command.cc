@@ -29,6 +29,7 @@ struct NodeArgs {
   std::string listen = "tcp://127.0.0.1:7000";
   std::string data_dir;
   std::vector<std::string> peers;
+  std::vector<std::string> links;
   uint64_t max_value_size = node::kDefaultMaxValueBytes;
   std::string durability = "process";
   bool in_memory = false;
@@ -94,6 +95,17 @@ int RunNode(const NodeArgs& args) {
     }
     options.peers.push_back(id);
   }
+  std::map<std::string, net::LinkSpec> links;
+  for (const auto& l : args.links) {
+    auto eq = l.find('=');
+    std::string peer = l.substr(0, eq == std::string::npos ? 0 : eq);
+    if (!peers.contains(peer)) {
+      return ReportError("--link '" + l + "' must start with the id of a --peer, as ID=SPEC");
+    }
+    auto spec = net::LinkSpec::Parse(l.substr(eq + 1));
+    if (!spec.ok()) return ReportError("--" + spec.status().message());
+    links[peer] = *spec;
+  }
   options.max_value_bytes = args.max_value_size;
   options.retry_interval = std::chrono::milliseconds(args.retry_ms);
   options.sync_write_timeout = std::chrono::milliseconds(args.sync_timeout_ms);
@@ -114,7 +126,8 @@ int RunNode(const NodeArgs& args) {
   zmq::context_t context(1);
   net::EventLoop loop(std::random_device{}());
   net::ZmqTransport transport(
-      context, loop, {args.id, args.listen, peers, node::MaxMessageBytes(options.max_value_bytes)});
+      context, loop,
+      {args.id, args.listen, peers, node::MaxMessageBytes(options.max_value_bytes), links});
   if (auto st = transport.Start(); !st.ok()) return ReportError(st.message());
   node::Node node(options, loop, transport, *storage);
   transport.SetHandler(&node);
@@ -167,6 +180,11 @@ int NodeMain(int argc, const char* const* argv) {
   cmd.add_option("--peer", args.peers,
                  "Another node, as ID=ENDPOINT (repeat for each peer; every node a keygroup may "
                  "be replicated to or forwarded to must be listed)");
+  cmd.add_option("--link", args.links,
+                 "Emulate the link to a peer in user space, as ID=SPEC, e.g. "
+                 "b=delay=25ms,jitter=1ms,dist=normal,loss=0.1%,rate=100mbit: messages to b "
+                 "wait for the delay (one way), are serialized at the rate, dropped at the loss "
+                 "rate, and stay in order (repeat for each peer; unlisted peers: no delay)");
   cmd.add_option("--max-value-size", args.max_value_size,
                  "Largest value accepted, in bytes (suffixes: KiB, MiB, KB, MB); use the same "
                  "value on every node")

@@ -1,11 +1,27 @@
-// The real-time event loop: zmq::poll with the next timer's deadline as timeout.
+// The real-time event loop: zmq::poll, woken by a timerfd armed at the next due timer.
 #include "net/event_loop.h"
 
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <system_error>
 
 namespace enoki::net {
 
-EventLoop::EventLoop(uint64_t seed) : rng_(seed) {}
+EventLoop::EventLoop(uint64_t seed) : rng_(seed) {
+  // steady_clock is CLOCK_MONOTONIC, so due times arm the timerfd as they are.
+  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd_ < 0) throw std::system_error(errno, std::generic_category(), "timerfd_create");
+  WatchFd(timer_fd_, ZMQ_POLLIN, [this](short) {
+    uint64_t expirations;
+    (void)!::read(timer_fd_, &expirations, sizeof expirations);
+    armed_ = {};
+  });
+}
+
+EventLoop::~EventLoop() { ::close(timer_fd_); }
 
 core::TimePoint EventLoop::Now() const {
   return core::TimePoint(std::chrono::duration_cast<core::Duration>(
@@ -62,9 +78,16 @@ void EventLoop::Run() {
   while (!stop_.load(std::memory_order_relaxed)) {
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kMaxWait);
     if (auto due = timers_.NextDue()) {
-      auto left = *due - Now();
-      wait = std::max(std::chrono::milliseconds(0),
-                      std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(left)));
+      if (*due <= Now()) {
+        wait = std::chrono::milliseconds(0);
+      } else if (*due != armed_) {
+        auto ns = due->time_since_epoch().count();
+        itimerspec spec{};
+        spec.it_value.tv_sec = ns / 1000000000;
+        spec.it_value.tv_nsec = ns % 1000000000;
+        ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+        armed_ = *due;
+      }
     }
     if (watches_changed_) {
       poll_items_ = items_;

@@ -1,7 +1,9 @@
 // EventLoop: the real-time environment. One thread polls ZeroMQ sockets and runs a timer heap on
 // the steady clock; after every round of work it runs the idle hooks (where a node commits its
 // batch of writes and sends what it queued). Everything registered with the loop runs on the
-// thread that called Run().
+// thread that called Run(). Timers fire within microseconds of their time, not at the poll
+// timeout's millisecond granularity: a timerfd armed at the next due timer is in the poll set
+// (the link shaper's delays depend on it).
 #pragma once
 
 #include <atomic>
@@ -19,6 +21,9 @@ namespace enoki::net {
 class EventLoop : public core::Env {
  public:
   explicit EventLoop(uint64_t seed);
+  ~EventLoop() override;
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
 
   core::TimePoint Now() const override;
   int64_t WallMicros() const override;
@@ -62,6 +67,8 @@ class EventLoop : public core::Env {
   std::vector<WatchId> poll_watches_;
   bool watches_changed_ = true;
   std::vector<std::function<void(short)>> unwatched_;  // freed after the round that unwatched them
+  int timer_fd_ = -1;
+  core::TimePoint armed_{};  // when timer_fd_ fires next (the epoch: disarmed)
   std::atomic<bool> stop_{false};
 };
 

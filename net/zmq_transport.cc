@@ -33,6 +33,15 @@ core::Status ZmqTransport::Start() {
       return core::Status::InvalidArgument("peer " + id + " at '" + endpoint + "': " + e.what());
     }
   }
+  for (const auto& [peer, spec] : options_.links) ENOKI_RETURN_IF_ERROR(SetLink(peer, spec));
+  return core::Status::Ok();
+}
+
+core::Status ZmqTransport::SetLink(const std::string& peer, const LinkSpec& spec) {
+  if (!options_.peers.contains(peer)) {
+    return core::Status::InvalidArgument("link to '" + peer + "': not a peer of " + options_.self);
+  }
+  shaped_[peer].model.Set(spec);
   return core::Status::Ok();
 }
 
@@ -110,10 +119,40 @@ void ZmqTransport::ConnectPeer(const std::string& to, const std::string& endpoin
 bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& msg) {
   auto it = peer_sockets_.find(to);
   if (it == peer_sockets_.end()) return false;
-  zmq::socket_t* socket = it->second.get();
   EncodeEnvelope(msg, &buffer_);
-  auto sent = socket->send(zmq::buffer(buffer_), zmq::send_flags::dontwait);
-  return sent.has_value();
+  auto link = shaped_.find(to);
+  if (link == shaped_.end()) return SendNow(*it->second, buffer_);
+  ShapedLink& l = link->second;
+  auto arrival = l.model.Arrival(loop_.Now(), buffer_.size(), loop_.Rng());
+  if (!arrival) {
+    ++shaper_drops_;
+    return true;  // lost on the way, as far as the sender can tell
+  }
+  l.held.emplace_back(*arrival, buffer_);
+  if (!l.timer_set) {
+    l.timer_set = true;
+    loop_.Schedule(*arrival - loop_.Now(), [this, to] { ReleaseDue(to); });
+  }
+  return true;
+}
+
+void ZmqTransport::ReleaseDue(const std::string& peer) {
+  ShapedLink& l = shaped_.at(peer);
+  l.timer_set = false;
+  zmq::socket_t& socket = *peer_sockets_.at(peer);
+  auto now = loop_.Now();
+  while (!l.held.empty() && l.held.front().first <= now) {
+    if (l.model.spec().cut || !SendNow(socket, l.held.front().second)) ++shaper_drops_;
+    l.held.pop_front();
+  }
+  if (!l.held.empty()) {
+    l.timer_set = true;
+    loop_.Schedule(l.held.front().first - now, [this, peer] { ReleaseDue(peer); });
+  }
+}
+
+bool ZmqTransport::SendNow(zmq::socket_t& socket, const std::string& bytes) {
+  return socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
 }
 
 void ZmqTransport::ReplyToClient(const ClientId& client, const proto::Response& response) {

@@ -6,8 +6,13 @@
 //
 // Frames: [routing id][Envelope]. A message that is not exactly that, or does not parse, is
 // answered with an INVALID_ARGUMENT Response (id 0) and dropped; the node never sees it.
+//
+// For emulation, the transport is also the user-space link shaper: messages to a peer with a
+// link (SetLink, ZmqTransportOptions::links) wait on the event loop's timers until the link model
+// says they arrive, then go out over loopback.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +21,7 @@
 
 #include "core/status.h"
 #include "net/event_loop.h"
+#include "net/link_model.h"
 #include "net/transport.h"
 
 namespace enoki::net {
@@ -25,6 +31,7 @@ struct ZmqTransportOptions {
   std::string listen;                        // e.g. tcp://127.0.0.1:7001
   std::map<std::string, std::string> peers;  // node id -> endpoint
   size_t max_message_bytes = 4 << 20;        // larger frames are refused by ZeroMQ
+  std::map<std::string, LinkSpec> links;     // peers whose messages the shaper holds back
 };
 
 class ZmqTransport : public Transport {
@@ -40,11 +47,28 @@ class ZmqTransport : public Transport {
   // The endpoint actually bound (resolves a wildcard port such as tcp://127.0.0.1:*).
   const std::string& bound_endpoint() const { return bound_; }
 
+  // The link shaper: from now on, messages to `peer` (a configured peer) are held back for what
+  // the link model draws (delay, jitter, rate), dropped as its loss or a cut says, and sent in
+  // order. Messages already held keep their time, but one that is due while the link is cut is
+  // dropped. A peer without a link gets its messages at once.
+  [[nodiscard]] core::Status SetLink(const std::string& peer, const LinkSpec& spec);
+  // Messages the shaper dropped (loss, cut) so far.
+  uint64_t shaper_drops() const { return shaper_drops_; }
+
  private:
   void OnRouterReadable();
   void SendError(const ClientId& client, const std::string& message);
   // Creates the DEALER socket to peer `to`; throws zmq::error_t for a bad endpoint.
   void ConnectPeer(const std::string& to, const std::string& endpoint);
+  bool SendNow(zmq::socket_t& socket, const std::string& bytes);
+  // Sends the held messages to `peer` that are due, and waits for the next one.
+  void ReleaseDue(const std::string& peer);
+
+  struct ShapedLink {
+    LinkModel model;
+    std::deque<std::pair<core::TimePoint, std::string>> held;  // arrival time, frame; in order
+    bool timer_set = false;
+  };
 
   zmq::context_t& context_;
   EventLoop& loop_;
@@ -54,6 +78,8 @@ class ZmqTransport : public Transport {
   MessageHandler* handler_ = nullptr;
   std::string bound_;
   std::string buffer_;  // reused for serialization
+  std::map<std::string, ShapedLink> shaped_;
+  uint64_t shaper_drops_ = 0;
 };
 
 }  // namespace enoki::net

@@ -39,6 +39,29 @@ TEST(ClusterTest, WriteAtOneNodeReadAtTheOthers) {
   }
 }
 
+TEST(ClusterTest, TheShaperDelaysReplicationByTheLinksOneWayDelay) {
+  // a's messages to b wait 40 ms (--link); b's to a go at once.
+  NodeCluster cluster({"a", "b"}, {}, false, {{"a", {"--link=b=delay=40ms"}}});
+  auto a = cluster.Client("a");
+  proto::CreateKeygroupRequest kg;
+  kg.set_name("sync");
+  kg.set_mode(proto::SYNC);
+  kg.add_replicas("a");
+  kg.add_replicas("b");
+  ASSERT_TRUE(a->CreateKeygroup(kg).ok());
+  ASSERT_TRUE(
+      NodeCluster::Eventually([&] { return cluster.Client("b")->KeygroupInfo("sync").ok(); }));
+  // A synchronous put is answered after b applied it: one shaped trip there, one plain trip back.
+  for (int i = 0; i < 5; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(a->Put("sync", "k" + std::to_string(i), "v").ok());
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_GE(ms, 40.0);
+    EXPECT_LT(ms, 60.0);
+  }
+}
+
 TEST(ClusterTest, KilledReplicaCatchesUpOnRestartWithoutRestartingOthers) {
   NodeCluster cluster({"a", "b", "c"});
   CreateOnAll(cluster, "kg");

@@ -21,10 +21,12 @@ namespace enoki::testing {
 
 class NodeCluster {
  public:
-  // Nodes `ids` on free loopback ports; with `http`, each also serves HTTP (http_port(id)).
+  // Nodes `ids` on free loopback ports, each started with `extra_args` and its own entry of
+  // `node_args`; with `http`, each also serves HTTP (http_port(id)).
   explicit NodeCluster(std::vector<std::string> ids, std::vector<std::string> extra_args = {},
-                       bool http = false)
-      : ids_(std::move(ids)), extra_args_(std::move(extra_args)) {
+                       bool http = false,
+                       std::map<std::string, std::vector<std::string>> node_args = {})
+      : ids_(std::move(ids)), extra_args_(std::move(extra_args)), node_args_(std::move(node_args)) {
     dir_ = std::filesystem::temp_directory_path() /
            ("enoki-it-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     std::filesystem::create_directories(dir_);
@@ -56,6 +58,7 @@ class NodeCluster {
       if (other != id) argv.push_back("--peer=" + other + "=" + endpoints_[other]);
     }
     argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+    argv.insert(argv.end(), node_args_[id].begin(), node_args_[id].end());
     if (http_ports_.contains(id)) {
       argv.push_back("--http=127.0.0.1:" + std::to_string(http_ports_[id]));
     }
@@ -98,6 +101,7 @@ class NodeCluster {
   static inline int counter_ = 0;
   std::vector<std::string> ids_;
   std::vector<std::string> extra_args_;
+  std::map<std::string, std::vector<std::string>> node_args_;
   std::filesystem::path dir_;
   std::map<std::string, std::string> endpoints_;
   std::map<std::string, int> http_ports_;

@@ -1,0 +1,138 @@
+// The link model and the text form of link specs.
+#include "net/link_model.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+namespace enoki::net {
+namespace {
+
+using core::Duration;
+using core::Status;
+
+// "12.5" and a unit suffix from `units` (name, factor); the number times the factor.
+std::optional<double> Number(std::string_view text,
+                             std::initializer_list<std::pair<const char*, double>> units,
+                             bool unit_required) {
+  size_t end = 0;
+  while (end < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
+    ++end;
+  double value = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + end, value);
+  if (end == 0 || ec != std::errc() || p != text.data() + end) return std::nullopt;
+  std::string_view unit = text.substr(end);
+  if (unit.empty()) return unit_required ? std::nullopt : std::optional<double>(value);
+  for (const auto& [name, factor] : units) {
+    if (unit == name) return value * factor;
+  }
+  return std::nullopt;
+}
+
+std::string FormatDuration(Duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%gms", core::ToMillis(d));
+  return buf;
+}
+
+}  // namespace
+
+core::Result<LinkSpec> LinkSpec::Parse(std::string_view text) {
+  LinkSpec spec;
+  std::vector<std::string_view> items;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t end = text.find_first_of(", ", pos);
+    if (end == std::string_view::npos) end = text.size();
+    if (end > pos) items.push_back(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  for (auto item : items) {
+    auto eq = item.find('=');
+    std::string_view key = item.substr(0, eq);
+    std::string_view value = eq == std::string_view::npos ? "" : item.substr(eq + 1);
+    auto bad = [&](const std::string& expected) {
+      return Status::InvalidArgument("link '" + std::string(text) + "': " + std::string(key) +
+                                     " '" + std::string(value) + "' is not " + expected);
+    };
+    if (key == "delay" || key == "jitter") {
+      auto us = Number(value, {{"us", 1}, {"ms", 1e3}, {"s", 1e6}}, true);
+      if (!us) return bad("a duration such as 25ms, 500us or 1s");
+      auto d = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::micro>(*us));
+      (key == "delay" ? spec.delay : spec.jitter) = d;
+    } else if (key == "dist") {
+      if (value == "uniform") {
+        spec.distribution = Jitter::kUniform;
+      } else if (value == "normal") {
+        spec.distribution = Jitter::kNormal;
+      } else {
+        return bad("uniform or normal");
+      }
+    } else if (key == "loss") {
+      auto f = Number(value, {{"%", 0.01}}, false);
+      if (!f || *f > 1) return bad("a fraction (0.01) or a percentage (1%) up to 100%");
+      spec.loss = *f;
+    } else if (key == "rate") {
+      auto bps = Number(value, {{"bit", 1}, {"kbit", 1e3}, {"mbit", 1e6}, {"gbit", 1e9}}, true);
+      if (!bps) return bad("a rate such as 100mbit, 10mbit or 500kbit");
+      spec.rate_bps = *bps;
+    } else if (key == "cut") {
+      if (value != "true" && value != "false") return bad("true or false");
+      spec.cut = value == "true";
+    } else {
+      return Status::InvalidArgument("link '" + std::string(text) + "': unknown key '" +
+                                     std::string(key) +
+                                     "' (known: delay, jitter, dist, loss, rate, cut)");
+    }
+  }
+  return spec;
+}
+
+std::string LinkSpec::ToString() const {
+  std::string s = "delay=" + FormatDuration(delay);
+  if (jitter > Duration(0)) {
+    s += ",jitter=" + FormatDuration(jitter);
+    s += distribution == Jitter::kNormal ? ",dist=normal" : ",dist=uniform";
+  }
+  char buf[48];
+  if (loss > 0) {
+    std::snprintf(buf, sizeof buf, ",loss=%g%%", loss * 100);
+    s += buf;
+  }
+  if (rate_bps > 0) {
+    std::snprintf(buf, sizeof buf, ",rate=%gkbit", rate_bps / 1e3);
+    s += buf;
+  }
+  if (cut) s += ",cut=true";
+  return s;
+}
+
+std::optional<core::TimePoint> LinkModel::Arrival(core::TimePoint now, size_t bytes,
+                                                  std::mt19937_64& rng) {
+  if (spec_.cut) return std::nullopt;
+  if (spec_.loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < spec_.loss) {
+    return std::nullopt;
+  }
+  core::TimePoint sent = now;
+  if (spec_.rate_bps > 0) {
+    auto serialization = std::chrono::duration_cast<Duration>(
+        std::chrono::duration<double>(static_cast<double>(bytes) * 8 / spec_.rate_bps));
+    sent = std::max(now, free_at_) + serialization;
+    free_at_ = sent;
+  }
+  Duration delay = spec_.delay;
+  if (spec_.jitter > Duration(0)) {
+    double j = static_cast<double>(spec_.jitter.count());
+    double draw = spec_.distribution == LinkSpec::Jitter::kUniform
+                      ? std::uniform_real_distribution<double>(-j, j)(rng)
+                      : std::normal_distribution<double>(0, j)(rng);
+    delay = std::max(Duration(0), delay + Duration(static_cast<Duration::rep>(std::llround(draw))));
+  }
+  last_arrival_ = std::max(sent + delay, last_arrival_);
+  return last_arrival_;
+}
+
+}  // namespace enoki::net

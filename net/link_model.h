@@ -1,0 +1,53 @@
+// LinkModel: one direction of an emulated network link (delay, jitter, loss, rate, cut), the
+// model that both the user-space link shaper (net/zmq_transport.h) and the simulator use. It
+// answers one question: a message of so many bytes handed to the link now, when does it arrive,
+// if at all? Like a TCP stream under netem, messages are serialized at the rate, delayed by the
+// delay plus a jitter drawn per message, and never reordered (a message arrives no earlier than
+// the one sent before it). Unlike TCP under netem, a lost message is gone: the node's retries
+// recover, as they do over any lossy path.
+#pragma once
+
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "core/env.h"
+#include "core/status.h"
+
+namespace enoki::net {
+
+struct LinkSpec {
+  enum class Jitter { kUniform, kNormal };
+
+  core::Duration delay{0};   // one-way
+  core::Duration jitter{0};  // uniform: +-jitter around the delay; normal: standard deviation
+  Jitter distribution = Jitter::kUniform;
+  double loss = 0;      // fraction of messages dropped, 0 to 1
+  double rate_bps = 0;  // bits per second; 0: unlimited
+  bool cut = false;     // partitioned: every message is dropped
+
+  // "delay=25ms jitter=1ms dist=normal loss=0.5% rate=100mbit" style, keys in any order,
+  // separated by ',' or spaces; every key optional. Units: delay and jitter in us, ms or s;
+  // loss as a fraction or a percentage; rate in bit, kbit, mbit or gbit (per second).
+  static core::Result<LinkSpec> Parse(std::string_view text);
+  std::string ToString() const;
+  bool operator==(const LinkSpec&) const = default;
+};
+
+class LinkModel {
+ public:
+  explicit LinkModel(LinkSpec spec = {}) : spec_(spec) {}
+  // Changes the link from now on; messages already on it keep their arrival time.
+  void Set(const LinkSpec& spec) { spec_ = spec; }
+  const LinkSpec& spec() const { return spec_; }
+  // When a message of `bytes` handed to the link at `now` arrives; nullopt when it is dropped.
+  std::optional<core::TimePoint> Arrival(core::TimePoint now, size_t bytes, std::mt19937_64& rng);
+
+ private:
+  LinkSpec spec_;
+  core::TimePoint free_at_{};       // when the sender's side of the link has sent what it holds
+  core::TimePoint last_arrival_{};  // of the previous message: no overtaking
+};
+
+}  // namespace enoki::net
