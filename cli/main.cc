@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   enoki::cli::AddKvCommand(app, run);
   enoki::cli::AddKeygroupCommand(app, run);
   enoki::cli::AddFunctionCommands(app, run);
+  enoki::cli::AddScenarioCommand(app, run);
   enoki::cli::AddDemoCommand(app, run);
   try {
     app.parse(argc, argv);

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 namespace enoki::net {
@@ -103,7 +104,17 @@ std::string LinkSpec::ToString() const {
     s += buf;
   }
   if (rate_bps > 0) {
-    std::snprintf(buf, sizeof buf, ",rate=%gkbit", rate_bps / 1e3);
+    // The largest unit that keeps the number whole, as people write rates.
+    const char* unit = "bit";
+    double value = rate_bps;
+    for (auto [name, factor] : {std::pair{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}}) {
+      if (std::fmod(rate_bps, factor) == 0) {
+        unit = name;
+        value = rate_bps / factor;
+        break;
+      }
+    }
+    std::snprintf(buf, sizeof buf, ",rate=%g%s", value, unit);
     s += buf;
   }
   if (cut) s += ",cut=true";

@@ -1,0 +1,766 @@
+// Loading and validating scenario files, and the link table.
+#include "testbed/scenario.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "node/function_host.h"
+#include "node/validation.h"
+
+namespace enoki::testbed {
+namespace {
+
+using core::Duration;
+using core::Status;
+
+// Reads one scenario file; every error carries "file:line:column: field: ".
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  Status Error(const YAML::Node& at, const std::string& field, const std::string& message) const {
+    auto mark = at.Mark();
+    std::string where = file_;
+    if (mark.line >= 0) {
+      where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    }
+    return Status::InvalidArgument(where + ": " + field + ": " + message);
+  }
+
+  // `n` must be a map whose keys are all in `allowed`; `required` must be there.
+  Status Map(const YAML::Node& n, const std::string& field, const std::set<std::string>& allowed,
+             const std::set<std::string>& required = {}) const {
+    if (!n.IsMap()) return Error(n, field, "expected a map of fields");
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string key = it->first.Scalar();
+      if (!allowed.contains(key)) {
+        std::string known;
+        for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
+        return Error(it->first, Join(field, key), "unknown field (known: " + known + ")");
+      }
+    }
+    for (const auto& key : required) {
+      if (!n[key]) return Error(n, Join(field, key), "missing (required)");
+    }
+    return Status::Ok();
+  }
+
+  core::Result<std::string> Str(const YAML::Node& n, const std::string& field) const {
+    if (!n.IsScalar()) return Error(n, field, "expected a single value");
+    return n.Scalar();
+  }
+  core::Result<std::string> Name(const YAML::Node& n, const std::string& field) const {
+    auto s = Str(n, field);
+    if (!s.ok()) return s;
+    if (auto st = node::ValidateName("the name", *s); !st.ok())
+      return Error(n, field, st.message());
+    return s;
+  }
+  core::Result<int64_t> Int(const YAML::Node& n, const std::string& field, int64_t min,
+                            int64_t max) const {
+    auto s = Str(n, field);
+    if (!s.ok()) return s.status();
+    int64_t v = 0;
+    auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+    if (ec != std::errc() || p != s->data() + s->size() || v < min || v > max) {
+      return Error(n, field,
+                   "'" + *s + "' is not a whole number from " + std::to_string(min) + " to " +
+                       std::to_string(max));
+    }
+    return v;
+  }
+  // "250ms", "2s", "500us", "1.5m", "1h"; a bare 0 is allowed.
+  core::Result<Duration> Time(const YAML::Node& n, const std::string& field) const {
+    auto s = Str(n, field);
+    if (!s.ok()) return s.status();
+    static const std::pair<const char*, double> kUnits[] = {
+        {"us", 1e-6}, {"ms", 1e-3}, {"s", 1}, {"m", 60}, {"h", 3600}};
+    size_t end = 0;
+    while (end < s->size() &&
+           (std::isdigit(static_cast<unsigned char>((*s)[end])) || (*s)[end] == '.')) {
+      ++end;
+    }
+    double v = 0;
+    auto [p, ec] = std::from_chars(s->data(), s->data() + end, v);
+    std::string unit = s->substr(end);
+    bool ok = end > 0 && ec == std::errc() && p == s->data() + end;
+    double seconds = -1;
+    if (ok && unit.empty() && v == 0) seconds = 0;
+    for (const auto& [name, factor] : kUnits) {
+      if (ok && unit == name) seconds = v * factor;
+    }
+    if (seconds < 0) return Error(n, field, "'" + *s + "' is not a duration such as 250ms or 2s");
+    return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
+  }
+  // A list of names, or one name.
+  core::Result<std::vector<std::string>> Names(const YAML::Node& n,
+                                               const std::string& field) const {
+    std::vector<std::string> out;
+    if (n.IsScalar()) {
+      auto s = Name(n, field);
+      if (!s.ok()) return s.status();
+      out.push_back(*s);
+      return out;
+    }
+    if (!n.IsSequence() || n.size() == 0) return Error(n, field, "expected a name or a list");
+    for (size_t i = 0; i < n.size(); ++i) {
+      auto s = Name(n[i], field + "[" + std::to_string(i) + "]");
+      if (!s.ok()) return s.status();
+      out.push_back(*s);
+    }
+    return out;
+  }
+  // A link's fields (delay, jitter, distribution, loss, rate) in map `n`.
+  core::Result<net::LinkSpec> Link(const YAML::Node& n, const std::string& field) const {
+    std::string text;
+    for (const char* key : {"delay", "jitter", "distribution", "loss", "rate"}) {
+      if (!n[key]) continue;
+      auto v = Str(n[key], Join(field, key));
+      if (!v.ok()) return v.status();
+      std::string k = std::string(key) == "distribution" ? "dist" : key;
+      auto one = net::LinkSpec::Parse(k + "=" + *v);
+      if (!one.ok()) {
+        std::string why = one.status().message();
+        return Error(n[key], Join(field, key), why.substr(why.find(": ") + 2));
+      }
+      text += (text.empty() ? "" : ",") + k + "=" + *v;
+    }
+    return net::LinkSpec::Parse(text);
+  }
+
+  static std::string Join(const std::string& field, const std::string& key) {
+    return field.empty() ? key : field + "." + key;
+  }
+  static std::string Item(const std::string& field, size_t i) {
+    return field + "[" + std::to_string(i) + "]";
+  }
+
+ private:
+  std::string file_;
+};
+
+core::Result<Tier> ParseTier(const Reader& r, const YAML::Node& n, const std::string& field) {
+  auto s = r.Str(n, field);
+  if (!s.ok()) return s.status();
+  if (*s == "cloud") return Tier::kCloud;
+  if (*s == "edge") return Tier::kEdge;
+  if (*s == "client") return Tier::kClient;
+  return r.Error(n, field, "'" + *s + "' is not one of cloud, edge, client");
+}
+
+std::pair<Tier, Tier> TierPair(Tier a, Tier b) { return a < b ? std::pair(a, b) : std::pair(b, a); }
+
+Status LoadNodes(const Reader& r, const YAML::Node& list, Scenario& s) {
+  if (!list || !list.IsSequence() || list.size() == 0) {
+    return r.Error(list, "nodes", "expected a list of at least one node");
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& n = list[i];
+    std::string f = Reader::Item("nodes", i);
+    ENOKI_RETURN_IF_ERROR(r.Map(n, f, {"name", "tier"}, {"name", "tier"}));
+    NodeDecl d;
+    auto name = r.Name(n["name"], f + ".name");
+    if (!name.ok()) return name.status();
+    if (s.FindNode(*name) != nullptr) {
+      return r.Error(n["name"], f + ".name", "node '" + *name + "' is declared twice");
+    }
+    d.name = *name;
+    auto tier = ParseTier(r, n["tier"], f + ".tier");
+    if (!tier.ok()) return tier.status();
+    d.tier = *tier;
+    s.nodes.push_back(d);
+  }
+  return Status::Ok();
+}
+
+// "edge-cloud": a pair of tiers.
+core::Result<std::pair<Tier, Tier>> ParseTierPair(const Reader& r, const YAML::Node& key,
+                                                  const std::string& field) {
+  std::string text = key.Scalar();
+  auto dash = text.find('-');
+  auto bad = r.Error(key, field, "'" + text + "' is not a pair of tiers such as edge-cloud");
+  if (dash == std::string::npos) return bad;
+  Tier tiers[2];
+  std::string parts[2] = {text.substr(0, dash), text.substr(dash + 1)};
+  for (int i = 0; i < 2; ++i) {
+    if (parts[i] == "cloud") {
+      tiers[i] = Tier::kCloud;
+    } else if (parts[i] == "edge") {
+      tiers[i] = Tier::kEdge;
+    } else if (parts[i] == "client") {
+      tiers[i] = Tier::kClient;
+    } else {
+      return bad;
+    }
+  }
+  return TierPair(tiers[0], tiers[1]);
+}
+
+core::Result<LinkDecl> LoadLink(const Reader& r, const YAML::Node& n, const std::string& f,
+                                const Scenario& s, const std::set<std::string>& extra) {
+  std::set<std::string> allowed = {"between", "delay", "jitter", "distribution", "loss", "rate"};
+  allowed.insert(extra.begin(), extra.end());
+  ENOKI_RETURN_IF_ERROR(r.Map(n, f, allowed, {"between"}));
+  auto between = r.Names(n["between"], f + ".between");
+  if (!between.ok()) return between.status();
+  if (between->size() != 2 || (*between)[0] == (*between)[1]) {
+    return r.Error(n["between"], f + ".between", "expected two different nodes");
+  }
+  for (const auto& name : *between) {
+    if (s.FindNode(name) == nullptr) {
+      return r.Error(n["between"], f + ".between", "no node '" + name + "'");
+    }
+  }
+  auto spec = r.Link(n, f);
+  if (!spec.ok()) return spec.status();
+  return LinkDecl{(*between)[0], (*between)[1], *spec};
+}
+
+Status LoadTopology(const Reader& r, const YAML::Node& root, Scenario& s) {
+  if (const auto& d = root["tier_links"]) {
+    if (!d.IsMap()) return r.Error(d, "tier_links", "expected a map such as edge-cloud: {...}");
+    for (auto it = d.begin(); it != d.end(); ++it) {
+      std::string f = "tier_links." + it->first.Scalar();
+      auto pair = ParseTierPair(r, it->first, f);
+      if (!pair.ok()) return pair.status();
+      ENOKI_RETURN_IF_ERROR(
+          r.Map(it->second, f, {"delay", "jitter", "distribution", "loss", "rate"}));
+      auto spec = r.Link(it->second, f);
+      if (!spec.ok()) return spec.status();
+      s.tier_links[*pair] = *spec;
+    }
+  }
+  if (const auto& list = root["links"]) {
+    if (!list.IsSequence()) return r.Error(list, "links", "expected a list");
+    std::set<std::pair<std::string, std::string>> seen;
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string f = Reader::Item("links", i);
+      auto link = LoadLink(r, list[i], f, s, {});
+      if (!link.ok()) return link.status();
+      auto key = std::minmax(link->a, link->b);
+      if (!seen.insert(key).second) {
+        return r.Error(list[i], f,
+                       "a link between " + link->a + " and " + link->b + " is declared twice");
+      }
+      s.links.push_back(*link);
+    }
+  }
+  return Status::Ok();
+}
+
+Status LoadKeygroups(const Reader& r, const YAML::Node& list, Scenario& s) {
+  if (!list) return Status::Ok();
+  if (!list.IsSequence()) return r.Error(list, "keygroups", "expected a list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& n = list[i];
+    std::string f = Reader::Item("keygroups", i);
+    ENOKI_RETURN_IF_ERROR(
+        r.Map(n, f, {"name", "replicas", "mode", "mutability"}, {"name", "replicas"}));
+    KeygroupDecl k;
+    auto name = r.Name(n["name"], f + ".name");
+    if (!name.ok()) return name.status();
+    if (!names.insert(*name).second) {
+      return r.Error(n["name"], f + ".name", "keygroup '" + *name + "' is declared twice");
+    }
+    k.name = *name;
+    auto replicas = r.Names(n["replicas"], f + ".replicas");
+    if (!replicas.ok()) return replicas.status();
+    for (const auto& rep : *replicas) {
+      const NodeDecl* node = s.FindNode(rep);
+      if (node == nullptr) return r.Error(n["replicas"], f + ".replicas", "no node '" + rep + "'");
+      if (node->tier == Tier::kClient) {
+        return r.Error(n["replicas"], f + ".replicas",
+                       "'" + rep + "' is a client node, which holds no replicas");
+      }
+    }
+    k.replicas = *replicas;
+    if (n["mode"]) {
+      auto mode = r.Str(n["mode"], f + ".mode");
+      if (!mode.ok()) return mode.status();
+      if (*mode != "async" && *mode != "sync") {
+        return r.Error(n["mode"], f + ".mode", "'" + *mode + "' is not one of async, sync");
+      }
+      k.mode = *mode == "sync" ? proto::SYNC : proto::ASYNC;
+    }
+    if (n["mutability"]) {
+      auto m = r.Str(n["mutability"], f + ".mutability");
+      if (!m.ok()) return m.status();
+      if (*m != "mutable" && *m != "append-only") {
+        return r.Error(n["mutability"], f + ".mutability",
+                       "'" + *m + "' is not one of mutable, append-only");
+      }
+      k.mutability = *m == "append-only" ? proto::APPEND_ONLY : proto::MUTABLE;
+    }
+    s.keygroups.push_back(k);
+  }
+  return Status::Ok();
+}
+
+Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string& base_dir,
+                     Scenario& s) {
+  if (!list) return Status::Ok();
+  if (!list.IsSequence()) return r.Error(list, "functions", "expected a list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& n = list[i];
+    std::string f = Reader::Item("functions", i);
+    ENOKI_RETURN_IF_ERROR(r.Map(
+        n, f,
+        {"name", "nodes", "runtime", "handler", "keygroup", "params", "timeout", "concurrency"},
+        {"name", "nodes", "handler", "keygroup"}));
+    FunctionDecl d;
+    auto name = r.Name(n["name"], f + ".name");
+    if (!name.ok()) return name.status();
+    if (!names.insert(*name).second) {
+      return r.Error(n["name"], f + ".name", "function '" + *name + "' is declared twice");
+    }
+    d.spec.set_name(*name);
+    auto nodes = r.Names(n["nodes"], f + ".nodes");
+    if (!nodes.ok()) return nodes.status();
+    for (const auto& name : *nodes) {
+      const NodeDecl* node = s.FindNode(name);
+      if (node == nullptr) return r.Error(n["nodes"], f + ".nodes", "no node '" + name + "'");
+      if (node->tier == Tier::kClient) {
+        return r.Error(n["nodes"], f + ".nodes",
+                       "'" + name + "' is a client node, which runs no functions");
+      }
+    }
+    d.nodes = *nodes;
+    std::string runtime = "native";
+    if (n["runtime"]) {
+      auto rt = r.Str(n["runtime"], f + ".runtime");
+      if (!rt.ok()) return rt.status();
+      runtime = *rt;
+    }
+    auto handler = r.Str(n["handler"], f + ".handler");
+    if (!handler.ok()) return handler.status();
+    if (runtime == "native") {
+      if (!node::NativeFunctions().contains(*handler)) {
+        std::string names;
+        for (const auto& [fn, ptr] : node::NativeFunctions()) {
+          names += (names.empty() ? "" : ", ") + fn;
+        }
+        return r.Error(n["handler"], f + ".handler",
+                       "no native function '" + *handler + "' (available: " + names + ")");
+      }
+    } else if (runtime == "process") {
+      std::filesystem::path path(*handler);
+      if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
+      path = path.lexically_normal();
+      if (!std::filesystem::is_regular_file(path)) {
+        return r.Error(n["handler"], f + ".handler", "no program at " + path.string());
+      }
+      *handler = path.string();
+    } else {
+      return r.Error(n["runtime"], f + ".runtime",
+                     "'" + runtime + "' is not one of native, process");
+    }
+    d.spec.set_runtime(runtime);
+    d.spec.set_handler(*handler);
+    auto kg = r.Name(n["keygroup"], f + ".keygroup");
+    if (!kg.ok()) return kg.status();
+    if (std::none_of(s.keygroups.begin(), s.keygroups.end(),
+                     [&](const KeygroupDecl& k) { return k.name == *kg; })) {
+      return r.Error(n["keygroup"], f + ".keygroup", "no keygroup '" + *kg + "'");
+    }
+    d.spec.set_keygroup(*kg);
+    if (const auto& params = n["params"]) {
+      if (!params.IsMap()) return r.Error(params, f + ".params", "expected a map of NAME: VALUE");
+      for (auto it = params.begin(); it != params.end(); ++it) {
+        auto v = r.Str(it->second, f + ".params." + it->first.Scalar());
+        if (!v.ok()) return v.status();
+        (*d.spec.mutable_params())[it->first.Scalar()] = *v;
+      }
+    }
+    if (n["timeout"]) {
+      auto t = r.Time(n["timeout"], f + ".timeout");
+      if (!t.ok()) return t.status();
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*t).count();
+      if (ms < 1 || ms > std::numeric_limits<uint32_t>::max()) {
+        return r.Error(n["timeout"], f + ".timeout", "must be from 1ms to 49 days");
+      }
+      d.spec.set_timeout_ms(static_cast<uint32_t>(ms));
+    }
+    if (n["concurrency"]) {
+      auto c = r.Int(n["concurrency"], f + ".concurrency", 1, 100000);
+      if (!c.ok()) return c.status();
+      d.spec.set_concurrency(static_cast<uint32_t>(*c));
+    }
+    s.functions.push_back(d);
+  }
+  return Status::Ok();
+}
+
+// Checks a body template: {caller}, {seq}, {int:A:B}, {random:N}; "{{" and "}}" are braces.
+Status CheckTemplate(const Reader& r, const YAML::Node& n, const std::string& f,
+                     const std::string& t) {
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '}' && i + 1 < t.size() && t[i + 1] == '}') {
+      ++i;
+      continue;
+    }
+    if (t[i] != '{') continue;
+    if (i + 1 < t.size() && t[i + 1] == '{') {
+      ++i;
+      continue;
+    }
+    auto end = t.find('}', i);
+    if (end == std::string::npos) return r.Error(n, f, "a '{' without its '}'");
+    std::string field = t.substr(i + 1, end - i - 1);
+    bool ok = field == "caller" || field == "seq";
+    long long a = 0, b = 0;
+    char tail = 0;
+    if (!ok && std::sscanf(field.c_str(), "int:%lld:%lld%c", &a, &b, &tail) == 2) ok = a <= b;
+    if (!ok && std::sscanf(field.c_str(), "random:%lld%c", &a, &tail) == 1) {
+      ok = a >= 0 && a <= (64 << 20);
+    }
+    if (!ok) {
+      return r.Error(n, f,
+                     "'{" + field +
+                         "}' is not one of {caller}, {seq}, {int:A:B} (A <= B), "
+                         "{random:N}");
+    }
+    i = end;
+  }
+  return Status::Ok();
+}
+
+Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
+  if (!list) return Status::Ok();
+  if (!list.IsSequence()) return r.Error(list, "workloads", "expected a list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& n = list[i];
+    std::string f = Reader::Item("workloads", i);
+    ENOKI_RETURN_IF_ERROR(r.Map(n, f,
+                                {"name", "client", "function", "node", "callers", "rate", "think",
+                                 "requests", "duration", "start", "body"},
+                                {"name", "client", "function", "node"}));
+    WorkloadDecl w;
+    auto name = r.Name(n["name"], f + ".name");
+    if (!name.ok()) return name.status();
+    if (!names.insert(*name).second) {
+      return r.Error(n["name"], f + ".name", "workload '" + *name + "' is declared twice");
+    }
+    w.name = *name;
+    auto client = r.Name(n["client"], f + ".client");
+    if (!client.ok()) return client.status();
+    const NodeDecl* c = s.FindNode(*client);
+    if (c == nullptr || c->tier != Tier::kClient) {
+      return r.Error(n["client"], f + ".client", "'" + *client + "' is not a client node");
+    }
+    w.client = *client;
+    auto fn = r.Name(n["function"], f + ".function");
+    if (!fn.ok()) return fn.status();
+    auto decl = std::find_if(s.functions.begin(), s.functions.end(),
+                             [&](const FunctionDecl& d) { return d.spec.name() == *fn; });
+    if (decl == s.functions.end()) {
+      return r.Error(n["function"], f + ".function", "no function '" + *fn + "'");
+    }
+    w.function = *fn;
+    auto at = r.Name(n["node"], f + ".node");
+    if (!at.ok()) return at.status();
+    if (std::find(decl->nodes.begin(), decl->nodes.end(), *at) == decl->nodes.end()) {
+      return r.Error(n["node"], f + ".node",
+                     "function '" + *fn + "' is not deployed at '" + *at + "'");
+    }
+    w.node = *at;
+    if (n["callers"]) {
+      auto callers = r.Int(n["callers"], f + ".callers", 1, 100000);
+      if (!callers.ok()) return callers.status();
+      w.callers = static_cast<int>(*callers);
+    }
+    if (n["rate"]) {
+      auto rate = r.Str(n["rate"], f + ".rate");
+      if (!rate.ok()) return rate.status();
+      double v = 0;
+      char unit[8] = {0};
+      if (std::sscanf(rate->c_str(), "%lf/%7s", &v, unit) != 2 || std::string(unit) != "s" ||
+          v <= 0) {
+        return r.Error(n["rate"], f + ".rate",
+                       "'" + *rate + "' is not a rate per caller such as 10/s");
+      }
+      w.rate = v;
+    }
+    if (n["think"]) {
+      if (w.rate) {
+        return r.Error(n["think"], f + ".think",
+                       "only for a closed loop (no rate): an open loop sends at its rate");
+      }
+      auto think = r.Time(n["think"], f + ".think");
+      if (!think.ok()) return think.status();
+      w.think = *think;
+    }
+    if (n["requests"]) {
+      auto req = r.Int(n["requests"], f + ".requests", 1, 1000000000);
+      if (!req.ok()) return req.status();
+      w.requests = *req;
+    }
+    if (n["duration"]) {
+      auto d = r.Time(n["duration"], f + ".duration");
+      if (!d.ok()) return d.status();
+      if (*d <= Duration(0)) return r.Error(n["duration"], f + ".duration", "must be positive");
+      w.duration = *d;
+    }
+    if (!w.requests && !w.duration) {
+      return r.Error(n, f, "give requests (per caller) or a duration, or both");
+    }
+    if (n["start"]) {
+      auto start = r.Time(n["start"], f + ".start");
+      if (!start.ok()) return start.status();
+      w.start = *start;
+    }
+    if (n["body"]) {
+      auto body = r.Str(n["body"], f + ".body");
+      if (!body.ok()) return body.status();
+      ENOKI_RETURN_IF_ERROR(CheckTemplate(r, n["body"], f + ".body", *body));
+      w.body = *body;
+    }
+    s.workloads.push_back(w);
+  }
+  return Status::Ok();
+}
+
+Status LoadTimeline(const Reader& r, const YAML::Node& list, Scenario& s) {
+  if (!list) return Status::Ok();
+  if (!list.IsSequence()) return r.Error(list, "timeline", "expected a list");
+  std::set<std::string> down;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& n = list[i];
+    std::string f = Reader::Item("timeline", i);
+    ENOKI_RETURN_IF_ERROR(
+        r.Map(n, f, {"at", "link", "partition", "heal", "crash", "restart", "phase"}, {"at"}));
+    TimelineEvent e;
+    auto at = r.Time(n["at"], f + ".at");
+    if (!at.ok()) return at.status();
+    e.at = *at;
+    if (!s.timeline.empty() && e.at < s.timeline.back().at) {
+      return r.Error(n["at"], f + ".at", "events must be in time order");
+    }
+    int kinds = 0;
+    for (const char* k : {"link", "partition", "heal", "crash", "restart", "phase"}) {
+      kinds += n[k] ? 1 : 0;
+    }
+    if (kinds != 1) {
+      return r.Error(n, f, "give exactly one of link, partition, heal, crash, restart, phase");
+    }
+    if (n["link"]) {
+      e.kind = TimelineEvent::Kind::kLink;
+      auto link = LoadLink(r, n["link"], f + ".link", s, {});
+      if (!link.ok()) return link.status();
+      e.link = *link;
+    } else if (n["partition"]) {
+      e.kind = TimelineEvent::Kind::kPartition;
+      const auto& groups = n["partition"];
+      if (!groups.IsSequence() || groups.size() < 2) {
+        return r.Error(groups, f + ".partition", "expected two or more groups of nodes");
+      }
+      std::set<std::string> seen;
+      for (size_t g = 0; g < groups.size(); ++g) {
+        auto names = r.Names(groups[g], Reader::Item(f + ".partition", g));
+        if (!names.ok()) return names.status();
+        for (const auto& name : *names) {
+          if (s.FindNode(name) == nullptr) {
+            return r.Error(groups[g], Reader::Item(f + ".partition", g), "no node '" + name + "'");
+          }
+          if (!seen.insert(name).second) {
+            return r.Error(groups[g], Reader::Item(f + ".partition", g),
+                           "node '" + name + "' is in two groups");
+          }
+        }
+        e.groups.push_back(*names);
+      }
+    } else if (n["heal"]) {
+      e.kind = TimelineEvent::Kind::kHeal;
+      if (n["heal"].Scalar() != "true") {
+        return r.Error(n["heal"], f + ".heal", "write heal: true (it heals every partition)");
+      }
+    } else if (n["crash"] || n["restart"]) {
+      bool crash = static_cast<bool>(n["crash"]);
+      const auto& v = crash ? n["crash"] : n["restart"];
+      std::string field = f + (crash ? ".crash" : ".restart");
+      e.kind = crash ? TimelineEvent::Kind::kCrash : TimelineEvent::Kind::kRestart;
+      auto name = r.Name(v, field);
+      if (!name.ok()) return name.status();
+      const NodeDecl* node = s.FindNode(*name);
+      if (node == nullptr || node->tier == Tier::kClient) {
+        return r.Error(v, field, "'" + *name + "' is not a cloud or edge node");
+      }
+      if (crash && !down.insert(*name).second) {
+        return r.Error(v, field, "'" + *name + "' is down already");
+      }
+      if (!crash && down.erase(*name) == 0) {
+        return r.Error(v, field, "'" + *name + "' is not down (crash it first)");
+      }
+      e.node = *name;
+    } else {
+      e.kind = TimelineEvent::Kind::kPhase;
+      auto phase = r.Str(n["phase"], f + ".phase");
+      if (!phase.ok()) return phase.status();
+      e.phase = *phase;
+    }
+    s.timeline.push_back(e);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* TierName(Tier tier) {
+  switch (tier) {
+    case Tier::kCloud:
+      return "cloud";
+    case Tier::kEdge:
+      return "edge";
+    case Tier::kClient:
+      return "client";
+  }
+  return "?";
+}
+
+const NodeDecl* Scenario::FindNode(const std::string& name) const {
+  for (const auto& n : nodes) {
+    if (n.name == name) return &n;
+  }
+  return nullptr;
+}
+
+core::Result<Scenario> ParseScenario(const std::string& text, const std::string& file) {
+  Reader r(file);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                   std::to_string(e.mark.column + 1) +
+                                   ": not valid YAML: " + e.msg);
+  }
+  Scenario s;
+  s.file = file;
+  ENOKI_RETURN_IF_ERROR(
+      r.Map(root, "",
+            {"name", "description", "seed", "warmup", "results", "nodes", "tier_links", "links",
+             "keygroups", "functions", "workloads", "timeline"},
+            {"name", "nodes"}));
+  auto name = r.Name(root["name"], "name");
+  if (!name.ok()) return name.status();
+  s.name = *name;
+  if (root["description"]) {
+    auto d = r.Str(root["description"], "description");
+    if (!d.ok()) return d.status();
+    s.description = *d;
+  }
+  if (root["seed"]) {
+    auto seed = r.Int(root["seed"], "seed", 0, std::numeric_limits<int64_t>::max());
+    if (!seed.ok()) return seed.status();
+    s.seed = static_cast<uint64_t>(*seed);
+  }
+  if (root["warmup"]) {
+    auto w = r.Time(root["warmup"], "warmup");
+    if (!w.ok()) return w.status();
+    s.warmup = *w;
+  }
+  if (root["results"]) {
+    auto res = r.Str(root["results"], "results");
+    if (!res.ok()) return res.status();
+    s.results = *res;
+  }
+  std::string base_dir = std::filesystem::path(file).parent_path().string();
+  ENOKI_RETURN_IF_ERROR(LoadNodes(r, root["nodes"], s));
+  ENOKI_RETURN_IF_ERROR(LoadTopology(r, root, s));
+  ENOKI_RETURN_IF_ERROR(LoadKeygroups(r, root["keygroups"], s));
+  ENOKI_RETURN_IF_ERROR(LoadFunctions(r, root["functions"], base_dir, s));
+  ENOKI_RETURN_IF_ERROR(LoadWorkloads(r, root["workloads"], s));
+  ENOKI_RETURN_IF_ERROR(LoadTimeline(r, root["timeline"], s));
+  auto table = LinkTable(s);
+  if (!table.ok()) return Status::InvalidArgument(file + ": " + table.status().message());
+  return s;
+}
+
+core::Result<Scenario> LoadScenario(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IOError("cannot read scenario file " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseScenario(text.str(), path);
+}
+
+core::Result<std::map<std::pair<std::string, std::string>, net::LinkSpec>> LinkTable(
+    const Scenario& s) {
+  // Direct links: declared ones, else the tiers' default.
+  size_t n = s.nodes.size();
+  std::vector<std::vector<std::optional<net::LinkSpec>>> direct(
+      n, std::vector<std::optional<net::LinkSpec>>(n));
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < n; ++i) index[s.nodes[i].name] = i;
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      auto it = s.tier_links.find(TierPair(s.nodes[i].tier, s.nodes[j].tier));
+      if (i != j && it != s.tier_links.end()) direct[i][j] = it->second;
+    }
+  }
+  for (const auto& l : s.links) {
+    direct[index[l.a]][index[l.b]] = l.spec;
+    direct[index[l.b]][index[l.a]] = l.spec;
+  }
+  // Paths: the least total delay (Dijkstra from each node; a handful to thousands of nodes).
+  std::map<std::pair<std::string, std::string>, net::LinkSpec> table;
+  for (size_t src = 0; src < n; ++src) {
+    std::vector<std::optional<net::LinkSpec>> best(n);
+    std::vector<double> variance(n, 0);
+    std::vector<bool> done(n, false);
+    best[src] = net::LinkSpec{};
+    for (size_t round = 0; round < n; ++round) {
+      size_t u = n;
+      for (size_t v = 0; v < n; ++v) {
+        if (!done[v] && best[v] && (u == n || best[v]->delay < best[u]->delay)) u = v;
+      }
+      if (u == n) break;
+      done[u] = true;
+      // Clients are ends of paths, never hops on them.
+      if (u != src && s.nodes[u].tier == Tier::kClient) continue;
+      for (size_t v = 0; v < n; ++v) {
+        if (done[v] || !direct[u][v]) continue;
+        const net::LinkSpec& hop = *direct[u][v];
+        net::LinkSpec path = *best[u];
+        path.delay += hop.delay;
+        if (!best[v] || path.delay < best[v]->delay) {
+          double j = static_cast<double>(hop.jitter.count());
+          double var = variance[u] + j * j;
+          path.jitter = Duration(static_cast<Duration::rep>(std::llround(std::sqrt(var))));
+          // One jittery hop keeps its distribution; several add up to something near normal.
+          path.distribution = variance[u] == 0 ? hop.distribution : net::LinkSpec::Jitter::kNormal;
+          path.loss = 1 - (1 - path.loss) * (1 - hop.loss);
+          path.rate_bps = path.rate_bps == 0  ? hop.rate_bps
+                          : hop.rate_bps == 0 ? path.rate_bps
+                                              : std::min(path.rate_bps, hop.rate_bps);
+          best[v] = path;
+          variance[v] = var;
+        }
+      }
+    }
+    for (size_t dst = 0; dst < n; ++dst) {
+      if (dst == src) continue;
+      if (!best[dst]) {
+        return Status::InvalidArgument(
+            "no link or path between " + s.nodes[src].name + " and " + s.nodes[dst].name +
+            ": declare a link, or a tier_links default for " + TierName(s.nodes[src].tier) + "-" +
+            TierName(s.nodes[dst].tier));
+      }
+      table[{s.nodes[src].name, s.nodes[dst].name}] = *best[dst];
+    }
+  }
+  return table;
+}
+
+}  // namespace enoki::testbed

@@ -1,0 +1,110 @@
+// Scenario: what a scenario file declares (docs/scenarios.md is the reference): the nodes and their
+// tiers, the links, keygroups and functions, the workloads, the timeline, and the run's settings.
+// LoadScenario reads and validates a file completely before anything starts; every error names
+// the file, the line and column, and the field ("simple.yaml:14:9: nodes[2].tier: 'fog' is not
+// one of cloud, edge, client").
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/env.h"
+#include "core/status.h"
+#include "net/link_model.h"
+#include "net/proto/enoki.pb.h"
+
+namespace enoki::testbed {
+
+enum class Tier { kCloud, kEdge, kClient };
+const char* TierName(Tier tier);
+
+struct NodeDecl {
+  std::string name;
+  Tier tier = Tier::kEdge;
+};
+
+// A link declared between two nodes, the same both ways.
+struct LinkDecl {
+  std::string a, b;
+  net::LinkSpec spec;
+};
+
+struct KeygroupDecl {
+  std::string name;
+  std::vector<std::string> replicas;
+  proto::ReplicationMode mode = proto::ASYNC;
+  proto::Mutability mutability = proto::MUTABLE;
+};
+
+// One function, deployed under the same name at each of `nodes`.
+struct FunctionDecl {
+  proto::FunctionSpec spec;  // name, runtime, handler (a process path made absolute), keygroup...
+  std::vector<std::string> nodes;
+};
+
+// Callers at a client node calling one function at one node. Open loop: each caller sends `rate`
+// requests per second whatever the answers; closed loop (no rate): each caller sends its next
+// request `think` after the answer to the previous one. Each caller stops after `requests`, or at
+// `duration` after `start`.
+struct WorkloadDecl {
+  std::string name;
+  std::string client;  // a client-tier node
+  std::string function;
+  std::string node;  // where the function is called
+  int callers = 1;
+  std::optional<double> rate;  // per caller, per second
+  core::Duration think{0};
+  std::optional<int64_t> requests;  // per caller
+  std::optional<core::Duration> duration;
+  core::Duration start{0};
+  // The request body: the template with {caller}, {seq}, {int:A:B} and {random:N} filled in per
+  // request (docs/scenarios.md).
+  std::string body;
+};
+
+struct TimelineEvent {
+  enum class Kind { kLink, kPartition, kHeal, kCrash, kRestart, kPhase };
+  core::Duration at{0};
+  Kind kind = Kind::kPhase;
+  LinkDecl link;                                 // kLink: the new link between two nodes
+  std::vector<std::vector<std::string>> groups;  // kPartition: nodes in different groups are cut
+  std::string node;                              // kCrash, kRestart
+  std::string phase;                             // kPhase: its name
+};
+
+struct Scenario {
+  std::string file;  // as given
+  std::string name;
+  std::string description;
+  uint64_t seed = 1;
+  core::Duration warmup{0};
+  std::string results = "results";  // directory for the run's database
+  std::vector<NodeDecl> nodes;
+  std::map<std::pair<Tier, Tier>, net::LinkSpec> tier_links;  // defaults, keyed (lower, higher)
+  std::vector<LinkDecl> links;
+  std::vector<KeygroupDecl> keygroups;
+  std::vector<FunctionDecl> functions;
+  std::vector<WorkloadDecl> workloads;
+  std::vector<TimelineEvent> timeline;  // in time order
+
+  const NodeDecl* FindNode(const std::string& name) const;
+};
+
+// Reads and validates a scenario file. Relative process handler paths are taken from the
+// file's folder.
+core::Result<Scenario> LoadScenario(const std::string& path);
+// The same, from text (`file` names it in errors; relative paths are taken from its folder).
+core::Result<Scenario> ParseScenario(const std::string& text, const std::string& file);
+
+// The one-way link between every ordered pair of distinct nodes: the declared link; else the
+// default for their tiers; else the path of least delay through declared and default links (never
+// through a client node), whose
+// delays add, jitters add as independent deviations (in quadrature), losses compound and rate is
+// the smallest. An error names a pair with no path.
+core::Result<std::map<std::pair<std::string, std::string>, net::LinkSpec>> LinkTable(
+    const Scenario& scenario);
+
+}  // namespace enoki::testbed

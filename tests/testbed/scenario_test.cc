@@ -1,0 +1,194 @@
+// The scenario language: a full scenario read into the model, every shipped scenario file valid,
+// broken files refused with the file, line, column and field, and the link table's paths.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "testbed/scenario.h"
+
+namespace enoki::testbed {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr const char* kValid = R"(name: t
+seed: 7
+warmup: 2s
+nodes:
+  - {name: cloud, tier: cloud}
+  - {name: e1, tier: edge}
+  - {name: e2, tier: edge}
+  - {name: c, tier: client}
+tier_links:
+  client-edge: {delay: 1ms, rate: 10mbit}
+  edge-cloud: {delay: 25ms, jitter: 2ms, rate: 100mbit, loss: 1%}
+links:
+  - {between: [e1, e2], delay: 10ms, jitter: 1500us, distribution: normal}
+keygroups:
+  - {name: kg, replicas: [e1, e2], mode: sync}
+  - {name: log, replicas: cloud, mutability: append-only}
+functions:
+  - {name: f, nodes: [e1, e2], handler: replication, keygroup: kg, timeout: 2s, concurrency: 5,
+     params: {at.x: cloud}}
+workloads:
+  - {name: w, client: c, function: f, node: e1, callers: 3, rate: 2.5/s, requests: 10,
+     body: "c{caller}-{seq} {int:1:9} {random:4} {{literal}}"}
+  - {name: closed, client: c, function: f, node: e2, think: 50ms, duration: 1m, start: 5s}
+timeline:
+  - {at: 1s, phase: one}
+  - {at: 2s, link: {between: [e1, cloud], delay: 40ms}}
+  - {at: 3s, partition: [[e1], [e2, cloud]]}
+  - {at: 4s, heal: true}
+  - {at: 5s, crash: e2}
+  - {at: 6s, restart: e2}
+)";
+
+TEST(ScenarioTest, AFullScenarioReadsIntoTheModel) {
+  auto s = ParseScenario(kValid, "t.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->name, "t");
+  EXPECT_EQ(s->seed, 7u);
+  EXPECT_EQ(s->warmup, seconds(2));
+  ASSERT_EQ(s->nodes.size(), 4u);
+  EXPECT_EQ(s->nodes[3].tier, Tier::kClient);
+  ASSERT_EQ(s->links.size(), 1u);
+  EXPECT_EQ(s->links[0].spec.jitter, std::chrono::microseconds(1500));
+  EXPECT_EQ(s->links[0].spec.distribution, net::LinkSpec::Jitter::kNormal);
+  EXPECT_EQ(s->keygroups[0].mode, proto::SYNC);
+  EXPECT_EQ(s->keygroups[1].replicas, std::vector<std::string>{"cloud"});
+  EXPECT_EQ(s->keygroups[1].mutability, proto::APPEND_ONLY);
+  EXPECT_EQ(s->functions[0].nodes, (std::vector<std::string>{"e1", "e2"}));
+  EXPECT_EQ(s->functions[0].spec.timeout_ms(), 2000u);
+  EXPECT_EQ(s->functions[0].spec.params().at("at.x"), "cloud");
+  const auto& w = s->workloads[0];
+  EXPECT_EQ(w.callers, 3);
+  EXPECT_DOUBLE_EQ(*w.rate, 2.5);
+  EXPECT_EQ(*w.requests, 10);
+  EXPECT_FALSE(w.duration.has_value());
+  const auto& closed = s->workloads[1];
+  EXPECT_FALSE(closed.rate.has_value());
+  EXPECT_EQ(closed.think, milliseconds(50));
+  EXPECT_EQ(*closed.duration, seconds(60));
+  EXPECT_EQ(closed.start, seconds(5));
+  ASSERT_EQ(s->timeline.size(), 6u);
+  EXPECT_EQ(s->timeline[1].link.spec.delay, milliseconds(40));
+  EXPECT_EQ(s->timeline[2].groups,
+            (std::vector<std::vector<std::string>>{{"e1"}, {"e2", "cloud"}}));
+  EXPECT_EQ(s->timeline[4].kind, TimelineEvent::Kind::kCrash);
+}
+
+TEST(ScenarioTest, TheLinkTableFollowsPathsThroughTheTopology) {
+  auto s = ParseScenario(kValid, "t.yaml");
+  ASSERT_TRUE(s.ok());
+  auto table = LinkTable(*s);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  EXPECT_EQ(table->at({"c", "e1"}).delay, milliseconds(1));    // a tier default
+  EXPECT_EQ(table->at({"e1", "e2"}).delay, milliseconds(10));  // declared
+  // No client-cloud link: through an edge, delays add, the rate is the smallest, losses compound.
+  const net::LinkSpec& up = table->at({"c", "cloud"});
+  EXPECT_EQ(up.delay, milliseconds(26));
+  EXPECT_DOUBLE_EQ(up.rate_bps, 10e6);
+  EXPECT_NEAR(up.loss, 0.01, 1e-12);
+  EXPECT_EQ(up.jitter, milliseconds(2));
+  // A tier default wins over a longer path: cloud-e2 is 25 ms direct, not 35 ms through e1.
+  EXPECT_EQ(table->at({"cloud", "e2"}).delay, milliseconds(25));
+  EXPECT_EQ(table->size(), 4u * 3u);
+
+  auto sparse = ParseScenario(R"(name: s
+nodes: [{name: a, tier: edge}, {name: b, tier: edge}, {name: c, tier: cloud}]
+links:
+  - {between: [a, b], delay: 10ms, jitter: 2ms}
+  - {between: [b, c], delay: 20ms, jitter: 1500us, loss: 0.5}
+)",
+                              "s.yaml");
+  ASSERT_TRUE(sparse.ok()) << sparse.status().ToString();
+  auto t = LinkTable(*sparse);
+  ASSERT_TRUE(t.ok());
+  const net::LinkSpec& ac = t->at({"a", "c"});
+  EXPECT_EQ(ac.delay, milliseconds(30));
+  EXPECT_EQ(ac.jitter, std::chrono::microseconds(2500));
+  EXPECT_EQ(ac.distribution, net::LinkSpec::Jitter::kNormal);
+  EXPECT_DOUBLE_EQ(ac.loss, 0.5);
+}
+
+// Parses `yaml` and returns its error message ("" if it parsed).
+std::string ErrorOf(const std::string& yaml) {
+  auto s = ParseScenario(yaml, "bad.yaml");
+  return s.ok() ? "" : s.status().message();
+}
+
+TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
+  const std::string nodes =
+      "name: b\nnodes:\n  - {name: e, tier: edge}\n  - {name: c, tier: client}\n";
+  EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: fog}\n"),
+            "bad.yaml:3:21: nodes[0].tier: 'fog' is not one of cloud, edge, client");
+  EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, cpu: 2}\n"),
+            "bad.yaml:3:27: nodes[0].cpu: unknown field (known: name, tier)");
+  EXPECT_EQ(ErrorOf("nodes:\n  - {name: e, tier: edge}\n"),
+            "bad.yaml:1:1: name: missing (required)");
+  EXPECT_EQ(ErrorOf("name: b\nnodes: [{name: e, tier: edge}, {name: e, tier: cloud}]\n"),
+            "bad.yaml:2:39: nodes[1].name: node 'e' is declared twice");
+  EXPECT_EQ(ErrorOf("name: b\nnodes: [{name: 'a b', tier: edge}]\n"),
+            "bad.yaml:2:16: nodes[0].name: the name 'a b' may only hold letters, digits, '_', "
+            "'-' and '.'");
+  EXPECT_EQ(ErrorOf(nodes + "keygroups: [{name: k, replicas: [e, x]}]\n"),
+            "bad.yaml:5:33: keygroups[0].replicas: no node 'x'");
+  EXPECT_EQ(ErrorOf(nodes + "keygroups: [{name: k, replicas: [c]}]\n"),
+            "bad.yaml:5:33: keygroups[0].replicas: 'c' is a client node, which holds no replicas");
+  EXPECT_EQ(ErrorOf(nodes + "tier_links:\n  edge-client: {delay: 5}\n"),
+            "bad.yaml:6:24: tier_links.edge-client.delay: delay '5' is not a duration such as "
+            "25ms, 500us or 1s");
+  EXPECT_EQ(ErrorOf(nodes + "keygroups: [{name: k, replicas: e}]\n"
+                            "functions: [{name: f, nodes: e, handler: nope, keygroup: k}]\n")
+                .substr(0, 69),
+            "bad.yaml:6:42: functions[0].handler: no native function 'nope' (avail");
+  EXPECT_EQ(ErrorOf(nodes + "keygroups: [{name: k, replicas: e}]\n"
+                            "functions: [{name: f, nodes: e, runtime: process, handler: nope.py, "
+                            "keygroup: k}]\n"),
+            "bad.yaml:6:60: functions[0].handler: no program at nope.py");
+  std::string with_function = nodes +
+                              "tier_links: {client-edge: {delay: 1ms}}\n"
+                              "keygroups: [{name: k, replicas: e}]\n"
+                              "functions: [{name: f, nodes: e, handler: echo, keygroup: k}]\n";
+  EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e}]\n"),
+            "bad.yaml:8:13: workloads[0]: give requests (per caller) or a duration, or both");
+  EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: e, function: f, node: e, "
+                                    "requests: 1}]\n"),
+            "bad.yaml:8:31: workloads[0].client: 'e' is not a client node");
+  EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e, "
+                                    "requests: 1, rate: fast}]\n"),
+            "bad.yaml:8:75: workloads[0].rate: 'fast' is not a rate per caller such as 10/s");
+  EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e, "
+                                    "requests: 1, body: '{oops}'}]\n"),
+            "bad.yaml:8:75: workloads[0].body: '{oops}' is not one of {caller}, {seq}, "
+            "{int:A:B} (A <= B), {random:N}");
+  EXPECT_EQ(ErrorOf(with_function + "timeline:\n  - {at: 2s, restart: e}\n"),
+            "bad.yaml:9:23: timeline[0].restart: 'e' is not down (crash it first)");
+  EXPECT_EQ(ErrorOf(with_function + "timeline:\n  - {at: 2s, phase: a}\n  - {at: 1s, phase: b}\n"),
+            "bad.yaml:10:10: timeline[1].at: events must be in time order");
+  EXPECT_EQ(ErrorOf(with_function + "timeline:\n  - {at: 2s, crash: e, phase: x}\n"),
+            "bad.yaml:9:5: timeline[0]: give exactly one of link, partition, heal, crash, "
+            "restart, phase");
+  EXPECT_EQ(ErrorOf("name: b\nnodes: [{name: e, tier: edge\n"),
+            "bad.yaml:3:1: not valid YAML: end of map flow not found");
+  EXPECT_EQ(ErrorOf(nodes),
+            "bad.yaml: no link or path between e and c: declare a link, or a "
+            "tier_links default for edge-client");
+  EXPECT_EQ(LoadScenario("/no/such.yaml").status().message(),
+            "cannot read scenario file /no/such.yaml");
+}
+
+TEST(ScenarioTest, EveryShippedScenarioIsValid) {
+  int files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(ENOKI_SCENARIOS)) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++files;
+    auto s = LoadScenario(entry.path().string());
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+  }
+  EXPECT_GE(files, 2);
+}
+
+}  // namespace
+}  // namespace enoki::testbed
