@@ -139,6 +139,13 @@ core::Status Client::DeployFunction(const proto::FunctionSpec& spec) {
   return Call(std::move(r)).status();
 }
 
+core::Status Client::SetLink(const std::string& peer, const std::string& spec) {
+  proto::Request r;
+  r.mutable_set_link()->set_peer(peer);
+  r.mutable_set_link()->set_spec(spec);
+  return Call(std::move(r)).status();
+}
+
 core::Status Client::DeleteFunction(const std::string& name) {
   proto::Request r;
   r.mutable_delete_function()->set_name(name);

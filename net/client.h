@@ -36,6 +36,8 @@ class Client {
   core::Status AddReplica(const std::string& keygroup, const std::string& node);
   core::Status RemoveReplica(const std::string& keygroup, const std::string& node);
 
+  // Emulation: the node's link to `peer` becomes `spec` (LinkSpec's text form).
+  core::Status SetLink(const std::string& peer, const std::string& spec);
   core::Status DeployFunction(const proto::FunctionSpec& spec);
   core::Status DeleteFunction(const std::string& name);
   core::Result<proto::FunctionList> ListFunctions();

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "net/client.h"
 #include "net/codec.h"
 
 namespace enoki::net {
@@ -72,6 +73,10 @@ void ZmqTransport::OnRouterReadable() {
     }
     switch (envelope.kind_case()) {
       case proto::Envelope::kRequest:
+        if (envelope.request().has_set_link()) {
+          ServeSetLink(client, envelope.request());
+          break;
+        }
         handler_->OnClientRequest(client, std::move(*envelope.mutable_request()));
         break;
       case proto::Envelope::kPeer:
@@ -85,6 +90,19 @@ void ZmqTransport::OnRouterReadable() {
         SendError(client, "malformed message: an Envelope must hold a request");
     }
   }
+}
+
+void ZmqTransport::ServeSetLink(const ClientId& client, const proto::Request& request) {
+  proto::Response response;
+  response.set_id(request.id());
+  response.set_served_by(options_.self);
+  auto spec = LinkSpec::Parse(request.set_link().spec());
+  core::Status st = spec.ok() ? SetLink(request.set_link().peer(), *spec) : spec.status();
+  if (!st.ok()) {
+    response.set_code(CodeToWire(st.code()));
+    response.set_error(st.message());
+  }
+  ReplyToClient(client, response);
 }
 
 void ZmqTransport::SendError(const ClientId& client, const std::string& message) {

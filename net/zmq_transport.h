@@ -58,6 +58,8 @@ class ZmqTransport : public Transport {
  private:
   void OnRouterReadable();
   void SendError(const ClientId& client, const std::string& message);
+  // Answers a SetLinkRequest (the emulation orchestrator changing a link during a run).
+  void ServeSetLink(const ClientId& client, const proto::Request& request);
   // Creates the DEALER socket to peer `to`; throws zmq::error_t for a bad endpoint.
   void ConnectPeer(const std::string& to, const std::string& endpoint);
   bool SendNow(zmq::socket_t& socket, const std::string& bytes);

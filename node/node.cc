@@ -303,6 +303,10 @@ void Node::Dispatch(proto::Request&& request, bool forwarded, Done done) {
       if (function_handler_) return function_handler_(std::move(request), std::move(done));
       return Fail(done, std::move(response),
                   core::Status::InvalidArgument("node " + options_.id + " runs no function host"));
+    case proto::Request::kSetLink:
+      return Fail(done, std::move(response),
+                  core::Status::InvalidArgument("set_link is served by a real node's transport, "
+                                                "not by node " + options_.id));
     case proto::Request::OP_NOT_SET:
       break;
   }

@@ -401,40 +401,6 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
   return Status::Ok();
 }
 
-// Checks a body template: {caller}, {seq}, {int:A:B}, {random:N}; "{{" and "}}" are braces.
-Status CheckTemplate(const Reader& r, const YAML::Node& n, const std::string& f,
-                     const std::string& t) {
-  for (size_t i = 0; i < t.size(); ++i) {
-    if (t[i] == '}' && i + 1 < t.size() && t[i + 1] == '}') {
-      ++i;
-      continue;
-    }
-    if (t[i] != '{') continue;
-    if (i + 1 < t.size() && t[i + 1] == '{') {
-      ++i;
-      continue;
-    }
-    auto end = t.find('}', i);
-    if (end == std::string::npos) return r.Error(n, f, "a '{' without its '}'");
-    std::string field = t.substr(i + 1, end - i - 1);
-    bool ok = field == "caller" || field == "seq";
-    long long a = 0, b = 0;
-    char tail = 0;
-    if (!ok && std::sscanf(field.c_str(), "int:%lld:%lld%c", &a, &b, &tail) == 2) ok = a <= b;
-    if (!ok && std::sscanf(field.c_str(), "random:%lld%c", &a, &tail) == 1) {
-      ok = a >= 0 && a <= (64 << 20);
-    }
-    if (!ok) {
-      return r.Error(n, f,
-                     "'{" + field +
-                         "}' is not one of {caller}, {seq}, {int:A:B} (A <= B), "
-                         "{random:N}");
-    }
-    i = end;
-  }
-  return Status::Ok();
-}
-
 Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
   if (!list) return Status::Ok();
   if (!list.IsSequence()) return r.Error(list, "workloads", "expected a list");
@@ -523,8 +489,10 @@ Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
     if (n["body"]) {
       auto body = r.Str(n["body"], f + ".body");
       if (!body.ok()) return body.status();
-      ENOKI_RETURN_IF_ERROR(CheckTemplate(r, n["body"], f + ".body", *body));
+      auto parts = ParseBody(*body);
+      if (!parts.ok()) return r.Error(n["body"], f + ".body", parts.status().message());
       w.body = *body;
+      w.body_parts = std::move(parts.value());
     }
     s.workloads.push_back(w);
   }
@@ -615,6 +583,80 @@ Status LoadTimeline(const Reader& r, const YAML::Node& list, Scenario& s) {
 }
 
 }  // namespace
+
+core::Result<std::vector<BodyPart>> ParseBody(const std::string& t) {
+  std::vector<BodyPart> parts;
+  auto text = [&](char c) {
+    if (parts.empty() || parts.back().kind != BodyPart::Kind::kText) parts.push_back({});
+    parts.back().text += c;
+  };
+  for (size_t i = 0; i < t.size(); ++i) {
+    if ((t[i] == '{' || t[i] == '}') && i + 1 < t.size() && t[i + 1] == t[i]) {
+      text(t[i++]);
+      continue;
+    }
+    if (t[i] != '{') {
+      text(t[i]);
+      continue;
+    }
+    auto end = t.find('}', i);
+    if (end == std::string::npos) return Status::InvalidArgument("a '{' without its '}'");
+    std::string field = t.substr(i + 1, end - i - 1);
+    BodyPart p;
+    long long a = 0, b = 0;
+    char tail = 0;
+    bool ok = true;
+    if (field == "caller") {
+      p.kind = BodyPart::Kind::kCaller;
+    } else if (field == "seq") {
+      p.kind = BodyPart::Kind::kSeq;
+    } else if (std::sscanf(field.c_str(), "int:%lld:%lld%c", &a, &b, &tail) == 2 && a <= b) {
+      p = {BodyPart::Kind::kInt, "", a, b};
+    } else if (std::sscanf(field.c_str(), "random:%lld%c", &a, &tail) == 1 && a >= 0 &&
+               a <= (64 << 20)) {
+      p = {BodyPart::Kind::kRandom, "", a, 0};
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      return Status::InvalidArgument("'{" + field +
+                                     "}' is not one of {caller}, {seq}, {int:A:B} (A <= B), "
+                                     "{random:N}");
+    }
+    parts.push_back(p);
+    i = end;
+  }
+  return parts;
+}
+
+std::string ExpandBody(const std::vector<BodyPart>& parts, int caller, int64_t seq,
+                       std::mt19937_64& rng) {
+  static constexpr char kAlphabet[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::string out;
+  for (const auto& p : parts) {
+    switch (p.kind) {
+      case BodyPart::Kind::kText:
+        out += p.text;
+        break;
+      case BodyPart::Kind::kCaller:
+        out += std::to_string(caller);
+        break;
+      case BodyPart::Kind::kSeq:
+        out += std::to_string(seq);
+        break;
+      case BodyPart::Kind::kInt:
+        out += std::to_string(std::uniform_int_distribution<int64_t>(p.a, p.b)(rng));
+        break;
+      case BodyPart::Kind::kRandom: {
+        std::uniform_int_distribution<size_t> pick(0, sizeof kAlphabet - 2);
+        for (int64_t i = 0; i < p.a; ++i) out += kAlphabet[pick(rng)];
+        break;
+      }
+    }
+  }
+  return out;
+}
 
 const char* TierName(Tier tier) {
   switch (tier) {

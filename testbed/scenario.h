@@ -7,6 +7,7 @@
 
 #include <map>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +46,19 @@ struct FunctionDecl {
   std::vector<std::string> nodes;
 };
 
+// A workload's body template, parsed: literal text and the fields filled in per request.
+struct BodyPart {
+  enum class Kind { kText, kCaller, kSeq, kInt, kRandom };
+  Kind kind = Kind::kText;
+  std::string text;      // kText
+  int64_t a = 0, b = 0;  // kInt: the range; kRandom: the length in a
+};
+// Parses a template: {caller}, {seq}, {int:A:B}, {random:N}; "{{" and "}}" are braces.
+core::Result<std::vector<BodyPart>> ParseBody(const std::string& text);
+// One request's body.
+std::string ExpandBody(const std::vector<BodyPart>& parts, int caller, int64_t seq,
+                       std::mt19937_64& rng);
+
 // Callers at a client node calling one function at one node. Open loop: each caller sends `rate`
 // requests per second whatever the answers; closed loop (no rate): each caller sends its next
 // request `think` after the answer to the previous one. Each caller stops after `requests`, or at
@@ -63,6 +77,7 @@ struct WorkloadDecl {
   // The request body: the template with {caller}, {seq}, {int:A:B} and {random:N} filled in per
   // request (docs/scenarios.md).
   std::string body;
+  std::vector<BodyPart> body_parts;
 };
 
 struct TimelineEvent {

@@ -1,0 +1,576 @@
+// The emulation orchestrator: node processes, the callers' event loop, the timeline, the results.
+#include "testbed/emulation.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include "core/subprocess.h"
+#include "net/client.h"
+#include "net/codec.h"
+#include "net/event_loop.h"
+#include "net/free_port.h"
+#include "net/link_model.h"
+#include "testbed/results.h"
+
+namespace enoki::testbed {
+namespace {
+
+using core::Duration;
+using core::Status;
+using core::TimePoint;
+using std::chrono::milliseconds;
+using Pair = std::pair<std::string, std::string>;
+
+// How long a call may take at most, beyond its function's timeout, before the caller gives up.
+constexpr Duration kCallerGrace = std::chrono::seconds(5);
+
+std::string UtcNow(const char* format) {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
+}
+
+std::string HostDescription() {
+  char name[256] = {0};
+  ::gethostname(name, sizeof name - 1);
+  return std::string(name) + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
+}
+
+double Percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  auto i = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size()))) - 1;
+  return sorted[std::min(i, sorted.size() - 1)];
+}
+
+// One emulated run.
+class Emulation {
+ public:
+  Emulation(const Scenario& s, const EmulateOptions& o, std::map<Pair, net::LinkSpec> links,
+            std::string run_dir)
+      : s_(s), o_(o), links_(std::move(links)), run_dir_(std::move(run_dir)), loop_(s.seed) {}
+
+  ~Emulation() {
+    for (auto& [id, n] : nodes_) {
+      if (n.proc) n.proc->Stop(std::chrono::seconds(5));
+    }
+  }
+
+  Status StartNodes() {
+    for (const auto& n : s_.nodes) {
+      if (n.tier == Tier::kClient) continue;
+      auto port = net::FreeLoopbackPort();
+      if (!port.ok()) return port.status();
+      nodes_[n.name].endpoint = "tcp://127.0.0.1:" + std::to_string(*port);
+    }
+    for (auto& [id, n] : nodes_) ENOKI_RETURN_IF_ERROR(StartNode(id));
+    for (auto& [id, n] : nodes_) {
+      net::Client c(context_, n.endpoint, milliseconds(200));
+      bool up = false;
+      for (int i = 0; i < 50 && !up; ++i) {
+        up = c.KeygroupInfo("enoki-emulate-probe").status().code() == core::Code::kNotFound;
+      }
+      if (!up) {
+        return Status::Unavailable("node " + id + " did not start; its log: " + LogOf(id));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Setup() {
+    for (const auto& k : s_.keygroups) {
+      proto::CreateKeygroupRequest r;
+      r.set_name(k.name);
+      r.set_mode(k.mode);
+      r.set_mutability(k.mutability);
+      for (const auto& rep : k.replicas) r.add_replicas(rep);
+      net::Client c(context_, nodes_.at(k.replicas[0]).endpoint, std::chrono::seconds(10));
+      Status st = c.CreateKeygroup(r);
+      if (!st.ok()) return Status(st.code(), "keygroup " + k.name + ": " + st.message());
+    }
+    for (const auto& f : s_.functions) {
+      for (const auto& at : f.nodes) {
+        net::Client c(context_, nodes_.at(at).endpoint, std::chrono::seconds(10));
+        // The keygroup reaches the node through replication first.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!c.KeygroupInfo(f.spec.keygroup()).ok()) {
+          if (std::chrono::steady_clock::now() > deadline) {
+            return Status::Unavailable("node " + at + " did not learn keygroup " +
+                                       f.spec.keygroup() + " within 10 s");
+          }
+          std::this_thread::sleep_for(milliseconds(20));
+        }
+        Status st = c.DeployFunction(f.spec);
+        if (!st.ok()) {
+          return Status(st.code(), "function " + f.spec.name() + " at " + at + ": " + st.message());
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Runs the workloads and the timeline until both are done or a stop is requested.
+  void Drive(const std::function<bool()>& stop_requested) {
+    t0_ = loop_.Now();
+    for (const auto& [pair, spec] : links_) {
+      if (IsClient(pair.first) || IsClient(pair.second)) client_links_[pair].Set(spec);
+    }
+    for (size_t w = 0; w < s_.workloads.size(); ++w) StartWorkload(w);
+    for (const auto& e : s_.timeline) {
+      ++pending_events_;
+      loop_.Schedule(e.at, [this, &e] {
+        Apply(e);
+        --pending_events_;
+      });
+    }
+    Tick(stop_requested);
+    loop_.Run();
+    if (o_.progress) std::fprintf(stderr, "\n");
+  }
+
+  // What every replica of every keygroup holds, once they agree or after `wait`.
+  std::vector<KeygroupCheck> CheckReplicas(Duration wait) {
+    std::vector<KeygroupCheck> out;
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    for (const auto& k : s_.keygroups) {
+      KeygroupCheck check;
+      while (true) {
+        check = {k.name, true, {}};
+        for (const auto& node : k.replicas) {
+          check.replicas.push_back(ReadReplica(k.name, node));
+          const ReplicaState& r = check.replicas.back();
+          const ReplicaState& first = check.replicas.front();
+          if (!r.error.empty() || r.items != first.items || r.digest != first.digest) {
+            check.converged = false;
+          }
+        }
+        if (check.converged || std::chrono::steady_clock::now() > deadline) break;
+        std::this_thread::sleep_for(milliseconds(200));
+      }
+      out.push_back(check);
+    }
+    return out;
+  }
+
+  bool interrupted() const { return interrupted_; }
+  const std::vector<RequestRecord>& requests() const { return records_; }
+  const std::vector<EventRecord>& events() const { return events_; }
+
+ private:
+  struct NodeProc {
+    std::string endpoint;
+    std::optional<core::Subprocess> proc;
+    bool down = false;
+  };
+  struct InFlight {
+    size_t workload;
+    int caller;
+    int64_t seq;
+    TimePoint start;
+    int64_t request_bytes;
+    core::TimerId timeout;
+  };
+  struct Caller {
+    int64_t sent = 0;
+    bool done = false;
+  };
+  struct WorkloadRun {
+    std::unique_ptr<zmq::socket_t> socket;
+    std::vector<Caller> callers;
+    TimePoint end = TimePoint::max();  // no request starts at or after it
+    Duration timeout{};
+  };
+
+  ReplicaState ReadReplica(const std::string& keygroup, const std::string& node) {
+    ReplicaState r{keygroup, node, 0, 14695981039346656037ull, ""};
+    auto mix = [&r](const std::string& bytes) {
+      for (unsigned char c : bytes) r.digest = (r.digest ^ c) * 1099511628211ull;
+      r.digest = (r.digest ^ 0xff) * 1099511628211ull;  // a separator
+    };
+    if (nodes_.at(node).down) {
+      r.error = "down";
+      return r;
+    }
+    net::Client c(context_, nodes_.at(node).endpoint, std::chrono::seconds(5));
+    std::string start;
+    while (true) {
+      auto page = c.Scan(keygroup, start, "", 1000);
+      if (!page.ok()) {
+        r.error = page.status().ToString();
+        return r;
+      }
+      for (const auto& item : page->items()) {
+        mix(item.key());
+        mix(item.value());
+        ++r.items;
+      }
+      if (!page->more() || page->items().empty()) return r;
+      start = page->items().rbegin()->key() + std::string(1, '\0');
+    }
+  }
+
+  std::string LogOf(const std::string& id) const { return run_dir_ + "/logs/" + id + ".log"; }
+  bool IsClient(const std::string& node) const {
+    const NodeDecl* d = s_.FindNode(node);
+    return d != nullptr && d->tier == Tier::kClient;
+  }
+  net::LinkSpec Current(const Pair& p) const {
+    net::LinkSpec spec = links_.at(p);
+    spec.cut = partitioned_.contains(p);
+    return spec;
+  }
+
+  Status StartNode(const std::string& id) {
+    NodeProc& n = nodes_.at(id);
+    std::vector<std::string> argv = {
+        o_.enoki_binary,          "node",        "--id", id, "--listen", n.endpoint, "--data-dir",
+        run_dir_ + "/data/" + id, "--log-level", "warn"};
+    for (const auto& [peer, p] : nodes_) {
+      if (peer == id) continue;
+      argv.push_back("--peer=" + peer + "=" + p.endpoint);
+      argv.push_back("--link=" + peer + "=" + Current({id, peer}).ToString());
+    }
+    auto proc = core::Subprocess::Start(argv, LogOf(id));
+    if (!proc.ok()) return proc.status();
+    n.proc.emplace(std::move(proc.value()));
+    n.down = false;
+    return Status::Ok();
+  }
+
+  void StartWorkload(size_t w) {
+    const WorkloadDecl& d = s_.workloads[w];
+    WorkloadRun& run = runs_[w];
+    run.socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
+    run.socket->set(zmq::sockopt::linger, 0);
+    run.socket->connect(nodes_.at(d.node).endpoint);
+    loop_.AddSocket(*run.socket, [this, w] { OnReplies(w); });
+    run.callers.resize(static_cast<size_t>(d.callers));
+    if (d.duration) run.end = t0_ + d.start + *d.duration;
+    auto fn = std::find_if(s_.functions.begin(), s_.functions.end(),
+                           [&](const FunctionDecl& f) { return f.spec.name() == d.function; });
+    uint32_t timeout_ms = fn->spec.timeout_ms() == 0 ? 10000 : fn->spec.timeout_ms();
+    run.timeout = milliseconds(timeout_ms) + kCallerGrace;
+    for (int c = 0; c < d.callers; ++c) {
+      active_callers_++;
+      Duration first = d.start;
+      if (d.rate) {
+        // Open loop: callers start at random phases within one period, so they do not all send
+        // in the same instant.
+        double period_ns = 1e9 / *d.rate;
+        first += Duration(static_cast<Duration::rep>(
+            std::uniform_real_distribution<double>(0, period_ns)(loop_.Rng())));
+      }
+      loop_.Schedule(first, [this, w, c] { Send(w, c); });
+    }
+  }
+
+  // Caller `c` of workload `w` sends its next request, if it has one left.
+  void Send(size_t w, int c) {
+    const WorkloadDecl& d = s_.workloads[w];
+    WorkloadRun& run = runs_[w];
+    Caller& caller = run.callers[static_cast<size_t>(c)];
+    TimePoint now = loop_.Now();
+    if (caller.done) return;
+    if ((d.requests && caller.sent >= *d.requests) || now >= run.end) {
+      caller.done = true;
+      --active_callers_;
+      return;
+    }
+    int64_t seq = caller.sent++;
+    proto::Request request;
+    request.set_id(next_request_++);
+    request.mutable_invoke()->set_function(d.function);
+    request.mutable_invoke()->set_body(ExpandBody(d.body_parts, c, seq, loop_.Rng()));
+    std::string frame;
+    net::EncodeEnvelope(request, &frame);
+    uint64_t id = request.id();
+    core::TimerId timeout = loop_.Schedule(run.timeout, [this, id] {
+      auto it = in_flight_.find(id);
+      if (it == in_flight_.end()) return;
+      Finish(it->second, "TIMEOUT", "no answer within the caller's limit", 0, loop_.Now());
+      in_flight_.erase(it);
+    });
+    in_flight_[id] = {w,      c, seq, now, static_cast<int64_t>(request.invoke().body().size()),
+                      timeout};
+    auto arrival = client_links_[{d.client, d.node}].Arrival(now, frame.size(), loop_.Rng());
+    if (arrival) {
+      loop_.Schedule(*arrival - now, [this, w, frame = std::move(frame)] {
+        (void)runs_[w].socket->send(zmq::buffer(frame), zmq::send_flags::dontwait);
+      });
+    }
+    if (d.rate) {
+      loop_.Schedule(Duration(static_cast<Duration::rep>(1e9 / *d.rate)),
+                     [this, w, c] { Send(w, c); });
+    }
+  }
+
+  void OnReplies(size_t w) {
+    const WorkloadDecl& d = s_.workloads[w];
+    zmq::message_t msg;
+    while (runs_[w].socket->recv(msg, zmq::recv_flags::dontwait)) {
+      proto::Envelope env;
+      if (!env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || !env.has_response()) {
+        continue;
+      }
+      TimePoint now = loop_.Now();
+      auto arrival = client_links_[{d.node, d.client}].Arrival(now, msg.size(), loop_.Rng());
+      if (!arrival) continue;  // lost on the way back: the caller's timeout ends it
+      loop_.Schedule(*arrival - now, [this, response = std::move(*env.mutable_response())] {
+        auto it = in_flight_.find(response.id());
+        if (it == in_flight_.end()) return;  // it timed out meanwhile
+        loop_.Cancel(it->second.timeout);
+        std::string status = proto::Code_Name(response.code());
+        Finish(it->second, status, response.error(),
+               static_cast<int64_t>(response.invoke().body().size()), loop_.Now());
+        in_flight_.erase(it);
+      });
+    }
+  }
+
+  void Finish(const InFlight& f, const std::string& status, const std::string& error,
+              int64_t response_bytes, TimePoint end) {
+    const WorkloadDecl& d = s_.workloads[f.workload];
+    records_.push_back({d.name, d.client, d.function, d.node, f.caller, f.seq, Ns(f.start), Ns(end),
+                        status, error, f.request_bytes, response_bytes});
+    if (status == "OK") {
+      recent_ms_.push_back(core::ToMillis(end - f.start));
+    } else {
+      ++errors_;
+    }
+    if (!d.rate) {  // closed loop: the next request after the think time
+      loop_.Schedule(d.think, [this, w = f.workload, c = f.caller] { Send(w, c); });
+    }
+  }
+
+  int64_t Ns(TimePoint t) const { return (t - t0_).count(); }
+
+  void Record(const std::string& kind, const std::string& detail) {
+    events_.push_back({Ns(loop_.Now()), kind, detail});
+  }
+
+  // Sets the link a -> b as it is now (its spec, cut if partitioned) where it is shaped.
+  void ApplyLink(const Pair& p) {
+    net::LinkSpec spec = Current(p);
+    if (IsClient(p.first) || IsClient(p.second)) {
+      client_links_[p].Set(spec);
+      return;
+    }
+    NodeProc& n = nodes_.at(p.first);
+    if (n.down) return;  // it gets its links when it restarts
+    net::Client c(context_, n.endpoint, milliseconds(1000));
+    Status st = c.SetLink(p.second, spec.ToString());
+    if (!st.ok())
+      Record("error", "cannot change link " + p.first + "->" + p.second + ": " + st.message());
+  }
+
+  void Apply(const TimelineEvent& e) {
+    switch (e.kind) {
+      case TimelineEvent::Kind::kPhase:
+        Record("phase", e.phase);
+        break;
+      case TimelineEvent::Kind::kLink:
+        for (const Pair& p : {Pair{e.link.a, e.link.b}, Pair{e.link.b, e.link.a}}) {
+          links_[p] = e.link.spec;
+          ApplyLink(p);
+        }
+        Record("link", e.link.a + " - " + e.link.b + ": " + e.link.spec.ToString());
+        break;
+      case TimelineEvent::Kind::kPartition: {
+        std::string detail;
+        for (size_t i = 0; i < e.groups.size(); ++i) {
+          detail += (i == 0 ? "" : " | ");
+          for (const auto& n : e.groups[i]) detail += n + " ";
+          for (size_t j = 0; j < e.groups.size(); ++j) {
+            if (i == j) continue;
+            for (const auto& a : e.groups[i]) {
+              for (const auto& b : e.groups[j]) {
+                partitioned_.insert({a, b});
+                ApplyLink({a, b});
+              }
+            }
+          }
+        }
+        Record("partition", detail);
+        break;
+      }
+      case TimelineEvent::Kind::kHeal: {
+        auto cut = std::exchange(partitioned_, {});
+        for (const auto& p : cut) ApplyLink(p);
+        Record("heal", std::to_string(cut.size()) + " one-way links restored");
+        break;
+      }
+      case TimelineEvent::Kind::kCrash: {
+        NodeProc& n = nodes_.at(e.node);
+        n.proc->Kill();
+        n.down = true;
+        Record("crash", e.node);
+        break;
+      }
+      case TimelineEvent::Kind::kRestart: {
+        Status st = StartNode(e.node);
+        Record("restart", st.ok() ? e.node : e.node + ": " + st.message());
+        break;
+      }
+    }
+  }
+
+  // Every 50 ms: checks for a stop and for the end; every second, the progress line.
+  void Tick(const std::function<bool()>& stop_requested) {
+    if (stop_requested()) {
+      interrupted_ = true;
+      loop_.Stop();
+      return;
+    }
+    if (active_callers_ == 0 && in_flight_.empty() && pending_events_ == 0) {
+      loop_.Stop();
+      return;
+    }
+    if (o_.progress && loop_.Now() >= next_progress_) {
+      next_progress_ = loop_.Now() + std::chrono::seconds(1);
+      std::sort(recent_ms_.begin(), recent_ms_.end());
+      std::fprintf(stderr, "\r[%6.1fs] %zu requests, %lld errors, p50 %.2f ms (last second)   ",
+                   core::ToMillis(loop_.Now() - t0_) / 1000, records_.size(),
+                   static_cast<long long>(errors_), Percentile(recent_ms_, 0.5));
+      recent_ms_.clear();
+    }
+    loop_.Schedule(milliseconds(50), [this, stop_requested] { Tick(stop_requested); });
+  }
+
+  const Scenario& s_;
+  const EmulateOptions& o_;
+  std::map<Pair, net::LinkSpec> links_;  // as they are now (timeline link changes included)
+  std::string run_dir_;
+  zmq::context_t context_{1};
+  net::EventLoop loop_;
+  std::map<std::string, NodeProc> nodes_;  // cloud and edge nodes
+  std::map<Pair, net::LinkModel> client_links_;
+  std::set<Pair> partitioned_;
+  std::map<size_t, WorkloadRun> runs_;
+  std::map<uint64_t, InFlight> in_flight_;
+  std::vector<RequestRecord> records_;
+  std::vector<EventRecord> events_;
+  std::vector<double> recent_ms_;
+  TimePoint t0_{};
+  TimePoint next_progress_{};
+  uint64_t next_request_ = 1;
+  int64_t active_callers_ = 0;
+  int64_t pending_events_ = 0;
+  int64_t errors_ = 0;
+  bool interrupted_ = false;
+};
+
+std::vector<WorkloadSummary> Summarize(const Scenario& s, const std::vector<RequestRecord>& rs) {
+  std::vector<WorkloadSummary> out;
+  for (const auto& w : s.workloads) {
+    WorkloadSummary sum;
+    sum.name = w.name;
+    std::vector<double> ms;
+    int64_t cut = (w.start + s.warmup).count();
+    for (const auto& r : rs) {
+      if (r.workload != w.name || r.start_ns < cut) continue;
+      ++sum.count;
+      if (r.status != "OK") {
+        ++sum.errors;
+        continue;
+      }
+      ms.push_back(static_cast<double>(r.end_ns - r.start_ns) / 1e6);
+    }
+    std::sort(ms.begin(), ms.end());
+    sum.p50_ms = Percentile(ms, 0.5);
+    sum.p95_ms = Percentile(ms, 0.95);
+    sum.p99_ms = Percentile(ms, 0.99);
+    sum.max_ms = ms.empty() ? 0 : ms.back();
+    out.push_back(sum);
+  }
+  return out;
+}
+
+}  // namespace
+
+double Shorten(Scenario& s, core::Duration duration) {
+  Duration natural{0};
+  for (const auto& w : s.workloads) {
+    Duration length = w.duration.value_or(Duration::max());
+    if (w.rate && w.requests) {
+      length = std::min(length, std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
+                                    static_cast<double>(*w.requests) / *w.rate)));
+    }
+    if (length != Duration::max()) natural = std::max(natural, w.start + length);
+  }
+  for (const auto& e : s.timeline) natural = std::max(natural, e.at);
+  if (natural <= duration || natural == Duration(0)) return 1;
+  double f = static_cast<double>(duration.count()) / static_cast<double>(natural.count());
+  auto scale = [f](Duration d) {
+    return Duration(static_cast<Duration::rep>(static_cast<double>(d.count()) * f));
+  };
+  s.warmup = scale(s.warmup);
+  for (auto& w : s.workloads) {
+    w.start = scale(w.start);
+    if (w.duration) w.duration = scale(*w.duration);
+    if (w.requests) {
+      w.requests = std::max<int64_t>(1, std::llround(static_cast<double>(*w.requests) * f));
+    }
+  }
+  for (auto& e : s.timeline) e.at = scale(e.at);
+  return f;
+}
+
+core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOptions& options,
+                                      const std::function<bool()>& stop_requested) {
+  auto links = LinkTable(scenario);
+  if (!links.ok()) return links.status();
+  std::string dir = options.results_dir.empty() ? scenario.results : options.results_dir;
+  std::string stamp = UtcNow("%Y%m%d-%H%M%S");
+  std::string base = dir + "/" + scenario.name + "-" + stamp;
+  std::error_code ec;
+  std::filesystem::create_directories(base + "/logs", ec);
+  if (ec) return Status::IOError("cannot create " + base + "/logs: " + ec.message());
+  auto db = ResultsDb::Create(base + ".db");
+  if (!db.ok()) return db.status();
+
+  RunInfo info{scenario.name,     scenario.file,     options.scenario_text,
+               scenario.seed,     "emulate",         "shaper",
+               ENOKI_VERSION,     HostDescription(), UtcNow("%Y-%m-%dT%H:%M:%SZ"),
+               options.time_scale};
+  EmulationResult result;
+  result.database = (*db)->path();
+  {
+    Emulation run(scenario, options, *links, base);
+    ENOKI_RETURN_IF_ERROR(run.StartNodes());
+    ENOKI_RETURN_IF_ERROR(run.Setup());
+    run.Drive(stop_requested);
+    result.interrupted = run.interrupted();
+    if (!result.interrupted) result.keygroups = run.CheckReplicas(std::chrono::seconds(10));
+    ENOKI_RETURN_IF_ERROR((*db)->WriteRun(info, result.interrupted));
+    ENOKI_RETURN_IF_ERROR((*db)->WriteLinks(*links));
+    ENOKI_RETURN_IF_ERROR((*db)->WriteRequests(run.requests()));
+    ENOKI_RETURN_IF_ERROR((*db)->WriteEvents(run.events()));
+    for (const auto& k : result.keygroups) {
+      for (const auto& r : k.replicas) {
+        ENOKI_RETURN_IF_ERROR(
+            (*db)->WriteReplicas(k.keygroup, k.converged, r.node, r.items, r.digest, r.error));
+      }
+    }
+    result.workloads = Summarize(scenario, run.requests());
+  }                                                 // stops the nodes
+  std::filesystem::remove_all(base + "/data", ec);  // the nodes' stores; the logs stay
+  return result;
+}
+
+}  // namespace enoki::testbed

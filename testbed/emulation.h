@@ -1,0 +1,66 @@
+// Emulation: runs a scenario on this host. Every cloud and edge node is a real `enoki node`
+// process on loopback whose transport shapes its links (the user-space link shaper); the callers
+// of the client nodes run in this process, on one event loop, and shape their own links to the
+// nodes with the same link model. The orchestrator creates the keygroups, deploys the functions,
+// drives the workloads and the timeline (link changes, partitions, crashes, restarts), records
+// every request and event in the run's results database, checks at the end that the replicas of
+// every keygroup converged (waiting up to 10 s for replication to catch up), and stops every
+// process it started, also when interrupted.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "testbed/scenario.h"
+
+namespace enoki::testbed {
+
+struct EmulateOptions {
+  std::string enoki_binary;    // the `enoki` to start nodes with
+  std::string results_dir;     // empty: the scenario's
+  core::Duration duration{0};  // > 0: shorten the run to about this long (times scale down)
+  bool progress = false;       // a progress line on stderr every second
+  std::string scenario_text;   // the file's text, stored with the run
+  double time_scale = 1;       // what Shorten returned, stored with the run
+};
+
+// One workload's numbers, after the warm-up cut.
+struct WorkloadSummary {
+  std::string name;
+  int64_t count = 0;                                      // requests that ended
+  int64_t errors = 0;                                     // of which failed or timed out
+  double p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;  // of the successful ones
+};
+
+// After the run, what each replica of a keygroup holds, and whether they all agree.
+struct ReplicaState {
+  std::string keygroup, node;
+  int64_t items = 0;
+  uint64_t digest = 0;  // of every key and value, in key order (FNV-1a)
+  std::string error;    // when the replica could not be read
+};
+struct KeygroupCheck {
+  std::string keygroup;
+  bool converged = false;  // every replica holds the same items
+  std::vector<ReplicaState> replicas;
+};
+
+struct EmulationResult {
+  std::string database;  // the results database's path
+  std::vector<WorkloadSummary> workloads;
+  std::vector<KeygroupCheck> keygroups;
+  bool interrupted = false;
+};
+
+// Runs `scenario`. Stops early, cleanly, when `stop_requested` (polled often) returns true.
+core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOptions& options,
+                                      const std::function<bool()>& stop_requested);
+
+// Shortens a scenario to about `duration`: every time in it (workload starts and durations, the
+// timeline, the warm-up) scales by duration / its natural length, and so do request counts.
+// Returns the factor (1 when it is already short enough).
+double Shorten(Scenario& scenario, core::Duration duration);
+
+}  // namespace enoki::testbed

@@ -1,0 +1,73 @@
+// ResultsDb: the SQLite database one run writes (docs/results.md is the schema's reference): the
+// run, the link table, every request, every timeline event. Times are nanoseconds since the
+// run's start on the host's monotonic clock, which every process of an emulation shares.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "net/link_model.h"
+
+namespace enoki::testbed {
+
+struct RunInfo {
+  std::string scenario;  // its name
+  std::string file;
+  std::string text;  // the scenario file as it was run
+  uint64_t seed = 0;
+  std::string mode;     // emulate, simulate
+  std::string backend;  // shaper, netem, virtual
+  std::string version;
+  std::string host;
+  std::string started_at;  // wall clock, ISO 8601 UTC
+  double time_scale = 1;   // < 1 when shortened with --duration
+};
+
+struct RequestRecord {
+  std::string workload, client, function, node;
+  int caller = 0;
+  int64_t seq = 0;
+  int64_t start_ns = 0, end_ns = 0;  // at the client, after the client link both ways
+  std::string status;                // OK, or the error code (TIMEOUT when no answer came)
+  std::string error;
+  int64_t request_bytes = 0, response_bytes = 0;
+};
+
+struct EventRecord {
+  int64_t at_ns = 0;
+  std::string kind;  // phase, link, partition, heal, crash, restart
+  std::string detail;
+};
+
+class ResultsDb {
+ public:
+  // Creates the database at `path` (which must not exist) with the schema.
+  static core::Result<std::unique_ptr<ResultsDb>> Create(const std::string& path);
+  ~ResultsDb();
+
+  core::Status WriteRun(const RunInfo& run, bool interrupted);
+  core::Status WriteLinks(
+      const std::map<std::pair<std::string, std::string>, net::LinkSpec>& links);
+  core::Status WriteRequests(const std::vector<RequestRecord>& requests);
+  core::Status WriteEvents(const std::vector<EventRecord>& events);
+  // One row per replica of each keygroup at the end of the run.
+  core::Status WriteReplicas(const std::string& keygroup, bool converged, const std::string& node,
+                             int64_t items, uint64_t digest, const std::string& error);
+  const std::string& path() const { return path_; }
+
+ private:
+  ResultsDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  core::Status Exec(const std::string& sql);
+  // Rolls back the open transaction; the error names `table`.
+  core::Status Abort(const std::string& table);
+
+  sqlite3* db_;
+  std::string path_;
+};
+
+}  // namespace enoki::testbed
