@@ -75,13 +75,18 @@ void EventLoop::AddIdleHook(std::function<void()> hook) { idle_hooks_.push_back(
 void EventLoop::Run() {
   // Polls at least this often so that Stop() from a signal handler is seen promptly.
   constexpr auto kMaxWait = std::chrono::milliseconds(100);
+  constexpr auto kSpinWindow = std::chrono::microseconds(200);
   while (!stop_.load(std::memory_order_relaxed)) {
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kMaxWait);
     if (auto due = timers_.NextDue()) {
-      if (*due <= Now()) {
+      if (*due <= Now() + kSpinWindow) {
+        // Polls without sleeping until a timer this close is due: waking from a sleep costs
+        // tens to hundreds of microseconds on an idle (or virtual) CPU, which a link's delay
+        // would otherwise carry.
         wait = std::chrono::milliseconds(0);
       } else if (*due != armed_) {
-        auto ns = due->time_since_epoch().count();
+        // Woken a little early, then polling: see above.
+        auto ns = (*due - kSpinWindow).time_since_epoch().count();
         itimerspec spec{};
         spec.it_value.tv_sec = ns / 1000000000;
         spec.it_value.tv_nsec = ns % 1000000000;
