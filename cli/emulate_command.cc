@@ -45,6 +45,11 @@ int Emulate(const EmulateArgs& args) {
     if (options.time_scale < 1) {
       std::printf("shortened to about %g s: every time and request count scaled by %.4f\n",
                   args.duration_s, options.time_scale);
+    } else {
+      std::printf(
+          "--duration %g: not shortened (the scenario is that short already, or has no "
+          "length to scale: closed loops bounded by request counts only)\n",
+          args.duration_s);
     }
   }
   std::printf("emulating %s: %zu nodes, links by the user-space shaper\n", scenario.name.c_str(),

@@ -38,6 +38,7 @@ struct NodeArgs {
   int forward_timeout_ms = 2000;
   std::string log_level = "info";
   std::string http;
+  uint64_t seed = 0;
 };
 
 constexpr const char* kNodeDescription =
@@ -124,7 +125,7 @@ int RunNode(const NodeArgs& args) {
   }
 
   zmq::context_t context(1);
-  net::EventLoop loop(std::random_device{}());
+  net::EventLoop loop(args.seed != 0 ? args.seed : std::random_device{}());
   net::ZmqTransport transport(
       context, loop,
       {args.id, args.listen, peers, node::MaxMessageBytes(options.max_value_bytes), links});
@@ -212,6 +213,10 @@ int NodeMain(int argc, const char* const* argv) {
   cmd.add_option("--http", args.http,
                  "Also serve functions over HTTP on HOST:PORT, tinyFaaS-style: POST /<function> "
                  "(header X-tinyFaaS-Async: true for an asynchronous call); e.g. 127.0.0.1:8000");
+  cmd.add_option("--seed", args.seed,
+                 "Seed of the node's random choices (the link shaper's jitter and loss, the "
+                 "first id of its operations); 0: a random seed. Give a restarted node a new "
+                 "one, so that its operation ids differ from before");
   cmd.add_option("--log-level", args.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();

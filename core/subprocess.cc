@@ -88,6 +88,7 @@ Result<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
                                      const std::string& log_path) {
   SpawnOptions options;
   options.argv = argv;
+  options.die_with_parent = true;
   int log_fd = -1;
   if (!log_path.empty()) {
     log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

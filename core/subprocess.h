@@ -32,7 +32,8 @@ Result<pid_t> Spawn(const SpawnOptions& options);
 
 class Subprocess {
  public:
-  // Starts `argv` (argv[0] is a path). Output goes to `log_path` (appended) if it is not empty.
+  // Starts `argv` (argv[0] is a path), to be killed when this process dies (even by SIGKILL).
+  // Output goes to `log_path` (appended) if it is not empty.
   static Result<Subprocess> Start(const std::vector<std::string>& argv,
                                   const std::string& log_path = "");
   // The path of the running executable (for a program that starts copies of itself).

@@ -90,7 +90,9 @@ void EventLoop::Run() {
         itimerspec spec{};
         spec.it_value.tv_sec = ns / 1000000000;
         spec.it_value.tv_nsec = ns % 1000000000;
-        ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+        if (::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr) != 0) {
+          throw std::system_error(errno, std::generic_category(), "timerfd_settime");
+        }
         armed_ = *due;
       }
     }

@@ -15,18 +15,17 @@ namespace {
 using core::Duration;
 using core::Status;
 
-// "12.5" and a unit suffix from `units` (name, factor); the number times the factor.
+// A number (exponents allowed) and a unit suffix from `units` (name, factor); the number times
+// the factor. Negative, infinite and NaN numbers are refused.
 std::optional<double> Number(std::string_view text,
                              std::initializer_list<std::pair<const char*, double>> units,
                              bool unit_required) {
-  size_t end = 0;
-  while (end < text.size() &&
-         (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
-    ++end;
   double value = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + end, value);
-  if (end == 0 || ec != std::errc() || p != text.data() + end) return std::nullopt;
-  std::string_view unit = text.substr(end);
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || p == text.data() || !std::isfinite(value) || value < 0) {
+    return std::nullopt;
+  }
+  std::string_view unit = text.substr(static_cast<size_t>(p - text.data()));
   if (unit.empty()) return unit_required ? std::nullopt : std::optional<double>(value);
   for (const auto& [name, factor] : units) {
     if (unit == name) return value * factor;
@@ -34,10 +33,12 @@ std::optional<double> Number(std::string_view text,
   return std::nullopt;
 }
 
+// Exactly, in the largest of ms, us and ns that keeps it whole.
 std::string FormatDuration(Duration d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%gms", core::ToMillis(d));
-  return buf;
+  auto ns = d.count();
+  if (ns % 1000000 == 0) return std::to_string(ns / 1000000) + "ms";
+  if (ns % 1000 == 0) return std::to_string(ns / 1000) + "us";
+  return std::to_string(ns) + "ns";
 }
 
 }  // namespace
@@ -60,9 +61,9 @@ core::Result<LinkSpec> LinkSpec::Parse(std::string_view text) {
                                      " '" + std::string(value) + "' is not " + expected);
     };
     if (key == "delay" || key == "jitter") {
-      auto us = Number(value, {{"us", 1}, {"ms", 1e3}, {"s", 1e6}}, true);
-      if (!us) return bad("a duration such as 25ms, 500us or 1s");
-      auto d = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::micro>(*us));
+      auto us = Number(value, {{"ns", 1e-3}, {"us", 1}, {"ms", 1e3}, {"s", 1e6}}, true);
+      if (!us || *us > 1e12) return bad("a duration such as 25ms, 500us or 1s");
+      auto d = Duration(static_cast<Duration::rep>(std::llround(*us * 1e3)));
       (key == "delay" ? spec.delay : spec.jitter) = d;
     } else if (key == "dist") {
       if (value == "uniform") {
@@ -100,12 +101,12 @@ std::string LinkSpec::ToString() const {
   }
   char buf[48];
   if (loss > 0) {
-    std::snprintf(buf, sizeof buf, ",loss=%g%%", loss * 100);
+    std::snprintf(buf, sizeof buf, ",loss=%.17g", loss);
     s += buf;
   }
   if (rate_bps > 0) {
     // The largest unit that keeps the number whole, as people write rates.
-    const char* unit = "bit";
+    const char* unit = "bit";  // %.17g: exact, if not pretty
     double value = rate_bps;
     for (auto [name, factor] : {std::pair{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}}) {
       if (std::fmod(rate_bps, factor) == 0) {
@@ -114,7 +115,7 @@ std::string LinkSpec::ToString() const {
         break;
       }
     }
-    std::snprintf(buf, sizeof buf, ",rate=%g%s", value, unit);
+    std::snprintf(buf, sizeof buf, ",rate=%.17g%s", value, unit);
     s += buf;
   }
   if (cut) s += ",cut=true";

@@ -28,9 +28,10 @@ struct LinkSpec {
   bool cut = false;     // partitioned: every message is dropped
 
   // "delay=25ms jitter=1ms dist=normal loss=0.5% rate=100mbit" style, keys in any order,
-  // separated by ',' or spaces; every key optional. Units: delay and jitter in us, ms or s;
+  // separated by ',' or spaces; every key optional. Units: delay and jitter in ns, us, ms or s;
   // loss as a fraction or a percentage; rate in bit, kbit, mbit or gbit (per second).
   static core::Result<LinkSpec> Parse(std::string_view text);
+  // The text form, exact: Parse(ToString()) gives the same spec.
   std::string ToString() const;
   bool operator==(const LinkSpec&) const = default;
 };

@@ -63,8 +63,13 @@ double Percentile(const std::vector<double>& sorted, double q) {
 class Emulation {
  public:
   Emulation(const Scenario& s, const EmulateOptions& o, std::map<Pair, net::LinkSpec> links,
-            std::string run_dir)
-      : s_(s), o_(o), links_(std::move(links)), run_dir_(std::move(run_dir)), loop_(s.seed) {}
+            std::string run_dir, std::function<bool()> stop_requested)
+      : s_(s),
+        o_(o),
+        links_(std::move(links)),
+        run_dir_(std::move(run_dir)),
+        stop_requested_(std::move(stop_requested)),
+        loop_(s.seed) {}
 
   ~Emulation() {
     for (auto& [id, n] : nodes_) {
@@ -84,6 +89,7 @@ class Emulation {
       net::Client c(context_, n.endpoint, milliseconds(200));
       bool up = false;
       for (int i = 0; i < 50 && !up; ++i) {
+        if (stop_requested_()) return Interrupted();
         up = c.KeygroupInfo("enoki-emulate-probe").status().code() == core::Code::kNotFound;
       }
       if (!up) {
@@ -110,6 +116,7 @@ class Emulation {
         // The keygroup reaches the node through replication first.
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (!c.KeygroupInfo(f.spec.keygroup()).ok()) {
+          if (stop_requested_()) return Interrupted();
           if (std::chrono::steady_clock::now() > deadline) {
             return Status::Unavailable("node " + at + " did not learn keygroup " +
                                        f.spec.keygroup() + " within 10 s");
@@ -122,15 +129,28 @@ class Emulation {
         }
       }
     }
+    // The callers' and the timeline's sockets connect now, so they are up when the run starts.
+    for (auto& [id, n] : nodes_) {
+      n.control = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
+      n.control->set(zmq::sockopt::linger, 0);
+      n.control->connect(n.endpoint);
+      loop_.AddSocket(*n.control, [this, id = id] { OnControlReplies(id); });
+    }
+    for (size_t w = 0; w < s_.workloads.size(); ++w) {
+      WorkloadRun& run = runs_[w];
+      run.socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
+      run.socket->set(zmq::sockopt::linger, 0);
+      run.socket->set(zmq::sockopt::immediate, 1);  // a node that is down refuses at once
+      run.socket->connect(nodes_.at(s_.workloads[w].node).endpoint);
+      loop_.AddSocket(*run.socket, [this, w] { OnReplies(w); });
+    }
+    std::this_thread::sleep_for(milliseconds(100));
     return Status::Ok();
   }
 
   // Runs the workloads and the timeline until both are done or a stop is requested.
-  void Drive(const std::function<bool()>& stop_requested) {
+  void Drive() {
     t0_ = loop_.Now();
-    for (const auto& [pair, spec] : links_) {
-      if (IsClient(pair.first) || IsClient(pair.second)) client_links_[pair].Set(spec);
-    }
     for (size_t w = 0; w < s_.workloads.size(); ++w) StartWorkload(w);
     for (const auto& e : s_.timeline) {
       ++pending_events_;
@@ -139,12 +159,12 @@ class Emulation {
         --pending_events_;
       });
     }
-    Tick(stop_requested);
+    Tick();
     loop_.Run();
     if (o_.progress) std::fprintf(stderr, "\n");
   }
 
-  // What every replica of every keygroup holds, once they agree or after `wait`.
+  // What every replica of every keygroup holds, once they agree or after `wait` (or a stop).
   std::vector<KeygroupCheck> CheckReplicas(Duration wait) {
     std::vector<KeygroupCheck> out;
     auto deadline = std::chrono::steady_clock::now() + wait;
@@ -160,7 +180,9 @@ class Emulation {
             check.converged = false;
           }
         }
-        if (check.converged || std::chrono::steady_clock::now() > deadline) break;
+        if (check.converged || std::chrono::steady_clock::now() > deadline || stop_requested_()) {
+          break;
+        }
         std::this_thread::sleep_for(milliseconds(200));
       }
       out.push_back(check);
@@ -176,7 +198,13 @@ class Emulation {
   struct NodeProc {
     std::string endpoint;
     std::optional<core::Subprocess> proc;
+    std::unique_ptr<zmq::socket_t> control;  // link changes, answered on the loop
     bool down = false;
+    uint64_t starts = 0;  // a restart gets a new seed
+  };
+  // A caller's connection to its node, both directions: ordering is per connection.
+  struct CallerLinks {
+    net::LinkModel up, down;
   };
   struct InFlight {
     size_t workload;
@@ -189,6 +217,8 @@ class Emulation {
   struct Caller {
     int64_t sent = 0;
     bool done = false;
+    TimePoint next_send{};  // open loop: when the next request is due
+    std::unique_ptr<CallerLinks> links;
   };
   struct WorkloadRun {
     std::unique_ptr<zmq::socket_t> socket;
@@ -226,6 +256,12 @@ class Emulation {
   }
 
   std::string LogOf(const std::string& id) const { return run_dir_ + "/logs/" + id + ".log"; }
+  size_t NodeIndex(const std::string& node) const {
+    for (size_t i = 0; i < s_.nodes.size(); ++i) {
+      if (s_.nodes[i].name == node) return i;
+    }
+    return 0;
+  }
   bool IsClient(const std::string& node) const {
     const NodeDecl* d = s_.FindNode(node);
     return d != nullptr && d->tier == Tier::kClient;
@@ -236,11 +272,17 @@ class Emulation {
     return spec;
   }
 
+  Status Interrupted() const { return Status::Unavailable("interrupted before the run started"); }
+
   Status StartNode(const std::string& id) {
     NodeProc& n = nodes_.at(id);
     std::vector<std::string> argv = {
-        o_.enoki_binary,          "node",        "--id", id, "--listen", n.endpoint, "--data-dir",
-        run_dir_ + "/data/" + id, "--log-level", "warn"};
+        o_.enoki_binary, "node",
+        "--id",          id,
+        "--listen",      n.endpoint,
+        "--data-dir",    run_dir_ + "/data/" + id,
+        "--log-level",   "warn",
+        "--seed",        std::to_string(s_.seed + 1 + NodeIndex(id) + 1000003 * n.starts++)};
     for (const auto& [peer, p] : nodes_) {
       if (peer == id) continue;
       argv.push_back("--peer=" + peer + "=" + p.endpoint);
@@ -256,11 +298,12 @@ class Emulation {
   void StartWorkload(size_t w) {
     const WorkloadDecl& d = s_.workloads[w];
     WorkloadRun& run = runs_[w];
-    run.socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
-    run.socket->set(zmq::sockopt::linger, 0);
-    run.socket->connect(nodes_.at(d.node).endpoint);
-    loop_.AddSocket(*run.socket, [this, w] { OnReplies(w); });
     run.callers.resize(static_cast<size_t>(d.callers));
+    for (auto& c : run.callers) {
+      c.links = std::make_unique<CallerLinks>();
+      c.links->up.Set(Current({d.client, d.node}));
+      c.links->down.Set(Current({d.node, d.client}));
+    }
     if (d.duration) run.end = t0_ + d.start + *d.duration;
     auto fn = std::find_if(s_.functions.begin(), s_.functions.end(),
                            [&](const FunctionDecl& f) { return f.spec.name() == d.function; });
@@ -276,6 +319,7 @@ class Emulation {
         first += Duration(static_cast<Duration::rep>(
             std::uniform_real_distribution<double>(0, period_ns)(loop_.Rng())));
       }
+      run.callers[static_cast<size_t>(c)].next_send = t0_ + first;
       loop_.Schedule(first, [this, w, c] { Send(w, c); });
     }
   }
@@ -308,14 +352,24 @@ class Emulation {
     });
     in_flight_[id] = {w,      c, seq, now, static_cast<int64_t>(request.invoke().body().size()),
                       timeout};
-    auto arrival = client_links_[{d.client, d.node}].Arrival(now, frame.size(), loop_.Rng());
+    auto arrival = caller.links->up.Arrival(now, frame.size(), loop_.Rng());
     if (arrival) {
-      loop_.Schedule(*arrival - now, [this, w, frame = std::move(frame)] {
-        (void)runs_[w].socket->send(zmq::buffer(frame), zmq::send_flags::dontwait);
+      loop_.Schedule(*arrival - now, [this, w, id, frame = std::move(frame)] {
+        const WorkloadDecl& d = s_.workloads[w];
+        if (partitioned_.contains({d.client, d.node})) return;  // cut while on the way
+        if (!runs_[w].socket->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+          auto it = in_flight_.find(id);
+          if (it == in_flight_.end()) return;
+          loop_.Cancel(it->second.timeout);
+          InFlight f = it->second;
+          in_flight_.erase(it);
+          Finish(f, "UNAVAILABLE", "node " + d.node + " is not reachable", 0, loop_.Now());
+        }
       });
     }
-    if (d.rate) {
-      loop_.Schedule(Duration(static_cast<Duration::rep>(1e9 / *d.rate)),
+    if (d.rate) {  // the next one a period after this one was due, so that lateness never adds up
+      caller.next_send += Duration(static_cast<Duration::rep>(1e9 / *d.rate));
+      loop_.Schedule(std::max(Duration(0), caller.next_send - loop_.Now()),
                      [this, w, c] { Send(w, c); });
     }
   }
@@ -328,10 +382,14 @@ class Emulation {
       if (!env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || !env.has_response()) {
         continue;
       }
+      auto found = in_flight_.find(env.response().id());
+      if (found == in_flight_.end()) continue;  // it timed out meanwhile
       TimePoint now = loop_.Now();
-      auto arrival = client_links_[{d.node, d.client}].Arrival(now, msg.size(), loop_.Rng());
+      Caller& caller = runs_[w].callers[static_cast<size_t>(found->second.caller)];
+      auto arrival = caller.links->down.Arrival(now, msg.size(), loop_.Rng());
       if (!arrival) continue;  // lost on the way back: the caller's timeout ends it
-      loop_.Schedule(*arrival - now, [this, response = std::move(*env.mutable_response())] {
+      loop_.Schedule(*arrival - now, [this, &d, response = std::move(*env.mutable_response())] {
+        if (partitioned_.contains({d.node, d.client})) return;  // cut while on the way
         auto it = in_flight_.find(response.id());
         if (it == in_flight_.end()) return;  // it timed out meanwhile
         loop_.Cancel(it->second.timeout);
@@ -349,7 +407,7 @@ class Emulation {
     records_.push_back({d.name, d.client, d.function, d.node, f.caller, f.seq, Ns(f.start), Ns(end),
                         status, error, f.request_bytes, response_bytes});
     if (status == "OK") {
-      recent_ms_.push_back(core::ToMillis(end - f.start));
+      if (o_.progress) recent_ms_.push_back(core::ToMillis(end - f.start));
     } else {
       ++errors_;
     }
@@ -364,19 +422,41 @@ class Emulation {
     events_.push_back({Ns(loop_.Now()), kind, detail});
   }
 
-  // Sets the link a -> b as it is now (its spec, cut if partitioned) where it is shaped.
+  // Sets the link a -> b as it is now (its spec, cut if partitioned) where it is shaped: at the
+  // callers for a client's links, else at node a (asking without waiting: the answer comes on
+  // the loop; a node that is down gets its links when it restarts).
   void ApplyLink(const Pair& p) {
     net::LinkSpec spec = Current(p);
-    if (IsClient(p.first) || IsClient(p.second)) {
-      client_links_[p].Set(spec);
-      return;
+    for (size_t w = 0; w < s_.workloads.size(); ++w) {
+      const WorkloadDecl& d = s_.workloads[w];
+      for (auto& c : runs_[w].callers) {
+        if (Pair{d.client, d.node} == p) c.links->up.Set(spec);
+        if (Pair{d.node, d.client} == p) c.links->down.Set(spec);
+      }
     }
+    if (IsClient(p.first) || IsClient(p.second)) return;
     NodeProc& n = nodes_.at(p.first);
-    if (n.down) return;  // it gets its links when it restarts
-    net::Client c(context_, n.endpoint, milliseconds(1000));
-    Status st = c.SetLink(p.second, spec.ToString());
-    if (!st.ok())
-      Record("error", "cannot change link " + p.first + "->" + p.second + ": " + st.message());
+    if (n.down) return;
+    proto::Request r;
+    r.set_id(next_request_++);
+    r.mutable_set_link()->set_peer(p.second);
+    r.mutable_set_link()->set_spec(spec.ToString());
+    std::string frame;
+    net::EncodeEnvelope(r, &frame);
+    if (!n.control->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+      Record("error", "cannot change link " + p.first + " -> " + p.second + ": not sent");
+    }
+  }
+
+  void OnControlReplies(const std::string& node) {
+    zmq::message_t msg;
+    while (nodes_.at(node).control->recv(msg, zmq::recv_flags::dontwait)) {
+      proto::Envelope env;
+      if (env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) && env.has_response() &&
+          env.response().code() != proto::OK) {
+        Record("error", "node " + node + " refused a link change: " + env.response().error());
+      }
+    }
   }
 
   void Apply(const TimelineEvent& e) {
@@ -424,15 +504,19 @@ class Emulation {
       }
       case TimelineEvent::Kind::kRestart: {
         Status st = StartNode(e.node);
-        Record("restart", st.ok() ? e.node : e.node + ": " + st.message());
+        if (st.ok()) {
+          Record("restart", e.node);
+        } else {
+          Record("error", "cannot restart " + e.node + ": " + st.message());
+        }
         break;
       }
     }
   }
 
   // Every 50 ms: checks for a stop and for the end; every second, the progress line.
-  void Tick(const std::function<bool()>& stop_requested) {
-    if (stop_requested()) {
+  void Tick() {
+    if (stop_requested_()) {
       interrupted_ = true;
       loop_.Stop();
       return;
@@ -449,17 +533,17 @@ class Emulation {
                    static_cast<long long>(errors_), Percentile(recent_ms_, 0.5));
       recent_ms_.clear();
     }
-    loop_.Schedule(milliseconds(50), [this, stop_requested] { Tick(stop_requested); });
+    loop_.Schedule(milliseconds(50), [this] { Tick(); });
   }
 
   const Scenario& s_;
   const EmulateOptions& o_;
   std::map<Pair, net::LinkSpec> links_;  // as they are now (timeline link changes included)
   std::string run_dir_;
+  std::function<bool()> stop_requested_;
   zmq::context_t context_{1};
   net::EventLoop loop_;
   std::map<std::string, NodeProc> nodes_;  // cloud and edge nodes
-  std::map<Pair, net::LinkModel> client_links_;
   std::set<Pair> partitioned_;
   std::map<size_t, WorkloadRun> runs_;
   std::map<uint64_t, InFlight> in_flight_;
@@ -522,6 +606,7 @@ double Shorten(Scenario& s, core::Duration duration) {
   s.warmup = scale(s.warmup);
   for (auto& w : s.workloads) {
     w.start = scale(w.start);
+    w.think = scale(w.think);
     if (w.duration) w.duration = scale(*w.duration);
     if (w.requests) {
       w.requests = std::max<int64_t>(1, std::llround(static_cast<double>(*w.requests) * f));
@@ -536,7 +621,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
   auto links = LinkTable(scenario);
   if (!links.ok()) return links.status();
   std::string dir = options.results_dir.empty() ? scenario.results : options.results_dir;
-  std::string stamp = UtcNow("%Y%m%d-%H%M%S");
+  std::string stamp = UtcNow("%Y%m%d-%H%M%S") + "-" + std::to_string(::getpid());
   std::string base = dir + "/" + scenario.name + "-" + stamp;
   std::error_code ec;
   std::filesystem::create_directories(base + "/logs", ec);
@@ -551,10 +636,16 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
   EmulationResult result;
   result.database = (*db)->path();
   {
-    Emulation run(scenario, options, *links, base);
-    ENOKI_RETURN_IF_ERROR(run.StartNodes());
-    ENOKI_RETURN_IF_ERROR(run.Setup());
-    run.Drive(stop_requested);
+    Emulation run(scenario, options, *links, base, stop_requested);
+    Status st = run.StartNodes();
+    if (st.ok()) st = run.Setup();
+    if (!st.ok()) {
+      db->reset();
+      std::filesystem::remove(result.database, ec);
+      std::filesystem::remove_all(base + "/data", ec);
+      return Status(st.code(), st.message() + " (node logs: " + base + "/logs)");
+    }
+    run.Drive();
     result.interrupted = run.interrupted();
     if (!result.interrupted) result.keygroups = run.CheckReplicas(std::chrono::seconds(10));
     ENOKI_RETURN_IF_ERROR((*db)->WriteRun(info, result.interrupted));

@@ -58,9 +58,11 @@ struct EmulationResult {
 core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOptions& options,
                                       const std::function<bool()>& stop_requested);
 
-// Shortens a scenario to about `duration`: every time in it (workload starts and durations, the
-// timeline, the warm-up) scales by duration / its natural length, and so do request counts.
-// Returns the factor (1 when it is already short enough).
+// Shortens a scenario to about `duration`: every time in it (workload starts, durations and think
+// times, the timeline, the warm-up) scales by duration / its natural length, and so do request
+// counts. The natural length counts workloads with a duration or a rate and requests, and the
+// timeline. Returns the factor: 1 when the scenario is short enough already, or when it has no
+// natural length (closed loops bounded by a request count only, and no timeline).
 double Shorten(Scenario& scenario, core::Duration duration);
 
 }  // namespace enoki::testbed

@@ -98,7 +98,9 @@ class Reader {
     for (const auto& [name, factor] : kUnits) {
       if (ok && unit == name) seconds = v * factor;
     }
-    if (seconds < 0) return Error(n, field, "'" + *s + "' is not a duration such as 250ms or 2s");
+    if (seconds < 0 || !std::isfinite(seconds) || seconds > 365 * 24 * 3600.0) {
+      return Error(n, field, "'" + *s + "' is not a duration such as 250ms or 2s (up to a year)");
+    }
     return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
   }
   // A list of names, or one name.
@@ -126,6 +128,9 @@ class Reader {
       if (!n[key]) continue;
       auto v = Str(n[key], Join(field, key));
       if (!v.ok()) return v.status();
+      if (v->find_first_of(", =") != std::string::npos) {
+        return Error(n[key], Join(field, key), "'" + *v + "' is not one value");
+      }
       std::string k = std::string(key) == "distribution" ? "dist" : key;
       auto one = net::LinkSpec::Parse(k + "=" + *v);
       if (!one.ok()) {
@@ -452,9 +457,9 @@ Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
       double v = 0;
       char unit[8] = {0};
       if (std::sscanf(rate->c_str(), "%lf/%7s", &v, unit) != 2 || std::string(unit) != "s" ||
-          v <= 0) {
+          !std::isfinite(v) || v <= 0 || v > 1e6) {
         return r.Error(n["rate"], f + ".rate",
-                       "'" + *rate + "' is not a rate per caller such as 10/s");
+                       "'" + *rate + "' is not a rate per caller such as 10/s (at most 1000000/s)");
       }
       w.rate = v;
     }
@@ -759,7 +764,8 @@ core::Result<std::map<std::pair<std::string, std::string>, net::LinkSpec>> LinkT
   std::map<std::pair<std::string, std::string>, net::LinkSpec> table;
   for (size_t src = 0; src < n; ++src) {
     std::vector<std::optional<net::LinkSpec>> best(n);
-    std::vector<double> variance(n, 0);
+    std::vector<double> variance(n, 0);  // of the path's jitter, ns^2
+    std::vector<int> jittery(n, 0);      // hops with jitter on the path
     std::vector<bool> done(n, false);
     best[src] = net::LinkSpec{};
     for (size_t round = 0; round < n; ++round) {
@@ -777,17 +783,25 @@ core::Result<std::map<std::pair<std::string, std::string>, net::LinkSpec>> LinkT
         net::LinkSpec path = *best[u];
         path.delay += hop.delay;
         if (!best[v] || path.delay < best[v]->delay) {
+          // Independent jitters add as variances: uniform +-j has variance j^2/3, normal j^2.
           double j = static_cast<double>(hop.jitter.count());
-          double var = variance[u] + j * j;
-          path.jitter = Duration(static_cast<Duration::rep>(std::llround(std::sqrt(var))));
-          // One jittery hop keeps its distribution; several add up to something near normal.
-          path.distribution = variance[u] == 0 ? hop.distribution : net::LinkSpec::Jitter::kNormal;
+          bool uniform = hop.distribution == net::LinkSpec::Jitter::kUniform;
+          double var = variance[u] + (uniform ? j * j / 3 : j * j);
+          int hops = jittery[u] + (hop.jitter > Duration(0) ? 1 : 0);
+          if (hops == 1 && hop.jitter > Duration(0)) {  // the one jittery hop, as it is
+            path.jitter = hop.jitter;
+            path.distribution = hop.distribution;
+          } else if (hops > 1) {  // several: near normal, with the summed variance
+            path.jitter = Duration(static_cast<Duration::rep>(std::llround(std::sqrt(var))));
+            path.distribution = net::LinkSpec::Jitter::kNormal;
+          }
           path.loss = 1 - (1 - path.loss) * (1 - hop.loss);
           path.rate_bps = path.rate_bps == 0  ? hop.rate_bps
                           : hop.rate_bps == 0 ? path.rate_bps
                                               : std::min(path.rate_bps, hop.rate_bps);
           best[v] = path;
           variance[v] = var;
+          jittery[v] = hops;
         }
       }
     }

@@ -29,6 +29,15 @@ TEST(LinkSpecTest, ParsesWhatTheScenarioFilesWrite) {
   EXPECT_DOUBLE_EQ(spec->rate_bps, 100e6);
   EXPECT_EQ(LinkSpec::Parse(spec->ToString()).value(), *spec);  // ToString parses back
   EXPECT_EQ(LinkSpec::Parse("").value(), LinkSpec{});
+  // Odd values survive the text form exactly (the orchestrator sends links as text).
+  LinkSpec odd{.delay = std::chrono::nanoseconds(1234567),
+               .jitter = microseconds(7),
+               .loss = 1e-5 / 3,
+               .rate_bps = 1234567.891,
+               .cut = true};
+  EXPECT_EQ(LinkSpec::Parse(odd.ToString()).value(), odd) << odd.ToString();
+  EXPECT_FALSE(LinkSpec::Parse("delay=-1ms").ok());
+  EXPECT_FALSE(LinkSpec::Parse("rate=infmbit").ok());
   EXPECT_EQ(LinkSpec::Parse("loss=0.25").value().loss, 0.25);
 
   auto bad_unit = LinkSpec::Parse("delay=25");

@@ -107,8 +107,13 @@ links:
   ASSERT_TRUE(t.ok());
   const net::LinkSpec& ac = t->at({"a", "c"});
   EXPECT_EQ(ac.delay, milliseconds(30));
-  EXPECT_EQ(ac.jitter, std::chrono::microseconds(2500));
+  // Two uniform hops, +-2 ms and +-1.5 ms: variances 4/3 and 2.25/3 ms^2 add to 2.083 ms^2, a
+  // normal of 1.443 ms.
+  EXPECT_NEAR(core::ToMillis(ac.jitter), 1.4434, 0.0001);
   EXPECT_EQ(ac.distribution, net::LinkSpec::Jitter::kNormal);
+  const net::LinkSpec& ab = t->at({"a", "b"});  // one hop: as declared
+  EXPECT_EQ(ab.jitter, milliseconds(2));
+  EXPECT_EQ(ab.distribution, net::LinkSpec::Jitter::kUniform);
   EXPECT_DOUBLE_EQ(ac.loss, 0.5);
 }
 
@@ -158,11 +163,18 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
             "bad.yaml:8:31: workloads[0].client: 'e' is not a client node");
   EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e, "
                                     "requests: 1, rate: fast}]\n"),
-            "bad.yaml:8:75: workloads[0].rate: 'fast' is not a rate per caller such as 10/s");
+            "bad.yaml:8:75: workloads[0].rate: 'fast' is not a rate per caller such as 10/s (at "
+            "most 1000000/s)");
   EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e, "
                                     "requests: 1, body: '{oops}'}]\n"),
             "bad.yaml:8:75: workloads[0].body: '{oops}' is not one of {caller}, {seq}, "
             "{int:A:B} (A <= B), {random:N}");
+  EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e, "
+                                    "requests: 1, rate: nan/s}]\n"),
+            "bad.yaml:8:75: workloads[0].rate: 'nan/s' is not a rate per caller such as 10/s (at "
+            "most 1000000/s)");
+  EXPECT_EQ(ErrorOf(nodes + "tier_links:\n  edge-client: {delay: '1ms loss=50%'}\n"),
+            "bad.yaml:6:24: tier_links.edge-client.delay: '1ms loss=50%' is not one value");
   EXPECT_EQ(ErrorOf(with_function + "timeline:\n  - {at: 2s, restart: e}\n"),
             "bad.yaml:9:23: timeline[0].restart: 'e' is not down (crash it first)");
   EXPECT_EQ(ErrorOf(with_function + "timeline:\n  - {at: 2s, phase: a}\n  - {at: 1s, phase: b}\n"),
