@@ -103,6 +103,16 @@ class Reader {
     }
     return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
   }
+  // The `name` field of item `n` (at `field`), which no earlier item of its list has.
+  core::Result<std::string> UniqueName(const YAML::Node& n, const std::string& field,
+                                       const std::string& kind, std::set<std::string>& seen) const {
+    auto name = Name(n["name"], field + ".name");
+    if (!name.ok()) return name;
+    if (!seen.insert(*name).second) {
+      return Error(n["name"], field + ".name", kind + " '" + *name + "' is declared twice");
+    }
+    return name;
+  }
   // A list of names, or one name.
   core::Result<std::vector<std::string>> Names(const YAML::Node& n,
                                                const std::string& field) const {
@@ -168,16 +178,14 @@ Status LoadNodes(const Reader& r, const YAML::Node& list, Scenario& s) {
   if (!list || !list.IsSequence() || list.size() == 0) {
     return r.Error(list, "nodes", "expected a list of at least one node");
   }
+  std::set<std::string> names;
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
     std::string f = Reader::Item("nodes", i);
     ENOKI_RETURN_IF_ERROR(r.Map(n, f, {"name", "tier"}, {"name", "tier"}));
     NodeDecl d;
-    auto name = r.Name(n["name"], f + ".name");
+    auto name = r.UniqueName(n, f, "node", names);
     if (!name.ok()) return name.status();
-    if (s.FindNode(*name) != nullptr) {
-      return r.Error(n["name"], f + ".name", "node '" + *name + "' is declared twice");
-    }
     d.name = *name;
     auto tier = ParseTier(r, n["tier"], f + ".tier");
     if (!tier.ok()) return tier.status();
@@ -272,11 +280,8 @@ Status LoadKeygroups(const Reader& r, const YAML::Node& list, Scenario& s) {
     ENOKI_RETURN_IF_ERROR(
         r.Map(n, f, {"name", "replicas", "mode", "mutability"}, {"name", "replicas"}));
     KeygroupDecl k;
-    auto name = r.Name(n["name"], f + ".name");
+    auto name = r.UniqueName(n, f, "keygroup", names);
     if (!name.ok()) return name.status();
-    if (!names.insert(*name).second) {
-      return r.Error(n["name"], f + ".name", "keygroup '" + *name + "' is declared twice");
-    }
     k.name = *name;
     auto replicas = r.Names(n["replicas"], f + ".replicas");
     if (!replicas.ok()) return replicas.status();
@@ -324,11 +329,8 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
         {"name", "nodes", "runtime", "handler", "keygroup", "params", "timeout", "concurrency"},
         {"name", "nodes", "handler", "keygroup"}));
     FunctionDecl d;
-    auto name = r.Name(n["name"], f + ".name");
+    auto name = r.UniqueName(n, f, "function", names);
     if (!name.ok()) return name.status();
-    if (!names.insert(*name).second) {
-      return r.Error(n["name"], f + ".name", "function '" + *name + "' is declared twice");
-    }
     d.spec.set_name(*name);
     auto nodes = r.Names(n["nodes"], f + ".nodes");
     if (!nodes.ok()) return nodes.status();
@@ -418,11 +420,8 @@ Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
                                  "requests", "duration", "start", "body"},
                                 {"name", "client", "function", "node"}));
     WorkloadDecl w;
-    auto name = r.Name(n["name"], f + ".name");
+    auto name = r.UniqueName(n, f, "workload", names);
     if (!name.ok()) return name.status();
-    if (!names.insert(*name).second) {
-      return r.Error(n["name"], f + ".name", "workload '" + *name + "' is declared twice");
-    }
     w.name = *name;
     auto client = r.Name(n["client"], f + ".client");
     if (!client.ok()) return client.status();
