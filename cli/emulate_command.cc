@@ -1,5 +1,5 @@
-// `enoki emulate SCENARIO`: runs a scenario on this host (testbed/emulation.h) and prints the
-// summary table and the results database's path.
+// `enoki emulate SCENARIO`: runs a scenario on this host (testbed/emulation.h) and prints its
+// report (testbed/report.h); `enoki report RUN.db` prints it again later.
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "core/subprocess.h"
 #include "testbed/emulation.h"
+#include "testbed/report.h"
 
 namespace enoki::cli {
 namespace {
@@ -61,28 +62,36 @@ int Emulate(const EmulateArgs& args) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (!result.ok()) return ReportError(result.status().message());
-  std::printf("%-20s %8s %7s %10s %10s %10s %10s\n", "workload", "requests", "errors", "p50 ms",
-              "p95 ms", "p99 ms", "max ms");
-  for (const auto& w : result->workloads) {
-    std::printf("%-20s %8lld %7lld %10.3f %10.3f %10.3f %10.3f\n", w.name.c_str(),
-                static_cast<long long>(w.count), static_cast<long long>(w.errors), w.p50_ms,
-                w.p95_ms, w.p99_ms, w.max_ms);
-  }
-  for (const auto& k : result->keygroups) {
-    std::printf("keygroup %s: ", k.keygroup.c_str());
-    for (const auto& r : k.replicas) {
-      std::printf("%s %lld items%s%s; ", r.node.c_str(), static_cast<long long>(r.items),
-                  r.error.empty() ? "" : ", ", r.error.c_str());
-    }
-    std::printf("%s\n", k.converged ? "replicas agree" : "REPLICAS DIFFER");
-  }
-  std::printf("(the first %g s of each workload cut as warm-up)\nresults: %s%s\n",
-              core::ToMillis(scenario.warmup) / 1000, result->database.c_str(),
-              result->interrupted ? " (interrupted)" : "");
+  auto report = testbed::ReadReport(result->database);
+  if (!report.ok()) return ReportError(report.status().message());
+  std::printf("%s", testbed::FormatReport(*report).c_str());
   return result->interrupted ? 130 : 0;
 }
 
+int Report(const std::string& database, const std::string& csv) {
+  auto report = testbed::ReadReport(database);
+  if (!report.ok()) return ReportError(report.status().message());
+  std::printf("%s", testbed::FormatReport(*report).c_str());
+  if (!csv.empty()) {
+    if (auto st = testbed::ExportRequestsCsv(database, csv); !st.ok()) {
+      return ReportError(st.message());
+    }
+    std::printf("requests written to %s\n", csv.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
+
+void AddReportCommand(CLI::App& app, Runner& run) {
+  auto database = std::make_shared<std::string>();
+  auto csv = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand(
+      "report", "Summarize a run's results database (docs/results.md), as `enoki emulate` did");
+  cmd->add_option("database", *database, "The run's .db file")->required();
+  cmd->add_option("--csv", *csv, "Also write every request to this CSV file");
+  cmd->callback([&run, database, csv] { run = [=] { return Report(*database, *csv); }; });
+}
 
 void AddEmulateCommand(CLI::App& app, Runner& run) {
   auto args = std::make_shared<EmulateArgs>();

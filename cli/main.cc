@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   enoki::cli::AddFunctionCommands(app, run);
   enoki::cli::AddScenarioCommand(app, run);
   enoki::cli::AddEmulateCommand(app, run);
+  enoki::cli::AddReportCommand(app, run);
   enoki::cli::AddDemoCommand(app, run);
   try {
     app.parse(argc, argv);

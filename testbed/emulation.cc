@@ -228,7 +228,7 @@ class Emulation {
   };
 
   ReplicaState ReadReplica(const std::string& keygroup, const std::string& node) {
-    ReplicaState r{keygroup, node, 0, 14695981039346656037ull, ""};
+    ReplicaState r{node, 0, 14695981039346656037ull, ""};
     auto mix = [&r](const std::string& bytes) {
       for (unsigned char c : bytes) r.digest = (r.digest ^ c) * 1099511628211ull;
       r.digest = (r.digest ^ 0xff) * 1099511628211ull;  // a separator
@@ -559,32 +559,6 @@ class Emulation {
   bool interrupted_ = false;
 };
 
-std::vector<WorkloadSummary> Summarize(const Scenario& s, const std::vector<RequestRecord>& rs) {
-  std::vector<WorkloadSummary> out;
-  for (const auto& w : s.workloads) {
-    WorkloadSummary sum;
-    sum.name = w.name;
-    std::vector<double> ms;
-    int64_t cut = (w.start + s.warmup).count();
-    for (const auto& r : rs) {
-      if (r.workload != w.name || r.start_ns < cut) continue;
-      ++sum.count;
-      if (r.status != "OK") {
-        ++sum.errors;
-        continue;
-      }
-      ms.push_back(static_cast<double>(r.end_ns - r.start_ns) / 1e6);
-    }
-    std::sort(ms.begin(), ms.end());
-    sum.p50_ms = Percentile(ms, 0.5);
-    sum.p95_ms = Percentile(ms, 0.95);
-    sum.p99_ms = Percentile(ms, 0.99);
-    sum.max_ms = ms.empty() ? 0 : ms.back();
-    out.push_back(sum);
-  }
-  return out;
-}
-
 }  // namespace
 
 double Shorten(Scenario& s, core::Duration duration) {
@@ -647,18 +621,19 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     }
     run.Drive();
     result.interrupted = run.interrupted();
-    if (!result.interrupted) result.keygroups = run.CheckReplicas(std::chrono::seconds(10));
+    std::vector<KeygroupCheck> checks;
+    if (!result.interrupted) checks = run.CheckReplicas(std::chrono::seconds(10));
+    std::vector<WorkloadRecord> workloads;
+    for (const auto& w : scenario.workloads) {
+      workloads.push_back(
+          {w.name, w.client, w.function, w.node, w.start.count(), scenario.warmup.count()});
+    }
+    ENOKI_RETURN_IF_ERROR((*db)->WriteWorkloads(workloads));
     ENOKI_RETURN_IF_ERROR((*db)->WriteRun(info, result.interrupted));
     ENOKI_RETURN_IF_ERROR((*db)->WriteLinks(*links));
     ENOKI_RETURN_IF_ERROR((*db)->WriteRequests(run.requests()));
     ENOKI_RETURN_IF_ERROR((*db)->WriteEvents(run.events()));
-    for (const auto& k : result.keygroups) {
-      for (const auto& r : k.replicas) {
-        ENOKI_RETURN_IF_ERROR(
-            (*db)->WriteReplicas(k.keygroup, k.converged, r.node, r.items, r.digest, r.error));
-      }
-    }
-    result.workloads = Summarize(scenario, run.requests());
+    for (const auto& k : checks) ENOKI_RETURN_IF_ERROR((*db)->WriteReplicas(k));
   }                                                 // stops the nodes
   std::filesystem::remove_all(base + "/data", ec);  // the nodes' stores; the logs stay
   return result;

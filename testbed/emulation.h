@@ -26,31 +26,8 @@ struct EmulateOptions {
   double time_scale = 1;       // what Shorten returned, stored with the run
 };
 
-// One workload's numbers, after the warm-up cut.
-struct WorkloadSummary {
-  std::string name;
-  int64_t count = 0;                                      // requests that ended
-  int64_t errors = 0;                                     // of which failed or timed out
-  double p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;  // of the successful ones
-};
-
-// After the run, what each replica of a keygroup holds, and whether they all agree.
-struct ReplicaState {
-  std::string keygroup, node;
-  int64_t items = 0;
-  uint64_t digest = 0;  // of every key and value, in key order (FNV-1a)
-  std::string error;    // when the replica could not be read
-};
-struct KeygroupCheck {
-  std::string keygroup;
-  bool converged = false;  // every replica holds the same items
-  std::vector<ReplicaState> replicas;
-};
-
 struct EmulationResult {
-  std::string database;  // the results database's path
-  std::vector<WorkloadSummary> workloads;
-  std::vector<KeygroupCheck> keygroups;
+  std::string database;  // the results database's path (ReadReport summarizes it)
   bool interrupted = false;
 };
 

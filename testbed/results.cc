@@ -18,6 +18,9 @@ CREATE TABLE requests (
   workload TEXT, client TEXT, caller INTEGER, seq INTEGER, function TEXT, node TEXT,
   start_ns INTEGER, end_ns INTEGER, status TEXT, error TEXT, request_bytes INTEGER,
   response_bytes INTEGER);
+CREATE TABLE workloads (
+  name TEXT PRIMARY KEY, client TEXT, function TEXT, node TEXT, start_ns INTEGER,
+  warmup_ns INTEGER);
 CREATE TABLE events (at_ns INTEGER, kind TEXT, detail TEXT);
 CREATE TABLE replicas (
   keygroup TEXT, converged INTEGER, node TEXT, items INTEGER, digest TEXT, error TEXT);
@@ -154,16 +157,40 @@ core::Status ResultsDb::WriteEvents(const std::vector<EventRecord>& events) {
   return Exec("COMMIT");
 }
 
-core::Status ResultsDb::WriteReplicas(const std::string& keygroup, bool converged,
-                                      const std::string& node, int64_t items, uint64_t digest,
-                                      const std::string& error) {
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(digest));
-  Statement s(db_, "INSERT INTO replicas VALUES (?,?,?,?,?,?)");
-  if (!s.Text(keygroup).Int(converged ? 1 : 0).Text(node).Int(items).Text(hex).Text(error).Step()) {
-    return Abort("replicas");
+core::Status ResultsDb::WriteWorkloads(const std::vector<WorkloadRecord>& workloads) {
+  ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
+  Statement s(db_, "INSERT INTO workloads VALUES (?,?,?,?,?,?)");
+  for (const auto& w : workloads) {
+    if (!s.Text(w.name)
+             .Text(w.client)
+             .Text(w.function)
+             .Text(w.node)
+             .Int(w.start_ns)
+             .Int(w.warmup_ns)
+             .Step()) {
+      return Abort("workloads");
+    }
   }
-  return core::Status::Ok();
+  return Exec("COMMIT");
+}
+
+core::Status ResultsDb::WriteReplicas(const KeygroupCheck& check) {
+  ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
+  Statement s(db_, "INSERT INTO replicas VALUES (?,?,?,?,?,?)");
+  for (const auto& r : check.replicas) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r.digest));
+    if (!s.Text(check.keygroup)
+             .Int(check.converged ? 1 : 0)
+             .Text(r.node)
+             .Int(r.items)
+             .Text(hex)
+             .Text(r.error)
+             .Step()) {
+      return Abort("replicas");
+    }
+  }
+  return Exec("COMMIT");
 }
 
 }  // namespace enoki::testbed

@@ -38,6 +38,26 @@ struct RequestRecord {
   int64_t request_bytes = 0, response_bytes = 0;
 };
 
+// A workload as it ran (times after any shortening), for the summary's warm-up cut.
+struct WorkloadRecord {
+  std::string name, client, function, node;
+  int64_t start_ns = 0;   // from the run's start
+  int64_t warmup_ns = 0;  // cut from its start
+};
+
+// After the run, what each replica of a keygroup holds, and whether they all agree.
+struct ReplicaState {
+  std::string node;
+  int64_t items = 0;
+  uint64_t digest = 0;  // of every key and value, in key order (FNV-1a)
+  std::string error;    // when the replica could not be read
+};
+struct KeygroupCheck {
+  std::string keygroup;
+  bool converged = false;  // every replica holds the same items
+  std::vector<ReplicaState> replicas;
+};
+
 struct EventRecord {
   int64_t at_ns = 0;
   std::string kind;  // phase, link, partition, heal, crash, restart
@@ -55,9 +75,9 @@ class ResultsDb {
       const std::map<std::pair<std::string, std::string>, net::LinkSpec>& links);
   core::Status WriteRequests(const std::vector<RequestRecord>& requests);
   core::Status WriteEvents(const std::vector<EventRecord>& events);
-  // One row per replica of each keygroup at the end of the run.
-  core::Status WriteReplicas(const std::string& keygroup, bool converged, const std::string& node,
-                             int64_t items, uint64_t digest, const std::string& error);
+  core::Status WriteWorkloads(const std::vector<WorkloadRecord>& workloads);
+  // One row per replica of the keygroup, at the end of the run.
+  core::Status WriteReplicas(const KeygroupCheck& check);
   const std::string& path() const { return path_; }
 
  private:

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "testbed/emulation.h"
+#include "testbed/report.h"
 
 namespace enoki::testbed {
 namespace {
@@ -38,17 +40,19 @@ TEST(EmulateTest, PartitionAndCrashThenReplicasAgree) {
   auto result = Emulate(*scenario, options, [] { return false; });
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   ASSERT_FALSE(result->interrupted);
+  auto report = ReadReport(result->database);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
 
   // 2 callers x 40/s x 4 s; the edge answered every one, partition and crash notwithstanding.
-  ASSERT_EQ(result->workloads.size(), 1u);
-  const WorkloadSummary& w = result->workloads[0];
+  ASSERT_EQ(report->workloads.size(), 1u);
+  const WorkloadSummary& w = report->workloads[0];
   EXPECT_NEAR(static_cast<double>(w.count), 320, 4);
   EXPECT_EQ(w.errors, 0);
   EXPECT_GE(w.p50_ms, 2.0);  // the client-edge round trip is the floor
   EXPECT_LT(w.p50_ms, 5.0);
 
-  ASSERT_EQ(result->keygroups.size(), 1u);
-  const KeygroupCheck& k = result->keygroups[0];
+  ASSERT_EQ(report->keygroups.size(), 1u);
+  const KeygroupCheck& k = report->keygroups[0];
   EXPECT_TRUE(k.converged);
   ASSERT_EQ(k.replicas.size(), 2u);
   EXPECT_EQ(k.replicas[0].items, 40);  // c0-0 .. c1-19: every key was written
@@ -65,6 +69,20 @@ TEST(EmulateTest, PartitionAndCrashThenReplicasAgree) {
   EXPECT_EQ(Query(db, "SELECT delay_us FROM links WHERE src = 'edge' AND dst = 'cloud'"),
             "10000.0");
   EXPECT_EQ(Query(db, "SELECT min(converged) FROM replicas"), "1");
+  // `enoki report` prints the same, and exports the requests.
+  std::string text = FormatReport(*report);
+  EXPECT_NE(text.find("partition-crash: emulate, shaper links, seed 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("keygroup counts: edge 40 items; cloud 40 items; replicas agree"),
+            std::string::npos)
+      << text;
+  auto csv = dir / "requests.csv";
+  ASSERT_TRUE(ExportRequestsCsv(db, csv.string()).ok());
+  std::ifstream in(csv);
+  std::string header, first;
+  std::getline(in, header);
+  std::getline(in, first);
+  EXPECT_EQ(header.substr(0, 24), "workload,client,caller,s");
+  EXPECT_EQ(first.substr(0, 18), "\"writes\",\"client\",");
   // Requests during the partition (1 s to 2 s) were served.
   EXPECT_NE(Query(db,
                   "SELECT count(*) FROM requests WHERE status = 'OK' AND start_ns BETWEEN "

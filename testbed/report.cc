@@ -1,0 +1,182 @@
+// Reading and summarizing a results database.
+#include "testbed/report.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace enoki::testbed {
+namespace {
+
+// A read-only connection and its statements, closed when it goes out of scope.
+class Reader {
+ public:
+  explicit Reader(const std::string& path) : path_(path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+      error_ = sqlite3_errmsg(db_);
+    }
+  }
+  ~Reader() { sqlite3_close(db_); }
+  // Runs `sql`; `row` gets each row's statement.
+  core::Status Each(const char* sql, const std::function<void(sqlite3_stmt*)>& row) {
+    if (!error_.empty()) return core::Status::IOError("cannot open " + path_ + ": " + error_);
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) {
+      std::string why = sqlite3_errmsg(db_);
+      return core::Status::InvalidArgument(path_ + " is not an enoki results database (" + why +
+                                           ")");
+    }
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) row(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+      return core::Status::IOError("reading " + path_ + ": " + sqlite3_errmsg(db_));
+    return core::Status::Ok();
+  }
+
+ private:
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  std::string error_;
+};
+
+std::string Text(sqlite3_stmt* s, int col) {
+  const unsigned char* t = sqlite3_column_text(s, col);
+  return t == nullptr ? "" : reinterpret_cast<const char*>(t);
+}
+
+// The nearest-rank percentile of sorted values.
+double Percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  auto i = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  return sorted[std::min(std::max<size_t>(i, 1), sorted.size()) - 1];
+}
+
+}  // namespace
+
+core::Result<Report> ReadReport(const std::string& database) {
+  Report report;
+  report.database = database;
+  std::FILE* probe = std::fopen(database.c_str(), "rb");
+  if (probe == nullptr) return core::Status::NotFound("no results database " + database);
+  std::fclose(probe);
+  Reader db(database);
+  int runs = 0;
+  ENOKI_RETURN_IF_ERROR(
+      db.Each("SELECT scenario, file, seed, mode, backend, version, host, started_at, time_scale, "
+              "interrupted FROM run",
+              [&](sqlite3_stmt* s) {
+                ++runs;
+                report.run.scenario = Text(s, 0);
+                report.run.file = Text(s, 1);
+                report.run.seed = static_cast<uint64_t>(sqlite3_column_int64(s, 2));
+                report.run.mode = Text(s, 3);
+                report.run.backend = Text(s, 4);
+                report.run.version = Text(s, 5);
+                report.run.host = Text(s, 6);
+                report.run.started_at = Text(s, 7);
+                report.run.time_scale = sqlite3_column_double(s, 8);
+                report.interrupted = sqlite3_column_int(s, 9) != 0;
+              }));
+  if (runs != 1) return core::Status::InvalidArgument(database + " holds no finished run");
+  std::map<std::string, std::vector<double>> latencies;
+  std::map<std::string, size_t> index;
+  ENOKI_RETURN_IF_ERROR(db.Each("SELECT name, start_ns + warmup_ns FROM workloads ORDER BY rowid",
+                                [&](sqlite3_stmt* s) {
+                                  index[Text(s, 0)] = report.workloads.size();
+                                  report.workloads.push_back({Text(s, 0)});
+                                }));
+  ENOKI_RETURN_IF_ERROR(db.Each(
+      "SELECT r.workload, r.status, r.end_ns - r.start_ns FROM requests r JOIN workloads w ON "
+      "r.workload = w.name WHERE r.start_ns >= w.start_ns + w.warmup_ns",
+      [&](sqlite3_stmt* s) {
+        WorkloadSummary& w = report.workloads[index[Text(s, 0)]];
+        ++w.count;
+        if (Text(s, 1) != "OK") {
+          ++w.errors;
+          return;
+        }
+        latencies[w.name].push_back(static_cast<double>(sqlite3_column_int64(s, 2)) / 1e6);
+      }));
+  for (auto& w : report.workloads) {
+    auto& ms = latencies[w.name];
+    std::sort(ms.begin(), ms.end());
+    w.p50_ms = Percentile(ms, 0.5);
+    w.p95_ms = Percentile(ms, 0.95);
+    w.p99_ms = Percentile(ms, 0.99);
+    w.max_ms = ms.empty() ? 0 : ms.back();
+  }
+  ENOKI_RETURN_IF_ERROR(db.Each(
+      "SELECT keygroup, converged, node, items, digest, error FROM replicas ORDER BY rowid",
+      [&](sqlite3_stmt* s) {
+        if (report.keygroups.empty() || report.keygroups.back().keygroup != Text(s, 0)) {
+          report.keygroups.push_back({Text(s, 0), sqlite3_column_int(s, 1) != 0, {}});
+        }
+        report.keygroups.back().replicas.push_back({Text(s, 2), sqlite3_column_int64(s, 3),
+                                                    std::strtoull(Text(s, 4).c_str(), nullptr, 16),
+                                                    Text(s, 5)});
+      }));
+  return report;
+}
+
+std::string FormatReport(const Report& r) {
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%s: %s, %s links, seed %llu%s%s\n", r.run.scenario.c_str(),
+                r.run.mode.c_str(), r.run.backend.c_str(),
+                static_cast<unsigned long long>(r.run.seed),
+                r.run.time_scale < 1 ? ", shortened" : "", r.interrupted ? ", INTERRUPTED" : "");
+  out += line;
+  std::snprintf(line, sizeof line, "%-20s %8s %7s %10s %10s %10s %10s\n", "workload", "requests",
+                "errors", "p50 ms", "p95 ms", "p99 ms", "max ms");
+  out += line;
+  for (const auto& w : r.workloads) {
+    std::snprintf(line, sizeof line, "%-20s %8lld %7lld %10.3f %10.3f %10.3f %10.3f\n",
+                  w.name.c_str(), static_cast<long long>(w.count), static_cast<long long>(w.errors),
+                  w.p50_ms, w.p95_ms, w.p99_ms, w.max_ms);
+    out += line;
+  }
+  for (const auto& k : r.keygroups) {
+    out += "keygroup " + k.keygroup + ":";
+    for (const auto& rep : k.replicas) {
+      out += " " + rep.node + " " + std::to_string(rep.items) + " items" +
+             (rep.error.empty() ? "" : " (" + rep.error + ")") + ";";
+    }
+    out += k.converged ? " replicas agree\n" : " REPLICAS DIFFER\n";
+  }
+  out += "(latencies of the OK requests after each workload's warm-up; errors: the others)\n";
+  out += "results: " + r.database + "\n";
+  return out;
+}
+
+core::Status ExportRequestsCsv(const std::string& database, const std::string& csv_path) {
+  std::ofstream out(csv_path, std::ios::binary | std::ios::trunc);
+  if (!out) return core::Status::IOError("cannot write " + csv_path);
+  auto quoted = [](const std::string& v) {
+    std::string q = "\"";
+    for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  out << "workload,client,caller,seq,function,node,start_ns,end_ns,status,error,request_bytes,"
+         "response_bytes\n";
+  Reader db(database);
+  ENOKI_RETURN_IF_ERROR(db.Each(
+      "SELECT workload, client, caller, seq, function, node, start_ns, end_ns, status, error, "
+      "request_bytes, response_bytes FROM requests ORDER BY start_ns",
+      [&](sqlite3_stmt* s) {
+        for (int c = 0; c < 12; ++c) {
+          bool text = sqlite3_column_type(s, c) == SQLITE_TEXT;
+          out << (c == 0 ? "" : ",") << (text ? quoted(Text(s, c)) : Text(s, c));
+        }
+        out << "\n";
+      }));
+  out.close();
+  if (!out) return core::Status::IOError("cannot write " + csv_path);
+  return core::Status::Ok();
+}
+
+}  // namespace enoki::testbed
