@@ -305,8 +305,7 @@ class Emulation {
       c.links->down.Set(Current({d.node, d.client}));
     }
     if (d.duration) run.end = t0_ + d.start + *d.duration;
-    auto fn = std::find_if(s_.functions.begin(), s_.functions.end(),
-                           [&](const FunctionDecl& f) { return f.spec.name() == d.function; });
+    const FunctionDecl* fn = FindFunction(s_, d.function, d.node);
     uint32_t timeout_ms = fn->spec.timeout_ms() == 0 ? 10000 : fn->spec.timeout_ms();
     run.timeout = milliseconds(timeout_ms) + kCallerGrace;
     for (int c = 0; c < d.callers; ++c) {

@@ -131,11 +131,13 @@ std::string FormatReport(const Report& r) {
                 static_cast<unsigned long long>(r.run.seed),
                 r.run.time_scale < 1 ? ", shortened" : "", r.interrupted ? ", INTERRUPTED" : "");
   out += line;
-  std::snprintf(line, sizeof line, "%-20s %8s %7s %10s %10s %10s %10s\n", "workload", "requests",
-                "errors", "p50 ms", "p95 ms", "p99 ms", "max ms");
+  int width = 20;
+  for (const auto& w : r.workloads) width = std::max(width, static_cast<int>(w.name.size()));
+  std::snprintf(line, sizeof line, "%-*s %8s %7s %10s %10s %10s %10s\n", width, "workload",
+                "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms");
   out += line;
   for (const auto& w : r.workloads) {
-    std::snprintf(line, sizeof line, "%-20s %8lld %7lld %10.3f %10.3f %10.3f %10.3f\n",
+    std::snprintf(line, sizeof line, "%-*s %8lld %7lld %10.3f %10.3f %10.3f %10.3f\n", width,
                   w.name.c_str(), static_cast<long long>(w.count), static_cast<long long>(w.errors),
                   w.p50_ms, w.p95_ms, w.p99_ms, w.max_ms);
     out += line;

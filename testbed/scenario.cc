@@ -320,7 +320,7 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
                      Scenario& s) {
   if (!list) return Status::Ok();
   if (!list.IsSequence()) return r.Error(list, "functions", "expected a list");
-  std::set<std::string> names;
+  std::set<std::string> deployed;  // "name@node"
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
     std::string f = Reader::Item("functions", i);
@@ -329,17 +329,22 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
         {"name", "nodes", "runtime", "handler", "keygroup", "params", "timeout", "concurrency"},
         {"name", "nodes", "handler", "keygroup"}));
     FunctionDecl d;
-    auto name = r.UniqueName(n, f, "function", names);
+    // A name may have several entries (e.g. one per placement) but one deployment per node.
+    auto name = r.Name(n["name"], f + ".name");
     if (!name.ok()) return name.status();
     d.spec.set_name(*name);
     auto nodes = r.Names(n["nodes"], f + ".nodes");
     if (!nodes.ok()) return nodes.status();
-    for (const auto& name : *nodes) {
-      const NodeDecl* node = s.FindNode(name);
-      if (node == nullptr) return r.Error(n["nodes"], f + ".nodes", "no node '" + name + "'");
+    for (const auto& at : *nodes) {
+      const NodeDecl* node = s.FindNode(at);
+      if (node == nullptr) return r.Error(n["nodes"], f + ".nodes", "no node '" + at + "'");
       if (node->tier == Tier::kClient) {
         return r.Error(n["nodes"], f + ".nodes",
-                       "'" + name + "' is a client node, which runs no functions");
+                       "'" + at + "' is a client node, which runs no functions");
+      }
+      if (!deployed.insert(*name + "@" + at).second) {
+        return r.Error(n["nodes"], f + ".nodes",
+                       "function '" + *name + "' is deployed at '" + at + "' twice");
       }
     }
     d.nodes = *nodes;
@@ -432,15 +437,14 @@ Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
     w.client = *client;
     auto fn = r.Name(n["function"], f + ".function");
     if (!fn.ok()) return fn.status();
-    auto decl = std::find_if(s.functions.begin(), s.functions.end(),
-                             [&](const FunctionDecl& d) { return d.spec.name() == *fn; });
-    if (decl == s.functions.end()) {
+    auto named = [&](const FunctionDecl& d) { return d.spec.name() == *fn; };
+    if (std::none_of(s.functions.begin(), s.functions.end(), named)) {
       return r.Error(n["function"], f + ".function", "no function '" + *fn + "'");
     }
     w.function = *fn;
     auto at = r.Name(n["node"], f + ".node");
     if (!at.ok()) return at.status();
-    if (std::find(decl->nodes.begin(), decl->nodes.end(), *at) == decl->nodes.end()) {
+    if (FindFunction(s, *fn, *at) == nullptr) {
       return r.Error(n["node"], f + ".node",
                      "function '" + *fn + "' is not deployed at '" + *at + "'");
     }
@@ -672,6 +676,16 @@ const char* TierName(Tier tier) {
       return "client";
   }
   return "?";
+}
+
+const FunctionDecl* FindFunction(const Scenario& s, const std::string& name,
+                                 const std::string& node) {
+  for (const auto& f : s.functions) {
+    if (f.spec.name() == name && std::find(f.nodes.begin(), f.nodes.end(), node) != f.nodes.end()) {
+      return &f;
+    }
+  }
+  return nullptr;
 }
 
 const NodeDecl* Scenario::FindNode(const std::string& name) const {

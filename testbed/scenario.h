@@ -40,7 +40,8 @@ struct KeygroupDecl {
   proto::Mutability mutability = proto::MUTABLE;
 };
 
-// One function, deployed under the same name at each of `nodes`.
+// One function, deployed under the same name at each of `nodes`. A name may have several
+// entries (different handlers, keygroups or parameters), at different nodes.
 struct FunctionDecl {
   proto::FunctionSpec spec;  // name, runtime, handler (a process path made absolute), keygroup...
   std::vector<std::string> nodes;
@@ -107,6 +108,10 @@ struct Scenario {
 
   const NodeDecl* FindNode(const std::string& name) const;
 };
+
+// The entry of function `name` deployed at `node`, or nullptr.
+const FunctionDecl* FindFunction(const Scenario& scenario, const std::string& name,
+                                 const std::string& node);
 
 // Reads and validates a scenario file. Relative process handler paths are taken from the
 // file's folder.

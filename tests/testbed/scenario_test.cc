@@ -152,6 +152,10 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
                             "functions: [{name: f, nodes: e, runtime: process, handler: nope.py, "
                             "keygroup: k}]\n"),
             "bad.yaml:6:60: functions[0].handler: no program at nope.py");
+  EXPECT_EQ(ErrorOf(nodes + "keygroups: [{name: k, replicas: e}]\n"
+                            "functions: [{name: f, nodes: e, handler: echo, keygroup: k},\n"
+                            "            {name: f, nodes: [e], handler: fail, keygroup: k}]\n"),
+            "bad.yaml:7:30: functions[1].nodes: function 'f' is deployed at 'e' twice");
   std::string with_function = nodes +
                               "tier_links: {client-edge: {delay: 1ms}}\n"
                               "keygroups: [{name: k, replicas: e}]\n"
