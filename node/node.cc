@@ -306,7 +306,8 @@ void Node::Dispatch(proto::Request&& request, bool forwarded, Done done) {
     case proto::Request::kSetLink:
       return Fail(done, std::move(response),
                   core::Status::InvalidArgument("set_link is served by a real node's transport, "
-                                                "not by node " + options_.id));
+                                                "not by node " +
+                                                options_.id));
     case proto::Request::OP_NOT_SET:
       break;
   }
