@@ -17,6 +17,9 @@ struct WorkloadSummary {
   int64_t count = 0;                                      // requests that ended
   int64_t errors = 0;                                     // of which failed or timed out
   double p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;  // of the successful ones
+  // Successful requests per second: their number over the time from the first one's start to
+  // the last one's end.
+  double ok_per_s = 0;
 };
 
 struct Report {
