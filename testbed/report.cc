@@ -84,6 +84,7 @@ core::Result<Report> ReadReport(const std::string& database) {
               }));
   if (runs != 1) return core::Status::InvalidArgument(database + " holds no finished run");
   std::map<std::string, std::vector<double>> latencies;
+  std::map<std::string, std::pair<int64_t, int64_t>> span;  // first start, last end of OK ones
   std::map<std::string, size_t> index;
   ENOKI_RETURN_IF_ERROR(db.Each("SELECT name, start_ns + warmup_ns FROM workloads ORDER BY rowid",
                                 [&](sqlite3_stmt* s) {
@@ -91,8 +92,8 @@ core::Result<Report> ReadReport(const std::string& database) {
                                   report.workloads.push_back({Text(s, 0)});
                                 }));
   ENOKI_RETURN_IF_ERROR(db.Each(
-      "SELECT r.workload, r.status, r.end_ns - r.start_ns FROM requests r JOIN workloads w ON "
-      "r.workload = w.name WHERE r.start_ns >= w.start_ns + w.warmup_ns",
+      "SELECT r.workload, r.status, r.end_ns - r.start_ns, r.start_ns, r.end_ns FROM requests r "
+      "JOIN workloads w ON r.workload = w.name WHERE r.start_ns >= w.start_ns + w.warmup_ns",
       [&](sqlite3_stmt* s) {
         WorkloadSummary& w = report.workloads[index[Text(s, 0)]];
         ++w.count;
@@ -101,6 +102,12 @@ core::Result<Report> ReadReport(const std::string& database) {
           return;
         }
         latencies[w.name].push_back(static_cast<double>(sqlite3_column_int64(s, 2)) / 1e6);
+        auto [it, first] =
+            span.try_emplace(w.name, sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4));
+        if (!first) {
+          it->second.first = std::min<int64_t>(it->second.first, sqlite3_column_int64(s, 3));
+          it->second.second = std::max<int64_t>(it->second.second, sqlite3_column_int64(s, 4));
+        }
       }));
   for (auto& w : report.workloads) {
     auto& ms = latencies[w.name];
@@ -109,6 +116,10 @@ core::Result<Report> ReadReport(const std::string& database) {
     w.p95_ms = Percentile(ms, 0.95);
     w.p99_ms = Percentile(ms, 0.99);
     w.max_ms = ms.empty() ? 0 : ms.back();
+    if (auto it = span.find(w.name); it != span.end() && it->second.second > it->second.first) {
+      w.ok_per_s = static_cast<double>(ms.size()) * 1e9 /
+                   static_cast<double>(it->second.second - it->second.first);
+    }
   }
   ENOKI_RETURN_IF_ERROR(db.Each(
       "SELECT keygroup, converged, node, items, digest, error FROM replicas ORDER BY rowid",
@@ -133,13 +144,13 @@ std::string FormatReport(const Report& r) {
   out += line;
   int width = 20;
   for (const auto& w : r.workloads) width = std::max(width, static_cast<int>(w.name.size()));
-  std::snprintf(line, sizeof line, "%-*s %8s %7s %10s %10s %10s %10s\n", width, "workload",
-                "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms");
+  std::snprintf(line, sizeof line, "%-*s %8s %7s %9s %10s %10s %10s %10s\n", width, "workload",
+                "requests", "errors", "OK/s", "p50 ms", "p95 ms", "p99 ms", "max ms");
   out += line;
   for (const auto& w : r.workloads) {
-    std::snprintf(line, sizeof line, "%-*s %8lld %7lld %10.3f %10.3f %10.3f %10.3f\n", width,
+    std::snprintf(line, sizeof line, "%-*s %8lld %7lld %9.1f %10.3f %10.3f %10.3f %10.3f\n", width,
                   w.name.c_str(), static_cast<long long>(w.count), static_cast<long long>(w.errors),
-                  w.p50_ms, w.p95_ms, w.p99_ms, w.max_ms);
+                  w.ok_per_s, w.p50_ms, w.p95_ms, w.p99_ms, w.max_ms);
     out += line;
   }
   for (const auto& k : r.keygroups) {
