@@ -193,10 +193,11 @@ int main(int argc, char** argv) {
   app.add_option("-t,--op", a.op, "set (put), get, or invoke (a function)")
       ->check(CLI::IsMember({"set", "get", "invoke"}))
       ->capture_default_str();
-  app.add_option("--function", a.function,
-                 "For --op invoke: the function to deploy and call, with the key as its body: a "
-                 "built-in native function (e.g. increment: one get and one put) or, with "
-                 "--runtime process, a program's path");
+  app.add_option(
+      "--function", a.function,
+      "For --op invoke: the function to deploy and call, with the key as its body: a "
+      "built-in native function (e.g. increment: one get and one conditional put) or, with "
+      "--runtime process, a program's path");
   app.add_option("--runtime", a.runtime, "For --op invoke: native or process")
       ->check(CLI::IsMember({"native", "process"}))
       ->capture_default_str();

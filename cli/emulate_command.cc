@@ -98,11 +98,13 @@ void AddEmulateCommand(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand(
       "emulate",
       "Run a scenario on this host: a real node process per cloud and edge node, links emulated "
-      "by the user-space shaper, the workloads and the timeline; writes a results database");
+      "by the user-space shaper, the workloads and the timeline; writes a results database. "
+      "Ctrl-C stops it cleanly (exit status 130), keeping what it recorded");
   cmd->add_option("scenario", args->file, "The scenario file (docs/scenarios.md)")->required();
   cmd->add_option("--duration", args->duration_s,
-                  "Shorten the run to about this many seconds: every time in the scenario and "
-                  "every request count scale down alike")
+                  "Shorten the run to about this many seconds: workload starts, durations and "
+                  "think times, the timeline, the warm-up and request counts scale down alike "
+                  "(not link delays, rates or timeouts)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--results", args->results,
                   "Folder for the results database and the nodes' logs (default: the "

@@ -82,12 +82,16 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
   invoke->add_flag("--async", *async,
                    "Return once the node accepted the call; it runs in the background and its "
                    "result is dropped (see the counters of `functions list`)");
-  AddTargetOptions(invoke, *target);
-  invoke->callback([&run, target, fn, input, async] {
+  // Its own target: waits longer by default than a function's default timeout (10 s), so that a
+  // slow call shows the function's own result or DEADLINE_EXCEEDED.
+  auto invoke_target = std::make_shared<Target>();
+  invoke_target->timeout_ms = 15000;
+  AddTargetOptions(invoke, *invoke_target);
+  invoke->callback([&run, invoke_target, fn, input, async] {
     run = [=] {
       auto body = input->Read(/*required=*/false);
       if (!body.ok()) return ReportError("invoke: " + body.status().message());
-      return WithClient(*target, [&](net::Client& c) {
+      return WithClient(*invoke_target, [&](net::Client& c) {
         auto r = c.Invoke(*fn, *body, *async);
         if (r.ok() && !*async) std::cout << *r << "\n";
         return r.status();

@@ -18,8 +18,8 @@ int ReportError(const std::string& message) {
 int main(int argc, char** argv) {
   CLI::App app{
       "Enoki: stateful serverless functions from edge to cloud.\n"
-      "Runs a real node, talks to nodes, deploys and calls functions, and runs the three-node "
-      "demo."};
+      "Runs real nodes, talks to them, deploys and calls functions, emulates whole scenarios "
+      "(scenario, emulate, report), and runs a three-node demo."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "enoki 0.1.0");
   if (argc > 1 && std::string_view(argv[1]) == "node") {

@@ -61,7 +61,9 @@ core::Result<LinkSpec> LinkSpec::Parse(std::string_view text) {
                                      " '" + std::string(value) + "' is not " + expected);
     };
     if (key == "delay" || key == "jitter") {
-      auto us = Number(value, {{"ns", 1e-3}, {"us", 1}, {"ms", 1e3}, {"s", 1e6}}, true);
+      auto us = value == "0"
+                    ? std::optional<double>(0)
+                    : Number(value, {{"ns", 1e-3}, {"us", 1}, {"ms", 1e3}, {"s", 1e6}}, true);
       if (!us || *us > 1e12) return bad("a duration such as 25ms, 500us or 1s");
       auto d = Duration(static_cast<Duration::rep>(std::llround(*us * 1e3)));
       (key == "delay" ? spec.delay : spec.jitter) = d;

@@ -36,6 +36,7 @@ TEST(LinkSpecTest, ParsesWhatTheScenarioFilesWrite) {
                .rate_bps = 1234567.891,
                .cut = true};
   EXPECT_EQ(LinkSpec::Parse(odd.ToString()).value(), odd) << odd.ToString();
+  EXPECT_EQ(LinkSpec::Parse("delay=0").value().delay, core::Duration(0));
   EXPECT_FALSE(LinkSpec::Parse("delay=-1ms").ok());
   EXPECT_FALSE(LinkSpec::Parse("rate=infmbit").ok());
   EXPECT_EQ(LinkSpec::Parse("loss=0.25").value().loss, 0.25);
