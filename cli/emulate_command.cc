@@ -5,9 +5,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "core/subprocess.h"
@@ -35,10 +33,6 @@ int Emulate(const EmulateArgs& args) {
   options.enoki_binary = core::Subprocess::SelfPath();
   options.results_dir = args.results;
   options.progress = !args.quiet && ::isatty(STDERR_FILENO);
-  std::ifstream in(args.file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  options.scenario_text = text.str();
   if (args.duration_s > 0) {
     options.time_scale = testbed::Shorten(
         scenario,

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -24,6 +23,7 @@
 #include "net/event_loop.h"
 #include "net/free_port.h"
 #include "net/link_model.h"
+#include "testbed/report.h"
 #include "testbed/results.h"
 
 namespace enoki::testbed {
@@ -51,12 +51,6 @@ std::string HostDescription() {
   char name[256] = {0};
   ::gethostname(name, sizeof name - 1);
   return std::string(name) + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
-}
-
-double Percentile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  auto i = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size()))) - 1;
-  return sorted[std::min(i, sorted.size() - 1)];
 }
 
 // One emulated run.
@@ -602,7 +596,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
   auto db = ResultsDb::Create(base + ".db");
   if (!db.ok()) return db.status();
 
-  RunInfo info{scenario.name,     scenario.file,     options.scenario_text,
+  RunInfo info{scenario.name,     scenario.file,     scenario.text,
                scenario.seed,     "emulate",         "shaper",
                ENOKI_VERSION,     HostDescription(), UtcNow("%Y-%m-%dT%H:%M:%SZ"),
                options.time_scale};

@@ -22,7 +22,6 @@ struct EmulateOptions {
   std::string results_dir;     // empty: the scenario's
   core::Duration duration{0};  // > 0: shorten the run to about this long (times scale down)
   bool progress = false;       // a progress line on stderr every second
-  std::string scenario_text;   // the file's text, stored with the run
   double time_scale = 1;       // what Shorten returned, stored with the run
 };
 

@@ -49,14 +49,13 @@ std::string Text(sqlite3_stmt* s, int col) {
   return t == nullptr ? "" : reinterpret_cast<const char*>(t);
 }
 
-// The nearest-rank percentile of sorted values.
+}  // namespace
+
 double Percentile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
   auto i = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
   return sorted[std::min(std::max<size_t>(i, 1), sorted.size()) - 1];
 }
-
-}  // namespace
 
 core::Result<Report> ReadReport(const std::string& database) {
   Report report;

@@ -31,6 +31,8 @@ struct Report {
 };
 
 core::Result<Report> ReadReport(const std::string& database);
+// The nearest-rank `q` quantile (0 < q <= 1) of sorted values; 0 for none.
+double Percentile(const std::vector<double>& sorted, double q);
 // The summary as the terminal shows it.
 std::string FormatReport(const Report& report);
 // Writes every request of the run as CSV (a header line, then the columns of `requests`).

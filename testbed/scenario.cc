@@ -163,12 +163,17 @@ class Reader {
   std::string file_;
 };
 
+std::optional<Tier> TierFromName(const std::string& name) {
+  for (Tier t : {Tier::kCloud, Tier::kEdge, Tier::kClient}) {
+    if (name == TierName(t)) return t;
+  }
+  return std::nullopt;
+}
+
 core::Result<Tier> ParseTier(const Reader& r, const YAML::Node& n, const std::string& field) {
   auto s = r.Str(n, field);
   if (!s.ok()) return s.status();
-  if (*s == "cloud") return Tier::kCloud;
-  if (*s == "edge") return Tier::kEdge;
-  if (*s == "client") return Tier::kClient;
+  if (auto tier = TierFromName(*s)) return *tier;
   return r.Error(n, field, "'" + *s + "' is not one of cloud, edge, client");
 }
 
@@ -202,20 +207,9 @@ core::Result<std::pair<Tier, Tier>> ParseTierPair(const Reader& r, const YAML::N
   auto dash = text.find('-');
   auto bad = r.Error(key, field, "'" + text + "' is not a pair of tiers such as edge-cloud");
   if (dash == std::string::npos) return bad;
-  Tier tiers[2];
-  std::string parts[2] = {text.substr(0, dash), text.substr(dash + 1)};
-  for (int i = 0; i < 2; ++i) {
-    if (parts[i] == "cloud") {
-      tiers[i] = Tier::kCloud;
-    } else if (parts[i] == "edge") {
-      tiers[i] = Tier::kEdge;
-    } else if (parts[i] == "client") {
-      tiers[i] = Tier::kClient;
-    } else {
-      return bad;
-    }
-  }
-  return TierPair(tiers[0], tiers[1]);
+  auto a = TierFromName(text.substr(0, dash)), b = TierFromName(text.substr(dash + 1));
+  if (!a || !b) return bad;
+  return TierPair(*a, *b);
 }
 
 core::Result<LinkDecl> LoadLink(const Reader& r, const YAML::Node& n, const std::string& f,
@@ -707,6 +701,7 @@ core::Result<Scenario> ParseScenario(const std::string& text, const std::string&
   }
   Scenario s;
   s.file = file;
+  s.text = text;
   ENOKI_RETURN_IF_ERROR(
       r.Map(root, "",
             {"name", "description", "seed", "warmup", "results", "nodes", "tier_links", "links",

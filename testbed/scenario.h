@@ -93,6 +93,7 @@ struct TimelineEvent {
 
 struct Scenario {
   std::string file;  // as given
+  std::string text;  // the file's text, as read
   std::string name;
   std::string description;
   uint64_t seed = 1;
