@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "cli/commands.h"
 #include "core/subprocess.h"
@@ -23,6 +24,7 @@ struct EmulateArgs {
   double duration_s = 0;
   std::string results;
   bool quiet = false;
+  testbed::Links links = testbed::Links::kAuto;
 };
 
 int Emulate(const EmulateArgs& args) {
@@ -47,8 +49,14 @@ int Emulate(const EmulateArgs& args) {
           args.duration_s);
     }
   }
-  std::printf("emulating %s: %zu nodes, links by the user-space shaper\n", scenario.name.c_str(),
-              scenario.nodes.size());
+  auto links = testbed::ChooseLinks(args.links);
+  if (!links.ok()) return ReportError(links.status().message());
+  options.links = links->links;
+  std::printf("emulating %s: %zu nodes, links by %s (%s)\n", scenario.name.c_str(),
+              scenario.nodes.size(),
+              links->links == testbed::Links::kNetem ? "netem in network namespaces"
+                                                     : "the user-space shaper",
+              links->why.c_str());
   std::fflush(stdout);
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
@@ -92,8 +100,9 @@ void AddEmulateCommand(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand(
       "emulate",
       "Run a scenario on this host: a real node process per cloud and edge node, links emulated "
-      "by the user-space shaper, the workloads and the timeline; writes a results database. "
-      "Ctrl-C stops it cleanly (exit status 130), keeping what it recorded");
+      "by kernel netem or the user-space shaper, the workloads and the timeline; writes a "
+      "results database. Ctrl-C stops it cleanly (exit status 130), keeping what it recorded, "
+      "and removes every process, namespace and device it made");
   cmd->add_option("scenario", args->file, "The scenario file (docs/scenarios.md)")->required();
   cmd->add_option("--duration", args->duration_s,
                   "Shorten the run to about this many seconds: workload starts, durations and "
@@ -103,6 +112,15 @@ void AddEmulateCommand(CLI::App& app, Runner& run) {
   cmd->add_option("--results", args->results,
                   "Folder for the results database and the nodes' logs (default: the "
                   "scenario's `results`)");
+  cmd->add_option("--links", args->links,
+                  "How links are emulated: netem (every node in a network namespace, tc netem "
+                  "per destination; needs root and sch_netem), shaper (loopback, the nodes' "
+                  "user-space shaper), auto (netem when it can run, else shaper; it says why)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, testbed::Links>{{"auto", testbed::Links::kAuto},
+                                                {"netem", testbed::Links::kNetem},
+                                                {"shaper", testbed::Links::kShaper}}))
+      ->default_str("auto");
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");
   cmd->callback([&run, args] { run = [args] { return Emulate(*args); }; });
 }

@@ -2,12 +2,16 @@
 #include "core/subprocess.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 #include <thread>
@@ -56,6 +60,10 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
       if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
       if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
     }
+    if (!options.netns.empty()) {
+      int ns = ::open(options.netns.c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) fail(errno);
+    }
     int fds[3] = {options.stdin_fd, options.stdout_fd, options.stderr_fd};
     for (int target = 0; target < 3; ++target) {
       if (fds[target] >= 0 && ::dup2(fds[target], target) < 0) fail(errno);
@@ -84,10 +92,73 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
   return pid;
 }
 
-Result<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
-                                     const std::string& log_path) {
+Result<std::string> RunCommand(const std::vector<std::string>& argv,
+                               std::chrono::milliseconds timeout) {
+  if (argv.empty()) return Status::InvalidArgument("no program to run");
   SpawnOptions options;
   options.argv = argv;
+  if (argv[0].find('/') == std::string::npos) {
+    const char* path = std::getenv("PATH");
+    std::string dirs = std::string(path == nullptr ? "" : path) + ":/usr/sbin:/sbin";
+    for (size_t pos = 0; pos <= dirs.size();) {
+      size_t end = std::min(dirs.find(':', pos), dirs.size());
+      std::string candidate = dirs.substr(pos, end - pos) + "/" + argv[0];
+      if (end > pos && ::access(candidate.c_str(), X_OK) == 0) {
+        options.argv[0] = candidate;
+        break;
+      }
+      pos = end + 1;
+    }
+  }
+  std::string command;
+  for (const auto& a : argv) command += (command.empty() ? "" : " ") + a;
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) {
+    return Status::IOError(std::string("pipe: ") + std::strerror(errno));
+  }
+  options.stdout_fd = options.stderr_fd = out[1];
+  auto pid = Spawn(options);
+  ::close(out[1]);
+  if (!pid.ok()) {
+    ::close(out[0]);
+    return pid.status();
+  }
+  Subprocess child(*pid);
+  std::string output;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{out[0], POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count()) + 1) == 0) {
+      ::close(out[0]);
+      return Status::DeadlineExceeded(command + ": still running after " +
+                                      std::to_string(timeout.count()) + " ms");
+    }
+    ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    output.append(buf, static_cast<size_t>(n));
+  }
+  ::close(out[0]);
+  auto status = child.Wait(timeout);
+  if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    std::string how = !status ? "did not end"
+                      : WIFEXITED(*status)
+                          ? "exit status " + std::to_string(WEXITSTATUS(*status))
+                          : "killed by signal " + std::to_string(WTERMSIG(*status));
+    while (!output.empty() && output.back() == '\n') output.pop_back();
+    return Status::Internal(command + ": " + how + (output.empty() ? "" : ": " + output));
+  }
+  return output;
+}
+
+Result<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
+                                     const std::string& log_path, const std::string& netns) {
+  SpawnOptions options;
+  options.argv = argv;
+  options.netns = netns;
   options.die_with_parent = true;
   int log_fd = -1;
   if (!log_path.empty()) {

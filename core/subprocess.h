@@ -24,18 +24,27 @@ struct SpawnOptions {
   int stdout_fd = -1;
   int stderr_fd = -1;
   bool die_with_parent = false;  // SIGKILL when the parent dies (even by SIGKILL)
+  std::string netns;             // non-empty: a network namespace file (/run/netns/NAME) to enter
 };
 
 // Starts a child process (fork and exec) with every other descriptor closed and default signal
 // dispositions; returns its pid, or the reason it could not be run.
 Result<pid_t> Spawn(const SpawnOptions& options);
 
+// Runs a program to its end (up to `timeout`, then kills it) and returns what it wrote to stdout
+// and stderr together. A program name without a '/' is looked up in PATH, then in /usr/sbin and
+// /sbin (where `ip` and `tc` live, often not on a user's PATH). An exit status other than 0 is an
+// error whose message holds the command and its output.
+Result<std::string> RunCommand(const std::vector<std::string>& argv,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
 class Subprocess {
  public:
   // Starts `argv` (argv[0] is a path), to be killed when this process dies (even by SIGKILL).
-  // Output goes to `log_path` (appended) if it is not empty.
+  // Output goes to `log_path` (appended) if it is not empty. It runs in the network namespace
+  // `netns` (a path, as SpawnOptions::netns) if that is not empty.
   static Result<Subprocess> Start(const std::vector<std::string>& argv,
-                                  const std::string& log_path = "");
+                                  const std::string& log_path = "", const std::string& netns = "");
   // The path of the running executable (for a program that starts copies of itself).
   static std::string SelfPath();
 
@@ -56,6 +65,7 @@ class Subprocess {
   void Kill();
 
  private:
+  friend Result<std::string> RunCommand(const std::vector<std::string>&, std::chrono::milliseconds);
   explicit Subprocess(pid_t pid) : pid_(pid) {}
   pid_t pid_ = -1;  // -1 once reaped
 };

@@ -23,6 +23,7 @@
 #include "net/event_loop.h"
 #include "net/free_port.h"
 #include "net/link_model.h"
+#include "net/netem.h"
 #include "testbed/report.h"
 #include "testbed/results.h"
 
@@ -34,6 +35,9 @@ using core::Status;
 using core::TimePoint;
 using std::chrono::milliseconds;
 using Pair = std::pair<std::string, std::string>;
+
+// The port every node listens on in its own namespace (netem).
+constexpr int kNetemPort = 7100;
 
 // How long a call may take at most, beyond its function's timeout, before the caller gives up.
 constexpr Duration kCallerGrace = std::chrono::seconds(5);
@@ -69,11 +73,24 @@ class Emulation {
     for (auto& [id, n] : nodes_) {
       if (n.proc) n.proc->Stop(std::chrono::seconds(5));
     }
+    netem_.reset();  // after the processes in its namespaces ended
   }
 
   Status StartNodes() {
+    if (o_.links == Links::kNetem) {
+      std::vector<net::NetemNetwork::Host> hosts;
+      for (const auto& n : s_.nodes) hosts.push_back({n.name, n.tier == Tier::kClient});
+      auto netem = net::NetemNetwork::Create(hosts, links_, run_dir_ + "/netem");
+      if (!netem.ok()) return netem.status();
+      netem_ = std::move(netem.value());
+    }
     for (const auto& n : s_.nodes) {
       if (n.tier == Tier::kClient) continue;
+      if (netem_) {
+        nodes_[n.name].endpoint =
+            "tcp://" + netem_->Address(n.name) + ":" + std::to_string(kNetemPort);
+        continue;
+      }
       auto port = net::FreeLoopbackPort();
       if (!port.ok()) return port.status();
       nodes_[n.name].endpoint = "tcp://127.0.0.1:" + std::to_string(*port);
@@ -135,7 +152,11 @@ class Emulation {
       run.socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
       run.socket->set(zmq::sockopt::linger, 0);
       run.socket->set(zmq::sockopt::immediate, 1);  // a node that is down refuses at once
-      run.socket->connect(nodes_.at(s_.workloads[w].node).endpoint);
+      const WorkloadDecl& d = s_.workloads[w];
+      // Under netem the callers send from their client's address, which picks their links.
+      run.socket->connect(netem_ ? "tcp://" + netem_->Address(d.client) + ":0;" +
+                                       netem_->Address(d.node) + ":" + std::to_string(kNetemPort)
+                                 : nodes_.at(d.node).endpoint);
       loop_.AddSocket(*run.socket, [this, w] { OnReplies(w); });
     }
     std::this_thread::sleep_for(milliseconds(100));
@@ -156,6 +177,9 @@ class Emulation {
     Tick();
     loop_.Run();
     if (o_.progress) std::fprintf(stderr, "\n");
+    if (netem_) {
+      for (const auto& e : netem_->Finish()) Record("error", e);
+    }
   }
 
   // What every replica of every keygroup holds, once they agree or after `wait` (or a stop).
@@ -265,6 +289,12 @@ class Emulation {
     spec.cut = partitioned_.contains(p);
     return spec;
   }
+  // The link a caller's own model shapes: none under netem (the kernel does).
+  net::LinkSpec ShapedByCaller(const Pair& p) const {
+    return netem_ ? net::LinkSpec{} : Current(p);
+  }
+  // A message in flight in this process on a link that was cut meanwhile is lost (shaper only).
+  bool CutInProcess(const Pair& p) const { return !netem_ && partitioned_.contains(p); }
 
   Status Interrupted() const { return Status::Unavailable("interrupted before the run started"); }
 
@@ -280,9 +310,9 @@ class Emulation {
     for (const auto& [peer, p] : nodes_) {
       if (peer == id) continue;
       argv.push_back("--peer=" + peer + "=" + p.endpoint);
-      argv.push_back("--link=" + peer + "=" + Current({id, peer}).ToString());
+      if (!netem_) argv.push_back("--link=" + peer + "=" + Current({id, peer}).ToString());
     }
-    auto proc = core::Subprocess::Start(argv, LogOf(id));
+    auto proc = core::Subprocess::Start(argv, LogOf(id), netem_ ? netem_->NamespacePath(id) : "");
     if (!proc.ok()) return proc.status();
     n.proc.emplace(std::move(proc.value()));
     n.down = false;
@@ -295,8 +325,8 @@ class Emulation {
     run.callers.resize(static_cast<size_t>(d.callers));
     for (auto& c : run.callers) {
       c.links = std::make_unique<CallerLinks>();
-      c.links->up.Set(Current({d.client, d.node}));
-      c.links->down.Set(Current({d.node, d.client}));
+      c.links->up.Set(ShapedByCaller({d.client, d.node}));
+      c.links->down.Set(ShapedByCaller({d.node, d.client}));
     }
     if (d.duration) run.end = t0_ + d.start + *d.duration;
     const FunctionDecl* fn = FindFunction(s_, d.function, d.node);
@@ -349,7 +379,7 @@ class Emulation {
     if (arrival) {
       loop_.Schedule(*arrival - now, [this, w, id, frame = std::move(frame)] {
         const WorkloadDecl& d = s_.workloads[w];
-        if (partitioned_.contains({d.client, d.node})) return;  // cut while on the way
+        if (CutInProcess({d.client, d.node})) return;  // cut while on the way
         if (!runs_[w].socket->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
           auto it = in_flight_.find(id);
           if (it == in_flight_.end()) return;
@@ -382,7 +412,7 @@ class Emulation {
       auto arrival = caller.links->down.Arrival(now, msg.size(), loop_.Rng());
       if (!arrival) continue;  // lost on the way back: the caller's timeout ends it
       loop_.Schedule(*arrival - now, [this, &d, response = std::move(*env.mutable_response())] {
-        if (partitioned_.contains({d.node, d.client})) return;  // cut while on the way
+        if (CutInProcess({d.node, d.client})) return;  // cut while on the way
         auto it = in_flight_.find(response.id());
         if (it == in_flight_.end()) return;  // it timed out meanwhile
         loop_.Cancel(it->second.timeout);
@@ -415,11 +445,16 @@ class Emulation {
     events_.push_back({Ns(loop_.Now()), kind, detail});
   }
 
-  // Sets the link a -> b as it is now (its spec, cut if partitioned) where it is shaped: at the
-  // callers for a client's links, else at node a (asking without waiting: the answer comes on
-  // the loop; a node that is down gets its links when it restarts).
+  // Sets the link a -> b as it is now (its spec, cut if partitioned) where it is shaped: in the
+  // kernel under netem (without waiting); else at the callers for a client's links, and at node
+  // a for the others (asking without waiting: the answer comes on the loop; a node that is down
+  // gets its links when it restarts).
   void ApplyLink(const Pair& p) {
     net::LinkSpec spec = Current(p);
+    if (netem_) {
+      if (!IsClient(p.first) || !IsClient(p.second)) netem_->SetLinks({{p, spec}});
+      return;
+    }
     for (size_t w = 0; w < s_.workloads.size(); ++w) {
       const WorkloadDecl& d = s_.workloads[w];
       for (auto& c : runs_[w].callers) {
@@ -534,6 +569,7 @@ class Emulation {
   std::map<Pair, net::LinkSpec> links_;  // as they are now (timeline link changes included)
   std::string run_dir_;
   std::function<bool()> stop_requested_;
+  std::unique_ptr<net::NetemNetwork> netem_;  // the kernel's links, under netem
   zmq::context_t context_{1};
   net::EventLoop loop_;
   std::map<std::string, NodeProc> nodes_;  // cloud and edge nodes
@@ -553,6 +589,29 @@ class Emulation {
 };
 
 }  // namespace
+
+const char* LinksName(Links links) {
+  switch (links) {
+    case Links::kAuto:
+      return "auto";
+    case Links::kNetem:
+      return "netem";
+    case Links::kShaper:
+      return "shaper";
+  }
+  return "?";
+}
+
+core::Result<LinksChoice> ChooseLinks(Links requested) {
+  if (requested == Links::kShaper) return LinksChoice{Links::kShaper, "asked for"};
+  Status netem = net::NetemNetwork::Available();
+  if (requested == Links::kNetem) {
+    if (!netem.ok()) return Status(netem.code(), "--links netem: " + netem.message());
+    return LinksChoice{Links::kNetem, "asked for"};
+  }
+  if (netem.ok()) return LinksChoice{Links::kNetem, "auto: root, and the kernel has sch_netem"};
+  return LinksChoice{Links::kShaper, "auto: " + netem.message()};
+}
 
 double Shorten(Scenario& s, core::Duration duration) {
   Duration natural{0};
@@ -597,7 +656,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
   if (!db.ok()) return db.status();
 
   RunInfo info{scenario.name,     scenario.file,     scenario.text,
-               scenario.seed,     "emulate",         "shaper",
+               scenario.seed,     "emulate",         LinksName(options.links),
                ENOKI_VERSION,     HostDescription(), UtcNow("%Y-%m-%dT%H:%M:%SZ"),
                options.time_scale};
   EmulationResult result;

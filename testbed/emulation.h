@@ -1,7 +1,11 @@
 // Emulation: runs a scenario on this host. Every cloud and edge node is a real `enoki node`
-// process on loopback whose transport shapes its links (the user-space link shaper); the callers
-// of the client nodes run in this process, on one event loop, and shape their own links to the
-// nodes with the same link model. The orchestrator creates the keygroups, deploys the functions,
+// process; the callers of the client nodes run in this process, on one event loop. The links are
+// emulated by one of two backends:
+//  - the shaper: the nodes listen on loopback and each node's transport shapes its own links
+//    (the user-space link shaper); the callers shape theirs with the same link model;
+//  - netem: every node runs in a network namespace of its own, and the kernel shapes every link
+//    (net/netem.h); the callers bind to their client's address on the namespaces' bridge. The
+//    orchestrator creates the keygroups, deploys the functions,
 // drives the workloads and the timeline (link changes, partitions, crashes, restarts), records
 // every request and event in the run's results database, checks at the end that the replicas of
 // every keygroup converged (waiting up to 10 s for replication to catch up), and stops every
@@ -17,12 +21,24 @@
 
 namespace enoki::testbed {
 
+enum class Links { kAuto, kNetem, kShaper };
+const char* LinksName(Links links);
+
+// Which backend a run with `requested` uses, and why (auto: netem when net::NetemNetwork is
+// available, else the shaper). An explicit netem that cannot run here is an error saying why.
+struct LinksChoice {
+  Links links;
+  std::string why;
+};
+core::Result<LinksChoice> ChooseLinks(Links requested);
+
 struct EmulateOptions {
-  std::string enoki_binary;    // the `enoki` to start nodes with
-  std::string results_dir;     // empty: the scenario's
-  core::Duration duration{0};  // > 0: shorten the run to about this long (times scale down)
-  bool progress = false;       // a progress line on stderr every second
-  double time_scale = 1;       // what Shorten returned, stored with the run
+  Links links = Links::kShaper;  // a choice made by ChooseLinks (not kAuto)
+  std::string enoki_binary;      // the `enoki` to start nodes with
+  std::string results_dir;       // empty: the scenario's
+  core::Duration duration{0};    // > 0: shorten the run to about this long (times scale down)
+  bool progress = false;         // a progress line on stderr every second
+  double time_scale = 1;         // what Shorten returned, stored with the run
 };
 
 struct EmulationResult {
