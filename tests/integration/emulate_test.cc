@@ -15,6 +15,10 @@
 #include "testbed/report.h"
 
 namespace enoki::testbed {
+
+// How GoogleTest names a backend in test names.
+void PrintTo(Links links, std::ostream* os) { *os << LinksName(links); }
+
 namespace {
 
 // The first column of the first row of `sql`, as text.
@@ -32,8 +36,6 @@ std::string Query(const std::string& db_path, const std::string& sql) {
   sqlite3_close(db);
   return out;
 }
-
-void PrintTo(Links links, std::ostream* os) { *os << LinksName(links); }
 
 class EmulateTest : public ::testing::TestWithParam<Links> {};
 
