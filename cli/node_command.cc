@@ -15,6 +15,7 @@
 #include "net/child_processes.h"
 #include "net/event_loop.h"
 #include "net/http_gateway.h"
+#include "net/trace_file.h"
 #include "net/zmq_transport.h"
 #include "node/function_host.h"
 #include "node/memory_storage.h"
@@ -38,6 +39,7 @@ struct NodeArgs {
   int forward_timeout_ms = 2000;
   std::string log_level = "info";
   std::string http;
+  std::string trace;
   uint64_t seed = 0;
 };
 
@@ -138,6 +140,13 @@ int RunNode(const NodeArgs& args) {
   net::ChildProcesses children(loop);
   node::FunctionHost host(node, loop, WorkerRuntime(children, transport.bound_endpoint()));
   loop.AddIdleHook([&node] { node.Flush(); });
+  std::unique_ptr<net::TraceFile> trace;
+  if (!args.trace.empty()) {
+    auto opened = net::TraceFile::Open(args.trace);
+    if (!opened.ok()) return ReportError(opened.status().message());
+    trace = std::move(opened.value());
+    node.SetTrace(trace.get());
+  }
 
   // The gateway reaches the node through its own endpoint, like any client.
   std::optional<net::HttpGateway> gateway;
@@ -213,6 +222,10 @@ int NodeMain(int argc, const char* const* argv) {
   cmd.add_option("--http", args.http,
                  "Also serve functions over HTTP on HOST:PORT, tinyFaaS-style: POST /<function> "
                  "(header X-tinyFaaS-Async: true for an asynchronous call); e.g. 127.0.0.1:8000");
+  cmd.add_option("--trace", args.trace,
+                 "Append a measurement trace to this file: every item write when it is durable "
+                 "here (made here or applied from a peer) and every store operation of a "
+                 "function, with monotonic-clock times (docs/results.md)");
   cmd.add_option("--seed", args.seed,
                  "Seed of the node's random choices (the link shaper's jitter and loss, the "
                  "first id of its operations); 0: a random seed. Give a restarted node a new "

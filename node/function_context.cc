@@ -5,11 +5,33 @@
 
 namespace enoki::node {
 
+void Kv::Trace(const char* kind, const std::string& key, core::TimePoint start,
+               const proto::Response& res) {
+  net::TraceSink* sink = node_.trace();
+  if (sink == nullptr) return;
+  proto::TraceRecord record;
+  proto::KvOpTrace* op = record.mutable_kv_op();
+  op->set_function(function_);
+  op->set_invocation(invocation_);
+  op->set_kind(kind);
+  op->set_keygroup(keygroup_);
+  op->set_key(key);
+  op->set_local(res.served_by() == node_.id());
+  op->set_start_ns(start.time_since_epoch().count());
+  op->set_end_ns(node_.env().Now().time_since_epoch().count());
+  op->set_code(res.code());
+  if (res.has_get() && res.get().has_version()) *op->mutable_version() = res.get().version();
+  if (res.has_write()) *op->mutable_version() = res.write().version();
+  sink->Record(std::move(record));
+}
+
 Task<core::Result<std::string>> Kv::Get(std::string key) {
   proto::Request r;
   r.mutable_get()->set_keygroup(keygroup_);
-  r.mutable_get()->set_key(std::move(key));
+  r.mutable_get()->set_key(key);
+  core::TimePoint start = node_.env().Now();
   proto::Response res = co_await NodeCall(node_, std::move(r));
+  Trace("get", key, start, res);
   if (res.code() != proto::OK) co_return net::StatusFromWire(res.code(), res.error());
   co_return std::move(*res.mutable_get()->mutable_value());
 }
@@ -17,8 +39,10 @@ Task<core::Result<std::string>> Kv::Get(std::string key) {
 Task<core::Result<Kv::Versioned>> Kv::GetVersioned(std::string key) {
   proto::Request r;
   r.mutable_get()->set_keygroup(keygroup_);
-  r.mutable_get()->set_key(std::move(key));
+  r.mutable_get()->set_key(key);
+  core::TimePoint start = node_.env().Now();
   proto::Response res = co_await NodeCall(node_, std::move(r));
+  Trace("get", key, start, res);
   Versioned out;
   if (res.code() == proto::NOT_FOUND) co_return out;
   if (res.code() != proto::OK) co_return net::StatusFromWire(res.code(), res.error());
@@ -31,18 +55,22 @@ Task<core::Result<Kv::Versioned>> Kv::GetVersioned(std::string key) {
 Task<core::Status> Kv::Put(std::string key, std::string value, std::optional<Version> expected) {
   proto::Request r;
   r.mutable_put()->set_keygroup(keygroup_);
-  r.mutable_put()->set_key(std::move(key));
+  r.mutable_put()->set_key(key);
   r.mutable_put()->set_value(std::move(value));
   if (expected) expected->ToProto(r.mutable_put()->mutable_expected());
+  core::TimePoint start = node_.env().Now();
   proto::Response res = co_await NodeCall(node_, std::move(r));
+  Trace("put", key, start, res);
   co_return net::StatusFromWire(res.code(), res.error());
 }
 
 Task<core::Status> Kv::Delete(std::string key) {
   proto::Request r;
   r.mutable_delete_()->set_keygroup(keygroup_);
-  r.mutable_delete_()->set_key(std::move(key));
+  r.mutable_delete_()->set_key(key);
+  core::TimePoint start = node_.env().Now();
   proto::Response res = co_await NodeCall(node_, std::move(r));
+  Trace("delete", key, start, res);
   co_return net::StatusFromWire(res.code(), res.error());
 }
 
@@ -52,10 +80,12 @@ Task<core::Result<std::vector<std::pair<std::string, std::string>>>> Kv::Scan(st
   proto::Request r;
   auto* s = r.mutable_scan();
   s->set_keygroup(keygroup_);
-  s->set_start(std::move(start));
+  s->set_start(start);
   s->set_end(std::move(end));
   s->set_limit(limit);
+  core::TimePoint began = node_.env().Now();
   proto::Response res = co_await NodeCall(node_, std::move(r));
+  Trace("scan", start, began, res);
   if (res.code() != proto::OK) co_return net::StatusFromWire(res.code(), res.error());
   std::vector<std::pair<std::string, std::string>> items;
   for (auto& kv : *res.mutable_scan()->mutable_items()) {

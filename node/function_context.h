@@ -83,10 +83,15 @@ class FunctionLog {
   std::deque<std::string> lines_;
 };
 
-// The items of one keygroup, as a function reaches them.
+// The items of one keygroup, as a function reaches them. Every operation goes to the node's trace
+// (Node::SetTrace), with the function and invocation that made it.
 class Kv {
  public:
-  Kv(Node& node, std::string keygroup) : node_(node), keygroup_(std::move(keygroup)) {}
+  Kv(Node& node, std::string keygroup, std::string function = "", uint64_t invocation = 0)
+      : node_(node),
+        keygroup_(std::move(keygroup)),
+        function_(std::move(function)),
+        invocation_(invocation) {}
 
   // The value of `key`; NOT_FOUND when absent.
   Task<core::Result<std::string>> Get(std::string key);
@@ -111,18 +116,24 @@ class Kv {
   const std::string& keygroup() const { return keygroup_; }
 
  private:
+  void Trace(const char* kind, const std::string& key, core::TimePoint start,
+             const proto::Response& res);
+
   Node& node_;
   std::string keygroup_;
+  std::string function_;
+  uint64_t invocation_;
 };
 
 class FunctionContext {
  public:
   using Params = std::map<std::string, std::string>;
 
-  FunctionContext(Node& node, std::string keygroup, std::string body, Params params = {},
-                  uint64_t invocation = 0, std::shared_ptr<FunctionLog> log = nullptr)
+  FunctionContext(Node& node, std::string function, std::string keygroup, std::string body,
+                  Params params = {}, uint64_t invocation = 0,
+                  std::shared_ptr<FunctionLog> log = nullptr)
       : node_(node),
-        kv_(node, std::move(keygroup)),
+        kv_(node, std::move(keygroup), std::move(function), invocation),
         body_(std::move(body)),
         params_(std::move(params)),
         invocation_(invocation),

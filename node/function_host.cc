@@ -162,7 +162,7 @@ void FunctionHost::Invoke(const proto::InvokeRequest& request, proto::Response r
   uint64_t invocation = next_invocation_++;
   FunctionContext::Params params(d->spec.params().begin(), d->spec.params().end());
   auto call = std::make_shared<Call>(Call{d,
-                                          FunctionContext(node_, d->spec.keygroup(), request.body(),
+                                          FunctionContext(node_, d->spec.name(), d->spec.keygroup(), request.body(),
                                                           std::move(params), invocation, d->log),
                                           std::move(response), std::move(done)});
   ++d->in_flight;

@@ -177,6 +177,12 @@ void Node::Flush() {
         std::abort();
       }
       batch_.Clear();
+      int64_t now = env_.Now().time_since_epoch().count();
+      for (auto& r : traced_writes_) {
+        r.mutable_write()->set_durable_ns(now);
+        trace_->Record(std::move(r));
+      }
+      traced_writes_.clear();
     }
     for (auto& [peer_id, peer] : peers_) {
       if (peer.fresh.empty()) continue;
@@ -191,6 +197,18 @@ void Node::Flush() {
     outgoing_.clear();
     for (auto& [peer, msg] : outgoing) transport_.SendToPeer(peer, msg);
   }
+  if (trace_ != nullptr) trace_->Flush();
+}
+
+void Node::TraceWrite(const std::string& keygroup, const std::string& key, const StoredItem& item,
+                      bool origin) {
+  if (trace_ == nullptr) return;
+  proto::WriteTrace* w = traced_writes_.emplace_back().mutable_write();
+  w->set_keygroup(keygroup);
+  w->set_key(key);
+  item.version.ToProto(w->mutable_version());
+  w->set_origin(origin);
+  w->set_deleted(item.deleted);
 }
 
 void Node::Send(const std::string& peer, proto::PeerMessage msg) {
@@ -642,6 +660,7 @@ Version Node::WriteLocal(Keygroup& kg, const std::string& key, std::string value
   slot.version = v;
   slot.deleted = deleted;
   batch_.PutItem(kg.meta.name(), key, slot);
+  TraceWrite(kg.meta.name(), key, slot, true);
   for (const auto& r : kg.meta.replicas()) {
     if (r.node() != options_.id) MarkDirty(r.node(), kg.meta.name(), key, v, true);
   }
@@ -654,6 +673,7 @@ bool Node::ApplyRemote(Keygroup& kg, const std::string& key, StoredItem item) {
   if (!inserted && !(it->second.version < item.version)) return false;
   it->second = std::move(item);
   batch_.PutItem(kg.meta.name(), key, it->second);
+  TraceWrite(kg.meta.name(), key, it->second, false);
   return true;
 }
 

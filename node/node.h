@@ -30,6 +30,7 @@
 
 #include "core/env.h"
 #include "core/status.h"
+#include "net/trace.h"
 #include "net/transport.h"
 #include "node/storage.h"
 #include "node/validation.h"
@@ -96,6 +97,10 @@ class Node : public net::MessageHandler {
   const std::string& id() const { return options_.id; }
   // The environment the node runs in (for functions: time and timers).
   core::Env& env() { return env_; }
+  // Where the node reports writes and functions' store operations (nullptr: nowhere). The sink
+  // must outlive the node.
+  void SetTrace(net::TraceSink* trace) { trace_ = trace; }
+  net::TraceSink* trace() { return trace_; }
   // Entries waiting in the outbox for any peer.
   size_t OutboxSize() const;
   // Whether this node holds a replica of `keygroup` that has all of its data.
@@ -164,6 +169,9 @@ class Node : public net::MessageHandler {
   Keygroup* FindLive(const std::string& name);
   Version WriteLocal(Keygroup& kg, const std::string& key, std::string value, bool deleted);
   bool ApplyRemote(Keygroup& kg, const std::string& key, StoredItem item);
+  // Notes a write of the batch for the trace (as its origin, or applied from a peer).
+  void TraceWrite(const std::string& keygroup, const std::string& key, const StoredItem& item,
+                  bool origin);
   void ApplyMeta(const proto::KeygroupMeta& meta);
   // Announces in the catalog that this node's replica of `kg` holds all the data.
   void MarkReadyInCatalog(Keygroup& kg);
@@ -216,6 +224,9 @@ class Node : public net::MessageHandler {
   FunctionHandler function_handler_;
   std::vector<proto::FunctionSpec> saved_functions_;
   std::set<std::string> unknown_peers_warned_;
+
+  net::TraceSink* trace_ = nullptr;
+  std::vector<proto::TraceRecord> traced_writes_;  // in the batch: stamped when it is durable
 
   WriteBatch batch_;
   std::vector<std::function<void()>> completions_;

@@ -69,11 +69,26 @@ class Emulation {
         stop_requested_(std::move(stop_requested)),
         loop_(s.seed) {}
 
-  ~Emulation() {
+  ~Emulation() { StopNodes(); }
+
+  // Stops every node (SIGTERM, then SIGKILL after 5 s) and removes the netem network.
+  void StopNodes() {
     for (auto& [id, n] : nodes_) {
       if (n.proc) n.proc->Stop(std::chrono::seconds(5));
+      n.proc.reset();
     }
     netem_.reset();  // after the processes in its namespaces ended
+  }
+
+  // Moves the nodes' traces into the database (after StopNodes) and deletes the files.
+  Status WriteTraces(ResultsDb& db) {
+    for (const auto& [id, n] : nodes_) {
+      std::string path = TraceOf(id);
+      if (!std::filesystem::exists(path)) continue;  // it never started
+      ENOKI_RETURN_IF_ERROR(db.WriteTrace(id, path, t0_.time_since_epoch().count()));
+      std::filesystem::remove(path);
+    }
+    return Status::Ok();
   }
 
   Status StartNodes() {
@@ -274,6 +289,7 @@ class Emulation {
   }
 
   std::string LogOf(const std::string& id) const { return run_dir_ + "/logs/" + id + ".log"; }
+  std::string TraceOf(const std::string& id) const { return run_dir_ + "/" + id + ".trace"; }
   size_t NodeIndex(const std::string& node) const {
     for (size_t i = 0; i < s_.nodes.size(); ++i) {
       if (s_.nodes[i].name == node) return i;
@@ -306,6 +322,7 @@ class Emulation {
         "--listen",      n.endpoint,
         "--data-dir",    run_dir_ + "/data/" + id,
         "--log-level",   "warn",
+        "--trace",       TraceOf(id),
         "--seed",        std::to_string(s_.seed + 1 + NodeIndex(id) + 1000003 * n.starts++)};
     for (const auto& [peer, p] : nodes_) {
       if (peer == id) continue;
@@ -675,6 +692,8 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     result.interrupted = run.interrupted();
     std::vector<KeygroupCheck> checks;
     if (!result.interrupted) checks = run.CheckReplicas(std::chrono::seconds(10));
+    run.StopNodes();
+    ENOKI_RETURN_IF_ERROR(run.WriteTraces(**db));
     std::vector<WorkloadRecord> workloads;
     for (const auto& w : scenario.workloads) {
       workloads.push_back(
@@ -686,7 +705,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     ENOKI_RETURN_IF_ERROR((*db)->WriteRequests(run.requests()));
     ENOKI_RETURN_IF_ERROR((*db)->WriteEvents(run.events()));
     for (const auto& k : checks) ENOKI_RETURN_IF_ERROR((*db)->WriteReplicas(k));
-  }                                                 // stops the nodes
+  }
   std::filesystem::remove_all(base + "/data", ec);  // the nodes' stores; the logs stay
   return result;
 }

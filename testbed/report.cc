@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <set>
+#include <tuple>
 
 namespace enoki::testbed {
 namespace {
@@ -55,6 +57,17 @@ double Percentile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
   auto i = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
   return sorted[std::min(std::max<size_t>(i, 1), sorted.size()) - 1];
+}
+
+Spread Spread::Of(std::vector<double>& ms) {
+  std::sort(ms.begin(), ms.end());
+  Spread s;
+  s.count = static_cast<int64_t>(ms.size());
+  s.p50 = Percentile(ms, 0.5);
+  s.p95 = Percentile(ms, 0.95);
+  s.p99 = Percentile(ms, 0.99);
+  s.max = ms.empty() ? 0 : ms.back();
+  return s;
 }
 
 core::Result<Report> ReadReport(const std::string& database) {
@@ -110,15 +123,43 @@ core::Result<Report> ReadReport(const std::string& database) {
       }));
   for (auto& w : report.workloads) {
     auto& ms = latencies[w.name];
-    std::sort(ms.begin(), ms.end());
-    w.p50_ms = Percentile(ms, 0.5);
-    w.p95_ms = Percentile(ms, 0.95);
-    w.p99_ms = Percentile(ms, 0.99);
-    w.max_ms = ms.empty() ? 0 : ms.back();
+    w.ms = Spread::Of(ms);
     if (auto it = span.find(w.name); it != span.end() && it->second.second > it->second.first) {
       w.ok_per_s = static_cast<double>(ms.size()) * 1e9 /
                    static_cast<double>(it->second.second - it->second.first);
     }
+  }
+  std::map<std::tuple<std::string, std::string, bool>, std::pair<int64_t, std::vector<double>>>
+      ops;  // (function, kind, local) -> errors, durations
+  ENOKI_RETURN_IF_ERROR(db.Each(
+      "SELECT function, kind, local, status, end_ns - start_ns FROM kv_ops", [&](sqlite3_stmt* s) {
+        auto& [errors, ms] = ops[{Text(s, 0), Text(s, 1), sqlite3_column_int(s, 2) != 0}];
+        std::string status = Text(s, 3);
+        if (status != "OK" && !(Text(s, 1) == "get" && status == "NOT_FOUND")) ++errors;
+        ms.push_back(static_cast<double>(sqlite3_column_int64(s, 4)) / 1e6);
+      }));
+  for (auto& [key, value] : ops) {
+    auto& [function, kind, local] = key;
+    report.kv_ops.push_back({function, kind, local, value.first, Spread::Of(value.second)});
+  }
+  std::map<std::string, std::vector<double>> lags, stale;
+  std::map<std::string, int64_t> reads;
+  ENOKI_RETURN_IF_ERROR(
+      db.Each("SELECT keygroup, lag_ns FROM replica_applies", [&](sqlite3_stmt* s) {
+        lags[Text(s, 0)].push_back(static_cast<double>(sqlite3_column_int64(s, 1)) / 1e6);
+      }));
+  ENOKI_RETURN_IF_ERROR(
+      db.Each("SELECT keygroup, staleness_ns FROM read_staleness", [&](sqlite3_stmt* s) {
+        ++reads[Text(s, 0)];
+        int64_t ns = sqlite3_column_int64(s, 1);
+        auto& of = stale[Text(s, 0)];
+        if (ns > 0) of.push_back(static_cast<double>(ns) / 1e6);
+      }));
+  std::set<std::string> keygroups;
+  for (const auto& [k, v] : lags) keygroups.insert(k);
+  for (const auto& [k, v] : reads) keygroups.insert(k);
+  for (const auto& k : keygroups) {
+    report.replication.push_back({k, Spread::Of(lags[k]), reads[k], Spread::Of(stale[k])});
   }
   ENOKI_RETURN_IF_ERROR(db.Each(
       "SELECT keygroup, converged, node, items, digest, error FROM replicas ORDER BY rowid",
@@ -149,7 +190,44 @@ std::string FormatReport(const Report& r) {
   for (const auto& w : r.workloads) {
     std::snprintf(line, sizeof line, "%-*s %8lld %7lld %9.1f %10.3f %10.3f %10.3f %10.3f\n", width,
                   w.name.c_str(), static_cast<long long>(w.count), static_cast<long long>(w.errors),
-                  w.ok_per_s, w.p50_ms, w.p95_ms, w.p99_ms, w.max_ms);
+                  w.ok_per_s, w.ms.p50, w.ms.p95, w.ms.p99, w.ms.max);
+    out += line;
+  }
+  if (!r.kv_ops.empty()) {
+    out += "store operations of functions:\n";
+    std::snprintf(line, sizeof line, "  %-20s %-6s %-6s %8s %7s %10s %10s %10s\n", "function",
+                  "kind", "where", "count", "errors", "p50 ms", "p99 ms", "max ms");
+    out += line;
+    for (const auto& k : r.kv_ops) {
+      std::snprintf(line, sizeof line, "  %-20s %-6s %-6s %8lld %7lld %10.3f %10.3f %10.3f\n",
+                    k.function.c_str(), k.kind.c_str(), k.local ? "local" : "remote",
+                    static_cast<long long>(k.ms.count), static_cast<long long>(k.errors), k.ms.p50,
+                    k.ms.p99, k.ms.max);
+      out += line;
+    }
+  }
+  for (const auto& k : r.replication) {
+    if (k.lag_ms.count == 0) {
+      out += "replication of " + k.keygroup + ": nothing applied at another replica\n";
+    } else {
+      std::snprintf(line, sizeof line,
+                    "replication of %s: %lld applies, lag p50 %.3f, p95 %.3f, p99 %.3f, max %.3f "
+                    "ms\n",
+                    k.keygroup.c_str(), static_cast<long long>(k.lag_ms.count), k.lag_ms.p50,
+                    k.lag_ms.p95, k.lag_ms.p99, k.lag_ms.max);
+      out += line;
+    }
+    if (k.reads == 0) continue;
+    if (k.stale_ms.count == 0) {
+      out += "  function reads: " + std::to_string(k.reads) + ", none stale\n";
+      continue;
+    }
+    std::snprintf(line, sizeof line,
+                  "  function reads: %lld, %lld stale (%.1f%%); staleness of those p50 %.3f, "
+                  "p95 %.3f, p99 %.3f, max %.3f ms\n",
+                  static_cast<long long>(k.reads), static_cast<long long>(k.stale_ms.count),
+                  100.0 * static_cast<double>(k.stale_ms.count) / static_cast<double>(k.reads),
+                  k.stale_ms.p50, k.stale_ms.p95, k.stale_ms.p99, k.stale_ms.max);
     out += line;
   }
   for (const auto& k : r.keygroups) {

@@ -1,6 +1,7 @@
 // Report: reads a run's results database (docs/results.md) back and summarizes it: per workload,
-// the requests, errors and latency percentiles after the warm-up cut; whether the replicas
-// converged. `enoki emulate` prints it at the end of a run, `enoki report` any time later.
+// the requests, errors and latency percentiles after the warm-up cut; the functions' store
+// operations; replication lag and read staleness per keygroup; whether the replicas converged.
+// `enoki emulate` prints it at the end of a run, `enoki report` any time later.
 #pragma once
 
 #include <string>
@@ -11,15 +12,40 @@
 
 namespace enoki::testbed {
 
+// How a set of durations is spread, in ms (nearest-rank percentiles).
+struct Spread {
+  int64_t count = 0;
+  double p50 = 0, p95 = 0, p99 = 0, max = 0;
+  // Of `ms`, which it sorts.
+  static Spread Of(std::vector<double>& ms);
+};
+
 // One workload's numbers, after its warm-up cut.
 struct WorkloadSummary {
   std::string name;
-  int64_t count = 0;                                      // requests that ended
-  int64_t errors = 0;                                     // of which failed or timed out
-  double p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;  // of the successful ones
+  int64_t count = 0;   // requests that ended
+  int64_t errors = 0;  // of which failed or timed out
+  Spread ms;           // latencies of the successful ones
   // Successful requests per second: their number over the time from the first one's start to
   // the last one's end.
   double ok_per_s = 0;
+};
+
+// The store operations of one function, of one kind, served locally or by another node.
+struct KvOpSummary {
+  std::string function, kind;
+  bool local = false;
+  int64_t errors = 0;  // not OK (NOT_FOUND of a read counts as an answer, not an error)
+  Spread ms;           // durations of all of them
+};
+
+// One keygroup's replication: lag from the commit at the origin to durable at each other
+// replica; staleness of the functions' reads (docs/results.md: `read_staleness`).
+struct ReplicationSummary {
+  std::string keygroup;
+  Spread lag_ms;
+  int64_t reads = 0;
+  Spread stale_ms;  // of the reads that returned an overwritten value (count: how many)
 };
 
 struct Report {
@@ -27,6 +53,8 @@ struct Report {
   RunInfo run;
   bool interrupted = false;
   std::vector<WorkloadSummary> workloads;
+  std::vector<KvOpSummary> kv_ops;
+  std::vector<ReplicationSummary> replication;
   std::vector<KeygroupCheck> keygroups;
 };
 

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "net/trace_file.h"
+
 namespace enoki::testbed {
 namespace {
 
@@ -24,6 +26,32 @@ CREATE TABLE workloads (
 CREATE TABLE events (at_ns INTEGER, kind TEXT, detail TEXT);
 CREATE TABLE replicas (
   keygroup TEXT, converged INTEGER, node TEXT, items INTEGER, digest TEXT, error TEXT);
+CREATE TABLE writes (
+  node TEXT, keygroup TEXT, key TEXT, version_us INTEGER, version_logical INTEGER,
+  version_node TEXT, origin INTEGER, deleted INTEGER, durable_ns INTEGER);
+CREATE INDEX writes_by_version ON writes
+  (keygroup, key, origin, version_us, version_logical, version_node);
+CREATE TABLE kv_ops (
+  node TEXT, function TEXT, invocation INTEGER, kind TEXT, keygroup TEXT, key TEXT,
+  local INTEGER, start_ns INTEGER, end_ns INTEGER, status TEXT, version_us INTEGER,
+  version_logical INTEGER, version_node TEXT);
+CREATE VIEW replica_applies AS
+  SELECT a.keygroup, a.key, a.version_us, a.version_logical, a.version_node,
+         o.node AS origin, o.durable_ns AS committed_ns, a.node AS replica,
+         a.durable_ns AS applied_ns, a.durable_ns - o.durable_ns AS lag_ns
+  FROM writes a JOIN writes o
+    ON o.origin = 1 AND a.origin = 0 AND o.keygroup = a.keygroup AND o.key = a.key
+   AND o.version_us = a.version_us AND o.version_logical = a.version_logical
+   AND o.version_node = a.version_node;
+CREATE VIEW read_staleness AS
+  SELECT r.node, r.function, r.invocation, r.keygroup, r.key, r.end_ns,
+         max(0, coalesce(r.end_ns - (
+           SELECT w.durable_ns FROM writes w
+           WHERE w.origin = 1 AND w.keygroup = r.keygroup AND w.key = r.key
+             AND (w.version_us, w.version_logical, w.version_node) >
+                 (r.version_us, r.version_logical, r.version_node)
+           ORDER BY w.version_us, w.version_logical, w.version_node LIMIT 1), 0)) AS staleness_ns
+  FROM kv_ops r WHERE r.kind = 'get' AND r.status IN ('OK', 'NOT_FOUND');
 )";
 
 // A prepared statement, finalized when it goes out of scope.
@@ -189,6 +217,52 @@ core::Status ResultsDb::WriteReplicas(const KeygroupCheck& check) {
              .Step()) {
       return Abort("replicas");
     }
+  }
+  return Exec("COMMIT");
+}
+
+core::Status ResultsDb::WriteTrace(const std::string& node, const std::string& path,
+                                   int64_t t0_ns) {
+  ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
+  Statement writes(db_, "INSERT INTO writes VALUES (?,?,?,?,?,?,?,?,?)");
+  Statement ops(db_, "INSERT INTO kv_ops VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  bool ok = true;
+  core::Status read = net::ReadTraceFile(path, [&](const proto::TraceRecord& r) {
+    if (!ok) return;
+    if (r.has_write()) {
+      const proto::WriteTrace& w = r.write();
+      ok = writes.Text(node)
+               .Text(w.keygroup())
+               .Text(w.key())
+               .Int(w.version().wall_us())
+               .Int(w.version().logical())
+               .Text(w.version().node())
+               .Int(w.origin() ? 1 : 0)
+               .Int(w.deleted() ? 1 : 0)
+               .Int(w.durable_ns() - t0_ns)
+               .Step();
+    } else if (r.has_kv_op()) {
+      const proto::KvOpTrace& k = r.kv_op();
+      ok = ops.Text(node)
+               .Text(k.function())
+               .Int(static_cast<int64_t>(k.invocation()))
+               .Text(k.kind())
+               .Text(k.keygroup())
+               .Text(k.key())
+               .Int(k.local() ? 1 : 0)
+               .Int(k.start_ns() - t0_ns)
+               .Int(k.end_ns() - t0_ns)
+               .Text(proto::Code_Name(k.code()))
+               .Int(k.version().wall_us())
+               .Int(k.version().logical())
+               .Text(k.version().node())
+               .Step();
+    }
+  });
+  if (!ok) return Abort("the trace of " + node);
+  if (!read.ok()) {
+    (void)Exec("ROLLBACK");
+    return read;
   }
   return Exec("COMMIT");
 }

@@ -1,5 +1,6 @@
 // ResultsDb: the SQLite database one run writes (docs/results.md is the schema's reference): the
-// run, the link table, every request, every timeline event. Times are nanoseconds since the
+// run, the link table, every request, every timeline event, every item write at its origin and
+// at each replica, every store operation of a function. Times are nanoseconds since the
 // run's start on the host's monotonic clock, which every process of an emulation shares.
 #pragma once
 
@@ -78,6 +79,9 @@ class ResultsDb {
   core::Status WriteWorkloads(const std::vector<WorkloadRecord>& workloads);
   // One row per replica of the keygroup, at the end of the run.
   core::Status WriteReplicas(const KeygroupCheck& check);
+  // The trace file a node wrote (net/trace_file.h) into `writes` and `kv_ops`, its times made
+  // relative to the run's start, `t0_ns` on the same monotonic clock.
+  core::Status WriteTrace(const std::string& node, const std::string& path, int64_t t0_ns);
   const std::string& path() const { return path_; }
 
  private:

@@ -2,6 +2,9 @@
 // and remote state, nested tasks, and a function that throws.
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "net/trace.h"
 #include "node/function_context.h"
 #include "node/function_host.h"
 #include "sim/cluster.h"
@@ -23,6 +26,34 @@ Task<core::Result<std::string>> AddToCount(FunctionContext& ctx) {
   if (!st.ok()) co_return st;
   co_return std::to_string(n);
 }
+
+Task<core::Result<std::string>> ReadThenWrite(FunctionContext& ctx) {
+  auto before = co_await ctx.kv().GetVersioned("k");
+  if (!before.ok()) co_return before.status();
+  core::Status st = co_await ctx.kv().Put("k", ctx.body());
+  if (!st.ok()) co_return st;
+  co_return std::string("ok");
+}
+
+// A trace kept in memory.
+struct Collected : net::TraceSink {
+  std::vector<proto::TraceRecord> records;
+  void Record(proto::TraceRecord&& r) override { records.push_back(std::move(r)); }
+  std::vector<proto::WriteTrace> Writes() const {
+    std::vector<proto::WriteTrace> out;
+    for (const auto& r : records) {
+      if (r.has_write()) out.push_back(r.write());
+    }
+    return out;
+  }
+  std::vector<proto::KvOpTrace> Ops() const {
+    std::vector<proto::KvOpTrace> out;
+    for (const auto& r : records) {
+      if (r.has_kv_op()) out.push_back(r.kv_op());
+    }
+    return out;
+  }
+};
 
 Task<core::Result<std::string>> Twice(FunctionContext& ctx) {
   auto first = co_await AddToCount(ctx);  // a task awaiting another task
@@ -71,7 +102,7 @@ class FunctionTest : public ::testing::Test {
   core::Result<std::string> Run(const std::string& at,
                                 Task<core::Result<std::string>> (*fn)(FunctionContext&),
                                 const std::string& body) {
-    FunctionContext ctx(cluster_.node(at), "state", body);
+    FunctionContext ctx(cluster_.node(at), "test", "state", body);
     std::optional<core::Result<std::string>> result;
     node::Spawn<core::Result<std::string>>(
         fn(ctx), [&](core::Result<std::string> r) { result.emplace(std::move(r)); });
@@ -115,7 +146,7 @@ TEST_F(FunctionTest, ConcurrentIncrementsThroughARemoteReplicaAreNeverLost) {
   std::vector<std::unique_ptr<FunctionContext>> contexts;
   int done = 0;
   for (int i = 0; i < kCalls; ++i) {
-    contexts.push_back(std::make_unique<FunctionContext>(cluster_.node("c"), "state", "n"));
+    contexts.push_back(std::make_unique<FunctionContext>(cluster_.node("c"), "test", "state", "n"));
     node::Spawn<core::Result<std::string>>(
         node::NativeFunctions().at("increment")(*contexts.back()),
         [&](core::Result<std::string> r) {
@@ -132,7 +163,8 @@ TEST_F(FunctionTest, ConcurrentIncrementsAtTwoReplicasCanLoseOneButConverge) {
   // What docs/functions.md says of writers at two replicas: a and b both hold "state"; each
   // checks its conditional put against its own replica, so both increments succeed, and last
   // writer wins when they replicate.
-  FunctionContext at_a(cluster_.node("a"), "state", "n"), at_b(cluster_.node("b"), "state", "n");
+  FunctionContext at_a(cluster_.node("a"), "test", "state", "n");
+  FunctionContext at_b(cluster_.node("b"), "test", "state", "n");
   std::vector<std::string> results;
   for (auto* ctx : {&at_a, &at_b}) {
     node::Spawn<core::Result<std::string>>(node::NativeFunctions().at("increment")(*ctx),
@@ -198,13 +230,69 @@ TEST_F(FunctionTest, FunctionsCallFunctionsHereAndAtOtherNodes) {
 }
 
 TEST_F(FunctionTest, StoreErrorsReachTheFunction) {
-  FunctionContext ctx(cluster_.node("a"), "no-such-keygroup", "1");
+  FunctionContext ctx(cluster_.node("a"), "test", "no-such-keygroup", "1");
   std::optional<core::Result<std::string>> result;
   node::Spawn<core::Result<std::string>>(
       AddToCount(ctx), [&](core::Result<std::string> r) { result.emplace(std::move(r)); });
   cluster_.node("a").Flush();
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->status().code(), core::Code::kNotFound);
+}
+
+TEST_F(FunctionTest, TraceHasEveryStoreOperationAndEveryWriteWhenDurable) {
+  std::map<std::string, Collected> traces;
+  for (const char* n : {"a", "b", "c"}) cluster_.node(n).SetTrace(&traces[n]);
+  auto ns = [](const auto& t) { return std::chrono::nanoseconds(t); };
+
+  // At c, which holds no replica: both operations go to a replica, 5 ms away each way.
+  ASSERT_TRUE(Run("c", ReadThenWrite, "1").ok());
+  cluster_.sim().RunFor(milliseconds(100));  // replication
+  auto ops = traces["c"].Ops();
+  ASSERT_EQ(ops.size(), 2u);
+  EXPECT_EQ(ops[0].kind(), "get");
+  EXPECT_EQ(ops[0].code(), proto::NOT_FOUND);
+  EXPECT_FALSE(ops[0].has_version());
+  EXPECT_EQ(ops[1].kind(), "put");
+  EXPECT_EQ(ops[1].code(), proto::OK);
+  for (const auto& op : ops) {
+    EXPECT_EQ(op.function(), "test");
+    EXPECT_EQ(op.keygroup(), "state");
+    EXPECT_EQ(op.key(), "k");
+    EXPECT_FALSE(op.local());
+    EXPECT_GE(ns(op.end_ns() - op.start_ns()), milliseconds(10));  // the round trip
+  }
+  EXPECT_TRUE(traces["c"].Writes().empty());
+  // The replica that served the put made the version (origin); the other applied it one link
+  // delay or more after it was durable at the origin.
+  const proto::Version v = ops[1].version();
+  std::string origin = v.node();
+  std::string other = origin == "a" ? "b" : "a";
+  ASSERT_TRUE(origin == "a" || origin == "b") << origin;
+  auto made = traces[origin].Writes();
+  auto applied = traces[other].Writes();
+  ASSERT_EQ(made.size(), 1u);
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_TRUE(made[0].origin());
+  EXPECT_FALSE(applied[0].origin());
+  for (const auto& w : {made[0], applied[0]}) {
+    EXPECT_EQ(w.key(), "k");
+    EXPECT_EQ(w.version().SerializeAsString(), v.SerializeAsString());
+  }
+  EXPECT_GE(ns(applied[0].durable_ns() - made[0].durable_ns()), milliseconds(5));
+  EXPECT_LE(ns(made[0].durable_ns() - ops[1].start_ns()), milliseconds(5));  // on the way out
+
+  // At a, a replica: local, and the read sees the first write's version.
+  ASSERT_TRUE(Run("a", ReadThenWrite, "2").ok());
+  cluster_.sim().RunFor(milliseconds(100));
+  ops = traces["a"].Ops();
+  ASSERT_EQ(ops.size(), 2u);
+  EXPECT_TRUE(ops[0].local());
+  EXPECT_TRUE(ops[1].local());
+  EXPECT_EQ(ops[0].version().SerializeAsString(), v.SerializeAsString());
+  EXPECT_EQ(ops[0].end_ns(), ops[0].start_ns());  // virtual time: a local read takes none
+  EXPECT_EQ(traces["b"].Writes().back().version().SerializeAsString(),
+            ops[1].version().SerializeAsString());
+  for (const char* n : {"a", "b", "c"}) cluster_.node(n).SetTrace(nullptr);
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ class ProcessFunctionTest : public ::testing::Test {
   // Starts a call with `body`; its result lands in results_[invocation].
   void Call(uint64_t invocation, const std::string& body) {
     contexts_.push_back(std::make_unique<FunctionContext>(
-        cluster_.node("a"), "kg", body, FunctionContext::Params{}, invocation, log_));
+        cluster_.node("a"), "worker", "kg", body, FunctionContext::Params{}, invocation, log_));
     node::Spawn<core::Result<std::string>>(
         fn_->Run(*contexts_.back()),
         [this, invocation](core::Result<std::string> r) { results_.emplace(invocation, r); });

@@ -1,0 +1,20 @@
+// TraceSink: where a node (node/node.h) reports what a run measures (docs/results.md): every item
+// write when it is durable at its origin and at every replica that applies it, and every store
+// operation a function makes. The node calls Record during a round of events and Flush at the end
+// of each Node::Flush; real nodes write a file (net/trace_file.h), tests collect in memory.
+// Optional: a node without one records nothing.
+#pragma once
+
+#include "net/proto/enoki.pb.h"
+
+namespace enoki::net {
+
+class TraceSink {
+ public:
+  virtual ~TraceSink() = default;
+  virtual void Record(proto::TraceRecord&& record) = 0;
+  // Everything recorded so far should reach its destination.
+  virtual void Flush() {}
+};
+
+}  // namespace enoki::net

@@ -1,0 +1,39 @@
+// TraceFile: a node's measurement trace on disk (`enoki node --trace FILE`), and its reader. The
+// file is a sequence of proto::TraceRecords, each preceded by its length (4 bytes, little
+// endian). Records are buffered and written with one write(2) per Flush, which the node calls
+// after each round of events, so a node killed by SIGKILL loses at most the round it was in.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "net/trace.h"
+
+namespace enoki::net {
+
+class TraceFile : public TraceSink {
+ public:
+  // Opens `path` for appending (a restarted node continues its file), creating it if needed.
+  static core::Result<std::unique_ptr<TraceFile>> Open(const std::string& path);
+  ~TraceFile() override;
+  TraceFile(const TraceFile&) = delete;
+  TraceFile& operator=(const TraceFile&) = delete;
+
+  void Record(proto::TraceRecord&& record) override;
+  void Flush() override;
+
+ private:
+  explicit TraceFile(int fd) : fd_(fd) {}
+  int fd_;
+  std::string buffer_;
+};
+
+// Calls `fn` for every record of the trace file at `path`, in order. A torn last record (the node
+// was killed while writing it) ends the file quietly; anything else malformed is an error naming
+// the file and the offset.
+core::Status ReadTraceFile(const std::string& path,
+                           const std::function<void(const proto::TraceRecord&)>& fn);
+
+}  // namespace enoki::net
