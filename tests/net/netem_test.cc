@@ -190,9 +190,10 @@ TEST_F(NetemTest, DelayJitterAndLossMatchTheLinks) {
       {"client", "edge"}, {"edge", "client"}, {"edge", "cloud"}, {"edge", "far"}};
   auto delays = Measure(flows, kMessages, microseconds(3000));
 
-  // The tolerances: the median within 0.5 ms of the configured delay and never below it (in the
-  // software-emulated VM of scripts/test-netem.sh a datagram's path through two kernels' stacks
-  // and the bridge adds 0.2 to 0.45 ms; the shaper's test holds 0.3 ms on real cores); the
+  // The tolerances: the median within 0.7 ms of the configured delay and never below it (in the
+  // software-emulated VM of scripts/test-netem.sh a datagram's path through the kernel's stack
+  // and the bridge adds 0.27 to 0.52 ms in the runs so far; the shaper's test holds 0.3 ms on
+  // real cores); the
   // spread of the jitter within 25% of the configured distribution's; the loss within four
   // binomial standard deviations; nothing lost on lossless links.
   for (const auto& p : flows) {
@@ -203,7 +204,7 @@ TEST_F(NetemTest, DelayJitterAndLossMatchTheLinks) {
     double configured = core::ToMillis(spec.delay);
     double median = Quantile(d, 0.5);
     EXPECT_GE(median, configured) << id;
-    EXPECT_NEAR(median, configured, 0.5) << id;
+    EXPECT_NEAR(median, configured, 0.7) << id;
     RecordProperty(id + "_median_ms", std::to_string(median));
     std::printf("%s: configured %.3f ms, median %.3f ms, p10 %.3f, p90 %.3f, %zu of %d arrived\n",
                 id.c_str(), configured, median, Quantile(d, 0.1), Quantile(d, 0.9), d.size(),
