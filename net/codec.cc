@@ -6,15 +6,18 @@
 namespace enoki::net {
 namespace {
 
+void Varint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
 void Encode(int field, const google::protobuf::MessageLite& msg, std::string* out) {
   out->clear();
   out->push_back(static_cast<char>((field << 3) | 2));  // wire type 2: length-delimited
-  uint64_t size = msg.ByteSizeLong();
-  while (size >= 0x80) {
-    out->push_back(static_cast<char>((size & 0x7f) | 0x80));
-    size >>= 7;
-  }
-  out->push_back(static_cast<char>(size));
+  Varint(msg.ByteSizeLong(), out);
   msg.AppendToString(out);
 }
 
@@ -28,6 +31,11 @@ void EncodeEnvelope(const proto::Response& msg, std::string* out) {
 }
 void EncodeEnvelope(const proto::PeerMessage& msg, std::string* out) {
   Encode(proto::Envelope::kPeerFieldNumber, msg, out);
+}
+
+void AppendEnvelopeTime(int field, core::TimePoint t, std::string* out) {
+  Varint(static_cast<uint64_t>(field) << 3, out);  // wire type 0: varint
+  Varint(static_cast<uint64_t>(t.time_since_epoch().count()), out);
 }
 
 }  // namespace enoki::net

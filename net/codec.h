@@ -3,6 +3,8 @@
 // output buffer.
 #pragma once
 
+#include "core/env.h"
+
 #include <string>
 
 #include "net/proto/enoki.pb.h"
@@ -13,5 +15,8 @@ namespace enoki::net {
 void EncodeEnvelope(const proto::Request& msg, std::string* out);
 void EncodeEnvelope(const proto::Response& msg, std::string* out);
 void EncodeEnvelope(const proto::PeerMessage& msg, std::string* out);
+// Appends a time field of the Envelope (proto::Envelope::kDeliverAtNsFieldNumber or
+// kSentAtNsFieldNumber) to an encoded Envelope in *out.
+void AppendEnvelopeTime(int field, core::TimePoint t, std::string* out);
 
 }  // namespace enoki::net

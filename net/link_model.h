@@ -17,6 +17,12 @@
 
 namespace enoki::net {
 
+// How far ahead of a message's arrival time a shaper hands it to the real network, stamped with
+// that time (Envelope.deliver_at_ns), for the receiver to hold until then: the receiving
+// process's wake-up from idle (a few hundred microseconds on a busy shared host) then overlaps the
+// emulated delay instead of adding to it. A cut still drops what is due later than this.
+constexpr core::Duration kDeliveryLead = std::chrono::milliseconds(1);
+
 struct LinkSpec {
   enum class Jitter { kUniform, kNormal };
 

@@ -121,7 +121,8 @@ std::string NetemArgs(const LinkSpec& spec) {
 std::string HtbRate(const LinkSpec& spec) {
   if (spec.rate_bps <= 0) return "rate 10gbit quantum 60000";
   char buf[64];
-  std::snprintf(buf, sizeof buf, "rate %.0fbit burst 1600b cburst 1600b quantum 60000", spec.rate_bps);
+  std::snprintf(buf, sizeof buf, "rate %.0fbit burst 1600b cburst 1600b quantum 60000",
+                spec.rate_bps);
   return buf;
 }
 

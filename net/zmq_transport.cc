@@ -71,6 +71,36 @@ void ZmqTransport::OnRouterReadable() {
                             " bytes)");
       continue;
     }
+    core::TimePoint due{core::Duration(envelope.deliver_at_ns())};
+    if (due > loop_.Now()) {
+      // Sent ahead by a shaper: held until its arrival time, in order of arrival times (a
+      // multimap keeps equal times in the order they came).
+      bool first = arriving_.empty() || due < arriving_.begin()->first;
+      arriving_.emplace(due, std::make_pair(std::move(client), std::move(envelope)));
+      if (first) ArmDelivery();
+      continue;
+    }
+    Dispatch(client, envelope);
+  }
+}
+
+void ZmqTransport::ArmDelivery() {
+  if (delivery_armed_) loop_.Cancel(delivery_timer_);
+  delivery_armed_ = !arriving_.empty();
+  if (!delivery_armed_) return;
+  delivery_timer_ = loop_.Schedule(arriving_.begin()->first - loop_.Now(), [this] {
+    delivery_armed_ = false;
+    auto now = loop_.Now();
+    while (!arriving_.empty() && arriving_.begin()->first <= now) {
+      auto node = arriving_.extract(arriving_.begin());
+      Dispatch(node.mapped().first, node.mapped().second);
+    }
+    ArmDelivery();
+  });
+}
+
+void ZmqTransport::Dispatch(const ClientId& client, proto::Envelope& envelope) {
+  {
     switch (envelope.kind_case()) {
       case proto::Envelope::kRequest:
         if (envelope.request().has_set_link()) {
@@ -146,10 +176,11 @@ bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& m
     ++shaper_drops_;
     return true;  // lost on the way, as far as the sender can tell
   }
+  AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &buffer_);
   l.held.emplace_back(*arrival, buffer_);
   if (!l.timer_set) {
     l.timer_set = true;
-    loop_.Schedule(*arrival - loop_.Now(), [this, to] { ReleaseDue(to); });
+    loop_.Schedule(*arrival - kDeliveryLead - loop_.Now(), [this, to] { ReleaseDue(to); });
   }
   return true;
 }
@@ -159,13 +190,13 @@ void ZmqTransport::ReleaseDue(const std::string& peer) {
   l.timer_set = false;
   zmq::socket_t& socket = *peer_sockets_.at(peer);
   auto now = loop_.Now();
-  while (!l.held.empty() && l.held.front().first <= now) {
+  while (!l.held.empty() && l.held.front().first - kDeliveryLead <= now) {
     if (l.model.spec().cut || !SendNow(socket, l.held.front().second)) ++shaper_drops_;
     l.held.pop_front();
   }
   if (!l.held.empty()) {
     l.timer_set = true;
-    loop_.Schedule(l.held.front().first - now, [this, peer] { ReleaseDue(peer); });
+    loop_.Schedule(l.held.front().first - kDeliveryLead - now, [this, peer] { ReleaseDue(peer); });
   }
 }
 
@@ -175,6 +206,7 @@ bool ZmqTransport::SendNow(zmq::socket_t& socket, const std::string& bytes) {
 
 void ZmqTransport::ReplyToClient(const ClientId& client, const proto::Response& response) {
   EncodeEnvelope(response, &buffer_);
+  AppendEnvelopeTime(proto::Envelope::kSentAtNsFieldNumber, loop_.Now(), &buffer_);
   try {
     router_.send(zmq::buffer(client), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     router_.send(zmq::buffer(buffer_), zmq::send_flags::dontwait);

@@ -8,8 +8,10 @@
 // answered with an INVALID_ARGUMENT Response (id 0) and dropped; the node never sees it.
 //
 // For emulation, the transport is also the user-space link shaper: messages to a peer with a
-// link (SetLink, ZmqTransportOptions::links) wait on the event loop's timers until the link model
-// says they arrive, then go out over loopback.
+// link (SetLink, ZmqTransportOptions::links) wait on the event loop's timers until shortly
+// (kDeliveryLead) before the link model says they arrive, then go out over loopback stamped with
+// that time (Envelope.deliver_at_ns); a receiving transport holds a stamped message until then.
+// Every response carries the time it was sent (Envelope.sent_at_ns), for emulated clients.
 #pragma once
 
 #include <deque>
@@ -49,8 +51,8 @@ class ZmqTransport : public Transport {
 
   // The link shaper: from now on, messages to `peer` (a configured peer) are held back for what
   // the link model draws (delay, jitter, rate), dropped as its loss or a cut says, and sent in
-  // order. Messages already held keep their time, but one that is due while the link is cut is
-  // dropped. A peer without a link gets its messages at once.
+  // order. Messages already held keep their time, but one that is due (within kDeliveryLead)
+  // while the link is cut is dropped. A peer without a link gets its messages at once.
   [[nodiscard]] core::Status SetLink(const std::string& peer, const LinkSpec& spec);
   // Messages the shaper dropped (loss, cut) so far.
   uint64_t shaper_drops() const { return shaper_drops_; }
@@ -63,8 +65,12 @@ class ZmqTransport : public Transport {
   // Creates the DEALER socket to peer `to`; throws zmq::error_t for a bad endpoint.
   void ConnectPeer(const std::string& to, const std::string& endpoint);
   bool SendNow(zmq::socket_t& socket, const std::string& bytes);
-  // Sends the held messages to `peer` that are due, and waits for the next one.
+  // Sends the held messages to `peer` that are due (within kDeliveryLead), and waits for the next.
   void ReleaseDue(const std::string& peer);
+  // Hands a received message to the handler (or serves it, for set_link).
+  void Dispatch(const ClientId& client, proto::Envelope& envelope);
+  // Sets the one timer that delivers the arriving messages when the first is due.
+  void ArmDelivery();
 
   struct ShapedLink {
     LinkModel model;
@@ -82,6 +88,10 @@ class ZmqTransport : public Transport {
   std::string buffer_;  // reused for serialization
   std::map<std::string, ShapedLink> shaped_;
   uint64_t shaper_drops_ = 0;
+  // Received messages stamped with a later arrival time, by that time.
+  std::multimap<core::TimePoint, std::pair<ClientId, proto::Envelope>> arriving_;
+  core::TimerId delivery_timer_{};
+  bool delivery_armed_ = false;
 };
 
 }  // namespace enoki::net

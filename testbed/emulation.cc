@@ -394,7 +394,10 @@ class Emulation {
                       timeout};
     auto arrival = caller.links->up.Arrival(now, frame.size(), loop_.Rng());
     if (arrival) {
-      loop_.Schedule(*arrival - now, [this, w, id, frame = std::move(frame)] {
+      // Handed to the node ahead of its arrival, which the node waits for (net::kDeliveryLead).
+      if (!netem_)
+        net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &frame);
+      loop_.Schedule(*arrival - net::kDeliveryLead - now, [this, w, id, frame = std::move(frame)] {
         const WorkloadDecl& d = s_.workloads[w];
         if (CutInProcess({d.client, d.node})) return;  // cut while on the way
         if (!runs_[w].socket->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
@@ -426,7 +429,10 @@ class Emulation {
       if (found == in_flight_.end()) continue;  // it timed out meanwhile
       TimePoint now = loop_.Now();
       Caller& caller = runs_[w].callers[static_cast<size_t>(found->second.caller)];
-      auto arrival = caller.links->down.Arrival(now, msg.size(), loop_.Rng());
+      // The response's way over the link starts when the node sent it, not when this loop
+      // noticed it (the same clock: CLOCK_MONOTONIC).
+      TimePoint sent = env.sent_at_ns() > 0 ? TimePoint(Duration(env.sent_at_ns())) : now;
+      auto arrival = caller.links->down.Arrival(std::min(sent, now), msg.size(), loop_.Rng());
       if (!arrival) continue;  // lost on the way back: the caller's timeout ends it
       loop_.Schedule(*arrival - now, [this, &d, response = std::move(*env.mutable_response())] {
         if (CutInProcess({d.node, d.client})) return;  // cut while on the way

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "net/event_loop.h"
@@ -165,19 +166,24 @@ TEST_F(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
   };
   Run(links, kMessages, milliseconds(3));
 
-  // The tolerances: the median within 0.3 ms of the configured delay (the shaper's timers fire
-  // within microseconds; loopback and ZeroMQ add a few tens of microseconds); the spread of the
-  // jitter within 25% of the configured distribution's; the loss within four binomial standard
-  // deviations; nothing lost on lossless links.
+  // The tolerances: the median within 0.1 ms of the configured delay (the message reaches the
+  // receiver ahead of its time and waits there on a timer that fires within microseconds), and
+  // on a link without jitter no message early; the spread of the jitter within 25% of the
+  // configured distribution's; the loss within four binomial standard deviations; nothing lost
+  // on lossless links.
   for (const auto& [id, spec] : links) {
     auto d = Delays(id);
     ASSERT_GT(d.size(), kMessages / 2u) << id;
     double configured = core::ToMillis(spec.delay);
     double median = Quantile(d, 0.5);
-    EXPECT_GE(median, configured) << id;  // never early
-    EXPECT_NEAR(median, configured, 0.3) << id;
+    if (spec.jitter.count() == 0) EXPECT_GE(d.front(), configured) << id;
+    EXPECT_NEAR(median, configured, 0.1) << id;
     RecordProperty(id + "_median_ms", std::to_string(median));
-    if (spec.loss == 0) EXPECT_EQ(d.size(), static_cast<size_t>(kMessages)) << id;
+    std::printf("%s: configured %.3f ms, min %.3f, median %.3f, max %.3f\n", id.c_str(),
+                configured, d.front(), median, d.back());
+    if (spec.loss == 0) {
+      EXPECT_EQ(d.size(), static_cast<size_t>(kMessages)) << id;
+    }
   }
   // Uniform +-1 ms: the 10th to 90th percentiles span 1.6 ms.
   auto cloud = Delays("cloud");
