@@ -38,6 +38,12 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
   pid_t parent = ::getpid();
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  for (int c : options.placement.cpus) {
+    if (c < 0 || c >= CPU_SETSIZE) return Status::InvalidArgument("no CPU " + std::to_string(c));
+    CPU_SET(c, &cpus);
+  }
 
   // A pipe closed on exec tells the parent whether exec worked.
   int err_pipe[2];
@@ -60,9 +66,12 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
       if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
       if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
     }
-    if (!options.netns.empty()) {
-      int ns = ::open(options.netns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (!options.placement.netns.empty()) {
+      int ns = ::open(options.placement.netns.c_str(), O_RDONLY | O_CLOEXEC);
       if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) fail(errno);
+    }
+    if (!options.placement.cpus.empty() && ::sched_setaffinity(0, sizeof cpus, &cpus) != 0) {
+      fail(errno);
     }
     int fds[3] = {options.stdin_fd, options.stdout_fd, options.stderr_fd};
     for (int target = 0; target < 3; ++target) {
@@ -155,10 +164,10 @@ Result<std::string> RunCommand(const std::vector<std::string>& argv,
 }
 
 Result<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
-                                     const std::string& log_path, const std::string& netns) {
+                                     const std::string& log_path, const Placement& where) {
   SpawnOptions options;
   options.argv = argv;
-  options.netns = netns;
+  options.placement = where;
   options.die_with_parent = true;
   int log_fd = -1;
   if (!log_path.empty()) {

@@ -15,6 +15,12 @@
 
 namespace enoki::core {
 
+// Where a child runs: its network namespace and the CPUs it may use.
+struct Placement {
+  std::string netns;      // non-empty: a network namespace file (/run/netns/NAME) to enter
+  std::vector<int> cpus;  // non-empty: its CPU affinity (inherited by its own children)
+};
+
 // What Spawn starts, and how.
 struct SpawnOptions {
   std::vector<std::string> argv;           // argv[0]: the program's path
@@ -24,7 +30,7 @@ struct SpawnOptions {
   int stdout_fd = -1;
   int stderr_fd = -1;
   bool die_with_parent = false;  // SIGKILL when the parent dies (even by SIGKILL)
-  std::string netns;             // non-empty: a network namespace file (/run/netns/NAME) to enter
+  Placement placement;
 };
 
 // Starts a child process (fork and exec) with every other descriptor closed and default signal
@@ -41,10 +47,9 @@ Result<std::string> RunCommand(const std::vector<std::string>& argv,
 class Subprocess {
  public:
   // Starts `argv` (argv[0] is a path), to be killed when this process dies (even by SIGKILL).
-  // Output goes to `log_path` (appended) if it is not empty. It runs in the network namespace
-  // `netns` (a path, as SpawnOptions::netns) if that is not empty.
+  // Output goes to `log_path` (appended) if it is not empty.
   static Result<Subprocess> Start(const std::vector<std::string>& argv,
-                                  const std::string& log_path = "", const std::string& netns = "");
+                                  const std::string& log_path = "", const Placement& where = {});
   // The path of the running executable (for a program that starts copies of itself).
   static std::string SelfPath();
 

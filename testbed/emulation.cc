@@ -92,6 +92,16 @@ class Emulation {
   }
 
   Status StartNodes() {
+    unsigned cores = std::thread::hardware_concurrency();
+    for (const auto& n : s_.nodes) {
+      for (int c : n.cpus) {
+        if (static_cast<unsigned>(c) >= cores) {
+          return Status::InvalidArgument("node " + n.name + ": cpus names CPU " +
+                                         std::to_string(c) + ", but this host has CPUs 0-" +
+                                         std::to_string(cores - 1));
+        }
+      }
+    }
     if (o_.links == Links::kNetem) {
       std::vector<net::NetemNetwork::Host> hosts;
       for (const auto& n : s_.nodes) hosts.push_back({n.name, n.tier == Tier::kClient});
@@ -329,7 +339,10 @@ class Emulation {
       argv.push_back("--peer=" + peer + "=" + p.endpoint);
       if (!netem_) argv.push_back("--link=" + peer + "=" + Current({id, peer}).ToString());
     }
-    auto proc = core::Subprocess::Start(argv, LogOf(id), netem_ ? netem_->NamespacePath(id) : "");
+    core::Placement where;
+    if (netem_) where.netns = netem_->NamespacePath(id);
+    where.cpus = s_.FindNode(id)->cpus;
+    auto proc = core::Subprocess::Start(argv, LogOf(id), where);
     if (!proc.ok()) return proc.status();
     n.proc.emplace(std::move(proc.value()));
     n.down = false;

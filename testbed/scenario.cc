@@ -179,6 +179,34 @@ core::Result<Tier> ParseTier(const Reader& r, const YAML::Node& n, const std::st
 
 std::pair<Tier, Tier> TierPair(Tier a, Tier b) { return a < b ? std::pair(a, b) : std::pair(b, a); }
 
+// "0", "0,2", "1-3": CPU numbers, each at most once, in increasing order.
+core::Result<std::vector<int>> ParseCpuList(const Reader& r, const YAML::Node& n,
+                                            const std::string& field) {
+  auto text = r.Str(n, field);
+  if (!text.ok()) return text.status();
+  std::vector<int> cpus;
+  auto bad = r.Error(n, field, "'" + *text + "' is not a CPU list such as 0, 0,2 or 1-3");
+  for (size_t pos = 0; pos <= text->size();) {
+    size_t end = std::min(text->find(',', pos), text->size());
+    std::string item = text->substr(pos, end - pos);
+    int lo = 0, hi = 0;
+    auto dash = item.find('-');
+    std::string a = item.substr(0, dash), b = dash == std::string::npos ? a : item.substr(dash + 1);
+    auto [pa, ea] = std::from_chars(a.data(), a.data() + a.size(), lo);
+    auto [pb, eb] = std::from_chars(b.data(), b.data() + b.size(), hi);
+    if (a.empty() || b.empty() || ea != std::errc() || eb != std::errc() ||
+        pa != a.data() + a.size() || pb != b.data() + b.size() || lo < 0 || hi < lo || hi > 4095) {
+      return bad;
+    }
+    for (int c = lo; c <= hi; ++c) {
+      if (!cpus.empty() && c <= cpus.back()) return bad;
+      cpus.push_back(c);
+    }
+    pos = end + 1;
+  }
+  return cpus;
+}
+
 Status LoadNodes(const Reader& r, const YAML::Node& list, Scenario& s) {
   if (!list || !list.IsSequence() || list.size() == 0) {
     return r.Error(list, "nodes", "expected a list of at least one node");
@@ -187,7 +215,7 @@ Status LoadNodes(const Reader& r, const YAML::Node& list, Scenario& s) {
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
     std::string f = Reader::Item("nodes", i);
-    ENOKI_RETURN_IF_ERROR(r.Map(n, f, {"name", "tier"}, {"name", "tier"}));
+    ENOKI_RETURN_IF_ERROR(r.Map(n, f, {"name", "tier", "cpus"}, {"name", "tier"}));
     NodeDecl d;
     auto name = r.UniqueName(n, f, "node", names);
     if (!name.ok()) return name.status();
@@ -195,6 +223,16 @@ Status LoadNodes(const Reader& r, const YAML::Node& list, Scenario& s) {
     auto tier = ParseTier(r, n["tier"], f + ".tier");
     if (!tier.ok()) return tier.status();
     d.tier = *tier;
+    if (n["cpus"]) {
+      if (d.tier == Tier::kClient) {
+        return r.Error(n["cpus"], f + ".cpus",
+                       "a client node's callers run in the enoki process: cpus applies to cloud "
+                       "and edge nodes");
+      }
+      auto cpus = ParseCpuList(r, n["cpus"], f + ".cpus");
+      if (!cpus.ok()) return cpus.status();
+      d.cpus = *cpus;
+    }
     s.nodes.push_back(d);
   }
   return Status::Ok();

@@ -25,6 +25,7 @@ const char* TierName(Tier tier);
 struct NodeDecl {
   std::string name;
   Tier tier = Tier::kEdge;
+  std::vector<int> cpus;  // cloud and edge: the host CPUs its process may run on (empty: any)
 };
 
 // A link declared between two nodes, the same both ways.

@@ -213,10 +213,17 @@ TEST_F(NetemTest, DelayJitterAndLossMatchTheLinks) {
       EXPECT_EQ(d.size(), static_cast<size_t>(kMessages)) << id;
     }
   }
+  // The spreads: no more than 25% narrower than the configured distribution's, and no more than
+  // 40% wider (the VM's own variation adds to it: a link without jitter spans 0.5 ms from p10 to
+  // p90 there).
+  auto spread = [](double measured, double configured, const char* id) {
+    EXPECT_GE(measured, 0.75 * configured) << id;
+    EXPECT_LE(measured, 1.4 * configured) << id;
+  };
   const auto& cloud = delays[{"edge", "cloud"}];  // uniform +-1 ms: p10 to p90 span 1.6 ms
-  EXPECT_NEAR(Quantile(cloud, 0.9) - Quantile(cloud, 0.1), 1.6, 0.4);
+  spread(Quantile(cloud, 0.9) - Quantile(cloud, 0.1), 1.6, "edge->cloud");
   const auto& far = delays[{"edge", "far"}];  // normal, sd 0.5 ms: p16 to p84 span 1 ms
-  EXPECT_NEAR(Quantile(far, 0.84) - Quantile(far, 0.16), 1.0, 0.25);
+  spread(Quantile(far, 0.84) - Quantile(far, 0.16), 1.0, "edge->far");
   double lost = 1.0 - static_cast<double>(far.size()) / kMessages;
   EXPECT_NEAR(lost, 0.1, 4 * std::sqrt(0.1 * 0.9 / kMessages));
 }
@@ -230,13 +237,14 @@ TEST_F(NetemTest, RateSerializesAndLinksChangeWhileRunning) {
   Build({{"client", true}, {"edge"}}, links);
   auto d = Measure({{"client", "edge"}}, 100, microseconds(0), 1250)[{"client", "edge"}];
   ASSERT_EQ(d.size(), 100u);
-  // The first no earlier than the delay and its own time on the wire; from the first to the last,
+  // The first no earlier than the delay (htb's token bucket lets it pass at once); from the first
+  // to the last,
   // the other 99 on the wire, within 10% (in the VM, four runs gave 93.0, 97.1, 99.6 and 100.1 ms
   // for 101.2).
-  EXPECT_GE(d.front(), 1 + 1.0224);
+  EXPECT_GE(d.front(), 1.0);
   EXPECT_NEAR(d.back() - d.front(), 99 * 1.0224, 0.1 * 99 * 1.0224);
-  std::printf("rate: first %.3f ms, last %.3f ms (expected at least %.3f, and %.3f apart)\n",
-              d.front(), d.back(), 1 + 1.0224, 99 * 1.0224);
+  std::printf("rate: first %.3f ms, last %.3f ms (expected at least 1, and %.3f apart)\n",
+              d.front(), d.back(), 99 * 1.0224);
 
   // A change and a cut on the timeline.
   net_->SetLinks({{{"edge", "client"}, {.delay = milliseconds(20)}}});

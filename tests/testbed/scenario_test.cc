@@ -17,7 +17,7 @@ seed: 7
 warmup: 2s
 nodes:
   - {name: cloud, tier: cloud}
-  - {name: e1, tier: edge}
+  - {name: e1, tier: edge, cpus: "0,2-3"}
   - {name: e2, tier: edge}
   - {name: c, tier: client}
 tier_links:
@@ -52,6 +52,8 @@ TEST(ScenarioTest, AFullScenarioReadsIntoTheModel) {
   EXPECT_EQ(s->warmup, seconds(2));
   ASSERT_EQ(s->nodes.size(), 4u);
   EXPECT_EQ(s->nodes[3].tier, Tier::kClient);
+  EXPECT_EQ(s->nodes[1].cpus, (std::vector<int>{0, 2, 3}));
+  EXPECT_TRUE(s->nodes[2].cpus.empty());
   ASSERT_EQ(s->links.size(), 1u);
   EXPECT_EQ(s->links[0].spec.jitter, std::chrono::microseconds(1500));
   EXPECT_EQ(s->links[0].spec.distribution, net::LinkSpec::Jitter::kNormal);
@@ -129,7 +131,14 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
   EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: fog}\n"),
             "bad.yaml:3:21: nodes[0].tier: 'fog' is not one of cloud, edge, client");
   EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, cpu: 2}\n"),
-            "bad.yaml:3:27: nodes[0].cpu: unknown field (known: name, tier)");
+            "bad.yaml:3:27: nodes[0].cpu: unknown field (known: cpus, name, tier)");
+  EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, cpus: 2-1}\n"),
+            "bad.yaml:3:33: nodes[0].cpus: '2-1' is not a CPU list such as 0, 0,2 or 1-3");
+  EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, cpus: '1,1'}\n"),
+            "bad.yaml:3:33: nodes[0].cpus: '1,1' is not a CPU list such as 0, 0,2 or 1-3");
+  EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: c, tier: client, cpus: 0}\n"),
+            "bad.yaml:3:35: nodes[0].cpus: a client node's callers run in the enoki process: "
+            "cpus applies to cloud and edge nodes");
   EXPECT_EQ(ErrorOf("nodes:\n  - {name: e, tier: edge}\n"),
             "bad.yaml:1:1: name: missing (required)");
   EXPECT_EQ(ErrorOf("name: b\nnodes: [{name: e, tier: edge}, {name: e, tier: cloud}]\n"),
