@@ -48,11 +48,12 @@ for n in "${sizes[@]}"; do
   secs=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN {print (b - a) / 1e9}')
   db=$(ls -t "$work"/sweep-$n-*.db | head -1)
   # Nearest-rank percentiles, as `enoki report` computes them.
-  pct='{v[NR] = $1} END {split(q, qs, ","); for (i in qs) {k = int(qs[i] * NR); if (k < qs[i] * NR) k++; if (k < 1) k = 1; printf "%s ", v[k]}}'
+  pct='{v[NR] = $1} END {n = split(q, qs, ","); for (i = 1; i <= n; i++) {k = int(qs[i] * NR);
+        if (k < qs[i] * NR) k++; if (k < 1) k = 1; printf "%s ", v[k]} print ""}'
   read -r p50 p95 p99 < <(sqlite3 "$db" "SELECT (r.end_ns - r.start_ns) / 1e6 FROM requests r
       JOIN workloads w ON r.workload = w.name WHERE r.status = 'OK'
       AND r.start_ns >= w.start_ns + w.warmup_ns ORDER BY 1" | awk -v q=0.5,0.95,0.99 "$pct")
-  lag=$(sqlite3 "$db" "SELECT lag_ns / 1e6 FROM replica_applies ORDER BY 1" | awk -v q=0.5 "$pct")
+  read -r lag < <(sqlite3 "$db" "SELECT lag_ns / 1e6 FROM replica_applies ORDER BY 1" | awk -v q=0.5 "$pct")
   printf "%6d %9.3f %9.3f %9.3f %12.3f %12.3f %10.1f\n" $((n + 2)) "$p50" "$p95" "$p99" \
     "$(awk -v p="$p50" 'BEGIN {print p - 2}')" "$lag" "$secs"
 done
