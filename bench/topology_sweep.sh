@@ -54,6 +54,6 @@ for n in "${sizes[@]}"; do
       JOIN workloads w ON r.workload = w.name WHERE r.status = 'OK'
       AND r.start_ns >= w.start_ns + w.warmup_ns ORDER BY 1" | awk -v q=0.5,0.95,0.99 "$pct")
   read -r lag < <(sqlite3 "$db" "SELECT lag_ns / 1e6 FROM replica_applies ORDER BY 1" | awk -v q=0.5 "$pct")
-  printf "%6d %9.3f %9.3f %9.3f %12.3f %12.3f %10.1f\n" $((n + 2)) "$p50" "$p95" "$p99" \
-    "$(awk -v p="$p50" 'BEGIN {print p - 2}')" "$lag" "$secs"
+  printf "%6d %9.3f %9.3f %9.3f %12.3f %12s %10.1f\n" $((n + 2)) "$p50" "$p95" "$p99" \
+    "$(awk -v p="$p50" 'BEGIN {print p - 2}')" "${lag:--}" "$secs"
 done

@@ -6,7 +6,6 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
-#include <map>
 
 #include "cli/commands.h"
 #include "core/subprocess.h"
@@ -24,7 +23,7 @@ struct EmulateArgs {
   double duration_s = 0;
   std::string results;
   bool quiet = false;
-  testbed::Links links = testbed::Links::kAuto;
+  std::string links = "auto";
 };
 
 int Emulate(const EmulateArgs& args) {
@@ -49,7 +48,9 @@ int Emulate(const EmulateArgs& args) {
           args.duration_s);
     }
   }
-  auto links = testbed::ChooseLinks(args.links);
+  auto links = testbed::ChooseLinks(args.links == "netem"    ? testbed::Links::kNetem
+                                    : args.links == "shaper" ? testbed::Links::kShaper
+                                                             : testbed::Links::kAuto);
   if (!links.ok()) return ReportError(links.status().message());
   options.links = links->links;
   std::printf("emulating %s: %zu nodes, links by %s (%s)\n", scenario.name.c_str(),
@@ -116,11 +117,8 @@ void AddEmulateCommand(CLI::App& app, Runner& run) {
                   "How links are emulated: netem (every node in a network namespace, tc netem "
                   "per destination; needs root and sch_netem), shaper (loopback, the nodes' "
                   "user-space shaper), auto (netem when it can run, else shaper; it says why)")
-      ->transform(CLI::CheckedTransformer(
-          std::map<std::string, testbed::Links>{{"auto", testbed::Links::kAuto},
-                                                {"netem", testbed::Links::kNetem},
-                                                {"shaper", testbed::Links::kShaper}}))
-      ->default_str("auto");
+      ->check(CLI::IsMember({"auto", "netem", "shaper"}))
+      ->capture_default_str();
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");
   cmd->callback([&run, args] { run = [args] { return Emulate(*args); }; });
 }

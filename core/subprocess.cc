@@ -62,6 +62,7 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
       (void)!::write(err_pipe[1], &e, sizeof e);
       ::_exit(127);
     };
+    if (options.own_process_group) ::setpgid(0, 0);
     if (options.die_with_parent) {
       if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
       if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
@@ -126,6 +127,7 @@ Result<std::string> RunCommand(const std::vector<std::string>& argv,
     return Status::IOError(std::string("pipe: ") + std::strerror(errno));
   }
   options.stdout_fd = options.stderr_fd = out[1];
+  options.own_process_group = true;  // a Ctrl-C at the terminal does not cut it short
   auto pid = Spawn(options);
   ::close(out[1]);
   if (!pid.ok()) {
@@ -140,7 +142,9 @@ Result<std::string> RunCommand(const std::vector<std::string>& argv,
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     pollfd p{out[0], POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count()) + 1) == 0) {
+    int ready = left.count() <= 0 ? 0 : ::poll(&p, 1, static_cast<int>(left.count()) + 1);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) {
       ::close(out[0]);
       return Status::DeadlineExceeded(command + ": still running after " +
                                       std::to_string(timeout.count()) + " ms");
@@ -151,7 +155,9 @@ Result<std::string> RunCommand(const std::vector<std::string>& argv,
     output.append(buf, static_cast<size_t>(n));
   }
   ::close(out[0]);
-  auto status = child.Wait(timeout);
+  auto status = child.Wait(
+      std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 deadline - std::chrono::steady_clock::now())));
   if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
     std::string how = !status ? "did not end"
                       : WIFEXITED(*status)

@@ -29,7 +29,8 @@ struct SpawnOptions {
   int stdin_fd = -1;
   int stdout_fd = -1;
   int stderr_fd = -1;
-  bool die_with_parent = false;  // SIGKILL when the parent dies (even by SIGKILL)
+  bool die_with_parent = false;    // SIGKILL when the parent dies (even by SIGKILL)
+  bool own_process_group = false;  // out of the terminal's: its Ctrl-C does not reach the child
   Placement placement;
 };
 
@@ -40,7 +41,8 @@ Result<pid_t> Spawn(const SpawnOptions& options);
 // Runs a program to its end (up to `timeout`, then kills it) and returns what it wrote to stdout
 // and stderr together. A program name without a '/' is looked up in PATH, then in /usr/sbin and
 // /sbin (where `ip` and `tc` live, often not on a user's PATH). An exit status other than 0 is an
-// error whose message holds the command and its output.
+// error whose message holds the command and its output. The program runs in a process group of
+// its own, so that a Ctrl-C meant for this process does not stop it halfway.
 Result<std::string> RunCommand(const std::vector<std::string>& argv,
                                std::chrono::milliseconds timeout = std::chrono::seconds(30));
 

@@ -205,7 +205,7 @@ Status NetemNetwork::Build(const std::vector<Host>& hosts, const std::map<Pair, 
   for (const auto& ns : namespaces_) plumbing.push_back("netns add " + ns);
   for (const auto& [name, h] : hosts_) {
     if (h.netns.empty()) continue;
-    std::string veth = tag_ + Base36(static_cast<unsigned long>(h.index));
+    std::string veth = tag_ + "v" + Base36(static_cast<unsigned long>(h.index));
     veths_.push_back(veth);
     plumbing.push_back("link add " + veth + " type veth peer name eth0 netns " + h.netns);
     plumbing.push_back("link set " + veth + " master " + bridge_ + " up");
@@ -228,18 +228,14 @@ Status NetemNetwork::Build(const std::vector<Host>& hosts, const std::map<Pair, 
     const HostState& to = b->second;
     if (from.netns.empty() && to.netns.empty()) continue;  // two clients never talk
     head(from.netns, from.device);
-    ClassRef c{from.netns, from.device, next_id[from.netns]++};
+    ClassRef c{from.netns, from.device, next_id[from.netns]++, spec.distribution};
     if (c.id > 0xffff) return Status::InvalidArgument("netem: too many links from one host");
-    std::string dev = " dev " + c.device + " ";
-    std::string id = Hex(c.id);
     auto& lines = tc[from.netns];
-    lines.push_back("class add" + dev + "parent 1: classid 1:" + id + " htb " + HtbRate(spec));
-    lines.push_back("qdisc add" + dev + "parent 1:" + id + " handle " + id + ": " +
-                    NetemArgs(spec));
+    for (auto& l : ClassLines(c, spec, true)) lines.push_back(std::move(l));
     std::string match = "match ip dst " + to.address + "/32";
     if (from.netns.empty()) match = "match ip src " + from.address + "/32 " + match;
-    lines.push_back("filter add" + dev + "parent 1: protocol ip prio 1 u32 " + match +
-                    " flowid 1:" + id);
+    lines.push_back("filter add dev " + c.device + " parent 1: protocol ip prio 1 u32 " + match +
+                    " flowid 1:" + Hex(c.id));
     classes_[pair] = c;
   }
   for (const auto& [name, h] : hosts_) {
@@ -265,11 +261,24 @@ Status NetemNetwork::Batch(const std::string& tool, const std::string& netns,
   return RunBatch(tool, netns, file, lines, force);
 }
 
-std::vector<std::string> NetemNetwork::ChangeLines(const ClassRef& c, const LinkSpec& spec) const {
+std::vector<std::string> NetemNetwork::ClassLines(ClassRef& c, const LinkSpec& spec, bool create) {
   std::string dev = " dev " + c.device + " ";
   std::string id = Hex(c.id);
-  return {"class change" + dev + "parent 1: classid 1:" + id + " htb " + HtbRate(spec),
-          "qdisc change" + dev + "parent 1:" + id + " handle " + id + ": " + NetemArgs(spec)};
+  std::string qdisc = dev + "parent 1:" + id + " handle " + id + ": " + NetemArgs(spec);
+  std::vector<std::string> lines = {std::string(create ? "class add" : "class change") + dev +
+                                    "parent 1: classid 1:" + id + " htb " + HtbRate(spec)};
+  if (create) {
+    lines.push_back("qdisc add" + qdisc);
+  } else if (spec.distribution != c.distribution) {
+    // A netem change that names no distribution keeps the one it had: replace the qdisc (what it
+    // holds at that moment is dropped).
+    lines.push_back("qdisc del" + dev + "parent 1:" + id + " handle " + id + ":");
+    lines.push_back("qdisc add" + qdisc);
+  } else {
+    lines.push_back("qdisc change" + qdisc);
+  }
+  c.distribution = spec.distribution;
+  return lines;
 }
 
 void NetemNetwork::SetLinks(std::vector<std::pair<Pair, LinkSpec>> changes) {
@@ -300,7 +309,9 @@ void NetemNetwork::Work() {
         failed.push_back("netem: no link " + pair.first + " -> " + pair.second);
         continue;
       }
-      for (auto& l : ChangeLines(c->second, spec)) lines[c->second.netns].push_back(std::move(l));
+      for (auto& l : ClassLines(c->second, spec, false)) {
+        lines[c->second.netns].push_back(std::move(l));
+      }
     }
     for (const auto& [ns, l] : lines) {
       Status st = Batch("tc", ns, l);

@@ -9,7 +9,9 @@
 //
 // Everything it creates has this process's id in its name and is removed by the destructor (the
 // processes inside the namespaces must have ended by then); Create first removes what runs whose
-// process has died left behind. Needs root and a kernel with sch_netem, htb, u32, veth and bridge.
+// process has died left behind (judged by process id: runs in other PID namespaces that share
+// this network namespace would look dead). Needs root and a kernel with sch_netem, htb, u32, veth
+// and bridge.
 #pragma once
 
 #include <condition_variable>
@@ -57,7 +59,8 @@ class NetemNetwork {
   std::string NamespacePath(const std::string& node) const;
 
   // Changes links (cut included) from now on. The tc commands run in order on a thread of this
-  // object's, so the caller is not held up; failures are kept for Finish.
+  // object's, so the caller is not held up; failures are kept for Finish. A change of the jitter's
+  // distribution replaces the link's netem qdisc, dropping the packets it holds at that moment.
   void SetLinks(std::vector<std::pair<Pair, LinkSpec>> changes);
   // Waits until every change asked for has been made; the failures, if any.
   std::vector<std::string> Finish();
@@ -73,6 +76,7 @@ class NetemNetwork {
     std::string netns;  // where the device is; empty: this process's namespace
     std::string device;
     unsigned id = 0;  // the htb class minor and the netem handle's major
+    LinkSpec::Jitter distribution = LinkSpec::Jitter::kUniform;  // as its netem qdisc has it
   };
 
   NetemNetwork() = default;
@@ -81,7 +85,8 @@ class NetemNetwork {
   // stays in the work folder.
   core::Status Batch(const std::string& tool, const std::string& netns,
                      const std::vector<std::string>& lines, bool force = false);
-  std::vector<std::string> ChangeLines(const ClassRef& c, const LinkSpec& spec) const;
+  // The tc lines that create (or change) class c's htb class and netem qdisc for `spec`.
+  std::vector<std::string> ClassLines(ClassRef& c, const LinkSpec& spec, bool create);
   void Work();
   void Remove();
 

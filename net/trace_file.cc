@@ -12,9 +12,26 @@
 namespace enoki::net {
 
 core::Result<std::unique_ptr<TraceFile>> TraceFile::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     return core::Status::IOError("cannot open trace " + path + ": " + std::strerror(errno));
+  }
+  // A torn last record (the node was killed while writing it) is cut off, so that what this run
+  // appends starts at a record boundary.
+  off_t size = ::lseek(fd, 0, SEEK_END);
+  off_t at = 0;
+  unsigned char prefix[4];
+  while (size - at >= 4 && ::pread(fd, prefix, 4, at) == 4) {
+    off_t next = at + 4 +
+                 static_cast<off_t>(prefix[0] | (prefix[1] << 8) | (prefix[2] << 16) |
+                                    (static_cast<uint32_t>(prefix[3]) << 24));
+    if (next > size) break;
+    at = next;
+  }
+  if (at < size && ::ftruncate(fd, at) != 0) {
+    std::string why = std::strerror(errno);
+    ::close(fd);
+    return core::Status::IOError("cannot cut the torn end of trace " + path + ": " + why);
   }
   return std::unique_ptr<TraceFile>(new TraceFile(fd));
 }
@@ -39,7 +56,15 @@ void TraceFile::Flush() {
   while (done < buffer_.size()) {
     ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // a full disk loses trace records, never the node
+    if (n <= 0) {
+      // A full disk loses trace records, never the node; a part written is taken back, so that
+      // later records stay readable.
+      if (done > 0) {
+        off_t end = ::lseek(fd_, 0, SEEK_END);
+        (void)!::ftruncate(fd_, end - static_cast<off_t>(done));
+      }
+      break;
+    }
     done += static_cast<size_t>(n);
   }
   buffer_.clear();

@@ -15,7 +15,8 @@ namespace enoki::net {
 
 class TraceFile : public TraceSink {
  public:
-  // Opens `path` for appending (a restarted node continues its file), creating it if needed.
+  // Opens `path` for appending (a restarted node continues its file, after cutting off a torn
+  // last record), creating it if needed.
   static core::Result<std::unique_ptr<TraceFile>> Open(const std::string& path);
   ~TraceFile() override;
   TraceFile(const TraceFile&) = delete;

@@ -71,17 +71,29 @@ void ZmqTransport::OnRouterReadable() {
                             " bytes)");
       continue;
     }
-    core::TimePoint due{core::Duration(envelope.deliver_at_ns())};
-    if (due > loop_.Now()) {
-      // Sent ahead by a shaper: held until its arrival time, in order of arrival times (a
-      // multimap keeps equal times in the order they came).
-      bool first = arriving_.empty() || due < arriving_.begin()->first;
-      arriving_.emplace(due, std::make_pair(std::move(client), std::move(envelope)));
-      if (first) ArmDelivery();
+    // Sent ahead by a shaper: held until its arrival time, no later than a shaper's lead from now
+    // (a stamp from a wrong clock cannot hold a message for long). Messages leave in the order
+    // of their times (a multimap keeps equal times in the order they came), also when this loop
+    // falls behind: one that is due already waits for those due before it.
+    auto now = loop_.Now();
+    core::TimePoint due = std::min(core::TimePoint(core::Duration(envelope.deliver_at_ns())),
+                                   now + 2 * kDeliveryLead);
+    if (due <= now && arriving_.empty()) {
+      Dispatch(client, envelope);
       continue;
     }
-    Dispatch(client, envelope);
+    arriving_.emplace(due, std::make_pair(std::move(client), std::move(envelope)));
+    DeliverDue();
   }
+}
+
+void ZmqTransport::DeliverDue() {
+  auto now = loop_.Now();
+  while (!arriving_.empty() && arriving_.begin()->first <= now) {
+    auto node = arriving_.extract(arriving_.begin());
+    Dispatch(node.mapped().first, node.mapped().second);
+  }
+  ArmDelivery();
 }
 
 void ZmqTransport::ArmDelivery() {
@@ -90,12 +102,7 @@ void ZmqTransport::ArmDelivery() {
   if (!delivery_armed_) return;
   delivery_timer_ = loop_.Schedule(arriving_.begin()->first - loop_.Now(), [this] {
     delivery_armed_ = false;
-    auto now = loop_.Now();
-    while (!arriving_.empty() && arriving_.begin()->first <= now) {
-      auto node = arriving_.extract(arriving_.begin());
-      Dispatch(node.mapped().first, node.mapped().second);
-    }
-    ArmDelivery();
+    DeliverDue();
   });
 }
 

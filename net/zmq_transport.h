@@ -69,7 +69,9 @@ class ZmqTransport : public Transport {
   void ReleaseDue(const std::string& peer);
   // Hands a received message to the handler (or serves it, for set_link).
   void Dispatch(const ClientId& client, proto::Envelope& envelope);
-  // Sets the one timer that delivers the arriving messages when the first is due.
+  // Hands on the held messages that are due, in order, and sets the timer for the next.
+  void DeliverDue();
+  // Sets the one timer that delivers the held messages when the first is due.
   void ArmDelivery();
 
   struct ShapedLink {

@@ -1,6 +1,7 @@
 // The emulation orchestrator: node processes, the callers' event loop, the timeline, the results.
 #include "testbed/emulation.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -92,13 +93,21 @@ class Emulation {
   }
 
   Status StartNodes() {
-    unsigned cores = std::thread::hardware_concurrency();
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
     for (const auto& n : s_.nodes) {
       for (int c : n.cpus) {
-        if (static_cast<unsigned>(c) >= cores) {
+        if (c >= CPU_SETSIZE || !CPU_ISSET(c, &allowed)) {
+          std::string mine;
+          for (int i = 0; i < CPU_SETSIZE; ++i) {
+            if (CPU_ISSET(i, &allowed)) mine += (mine.empty() ? "" : ",") + std::to_string(i);
+          }
           return Status::InvalidArgument("node " + n.name + ": cpus names CPU " +
-                                         std::to_string(c) + ", but this host has CPUs 0-" +
-                                         std::to_string(cores - 1));
+                                         std::to_string(c) +
+                                         ", which this process may not use "
+                                         "(it may use " +
+                                         mine + ")");
         }
       }
     }
@@ -712,7 +721,11 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     std::vector<KeygroupCheck> checks;
     if (!result.interrupted) checks = run.CheckReplicas(std::chrono::seconds(10));
     run.StopNodes();
-    ENOKI_RETURN_IF_ERROR(run.WriteTraces(**db));
+    // The traces go in first; one that cannot be read is an error event, not a lost run.
+    std::vector<EventRecord> events = run.events();
+    if (Status st = run.WriteTraces(**db); !st.ok()) {
+      events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
+    }
     std::vector<WorkloadRecord> workloads;
     for (const auto& w : scenario.workloads) {
       workloads.push_back(
@@ -722,7 +735,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     ENOKI_RETURN_IF_ERROR((*db)->WriteRun(info, result.interrupted));
     ENOKI_RETURN_IF_ERROR((*db)->WriteLinks(*links));
     ENOKI_RETURN_IF_ERROR((*db)->WriteRequests(run.requests()));
-    ENOKI_RETURN_IF_ERROR((*db)->WriteEvents(run.events()));
+    ENOKI_RETURN_IF_ERROR((*db)->WriteEvents(events));
     for (const auto& k : checks) ENOKI_RETURN_IF_ERROR((*db)->WriteReplicas(k));
   }
   std::filesystem::remove_all(base + "/data", ec);  // the nodes' stores; the logs stay

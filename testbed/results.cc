@@ -45,13 +45,13 @@ CREATE VIEW replica_applies AS
    AND o.version_node = a.version_node;
 CREATE VIEW read_staleness AS
   SELECT r.node, r.function, r.invocation, r.keygroup, r.key, r.end_ns,
-         max(0, coalesce(r.end_ns - (
-           SELECT w.durable_ns FROM writes w
+         coalesce(r.end_ns - (
+           SELECT min(w.durable_ns) FROM writes w
            WHERE w.origin = 1 AND w.keygroup = r.keygroup AND w.key = r.key
              AND (w.version_us, w.version_logical, w.version_node) >
                  (r.version_us, r.version_logical, r.version_node)
-           ORDER BY w.version_us, w.version_logical, w.version_node LIMIT 1), 0)) AS staleness_ns
-  FROM kv_ops r WHERE r.kind = 'get' AND r.status IN ('OK', 'NOT_FOUND');
+             AND w.durable_ns <= r.end_ns), 0) AS staleness_ns
+  FROM kv_ops r WHERE r.kind = 'get' AND r.status = 'OK';
 )";
 
 // A prepared statement, finalized when it goes out of scope.

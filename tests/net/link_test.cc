@@ -166,7 +166,7 @@ TEST_F(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
   };
   Run(links, kMessages, milliseconds(3));
 
-  // The tolerances: the median within 0.1 ms of the configured delay (the message reaches the
+  // The tolerances: the median within 0.15 ms of the configured delay (the message reaches the
   // receiver ahead of its time and waits there on a timer that fires within microseconds), and
   // on a link without jitter no message early; the spread of the jitter within 25% of the
   // configured distribution's; the loss within four binomial standard deviations; nothing lost
@@ -177,10 +177,10 @@ TEST_F(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
     double configured = core::ToMillis(spec.delay);
     double median = Quantile(d, 0.5);
     if (spec.jitter.count() == 0) EXPECT_GE(d.front(), configured) << id;
-    EXPECT_NEAR(median, configured, 0.1) << id;
+    EXPECT_NEAR(median, configured, 0.15) << id;
     RecordProperty(id + "_median_ms", std::to_string(median));
-    std::printf("%s: configured %.3f ms, min %.3f, median %.3f, max %.3f\n", id.c_str(),
-                configured, d.front(), median, d.back());
+    std::printf("%s: configured %.3f ms, min %.3f, median %.3f, max %.3f\n", id.c_str(), configured,
+                d.front(), median, d.back());
     if (spec.loss == 0) {
       EXPECT_EQ(d.size(), static_cast<size_t>(kMessages)) << id;
     }

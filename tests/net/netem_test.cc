@@ -100,6 +100,7 @@ class NetemTest : public ::testing::Test {
       }).join();
     }
     std::map<std::string, std::map<std::string, std::vector<double>>> received;  // to, from
+    for (auto& [to, fd] : sockets) received[to];  // each receiver thread then uses its own entry
     for (auto& [to, fd] : sockets) {
       threads.emplace_back([&, to = to, fd = fd] {
         char buf[65536];
@@ -275,7 +276,15 @@ TEST_F(NetemTest, RemovesWhatItMadeAndWhatDeadRunsLeft) {
   std::string stale_dev = NetemNetwork::DevicePrefix(dead) + "b";
   ASSERT_TRUE(core::RunCommand({"ip", "link", "add", stale_dev, "type", "bridge"}).ok());
 
-  Build({{"client", true}, {"a"}, {"b"}}, {{{"a", "b"}, {}}, {{"b", "a"}, {}}});
+  // 13 nodes: more than the digits and letters up to 'b' of device names in base 36.
+  std::vector<NetemNetwork::Host> hosts = {{"client", true}};
+  std::map<Pair, LinkSpec> links;
+  for (int i = 0; i < 13; ++i) {
+    hosts.push_back({"n" + std::to_string(i)});
+    links[{"client", hosts.back().name}] = {};
+    links[{hosts.back().name, "client"}] = {};
+  }
+  Build(hosts, links);
   EXPECT_FALSE(std::filesystem::exists("/run/netns/" + stale_ns));
   EXPECT_FALSE(std::filesystem::exists("/sys/class/net/" + stale_dev));
   std::string mine = NetemNetwork::NamespacePrefix(::getpid());
@@ -286,7 +295,7 @@ TEST_F(NetemTest, RemovesWhatItMadeAndWhatDeadRunsLeft) {
     }
     return n;
   };
-  EXPECT_EQ(count_mine(), 2);
+  EXPECT_EQ(count_mine(), 13);
   auto devices = [] {
     std::vector<std::string> names;
     for (const auto& e : std::filesystem::directory_iterator("/sys/class/net")) {
@@ -297,7 +306,7 @@ TEST_F(NetemTest, RemovesWhatItMadeAndWhatDeadRunsLeft) {
   size_t before = devices().size();
   net_.reset();
   EXPECT_EQ(count_mine(), 0);
-  EXPECT_EQ(devices().size(), before - 3);  // the bridge and two veth ends
+  EXPECT_EQ(devices().size(), before - 14);  // the bridge and 13 veth ends
 }
 
 }  // namespace

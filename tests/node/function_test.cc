@@ -242,6 +242,12 @@ TEST_F(FunctionTest, StoreErrorsReachTheFunction) {
 TEST_F(FunctionTest, TraceHasEveryStoreOperationAndEveryWriteWhenDurable) {
   std::map<std::string, Collected> traces;
   for (const char* n : {"a", "b", "c"}) cluster_.node(n).SetTrace(&traces[n]);
+  struct Unset {  // the nodes outlive `traces`, also when an assertion ends the test early
+    sim::SimCluster& cluster;
+    ~Unset() {
+      for (const char* n : {"a", "b", "c"}) cluster.node(n).SetTrace(nullptr);
+    }
+  } unset{cluster_};
   auto ns = [](const auto& t) { return std::chrono::nanoseconds(t); };
 
   // At c, which holds no replica: both operations go to a replica, 5 ms away each way.
@@ -292,7 +298,6 @@ TEST_F(FunctionTest, TraceHasEveryStoreOperationAndEveryWriteWhenDurable) {
   EXPECT_EQ(ops[0].end_ns(), ops[0].start_ns());  // virtual time: a local read takes none
   EXPECT_EQ(traces["b"].Writes().back().version().SerializeAsString(),
             ops[1].version().SerializeAsString());
-  for (const char* n : {"a", "b", "c"}) cluster_.node(n).SetTrace(nullptr);
 }
 
 }  // namespace

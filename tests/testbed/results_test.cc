@@ -1,0 +1,106 @@
+// The results database's trace tables and views: replication lag from a write's commit at its
+// origin to its apply at a replica, and the staleness of reads, against hand-made traces.
+#include <sqlite3.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "net/trace_file.h"
+#include "testbed/results.h"
+
+namespace enoki::testbed {
+namespace {
+
+constexpr int64_t kMs = 1000000;
+
+proto::TraceRecord Write(const std::string& key, int64_t wall_us, const std::string& origin,
+                         bool is_origin, int64_t durable_ms) {
+  proto::TraceRecord r;
+  auto* w = r.mutable_write();
+  w->set_keygroup("kg");
+  w->set_key(key);
+  w->mutable_version()->set_wall_us(wall_us);
+  w->mutable_version()->set_node(origin);
+  w->set_origin(is_origin);
+  w->set_durable_ns(durable_ms * kMs);
+  return r;
+}
+
+proto::TraceRecord Read(const std::string& key, int64_t wall_us, const std::string& origin,
+                        int64_t end_ms, proto::Code code = proto::OK) {
+  proto::TraceRecord r;
+  auto* k = r.mutable_kv_op();
+  k->set_function("f");
+  k->set_kind("get");
+  k->set_keygroup("kg");
+  k->set_key(key);
+  k->set_start_ns(end_ms * kMs - kMs);
+  k->set_end_ns(end_ms * kMs);
+  k->set_code(code);
+  if (wall_us > 0) {
+    k->mutable_version()->set_wall_us(wall_us);
+    k->mutable_version()->set_node(origin);
+  }
+  return r;
+}
+
+std::vector<std::string> Column(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* s = nullptr;
+  std::vector<std::string> out;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST(ResultsTest, LagAndStalenessFromTheTraces) {
+  auto dir = std::filesystem::temp_directory_path() / ("enoki-results-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  // Node a writes key k at versions 1, 2, 3 and 4 (durable at 10, 20, 30 and 45 ms); node b
+  // writes version 3.5 (a greater version than 3, smaller than 4) durable only at 48 ms, and
+  // applies a's version 1 at 12 ms. Node c reads.
+  {
+    auto a = net::TraceFile::Open((dir / "a.trace").string());
+    ASSERT_TRUE(a.ok());
+    for (auto [v, t] : {std::pair{1, 10}, {2, 20}, {3, 30}, {40, 45}}) {
+      (*a)->Record(Write("k", v, "a", true, t));
+    }
+    auto b = net::TraceFile::Open((dir / "b.trace").string());
+    ASSERT_TRUE(b.ok());
+    (*b)->Record(Write("k", 1, "a", false, 12));
+    (*b)->Record(Write("k", 35, "b", true, 48));
+    auto c = net::TraceFile::Open((dir / "c.trace").string());
+    ASSERT_TRUE(c.ok());
+    (*c)->Record(Read("k", 1, "a", 15));  // version 2 was not durable yet: fresh
+    (*c)->Record(Read("k", 1, "a", 25));  // version 2 was, since 20 ms: 5 ms stale
+    (*c)->Record(Read("k", 3, "a", 35));  // version 40 at 45 ms, 35 at 48 ms: fresh
+    (*c)->Record(Read("k", 3, "a", 50));  // the earliest newer commit is 40's, at 45 ms: 5 ms
+    (*c)->Record(Read("k", 0, "", 60, proto::NOT_FOUND));  // no version: left out
+  }
+  auto db = ResultsDb::Create((dir / "run.db").string());
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  for (const char* n : {"a", "b", "c"}) {
+    ASSERT_TRUE((*db)->WriteTrace(n, (dir / (std::string(n) + ".trace")).string(), 5 * kMs).ok());
+  }
+  std::string path = (*db)->path();
+  db->reset();
+  // Times are from the run's start, 5 ms into the clock.
+  EXPECT_EQ(Column(path,
+                   "SELECT origin || ' ' || replica || ' ' || committed_ns || ' ' || lag_ns "
+                   "FROM replica_applies"),
+            (std::vector<std::string>{"a b 5000000 2000000"}));
+  EXPECT_EQ(Column(path, "SELECT staleness_ns FROM read_staleness ORDER BY end_ns"),
+            (std::vector<std::string>{"0", "5000000", "0", "5000000"}));
+  EXPECT_EQ(Column(path, "SELECT count(*) FROM kv_ops"), (std::vector<std::string>{"5"}));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace enoki::testbed
