@@ -97,6 +97,7 @@ core::Result<Report> ReadReport(const std::string& database) {
   if (runs != 1) return core::Status::InvalidArgument(database + " holds no finished run");
   std::map<std::string, std::vector<double>> latencies;
   std::map<std::string, std::pair<int64_t, int64_t>> span;  // first start, last end of OK ones
+  std::map<std::string, int64_t> bytes;                     // of the OK ones, both ways
   std::map<std::string, size_t> index;
   ENOKI_RETURN_IF_ERROR(db.Each("SELECT name, start_ns + warmup_ns FROM workloads ORDER BY rowid",
                                 [&](sqlite3_stmt* s) {
@@ -104,7 +105,8 @@ core::Result<Report> ReadReport(const std::string& database) {
                                   report.workloads.push_back({Text(s, 0)});
                                 }));
   ENOKI_RETURN_IF_ERROR(db.Each(
-      "SELECT r.workload, r.status, r.end_ns - r.start_ns, r.start_ns, r.end_ns FROM requests r "
+      "SELECT r.workload, r.status, r.end_ns - r.start_ns, r.start_ns, r.end_ns, "
+      "r.request_bytes + r.response_bytes FROM requests r "
       "JOIN workloads w ON r.workload = w.name WHERE r.start_ns >= w.start_ns + w.warmup_ns",
       [&](sqlite3_stmt* s) {
         WorkloadSummary& w = report.workloads[index[Text(s, 0)]];
@@ -114,6 +116,7 @@ core::Result<Report> ReadReport(const std::string& database) {
           return;
         }
         latencies[w.name].push_back(static_cast<double>(sqlite3_column_int64(s, 2)) / 1e6);
+        bytes[w.name] += sqlite3_column_int64(s, 5);
         auto [it, first] =
             span.try_emplace(w.name, sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4));
         if (!first) {
@@ -125,8 +128,9 @@ core::Result<Report> ReadReport(const std::string& database) {
     auto& ms = latencies[w.name];
     w.ms = Spread::Of(ms);
     if (auto it = span.find(w.name); it != span.end() && it->second.second > it->second.first) {
-      w.ok_per_s = static_cast<double>(ms.size()) * 1e9 /
-                   static_cast<double>(it->second.second - it->second.first);
+      double seconds = static_cast<double>(it->second.second - it->second.first) / 1e9;
+      w.ok_per_s = static_cast<double>(ms.size()) / seconds;
+      w.ok_mb_per_s = static_cast<double>(bytes[w.name]) / 1e6 / seconds;
     }
   }
   std::map<std::tuple<std::string, std::string, bool>, std::pair<int64_t, std::vector<double>>>
@@ -184,13 +188,14 @@ std::string FormatReport(const Report& r) {
   out += line;
   int width = 20;
   for (const auto& w : r.workloads) width = std::max(width, static_cast<int>(w.name.size()));
-  std::snprintf(line, sizeof line, "%-*s %8s %7s %9s %10s %10s %10s %10s\n", width, "workload",
-                "requests", "errors", "OK/s", "p50 ms", "p95 ms", "p99 ms", "max ms");
+  std::snprintf(line, sizeof line, "%-*s %8s %7s %9s %8s %10s %10s %10s %10s\n", width, "workload",
+                "requests", "errors", "OK/s", "MB/s", "p50 ms", "p95 ms", "p99 ms", "max ms");
   out += line;
   for (const auto& w : r.workloads) {
-    std::snprintf(line, sizeof line, "%-*s %8lld %7lld %9.1f %10.3f %10.3f %10.3f %10.3f\n", width,
-                  w.name.c_str(), static_cast<long long>(w.count), static_cast<long long>(w.errors),
-                  w.ok_per_s, w.ms.p50, w.ms.p95, w.ms.p99, w.ms.max);
+    std::snprintf(line, sizeof line, "%-*s %8lld %7lld %9.1f %8.3f %10.3f %10.3f %10.3f %10.3f\n",
+                  width, w.name.c_str(), static_cast<long long>(w.count),
+                  static_cast<long long>(w.errors), w.ok_per_s, w.ok_mb_per_s, w.ms.p50, w.ms.p95,
+                  w.ms.p99, w.ms.max);
     out += line;
   }
   if (!r.kv_ops.empty()) {

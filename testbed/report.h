@@ -27,8 +27,10 @@ struct WorkloadSummary {
   int64_t errors = 0;  // of which failed or timed out
   Spread ms;           // latencies of the successful ones
   // Successful requests per second: their number over the time from the first one's start to
-  // the last one's end.
+  // the last one's end; and their bytes (request and response bodies) per second, in MB (10^6),
+  // over the same time: the paper's throughput in the scale experiment.
   double ok_per_s = 0;
+  double ok_mb_per_s = 0;
 };
 
 // The store operations of one function, of one kind, served locally or by another node.

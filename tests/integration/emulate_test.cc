@@ -62,7 +62,10 @@ TEST_P(EmulateTest, PartitionAndCrashThenReplicasAgree) {
   EXPECT_NEAR(static_cast<double>(w.count), 320, 4);
   EXPECT_EQ(w.errors, 0);
   EXPECT_NEAR(w.ok_per_s, 80, 8);  // the open loops' 2 x 40/s
-  EXPECT_GE(w.ms.p50, 2.0);        // the client-edge round trip is the floor
+  // Bodies "cN-M" (4 or 5 bytes) go out, counts (1 or 2 digits) come back: 5 to 7 bytes each.
+  EXPECT_GE(w.ok_mb_per_s * 1e6 / w.ok_per_s, 5.0);
+  EXPECT_LE(w.ok_mb_per_s * 1e6 / w.ok_per_s, 7.0);
+  EXPECT_GE(w.ms.p50, 2.0);  // the client-edge round trip is the floor
   // netem runs in a software-emulated VM here, where every hop costs much more than on real cores.
   EXPECT_LT(w.ms.p50, GetParam() == Links::kNetem ? 10.0 : 5.0);
 
