@@ -254,10 +254,6 @@ class Emulation {
     bool down = false;
     uint64_t starts = 0;  // a restart gets a new seed
   };
-  // A caller's connection to its node, both directions: ordering is per connection.
-  struct CallerLinks {
-    net::LinkModel up, down;
-  };
   struct InFlight {
     size_t workload;
     int caller;
@@ -270,7 +266,6 @@ class Emulation {
     int64_t sent = 0;
     bool done = false;
     TimePoint next_send{};  // open loop: when the next request is due
-    std::unique_ptr<CallerLinks> links;
   };
   struct WorkloadRun {
     std::unique_ptr<zmq::socket_t> socket;
@@ -362,10 +357,8 @@ class Emulation {
     const WorkloadDecl& d = s_.workloads[w];
     WorkloadRun& run = runs_[w];
     run.callers.resize(static_cast<size_t>(d.callers));
-    for (auto& c : run.callers) {
-      c.links = std::make_unique<CallerLinks>();
-      c.links->up.Set(ShapedByCaller({d.client, d.node}));
-      c.links->down.Set(ShapedByCaller({d.node, d.client}));
+    for (const Pair& p : {Pair{d.client, d.node}, Pair{d.node, d.client}}) {
+      if (!client_links_.contains(p)) client_links_[p].Set(ShapedByCaller(p));
     }
     if (d.duration) run.end = t0_ + d.start + *d.duration;
     const FunctionDecl* fn = FindFunction(s_, d.function, d.node);
@@ -414,7 +407,7 @@ class Emulation {
     });
     in_flight_[id] = {w,      c, seq, now, static_cast<int64_t>(request.invoke().body().size()),
                       timeout};
-    auto arrival = caller.links->up.Arrival(now, frame.size(), loop_.Rng());
+    auto arrival = client_links_.at({d.client, d.node}).Arrival(now, frame.size(), loop_.Rng());
     if (arrival) {
       // Handed to the node ahead of its arrival, which the node waits for (net::kDeliveryLead).
       if (!netem_)
@@ -450,11 +443,11 @@ class Emulation {
       auto found = in_flight_.find(env.response().id());
       if (found == in_flight_.end()) continue;  // it timed out meanwhile
       TimePoint now = loop_.Now();
-      Caller& caller = runs_[w].callers[static_cast<size_t>(found->second.caller)];
       // The response's way over the link starts when the node sent it, not when this loop
       // noticed it (the same clock: CLOCK_MONOTONIC).
       TimePoint sent = env.sent_at_ns() > 0 ? TimePoint(Duration(env.sent_at_ns())) : now;
-      auto arrival = caller.links->down.Arrival(std::min(sent, now), msg.size(), loop_.Rng());
+      auto arrival = client_links_.at({d.node, d.client})
+                         .Arrival(std::min(sent, now), msg.size(), loop_.Rng());
       if (!arrival) continue;  // lost on the way back: the caller's timeout ends it
       loop_.Schedule(*arrival - now, [this, &d, response = std::move(*env.mutable_response())] {
         if (CutInProcess({d.node, d.client})) return;  // cut while on the way
@@ -500,13 +493,7 @@ class Emulation {
       if (!IsClient(p.first) || !IsClient(p.second)) netem_->SetLinks({{p, spec}});
       return;
     }
-    for (size_t w = 0; w < s_.workloads.size(); ++w) {
-      const WorkloadDecl& d = s_.workloads[w];
-      for (auto& c : runs_[w].callers) {
-        if (Pair{d.client, d.node} == p) c.links->up.Set(spec);
-        if (Pair{d.node, d.client} == p) c.links->down.Set(spec);
-      }
-    }
+    if (auto link = client_links_.find(p); link != client_links_.end()) link->second.Set(spec);
     if (IsClient(p.first) || IsClient(p.second)) return;
     NodeProc& n = nodes_.at(p.first);
     if (n.down) return;
@@ -620,6 +607,9 @@ class Emulation {
   std::map<std::string, NodeProc> nodes_;  // cloud and edge nodes
   std::set<Pair> partitioned_;
   std::map<size_t, WorkloadRun> runs_;
+  // A client's links to and from the nodes its workloads call, shaped here (shaper only): all
+  // its callers share each one, its rate and its order, as they share one host's link.
+  std::map<Pair, net::LinkModel> client_links_;
   std::map<uint64_t, InFlight> in_flight_;
   std::vector<RequestRecord> records_;
   std::vector<EventRecord> events_;
