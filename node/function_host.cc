@@ -161,10 +161,11 @@ void FunctionHost::Invoke(const proto::InvokeRequest& request, proto::Response r
   }
   uint64_t invocation = next_invocation_++;
   FunctionContext::Params params(d->spec.params().begin(), d->spec.params().end());
-  auto call = std::make_shared<Call>(Call{d,
-                                          FunctionContext(node_, d->spec.name(), d->spec.keygroup(), request.body(),
-                                                          std::move(params), invocation, d->log),
-                                          std::move(response), std::move(done)});
+  auto call = std::make_shared<Call>(
+      Call{d,
+           FunctionContext(node_, d->spec.name(), d->spec.keygroup(), request.body(),
+                           std::move(params), invocation, d->log),
+           std::move(response), std::move(done)});
   ++d->in_flight;
   timers_[invocation] =
       env_.Schedule(std::chrono::milliseconds(d->spec.timeout_ms()), [this, call, invocation] {
