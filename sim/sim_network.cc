@@ -2,11 +2,6 @@
 #include "sim/sim_network.h"
 
 namespace enoki::sim {
-namespace {
-std::pair<std::string, std::string> Ordered(const std::string& a, const std::string& b) {
-  return a < b ? std::make_pair(a, b) : std::make_pair(b, a);
-}
-}  // namespace
 
 class SimNetwork::SimTransport : public net::Transport {
  public:
@@ -47,37 +42,48 @@ void SimNetwork::SetUp(const std::string& id, bool up) {
   }
 }
 
-void SimNetwork::SetDelay(const std::string& a, const std::string& b, core::Duration delay) {
-  delays_[Ordered(a, b)] = delay;
+net::LinkModel& SimNetwork::ModelOf(const std::string& from, const std::string& to) {
+  auto [it, created] = links_.try_emplace({from, to});
+  if (created) it->second.Set({.delay = default_delay_});
+  return it->second;
 }
 
-void SimNetwork::SetCut(const std::string& a, const std::string& b, bool cut) {
-  if (cut) {
-    cuts_.insert(Ordered(a, b));
-  } else {
-    cuts_.erase(Ordered(a, b));
+void SimNetwork::SetLink(const std::string& from, const std::string& to,
+                         const net::LinkSpec& spec) {
+  ModelOf(from, to).Set(spec);
+}
+
+const net::LinkSpec& SimNetwork::Link(const std::string& from, const std::string& to) {
+  return ModelOf(from, to).spec();
+}
+
+void SimNetwork::SetDelay(const std::string& a, const std::string& b, core::Duration delay) {
+  for (auto [from, to] : {std::pair(a, b), std::pair(b, a)}) {
+    net::LinkSpec spec = Link(from, to);
+    spec.delay = delay;
+    SetLink(from, to, spec);
   }
 }
 
-core::Duration SimNetwork::Delay(const std::string& a, const std::string& b) const {
-  auto it = delays_.find(Ordered(a, b));
-  return it == delays_.end() ? default_delay_ : it->second;
-}
-
-bool SimNetwork::Cut(const std::string& a, const std::string& b) const {
-  return cuts_.contains(Ordered(a, b));
+void SimNetwork::SetCut(const std::string& a, const std::string& b, bool cut) {
+  for (auto [from, to] : {std::pair(a, b), std::pair(b, a)}) {
+    net::LinkSpec spec = Link(from, to);
+    spec.cut = cut;
+    SetLink(from, to, spec);
+  }
 }
 
 void SimNetwork::DeliverPeer(const std::string& from, const std::string& to,
                              proto::PeerMessage msg) {
-  if (Cut(from, to)) {
+  auto arrival = ModelOf(from, to).Arrival(sim_.Now(), msg.ByteSizeLong(), sim_.Rng());
+  if (!arrival) {  // lost on the link, or the link is cut
     ++lost_;
     return;
   }
-  sim_.Schedule(Delay(from, to), [this, from, to, msg = std::move(msg)]() mutable {
-    // A cut made while the message was in flight loses it too.
+  sim_.Schedule(*arrival - sim_.Now(), [this, from, to, msg = std::move(msg)]() mutable {
+    // A cut made while the message was on its way loses it too.
     auto it = transports_.find(to);
-    if (Cut(from, to) || !up_.contains(to) || it->second->handler() == nullptr) {
+    if (ModelOf(from, to).spec().cut || !up_.contains(to) || it->second->handler() == nullptr) {
       ++lost_;
       return;
     }

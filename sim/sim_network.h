@@ -1,7 +1,10 @@
 // SimNetwork: the simulated network. Every node gets a Transport that hands messages to the
-// simulator, to arrive after the one-way delay of the link between sender and receiver; messages
-// over a cut link, or to a node that is down when they arrive, are lost. Clients are simulated
-// too: Request() sends a request to a node from a client with its own delay to that node.
+// simulator, to arrive when the link from sender to receiver says: each direction of a link is a
+// net::LinkModel, the model the emulation's shaper uses (delay, jitter, loss, rate, cut; in
+// order), drawing from the simulator's seeded generator, so a run is the same every time.
+// Messages dropped by the model, over a link cut while they travel, or to a node that is down
+// when they arrive, are lost. Clients are simulated too: Request() sends a request to a node from
+// a client with its own delay to that node.
 #pragma once
 
 #include <functional>
@@ -10,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "net/link_model.h"
 #include "net/transport.h"
 #include "sim/simulator.h"
 
@@ -26,9 +30,12 @@ class SimNetwork {
   // Marks the node up (its transport's handler receives messages) or down (they are lost).
   void SetUp(const std::string& id, bool up);
 
-  // One-way delay between a and b, both directions.
+  // The link from `from` to `to`, one direction, from now on (messages on their way keep their
+  // arrival). A link never set has the default delay and nothing else.
+  void SetLink(const std::string& from, const std::string& to, const net::LinkSpec& spec);
+  const net::LinkSpec& Link(const std::string& from, const std::string& to);
+  // Both directions between a and b: their delay; cut or healed (the rest of each link stays).
   void SetDelay(const std::string& a, const std::string& b, core::Duration delay);
-  // Cuts (or heals) the link between a and b, both directions.
   void SetCut(const std::string& a, const std::string& b, bool cut);
 
   // Sends `request` to `node` from a client whose link to it has the default delay; `on_reply`
@@ -41,8 +48,7 @@ class SimNetwork {
 
  private:
   class SimTransport;
-  core::Duration Delay(const std::string& a, const std::string& b) const;
-  bool Cut(const std::string& a, const std::string& b) const;
+  net::LinkModel& ModelOf(const std::string& from, const std::string& to);
   void DeliverPeer(const std::string& from, const std::string& to, proto::PeerMessage msg);
   void DeliverReply(const net::ClientId& client, proto::Response response);
 
@@ -50,8 +56,7 @@ class SimNetwork {
   core::Duration default_delay_;
   std::map<std::string, std::unique_ptr<SimTransport>> transports_;
   std::set<std::string> up_;
-  std::map<std::pair<std::string, std::string>, core::Duration> delays_;
-  std::set<std::pair<std::string, std::string>> cuts_;
+  std::map<std::pair<std::string, std::string>, net::LinkModel> links_;  // (from, to)
   std::map<net::ClientId, std::function<void(proto::Response&&)>> clients_;
   uint64_t next_client_ = 1;
   uint64_t lost_ = 0;
