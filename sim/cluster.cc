@@ -61,7 +61,7 @@ core::Status SimCluster::Restart(const std::string& id) {
 std::optional<proto::Response> SimCluster::Call(const std::string& id, proto::Request request,
                                                 core::Duration limit) {
   auto result = std::make_shared<std::optional<proto::Response>>();
-  network_.Request(id, std::move(request),
+  network_.Request("", id, std::move(request),
                    [result](proto::Response&& r) { *result = std::move(r); });
   sim_.RunUntilTrue([&] { return result->has_value(); }, limit);
   return std::move(*result);

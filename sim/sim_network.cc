@@ -91,29 +91,50 @@ void SimNetwork::DeliverPeer(const std::string& from, const std::string& to,
   });
 }
 
-void SimNetwork::Request(const std::string& node, proto::Request request,
+void SimNetwork::Request(const std::string& from, const std::string& node, proto::Request request,
                          std::function<void(proto::Response&&)> on_reply) {
   net::ClientId client = "client-" + std::to_string(next_client_++);
-  clients_.emplace(client, std::move(on_reply));
-  sim_.Schedule(default_delay_, [this, node, client, request = std::move(request)]() mutable {
-    auto it = transports_.find(node);
-    if (it == transports_.end() || !up_.contains(node) || it->second->handler() == nullptr) {
-      ++lost_;
-      clients_.erase(client);
-      return;
-    }
-    it->second->handler()->OnClientRequest(client, std::move(request));
-  });
+  auto arrival = ModelOf(from, node).Arrival(sim_.Now(), request.ByteSizeLong(), sim_.Rng());
+  if (!arrival) {
+    ++lost_;
+    return;
+  }
+  clients_.emplace(client, PendingClient{from, node, std::move(on_reply)});
+  sim_.Schedule(*arrival - sim_.Now(),
+                [this, from, node, client, request = std::move(request)]() mutable {
+                  auto it = transports_.find(node);
+                  if (ModelOf(from, node).spec().cut || it == transports_.end() ||
+                      !up_.contains(node) || it->second->handler() == nullptr) {
+                    ++lost_;
+                    clients_.erase(client);
+                    return;
+                  }
+                  it->second->handler()->OnClientRequest(client, std::move(request));
+                });
 }
 
 void SimNetwork::DeliverReply(const net::ClientId& client, proto::Response response) {
-  sim_.Schedule(default_delay_, [this, client, response = std::move(response)]() mutable {
-    auto it = clients_.find(client);
-    if (it == clients_.end()) return;
-    auto fn = std::move(it->second);
-    clients_.erase(it);
-    fn(std::move(response));
-  });
+  auto pending = clients_.find(client);
+  if (pending == clients_.end()) return;
+  std::string host = pending->second.host, node = pending->second.node;
+  auto arrival = ModelOf(node, host).Arrival(sim_.Now(), response.ByteSizeLong(), sim_.Rng());
+  if (!arrival) {
+    ++lost_;
+    clients_.erase(pending);
+    return;
+  }
+  sim_.Schedule(*arrival - sim_.Now(),
+                [this, client, host, node, response = std::move(response)]() mutable {
+                  auto it = clients_.find(client);
+                  if (it == clients_.end()) return;
+                  auto fn = std::move(it->second.on_reply);
+                  clients_.erase(it);
+                  if (ModelOf(node, host).spec().cut) {
+                    ++lost_;
+                    return;
+                  }
+                  fn(std::move(response));
+                });
 }
 
 }  // namespace enoki::sim

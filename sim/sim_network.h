@@ -4,7 +4,7 @@
 // order), drawing from the simulator's seeded generator, so a run is the same every time.
 // Messages dropped by the model, over a link cut while they travel, or to a node that is down
 // when they arrive, are lost. Clients are simulated too: Request() sends a request to a node from
-// a client with its own delay to that node.
+// a client host, over that host's links to and from the node (the same kind of links).
 #pragma once
 
 #include <functional>
@@ -38,9 +38,10 @@ class SimNetwork {
   void SetDelay(const std::string& a, const std::string& b, core::Duration delay);
   void SetCut(const std::string& a, const std::string& b, bool cut);
 
-  // Sends `request` to `node` from a client whose link to it has the default delay; `on_reply`
-  // runs when the response arrives (never, if it is lost).
-  void Request(const std::string& node, proto::Request request,
+  // Sends `request` to `node` from a client on host `from` (its links to and from the node are
+  // those of SetLink; "" is a host with default links); `on_reply` runs when the response arrives
+  // (never, if it is lost). Every request is a client of its own to the node.
+  void Request(const std::string& from, const std::string& node, proto::Request request,
                std::function<void(proto::Response&&)> on_reply);
 
   // Messages lost so far (cut link, node down).
@@ -57,7 +58,11 @@ class SimNetwork {
   std::map<std::string, std::unique_ptr<SimTransport>> transports_;
   std::set<std::string> up_;
   std::map<std::pair<std::string, std::string>, net::LinkModel> links_;  // (from, to)
-  std::map<net::ClientId, std::function<void(proto::Response&&)>> clients_;
+  struct PendingClient {
+    std::string host, node;
+    std::function<void(proto::Response&&)> on_reply;
+  };
+  std::map<net::ClientId, PendingClient> clients_;
   uint64_t next_client_ = 1;
   uint64_t lost_ = 0;
 };

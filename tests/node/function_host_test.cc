@@ -143,8 +143,8 @@ TEST_F(FunctionHostTest, ConcurrencyLimit) {
   ASSERT_EQ(Deploy("edge", "one", "replication", {}, 0, /*concurrency=*/1, "far").code(),
             proto::OK);
   std::optional<proto::Response> first, second;
-  cluster_.network().Request("edge", Invoke("one", ""), [&](auto&& x) { first = x; });
-  cluster_.network().Request("edge", Invoke("one", ""), [&](auto&& x) { second = x; });
+  cluster_.network().Request("", "edge", Invoke("one", ""), [&](auto&& x) { first = x; });
+  cluster_.network().Request("", "edge", Invoke("one", ""), [&](auto&& x) { second = x; });
   cluster_.sim().RunFor(seconds(1));
   ASSERT_TRUE(first && second);
   EXPECT_EQ(first->code(), proto::OK);

@@ -79,8 +79,8 @@ TEST_F(ReplicationTest, ConcurrentWritesConvergeOnOneValue) {
   cluster_.sim().RunFor(milliseconds(100));
   // Both writes are in flight at once; no replica has seen the other's write when it makes its own.
   std::optional<proto::Response> ra, rb;
-  cluster_.network().Request("a", Put("kg", "k", "from-a"), [&](auto&& r) { ra = r; });
-  cluster_.network().Request("b", Put("kg", "k", "from-b"), [&](auto&& r) { rb = r; });
+  cluster_.network().Request("", "a", Put("kg", "k", "from-a"), [&](auto&& r) { ra = r; });
+  cluster_.network().Request("", "b", Put("kg", "k", "from-b"), [&](auto&& r) { rb = r; });
   cluster_.sim().RunFor(milliseconds(200));
   ASSERT_TRUE(ra && rb);
   std::string v = Value("a", "kg", "k");

@@ -1,4 +1,5 @@
-// The simulator's virtual clock and the simulated network's delays and cuts, and a golden trace
+// The simulator's virtual clock; the simulated network's links (node to node and client hosts to
+// nodes), cuts and down nodes, and a golden trace
 // of its link model.
 #include <gtest/gtest.h>
 
@@ -6,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "sim/sim_network.h"
@@ -168,6 +170,48 @@ TEST(SimNetworkTest, LinkTraceMatchesTheGoldenFileAndTheModel) {
   std::stringstream expected;
   expected << golden.rdbuf();
   EXPECT_EQ(trace, expected.str()) << "golden file " << path;
+}
+
+}  // namespace
+}  // namespace enoki::sim
+
+namespace enoki::sim {
+namespace {
+
+TEST(SimNetworkTest, ClientsUseTheirHostsLinksBothWays) {
+  struct Echo : net::MessageHandler {
+    net::Transport* transport;
+    void OnPeerMessage(proto::PeerMessage&&) override {}
+    void OnClientRequest(const net::ClientId& client, proto::Request&& r) override {
+      proto::Response response;
+      response.set_id(r.id());
+      transport->ReplyToClient(client, response);
+    }
+  };
+  Simulator sim(3);
+  SimNetwork net(sim, milliseconds(1));
+  Echo node;
+  node.transport = &net.TransportOf("n");
+  node.transport->SetHandler(&node);
+  net.SetUp("n", true);
+  net.SetLink("c", "n", {.delay = milliseconds(3)});
+  net.SetLink("n", "c", {.delay = milliseconds(5)});
+  auto t0 = sim.Now();
+  std::optional<core::Duration> took;
+  net.Request("c", "n", proto::Request(), [&](proto::Response&&) { took = sim.Now() - t0; });
+  sim.RunFor(milliseconds(100));
+  EXPECT_EQ(took, core::Duration(milliseconds(8)));  // 3 there, 5 back
+  took.reset();
+  net.Request("", "n", proto::Request(), [&](proto::Response&&) { took = sim.Now() - t0; });
+  sim.RunFor(milliseconds(100));
+  EXPECT_EQ(took, core::Duration(milliseconds(102)));  // a host with default links: 1 + 1
+  took.reset();
+  net.SetCut("c", "n", true);
+  uint64_t lost = net.lost();
+  net.Request("c", "n", proto::Request(), [&](proto::Response&&) { took = sim.Now() - t0; });
+  sim.RunFor(milliseconds(100));
+  EXPECT_FALSE(took.has_value());
+  EXPECT_EQ(net.lost(), lost + 1);
 }
 
 }  // namespace
