@@ -1,6 +1,5 @@
 // The simulator's virtual clock; the simulated network's links (node to node and client hosts to
-// nodes), cuts and down nodes, and a golden trace
-// of its link model.
+// nodes), cuts and down nodes, and a golden trace of its link model.
 #include <gtest/gtest.h>
 
 #include <cstdio>
