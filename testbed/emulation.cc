@@ -368,15 +368,23 @@ class Emulation {
       active_callers_++;
       Duration first = d.start;
       if (d.rate) {
-        // Open loop: callers start at random phases within one period, so they do not all send
-        // in the same instant.
-        double period_ns = 1e9 / *d.rate;
-        first += Duration(static_cast<Duration::rep>(
-            std::uniform_real_distribution<double>(0, period_ns)(loop_.Rng())));
+        // Open loop: periodic callers start at random phases within one period, so they do not
+        // all send in the same instant; Poisson callers after an exponential gap.
+        first += OpenLoopGap(d, true);
       }
       run.callers[static_cast<size_t>(c)].next_send = t0_ + first;
       loop_.Schedule(first, [this, w, c] { Send(w, c); });
     }
+  }
+
+  // An open loop's gap before its next request: the period (the first: a random phase within
+  // it), or with Poisson arrivals an exponential gap of that mean.
+  Duration OpenLoopGap(const WorkloadDecl& d, bool first) {
+    double period_ns = 1e9 / *d.rate;
+    double ns = d.poisson ? std::exponential_distribution<double>(1 / period_ns)(loop_.Rng())
+                : first   ? std::uniform_real_distribution<double>(0, period_ns)(loop_.Rng())
+                          : period_ns;
+    return Duration(static_cast<Duration::rep>(ns));
   }
 
   // Caller `c` of workload `w` sends its next request, if it has one left.
@@ -425,8 +433,8 @@ class Emulation {
         }
       });
     }
-    if (d.rate) {  // the next one a period after this one was due, so that lateness never adds up
-      caller.next_send += Duration(static_cast<Duration::rep>(1e9 / *d.rate));
+    if (d.rate) {  // the next one a gap after this one was due, so that lateness never adds up
+      caller.next_send += OpenLoopGap(d, false);
       loop_.Schedule(std::max(Duration(0), caller.next_send - loop_.Now()),
                      [this, w, c] { Send(w, c); });
     }

@@ -453,8 +453,8 @@ Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
     const auto& n = list[i];
     std::string f = Reader::Item("workloads", i);
     ENOKI_RETURN_IF_ERROR(r.Map(n, f,
-                                {"name", "client", "function", "node", "callers", "rate", "think",
-                                 "requests", "duration", "start", "body"},
+                                {"name", "client", "function", "node", "callers", "rate",
+                                 "arrivals", "think", "requests", "duration", "start", "body"},
                                 {"name", "client", "function", "node"}));
     WorkloadDecl w;
     auto name = r.UniqueName(n, f, "workload", names);
@@ -497,6 +497,18 @@ Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
                        "'" + *rate + "' is not a rate per caller such as 10/s (at most 1000000/s)");
       }
       w.rate = v;
+    }
+    if (n["arrivals"]) {
+      auto arrivals = r.Str(n["arrivals"], f + ".arrivals");
+      if (!arrivals.ok()) return arrivals.status();
+      if (!w.rate) {
+        return r.Error(n["arrivals"], f + ".arrivals", "only for an open loop (give a rate)");
+      }
+      if (*arrivals != "periodic" && *arrivals != "poisson") {
+        return r.Error(n["arrivals"], f + ".arrivals",
+                       "'" + *arrivals + "' is not one of periodic, poisson");
+      }
+      w.poisson = *arrivals == "poisson";
     }
     if (n["think"]) {
       if (w.rate) {

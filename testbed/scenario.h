@@ -72,6 +72,7 @@ struct WorkloadDecl {
   std::string node;  // where the function is called
   int callers = 1;
   std::optional<double> rate;  // per caller, per second
+  bool poisson = false;        // open loop: exponential gaps of mean 1/rate, not a fixed period
   core::Duration think{0};
   std::optional<int64_t> requests;  // per caller
   std::optional<core::Duration> duration;

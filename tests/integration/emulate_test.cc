@@ -7,9 +7,12 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <ostream>
+#include <sstream>
 
 #include "testbed/emulation.h"
 #include "testbed/report.h"
@@ -130,6 +133,42 @@ TEST_P(EmulateTest, PartitionAndCrashThenReplicasAgree) {
                   "SELECT count(*) FROM requests WHERE status = 'OK' AND start_ns BETWEEN "
                   "1100000000 AND 1900000000"),
             "0");
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+TEST(EmulateArrivalsTest, PoissonGapsAreExponentialPeriodicOnesFixed) {
+  auto scenario = LoadScenario(std::string(ENOKI_TEST_SCENARIOS) + "/arrivals.yaml");
+  ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
+  auto dir =
+      std::filesystem::temp_directory_path() / ("enoki-arrivals-" + std::to_string(getpid()));
+  EmulateOptions options;
+  options.enoki_binary = ENOKI_BINARY;
+  options.results_dir = dir.string();
+  auto result = Emulate(*scenario, options, [] { return false; });
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  // The gaps between a caller's sends: mean 5 ms both; the coefficient of variation about 1
+  // for exponential gaps, about 0 for a period (the sends wait on timers: microseconds off).
+  auto stats = [&](const std::string& workload) {
+    std::string sql =
+        "WITH g AS (SELECT start_ns - lag(start_ns) OVER (ORDER BY seq) AS gap FROM requests "
+        "WHERE workload = '" +
+        workload +
+        "') SELECT count(*) || ' ' || avg(gap) || ' ' || "
+        "avg(gap * gap) FROM g WHERE gap IS NOT NULL";
+    std::istringstream in(Query(result->database, sql));
+    double n = 0, mean = 0, square = 0;
+    in >> n >> mean >> square;
+    return std::array<double, 3>{n, mean / 1e6, std::sqrt(square - mean * mean) / mean};
+  };
+  auto [n_periodic, mean_periodic, cv_periodic] = stats("periodic");
+  auto [n_poisson, mean_poisson, cv_poisson] = stats("poisson");
+  EXPECT_NEAR(n_periodic, 599, 1);
+  EXPECT_NEAR(mean_periodic, 5.0, 0.01);
+  EXPECT_LT(cv_periodic, 0.05);
+  EXPECT_NEAR(n_poisson, 599, 4 * std::sqrt(600));  // a Poisson count's spread
+  EXPECT_NEAR(mean_poisson, 5.0, 0.6);
+  EXPECT_NEAR(cv_poisson, 1.0, 0.2);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }

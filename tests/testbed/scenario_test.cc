@@ -32,7 +32,8 @@ functions:
   - {name: f, nodes: [e1, e2], handler: replication, keygroup: kg, timeout: 2s, concurrency: 5,
      params: {at.x: cloud}}
 workloads:
-  - {name: w, client: c, function: f, node: e1, callers: 3, rate: 2.5/s, requests: 10,
+  - {name: w, client: c, function: f, node: e1, callers: 3, rate: 2.5/s, arrivals: poisson,
+     requests: 10,
      body: "c{caller}-{seq} {int:1:9} {random:4} {{literal}}"}
   - {name: closed, client: c, function: f, node: e2, think: 50ms, duration: 1m, start: 5s}
 timeline:
@@ -66,6 +67,8 @@ TEST(ScenarioTest, AFullScenarioReadsIntoTheModel) {
   const auto& w = s->workloads[0];
   EXPECT_EQ(w.callers, 3);
   EXPECT_DOUBLE_EQ(*w.rate, 2.5);
+  EXPECT_TRUE(w.poisson);
+  EXPECT_FALSE(s->workloads[1].poisson);
   EXPECT_EQ(*w.requests, 10);
   EXPECT_FALSE(w.duration.has_value());
   const auto& closed = s->workloads[1];
@@ -178,6 +181,12 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
                                     "requests: 1, rate: fast}]\n"),
             "bad.yaml:8:75: workloads[0].rate: 'fast' is not a rate per caller such as 10/s (at "
             "most 1000000/s)");
+  EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e, "
+                                    "requests: 1, arrivals: poisson}]\n"),
+            "bad.yaml:8:79: workloads[0].arrivals: only for an open loop (give a rate)");
+  EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e, "
+                                    "requests: 1, rate: 1/s, arrivals: burst}]\n"),
+            "bad.yaml:8:90: workloads[0].arrivals: 'burst' is not one of periodic, poisson");
   EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e, "
                                     "requests: 1, body: '{oops}'}]\n"),
             "bad.yaml:8:75: workloads[0].body: '{oops}' is not one of {caller}, {seq}, "
