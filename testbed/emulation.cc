@@ -13,7 +13,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <thread>
 
 #include <zmq.hpp>
@@ -25,6 +24,7 @@
 #include "net/free_port.h"
 #include "net/link_model.h"
 #include "net/netem.h"
+#include "testbed/driver.h"
 #include "testbed/report.h"
 #include "testbed/results.h"
 
@@ -39,9 +39,6 @@ using Pair = std::pair<std::string, std::string>;
 
 // The port every node listens on in its own namespace (netem).
 constexpr int kNetemPort = 7100;
-
-// How long a call may take at most, beyond its function's timeout, before the caller gives up.
-constexpr Duration kCallerGrace = std::chrono::seconds(5);
 
 std::string UtcNow(const char* format) {
   std::time_t t = std::time(nullptr);
@@ -58,19 +55,19 @@ std::string HostDescription() {
   return std::string(name) + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
 }
 
-// One emulated run.
-class Emulation {
+// One emulated run: the mode of its Driver.
+class Emulation : private Driver::Mode {
  public:
   Emulation(const Scenario& s, const EmulateOptions& o, std::map<Pair, net::LinkSpec> links,
             std::string run_dir, std::function<bool()> stop_requested)
       : s_(s),
         o_(o),
-        links_(std::move(links)),
         run_dir_(std::move(run_dir)),
         stop_requested_(std::move(stop_requested)),
-        loop_(s.seed) {}
+        loop_(s.seed),
+        driver_(s, loop_, *this, std::move(links)) {}
 
-  ~Emulation() { StopNodes(); }
+  ~Emulation() override { StopNodes(); }
 
   // Stops every node (SIGTERM, then SIGKILL after 5 s) and removes the netem network.
   void StopNodes() {
@@ -86,7 +83,7 @@ class Emulation {
     for (const auto& [id, n] : nodes_) {
       std::string path = TraceOf(id);
       if (!std::filesystem::exists(path)) continue;  // it never started
-      ENOKI_RETURN_IF_ERROR(db.WriteTrace(id, path, t0_.time_since_epoch().count()));
+      ENOKI_RETURN_IF_ERROR(db.WriteTrace(id, path, driver_.start().time_since_epoch().count()));
       std::filesystem::remove(path);
     }
     return Status::Ok();
@@ -114,7 +111,13 @@ class Emulation {
     if (o_.links == Links::kNetem) {
       std::vector<net::NetemNetwork::Host> hosts;
       for (const auto& n : s_.nodes) hosts.push_back({n.name, n.tier == Tier::kClient});
-      auto netem = net::NetemNetwork::Create(hosts, links_, run_dir_ + "/netem");
+      std::map<Pair, net::LinkSpec> links;
+      for (const auto& a : s_.nodes) {
+        for (const auto& b : s_.nodes) {
+          if (a.name != b.name) links[{a.name, b.name}] = driver_.Current({a.name, b.name});
+        }
+      }
+      auto netem = net::NetemNetwork::Create(hosts, links, run_dir_ + "/netem");
       if (!netem.ok()) return netem.status();
       netem_ = std::move(netem.value());
     }
@@ -199,20 +202,17 @@ class Emulation {
 
   // Runs the workloads and the timeline until both are done or a stop is requested.
   void Drive() {
-    t0_ = loop_.Now();
-    for (size_t w = 0; w < s_.workloads.size(); ++w) StartWorkload(w);
-    for (const auto& e : s_.timeline) {
-      ++pending_events_;
-      loop_.Schedule(e.at, [this, &e] {
-        Apply(e);
-        --pending_events_;
-      });
+    for (const auto& d : s_.workloads) {
+      for (const Pair& p : {Pair{d.client, d.node}, Pair{d.node, d.client}}) {
+        if (!client_links_.contains(p)) client_links_[p].Set(ShapedByCaller(p));
+      }
     }
+    driver_.Start();
     Tick();
     loop_.Run();
     if (o_.progress) std::fprintf(stderr, "\n");
     if (netem_) {
-      for (const auto& e : netem_->Finish()) Record("error", e);
+      for (const auto& e : netem_->Finish()) driver_.Record("error", e);
     }
   }
 
@@ -243,8 +243,7 @@ class Emulation {
   }
 
   bool interrupted() const { return interrupted_; }
-  const std::vector<RequestRecord>& requests() const { return records_; }
-  const std::vector<EventRecord>& events() const { return events_; }
+  const Driver& driver() const { return driver_; }
 
  private:
   struct NodeProc {
@@ -254,24 +253,8 @@ class Emulation {
     bool down = false;
     uint64_t starts = 0;  // a restart gets a new seed
   };
-  struct InFlight {
-    size_t workload;
-    int caller;
-    int64_t seq;
-    TimePoint start;
-    int64_t request_bytes;
-    core::TimerId timeout;
-  };
-  struct Caller {
-    int64_t sent = 0;
-    bool done = false;
-    TimePoint next_send{};  // open loop: when the next request is due
-  };
   struct WorkloadRun {
-    std::unique_ptr<zmq::socket_t> socket;
-    std::vector<Caller> callers;
-    TimePoint end = TimePoint::max();  // no request starts at or after it
-    Duration timeout{};
+    std::unique_ptr<zmq::socket_t> socket;  // the callers' connection to the node
   };
 
   ReplicaState ReadReplica(const std::string& keygroup, const std::string& node) {
@@ -314,17 +297,12 @@ class Emulation {
     const NodeDecl* d = s_.FindNode(node);
     return d != nullptr && d->tier == Tier::kClient;
   }
-  net::LinkSpec Current(const Pair& p) const {
-    net::LinkSpec spec = links_.at(p);
-    spec.cut = partitioned_.contains(p);
-    return spec;
-  }
   // The link a caller's own model shapes: none under netem (the kernel does).
   net::LinkSpec ShapedByCaller(const Pair& p) const {
-    return netem_ ? net::LinkSpec{} : Current(p);
+    return netem_ ? net::LinkSpec{} : driver_.Current(p);
   }
   // A message in flight in this process on a link that was cut meanwhile is lost (shaper only).
-  bool CutInProcess(const Pair& p) const { return !netem_ && partitioned_.contains(p); }
+  bool CutInProcess(const Pair& p) const { return !netem_ && driver_.Partitioned(p); }
 
   Status Interrupted() const { return Status::Unavailable("interrupted before the run started"); }
 
@@ -341,7 +319,9 @@ class Emulation {
     for (const auto& [peer, p] : nodes_) {
       if (peer == id) continue;
       argv.push_back("--peer=" + peer + "=" + p.endpoint);
-      if (!netem_) argv.push_back("--link=" + peer + "=" + Current({id, peer}).ToString());
+      if (!netem_) {
+        argv.push_back("--link=" + peer + "=" + driver_.Current({id, peer}).ToString());
+      }
     }
     core::Placement where;
     if (netem_) where.netns = netem_->NamespacePath(id);
@@ -353,91 +333,26 @@ class Emulation {
     return Status::Ok();
   }
 
-  void StartWorkload(size_t w) {
+  // Driver::Mode: over the client's link (shaped here, or by netem) and the workload's socket.
+  void Send(size_t w, const proto::Request& request) override {
     const WorkloadDecl& d = s_.workloads[w];
-    WorkloadRun& run = runs_[w];
-    run.callers.resize(static_cast<size_t>(d.callers));
-    for (const Pair& p : {Pair{d.client, d.node}, Pair{d.node, d.client}}) {
-      if (!client_links_.contains(p)) client_links_[p].Set(ShapedByCaller(p));
-    }
-    if (d.duration) run.end = t0_ + d.start + *d.duration;
-    const FunctionDecl* fn = FindFunction(s_, d.function, d.node);
-    uint32_t timeout_ms = fn->spec.timeout_ms() == 0 ? 10000 : fn->spec.timeout_ms();
-    run.timeout = milliseconds(timeout_ms) + kCallerGrace;
-    for (int c = 0; c < d.callers; ++c) {
-      active_callers_++;
-      Duration first = d.start;
-      if (d.rate) {
-        // Open loop: periodic callers start at random phases within one period, so they do not
-        // all send in the same instant; Poisson callers after an exponential gap.
-        first += OpenLoopGap(d, true);
-      }
-      run.callers[static_cast<size_t>(c)].next_send = t0_ + first;
-      loop_.Schedule(first, [this, w, c] { Send(w, c); });
-    }
-  }
-
-  // An open loop's gap before its next request: the period (the first: a random phase within
-  // it), or with Poisson arrivals an exponential gap of that mean.
-  Duration OpenLoopGap(const WorkloadDecl& d, bool first) {
-    double period_ns = 1e9 / *d.rate;
-    double ns = d.poisson ? std::exponential_distribution<double>(1 / period_ns)(loop_.Rng())
-                : first   ? std::uniform_real_distribution<double>(0, period_ns)(loop_.Rng())
-                          : period_ns;
-    return Duration(static_cast<Duration::rep>(ns));
-  }
-
-  // Caller `c` of workload `w` sends its next request, if it has one left.
-  void Send(size_t w, int c) {
-    const WorkloadDecl& d = s_.workloads[w];
-    WorkloadRun& run = runs_[w];
-    Caller& caller = run.callers[static_cast<size_t>(c)];
-    TimePoint now = loop_.Now();
-    if (caller.done) return;
-    if ((d.requests && caller.sent >= *d.requests) || now >= run.end) {
-      caller.done = true;
-      --active_callers_;
-      return;
-    }
-    int64_t seq = caller.sent++;
-    proto::Request request;
-    request.set_id(next_request_++);
-    request.mutable_invoke()->set_function(d.function);
-    request.mutable_invoke()->set_body(ExpandBody(d.body_parts, c, seq, loop_.Rng()));
     std::string frame;
     net::EncodeEnvelope(request, &frame);
+    TimePoint now = loop_.Now();
     uint64_t id = request.id();
-    core::TimerId timeout = loop_.Schedule(run.timeout, [this, id] {
-      auto it = in_flight_.find(id);
-      if (it == in_flight_.end()) return;
-      Finish(it->second, "TIMEOUT", "no answer within the caller's limit", 0, loop_.Now());
-      in_flight_.erase(it);
-    });
-    in_flight_[id] = {w,      c, seq, now, static_cast<int64_t>(request.invoke().body().size()),
-                      timeout};
     auto arrival = client_links_.at({d.client, d.node}).Arrival(now, frame.size(), loop_.Rng());
-    if (arrival) {
-      // Handed to the node ahead of its arrival, which the node waits for (net::kDeliveryLead).
-      if (!netem_)
-        net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &frame);
-      loop_.Schedule(*arrival - net::kDeliveryLead - now, [this, w, id, frame = std::move(frame)] {
-        const WorkloadDecl& d = s_.workloads[w];
-        if (CutInProcess({d.client, d.node})) return;  // cut while on the way
-        if (!runs_[w].socket->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-          auto it = in_flight_.find(id);
-          if (it == in_flight_.end()) return;
-          loop_.Cancel(it->second.timeout);
-          InFlight f = it->second;
-          in_flight_.erase(it);
-          Finish(f, "UNAVAILABLE", "node " + d.node + " is not reachable", 0, loop_.Now());
-        }
-      });
+    if (!arrival) return;  // lost on the way: the caller's timeout ends it
+    // Handed to the node ahead of its arrival, which the node waits for (net::kDeliveryLead).
+    if (!netem_) {
+      net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &frame);
     }
-    if (d.rate) {  // the next one a gap after this one was due, so that lateness never adds up
-      caller.next_send += OpenLoopGap(d, false);
-      loop_.Schedule(std::max(Duration(0), caller.next_send - loop_.Now()),
-                     [this, w, c] { Send(w, c); });
-    }
+    loop_.Schedule(*arrival - net::kDeliveryLead - now, [this, w, id, frame = std::move(frame)] {
+      const WorkloadDecl& d = s_.workloads[w];
+      if (CutInProcess({d.client, d.node})) return;  // cut while on the way
+      if (!runs_[w].socket->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+        driver_.Refused(id, "node " + d.node + " is not reachable");
+      }
+    });
   }
 
   void OnReplies(size_t w) {
@@ -448,8 +363,7 @@ class Emulation {
       if (!env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || !env.has_response()) {
         continue;
       }
-      auto found = in_flight_.find(env.response().id());
-      if (found == in_flight_.end()) continue;  // it timed out meanwhile
+      if (!driver_.InFlight(env.response().id())) continue;  // it timed out meanwhile
       TimePoint now = loop_.Now();
       // The response's way over the link starts when the node sent it, not when this loop
       // noticed it (the same clock: CLOCK_MONOTONIC).
@@ -459,44 +373,16 @@ class Emulation {
       if (!arrival) continue;  // lost on the way back: the caller's timeout ends it
       loop_.Schedule(*arrival - now, [this, &d, response = std::move(*env.mutable_response())] {
         if (CutInProcess({d.node, d.client})) return;  // cut while on the way
-        auto it = in_flight_.find(response.id());
-        if (it == in_flight_.end()) return;  // it timed out meanwhile
-        loop_.Cancel(it->second.timeout);
-        std::string status = proto::Code_Name(response.code());
-        Finish(it->second, status, response.error(),
-               static_cast<int64_t>(response.invoke().body().size()), loop_.Now());
-        in_flight_.erase(it);
+        driver_.Answer(response);
       });
     }
   }
 
-  void Finish(const InFlight& f, const std::string& status, const std::string& error,
-              int64_t response_bytes, TimePoint end) {
-    const WorkloadDecl& d = s_.workloads[f.workload];
-    records_.push_back({d.name, d.client, d.function, d.node, f.caller, f.seq, Ns(f.start), Ns(end),
-                        status, error, f.request_bytes, response_bytes});
-    if (status == "OK") {
-      if (o_.progress) recent_ms_.push_back(core::ToMillis(end - f.start));
-    } else {
-      ++errors_;
-    }
-    if (!d.rate) {  // closed loop: the next request after the think time
-      loop_.Schedule(d.think, [this, w = f.workload, c = f.caller] { Send(w, c); });
-    }
-  }
-
-  int64_t Ns(TimePoint t) const { return (t - t0_).count(); }
-
-  void Record(const std::string& kind, const std::string& detail) {
-    events_.push_back({Ns(loop_.Now()), kind, detail});
-  }
-
-  // Sets the link a -> b as it is now (its spec, cut if partitioned) where it is shaped: in the
-  // kernel under netem (without waiting); else at the callers for a client's links, and at node
-  // a for the others (asking without waiting: the answer comes on the loop; a node that is down
-  // gets its links when it restarts).
-  void ApplyLink(const Pair& p) {
-    net::LinkSpec spec = Current(p);
+  // Driver::Mode: shapes the link a -> b as `spec` where it is shaped: in the kernel under netem
+  // (without waiting); else at the callers for a client's links, and at node a for the others
+  // (asking without waiting: the answer comes on the loop; a node that is down gets its links
+  // when it restarts).
+  void SetLink(const Pair& p, const net::LinkSpec& spec) override {
     if (netem_) {
       if (!IsClient(p.first) || !IsClient(p.second)) netem_->SetLinks({{p, spec}});
       return;
@@ -506,13 +392,13 @@ class Emulation {
     NodeProc& n = nodes_.at(p.first);
     if (n.down) return;
     proto::Request r;
-    r.set_id(next_request_++);
+    r.set_id(next_control_++);
     r.mutable_set_link()->set_peer(p.second);
     r.mutable_set_link()->set_spec(spec.ToString());
     std::string frame;
     net::EncodeEnvelope(r, &frame);
     if (!n.control->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-      Record("error", "cannot change link " + p.first + " -> " + p.second + ": not sent");
+      driver_.Record("error", "cannot change link " + p.first + " -> " + p.second + ": not sent");
     }
   }
 
@@ -522,65 +408,19 @@ class Emulation {
       proto::Envelope env;
       if (env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) && env.has_response() &&
           env.response().code() != proto::OK) {
-        Record("error", "node " + node + " refused a link change: " + env.response().error());
+        driver_.Record("error",
+                       "node " + node + " refused a link change: " + env.response().error());
       }
     }
   }
 
-  void Apply(const TimelineEvent& e) {
-    switch (e.kind) {
-      case TimelineEvent::Kind::kPhase:
-        Record("phase", e.phase);
-        break;
-      case TimelineEvent::Kind::kLink:
-        for (const Pair& p : {Pair{e.link.a, e.link.b}, Pair{e.link.b, e.link.a}}) {
-          links_[p] = e.link.spec;
-          ApplyLink(p);
-        }
-        Record("link", e.link.a + " - " + e.link.b + ": " + e.link.spec.ToString());
-        break;
-      case TimelineEvent::Kind::kPartition: {
-        std::string detail;
-        for (size_t i = 0; i < e.groups.size(); ++i) {
-          detail += (i == 0 ? "" : " | ");
-          for (const auto& n : e.groups[i]) detail += n + " ";
-          for (size_t j = 0; j < e.groups.size(); ++j) {
-            if (i == j) continue;
-            for (const auto& a : e.groups[i]) {
-              for (const auto& b : e.groups[j]) {
-                partitioned_.insert({a, b});
-                ApplyLink({a, b});
-              }
-            }
-          }
-        }
-        Record("partition", detail);
-        break;
-      }
-      case TimelineEvent::Kind::kHeal: {
-        auto cut = std::exchange(partitioned_, {});
-        for (const auto& p : cut) ApplyLink(p);
-        Record("heal", std::to_string(cut.size()) + " one-way links restored");
-        break;
-      }
-      case TimelineEvent::Kind::kCrash: {
-        NodeProc& n = nodes_.at(e.node);
-        n.proc->Kill();
-        n.down = true;
-        Record("crash", e.node);
-        break;
-      }
-      case TimelineEvent::Kind::kRestart: {
-        Status st = StartNode(e.node);
-        if (st.ok()) {
-          Record("restart", e.node);
-        } else {
-          Record("error", "cannot restart " + e.node + ": " + st.message());
-        }
-        break;
-      }
-    }
+  // Driver::Mode.
+  void Crash(const std::string& node) override {
+    NodeProc& n = nodes_.at(node);
+    n.proc->Kill();
+    n.down = true;
   }
+  Status Restart(const std::string& node) override { return StartNode(node); }
 
   // Every 50 ms: checks for a stop and for the end; every second, the progress line.
   void Tick() {
@@ -589,45 +429,39 @@ class Emulation {
       loop_.Stop();
       return;
     }
-    if (active_callers_ == 0 && in_flight_.empty() && pending_events_ == 0) {
+    if (driver_.Done()) {
       loop_.Stop();
       return;
     }
-    if (o_.progress && loop_.Now() >= next_progress_) {
+    if (loop_.Now() >= next_progress_) {
       next_progress_ = loop_.Now() + std::chrono::seconds(1);
-      std::sort(recent_ms_.begin(), recent_ms_.end());
-      std::fprintf(stderr, "\r[%6.1fs] %zu requests, %lld errors, p50 %.2f ms (last second)   ",
-                   core::ToMillis(loop_.Now() - t0_) / 1000, records_.size(),
-                   static_cast<long long>(errors_), Percentile(recent_ms_, 0.5));
-      recent_ms_.clear();
+      std::vector<double> recent = driver_.TakeRecentMs();
+      std::sort(recent.begin(), recent.end());
+      if (o_.progress) {
+        std::fprintf(stderr, "\r[%6.1fs] %zu requests, %lld errors, p50 %.2f ms (last second)   ",
+                     core::ToMillis(loop_.Now() - driver_.start()) / 1000,
+                     driver_.requests().size(), static_cast<long long>(driver_.errors()),
+                     Percentile(recent, 0.5));
+      }
     }
     loop_.Schedule(milliseconds(50), [this] { Tick(); });
   }
 
   const Scenario& s_;
   const EmulateOptions& o_;
-  std::map<Pair, net::LinkSpec> links_;  // as they are now (timeline link changes included)
   std::string run_dir_;
   std::function<bool()> stop_requested_;
   std::unique_ptr<net::NetemNetwork> netem_;  // the kernel's links, under netem
   zmq::context_t context_{1};
   net::EventLoop loop_;
+  Driver driver_;
   std::map<std::string, NodeProc> nodes_;  // cloud and edge nodes
-  std::set<Pair> partitioned_;
   std::map<size_t, WorkloadRun> runs_;
   // A client's links to and from the nodes its workloads call, shaped here (shaper only): all
   // its callers share each one, its rate and its order, as they share one host's link.
   std::map<Pair, net::LinkModel> client_links_;
-  std::map<uint64_t, InFlight> in_flight_;
-  std::vector<RequestRecord> records_;
-  std::vector<EventRecord> events_;
-  std::vector<double> recent_ms_;
-  TimePoint t0_{};
   TimePoint next_progress_{};
-  uint64_t next_request_ = 1;
-  int64_t active_callers_ = 0;
-  int64_t pending_events_ = 0;
-  int64_t errors_ = 0;
+  uint64_t next_control_ = 1;  // ids of link-change requests
   bool interrupted_ = false;
 };
 
@@ -720,7 +554,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     if (!result.interrupted) checks = run.CheckReplicas(std::chrono::seconds(10));
     run.StopNodes();
     // The traces go in first; one that cannot be read is an error event, not a lost run.
-    std::vector<EventRecord> events = run.events();
+    std::vector<EventRecord> events = run.driver().events();
     if (Status st = run.WriteTraces(**db); !st.ok()) {
       events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
     }
@@ -732,7 +566,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     ENOKI_RETURN_IF_ERROR((*db)->WriteWorkloads(workloads));
     ENOKI_RETURN_IF_ERROR((*db)->WriteRun(info, result.interrupted));
     ENOKI_RETURN_IF_ERROR((*db)->WriteLinks(*links));
-    ENOKI_RETURN_IF_ERROR((*db)->WriteRequests(run.requests()));
+    ENOKI_RETURN_IF_ERROR((*db)->WriteRequests(run.driver().requests()));
     ENOKI_RETURN_IF_ERROR((*db)->WriteEvents(events));
     for (const auto& k : checks) ENOKI_RETURN_IF_ERROR((*db)->WriteReplicas(k));
   }

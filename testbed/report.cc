@@ -102,7 +102,7 @@ core::Result<Report> ReadReport(const std::string& database) {
   ENOKI_RETURN_IF_ERROR(db.Each("SELECT name, start_ns + warmup_ns FROM workloads ORDER BY rowid",
                                 [&](sqlite3_stmt* s) {
                                   index[Text(s, 0)] = report.workloads.size();
-                                  report.workloads.push_back({Text(s, 0)});
+                                  report.workloads.emplace_back().name = Text(s, 0);
                                 }));
   ENOKI_RETURN_IF_ERROR(db.Each(
       "SELECT r.workload, r.status, r.end_ns - r.start_ns, r.start_ns, r.end_ns, "

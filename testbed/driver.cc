@@ -1,0 +1,194 @@
+// The workloads' callers and the timeline, on any Env.
+#include "testbed/driver.h"
+
+#include <algorithm>
+#include <random>
+
+namespace enoki::testbed {
+namespace {
+
+// How long a call may take at most, beyond its function's timeout, before the caller gives up.
+constexpr core::Duration kCallerGrace = std::chrono::seconds(5);
+
+}  // namespace
+
+Driver::Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net::LinkSpec> links)
+    : s_(s), env_(env), mode_(mode), links_(std::move(links)), runs_(s.workloads.size()) {}
+
+void Driver::Start() {
+  t0_ = env_.Now();
+  for (size_t w = 0; w < s_.workloads.size(); ++w) StartWorkload(w);
+  for (const auto& e : s_.timeline) {
+    ++pending_events_;
+    env_.Schedule(e.at, [this, &e] {
+      Apply(e);
+      --pending_events_;
+    });
+  }
+}
+
+bool Driver::Done() const {
+  return active_callers_ == 0 && in_flight_.empty() && pending_events_ == 0;
+}
+
+net::LinkSpec Driver::Current(const Pair& p) const {
+  net::LinkSpec spec = links_.at(p);
+  spec.cut = partitioned_.contains(p);
+  return spec;
+}
+
+void Driver::Record(const std::string& kind, const std::string& detail) {
+  events_.push_back({Ns(env_.Now()), kind, detail});
+}
+
+void Driver::StartWorkload(size_t w) {
+  const WorkloadDecl& d = s_.workloads[w];
+  WorkloadRun& run = runs_[w];
+  run.callers.resize(static_cast<size_t>(d.callers));
+  if (d.duration) run.end = t0_ + d.start + *d.duration;
+  const FunctionDecl* fn = FindFunction(s_, d.function, d.node);
+  uint32_t timeout_ms = fn->spec.timeout_ms() == 0 ? 10000 : fn->spec.timeout_ms();
+  run.timeout = std::chrono::milliseconds(timeout_ms) + kCallerGrace;
+  for (int c = 0; c < d.callers; ++c) {
+    active_callers_++;
+    core::Duration first = d.start;
+    // Open loop: periodic callers start at random phases within one period, so they do not all
+    // send in the same instant; Poisson callers after an exponential gap.
+    if (d.rate) first += OpenLoopGap(d, true);
+    run.callers[static_cast<size_t>(c)].next_send = t0_ + first;
+    env_.Schedule(first, [this, w, c] { Send(w, c); });
+  }
+}
+
+// An open loop's gap before its next request: the period (the first: a random phase within it),
+// or with Poisson arrivals an exponential gap of that mean.
+core::Duration Driver::OpenLoopGap(const WorkloadDecl& d, bool first) {
+  double period_ns = 1e9 / *d.rate;
+  double ns = d.poisson ? std::exponential_distribution<double>(1 / period_ns)(env_.Rng())
+              : first   ? std::uniform_real_distribution<double>(0, period_ns)(env_.Rng())
+                        : period_ns;
+  return core::Duration(static_cast<core::Duration::rep>(ns));
+}
+
+// Caller `c` of workload `w` sends its next request, if it has one left.
+void Driver::Send(size_t w, int c) {
+  const WorkloadDecl& d = s_.workloads[w];
+  WorkloadRun& run = runs_[w];
+  Caller& caller = run.callers[static_cast<size_t>(c)];
+  core::TimePoint now = env_.Now();
+  if (caller.done) return;
+  if ((d.requests && caller.sent >= *d.requests) || now >= run.end) {
+    caller.done = true;
+    --active_callers_;
+    return;
+  }
+  int64_t seq = caller.sent++;
+  proto::Request request;
+  request.set_id(next_request_++);
+  request.mutable_invoke()->set_function(d.function);
+  request.mutable_invoke()->set_body(ExpandBody(d.body_parts, c, seq, env_.Rng()));
+  uint64_t id = request.id();
+  core::TimerId timeout = env_.Schedule(run.timeout, [this, id] {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end()) return;
+    InFlightRequest f = it->second;
+    in_flight_.erase(it);
+    Finish(f, "TIMEOUT", "no answer within the caller's limit", 0);
+  });
+  in_flight_[id] = {w, c, seq, now, static_cast<int64_t>(request.invoke().body().size()), timeout};
+  mode_.Send(w, request);
+  if (d.rate) {  // the next one a gap after this one was due, so that lateness never adds up
+    caller.next_send += OpenLoopGap(d, false);
+    env_.Schedule(std::max(core::Duration(0), caller.next_send - env_.Now()),
+                  [this, w, c] { Send(w, c); });
+  }
+}
+
+void Driver::Answer(const proto::Response& response) {
+  auto it = in_flight_.find(response.id());
+  if (it == in_flight_.end()) return;  // it timed out meanwhile
+  env_.Cancel(it->second.timeout);
+  InFlightRequest f = it->second;
+  in_flight_.erase(it);
+  Finish(f, proto::Code_Name(response.code()), response.error(),
+         static_cast<int64_t>(response.invoke().body().size()));
+}
+
+void Driver::Refused(uint64_t id, const std::string& why) {
+  auto it = in_flight_.find(id);
+  if (it == in_flight_.end()) return;
+  env_.Cancel(it->second.timeout);
+  InFlightRequest f = it->second;
+  in_flight_.erase(it);
+  Finish(f, "UNAVAILABLE", why, 0);
+}
+
+void Driver::Finish(const InFlightRequest& f, const std::string& status, const std::string& error,
+                    int64_t response_bytes) {
+  const WorkloadDecl& d = s_.workloads[f.workload];
+  core::TimePoint end = env_.Now();
+  records_.push_back({d.name, d.client, d.function, d.node, f.caller, f.seq, Ns(f.start), Ns(end),
+                      status, error, f.request_bytes, response_bytes});
+  if (status == "OK") {
+    recent_ms_.push_back(core::ToMillis(end - f.start));
+  } else {
+    ++errors_;
+  }
+  if (!d.rate) {  // closed loop: the next request after the think time
+    env_.Schedule(d.think, [this, w = f.workload, c = f.caller] { Send(w, c); });
+  }
+}
+
+void Driver::Apply(const TimelineEvent& e) {
+  switch (e.kind) {
+    case TimelineEvent::Kind::kPhase:
+      Record("phase", e.phase);
+      break;
+    case TimelineEvent::Kind::kLink:
+      for (const Pair& p : {Pair{e.link.a, e.link.b}, Pair{e.link.b, e.link.a}}) {
+        links_[p] = e.link.spec;
+        ApplyLink(p);
+      }
+      Record("link", e.link.a + " - " + e.link.b + ": " + e.link.spec.ToString());
+      break;
+    case TimelineEvent::Kind::kPartition: {
+      std::string detail;
+      for (size_t i = 0; i < e.groups.size(); ++i) {
+        detail += (i == 0 ? "" : " | ");
+        for (const auto& n : e.groups[i]) detail += n + " ";
+        for (size_t j = 0; j < e.groups.size(); ++j) {
+          if (i == j) continue;
+          for (const auto& a : e.groups[i]) {
+            for (const auto& b : e.groups[j]) {
+              partitioned_.insert({a, b});
+              ApplyLink({a, b});
+            }
+          }
+        }
+      }
+      Record("partition", detail);
+      break;
+    }
+    case TimelineEvent::Kind::kHeal: {
+      auto cut = std::exchange(partitioned_, {});
+      for (const auto& p : cut) ApplyLink(p);
+      Record("heal", std::to_string(cut.size()) + " one-way links restored");
+      break;
+    }
+    case TimelineEvent::Kind::kCrash:
+      mode_.Crash(e.node);
+      Record("crash", e.node);
+      break;
+    case TimelineEvent::Kind::kRestart: {
+      core::Status st = mode_.Restart(e.node);
+      if (st.ok()) {
+        Record("restart", e.node);
+      } else {
+        Record("error", "cannot restart " + e.node + ": " + st.message());
+      }
+      break;
+    }
+  }
+}
+
+}  // namespace enoki::testbed

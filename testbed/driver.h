@@ -1,0 +1,118 @@
+// Driver: a scenario's workloads and timeline, the part of a run that emulation and simulation
+// share. On an Env (the event loop in real time, the simulator in virtual time) it runs the
+// callers (open loops at their rate, periodic or Poisson; closed loops with their think time),
+// gives each request its caller's timeout, records every request as it ends, applies the timeline
+// (phases, link changes, partitions and heals, crashes and restarts), and keeps the links as they
+// are now. How a request reaches its node and comes back, how a link is shaped and how a node
+// crashes is the mode's (Driver::Mode).
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/env.h"
+#include "core/status.h"
+#include "net/link_model.h"
+#include "net/proto/enoki.pb.h"
+#include "testbed/results.h"
+#include "testbed/scenario.h"
+
+namespace enoki::testbed {
+
+class Driver {
+ public:
+  using Pair = std::pair<std::string, std::string>;
+
+  // What a mode does for the driver.
+  class Mode {
+   public:
+    virtual ~Mode() = default;
+    // Sends `request` of workload `w` from its client to its node. The answer, once at the
+    // client, goes to Driver::Answer; a node that refused it at once to Driver::Refused; a lost
+    // one nowhere (the caller's timeout ends it).
+    virtual void Send(size_t w, const proto::Request& request) = 0;
+    // The link a -> b is now `spec` (cut when partitioned).
+    virtual void SetLink(const Pair& p, const net::LinkSpec& spec) = 0;
+    // Kills the node as SIGKILL would; starts it again on its data.
+    virtual void Crash(const std::string& node) = 0;
+    virtual core::Status Restart(const std::string& node) = 0;
+  };
+
+  // `links`: every pair's link as the run starts (testbed::LinkTable).
+  Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net::LinkSpec> links);
+
+  // Starts the workloads and the timeline; now is the run's start.
+  void Start();
+  // Every caller is done, no request is in flight and no timeline event is to come.
+  bool Done() const;
+
+  // An answer reached its client (one no longer in flight, after its timeout, is ignored).
+  void Answer(const proto::Response& response);
+  // Request `id` was refused at once (its node is down): it ends as UNAVAILABLE with `why`.
+  void Refused(uint64_t id, const std::string& why);
+  bool InFlight(uint64_t id) const { return in_flight_.contains(id); }
+
+  // The link a -> b as it is now: its spec, cut while partitioned.
+  net::LinkSpec Current(const Pair& p) const;
+  bool Partitioned(const Pair& p) const { return partitioned_.contains(p); }
+
+  // Adds a timeline event (kind: phase, link, partition, heal, crash, restart, error) now.
+  void Record(const std::string& kind, const std::string& detail);
+
+  core::TimePoint start() const { return t0_; }
+  const std::vector<RequestRecord>& requests() const { return records_; }
+  const std::vector<EventRecord>& events() const { return events_; }
+  int64_t errors() const { return errors_; }
+  // Latencies (ms) of the OK requests since the last call, for a progress line.
+  std::vector<double> TakeRecentMs() { return std::exchange(recent_ms_, {}); }
+
+ private:
+  struct InFlightRequest {
+    size_t workload;
+    int caller;
+    int64_t seq;
+    core::TimePoint start;
+    int64_t request_bytes;
+    core::TimerId timeout;
+  };
+  struct Caller {
+    int64_t sent = 0;
+    bool done = false;
+    core::TimePoint next_send{};  // open loop: when the next request is due
+  };
+  struct WorkloadRun {
+    std::vector<Caller> callers;
+    core::TimePoint end = core::TimePoint::max();  // no request starts at or after it
+    core::Duration timeout{};
+  };
+
+  void StartWorkload(size_t w);
+  core::Duration OpenLoopGap(const WorkloadDecl& d, bool first);
+  void Send(size_t w, int c);
+  void Finish(const InFlightRequest& f, const std::string& status, const std::string& error,
+              int64_t response_bytes);
+  void Apply(const TimelineEvent& e);
+  void ApplyLink(const Pair& p) { mode_.SetLink(p, Current(p)); }
+  int64_t Ns(core::TimePoint t) const { return (t - t0_).count(); }
+
+  const Scenario& s_;
+  core::Env& env_;
+  Mode& mode_;
+  std::map<Pair, net::LinkSpec> links_;  // as they are now (timeline link changes included)
+  std::set<Pair> partitioned_;
+  std::vector<WorkloadRun> runs_;
+  std::map<uint64_t, InFlightRequest> in_flight_;
+  std::vector<RequestRecord> records_;
+  std::vector<EventRecord> events_;
+  std::vector<double> recent_ms_;
+  core::TimePoint t0_{};
+  uint64_t next_request_ = 1;
+  int64_t active_callers_ = 0;
+  int64_t pending_events_ = 0;
+  int64_t errors_ = 0;
+};
+
+}  // namespace enoki::testbed
