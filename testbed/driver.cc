@@ -191,4 +191,71 @@ void Driver::Apply(const TimelineEvent& e) {
   }
 }
 
+ReplicaState ReadReplica(
+    const std::string& node,
+    const std::function<core::Result<proto::ScanResult>(const std::string& start)>& page) {
+  ReplicaState r{node, 0, 14695981039346656037ull, ""};  // FNV-1a
+  auto mix = [&r](const std::string& bytes) {
+    for (unsigned char c : bytes) r.digest = (r.digest ^ c) * 1099511628211ull;
+    r.digest = (r.digest ^ 0xff) * 1099511628211ull;  // a separator
+  };
+  std::string start;
+  while (true) {
+    auto items = page(start);
+    if (!items.ok()) {
+      r.error = items.status().ToString();
+      return r;
+    }
+    for (const auto& item : items->items()) {
+      mix(item.key());
+      mix(item.value());
+      ++r.items;
+    }
+    if (!items->more() || items->items().empty()) return r;
+    start = items->items().rbegin()->key() + std::string(1, '\0');
+  }
+}
+
+std::vector<KeygroupCheck> CheckReplicas(
+    const Scenario& s,
+    const std::function<ReplicaState(const std::string& keygroup, const std::string& node)>& read,
+    const std::function<bool()>& wait_more) {
+  std::vector<KeygroupCheck> out;
+  for (const auto& k : s.keygroups) {
+    KeygroupCheck check;
+    while (true) {
+      check = {k.name, true, {}};
+      for (const auto& node : k.replicas) {
+        check.replicas.push_back(read(k.name, node));
+        const ReplicaState& r = check.replicas.back();
+        const ReplicaState& first = check.replicas.front();
+        if (!r.error.empty() || r.items != first.items || r.digest != first.digest) {
+          check.converged = false;
+        }
+      }
+      if (check.converged || !wait_more()) break;
+    }
+    out.push_back(check);
+  }
+  return out;
+}
+
+core::Status WriteResults(ResultsDb& db, const Scenario& s, const RunInfo& info, bool interrupted,
+                          const std::map<Driver::Pair, net::LinkSpec>& links,
+                          const std::vector<RequestRecord>& requests,
+                          const std::vector<EventRecord>& events,
+                          const std::vector<KeygroupCheck>& checks) {
+  std::vector<WorkloadRecord> workloads;
+  for (const auto& w : s.workloads) {
+    workloads.push_back({w.name, w.client, w.function, w.node, w.start.count(), s.warmup.count()});
+  }
+  ENOKI_RETURN_IF_ERROR(db.WriteWorkloads(workloads));
+  ENOKI_RETURN_IF_ERROR(db.WriteRun(info, interrupted));
+  ENOKI_RETURN_IF_ERROR(db.WriteLinks(links));
+  ENOKI_RETURN_IF_ERROR(db.WriteRequests(requests));
+  ENOKI_RETURN_IF_ERROR(db.WriteEvents(events));
+  for (const auto& k : checks) ENOKI_RETURN_IF_ERROR(db.WriteReplicas(k));
+  return core::Status::Ok();
+}
+
 }  // namespace enoki::testbed

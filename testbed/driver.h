@@ -7,6 +7,7 @@
 // crashes is the mode's (Driver::Mode).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -114,5 +115,26 @@ class Driver {
   int64_t pending_events_ = 0;
   int64_t errors_ = 0;
 };
+
+// What a replica holds, read page by page with `page(start)` (a scan from `start`): its items and
+// their digest, or the error that stopped the reading.
+ReplicaState ReadReplica(
+    const std::string& node,
+    const std::function<core::Result<proto::ScanResult>(const std::string& start)>& page);
+
+// Reads every replica of every keygroup with `read(keygroup, node)` until they agree or
+// `wait_more()` (called between rounds; it waits, in real or virtual time) says to stop.
+std::vector<KeygroupCheck> CheckReplicas(
+    const Scenario& s,
+    const std::function<ReplicaState(const std::string& keygroup, const std::string& node)>& read,
+    const std::function<bool()>& wait_more);
+
+// Writes what a run recorded into `db`: its workloads, the run, the links, the requests, the
+// events and the replica checks.
+core::Status WriteResults(ResultsDb& db, const Scenario& s, const RunInfo& info, bool interrupted,
+                          const std::map<Driver::Pair, net::LinkSpec>& links,
+                          const std::vector<RequestRecord>& requests,
+                          const std::vector<EventRecord>& events,
+                          const std::vector<KeygroupCheck>& checks);
 
 }  // namespace enoki::testbed

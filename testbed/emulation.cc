@@ -218,28 +218,15 @@ class Emulation : private Driver::Mode {
 
   // What every replica of every keygroup holds, once they agree or after `wait` (or a stop).
   std::vector<KeygroupCheck> CheckReplicas(Duration wait) {
-    std::vector<KeygroupCheck> out;
     auto deadline = std::chrono::steady_clock::now() + wait;
-    for (const auto& k : s_.keygroups) {
-      KeygroupCheck check;
-      while (true) {
-        check = {k.name, true, {}};
-        for (const auto& node : k.replicas) {
-          check.replicas.push_back(ReadReplica(k.name, node));
-          const ReplicaState& r = check.replicas.back();
-          const ReplicaState& first = check.replicas.front();
-          if (!r.error.empty() || r.items != first.items || r.digest != first.digest) {
-            check.converged = false;
-          }
-        }
-        if (check.converged || std::chrono::steady_clock::now() > deadline || stop_requested_()) {
-          break;
-        }
-        std::this_thread::sleep_for(milliseconds(200));
-      }
-      out.push_back(check);
-    }
-    return out;
+    return testbed::CheckReplicas(
+        s_,
+        [this](const std::string& kg, const std::string& node) { return ReadReplica(kg, node); },
+        [&] {
+          if (std::chrono::steady_clock::now() > deadline || stop_requested_()) return false;
+          std::this_thread::sleep_for(milliseconds(200));
+          return true;
+        });
   }
 
   bool interrupted() const { return interrupted_; }
@@ -258,31 +245,10 @@ class Emulation : private Driver::Mode {
   };
 
   ReplicaState ReadReplica(const std::string& keygroup, const std::string& node) {
-    ReplicaState r{node, 0, 14695981039346656037ull, ""};
-    auto mix = [&r](const std::string& bytes) {
-      for (unsigned char c : bytes) r.digest = (r.digest ^ c) * 1099511628211ull;
-      r.digest = (r.digest ^ 0xff) * 1099511628211ull;  // a separator
-    };
-    if (nodes_.at(node).down) {
-      r.error = "down";
-      return r;
-    }
+    if (nodes_.at(node).down) return {node, 0, 0, "down"};
     net::Client c(context_, nodes_.at(node).endpoint, std::chrono::seconds(5));
-    std::string start;
-    while (true) {
-      auto page = c.Scan(keygroup, start, "", 1000);
-      if (!page.ok()) {
-        r.error = page.status().ToString();
-        return r;
-      }
-      for (const auto& item : page->items()) {
-        mix(item.key());
-        mix(item.value());
-        ++r.items;
-      }
-      if (!page->more() || page->items().empty()) return r;
-      start = page->items().rbegin()->key() + std::string(1, '\0');
-    }
+    return testbed::ReadReplica(
+        node, [&](const std::string& start) { return c.Scan(keygroup, start, "", 1000); });
   }
 
   std::string LogOf(const std::string& id) const { return run_dir_ + "/logs/" + id + ".log"; }
@@ -558,17 +524,8 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     if (Status st = run.WriteTraces(**db); !st.ok()) {
       events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
     }
-    std::vector<WorkloadRecord> workloads;
-    for (const auto& w : scenario.workloads) {
-      workloads.push_back(
-          {w.name, w.client, w.function, w.node, w.start.count(), scenario.warmup.count()});
-    }
-    ENOKI_RETURN_IF_ERROR((*db)->WriteWorkloads(workloads));
-    ENOKI_RETURN_IF_ERROR((*db)->WriteRun(info, result.interrupted));
-    ENOKI_RETURN_IF_ERROR((*db)->WriteLinks(*links));
-    ENOKI_RETURN_IF_ERROR((*db)->WriteRequests(run.driver().requests()));
-    ENOKI_RETURN_IF_ERROR((*db)->WriteEvents(events));
-    for (const auto& k : checks) ENOKI_RETURN_IF_ERROR((*db)->WriteReplicas(k));
+    ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, result.interrupted, *links,
+                                       run.driver().requests(), events, checks));
   }
   std::filesystem::remove_all(base + "/data", ec);  // the nodes' stores; the logs stay
   return result;
