@@ -18,6 +18,7 @@ void AddDemoCommand(CLI::App& app, Runner& run);
 void AddFunctionCommands(CLI::App& app, Runner& run);
 void AddScenarioCommand(CLI::App& app, Runner& run);
 void AddEmulateCommand(CLI::App& app, Runner& run);
+void AddSimulateCommand(CLI::App& app, Runner& run);
 void AddReportCommand(CLI::App& app, Runner& run);
 
 // `enoki node ARGS...`: argv[0] is "node". Parsed as an app of its own (see node_command.cc).

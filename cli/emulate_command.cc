@@ -1,8 +1,12 @@
 // `enoki emulate SCENARIO`: runs a scenario on this host (testbed/emulation.h) and prints its
-// report (testbed/report.h); `enoki report RUN.db` prints it again later.
+// report (testbed/report.h); `enoki simulate SCENARIO` runs it in virtual time
+// (testbed/simulation.h); `enoki report RUN.db` prints either again later.
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <atomic>
+
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -11,6 +15,7 @@
 #include "core/subprocess.h"
 #include "testbed/emulation.h"
 #include "testbed/report.h"
+#include "testbed/simulation.h"
 
 namespace enoki::cli {
 namespace {
@@ -71,6 +76,32 @@ int Emulate(const EmulateArgs& args) {
   return result->interrupted ? 130 : 0;
 }
 
+int Simulate(const EmulateArgs& args) {
+  auto loaded = testbed::LoadScenario(args.file);
+  if (!loaded.ok()) return ReportError(loaded.status().message());
+  testbed::Scenario scenario = std::move(loaded.value());
+  testbed::SimulateOptions options;
+  options.results_dir = args.results;
+  if (args.duration_s > 0) {
+    options.time_scale = testbed::Shorten(
+        scenario,
+        std::chrono::duration_cast<core::Duration>(std::chrono::duration<double>(args.duration_s)));
+  }
+  std::printf("simulating %s: %zu nodes, in virtual time\n", scenario.name.c_str(),
+              scenario.nodes.size());
+  spdlog::set_level(spdlog::level::warn);  // the nodes' start-up lines are not news here
+  std::fflush(stdout);
+  auto start = std::chrono::steady_clock::now();
+  auto database = testbed::Simulate(scenario, options);
+  if (!database.ok()) return ReportError(database.status().message());
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto report = testbed::ReadReport(*database);
+  if (!report.ok()) return ReportError(report.status().message());
+  std::printf("%s", testbed::FormatReport(*report).c_str());
+  std::printf("(simulated in %.1f s of wall time)\n", seconds);
+  return 0;
+}
+
 int Report(const std::string& database, const std::string& csv) {
   auto report = testbed::ReadReport(database);
   if (!report.ok()) return ReportError(report.status().message());
@@ -94,6 +125,22 @@ void AddReportCommand(CLI::App& app, Runner& run) {
   cmd->add_option("database", *database, "The run's .db file")->required();
   cmd->add_option("--csv", *csv, "Also write every request to this CSV file");
   cmd->callback([&run, database, csv] { run = [=] { return Report(*database, *csv); }; });
+}
+
+void AddSimulateCommand(CLI::App& app, Runner& run) {
+  auto args = std::make_shared<EmulateArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "simulate",
+      "Run a scenario in virtual time, in this process: the same node code, the same link "
+      "model and the same workloads and timeline as `enoki emulate`, deterministic for a seed; "
+      "writes a results database of the same schema (mode simulate). Native functions only");
+  cmd->add_option("scenario", args->file, "The scenario file (docs/scenarios.md)")->required();
+  cmd->add_option("--duration", args->duration_s,
+                  "Shorten the run to about this many seconds of virtual time, as for emulate")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--results", args->results,
+                  "Folder for the results database (default: the scenario's `results`)");
+  cmd->callback([&run, args] { run = [args] { return Simulate(*args); }; });
 }
 
 void AddEmulateCommand(CLI::App& app, Runner& run) {

@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "Enoki: stateful serverless functions from edge to cloud.\n"
       "Runs real nodes, talks to them, deploys and calls functions, emulates whole scenarios "
-      "(scenario, emulate, report), and runs a three-node demo."};
+      "(scenario, emulate, report), simulates them in virtual time (simulate), and runs a "
+      "three-node demo."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "enoki 0.1.0");
   if (argc > 1 && std::string_view(argv[1]) == "node") {
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   enoki::cli::AddFunctionCommands(app, run);
   enoki::cli::AddScenarioCommand(app, run);
   enoki::cli::AddEmulateCommand(app, run);
+  enoki::cli::AddSimulateCommand(app, run);
   enoki::cli::AddReportCommand(app, run);
   enoki::cli::AddDemoCommand(app, run);
   try {

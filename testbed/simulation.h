@@ -1,0 +1,26 @@
+// Simulation: runs a scenario in virtual time, in this process: every cloud and edge node is a
+// node::Node with its function host on the simulator (sim::SimCluster), every link is the
+// shaper's link model in the simulated network (client hosts included), and the same Driver as
+// the emulation runs the workloads and the timeline (crashes lose what a node had not committed
+// to its in-memory storage). The results database has the emulation's schema, with mode
+// `simulate` and backend `virtual`; the same scenario and seed give the same database, byte for
+// byte (the run's host and start time are left empty for that). Native functions only: a
+// process function cannot run in virtual time.
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+#include "testbed/scenario.h"
+
+namespace enoki::testbed {
+
+struct SimulateOptions {
+  std::string results_dir;  // empty: the scenario's
+  double time_scale = 1;    // what Shorten returned, stored with the run
+};
+
+// Runs `scenario`; returns the results database's path.
+core::Result<std::string> Simulate(const Scenario& scenario, const SimulateOptions& options);
+
+}  // namespace enoki::testbed
