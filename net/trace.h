@@ -5,6 +5,8 @@
 // Optional: a node without one records nothing.
 #pragma once
 
+#include <vector>
+
 #include "net/proto/enoki.pb.h"
 
 namespace enoki::net {
@@ -15,6 +17,16 @@ class TraceSink {
   virtual void Record(proto::TraceRecord&& record) = 0;
   // Everything recorded so far should reach its destination.
   virtual void Flush() {}
+};
+
+// A trace kept in memory (simulation, tests).
+class TraceBuffer : public TraceSink {
+ public:
+  void Record(proto::TraceRecord&& record) override { records_.push_back(std::move(record)); }
+  const std::vector<proto::TraceRecord>& records() const { return records_; }
+
+ private:
+  std::vector<proto::TraceRecord> records_;
 };
 
 }  // namespace enoki::net

@@ -35,6 +35,12 @@ node::Node& SimCluster::node(const std::string& id) {
   return *m.node;
 }
 
+void SimCluster::SetTrace(const std::string& id, net::TraceSink* trace) {
+  Member& m = members_.at(id);
+  m.trace = trace;
+  if (m.node) m.node->SetTrace(trace);
+}
+
 void SimCluster::Crash(const std::string& id) {
   Member& m = members_.at(id);
   network_.SetUp(id, false);
@@ -49,6 +55,7 @@ core::Status SimCluster::Restart(const std::string& id) {
   assert(m.node == nullptr);
   net::Transport& transport = network_.TransportOf(id);
   m.node = std::make_unique<node::Node>(m.options, sim_, transport, m.storage);
+  m.node->SetTrace(m.trace);
   ENOKI_RETURN_IF_ERROR(m.node->Start());
   m.host = std::make_unique<node::FunctionHost>(*m.node, sim_);
   transport.SetHandler(m.node.get());

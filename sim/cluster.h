@@ -32,6 +32,9 @@ class SimCluster {
   node::Node& node(const std::string& id);
   bool up(const std::string& id) const { return members_.at(id).node != nullptr; }
 
+  // Where node `id` reports its trace (net/trace.h), also after restarts; nullptr: nowhere.
+  void SetTrace(const std::string& id, net::TraceSink* trace);
+
   // Destroys the node object (uncommitted state is lost); its storage stays.
   void Crash(const std::string& id);
   // Starts a new node object on the kept storage.
@@ -48,6 +51,7 @@ class SimCluster {
     node::MemoryStorage storage;
     std::unique_ptr<node::Node> node;
     std::unique_ptr<node::FunctionHost> host;
+    net::TraceSink* trace = nullptr;
     uint64_t hook = 0;
   };
 

@@ -24,6 +24,7 @@
 #include "net/free_port.h"
 #include "net/link_model.h"
 #include "net/netem.h"
+#include "net/trace_file.h"
 #include "testbed/driver.h"
 #include "testbed/report.h"
 #include "testbed/results.h"
@@ -83,7 +84,9 @@ class Emulation : private Driver::Mode {
     for (const auto& [id, n] : nodes_) {
       std::string path = TraceOf(id);
       if (!std::filesystem::exists(path)) continue;  // it never started
-      ENOKI_RETURN_IF_ERROR(db.WriteTrace(id, path, driver_.start().time_since_epoch().count()));
+      ENOKI_RETURN_IF_ERROR(db.WriteTrace(
+          id, [&](const auto& each) { return net::ReadTraceFile(path, each); },
+          driver_.start().time_since_epoch().count()));
       std::filesystem::remove(path);
     }
     return Status::Ok();

@@ -4,8 +4,6 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "net/trace_file.h"
-
 namespace enoki::testbed {
 namespace {
 
@@ -221,13 +219,13 @@ core::Status ResultsDb::WriteReplicas(const KeygroupCheck& check) {
   return Exec("COMMIT");
 }
 
-core::Status ResultsDb::WriteTrace(const std::string& node, const std::string& path,
+core::Status ResultsDb::WriteTrace(const std::string& node, const TraceSource& source,
                                    int64_t t0_ns) {
   ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
   Statement writes(db_, "INSERT INTO writes VALUES (?,?,?,?,?,?,?,?,?)");
   Statement ops(db_, "INSERT INTO kv_ops VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
   bool ok = true;
-  core::Status read = net::ReadTraceFile(path, [&](const proto::TraceRecord& r) {
+  core::Status read = source([&](const proto::TraceRecord& r) {
     if (!ok) return;
     if (r.has_write()) {
       const proto::WriteTrace& w = r.write();

@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "core/status.h"
 #include "net/link_model.h"
+#include "net/proto/enoki.pb.h"
 
 namespace enoki::testbed {
 
@@ -79,9 +81,12 @@ class ResultsDb {
   core::Status WriteWorkloads(const std::vector<WorkloadRecord>& workloads);
   // One row per replica of the keygroup, at the end of the run.
   core::Status WriteReplicas(const KeygroupCheck& check);
-  // The trace file a node wrote (net/trace_file.h) into `writes` and `kv_ops`, its times made
-  // relative to the run's start, `t0_ns` on the same monotonic clock.
-  core::Status WriteTrace(const std::string& node, const std::string& path, int64_t t0_ns);
+  // A node's trace into `writes` and `kv_ops`, its times made relative to the run's start,
+  // `t0_ns` on the same clock. `source` calls its argument for every record (for a trace file,
+  // net::ReadTraceFile) and says whether it could.
+  using TraceSource =
+      std::function<core::Status(const std::function<void(const proto::TraceRecord&)>&)>;
+  core::Status WriteTrace(const std::string& node, const TraceSource& source, int64_t t0_ns);
   const std::string& path() const { return path_; }
 
  private:

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "net/trace.h"
 #include "sim/cluster.h"
 #include "testbed/driver.h"
 #include "testbed/results.h"
@@ -21,8 +22,10 @@ class Simulation : private Driver::Mode {
       : s_(s),
         cluster_(NodeIds(s), s.seed, std::chrono::milliseconds(1)),
         driver_(s, cluster_.sim(), *this, links) {
-    for (const auto& [pair, spec] : links)
+    for (const auto& [pair, spec] : links) {
       cluster_.network().SetLink(pair.first, pair.second, spec);
+    }
+    for (const auto& id : NodeIds(s)) cluster_.SetTrace(id, &traces_[id]);
   }
 
   // Creates the keygroups and deploys the functions, as a client of the nodes would.
@@ -94,6 +97,20 @@ class Simulation : private Driver::Mode {
 
   const Driver& driver() const { return driver_; }
 
+  // The nodes' traces into the database.
+  Status WriteTraces(ResultsDb& db) {
+    for (const auto& [id, trace] : traces_) {
+      ENOKI_RETURN_IF_ERROR(db.WriteTrace(
+          id,
+          [&](const auto& each) {
+            for (const auto& r : trace.records()) each(r);
+            return Status::Ok();
+          },
+          driver_.start().time_since_epoch().count()));
+    }
+    return Status::Ok();
+  }
+
  private:
   static std::vector<std::string> NodeIds(const Scenario& s) {
     std::vector<std::string> ids;
@@ -127,6 +144,7 @@ class Simulation : private Driver::Mode {
   Status Restart(const std::string& node) override { return cluster_.Restart(node); }
 
   const Scenario& s_;
+  std::map<std::string, net::TraceBuffer> traces_;  // outlives the cluster's nodes
   sim::SimCluster cluster_;
   Driver driver_;
 };
@@ -164,6 +182,7 @@ core::Result<std::string> Simulate(const Scenario& scenario, const SimulateOptio
   }
   run.Drive();
   std::vector<KeygroupCheck> checks = run.CheckReplicas();
+  ENOKI_RETURN_IF_ERROR(run.WriteTraces(**db));
   ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, false, *links, run.driver().requests(),
                                      run.driver().events(), checks));
   return path;

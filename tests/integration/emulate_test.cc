@@ -147,28 +147,31 @@ TEST(EmulateArrivalsTest, PoissonGapsAreExponentialPeriodicOnesFixed) {
   options.results_dir = dir.string();
   auto result = Emulate(*scenario, options, [] { return false; });
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  // The gaps between a caller's sends: mean 5 ms both; the coefficient of variation about 1
-  // for exponential gaps, about 0 for a period (the sends wait on timers: microseconds off).
+  // The gaps between a caller's sends: mean 5 ms both. Periodic ones are 5 ms but for timer
+  // lateness (a hiccup of the host delays one send and shortens the next gap), so nearly all lie
+  // within 0.5 ms of it; of exponential gaps only about 7% do, and their coefficient of
+  // variation is about 1.
   auto stats = [&](const std::string& workload) {
     std::string sql =
         "WITH g AS (SELECT start_ns - lag(start_ns) OVER (ORDER BY seq) AS gap FROM requests "
         "WHERE workload = '" +
         workload +
         "') SELECT count(*) || ' ' || avg(gap) || ' ' || "
-        "avg(gap * gap) FROM g WHERE gap IS NOT NULL";
+        "avg(gap * gap) || ' ' || avg(abs(gap - 5000000) < 500000) FROM g WHERE gap IS NOT NULL";
     std::istringstream in(Query(result->database, sql));
-    double n = 0, mean = 0, square = 0;
-    in >> n >> mean >> square;
-    return std::array<double, 3>{n, mean / 1e6, std::sqrt(square - mean * mean) / mean};
+    double n = 0, mean = 0, square = 0, near = 0;
+    in >> n >> mean >> square >> near;
+    return std::array<double, 4>{n, mean / 1e6, std::sqrt(square - mean * mean) / mean, near};
   };
-  auto [n_periodic, mean_periodic, cv_periodic] = stats("periodic");
-  auto [n_poisson, mean_poisson, cv_poisson] = stats("poisson");
+  auto [n_periodic, mean_periodic, cv_periodic, near_periodic] = stats("periodic");
+  auto [n_poisson, mean_poisson, cv_poisson, near_poisson] = stats("poisson");
   EXPECT_NEAR(n_periodic, 599, 1);
   EXPECT_NEAR(mean_periodic, 5.0, 0.01);
-  EXPECT_LT(cv_periodic, 0.05);
+  EXPECT_GT(near_periodic, 0.9) << "cv " << cv_periodic;
   EXPECT_NEAR(n_poisson, 599, 4 * std::sqrt(600));  // a Poisson count's spread
   EXPECT_NEAR(mean_poisson, 5.0, 0.6);
   EXPECT_NEAR(cv_poisson, 1.0, 0.2);
+  EXPECT_LT(near_poisson, 0.2);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }

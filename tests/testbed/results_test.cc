@@ -87,7 +87,12 @@ TEST(ResultsTest, LagAndStalenessFromTheTraces) {
   auto db = ResultsDb::Create((dir / "run.db").string());
   ASSERT_TRUE(db.ok()) << db.status().ToString();
   for (const char* n : {"a", "b", "c"}) {
-    ASSERT_TRUE((*db)->WriteTrace(n, (dir / (std::string(n) + ".trace")).string(), 5 * kMs).ok());
+    std::string path = (dir / (std::string(n) + ".trace")).string();
+    ASSERT_TRUE(
+        (*db)
+            ->WriteTrace(
+                n, [&](const auto& each) { return net::ReadTraceFile(path, each); }, 5 * kMs)
+            .ok());
   }
   std::string path = (*db)->path();
   db->reset();
