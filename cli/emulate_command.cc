@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <vector>
 
 #include "cli/commands.h"
 #include "core/subprocess.h"
@@ -102,7 +103,17 @@ int Simulate(const EmulateArgs& args) {
   return 0;
 }
 
-int Report(const std::string& database, const std::string& csv) {
+int Report(const std::vector<std::string>& databases, const std::string& csv) {
+  if (databases.size() == 2) {
+    if (!csv.empty()) return ReportError("--csv exports one run: give one database");
+    auto a = testbed::ReadReport(databases[0]);
+    if (!a.ok()) return ReportError(a.status().message());
+    auto b = testbed::ReadReport(databases[1]);
+    if (!b.ok()) return ReportError(b.status().message());
+    std::printf("%s", testbed::FormatComparison(*a, *b).c_str());
+    return 0;
+  }
+  const std::string& database = databases[0];
   auto report = testbed::ReadReport(database);
   if (!report.ok()) return ReportError(report.status().message());
   std::printf("%s", testbed::FormatReport(*report).c_str());
@@ -118,13 +129,17 @@ int Report(const std::string& database, const std::string& csv) {
 }  // namespace
 
 void AddReportCommand(CLI::App& app, Runner& run) {
-  auto database = std::make_shared<std::string>();
+  auto databases = std::make_shared<std::vector<std::string>>();
   auto csv = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand(
-      "report", "Summarize a run's results database (docs/results.md), as `enoki emulate` did");
-  cmd->add_option("database", *database, "The run's .db file")->required();
+      "report",
+      "Summarize a run's results database (docs/results.md), as `enoki emulate` did; given two, "
+      "compare them side by side (p50, p95, p99 per workload and their ratios)");
+  cmd->add_option("database", *databases, "The run's .db file, or two runs' to compare")
+      ->required()
+      ->expected(1, 2);
   cmd->add_option("--csv", *csv, "Also write every request to this CSV file");
-  cmd->callback([&run, database, csv] { run = [=] { return Report(*database, *csv); }; });
+  cmd->callback([&run, databases, csv] { run = [=] { return Report(*databases, *csv); }; });
 }
 
 void AddSimulateCommand(CLI::App& app, Runner& run) {

@@ -248,6 +248,45 @@ std::string FormatReport(const Report& r) {
   return out;
 }
 
+std::string FormatComparison(const Report& a, const Report& b) {
+  auto name = [](const Report& r) {
+    return r.run.scenario + " (" + r.run.mode + ", " + r.run.backend + ", seed " +
+           std::to_string(r.run.seed) + ")";
+  };
+  std::string out =
+      "A: " + name(a) + "  " + a.database + "\nB: " + name(b) + "  " + b.database + "\n";
+  char line[320];
+  int width = 20;
+  for (const auto& w : a.workloads) width = std::max(width, static_cast<int>(w.name.size()));
+  std::snprintf(line, sizeof line, "%-*s %10s %10s %7s %10s %10s %7s %10s %10s %7s\n", width,
+                "workload", "A p50", "B p50", "B/A", "A p95", "B p95", "B/A", "A p99", "B p99",
+                "B/A");
+  out += line;
+  auto ratio = [](double x, double y) { return x > 0 ? y / x : 0.0; };
+  for (const auto& wa : a.workloads) {
+    auto wb = std::find_if(b.workloads.begin(), b.workloads.end(),
+                           [&](const WorkloadSummary& w) { return w.name == wa.name; });
+    if (wb == b.workloads.end()) {
+      out += wa.name + ": only in A\n";
+      continue;
+    }
+    std::snprintf(line, sizeof line,
+                  "%-*s %10.3f %10.3f %7.3f %10.3f %10.3f %7.3f %10.3f %10.3f %7.3f\n", width,
+                  wa.name.c_str(), wa.ms.p50, wb->ms.p50, ratio(wa.ms.p50, wb->ms.p50), wa.ms.p95,
+                  wb->ms.p95, ratio(wa.ms.p95, wb->ms.p95), wa.ms.p99, wb->ms.p99,
+                  ratio(wa.ms.p99, wb->ms.p99));
+    out += line;
+  }
+  for (const auto& wb : b.workloads) {
+    if (std::none_of(a.workloads.begin(), a.workloads.end(),
+                     [&](const WorkloadSummary& w) { return w.name == wb.name; })) {
+      out += wb.name + ": only in B\n";
+    }
+  }
+  out += "(latencies in ms of the OK requests after each workload's warm-up)\n";
+  return out;
+}
+
 core::Status ExportRequestsCsv(const std::string& database, const std::string& csv_path) {
   std::ofstream out(csv_path, std::ios::binary | std::ios::trunc);
   if (!out) return core::Status::IOError("cannot write " + csv_path);

@@ -65,6 +65,9 @@ core::Result<Report> ReadReport(const std::string& database);
 double Percentile(const std::vector<double>& sorted, double q);
 // The summary as the terminal shows it.
 std::string FormatReport(const Report& report);
+// Two runs side by side (for a simulation against an emulation of one scenario): per workload
+// that both have, the p50, p95 and p99 of each and the ratios second / first.
+std::string FormatComparison(const Report& first, const Report& second);
 // Writes every request of the run as CSV (a header line, then the columns of `requests`).
 core::Status ExportRequestsCsv(const std::string& database, const std::string& csv_path);
 

@@ -2,6 +2,7 @@
 // replicas converged, and two runs of one seed giving the same database byte for byte.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -47,6 +48,12 @@ TEST(SimulationTest, PartitionAndCrashConvergeAndRunsRepeatByteForByte) {
   ASSERT_EQ(report->keygroups.size(), 1u);
   EXPECT_TRUE(report->keygroups[0].converged);
   EXPECT_EQ(report->keygroups[0].replicas[0].items, 40);
+  // `enoki report A.db B.db`: the two runs side by side, equal.
+  std::string both = FormatComparison(*report, *ReadReport(second));
+  char row[128];
+  std::snprintf(row, sizeof row, "%10.3f %10.3f %7.3f", w.ms.p50, w.ms.p50, 1.0);
+  EXPECT_NE(both.find("writes "), std::string::npos) << both;
+  EXPECT_NE(both.find(row), std::string::npos) << both;
   std::filesystem::remove_all(dir);
 }
 
