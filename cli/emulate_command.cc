@@ -32,28 +32,45 @@ struct EmulateArgs {
   std::string links = "auto";
 };
 
+// The scenario of `args`, shortened by --duration if given (*time_scale: the factor).
+core::Result<testbed::Scenario> LoadForRun(const EmulateArgs& args, double* time_scale) {
+  auto scenario = testbed::LoadScenario(args.file);
+  if (!scenario.ok() || args.duration_s <= 0) return scenario;
+  *time_scale = testbed::Shorten(*scenario, std::chrono::duration_cast<core::Duration>(
+                                                std::chrono::duration<double>(args.duration_s)));
+  if (*time_scale < 1) {
+    std::printf("shortened to about %g s: every time and request count scaled by %.4f\n",
+                args.duration_s, *time_scale);
+  } else {
+    std::printf(
+        "--duration %g: not shortened (the scenario is that short already, or has no "
+        "length to scale: closed loops bounded by request counts only)\n",
+        args.duration_s);
+  }
+  return scenario;
+}
+
+// The options `enoki emulate` and `enoki simulate` share.
+void AddRunOptions(CLI::App* cmd, EmulateArgs& args) {
+  cmd->add_option("scenario", args.file, "The scenario file (docs/scenarios.md)")->required();
+  cmd->add_option("--duration", args.duration_s,
+                  "Shorten the run to about this many seconds: workload starts, durations and "
+                  "think times, the timeline, the warm-up and request counts scale down alike "
+                  "(not link delays, rates or timeouts)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--results", args.results,
+                  "Folder for the results database (and an emulation's node logs; default: the "
+                  "scenario's `results`)");
+}
+
 int Emulate(const EmulateArgs& args) {
-  auto loaded = testbed::LoadScenario(args.file);
+  testbed::EmulateOptions options;
+  auto loaded = LoadForRun(args, &options.time_scale);
   if (!loaded.ok()) return ReportError(loaded.status().message());
   testbed::Scenario scenario = std::move(loaded.value());
-  testbed::EmulateOptions options;
   options.enoki_binary = core::Subprocess::SelfPath();
   options.results_dir = args.results;
   options.progress = !args.quiet && ::isatty(STDERR_FILENO);
-  if (args.duration_s > 0) {
-    options.time_scale = testbed::Shorten(
-        scenario,
-        std::chrono::duration_cast<core::Duration>(std::chrono::duration<double>(args.duration_s)));
-    if (options.time_scale < 1) {
-      std::printf("shortened to about %g s: every time and request count scaled by %.4f\n",
-                  args.duration_s, options.time_scale);
-    } else {
-      std::printf(
-          "--duration %g: not shortened (the scenario is that short already, or has no "
-          "length to scale: closed loops bounded by request counts only)\n",
-          args.duration_s);
-    }
-  }
   auto links = testbed::ChooseLinks(args.links == "netem"    ? testbed::Links::kNetem
                                     : args.links == "shaper" ? testbed::Links::kShaper
                                                              : testbed::Links::kAuto);
@@ -78,16 +95,11 @@ int Emulate(const EmulateArgs& args) {
 }
 
 int Simulate(const EmulateArgs& args) {
-  auto loaded = testbed::LoadScenario(args.file);
+  testbed::SimulateOptions options;
+  auto loaded = LoadForRun(args, &options.time_scale);
   if (!loaded.ok()) return ReportError(loaded.status().message());
   testbed::Scenario scenario = std::move(loaded.value());
-  testbed::SimulateOptions options;
   options.results_dir = args.results;
-  if (args.duration_s > 0) {
-    options.time_scale = testbed::Shorten(
-        scenario,
-        std::chrono::duration_cast<core::Duration>(std::chrono::duration<double>(args.duration_s)));
-  }
   std::printf("simulating %s: %zu nodes, in virtual time\n", scenario.name.c_str(),
               scenario.nodes.size());
   spdlog::set_level(spdlog::level::warn);  // the nodes' start-up lines are not news here
@@ -149,12 +161,7 @@ void AddSimulateCommand(CLI::App& app, Runner& run) {
       "Run a scenario in virtual time, in this process: the same node code, the same link "
       "model and the same workloads and timeline as `enoki emulate`, deterministic for a seed; "
       "writes a results database of the same schema (mode simulate). Native functions only");
-  cmd->add_option("scenario", args->file, "The scenario file (docs/scenarios.md)")->required();
-  cmd->add_option("--duration", args->duration_s,
-                  "Shorten the run to about this many seconds of virtual time, as for emulate")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--results", args->results,
-                  "Folder for the results database (default: the scenario's `results`)");
+  AddRunOptions(cmd, *args);
   cmd->callback([&run, args] { run = [args] { return Simulate(*args); }; });
 }
 
@@ -166,15 +173,7 @@ void AddEmulateCommand(CLI::App& app, Runner& run) {
       "by kernel netem or the user-space shaper, the workloads and the timeline; writes a "
       "results database. Ctrl-C stops it cleanly (exit status 130), keeping what it recorded, "
       "and removes every process, namespace and device it made");
-  cmd->add_option("scenario", args->file, "The scenario file (docs/scenarios.md)")->required();
-  cmd->add_option("--duration", args->duration_s,
-                  "Shorten the run to about this many seconds: workload starts, durations and "
-                  "think times, the timeline, the warm-up and request counts scale down alike "
-                  "(not link delays, rates or timeouts)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--results", args->results,
-                  "Folder for the results database and the nodes' logs (default: the "
-                  "scenario's `results`)");
+  AddRunOptions(cmd, *args);
   cmd->add_option("--links", args->links,
                   "How links are emulated: netem (every node in a network namespace, tc netem "
                   "per destination; needs root and sch_netem), shaper (loopback, the nodes' "
