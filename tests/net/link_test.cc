@@ -176,7 +176,9 @@ TEST_F(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
     ASSERT_GT(d.size(), kMessages / 2u) << id;
     double configured = core::ToMillis(spec.delay);
     double median = Quantile(d, 0.5);
-    if (spec.jitter.count() == 0) EXPECT_GE(d.front(), configured) << id;
+    if (spec.jitter.count() == 0) {
+      EXPECT_GE(d.front(), configured) << id;
+    }
     EXPECT_NEAR(median, configured, 0.15) << id;
     RecordProperty(id + "_median_ms", std::to_string(median));
     std::printf("%s: configured %.3f ms, min %.3f, median %.3f, max %.3f\n", id.c_str(), configured,
