@@ -105,13 +105,16 @@ int Simulate(const EmulateArgs& args) {
   spdlog::set_level(spdlog::level::warn);  // the nodes' start-up lines are not news here
   std::fflush(stdout);
   auto start = std::chrono::steady_clock::now();
-  auto database = testbed::Simulate(scenario, options);
-  if (!database.ok()) return ReportError(database.status().message());
+  auto run = testbed::Simulate(scenario, options);
+  if (!run.ok()) return ReportError(run.status().message());
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  auto report = testbed::ReadReport(*database);
+  auto report = testbed::ReadReport(run->database);
   if (!report.ok()) return ReportError(report.status().message());
   std::printf("%s", testbed::FormatReport(*report).c_str());
-  std::printf("(simulated in %.1f s of wall time)\n", seconds);
+  std::printf("simulated %.1f s of virtual time in %.2f s: %llu events, %.0f events/s\n",
+              std::chrono::duration<double>(run->virtual_time).count(), seconds,
+              static_cast<unsigned long long>(run->events),
+              seconds > 0 ? static_cast<double>(run->events) / seconds : 0.0);
   return 0;
 }
 

@@ -29,6 +29,7 @@ bool Simulator::Step() {
   if (!due) return false;
   now_ = *due;
   auto fn = timers_.PopDue(now_);
+  ++events_;
   (*fn)();
   // A hook may remove hooks (a node crashing): iterate over a snapshot of the ids.
   std::vector<uint64_t> ids;

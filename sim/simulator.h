@@ -36,6 +36,8 @@ class Simulator : public core::Env {
   // Runs until `done()` holds, checking after every event; gives up at virtual time `limit` from
   // now. Returns whether `done()` held.
   bool RunUntilTrue(const std::function<bool()>& done, core::Duration limit);
+  // Events run so far.
+  uint64_t events() const { return events_; }
 
  private:
   core::TimePoint now_{};
@@ -44,6 +46,7 @@ class Simulator : public core::Env {
   std::mt19937_64 rng_;
   std::map<uint64_t, std::function<void()>> hooks_;
   uint64_t next_hook_ = 1;
+  uint64_t events_ = 0;
 };
 
 }  // namespace enoki::sim

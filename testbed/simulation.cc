@@ -96,6 +96,8 @@ class Simulation : private Driver::Mode {
   }
 
   const Driver& driver() const { return driver_; }
+  uint64_t events() { return cluster_.sim().events(); }
+  core::Duration elapsed() { return cluster_.sim().Now() - core::TimePoint{}; }
 
   // The nodes' traces into the database.
   Status WriteTraces(ResultsDb& db) {
@@ -151,7 +153,7 @@ class Simulation : private Driver::Mode {
 
 }  // namespace
 
-core::Result<std::string> Simulate(const Scenario& scenario, const SimulateOptions& options) {
+core::Result<SimulationResult> Simulate(const Scenario& scenario, const SimulateOptions& options) {
   auto links = LinkTable(scenario);
   if (!links.ok()) return links.status();
   std::string dir = options.results_dir.empty() ? scenario.results : options.results_dir;
@@ -185,7 +187,7 @@ core::Result<std::string> Simulate(const Scenario& scenario, const SimulateOptio
   ENOKI_RETURN_IF_ERROR(run.WriteTraces(**db));
   ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, false, *links, run.driver().requests(),
                                      run.driver().events(), checks));
-  return path;
+  return SimulationResult{path, run.events(), run.elapsed()};
 }
 
 }  // namespace enoki::testbed

@@ -20,7 +20,13 @@ struct SimulateOptions {
   double time_scale = 1;    // what Shorten returned, stored with the run
 };
 
-// Runs `scenario`; returns the results database's path.
-core::Result<std::string> Simulate(const Scenario& scenario, const SimulateOptions& options);
+struct SimulationResult {
+  std::string database;            // its path (ReadReport summarizes it)
+  uint64_t events = 0;             // the simulator's events, set-up included
+  core::Duration virtual_time{0};  // from the start of the set-up to the end
+};
+
+// Runs `scenario`.
+core::Result<SimulationResult> Simulate(const Scenario& scenario, const SimulateOptions& options);
 
 }  // namespace enoki::testbed
