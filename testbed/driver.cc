@@ -130,7 +130,7 @@ void Driver::Finish(const InFlightRequest& f, const std::string& status, const s
   records_.push_back({d.name, d.client, d.function, d.node, f.caller, f.seq, Ns(f.start), Ns(end),
                       status, error, f.request_bytes, response_bytes});
   if (status == "OK") {
-    recent_ms_.push_back(core::ToMillis(end - f.start));
+    if (keep_recent_) recent_ms_.push_back(core::ToMillis(end - f.start));
   } else {
     ++errors_;
   }

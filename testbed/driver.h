@@ -67,6 +67,8 @@ class Driver {
   const std::vector<RequestRecord>& requests() const { return records_; }
   const std::vector<EventRecord>& events() const { return events_; }
   int64_t errors() const { return errors_; }
+  // Keeps the latencies of OK requests for TakeRecentMs (off by default).
+  void KeepRecent(bool keep) { keep_recent_ = keep; }
   // Latencies (ms) of the OK requests since the last call, for a progress line.
   std::vector<double> TakeRecentMs() { return std::exchange(recent_ms_, {}); }
 
@@ -109,6 +111,7 @@ class Driver {
   std::vector<RequestRecord> records_;
   std::vector<EventRecord> events_;
   std::vector<double> recent_ms_;
+  bool keep_recent_ = false;
   core::TimePoint t0_{};
   uint64_t next_request_ = 1;
   int64_t active_callers_ = 0;

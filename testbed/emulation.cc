@@ -66,7 +66,9 @@ class Emulation : private Driver::Mode {
         run_dir_(std::move(run_dir)),
         stop_requested_(std::move(stop_requested)),
         loop_(s.seed),
-        driver_(s, loop_, *this, std::move(links)) {}
+        driver_(s, loop_, *this, std::move(links)) {
+    driver_.KeepRecent(o.progress);
+  }
 
   ~Emulation() override { StopNodes(); }
 
