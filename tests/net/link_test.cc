@@ -206,12 +206,21 @@ TEST_F(ShaperFidelityTest, RateSerializesLargeMessages) {
   std::vector<double> d;
   for (const auto& [i, t] : receivers_["slow"].arrived) d.push_back(core::ToMillis(t - sent_[0]));
   ASSERT_EQ(d.size(), 20u);
-  // The first may be up to 1.5 ms late: on a fresh connection, 125 kB take longer through
-  // ZeroMQ and the kernel than the shaper's 1 ms lead; the others then follow 10 ms apart.
-  EXPECT_GE(d.front(), 1 + 10);
-  EXPECT_LE(d.front(), 1 + 10 + 1.5);
-  EXPECT_NEAR(d.back(), 1 + 20 * 10, 5.0);
-  for (size_t i = 2; i < d.size(); ++i) EXPECT_NEAR(d[i] - d[i - 1], 10, 0.5) << i;
+  // Message i arrives 1 ms + 10 ms x (i + 1) after the first hand-over (the link is busy from the
+  // first on), never earlier; consecutive ones 10 ms apart (the rate: median spacing within
+  // 0.2 ms). All of one run are late by about the same offset, 0.4 to 3.7 ms in runs on this
+  // shared 2-core host for 125 kB messages (1 ms links with small messages: 3 us, see above);
+  // the median lateness must stay under 5 ms.
+  std::vector<double> late, spacing;
+  for (size_t i = 0; i < d.size(); ++i) {
+    late.push_back(d[i] - (1 + 10.0 * static_cast<double>(i + 1)));
+    EXPECT_GE(late.back(), -0.01) << i;
+    if (i > 0) spacing.push_back(d[i] - d[i - 1]);
+  }
+  std::sort(late.begin(), late.end());
+  std::sort(spacing.begin(), spacing.end());
+  EXPECT_NEAR(Quantile(spacing, 0.5), 10.0, 0.2);
+  EXPECT_LT(Quantile(late, 0.5), 5.0);
 }
 
 }  // namespace
