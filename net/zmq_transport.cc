@@ -107,25 +107,23 @@ void ZmqTransport::ArmDelivery() {
 }
 
 void ZmqTransport::Dispatch(const ClientId& client, proto::Envelope& envelope) {
-  {
-    switch (envelope.kind_case()) {
-      case proto::Envelope::kRequest:
-        if (envelope.request().has_set_link()) {
-          ServeSetLink(client, envelope.request());
-          break;
-        }
-        handler_->OnClientRequest(client, std::move(*envelope.mutable_request()));
+  switch (envelope.kind_case()) {
+    case proto::Envelope::kRequest:
+      if (envelope.request().has_set_link()) {
+        ServeSetLink(client, envelope.request());
         break;
-      case proto::Envelope::kPeer:
-        if (envelope.peer().from().empty() || envelope.peer().body_case() == 0) {
-          spdlog::warn("dropping peer message without sender or body");
-          break;
-        }
-        handler_->OnPeerMessage(std::move(*envelope.mutable_peer()));
+      }
+      handler_->OnClientRequest(client, std::move(*envelope.mutable_request()));
+      break;
+    case proto::Envelope::kPeer:
+      if (envelope.peer().from().empty() || envelope.peer().body_case() == 0) {
+        spdlog::warn("dropping peer message without sender or body");
         break;
-      default:
-        SendError(client, "malformed message: an Envelope must hold a request");
-    }
+      }
+      handler_->OnPeerMessage(std::move(*envelope.mutable_peer()));
+      break;
+    default:
+      SendError(client, "malformed message: an Envelope must hold a request");
   }
 }
 
