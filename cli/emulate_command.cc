@@ -107,14 +107,17 @@ int Simulate(const EmulateArgs& args) {
   auto start = std::chrono::steady_clock::now();
   auto run = testbed::Simulate(scenario, options);
   if (!run.ok()) return ReportError(run.status().message());
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   auto report = testbed::ReadReport(run->database);
   if (!report.ok()) return ReportError(report.status().message());
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("%s", testbed::FormatReport(*report).c_str());
-  std::printf("simulated %.1f s of virtual time in %.2f s: %llu events, %.0f events/s\n",
-              std::chrono::duration<double>(run->virtual_time).count(), seconds,
-              static_cast<unsigned long long>(run->events),
-              seconds > 0 ? static_cast<double>(run->events) / seconds : 0.0);
+  std::printf(
+      "simulated %.1f s of virtual time in %.2f s (set-up %.2f, run %.2f, writing results %.2f, "
+      "report %.2f): %llu events, %.0f events/s while running\n",
+      std::chrono::duration<double>(run->virtual_time).count(), seconds, run->setup_s, run->run_s,
+      run->write_s, seconds - run->setup_s - run->run_s - run->write_s,
+      static_cast<unsigned long long>(run->events),
+      run->run_s > 0 ? static_cast<double>(run->events) / run->run_s : 0.0);
   return 0;
 }
 

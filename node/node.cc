@@ -164,9 +164,7 @@ void Node::SaveFunction(const std::string& name, const proto::FunctionSpec* spec
 // ---- Flush -----------------------------------------------------------------------------------
 
 void Node::Flush() {
-  while (
-      !batch_.empty() || !completions_.empty() || !outgoing_.empty() ||
-      std::any_of(peers_.begin(), peers_.end(), [](auto& p) { return !p.second.fresh.empty(); })) {
+  while (!batch_.empty() || !completions_.empty() || !outgoing_.empty() || !fresh_peers_.empty()) {
     if (!batch_.empty()) {
       core::Status st = storage_.Commit(batch_);
       if (!st.ok()) {
@@ -184,11 +182,8 @@ void Node::Flush() {
       }
       traced_writes_.clear();
     }
-    for (auto& [peer_id, peer] : peers_) {
-      if (peer.fresh.empty()) continue;
-      std::vector<ItemKey> fresh;
-      fresh.swap(peer.fresh);
-      SendEntries(peer_id, fresh);
+    for (const auto& peer_id : std::exchange(fresh_peers_, {})) {
+      SendEntries(peer_id, std::exchange(peers_.at(peer_id).fresh, {}));
     }
     auto completions = std::move(completions_);
     completions_.clear();
@@ -835,7 +830,10 @@ void Node::MarkDirty(const std::string& peer_id, const std::string& keygroup,
   it->second.version = version;
   it->second.last_sent = {};
   batch_.PutOutbox(OutboxRecord{peer_id, keygroup, key, version});
-  if (push_now) peer.fresh.emplace_back(keygroup, key);
+  if (push_now) {
+    if (peer.fresh.empty()) fresh_peers_.push_back(peer_id);
+    peer.fresh.emplace_back(keygroup, key);
+  }
 }
 
 void Node::EraseOutbox(const std::string& peer_id, std::map<ItemKey, OutboxEntry>::iterator it) {

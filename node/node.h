@@ -127,7 +127,7 @@ class Node : public net::MessageHandler {
   };
   struct Peer {
     std::map<ItemKey, OutboxEntry> outbox;
-    std::vector<ItemKey> fresh;  // written since the last Flush: push at once
+    std::vector<ItemKey> fresh;  // written since the last Flush: push at once (see fresh_peers_)
     ItemKey cursor;              // where the next retry round continues
     bool backlog = false;        // last retry round found entries to resend
     core::Duration backoff{};
@@ -216,6 +216,7 @@ class Node : public net::MessageHandler {
 
   std::map<std::string, Keygroup> keygroups_;
   std::map<std::string, Peer> peers_;
+  std::vector<std::string> fresh_peers_;  // the peers whose `fresh` is not empty
   std::map<uint64_t, PendingForward> forwards_;
   std::map<uint64_t, SyncWrite> sync_writes_;
   uint64_t next_op_id_;  // random start, so a late answer meant for an earlier run of the node does

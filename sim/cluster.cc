@@ -5,18 +5,81 @@
 
 namespace enoki::sim {
 
-SimCluster::SimCluster(std::vector<std::string> ids, uint64_t seed, core::Duration delay,
-                       std::function<void(node::NodeOptions&)> tune)
-    : sim_(seed), network_(sim_, delay) {
+class SimCluster::MemberEnv : public core::Env {
+ public:
+  MemberEnv(SimCluster& cluster, Member& member) : cluster_(cluster), member_(member) {}
+  core::TimePoint Now() const override { return cluster_.sim_.Now(); }
+  int64_t WallMicros() const override { return cluster_.sim_.WallMicros(); }
+  core::TimerId Schedule(core::Duration delay, std::function<void()> fn) override {
+    return cluster_.sim_.Schedule(delay, [this, fn = std::move(fn)] {
+      fn();
+      cluster_.Touch(member_);
+    });
+  }
+  void Cancel(core::TimerId id) override { cluster_.sim_.Cancel(id); }
+  std::mt19937_64& Rng() override { return cluster_.sim_.Rng(); }
+
+ private:
+  SimCluster& cluster_;
+  Member& member_;
+};
+
+class SimCluster::MemberHandler : public net::MessageHandler {
+ public:
+  MemberHandler(SimCluster& cluster, Member& member) : cluster_(cluster), member_(member) {}
+  void OnPeerMessage(proto::PeerMessage&& msg) override;
+  void OnClientRequest(const net::ClientId& client, proto::Request&& request) override;
+
+ private:
+  SimCluster& cluster_;
+  Member& member_;
+};
+
+struct SimCluster::Member {
+  explicit Member(SimCluster& cluster) : env(cluster, *this), handler(cluster, *this) {}
+  node::NodeOptions options;
+  node::MemoryStorage storage;
+  MemberEnv env;
+  MemberHandler handler;
+  std::unique_ptr<node::Node> node;
+  std::unique_ptr<node::FunctionHost> host;
+  net::TraceSink* trace = nullptr;
+  bool touched = false;
+};
+
+void SimCluster::MemberHandler::OnPeerMessage(proto::PeerMessage&& msg) {
+  member_.node->OnPeerMessage(std::move(msg));
+  cluster_.Touch(member_);
+}
+
+void SimCluster::MemberHandler::OnClientRequest(const net::ClientId& client,
+                                                proto::Request&& request) {
+  member_.node->OnClientRequest(client, std::move(request));
+  cluster_.Touch(member_);
+}
+
+std::map<std::string, std::set<std::string>> AllPeers(const std::vector<std::string>& ids) {
+  std::map<std::string, std::set<std::string>> peers;
   for (const auto& id : ids) {
-    Member& m = members_[id];
-    m.options.id = id;
     for (const auto& other : ids) {
-      if (other != id) m.options.peers.push_back(other);
+      if (other != id) peers[id].insert(other);
     }
+    peers[id];
+  }
+  return peers;
+}
+
+SimCluster::SimCluster(const std::map<std::string, std::set<std::string>>& peers, uint64_t seed,
+                       core::Duration delay, std::function<void(node::NodeOptions&)> tune)
+    : sim_(seed), network_(sim_, delay) {
+  for (const auto& [id, its_peers] : peers) {
+    Member& m = members_.try_emplace(id, *this).first->second;
+    m.options.id = id;
+    m.options.peers.assign(its_peers.begin(), its_peers.end());
     if (tune) tune(m.options);
   }
-  for (const auto& id : ids) {
+  sim_.SetAfterEvent([this] { FlushTouched(); });
+  for (const auto& [id, its_peers] : peers) {
     core::Status st = Restart(id);
     assert(st.ok());
     st.IgnoreError();
@@ -24,9 +87,27 @@ SimCluster::SimCluster(std::vector<std::string> ids, uint64_t seed, core::Durati
 }
 
 SimCluster::~SimCluster() {
+  sim_.SetAfterEvent(nullptr);
   for (auto& [id, m] : members_) {
     if (m.node) Crash(id);
   }
+}
+
+void SimCluster::Touch(Member& m) {
+  if (m.touched) return;
+  m.touched = true;
+  touched_.push_back(&m);
+}
+
+void SimCluster::FlushTouched() {
+  // Flushing sends nothing at once (the network schedules every delivery), so it touches no
+  // other node.
+  for (size_t i = 0; i < touched_.size(); ++i) {
+    Member* m = touched_[i];
+    m->touched = false;
+    if (m->node) m->node->Flush();
+  }
+  touched_.clear();
 }
 
 node::Node& SimCluster::node(const std::string& id) {
@@ -34,6 +115,8 @@ node::Node& SimCluster::node(const std::string& id) {
   assert(m.node != nullptr);
   return *m.node;
 }
+
+bool SimCluster::up(const std::string& id) const { return members_.at(id).node != nullptr; }
 
 void SimCluster::SetTrace(const std::string& id, net::TraceSink* trace) {
   Member& m = members_.at(id);
@@ -45,7 +128,6 @@ void SimCluster::Crash(const std::string& id) {
   Member& m = members_.at(id);
   network_.SetUp(id, false);
   network_.TransportOf(id).SetHandler(nullptr);
-  sim_.RemoveIdleHook(m.hook);
   m.host.reset();
   m.node.reset();
 }
@@ -54,14 +136,13 @@ core::Status SimCluster::Restart(const std::string& id) {
   Member& m = members_.at(id);
   assert(m.node == nullptr);
   net::Transport& transport = network_.TransportOf(id);
-  m.node = std::make_unique<node::Node>(m.options, sim_, transport, m.storage);
+  m.node = std::make_unique<node::Node>(m.options, m.env, transport, m.storage);
   m.node->SetTrace(m.trace);
   ENOKI_RETURN_IF_ERROR(m.node->Start());
-  m.host = std::make_unique<node::FunctionHost>(*m.node, sim_);
-  transport.SetHandler(m.node.get());
+  m.host = std::make_unique<node::FunctionHost>(*m.node, m.env);
+  transport.SetHandler(&m.handler);
   network_.SetUp(id, true);
-  node::Node* raw = m.node.get();
-  m.hook = sim_.AddIdleHook([raw] { raw->Flush(); });
+  Touch(m);  // what starting queued goes out after the next event
   return core::Status::Ok();
 }
 

@@ -8,19 +8,24 @@ class SimNetwork::SimTransport : public net::Transport {
   SimTransport(SimNetwork& net, std::string id) : net_(net), id_(std::move(id)) {}
   void SetHandler(net::MessageHandler* handler) override { handler_ = handler; }
   bool SendToPeer(const std::string& to, const proto::PeerMessage& msg) override {
-    if (!net_.transports_.contains(to)) return false;
-    net_.DeliverPeer(id_, to, msg);
+    auto it = net_.transports_.find(to);
+    if (it == net_.transports_.end()) return false;
+    net_.DeliverPeer(id_, *it->second, msg);
     return true;
   }
   void ReplyToClient(const net::ClientId& client, const proto::Response& response) override {
     net_.DeliverReply(client, response);
   }
-  net::MessageHandler* handler() const { return handler_; }
+  const std::string& id() const { return id_; }
+  // The handler, while the node is up; else nullptr.
+  net::MessageHandler* receiver() const { return up_ ? handler_ : nullptr; }
+  void SetUp(bool up) { up_ = up; }
 
  private:
   SimNetwork& net_;
   std::string id_;
   net::MessageHandler* handler_ = nullptr;
+  bool up_ = false;
 };
 
 SimNetwork::SimNetwork(Simulator& sim, core::Duration default_delay)
@@ -35,16 +40,16 @@ net::Transport& SimNetwork::TransportOf(const std::string& id) {
 }
 
 void SimNetwork::SetUp(const std::string& id, bool up) {
-  if (up) {
-    up_.insert(id);
-  } else {
-    up_.erase(id);
-  }
+  static_cast<SimTransport&>(TransportOf(id)).SetUp(up);
 }
 
 net::LinkModel& SimNetwork::ModelOf(const std::string& from, const std::string& to) {
-  auto [it, created] = links_.try_emplace({from, to});
-  if (created) it->second.Set({.delay = default_delay_});
+  auto& out = links_[from];
+  auto it = out.find(to);
+  if (it == out.end()) {
+    it = out.try_emplace(to).first;
+    it->second.Set({.delay = default_delay_});
+  }
   return it->second;
 }
 
@@ -73,63 +78,64 @@ void SimNetwork::SetCut(const std::string& a, const std::string& b, bool cut) {
   }
 }
 
-void SimNetwork::DeliverPeer(const std::string& from, const std::string& to,
-                             proto::PeerMessage msg) {
-  auto arrival = ModelOf(from, to).Arrival(sim_.Now(), msg.ByteSizeLong(), sim_.Rng());
+void SimNetwork::DeliverPeer(const std::string& from, SimTransport& to, proto::PeerMessage msg) {
+  net::LinkModel* link = &ModelOf(from, to.id());
+  auto arrival = link->Arrival(sim_.Now(), msg.ByteSizeLong(), sim_.Rng());
   if (!arrival) {  // lost on the link, or the link is cut
     ++lost_;
     return;
   }
-  sim_.Schedule(*arrival - sim_.Now(), [this, from, to, msg = std::move(msg)]() mutable {
+  sim_.Schedule(*arrival - sim_.Now(), [this, link, &to, msg = std::move(msg)]() mutable {
     // A cut made while the message was on its way loses it too.
-    auto it = transports_.find(to);
-    if (ModelOf(from, to).spec().cut || !up_.contains(to) || it->second->handler() == nullptr) {
+    net::MessageHandler* handler = to.receiver();
+    if (link->spec().cut || handler == nullptr) {
       ++lost_;
       return;
     }
-    it->second->handler()->OnPeerMessage(std::move(msg));
+    handler->OnPeerMessage(std::move(msg));
   });
 }
 
 void SimNetwork::Request(const std::string& from, const std::string& node, proto::Request request,
                          std::function<void(proto::Response&&)> on_reply) {
   net::ClientId client = "client-" + std::to_string(next_client_++);
-  auto arrival = ModelOf(from, node).Arrival(sim_.Now(), request.ByteSizeLong(), sim_.Rng());
+  net::LinkModel* there = &ModelOf(from, node);
+  auto arrival = there->Arrival(sim_.Now(), request.ByteSizeLong(), sim_.Rng());
   if (!arrival) {
     ++lost_;
     return;
   }
-  clients_.emplace(client, PendingClient{from, node, std::move(on_reply)});
+  auto* to = static_cast<SimTransport*>(&TransportOf(node));
+  clients_.emplace(client, PendingClient{&ModelOf(node, from), std::move(on_reply)});
   sim_.Schedule(*arrival - sim_.Now(),
-                [this, from, node, client, request = std::move(request)]() mutable {
-                  auto it = transports_.find(node);
-                  if (ModelOf(from, node).spec().cut || it == transports_.end() ||
-                      !up_.contains(node) || it->second->handler() == nullptr) {
+                [this, there, to, client, request = std::move(request)]() mutable {
+                  net::MessageHandler* handler = to->receiver();
+                  if (there->spec().cut || handler == nullptr) {
                     ++lost_;
                     clients_.erase(client);
                     return;
                   }
-                  it->second->handler()->OnClientRequest(client, std::move(request));
+                  handler->OnClientRequest(client, std::move(request));
                 });
 }
 
 void SimNetwork::DeliverReply(const net::ClientId& client, proto::Response response) {
   auto pending = clients_.find(client);
   if (pending == clients_.end()) return;
-  std::string host = pending->second.host, node = pending->second.node;
-  auto arrival = ModelOf(node, host).Arrival(sim_.Now(), response.ByteSizeLong(), sim_.Rng());
+  net::LinkModel* back = pending->second.back;
+  auto arrival = back->Arrival(sim_.Now(), response.ByteSizeLong(), sim_.Rng());
   if (!arrival) {
     ++lost_;
     clients_.erase(pending);
     return;
   }
   sim_.Schedule(*arrival - sim_.Now(),
-                [this, client, host, node, response = std::move(response)]() mutable {
+                [this, client, back, response = std::move(response)]() mutable {
                   auto it = clients_.find(client);
                   if (it == clients_.end()) return;
                   auto fn = std::move(it->second.on_reply);
                   clients_.erase(it);
-                  if (ModelOf(node, host).spec().cut) {
+                  if (back->spec().cut) {
                     ++lost_;
                     return;
                   }

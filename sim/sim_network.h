@@ -10,8 +10,8 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
+#include <unordered_map>
 
 #include "net/link_model.h"
 #include "net/transport.h"
@@ -50,19 +50,19 @@ class SimNetwork {
  private:
   class SimTransport;
   net::LinkModel& ModelOf(const std::string& from, const std::string& to);
-  void DeliverPeer(const std::string& from, const std::string& to, proto::PeerMessage msg);
+  void DeliverPeer(const std::string& from, SimTransport& to, proto::PeerMessage msg);
   void DeliverReply(const net::ClientId& client, proto::Response response);
 
   Simulator& sim_;
   core::Duration default_delay_;
-  std::map<std::string, std::unique_ptr<SimTransport>> transports_;
-  std::set<std::string> up_;
-  std::map<std::pair<std::string, std::string>, net::LinkModel> links_;  // (from, to)
+  // Hash maps, looked up for every message; their elements never move.
+  std::unordered_map<std::string, std::unique_ptr<SimTransport>> transports_;
+  std::unordered_map<std::string, std::unordered_map<std::string, net::LinkModel>> links_;
   struct PendingClient {
-    std::string host, node;
+    net::LinkModel* back;  // the link from the node to the client's host
     std::function<void(proto::Response&&)> on_reply;
   };
-  std::map<net::ClientId, PendingClient> clients_;
+  std::unordered_map<net::ClientId, PendingClient> clients_;
   uint64_t next_client_ = 1;
   uint64_t lost_ = 0;
 };

@@ -18,12 +18,6 @@ core::TimerId Simulator::Schedule(core::Duration delay, std::function<void()> fn
   return timers_.Add(now_ + delay, std::move(fn));
 }
 
-uint64_t Simulator::AddIdleHook(std::function<void()> hook) {
-  uint64_t id = next_hook_++;
-  hooks_.emplace(id, std::move(hook));
-  return id;
-}
-
 bool Simulator::Step() {
   auto due = timers_.NextDue();
   if (!due) return false;
@@ -31,13 +25,7 @@ bool Simulator::Step() {
   auto fn = timers_.PopDue(now_);
   ++events_;
   (*fn)();
-  // A hook may remove hooks (a node crashing): iterate over a snapshot of the ids.
-  std::vector<uint64_t> ids;
-  for (const auto& [id, hook] : hooks_) ids.push_back(id);
-  for (uint64_t id : ids) {
-    auto it = hooks_.find(id);
-    if (it != hooks_.end()) it->second();
-  }
+  if (after_event_) after_event_();
   return true;
 }
 

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <functional>
-#include <map>
 
 #include "core/env.h"
 #include "core/timer_queue.h"
@@ -24,11 +23,10 @@ class Simulator : public core::Env {
   void Cancel(core::TimerId id) override { timers_.Cancel(id); }
   std::mt19937_64& Rng() override { return rng_; }
 
-  // Runs `hook` after every event (where nodes flush their batches). Returns an id for RemoveHook.
-  uint64_t AddIdleHook(std::function<void()> hook);
-  void RemoveIdleHook(uint64_t id) { hooks_.erase(id); }
+  // Runs `hook` after every event (where nodes flush their batches); nullptr: nothing.
+  void SetAfterEvent(std::function<void()> hook) { after_event_ = std::move(hook); }
 
-  // Runs the next event, if any, and the idle hooks. Returns false when no event is left.
+  // Runs the next event, if any, and the after-event hook. Returns false when no event is left.
   bool Step();
   // Runs every event due up to `until`, then sets the clock to `until`.
   void RunUntil(core::TimePoint until);
@@ -44,8 +42,7 @@ class Simulator : public core::Env {
   int64_t wall_start_us_;
   core::TimerQueue timers_;
   std::mt19937_64 rng_;
-  std::map<uint64_t, std::function<void()>> hooks_;
-  uint64_t next_hook_ = 1;
+  std::function<void()> after_event_;
   uint64_t events_ = 0;
 };
 

@@ -37,6 +37,12 @@ net::LinkSpec Driver::Current(const Pair& p) const {
   return spec;
 }
 
+std::vector<Driver::Pair> Driver::Pairs() const {
+  std::vector<Pair> pairs;
+  for (const auto& [p, spec] : links_) pairs.push_back(p);
+  return pairs;
+}
+
 void Driver::Record(const std::string& kind, const std::string& detail) {
   events_.push_back({Ns(env_.Now()), kind, detail});
 }
@@ -146,7 +152,9 @@ void Driver::Apply(const TimelineEvent& e) {
       break;
     case TimelineEvent::Kind::kLink:
       for (const Pair& p : {Pair{e.link.a, e.link.b}, Pair{e.link.b, e.link.a}}) {
-        links_[p] = e.link.spec;
+        auto link = links_.find(p);
+        if (link == links_.end()) continue;  // the two do not talk
+        link->second = e.link.spec;
         ApplyLink(p);
       }
       Record("link", e.link.a + " - " + e.link.b + ": " + e.link.spec.ToString());
@@ -160,6 +168,7 @@ void Driver::Apply(const TimelineEvent& e) {
           if (i == j) continue;
           for (const auto& a : e.groups[i]) {
             for (const auto& b : e.groups[j]) {
+              if (!links_.contains({a, b})) continue;  // the two do not talk
               partitioned_.insert({a, b});
               ApplyLink({a, b});
             }
@@ -191,51 +200,69 @@ void Driver::Apply(const TimelineEvent& e) {
   }
 }
 
+ReplicaReader::ReplicaReader(std::string node)
+    : state_{std::move(node), 0, 14695981039346656037ull, ""} {}
+
+bool ReplicaReader::Add(const proto::ScanResult& page) {
+  auto mix = [this](const std::string& bytes) {
+    for (unsigned char c : bytes) state_.digest = (state_.digest ^ c) * 1099511628211ull;
+    state_.digest = (state_.digest ^ 0xff) * 1099511628211ull;  // a separator
+  };
+  for (const auto& item : page.items()) {
+    mix(item.key());
+    mix(item.value());
+    ++state_.items;
+  }
+  if (!page.more() || page.items().empty()) return false;
+  start_ = page.items().rbegin()->key() + std::string(1, '\0');
+  return true;
+}
+
 ReplicaState ReadReplica(
     const std::string& node,
     const std::function<core::Result<proto::ScanResult>(const std::string& start)>& page) {
-  ReplicaState r{node, 0, 14695981039346656037ull, ""};  // FNV-1a
-  auto mix = [&r](const std::string& bytes) {
-    for (unsigned char c : bytes) r.digest = (r.digest ^ c) * 1099511628211ull;
-    r.digest = (r.digest ^ 0xff) * 1099511628211ull;  // a separator
-  };
-  std::string start;
+  ReplicaReader reader(node);
   while (true) {
-    auto items = page(start);
+    auto items = page(reader.start());
     if (!items.ok()) {
-      r.error = items.status().ToString();
-      return r;
+      reader.Fail(items.status().ToString());
+      break;
     }
-    for (const auto& item : items->items()) {
-      mix(item.key());
-      mix(item.value());
-      ++r.items;
-    }
-    if (!items->more() || items->items().empty()) return r;
-    start = items->items().rbegin()->key() + std::string(1, '\0');
+    if (!reader.Add(*items)) break;
   }
+  return reader.state();
 }
 
 std::vector<KeygroupCheck> CheckReplicas(
     const Scenario& s,
-    const std::function<ReplicaState(const std::string& keygroup, const std::string& node)>& read,
+    const std::function<std::vector<ReplicaState>(const std::vector<ReplicaId>& replicas)>& read,
     const std::function<bool()>& wait_more) {
-  std::vector<KeygroupCheck> out;
-  for (const auto& k : s.keygroups) {
-    KeygroupCheck check;
-    while (true) {
-      check = {k.name, true, {}};
-      for (const auto& node : k.replicas) {
-        check.replicas.push_back(read(k.name, node));
+  std::vector<KeygroupCheck> out(s.keygroups.size());
+  std::vector<size_t> left;  // keygroups whose replicas did not agree yet
+  for (size_t k = 0; k < s.keygroups.size(); ++k) left.push_back(k);
+  while (true) {
+    std::vector<ReplicaId> ids;
+    for (size_t k : left) {
+      for (const auto& node : s.keygroups[k].replicas) ids.push_back({s.keygroups[k].name, node});
+    }
+    std::vector<ReplicaState> states = read(ids);
+    auto state = states.begin();
+    std::vector<size_t> still;
+    for (size_t k : left) {
+      KeygroupCheck& check = out[k];
+      check = {s.keygroups[k].name, true, {}};
+      for (size_t i = 0; i < s.keygroups[k].replicas.size(); ++i) {
+        check.replicas.push_back(*state++);
         const ReplicaState& r = check.replicas.back();
         const ReplicaState& first = check.replicas.front();
         if (!r.error.empty() || r.items != first.items || r.digest != first.digest) {
           check.converged = false;
         }
       }
-      if (check.converged || !wait_more()) break;
+      if (!check.converged) still.push_back(k);
     }
-    out.push_back(check);
+    left = std::move(still);
+    if (left.empty() || !wait_more()) break;
   }
   return out;
 }

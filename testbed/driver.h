@@ -42,7 +42,8 @@ class Driver {
     virtual core::Status Restart(const std::string& node) = 0;
   };
 
-  // `links`: every pair's link as the run starts (testbed::LinkTable).
+  // `links`: the link of every pair that talks, as the run starts (testbed::LinkTable). Timeline
+  // changes to other pairs change nothing.
   Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net::LinkSpec> links);
 
   // Starts the workloads and the timeline; now is the run's start.
@@ -58,6 +59,8 @@ class Driver {
 
   // The link a -> b as it is now: its spec, cut while partitioned.
   net::LinkSpec Current(const Pair& p) const;
+  // The pairs that talk (those of the links given).
+  std::vector<Pair> Pairs() const;
   bool Partitioned(const Pair& p) const { return partitioned_.contains(p); }
 
   // Adds a timeline event (kind: phase, link, partition, heal, crash, restart, error) now.
@@ -119,17 +122,39 @@ class Driver {
   int64_t errors_ = 0;
 };
 
-// What a replica holds, read page by page with `page(start)` (a scan from `start`): its items and
-// their digest, or the error that stopped the reading.
+// What a replica holds, read page by page: its items and their digest (FNV-1a over every key and
+// value, in key order), or the error that stopped the reading.
+class ReplicaReader {
+ public:
+  explicit ReplicaReader(std::string node);
+  // Takes the next page (a scan from start(), the first from ""). Returns whether another page
+  // is to be read.
+  bool Add(const proto::ScanResult& page);
+  // The reading stopped here.
+  void Fail(std::string error) { state_.error = std::move(error); }
+  // Where the next page starts.
+  const std::string& start() const { return start_; }
+  const ReplicaState& state() const { return state_; }
+
+ private:
+  ReplicaState state_;
+  std::string start_;
+};
+
+// Reads a replica with `page(start)`, one page after the other.
 ReplicaState ReadReplica(
     const std::string& node,
     const std::function<core::Result<proto::ScanResult>(const std::string& start)>& page);
 
-// Reads every replica of every keygroup with `read(keygroup, node)` until they agree or
-// `wait_more()` (called between rounds; it waits, in real or virtual time) says to stop.
+// (keygroup, node): one replica.
+using ReplicaId = std::pair<std::string, std::string>;
+
+// Reads every replica of every keygroup with `read(replicas)` (their states, in the same order)
+// until they agree or `wait_more()` (called between rounds; it waits, in real or virtual time)
+// says to stop. Each round reads the replicas of the keygroups that did not agree yet.
 std::vector<KeygroupCheck> CheckReplicas(
     const Scenario& s,
-    const std::function<ReplicaState(const std::string& keygroup, const std::string& node)>& read,
+    const std::function<std::vector<ReplicaState>(const std::vector<ReplicaId>& replicas)>& read,
     const std::function<bool()>& wait_more);
 
 // Writes what a run recorded into `db`: its workloads, the run, the links, the requests, the

@@ -66,7 +66,8 @@ class Emulation : private Driver::Mode {
         run_dir_(std::move(run_dir)),
         stop_requested_(std::move(stop_requested)),
         loop_(s.seed),
-        driver_(s, loop_, *this, std::move(links)) {
+        driver_(s, loop_, *this, std::move(links)),
+        peers_(Peers(s)) {
     driver_.KeepRecent(o.progress);
   }
 
@@ -117,11 +118,7 @@ class Emulation : private Driver::Mode {
       std::vector<net::NetemNetwork::Host> hosts;
       for (const auto& n : s_.nodes) hosts.push_back({n.name, n.tier == Tier::kClient});
       std::map<Pair, net::LinkSpec> links;
-      for (const auto& a : s_.nodes) {
-        for (const auto& b : s_.nodes) {
-          if (a.name != b.name) links[{a.name, b.name}] = driver_.Current({a.name, b.name});
-        }
-      }
+      for (const Pair& p : driver_.Pairs()) links[p] = driver_.Current(p);
       auto netem = net::NetemNetwork::Create(hosts, links, run_dir_ + "/netem");
       if (!netem.ok()) return netem.status();
       netem_ = std::move(netem.value());
@@ -226,7 +223,11 @@ class Emulation : private Driver::Mode {
     auto deadline = std::chrono::steady_clock::now() + wait;
     return testbed::CheckReplicas(
         s_,
-        [this](const std::string& kg, const std::string& node) { return ReadReplica(kg, node); },
+        [this](const std::vector<ReplicaId>& replicas) {
+          std::vector<ReplicaState> states;
+          for (const auto& [kg, node] : replicas) states.push_back(ReadReplica(kg, node));
+          return states;
+        },
         [&] {
           if (std::chrono::steady_clock::now() > deadline || stop_requested_()) return false;
           std::this_thread::sleep_for(milliseconds(200));
@@ -285,11 +286,13 @@ class Emulation : private Driver::Mode {
         "--listen",      n.endpoint,
         "--data-dir",    run_dir_ + "/data/" + id,
         "--log-level",   "warn",
-        "--trace",       TraceOf(id),
         "--seed",        std::to_string(s_.seed + 1 + NodeIndex(id) + 1000003 * n.starts++)};
-    for (const auto& [peer, p] : nodes_) {
-      if (peer == id) continue;
-      argv.push_back("--peer=" + peer + "=" + p.endpoint);
+    if (s_.traces) {
+      argv.push_back("--trace");
+      argv.push_back(TraceOf(id));
+    }
+    for (const auto& peer : peers_.at(id)) {
+      argv.push_back("--peer=" + peer + "=" + nodes_.at(peer).endpoint);
       if (!netem_) {
         argv.push_back("--link=" + peer + "=" + driver_.Current({id, peer}).ToString());
       }
@@ -426,7 +429,8 @@ class Emulation : private Driver::Mode {
   zmq::context_t context_{1};
   net::EventLoop loop_;
   Driver driver_;
-  std::map<std::string, NodeProc> nodes_;  // cloud and edge nodes
+  std::map<std::string, NodeProc> nodes_;               // cloud and edge nodes
+  std::map<std::string, std::set<std::string>> peers_;  // of each node (testbed::Peers)
   std::map<size_t, WorkloadRun> runs_;
   // A client's links to and from the nodes its workloads call, shaped here (shaper only): all
   // its callers share each one, its rate and its order, as they share one host's link.

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <queue>
 #include <set>
 #include <sstream>
 
@@ -233,6 +234,7 @@ Status LoadNodes(const Reader& r, const YAML::Node& list, Scenario& s) {
       if (!cpus.ok()) return cpus.status();
       d.cpus = *cpus;
     }
+    s.node_index[d.name] = s.nodes.size();
     s.nodes.push_back(d);
   }
   return Status::Ok();
@@ -440,6 +442,7 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
       if (!c.ok()) return c.status();
       d.spec.set_concurrency(static_cast<uint32_t>(*c));
     }
+    for (const auto& at : d.nodes) s.function_index[{d.spec.name(), at}] = s.functions.size();
     s.functions.push_back(d);
   }
   return Status::Ok();
@@ -469,8 +472,8 @@ Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
     w.client = *client;
     auto fn = r.Name(n["function"], f + ".function");
     if (!fn.ok()) return fn.status();
-    auto named = [&](const FunctionDecl& d) { return d.spec.name() == *fn; };
-    if (std::none_of(s.functions.begin(), s.functions.end(), named)) {
+    auto named = s.function_index.lower_bound({*fn, ""});
+    if (named == s.function_index.end() || named->first.first != *fn) {
       return r.Error(n["function"], f + ".function", "no function '" + *fn + "'");
     }
     w.function = *fn;
@@ -724,19 +727,13 @@ const char* TierName(Tier tier) {
 
 const FunctionDecl* FindFunction(const Scenario& s, const std::string& name,
                                  const std::string& node) {
-  for (const auto& f : s.functions) {
-    if (f.spec.name() == name && std::find(f.nodes.begin(), f.nodes.end(), node) != f.nodes.end()) {
-      return &f;
-    }
-  }
-  return nullptr;
+  auto it = s.function_index.find({name, node});
+  return it == s.function_index.end() ? nullptr : &s.functions[it->second];
 }
 
 const NodeDecl* Scenario::FindNode(const std::string& name) const {
-  for (const auto& n : nodes) {
-    if (n.name == name) return &n;
-  }
-  return nullptr;
+  auto it = node_index.find(name);
+  return it == node_index.end() ? nullptr : &nodes[it->second];
 }
 
 core::Result<Scenario> ParseScenario(const std::string& text, const std::string& file) {
@@ -754,8 +751,8 @@ core::Result<Scenario> ParseScenario(const std::string& text, const std::string&
   s.text = text;
   ENOKI_RETURN_IF_ERROR(
       r.Map(root, "",
-            {"name", "description", "seed", "warmup", "results", "nodes", "tier_links", "links",
-             "keygroups", "functions", "workloads", "timeline"},
+            {"name", "description", "seed", "warmup", "results", "traces", "nodes", "tier_links",
+             "links", "keygroups", "functions", "workloads", "timeline"},
             {"name", "nodes"}));
   auto name = r.Name(root["name"], "name");
   if (!name.ok()) return name.status();
@@ -780,6 +777,13 @@ core::Result<Scenario> ParseScenario(const std::string& text, const std::string&
     if (!res.ok()) return res.status();
     s.results = *res;
   }
+  if (root["traces"]) {
+    const std::string& v = root["traces"].Scalar();
+    if (v != "true" && v != "false") {
+      return r.Error(root["traces"], "traces", "'" + v + "' is not true or false");
+    }
+    s.traces = v == "true";
+  }
   std::string base_dir = std::filesystem::path(file).parent_path().string();
   ENOKI_RETURN_IF_ERROR(LoadNodes(r, root["nodes"], s));
   ENOKI_RETURN_IF_ERROR(LoadTopology(r, root, s));
@@ -800,72 +804,134 @@ core::Result<Scenario> LoadScenario(const std::string& path) {
   return ParseScenario(text.str(), path);
 }
 
-core::Result<std::map<std::pair<std::string, std::string>, net::LinkSpec>> LinkTable(
-    const Scenario& s) {
-  // Direct links: declared ones, else the tiers' default.
-  size_t n = s.nodes.size();
-  std::vector<std::vector<std::optional<net::LinkSpec>>> direct(
-      n, std::vector<std::optional<net::LinkSpec>>(n));
-  std::map<std::string, size_t> index;
-  for (size_t i = 0; i < n; ++i) index[s.nodes[i].name] = i;
-  for (size_t i = 0; i < n; ++i) {
-    for (size_t j = 0; j < n; ++j) {
-      auto it = s.tier_links.find(TierPair(s.nodes[i].tier, s.nodes[j].tier));
-      if (i != j && it != s.tier_links.end()) direct[i][j] = it->second;
+std::map<std::string, std::set<std::string>> Peers(const Scenario& s) {
+  std::map<std::string, std::set<std::string>> peers;
+  for (const auto& n : s.nodes) {
+    if (n.tier != Tier::kClient) peers[n.name];
+  }
+  auto link = [&](const std::string& a, const std::string& b) {
+    if (a == b) return;
+    peers[a].insert(b);
+    peers[b].insert(a);
+  };
+  std::map<std::string, const KeygroupDecl*> keygroups;
+  for (const auto& k : s.keygroups) {
+    keygroups[k.name] = &k;
+    for (const auto& a : k.replicas) {
+      for (const auto& b : k.replicas) link(a, b);
     }
   }
-  for (const auto& l : s.links) {
-    direct[index[l.a]][index[l.b]] = l.spec;
-    direct[index[l.b]][index[l.a]] = l.spec;
+  for (const auto& f : s.functions) {
+    auto k = keygroups.find(f.spec.keygroup());
+    for (const auto& at : f.nodes) {
+      if (k != keygroups.end()) {
+        for (const auto& r : k->second->replicas) link(at, r);
+      }
+      for (const auto& [param, value] : f.spec.params()) {
+        const NodeDecl* callee = s.FindNode(value);
+        if (param.starts_with("at.") && callee != nullptr && callee->tier != Tier::kClient) {
+          link(at, value);
+        }
+      }
+    }
   }
-  // Paths: the least total delay (Dijkstra from each node; a handful to thousands of nodes).
+  return peers;
+}
+
+core::Result<std::map<std::pair<std::string, std::string>, net::LinkSpec>> LinkTable(
+    const Scenario& s) {
+  size_t n = s.nodes.size();
+  const auto& index = s.node_index;
+  // The pairs that talk, grouped by their first node.
+  std::map<size_t, std::set<size_t>> wanted;
+  for (const auto& [a, bs] : Peers(s)) {
+    for (const auto& b : bs) wanted[index.at(a)].insert(index.at(b));
+  }
+  for (const auto& w : s.workloads) {
+    wanted[index.at(w.client)].insert(index.at(w.node));
+    wanted[index.at(w.node)].insert(index.at(w.client));
+  }
+  // Direct links: declared ones, else the tiers' default.
+  std::vector<std::map<size_t, net::LinkSpec>> declared(n);
+  for (const auto& l : s.links) {
+    declared[index.at(l.a)][index.at(l.b)] = l.spec;
+    declared[index.at(l.b)][index.at(l.a)] = l.spec;
+  }
+  std::map<Tier, std::vector<size_t>> by_tier;
+  for (size_t i = 0; i < n; ++i) by_tier[s.nodes[i].tier].push_back(i);
+  auto direct = [&](size_t u, size_t v) -> std::optional<net::LinkSpec> {
+    if (auto d = declared[u].find(v); d != declared[u].end()) return d->second;
+    auto t = s.tier_links.find(TierPair(s.nodes[u].tier, s.nodes[v].tier));
+    if (u != v && t != s.tier_links.end()) return t->second;
+    return std::nullopt;
+  };
   std::map<std::pair<std::string, std::string>, net::LinkSpec> table;
-  for (size_t src = 0; src < n; ++src) {
+  for (const auto& [src, dsts] : wanted) {
+    std::set<size_t> left;
+    for (size_t dst : dsts) {
+      if (auto d = direct(src, dst)) {
+        table[{s.nodes[src].name, s.nodes[dst].name}] = *d;
+      } else {
+        left.insert(dst);
+      }
+    }
+    if (left.empty()) continue;
+    // The path of least total delay (Dijkstra over declared and default links).
     std::vector<std::optional<net::LinkSpec>> best(n);
     std::vector<double> variance(n, 0);  // of the path's jitter, ns^2
     std::vector<int> jittery(n, 0);      // hops with jitter on the path
     std::vector<bool> done(n, false);
+    using Item = std::pair<Duration, size_t>;
+    std::priority_queue<Item, std::vector<Item>, std::greater<>> queue;
     best[src] = net::LinkSpec{};
-    for (size_t round = 0; round < n; ++round) {
-      size_t u = n;
-      for (size_t v = 0; v < n; ++v) {
-        if (!done[v] && best[v] && (u == n || best[v]->delay < best[u]->delay)) u = v;
+    queue.push({Duration(0), src});
+    auto relax = [&](size_t u, size_t v, const net::LinkSpec& hop) {
+      if (done[v]) return;
+      net::LinkSpec path = *best[u];
+      path.delay += hop.delay;
+      if (best[v] && path.delay >= best[v]->delay) return;
+      // Independent jitters add as variances: uniform +-j has variance j^2/3, normal j^2.
+      double j = static_cast<double>(hop.jitter.count());
+      bool uniform = hop.distribution == net::LinkSpec::Jitter::kUniform;
+      double var = variance[u] + (uniform ? j * j / 3 : j * j);
+      int hops = jittery[u] + (hop.jitter > Duration(0) ? 1 : 0);
+      if (hops == 1 && hop.jitter > Duration(0)) {  // the one jittery hop, as it is
+        path.jitter = hop.jitter;
+        path.distribution = hop.distribution;
+      } else if (hops > 1) {  // several: near normal, with the summed variance
+        path.jitter = Duration(static_cast<Duration::rep>(std::llround(std::sqrt(var))));
+        path.distribution = net::LinkSpec::Jitter::kNormal;
       }
-      if (u == n) break;
+      path.loss = 1 - (1 - path.loss) * (1 - hop.loss);
+      path.rate_bps = path.rate_bps == 0  ? hop.rate_bps
+                      : hop.rate_bps == 0 ? path.rate_bps
+                                          : std::min(path.rate_bps, hop.rate_bps);
+      best[v] = path;
+      variance[v] = var;
+      jittery[v] = hops;
+      queue.push({path.delay, v});
+    };
+    while (!queue.empty() && !left.empty()) {
+      auto [delay, u] = queue.top();
+      queue.pop();
+      if (done[u]) continue;
       done[u] = true;
+      left.erase(u);
       // Clients are ends of paths, never hops on them.
       if (u != src && s.nodes[u].tier == Tier::kClient) continue;
-      for (size_t v = 0; v < n; ++v) {
-        if (done[v] || !direct[u][v]) continue;
-        const net::LinkSpec& hop = *direct[u][v];
-        net::LinkSpec path = *best[u];
-        path.delay += hop.delay;
-        if (!best[v] || path.delay < best[v]->delay) {
-          // Independent jitters add as variances: uniform +-j has variance j^2/3, normal j^2.
-          double j = static_cast<double>(hop.jitter.count());
-          bool uniform = hop.distribution == net::LinkSpec::Jitter::kUniform;
-          double var = variance[u] + (uniform ? j * j / 3 : j * j);
-          int hops = jittery[u] + (hop.jitter > Duration(0) ? 1 : 0);
-          if (hops == 1 && hop.jitter > Duration(0)) {  // the one jittery hop, as it is
-            path.jitter = hop.jitter;
-            path.distribution = hop.distribution;
-          } else if (hops > 1) {  // several: near normal, with the summed variance
-            path.jitter = Duration(static_cast<Duration::rep>(std::llround(std::sqrt(var))));
-            path.distribution = net::LinkSpec::Jitter::kNormal;
-          }
-          path.loss = 1 - (1 - path.loss) * (1 - hop.loss);
-          path.rate_bps = path.rate_bps == 0  ? hop.rate_bps
-                          : hop.rate_bps == 0 ? path.rate_bps
-                                              : std::min(path.rate_bps, hop.rate_bps);
-          best[v] = path;
-          variance[v] = var;
-          jittery[v] = hops;
+      for (const auto& [v, hop] : declared[u]) relax(u, v, hop);
+      for (const auto& [tiers, hop] : s.tier_links) {
+        Tier u_tier = s.nodes[u].tier;
+        if (tiers.first != u_tier && tiers.second != u_tier) continue;
+        Tier other = tiers.first == u_tier ? tiers.second : tiers.first;
+        for (size_t v : by_tier[other]) {
+          if (v != u && !declared[u].contains(v)) relax(u, v, hop);
         }
       }
     }
-    for (size_t dst = 0; dst < n; ++dst) {
-      if (dst == src) continue;
-      if (!best[dst]) {
+    for (size_t dst : dsts) {
+      if (direct(src, dst)) continue;
+      if (!best[dst] || !done[dst]) {
         return Status::InvalidArgument(
             "no link or path between " + s.nodes[src].name + " and " + s.nodes[dst].name +
             ": declare a link, or a tier_links default for " + TierName(s.nodes[src].tier) + "-" +

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -101,6 +102,10 @@ struct Scenario {
   uint64_t seed = 1;
   core::Duration warmup{0};
   std::string results = "results";  // directory for the run's database
+  // Whether the nodes trace their writes and their functions' store operations (the writes and
+  // kv_ops tables: replication lag, staleness). At a million invocations, writing the traces
+  // takes longer than simulating them.
+  bool traces = true;
   std::vector<NodeDecl> nodes;
   std::map<std::pair<Tier, Tier>, net::LinkSpec> tier_links;  // defaults, keyed (lower, higher)
   std::vector<LinkDecl> links;
@@ -108,6 +113,11 @@ struct Scenario {
   std::vector<FunctionDecl> functions;
   std::vector<WorkloadDecl> workloads;
   std::vector<TimelineEvent> timeline;  // in time order
+
+  // Where the loader put each node (by name) and each deployment (function name, node), for
+  // FindNode and FindFunction.
+  std::map<std::string, size_t> node_index;
+  std::map<std::pair<std::string, std::string>, size_t> function_index;
 
   const NodeDecl* FindNode(const std::string& name) const;
 };
@@ -122,11 +132,18 @@ core::Result<Scenario> LoadScenario(const std::string& path);
 // The same, from text (`file` names it in errors; relative paths are taken from its folder).
 core::Result<Scenario> ParseScenario(const std::string& text, const std::string& file);
 
-// The one-way link between every ordered pair of distinct nodes: the declared link; else the
-// default for their tiers; else the path of least delay through declared and default links (never
-// through a client node), whose
-// delays add, jitters add as independent deviations (in quadrature), losses compound and rate is
-// the smallest. An error names a pair with no path.
+// The nodes each cloud and edge node talks to, its peers: the other replicas of the keygroups it
+// holds, the replicas of the keygroups its functions use, the nodes its functions' `at.<callee>`
+// parameters name, and every node that has it as a peer by these rules. A node talks to no other
+// (pings, replication and the catalog reach its peers only), so a large topology costs each node
+// its neighbourhood, not the whole world.
+std::map<std::string, std::set<std::string>> Peers(const Scenario& scenario);
+
+// The one-way link of every pair of nodes that talk (peers, and each workload's client and node,
+// both ways): the declared link; else the default for their tiers; else the path of least delay
+// through declared and default links (never through a client node), whose delays add, jitters add
+// as independent deviations (in quadrature), losses compound and rate is the smallest. An error
+// names a pair with no path.
 core::Result<std::map<std::pair<std::string, std::string>, net::LinkSpec>> LinkTable(
     const Scenario& scenario);
 

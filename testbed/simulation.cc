@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "net/trace.h"
@@ -20,15 +21,18 @@ class Simulation : private Driver::Mode {
  public:
   Simulation(const Scenario& s, const std::map<Pair, net::LinkSpec>& links)
       : s_(s),
-        cluster_(NodeIds(s), s.seed, std::chrono::milliseconds(1)),
+        cluster_(Peers(s), s.seed, std::chrono::milliseconds(1)),
         driver_(s, cluster_.sim(), *this, links) {
     for (const auto& [pair, spec] : links) {
       cluster_.network().SetLink(pair.first, pair.second, spec);
     }
-    for (const auto& id : NodeIds(s)) cluster_.SetTrace(id, &traces_[id]);
+    for (const auto& n : s.nodes) {
+      if (s.traces && n.tier != Tier::kClient) cluster_.SetTrace(n.name, &traces_[n.name]);
+    }
   }
 
-  // Creates the keygroups and deploys the functions, as a client of the nodes would.
+  // Creates the keygroups and deploys the functions, as a client of the nodes would: every
+  // keygroup at once, then (the catalog having reached the nodes) every deployment at once.
   Status Setup() {
     for (const auto& f : s_.functions) {
       if (f.spec.runtime() != "native" && !f.spec.runtime().empty()) {
@@ -38,24 +42,25 @@ class Simulation : private Driver::Mode {
                                        "functions");
       }
     }
+    std::vector<Call> calls;
     for (const auto& k : s_.keygroups) {
-      proto::Request r;
-      auto* c = r.mutable_create_keygroup();
+      Call& call = calls.emplace_back(Call{k.replicas[0], {}, "keygroup " + k.name});
+      auto* c = call.request.mutable_create_keygroup();
       c->set_name(k.name);
       c->set_mode(k.mode);
       c->set_mutability(k.mutability);
       for (const auto& rep : k.replicas) c->add_replicas(rep);
-      ENOKI_RETURN_IF_ERROR(Call(k.replicas[0], r, "keygroup " + k.name));
     }
+    ENOKI_RETURN_IF_ERROR(CallAll(calls));
     cluster_.sim().RunFor(std::chrono::seconds(1));  // the catalog reaches every node
+    calls.clear();
     for (const auto& f : s_.functions) {
       for (const auto& at : f.nodes) {
-        proto::Request r;
-        *r.mutable_deploy_function()->mutable_spec() = f.spec;
-        ENOKI_RETURN_IF_ERROR(Call(at, r, "function " + f.spec.name() + " at " + at));
+        Call& call = calls.emplace_back(Call{at, {}, "function " + f.spec.name() + " at " + at});
+        *call.request.mutable_deploy_function()->mutable_spec() = f.spec;
       }
     }
-    return Status::Ok();
+    return CallAll(calls);
   }
 
   void Drive() {
@@ -64,25 +69,11 @@ class Simulation : private Driver::Mode {
     cluster_.sim().RunUntilTrue([this] { return driver_.Done(); }, std::chrono::hours(24 * 7));
   }
 
+  // Reads all replicas at once, each page after the other, as clients of their nodes would.
   std::vector<KeygroupCheck> CheckReplicas() {
     auto deadline = cluster_.sim().Now() + std::chrono::seconds(10);
     return testbed::CheckReplicas(
-        s_,
-        [this](const std::string& kg, const std::string& node) {
-          if (!cluster_.up(node)) return ReplicaState{node, 0, 0, "down"};
-          return testbed::ReadReplica(node, [&](const std::string& start) {
-            proto::Request r;
-            r.mutable_scan()->set_keygroup(kg);
-            r.mutable_scan()->set_start(start);
-            r.mutable_scan()->set_limit(1000);
-            auto res = cluster_.Call(node, r, std::chrono::seconds(5));
-            if (!res) return core::Result<proto::ScanResult>(Status::Unavailable("no answer"));
-            if (res->code() != proto::OK) {
-              return core::Result<proto::ScanResult>(Status::Internal(res->error()));
-            }
-            return core::Result<proto::ScanResult>(res->scan());
-          });
-        },
+        s_, [this](const std::vector<ReplicaId>& replicas) { return ReadReplicas(replicas); },
         [&] {
           if (cluster_.sim().Now() > deadline) return false;
           cluster_.sim().RunFor(std::chrono::milliseconds(200));
@@ -109,18 +100,89 @@ class Simulation : private Driver::Mode {
   }
 
  private:
-  static std::vector<std::string> NodeIds(const Scenario& s) {
-    std::vector<std::string> ids;
-    for (const auto& n : s.nodes) {
-      if (n.tier != Tier::kClient) ids.push_back(n.name);
+  // The replicas being read: shared with the answers still on their way when a reading ends.
+  struct Reading {
+    std::vector<ReplicaId> replicas;
+    std::vector<ReplicaReader> readers;
+    size_t left = 0;
+  };
+
+  std::vector<ReplicaState> ReadReplicas(const std::vector<ReplicaId>& replicas) {
+    auto reading = std::make_shared<Reading>();
+    reading->replicas = replicas;
+    for (const auto& [kg, node] : replicas) {
+      reading->readers.emplace_back(node);
+      if (cluster_.up(node)) {
+        ++reading->left;
+      } else {
+        reading->readers.back().Fail("down");
+      }
     }
-    return ids;
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      if (reading->readers[i].state().error.empty()) NextPage(reading, i);
+    }
+    cluster_.sim().RunUntilTrue([&] { return reading->left == 0; }, std::chrono::minutes(10));
+    std::vector<ReplicaState> states;
+    for (const auto& r : reading->readers) states.push_back(r.state());
+    return states;
   }
 
-  Status Call(const std::string& node, const proto::Request& r, const std::string& what) {
-    auto res = cluster_.Call(node, r, std::chrono::seconds(30));
-    if (!res) return Status::Unavailable(what + ": node " + node + " did not answer");
-    if (res->code() != proto::OK) return Status::InvalidArgument(what + ": " + res->error());
+  // Asks for the next page of replica `i`; a replica that does not answer within 5 s fails.
+  void NextPage(const std::shared_ptr<Reading>& reading, size_t i) {
+    proto::Request r;
+    r.mutable_scan()->set_keygroup(reading->replicas[i].first);
+    r.mutable_scan()->set_start(reading->readers[i].start());
+    r.mutable_scan()->set_limit(1000);
+    auto answered = std::make_shared<bool>(false);
+    core::TimerId timer = cluster_.sim().Schedule(std::chrono::seconds(5), [reading, i, answered] {
+      if (std::exchange(*answered, true)) return;
+      reading->readers[i].Fail("UNAVAILABLE: no answer within 5 s");
+      --reading->left;
+    });
+    cluster_.network().Request(
+        "", reading->replicas[i].second, r,
+        [this, reading, i, answered, timer](proto::Response&& res) {
+          if (std::exchange(*answered, true)) return;
+          cluster_.sim().Cancel(timer);
+          if (res.code() != proto::OK) {
+            reading->readers[i].Fail(proto::Code_Name(res.code()) + ": " + res.error());
+          } else if (reading->readers[i].Add(res.scan())) {
+            NextPage(reading, i);
+            return;
+          }
+          --reading->left;
+        });
+  }
+
+  struct Call {
+    std::string node;
+    proto::Request request;
+    std::string what;  // for errors
+  };
+
+  // Sends every call at once and waits (up to 30 s of virtual time) for their answers. Returns
+  // the first call's error, in order.
+  Status CallAll(const std::vector<Call>& calls) {
+    // Shared with answers that arrive after the wait.
+    auto answers = std::make_shared<std::vector<std::optional<proto::Response>>>(calls.size());
+    auto left = std::make_shared<size_t>(calls.size());
+    for (size_t i = 0; i < calls.size(); ++i) {
+      cluster_.network().Request("", calls[i].node, calls[i].request,
+                                 [answers, left, i](proto::Response&& r) {
+                                   (*answers)[i] = std::move(r);
+                                   --*left;
+                                 });
+    }
+    cluster_.sim().RunUntilTrue([&] { return *left == 0; }, std::chrono::seconds(30));
+    for (size_t i = 0; i < calls.size(); ++i) {
+      const auto& answer = (*answers)[i];
+      if (!answer) {
+        return Status::Unavailable(calls[i].what + ": node " + calls[i].node + " did not answer");
+      }
+      if (answer->code() != proto::OK) {
+        return Status::InvalidArgument(calls[i].what + ": " + answer->error());
+      }
+    }
     return Status::Ok();
   }
 
@@ -170,6 +232,13 @@ core::Result<SimulationResult> Simulate(const Scenario& scenario, const Simulate
                "",
                "",
                options.time_scale};
+  using Clock = std::chrono::steady_clock;
+  auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  SimulationResult result;
+  result.database = path;
+  auto t = Clock::now();
   Simulation run(scenario, *links);
   Status st = run.Setup();
   if (!st.ok()) {
@@ -177,12 +246,19 @@ core::Result<SimulationResult> Simulate(const Scenario& scenario, const Simulate
     std::filesystem::remove(path, ec);
     return st;
   }
+  result.setup_s = seconds_since(t);
+  t = Clock::now();
   run.Drive();
   std::vector<KeygroupCheck> checks = run.CheckReplicas();
+  result.run_s = seconds_since(t);
+  t = Clock::now();
   ENOKI_RETURN_IF_ERROR(run.WriteTraces(**db));
   ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, false, *links, run.driver().requests(),
                                      run.driver().events(), checks));
-  return SimulationResult{path, run.events(), run.elapsed()};
+  result.write_s = seconds_since(t);
+  result.events = run.events();
+  result.virtual_time = run.elapsed();
+  return result;
 }
 
 }  // namespace enoki::testbed

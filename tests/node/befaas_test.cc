@@ -12,7 +12,7 @@ using std::chrono::seconds;
 
 class BefaasTest : public ::testing::Test {
  protected:
-  BefaasTest() : cluster_({"edge", "cloud"}, 11, milliseconds(5)) {
+  BefaasTest() : cluster_(sim::AllPeers({"edge", "cloud"}), 11, milliseconds(5)) {
     cluster_.network().SetDelay("edge", "cloud", milliseconds(25));
     for (auto [kg, at] : {std::pair{"edge-state", "edge"}, std::pair{"cloud-state", "cloud"}}) {
       proto::Request r;

@@ -12,7 +12,7 @@ using std::chrono::seconds;
 
 class FunctionHostTest : public ::testing::Test {
  protected:
-  FunctionHostTest() : cluster_({"edge", "cloud"}, 3, milliseconds(5)) {
+  FunctionHostTest() : cluster_(sim::AllPeers({"edge", "cloud"}), 3, milliseconds(5)) {
     // "state" at the edge; "far" in the cloud, for functions that wait on a remote replica.
     for (auto [kg, at] : {std::pair{"state", "edge"}, std::pair{"far", "cloud"}}) {
       proto::Request r;

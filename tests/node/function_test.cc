@@ -89,7 +89,7 @@ Task<core::Result<std::string>> CallsWithTimeout(FunctionContext& ctx) {
 
 class FunctionTest : public ::testing::Test {
  protected:
-  FunctionTest() : cluster_({"a", "b", "c"}, 5, milliseconds(5)) {
+  FunctionTest() : cluster_(sim::AllPeers({"a", "b", "c"}), 5, milliseconds(5)) {
     proto::Request r;
     r.mutable_create_keygroup()->set_name("state");
     r.mutable_create_keygroup()->add_replicas("a");

@@ -53,7 +53,7 @@ class ScriptedProcesses : public core::ProcessEnv {
 
 class ProcessFunctionTest : public ::testing::Test {
  protected:
-  ProcessFunctionTest() : cluster_({"a"}, 7, milliseconds(1)) {
+  ProcessFunctionTest() : cluster_(sim::AllPeers({"a"}), 7, milliseconds(1)) {
     proto::Request r;
     r.mutable_create_keygroup()->set_name("kg");
     EXPECT_EQ(cluster_.Call("a", r)->code(), proto::OK);

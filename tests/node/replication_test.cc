@@ -43,7 +43,7 @@ proto::Request Create(const std::string& kg, std::vector<std::string> replicas,
 
 class ReplicationTest : public ::testing::Test {
  protected:
-  ReplicationTest() : cluster_({"a", "b", "c"}, 42, milliseconds(5)) {}
+  ReplicationTest() : cluster_(sim::AllPeers({"a", "b", "c"}), 42, milliseconds(5)) {}
 
   proto::Response Call(const std::string& node, proto::Request r) {
     auto res = cluster_.Call(node, std::move(r));
@@ -329,7 +329,7 @@ TEST_F(ReplicationTest, LimitsGiveClearErrors) {
 }
 
 TEST(ReplicationLimitTest, RaisedValueLimitAcceptsLargerValues) {
-  sim::SimCluster cluster({"a", "b"}, 1, milliseconds(1),
+  sim::SimCluster cluster(sim::AllPeers({"a", "b"}), 1, milliseconds(1),
                           [](node::NodeOptions& o) { o.max_value_bytes = 4 << 20; });
   ASSERT_EQ(cluster.Call("a", Create("kg", {"a", "b"}))->code(), proto::OK);
   ASSERT_EQ(cluster.Call("a", Put("kg", "big", std::string(3 << 20, 'z')))->code(), proto::OK);
@@ -433,7 +433,7 @@ TEST_F(ReplicationTest, WritesAndCatalogChangesInOnePollRoundPersistInOrder) {
 }
 
 TEST(ReplicationMembershipTest, ReAddedReplicaGetsWritesMadeWhileItWasOut) {
-  sim::SimCluster d({"a", "b", "c", "d"}, 1, milliseconds(5));
+  sim::SimCluster d(sim::AllPeers({"a", "b", "c", "d"}), 1, milliseconds(5));
   auto call = [&](const std::string& n, proto::Request r) {
     return d.Call(n, std::move(r)).value_or(proto::Response{});
   };
@@ -460,7 +460,7 @@ TEST(ReplicationMembershipTest, ReAddedReplicaGetsWritesMadeWhileItWasOut) {
 }
 
 TEST(ReplicationForwardTest, ForwardedSyncWriteIsRunOnceAndItsTimeoutReported) {
-  sim::SimCluster c({"a", "b", "c"}, 7, milliseconds(5));
+  sim::SimCluster c(sim::AllPeers({"a", "b", "c"}), 7, milliseconds(5));
   ASSERT_EQ(c.Call("b", Create("log", {"b", "c"}, proto::SYNC, proto::APPEND_ONLY))->code(),
             proto::OK);
   c.sim().RunFor(seconds(1));
@@ -481,7 +481,7 @@ TEST(ReplicationForwardTest, ForwardedSyncWriteIsRunOnceAndItsTimeoutReported) {
 
 TEST(ReplicationMembershipTest, CatalogOutboxDrainsWhenALowerVersionedDeletionWins) {
   for (int phase = 0; phase < 200; phase += 10) {
-    sim::SimCluster c({"a", "b", "c"}, 42, milliseconds(5));
+    sim::SimCluster c(sim::AllPeers({"a", "b", "c"}), 42, milliseconds(5));
     ASSERT_EQ(c.Call("a", Create("kg", {"a", "b"}))->code(), proto::OK);
     c.sim().RunFor(milliseconds(100));
     c.network().SetCut("a", "b", true);
@@ -498,7 +498,7 @@ TEST(ReplicationMembershipTest, CatalogOutboxDrainsWhenALowerVersionedDeletionWi
 }
 
 TEST(ReplicationMembershipTest, DrainedWriteReachesAReplicaAddedWhileTheDrainerWasAway) {
-  sim::SimCluster c({"a", "s", "j"}, 42, milliseconds(5));
+  sim::SimCluster c(sim::AllPeers({"a", "s", "j"}), 42, milliseconds(5));
   ASSERT_EQ(c.Call("a", Create("kg", {"a", "s"}))->code(), proto::OK);
   c.sim().RunFor(milliseconds(100));
   c.network().SetCut("a", "s", true);
@@ -519,7 +519,7 @@ TEST(ReplicationMembershipTest, DrainedWriteReachesAReplicaAddedWhileTheDrainerW
 }
 
 TEST(ReplicationMembershipTest, ReAddedReplicaThatMissedItsRemovalPullsBeforeServing) {
-  sim::SimCluster c({"a", "b", "x"}, 42, milliseconds(5));
+  sim::SimCluster c(sim::AllPeers({"a", "b", "x"}), 42, milliseconds(5));
   ASSERT_EQ(c.Call("a", Create("kg", {"a", "x"}))->code(), proto::OK);
   c.sim().RunFor(milliseconds(100));
   c.network().SetCut("x", "a", true);
@@ -564,7 +564,7 @@ TEST(ReplicationMembershipTest, ReAddedReplicaThatMissedItsRemovalPullsBeforeSer
 
 TEST(ReplicationMembershipTest, ReadinessMarkDoesNotUndoAnAcknowledgedAddReplica) {
   for (int offset = 0; offset <= 400; offset += 20) {
-    sim::SimCluster c({"a", "b", "j", "k"}, 42, milliseconds(50));
+    sim::SimCluster c(sim::AllPeers({"a", "b", "j", "k"}), 42, milliseconds(50));
     ASSERT_EQ(c.Call("a", Create("kg", {"a", "b"}))->code(), proto::OK);
     c.sim().RunFor(seconds(2));
     c.node("a").Execute(AddReplica("kg", "j"), [](proto::Response&&) {});
@@ -590,7 +590,7 @@ TEST(ReplicationMembershipTest, ReadinessMarkDoesNotUndoAnAcknowledgedAddReplica
 }
 
 TEST(ReplicationMembershipTest, JoinerWithoutAConfiguredSourceDoesNotClaimReadiness) {
-  sim::SimCluster c({"a", "b", "j"}, 42, milliseconds(5), [](node::NodeOptions& o) {
+  sim::SimCluster c(sim::AllPeers({"a", "b", "j"}), 42, milliseconds(5), [](node::NodeOptions& o) {
     if (o.id == "j") o.peers = {"b"};
   });
   ASSERT_EQ(c.Call("a", Create("kg", {"a"}))->code(), proto::OK);
@@ -603,7 +603,7 @@ TEST(ReplicationMembershipTest, JoinerWithoutAConfiguredSourceDoesNotClaimReadin
 }
 
 TEST(ReplicationMembershipTest, SyncWriteStopsWaitingForAReplicaRemovedMeanwhile) {
-  sim::SimCluster c({"a", "b", "c"}, 42, milliseconds(5));
+  sim::SimCluster c(sim::AllPeers({"a", "b", "c"}), 42, milliseconds(5));
   ASSERT_EQ(c.Call("a", Create("kg", {"a", "b", "c"}, proto::SYNC))->code(), proto::OK);
   c.sim().RunFor(milliseconds(100));
   c.network().SetCut("a", "c", true);
@@ -618,7 +618,7 @@ TEST(ReplicationMembershipTest, SyncWriteStopsWaitingForAReplicaRemovedMeanwhile
 }
 
 TEST(ReplicationDurabilityTest, NoAnswerBeforeTheBatchIsCommitted) {
-  sim::SimCluster c({"a"}, 1, milliseconds(1));
+  sim::SimCluster c(sim::AllPeers({"a"}), 1, milliseconds(1));
   ASSERT_EQ(c.Call("a", Create("kg", {"a"}))->code(), proto::OK);
   std::optional<proto::Response> put, get;
   c.node("a").Execute(Put("kg", "k", "v"), [&](proto::Response&& r) { put = std::move(r); });

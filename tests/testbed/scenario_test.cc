@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "testbed/scenario.h"
 
@@ -83,43 +85,57 @@ TEST(ScenarioTest, AFullScenarioReadsIntoTheModel) {
   EXPECT_EQ(s->timeline[4].kind, TimelineEvent::Kind::kCrash);
 }
 
-TEST(ScenarioTest, TheLinkTableFollowsPathsThroughTheTopology) {
+TEST(ScenarioTest, PeersAreTheNodesThatShareStateOrCalls) {
+  auto s = ParseScenario(kValid, "t.yaml");
+  ASSERT_TRUE(s.ok());
+  // kg's replicas e1 and e2; f at e1 and e2 names cloud in at.x. The log keygroup at the cloud
+  // alone, used by no function, adds nobody.
+  using Set = std::set<std::string>;
+  EXPECT_EQ(Peers(*s), (std::map<std::string, Set>{{"cloud", Set{"e1", "e2"}},
+                                                   {"e1", Set{"cloud", "e2"}},
+                                                   {"e2", Set{"cloud", "e1"}}}));
+}
+
+TEST(ScenarioTest, TheLinkTableHoldsThePairsThatTalkAndFollowsPaths) {
   auto s = ParseScenario(kValid, "t.yaml");
   ASSERT_TRUE(s.ok());
   auto table = LinkTable(*s);
   ASSERT_TRUE(table.ok()) << table.status().ToString();
   EXPECT_EQ(table->at({"c", "e1"}).delay, milliseconds(1));    // a tier default
+  EXPECT_EQ(table->at({"e2", "c"}).delay, milliseconds(1));    // the way back from a workload
   EXPECT_EQ(table->at({"e1", "e2"}).delay, milliseconds(10));  // declared
-  // No client-cloud link: through an edge, delays add, the rate is the smallest, losses compound.
-  const net::LinkSpec& up = table->at({"c", "cloud"});
-  EXPECT_EQ(up.delay, milliseconds(26));
-  EXPECT_DOUBLE_EQ(up.rate_bps, 10e6);
-  EXPECT_NEAR(up.loss, 0.01, 1e-12);
-  EXPECT_EQ(up.jitter, milliseconds(2));
-  // A tier default wins over a longer path: cloud-e2 is 25 ms direct, not 35 ms through e1.
   EXPECT_EQ(table->at({"cloud", "e2"}).delay, milliseconds(25));
-  EXPECT_EQ(table->size(), 4u * 3u);
+  // The peers both ways (3 pairs) and the two workloads' client and node both ways: 10 links.
+  // The client never talks to the cloud.
+  EXPECT_EQ(table->size(), 10u);
+  EXPECT_FALSE(table->contains({"c", "cloud"}));
 
   auto sparse = ParseScenario(R"(name: s
-nodes: [{name: a, tier: edge}, {name: b, tier: edge}, {name: c, tier: cloud}]
+nodes: [{name: a, tier: edge}, {name: b, tier: edge}, {name: c, tier: cloud},
+        {name: d, tier: cloud}]
 links:
-  - {between: [a, b], delay: 10ms, jitter: 2ms}
-  - {between: [b, c], delay: 20ms, jitter: 1500us, loss: 0.5}
+  - {between: [a, b], delay: 10ms, jitter: 2ms, rate: 10mbit}
+  - {between: [b, c], delay: 20ms, jitter: 1500us, loss: 0.5, rate: 100mbit}
+  - {between: [b, d], delay: 5ms}
+  - {between: [a, d], delay: 100ms}
+keygroups: [{name: k1, replicas: [a, c]}, {name: k2, replicas: [a, d]}]
 )",
                               "s.yaml");
   ASSERT_TRUE(sparse.ok()) << sparse.status().ToString();
   auto t = LinkTable(*sparse);
   ASSERT_TRUE(t.ok());
+  // No a-c link: through b, delays add, the rate is the smallest, losses compound.
   const net::LinkSpec& ac = t->at({"a", "c"});
   EXPECT_EQ(ac.delay, milliseconds(30));
+  EXPECT_DOUBLE_EQ(ac.rate_bps, 10e6);
+  EXPECT_DOUBLE_EQ(ac.loss, 0.5);
   // Two uniform hops, +-2 ms and +-1.5 ms: variances 4/3 and 2.25/3 ms^2 add to 2.083 ms^2, a
   // normal of 1.443 ms.
   EXPECT_NEAR(core::ToMillis(ac.jitter), 1.4434, 0.0001);
   EXPECT_EQ(ac.distribution, net::LinkSpec::Jitter::kNormal);
-  const net::LinkSpec& ab = t->at({"a", "b"});  // one hop: as declared
-  EXPECT_EQ(ab.jitter, milliseconds(2));
-  EXPECT_EQ(ab.distribution, net::LinkSpec::Jitter::kUniform);
-  EXPECT_DOUBLE_EQ(ac.loss, 0.5);
+  // A declared link wins over a shorter path: a-d is 100 ms, not 15 ms through b.
+  EXPECT_EQ(t->at({"d", "a"}).delay, milliseconds(100));
+  EXPECT_EQ(t->size(), 4u);
 }
 
 // Parses `yaml` and returns its error message ("" if it parsed).
@@ -206,7 +222,10 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
             "restart, phase");
   EXPECT_EQ(ErrorOf("name: b\nnodes: [{name: e, tier: edge\n"),
             "bad.yaml:3:1: not valid YAML: end of map flow not found");
-  EXPECT_EQ(ErrorOf(nodes),
+  EXPECT_EQ(ErrorOf(nodes + "keygroups: [{name: k, replicas: e}]\n"
+                            "functions: [{name: f, nodes: e, handler: echo, keygroup: k}]\n"
+                            "workloads: [{name: w, client: c, function: f, node: e, "
+                            "requests: 1}]\n"),
             "bad.yaml: no link or path between e and c: declare a link, or a "
             "tier_links default for edge-client");
   EXPECT_EQ(LoadScenario("/no/such.yaml").status().message(),
