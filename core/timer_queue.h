@@ -4,8 +4,6 @@
 
 #include <functional>
 #include <optional>
-#include <queue>
-#include <unordered_map>
 #include <vector>
 
 #include "core/env.h"
@@ -14,28 +12,42 @@ namespace enoki::core {
 
 class TimerQueue {
  public:
-  // Adds a timer due at `when`. Ids are unique and increasing.
+  // Adds a timer due at `when`. Its id is never 0 and never that of a timer still live.
   TimerId Add(TimePoint when, std::function<void()> fn);
   // Forgets the timer; harmless if it already ran.
   void Cancel(TimerId id);
   // The earliest due time of a live timer, if any.
   std::optional<TimePoint> NextDue();
-  // Removes and returns the callback of the earliest timer due at or before `now`, in (due, id)
-  // order; nullopt when none is due. The caller runs it (it may add or cancel timers).
+  // Removes and returns the callback of the earliest timer due at or before `now`, in (due, order
+  // of Add) order; nullopt when none is due. The caller runs it (it may add or cancel timers).
   std::optional<std::function<void()>> PopDue(TimePoint now);
-  size_t size() const { return callbacks_.size(); }
+  size_t size() const { return live_; }
 
  private:
   struct Entry {
     TimePoint when;
-    TimerId id;
-    bool operator>(const Entry& o) const { return when != o.when ? when > o.when : id > o.id; }
+    uint64_t seq;  // order of scheduling: the tie-break
+    uint32_t index, generation;
+    bool operator>(const Entry& o) const { return when != o.when ? when > o.when : seq > o.seq; }
   };
+  struct Slot {
+    std::function<void()> fn;  // empty: free
+    uint32_t generation = 0;
+  };
+  // The slot of a live timer, or nullptr (it ran, was cancelled, or never existed).
+  Slot* Live(uint32_t index, uint32_t generation);
+  // Empties a live timer's slot for reuse.
+  void Release(uint32_t index);
   void DropCancelled();
+  // Removes the cancelled entries once they outnumber the live ones, so that a steady stream of
+  // timers cancelled long before they are due (timeouts) does not grow the heap without bound.
+  void Compact();
 
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
-  std::unordered_map<TimerId, std::function<void()>> callbacks_;
-  TimerId next_id_ = 1;
+  std::vector<Entry> heap_;  // a min-heap by (when, seq): std::push_heap with std::greater
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_;  // slots to reuse
+  uint64_t next_seq_ = 0;
+  size_t live_ = 0;
 };
 
 }  // namespace enoki::core

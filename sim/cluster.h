@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
@@ -65,7 +66,7 @@ class SimCluster {
 
   Simulator sim_;
   SimNetwork network_;
-  std::map<std::string, Member> members_;
+  std::unordered_map<std::string, Member> members_;  // its elements never move
   std::vector<Member*> touched_;
 };
 

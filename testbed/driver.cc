@@ -94,14 +94,9 @@ void Driver::Send(size_t w, int c) {
   request.mutable_invoke()->set_function(d.function);
   request.mutable_invoke()->set_body(ExpandBody(d.body_parts, c, seq, env_.Rng()));
   uint64_t id = request.id();
-  core::TimerId timeout = env_.Schedule(run.timeout, [this, id] {
-    auto it = in_flight_.find(id);
-    if (it == in_flight_.end()) return;
-    InFlightRequest f = it->second;
-    in_flight_.erase(it);
-    Finish(f, "TIMEOUT", "no answer within the caller's limit", 0);
-  });
-  in_flight_[id] = {w, c, seq, now, static_cast<int64_t>(request.invoke().body().size()), timeout};
+  run.deadlines.push_back({now + run.timeout, id});
+  if (run.deadlines.size() == 1) env_.Schedule(run.timeout, [this, w] { ExpireRequests(w); });
+  in_flight_[id] = {w, c, seq, now, static_cast<int64_t>(request.invoke().body().size())};
   mode_.Send(w, request);
   if (d.rate) {  // the next one a gap after this one was due, so that lateness never adds up
     caller.next_send += OpenLoopGap(d, false);
@@ -113,7 +108,6 @@ void Driver::Send(size_t w, int c) {
 void Driver::Answer(const proto::Response& response) {
   auto it = in_flight_.find(response.id());
   if (it == in_flight_.end()) return;  // it timed out meanwhile
-  env_.Cancel(it->second.timeout);
   InFlightRequest f = it->second;
   in_flight_.erase(it);
   Finish(f, proto::Code_Name(response.code()), response.error(),
@@ -123,10 +117,26 @@ void Driver::Answer(const proto::Response& response) {
 void Driver::Refused(uint64_t id, const std::string& why) {
   auto it = in_flight_.find(id);
   if (it == in_flight_.end()) return;
-  env_.Cancel(it->second.timeout);
   InFlightRequest f = it->second;
   in_flight_.erase(it);
   Finish(f, "UNAVAILABLE", why, 0);
+}
+
+void Driver::ExpireRequests(size_t w) {
+  auto& deadlines = runs_[w].deadlines;
+  core::TimePoint now = env_.Now();
+  while (!deadlines.empty()) {
+    auto it = in_flight_.find(deadlines.front().second);
+    if (it != in_flight_.end() && deadlines.front().first > now) break;  // not due yet
+    deadlines.pop_front();
+    if (it == in_flight_.end()) continue;  // answered
+    InFlightRequest f = it->second;
+    in_flight_.erase(it);
+    Finish(f, "TIMEOUT", "no answer within the caller's limit", 0);
+  }
+  if (!deadlines.empty()) {
+    env_.Schedule(deadlines.front().first - now, [this, w] { ExpireRequests(w); });
+  }
 }
 
 void Driver::Finish(const InFlightRequest& f, const std::string& status, const std::string& error,
@@ -281,8 +291,7 @@ core::Status WriteResults(ResultsDb& db, const Scenario& s, const RunInfo& info,
   ENOKI_RETURN_IF_ERROR(db.WriteLinks(links));
   ENOKI_RETURN_IF_ERROR(db.WriteRequests(requests));
   ENOKI_RETURN_IF_ERROR(db.WriteEvents(events));
-  for (const auto& k : checks) ENOKI_RETURN_IF_ERROR(db.WriteReplicas(k));
-  return core::Status::Ok();
+  return db.WriteReplicas(checks);
 }
 
 }  // namespace enoki::testbed

@@ -7,10 +7,12 @@
 // crashes is the mode's (Driver::Mode).
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -82,7 +84,6 @@ class Driver {
     int64_t seq;
     core::TimePoint start;
     int64_t request_bytes;
-    core::TimerId timeout;
   };
   struct Caller {
     int64_t sent = 0;
@@ -93,11 +94,16 @@ class Driver {
     std::vector<Caller> callers;
     core::TimePoint end = core::TimePoint::max();  // no request starts at or after it
     core::Duration timeout{};
+    // The workload's requests by deadline (one timeout for all: sending order), answered ones
+    // included until the timer finds them; one timer while it is not empty.
+    std::deque<std::pair<core::TimePoint, uint64_t>> deadlines;
   };
 
   void StartWorkload(size_t w);
   core::Duration OpenLoopGap(const WorkloadDecl& d, bool first);
   void Send(size_t w, int c);
+  // Ends the requests of workload `w` past their deadline as TIMEOUT; arms the timer for the next.
+  void ExpireRequests(size_t w);
   void Finish(const InFlightRequest& f, const std::string& status, const std::string& error,
               int64_t response_bytes);
   void Apply(const TimelineEvent& e);
@@ -110,7 +116,7 @@ class Driver {
   std::map<Pair, net::LinkSpec> links_;  // as they are now (timeline link changes included)
   std::set<Pair> partitioned_;
   std::vector<WorkloadRun> runs_;
-  std::map<uint64_t, InFlightRequest> in_flight_;
+  std::unordered_map<uint64_t, InFlightRequest> in_flight_;
   std::vector<RequestRecord> records_;
   std::vector<EventRecord> events_;
   std::vector<double> recent_ms_;

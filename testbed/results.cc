@@ -200,20 +200,22 @@ core::Status ResultsDb::WriteWorkloads(const std::vector<WorkloadRecord>& worklo
   return Exec("COMMIT");
 }
 
-core::Status ResultsDb::WriteReplicas(const KeygroupCheck& check) {
+core::Status ResultsDb::WriteReplicas(const std::vector<KeygroupCheck>& checks) {
   ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
   Statement s(db_, "INSERT INTO replicas VALUES (?,?,?,?,?,?)");
-  for (const auto& r : check.replicas) {
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r.digest));
-    if (!s.Text(check.keygroup)
-             .Int(check.converged ? 1 : 0)
-             .Text(r.node)
-             .Int(r.items)
-             .Text(hex)
-             .Text(r.error)
-             .Step()) {
-      return Abort("replicas");
+  for (const auto& check : checks) {
+    for (const auto& r : check.replicas) {
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r.digest));
+      if (!s.Text(check.keygroup)
+               .Int(check.converged ? 1 : 0)
+               .Text(r.node)
+               .Int(r.items)
+               .Text(hex)
+               .Text(r.error)
+               .Step()) {
+        return Abort("replicas");
+      }
     }
   }
   return Exec("COMMIT");

@@ -79,8 +79,8 @@ class ResultsDb {
   core::Status WriteRequests(const std::vector<RequestRecord>& requests);
   core::Status WriteEvents(const std::vector<EventRecord>& events);
   core::Status WriteWorkloads(const std::vector<WorkloadRecord>& workloads);
-  // One row per replica of the keygroup, at the end of the run.
-  core::Status WriteReplicas(const KeygroupCheck& check);
+  // One row per replica of each keygroup, at the end of the run.
+  core::Status WriteReplicas(const std::vector<KeygroupCheck>& checks);
   // A node's trace into `writes` and `kv_ops`, its times made relative to the run's start,
   // `t0_ns` on the same clock. `source` calls its argument for every record (for a trace file,
   // net::ReadTraceFile) and says whether it could.
