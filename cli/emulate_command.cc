@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "core/subprocess.h"
+#include "testbed/calibration.h"
 #include "testbed/emulation.h"
 #include "testbed/report.h"
 #include "testbed/simulation.h"
@@ -30,6 +31,7 @@ struct EmulateArgs {
   std::string results;
   bool quiet = false;
   std::string links = "auto";
+  std::string calibration;  // simulate
 };
 
 // The scenario of `args`, shortened by --duration if given (*time_scale: the factor).
@@ -100,6 +102,7 @@ int Simulate(const EmulateArgs& args) {
   if (!loaded.ok()) return ReportError(loaded.status().message());
   testbed::Scenario scenario = std::move(loaded.value());
   options.results_dir = args.results;
+  options.calibration = args.calibration;
   std::printf("simulating %s: %zu nodes, in virtual time\n", scenario.name.c_str(),
               scenario.nodes.size());
   spdlog::set_level(spdlog::level::warn);  // the nodes' start-up lines are not news here
@@ -166,8 +169,14 @@ void AddSimulateCommand(CLI::App& app, Runner& run) {
       "simulate",
       "Run a scenario in virtual time, in this process: the same node code, the same link "
       "model and the same workloads and timeline as `enoki emulate`, deterministic for a seed; "
-      "writes a results database of the same schema (mode simulate). Native functions only");
+      "writes a results database of the same schema (mode simulate). Functions and store commits "
+      "take the compute time the scenario gives them, else the time measured once on this "
+      "machine (the calibration file); process functions need a cost in the scenario");
   AddRunOptions(cmd, *args);
+  cmd->add_option("--calibration", args->calibration,
+                  "The calibration file: compute costs measured on this machine, measured and "
+                  "written where missing, reused after (default: " +
+                      testbed::DefaultCalibrationPath() + ")");
   cmd->callback([&run, args] { run = [args] { return Simulate(*args); }; });
 }
 

@@ -124,6 +124,16 @@ std::string LinkSpec::ToString() const {
   return s;
 }
 
+Duration DrawAround(Duration base, Duration jitter, LinkSpec::Jitter distribution,
+                    std::mt19937_64& rng) {
+  if (jitter <= Duration(0)) return base;
+  double j = static_cast<double>(jitter.count());
+  double draw = distribution == LinkSpec::Jitter::kUniform
+                    ? std::uniform_real_distribution<double>(-j, j)(rng)
+                    : std::normal_distribution<double>(0, j)(rng);
+  return std::max(Duration(0), base + Duration(static_cast<Duration::rep>(std::llround(draw))));
+}
+
 std::optional<core::TimePoint> LinkModel::Arrival(core::TimePoint now, size_t bytes,
                                                   std::mt19937_64& rng) {
   if (spec_.cut) return std::nullopt;
@@ -137,14 +147,7 @@ std::optional<core::TimePoint> LinkModel::Arrival(core::TimePoint now, size_t by
     sent = std::max(now, free_at_) + serialization;
     free_at_ = sent;
   }
-  Duration delay = spec_.delay;
-  if (spec_.jitter > Duration(0)) {
-    double j = static_cast<double>(spec_.jitter.count());
-    double draw = spec_.distribution == LinkSpec::Jitter::kUniform
-                      ? std::uniform_real_distribution<double>(-j, j)(rng)
-                      : std::normal_distribution<double>(0, j)(rng);
-    delay = std::max(Duration(0), delay + Duration(static_cast<Duration::rep>(std::llround(draw))));
-  }
+  Duration delay = DrawAround(spec_.delay, spec_.jitter, spec_.distribution, rng);
   last_arrival_ = std::max(sent + delay, last_arrival_);
   return last_arrival_;
 }

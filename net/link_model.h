@@ -42,6 +42,11 @@ struct LinkSpec {
   bool operator==(const LinkSpec&) const = default;
 };
 
+// `base` plus a jitter drawn from `distribution` (uniform: +-jitter; normal: that standard
+// deviation), never below zero. No draw when `jitter` is zero.
+core::Duration DrawAround(core::Duration base, core::Duration jitter, LinkSpec::Jitter distribution,
+                          std::mt19937_64& rng);
+
 class LinkModel {
  public:
   explicit LinkModel(LinkSpec spec = {}) : spec_(spec) {}

@@ -178,6 +178,7 @@ void FunctionHost::Invoke(const proto::InvokeRequest& request, proto::Response r
         // A worker serves one call at a time: the one still running this call is replaced.
         if (call->deployment->process) call->deployment->process->Abort(invocation);
       });
+  if (invoke_hook_) invoke_hook_(d->spec);
   Task<core::Result<std::string>> task = d->fn ? d->fn(call->ctx) : d->process->Run(call->ctx);
   Spawn<core::Result<std::string>>(std::move(task),
                                    [this, call, invocation](core::Result<std::string> result) {

@@ -11,6 +11,7 @@
 // restarted node deploys them again; counters and logs start afresh.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +46,12 @@ class FunctionHost {
   FunctionHost(Node& node, core::Env& env, ProcessRuntime process_runtime = {});
   ~FunctionHost();
 
+  // Called as each invocation starts, with its function (a simulation charges its compute time
+  // to the node here); nullptr: nothing.
+  void SetInvokeHook(std::function<void(const proto::FunctionSpec&)> hook) {
+    invoke_hook_ = std::move(hook);
+  }
+
  private:
   // Serves one function request; `done` is called exactly once.
   void Execute(proto::Request request, Node::Done done);
@@ -71,6 +78,7 @@ class FunctionHost {
   std::map<std::string, std::shared_ptr<Deployment>> functions_;
   std::map<uint64_t, core::TimerId> timers_;  // of invocations in flight, by invocation
   uint64_t next_invocation_ = 1;
+  std::function<void(const proto::FunctionSpec&)> invoke_hook_;
 };
 
 }  // namespace enoki::node

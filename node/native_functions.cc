@@ -14,6 +14,10 @@ using Out = core::Result<std::string>;
 // echo: returns the body.
 Task<Out> Echo(FunctionContext& ctx) { co_return ctx.body(); }
 
+// Does nothing and answers an empty body: in a simulation, the stand-in for a process function,
+// whose cost model gives it its time.
+Task<Out> Idle(FunctionContext&) { co_return std::string(); }
+
 // Bytes of a value of the deployment's `size` parameter (default 1).
 std::string Payload(const FunctionContext& ctx) {
   size_t size = 1;
@@ -135,6 +139,7 @@ const std::map<std::string, NativeFunction>& NativeFunctions() {
     std::map<std::string, NativeFunction> functions = {
         {"echo", Echo},
         {"fail", Fail},
+        {"idle", Idle},
         {"increment", Increment},
         {"read", Read},
         {"write", Write},

@@ -35,10 +35,28 @@ class SimCluster::MemberHandler : public net::MessageHandler {
   Member& member_;
 };
 
+// The node's storage, its commits charged to the node's CPU.
+class SimCluster::MemberStorage : public node::StorageEngine {
+ public:
+  MemberStorage(SimCluster& cluster, Member& member) : cluster_(cluster), member_(member) {}
+  core::Status Load(const node::LoadVisitor& visitor) override { return kept_.Load(visitor); }
+  core::Status Commit(const node::WriteBatch& batch) override {
+    cluster_.Charge(member_, cluster_.costs_.commit.Draw(cluster_.sim_.Rng()));
+    return kept_.Commit(batch);
+  }
+
+ private:
+  SimCluster& cluster_;
+  Member& member_;
+  node::MemoryStorage kept_;  // outlives the node object: what survives a crash
+};
+
 struct SimCluster::Member {
-  explicit Member(SimCluster& cluster) : env(cluster, *this), handler(cluster, *this) {}
+  explicit Member(SimCluster& cluster)
+      : storage(cluster, *this), env(cluster, *this), handler(cluster, *this) {}
   node::NodeOptions options;
-  node::MemoryStorage storage;
+  MemberStorage storage;
+  core::TimePoint busy_until{};
   MemberEnv env;
   MemberHandler handler;
   std::unique_ptr<node::Node> node;
@@ -93,6 +111,13 @@ SimCluster::~SimCluster() {
   }
 }
 
+void SimCluster::SetCosts(Costs costs) { costs_ = std::move(costs); }
+
+void SimCluster::Charge(Member& m, core::Duration cost) {
+  if (cost <= core::Duration(0)) return;
+  m.busy_until = std::max(m.busy_until, sim_.Now()) + cost;
+}
+
 void SimCluster::Touch(Member& m) {
   if (m.touched) return;
   m.touched = true;
@@ -140,6 +165,10 @@ core::Status SimCluster::Restart(const std::string& id) {
   m.node->SetTrace(m.trace);
   ENOKI_RETURN_IF_ERROR(m.node->Start());
   m.host = std::make_unique<node::FunctionHost>(*m.node, m.env);
+  m.host->SetInvokeHook([this, &m](const proto::FunctionSpec& spec) {
+    if (costs_.invocation) Charge(m, costs_.invocation(m.options.id, spec));
+  });
+  network_.SetBusyUntil(id, &m.busy_until);
   transport.SetHandler(&m.handler);
   network_.SetUp(id, true);
   Touch(m);  // what starting queued goes out after the next event

@@ -17,6 +17,7 @@
 #include "node/function_host.h"
 #include "node/memory_storage.h"
 #include "node/node.h"
+#include "sim/cost_model.h"
 #include "sim/sim_network.h"
 #include "sim/simulator.h"
 
@@ -39,6 +40,18 @@ class SimCluster {
   node::Node& node(const std::string& id);
   bool up(const std::string& id) const;
 
+  // What keeps a node's CPU busy, in virtual time (nothing, by default): each invocation of a
+  // function (its cost drawn per call by `invocation(node, spec)`; nullptr: none) and each commit
+  // of its storage. A node sends what it sends once its CPU is free: costs delay its answers and
+  // its messages, and queue up when they overlap, as on the one thread of a real node. What the
+  // node does with a message or a timer happens at once; only its sending waits.
+  struct Costs {
+    std::function<core::Duration(const std::string& node, const proto::FunctionSpec& spec)>
+        invocation;
+    CostModel commit;
+  };
+  void SetCosts(Costs costs);
+
   // Where node `id` reports its trace (net/trace.h), also after restarts; nullptr: nowhere.
   void SetTrace(const std::string& id, net::TraceSink* trace);
 
@@ -58,7 +71,10 @@ class SimCluster {
   class MemberEnv;
   // Hands a node its messages and marks it to be flushed.
   class MemberHandler;
+  class MemberStorage;
 
+  // Keeps `m`'s CPU busy for `cost` more, from now or from when it is free.
+  void Charge(Member& m, core::Duration cost);
   // Marks `m` to be flushed after the current event.
   void Touch(Member& m);
   // Flushes the nodes the last event reached.
@@ -68,6 +84,7 @@ class SimCluster {
   SimNetwork network_;
   std::unordered_map<std::string, Member> members_;  // its elements never move
   std::vector<Member*> touched_;
+  Costs costs_;
 };
 
 }  // namespace enoki::sim

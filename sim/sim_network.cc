@@ -10,22 +10,28 @@ class SimNetwork::SimTransport : public net::Transport {
   bool SendToPeer(const std::string& to, const proto::PeerMessage& msg) override {
     auto it = net_.transports_.find(to);
     if (it == net_.transports_.end()) return false;
-    net_.DeliverPeer(id_, *it->second, msg);
+    net_.DeliverPeer(*this, *it->second, msg);
     return true;
   }
   void ReplyToClient(const net::ClientId& client, const proto::Response& response) override {
-    net_.DeliverReply(client, response);
+    net_.DeliverReply(*this, client, response);
   }
   const std::string& id() const { return id_; }
   // The handler, while the node is up; else nullptr.
   net::MessageHandler* receiver() const { return up_ ? handler_ : nullptr; }
   void SetUp(bool up) { up_ = up; }
+  void SetBusyUntil(const core::TimePoint* busy_until) { busy_until_ = busy_until; }
+  // When what the node sends now leaves it: now, or once its CPU is free.
+  core::TimePoint Departure(core::TimePoint now) const {
+    return busy_until_ == nullptr ? now : std::max(now, *busy_until_);
+  }
 
  private:
   SimNetwork& net_;
   std::string id_;
   net::MessageHandler* handler_ = nullptr;
   bool up_ = false;
+  const core::TimePoint* busy_until_ = nullptr;
 };
 
 SimNetwork::SimNetwork(Simulator& sim, core::Duration default_delay)
@@ -41,6 +47,10 @@ net::Transport& SimNetwork::TransportOf(const std::string& id) {
 
 void SimNetwork::SetUp(const std::string& id, bool up) {
   static_cast<SimTransport&>(TransportOf(id)).SetUp(up);
+}
+
+void SimNetwork::SetBusyUntil(const std::string& id, const core::TimePoint* busy_until) {
+  static_cast<SimTransport&>(TransportOf(id)).SetBusyUntil(busy_until);
 }
 
 net::LinkModel& SimNetwork::ModelOf(const std::string& from, const std::string& to) {
@@ -78,9 +88,9 @@ void SimNetwork::SetCut(const std::string& a, const std::string& b, bool cut) {
   }
 }
 
-void SimNetwork::DeliverPeer(const std::string& from, SimTransport& to, proto::PeerMessage msg) {
-  net::LinkModel* link = &ModelOf(from, to.id());
-  auto arrival = link->Arrival(sim_.Now(), msg.ByteSizeLong(), sim_.Rng());
+void SimNetwork::DeliverPeer(const SimTransport& from, SimTransport& to, proto::PeerMessage msg) {
+  net::LinkModel* link = &ModelOf(from.id(), to.id());
+  auto arrival = link->Arrival(from.Departure(sim_.Now()), msg.ByteSizeLong(), sim_.Rng());
   if (!arrival) {  // lost on the link, or the link is cut
     ++lost_;
     return;
@@ -119,11 +129,12 @@ void SimNetwork::Request(const std::string& from, const std::string& node, proto
                 });
 }
 
-void SimNetwork::DeliverReply(const net::ClientId& client, proto::Response response) {
+void SimNetwork::DeliverReply(const SimTransport& from, const net::ClientId& client,
+                              proto::Response response) {
   auto pending = clients_.find(client);
   if (pending == clients_.end()) return;
   net::LinkModel* back = pending->second.back;
-  auto arrival = back->Arrival(sim_.Now(), response.ByteSizeLong(), sim_.Rng());
+  auto arrival = back->Arrival(from.Departure(sim_.Now()), response.ByteSizeLong(), sim_.Rng());
   if (!arrival) {
     ++lost_;
     clients_.erase(pending);

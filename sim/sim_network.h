@@ -29,6 +29,9 @@ class SimNetwork {
   net::Transport& TransportOf(const std::string& id);
   // Marks the node up (its transport's handler receives messages) or down (they are lost).
   void SetUp(const std::string& id, bool up);
+  // Where node `id` keeps the time its CPU is busy until: what it sends leaves then, not before
+  // (nullptr: never busy). The pointer must outlive the network.
+  void SetBusyUntil(const std::string& id, const core::TimePoint* busy_until);
 
   // The link from `from` to `to`, one direction, from now on (messages on their way keep their
   // arrival). A link never set has the default delay and nothing else.
@@ -50,8 +53,9 @@ class SimNetwork {
  private:
   class SimTransport;
   net::LinkModel& ModelOf(const std::string& from, const std::string& to);
-  void DeliverPeer(const std::string& from, SimTransport& to, proto::PeerMessage msg);
-  void DeliverReply(const net::ClientId& client, proto::Response response);
+  void DeliverPeer(const SimTransport& from, SimTransport& to, proto::PeerMessage msg);
+  void DeliverReply(const SimTransport& from, const net::ClientId& client,
+                    proto::Response response);
 
   Simulator& sim_;
   core::Duration default_delay_;

@@ -41,21 +41,6 @@ using Pair = std::pair<std::string, std::string>;
 // The port every node listens on in its own namespace (netem).
 constexpr int kNetemPort = 7100;
 
-std::string UtcNow(const char* format) {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, format, &tm);
-  return buf;
-}
-
-std::string HostDescription() {
-  char name[256] = {0};
-  ::gethostname(name, sizeof name - 1);
-  return std::string(name) + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
-}
-
 // One emulated run: the mode of its Driver.
 class Emulation : private Driver::Mode {
  public:

@@ -95,6 +95,18 @@ core::Result<Report> ReadReport(const std::string& database) {
                 report.interrupted = sqlite3_column_int(s, 9) != 0;
               }));
   if (runs != 1) return core::Status::InvalidArgument(database + " holds no finished run");
+  bool has_costs = false;  // databases written before compute costs have no table for them
+  ENOKI_RETURN_IF_ERROR(db.Each("SELECT 1 FROM sqlite_master WHERE name = 'costs'",
+                                [&](sqlite3_stmt*) { has_costs = true; }));
+  if (has_costs) {
+    ENOKI_RETURN_IF_ERROR(
+        db.Each("SELECT what, mean_ns, jitter_ns, distribution, source FROM costs ORDER BY rowid",
+                [&](sqlite3_stmt* s) {
+                  report.costs.push_back({Text(s, 0), core::Duration(sqlite3_column_int64(s, 1)),
+                                          core::Duration(sqlite3_column_int64(s, 2)),
+                                          Text(s, 3) == "normal", Text(s, 4)});
+                }));
+  }
   std::map<std::string, std::vector<double>> latencies;
   std::map<std::string, std::pair<int64_t, int64_t>> span;  // first start, last end of OK ones
   std::map<std::string, int64_t> bytes;                     // of the OK ones, both ways
@@ -235,7 +247,39 @@ std::string FormatReport(const Report& r) {
                   k.stale_ms.p50, k.stale_ms.p95, k.stale_ms.p99, k.stale_ms.max);
     out += line;
   }
+  if (!r.costs.empty()) {
+    // One line per distinct cost (a large topology deploys one function at thousands of nodes).
+    std::map<std::string, int> seen;
+    std::vector<std::string> lines;
+    std::set<std::string> sources;
+    for (const auto& c : r.costs) {
+      std::string what = c.what.substr(0, c.what.find(" at "));
+      std::snprintf(line, sizeof line, "%s %.3f ms", what.c_str(), core::ToMillis(c.mean));
+      std::string text = line;
+      if (c.jitter > core::Duration(0)) {
+        std::snprintf(line, sizeof line, " %s %.3f", c.normal ? "sd" : "+-",
+                      core::ToMillis(c.jitter));
+        text += line;
+      }
+      text += c.source == "scenario" ? " (scenario)" : " (calibrated)";
+      if (c.source != "scenario") sources.insert(c.source);
+      if (seen[text]++ == 0) lines.push_back(text);
+    }
+    out += "compute costs:";
+    for (const auto& l : lines) {
+      out += " " + l + (seen[l] > 1 ? " x" + std::to_string(seen[l]) : "") + ";";
+    }
+    out += "\n";
+    for (const auto& src : sources) out += "  " + src + "\n";
+  }
+  size_t agree = 0;
+  for (const auto& k : r.keygroups) agree += k.converged ? 1 : 0;
+  if (r.keygroups.size() > 20) {  // many: the count, and the ones that differ
+    out += std::to_string(r.keygroups.size()) + " keygroups: " + std::to_string(agree) +
+           " with replicas that agree\n";
+  }
   for (const auto& k : r.keygroups) {
+    if (r.keygroups.size() > 20 && k.converged) continue;
     out += "keygroup " + k.keygroup + ":";
     for (const auto& rep : k.replicas) {
       out += " " + rep.node + " " + std::to_string(rep.items) + " items" +

@@ -58,6 +58,7 @@ struct Report {
   std::vector<KvOpSummary> kv_ops;
   std::vector<ReplicationSummary> replication;
   std::vector<KeygroupCheck> keygroups;
+  std::vector<CostRecord> costs;  // a simulation's compute costs
 };
 
 core::Result<Report> ReadReport(const std::string& database);

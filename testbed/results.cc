@@ -1,8 +1,12 @@
 // Writing a run's results database.
 #include "testbed/results.h"
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
+#include <thread>
 
 namespace enoki::testbed {
 namespace {
@@ -22,6 +26,8 @@ CREATE TABLE workloads (
   name TEXT PRIMARY KEY, client TEXT, function TEXT, node TEXT, start_ns INTEGER,
   warmup_ns INTEGER);
 CREATE TABLE events (at_ns INTEGER, kind TEXT, detail TEXT);
+CREATE TABLE costs (
+  what TEXT, mean_ns INTEGER, jitter_ns INTEGER, distribution TEXT, source TEXT);
 CREATE TABLE replicas (
   keygroup TEXT, converged INTEGER, node TEXT, items INTEGER, digest TEXT, error TEXT);
 CREATE TABLE writes (
@@ -200,6 +206,22 @@ core::Status ResultsDb::WriteWorkloads(const std::vector<WorkloadRecord>& worklo
   return Exec("COMMIT");
 }
 
+core::Status ResultsDb::WriteCosts(const std::vector<CostRecord>& costs) {
+  ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
+  Statement s(db_, "INSERT INTO costs VALUES (?,?,?,?,?)");
+  for (const auto& c : costs) {
+    if (!s.Text(c.what)
+             .Int(c.mean.count())
+             .Int(c.jitter.count())
+             .Text(c.normal ? "normal" : "uniform")
+             .Text(c.source)
+             .Step()) {
+      return Abort("costs");
+    }
+  }
+  return Exec("COMMIT");
+}
+
 core::Status ResultsDb::WriteReplicas(const std::vector<KeygroupCheck>& checks) {
   ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
   Statement s(db_, "INSERT INTO replicas VALUES (?,?,?,?,?,?)");
@@ -265,6 +287,21 @@ core::Status ResultsDb::WriteTrace(const std::string& node, const TraceSource& s
     return read;
   }
   return Exec("COMMIT");
+}
+
+std::string UtcNow(const char* format) {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
+}
+
+std::string HostDescription() {
+  char name[256] = {0};
+  ::gethostname(name, sizeof name - 1);
+  return std::string(name) + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
 }
 
 }  // namespace enoki::testbed

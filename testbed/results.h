@@ -41,6 +41,14 @@ struct RequestRecord {
   int64_t request_bytes = 0, response_bytes = 0;
 };
 
+// A compute cost a simulation gave (the emulation's are real and records none).
+struct CostRecord {
+  std::string what;  // "commit", or "function NAME at NODE,NODE"
+  core::Duration mean{0}, jitter{0};
+  bool normal = false;  // the jitter's distribution: normal, else uniform
+  std::string source;   // "scenario", or "calibrated: <where and when>"
+};
+
 // A workload as it ran (times after any shortening), for the summary's warm-up cut.
 struct WorkloadRecord {
   std::string name, client, function, node;
@@ -79,6 +87,7 @@ class ResultsDb {
   core::Status WriteRequests(const std::vector<RequestRecord>& requests);
   core::Status WriteEvents(const std::vector<EventRecord>& events);
   core::Status WriteWorkloads(const std::vector<WorkloadRecord>& workloads);
+  core::Status WriteCosts(const std::vector<CostRecord>& costs);
   // One row per replica of each keygroup, at the end of the run.
   core::Status WriteReplicas(const std::vector<KeygroupCheck>& checks);
   // A node's trace into `writes` and `kv_ops`, its times made relative to the run's start,
@@ -98,5 +107,10 @@ class ResultsDb {
   sqlite3* db_;
   std::string path_;
 };
+
+// The time now, UTC, in strftime's `format`.
+std::string UtcNow(const char* format);
+// This machine, for a run's record: "hostname, N cores".
+std::string HostDescription();
 
 }  // namespace enoki::testbed

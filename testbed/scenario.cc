@@ -153,6 +153,37 @@ class Reader {
     return net::LinkSpec::Parse(text);
   }
 
+  // A cost model: a time ("150us"), or {mean: 5ms, jitter: 1ms, distribution: normal}.
+  core::Result<sim::CostModel> Cost(const YAML::Node& n, const std::string& field) const {
+    sim::CostModel cost;
+    if (!n.IsMap()) {
+      auto t = Time(n, field);
+      if (!t.ok()) return t.status();
+      cost.mean = *t;
+      return cost;
+    }
+    ENOKI_RETURN_IF_ERROR(Map(n, field, {"mean", "jitter", "distribution"}, {"mean"}));
+    auto mean = Time(n["mean"], Join(field, "mean"));
+    if (!mean.ok()) return mean.status();
+    cost.mean = *mean;
+    if (n["jitter"]) {
+      auto jitter = Time(n["jitter"], Join(field, "jitter"));
+      if (!jitter.ok()) return jitter.status();
+      cost.jitter = *jitter;
+    }
+    if (n["distribution"]) {
+      auto d = Str(n["distribution"], Join(field, "distribution"));
+      if (!d.ok()) return d.status();
+      if (*d != "uniform" && *d != "normal") {
+        return Error(n["distribution"], Join(field, "distribution"),
+                     "'" + *d + "' is not one of uniform, normal");
+      }
+      cost.distribution =
+          *d == "normal" ? net::LinkSpec::Jitter::kNormal : net::LinkSpec::Jitter::kUniform;
+    }
+    return cost;
+  }
+
   static std::string Join(const std::string& field, const std::string& key) {
     return field.empty() ? key : field + "." + key;
   }
@@ -358,10 +389,10 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
     std::string f = Reader::Item("functions", i);
-    ENOKI_RETURN_IF_ERROR(r.Map(
-        n, f,
-        {"name", "nodes", "runtime", "handler", "keygroup", "params", "timeout", "concurrency"},
-        {"name", "nodes", "handler", "keygroup"}));
+    ENOKI_RETURN_IF_ERROR(r.Map(n, f,
+                                {"name", "nodes", "runtime", "handler", "keygroup", "params",
+                                 "timeout", "concurrency", "cost"},
+                                {"name", "nodes", "handler", "keygroup"}));
     FunctionDecl d;
     // A name may have several entries (e.g. one per placement) but one deployment per node.
     auto name = r.Name(n["name"], f + ".name");
@@ -436,6 +467,11 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
         return r.Error(n["timeout"], f + ".timeout", "must be from 1ms to 49 days");
       }
       d.spec.set_timeout_ms(static_cast<uint32_t>(ms));
+    }
+    if (n["cost"]) {
+      auto cost = r.Cost(n["cost"], f + ".cost");
+      if (!cost.ok()) return cost.status();
+      d.cost = *cost;
     }
     if (n["concurrency"]) {
       auto c = r.Int(n["concurrency"], f + ".concurrency", 1, 100000);
@@ -751,8 +787,8 @@ core::Result<Scenario> ParseScenario(const std::string& text, const std::string&
   s.text = text;
   ENOKI_RETURN_IF_ERROR(
       r.Map(root, "",
-            {"name", "description", "seed", "warmup", "results", "traces", "nodes", "tier_links",
-             "links", "keygroups", "functions", "workloads", "timeline"},
+            {"name", "description", "seed", "warmup", "results", "traces", "commit_cost", "nodes",
+             "tier_links", "links", "keygroups", "functions", "workloads", "timeline"},
             {"name", "nodes"}));
   auto name = r.Name(root["name"], "name");
   if (!name.ok()) return name.status();
@@ -783,6 +819,11 @@ core::Result<Scenario> ParseScenario(const std::string& text, const std::string&
       return r.Error(root["traces"], "traces", "'" + v + "' is not true or false");
     }
     s.traces = v == "true";
+  }
+  if (root["commit_cost"]) {
+    auto cost = r.Cost(root["commit_cost"], "commit_cost");
+    if (!cost.ok()) return cost.status();
+    s.commit_cost = *cost;
   }
   std::string base_dir = std::filesystem::path(file).parent_path().string();
   ENOKI_RETURN_IF_ERROR(LoadNodes(r, root["nodes"], s));

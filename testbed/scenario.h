@@ -17,6 +17,7 @@
 #include "core/status.h"
 #include "net/link_model.h"
 #include "net/proto/enoki.pb.h"
+#include "sim/cost_model.h"
 
 namespace enoki::testbed {
 
@@ -47,6 +48,9 @@ struct KeygroupDecl {
 struct FunctionDecl {
   proto::FunctionSpec spec;  // name, runtime, handler (a process path made absolute), keygroup...
   std::vector<std::string> nodes;
+  // Simulation only: the compute time of one invocation (the emulation's is real). A process
+  // function needs one there; a native function without one has the calibrated cost.
+  std::optional<sim::CostModel> cost;
 };
 
 // A workload's body template, parsed: literal text and the fields filled in per request.
@@ -106,6 +110,8 @@ struct Scenario {
   // kv_ops tables: replication lag, staleness). At a million invocations, writing the traces
   // takes longer than simulating them.
   bool traces = true;
+  // Simulation only: the time one commit of a node's store takes (default: calibrated).
+  std::optional<sim::CostModel> commit_cost;
   std::vector<NodeDecl> nodes;
   std::map<std::pair<Tier, Tier>, net::LinkSpec> tier_links;  // defaults, keyed (lower, higher)
   std::vector<LinkDecl> links;

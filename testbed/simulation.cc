@@ -5,9 +5,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <unordered_map>
 
 #include "net/trace.h"
 #include "sim/cluster.h"
+#include "testbed/calibration.h"
 #include "testbed/driver.h"
 #include "testbed/results.h"
 
@@ -17,12 +19,86 @@ namespace {
 using core::Status;
 using Pair = Driver::Pair;
 
+// The compute costs of a run (SimCluster::Costs), resolved before it starts.
+struct RunCosts {
+  std::vector<proto::FunctionSpec> specs;  // as deployed, one per scenario function entry
+  std::unordered_map<std::string, sim::CostModel> invocation;  // by "node\nfunction"
+  sim::CostModel commit;
+  std::vector<CostRecord> records;
+};
+
+std::string CostKey(const std::string& node, const std::string& function) {
+  return node + "\n" + function;
+}
+
+// The scenario's costs, and the calibrated ones for what it does not cost.
+core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibration_path) {
+  RunCosts costs;
+  std::vector<Probe> probes;
+  for (const auto& f : s.functions) {
+    proto::FunctionSpec spec = f.spec;
+    if (!spec.runtime().empty() && spec.runtime() != "native") {
+      if (!f.cost) {
+        return Status::InvalidArgument(
+            "function " + spec.name() + ": runtime " + spec.runtime() +
+            " cannot run in virtual time; give it a cost (for example cost: 5ms) and the "
+            "simulation answers for it with an empty body after that time");
+      }
+      spec.set_runtime("native");
+      spec.set_handler("idle");
+    } else if (!f.cost) {
+      Probe& p = probes.emplace_back(Probe{f.spec, {}});
+      for (const auto& w : s.workloads) {  // measured with the body its callers send
+        if (w.function == spec.name() &&
+            std::find(f.nodes.begin(), f.nodes.end(), w.node) != f.nodes.end()) {
+          p.body = w.body_parts;
+          break;
+        }
+      }
+    }
+    costs.specs.push_back(std::move(spec));
+  }
+  Calibration calibration;
+  if (!probes.empty() || !s.commit_cost) {
+    auto c = Calibrate(calibration_path, probes);
+    if (!c.ok()) return c.status();
+    calibration = std::move(c.value());
+  }
+  std::string calibrated = "calibrated: " + calibration.measured + " (" + calibration_path + ")";
+  auto record = [&](const std::string& what, const sim::CostModel& m, bool given) {
+    costs.records.push_back({what, m.mean, m.jitter,
+                             m.distribution == net::LinkSpec::Jitter::kNormal,
+                             given ? "scenario" : calibrated});
+  };
+  for (const auto& f : s.functions) {
+    sim::CostModel m =
+        f.cost ? *f.cost : sim::CostModel{calibration.functions.at(CalibrationKey(f.spec))};
+    std::string at;
+    for (const auto& n : f.nodes) {
+      costs.invocation[CostKey(n, f.spec.name())] = m;
+      at += (at.empty() ? "" : ",") + n;
+    }
+    record("function " + f.spec.name() + " at " + at, m, f.cost.has_value());
+  }
+  costs.commit = s.commit_cost ? *s.commit_cost : sim::CostModel{calibration.commit};
+  record("commit", costs.commit, s.commit_cost.has_value());
+  return costs;
+}
+
 class Simulation : private Driver::Mode {
  public:
-  Simulation(const Scenario& s, const std::map<Pair, net::LinkSpec>& links)
+  Simulation(const Scenario& s, const std::map<Pair, net::LinkSpec>& links, const RunCosts& costs)
       : s_(s),
+        costs_(costs),
         cluster_(Peers(s), s.seed, std::chrono::milliseconds(1)),
         driver_(s, cluster_.sim(), *this, links) {
+    cluster_.SetCosts({[this](const std::string& node, const proto::FunctionSpec& spec) {
+                         auto it = costs_.invocation.find(CostKey(node, spec.name()));
+                         return it == costs_.invocation.end()
+                                    ? core::Duration(0)
+                                    : it->second.Draw(cluster_.sim().Rng());
+                       },
+                       costs_.commit});
     for (const auto& [pair, spec] : links) {
       cluster_.network().SetLink(pair.first, pair.second, spec);
     }
@@ -34,14 +110,6 @@ class Simulation : private Driver::Mode {
   // Creates the keygroups and deploys the functions, as a client of the nodes would: every
   // keygroup at once, then (the catalog having reached the nodes) every deployment at once.
   Status Setup() {
-    for (const auto& f : s_.functions) {
-      if (f.spec.runtime() != "native" && !f.spec.runtime().empty()) {
-        return Status::InvalidArgument("function " + f.spec.name() + ": runtime " +
-                                       f.spec.runtime() +
-                                       " cannot run in virtual time; simulation runs native "
-                                       "functions");
-      }
-    }
     std::vector<Call> calls;
     for (const auto& k : s_.keygroups) {
       Call& call = calls.emplace_back(Call{k.replicas[0], {}, "keygroup " + k.name});
@@ -54,10 +122,11 @@ class Simulation : private Driver::Mode {
     ENOKI_RETURN_IF_ERROR(CallAll(calls));
     cluster_.sim().RunFor(std::chrono::seconds(1));  // the catalog reaches every node
     calls.clear();
-    for (const auto& f : s_.functions) {
-      for (const auto& at : f.nodes) {
-        Call& call = calls.emplace_back(Call{at, {}, "function " + f.spec.name() + " at " + at});
-        *call.request.mutable_deploy_function()->mutable_spec() = f.spec;
+    for (size_t i = 0; i < s_.functions.size(); ++i) {
+      for (const auto& at : s_.functions[i].nodes) {
+        const proto::FunctionSpec& spec = costs_.specs[i];
+        Call& call = calls.emplace_back(Call{at, {}, "function " + spec.name() + " at " + at});
+        *call.request.mutable_deploy_function()->mutable_spec() = spec;
       }
     }
     return CallAll(calls);
@@ -203,6 +272,7 @@ class Simulation : private Driver::Mode {
   Status Restart(const std::string& node) override { return cluster_.Restart(node); }
 
   const Scenario& s_;
+  const RunCosts& costs_;
   std::map<std::string, net::TraceBuffer> traces_;  // outlives the cluster's nodes
   sim::SimCluster cluster_;
   Driver driver_;
@@ -239,7 +309,14 @@ core::Result<SimulationResult> Simulate(const Scenario& scenario, const Simulate
   SimulationResult result;
   result.database = path;
   auto t = Clock::now();
-  Simulation run(scenario, *links);
+  auto costs = ResolveCosts(
+      scenario, options.calibration.empty() ? DefaultCalibrationPath() : options.calibration);
+  if (!costs.ok()) {
+    db->reset();
+    std::filesystem::remove(path, ec);
+    return costs.status();
+  }
+  Simulation run(scenario, *links, *costs);
   Status st = run.Setup();
   if (!st.ok()) {
     db->reset();
@@ -253,6 +330,7 @@ core::Result<SimulationResult> Simulate(const Scenario& scenario, const Simulate
   result.run_s = seconds_since(t);
   t = Clock::now();
   ENOKI_RETURN_IF_ERROR(run.WriteTraces(**db));
+  ENOKI_RETURN_IF_ERROR((*db)->WriteCosts(costs->records));
   ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, false, *links, run.driver().requests(),
                                      run.driver().events(), checks));
   result.write_s = seconds_since(t);

@@ -4,8 +4,14 @@
 // the emulation runs the workloads and the timeline (crashes lose what a node had not committed
 // to its in-memory storage). The results database has the emulation's schema, with mode
 // `simulate` and backend `virtual`; the same scenario and seed give the same database, byte for
-// byte (the run's host and start time are left empty for that). Native functions only: a
-// process function cannot run in virtual time.
+// byte (the run's host and start time are left empty for that), as long as the calibration file
+// stays the same.
+//
+// Compute costs: each invocation keeps its node's CPU busy for its function's cost, each commit
+// of a node's store for the commit cost (sim::SimCluster::Costs): the scenario's (a function's
+// `cost`, `commit_cost`), else the calibrated ones (testbed/calibration.h). A process function
+// cannot run in virtual time: it needs a cost, and a stand-in (the native `idle`) answers for it
+// with an empty body. The costs used are recorded in the database (table costs).
 #pragma once
 
 #include <string>
@@ -18,6 +24,7 @@ namespace enoki::testbed {
 struct SimulateOptions {
   std::string results_dir;  // empty: the scenario's
   double time_scale = 1;    // what Shorten returned, stored with the run
+  std::string calibration;  // the calibration file (testbed/calibration.h); empty: the default
 };
 
 struct SimulationResult {

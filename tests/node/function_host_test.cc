@@ -210,9 +210,10 @@ TEST_F(FunctionHostTest, DeploymentsSurviveARestartOfTheNode) {
 TEST_F(FunctionHostTest, BadDeploymentsAreRefused) {
   auto bad_handler = Deploy("edge", "f", "nope");
   EXPECT_EQ(bad_handler.code(), proto::INVALID_ARGUMENT);
-  EXPECT_NE(bad_handler.error().find(
-                "available: echo, emergencydetection, fail, increment, lightphasecalculation"),
-            std::string::npos)
+  EXPECT_NE(
+      bad_handler.error().find(
+          "available: echo, emergencydetection, fail, idle, increment, lightphasecalculation"),
+      std::string::npos)
       << bad_handler.error();
   EXPECT_EQ(Deploy("edge", "bad name", "echo").code(), proto::INVALID_ARGUMENT);
   proto::Request r;

@@ -85,6 +85,26 @@ TEST(ScenarioTest, AFullScenarioReadsIntoTheModel) {
   EXPECT_EQ(s->timeline[4].kind, TimelineEvent::Kind::kCrash);
 }
 
+TEST(ScenarioTest, CostsAreATimeOrAModel) {
+  auto s = ParseScenario(R"(name: c
+commit_cost: 20us
+nodes: [{name: e, tier: edge}]
+keygroups: [{name: k, replicas: e}]
+functions:
+  - {name: f, nodes: e, handler: echo, keygroup: k, cost: 150us}
+  - {name: g, nodes: e, handler: echo, keygroup: k, cost: {mean: 5ms, jitter: 1ms,
+     distribution: normal}}
+)",
+                         "c.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->commit_cost->mean, std::chrono::microseconds(20));
+  EXPECT_EQ(s->functions[0].cost->mean, std::chrono::microseconds(150));
+  EXPECT_EQ(s->functions[0].cost->jitter, core::Duration(0));
+  EXPECT_EQ(*s->functions[1].cost,
+            (sim::CostModel{milliseconds(5), milliseconds(1), net::LinkSpec::Jitter::kNormal}));
+  EXPECT_TRUE(s->traces);
+}
+
 TEST(ScenarioTest, PeersAreTheNodesThatShareStateOrCalls) {
   auto s = ParseScenario(kValid, "t.yaml");
   ASSERT_TRUE(s.ok());
@@ -211,6 +231,15 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
                                     "requests: 1, rate: nan/s}]\n"),
             "bad.yaml:8:75: workloads[0].rate: 'nan/s' is not a rate per caller such as 10/s (at "
             "most 1000000/s)");
+  EXPECT_EQ(ErrorOf(with_function + "commit_cost: {mean: 1ms, distribution: pareto}\n"),
+            "bad.yaml:8:40: commit_cost.distribution: 'pareto' is not one of uniform, normal");
+  EXPECT_EQ(ErrorOf(nodes + "keygroups: [{name: k, replicas: e}]\n"
+                            "functions: [{name: f, nodes: e, handler: echo, keygroup: k, "
+                            "cost: soon}]\n"),
+            "bad.yaml:6:67: functions[0].cost: 'soon' is not a duration such as 250ms or 2s "
+            "(up to a year)");
+  EXPECT_EQ(ErrorOf(nodes + "traces: maybe\n"),
+            "bad.yaml:5:9: traces: 'maybe' is not true or false");
   EXPECT_EQ(ErrorOf(nodes + "tier_links:\n  edge-client: {delay: '1ms loss=50%'}\n"),
             "bad.yaml:6:24: tier_links.edge-client.delay: '1ms loss=50%' is not one value");
   EXPECT_EQ(ErrorOf(with_function + "timeline:\n  - {at: 2s, restart: e}\n"),

@@ -1,0 +1,265 @@
+// Measuring compute costs on a real node, and the file that keeps them.
+#include "testbed/calibration.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "net/client.h"
+#include "net/event_loop.h"
+#include "net/zmq_transport.h"
+#include "node/function_host.h"
+#include "node/node.h"
+#include "node/sqlite_storage.h"
+#include "testbed/results.h"
+
+namespace enoki::testbed {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using core::Duration;
+using core::Status;
+
+constexpr int kWarmup = 20;
+constexpr int kRuns = 200;
+
+// SQLite storage that adds up its commits' time (read from another thread: atomics).
+class TimedSqlite : public node::StorageEngine {
+ public:
+  explicit TimedSqlite(std::unique_ptr<node::SqliteStorage> db) : db_(std::move(db)) {}
+  Status Load(const node::LoadVisitor& visitor) override { return db_->Load(visitor); }
+  Status Commit(const node::WriteBatch& batch) override {
+    auto start = Clock::now();
+    Status st = db_->Commit(batch);
+    total_ns_ += (Clock::now() - start).count();
+    ++count_;
+    return st;
+  }
+  // The commits' time and number since the last call.
+  std::pair<Duration, int64_t> Take() {
+    return {Duration(total_ns_.exchange(0)), count_.exchange(0)};
+  }
+
+ private:
+  std::unique_ptr<node::SqliteStorage> db_;
+  std::atomic<int64_t> total_ns_{0}, count_{0};
+};
+
+Duration Median(std::vector<Duration> v) {
+  if (v.empty()) return Duration(0);
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+// A real node (SQLite storage, ZeroMQ on loopback, its own event loop thread), as an emulation
+// runs one, called by a client in this thread.
+class CalibrationNode {
+ public:
+  static core::Result<std::unique_ptr<CalibrationNode>> Start(const std::string& dir) {
+    auto db = node::SqliteStorage::Open(dir + "/node.db", node::SqliteSync::kNormal);
+    if (!db.ok()) return db.status();
+    auto n = std::unique_ptr<CalibrationNode>(new CalibrationNode(std::move(db.value())));
+    ENOKI_RETURN_IF_ERROR(n->transport_.Start());
+    n->node_.emplace(n->options_, n->loop_, n->transport_, n->storage_);
+    n->transport_.SetHandler(&*n->node_);
+    ENOKI_RETURN_IF_ERROR(n->node_->Start());
+    n->host_.emplace(*n->node_, n->loop_);
+    n->loop_.AddIdleHook([raw = n.get()] { raw->node_->Flush(); });
+    n->thread_ = std::thread([raw = n.get()] { raw->loop_.Run(); });
+    n->client_.emplace(n->context_, n->transport_.bound_endpoint(), std::chrono::seconds(10));
+    return n;
+  }
+  ~CalibrationNode() {
+    loop_.Stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  const std::string& id() const { return options_.id; }
+  net::Client& client() { return *client_; }
+  TimedSqlite& storage() { return storage_; }
+
+ private:
+  explicit CalibrationNode(std::unique_ptr<node::SqliteStorage> db)
+      : storage_(std::move(db)),
+        loop_(1),
+        transport_(context_, loop_,
+                   {"calibration", "tcp://127.0.0.1:*", {}, node::MaxMessageBytes(1 << 20), {}}) {
+    options_.id = "calibration";
+  }
+
+  TimedSqlite storage_;
+  zmq::context_t context_{1};
+  net::EventLoop loop_;
+  net::ZmqTransport transport_;
+  node::NodeOptions options_;
+  std::optional<node::Node> node_;
+  std::optional<node::FunctionHost> host_;
+  std::thread thread_;
+  std::optional<net::Client> client_;
+};
+
+// Measures the probes (and the commit) on one node in a fresh directory: per invocation, its
+// round trip from the client, commits left out.
+Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
+  std::string dir =
+      (std::filesystem::temp_directory_path() / ("enoki-calibration-" + std::to_string(::getpid())))
+          .string();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  Status result = Status::Ok();
+  {
+    auto started = CalibrationNode::Start(dir);
+    if (!started.ok()) return started.status();
+    CalibrationNode& n = **started;
+    std::vector<Duration> commits;
+    std::mt19937_64 rng(1);
+    for (size_t k = 0; k < probes.size() && result.ok(); ++k) {
+      const Probe* p = probes[k];
+      proto::FunctionSpec spec = p->spec;
+      spec.set_name("probe-" + std::to_string(k));
+      spec.set_keygroup("probe-" + std::to_string(k));
+      proto::Request create;
+      create.mutable_create_keygroup()->set_name(spec.keygroup());
+      create.mutable_create_keygroup()->add_replicas(n.id());
+      proto::Request deploy;
+      *deploy.mutable_deploy_function()->mutable_spec() = spec;
+      for (auto* r : {&create, &deploy}) {
+        auto answer = n.client().Call(*r);
+        if (!answer.ok()) {
+          result = Status(answer.status().code(), "calibrating " + CalibrationKey(p->spec) + ": " +
+                                                      answer.status().message());
+          break;
+        }
+      }
+      std::vector<Duration> runs;
+      for (int i = 0; i < kWarmup + kRuns && result.ok(); ++i) {
+        proto::Request invoke;
+        invoke.mutable_invoke()->set_function(spec.name());
+        invoke.mutable_invoke()->set_body(ExpandBody(p->body, 0, i, rng));
+        n.storage().Take();
+        auto start = Clock::now();
+        // An error answer is measured too: it is what the function does on a node of its own.
+        auto answer = n.client().Call(invoke);
+        Duration total = Clock::now() - start;
+        auto [commit_time, count] = n.storage().Take();
+        if (i < kWarmup) continue;
+        runs.push_back(std::max(Duration(0), total - commit_time));
+        if (count > 0) commits.push_back(commit_time / count);
+      }
+      c.functions[CalibrationKey(p->spec)] = Median(runs);
+    }
+    if (!commits.empty()) c.commit = Median(commits);
+  }
+  std::filesystem::remove_all(dir, ec);
+  return result;
+}
+
+Status Write(const std::string& path, const Calibration& c) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "# enoki calibration: compute costs for simulations, in ns (testbed/calibration.h)\n"
+        << "measured\t" << c.measured << "\n"
+        << "commit\t" << c.commit.count() << "\n";
+    for (const auto& [key, cost] : c.functions) {
+      out << "function\t" << key << "\t" << cost.count() << "\n";
+    }
+    if (!out) return Status::IOError("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path, ec);  // whole, or not at all
+  if (ec) return Status::IOError("cannot write " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+core::Result<Calibration> Read(const std::string& path) {
+  Calibration c;
+  std::ifstream in(path);
+  if (!in) return c;  // none yet
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> fields;
+    std::stringstream ss(line);
+    for (std::string f; std::getline(ss, f, '\t');) fields.push_back(f);
+    auto ns = [&](const std::string& text) -> std::optional<Duration> {
+      char* end = nullptr;
+      long long v = std::strtoll(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || v < 0) return std::nullopt;
+      return Duration(v);
+    };
+    std::optional<Duration> value;
+    if (fields.size() == 2 && fields[0] == "measured") {
+      c.measured = fields[1];
+      continue;
+    }
+    if (fields.size() == 2 && fields[0] == "commit" && (value = ns(fields[1]))) {
+      c.commit = *value;
+      continue;
+    }
+    if (fields.size() == 3 && fields[0] == "function" && (value = ns(fields[2]))) {
+      c.functions[fields[1]] = *value;
+      continue;
+    }
+    return Status::InvalidArgument(path + ":" + std::to_string(n) +
+                                   ": not a calibration line (remove the file to measure again)");
+  }
+  return c;
+}
+
+}  // namespace
+
+std::string CalibrationKey(const proto::FunctionSpec& spec) {
+  std::map<std::string, std::string> params(spec.params().begin(), spec.params().end());
+  std::string key = spec.handler();
+  for (const auto& [k, v] : params) key += " " + k + "=" + v;
+  return key;
+}
+
+core::Result<Calibration> Calibrate(const std::string& path, const std::vector<Probe>& probes) {
+  auto read = Read(path);
+  if (!read.ok()) return read.status();
+  Calibration c = std::move(read.value());
+  std::vector<const Probe*> missing;
+  std::set<std::string> keys;
+  for (const auto& p : probes) {
+    std::string key = CalibrationKey(p.spec);
+    if (!c.functions.contains(key) && keys.insert(key).second) missing.push_back(&p);
+  }
+  if (missing.empty() && c.commit > Duration(0)) return c;
+  ENOKI_RETURN_IF_ERROR(Measure(missing, c));
+  if (c.commit == Duration(0)) {  // no probe committed: measure the commit on its own
+    Probe put;
+    put.spec.set_handler("write");
+    put.spec.set_runtime("native");
+    Calibration commit_only;
+    ENOKI_RETURN_IF_ERROR(Measure({&put}, commit_only));
+    c.commit = commit_only.commit;
+  }
+  c.measured = HostDescription() + ", " + UtcNow("%Y-%m-%dT%H:%M:%SZ");
+  ENOKI_RETURN_IF_ERROR(Write(path, c));
+  return c;
+}
+
+std::string DefaultCalibrationPath() {
+  const char* cache = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  std::string dir = cache != nullptr && *cache != '\0' ? cache
+                    : home != nullptr                  ? std::string(home) + "/.cache"
+                                                       : std::string(".cache");
+  return dir + "/enoki/calibration.tsv";
+}
+
+}  // namespace enoki::testbed

@@ -1,0 +1,46 @@
+// Calibration: the compute costs a simulation gives what its scenario does not cost, each native
+// function's invocation and the store's commit, measured once on this machine on a real node as
+// an emulation runs one (SQLite storage in WAL mode, ZeroMQ over loopback TCP, its own event loop
+// thread; the function's keygroup on the node itself), and kept in a file, so that later runs,
+// and their databases, use the same numbers until the file is removed. What is measured: over
+// 200 invocations (after 20 to warm up), the median round trip of one from a client, its commits'
+// time left out (the function's work and the messaging both ways: what a real node adds to the
+// network's delay), and the median commit.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/env.h"
+#include "core/status.h"
+#include "net/proto/enoki.pb.h"
+#include "testbed/scenario.h"
+
+namespace enoki::testbed {
+
+struct Calibration {
+  std::string measured;      // where and when: "host, N cores, 2026-11-27T08:00:00Z"
+  core::Duration commit{0};  // one commit of the store
+  std::map<std::string, core::Duration> functions;  // one invocation, by CalibrationKey
+};
+
+// What a native function's cost depends on: its handler and parameters ("movingaverage
+// window=10").
+std::string CalibrationKey(const proto::FunctionSpec& spec);
+
+// A function to measure: deployed as `spec`, invoked with `body` expanded per call (caller 0,
+// sequence number i).
+struct Probe {
+  proto::FunctionSpec spec;
+  std::vector<BodyPart> body;
+};
+
+// Reads the calibration at `path` (a missing file: none yet), measures what it lacks (the commit,
+// and each probe whose key it has not), and writes the file back when it measured anything.
+core::Result<Calibration> Calibrate(const std::string& path, const std::vector<Probe>& probes);
+
+// $XDG_CACHE_HOME/enoki/calibration.tsv, else $HOME/.cache/enoki/calibration.tsv.
+std::string DefaultCalibrationPath();
+
+}  // namespace enoki::testbed
