@@ -54,12 +54,6 @@ class TimedSqlite : public node::StorageEngine {
   std::atomic<int64_t> total_ns_{0}, count_{0};
 };
 
-Duration Median(std::vector<Duration> v) {
-  if (v.empty()) return Duration(0);
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-  return v[v.size() / 2];
-}
-
 // A real node (SQLite storage, ZeroMQ on loopback, its own event loop thread), as an emulation
 // runs one, called by a client in this thread.
 class CalibrationNode {
@@ -153,11 +147,11 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
         auto [commit_time, count] = n.storage().Take();
         if (i < kWarmup) continue;
         runs.push_back(std::max(Duration(0), total - commit_time));
-        if (count > 0) commits.push_back(commit_time / count);
+        if (count > 0) commits.push_back(commit_time / count);  // their mean, per call
       }
-      c.functions[CalibrationKey(p->spec)] = Median(runs);
+      if (result.ok()) c.functions[CalibrationKey(p->spec)] = sim::CostModel::Measured(runs);
     }
-    if (!commits.empty()) c.commit = Median(commits);
+    if (!commits.empty()) c.commit = sim::CostModel::Measured(commits);
   }
   std::filesystem::remove_all(dir, ec);
   return result;
@@ -169,11 +163,18 @@ Status Write(const std::string& path, const Calibration& c) {
   std::string tmp = path + ".tmp" + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << "# enoki calibration: compute costs for simulations, in ns (testbed/calibration.h)\n"
+    auto percentiles = [](const sim::CostModel& m) {
+      std::string text;
+      for (Duration d : m.percentiles)
+        text += (text.empty() ? "" : ",") + std::to_string(d.count());
+      return text;
+    };
+    out << "# enoki calibration: compute costs for simulations (testbed/calibration.h): the\n"
+        << "# percentiles p0 to p100 of the measured times, in ns\n"
         << "measured\t" << c.measured << "\n"
-        << "commit\t" << c.commit.count() << "\n";
+        << "commit\t" << percentiles(c.commit) << "\n";
     for (const auto& [key, cost] : c.functions) {
-      out << "function\t" << key << "\t" << cost.count() << "\n";
+      out << "function\t" << key << "\t" << percentiles(cost) << "\n";
     }
     if (!out) return Status::IOError("cannot write " + tmp);
   }
@@ -194,22 +195,31 @@ core::Result<Calibration> Read(const std::string& path) {
     std::vector<std::string> fields;
     std::stringstream ss(line);
     for (std::string f; std::getline(ss, f, '\t');) fields.push_back(f);
-    auto ns = [&](const std::string& text) -> std::optional<Duration> {
-      char* end = nullptr;
-      long long v = std::strtoll(text.c_str(), &end, 10);
-      if (text.empty() || *end != '\0' || v < 0) return std::nullopt;
-      return Duration(v);
+    // 101 percentiles, in ns, in order.
+    auto model = [&](const std::string& text) -> std::optional<sim::CostModel> {
+      sim::CostModel m;
+      std::stringstream list(text);
+      for (std::string item; std::getline(list, item, ',');) {
+        char* end = nullptr;
+        long long v = std::strtoll(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || v < 0) return std::nullopt;
+        if (!m.percentiles.empty() && Duration(v) < m.percentiles.back()) return std::nullopt;
+        m.percentiles.push_back(Duration(v));
+      }
+      if (m.percentiles.size() != 101) return std::nullopt;
+      m.mean = m.percentiles[50];
+      return m;
     };
-    std::optional<Duration> value;
+    std::optional<sim::CostModel> value;
     if (fields.size() == 2 && fields[0] == "measured") {
       c.measured = fields[1];
       continue;
     }
-    if (fields.size() == 2 && fields[0] == "commit" && (value = ns(fields[1]))) {
+    if (fields.size() == 2 && fields[0] == "commit" && (value = model(fields[1]))) {
       c.commit = *value;
       continue;
     }
-    if (fields.size() == 3 && fields[0] == "function" && (value = ns(fields[2]))) {
+    if (fields.size() == 3 && fields[0] == "function" && (value = model(fields[2]))) {
       c.functions[fields[1]] = *value;
       continue;
     }
@@ -238,9 +248,9 @@ core::Result<Calibration> Calibrate(const std::string& path, const std::vector<P
     std::string key = CalibrationKey(p.spec);
     if (!c.functions.contains(key) && keys.insert(key).second) missing.push_back(&p);
   }
-  if (missing.empty() && c.commit > Duration(0)) return c;
+  if (missing.empty() && !c.commit.percentiles.empty()) return c;
   ENOKI_RETURN_IF_ERROR(Measure(missing, c));
-  if (c.commit == Duration(0)) {  // no probe committed: measure the commit on its own
+  if (c.commit.percentiles.empty()) {  // no probe committed: measure the commit on its own
     Probe put;
     put.spec.set_handler("write");
     put.spec.set_runtime("native");

@@ -5,7 +5,8 @@
 // and their databases, use the same numbers until the file is removed. What is measured: over
 // 200 invocations (after 20 to warm up), the median round trip of one from a client, its commits'
 // time left out (the function's work and the messaging both ways: what a real node adds to the
-// network's delay), and the median commit.
+// network's delay), and every commit: their distributions (sim::CostModel::Measured), from which
+// a simulation draws.
 #pragma once
 
 #include <map>
@@ -15,14 +16,15 @@
 #include "core/env.h"
 #include "core/status.h"
 #include "net/proto/enoki.pb.h"
+#include "sim/cost_model.h"
 #include "testbed/scenario.h"
 
 namespace enoki::testbed {
 
 struct Calibration {
-  std::string measured;      // where and when: "host, N cores, 2026-11-27T08:00:00Z"
-  core::Duration commit{0};  // one commit of the store
-  std::map<std::string, core::Duration> functions;  // one invocation, by CalibrationKey
+  std::string measured;   // where and when: "host, N cores, 2026-11-27T08:00:00Z"
+  sim::CostModel commit;  // one commit of the store (measured: its percentiles)
+  std::map<std::string, sim::CostModel> functions;  // one invocation, by CalibrationKey
 };
 
 // What a native function's cost depends on: its handler and parameters ("movingaverage

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <tuple>
 
 namespace enoki::testbed {
@@ -100,11 +101,18 @@ core::Result<Report> ReadReport(const std::string& database) {
                                 [&](sqlite3_stmt*) { has_costs = true; }));
   if (has_costs) {
     ENOKI_RETURN_IF_ERROR(
-        db.Each("SELECT what, mean_ns, jitter_ns, distribution, source FROM costs ORDER BY rowid",
+        db.Each("SELECT what, mean_ns, jitter_ns, distribution, percentiles_ns, source FROM costs "
+                "ORDER BY rowid",
                 [&](sqlite3_stmt* s) {
-                  report.costs.push_back({Text(s, 0), core::Duration(sqlite3_column_int64(s, 1)),
-                                          core::Duration(sqlite3_column_int64(s, 2)),
-                                          Text(s, 3) == "normal", Text(s, 4)});
+                  sim::CostModel m;
+                  m.mean = core::Duration(sqlite3_column_int64(s, 1));
+                  m.jitter = core::Duration(sqlite3_column_int64(s, 2));
+                  if (Text(s, 3) == "normal") m.distribution = net::LinkSpec::Jitter::kNormal;
+                  std::stringstream list(Text(s, 4));
+                  for (std::string ns; std::getline(list, ns, ',');) {
+                    m.percentiles.push_back(core::Duration(std::stoll(ns)));
+                  }
+                  report.costs.push_back({Text(s, 0), std::move(m), Text(s, 5)});
                 }));
   }
   std::map<std::string, std::vector<double>> latencies;
@@ -254,11 +262,18 @@ std::string FormatReport(const Report& r) {
     std::set<std::string> sources;
     for (const auto& c : r.costs) {
       std::string what = c.what.substr(0, c.what.find(" at "));
-      std::snprintf(line, sizeof line, "%s %.3f ms", what.c_str(), core::ToMillis(c.mean));
+      const sim::CostModel& m = c.model;
+      if (!m.percentiles.empty()) {
+        std::snprintf(line, sizeof line, "%s p50 %.3f ms, p99 %.3f", what.c_str(),
+                      core::ToMillis(m.percentiles[50]), core::ToMillis(m.percentiles[99]));
+      } else {
+        std::snprintf(line, sizeof line, "%s %.3f ms", what.c_str(), core::ToMillis(m.mean));
+      }
       std::string text = line;
-      if (c.jitter > core::Duration(0)) {
-        std::snprintf(line, sizeof line, " %s %.3f", c.normal ? "sd" : "+-",
-                      core::ToMillis(c.jitter));
+      if (m.percentiles.empty() && m.jitter > core::Duration(0)) {
+        std::snprintf(line, sizeof line, " %s %.3f",
+                      m.distribution == net::LinkSpec::Jitter::kNormal ? "sd" : "+-",
+                      core::ToMillis(m.jitter));
         text += line;
       }
       text += c.source == "scenario" ? " (scenario)" : " (calibrated)";

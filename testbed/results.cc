@@ -27,7 +27,8 @@ CREATE TABLE workloads (
   warmup_ns INTEGER);
 CREATE TABLE events (at_ns INTEGER, kind TEXT, detail TEXT);
 CREATE TABLE costs (
-  what TEXT, mean_ns INTEGER, jitter_ns INTEGER, distribution TEXT, source TEXT);
+  what TEXT, mean_ns INTEGER, jitter_ns INTEGER, distribution TEXT, percentiles_ns TEXT,
+  source TEXT);
 CREATE TABLE replicas (
   keygroup TEXT, converged INTEGER, node TEXT, items INTEGER, digest TEXT, error TEXT);
 CREATE TABLE writes (
@@ -208,12 +209,21 @@ core::Status ResultsDb::WriteWorkloads(const std::vector<WorkloadRecord>& worklo
 
 core::Status ResultsDb::WriteCosts(const std::vector<CostRecord>& costs) {
   ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
-  Statement s(db_, "INSERT INTO costs VALUES (?,?,?,?,?)");
+  Statement s(db_, "INSERT INTO costs VALUES (?,?,?,?,?,?)");
   for (const auto& c : costs) {
+    const sim::CostModel& m = c.model;
+    std::string percentiles;
+    for (auto d : m.percentiles) {
+      percentiles += (percentiles.empty() ? "" : ",") + std::to_string(d.count());
+    }
+    std::string distribution = !m.percentiles.empty()                             ? "measured"
+                               : m.distribution == net::LinkSpec::Jitter::kNormal ? "normal"
+                                                                                  : "uniform";
     if (!s.Text(c.what)
-             .Int(c.mean.count())
-             .Int(c.jitter.count())
-             .Text(c.normal ? "normal" : "uniform")
+             .Int(m.mean.count())
+             .Int(m.jitter.count())
+             .Text(distribution)
+             .Text(percentiles)
              .Text(c.source)
              .Step()) {
       return Abort("costs");

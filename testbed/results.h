@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "net/link_model.h"
 #include "net/proto/enoki.pb.h"
+#include "sim/cost_model.h"
 
 namespace enoki::testbed {
 
@@ -44,9 +45,8 @@ struct RequestRecord {
 // A compute cost a simulation gave (the emulation's are real and records none).
 struct CostRecord {
   std::string what;  // "commit", or "function NAME at NODE,NODE"
-  core::Duration mean{0}, jitter{0};
-  bool normal = false;  // the jitter's distribution: normal, else uniform
-  std::string source;   // "scenario", or "calibrated: <where and when>"
+  sim::CostModel model;
+  std::string source;  // "scenario", or "calibrated: <where and when>"
 };
 
 // A workload as it ran (times after any shortening), for the summary's warm-up cut.

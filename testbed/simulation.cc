@@ -22,14 +22,11 @@ using Pair = Driver::Pair;
 // The compute costs of a run (SimCluster::Costs), resolved before it starts.
 struct RunCosts {
   std::vector<proto::FunctionSpec> specs;  // as deployed, one per scenario function entry
-  std::unordered_map<std::string, sim::CostModel> invocation;  // by "node\nfunction"
+  // By node, then function.
+  std::unordered_map<std::string, std::unordered_map<std::string, sim::CostModel>> invocation;
   sim::CostModel commit;
   std::vector<CostRecord> records;
 };
-
-std::string CostKey(const std::string& node, const std::string& function) {
-  return node + "\n" + function;
-}
 
 // The scenario's costs, and the calibrated ones for what it does not cost.
 core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibration_path) {
@@ -66,21 +63,18 @@ core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibr
   }
   std::string calibrated = "calibrated: " + calibration.measured + " (" + calibration_path + ")";
   auto record = [&](const std::string& what, const sim::CostModel& m, bool given) {
-    costs.records.push_back({what, m.mean, m.jitter,
-                             m.distribution == net::LinkSpec::Jitter::kNormal,
-                             given ? "scenario" : calibrated});
+    costs.records.push_back({what, m, given ? "scenario" : calibrated});
   };
   for (const auto& f : s.functions) {
-    sim::CostModel m =
-        f.cost ? *f.cost : sim::CostModel{calibration.functions.at(CalibrationKey(f.spec))};
+    sim::CostModel m = f.cost ? *f.cost : calibration.functions.at(CalibrationKey(f.spec));
     std::string at;
     for (const auto& n : f.nodes) {
-      costs.invocation[CostKey(n, f.spec.name())] = m;
+      costs.invocation[n][f.spec.name()] = m;
       at += (at.empty() ? "" : ",") + n;
     }
     record("function " + f.spec.name() + " at " + at, m, f.cost.has_value());
   }
-  costs.commit = s.commit_cost ? *s.commit_cost : sim::CostModel{calibration.commit};
+  costs.commit = s.commit_cost ? *s.commit_cost : calibration.commit;
   record("commit", costs.commit, s.commit_cost.has_value());
   return costs;
 }
@@ -93,10 +87,11 @@ class Simulation : private Driver::Mode {
         cluster_(Peers(s), s.seed, std::chrono::milliseconds(1)),
         driver_(s, cluster_.sim(), *this, links) {
     cluster_.SetCosts({[this](const std::string& node, const proto::FunctionSpec& spec) {
-                         auto it = costs_.invocation.find(CostKey(node, spec.name()));
-                         return it == costs_.invocation.end()
-                                    ? core::Duration(0)
-                                    : it->second.Draw(cluster_.sim().Rng());
+                         auto at = costs_.invocation.find(node);
+                         if (at == costs_.invocation.end()) return core::Duration(0);
+                         auto it = at->second.find(spec.name());
+                         return it == at->second.end() ? core::Duration(0)
+                                                       : it->second.Draw(cluster_.sim().Rng());
                        },
                        costs_.commit});
     for (const auto& [pair, spec] : links) {

@@ -2,6 +2,7 @@
 // nodes), cuts and down nodes, and a golden trace of its link model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <optional>
 #include <sstream>
 
+#include "sim/cost_model.h"
 #include "sim/sim_network.h"
 #include "sim/simulator.h"
 
@@ -33,6 +35,34 @@ TEST(SimulatorTest, ClockJumpsFromEventToEvent) {
   EXPECT_EQ(seen[2], std::make_pair(2, core::Duration(milliseconds(30))));
   EXPECT_EQ(sim.Now() - t0, milliseconds(100));
   EXPECT_EQ(sim.WallMicros(), Simulator::kDefaultWallStartUs + 100'000);
+}
+
+TEST(CostModelTest, MeasuredCostsAreDrawnFromTheirDistribution) {
+  std::vector<core::Duration> samples;
+  for (int i = 1000; i >= 1; --i) samples.push_back(std::chrono::microseconds(i));
+  CostModel m = CostModel::Measured(samples);
+  ASSERT_EQ(m.percentiles.size(), 101u);
+  EXPECT_EQ(m.percentiles[0], std::chrono::microseconds(1));
+  EXPECT_EQ(m.percentiles[50], std::chrono::microseconds(500));
+  EXPECT_EQ(m.percentiles[99], std::chrono::microseconds(990));
+  EXPECT_EQ(m.percentiles[100], std::chrono::microseconds(1000));
+  EXPECT_EQ(m.mean, m.percentiles[50]);
+  std::mt19937_64 rng(3);
+  std::vector<core::Duration> draws;
+  for (int i = 0; i < 10000; ++i) draws.push_back(m.Draw(rng));
+  std::sort(draws.begin(), draws.end());
+  EXPECT_GE(draws.front(), std::chrono::microseconds(1));
+  EXPECT_LE(draws.back(), std::chrono::microseconds(1000));
+  EXPECT_NEAR(core::ToMillis(draws[5000]), 0.5, 0.02);  // the draws' median is the p50
+  EXPECT_NEAR(core::ToMillis(draws[9900]), 0.99, 0.02);
+  // A fixed cost draws itself; a jittered one stays within its range.
+  EXPECT_EQ(CostModel{std::chrono::milliseconds(5)}.Draw(rng), std::chrono::milliseconds(5));
+  CostModel uniform{std::chrono::milliseconds(5), std::chrono::milliseconds(1)};
+  for (int i = 0; i < 100; ++i) {
+    auto d = uniform.Draw(rng);
+    EXPECT_GE(d, std::chrono::milliseconds(4));
+    EXPECT_LE(d, std::chrono::milliseconds(6));
+  }
 }
 
 TEST(SimulatorTest, RunUntilTrueGivesUpAtTheLimit) {
