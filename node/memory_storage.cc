@@ -1,19 +1,42 @@
-// In-memory storage engine: ordered maps keyed like the SQLite tables' primary keys, so both
-// engines load records in the same order.
+// In-memory storage engine.
 #include "node/memory_storage.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace enoki::node {
+namespace {
+
+// The entries of `map`, by key in byte order.
+template <typename V>
+std::vector<const std::pair<const std::string, V>*> Sorted(
+    const std::unordered_map<std::string, V>& map) {
+  std::vector<const std::pair<const std::string, V>*> out;
+  for (const auto& entry : map) out.push_back(&entry);
+  std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  return out;
+}
+
+}  // namespace
 
 core::Status MemoryStorage::Load(const LoadVisitor& visitor) {
   if (visitor.keygroup) {
     for (const auto& [name, rec] : keygroups_) visitor.keygroup(KeygroupRecord(rec));
   }
   if (visitor.item) {
-    for (const auto& [k, item] : items_) visitor.item(k.first, k.second, StoredItem(item));
+    for (const auto* kg : Sorted(items_)) {
+      for (const auto* item : Sorted(kg->second)) {
+        visitor.item(kg->first, item->first, StoredItem(item->second));
+      }
+    }
   }
   if (visitor.outbox) {
-    for (const auto& [k, version] : outbox_) {
-      visitor.outbox(OutboxRecord{std::get<0>(k), std::get<1>(k), std::get<2>(k), version});
+    for (const auto* peer : Sorted(outbox_)) {
+      for (const auto* kg : Sorted(peer->second)) {
+        for (const auto* key : Sorted(kg->second)) {
+          visitor.outbox(OutboxRecord{peer->first, kg->first, key->first, key->second});
+        }
+      }
     }
   }
   for (const auto& [name, spec] : functions_) {
@@ -24,17 +47,21 @@ core::Status MemoryStorage::Load(const LoadVisitor& visitor) {
 
 core::Status MemoryStorage::Commit(const WriteBatch& batch) {
   for (const auto& [name, rec] : batch.keygroups()) keygroups_[name] = rec;
-  for (const auto& name : batch.drops()) {
-    auto it = items_.lower_bound({name, std::string()});
-    while (it != items_.end() && it->first.first == name) it = items_.erase(it);
-  }
-  for (const auto& [key, item] : batch.items()) items_[key] = item;
+  for (const auto& name : batch.drops()) items_.erase(name);
+  for (const auto& [key, item] : batch.items()) items_[key.first][key.second] = item;
   for (const auto& [key, version] : batch.outbox()) {
+    const auto& [peer, keygroup, item] = key;
     if (version) {
-      outbox_[key] = *version;
-    } else {
-      outbox_.erase(key);
+      outbox_[peer][keygroup][item] = *version;
+      continue;
     }
+    auto p = outbox_.find(peer);
+    if (p == outbox_.end()) continue;
+    auto k = p->second.find(keygroup);
+    if (k == p->second.end()) continue;
+    k->second.erase(item);
+    if (k->second.empty()) p->second.erase(k);
+    if (p->second.empty()) outbox_.erase(p);
   }
   for (const auto& [name, spec] : batch.functions()) {
     if (spec) {

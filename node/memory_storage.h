@@ -1,13 +1,14 @@
 // MemoryStorage: a StorageEngine that keeps the durable state in memory. Used by simulation and
 // tests: the node object can be destroyed (a simulated crash, losing whatever it had not
 // committed) and a new one loads from the same MemoryStorage. Nothing survives the process.
+// Hash maps, nested by keygroup (and peer): a commit touches a few entries among many, and a
+// simulation holds thousands of stores; Load sorts, so both engines load in the same order.
 // Not thread-safe: one node's loop thread uses it.
 #pragma once
 
 #include <map>
 #include <string>
-#include <tuple>
-#include <utility>
+#include <unordered_map>
 
 #include "node/storage.h"
 
@@ -22,9 +23,12 @@ class MemoryStorage : public StorageEngine {
   core::Status Commit(const WriteBatch& batch) override;
 
  private:
+  template <typename V>
+  using ByName = std::unordered_map<std::string, V>;
+
   std::map<std::string, KeygroupRecord> keygroups_;
-  std::map<std::pair<std::string, std::string>, StoredItem> items_;
-  std::map<std::tuple<std::string, std::string, std::string>, Version> outbox_;
+  ByName<ByName<StoredItem>> items_;        // keygroup -> key -> item
+  ByName<ByName<ByName<Version>>> outbox_;  // peer -> keygroup -> key -> version
   std::map<std::string, std::string> functions_;
 };
 

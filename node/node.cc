@@ -182,12 +182,16 @@ void Node::Flush() {
       }
       traced_writes_.clear();
     }
-    for (const auto& peer_id : std::exchange(fresh_peers_, {})) {
-      SendEntries(peer_id, std::exchange(peers_.at(peer_id).fresh, {}));
-    }
     auto completions = std::move(completions_);
     completions_.clear();
     for (auto& fn : completions) fn();
+    // Fresh writes go out once the completions wrote nothing more: the writes a function makes
+    // one after the other (each awaiting its commit) travel in one message per peer.
+    if (batch_.empty()) {
+      for (const auto& peer_id : std::exchange(fresh_peers_, {})) {
+        SendEntries(peer_id, std::exchange(peers_.at(peer_id).fresh, {}));
+      }
+    }
     auto outgoing = std::move(outgoing_);
     outgoing_.clear();
     for (auto& [peer, msg] : outgoing) transport_.SendToPeer(peer, msg);

@@ -151,7 +151,10 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
       }
       if (result.ok()) c.functions[CalibrationKey(p->spec)] = sim::CostModel::Measured(runs);
     }
-    if (!commits.empty()) c.commit = sim::CostModel::Measured(commits);
+    // The commit is measured once, with the first functions (a later one leaves it as it is).
+    if (!commits.empty() && c.commit.percentiles.empty()) {
+      c.commit = sim::CostModel::Measured(commits);
+    }
   }
   std::filesystem::remove_all(dir, ec);
   return result;

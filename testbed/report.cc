@@ -96,9 +96,10 @@ core::Result<Report> ReadReport(const std::string& database) {
                 report.interrupted = sqlite3_column_int(s, 9) != 0;
               }));
   if (runs != 1) return core::Status::InvalidArgument(database + " holds no finished run");
-  bool has_costs = false;  // databases written before compute costs have no table for them
-  ENOKI_RETURN_IF_ERROR(db.Each("SELECT 1 FROM sqlite_master WHERE name = 'costs'",
-                                [&](sqlite3_stmt*) { has_costs = true; }));
+  bool has_costs = false;  // databases written before measured costs have no such table
+  ENOKI_RETURN_IF_ERROR(
+      db.Each("SELECT 1 FROM pragma_table_info('costs') WHERE name = 'percentiles_ns'",
+              [&](sqlite3_stmt*) { has_costs = true; }));
   if (has_costs) {
     ENOKI_RETURN_IF_ERROR(
         db.Each("SELECT what, mean_ns, jitter_ns, distribution, percentiles_ns, source FROM costs "

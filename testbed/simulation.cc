@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <unordered_map>
 
 #include "net/trace.h"
@@ -65,14 +66,20 @@ core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibr
   auto record = [&](const std::string& what, const sim::CostModel& m, bool given) {
     costs.records.push_back({what, m, given ? "scenario" : calibrated});
   };
+  // One record per function name and cost: a large topology deploys one function at thousands
+  // of nodes.
+  std::map<std::pair<std::string, std::string>, size_t> recorded;  // (name, cost) -> record
   for (const auto& f : s.functions) {
     sim::CostModel m = f.cost ? *f.cost : calibration.functions.at(CalibrationKey(f.spec));
-    std::string at;
-    for (const auto& n : f.nodes) {
-      costs.invocation[n][f.spec.name()] = m;
-      at += (at.empty() ? "" : ",") + n;
-    }
-    record("function " + f.spec.name() + " at " + at, m, f.cost.has_value());
+    for (const auto& n : f.nodes) costs.invocation[n][f.spec.name()] = m;
+    std::string cost = f.cost ? "scenario " + std::to_string(m.mean.count()) + " " +
+                                    std::to_string(m.jitter.count()) + " " +
+                                    std::to_string(static_cast<int>(m.distribution))
+                              : "calibrated " + CalibrationKey(f.spec);
+    auto [it, added] = recorded.try_emplace({f.spec.name(), cost}, costs.records.size());
+    if (added) record("function " + f.spec.name() + " at ", m, f.cost.has_value());
+    std::string& what = costs.records[it->second].what;
+    for (const auto& n : f.nodes) what += (what.ends_with(" at ") ? "" : ",") + n;
   }
   costs.commit = s.commit_cost ? *s.commit_cost : calibration.commit;
   record("commit", costs.commit, s.commit_cost.has_value());
