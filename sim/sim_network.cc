@@ -21,6 +21,9 @@ class SimNetwork::SimTransport : public net::Transport {
   net::MessageHandler* receiver() const { return up_ ? handler_ : nullptr; }
   void SetUp(bool up) { up_ = up; }
   void SetBusyUntil(const core::TimePoint* busy_until) { busy_until_ = busy_until; }
+  // The links from this node, by destination (an element of SimNetwork::links_).
+  void SetLinksOut(std::unordered_map<std::string, net::LinkModel>* out) { out_ = out; }
+  std::unordered_map<std::string, net::LinkModel>& links_out() const { return *out_; }
   // When what the node sends now leaves it: now, or once its CPU is free.
   core::TimePoint Departure(core::TimePoint now) const {
     return busy_until_ == nullptr ? now : std::max(now, *busy_until_);
@@ -32,6 +35,7 @@ class SimNetwork::SimTransport : public net::Transport {
   net::MessageHandler* handler_ = nullptr;
   bool up_ = false;
   const core::TimePoint* busy_until_ = nullptr;
+  std::unordered_map<std::string, net::LinkModel>* out_ = nullptr;
 };
 
 SimNetwork::SimNetwork(Simulator& sim, core::Duration default_delay)
@@ -41,7 +45,10 @@ SimNetwork::~SimNetwork() = default;
 
 net::Transport& SimNetwork::TransportOf(const std::string& id) {
   auto& t = transports_[id];
-  if (!t) t = std::make_unique<SimTransport>(*this, id);
+  if (!t) {
+    t = std::make_unique<SimTransport>(*this, id);
+    t->SetLinksOut(&links_[id]);
+  }
   return *t;
 }
 
@@ -54,7 +61,11 @@ void SimNetwork::SetBusyUntil(const std::string& id, const core::TimePoint* busy
 }
 
 net::LinkModel& SimNetwork::ModelOf(const std::string& from, const std::string& to) {
-  auto& out = links_[from];
+  return ModelIn(links_[from], to);
+}
+
+net::LinkModel& SimNetwork::ModelIn(std::unordered_map<std::string, net::LinkModel>& out,
+                                    const std::string& to) {
   auto it = out.find(to);
   if (it == out.end()) {
     it = out.try_emplace(to).first;
@@ -89,7 +100,7 @@ void SimNetwork::SetCut(const std::string& a, const std::string& b, bool cut) {
 }
 
 void SimNetwork::DeliverPeer(const SimTransport& from, SimTransport& to, proto::PeerMessage msg) {
-  net::LinkModel* link = &ModelOf(from.id(), to.id());
+  net::LinkModel* link = &ModelIn(from.links_out(), to.id());
   auto arrival = link->Arrival(from.Departure(sim_.Now()), msg.ByteSizeLong(), sim_.Rng());
   if (!arrival) {  // lost on the link, or the link is cut
     ++lost_;

@@ -53,6 +53,9 @@ class SimNetwork {
  private:
   class SimTransport;
   net::LinkModel& ModelOf(const std::string& from, const std::string& to);
+  // The link to `to` among `out`, the links from one node or host (made on first use).
+  net::LinkModel& ModelIn(std::unordered_map<std::string, net::LinkModel>& out,
+                          const std::string& to);
   void DeliverPeer(const SimTransport& from, SimTransport& to, proto::PeerMessage msg);
   void DeliverReply(const SimTransport& from, const net::ClientId& client,
                     proto::Response response);
@@ -61,7 +64,8 @@ class SimNetwork {
   core::Duration default_delay_;
   // Hash maps, looked up for every message; their elements never move.
   std::unordered_map<std::string, std::unique_ptr<SimTransport>> transports_;
-  std::unordered_map<std::string, std::unordered_map<std::string, net::LinkModel>> links_;
+  std::unordered_map<std::string, std::unordered_map<std::string, net::LinkModel>>
+      links_;  // by from
   struct PendingClient {
     net::LinkModel* back;  // the link from the node to the client's host
     std::function<void(proto::Response&&)> on_reply;

@@ -7,10 +7,12 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
 #include <tuple>
+#include <unordered_map>
 
 namespace enoki::testbed {
 namespace {
@@ -116,42 +118,46 @@ core::Result<Report> ReadReport(const std::string& database) {
                   report.costs.push_back({Text(s, 0), std::move(m), Text(s, 5)});
                 }));
   }
-  std::map<std::string, std::vector<double>> latencies;
-  std::map<std::string, std::pair<int64_t, int64_t>> span;  // first start, last end of OK ones
-  std::map<std::string, int64_t> bytes;                     // of the OK ones, both ways
-  std::map<std::string, size_t> index;
+  // Per workload, in the order of the workloads table: the OK ones' latencies, the first start
+  // and last end of the OK ones, and their bytes both ways.
+  std::unordered_map<std::string, size_t> index;
+  struct Ok {
+    std::vector<double> ms;
+    int64_t first = std::numeric_limits<int64_t>::max(), last = 0, bytes = 0;
+  };
+  std::vector<Ok> ok;
   ENOKI_RETURN_IF_ERROR(db.Each("SELECT name, start_ns + warmup_ns FROM workloads ORDER BY rowid",
                                 [&](sqlite3_stmt* s) {
                                   index[Text(s, 0)] = report.workloads.size();
                                   report.workloads.emplace_back().name = Text(s, 0);
+                                  ok.emplace_back();
                                 }));
   ENOKI_RETURN_IF_ERROR(db.Each(
       "SELECT r.workload, r.status, r.end_ns - r.start_ns, r.start_ns, r.end_ns, "
       "r.request_bytes + r.response_bytes FROM requests r "
       "JOIN workloads w ON r.workload = w.name WHERE r.start_ns >= w.start_ns + w.warmup_ns",
       [&](sqlite3_stmt* s) {
-        WorkloadSummary& w = report.workloads[index[Text(s, 0)]];
+        size_t i = index.at(Text(s, 0));
+        WorkloadSummary& w = report.workloads[i];
         ++w.count;
         if (Text(s, 1) != "OK") {
           ++w.errors;
           return;
         }
-        latencies[w.name].push_back(static_cast<double>(sqlite3_column_int64(s, 2)) / 1e6);
-        bytes[w.name] += sqlite3_column_int64(s, 5);
-        auto [it, first] =
-            span.try_emplace(w.name, sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4));
-        if (!first) {
-          it->second.first = std::min<int64_t>(it->second.first, sqlite3_column_int64(s, 3));
-          it->second.second = std::max<int64_t>(it->second.second, sqlite3_column_int64(s, 4));
-        }
+        Ok& o = ok[i];
+        o.ms.push_back(static_cast<double>(sqlite3_column_int64(s, 2)) / 1e6);
+        o.bytes += sqlite3_column_int64(s, 5);
+        o.first = std::min<int64_t>(o.first, sqlite3_column_int64(s, 3));
+        o.last = std::max<int64_t>(o.last, sqlite3_column_int64(s, 4));
       }));
-  for (auto& w : report.workloads) {
-    auto& ms = latencies[w.name];
-    w.ms = Spread::Of(ms);
-    if (auto it = span.find(w.name); it != span.end() && it->second.second > it->second.first) {
-      double seconds = static_cast<double>(it->second.second - it->second.first) / 1e9;
-      w.ok_per_s = static_cast<double>(ms.size()) / seconds;
-      w.ok_mb_per_s = static_cast<double>(bytes[w.name]) / 1e6 / seconds;
+  for (size_t i = 0; i < report.workloads.size(); ++i) {
+    WorkloadSummary& w = report.workloads[i];
+    Ok& o = ok[i];
+    w.ms = Spread::Of(o.ms);
+    if (o.last > o.first) {
+      double seconds = static_cast<double>(o.last - o.first) / 1e9;
+      w.ok_per_s = static_cast<double>(o.ms.size()) / seconds;
+      w.ok_mb_per_s = static_cast<double>(o.bytes) / 1e6 / seconds;
     }
   }
   std::map<std::tuple<std::string, std::string, bool>, std::pair<int64_t, std::vector<double>>>
