@@ -17,7 +17,7 @@ TimerId TimerQueue::Add(TimePoint when, std::function<void()> fn) {
     free_.pop_back();
   }
   Slot& slot = slots_[index];
-  ++slot.generation;
+  if (++slot.generation == 0) slot.generation = 1;  // an id is never 0 (0: no timer)
   slot.fn = std::move(fn);
   ++live_;
   heap_.push_back({when, next_seq_++, index, slot.generation});

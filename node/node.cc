@@ -185,13 +185,17 @@ void Node::Flush() {
     auto completions = std::move(completions_);
     completions_.clear();
     for (auto& fn : completions) fn();
-    // Fresh writes go out once the completions wrote nothing more: the writes a function makes
-    // one after the other (each awaiting its commit) travel in one message per peer.
-    if (batch_.empty()) {
-      for (const auto& peer_id : std::exchange(fresh_peers_, {})) {
-        SendEntries(peer_id, std::exchange(peers_.at(peer_id).fresh, {}));
-      }
+    // Once the completions wrote nothing more, every write is durable: the fresh ones go out
+    // first (the writes a function makes one after the other, each awaiting its commit, in one
+    // message), then whatever was queued meanwhile, so that no peer hears of an outcome before
+    // the writes behind it. While writes are pending, everything waits for the next round.
+    if (!batch_.empty()) continue;
+    auto queued = std::move(outgoing_);
+    outgoing_.clear();
+    for (const auto& peer_id : std::exchange(fresh_peers_, {})) {
+      SendEntries(peer_id, std::exchange(peers_.at(peer_id).fresh, {}));
     }
+    for (auto& q : queued) outgoing_.push_back(std::move(q));
     auto outgoing = std::move(outgoing_);
     outgoing_.clear();
     for (auto& [peer, msg] : outgoing) transport_.SendToPeer(peer, msg);

@@ -9,10 +9,12 @@
 // Not thread-safe: everything runs on the thread of the Env's loop.
 //
 // Protocols (docs/protocol.md has the messages):
-// - Catalog: every node holds every keygroup's entry (KeygroupMeta); a change is applied where it
-//   is requested and pushed to every peer through the outbox; entries converge by version.
+// - Catalog: a node holds the keygroup entries (KeygroupMeta) its peers push: a change is applied
+//   where it is requested and pushed to every peer of that node through the outbox (a replica
+//   announcing it is ready, to its peers too); entries converge by version.
 // - Replication: a write at a replica is pushed to the other replicas right after the commit
-//   (the writes of one Flush in one message per peer, once the completions wrote nothing more);
+//   (the writes of one Flush together, once the completions wrote nothing more, and before any
+//   message those completions queued);
 //   each (peer, keygroup, key) stays in a durable outbox until the peer acknowledges that version,
 //   and is retried with backoff, so a peer that was down or cut off catches up once reachable.
 //   Synchronous keygroups answer the writer once every other replica acknowledged, or time out

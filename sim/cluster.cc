@@ -153,6 +153,7 @@ void SimCluster::Crash(const std::string& id) {
   Member& m = members_.at(id);
   network_.SetUp(id, false);
   network_.TransportOf(id).SetHandler(nullptr);
+  m.busy_until = {};  // what its CPU had queued dies with it
   m.host.reset();
   m.node.reset();
 }

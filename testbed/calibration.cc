@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -101,17 +101,33 @@ class CalibrationNode {
   std::optional<net::Client> client_;
 };
 
+// A directory, removed with everything in it when this goes out of scope.
+class ScratchDir {
+ public:
+  ScratchDir()
+      : path_((std::filesystem::temp_directory_path() /
+               ("enoki-calibration-" + std::to_string(::getpid())))
+                  .string()) {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // Measures the probes (and the commit) on one node in a fresh directory: per invocation, its
-// round trip from the client, commits left out.
+// round trip from the client, commits left out; per call that committed, the mean commit.
 Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
-  std::string dir =
-      (std::filesystem::temp_directory_path() / ("enoki-calibration-" + std::to_string(::getpid())))
-          .string();
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  ScratchDir dir;
   Status result = Status::Ok();
   {
-    auto started = CalibrationNode::Start(dir);
+    auto started = CalibrationNode::Start(dir.path());
     if (!started.ok()) return started.status();
     CalibrationNode& n = **started;
     std::vector<Duration> commits;
@@ -141,9 +157,15 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
         invoke.mutable_invoke()->set_body(ExpandBody(p->body, 0, i, rng));
         n.storage().Take();
         auto start = Clock::now();
-        // An error answer is measured too: it is what the function does on a node of its own.
+        // An error answer is measured too: it is what the function does on a node of its own;
+        // no answer in time is a failed calibration.
         auto answer = n.client().Call(invoke);
         Duration total = Clock::now() - start;
+        if (!answer.ok() && answer.status().code() == core::Code::kDeadlineExceeded) {
+          result = Status(answer.status().code(), "calibrating " + CalibrationKey(p->spec) + ": " +
+                                                      answer.status().message());
+          break;
+        }
         auto [commit_time, count] = n.storage().Take();
         if (i < kWarmup) continue;
         runs.push_back(std::max(Duration(0), total - commit_time));
@@ -156,7 +178,6 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
       c.commit = sim::CostModel::Measured(commits);
     }
   }
-  std::filesystem::remove_all(dir, ec);
   return result;
 }
 
@@ -238,7 +259,9 @@ std::string CalibrationKey(const proto::FunctionSpec& spec) {
   std::map<std::string, std::string> params(spec.params().begin(), spec.params().end());
   std::string key = spec.handler();
   for (const auto& [k, v] : params) key += " " + k + "=" + v;
-  return key;
+  std::replace_if(
+      key.begin(), key.end(), [](char ch) { return ch == '\t' || ch == '\n'; }, ' ');
+  return key;  // one field of a line of the file
 }
 
 core::Result<Calibration> Calibrate(const std::string& path, const std::vector<Probe>& probes) {
@@ -260,6 +283,9 @@ core::Result<Calibration> Calibrate(const std::string& path, const std::vector<P
     Calibration commit_only;
     ENOKI_RETURN_IF_ERROR(Measure({&put}, commit_only));
     c.commit = commit_only.commit;
+    if (c.commit.percentiles.empty()) {
+      return Status::Internal("calibrating the commit: no call committed anything");
+    }
   }
   c.measured = HostDescription() + ", " + UtcNow("%Y-%m-%dT%H:%M:%SZ");
   ENOKI_RETURN_IF_ERROR(Write(path, c));

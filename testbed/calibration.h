@@ -5,8 +5,9 @@
 // and their databases, use the same numbers until the file is removed. What is measured: over
 // 200 invocations (after 20 to warm up), the median round trip of one from a client, its commits'
 // time left out (the function's work and the messaging both ways: what a real node adds to the
-// network's delay), and every commit: their distributions (sim::CostModel::Measured), from which
-// a simulation draws.
+// network's delay), and per call that committed, its mean commit: their distributions
+// (sim::CostModel::Measured), from which a simulation draws. The commit is measured with the
+// first functions measured and kept after.
 #pragma once
 
 #include <map>

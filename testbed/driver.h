@@ -136,8 +136,12 @@ class ReplicaReader {
   // Takes the next page (a scan from start(), the first from ""). Returns whether another page
   // is to be read.
   bool Add(const proto::ScanResult& page);
-  // The reading stopped here.
-  void Fail(std::string error) { state_.error = std::move(error); }
+  // The reading stopped here: no items, no digest, and why.
+  void Fail(std::string error) {
+    state_.items = 0;
+    state_.digest = 0;
+    state_.error = std::move(error);
+  }
   // Where the next page starts.
   const std::string& start() const { return start_; }
   const ReplicaState& state() const { return state_; }

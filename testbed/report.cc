@@ -98,7 +98,7 @@ core::Result<Report> ReadReport(const std::string& database) {
                 report.interrupted = sqlite3_column_int(s, 9) != 0;
               }));
   if (runs != 1) return core::Status::InvalidArgument(database + " holds no finished run");
-  bool has_costs = false;  // databases written before measured costs have no such table
+  bool has_costs = false;  // older databases have no costs table (or one without percentiles)
   ENOKI_RETURN_IF_ERROR(
       db.Each("SELECT 1 FROM pragma_table_info('costs') WHERE name = 'percentiles_ns'",
               [&](sqlite3_stmt*) { has_costs = true; }));

@@ -31,8 +31,8 @@ struct SimulationResult {
   std::string database;            // its path (ReadReport summarizes it)
   uint64_t events = 0;             // the simulator's events, set-up included
   core::Duration virtual_time{0};  // from the start of the set-up to the end
-  // Wall time (s) of the phases: building the cluster and deploying; running the workloads and
-  // the timeline (and the replica check); writing the database.
+  // Wall time (s) of the phases: calibrating (if needed), building the cluster and deploying;
+  // running the workloads and the timeline (and the replica check); writing the database.
   double setup_s = 0, run_s = 0, write_s = 0;
 };
 
