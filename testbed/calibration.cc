@@ -12,14 +12,9 @@
 #include <optional>
 #include <set>
 #include <sstream>
-#include <thread>
 
-#include "net/client.h"
-#include "net/event_loop.h"
-#include "net/zmq_transport.h"
-#include "node/function_host.h"
-#include "node/node.h"
 #include "node/sqlite_storage.h"
+#include "testbed/loopback_node.h"
 #include "testbed/results.h"
 
 namespace enoki::testbed {
@@ -54,53 +49,6 @@ class TimedSqlite : public node::StorageEngine {
   std::atomic<int64_t> total_ns_{0}, count_{0};
 };
 
-// A real node (SQLite storage, ZeroMQ on loopback, its own event loop thread), as an emulation
-// runs one, called by a client in this thread.
-class CalibrationNode {
- public:
-  static core::Result<std::unique_ptr<CalibrationNode>> Start(const std::string& dir) {
-    auto db = node::SqliteStorage::Open(dir + "/node.db", node::SqliteSync::kNormal);
-    if (!db.ok()) return db.status();
-    auto n = std::unique_ptr<CalibrationNode>(new CalibrationNode(std::move(db.value())));
-    ENOKI_RETURN_IF_ERROR(n->transport_.Start());
-    n->node_.emplace(n->options_, n->loop_, n->transport_, n->storage_);
-    n->transport_.SetHandler(&*n->node_);
-    ENOKI_RETURN_IF_ERROR(n->node_->Start());
-    n->host_.emplace(*n->node_, n->loop_);
-    n->loop_.AddIdleHook([raw = n.get()] { raw->node_->Flush(); });
-    n->thread_ = std::thread([raw = n.get()] { raw->loop_.Run(); });
-    n->client_.emplace(n->context_, n->transport_.bound_endpoint(), std::chrono::seconds(10));
-    return n;
-  }
-  ~CalibrationNode() {
-    loop_.Stop();
-    if (thread_.joinable()) thread_.join();
-  }
-
-  const std::string& id() const { return options_.id; }
-  net::Client& client() { return *client_; }
-  TimedSqlite& storage() { return storage_; }
-
- private:
-  explicit CalibrationNode(std::unique_ptr<node::SqliteStorage> db)
-      : storage_(std::move(db)),
-        loop_(1),
-        transport_(context_, loop_,
-                   {"calibration", "tcp://127.0.0.1:*", {}, node::MaxMessageBytes(1 << 20), {}}) {
-    options_.id = "calibration";
-  }
-
-  TimedSqlite storage_;
-  zmq::context_t context_{1};
-  net::EventLoop loop_;
-  net::ZmqTransport transport_;
-  node::NodeOptions options_;
-  std::optional<node::Node> node_;
-  std::optional<node::FunctionHost> host_;
-  std::thread thread_;
-  std::optional<net::Client> client_;
-};
-
 // A directory, removed with everything in it when this goes out of scope.
 class ScratchDir {
  public:
@@ -127,9 +75,12 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
   ScratchDir dir;
   Status result = Status::Ok();
   {
-    auto started = CalibrationNode::Start(dir.path());
+    auto db = node::SqliteStorage::Open(dir.path() + "/node.db", node::SqliteSync::kNormal);
+    if (!db.ok()) return db.status();
+    TimedSqlite storage(std::move(db.value()));
+    auto started = LoopbackNode::Start(storage);
     if (!started.ok()) return started.status();
-    CalibrationNode& n = **started;
+    LoopbackNode& n = **started;
     std::vector<Duration> commits;
     std::mt19937_64 rng(1);
     for (size_t k = 0; k < probes.size() && result.ok(); ++k) {
@@ -155,7 +106,7 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
         proto::Request invoke;
         invoke.mutable_invoke()->set_function(spec.name());
         invoke.mutable_invoke()->set_body(ExpandBody(p->body, 0, i, rng));
-        n.storage().Take();
+        storage.Take();
         auto start = Clock::now();
         // An error answer is measured too: it is what the function does on a node of its own;
         // no answer in time is a failed calibration.
@@ -166,7 +117,7 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
                                                       answer.status().message());
           break;
         }
-        auto [commit_time, count] = n.storage().Take();
+        auto [commit_time, count] = storage.Take();
         if (i < kWarmup) continue;
         runs.push_back(std::max(Duration(0), total - commit_time));
         if (count > 0) commits.push_back(commit_time / count);  // their mean, per call

@@ -1,0 +1,358 @@
+// Microbenchmarks (Google Benchmark): the wire codec; the store's put, get and scan on each
+// storage engine and several value sizes; applying replicated writes; a native function's
+// invocation in-process; a get and an invocation round trip over ZeroMQ on loopback; the link
+// shaper's per-message cost; the simulator's events per second. In-process nodes run on the
+// simulator's clock (no thread, no network) with a transport that keeps what they send.
+//   build/bench/enoki-micro                          # full run
+//   build/bench/enoki-micro --benchmark_min_time=0.01  # the short mode CI runs
+#include <benchmark/benchmark.h>
+
+#include <unistd.h>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/codec.h"
+#include "net/link_model.h"
+#include "node/function_host.h"
+#include "node/memory_storage.h"
+#include "node/node.h"
+#include "node/sqlite_storage.h"
+#include "sim/simulator.h"
+#include "spdlog/spdlog.h"
+#include "testbed/loopback_node.h"
+
+namespace enoki {
+namespace {
+
+// Storage engines, by benchmark argument.
+enum Engine { kMemory = 0, kSqlite = 1 };
+
+// A directory of this process, removed at exit.
+std::string Scratch(const std::string& name) {
+  static const std::string root =
+      (std::filesystem::temp_directory_path() / ("enoki-micro-" + std::to_string(::getpid())))
+          .string();
+  static const struct Cleanup {
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(root, ec);
+    }
+  } cleanup;
+  return root + "/" + name;
+}
+
+// Keeps what the node sends to peers.
+class KeepingTransport : public net::Transport {
+ public:
+  void SetHandler(net::MessageHandler*) override {}
+  bool SendToPeer(const std::string&, const proto::PeerMessage& msg) override {
+    sent.push_back(msg);
+    return true;
+  }
+  void ReplyToClient(const net::ClientId&, const proto::Response&) override {}
+  std::vector<proto::PeerMessage> sent;
+};
+
+// One node in this process on the simulator's clock, its storage by `engine`, a function host;
+// unless `peers` are given (then it learns of keygroups from them), it creates keygroup "kg" on
+// itself.
+class LocalNode {
+ public:
+  LocalNode(Engine engine, const std::string& id, std::vector<std::string> peers = {}) : sim_(1) {
+    if (engine == kSqlite) {
+      auto db = node::SqliteStorage::Open(Scratch(id + "-" + std::to_string(++count_)) + "/db",
+                                          node::SqliteSync::kNormal);
+      if (!db.ok()) std::abort();
+      storage_ = std::move(db.value());
+    } else {
+      storage_ = std::make_unique<node::MemoryStorage>();
+    }
+    node::NodeOptions options;
+    options.id = id;
+    options.peers = peers;
+    node_ = std::make_unique<node::Node>(options, sim_, transport_, *storage_);
+    if (!node_->Start().ok()) std::abort();
+    host_ = std::make_unique<node::FunctionHost>(*node_, sim_);
+    if (peers.empty()) {
+      proto::Request create;
+      create.mutable_create_keygroup()->set_name("kg");
+      create.mutable_create_keygroup()->add_replicas(id);
+      Run(create);
+    }
+  }
+
+  // Runs `request` to its answer (everything is local: it comes with Flush).
+  proto::Response Run(const proto::Request& request) {
+    proto::Response answer;
+    node_->Execute(request, [&](proto::Response&& r) { answer = std::move(r); });
+    node_->Flush();
+    return answer;
+  }
+  node::Node& node() { return *node_; }
+  KeepingTransport& transport() { return transport_; }
+
+ private:
+  static inline int count_ = 0;
+  sim::Simulator sim_;
+  KeepingTransport transport_;
+  std::unique_ptr<node::StorageEngine> storage_;
+  std::unique_ptr<node::Node> node_;
+  std::unique_ptr<node::FunctionHost> host_;
+};
+
+proto::Request Put(const std::string& key, const std::string& value) {
+  proto::Request r;
+  r.mutable_put()->set_keygroup("kg");
+  r.mutable_put()->set_key(key);
+  r.mutable_put()->set_value(value);
+  return r;
+}
+
+proto::Request Get(const std::string& key) {
+  proto::Request r;
+  r.mutable_get()->set_keygroup("kg");
+  r.mutable_get()->set_key(key);
+  return r;
+}
+
+const char* EngineName(int64_t e) { return e == kSqlite ? "sqlite" : "memory"; }
+
+// ---- Codec -----------------------------------------------------------------------------------
+
+void BM_CodecEncodeDecode(benchmark::State& state) {
+  proto::Request request;
+  request.set_id(42);
+  request.mutable_invoke()->set_function("ma");
+  request.mutable_invoke()->set_body(std::string(static_cast<size_t>(state.range(0)), 'x'));
+  std::string frame;
+  proto::Envelope envelope;
+  for (auto _ : state) {
+    net::EncodeEnvelope(request, &frame);
+    if (!envelope.ParseFromString(frame)) state.SkipWithError("does not parse");
+    benchmark::DoNotOptimize(envelope);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
+}
+BENCHMARK(BM_CodecEncodeDecode)->Arg(16)->Arg(1 << 10)->Arg(64 << 10);
+
+// ---- The store, per engine and value size ----------------------------------------------------
+
+void BM_StorePut(benchmark::State& state) {
+  LocalNode n(static_cast<Engine>(state.range(0)), "put");
+  std::string value(static_cast<size_t>(state.range(1)), 'v');
+  int64_t i = 0;
+  for (auto _ : state) {
+    auto answer = n.Run(Put("k" + std::to_string(i++ % 1000), value));
+    if (answer.code() != proto::OK) state.SkipWithError(answer.error().c_str());
+  }
+  state.SetLabel(EngineName(state.range(0)));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(1));
+}
+BENCHMARK(BM_StorePut)->ArgsProduct({{kMemory, kSqlite}, {16, 1 << 10, 64 << 10}});
+
+void BM_StoreGet(benchmark::State& state) {
+  LocalNode n(static_cast<Engine>(state.range(0)), "get");
+  std::string value(static_cast<size_t>(state.range(1)), 'v');
+  for (int i = 0; i < 1000; ++i) n.Run(Put("k" + std::to_string(i), value));
+  int64_t i = 0;
+  for (auto _ : state) {
+    auto answer = n.Run(Get("k" + std::to_string(i++ % 1000)));
+    if (answer.code() != proto::OK) state.SkipWithError(answer.error().c_str());
+  }
+  state.SetLabel(EngineName(state.range(0)));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(1));
+}
+BENCHMARK(BM_StoreGet)->ArgsProduct({{kMemory, kSqlite}, {16, 1 << 10, 64 << 10}});
+
+// A scan of 100 items.
+void BM_StoreScan(benchmark::State& state) {
+  LocalNode n(static_cast<Engine>(state.range(0)), "scan");
+  std::string value(static_cast<size_t>(state.range(1)), 'v');
+  for (int i = 0; i < 1000; ++i) n.Run(Put("k" + std::to_string(1000 + i), value));
+  proto::Request scan;
+  scan.mutable_scan()->set_keygroup("kg");
+  scan.mutable_scan()->set_limit(100);
+  int64_t i = 0;
+  for (auto _ : state) {
+    scan.mutable_scan()->set_start("k" + std::to_string(1000 + i++ % 900));
+    auto answer = n.Run(scan);
+    if (answer.scan().items_size() != 100) state.SkipWithError("short scan");
+  }
+  state.SetLabel(EngineName(state.range(0)));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 100);
+}
+BENCHMARK(BM_StoreScan)->ArgsProduct({{kMemory, kSqlite}, {16, 1 << 10}});
+
+// ---- Replication: a replica applying another's writes, one item per message ------------------
+
+void BM_ApplyReplicatedWrite(benchmark::State& state) {
+  auto engine = static_cast<Engine>(state.range(0));
+  LocalNode origin(kMemory, "a", {"b"});
+  LocalNode replica(engine, "b", {"a"});
+  proto::Request create;
+  create.mutable_create_keygroup()->set_name("kg");
+  create.mutable_create_keygroup()->add_replicas("a");
+  create.mutable_create_keygroup()->add_replicas("b");
+  origin.Run(create);
+  // The replica learns of the keygroup from the origin's catalog entry.
+  for (auto& m : std::exchange(origin.transport().sent, {})) {
+    replica.node().OnPeerMessage(std::move(m));
+  }
+  replica.node().Flush();
+  std::string value(static_cast<size_t>(state.range(1)), 'v');
+  std::vector<proto::PeerMessage> ready;
+  int64_t i = 0;
+  for (auto _ : state) {
+    if (ready.empty()) {  // the origin's next 1,000 writes, each one message
+      state.PauseTiming();
+      for (int k = 0; k < 1000; ++k) {
+        origin.Run(Put("k" + std::to_string(i++ % 1000), value));
+        for (auto& m : std::exchange(origin.transport().sent, {})) {
+          if (m.has_replicate()) ready.push_back(std::move(m));
+        }
+      }
+      std::reverse(ready.begin(), ready.end());
+      state.ResumeTiming();
+    }
+    replica.node().OnPeerMessage(std::move(ready.back()));
+    ready.pop_back();
+    replica.node().Flush();
+  }
+  auto applied = replica.Run(Get("k0"));
+  if (applied.code() != proto::OK || applied.get().value() != value) {
+    state.SkipWithError(("the replica did not apply the writes: " + applied.error()).c_str());
+  }
+  state.SetLabel(EngineName(state.range(0)));
+}
+BENCHMARK(BM_ApplyReplicatedWrite)->ArgsProduct({{kMemory, kSqlite}, {16, 1 << 10}});
+
+// ---- Functions -------------------------------------------------------------------------------
+
+// The built-in `increment` (a get and a conditional put), in-process.
+void BM_InvokeNative(benchmark::State& state) {
+  LocalNode n(static_cast<Engine>(state.range(0)), "fn");
+  proto::Request deploy;
+  auto* spec = deploy.mutable_deploy_function()->mutable_spec();
+  spec->set_name("inc");
+  spec->set_runtime("native");
+  spec->set_handler("increment");
+  spec->set_keygroup("kg");
+  if (n.Run(deploy).code() != proto::OK) state.SkipWithError("deploy failed");
+  proto::Request invoke;
+  invoke.mutable_invoke()->set_function("inc");
+  int64_t i = 0;
+  for (auto _ : state) {
+    invoke.mutable_invoke()->set_body("c" + std::to_string(i++ % 100));
+    auto answer = n.Run(invoke);
+    if (answer.code() != proto::OK) state.SkipWithError(answer.error().c_str());
+  }
+  state.SetLabel(EngineName(state.range(0)));
+}
+BENCHMARK(BM_InvokeNative)->Arg(kMemory)->Arg(kSqlite);
+
+// ---- Round trips over ZeroMQ on loopback (a real node on its own thread, SQLite) ---------------
+
+struct Loopback {
+  Loopback() {
+    auto db = node::SqliteStorage::Open(Scratch("loopback-" + std::to_string(++count)) + "/db",
+                                        node::SqliteSync::kNormal);
+    if (!db.ok()) std::abort();
+    storage = std::move(db.value());
+    auto started = testbed::LoopbackNode::Start(*storage);
+    if (!started.ok()) std::abort();
+    node = std::move(started.value());
+    proto::Request create;
+    create.mutable_create_keygroup()->set_name("kg");
+    create.mutable_create_keygroup()->add_replicas(node->id());
+    if (!node->client().Call(create).ok()) std::abort();
+  }
+  static inline int count = 0;
+  std::unique_ptr<node::StorageEngine> storage;
+  std::unique_ptr<testbed::LoopbackNode> node;  // destroyed before its storage
+};
+
+void BM_LoopbackGet(benchmark::State& state) {
+  Loopback l;
+  if (!l.node->client().Call(Put("k", "value")).ok()) state.SkipWithError("put failed");
+  for (auto _ : state) {
+    auto answer = l.node->client().Call(Get("k"));
+    if (!answer.ok()) state.SkipWithError(answer.status().ToString().c_str());
+  }
+}
+BENCHMARK(BM_LoopbackGet)->UseRealTime();
+
+void BM_LoopbackInvoke(benchmark::State& state) {
+  Loopback l;
+  proto::Request deploy;
+  auto* spec = deploy.mutable_deploy_function()->mutable_spec();
+  spec->set_name("inc");
+  spec->set_runtime("native");
+  spec->set_handler("increment");
+  spec->set_keygroup("kg");
+  if (!l.node->client().Call(deploy).ok()) state.SkipWithError("deploy failed");
+  proto::Request invoke;
+  invoke.mutable_invoke()->set_function("inc");
+  invoke.mutable_invoke()->set_body("c");
+  for (auto _ : state) {
+    auto answer = l.node->client().Call(invoke);
+    if (!answer.ok()) state.SkipWithError(answer.status().ToString().c_str());
+  }
+}
+BENCHMARK(BM_LoopbackInvoke)->UseRealTime();
+
+// ---- The link shaper's per-message work: the link model's arrival time and the stamp --------
+
+void BM_ShaperPerMessage(benchmark::State& state) {
+  auto spec = net::LinkSpec::Parse("delay=25ms,jitter=1ms,dist=normal,loss=0.1%,rate=100mbit");
+  net::LinkModel link(*spec);
+  std::mt19937_64 rng(1);
+  proto::Request request;
+  request.mutable_invoke()->set_function("ma");
+  request.mutable_invoke()->set_body(std::string(100, 'x'));
+  std::string frame;
+  core::TimePoint now{};
+  for (auto _ : state) {
+    net::EncodeEnvelope(request, &frame);
+    now += std::chrono::microseconds(100);
+    auto arrival = link.Arrival(now, frame.size(), rng);
+    if (arrival)
+      net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &frame);
+    benchmark::DoNotOptimize(frame);
+  }
+}
+BENCHMARK(BM_ShaperPerMessage);
+
+// ---- The simulator: timers scheduled and run, events per second -------------------------------
+
+void BM_SimulatorEvents(benchmark::State& state) {
+  for (auto _ : state) {
+    sim::Simulator sim(1);
+    int64_t left = 100000;
+    // 100 chains of events at pseudo-random gaps, as many nodes' timers and messages interleave.
+    std::function<void(int)> tick = [&](int chain) {
+      if (--left > 0)
+        sim.Schedule(std::chrono::microseconds(1 + (left * 7919 + chain) % 997),
+                     [&tick, chain] { tick(chain); });
+    };
+    for (int c = 0; c < 100; ++c) tick(c);
+    while (sim.Step()) {
+    }
+    benchmark::DoNotOptimize(sim.events());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 100000);
+}
+BENCHMARK(BM_SimulatorEvents)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace enoki
+
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);  // the nodes' start-up lines are not news here
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
