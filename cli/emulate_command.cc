@@ -16,6 +16,7 @@
 #include "core/subprocess.h"
 #include "testbed/calibration.h"
 #include "testbed/emulation.h"
+#include "testbed/plots.h"
 #include "testbed/report.h"
 #include "testbed/simulation.h"
 
@@ -124,9 +125,11 @@ int Simulate(const EmulateArgs& args) {
   return 0;
 }
 
-int Report(const std::vector<std::string>& databases, const std::string& csv) {
+int Report(const std::vector<std::string>& databases, const std::string& csv,
+           const std::string& plots) {
   if (databases.size() == 2) {
     if (!csv.empty()) return ReportError("--csv exports one run: give one database");
+    if (!plots.empty()) return ReportError("--plots draws one run: give one database");
     auto a = testbed::ReadReport(databases[0]);
     if (!a.ok()) return ReportError(a.status().message());
     auto b = testbed::ReadReport(databases[1]);
@@ -144,6 +147,13 @@ int Report(const std::vector<std::string>& databases, const std::string& csv) {
     }
     std::printf("requests written to %s\n", csv.c_str());
   }
+  if (!plots.empty()) {
+    auto drawn = testbed::WritePlots(database, plots);
+    if (!drawn.ok()) return ReportError(drawn.status().message());
+    std::printf("plots in %s (PNG and SVG):", plots.c_str());
+    for (const auto& name : *drawn) std::printf(" %s", name.c_str());
+    std::printf("\n");
+  }
   return 0;
 }
 
@@ -152,6 +162,7 @@ int Report(const std::vector<std::string>& databases, const std::string& csv) {
 void AddReportCommand(CLI::App& app, Runner& run) {
   auto databases = std::make_shared<std::vector<std::string>>();
   auto csv = std::make_shared<std::string>();
+  auto plots = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand(
       "report",
       "Summarize a run's results database (docs/results.md), as `enoki emulate` did; given two, "
@@ -160,7 +171,12 @@ void AddReportCommand(CLI::App& app, Runner& run) {
       ->required()
       ->expected(1, 2);
   cmd->add_option("--csv", *csv, "Also write every request to this CSV file");
-  cmd->callback([&run, databases, csv] { run = [=] { return Report(*databases, *csv); }; });
+  cmd->add_option("--plots", *plots,
+                  "Also draw the run's figures into this folder, PNG and SVG: latency CDFs and "
+                  "latency over time per workload, throughput over item size, read staleness, "
+                  "replication lag over time (needs python3-matplotlib)");
+  cmd->callback(
+      [&run, databases, csv, plots] { run = [=] { return Report(*databases, *csv, *plots); }; });
 }
 
 void AddSimulateCommand(CLI::App& app, Runner& run) {

@@ -12,7 +12,7 @@ packages=(
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools curl wrk
-  python3 iproute2
+  python3 python3-matplotlib iproute2
 )
 
 missing=()

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "testbed/calibration.h"
+#include "testbed/plots.h"
 #include "testbed/report.h"
 #include "testbed/simulation.h"
 
@@ -219,6 +220,32 @@ TEST(SimulationTest, QuickExampleMatchesTheGoldenTrace) {
   std::string path = std::string(ENOKI_TEST_GOLDEN) + "/quick_run.txt";
   if (std::getenv("ENOKI_UPDATE_GOLDEN") != nullptr) std::ofstream(path) << trace;
   EXPECT_EQ(trace, Bytes(path)) << "golden file " << path;
+  std::filesystem::remove_all(dir);
+}
+
+// `enoki report --plots`: the figures of a simulated run, as PNG and SVG files.
+TEST(SimulationTest, PlotsOfARunAreWritten) {
+  auto s = LoadScenario(std::string(ENOKI_SCENARIOS) + "/examples/quick.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  s->commit_cost = sim::CostModel{std::chrono::microseconds(20)};
+  for (auto& f : s->functions) f.cost = sim::CostModel{std::chrono::microseconds(150)};
+  auto dir = TempDir("enoki-plots");
+  auto run = Simulate(*s, {dir.string()});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  auto drawn = WritePlots(run->database, (dir / "plots").string());
+  ASSERT_TRUE(drawn.ok()) << drawn.status().ToString();
+  // Latency per workload and the replication to the cloud (lag, and the reads' staleness).
+  EXPECT_EQ(*drawn, (std::vector<std::string>{"latency_cdf", "latency_over_time", "staleness_cdf",
+                                              "replication_lag"}));
+  for (const auto& name : *drawn) {
+    std::string png = Bytes((dir / "plots" / (name + ".png")).string());
+    EXPECT_EQ(png.substr(0, 4), "\x89PNG") << name;
+    EXPECT_GT(png.size(), 10000u) << name;
+    EXPECT_NE(Bytes((dir / "plots" / (name + ".svg")).string()).find("<svg"), std::string::npos)
+        << name;
+  }
+  auto missing = WritePlots((dir / "none.db").string(), (dir / "plots").string());
+  EXPECT_EQ(missing.status().message(), "no results database " + (dir / "none.db").string());
   std::filesystem::remove_all(dir);
 }
 
