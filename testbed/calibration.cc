@@ -107,6 +107,7 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
         invoke.mutable_invoke()->set_function(spec.name());
         invoke.mutable_invoke()->set_body(ExpandBody(p->body, 0, i, rng));
         storage.Take();
+        n.StartWindow();
         auto start = Clock::now();
         // An error answer is measured too: it is what the function does on a node of its own;
         // no answer in time is a failed calibration.
@@ -119,7 +120,8 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
         }
         auto [commit_time, count] = storage.Take();
         if (i < kWarmup) continue;
-        runs.push_back(std::max(Duration(0), total - commit_time));
+        // A function's sleeps are not compute: the simulation has it sleep in virtual time.
+        runs.push_back(std::max(Duration(0), total - commit_time - n.Waited()));
         if (count > 0) commits.push_back(commit_time / count);  // their mean, per call
       }
       if (result.ok()) c.functions[CalibrationKey(p->spec)] = sim::CostModel::Measured(runs);

@@ -94,7 +94,7 @@ def main():
         for w in shown:
             pts = by_workload[w]
             ax.plot([s / 1e9 for s, _, _ in pts], [(e - s) / 1e6 for s, e, _ in pts], ".",
-                    markersize=2, label=w)
+                    markersize=2, label=w, rasterized=True)  # a small SVG for many points
         if max(lat) > 20 * max(min(lat), 1e-3):
             ax.set_yscale("log")
             log_axis(ax.yaxis)
@@ -156,7 +156,8 @@ def main():
     if lag:
         fig, ax = plt.subplots(figsize=(8, 4.5))
         for kg, pts in sorted(lag.items()):
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], ".", markersize=2, label=kg)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], ".", markersize=2, label=kg,
+                    rasterized=True)
         mark_events(ax, events)
         ax.set_xlabel("write committed at its origin (s into the run)")
         ax.set_ylabel("replication lag (ms)")

@@ -18,7 +18,7 @@ experiments=("$@")
   echo "host: $(hostname), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB; kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
   echo "enoki: $(git describe --always --dirty), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "calibration: $($enoki simulate --help | grep -o 'default: [^)]*' | head -1)"
+  echo "calibration: $($enoki simulate --help | grep -o '[^ ]*calibration.tsv' | head -1)"
 } >"$here/machine.txt"
 for e in "${experiments[@]}"; do
   scenario=scenarios/paper/$e.yaml
