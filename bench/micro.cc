@@ -43,6 +43,39 @@ std::string Scratch(const std::string& name) {
   return root + "/" + name;
 }
 
+proto::Request CreateKeygroup(const std::vector<std::string>& replicas) {
+  proto::Request r;
+  r.mutable_create_keygroup()->set_name("kg");
+  for (const auto& n : replicas) r.mutable_create_keygroup()->add_replicas(n);
+  return r;
+}
+
+// Deploys the built-in `increment` (a get and a conditional put) as "inc" on keygroup "kg".
+proto::Request DeployIncrement() {
+  proto::Request r;
+  auto* spec = r.mutable_deploy_function()->mutable_spec();
+  spec->set_name("inc");
+  spec->set_runtime("native");
+  spec->set_handler("increment");
+  spec->set_keygroup("kg");
+  return r;
+}
+
+proto::Request Put(const std::string& key, const std::string& value) {
+  proto::Request r;
+  r.mutable_put()->set_keygroup("kg");
+  r.mutable_put()->set_key(key);
+  r.mutable_put()->set_value(value);
+  return r;
+}
+
+proto::Request Get(const std::string& key) {
+  proto::Request r;
+  r.mutable_get()->set_keygroup("kg");
+  r.mutable_get()->set_key(key);
+  return r;
+}
+
 // Keeps what the node sends to peers.
 class KeepingTransport : public net::Transport {
  public:
@@ -75,12 +108,7 @@ class LocalNode {
     node_ = std::make_unique<node::Node>(options, sim_, transport_, *storage_);
     if (!node_->Start().ok()) std::abort();
     host_ = std::make_unique<node::FunctionHost>(*node_, sim_);
-    if (peers.empty()) {
-      proto::Request create;
-      create.mutable_create_keygroup()->set_name("kg");
-      create.mutable_create_keygroup()->add_replicas(id);
-      Run(create);
-    }
+    if (peers.empty()) Run(CreateKeygroup({id}));
   }
 
   // Runs `request` to its answer (everything is local: it comes with Flush).
@@ -101,21 +129,6 @@ class LocalNode {
   std::unique_ptr<node::Node> node_;
   std::unique_ptr<node::FunctionHost> host_;
 };
-
-proto::Request Put(const std::string& key, const std::string& value) {
-  proto::Request r;
-  r.mutable_put()->set_keygroup("kg");
-  r.mutable_put()->set_key(key);
-  r.mutable_put()->set_value(value);
-  return r;
-}
-
-proto::Request Get(const std::string& key) {
-  proto::Request r;
-  r.mutable_get()->set_keygroup("kg");
-  r.mutable_get()->set_key(key);
-  return r;
-}
 
 const char* EngineName(int64_t e) { return e == kSqlite ? "sqlite" : "memory"; }
 
@@ -191,11 +204,7 @@ void BM_ApplyReplicatedWrite(benchmark::State& state) {
   auto engine = static_cast<Engine>(state.range(0));
   LocalNode origin(kMemory, "a", {"b"});
   LocalNode replica(engine, "b", {"a"});
-  proto::Request create;
-  create.mutable_create_keygroup()->set_name("kg");
-  create.mutable_create_keygroup()->add_replicas("a");
-  create.mutable_create_keygroup()->add_replicas("b");
-  origin.Run(create);
+  origin.Run(CreateKeygroup({"a", "b"}));
   // The replica learns of the keygroup from the origin's catalog entry.
   for (auto& m : std::exchange(origin.transport().sent, {})) {
     replica.node().OnPeerMessage(std::move(m));
@@ -233,13 +242,7 @@ BENCHMARK(BM_ApplyReplicatedWrite)->ArgsProduct({{kMemory, kSqlite}, {16, 1 << 1
 // The built-in `increment` (a get and a conditional put), in-process.
 void BM_InvokeNative(benchmark::State& state) {
   LocalNode n(static_cast<Engine>(state.range(0)), "fn");
-  proto::Request deploy;
-  auto* spec = deploy.mutable_deploy_function()->mutable_spec();
-  spec->set_name("inc");
-  spec->set_runtime("native");
-  spec->set_handler("increment");
-  spec->set_keygroup("kg");
-  if (n.Run(deploy).code() != proto::OK) state.SkipWithError("deploy failed");
+  if (n.Run(DeployIncrement()).code() != proto::OK) state.SkipWithError("deploy failed");
   proto::Request invoke;
   invoke.mutable_invoke()->set_function("inc");
   int64_t i = 0;
@@ -263,10 +266,7 @@ struct Loopback {
     auto started = testbed::LoopbackNode::Start(*storage);
     if (!started.ok()) std::abort();
     node = std::move(started.value());
-    proto::Request create;
-    create.mutable_create_keygroup()->set_name("kg");
-    create.mutable_create_keygroup()->add_replicas(node->id());
-    if (!node->client().Call(create).ok()) std::abort();
+    if (!node->client().Call(CreateKeygroup({node->id()})).ok()) std::abort();
   }
   static inline int count = 0;
   std::unique_ptr<node::StorageEngine> storage;
@@ -285,13 +285,7 @@ BENCHMARK(BM_LoopbackGet)->UseRealTime();
 
 void BM_LoopbackInvoke(benchmark::State& state) {
   Loopback l;
-  proto::Request deploy;
-  auto* spec = deploy.mutable_deploy_function()->mutable_spec();
-  spec->set_name("inc");
-  spec->set_runtime("native");
-  spec->set_handler("increment");
-  spec->set_keygroup("kg");
-  if (!l.node->client().Call(deploy).ok()) state.SkipWithError("deploy failed");
+  if (!l.node->client().Call(DeployIncrement()).ok()) state.SkipWithError("deploy failed");
   proto::Request invoke;
   invoke.mutable_invoke()->set_function("inc");
   invoke.mutable_invoke()->set_body("c");

@@ -29,6 +29,16 @@ def ecdf(values):
     return v, [(i + 1) / n for i in range(n)]
 
 
+def finish(fig, ax, title, what, xlabel, ylabel, out, name, written, **legend):
+    """Labels, grid and legend of a figure, then save()."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title}: {what}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(**legend)
+    save(fig, out, name, written)
+
+
 def save(fig, out, name, written):
     fig.tight_layout()
     for ext in ("png", "svg"):
@@ -83,12 +93,8 @@ def main():
         if max(lat) > 20 * max(min(lat), 1e-3):
             ax.set_xscale("log")
             log_axis(ax.xaxis)
-        ax.set_xlabel("request latency (ms)")
-        ax.set_ylabel("fraction of requests")
-        ax.set_title(f"{title}: latency CDF")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
-        save(fig, out, "latency_cdf", written)
+        finish(fig, ax, title, "latency CDF", "request latency (ms)", "fraction of requests", out,
+               "latency_cdf", written, fontsize=7)
 
         fig, ax = plt.subplots(figsize=(8, 4.5))
         for w in shown:
@@ -99,12 +105,8 @@ def main():
             ax.set_yscale("log")
             log_axis(ax.yaxis)
         mark_events(ax, events)
-        ax.set_xlabel("request start (s into the run)")
-        ax.set_ylabel("latency (ms)")
-        ax.set_title(f"{title}: latency over time")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, markerscale=4)
-        save(fig, out, "latency_over_time", written)
+        finish(fig, ax, title, "latency over time", "request start (s into the run)",
+               "latency (ms)", out, "latency_over_time", written, fontsize=7, markerscale=4)
 
     sized = {}
     for w in workloads:
@@ -127,12 +129,8 @@ def main():
         ax.xaxis.set_major_formatter(FuncFormatter(
             lambda v, _: f"{v / 1e6:g} MB" if v >= 1e6 else f"{v / 1e3:g} kB" if v >= 1e3
             else f"{v:g} B"))
-        ax.set_xlabel("item size")
-        ax.set_ylabel("throughput (MB/s)")
-        ax.set_title(f"{title}: throughput over item size")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-        save(fig, out, "throughput_over_size", written)
+        finish(fig, ax, title, "throughput over item size", "item size", "throughput (MB/s)", out,
+               "throughput_over_size", written, fontsize=8)
 
     stale = {}
     for kg, ns in con.execute("SELECT keygroup, staleness_ns FROM read_staleness"):
@@ -142,12 +140,9 @@ def main():
         for kg, values in sorted(stale.items()):
             x, y = ecdf(values)
             ax.step(x, y, where="post", label=kg)
-        ax.set_xlabel("staleness of a read (ms; 0: it returned the newest version)")
-        ax.set_ylabel("fraction of reads")
-        ax.set_title(f"{title}: read staleness CDF")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-        save(fig, out, "staleness_cdf", written)
+        finish(fig, ax, title, "read staleness CDF",
+               "staleness of a read (ms; 0: it returned the newest version)", "fraction of reads",
+               out, "staleness_cdf", written, fontsize=8)
 
     lag = {}
     for kg, committed, ns in con.execute(
@@ -159,12 +154,9 @@ def main():
             ax.plot([p[0] for p in pts], [p[1] for p in pts], ".", markersize=2, label=kg,
                     rasterized=True)
         mark_events(ax, events)
-        ax.set_xlabel("write committed at its origin (s into the run)")
-        ax.set_ylabel("replication lag (ms)")
-        ax.set_title(f"{title}: replication lag over time")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, markerscale=4)
-        save(fig, out, "replication_lag", written)
+        finish(fig, ax, title, "replication lag over time",
+               "write committed at its origin (s into the run)", "replication lag (ms)", out,
+               "replication_lag", written, fontsize=8, markerscale=4)
 
     for name in written:
         print(name)
