@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Re-creates this folder: runs each of the paper's experiments (scenarios/paper/) at full length,
 # emulated with the user-space shaper and simulated, and keeps per experiment its summaries
-# (emulate.txt, simulate.txt), the two side by side (compare.txt) and the figures of both
-# (plots-emulate/, plots-simulate/), plus machine.txt. The results databases go to a scratch
-# folder (RESULTS_DIR, default results/paper-runs/, ignored by git) and stay there.
+# (emulate.txt, simulate.txt), the two side by side (compare.txt), the figures of both
+# (plots-emulate/, plots-simulate/) and where and when they ran (machine.txt). The results
+# databases go to a scratch folder (RESULTS_DIR, default results/paper-runs/, ignored by git).
 #   results/paper/reproduce.sh [EXPERIMENT...]    default: simple replication befaas scale
 # Full length: simple about 10 min, replication 15 min, befaas 10 min, scale 45 min.
 set -euo pipefail
@@ -14,17 +14,17 @@ enoki=build/cli/enoki
 [[ -x $enoki ]] || ./scripts/build.sh >/dev/null
 experiments=("$@")
 [[ $# -gt 0 ]] || experiments=(simple replication befaas scale)
-{
-  echo "host: $(hostname), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB; kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
-  echo "enoki: $(git describe --always --dirty), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "calibration: $($enoki simulate --help | grep -o '[^ ]*calibration.tsv' | head -1)"
-} >"$here/machine.txt"
 for e in "${experiments[@]}"; do
   scenario=scenarios/paper/$e.yaml
   [[ -f $scenario ]] || { echo "reproduce: no experiment $e ($scenario)" >&2; exit 1; }
   out=$here/$e
   mkdir -p "$out" "$runs/$e"
+  {
+    echo "host: $(hostname), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+    echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB; kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
+    echo "enoki: $(git describe --always --dirty), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "calibration: $($enoki simulate --help | grep -o '[^ ]*calibration.tsv' | head -1)"
+  } >"$out/machine.txt"
   echo "== $e: emulating (full length)"
   $enoki emulate "$scenario" --links shaper --quiet --results "$runs/$e" >"$out/emulate.txt"
   emu=$(sed -n 's/^results: //p' "$out/emulate.txt")
