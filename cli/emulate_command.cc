@@ -66,6 +66,15 @@ void AddRunOptions(CLI::App* cmd, EmulateArgs& args) {
                   "scenario's `results`)");
 }
 
+// A run whose report lists errors (a node that died, an event that failed) ends with status 1.
+int ErrorsExit(const testbed::Report& report) {
+  if (report.errors.empty()) return 0;
+  std::fflush(stdout);
+  std::fprintf(stderr, "enoki: the run recorded %zu error%s (ERROR lines above)\n",
+               report.errors.size(), report.errors.size() == 1 ? "" : "s");
+  return 1;
+}
+
 int Emulate(const EmulateArgs& args) {
   testbed::EmulateOptions options;
   auto loaded = LoadForRun(args, &options.time_scale);
@@ -94,7 +103,8 @@ int Emulate(const EmulateArgs& args) {
   auto report = testbed::ReadReport(result->database);
   if (!report.ok()) return ReportError(report.status().message());
   std::printf("%s", testbed::FormatReport(*report).c_str());
-  return result->interrupted ? 130 : 0;
+  if (result->interrupted) return 130;
+  return ErrorsExit(*report);
 }
 
 int Simulate(const EmulateArgs& args) {
@@ -122,7 +132,7 @@ int Simulate(const EmulateArgs& args) {
       run->write_s, seconds - run->setup_s - run->run_s - run->write_s,
       static_cast<unsigned long long>(run->events),
       run->run_s > 0 ? static_cast<double>(run->events) / run->run_s : 0.0);
-  return 0;
+  return ErrorsExit(*report);
 }
 
 int Report(const std::vector<std::string>& databases, const std::string& csv,
@@ -203,7 +213,8 @@ void AddEmulateCommand(CLI::App& app, Runner& run) {
       "Run a scenario on this host: a real node process per cloud and edge node, links emulated "
       "by kernel netem or the user-space shaper, the workloads and the timeline; writes a "
       "results database. Ctrl-C stops it cleanly (exit status 130), keeping what it recorded, "
-      "and removes every process, namespace and device it made");
+      "and removes every process, namespace and device it made. A node that dies during the "
+      "run (not by a crash event) is an error: the report says so and the exit status is 1");
   AddRunOptions(cmd, *args);
   cmd->add_option("--links", args->links,
                   "How links are emulated: netem (every node in a network namespace, tc netem "

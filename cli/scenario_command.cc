@@ -12,9 +12,15 @@ namespace {
 // Above this many nodes the link table is summarized, not printed pair by pair.
 constexpr size_t kMaxNodesForTable = 20;
 
-std::string Millis(core::Duration d) {
+// "250ms", or from a second on "2750s" (never an exponent).
+std::string Span(core::Duration d) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%gms", core::ToMillis(d));
+  double ms = core::ToMillis(d);
+  if (ms < 1000) {
+    std::snprintf(buf, sizeof buf, "%.10gms", ms);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.10gs", ms / 1000);
+  }
   return buf;
 }
 
@@ -27,7 +33,7 @@ int Check(const std::string& path) {
 
   std::cout << "scenario " << s.name << " (" << path << "): valid\n";
   if (!s.description.empty()) std::cout << "  " << s.description << "\n";
-  std::cout << "seed " << s.seed << ", warm-up " << Millis(s.warmup) << " cut from each workload, "
+  std::cout << "seed " << s.seed << ", warm-up " << Span(s.warmup) << " cut from each workload, "
             << "results in " << s.results << "/\n";
   std::cout << "nodes (" << s.nodes.size() << "):";
   for (const auto& n : s.nodes) std::cout << " " << n.name << " (" << TierName(n.tier) << ")";
@@ -59,14 +65,14 @@ int Check(const std::string& path) {
     if (w.rate) {
       std::cout << "open loop " << *w.rate << "/s each";
     } else {
-      std::cout << "closed loop, think " << Millis(w.think);
+      std::cout << "closed loop, think " << Span(w.think);
     }
     if (w.requests) std::cout << ", " << *w.requests << " requests each";
-    if (w.duration) std::cout << ", for " << Millis(*w.duration);
-    std::cout << ", from " << Millis(w.start) << "\n";
+    if (w.duration) std::cout << ", for " << Span(*w.duration);
+    std::cout << ", from " << Span(w.start) << "\n";
   }
   for (const auto& e : s.timeline) {
-    std::cout << "at " << Millis(e.at) << ": ";
+    std::cout << "at " << Span(e.at) << ": ";
     switch (e.kind) {
       case testbed::TimelineEvent::Kind::kLink:
         std::cout << "link " << e.link.a << " - " << e.link.b << " becomes "

@@ -38,10 +38,11 @@ Task<Out> Read(FunctionContext& ctx) {
   co_return fresh;
 }
 
-// write: writes a value of `size` bytes under a new key and returns the key.
+// write: writes the body (the item the caller uploads, as the paper's load generator does) under
+// a new key and returns the key.
 Task<Out> Write(FunctionContext& ctx) {
   std::string key = "item-" + std::to_string(ctx.invocation());
-  core::Status st = co_await ctx.kv().Put(key, Payload(ctx));
+  core::Status st = co_await ctx.kv().Put(key, ctx.body());
   if (!st.ok()) co_return st;
   co_return key;
 }

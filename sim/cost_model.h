@@ -21,6 +21,12 @@ struct CostModel {
   // distribution at random, between two percentiles linearly; mean and jitter are then unused.
   std::vector<core::Duration> percentiles;
 
+  // The model of a cost that is always `cost`.
+  static CostModel Fixed(core::Duration cost) {
+    CostModel m;
+    m.mean = cost;
+    return m;
+  }
   // The model of observed costs (at least one).
   static CostModel Measured(std::vector<core::Duration> samples);
   core::Duration Draw(std::mt19937_64& rng) const;

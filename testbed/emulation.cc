@@ -2,12 +2,15 @@
 #include "testbed/emulation.h"
 
 #include <sched.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -381,8 +384,10 @@ class Emulation : private Driver::Mode {
   }
   Status Restart(const std::string& node) override { return StartNode(node); }
 
-  // Every 50 ms: checks for a stop and for the end; every second, the progress line.
+  // Every 50 ms: checks for a stop, for nodes that died and for the end; every second, the
+  // progress line.
   void Tick() {
+    CheckNodesAlive();
     if (stop_requested_()) {
       interrupted_ = true;
       loop_.Stop();
@@ -404,6 +409,27 @@ class Emulation : private Driver::Mode {
       }
     }
     loop_.Schedule(milliseconds(50), [this] { Tick(); });
+  }
+
+  // A node that ended without a crash event is an error of the run (recorded as an `error` event
+  // and said at once); it stays down, and the callers' requests to it fail from then on.
+  void CheckNodesAlive() {
+    for (auto& [id, n] : nodes_) {
+      if (n.down || !n.proc) continue;
+      std::optional<int> status = n.proc->Wait(milliseconds(0));
+      if (!status) continue;
+      n.down = true;
+      std::string how =
+          WIFEXITED(*status)
+              ? "exited with status " + std::to_string(WEXITSTATUS(*status))
+              : "was killed by signal " + std::to_string(WTERMSIG(*status)) + " (" +
+                    ::strsignal(WTERMSIG(*status)) + ")" +
+                    (WTERMSIG(*status) == SIGKILL ? ", as the kernel's out-of-memory killer does"
+                                                  : "");
+      std::string what = "node " + id + " " + how + " during the run; its log: " + LogOf(id);
+      driver_.Record("error", what);
+      std::fprintf(stderr, "%semulate: %s\n", o_.progress ? "\n" : "", what.c_str());
+    }
   }
 
   const Scenario& s_;

@@ -202,6 +202,11 @@ core::Result<Report> ReadReport(const std::string& database) {
                                                     std::strtoull(Text(s, 4).c_str(), nullptr, 16),
                                                     Text(s, 5)});
       }));
+  ENOKI_RETURN_IF_ERROR(
+      db.Each("SELECT at_ns, detail FROM events WHERE kind = 'error' ORDER BY at_ns, rowid",
+              [&](sqlite3_stmt* s) {
+                report.errors.push_back({sqlite3_column_int64(s, 0), "error", Text(s, 1)});
+              }));
   return report;
 }
 
@@ -308,6 +313,10 @@ std::string FormatReport(const Report& r) {
              (rep.error.empty() ? "" : " (" + rep.error + ")") + ";";
     }
     out += k.converged ? " replicas agree\n" : " REPLICAS DIFFER\n";
+  }
+  for (const auto& e : r.errors) {
+    std::snprintf(line, sizeof line, "ERROR at %.3f s: ", static_cast<double>(e.at_ns) / 1e9);
+    out += line + e.detail + "\n";
   }
   out += "(latencies of the OK requests after each workload's warm-up; errors: the others)\n";
   out += "results: " + r.database + "\n";

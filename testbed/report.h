@@ -58,7 +58,8 @@ struct Report {
   std::vector<KvOpSummary> kv_ops;
   std::vector<ReplicationSummary> replication;
   std::vector<KeygroupCheck> keygroups;
-  std::vector<CostRecord> costs;  // a simulation's compute costs
+  std::vector<EventRecord> errors;  // the run's `error` events: a node died, an event failed
+  std::vector<CostRecord> costs;    // a simulation's compute costs
 };
 
 core::Result<Report> ReadReport(const std::string& database);

@@ -155,13 +155,12 @@ class Reader {
 
   // A cost model: a time ("150us"), or {mean: 5ms, jitter: 1ms, distribution: normal}.
   core::Result<sim::CostModel> Cost(const YAML::Node& n, const std::string& field) const {
-    sim::CostModel cost;
     if (!n.IsMap()) {
       auto t = Time(n, field);
       if (!t.ok()) return t.status();
-      cost.mean = *t;
-      return cost;
+      return sim::CostModel::Fixed(*t);
     }
+    sim::CostModel cost;
     ENOKI_RETURN_IF_ERROR(Map(n, field, {"mean", "jitter", "distribution"}, {"mean"}));
     auto mean = Time(n["mean"], Join(field, "mean"));
     if (!mean.ok()) return mean.status();

@@ -7,12 +7,16 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <sstream>
+#include <thread>
 
 #include "testbed/emulation.h"
 #include "testbed/report.h"
@@ -172,6 +176,64 @@ TEST(EmulateArrivalsTest, PoissonGapsAreExponentialPeriodicOnesFixed) {
   EXPECT_NEAR(mean_poisson, 5.0, 0.6);
   EXPECT_NEAR(cv_poisson, 1.0, 0.2);
   EXPECT_LT(near_poisson, 0.2);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// The pid of a process with an argument that starts with `prefix` and ends with `suffix`, or 0.
+pid_t FindProcess(const std::string& prefix, const std::string& suffix) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    for (std::string a; std::getline(in, a, '\0');) {
+      if (a.size() >= prefix.size() + suffix.size() && a.starts_with(prefix) &&
+          a.ends_with(suffix)) {
+        return static_cast<pid_t>(std::stol(name));
+      }
+    }
+  }
+  return 0;
+}
+
+TEST(EmulateNodeDiesTest, ANodeThatDiesIsAnErrorOfTheRunWhichGoesOn) {
+  auto scenario = LoadScenario(std::string(ENOKI_TEST_SCENARIOS) + "/arrivals.yaml");
+  ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
+  auto dir = std::filesystem::temp_directory_path() / ("enoki-dies-" + std::to_string(getpid()));
+  EmulateOptions options;
+  options.enoki_binary = ENOKI_BINARY;
+  options.results_dir = dir.string();
+  options.links = Links::kShaper;
+  // About 1 s into the 3 s run, the edge node is killed from outside, as the OOM killer would.
+  std::atomic<bool> killed = false;
+  std::thread killer([&] {
+    pid_t pid = 0;
+    for (int i = 0; i < 200 && pid == 0; ++i) {  // waits at most 20 s for the node to start
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      pid = FindProcess(dir.string() + "/", "/data/edge");  // its --data-dir
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    killed = pid > 0 && ::kill(pid, SIGKILL) == 0;
+  });
+  auto result = Emulate(*scenario, options, [] { return false; });
+  killer.join();
+  ASSERT_TRUE(killed) << "the edge node's process was not found";
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  auto report = ReadReport(result->database);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->errors.size(), 1u);
+  EXPECT_NE(report->errors[0].detail.find("node edge was killed by signal 9"), std::string::npos)
+      << report->errors[0].detail;
+  EXPECT_GT(report->errors[0].at_ns, 0);
+  EXPECT_LT(report->errors[0].at_ns, 3'000'000'000);
+  // The requests before the death were served, those after it failed; the run went on to its end.
+  for (const auto& w : report->workloads) {
+    EXPECT_GT(w.count - w.errors, 0) << w.name;
+    EXPECT_GT(w.errors, 0) << w.name;
+  }
+  EXPECT_NE(FormatReport(*report).find("ERROR at "), std::string::npos);
+  ASSERT_EQ(report->keygroups.size(), 1u);
+  EXPECT_EQ(report->keygroups[0].replicas[0].error, "down");
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }

@@ -53,6 +53,15 @@ class FunctionHostTest : public ::testing::Test {
     return res.code() == proto::OK ? res.invoke().body() : "<" + proto::Code_Name(res.code()) + ">";
   }
 
+  // The value of `key` in keygroup "state" as `node` serves it, or "<CODE>".
+  std::string Get(const std::string& node, const std::string& key) {
+    proto::Request r;
+    r.mutable_get()->set_keygroup("state");
+    r.mutable_get()->set_key(key);
+    auto res = Call(node, r);
+    return res.code() == proto::OK ? res.get().value() : "<" + proto::Code_Name(res.code()) + ">";
+  }
+
   sim::SimCluster cluster_;
 };
 
@@ -74,9 +83,11 @@ TEST_F(FunctionHostTest, BuiltInFunctions) {
   ASSERT_EQ(Deploy("edge", "read", "read", {{"size", "100"}}).code(), proto::OK);
   EXPECT_EQ(Run("edge", "read", "7"), std::string(100, 'x'));  // written on first use
 
-  ASSERT_EQ(Deploy("edge", "write", "write", {{"size", "3"}}).code(), proto::OK);
-  std::string k1 = Run("edge", "write", ""), k2 = Run("edge", "write", "");
+  ASSERT_EQ(Deploy("edge", "write", "write").code(), proto::OK);
+  std::string k1 = Run("edge", "write", "abc"), k2 = Run("edge", "write", "de");
   EXPECT_NE(k1, k2);
+  EXPECT_EQ(Get("edge", k1), "abc");  // the uploaded item, under the key it returned
+  EXPECT_EQ(Get("edge", k2), "de");
 
   ASSERT_EQ(Deploy("edge", "ma", "movingaverage", {{"window", "3"}}).code(), proto::OK);
   EXPECT_EQ(Run("edge", "ma", "t1 10"), "10");
@@ -95,12 +106,7 @@ TEST_F(FunctionHostTest, BuiltInFunctions) {
 TEST_F(FunctionHostTest, AFunctionWithoutALocalReplicaUsesTheRemoteOne) {
   ASSERT_EQ(Deploy("cloud", "replication", "replication").code(), proto::OK);
   EXPECT_EQ(Run("cloud", "replication", "7"), "7");
-  proto::Request get;
-  get.mutable_get()->set_keygroup("state");
-  get.mutable_get()->set_key("counter");
-  auto at_edge = Call("edge", get);
-  EXPECT_EQ(at_edge.get().value(), "7");
-  EXPECT_EQ(at_edge.served_by(), "edge");
+  EXPECT_EQ(Get("edge", "counter"), "7");  // served by the edge's replica
 }
 
 TEST_F(FunctionHostTest, RedeployDeleteAndCounters) {

@@ -56,8 +56,8 @@ TEST(CostModelTest, MeasuredCostsAreDrawnFromTheirDistribution) {
   EXPECT_NEAR(core::ToMillis(draws[5000]), 0.5, 0.02);  // the draws' median is the p50
   EXPECT_NEAR(core::ToMillis(draws[9900]), 0.99, 0.02);
   // A fixed cost draws itself; a jittered one stays within its range.
-  EXPECT_EQ(CostModel{std::chrono::milliseconds(5)}.Draw(rng), std::chrono::milliseconds(5));
-  CostModel uniform{std::chrono::milliseconds(5), std::chrono::milliseconds(1)};
+  EXPECT_EQ(CostModel::Fixed(std::chrono::milliseconds(5)).Draw(rng), std::chrono::milliseconds(5));
+  CostModel uniform{std::chrono::milliseconds(5), std::chrono::milliseconds(1), {}, {}};
   for (int i = 0; i < 100; ++i) {
     auto d = uniform.Draw(rng);
     EXPECT_GE(d, std::chrono::milliseconds(4));

@@ -86,7 +86,9 @@ TEST(DriverTest, LoopsTimeoutsAndTimelineInVirtualTime) {
       EXPECT_EQ(x.end_ns - x.start_ns, 2000000);  // the scripted 2 ms
       EXPECT_EQ(x.response_bytes, x.request_bytes + 1);
     }
-    if (x.status == "TIMEOUT") EXPECT_EQ(x.end_ns - x.start_ns, 6000000000);
+    if (x.status == "TIMEOUT") {
+      EXPECT_EQ(x.end_ns - x.start_ns, 6000000000);
+    }
   }
   EXPECT_EQ(by_status["OK"], 23);
   EXPECT_EQ(by_status["TIMEOUT"], 1);

@@ -101,7 +101,7 @@ functions:
   EXPECT_EQ(s->functions[0].cost->mean, std::chrono::microseconds(150));
   EXPECT_EQ(s->functions[0].cost->jitter, core::Duration(0));
   EXPECT_EQ(*s->functions[1].cost,
-            (sim::CostModel{milliseconds(5), milliseconds(1), net::LinkSpec::Jitter::kNormal}));
+            (sim::CostModel{milliseconds(5), milliseconds(1), net::LinkSpec::Jitter::kNormal, {}}));
   EXPECT_TRUE(s->traces);
 }
 

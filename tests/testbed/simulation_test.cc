@@ -207,10 +207,10 @@ std::string Rows(const std::string& database, const char* sql) {
 TEST(SimulationTest, QuickExampleMatchesTheGoldenTrace) {
   auto s = LoadScenario(std::string(ENOKI_SCENARIOS) + "/examples/quick.yaml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  s->commit_cost = sim::CostModel{std::chrono::microseconds(20)};
-  for (auto& f : s->functions) f.cost = sim::CostModel{std::chrono::microseconds(150)};
+  s->commit_cost = sim::CostModel::Fixed(std::chrono::microseconds(20));
+  for (auto& f : s->functions) f.cost = sim::CostModel::Fixed(std::chrono::microseconds(150));
   auto dir = TempDir("enoki-simulate-golden");
-  auto run = Simulate(*s, {dir.string()});
+  auto run = Simulate(*s, {dir.string(), 1, ""});
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   std::string trace =
       Rows(run->database,
@@ -227,10 +227,10 @@ TEST(SimulationTest, QuickExampleMatchesTheGoldenTrace) {
 TEST(SimulationTest, PlotsOfARunAreWritten) {
   auto s = LoadScenario(std::string(ENOKI_SCENARIOS) + "/examples/quick.yaml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  s->commit_cost = sim::CostModel{std::chrono::microseconds(20)};
-  for (auto& f : s->functions) f.cost = sim::CostModel{std::chrono::microseconds(150)};
+  s->commit_cost = sim::CostModel::Fixed(std::chrono::microseconds(20));
+  for (auto& f : s->functions) f.cost = sim::CostModel::Fixed(std::chrono::microseconds(150));
   auto dir = TempDir("enoki-plots");
-  auto run = Simulate(*s, {dir.string()});
+  auto run = Simulate(*s, {dir.string(), 1, ""});
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   auto drawn = WritePlots(run->database, (dir / "plots").string());
   ASSERT_TRUE(drawn.ok()) << drawn.status().ToString();
@@ -260,7 +260,7 @@ workloads: [{name: w, client: c, function: f, node: e, requests: 1}]
                          "p.yaml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto dir = TempDir("enoki-simulate-p");
-  auto db = Simulate(*s, {dir.string()});
+  auto db = Simulate(*s, {dir.string(), 1, ""});
   EXPECT_FALSE(db.ok());
   EXPECT_EQ(db.status().message(),
             "function f: runtime process cannot run in virtual time; give it a cost (for example "
