@@ -275,6 +275,10 @@ class Emulation : private Driver::Mode {
         "--data-dir",    run_dir_ + "/data/" + id,
         "--log-level",   "warn",
         "--seed",        std::to_string(s_.seed + 1 + NodeIndex(id) + 1000003 * n.starts++)};
+    if (auto t = s_.FindNode(id)->forward_timeout) {
+      argv.push_back("--forward-timeout-ms=" +
+                     std::to_string(std::chrono::duration_cast<milliseconds>(*t).count()));
+    }
     if (s_.traces) {
       argv.push_back("--trace");
       argv.push_back(TraceOf(id));

@@ -246,7 +246,8 @@ Status LoadNodes(const Reader& r, const YAML::Node& list, Scenario& s) {
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
     std::string f = Reader::Item("nodes", i);
-    ENOKI_RETURN_IF_ERROR(r.Map(n, f, {"name", "tier", "cpus"}, {"name", "tier"}));
+    ENOKI_RETURN_IF_ERROR(
+        r.Map(n, f, {"name", "tier", "cpus", "forward_timeout"}, {"name", "tier"}));
     NodeDecl d;
     auto name = r.UniqueName(n, f, "node", names);
     if (!name.ok()) return name.status();
@@ -263,6 +264,20 @@ Status LoadNodes(const Reader& r, const YAML::Node& list, Scenario& s) {
       auto cpus = ParseCpuList(r, n["cpus"], f + ".cpus");
       if (!cpus.ok()) return cpus.status();
       d.cpus = *cpus;
+    }
+    if (n["forward_timeout"]) {
+      std::string field = f + ".forward_timeout";
+      if (d.tier == Tier::kClient) {
+        return r.Error(n["forward_timeout"], field,
+                       "a client node forwards nothing: forward_timeout applies to cloud and "
+                       "edge nodes");
+      }
+      auto t = r.Time(n["forward_timeout"], field);
+      if (!t.ok()) return t.status();
+      if (*t < std::chrono::milliseconds(1) || *t > std::chrono::hours(1)) {
+        return r.Error(n["forward_timeout"], field, "must be from 1ms to 1h");
+      }
+      d.forward_timeout = *t;
     }
     s.node_index[d.name] = s.nodes.size();
     s.nodes.push_back(d);

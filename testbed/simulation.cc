@@ -91,7 +91,11 @@ class Simulation : private Driver::Mode {
   Simulation(const Scenario& s, const std::map<Pair, net::LinkSpec>& links, const RunCosts& costs)
       : s_(s),
         costs_(costs),
-        cluster_(Peers(s), s.seed, std::chrono::milliseconds(1)),
+        cluster_(Peers(s), s.seed, std::chrono::milliseconds(1),
+                 [&s](node::NodeOptions& o) {
+                   const NodeDecl* d = s.FindNode(o.id);
+                   if (d != nullptr && d->forward_timeout) o.forward_timeout = *d->forward_timeout;
+                 }),
         driver_(s, cluster_.sim(), *this, links) {
     cluster_.SetCosts({[this](const std::string& node, const proto::FunctionSpec& spec) {
                          auto at = costs_.invocation.find(node);
@@ -123,6 +127,24 @@ class Simulation : private Driver::Mode {
     }
     ENOKI_RETURN_IF_ERROR(CallAll(calls));
     cluster_.sim().RunFor(std::chrono::seconds(1));  // the catalog reaches every node
+    // Over links slower than that, the deployments wait for it, as in an emulation.
+    calls.clear();
+    for (const auto& f : s_.functions) {
+      for (const auto& at : f.nodes) {
+        Call& call = calls.emplace_back(Call{at, {}, "node " + at});
+        call.request.mutable_keygroup_info()->set_name(f.spec.keygroup());
+      }
+    }
+    auto deadline = cluster_.sim().Now() + std::chrono::minutes(1);
+    for (Status known = CallAll(calls); !known.ok(); known = CallAll(calls)) {
+      if (cluster_.sim().Now() > deadline) {
+        return Status::Unavailable(
+            "the keygroups did not reach the functions' nodes within a "
+            "minute of virtual time: " +
+            known.message());
+      }
+      cluster_.sim().RunFor(std::chrono::milliseconds(100));
+    }
     calls.clear();
     for (size_t i = 0; i < s_.functions.size(); ++i) {
       for (const auto& at : s_.functions[i].nodes) {

@@ -20,7 +20,7 @@ warmup: 2s
 nodes:
   - {name: cloud, tier: cloud}
   - {name: e1, tier: edge, cpus: "0,2-3"}
-  - {name: e2, tier: edge}
+  - {name: e2, tier: edge, forward_timeout: 30s}
   - {name: c, tier: client}
 tier_links:
   client-edge: {delay: 1ms, rate: 10mbit}
@@ -57,6 +57,8 @@ TEST(ScenarioTest, AFullScenarioReadsIntoTheModel) {
   EXPECT_EQ(s->nodes[3].tier, Tier::kClient);
   EXPECT_EQ(s->nodes[1].cpus, (std::vector<int>{0, 2, 3}));
   EXPECT_TRUE(s->nodes[2].cpus.empty());
+  EXPECT_EQ(s->nodes[2].forward_timeout, seconds(30));
+  EXPECT_FALSE(s->nodes[1].forward_timeout.has_value());
   ASSERT_EQ(s->links.size(), 1u);
   EXPECT_EQ(s->links[0].spec.jitter, std::chrono::microseconds(1500));
   EXPECT_EQ(s->links[0].spec.distribution, net::LinkSpec::Jitter::kNormal);
@@ -170,7 +172,13 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
   EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: fog}\n"),
             "bad.yaml:3:21: nodes[0].tier: 'fog' is not one of cloud, edge, client");
   EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, cpu: 2}\n"),
-            "bad.yaml:3:27: nodes[0].cpu: unknown field (known: cpus, name, tier)");
+            "bad.yaml:3:27: nodes[0].cpu: unknown field (known: cpus, forward_timeout, name, "
+            "tier)");
+  EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: c, tier: client, forward_timeout: 5s}\n"),
+            "bad.yaml:3:46: nodes[0].forward_timeout: a client node forwards nothing: "
+            "forward_timeout applies to cloud and edge nodes");
+  EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, forward_timeout: 2h}\n"),
+            "bad.yaml:3:44: nodes[0].forward_timeout: must be from 1ms to 1h");
   EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, cpus: 2-1}\n"),
             "bad.yaml:3:33: nodes[0].cpus: '2-1' is not a CPU list such as 0, 0,2 or 1-3");
   EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, cpus: '1,1'}\n"),

@@ -268,5 +268,36 @@ workloads: [{name: w, client: c, function: f, node: e, requests: 1}]
   std::filesystem::remove_all(dir);
 }
 
+// A node's forward_timeout bounds its forwarded requests: a remote read over a 1.5 s link (3 s
+// round trip) fails with the default 2 s and succeeds with 10 s.
+TEST(SimulationTest, ANodesForwardTimeoutBoundsItsRemoteRequests) {
+  for (std::string timeout : {"", ", forward_timeout: 10s"}) {
+    auto s = ParseScenario(R"(name: f
+nodes: [{name: e, tier: edge)" +
+                               timeout + R"(}, {name: cl, tier: cloud}, {name: c, tier: client}]
+tier_links: {client-edge: {delay: 1ms}, edge-cloud: {delay: 1500ms}}
+keygroups: [{name: k, replicas: cl}]
+functions: [{name: f, nodes: e, handler: read, keygroup: k, cost: 1ms, timeout: 20s}]
+workloads: [{name: w, client: c, function: f, node: e, requests: 1, body: x}]
+commit_cost: 10us
+)",
+                           "f.yaml");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    auto dir = TempDir("enoki-simulate-forward");
+    auto run = Simulate(*s, {dir.string(), 1, ""});
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    auto report = ReadReport(run->database);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    ASSERT_EQ(report->workloads.size(), 1u);
+    // Without it: the get waits 2 s and fails. With it: the get (3 s), then the put of the missing
+    // item (3 s), plus the client's 2 ms.
+    EXPECT_EQ(report->workloads[0].errors, timeout.empty() ? 1 : 0) << timeout;
+    if (!timeout.empty()) {
+      EXPECT_NEAR(report->workloads[0].ms.p50, 6002, 2);
+    }
+    std::filesystem::remove_all(dir);
+  }
+}
+
 }  // namespace
 }  // namespace enoki::testbed
