@@ -197,7 +197,8 @@ void AddSimulateCommand(CLI::App& app, Runner& run) {
       "model and the same workloads and timeline as `enoki emulate`, deterministic for a seed; "
       "writes a results database of the same schema (mode simulate). Functions and store commits "
       "take the compute time the scenario gives them, else the time measured once on this "
-      "machine (the calibration file); process functions need a cost in the scenario");
+      "machine (the calibration file); process functions need a cost in the scenario. A run "
+      "that records an error (a timeline event that could not be applied) exits with status 1");
   AddRunOptions(cmd, *args);
   cmd->add_option("--calibration", args->calibration,
                   "The calibration file: compute costs measured on this machine, measured and "
@@ -213,8 +214,9 @@ void AddEmulateCommand(CLI::App& app, Runner& run) {
       "Run a scenario on this host: a real node process per cloud and edge node, links emulated "
       "by kernel netem or the user-space shaper, the workloads and the timeline; writes a "
       "results database. Ctrl-C stops it cleanly (exit status 130), keeping what it recorded, "
-      "and removes every process, namespace and device it made. A node that dies during the "
-      "run (not by a crash event) is an error: the report says so and the exit status is 1");
+      "and removes every process, namespace and device it made. A run that records an error "
+      "(a node that died without a crash event, a timeline event that could not be applied) "
+      "lists it in the report and exits with status 1");
   AddRunOptions(cmd, *args);
   cmd->add_option("--links", args->links,
                   "How links are emulated: netem (every node in a network namespace, tc netem "

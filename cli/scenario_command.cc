@@ -36,7 +36,15 @@ int Check(const std::string& path) {
   std::cout << "seed " << s.seed << ", warm-up " << Span(s.warmup) << " cut from each workload, "
             << "results in " << s.results << "/\n";
   std::cout << "nodes (" << s.nodes.size() << "):";
-  for (const auto& n : s.nodes) std::cout << " " << n.name << " (" << TierName(n.tier) << ")";
+  for (const auto& n : s.nodes) {
+    std::cout << " " << n.name << " (" << TierName(n.tier);
+    if (!n.cpus.empty()) {
+      std::cout << ", cpus";
+      for (size_t i = 0; i < n.cpus.size(); ++i) std::cout << (i ? "," : " ") << n.cpus[i];
+    }
+    if (n.forward_timeout) std::cout << ", forward timeout " << Span(*n.forward_timeout);
+    std::cout << ")";
+  }
   std::cout << "\n";
   if (s.nodes.size() <= kMaxNodesForTable) {
     std::cout << "links, one way:\n";

@@ -102,6 +102,15 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
   return pid;
 }
 
+std::string DescribeWaitStatus(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+           ::strsignal(WTERMSIG(status)) + ")";
+  }
+  return "ended with wait status " + std::to_string(status);
+}
+
 Result<std::string> RunCommand(const std::vector<std::string>& argv,
                                std::chrono::milliseconds timeout) {
   if (argv.empty()) return Status::InvalidArgument("no program to run");
@@ -159,10 +168,7 @@ Result<std::string> RunCommand(const std::vector<std::string>& argv,
       std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
                                                  deadline - std::chrono::steady_clock::now())));
   if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-    std::string how = !status ? "did not end"
-                      : WIFEXITED(*status)
-                          ? "exit status " + std::to_string(WEXITSTATUS(*status))
-                          : "killed by signal " + std::to_string(WTERMSIG(*status));
+    std::string how = status ? DescribeWaitStatus(*status) : "did not end";
     while (!output.empty() && output.back() == '\n') output.pop_back();
     return Status::Internal(command + ": " + how + (output.empty() ? "" : ": " + output));
   }

@@ -38,6 +38,10 @@ struct SpawnOptions {
 // dispositions; returns its pid, or the reason it could not be run.
 Result<pid_t> Spawn(const SpawnOptions& options);
 
+// What a wait status (as from waitpid) says: "exited with status 3", "was killed by signal 9
+// (Killed)".
+std::string DescribeWaitStatus(int status);
+
 // Runs a program to its end (up to `timeout`, then kills it) and returns what it wrote to stdout
 // and stderr together. A program name without a '/' is looked up in PATH, then in /usr/sbin and
 // /sbin (where `ip` and `tc` live, often not on a user's PATH). An exit status other than 0 is an

@@ -96,16 +96,21 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
       for (auto* r : {&create, &deploy}) {
         auto answer = n.client().Call(*r);
         if (!answer.ok()) {
-          result = Status(answer.status().code(), "calibrating " + CalibrationKey(p->spec) + ": " +
-                                                      answer.status().message());
+          result = Status(answer.status().code(),
+                          "calibrating " + CalibrationKey(*p) + ": " + answer.status().message());
           break;
         }
+      }
+      auto body = ParseBody(p->body);
+      if (result.ok() && !body.ok()) {
+        result = Status(body.status().code(),
+                        "calibrating " + CalibrationKey(*p) + ": " + body.status().message());
       }
       std::vector<Duration> runs;
       for (int i = 0; i < kWarmup + kRuns && result.ok(); ++i) {
         proto::Request invoke;
         invoke.mutable_invoke()->set_function(spec.name());
-        invoke.mutable_invoke()->set_body(ExpandBody(p->body, 0, i, rng));
+        invoke.mutable_invoke()->set_body(ExpandBody(*body, 0, i, rng));
         storage.Take();
         n.StartWindow();
         auto start = Clock::now();
@@ -114,8 +119,8 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
         auto answer = n.client().Call(invoke);
         Duration total = Clock::now() - start;
         if (!answer.ok() && answer.status().code() == core::Code::kDeadlineExceeded) {
-          result = Status(answer.status().code(), "calibrating " + CalibrationKey(p->spec) + ": " +
-                                                      answer.status().message());
+          result = Status(answer.status().code(),
+                          "calibrating " + CalibrationKey(*p) + ": " + answer.status().message());
           break;
         }
         auto [commit_time, count] = storage.Take();
@@ -124,7 +129,7 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
         runs.push_back(std::max(Duration(0), total - commit_time - n.Waited()));
         if (count > 0) commits.push_back(commit_time / count);  // their mean, per call
       }
-      if (result.ok()) c.functions[CalibrationKey(p->spec)] = sim::CostModel::Measured(runs);
+      if (result.ok()) c.functions[CalibrationKey(*p)] = sim::CostModel::Measured(runs);
     }
     // The commit is measured once, with the first functions (a later one leaves it as it is).
     if (!commits.empty() && c.commit.percentiles.empty()) {
@@ -208,10 +213,11 @@ core::Result<Calibration> Read(const std::string& path) {
 
 }  // namespace
 
-std::string CalibrationKey(const proto::FunctionSpec& spec) {
-  std::map<std::string, std::string> params(spec.params().begin(), spec.params().end());
-  std::string key = spec.handler();
+std::string CalibrationKey(const Probe& probe) {
+  std::map<std::string, std::string> params(probe.spec.params().begin(), probe.spec.params().end());
+  std::string key = probe.spec.handler();
   for (const auto& [k, v] : params) key += " " + k + "=" + v;
+  if (!probe.body.empty()) key += " body=" + probe.body;
   std::replace_if(
       key.begin(), key.end(), [](char ch) { return ch == '\t' || ch == '\n'; }, ' ');
   return key;  // one field of a line of the file
@@ -224,7 +230,7 @@ core::Result<Calibration> Calibrate(const std::string& path, const std::vector<P
   std::vector<const Probe*> missing;
   std::set<std::string> keys;
   for (const auto& p : probes) {
-    std::string key = CalibrationKey(p.spec);
+    std::string key = CalibrationKey(p);
     if (!c.functions.contains(key) && keys.insert(key).second) missing.push_back(&p);
   }
   if (missing.empty() && !c.commit.percentiles.empty()) return c;

@@ -28,16 +28,16 @@ struct Calibration {
   std::map<std::string, sim::CostModel> functions;  // one invocation, by CalibrationKey
 };
 
-// What a native function's cost depends on: its handler and parameters ("movingaverage
-// window=10").
-std::string CalibrationKey(const proto::FunctionSpec& spec);
-
-// A function to measure: deployed as `spec`, invoked with `body` expanded per call (caller 0,
-// sequence number i).
+// A function to measure: deployed as `spec`, invoked with the body template `body` (a workload's,
+// testbed/scenario.h) expanded per call (caller 0, sequence number i).
 struct Probe {
   proto::FunctionSpec spec;
-  std::vector<BodyPart> body;
+  std::string body;
 };
+
+// What a native function's cost depends on: its handler, its parameters and the body it is
+// called with ("movingaverage window=10 body=c{caller} {int:0:100}").
+std::string CalibrationKey(const Probe& probe);
 
 // Reads the calibration at `path` (a missing file: none yet), measures what it lacks (the commit,
 // and each probe whose key it has not), and writes the file back when it measured anything.

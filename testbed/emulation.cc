@@ -391,12 +391,12 @@ class Emulation : private Driver::Mode {
   // Every 50 ms: checks for a stop, for nodes that died and for the end; every second, the
   // progress line.
   void Tick() {
-    CheckNodesAlive();
-    if (stop_requested_()) {
+    if (stop_requested_()) {  // first: a Ctrl-C at the terminal also ends the nodes
       interrupted_ = true;
       loop_.Stop();
       return;
     }
+    CheckNodesAlive();
     if (driver_.Done()) {
       loop_.Stop();
       return;
@@ -423,16 +423,14 @@ class Emulation : private Driver::Mode {
       std::optional<int> status = n.proc->Wait(milliseconds(0));
       if (!status) continue;
       n.down = true;
-      std::string how =
-          WIFEXITED(*status)
-              ? "exited with status " + std::to_string(WEXITSTATUS(*status))
-              : "was killed by signal " + std::to_string(WTERMSIG(*status)) + " (" +
-                    ::strsignal(WTERMSIG(*status)) + ")" +
-                    (WTERMSIG(*status) == SIGKILL ? ", as the kernel's out-of-memory killer does"
-                                                  : "");
-      std::string what = "node " + id + " " + how + " during the run; its log: " + LogOf(id);
+      std::string what = "node " + id + " " + core::DescribeWaitStatus(*status) +
+                         " during the run" +
+                         (WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL
+                              ? " (the kernel's out-of-memory killer sends SIGKILL: see dmesg)"
+                              : "") +
+                         "; its log: " + LogOf(id);
       driver_.Record("error", what);
-      std::fprintf(stderr, "%semulate: %s\n", o_.progress ? "\n" : "", what.c_str());
+      std::fprintf(stderr, "%senoki: %s\n", o_.progress ? "\n" : "", what.c_str());
     }
   }
 

@@ -314,11 +314,11 @@ std::string FormatReport(const Report& r) {
     }
     out += k.converged ? " replicas agree\n" : " REPLICAS DIFFER\n";
   }
+  out += "(latencies of the OK requests after each workload's warm-up; errors: the others)\n";
   for (const auto& e : r.errors) {
     std::snprintf(line, sizeof line, "ERROR at %.3f s: ", static_cast<double>(e.at_ns) / 1e9);
     out += line + e.detail + "\n";
   }
-  out += "(latencies of the OK requests after each workload's warm-up; errors: the others)\n";
   out += "results: " + r.database + "\n";
   return out;
 }
@@ -359,6 +359,12 @@ std::string FormatComparison(const Report& a, const Report& b) {
     }
   }
   out += "(latencies in ms of the OK requests after each workload's warm-up)\n";
+  for (const auto& [r, which] : {std::pair{&a, "A"}, std::pair{&b, "B"}}) {
+    if (!r->errors.empty()) {
+      out += which + std::string(" recorded ") + std::to_string(r->errors.size()) +
+             " error(s), the first: " + r->errors[0].detail + "\n";
+    }
+  }
   return out;
 }
 

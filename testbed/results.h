@@ -71,7 +71,7 @@ struct KeygroupCheck {
 
 struct EventRecord {
   int64_t at_ns = 0;
-  std::string kind;  // phase, link, partition, heal, crash, restart
+  std::string kind;  // phase, link, partition, heal, crash, restart, error
   std::string detail;
 };
 

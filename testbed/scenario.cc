@@ -274,8 +274,9 @@ Status LoadNodes(const Reader& r, const YAML::Node& list, Scenario& s) {
       }
       auto t = r.Time(n["forward_timeout"], field);
       if (!t.ok()) return t.status();
-      if (*t < std::chrono::milliseconds(1) || *t > std::chrono::hours(1)) {
-        return r.Error(n["forward_timeout"], field, "must be from 1ms to 1h");
+      if (*t < std::chrono::milliseconds(1) || *t > std::chrono::hours(1) ||
+          *t != std::chrono::duration_cast<std::chrono::milliseconds>(*t)) {
+        return r.Error(n["forward_timeout"], field, "must be whole milliseconds, from 1ms to 1h");
       }
       d.forward_timeout = *t;
     }

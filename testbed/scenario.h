@@ -28,8 +28,8 @@ struct NodeDecl {
   std::string name;
   Tier tier = Tier::kEdge;
   std::vector<int> cpus;  // cloud and edge: the host CPUs its process may run on (empty: any)
-  // Cloud and edge: how long a request it forwards waits for a replica (empty: the node's
-  // default, node::NodeOptions::forward_timeout).
+  // Cloud and edge: how long a request it sends to another replica waits for an answer, whole
+  // milliseconds (empty: the node's default, node::NodeOptions::forward_timeout).
   std::optional<core::Duration> forward_timeout;
 };
 

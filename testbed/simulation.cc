@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "net/trace.h"
@@ -33,7 +34,9 @@ struct RunCosts {
 core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibration_path) {
   RunCosts costs;
   std::vector<Probe> probes;
-  for (const auto& f : s.functions) {
+  std::vector<std::string> keys(s.functions.size());  // of the calibrated ones
+  for (size_t i = 0; i < s.functions.size(); ++i) {
+    const FunctionDecl& f = s.functions[i];
     proto::FunctionSpec spec = f.spec;
     if (!spec.runtime().empty() && spec.runtime() != "native") {
       if (!f.cost) {
@@ -45,14 +48,15 @@ core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibr
       spec.set_runtime("native");
       spec.set_handler("idle");
     } else if (!f.cost) {
-      Probe& p = probes.emplace_back(Probe{f.spec, {}});
-      for (const auto& w : s.workloads) {  // measured with the body its callers send
+      Probe& p = probes.emplace_back(Probe{f.spec, ""});
+      for (const auto& w : s.workloads) {  // measured with the body its first callers send
         if (w.function == spec.name() &&
             std::find(f.nodes.begin(), f.nodes.end(), w.node) != f.nodes.end()) {
-          p.body = w.body_parts;
+          p.body = w.body;
           break;
         }
       }
+      keys[i] = CalibrationKey(p);
     }
     costs.specs.push_back(std::move(spec));
   }
@@ -69,13 +73,14 @@ core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibr
   // One record per function name and cost: a large topology deploys one function at thousands
   // of nodes.
   std::map<std::pair<std::string, std::string>, size_t> recorded;  // (name, cost) -> record
-  for (const auto& f : s.functions) {
-    sim::CostModel m = f.cost ? *f.cost : calibration.functions.at(CalibrationKey(f.spec));
+  for (size_t i = 0; i < s.functions.size(); ++i) {
+    const FunctionDecl& f = s.functions[i];
+    sim::CostModel m = f.cost ? *f.cost : calibration.functions.at(keys[i]);
     for (const auto& n : f.nodes) costs.invocation[n][f.spec.name()] = m;
     std::string cost = f.cost ? "scenario " + std::to_string(m.mean.count()) + " " +
                                     std::to_string(m.jitter.count()) + " " +
                                     std::to_string(static_cast<int>(m.distribution))
-                              : "calibrated " + CalibrationKey(f.spec);
+                              : "calibrated " + keys[i];
     auto [it, added] = recorded.try_emplace({f.spec.name(), cost}, costs.records.size());
     if (added) record("function " + f.spec.name() + " at ", m, f.cost.has_value());
     std::string& what = costs.records[it->second].what;
@@ -129,11 +134,13 @@ class Simulation : private Driver::Mode {
     cluster_.sim().RunFor(std::chrono::seconds(1));  // the catalog reaches every node
     // Over links slower than that, the deployments wait for it, as in an emulation.
     calls.clear();
+    std::set<std::pair<std::string, std::string>> needed;  // (node, keygroup)
     for (const auto& f : s_.functions) {
-      for (const auto& at : f.nodes) {
-        Call& call = calls.emplace_back(Call{at, {}, "node " + at});
-        call.request.mutable_keygroup_info()->set_name(f.spec.keygroup());
-      }
+      for (const auto& at : f.nodes) needed.emplace(at, f.spec.keygroup());
+    }
+    for (const auto& [at, keygroup] : needed) {
+      Call& call = calls.emplace_back(Call{at, {}, "node " + at});
+      call.request.mutable_keygroup_info()->set_name(keygroup);
     }
     auto deadline = cluster_.sim().Now() + std::chrono::minutes(1);
     for (Status known = CallAll(calls); !known.ok(); known = CallAll(calls)) {

@@ -17,7 +17,7 @@ TEST(RunCommandTest, ReturnsTheOutputOrSaysWhatFailed) {
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(*out, "out\nerr\n");
   auto failed = RunCommand({"sh", "-c", "echo why >&2; exit 3"});
-  EXPECT_EQ(failed.status().message(), "sh -c echo why >&2; exit 3: exit status 3: why");
+  EXPECT_EQ(failed.status().message(), "sh -c echo why >&2; exit 3: exited with status 3: why");
   auto missing = RunCommand({"no-such-program-enoki"});
   EXPECT_FALSE(missing.ok());
   auto slow = RunCommand({"sleep", "5"}, std::chrono::milliseconds(100));
@@ -33,7 +33,7 @@ TEST(SubprocessTest, StartsOnTheCpusItIsGiven) {
   int cpu = 0;
   while (!CPU_ISSET(cpu, &mine)) ++cpu;  // the first this process may use
   auto child = Subprocess::Start({"/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status"},
-                                 log.string(), Placement{.cpus = {cpu}});
+                                 log.string(), Placement{.netns = "", .cpus = {cpu}});
   ASSERT_TRUE(child.ok()) << child.status().ToString();
   ASSERT_TRUE(child->Wait(std::chrono::seconds(5)).has_value());
   std::ifstream in(log);

@@ -204,18 +204,24 @@ TEST(EmulateNodeDiesTest, ANodeThatDiesIsAnErrorOfTheRunWhichGoesOn) {
   options.enoki_binary = ENOKI_BINARY;
   options.results_dir = dir.string();
   options.links = Links::kShaper;
-  // About 1 s into the 3 s run, the edge node is killed from outside, as the OOM killer would.
-  std::atomic<bool> killed = false;
+  // About 1 s into the 3 s run (the set-up takes a few hundred ms), the edge node is killed from
+  // outside, as the OOM killer would.
+  std::atomic<bool> done = false, killed = false;
   std::thread killer([&] {
+    const std::string prefix = dir.string() + "/", data_dir = "/data/edge";  // its --data-dir
     pid_t pid = 0;
-    for (int i = 0; i < 200 && pid == 0; ++i) {  // waits at most 20 s for the node to start
+    for (int i = 0; i < 200 && pid == 0 && !done; ++i) {  // waits at most 20 s for it to start
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      pid = FindProcess(dir.string() + "/", "/data/edge");  // its --data-dir
+      pid = FindProcess(prefix, data_dir);
     }
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-    killed = pid > 0 && ::kill(pid, SIGKILL) == 0;
+    for (int i = 0; i < 15 && !done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // Still the node (not a pid reused since): its command line says so.
+    if (!done && pid > 0 && FindProcess(prefix, data_dir) == pid)
+      killed = ::kill(pid, SIGKILL) == 0;
   });
   auto result = Emulate(*scenario, options, [] { return false; });
+  done = true;
   killer.join();
   ASSERT_TRUE(killed) << "the edge node's process was not found";
   ASSERT_TRUE(result.ok()) << result.status().ToString();

@@ -106,7 +106,7 @@ TEST_F(FunctionHostTest, BuiltInFunctions) {
 TEST_F(FunctionHostTest, AFunctionWithoutALocalReplicaUsesTheRemoteOne) {
   ASSERT_EQ(Deploy("cloud", "replication", "replication").code(), proto::OK);
   EXPECT_EQ(Run("cloud", "replication", "7"), "7");
-  EXPECT_EQ(Get("edge", "counter"), "7");  // served by the edge's replica
+  EXPECT_EQ(Get("edge", "counter"), "7");
 }
 
 TEST_F(FunctionHostTest, RedeployDeleteAndCounters) {

@@ -178,7 +178,9 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
             "bad.yaml:3:46: nodes[0].forward_timeout: a client node forwards nothing: "
             "forward_timeout applies to cloud and edge nodes");
   EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, forward_timeout: 2h}\n"),
-            "bad.yaml:3:44: nodes[0].forward_timeout: must be from 1ms to 1h");
+            "bad.yaml:3:44: nodes[0].forward_timeout: must be whole milliseconds, from 1ms to 1h");
+  EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, forward_timeout: 1500us}\n"),
+            "bad.yaml:3:44: nodes[0].forward_timeout: must be whole milliseconds, from 1ms to 1h");
   EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, cpus: 2-1}\n"),
             "bad.yaml:3:33: nodes[0].cpus: '2-1' is not a CPU list such as 0, 0,2 or 1-3");
   EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, cpus: '1,1'}\n"),
