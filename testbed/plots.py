@@ -129,6 +129,7 @@ def main():
         ax.xaxis.set_major_formatter(FuncFormatter(
             lambda v, _: f"{v / 1e6:g} MB" if v >= 1e6 else f"{v / 1e3:g} kB" if v >= 1e3
             else f"{v:g} B"))
+        ax.set_ylim(bottom=0)  # from zero: equal throughputs look equal
         finish(fig, ax, title, "throughput over item size", "item size", "throughput (MB/s)", out,
                "throughput_over_size", written, fontsize=8)
 
