@@ -160,14 +160,21 @@ Task<Out> ObjectRecognition(FunctionContext& ctx) {
 }  // namespace
 
 void AddBefaasFunctions(std::map<std::string, NativeFunction>& functions) {
-  functions.emplace("trafficsensorfilter", TrafficSensorFilter);
-  functions.emplace("movementplan", MovementPlan);
-  functions.emplace("lightphasecalculation", LightPhaseCalculation);
-  functions.emplace("weathersensorfilter", WeatherSensorFilter);
-  functions.emplace("roadcondition", RoadCondition);
-  functions.emplace("objectrecognition", ObjectRecognition);
-  functions.emplace("trafficstatistics", TrafficStatistics);
-  functions.emplace("emergencydetection", EmergencyDetection);
+  // A function's parameters name the nodes of the functions it calls (at.CALLEE).
+  functions.emplace("trafficsensorfilter",
+                    NativeFunction{TrafficSensorFilter, {"at.movementplan"}});
+  functions.emplace("movementplan", NativeFunction{MovementPlan, {"at.lightphasecalculation"}});
+  functions.emplace("lightphasecalculation", NativeFunction{LightPhaseCalculation, {}});
+  functions.emplace("weathersensorfilter",
+                    NativeFunction{WeatherSensorFilter, {"at.roadcondition"}});
+  functions.emplace("roadcondition", NativeFunction{RoadCondition, {"at.lightphasecalculation"}});
+  functions.emplace("objectrecognition",
+                    NativeFunction{ObjectRecognition,
+                                   {"cost_ms", "at.trafficstatistics", "at.emergencydetection",
+                                    "at.movementplan"}});
+  functions.emplace("trafficstatistics", NativeFunction{TrafficStatistics, {}});
+  functions.emplace("emergencydetection",
+                    NativeFunction{EmergencyDetection, {"at.lightphasecalculation"}});
 }
 
 }  // namespace enoki::node

@@ -103,14 +103,8 @@ core::Status FunctionHost::Deploy(proto::FunctionSpec spec) {
   auto old = functions_.find(spec.name());
   d->log = old != functions_.end() ? old->second->log : std::make_shared<FunctionLog>();
   if (spec.runtime() == "native") {
-    auto fn = NativeFunctions().find(spec.handler());
-    if (fn == NativeFunctions().end()) {
-      std::string names;
-      for (const auto& [name, f] : NativeFunctions()) names += (names.empty() ? "" : ", ") + name;
-      return core::Status::InvalidArgument("no native function '" + spec.handler() +
-                                           "'; available: " + names);
-    }
-    d->fn = fn->second;
+    ENOKI_RETURN_IF_ERROR(CheckNativeSpec(spec));
+    d->fn = NativeFunctions().at(spec.handler()).run;
   } else if (spec.runtime() == "process") {
     if (process_runtime_.processes == nullptr) {
       return core::Status::InvalidArgument(

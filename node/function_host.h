@@ -24,10 +24,19 @@
 
 namespace enoki::node {
 
-using NativeFunction = Task<core::Result<std::string>> (*)(FunctionContext&);
+// A built-in function and the deployment parameters it reads (no others are accepted).
+struct NativeFunction {
+  using Fn = Task<core::Result<std::string>> (*)(FunctionContext&);
+  Fn run = nullptr;
+  std::vector<std::string> params;
+};
 
 // The built-in native functions, by handler name (node/native_functions.cc).
 const std::map<std::string, NativeFunction>& NativeFunctions();
+
+// Whether `spec` (runtime native) names a built-in function and only parameters it reads; the
+// error names what is wrong and what it takes.
+core::Status CheckNativeSpec(const proto::FunctionSpec& spec);
 
 // What process functions need from the node's mode: child processes (real mode has them, a
 // simulation does not) and the environment variables every worker gets (ENOKI_NODE, PATH, ...).
@@ -58,7 +67,7 @@ class FunctionHost {
 
   struct Deployment {
     proto::FunctionSpec spec;
-    NativeFunction fn = nullptr;               // runtime "native"
+    NativeFunction::Fn fn = nullptr;           // runtime "native"
     std::shared_ptr<ProcessFunction> process;  // runtime "process"
     uint64_t invocations = 0;
     uint64_t errors = 0;

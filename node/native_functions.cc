@@ -138,19 +138,40 @@ Task<Out> Replication(FunctionContext& ctx) {
 const std::map<std::string, NativeFunction>& NativeFunctions() {
   static const std::map<std::string, NativeFunction> kFunctions = [] {
     std::map<std::string, NativeFunction> functions = {
-        {"echo", Echo},
-        {"fail", Fail},
-        {"idle", Idle},
-        {"increment", Increment},
-        {"read", Read},
-        {"write", Write},
-        {"movingaverage", MovingAverage},
-        {"replication", Replication},
+        {"echo", {Echo, {}}},
+        {"fail", {Fail, {}}},
+        {"idle", {Idle, {}}},
+        {"increment", {Increment, {}}},
+        {"read", {Read, {"size"}}},
+        {"write", {Write, {}}},
+        {"movingaverage", {MovingAverage, {"window"}}},
+        {"replication", {Replication, {}}},
     };
     AddBefaasFunctions(functions);
     return functions;
   }();
   return kFunctions;
+}
+
+core::Status CheckNativeSpec(const proto::FunctionSpec& spec) {
+  auto fn = NativeFunctions().find(spec.handler());
+  if (fn == NativeFunctions().end()) {
+    std::string names;
+    for (const auto& [name, f] : NativeFunctions()) names += (names.empty() ? "" : ", ") + name;
+    return core::Status::InvalidArgument("no native function '" + spec.handler() +
+                                         "' (available: " + names + ")");
+  }
+  const std::vector<std::string>& known = fn->second.params;
+  std::map<std::string, std::string> params(spec.params().begin(), spec.params().end());
+  for (const auto& [name, value] : params) {
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string takes;
+    for (const auto& k : known) takes += (takes.empty() ? "" : ", ") + k;
+    return core::Status::InvalidArgument("native function '" + spec.handler() +
+                                         "' has no parameter '" + name + "' (it takes " +
+                                         (takes.empty() ? "none" : takes) + ")");
+  }
+  return core::Status::Ok();
 }
 
 }  // namespace enoki::node

@@ -437,14 +437,10 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
     auto handler = r.Str(n["handler"], f + ".handler");
     if (!handler.ok()) return handler.status();
     if (runtime == "native") {
-      if (!node::NativeFunctions().contains(*handler)) {
-        std::string names;
-        for (const auto& [fn, ptr] : node::NativeFunctions()) {
-          names += (names.empty() ? "" : ", ") + fn;
-        }
-        return r.Error(n["handler"], f + ".handler",
-                       "no native function '" + *handler + "' (available: " + names + ")");
-      }
+      proto::FunctionSpec named;
+      named.set_handler(*handler);
+      Status st = node::CheckNativeSpec(named);
+      if (!st.ok()) return r.Error(n["handler"], f + ".handler", st.message());
     } else if (runtime == "process") {
       std::filesystem::path path(*handler);
       if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
@@ -472,6 +468,10 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
         auto v = r.Str(it->second, f + ".params." + it->first.Scalar());
         if (!v.ok()) return v.status();
         (*d.spec.mutable_params())[it->first.Scalar()] = *v;
+      }
+      if (runtime == "native") {
+        Status st = node::CheckNativeSpec(d.spec);
+        if (!st.ok()) return r.Error(params, f + ".params", st.message());
       }
     }
     if (n["timeout"]) {

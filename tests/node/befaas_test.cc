@@ -2,6 +2,10 @@
 // the right places, and the stand-in's fixed cost in virtual time.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
+#include "node/function_host.h"
 #include "sim/cluster.h"
 
 namespace enoki {
@@ -36,13 +40,13 @@ class BefaasTest : public ::testing::Test {
     spec->set_name(fn);
     spec->set_handler(fn);
     spec->set_keygroup(kg);
-    auto& p = *spec->mutable_params();
-    p["at.lightphasecalculation"] = "cloud";
-    p["at.roadcondition"] = "cloud";
-    p["at.trafficstatistics"] = "cloud";
-    p["at.movementplan"] = "edge";
-    p["at.emergencydetection"] = "edge";
-    p["cost_ms"] = "50";
+    const std::map<std::string, std::string> all = {
+        {"at.lightphasecalculation", "cloud"}, {"at.roadcondition", "cloud"},
+        {"at.trafficstatistics", "cloud"},     {"at.movementplan", "edge"},
+        {"at.emergencydetection", "edge"},     {"cost_ms", "50"}};
+    for (const auto& name : node::NativeFunctions().at(fn).params) {  // those it takes
+      (*spec->mutable_params())[name] = all.at(name);
+    }
     ASSERT_EQ(cluster_.Call(node, r)->code(), proto::OK) << fn;
   }
   std::string Invoke(const std::string& fn, const std::string& body) {

@@ -83,6 +83,12 @@ TEST_F(FunctionHostTest, BuiltInFunctions) {
   ASSERT_EQ(Deploy("edge", "read", "read", {{"size", "100"}}).code(), proto::OK);
   EXPECT_EQ(Run("edge", "read", "7"), std::string(100, 'x'));  // written on first use
 
+  // A parameter the function does not read is refused, naming the ones it reads.
+  auto sized = Deploy("edge", "write", "write", {{"size", "3"}});
+  EXPECT_EQ(sized.code(), proto::INVALID_ARGUMENT);
+  EXPECT_EQ(sized.error(), "native function 'write' has no parameter 'size' (it takes none)");
+  EXPECT_EQ(Deploy("edge", "ma", "movingaverage", {{"windw", "3"}}).error(),
+            "native function 'movingaverage' has no parameter 'windw' (it takes window)");
   ASSERT_EQ(Deploy("edge", "write", "write").code(), proto::OK);
   std::string k1 = Run("edge", "write", "abc"), k2 = Run("edge", "write", "de");
   EXPECT_NE(k1, k2);
@@ -195,22 +201,22 @@ TEST_F(FunctionHostTest, LogsKeepDeploymentsFailuresAndTimeouts) {
 }
 
 TEST_F(FunctionHostTest, DeploymentsSurviveARestartOfTheNode) {
-  ASSERT_EQ(Deploy("edge", "kept", "increment", {{"k", "v"}}, 1234).code(), proto::OK);
+  ASSERT_EQ(Deploy("edge", "kept", "movingaverage", {{"window", "2"}}, 1234).code(), proto::OK);
   ASSERT_EQ(Deploy("edge", "dropped", "echo").code(), proto::OK);
   proto::Request del;
   del.mutable_delete_function()->set_name("dropped");
   ASSERT_EQ(Call("edge", del).code(), proto::OK);
-  EXPECT_EQ(Run("edge", "kept", ""), "1");
+  EXPECT_EQ(Run("edge", "kept", "4"), "4");
   cluster_.Crash("edge");
   ASSERT_TRUE(cluster_.Restart("edge").ok());
-  EXPECT_EQ(Run("edge", "kept", ""), "2");  // the function and its state are back
+  EXPECT_EQ(Run("edge", "kept", "6"), "5");  // the function and its state are back
   EXPECT_EQ(Run("edge", "dropped", ""), "<NOT_FOUND>");
   proto::Request list;
   list.mutable_list_functions();
   auto listed = Call("edge", list).functions();
   ASSERT_EQ(listed.functions_size(), 1);
   EXPECT_EQ(listed.functions(0).spec().timeout_ms(), 1234u);
-  EXPECT_EQ(listed.functions(0).spec().params().at("k"), "v");
+  EXPECT_EQ(listed.functions(0).spec().params().at("window"), "2");
 }
 
 TEST_F(FunctionHostTest, BadDeploymentsAreRefused) {

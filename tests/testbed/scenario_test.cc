@@ -31,8 +31,8 @@ keygroups:
   - {name: kg, replicas: [e1, e2], mode: sync}
   - {name: log, replicas: cloud, mutability: append-only}
 functions:
-  - {name: f, nodes: [e1, e2], handler: replication, keygroup: kg, timeout: 2s, concurrency: 5,
-     params: {at.x: cloud}}
+  - {name: f, nodes: [e1, e2], handler: movementplan, keygroup: kg, timeout: 2s, concurrency: 5,
+     params: {at.lightphasecalculation: cloud}}
 workloads:
   - {name: w, client: c, function: f, node: e1, callers: 3, rate: 2.5/s, arrivals: poisson,
      requests: 10,
@@ -67,7 +67,7 @@ TEST(ScenarioTest, AFullScenarioReadsIntoTheModel) {
   EXPECT_EQ(s->keygroups[1].mutability, proto::APPEND_ONLY);
   EXPECT_EQ(s->functions[0].nodes, (std::vector<std::string>{"e1", "e2"}));
   EXPECT_EQ(s->functions[0].spec.timeout_ms(), 2000u);
-  EXPECT_EQ(s->functions[0].spec.params().at("at.x"), "cloud");
+  EXPECT_EQ(s->functions[0].spec.params().at("at.lightphasecalculation"), "cloud");
   const auto& w = s->workloads[0];
   EXPECT_EQ(w.callers, 3);
   EXPECT_DOUBLE_EQ(*w.rate, 2.5);
@@ -110,7 +110,8 @@ functions:
 TEST(ScenarioTest, PeersAreTheNodesThatShareStateOrCalls) {
   auto s = ParseScenario(kValid, "t.yaml");
   ASSERT_TRUE(s.ok());
-  // kg's replicas e1 and e2; f at e1 and e2 names cloud in at.x. The log keygroup at the cloud
+  // kg's replicas e1 and e2; f at e1 and e2 calls the cloud (at.lightphasecalculation). The log
+  // keygroup at the cloud
   // alone, used by no function, adds nobody.
   using Set = std::set<std::string>;
   EXPECT_EQ(Peers(*s), (std::map<std::string, Set>{{"cloud", Set{"e1", "e2"}},
@@ -206,6 +207,11 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
                             "functions: [{name: f, nodes: e, handler: nope, keygroup: k}]\n")
                 .substr(0, 69),
             "bad.yaml:6:42: functions[0].handler: no native function 'nope' (avail");
+  EXPECT_EQ(ErrorOf(nodes + "keygroups: [{name: k, replicas: e}]\n"
+                            "functions: [{name: f, nodes: e, handler: write, keygroup: k, "
+                            "params: {size: 10}}]\n"),
+            "bad.yaml:6:70: functions[0].params: native function 'write' has no parameter "
+            "'size' (it takes none)");
   EXPECT_EQ(ErrorOf(nodes + "keygroups: [{name: k, replicas: e}]\n"
                             "functions: [{name: f, nodes: e, runtime: process, handler: nope.py, "
                             "keygroup: k}]\n"),
