@@ -108,7 +108,7 @@ core::Status Node::Start() {
   };
   visitor.item = [this](const std::string& keygroup, const std::string& key, StoredItem&& item) {
     clock_.Observe(item.version);
-    keygroups_[keygroup].items.emplace(key, std::move(item));
+    keygroups_[keygroup].items[key] = std::move(item);  // each key is loaded once
   };
   visitor.outbox = [this](OutboxRecord&& rec) {
     auto it = peers_.find(rec.peer);

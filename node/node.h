@@ -35,6 +35,7 @@
 #include "core/status.h"
 #include "net/trace.h"
 #include "net/transport.h"
+#include "node/item_map.h"
 #include "node/storage.h"
 #include "node/validation.h"
 #include "node/version.h"
@@ -116,7 +117,7 @@ class Node : public net::MessageHandler {
     proto::KeygroupMeta meta;
     bool replica = false;  // this node is in meta.replicas and the keygroup is not deleted
     bool ready = false;    // replica with all the data
-    std::map<std::string, StoredItem> items;
+    ItemMap items;
     // Pulling the data after joining (replica && !ready).
     std::string sync_source;
     std::string sync_after;

@@ -1,0 +1,60 @@
+// ItemMap: point look-ups through the hash index agree with the ordered map, for scans in key
+// order, after inserts in any order, a move and a clear.
+#include "node/item_map.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace enoki::node {
+namespace {
+
+TEST(ItemMapTest, FindsEveryKeyAndScansInKeyOrder) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 1000; ++i) keys.push_back("k" + std::to_string(i));
+  std::shuffle(keys.begin(), keys.end(), std::mt19937(7));
+  ItemMap items;
+  for (const auto& k : keys) {
+    auto [it, made] = items.try_emplace(k);
+    ASSERT_TRUE(made) << k;
+    it->second.value = "v" + k;
+  }
+  EXPECT_FALSE(items.try_emplace("k5").second);  // there already
+  items["k5"].value = "five";
+  items["new"].value = "made";
+  EXPECT_EQ(items.size(), 1001u);
+  for (const auto& k : keys) {
+    auto it = items.find(k);
+    ASSERT_NE(it, items.end()) << k;
+    EXPECT_EQ(it->first, k);
+    EXPECT_EQ(it->second.value, k == "k5" ? "five" : "v" + k);
+  }
+  EXPECT_EQ(items.find("new")->second.value, "made");
+  EXPECT_EQ(items.find("k1000"), items.end());
+  // In key order from any point, as the ordered map keeps them.
+  std::sort(keys.begin(), keys.end());
+  auto it = items.lower_bound("k5");
+  EXPECT_EQ(it->first, "k5");
+  EXPECT_EQ((++it)->first, "k50");
+  EXPECT_EQ(items.upper_bound("k999")->first, "new");
+  std::vector<std::string> scanned;
+  for (const auto& [k, item] : items) scanned.push_back(k);
+  keys.push_back("new");
+  EXPECT_EQ(scanned, keys);
+
+  // Moved, the index still finds every item; cleared, nothing.
+  ItemMap moved = std::move(items);
+  EXPECT_EQ(moved.find("k123")->second.value, "vk123");
+  const ItemMap& view = moved;
+  EXPECT_EQ(view.find("new")->second.value, "made");
+  moved.clear();
+  EXPECT_TRUE(moved.empty());
+  EXPECT_EQ(moved.find("k123"), moved.end());
+  EXPECT_TRUE(moved.try_emplace("k123").second);
+}
+
+}  // namespace
+}  // namespace enoki::node
