@@ -1,4 +1,5 @@
 // The built-in native functions: the paper's microbenchmark functions (docs/functions.md).
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <stdexcept>
