@@ -29,8 +29,8 @@ namespace {
 // Storage engines, by benchmark argument.
 enum Engine { kMemory = 0, kSqlite = 1 };
 
-// A directory of this process, removed at exit.
-std::string Scratch(const std::string& name) {
+// A SQLite store in a fresh directory of this process (all removed at exit).
+std::unique_ptr<node::StorageEngine> OpenSqlite() {
   static const std::string root =
       (std::filesystem::temp_directory_path() / ("enoki-micro-" + std::to_string(::getpid())))
           .string();
@@ -40,7 +40,11 @@ std::string Scratch(const std::string& name) {
       std::filesystem::remove_all(root, ec);
     }
   } cleanup;
-  return root + "/" + name;
+  static int count = 0;
+  auto db = node::SqliteStorage::Open(root + "/" + std::to_string(++count) + "/db",
+                                      node::SqliteSync::kNormal);
+  if (!db.ok()) std::abort();
+  return std::move(db.value());
 }
 
 proto::Request CreateKeygroup(const std::vector<std::string>& replicas) {
@@ -95,10 +99,7 @@ class LocalNode {
  public:
   LocalNode(Engine engine, const std::string& id, std::vector<std::string> peers = {}) : sim_(1) {
     if (engine == kSqlite) {
-      auto db = node::SqliteStorage::Open(Scratch(id + "-" + std::to_string(++count_)) + "/db",
-                                          node::SqliteSync::kNormal);
-      if (!db.ok()) std::abort();
-      storage_ = std::move(db.value());
+      storage_ = OpenSqlite();
     } else {
       storage_ = std::make_unique<node::MemoryStorage>();
     }
@@ -122,7 +123,6 @@ class LocalNode {
   KeepingTransport& transport() { return transport_; }
 
  private:
-  static inline int count_ = 0;
   sim::Simulator sim_;
   KeepingTransport transport_;
   std::unique_ptr<node::StorageEngine> storage_;
@@ -257,44 +257,31 @@ BENCHMARK(BM_InvokeNative)->Arg(kMemory)->Arg(kSqlite);
 
 // ---- Round trips over ZeroMQ on loopback (a real node on its own thread, SQLite) ---------------
 
-struct Loopback {
-  Loopback() {
-    auto db = node::SqliteStorage::Open(Scratch("loopback-" + std::to_string(++count)) + "/db",
-                                        node::SqliteSync::kNormal);
-    if (!db.ok()) std::abort();
-    storage = std::move(db.value());
-    auto started = testbed::LoopbackNode::Start(*storage);
-    if (!started.ok()) std::abort();
-    node = std::move(started.value());
-    if (!node->client().Call(CreateKeygroup({node->id()})).ok()) std::abort();
+// One request's round trip, again and again, after `setup` (both answered OK).
+void BM_LoopbackRoundTrip(benchmark::State& state, const proto::Request& setup,
+                          const proto::Request& request) {
+  auto storage = OpenSqlite();
+  auto started = testbed::LoopbackNode::Start(*storage);
+  if (!started.ok()) std::abort();
+  testbed::LoopbackNode& n = **started;
+  for (const auto& r : {CreateKeygroup({n.id()}), setup}) {
+    if (!n.client().Call(r).ok()) state.SkipWithError("set-up failed");
   }
-  static inline int count = 0;
-  std::unique_ptr<node::StorageEngine> storage;
-  std::unique_ptr<testbed::LoopbackNode> node;  // destroyed before its storage
-};
-
-void BM_LoopbackGet(benchmark::State& state) {
-  Loopback l;
-  if (!l.node->client().Call(Put("k", "value")).ok()) state.SkipWithError("put failed");
   for (auto _ : state) {
-    auto answer = l.node->client().Call(Get("k"));
+    auto answer = n.client().Call(request);
     if (!answer.ok()) state.SkipWithError(answer.status().ToString().c_str());
   }
 }
-BENCHMARK(BM_LoopbackGet)->UseRealTime();
 
-void BM_LoopbackInvoke(benchmark::State& state) {
-  Loopback l;
-  if (!l.node->client().Call(DeployIncrement()).ok()) state.SkipWithError("deploy failed");
-  proto::Request invoke;
-  invoke.mutable_invoke()->set_function("inc");
-  invoke.mutable_invoke()->set_body("c");
-  for (auto _ : state) {
-    auto answer = l.node->client().Call(invoke);
-    if (!answer.ok()) state.SkipWithError(answer.status().ToString().c_str());
-  }
+proto::Request InvokeIncrement() {
+  proto::Request r;
+  r.mutable_invoke()->set_function("inc");
+  r.mutable_invoke()->set_body("c");
+  return r;
 }
-BENCHMARK(BM_LoopbackInvoke)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LoopbackRoundTrip, Get, Put("k", "value"), Get("k"))->UseRealTime();
+BENCHMARK_CAPTURE(BM_LoopbackRoundTrip, Invoke, DeployIncrement(), InvokeIncrement())
+    ->UseRealTime();
 
 // ---- The link shaper's per-message work: the link model's arrival time and the stamp --------
 

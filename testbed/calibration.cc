@@ -85,6 +85,9 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
     std::mt19937_64 rng(1);
     for (size_t k = 0; k < probes.size() && result.ok(); ++k) {
       const Probe* p = probes[k];
+      auto failed = [&](const Status& st) {
+        result = Status(st.code(), "calibrating " + CalibrationKey(*p) + ": " + st.message());
+      };
       proto::FunctionSpec spec = p->spec;
       spec.set_name("probe-" + std::to_string(k));
       spec.set_keygroup("probe-" + std::to_string(k));
@@ -96,16 +99,12 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
       for (auto* r : {&create, &deploy}) {
         auto answer = n.client().Call(*r);
         if (!answer.ok()) {
-          result = Status(answer.status().code(),
-                          "calibrating " + CalibrationKey(*p) + ": " + answer.status().message());
+          failed(answer.status());
           break;
         }
       }
       auto body = ParseBody(p->body);
-      if (result.ok() && !body.ok()) {
-        result = Status(body.status().code(),
-                        "calibrating " + CalibrationKey(*p) + ": " + body.status().message());
-      }
+      if (result.ok() && !body.ok()) failed(body.status());
       std::vector<Duration> runs;
       for (int i = 0; i < kWarmup + kRuns && result.ok(); ++i) {
         proto::Request invoke;
@@ -119,8 +118,7 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
         auto answer = n.client().Call(invoke);
         Duration total = Clock::now() - start;
         if (!answer.ok() && answer.status().code() == core::Code::kDeadlineExceeded) {
-          result = Status(answer.status().code(),
-                          "calibrating " + CalibrationKey(*p) + ": " + answer.status().message());
+          failed(answer.status());
           break;
         }
         auto [commit_time, count] = storage.Take();

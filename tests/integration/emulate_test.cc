@@ -44,6 +44,17 @@ std::string Query(const std::string& db_path, const std::string& sql) {
   return out;
 }
 
+// Options for a run of this build's binary into a fresh results folder `dir` (removed first).
+EmulateOptions Options(const std::filesystem::path& dir, Links links = Links::kShaper) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  EmulateOptions options;
+  options.enoki_binary = ENOKI_BINARY;
+  options.results_dir = dir.string();
+  options.links = links;
+  return options;
+}
+
 class EmulateTest : public ::testing::TestWithParam<Links> {};
 
 TEST_P(EmulateTest, PartitionAndCrashThenReplicasAgree) {
@@ -53,11 +64,7 @@ TEST_P(EmulateTest, PartitionAndCrashThenReplicasAgree) {
   auto scenario = LoadScenario(std::string(ENOKI_TEST_SCENARIOS) + "/partition_crash.yaml");
   ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
   auto dir = std::filesystem::temp_directory_path() / ("enoki-emulate-" + std::to_string(getpid()));
-  EmulateOptions options;
-  options.enoki_binary = ENOKI_BINARY;
-  options.results_dir = dir.string();
-  options.links = links->links;
-  auto result = Emulate(*scenario, options, [] { return false; });
+  auto result = Emulate(*scenario, Options(dir, links->links), [] { return false; });
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   ASSERT_FALSE(result->interrupted);
   auto report = ReadReport(result->database);
@@ -146,10 +153,7 @@ TEST(EmulateArrivalsTest, PoissonGapsAreExponentialPeriodicOnesFixed) {
   ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
   auto dir =
       std::filesystem::temp_directory_path() / ("enoki-arrivals-" + std::to_string(getpid()));
-  EmulateOptions options;
-  options.enoki_binary = ENOKI_BINARY;
-  options.results_dir = dir.string();
-  auto result = Emulate(*scenario, options, [] { return false; });
+  auto result = Emulate(*scenario, Options(dir), [] { return false; });
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   // The gaps between a caller's sends: mean 5 ms both. Periodic ones are 5 ms but for timer
   // lateness (a hiccup of the host delays one send and shortens the next gap), so nearly all lie
@@ -200,10 +204,6 @@ TEST(EmulateNodeDiesTest, ANodeThatDiesIsAnErrorOfTheRunWhichGoesOn) {
   auto scenario = LoadScenario(std::string(ENOKI_TEST_SCENARIOS) + "/arrivals.yaml");
   ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
   auto dir = std::filesystem::temp_directory_path() / ("enoki-dies-" + std::to_string(getpid()));
-  EmulateOptions options;
-  options.enoki_binary = ENOKI_BINARY;
-  options.results_dir = dir.string();
-  options.links = Links::kShaper;
   // About 1 s into the 3 s run (the set-up takes a few hundred ms), the edge node is killed from
   // outside, as the OOM killer would.
   std::atomic<bool> done = false, killed = false;
@@ -220,7 +220,7 @@ TEST(EmulateNodeDiesTest, ANodeThatDiesIsAnErrorOfTheRunWhichGoesOn) {
     if (!done && pid > 0 && FindProcess(prefix, data_dir) == pid)
       killed = ::kill(pid, SIGKILL) == 0;
   });
-  auto result = Emulate(*scenario, options, [] { return false; });
+  auto result = Emulate(*scenario, Options(dir, Links::kShaper), [] { return false; });
   done = true;
   killer.join();
   ASSERT_TRUE(killed) << "the edge node's process was not found";

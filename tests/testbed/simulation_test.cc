@@ -34,6 +34,16 @@ std::filesystem::path TempDir(const std::string& name) {
   return dir;
 }
 
+// The quick example simulated into `dir`, with fixed costs (no calibration: the same on every
+// machine).
+core::Result<SimulationResult> SimulateQuickExample(const std::filesystem::path& dir) {
+  auto s = LoadScenario(std::string(ENOKI_SCENARIOS) + "/examples/quick.yaml");
+  if (!s.ok()) return s.status();
+  s->commit_cost = sim::CostModel::Fixed(std::chrono::microseconds(20));
+  for (auto& f : s->functions) f.cost = sim::CostModel::Fixed(std::chrono::microseconds(150));
+  return Simulate(*s, {dir.string(), 1, ""});
+}
+
 TEST(SimulationTest, PartitionAndCrashConvergeAndRunsRepeatByteForByte) {
   auto scenario = LoadScenario(std::string(ENOKI_TEST_SCENARIOS) + "/partition_crash.yaml");
   ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
@@ -204,12 +214,8 @@ std::string Rows(const std::string& database, const char* sql) {
 // ENOKI_UPDATE_GOLDEN=1 rewrites it after a deliberate change; it depends on libstdc++'s random
 // distributions.
 TEST(SimulationTest, QuickExampleMatchesTheGoldenTrace) {
-  auto s = LoadScenario(std::string(ENOKI_SCENARIOS) + "/examples/quick.yaml");
-  ASSERT_TRUE(s.ok()) << s.status().ToString();
-  s->commit_cost = sim::CostModel::Fixed(std::chrono::microseconds(20));
-  for (auto& f : s->functions) f.cost = sim::CostModel::Fixed(std::chrono::microseconds(150));
   auto dir = TempDir("enoki-simulate-golden");
-  auto run = Simulate(*s, {dir.string(), 1, ""});
+  auto run = SimulateQuickExample(dir);
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   std::string trace =
       Rows(run->database,
@@ -224,12 +230,8 @@ TEST(SimulationTest, QuickExampleMatchesTheGoldenTrace) {
 
 // `enoki report --plots`: the figures of a simulated run, as PNG and SVG files.
 TEST(SimulationTest, PlotsOfARunAreWritten) {
-  auto s = LoadScenario(std::string(ENOKI_SCENARIOS) + "/examples/quick.yaml");
-  ASSERT_TRUE(s.ok()) << s.status().ToString();
-  s->commit_cost = sim::CostModel::Fixed(std::chrono::microseconds(20));
-  for (auto& f : s->functions) f.cost = sim::CostModel::Fixed(std::chrono::microseconds(150));
   auto dir = TempDir("enoki-plots");
-  auto run = Simulate(*s, {dir.string(), 1, ""});
+  auto run = SimulateQuickExample(dir);
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   auto drawn = WritePlots(run->database, (dir / "plots").string());
   ASSERT_TRUE(drawn.ok()) << drawn.status().ToString();
