@@ -1,6 +1,6 @@
 # Shared by the benchmark scripts (sourced, not run): the built binaries, a scratch directory
-# removed on exit together with every process recorded in `pids`, free loopback ports, and
-# waiting until a node answers.
+# removed on exit together with every process recorded in `pids`, starting a node, and ports for
+# Redis.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 enoki=build/cli/enoki
@@ -26,16 +26,43 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# free_port: a loopback port that is free now, for third-party servers (redis-server) that cannot
+# pick one themselves and say which; check afterwards that the server got it (redis_owns).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# wait_node ENDPOINT: until the node answers (at most 10 s); an unknown keygroup's "not found" is
-# an answer.
-wait_node() {
-  for _ in $(seq 100); do
-    local out
-    out=$("$enoki" keygroup info no-such-keygroup --node "$1" --timeout-ms 100 2>&1 || true)
-    [[ $out == *"not found"* ]] && return 0
+# start_node ID ARGS...: starts `enoki node --id ID ARGS...` on a loopback port that it picks itself
+# (its pid goes to `pids`), waits (at most 10 s) for its ready file and sets `endpoint` to what it
+# bound, and `http_address` (HOST:PORT) when ARGS hold --http (give port 0).
+start_node() {
+  local id=$1
+  shift
+  local ready="$work/$id.ready"
+  "$enoki" node --id "$id" --listen tcp://127.0.0.1:0 --ready-file "$ready" "$@" &
+  local pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1000); do
+    [[ -e $ready ]] && break
+    kill -0 "$pid" 2>/dev/null || { echo "$bench_name: node $id ended before it was ready" >&2; exit 1; }
+    sleep 0.01
   done
-  echo "$bench_name: node $1 did not answer" >&2
+  [[ -e $ready ]] || { echo "$bench_name: node $id was not ready within 10 s" >&2; exit 1; }
+  endpoint=$(awk '$1 == "endpoint" {print $2}' "$ready")
+  http_address=$(awk '$1 == "http" {print $2}' "$ready")
+}
+
+# redis_owns PORT PID: until the redis-server PID answers on PORT (at most 10 s); fails when
+# another server does.
+redis_owns() {
+  for _ in $(seq 100); do
+    local owner
+    owner=$(redis-cli -p "$1" info server 2>/dev/null | tr -d '\r' | awk -F: '$1 == "process_id" {print $2}')
+    if [[ -n $owner ]]; then
+      [[ $owner == "$2" ]] && return 0
+      echo "$bench_name: port $1 is held by process $owner, not by redis-server $2" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "$bench_name: redis-server $2 did not answer on port $1" >&2
   exit 1
 }

@@ -12,13 +12,7 @@ seconds=${2:-10}
 need wrk
 counter_py="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/functions/counter.py"
 
-port=$(free_port)
-http=$(free_port)
-"$enoki" node --id bench --listen "tcp://127.0.0.1:$port" --data-dir "$work/node" \
-  --http "127.0.0.1:$http" --log-level warn &
-pids+=($!)
-endpoint="tcp://127.0.0.1:$port"
-wait_node "$endpoint"
+start_node bench --data-dir "$work/node" --http 127.0.0.1:0 --log-level warn
 
 echo "ZeroMQ (enoki-kvload): op, req/s, p50 ms, p95 ms, p99 ms, errors"
 for clients in 50 1; do
@@ -50,7 +44,7 @@ http_run() {  # CONNECTIONS SCRIPT LABEL
   local threads=$(($1 < 2 ? 1 : 2))
   echo "HTTP (wrk, POST /http-increment), $1 connections, $3, ${seconds}s:"
   wrk -t "$threads" -c "$1" -d "${seconds}s" --latency -s "$work/$2" \
-    "http://127.0.0.1:$http/http-increment" |
+    "http://$http_address/http-increment" |
     grep -E 'Requests/sec|^ +(50|99)%|Non-2xx|requests in' | sed 's/^/    /'
 }
 http_run 50 spread.lua "keys spread"

@@ -19,11 +19,8 @@ need redis-server redis-benchmark redis-cli
 tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-enoki_port=$(free_port)
-"$enoki" node --id bench --listen "tcp://127.0.0.1:$enoki_port" --data-dir "$work/enoki" \
-  --log-level warn &
-enoki_pid=$!
-pids+=($enoki_pid)
+start_node bench --data-dir "$work/enoki" --log-level warn
+enoki_pid=${pids[-1]}
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --save "" --appendonly yes \
   --appendfsync no --daemonize no --loglevel warning >"$work/redis.log" 2>&1 &
@@ -34,13 +31,8 @@ redis-server --port "$redis_plain_port" --bind 127.0.0.1 --dir "$work" --dbfilen
   --daemonize no --loglevel warning >"$work/redis-plain.log" 2>&1 &
 redis_plain_pid=$!
 pids+=($redis_plain_pid)
-wait_node "tcp://127.0.0.1:$enoki_port"
-for p in "$redis_port" "$redis_plain_port"; do
-  for _ in $(seq 100); do
-    [[ $(redis-cli -p "$p" ping 2>/dev/null) == PONG ]] && break
-    sleep 0.1
-  done
-done
+redis_owns "$redis_port" "$redis_pid"
+redis_owns "$redis_plain_port" "$redis_plain_pid"
 
 results="$work/results.csv"
 # Server CPU microseconds per request between two tick readings.
@@ -52,7 +44,7 @@ for ((r = 1; r <= rounds; r++)); do
     n=$((clients == 1 ? requests / 10 : requests))
     for op in set get; do
       before=$(cpu_ticks "$enoki_pid")
-      line=$("$kvload" --node "tcp://127.0.0.1:$enoki_port" --op "$op" --clients "$clients" \
+      line=$("$kvload" --node "$endpoint" --op "$op" --clients "$clients" \
         --requests "$n" --keyspace 100000 --csv)
       after=$(cpu_ticks "$enoki_pid")
       IFS=, read -r _ rps p50 _ p99 _ <<<"${line//\"/}"

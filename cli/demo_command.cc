@@ -13,7 +13,7 @@
 #include "cli/commands.h"
 #include "core/subprocess.h"
 #include "net/client.h"
-#include "net/free_port.h"
+#include "net/ready_file.h"
 
 namespace enoki::cli {
 namespace {
@@ -42,18 +42,26 @@ int RunDemo(const DemoArgs& args) {
   if (ec) return ReportError("cannot create " + dir.string() + ": " + ec.message());
 
   const std::vector<std::string> ids = {"a", "b", "c"};
+  // Each node listens on a Unix socket of its own name, and says when it does (its ready file).
+  auto sockets = net::MakeSocketFolder((dir / "sockets").string(), 1);
+  if (!sockets.ok()) return ReportError(sockets.status().message());
   std::map<std::string, std::string> endpoints;
-  for (const auto& id : ids) {
-    auto port = net::FreeLoopbackPort();
-    if (!port.ok()) return ReportError(port.status().message());
-    endpoints[id] = "tcp://127.0.0.1:" + std::to_string(*port);
-  }
-  std::printf("Starting nodes a, b, c on loopback (data and logs in %s)\n", dir.c_str());
+  for (const auto& id : ids) endpoints[id] = "ipc://" + sockets->path + "/" + id;
+  std::printf("Starting nodes a, b, c on Unix sockets (data and logs in %s)\n", dir.c_str());
   std::vector<core::Subprocess> nodes;
   for (const auto& id : ids) {
-    std::vector<std::string> argv = {
-        core::Subprocess::SelfPath(), "node", "--id", id, "--listen", endpoints[id], "--data-dir",
-        (dir / id).string()};
+    std::string ready = (dir / (id + ".ready")).string();
+    fs::remove(ready, ec);
+    std::vector<std::string> argv = {core::Subprocess::SelfPath(),
+                                     "node",
+                                     "--id",
+                                     id,
+                                     "--listen",
+                                     endpoints[id],
+                                     "--data-dir",
+                                     (dir / id).string(),
+                                     "--ready-file",
+                                     ready};
     for (const auto& other : ids) {
       if (other != id) argv.push_back("--peer=" + other + "=" + endpoints[other]);
     }
@@ -62,24 +70,19 @@ int RunDemo(const DemoArgs& args) {
     nodes.push_back(std::move(p.value()));
     std::printf("  node %s  %s  pid %d\n", id.c_str(), endpoints[id].c_str(), nodes.back().pid());
   }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto ready = net::WaitForReadyFile((dir / (ids[i] + ".ready")).string(), ids[i], nodes[i],
+                                       std::chrono::seconds(10));
+    if (!ready.ok()) {
+      return ReportError(ready.status().message() + "; see " + (dir / (ids[i] + ".log")).string());
+    }
+  }
 
   zmq::context_t context(1);
   std::map<std::string, std::unique_ptr<net::Client>> clients;
   for (const auto& id : ids) {
     clients[id] =
-        std::make_unique<net::Client>(context, endpoints[id], std::chrono::milliseconds(2000));
-  }
-  // A node is up once it answers; an unknown keygroup's NOT_FOUND is an answer.
-  for (const auto& id : ids) {
-    auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (true) {
-      auto r = clients[id]->KeygroupInfo("demo");
-      if (r.ok() || r.status().code() == core::Code::kNotFound) break;
-      if (Clock::now() > deadline) {
-        return ReportError("node " + id + " did not answer within 10 s; see " +
-                           (dir / (id + ".log")).string());
-      }
-    }
+        std::make_unique<net::Client>(context, endpoints[id], std::chrono::milliseconds(2000), id);
   }
 
   proto::CreateKeygroupRequest create;
@@ -139,6 +142,7 @@ int RunDemo(const DemoArgs& args) {
 
   for (auto& n : nodes) n.Stop();
   std::printf("Stopped the nodes. %s\n", failures == 0 ? "Demo passed." : "Demo FAILED.");
+  if (sockets->temporary) fs::remove_all(sockets->path, ec);
   if (args.dir.empty()) fs::remove_all(dir, ec);
   return failures == 0 ? 0 : 1;
 }

@@ -15,6 +15,7 @@
 #include "net/child_processes.h"
 #include "net/event_loop.h"
 #include "net/http_gateway.h"
+#include "net/ready_file.h"
 #include "net/trace_file.h"
 #include "net/zmq_transport.h"
 #include "node/function_host.h"
@@ -40,6 +41,7 @@ struct NodeArgs {
   std::string log_level = "info";
   std::string http;
   std::string trace;
+  std::string ready_file;
   uint64_t seed = 0;
 };
 
@@ -150,10 +152,18 @@ int RunNode(const NodeArgs& args) {
 
   // The gateway reaches the node through its own endpoint, like any client.
   std::optional<net::HttpGateway> gateway;
+  net::ReadyInfo ready{args.id, transport.bound_endpoint(), ""};
   if (!args.http.empty()) {
     gateway.emplace(context, transport.bound_endpoint(), args.http);
     if (auto st = gateway->Start(); !st.ok()) return ReportError(st.message());
-    spdlog::info("node {} serves functions over HTTP on {}", args.id, args.http);
+    ready.http = args.http.substr(0, args.http.rfind(':') + 1) + std::to_string(gateway->port());
+    spdlog::info("node {} serves functions over HTTP on {}", args.id, ready.http);
+  }
+  // Requests that came meanwhile wait in ZeroMQ's queues until the loop runs.
+  if (!args.ready_file.empty()) {
+    if (auto st = net::WriteReadyFile(args.ready_file, ready); !st.ok()) {
+      return ReportError(st.message());
+    }
   }
 
   g_loop = &loop;
@@ -184,7 +194,10 @@ int NodeMain(int argc, const char* const* argv) {
   CLI::App cmd{kNodeDescription, "enoki node"};
   cmd.set_config("--config", "", "Read options from this TOML/INI file (keys: long option names)");
   cmd.add_option("--id", args.id, "This node's id: letters, digits, '_', '-', '.'")->required();
-  cmd.add_option("--listen", args.listen, "ZeroMQ endpoint to listen on")->capture_default_str();
+  cmd.add_option("--listen", args.listen,
+                 "ZeroMQ endpoint to listen on: tcp://HOST:PORT (port 0 picks a free port; "
+                 "--ready-file says which) or ipc://PATH (a Unix socket)")
+      ->capture_default_str();
   cmd.add_option("--data-dir", args.data_dir,
                  "Directory for the node's SQLite database (default: enoki-data/<id>)");
   cmd.add_option("--peer", args.peers,
@@ -226,6 +239,10 @@ int NodeMain(int argc, const char* const* argv) {
                  "Append a measurement trace to this file: every item write when it is durable "
                  "here (made here or applied from a peer) and every store operation of a "
                  "function, with monotonic-clock times (docs/results.md)");
+  cmd.add_option("--ready-file", args.ready_file,
+                 "Once listening, write this node's id and the endpoints it actually bound "
+                 "(--listen tcp://127.0.0.1:0 or :* picks a free port) to this file, as lines "
+                 "'id ID', 'endpoint ENDPOINT' and 'http HOST:PORT', for whoever started it");
   cmd.add_option("--seed", args.seed,
                  "Seed of the node's random choices (the link shaper's jitter and loss, the "
                  "first id of its operations); 0: a random seed. Give a restarted node a new "

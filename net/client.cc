@@ -11,9 +11,11 @@ core::Status StatusFromWire(proto::Code code, const std::string& message) {
 
 proto::Code CodeToWire(core::Code code) { return static_cast<proto::Code>(code); }
 
-Client::Client(zmq::context_t& context, std::string endpoint, std::chrono::milliseconds timeout)
+Client::Client(zmq::context_t& context, std::string endpoint, std::chrono::milliseconds timeout,
+               std::string node)
     : endpoint_(std::move(endpoint)),
       timeout_(timeout),
+      node_(std::move(node)),
       socket_(context, zmq::socket_type::dealer) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.connect(endpoint_);
@@ -22,6 +24,7 @@ Client::Client(zmq::context_t& context, std::string endpoint, std::chrono::milli
 core::Result<proto::Response> Client::Call(proto::Request request) {
   uint64_t id = next_id_++;
   request.set_id(id);
+  request.set_to(node_);
   EncodeEnvelope(request, &buffer_);
   socket_.send(zmq::buffer(buffer_), zmq::send_flags::none);
   auto deadline = std::chrono::steady_clock::now() + timeout_;
@@ -45,6 +48,11 @@ core::Result<proto::Response> Client::Call(proto::Request request) {
     proto::Response& response = *envelope.mutable_response();
     if (response.id() != id && response.id() != 0) continue;  // a late answer to an older call
     if (response.code() != proto::OK) return StatusFromWire(response.code(), response.error());
+    if (!node_.empty() && response.node() != node_) {
+      return core::Status::FailedPrecondition("node '" + response.node() + "' answered at " +
+                                              endpoint_ + ", where node '" + node_ +
+                                              "' was expected");
+    }
     return std::move(response);
   }
 }

@@ -16,8 +16,10 @@ namespace enoki::net {
 
 class Client {
  public:
+  // With `node`, the id of the node expected at `endpoint`: every request is addressed to it
+  // (Request.to, which another node refuses) and an answer from another node is an error.
   Client(zmq::context_t& context, std::string endpoint,
-         std::chrono::milliseconds timeout = std::chrono::seconds(5));
+         std::chrono::milliseconds timeout = std::chrono::seconds(5), std::string node = {});
 
   // Sends `request` (its id is set here) and returns the node's Response, or the node's error
   // as a Status, or DEADLINE_EXCEEDED when no answer came in time.
@@ -53,6 +55,7 @@ class Client {
  private:
   std::string endpoint_;
   std::chrono::milliseconds timeout_;
+  std::string node_;
   zmq::socket_t socket_;
   uint64_t next_id_ = 1;
   std::string buffer_;

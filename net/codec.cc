@@ -26,8 +26,18 @@ void Encode(int field, const google::protobuf::MessageLite& msg, std::string* ou
 void EncodeEnvelope(const proto::Request& msg, std::string* out) {
   Encode(proto::Envelope::kRequestFieldNumber, msg, out);
 }
-void EncodeEnvelope(const proto::Response& msg, std::string* out) {
-  Encode(proto::Envelope::kResponseFieldNumber, msg, out);
+void EncodeEnvelope(const proto::Response& msg, std::string_view node, std::string* out) {
+  // Response.node goes after the message's own fields (the last occurrence of a field wins).
+  constexpr uint64_t kNodeTag = (proto::Response::kNodeFieldNumber << 3) | 2;
+  std::string node_field;
+  Varint(kNodeTag, &node_field);
+  Varint(node.size(), &node_field);
+  node_field.append(node);
+  out->clear();
+  out->push_back(static_cast<char>((proto::Envelope::kResponseFieldNumber << 3) | 2));
+  Varint(msg.ByteSizeLong() + node_field.size(), out);
+  msg.AppendToString(out);
+  out->append(node_field);
 }
 void EncodeEnvelope(const proto::PeerMessage& msg, std::string* out) {
   Encode(proto::Envelope::kPeerFieldNumber, msg, out);

@@ -6,6 +6,7 @@
 #include "core/env.h"
 
 #include <string>
+#include <string_view>
 
 #include "net/proto/enoki.pb.h"
 
@@ -13,7 +14,8 @@ namespace enoki::net {
 
 // Writes Envelope{request|response|peer = msg} into *out (replacing its contents).
 void EncodeEnvelope(const proto::Request& msg, std::string* out);
-void EncodeEnvelope(const proto::Response& msg, std::string* out);
+// A response also says which node answers it: Response.node = `node`.
+void EncodeEnvelope(const proto::Response& msg, std::string_view node, std::string* out);
 void EncodeEnvelope(const proto::PeerMessage& msg, std::string* out);
 // Appends a time field of the Envelope (proto::Envelope::kDeliverAtNsFieldNumber or
 // kSentAtNsFieldNumber) to an encoded Envelope in *out.

@@ -109,6 +109,10 @@ void ZmqTransport::ArmDelivery() {
 void ZmqTransport::Dispatch(const ClientId& client, proto::Envelope& envelope) {
   switch (envelope.kind_case()) {
     case proto::Envelope::kRequest:
+      if (!envelope.request().to().empty() && envelope.request().to() != options_.self) {
+        RefuseMisaddressed(client, envelope.request());
+        break;
+      }
       if (envelope.request().has_set_link()) {
         ServeSetLink(client, envelope.request());
         break;
@@ -140,12 +144,23 @@ void ZmqTransport::ServeSetLink(const ClientId& client, const proto::Request& re
   ReplyToClient(client, response);
 }
 
+void ZmqTransport::RefuseMisaddressed(const ClientId& client, const proto::Request& request) {
+  std::string message = "request " + std::to_string(request.id()) + " is addressed to node '" +
+                        request.to() + "' but reached node '" + options_.self + "' at " + bound_ +
+                        ": the sender has a wrong endpoint for '" + request.to() + "'";
+  spdlog::warn("{}", message);
+  proto::Response response;
+  response.set_id(request.id());
+  response.set_code(proto::FAILED_PRECONDITION);
+  response.set_error(message);
+  ReplyToClient(client, response);
+}
+
 void ZmqTransport::SendError(const ClientId& client, const std::string& message) {
   spdlog::warn("{}", message);
   proto::Response response;
   response.set_code(proto::INVALID_ARGUMENT);
   response.set_error(message);
-  response.set_served_by(options_.self);
   ReplyToClient(client, response);
 }
 
@@ -210,7 +225,7 @@ bool ZmqTransport::SendNow(zmq::socket_t& socket, const std::string& bytes) {
 }
 
 void ZmqTransport::ReplyToClient(const ClientId& client, const proto::Response& response) {
-  EncodeEnvelope(response, &buffer_);
+  EncodeEnvelope(response, options_.self, &buffer_);
   AppendEnvelopeTime(proto::Envelope::kSentAtNsFieldNumber, loop_.Now(), &buffer_);
   try {
     router_.send(zmq::buffer(client), zmq::send_flags::sndmore | zmq::send_flags::dontwait);

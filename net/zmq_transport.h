@@ -60,6 +60,8 @@ class ZmqTransport : public Transport {
  private:
   void OnRouterReadable();
   void SendError(const ClientId& client, const std::string& message);
+  // Answers a request whose `to` names another node with FAILED_PRECONDITION, naming both.
+  void RefuseMisaddressed(const ClientId& client, const proto::Request& request);
   // Answers a SetLinkRequest (the emulation orchestrator changing a link during a run).
   void ServeSetLink(const ClientId& client, const proto::Request& request);
   // Creates the DEALER socket to peer `to`; throws zmq::error_t for a bad endpoint.

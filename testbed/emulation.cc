@@ -23,9 +23,9 @@
 #include "net/client.h"
 #include "net/codec.h"
 #include "net/event_loop.h"
-#include "net/free_port.h"
 #include "net/link_model.h"
 #include "net/netem.h"
+#include "net/ready_file.h"
 #include "net/trace_file.h"
 #include "testbed/driver.h"
 #include "testbed/report.h"
@@ -42,6 +42,8 @@ using Pair = std::pair<std::string, std::string>;
 
 // The port every node listens on in its own namespace (netem).
 constexpr int kNetemPort = 7100;
+// How long the nodes together may take to start and say they are ready.
+constexpr auto kStartTimeout = std::chrono::seconds(60);
 
 // One emulated run: the mode of its Driver.
 class Emulation : private Driver::Mode {
@@ -58,7 +60,11 @@ class Emulation : private Driver::Mode {
     driver_.KeepRecent(o.progress);
   }
 
-  ~Emulation() override { StopNodes(); }
+  ~Emulation() override {
+    StopNodes();
+    std::error_code ec;
+    if (!sockets_.path.empty()) std::filesystem::remove_all(sockets_.path, ec);
+  }
 
   // Stops every node (SIGTERM, then SIGKILL after 5 s) and removes the netem network.
   void StopNodes() {
@@ -110,27 +116,35 @@ class Emulation : private Driver::Mode {
       if (!netem.ok()) return netem.status();
       netem_ = std::move(netem.value());
     }
+    // Each node binds an address of its own that no other process can take: its namespace's
+    // address under netem, else a Unix socket in this run's folder (a name, not a port that
+    // could be free when chosen and taken when bound).
+    if (!netem_) {
+      size_t longest = 0;
+      for (const auto& n : s_.nodes) longest = std::max(longest, n.name.size());
+      auto folder = net::MakeSocketFolder(run_dir_ + "/sockets", longest);
+      if (!folder.ok()) return folder.status();
+      sockets_ = *folder;
+    }
     for (const auto& n : s_.nodes) {
       if (n.tier == Tier::kClient) continue;
-      if (netem_) {
-        nodes_[n.name].endpoint =
-            "tcp://" + netem_->Address(n.name) + ":" + std::to_string(kNetemPort);
-        continue;
-      }
-      auto port = net::FreeLoopbackPort();
-      if (!port.ok()) return port.status();
-      nodes_[n.name].endpoint = "tcp://127.0.0.1:" + std::to_string(*port);
+      nodes_[n.name].endpoint =
+          netem_ ? "tcp://" + netem_->Address(n.name) + ":" + std::to_string(kNetemPort)
+                 : "ipc://" + sockets_.path + "/" + n.name;
     }
     for (auto& [id, n] : nodes_) ENOKI_RETURN_IF_ERROR(StartNode(id));
+    // Nothing is sent to a node before it said, in its ready file, that it holds its endpoint.
+    auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
     for (auto& [id, n] : nodes_) {
-      net::Client c(context_, n.endpoint, milliseconds(200));
-      bool up = false;
-      for (int i = 0; i < 50 && !up; ++i) {
-        if (stop_requested_()) return Interrupted();
-        up = c.KeygroupInfo("enoki-emulate-probe").status().code() == core::Code::kNotFound;
-      }
-      if (!up) {
-        return Status::Unavailable("node " + id + " did not start; its log: " + LogOf(id));
+      if (stop_requested_()) return Interrupted();
+      auto left = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(
+                                                deadline - std::chrono::steady_clock::now()));
+      auto ready = net::WaitForReadyFile(ReadyOf(id), id, *n.proc, left);
+      if (!ready.ok())
+        return Status(ready.status().code(), ready.status().message() + "; its log: " + LogOf(id));
+      if (ready->endpoint != n.endpoint) {
+        return Status::Internal("node " + id + " listens on " + ready->endpoint + ", not on " +
+                                n.endpoint);
       }
     }
     return Status::Ok();
@@ -143,13 +157,14 @@ class Emulation : private Driver::Mode {
       r.set_mode(k.mode);
       r.set_mutability(k.mutability);
       for (const auto& rep : k.replicas) r.add_replicas(rep);
-      net::Client c(context_, nodes_.at(k.replicas[0]).endpoint, std::chrono::seconds(10));
+      net::Client c(context_, nodes_.at(k.replicas[0]).endpoint, std::chrono::seconds(10),
+                    k.replicas[0]);
       Status st = c.CreateKeygroup(r);
       if (!st.ok()) return Status(st.code(), "keygroup " + k.name + ": " + st.message());
     }
     for (const auto& f : s_.functions) {
       for (const auto& at : f.nodes) {
-        net::Client c(context_, nodes_.at(at).endpoint, std::chrono::seconds(10));
+        net::Client c(context_, nodes_.at(at).endpoint, std::chrono::seconds(10), at);
         // The keygroup reaches the node through replication first.
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (!c.KeygroupInfo(f.spec.keygroup()).ok()) {
@@ -239,13 +254,15 @@ class Emulation : private Driver::Mode {
 
   ReplicaState ReadReplica(const std::string& keygroup, const std::string& node) {
     if (nodes_.at(node).down) return {node, 0, 0, "down"};
-    net::Client c(context_, nodes_.at(node).endpoint, std::chrono::seconds(5));
+    net::Client c(context_, nodes_.at(node).endpoint, std::chrono::seconds(5), node);
     return testbed::ReadReplica(
         node, [&](const std::string& start) { return c.Scan(keygroup, start, "", 1000); });
   }
 
   std::string LogOf(const std::string& id) const { return run_dir_ + "/logs/" + id + ".log"; }
   std::string TraceOf(const std::string& id) const { return run_dir_ + "/" + id + ".trace"; }
+  std::string ReadyOf(const std::string& id) const { return run_dir_ + "/ready/" + id; }
+
   size_t NodeIndex(const std::string& node) const {
     for (size_t i = 0; i < s_.nodes.size(); ++i) {
       if (s_.nodes[i].name == node) return i;
@@ -267,10 +284,14 @@ class Emulation : private Driver::Mode {
 
   Status StartNode(const std::string& id) {
     NodeProc& n = nodes_.at(id);
+    std::error_code ec;
+    std::filesystem::create_directories(run_dir_ + "/ready", ec);
+    std::filesystem::remove(ReadyOf(id), ec);  // a restarted node writes a new one
     std::vector<std::string> argv = {
         o_.enoki_binary, "node",
         "--id",          id,
         "--listen",      n.endpoint,
+        "--ready-file",  ReadyOf(id),
         "--data-dir",    run_dir_ + "/data/" + id,
         "--log-level",   "warn",
         "--seed",        std::to_string(s_.seed + 1 + NodeIndex(id) + 1000003 * n.starts++)};
@@ -301,8 +322,10 @@ class Emulation : private Driver::Mode {
   // Driver::Mode: over the client's link (shaped here, or by netem) and the workload's socket.
   void Send(size_t w, const proto::Request& request) override {
     const WorkloadDecl& d = s_.workloads[w];
+    proto::Request addressed = request;
+    addressed.set_to(d.node);
     std::string frame;
-    net::EncodeEnvelope(request, &frame);
+    net::EncodeEnvelope(addressed, &frame);
     TimePoint now = loop_.Now();
     uint64_t id = request.id();
     auto arrival = client_links_.at({d.client, d.node}).Arrival(now, frame.size(), loop_.Rng());
@@ -329,6 +352,13 @@ class Emulation : private Driver::Mode {
         continue;
       }
       if (!driver_.InFlight(env.response().id())) continue;  // it timed out meanwhile
+      if (env.response().node() != d.node) {  // never counted as the addressed node's answer
+        driver_.Record("error", "workload " + d.name + ": node '" + env.response().node() +
+                                    "' answered request " + std::to_string(env.response().id()) +
+                                    " sent to node " + d.node + " at " +
+                                    nodes_.at(d.node).endpoint);
+        continue;
+      }
       TimePoint now = loop_.Now();
       // The response's way over the link starts when the node sent it, not when this loop
       // noticed it (the same clock: CLOCK_MONOTONIC).
@@ -358,6 +388,7 @@ class Emulation : private Driver::Mode {
     if (n.down) return;
     proto::Request r;
     r.set_id(next_control_++);
+    r.set_to(p.first);
     r.mutable_set_link()->set_peer(p.second);
     r.mutable_set_link()->set_spec(spec.ToString());
     std::string frame;
@@ -371,10 +402,14 @@ class Emulation : private Driver::Mode {
     zmq::message_t msg;
     while (nodes_.at(node).control->recv(msg, zmq::recv_flags::dontwait)) {
       proto::Envelope env;
-      if (env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) && env.has_response() &&
-          env.response().code() != proto::OK) {
+      if (!env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || !env.has_response()) {
+        driver_.Record("error", "node " + node + " sent a malformed answer to a link change");
+      } else if (env.response().code() != proto::OK) {
         driver_.Record("error",
                        "node " + node + " refused a link change: " + env.response().error());
+      } else if (env.response().node() != node) {
+        driver_.Record("error", "node '" + env.response().node() +
+                                    "' answered a link change sent to node " + node);
       }
     }
   }
@@ -438,6 +473,7 @@ class Emulation : private Driver::Mode {
   std::string run_dir_;
   std::function<bool()> stop_requested_;
   std::unique_ptr<net::NetemNetwork> netem_;  // the kernel's links, under netem
+  net::SocketFolder sockets_;                 // of the nodes' Unix sockets (shaper only)
   zmq::context_t context_{1};
   net::EventLoop loop_;
   Driver driver_;
@@ -549,6 +585,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
                                        run.driver().requests(), events, checks));
   }
   std::filesystem::remove_all(base + "/data", ec);  // the nodes' stores; the logs stay
+  std::filesystem::remove_all(base + "/ready", ec);
   return result;
 }
 

@@ -1,6 +1,7 @@
 // The enoki command line as a user runs it: a node started from a config file, the kv and keygroup
 // commands' output and exit codes, and their one-line errors.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "tests/integration/node_cluster.h"
@@ -25,19 +26,21 @@ Output Enoki(const std::string& args) {
 }
 
 TEST(CliTest, NodeFromConfigFileAndClientCommands) {
-  auto port = net::FreeLoopbackPort();
-  ASSERT_TRUE(port.ok());
-  std::string endpoint = "tcp://127.0.0.1:" + std::to_string(*port);
+  // Port 0: the node picks a free port itself and says which in its ready file.
   std::string config = ::testing::TempDir() + "enoki-cli-test.toml";
-  std::ofstream(config) << "id = \"solo\"\nlisten = \"" << endpoint
-                        << "\"\npeer = [\"other=tcp://127.0.0.1:1\"]\nin-memory = true\n"
-                        << "log-level = \"warn\"\n";
+  std::string ready = ::testing::TempDir() + "enoki-cli-test.ready";
+  std::filesystem::remove(ready);
+  std::ofstream(config) << "id = \"solo\"\nlisten = \"tcp://127.0.0.1:0\"\n"
+                        << "peer = [\"other=tcp://127.0.0.1:1\"]\nin-memory = true\n"
+                        << "log-level = \"warn\"\nready-file = \"" << ready << "\"\n";
   auto node = core::Subprocess::Start({ENOKI_BINARY, "node", "--config", config});
   ASSERT_TRUE(node.ok());
+  auto bound = net::WaitForReadyFile(ready, "solo", *node, std::chrono::seconds(10));
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  std::string endpoint = bound->endpoint;
+  ASSERT_EQ(endpoint.rfind("tcp://127.0.0.1:", 0), 0u) << endpoint;
+  ASSERT_NE(endpoint, "tcp://127.0.0.1:0");
   std::string n = " --node " + endpoint;
-  ASSERT_TRUE(testing::NodeCluster::Eventually([&] {
-    return Enoki("keygroup info nothing" + n).text.find("not found") != std::string::npos;
-  }));
 
   // The peer from the config file is known: a keygroup may be replicated to it.
   EXPECT_EQ(Enoki("keygroup create shop --replicas solo,other" + n).status, 0);

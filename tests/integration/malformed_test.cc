@@ -59,7 +59,7 @@ TEST_F(MalformedTest, EachBadFrameGetsAnErrorAndTheNodeKeepsServing) {
   proto::Response stray;
   stray.set_id(5);
   std::string frame;
-  net::EncodeEnvelope(stray, &frame);
+  net::EncodeEnvelope(stray, "a-client", &frame);
   EXPECT_EQ(Exchange({frame}).code(), proto::INVALID_ARGUMENT);
 
   proto::Request no_op;

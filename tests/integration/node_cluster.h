@@ -1,7 +1,9 @@
-// NodeCluster: real `enoki node` processes on loopback for integration tests, each with its own
-// data directory under a fresh temporary folder, started, killed and restarted by id.
+// NodeCluster: real `enoki node` processes for integration tests, each listening on a Unix socket
+// named after its id and with its own data directory under a fresh temporary folder, started,
+// killed and restarted by id; a node counts as started once its ready file says so.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -15,14 +17,14 @@
 
 #include "core/subprocess.h"
 #include "net/client.h"
-#include "net/free_port.h"
+#include "net/ready_file.h"
 
 namespace enoki::testing {
 
 class NodeCluster {
  public:
-  // Nodes `ids` on free loopback ports, each started with `extra_args` and its own entry of
-  // `node_args`; with `http`, each also serves HTTP (http_port(id)).
+  // Nodes `ids`, each started with `extra_args` and its own entry of `node_args`; with `http`,
+  // each also serves HTTP on a loopback port it picks itself (http_port(id)).
   explicit NodeCluster(std::vector<std::string> ids, std::vector<std::string> extra_args = {},
                        bool http = false,
                        std::map<std::string, std::vector<std::string>> node_args = {})
@@ -30,15 +32,13 @@ class NodeCluster {
     dir_ = std::filesystem::temp_directory_path() /
            ("enoki-it-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     std::filesystem::create_directories(dir_);
+    size_t longest = 0;
+    for (const auto& id : ids_) longest = std::max(longest, id.size());
+    auto sockets = net::MakeSocketFolder((dir_ / "sockets").string(), longest);
+    EXPECT_TRUE(sockets.ok() && !sockets->temporary) << sockets.status().ToString();
     for (const auto& id : ids_) {
-      auto port = net::FreeLoopbackPort();
-      EXPECT_TRUE(port.ok());
-      endpoints_[id] = "tcp://127.0.0.1:" + std::to_string(port.ok() ? *port : 0);
-      if (http) {
-        auto http_port = net::FreeLoopbackPort();
-        EXPECT_TRUE(http_port.ok());
-        http_ports_[id] = http_port.ok() ? *http_port : 0;
-      }
+      endpoints_[id] = "ipc://" + (dir_ / "sockets" / id).string();
+      if (http) http_ports_[id] = 0;
     }
     for (const auto& id : ids_) Start(id);
   }
@@ -48,30 +48,32 @@ class NodeCluster {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  // Starts node `id` on its data directory and waits (at most 10 s) until it answers.
+  // Starts node `id` on its data directory and waits (at most 10 s) until it is ready.
   void Start(const std::string& id) {
+    std::string ready = (dir_ / (id + ".ready")).string();
+    std::filesystem::remove(ready);
     std::vector<std::string> argv = {
-        ENOKI_BINARY, "node",         "--id",        id,
-        "--listen",   endpoints_[id], "--data-dir",  (dir_ / id).string(),
-        "--retry-ms", "50",           "--log-level", "warn"};
+        ENOKI_BINARY,   "node",         "--id",        id,
+        "--listen",     endpoints_[id], "--data-dir",  (dir_ / id).string(),
+        "--retry-ms",   "50",           "--log-level", "warn",
+        "--ready-file", ready};
     for (const auto& other : ids_) {
       if (other != id) argv.push_back("--peer=" + other + "=" + endpoints_[other]);
     }
     argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
     argv.insert(argv.end(), node_args_[id].begin(), node_args_[id].end());
-    if (http_ports_.contains(id)) {
-      argv.push_back("--http=127.0.0.1:" + std::to_string(http_ports_[id]));
-    }
+    if (http_ports_.contains(id)) argv.push_back("--http=127.0.0.1:0");
     auto p = core::Subprocess::Start(argv, (dir_ / (id + ".log")).string());
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     procs_.erase(id);
-    procs_.emplace(id, std::move(p.value()));
-    auto c = Client(id, std::chrono::milliseconds(200));
-    for (int i = 0; i < 50; ++i) {
-      auto r = c->KeygroupInfo("no-such-keygroup");
-      if (r.status().code() == core::Code::kNotFound) return;
+    auto& proc = procs_.emplace(id, std::move(p.value())).first->second;
+    auto info = net::WaitForReadyFile(ready, id, proc, std::chrono::seconds(10));
+    ASSERT_TRUE(info.ok()) << info.status().ToString() << "; log: " << (dir_ / (id + ".log"));
+    ASSERT_EQ(info->endpoint, endpoints_[id]);
+    if (http_ports_.contains(id)) {
+      ASSERT_FALSE(info->http.empty());
+      http_ports_[id] = std::stoi(info->http.substr(info->http.rfind(':') + 1));
     }
-    FAIL() << "node " << id << " did not answer; log: " << (dir_ / (id + ".log"));
   }
   void Kill(const std::string& id) { procs_.at(id).Kill(); }
   pid_t pid(const std::string& id) { return procs_.at(id).pid(); }
@@ -80,7 +82,7 @@ class NodeCluster {
 
   std::unique_ptr<net::Client> Client(const std::string& id,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-    return std::make_unique<net::Client>(context_, endpoints_.at(id), timeout);
+    return std::make_unique<net::Client>(context_, endpoints_.at(id), timeout, id);
   }
   const std::string& endpoint(const std::string& id) { return endpoints_.at(id); }
   int http_port(const std::string& id) { return http_ports_.at(id); }

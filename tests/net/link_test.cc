@@ -10,7 +10,6 @@
 #include <map>
 
 #include "net/event_loop.h"
-#include "net/free_port.h"
 #include "net/link_model.h"
 #include "net/zmq_transport.h"
 
@@ -99,15 +98,12 @@ class ShaperFidelityTest : public ::testing::Test {
            size_t bytes = 0) {
     ZmqTransportOptions src{"src", "tcp://127.0.0.1:*", {}, 4 << 20, specs};
     for (const auto& [id, spec] : specs) {
-      auto port = FreeLoopbackPort();
-      ASSERT_TRUE(port.ok());
-      std::string endpoint = "tcp://127.0.0.1:" + std::to_string(*port);
       receivers_[id].loop = &loop_;
-      transports_.push_back(
-          std::make_unique<ZmqTransport>(context_, loop_, ZmqTransportOptions{id, endpoint}));
+      transports_.push_back(std::make_unique<ZmqTransport>(
+          context_, loop_, ZmqTransportOptions{id, "tcp://127.0.0.1:*", {}, 4 << 20, {}}));
       transports_.back()->SetHandler(&receivers_[id]);
       ASSERT_TRUE(transports_.back()->Start().ok());
-      src.peers[id] = endpoint;
+      src.peers[id] = transports_.back()->bound_endpoint();
     }
     ZmqTransport sender(context_, loop_, src);
     ASSERT_TRUE(sender.Start().ok());

@@ -1,11 +1,16 @@
 // The net layer on real ZeroMQ sockets over loopback: envelope encoding, the event loop's timers,
-// node-to-node delivery, client request and reply, and bad frames.
+// node-to-node delivery, client request and reply, bad frames and misaddressed requests.
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "net/client.h"
 #include "net/codec.h"
 #include "net/event_loop.h"
-#include "net/free_port.h"
 #include "net/zmq_transport.h"
 
 namespace enoki::net {
@@ -28,9 +33,12 @@ TEST(CodecTest, EncodedEnvelopesParseBack) {
 
   proto::Response response;
   response.set_id(7);
-  EncodeEnvelope(response, &frame);
+  response.set_served_by(std::string(200, 's'));  // with the node field, a two-byte length
+  EncodeEnvelope(response, "edge1", &frame);
   ASSERT_TRUE(env.ParseFromString(frame));
   EXPECT_EQ(env.response().id(), 7u);
+  EXPECT_EQ(env.response().served_by().size(), 200u);
+  EXPECT_EQ(env.response().node(), "edge1");
 }
 
 TEST(EventLoopTest, TimersRunInOrderAndStopEndsTheLoop) {
@@ -79,20 +87,16 @@ class Recorder : public MessageHandler {
   int stop_after_;
 };
 
-std::string LoopbackEndpoint() {
-  auto port = FreeLoopbackPort();
-  EXPECT_TRUE(port.ok());
-  return "tcp://127.0.0.1:" + std::to_string(*port);
-}
+// Any free loopback port, chosen by the binding socket itself.
+constexpr const char* kAnyLoopbackPort = "tcp://127.0.0.1:*";
 
 TEST(ZmqTransportTest, DeliversPeerMessagesBetweenTwoNodes) {
   zmq::context_t context(1);
-  std::string ea = LoopbackEndpoint(), eb = LoopbackEndpoint();
   EventLoop loop(1);
-  ZmqTransport a(context, loop, {"a", ea, {{"b", eb}}, 1 << 20});
-  ZmqTransport b(context, loop, {"b", eb, {{"a", ea}}, 1 << 20});
-  ASSERT_TRUE(a.Start().ok());
+  ZmqTransport b(context, loop, {"b", kAnyLoopbackPort, {}, 1 << 20, {}});
   ASSERT_TRUE(b.Start().ok());
+  ZmqTransport a(context, loop, {"a", kAnyLoopbackPort, {{"b", b.bound_endpoint()}}, 1 << 20, {}});
+  ASSERT_TRUE(a.Start().ok());
   Recorder ra(loop, a, 1000), rb(loop, b, 3);
   a.SetHandler(&ra);
   b.SetHandler(&rb);
@@ -115,10 +119,10 @@ TEST(ZmqTransportTest, DeliversPeerMessagesBetweenTwoNodes) {
 
 TEST(ZmqTransportTest, AnswersClientsAndRejectsBadFrames) {
   zmq::context_t context(1);
-  std::string e = LoopbackEndpoint();
   EventLoop loop(1);
-  ZmqTransport t(context, loop, {"a", e, {}, 1 << 20});
+  ZmqTransport t(context, loop, {"a", kAnyLoopbackPort, {}, 1 << 20, {}});
   ASSERT_TRUE(t.Start().ok());
+  std::string e = t.bound_endpoint();
   Recorder r(loop, t, 1);
   t.SetHandler(&r);
 
@@ -153,11 +157,11 @@ TEST(ZmqTransportTest, AnswersClientsAndRejectsBadFrames) {
 
 TEST(ZmqTransportTest, ATakenAddressIsAStartError) {
   zmq::context_t context(1);
-  std::string e = LoopbackEndpoint();
   EventLoop loop(1);
-  ZmqTransport first(context, loop, {"a", e, {}, 1 << 20});
-  ZmqTransport second(context, loop, {"b", e, {}, 1 << 20});
+  ZmqTransport first(context, loop, {"a", kAnyLoopbackPort, {}, 1 << 20, {}});
   ASSERT_TRUE(first.Start().ok());
+  std::string e = first.bound_endpoint();
+  ZmqTransport second(context, loop, {"b", e, {}, 1 << 20, {}});
   core::Status st = second.Start();
   EXPECT_EQ(st.code(), core::Code::kUnavailable);
   EXPECT_NE(st.message().find(e), std::string::npos);
@@ -165,9 +169,108 @@ TEST(ZmqTransportTest, ATakenAddressIsAStartError) {
 
 TEST(ClientTest, TimesOutWhenNoNodeAnswers) {
   zmq::context_t context(1);
-  Client client(context, LoopbackEndpoint(), milliseconds(100));
+  // A socket path nobody binds (this process made the folder).
+  std::string dir = ::testing::TempDir() + "enoki-client-timeout-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  Client client(context, "ipc://" + dir + "/nobody", milliseconds(100));
   auto r = client.Get("kg", "k");
   EXPECT_EQ(r.status().code(), core::Code::kDeadlineExceeded);
+  std::filesystem::remove_all(dir);
+}
+
+// A request says which node it is meant for: the node refuses one addressed to another, without
+// its handler seeing it, and every reply names the node that answers.
+TEST(ZmqTransportTest, RefusesRequestsAddressedToAnotherNode) {
+  zmq::context_t context(1);
+  EventLoop loop(1);
+  ZmqTransport t(context, loop, {"edge72", kAnyLoopbackPort, {}, 1 << 20, {}});
+  ASSERT_TRUE(t.Start().ok());
+  Recorder r(loop, t, 2);  // stops once the two requests meant for edge72 arrived
+  t.SetHandler(&r);
+
+  // A raw client: one request for edge8, one for edge72.
+  zmq::socket_t raw(context, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.connect(t.bound_endpoint());
+  std::string frame;
+  for (auto [id, to] : {std::pair<int, const char*>{1, "edge8"}, {2, "edge72"}}) {
+    proto::Request req;
+    req.set_id(id);
+    req.set_to(to);
+    req.mutable_get()->set_key("k");
+    EncodeEnvelope(req, &frame);
+    raw.send(zmq::buffer(frame), zmq::send_flags::none);
+  }
+  // The blocking client addresses its requests itself and checks who answers.
+  Client wrong(context, t.bound_endpoint(), milliseconds(5000), "edge8");
+  Client right(context, t.bound_endpoint(), milliseconds(5000), "edge72");
+  core::Result<proto::GetResult> wrong_get{core::Status::Internal("not run")};
+  core::Result<proto::GetResult> right_get{core::Status::Internal("not run")};
+  std::thread caller([&] {
+    wrong_get = wrong.Get("kg", "wrong");
+    right_get = right.Get("kg", "right");
+  });
+  loop.Schedule(std::chrono::seconds(10), [&] { loop.Stop(); });  // bound
+  loop.Run();
+  caller.join();
+
+  // The handler saw only the requests meant for edge72.
+  ASSERT_EQ(r.requests.size(), 2u);
+  for (const auto& req : r.requests) EXPECT_EQ(req.to(), "edge72");
+  EXPECT_EQ(wrong_get.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_NE(wrong_get.status().message().find("addressed to node 'edge8' but reached node "
+                                              "'edge72'"),
+            std::string::npos)
+      << wrong_get.status().ToString();
+  EXPECT_TRUE(right_get.ok()) << right_get.status().ToString();
+
+  raw.set(zmq::sockopt::rcvtimeo, 5000);
+  std::map<uint64_t, proto::Response> replies;
+  for (int i = 0; i < 2; ++i) {
+    zmq::message_t m;
+    ASSERT_TRUE(raw.recv(m).has_value());
+    proto::Envelope env;
+    ASSERT_TRUE(env.ParseFromArray(m.data(), static_cast<int>(m.size())));
+    replies[env.response().id()] = env.response();
+  }
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[1].code(), proto::FAILED_PRECONDITION);
+  EXPECT_EQ(replies[1].node(), "edge72");  // every reply names the node that answers
+  EXPECT_EQ(replies[2].code(), proto::OK);
+  EXPECT_EQ(replies[2].node(), "edge72");
+}
+
+// A client that expects one node and gets an answer from another (a server that does not check
+// Request.to, here a bare ROUTER socket) says so instead of taking the answer.
+TEST(ClientTest, AnAnswerFromAnotherNodeIsAnError) {
+  zmq::context_t context(1);
+  zmq::socket_t server(context, zmq::socket_type::router);
+  server.set(zmq::sockopt::linger, 0);
+  server.bind(kAnyLoopbackPort);
+  std::string endpoint = server.get(zmq::sockopt::last_endpoint);
+  Client client(context, endpoint, milliseconds(5000), "edge8");
+  core::Result<proto::GetResult> got{core::Status::Internal("not run")};
+  std::thread caller([&] { got = client.Get("kg", "k"); });
+
+  server.set(zmq::sockopt::rcvtimeo, 5000);
+  zmq::message_t routing, payload;
+  ASSERT_TRUE(server.recv(routing).has_value());
+  ASSERT_TRUE(server.recv(payload).has_value());
+  proto::Envelope env;
+  ASSERT_TRUE(env.ParseFromArray(payload.data(), static_cast<int>(payload.size())));
+  EXPECT_EQ(env.request().to(), "edge8");
+  proto::Response response;
+  response.set_id(env.request().id());
+  std::string frame;
+  EncodeEnvelope(response, "edge72", &frame);
+  server.send(routing, zmq::send_flags::sndmore);
+  server.send(zmq::buffer(frame), zmq::send_flags::none);
+  caller.join();
+  EXPECT_EQ(got.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_NE(got.status().message().find("node 'edge72' answered at " + endpoint +
+                                        ", where node 'edge8' was expected"),
+            std::string::npos)
+      << got.status().ToString();
 }
 
 }  // namespace
