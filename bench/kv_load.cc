@@ -14,7 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <zmq.hpp>
 
-#include "net/client.h"
+#include "adapters/client.h"
 #include "net/codec.h"
 
 namespace {
@@ -51,7 +51,7 @@ int Run(const Args& a) {
   zmq::context_t context(1);
   {
     // Set-up: the keygroup (one replica, the node itself).
-    enoki::net::Client setup(context, a.node, std::chrono::seconds(10));
+    enoki::adapters::Client setup(context, a.node, std::chrono::seconds(10));
     enoki::proto::CreateKeygroupRequest create;
     create.set_name(a.keygroup);
     auto st = setup.CreateKeygroup(create);

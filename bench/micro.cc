@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "adapters/sqlite_storage.h"
 #include "net/codec.h"
 #include "net/link_model.h"
 #include "node/function_host.h"
 #include "node/memory_storage.h"
 #include "node/node.h"
-#include "node/sqlite_storage.h"
 #include "sim/simulator.h"
 #include "spdlog/spdlog.h"
 #include "testbed/loopback_node.h"
@@ -41,8 +41,8 @@ std::unique_ptr<node::StorageEngine> OpenSqlite() {
     }
   } cleanup;
   static int count = 0;
-  auto db = node::SqliteStorage::Open(root + "/" + std::to_string(++count) + "/db",
-                                      node::SqliteSync::kNormal);
+  auto db = adapters::SqliteStorage::Open(root + "/" + std::to_string(++count) + "/db",
+                                          adapters::SqliteSync::kNormal);
   if (!db.ok()) std::abort();
   return std::move(db.value());
 }

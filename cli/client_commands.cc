@@ -37,7 +37,7 @@ void AddKvCommand(CLI::App& app, Runner& run) {
   AddTargetOptions(get, *target);
   get->callback([&run, target, kg, key] {
     run = [=] {
-      return WithClient(*target, [&](net::Client& c) {
+      return WithClient(*target, [&](adapters::Client& c) {
         auto r = c.Get(*kg, *key);
         if (r.ok()) std::cout << r->value() << "\n";
         return r.status();
@@ -55,7 +55,8 @@ void AddKvCommand(CLI::App& app, Runner& run) {
     run = [=] {
       auto v = input->Read();
       if (!v.ok()) return ReportError("kv put: " + v.status().message());
-      return WithClient(*target, [&](net::Client& c) { return c.Put(*kg, *key, *v).status(); });
+      return WithClient(*target,
+                        [&](adapters::Client& c) { return c.Put(*kg, *key, *v).status(); });
     };
   });
 
@@ -64,7 +65,9 @@ void AddKvCommand(CLI::App& app, Runner& run) {
   del->add_option("key", *key, "Key")->required();
   AddTargetOptions(del, *target);
   del->callback([&run, target, kg, key] {
-    run = [=] { return WithClient(*target, [&](net::Client& c) { return c.Delete(*kg, *key); }); };
+    run = [=] {
+      return WithClient(*target, [&](adapters::Client& c) { return c.Delete(*kg, *key); });
+    };
   });
 
   CLI::App* append = kv->add_subcommand(
@@ -77,7 +80,7 @@ void AddKvCommand(CLI::App& app, Runner& run) {
     run = [=] {
       auto v = append_input->Read();
       if (!v.ok()) return ReportError("kv append: " + v.status().message());
-      return WithClient(*target, [&](net::Client& c) {
+      return WithClient(*target, [&](adapters::Client& c) {
         auto r = c.Append(*kg, *v);
         if (r.ok()) std::cout << r->key() << "\n";
         return r.status();
@@ -97,7 +100,7 @@ void AddKvCommand(CLI::App& app, Runner& run) {
   AddTargetOptions(scan, *target);
   scan->callback([&run, target, kg, from, to, count] {
     run = [=] {
-      return WithClient(*target, [&](net::Client& c) {
+      return WithClient(*target, [&](adapters::Client& c) {
         auto r = c.Scan(*kg, *from, *to, *count);
         if (!r.ok()) return r.status();
         for (const auto& kv : r->items()) std::cout << kv.key() << "\t" << kv.value() << "\n";
@@ -131,7 +134,7 @@ void AddKeygroupCommand(CLI::App& app, Runner& run) {
   AddTargetOptions(create, *target);
   create->callback([&run, target, name, replicas, append_only, sync] {
     run = [=] {
-      return WithClient(*target, [&](net::Client& c) {
+      return WithClient(*target, [&](adapters::Client& c) {
         proto::CreateKeygroupRequest r;
         r.set_name(*name);
         r.set_mutability(*append_only ? proto::APPEND_ONLY : proto::MUTABLE);
@@ -147,7 +150,7 @@ void AddKeygroupCommand(CLI::App& app, Runner& run) {
   AddTargetOptions(del, *target);
   del->callback([&run, target, name] {
     run = [=] {
-      return WithClient(*target, [&](net::Client& c) { return c.DeleteKeygroup(*name); });
+      return WithClient(*target, [&](adapters::Client& c) { return c.DeleteKeygroup(*name); });
     };
   });
 
@@ -156,7 +159,7 @@ void AddKeygroupCommand(CLI::App& app, Runner& run) {
   AddTargetOptions(info, *target);
   info->callback([&run, target, name] {
     run = [=] {
-      return WithClient(*target, [&](net::Client& c) {
+      return WithClient(*target, [&](adapters::Client& c) {
         auto r = c.KeygroupInfo(*name);
         if (r.ok()) PrintKeygroup(*r);
         return r.status();
@@ -175,7 +178,7 @@ void AddKeygroupCommand(CLI::App& app, Runner& run) {
     AddTargetOptions(sub, *target);
     sub->callback([&run, target, name, node, add] {
       run = [=] {
-        return WithClient(*target, [&](net::Client& c) {
+        return WithClient(*target, [&](adapters::Client& c) {
           return add ? c.AddReplica(*name, *node) : c.RemoveReplica(*name, *node);
         });
       };

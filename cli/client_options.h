@@ -1,6 +1,6 @@
 // What the client subcommands share: the node to ask (--node, ENOKI_NODE), how long to wait, one
-// request through a net::Client with errors reported as one line, and a value or body given as an
-// argument, a file or stdin.
+// request through a adapters::Client with errors reported as one line, and a value or body given as
+// an argument, a file or stdin.
 #pragma once
 
 #include <chrono>
@@ -12,8 +12,8 @@
 
 #include <zmq.hpp>
 
+#include "adapters/client.h"
 #include "cli/commands.h"
-#include "net/client.h"
 
 namespace enoki::cli {
 
@@ -38,7 +38,7 @@ inline void AddTargetOptions(CLI::App* cmd, Target& target,
 template <typename Fn>
 int WithClient(const Target& target, Fn fn) {
   zmq::context_t context(1);
-  net::Client client(context, target.node, std::chrono::milliseconds(target.timeout_ms));
+  adapters::Client client(context, target.node, std::chrono::milliseconds(target.timeout_ms));
   core::Status st = fn(client);
   if (st.ok()) return 0;
   bool names_node = st.message().find(target.node) != std::string::npos;

@@ -10,10 +10,10 @@
 
 #include <zmq.hpp>
 
+#include "adapters/client.h"
+#include "adapters/ready_file.h"
+#include "adapters/subprocess.h"
 #include "cli/commands.h"
-#include "core/subprocess.h"
-#include "net/client.h"
-#include "net/ready_file.h"
 
 namespace enoki::cli {
 namespace {
@@ -43,16 +43,16 @@ int RunDemo(const DemoArgs& args) {
 
   const std::vector<std::string> ids = {"a", "b", "c"};
   // Each node listens on a Unix socket of its own name, and says when it does (its ready file).
-  auto sockets = net::MakeSocketFolder((dir / "sockets").string(), 1);
+  auto sockets = adapters::MakeSocketFolder((dir / "sockets").string(), 1);
   if (!sockets.ok()) return ReportError(sockets.status().message());
   std::map<std::string, std::string> endpoints;
   for (const auto& id : ids) endpoints[id] = "ipc://" + sockets->path + "/" + id;
   std::printf("Starting nodes a, b, c on Unix sockets (data and logs in %s)\n", dir.c_str());
-  std::vector<core::Subprocess> nodes;
+  std::vector<adapters::Subprocess> nodes;
   for (const auto& id : ids) {
     std::string ready = (dir / (id + ".ready")).string();
     fs::remove(ready, ec);
-    std::vector<std::string> argv = {core::Subprocess::SelfPath(),
+    std::vector<std::string> argv = {adapters::Subprocess::SelfPath(),
                                      "node",
                                      "--id",
                                      id,
@@ -65,24 +65,24 @@ int RunDemo(const DemoArgs& args) {
     for (const auto& other : ids) {
       if (other != id) argv.push_back("--peer=" + other + "=" + endpoints[other]);
     }
-    auto p = core::Subprocess::Start(argv, (dir / (id + ".log")).string());
+    auto p = adapters::Subprocess::Start(argv, (dir / (id + ".log")).string());
     if (!p.ok()) return ReportError(p.status().message());
     nodes.push_back(std::move(p.value()));
     std::printf("  node %s  %s  pid %d\n", id.c_str(), endpoints[id].c_str(), nodes.back().pid());
   }
   for (size_t i = 0; i < ids.size(); ++i) {
-    auto ready = net::WaitForReadyFile((dir / (ids[i] + ".ready")).string(), ids[i], nodes[i],
-                                       std::chrono::seconds(10));
+    auto ready = adapters::WaitForReadyFile((dir / (ids[i] + ".ready")).string(), ids[i], nodes[i],
+                                            std::chrono::seconds(10));
     if (!ready.ok()) {
       return ReportError(ready.status().message() + "; see " + (dir / (ids[i] + ".log")).string());
     }
   }
 
   zmq::context_t context(1);
-  std::map<std::string, std::unique_ptr<net::Client>> clients;
+  std::map<std::string, std::unique_ptr<adapters::Client>> clients;
   for (const auto& id : ids) {
-    clients[id] =
-        std::make_unique<net::Client>(context, endpoints[id], std::chrono::milliseconds(2000), id);
+    clients[id] = std::make_unique<adapters::Client>(context, endpoints[id],
+                                                     std::chrono::milliseconds(2000), id);
   }
 
   proto::CreateKeygroupRequest create;

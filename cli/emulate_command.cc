@@ -12,8 +12,8 @@
 #include <iostream>
 #include <vector>
 
+#include "adapters/subprocess.h"
 #include "cli/commands.h"
-#include "core/subprocess.h"
 #include "testbed/calibration.h"
 #include "testbed/emulation.h"
 #include "testbed/plots.h"
@@ -80,7 +80,7 @@ int Emulate(const EmulateArgs& args) {
   auto loaded = LoadForRun(args, &options.time_scale);
   if (!loaded.ok()) return ReportError(loaded.status().message());
   testbed::Scenario scenario = std::move(loaded.value());
-  options.enoki_binary = core::Subprocess::SelfPath();
+  options.enoki_binary = adapters::Subprocess::SelfPath();
   options.results_dir = args.results;
   options.progress = !args.quiet && ::isatty(STDERR_FILENO);
   auto links = testbed::ChooseLinks(args.links == "netem"    ? testbed::Links::kNetem

@@ -68,7 +68,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
         }
         (*spec.mutable_params())[p.substr(0, eq)] = p.substr(eq + 1);
       }
-      return WithClient(*target, [&](net::Client& c) { return c.DeployFunction(spec); });
+      return WithClient(*target, [&](adapters::Client& c) { return c.DeployFunction(spec); });
     };
   });
 
@@ -91,7 +91,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
     run = [=] {
       auto body = input->Read(/*required=*/false);
       if (!body.ok()) return ReportError("invoke: " + body.status().message());
-      return WithClient(*invoke_target, [&](net::Client& c) {
+      return WithClient(*invoke_target, [&](adapters::Client& c) {
         auto r = c.Invoke(*fn, *body, *async);
         if (r.ok() && !*async) std::cout << *r << "\n";
         return r.status();
@@ -106,7 +106,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
   AddTargetOptions(list, *target);
   list->callback([&run, target] {
     run = [=] {
-      return WithClient(*target, [&](net::Client& c) {
+      return WithClient(*target, [&](adapters::Client& c) {
         auto r = c.ListFunctions();
         if (!r.ok()) return r.status();
         for (const auto& f : r->functions()) {
@@ -129,7 +129,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
   AddTargetOptions(logs, *target);
   logs->callback([&run, target, fn, tail] {
     run = [=] {
-      return WithClient(*target, [&](net::Client& c) {
+      return WithClient(*target, [&](adapters::Client& c) {
         auto r = c.FunctionLogs(*fn, *tail);
         if (!r.ok()) return r.status();
         for (const auto& line : r->lines()) std::cout << line << "\n";
@@ -142,7 +142,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
   AddTargetOptions(del, *target);
   del->callback([&run, target, fn] {
     run = [=] {
-      return WithClient(*target, [&](net::Client& c) { return c.DeleteFunction(*fn); });
+      return WithClient(*target, [&](adapters::Client& c) { return c.DeleteFunction(*fn); });
     };
   });
 }

@@ -10,18 +10,18 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "adapters/child_processes.h"
+#include "adapters/event_loop.h"
+#include "adapters/http_gateway.h"
+#include "adapters/ready_file.h"
+#include "adapters/sqlite_storage.h"
+#include "adapters/subprocess.h"
+#include "adapters/trace_file.h"
+#include "adapters/zmq_transport.h"
 #include "cli/commands.h"
-#include "core/subprocess.h"
-#include "net/child_processes.h"
-#include "net/event_loop.h"
-#include "net/http_gateway.h"
-#include "net/ready_file.h"
-#include "net/trace_file.h"
-#include "net/zmq_transport.h"
 #include "node/function_host.h"
 #include "node/memory_storage.h"
 #include "node/node.h"
-#include "node/sqlite_storage.h"
 
 namespace enoki::cli {
 namespace {
@@ -53,13 +53,14 @@ constexpr const char* kNodeDescription =
 // Process functions' workers reach this node at its endpoint (a wildcard address made loopback),
 // find `enoki` itself on their PATH and the Python module (python/enoki.py, copied beside the
 // binary by the build) on their PYTHONPATH.
-node::ProcessRuntime WorkerRuntime(net::ChildProcesses& children, std::string endpoint) {
+node::ProcessRuntime WorkerRuntime(adapters::ChildProcesses& children, std::string endpoint) {
   for (const char* wildcard : {"//0.0.0.0:", "//*:"}) {
     if (auto pos = endpoint.find(wildcard); pos != std::string::npos) {
       endpoint.replace(pos, std::strlen(wildcard), "//127.0.0.1:");
     }
   }
-  std::string bin_dir = std::filesystem::path(core::Subprocess::SelfPath()).parent_path().string();
+  std::string bin_dir =
+      std::filesystem::path(adapters::Subprocess::SelfPath()).parent_path().string();
   auto prepend = [](const std::string& dir, const char* variable) {
     const char* old = std::getenv(variable);
     return old != nullptr && *old != '\0' ? dir + ":" + old : dir;
@@ -72,7 +73,7 @@ node::ProcessRuntime WorkerRuntime(net::ChildProcesses& children, std::string en
   return runtime;
 }
 
-net::EventLoop* g_loop = nullptr;
+adapters::EventLoop* g_loop = nullptr;
 extern "C" void OnStopSignal(int) {
   if (g_loop != nullptr) g_loop->Stop();
 }
@@ -121,16 +122,16 @@ int RunNode(const NodeArgs& args) {
     storage = std::make_unique<node::MemoryStorage>();
   } else {
     std::string dir = args.data_dir.empty() ? "enoki-data/" + args.id : args.data_dir;
-    auto opened = node::SqliteStorage::Open(
+    auto opened = adapters::SqliteStorage::Open(
         (std::filesystem::path(dir) / "store.db").string(),
-        args.durability == "power" ? node::SqliteSync::kFull : node::SqliteSync::kNormal);
+        args.durability == "power" ? adapters::SqliteSync::kFull : adapters::SqliteSync::kNormal);
     if (!opened.ok()) return ReportError(opened.status().ToString());
     storage = std::move(opened.value());
   }
 
   zmq::context_t context(1);
-  net::EventLoop loop(args.seed != 0 ? args.seed : std::random_device{}());
-  net::ZmqTransport transport(
+  adapters::EventLoop loop(args.seed != 0 ? args.seed : std::random_device{}());
+  adapters::ZmqTransport transport(
       context, loop,
       {args.id, args.listen, peers, node::MaxMessageBytes(options.max_value_bytes), links});
   if (auto st = transport.Start(); !st.ok()) return ReportError(st.message());
@@ -139,20 +140,20 @@ int RunNode(const NodeArgs& args) {
   if (auto st = node.Start(); !st.ok()) return ReportError("cannot start: " + st.ToString());
   // After Start, which loaded the stored deployments the host deploys again. Nothing is served
   // before the loop runs.
-  net::ChildProcesses children(loop);
+  adapters::ChildProcesses children(loop);
   node::FunctionHost host(node, loop, WorkerRuntime(children, transport.bound_endpoint()));
   loop.AddIdleHook([&node] { node.Flush(); });
-  std::unique_ptr<net::TraceFile> trace;
+  std::unique_ptr<adapters::TraceFile> trace;
   if (!args.trace.empty()) {
-    auto opened = net::TraceFile::Open(args.trace);
+    auto opened = adapters::TraceFile::Open(args.trace);
     if (!opened.ok()) return ReportError(opened.status().message());
     trace = std::move(opened.value());
     node.SetTrace(trace.get());
   }
 
   // The gateway reaches the node through its own endpoint, like any client.
-  std::optional<net::HttpGateway> gateway;
-  net::ReadyInfo ready{args.id, transport.bound_endpoint(), ""};
+  std::optional<adapters::HttpGateway> gateway;
+  adapters::ReadyInfo ready{args.id, transport.bound_endpoint(), ""};
   if (!args.http.empty()) {
     gateway.emplace(context, transport.bound_endpoint(), args.http);
     if (auto st = gateway->Start(); !st.ok()) return ReportError(st.message());
@@ -161,7 +162,7 @@ int RunNode(const NodeArgs& args) {
   }
   // Requests that came meanwhile wait in ZeroMQ's queues until the loop runs.
   if (!args.ready_file.empty()) {
-    if (auto st = net::WriteReadyFile(args.ready_file, ready); !st.ok()) {
+    if (auto st = adapters::WriteReadyFile(args.ready_file, ready); !st.ok()) {
       return ReportError(st.message());
     }
   }

@@ -1,5 +1,5 @@
 // The environment: the only way node and simulation code reaches time, timers and randomness.
-// Real mode implements it with the steady clock and a poll loop (net/event_loop.h); simulation
+// Real mode implements it with the steady clock and a poll loop (adapters/event_loop.h); simulation
 // with a virtual clock that jumps to the next event (sim/simulator.h). Code written against Env
 // runs unchanged in both.
 #pragma once

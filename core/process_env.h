@@ -1,6 +1,6 @@
 // ProcessEnv: child processes with pipes to their stdin, stdout and stderr, driven by the event
 // loop; how a node runs process functions (node/process_function.h). Real mode implements it
-// (net/child_processes.h); a simulation has none, which is why process functions exist only in
+// (adapters/child_processes.h); a simulation has none, which is why process functions exist only in
 // real mode and emulation. Every handler runs on the loop's thread.
 #pragma once
 

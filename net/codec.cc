@@ -43,6 +43,12 @@ void EncodeEnvelope(const proto::PeerMessage& msg, std::string* out) {
   Encode(proto::Envelope::kPeerFieldNumber, msg, out);
 }
 
+core::Status StatusFromWire(proto::Code code, const std::string& message) {
+  return core::Status(static_cast<core::Code>(code), message);
+}
+
+proto::Code CodeToWire(core::Code code) { return static_cast<proto::Code>(code); }
+
 void AppendEnvelopeTime(int field, core::TimePoint t, std::string* out) {
   Varint(static_cast<uint64_t>(field) << 3, out);  // wire type 0: varint
   Varint(static_cast<uint64_t>(t.time_since_epoch().count()), out);

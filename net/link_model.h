@@ -1,5 +1,5 @@
 // LinkModel: one direction of an emulated network link (delay, jitter, loss, rate, cut), the
-// model that both the user-space link shaper (net/zmq_transport.h) and the simulator use. It
+// model that both the user-space link shaper (adapters/zmq_transport.h) and the simulator use. It
 // answers one question: a message of so many bytes handed to the link now, when does it arrive,
 // if at all? Like a TCP stream under netem, messages are serialized at the rate, delayed by the
 // delay plus a jitter drawn per message, and never reordered (a message arrives no earlier than

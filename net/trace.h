@@ -1,7 +1,7 @@
 // TraceSink: where a node (node/node.h) reports what a run measures (docs/results.md): every item
 // write when it is durable at its origin and at every replica that applies it, and every store
 // operation a function makes. The node calls Record during a round of events and Flush at the end
-// of each Node::Flush; real nodes write a file (net/trace_file.h), tests collect in memory.
+// of each Node::Flush; real nodes write a file (adapters/trace_file.h), tests collect in memory.
 // Optional: a node without one records nothing.
 #pragma once
 

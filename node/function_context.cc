@@ -1,7 +1,7 @@
 // Key-value awaitables of native functions: each builds a Request and awaits Node::Execute.
 #include "node/function_context.h"
 
-#include "net/client.h"
+#include "net/codec.h"
 
 namespace enoki::node {
 

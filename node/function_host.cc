@@ -3,7 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "net/client.h"
+#include "net/codec.h"
 #include "node/validation.h"
 
 namespace enoki::node {

@@ -5,7 +5,7 @@
 #include <cctype>
 #include <charconv>
 
-#include "net/client.h"
+#include "net/codec.h"
 
 namespace enoki::node {
 namespace {

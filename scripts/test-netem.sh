@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 vm=${1:-${NETEM_VM:-../shared/tools/netem-vm}}
 [[ -x $vm ]] || { echo "test-netem: no netem-vm tool at $vm (pass its path)" >&2; exit 2; }
 ./scripts/build.sh >/dev/null
-exec "$vm" -- sh -c 'build/tests/net_netem_test && build/tests/integration_emulate_test --gtest_filter="*/netem"'
+exec "$vm" -- sh -c 'build/tests/adapters_netem_test && build/tests/integration_emulate_test --gtest_filter="*/netem"'

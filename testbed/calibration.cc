@@ -13,7 +13,7 @@
 #include <set>
 #include <sstream>
 
-#include "node/sqlite_storage.h"
+#include "adapters/sqlite_storage.h"
 #include "testbed/loopback_node.h"
 #include "testbed/results.h"
 
@@ -30,7 +30,7 @@ constexpr int kRuns = 200;
 // SQLite storage that adds up its commits' time (read from another thread: atomics).
 class TimedSqlite : public node::StorageEngine {
  public:
-  explicit TimedSqlite(std::unique_ptr<node::SqliteStorage> db) : db_(std::move(db)) {}
+  explicit TimedSqlite(std::unique_ptr<adapters::SqliteStorage> db) : db_(std::move(db)) {}
   Status Load(const node::LoadVisitor& visitor) override { return db_->Load(visitor); }
   Status Commit(const node::WriteBatch& batch) override {
     auto start = Clock::now();
@@ -45,7 +45,7 @@ class TimedSqlite : public node::StorageEngine {
   }
 
  private:
-  std::unique_ptr<node::SqliteStorage> db_;
+  std::unique_ptr<adapters::SqliteStorage> db_;
   std::atomic<int64_t> total_ns_{0}, count_{0};
 };
 
@@ -75,7 +75,7 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
   ScratchDir dir;
   Status result = Status::Ok();
   {
-    auto db = node::SqliteStorage::Open(dir.path() + "/node.db", node::SqliteSync::kNormal);
+    auto db = adapters::SqliteStorage::Open(dir.path() + "/node.db", adapters::SqliteSync::kNormal);
     if (!db.ok()) return db.status();
     TimedSqlite storage(std::move(db.value()));
     auto started = LoopbackNode::Start(storage);

@@ -19,14 +19,14 @@
 
 #include <zmq.hpp>
 
-#include "core/subprocess.h"
-#include "net/client.h"
+#include "adapters/client.h"
+#include "adapters/event_loop.h"
+#include "adapters/netem.h"
+#include "adapters/ready_file.h"
+#include "adapters/subprocess.h"
+#include "adapters/trace_file.h"
 #include "net/codec.h"
-#include "net/event_loop.h"
 #include "net/link_model.h"
-#include "net/netem.h"
-#include "net/ready_file.h"
-#include "net/trace_file.h"
 #include "testbed/driver.h"
 #include "testbed/report.h"
 #include "testbed/results.h"
@@ -81,7 +81,7 @@ class Emulation : private Driver::Mode {
       std::string path = TraceOf(id);
       if (!std::filesystem::exists(path)) continue;  // it never started
       ENOKI_RETURN_IF_ERROR(db.WriteTrace(
-          id, [&](const auto& each) { return net::ReadTraceFile(path, each); },
+          id, [&](const auto& each) { return adapters::ReadTraceFile(path, each); },
           driver_.start().time_since_epoch().count()));
       std::filesystem::remove(path);
     }
@@ -108,11 +108,11 @@ class Emulation : private Driver::Mode {
       }
     }
     if (o_.links == Links::kNetem) {
-      std::vector<net::NetemNetwork::Host> hosts;
+      std::vector<adapters::NetemNetwork::Host> hosts;
       for (const auto& n : s_.nodes) hosts.push_back({n.name, n.tier == Tier::kClient});
       std::map<Pair, net::LinkSpec> links;
       for (const Pair& p : driver_.Pairs()) links[p] = driver_.Current(p);
-      auto netem = net::NetemNetwork::Create(hosts, links, run_dir_ + "/netem");
+      auto netem = adapters::NetemNetwork::Create(hosts, links, run_dir_ + "/netem");
       if (!netem.ok()) return netem.status();
       netem_ = std::move(netem.value());
     }
@@ -122,7 +122,7 @@ class Emulation : private Driver::Mode {
     if (!netem_) {
       size_t longest = 0;
       for (const auto& n : s_.nodes) longest = std::max(longest, n.name.size());
-      auto folder = net::MakeSocketFolder(run_dir_ + "/sockets", longest);
+      auto folder = adapters::MakeSocketFolder(run_dir_ + "/sockets", longest);
       if (!folder.ok()) return folder.status();
       sockets_ = *folder;
     }
@@ -139,7 +139,7 @@ class Emulation : private Driver::Mode {
       if (stop_requested_()) return Interrupted();
       auto left = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(
                                                 deadline - std::chrono::steady_clock::now()));
-      auto ready = net::WaitForReadyFile(ReadyOf(id), id, *n.proc, left);
+      auto ready = adapters::WaitForReadyFile(ReadyOf(id), id, *n.proc, left);
       if (!ready.ok())
         return Status(ready.status().code(), ready.status().message() + "; its log: " + LogOf(id));
       if (ready->endpoint != n.endpoint) {
@@ -157,14 +157,14 @@ class Emulation : private Driver::Mode {
       r.set_mode(k.mode);
       r.set_mutability(k.mutability);
       for (const auto& rep : k.replicas) r.add_replicas(rep);
-      net::Client c(context_, nodes_.at(k.replicas[0]).endpoint, std::chrono::seconds(10),
-                    k.replicas[0]);
+      adapters::Client c(context_, nodes_.at(k.replicas[0]).endpoint, std::chrono::seconds(10),
+                         k.replicas[0]);
       Status st = c.CreateKeygroup(r);
       if (!st.ok()) return Status(st.code(), "keygroup " + k.name + ": " + st.message());
     }
     for (const auto& f : s_.functions) {
       for (const auto& at : f.nodes) {
-        net::Client c(context_, nodes_.at(at).endpoint, std::chrono::seconds(10), at);
+        adapters::Client c(context_, nodes_.at(at).endpoint, std::chrono::seconds(10), at);
         // The keygroup reaches the node through replication first.
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (!c.KeygroupInfo(f.spec.keygroup()).ok()) {
@@ -243,7 +243,7 @@ class Emulation : private Driver::Mode {
  private:
   struct NodeProc {
     std::string endpoint;
-    std::optional<core::Subprocess> proc;
+    std::optional<adapters::Subprocess> proc;
     std::unique_ptr<zmq::socket_t> control;  // link changes, answered on the loop
     bool down = false;
     uint64_t starts = 0;  // a restart gets a new seed
@@ -254,7 +254,7 @@ class Emulation : private Driver::Mode {
 
   ReplicaState ReadReplica(const std::string& keygroup, const std::string& node) {
     if (nodes_.at(node).down) return {node, 0, 0, "down"};
-    net::Client c(context_, nodes_.at(node).endpoint, std::chrono::seconds(5), node);
+    adapters::Client c(context_, nodes_.at(node).endpoint, std::chrono::seconds(5), node);
     return testbed::ReadReplica(
         node, [&](const std::string& start) { return c.Scan(keygroup, start, "", 1000); });
   }
@@ -309,10 +309,10 @@ class Emulation : private Driver::Mode {
         argv.push_back("--link=" + peer + "=" + driver_.Current({id, peer}).ToString());
       }
     }
-    core::Placement where;
+    adapters::Placement where;
     if (netem_) where.netns = netem_->NamespacePath(id);
     where.cpus = s_.FindNode(id)->cpus;
-    auto proc = core::Subprocess::Start(argv, LogOf(id), where);
+    auto proc = adapters::Subprocess::Start(argv, LogOf(id), where);
     if (!proc.ok()) return proc.status();
     n.proc.emplace(std::move(proc.value()));
     n.down = false;
@@ -457,7 +457,7 @@ class Emulation : private Driver::Mode {
       std::optional<int> status = n.proc->Wait(milliseconds(0));
       if (!status) continue;
       n.down = true;
-      std::string what = "node " + id + " " + core::DescribeWaitStatus(*status) +
+      std::string what = "node " + id + " " + adapters::DescribeWaitStatus(*status) +
                          " during the run" +
                          (WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL
                               ? " (the kernel's out-of-memory killer sends SIGKILL: see dmesg)"
@@ -472,10 +472,10 @@ class Emulation : private Driver::Mode {
   const EmulateOptions& o_;
   std::string run_dir_;
   std::function<bool()> stop_requested_;
-  std::unique_ptr<net::NetemNetwork> netem_;  // the kernel's links, under netem
-  net::SocketFolder sockets_;                 // of the nodes' Unix sockets (shaper only)
+  std::unique_ptr<adapters::NetemNetwork> netem_;  // the kernel's links, under netem
+  adapters::SocketFolder sockets_;                 // of the nodes' Unix sockets (shaper only)
   zmq::context_t context_{1};
-  net::EventLoop loop_;
+  adapters::EventLoop loop_;
   Driver driver_;
   std::map<std::string, NodeProc> nodes_;               // cloud and edge nodes
   std::map<std::string, std::set<std::string>> peers_;  // of each node (testbed::Peers)
@@ -504,7 +504,7 @@ const char* LinksName(Links links) {
 
 core::Result<LinksChoice> ChooseLinks(Links requested) {
   if (requested == Links::kShaper) return LinksChoice{Links::kShaper, "asked for"};
-  Status netem = net::NetemNetwork::Available();
+  Status netem = adapters::NetemNetwork::Available();
   if (requested == Links::kNetem) {
     if (!netem.ok()) return Status(netem.code(), "--links netem: " + netem.message());
     return LinksChoice{Links::kNetem, "asked for"};

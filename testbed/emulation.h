@@ -4,7 +4,7 @@
 //  - the shaper: the nodes listen on loopback and each node's transport shapes its own links
 //    (the user-space link shaper); the callers shape theirs with the same link model;
 //  - netem: every node runs in a network namespace of its own, and the kernel shapes every link
-//    (net/netem.h); the callers bind to their client's address on the namespaces' bridge.
+//    (adapters/netem.h); the callers bind to their client's address on the namespaces' bridge.
 // The orchestrator creates the keygroups, deploys the functions, drives the workloads and the
 // timeline (link changes, partitions, crashes, restarts), records every request and event in the
 // run's results database, checks at the end that the replicas of every keygroup converged
@@ -25,7 +25,7 @@ namespace enoki::testbed {
 enum class Links { kAuto, kNetem, kShaper };
 const char* LinksName(Links links);
 
-// Which backend a run with `requested` uses, and why (auto: netem when net::NetemNetwork is
+// Which backend a run with `requested` uses, and why (auto: netem when adapters::NetemNetwork is
 // available, else the shaper). An explicit netem that cannot run here is an error saying why.
 struct LinksChoice {
   Links links;

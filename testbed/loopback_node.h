@@ -13,10 +13,10 @@
 
 #include <zmq.hpp>
 
+#include "adapters/client.h"
+#include "adapters/event_loop.h"
+#include "adapters/zmq_transport.h"
 #include "core/status.h"
-#include "net/client.h"
-#include "net/event_loop.h"
-#include "net/zmq_transport.h"
 #include "node/function_host.h"
 #include "node/node.h"
 
@@ -31,7 +31,7 @@ class LoopbackNode {
   const std::string& id() const { return options_.id; }
   const std::string& endpoint() const { return transport_.bound_endpoint(); }
   // A client (the caller's thread only), answers awaited up to 10 s.
-  net::Client& client() { return *client_; }
+  adapters::Client& client() { return *client_; }
   zmq::context_t& context() { return context_; }
 
   // Starts a new window of the timer meter, now.
@@ -61,15 +61,15 @@ class LoopbackNode {
 
   node::StorageEngine& storage_;
   zmq::context_t context_{1};
-  net::EventLoop loop_;
+  adapters::EventLoop loop_;
   MeteredEnv env_{*this};
   std::atomic<int64_t> window_start_ns_{0}, waited_ns_{0};
-  net::ZmqTransport transport_;
+  adapters::ZmqTransport transport_;
   node::NodeOptions options_;
   std::optional<node::Node> node_;
   std::optional<node::FunctionHost> host_;
   std::thread thread_;
-  std::optional<net::Client> client_;
+  std::optional<adapters::Client> client_;
 };
 
 }  // namespace enoki::testbed

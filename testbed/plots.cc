@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/subprocess.h"
+#include "adapters/subprocess.h"
 #include "testbed/plots_script.h"
 
 namespace enoki::testbed {
@@ -27,7 +27,7 @@ core::Result<std::vector<std::string>> WritePlots(const std::string& database,
   }
   // Debian's python3, where python3-matplotlib is installed, before whatever PATH offers.
   std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  auto ran = core::RunCommand({python, script, database, dir}, std::chrono::minutes(5));
+  auto ran = adapters::RunCommand({python, script, database, dir}, std::chrono::minutes(5));
   std::error_code ec;
   std::filesystem::remove(script, ec);
   if (!ran.ok()) {

@@ -92,7 +92,7 @@ class ResultsDb {
   core::Status WriteReplicas(const std::vector<KeygroupCheck>& checks);
   // A node's trace into `writes` and `kv_ops`, its times made relative to the run's start,
   // `t0_ns` on the same clock. `source` calls its argument for every record (for a trace file,
-  // net::ReadTraceFile) and says whether it could.
+  // adapters::ReadTraceFile) and says whether it could.
   using TraceSource =
       std::function<core::Status(const std::function<void(const proto::TraceRecord&)>&)>;
   core::Status WriteTrace(const std::string& node, const TraceSource& source, int64_t t0_ns);

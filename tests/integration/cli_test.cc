@@ -33,9 +33,9 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   std::ofstream(config) << "id = \"solo\"\nlisten = \"tcp://127.0.0.1:0\"\n"
                         << "peer = [\"other=tcp://127.0.0.1:1\"]\nin-memory = true\n"
                         << "log-level = \"warn\"\nready-file = \"" << ready << "\"\n";
-  auto node = core::Subprocess::Start({ENOKI_BINARY, "node", "--config", config});
+  auto node = adapters::Subprocess::Start({ENOKI_BINARY, "node", "--config", config});
   ASSERT_TRUE(node.ok());
-  auto bound = net::WaitForReadyFile(ready, "solo", *node, std::chrono::seconds(10));
+  auto bound = adapters::WaitForReadyFile(ready, "solo", *node, std::chrono::seconds(10));
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
   std::string endpoint = bound->endpoint;
   ASSERT_EQ(endpoint.rfind("tcp://127.0.0.1:", 0), 0u) << endpoint;

@@ -15,9 +15,9 @@
 #include <gtest/gtest.h>
 #include <zmq.hpp>
 
-#include "core/subprocess.h"
-#include "net/client.h"
-#include "net/ready_file.h"
+#include "adapters/client.h"
+#include "adapters/ready_file.h"
+#include "adapters/subprocess.h"
 
 namespace enoki::testing {
 
@@ -34,7 +34,7 @@ class NodeCluster {
     std::filesystem::create_directories(dir_);
     size_t longest = 0;
     for (const auto& id : ids_) longest = std::max(longest, id.size());
-    auto sockets = net::MakeSocketFolder((dir_ / "sockets").string(), longest);
+    auto sockets = adapters::MakeSocketFolder((dir_ / "sockets").string(), longest);
     EXPECT_TRUE(sockets.ok() && !sockets->temporary) << sockets.status().ToString();
     for (const auto& id : ids_) {
       endpoints_[id] = "ipc://" + (dir_ / "sockets" / id).string();
@@ -63,11 +63,11 @@ class NodeCluster {
     argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
     argv.insert(argv.end(), node_args_[id].begin(), node_args_[id].end());
     if (http_ports_.contains(id)) argv.push_back("--http=127.0.0.1:0");
-    auto p = core::Subprocess::Start(argv, (dir_ / (id + ".log")).string());
+    auto p = adapters::Subprocess::Start(argv, (dir_ / (id + ".log")).string());
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     procs_.erase(id);
     auto& proc = procs_.emplace(id, std::move(p.value())).first->second;
-    auto info = net::WaitForReadyFile(ready, id, proc, std::chrono::seconds(10));
+    auto info = adapters::WaitForReadyFile(ready, id, proc, std::chrono::seconds(10));
     ASSERT_TRUE(info.ok()) << info.status().ToString() << "; log: " << (dir_ / (id + ".log"));
     ASSERT_EQ(info->endpoint, endpoints_[id]);
     if (http_ports_.contains(id)) {
@@ -80,9 +80,9 @@ class NodeCluster {
   // SIGTERM; returns the exit status.
   int Stop(const std::string& id) { return procs_.at(id).Stop(); }
 
-  std::unique_ptr<net::Client> Client(const std::string& id,
-                                      std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-    return std::make_unique<net::Client>(context_, endpoints_.at(id), timeout, id);
+  std::unique_ptr<adapters::Client> Client(
+      const std::string& id, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    return std::make_unique<adapters::Client>(context_, endpoints_.at(id), timeout, id);
   }
   const std::string& endpoint(const std::string& id) { return endpoints_.at(id); }
   int http_port(const std::string& id) { return http_ports_.at(id); }
@@ -107,7 +107,7 @@ class NodeCluster {
   std::filesystem::path dir_;
   std::map<std::string, std::string> endpoints_;
   std::map<std::string, int> http_ports_;
-  std::map<std::string, core::Subprocess> procs_;
+  std::map<std::string, adapters::Subprocess> procs_;
   zmq::context_t context_{1};
 };
 

@@ -31,7 +31,7 @@ proto::FunctionSpec Program(const std::string& name, const std::string& file,
   return s;
 }
 
-void CreateKeygroup(net::Client& c, const std::string& name, std::vector<std::string> replicas,
+void CreateKeygroup(adapters::Client& c, const std::string& name, std::vector<std::string> replicas,
                     proto::ReplicationMode mode = proto::ASYNC) {
   proto::CreateKeygroupRequest kg;
   kg.set_name(name);

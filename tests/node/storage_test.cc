@@ -17,11 +17,14 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/sqlite_storage.h"
 #include "node/memory_storage.h"
-#include "node/sqlite_storage.h"
 
 namespace enoki::node {
 namespace {
+
+using adapters::SqliteStorage;  // the engine of real nodes, tested here against the contract
+using adapters::SqliteSync;
 
 namespace fs = std::filesystem;
 

@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "net/trace_file.h"
+#include "adapters/trace_file.h"
 #include "testbed/results.h"
 
 namespace enoki::testbed {
@@ -67,16 +67,16 @@ TEST(ResultsTest, LagAndStalenessFromTheTraces) {
   // writes version 3.5 (a greater version than 3, smaller than 4) durable only at 48 ms, and
   // applies a's version 1 at 12 ms. Node c reads.
   {
-    auto a = net::TraceFile::Open((dir / "a.trace").string());
+    auto a = adapters::TraceFile::Open((dir / "a.trace").string());
     ASSERT_TRUE(a.ok());
     for (auto [v, t] : {std::pair{1, 10}, {2, 20}, {3, 30}, {40, 45}}) {
       (*a)->Record(Write("k", v, "a", true, t));
     }
-    auto b = net::TraceFile::Open((dir / "b.trace").string());
+    auto b = adapters::TraceFile::Open((dir / "b.trace").string());
     ASSERT_TRUE(b.ok());
     (*b)->Record(Write("k", 1, "a", false, 12));
     (*b)->Record(Write("k", 35, "b", true, 48));
-    auto c = net::TraceFile::Open((dir / "c.trace").string());
+    auto c = adapters::TraceFile::Open((dir / "c.trace").string());
     ASSERT_TRUE(c.ok());
     (*c)->Record(Read("k", 1, "a", 15));  // version 2 was not durable yet: fresh
     (*c)->Record(Read("k", 1, "a", 25));  // version 2 was, since 20 ms: 5 ms stale
@@ -91,7 +91,7 @@ TEST(ResultsTest, LagAndStalenessFromTheTraces) {
     ASSERT_TRUE(
         (*db)
             ->WriteTrace(
-                n, [&](const auto& each) { return net::ReadTraceFile(path, each); }, 5 * kMs)
+                n, [&](const auto& each) { return adapters::ReadTraceFile(path, each); }, 5 * kMs)
             .ok());
   }
   std::string path = (*db)->path();

@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "net/trace_file.h"
+#include "adapters/trace_file.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 namespace {
 
 proto::TraceRecord Op(const std::string& key) {
@@ -63,4 +63,4 @@ TEST(TraceFileTest, AppendsReadsBackAndSurvivesATornEnd) {
 }
 
 }  // namespace
-}  // namespace enoki::net
+}  // namespace enoki::adapters

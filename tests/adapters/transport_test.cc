@@ -8,12 +8,12 @@
 
 #include <gtest/gtest.h>
 
-#include "net/client.h"
+#include "adapters/client.h"
+#include "adapters/event_loop.h"
+#include "adapters/zmq_transport.h"
 #include "net/codec.h"
-#include "net/event_loop.h"
-#include "net/zmq_transport.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 namespace {
 
 using std::chrono::milliseconds;
@@ -25,7 +25,7 @@ TEST(CodecTest, EncodedEnvelopesParseBack) {
   item->set_key("k");
   item->set_value(std::string(300, 'v'));  // a length that needs a two-byte varint
   std::string frame;
-  EncodeEnvelope(msg, &frame);
+  net::EncodeEnvelope(msg, &frame);
   proto::Envelope env;
   ASSERT_TRUE(env.ParseFromString(frame));
   ASSERT_TRUE(env.has_peer());
@@ -34,7 +34,7 @@ TEST(CodecTest, EncodedEnvelopesParseBack) {
   proto::Response response;
   response.set_id(7);
   response.set_served_by(std::string(200, 's'));  // with the node field, a two-byte length
-  EncodeEnvelope(response, "edge1", &frame);
+  net::EncodeEnvelope(response, "edge1", &frame);
   ASSERT_TRUE(env.ParseFromString(frame));
   EXPECT_EQ(env.response().id(), 7u);
   EXPECT_EQ(env.response().served_by().size(), 200u);
@@ -59,15 +59,15 @@ TEST(EventLoopTest, TimersRunInOrderAndStopEndsTheLoop) {
 }
 
 // Records what a transport delivers; stops the loop after `stop_after` deliveries.
-class Recorder : public MessageHandler {
+class Recorder : public net::MessageHandler {
  public:
-  Recorder(EventLoop& loop, Transport& transport, int stop_after)
+  Recorder(EventLoop& loop, net::Transport& transport, int stop_after)
       : loop_(loop), transport_(transport), stop_after_(stop_after) {}
   void OnPeerMessage(proto::PeerMessage&& msg) override {
     peer.push_back(std::move(msg));
     Count();
   }
-  void OnClientRequest(const ClientId& client, proto::Request&& request) override {
+  void OnClientRequest(const net::ClientId& client, proto::Request&& request) override {
     proto::Response r;
     r.set_id(request.id());
     r.set_served_by("echo:" + request.get().key());
@@ -83,7 +83,7 @@ class Recorder : public MessageHandler {
     if (static_cast<int>(peer.size() + requests.size()) >= stop_after_) loop_.Stop();
   }
   EventLoop& loop_;
-  Transport& transport_;
+  net::Transport& transport_;
   int stop_after_;
 };
 
@@ -134,7 +134,7 @@ TEST(ZmqTransportTest, AnswersClientsAndRejectsBadFrames) {
   req.set_id(3);
   req.mutable_get()->set_key("hello");
   std::string frame;
-  EncodeEnvelope(req, &frame);
+  net::EncodeEnvelope(req, &frame);
   raw.send(zmq::buffer(frame), zmq::send_flags::none);
   loop.Schedule(std::chrono::seconds(10), [&] { loop.Stop(); });  // bound
   loop.Run();
@@ -198,7 +198,7 @@ TEST(ZmqTransportTest, RefusesRequestsAddressedToAnotherNode) {
     req.set_id(id);
     req.set_to(to);
     req.mutable_get()->set_key("k");
-    EncodeEnvelope(req, &frame);
+    net::EncodeEnvelope(req, &frame);
     raw.send(zmq::buffer(frame), zmq::send_flags::none);
   }
   // The blocking client addresses its requests itself and checks who answers.
@@ -262,7 +262,7 @@ TEST(ClientTest, AnAnswerFromAnotherNodeIsAnError) {
   proto::Response response;
   response.set_id(env.request().id());
   std::string frame;
-  EncodeEnvelope(response, "edge72", &frame);
+  net::EncodeEnvelope(response, "edge72", &frame);
   server.send(routing, zmq::send_flags::sndmore);
   server.send(zmq::buffer(frame), zmq::send_flags::none);
   caller.join();
@@ -274,4 +274,4 @@ TEST(ClientTest, AnAnswerFromAnotherNodeIsAnError) {
 }
 
 }  // namespace
-}  // namespace enoki::net
+}  // namespace enoki::adapters

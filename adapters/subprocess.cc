@@ -1,5 +1,5 @@
 // fork/exec child processes, with bounded waits.
-#include "core/subprocess.h"
+#include "adapters/subprocess.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,10 +18,10 @@
 
 extern char** environ;
 
-namespace enoki::core {
+namespace enoki::adapters {
 
-Result<pid_t> Spawn(const SpawnOptions& options) {
-  if (options.argv.empty()) return Status::InvalidArgument("no program to start");
+core::Result<pid_t> Spawn(const SpawnOptions& options) {
+  if (options.argv.empty()) return core::Status::InvalidArgument("no program to start");
   // Everything the child needs is built before fork: after it, only async-signal-safe calls.
   std::vector<char*> args;
   for (const auto& a : options.argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -41,21 +41,22 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
   for (int c : options.placement.cpus) {
-    if (c < 0 || c >= CPU_SETSIZE) return Status::InvalidArgument("no CPU " + std::to_string(c));
+    if (c < 0 || c >= CPU_SETSIZE)
+      return core::Status::InvalidArgument("no CPU " + std::to_string(c));
     CPU_SET(c, &cpus);
   }
 
   // A pipe closed on exec tells the parent whether exec worked.
   int err_pipe[2];
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    return Status::IOError(std::string("pipe: ") + std::strerror(errno));
+    return core::Status::IOError(std::string("pipe: ") + std::strerror(errno));
   }
   pid_t pid = ::fork();
   if (pid < 0) {
     int e = errno;
     ::close(err_pipe[0]);
     ::close(err_pipe[1]);
-    return Status::IOError(std::string("fork: ") + std::strerror(e));
+    return core::Status::IOError(std::string("fork: ") + std::strerror(e));
   }
   if (pid == 0) {
     auto fail = [&](int e) {
@@ -97,7 +98,8 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
   ::close(err_pipe[0]);
   if (n == sizeof child_errno) {
     ::waitpid(pid, nullptr, 0);
-    return Status::IOError("cannot run " + options.argv[0] + ": " + std::strerror(child_errno));
+    return core::Status::IOError("cannot run " + options.argv[0] + ": " +
+                                 std::strerror(child_errno));
   }
   return pid;
 }
@@ -111,9 +113,9 @@ std::string DescribeWaitStatus(int status) {
   return "ended with wait status " + std::to_string(status);
 }
 
-Result<std::string> RunCommand(const std::vector<std::string>& argv,
-                               std::chrono::milliseconds timeout) {
-  if (argv.empty()) return Status::InvalidArgument("no program to run");
+core::Result<std::string> RunCommand(const std::vector<std::string>& argv,
+                                     std::chrono::milliseconds timeout) {
+  if (argv.empty()) return core::Status::InvalidArgument("no program to run");
   SpawnOptions options;
   options.argv = argv;
   if (argv[0].find('/') == std::string::npos) {
@@ -133,7 +135,7 @@ Result<std::string> RunCommand(const std::vector<std::string>& argv,
   for (const auto& a : argv) command += (command.empty() ? "" : " ") + a;
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) {
-    return Status::IOError(std::string("pipe: ") + std::strerror(errno));
+    return core::Status::IOError(std::string("pipe: ") + std::strerror(errno));
   }
   options.stdout_fd = options.stderr_fd = out[1];
   options.own_process_group = true;  // a Ctrl-C at the terminal does not cut it short
@@ -155,8 +157,8 @@ Result<std::string> RunCommand(const std::vector<std::string>& argv,
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0) {
       ::close(out[0]);
-      return Status::DeadlineExceeded(command + ": still running after " +
-                                      std::to_string(timeout.count()) + " ms");
+      return core::Status::DeadlineExceeded(command + ": still running after " +
+                                            std::to_string(timeout.count()) + " ms");
     }
     ssize_t n = ::read(out[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
@@ -170,13 +172,13 @@ Result<std::string> RunCommand(const std::vector<std::string>& argv,
   if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
     std::string how = status ? DescribeWaitStatus(*status) : "did not end";
     while (!output.empty() && output.back() == '\n') output.pop_back();
-    return Status::Internal(command + ": " + how + (output.empty() ? "" : ": " + output));
+    return core::Status::Internal(command + ": " + how + (output.empty() ? "" : ": " + output));
   }
   return output;
 }
 
-Result<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
-                                     const std::string& log_path, const Placement& where) {
+core::Result<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
+                                           const std::string& log_path, const Placement& where) {
   SpawnOptions options;
   options.argv = argv;
   options.placement = where;
@@ -185,7 +187,7 @@ Result<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
   if (!log_path.empty()) {
     log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) {
-      return Status::IOError("cannot open log " + log_path + ": " + std::strerror(errno));
+      return core::Status::IOError("cannot open log " + log_path + ": " + std::strerror(errno));
     }
     options.stdout_fd = options.stderr_fd = log_fd;
   }
@@ -247,4 +249,4 @@ void Subprocess::Kill() {
   (void)Wait(std::chrono::seconds(10));
 }
 
-}  // namespace enoki::core
+}  // namespace enoki::adapters

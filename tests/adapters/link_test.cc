@@ -9,55 +9,57 @@
 #include <cstdio>
 #include <map>
 
-#include "net/event_loop.h"
+#include "adapters/event_loop.h"
+#include "adapters/zmq_transport.h"
 #include "net/link_model.h"
-#include "net/zmq_transport.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 namespace {
 
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
 TEST(LinkSpecTest, ParsesWhatTheScenarioFilesWrite) {
-  auto spec = LinkSpec::Parse("delay=25ms, jitter=500us,dist=normal loss=0.5% rate=100mbit");
+  auto spec = net::LinkSpec::Parse("delay=25ms, jitter=500us,dist=normal loss=0.5% rate=100mbit");
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
   EXPECT_EQ(spec->delay, milliseconds(25));
   EXPECT_EQ(spec->jitter, microseconds(500));
-  EXPECT_EQ(spec->distribution, LinkSpec::Jitter::kNormal);
+  EXPECT_EQ(spec->distribution, net::LinkSpec::Jitter::kNormal);
   EXPECT_DOUBLE_EQ(spec->loss, 0.005);
   EXPECT_DOUBLE_EQ(spec->rate_bps, 100e6);
-  EXPECT_EQ(LinkSpec::Parse(spec->ToString()).value(), *spec);  // ToString parses back
-  EXPECT_EQ(LinkSpec::Parse("").value(), LinkSpec{});
+  EXPECT_EQ(net::LinkSpec::Parse(spec->ToString()).value(), *spec);  // ToString parses back
+  EXPECT_EQ(net::LinkSpec::Parse("").value(), net::LinkSpec{});
   // Odd values survive the text form exactly (the orchestrator sends links as text).
-  LinkSpec odd{.delay = std::chrono::nanoseconds(1234567),
-               .jitter = microseconds(7),
-               .loss = 1e-5 / 3,
-               .rate_bps = 1234567.891,
-               .cut = true};
-  EXPECT_EQ(LinkSpec::Parse(odd.ToString()).value(), odd) << odd.ToString();
-  EXPECT_EQ(LinkSpec::Parse("delay=0").value().delay, core::Duration(0));
-  EXPECT_FALSE(LinkSpec::Parse("delay=-1ms").ok());
-  EXPECT_FALSE(LinkSpec::Parse("rate=infmbit").ok());
-  EXPECT_EQ(LinkSpec::Parse("loss=0.25").value().loss, 0.25);
+  net::LinkSpec odd{.delay = std::chrono::nanoseconds(1234567),
+                    .jitter = microseconds(7),
+                    .loss = 1e-5 / 3,
+                    .rate_bps = 1234567.891,
+                    .cut = true};
+  EXPECT_EQ(net::LinkSpec::Parse(odd.ToString()).value(), odd) << odd.ToString();
+  EXPECT_EQ(net::LinkSpec::Parse("delay=0").value().delay, core::Duration(0));
+  EXPECT_FALSE(net::LinkSpec::Parse("delay=-1ms").ok());
+  EXPECT_FALSE(net::LinkSpec::Parse("rate=infmbit").ok());
+  EXPECT_EQ(net::LinkSpec::Parse("loss=0.25").value().loss, 0.25);
 
-  auto bad_unit = LinkSpec::Parse("delay=25");
+  auto bad_unit = net::LinkSpec::Parse("delay=25");
   EXPECT_EQ(bad_unit.status().message(),
             "link 'delay=25': delay '25' is not a duration such as 25ms, 500us or 1s");
-  EXPECT_NE(LinkSpec::Parse("loss=150%").status().message().find("up to 100%"), std::string::npos);
-  EXPECT_NE(LinkSpec::Parse("bandwidth=1mbit").status().message().find("unknown key 'bandwidth'"),
+  EXPECT_NE(net::LinkSpec::Parse("loss=150%").status().message().find("up to 100%"),
             std::string::npos);
+  EXPECT_NE(
+      net::LinkSpec::Parse("bandwidth=1mbit").status().message().find("unknown key 'bandwidth'"),
+      std::string::npos);
 }
 
 TEST(LinkModelTest, RateSerializesAndMessagesNeverOvertake) {
   std::mt19937_64 rng(1);
   core::TimePoint t0{};
-  LinkModel link(LinkSpec{.delay = milliseconds(5), .rate_bps = 8e6});  // 1 byte per us
+  net::LinkModel link(net::LinkSpec{.delay = milliseconds(5), .rate_bps = 8e6});  // 1 byte per us
   EXPECT_EQ(*link.Arrival(t0, 1000, rng), t0 + microseconds(1000) + milliseconds(5));
   // Handed over at once: it waits for the first to be sent.
   EXPECT_EQ(*link.Arrival(t0, 1000, rng), t0 + microseconds(2000) + milliseconds(5));
 
-  LinkModel jittery(LinkSpec{.delay = milliseconds(10), .jitter = milliseconds(5)});
+  net::LinkModel jittery(net::LinkSpec{.delay = milliseconds(10), .jitter = milliseconds(5)});
   core::TimePoint last{};
   for (int i = 0; i < 1000; ++i) {
     auto a = jittery.Arrival(t0 + microseconds(10 * i), 100, rng);
@@ -70,31 +72,31 @@ TEST(LinkModelTest, RateSerializesAndMessagesNeverOvertake) {
 
 TEST(LinkModelTest, LossDropsItsFractionAndACutDropsEverything) {
   std::mt19937_64 rng(2);
-  LinkModel lossy(LinkSpec{.delay = milliseconds(1), .loss = 0.2});
+  net::LinkModel lossy(net::LinkSpec{.delay = milliseconds(1), .loss = 0.2});
   int lost = 0;
   constexpr int kMessages = 20000;
   for (int i = 0; i < kMessages; ++i) lost += lossy.Arrival(core::TimePoint{}, 10, rng) ? 0 : 1;
   // Binomial: standard deviation sqrt(n p (1-p)) = 57; allow four.
   EXPECT_NEAR(lost, 0.2 * kMessages, 4 * 57);
-  lossy.Set(LinkSpec{.cut = true});
+  lossy.Set(net::LinkSpec{.cut = true});
   for (int i = 0; i < 100; ++i) EXPECT_FALSE(lossy.Arrival(core::TimePoint{}, 10, rng));
 }
 
 // A sender and several receivers on one loop; every receiver notes when each message arrived.
 class ShaperFidelityTest : public ::testing::Test {
  protected:
-  struct Receiver : MessageHandler {
+  struct Receiver : net::MessageHandler {
     EventLoop* loop;
     std::map<int, core::TimePoint> arrived;  // by sequence number
     void OnPeerMessage(proto::PeerMessage&& msg) override {
       arrived[std::stoi(msg.meta_ack().keygroup())] = loop->Now();
     }
-    void OnClientRequest(const ClientId&, proto::Request&&) override {}
+    void OnClientRequest(const net::ClientId&, proto::Request&&) override {}
   };
 
   // Sends `count` messages of `bytes` to each receiver, `every` apart, over links `specs`; then
   // waits until nothing more can arrive. sent_[i] is when message i was handed to the transport.
-  void Run(const std::map<std::string, LinkSpec>& specs, int count, core::Duration every,
+  void Run(const std::map<std::string, net::LinkSpec>& specs, int count, core::Duration every,
            size_t bytes = 0) {
     ZmqTransportOptions src{"src", "tcp://127.0.0.1:*", {}, 4 << 20, specs};
     for (const auto& [id, spec] : specs) {
@@ -113,8 +115,8 @@ class ShaperFidelityTest : public ::testing::Test {
     drops_ = sender.shaper_drops();
   }
 
-  void Send(ZmqTransport& sender, const std::map<std::string, LinkSpec>& specs, int i, int count,
-            core::Duration every, size_t bytes) {
+  void Send(ZmqTransport& sender, const std::map<std::string, net::LinkSpec>& specs, int i,
+            int count, core::Duration every, size_t bytes) {
     if (i == count) {
       loop_.Schedule(milliseconds(500), [&] { loop_.Stop(); });
       return;
@@ -151,13 +153,13 @@ class ShaperFidelityTest : public ::testing::Test {
 TEST_F(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
   // Messages 3 ms apart, so that jitter (at most +-1 ms here) never makes one wait for another.
   constexpr int kMessages = 400;
-  std::map<std::string, LinkSpec> links = {
+  std::map<std::string, net::LinkSpec> links = {
       {"edge", {.delay = milliseconds(1)}},
       {"cloud", {.delay = milliseconds(25), .jitter = milliseconds(1)}},
       {"far",
        {.delay = milliseconds(10),
         .jitter = microseconds(500),
-        .distribution = LinkSpec::Jitter::kNormal,
+        .distribution = net::LinkSpec::Jitter::kNormal,
         .loss = 0.1}},
   };
   Run(links, kMessages, milliseconds(3));
@@ -220,4 +222,4 @@ TEST_F(ShaperFidelityTest, RateSerializesLargeMessages) {
 }
 
 }  // namespace
-}  // namespace enoki::net
+}  // namespace enoki::adapters

@@ -1,15 +1,9 @@
 // Blocking request/response over a DEALER socket.
-#include "net/client.h"
+#include "adapters/client.h"
 
 #include "net/codec.h"
 
-namespace enoki::net {
-
-core::Status StatusFromWire(proto::Code code, const std::string& message) {
-  return core::Status(static_cast<core::Code>(code), message);
-}
-
-proto::Code CodeToWire(core::Code code) { return static_cast<proto::Code>(code); }
+namespace enoki::adapters {
 
 Client::Client(zmq::context_t& context, std::string endpoint, std::chrono::milliseconds timeout,
                std::string node)
@@ -25,7 +19,7 @@ core::Result<proto::Response> Client::Call(proto::Request request) {
   uint64_t id = next_id_++;
   request.set_id(id);
   request.set_to(node_);
-  EncodeEnvelope(request, &buffer_);
+  net::EncodeEnvelope(request, &buffer_);
   socket_.send(zmq::buffer(buffer_), zmq::send_flags::none);
   auto deadline = std::chrono::steady_clock::now() + timeout_;
   while (true) {
@@ -47,7 +41,7 @@ core::Result<proto::Response> Client::Call(proto::Request request) {
     }
     proto::Response& response = *envelope.mutable_response();
     if (response.id() != id && response.id() != 0) continue;  // a late answer to an older call
-    if (response.code() != proto::OK) return StatusFromWire(response.code(), response.error());
+    if (response.code() != proto::OK) return net::StatusFromWire(response.code(), response.error());
     if (!node_.empty() && response.node() != node_) {
       return core::Status::FailedPrecondition("node '" + response.node() + "' answered at " +
                                               endpoint_ + ", where node '" + node_ +
@@ -188,4 +182,4 @@ core::Result<proto::FunctionLogs> Client::FunctionLogs(const std::string& name, 
   return std::move(*res->mutable_logs());
 }
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

@@ -17,14 +17,14 @@
 struct sqlite3;
 struct sqlite3_stmt;
 
-namespace enoki::node {
+namespace enoki::adapters {
 
 enum class SqliteSync {
   kNormal,  // synchronous=NORMAL: a commit survives a crash of the process (SIGKILL)
   kFull,    // synchronous=FULL: a commit survives a crash of the machine (fsync per commit)
 };
 
-class SqliteStorage : public StorageEngine {
+class SqliteStorage : public node::StorageEngine {
  public:
   // Opens (creating if needed, with its parent directories) the database at `path`, in WAL mode
   // with the given durability. Fails, never throws, with a message naming the path when the file
@@ -42,12 +42,12 @@ class SqliteStorage : public StorageEngine {
   // Visits every keygroup (by name), then every item (by keygroup, key), then every outbox record
   // (by peer, keygroup, key), each in byte order. Fails with IOError naming the path when SQLite
   // fails or a stored catalog entry does not parse; records visited before that stay visited.
-  core::Status Load(const LoadVisitor& visitor) override;
+  core::Status Load(const node::LoadVisitor& visitor) override;
   // Applies the batch's net effect in one transaction (BEGIN IMMEDIATE ... COMMIT). On failure
   // nothing of the batch is applied, and the Status (IOError naming the path and SQLite's
   // message) says why.
   // An empty batch is ok and touches nothing.
-  core::Status Commit(const WriteBatch& batch) override;
+  core::Status Commit(const node::WriteBatch& batch) override;
 
  private:
   enum Stmt {
@@ -76,7 +76,7 @@ class SqliteStorage : public StorageEngine {
   // Runs statement `s` to completion after its parameters were bound (`bind_rc` is the first
   // failure of binding them, or SQLITE_OK), then resets it and clears its bindings.
   core::Status Step(Stmt s, int bind_rc = 0);
-  core::Status CommitInTransaction(const WriteBatch& batch);
+  core::Status CommitInTransaction(const node::WriteBatch& batch);
 
   std::string path_;
   sqlite3* db_;
@@ -84,4 +84,4 @@ class SqliteStorage : public StorageEngine {
   sqlite3_stmt* stmts_[kStmtCount] = {};
 };
 
-}  // namespace enoki::node
+}  // namespace enoki::adapters

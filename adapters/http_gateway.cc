@@ -1,11 +1,11 @@
 // The HTTP gateway on cpp-httplib, forwarding to the node over ZeroMQ.
-#include "net/http_gateway.h"
+#include "adapters/http_gateway.h"
 
 #include <httplib.h>
 
-#include "net/client.h"
+#include "adapters/client.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 namespace {
 
 // The HTTP status for a wire error code.
@@ -97,4 +97,4 @@ core::Status HttpGateway::Start() {
   return core::Status::Ok();
 }
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

@@ -21,30 +21,30 @@
 
 #include <zmq.hpp>
 
+#include "adapters/event_loop.h"
 #include "core/status.h"
-#include "net/event_loop.h"
 #include "net/link_model.h"
 #include "net/transport.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 struct ZmqTransportOptions {
-  std::string self;                          // this node's id
-  std::string listen;                        // e.g. tcp://127.0.0.1:7001
-  std::map<std::string, std::string> peers;  // node id -> endpoint
-  size_t max_message_bytes = 4 << 20;        // larger frames are refused by ZeroMQ
-  std::map<std::string, LinkSpec> links;     // peers whose messages the shaper holds back
+  std::string self;                            // this node's id
+  std::string listen;                          // e.g. tcp://127.0.0.1:7001
+  std::map<std::string, std::string> peers;    // node id -> endpoint
+  size_t max_message_bytes = 4 << 20;          // larger frames are refused by ZeroMQ
+  std::map<std::string, net::LinkSpec> links;  // peers whose messages the shaper holds back
 };
 
-class ZmqTransport : public Transport {
+class ZmqTransport : public net::Transport {
  public:
   ZmqTransport(zmq::context_t& context, EventLoop& loop, ZmqTransportOptions options);
   // Binds the listen endpoint and registers with the loop. Fails if the address is taken.
   [[nodiscard]] core::Status Start();
 
-  void SetHandler(MessageHandler* handler) override { handler_ = handler; }
+  void SetHandler(net::MessageHandler* handler) override { handler_ = handler; }
   bool SendToPeer(const std::string& to, const proto::PeerMessage& msg) override;
-  void ReplyToClient(const ClientId& client, const proto::Response& response) override;
+  void ReplyToClient(const net::ClientId& client, const proto::Response& response) override;
 
   // The endpoint actually bound (resolves a wildcard port such as tcp://127.0.0.1:*).
   const std::string& bound_endpoint() const { return bound_; }
@@ -53,31 +53,31 @@ class ZmqTransport : public Transport {
   // the link model draws (delay, jitter, rate), dropped as its loss or a cut says, and sent in
   // order. Messages already held keep their time, but one that is due (within kDeliveryLead)
   // while the link is cut is dropped. A peer without a link gets its messages at once.
-  [[nodiscard]] core::Status SetLink(const std::string& peer, const LinkSpec& spec);
+  [[nodiscard]] core::Status SetLink(const std::string& peer, const net::LinkSpec& spec);
   // Messages the shaper dropped (loss, cut) so far.
   uint64_t shaper_drops() const { return shaper_drops_; }
 
  private:
   void OnRouterReadable();
-  void SendError(const ClientId& client, const std::string& message);
+  void SendError(const net::ClientId& client, const std::string& message);
   // Answers a request whose `to` names another node with FAILED_PRECONDITION, naming both.
-  void RefuseMisaddressed(const ClientId& client, const proto::Request& request);
+  void RefuseMisaddressed(const net::ClientId& client, const proto::Request& request);
   // Answers a SetLinkRequest (the emulation orchestrator changing a link during a run).
-  void ServeSetLink(const ClientId& client, const proto::Request& request);
+  void ServeSetLink(const net::ClientId& client, const proto::Request& request);
   // Creates the DEALER socket to peer `to`; throws zmq::error_t for a bad endpoint.
   void ConnectPeer(const std::string& to, const std::string& endpoint);
   bool SendNow(zmq::socket_t& socket, const std::string& bytes);
   // Sends the held messages to `peer` that are due (within kDeliveryLead), and waits for the next.
   void ReleaseDue(const std::string& peer);
   // Hands a received message to the handler (or serves it, for set_link).
-  void Dispatch(const ClientId& client, proto::Envelope& envelope);
+  void Dispatch(const net::ClientId& client, proto::Envelope& envelope);
   // Hands on the held messages that are due, in order, and sets the timer for the next.
   void DeliverDue();
   // Sets the one timer that delivers the held messages when the first is due.
   void ArmDelivery();
 
   struct ShapedLink {
-    LinkModel model;
+    net::LinkModel model;
     std::deque<std::pair<core::TimePoint, std::string>> held;  // arrival time, frame; in order
     bool timer_set = false;
   };
@@ -87,15 +87,15 @@ class ZmqTransport : public Transport {
   ZmqTransportOptions options_;
   zmq::socket_t router_;
   std::map<std::string, std::unique_ptr<zmq::socket_t>> peer_sockets_;
-  MessageHandler* handler_ = nullptr;
+  net::MessageHandler* handler_ = nullptr;
   std::string bound_;
   std::string buffer_;  // reused for serialization
   std::map<std::string, ShapedLink> shaped_;
   uint64_t shaper_drops_ = 0;
   // Received messages stamped with a later arrival time, by that time.
-  std::multimap<core::TimePoint, std::pair<ClientId, proto::Envelope>> arriving_;
+  std::multimap<core::TimePoint, std::pair<net::ClientId, proto::Envelope>> arriving_;
   core::TimerId delivery_timer_{};
   bool delivery_armed_ = false;
 };
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

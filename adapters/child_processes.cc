@@ -1,5 +1,5 @@
 // Child processes on the event loop: pipes, pidfds, reaping.
-#include "net/child_processes.h"
+#include "adapters/child_processes.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,9 +11,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/subprocess.h"
+#include "adapters/subprocess.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 struct ChildProcesses::Child {
   pid_t pid = -1;
@@ -71,14 +71,14 @@ core::Result<core::ProcessEnv::ProcessId> ChildProcesses::Spawn(const Spec& spec
     close_all();
     return core::Status::IOError(std::string("pipe: ") + std::strerror(e));
   }
-  core::SpawnOptions options;
+  adapters::SpawnOptions options;
   options.argv = spec.argv;
   options.env = spec.env;
   options.stdin_fd = in[0];
   options.stdout_fd = out[1];
   options.stderr_fd = err[1];
   options.die_with_parent = true;
-  auto pid = core::Spawn(options);
+  auto pid = adapters::Spawn(options);
   CloseFd(in[0]);
   CloseFd(out[1]);
   CloseFd(err[1]);
@@ -196,4 +196,4 @@ void ChildProcesses::Close(Child& c) {
   c.handlers = {};
 }
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

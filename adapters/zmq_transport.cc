@@ -1,12 +1,12 @@
 // ZeroMQ transport: ROUTER in, one DEALER per peer out.
-#include "net/zmq_transport.h"
+#include "adapters/zmq_transport.h"
 
 #include <spdlog/spdlog.h>
 
-#include "net/client.h"
+#include "adapters/client.h"
 #include "net/codec.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 ZmqTransport::ZmqTransport(zmq::context_t& context, EventLoop& loop, ZmqTransportOptions options)
     : context_(context),
@@ -38,7 +38,7 @@ core::Status ZmqTransport::Start() {
   return core::Status::Ok();
 }
 
-core::Status ZmqTransport::SetLink(const std::string& peer, const LinkSpec& spec) {
+core::Status ZmqTransport::SetLink(const std::string& peer, const net::LinkSpec& spec) {
   if (!options_.peers.contains(peer)) {
     return core::Status::InvalidArgument("link to '" + peer + "': not a peer of " + options_.self);
   }
@@ -52,7 +52,7 @@ void ZmqTransport::OnRouterReadable() {
   for (int n = 0; n < kMaxPerRound; ++n) {
     zmq::message_t id;
     if (!router_.recv(id, zmq::recv_flags::dontwait)) return;
-    ClientId client(static_cast<const char*>(id.data()), id.size());
+    net::ClientId client(static_cast<const char*>(id.data()), id.size());
     // The frames of one message arrive together: reading them never blocks.
     int frames = 0;
     zmq::message_t payload;
@@ -77,7 +77,7 @@ void ZmqTransport::OnRouterReadable() {
     // falls behind: one that is due already waits for those due before it.
     auto now = loop_.Now();
     core::TimePoint due = std::min(core::TimePoint(core::Duration(envelope.deliver_at_ns())),
-                                   now + 2 * kDeliveryLead);
+                                   now + 2 * net::kDeliveryLead);
     if (due <= now && arriving_.empty()) {
       Dispatch(client, envelope);
       continue;
@@ -106,7 +106,7 @@ void ZmqTransport::ArmDelivery() {
   });
 }
 
-void ZmqTransport::Dispatch(const ClientId& client, proto::Envelope& envelope) {
+void ZmqTransport::Dispatch(const net::ClientId& client, proto::Envelope& envelope) {
   switch (envelope.kind_case()) {
     case proto::Envelope::kRequest:
       if (!envelope.request().to().empty() && envelope.request().to() != options_.self) {
@@ -131,20 +131,20 @@ void ZmqTransport::Dispatch(const ClientId& client, proto::Envelope& envelope) {
   }
 }
 
-void ZmqTransport::ServeSetLink(const ClientId& client, const proto::Request& request) {
+void ZmqTransport::ServeSetLink(const net::ClientId& client, const proto::Request& request) {
   proto::Response response;
   response.set_id(request.id());
   response.set_served_by(options_.self);
-  auto spec = LinkSpec::Parse(request.set_link().spec());
+  auto spec = net::LinkSpec::Parse(request.set_link().spec());
   core::Status st = spec.ok() ? SetLink(request.set_link().peer(), *spec) : spec.status();
   if (!st.ok()) {
-    response.set_code(CodeToWire(st.code()));
+    response.set_code(net::CodeToWire(st.code()));
     response.set_error(st.message());
   }
   ReplyToClient(client, response);
 }
 
-void ZmqTransport::RefuseMisaddressed(const ClientId& client, const proto::Request& request) {
+void ZmqTransport::RefuseMisaddressed(const net::ClientId& client, const proto::Request& request) {
   std::string message = "request " + std::to_string(request.id()) + " is addressed to node '" +
                         request.to() + "' but reached node '" + options_.self + "' at " + bound_ +
                         ": the sender has a wrong endpoint for '" + request.to() + "'";
@@ -156,7 +156,7 @@ void ZmqTransport::RefuseMisaddressed(const ClientId& client, const proto::Reque
   ReplyToClient(client, response);
 }
 
-void ZmqTransport::SendError(const ClientId& client, const std::string& message) {
+void ZmqTransport::SendError(const net::ClientId& client, const std::string& message) {
   spdlog::warn("{}", message);
   proto::Response response;
   response.set_code(proto::INVALID_ARGUMENT);
@@ -187,7 +187,7 @@ void ZmqTransport::ConnectPeer(const std::string& to, const std::string& endpoin
 bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& msg) {
   auto it = peer_sockets_.find(to);
   if (it == peer_sockets_.end()) return false;
-  EncodeEnvelope(msg, &buffer_);
+  net::EncodeEnvelope(msg, &buffer_);
   auto link = shaped_.find(to);
   if (link == shaped_.end()) return SendNow(*it->second, buffer_);
   ShapedLink& l = link->second;
@@ -196,11 +196,11 @@ bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& m
     ++shaper_drops_;
     return true;  // lost on the way, as far as the sender can tell
   }
-  AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &buffer_);
+  net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &buffer_);
   l.held.emplace_back(*arrival, buffer_);
   if (!l.timer_set) {
     l.timer_set = true;
-    loop_.Schedule(*arrival - kDeliveryLead - loop_.Now(), [this, to] { ReleaseDue(to); });
+    loop_.Schedule(*arrival - net::kDeliveryLead - loop_.Now(), [this, to] { ReleaseDue(to); });
   }
   return true;
 }
@@ -210,13 +210,14 @@ void ZmqTransport::ReleaseDue(const std::string& peer) {
   l.timer_set = false;
   zmq::socket_t& socket = *peer_sockets_.at(peer);
   auto now = loop_.Now();
-  while (!l.held.empty() && l.held.front().first - kDeliveryLead <= now) {
+  while (!l.held.empty() && l.held.front().first - net::kDeliveryLead <= now) {
     if (l.model.spec().cut || !SendNow(socket, l.held.front().second)) ++shaper_drops_;
     l.held.pop_front();
   }
   if (!l.held.empty()) {
     l.timer_set = true;
-    loop_.Schedule(l.held.front().first - kDeliveryLead - now, [this, peer] { ReleaseDue(peer); });
+    loop_.Schedule(l.held.front().first - net::kDeliveryLead - now,
+                   [this, peer] { ReleaseDue(peer); });
   }
 }
 
@@ -224,9 +225,9 @@ bool ZmqTransport::SendNow(zmq::socket_t& socket, const std::string& bytes) {
   return socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
 }
 
-void ZmqTransport::ReplyToClient(const ClientId& client, const proto::Response& response) {
-  EncodeEnvelope(response, options_.self, &buffer_);
-  AppendEnvelopeTime(proto::Envelope::kSentAtNsFieldNumber, loop_.Now(), &buffer_);
+void ZmqTransport::ReplyToClient(const net::ClientId& client, const proto::Response& response) {
+  net::EncodeEnvelope(response, options_.self, &buffer_);
+  net::AppendEnvelopeTime(proto::Envelope::kSentAtNsFieldNumber, loop_.Now(), &buffer_);
   try {
     router_.send(zmq::buffer(client), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     router_.send(zmq::buffer(buffer_), zmq::send_flags::dontwait);
@@ -235,4 +236,4 @@ void ZmqTransport::ReplyToClient(const ClientId& client, const proto::Response& 
   }
 }
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

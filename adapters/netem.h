@@ -26,7 +26,7 @@
 #include "core/status.h"
 #include "net/link_model.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 class NetemNetwork {
  public:
@@ -46,22 +46,22 @@ class NetemNetwork {
 
   // Builds the network for `hosts` with the links `links` (a -> b, for every pair of hosts that
   // is not two clients). `work_dir` receives the tc command files.
-  static core::Result<std::unique_ptr<NetemNetwork>> Create(const std::vector<Host>& hosts,
-                                                            const std::map<Pair, LinkSpec>& links,
-                                                            const std::string& work_dir);
+  static core::Result<std::unique_ptr<NetemNetwork>> Create(
+      const std::vector<Host>& hosts, const std::map<Pair, net::LinkSpec>& links,
+      const std::string& work_dir);
   ~NetemNetwork();
   NetemNetwork(const NetemNetwork&) = delete;
   NetemNetwork& operator=(const NetemNetwork&) = delete;
 
   // The host's IPv4 address on the bridge.
   const std::string& Address(const std::string& host) const { return hosts_.at(host).address; }
-  // The namespace file of a (non-client) node, for core::SpawnOptions::netns.
+  // The namespace file of a (non-client) node, for adapters::SpawnOptions::netns.
   std::string NamespacePath(const std::string& node) const;
 
   // Changes links (cut included) from now on. The tc commands run in order on a thread of this
   // object's, so the caller is not held up; failures are kept for Finish. A change of the jitter's
   // distribution replaces the link's netem qdisc, dropping the packets it holds at that moment.
-  void SetLinks(std::vector<std::pair<Pair, LinkSpec>> changes);
+  void SetLinks(std::vector<std::pair<Pair, net::LinkSpec>> changes);
   // Waits until every change asked for has been made; the failures, if any.
   std::vector<std::string> Finish();
 
@@ -76,17 +76,18 @@ class NetemNetwork {
     std::string netns;  // where the device is; empty: this process's namespace
     std::string device;
     unsigned id = 0;  // the htb class minor and the netem handle's major
-    LinkSpec::Jitter distribution = LinkSpec::Jitter::kUniform;  // as its netem qdisc has it
+    net::LinkSpec::Jitter distribution =
+        net::LinkSpec::Jitter::kUniform;  // as its netem qdisc has it
   };
 
   NetemNetwork() = default;
-  core::Status Build(const std::vector<Host>& hosts, const std::map<Pair, LinkSpec>& links);
+  core::Status Build(const std::vector<Host>& hosts, const std::map<Pair, net::LinkSpec>& links);
   // Runs `lines` as one `ip -batch` or `tc -batch` (`tool`), in `netns` if not empty; the file
   // stays in the work folder.
   core::Status Batch(const std::string& tool, const std::string& netns,
                      const std::vector<std::string>& lines, bool force = false);
   // The tc lines that create (or change) class c's htb class and netem qdisc for `spec`.
-  std::vector<std::string> ClassLines(ClassRef& c, const LinkSpec& spec, bool create);
+  std::vector<std::string> ClassLines(ClassRef& c, const net::LinkSpec& spec, bool create);
   void Work();
   void Remove();
 
@@ -100,10 +101,10 @@ class NetemNetwork {
 
   std::mutex mu_;  // guards the queue, busy_ and errors_
   std::condition_variable cv_;
-  std::vector<std::pair<Pair, LinkSpec>> queue_;
+  std::vector<std::pair<Pair, net::LinkSpec>> queue_;
   bool busy_ = false, stopping_ = false;
   std::vector<std::string> errors_;
   std::thread worker_;
 };
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

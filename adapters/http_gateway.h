@@ -21,7 +21,7 @@ namespace httplib {
 class Server;
 }
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 class HttpGateway {
  public:
@@ -47,4 +47,4 @@ class HttpGateway {
   std::thread thread_;
 };
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

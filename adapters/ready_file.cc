@@ -1,5 +1,5 @@
 // Ready files: written by `enoki node --ready-file`, read by whoever started the node.
-#include "net/ready_file.h"
+#include "adapters/ready_file.h"
 
 #include <sys/un.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 using core::Status;
 
@@ -56,13 +56,13 @@ core::Result<ReadyInfo> ReadReadyFile(const std::string& path) {
 }
 
 core::Result<ReadyInfo> WaitForReadyFile(const std::string& path, const std::string& id,
-                                         core::Subprocess& proc,
+                                         adapters::Subprocess& proc,
                                          std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!std::filesystem::exists(path)) {
     // Waiting for the process is the pause between looks.
     if (auto status = proc.Wait(std::chrono::milliseconds(10))) {
-      return Status::Unavailable("node " + id + " " + core::DescribeWaitStatus(*status) +
+      return Status::Unavailable("node " + id + " " + adapters::DescribeWaitStatus(*status) +
                                  " before it was ready");
     }
     if (std::chrono::steady_clock::now() > deadline) {
@@ -102,4 +102,4 @@ core::Result<SocketFolder> MakeSocketFolder(const std::string& preferred, size_t
   return SocketFolder{path, true};
 }
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

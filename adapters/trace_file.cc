@@ -1,5 +1,5 @@
 // Length-prefixed trace records in a file.
-#include "net/trace_file.h"
+#include "adapters/trace_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <iterator>
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 core::Result<std::unique_ptr<TraceFile>> TraceFile::Open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -91,4 +91,4 @@ core::Status ReadTraceFile(const std::string& path,
   return core::Status::Ok();
 }
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

@@ -1,4 +1,4 @@
-// The netem backend (net/netem.h) for real: namespaces, veth, a bridge and tc netem. For links
+// The netem backend (adapters/netem.h) for real: namespaces, veth, a bridge and tc netem. For links
 // with different delays, jitter, distributions, loss and rate, UDP datagrams carrying their send
 // time are timed at the receiver (all threads of this process share one monotonic clock; each
 // sender and receiver thread enters its host's namespace), and the measured one-way delays and
@@ -26,10 +26,10 @@
 #include <map>
 #include <thread>
 
-#include "core/subprocess.h"
-#include "net/netem.h"
+#include "adapters/netem.h"
+#include "adapters/subprocess.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 namespace {
 
 using std::chrono::microseconds;
@@ -70,7 +70,8 @@ class NetemTest : public ::testing::Test {
     if (!available.ok()) GTEST_SKIP() << "netem cannot run here: " << available.message();
   }
 
-  void Build(const std::vector<NetemNetwork::Host>& hosts, const std::map<Pair, LinkSpec>& links) {
+  void Build(const std::vector<NetemNetwork::Host>& hosts,
+             const std::map<Pair, net::LinkSpec>& links) {
     auto net = NetemNetwork::Create(hosts, links, dir_ + "/netem");
     ASSERT_TRUE(net.ok()) << net.status().ToString();
     net_ = std::move(net.value());
@@ -173,7 +174,7 @@ class NetemTest : public ::testing::Test {
 
 TEST_F(NetemTest, DelayJitterAndLossMatchTheLinks) {
   constexpr int kMessages = 400;
-  std::map<Pair, LinkSpec> links;
+  std::map<Pair, net::LinkSpec> links;
   for (const char* a : {"client", "edge", "cloud", "far"}) {
     for (const char* b : {"client", "edge", "cloud", "far"}) {
       if (std::string(a) != b) links[{a, b}] = {.delay = milliseconds(1)};
@@ -184,7 +185,7 @@ TEST_F(NetemTest, DelayJitterAndLossMatchTheLinks) {
   links[{"edge", "cloud"}] = {.delay = milliseconds(25), .jitter = milliseconds(1)};
   links[{"edge", "far"}] = {.delay = milliseconds(10),
                             .jitter = microseconds(500),
-                            .distribution = LinkSpec::Jitter::kNormal,
+                            .distribution = net::LinkSpec::Jitter::kNormal,
                             .loss = 0.1};
   Build({{"client", true}, {"edge"}, {"cloud"}, {"far"}}, links);
   std::vector<Pair> flows = {
@@ -199,7 +200,7 @@ TEST_F(NetemTest, DelayJitterAndLossMatchTheLinks) {
   // binomial standard deviations; nothing lost on lossless links.
   for (const auto& p : flows) {
     const auto& d = delays[p];
-    const LinkSpec& spec = links[p];
+    const net::LinkSpec& spec = links[p];
     std::string id = p.first + "->" + p.second;
     ASSERT_GT(d.size(), kMessages / 2u) << id;
     double configured = core::ToMillis(spec.delay);
@@ -232,7 +233,7 @@ TEST_F(NetemTest, DelayJitterAndLossMatchTheLinks) {
 TEST_F(NetemTest, RateSerializesAndLinksChangeWhileRunning) {
   // 100 datagrams of 1,250 bytes (1,278 on the wire with UDP, IP and Ethernet headers) handed
   // over back to back at 10 Mbit/s: about 1.02 ms each on the wire.
-  std::map<Pair, LinkSpec> links = {
+  std::map<Pair, net::LinkSpec> links = {
       {{"client", "edge"}, {.delay = milliseconds(1), .rate_bps = 10e6}},
       {{"edge", "client"}, {.delay = milliseconds(1)}}};
   Build({{"client", true}, {"edge"}}, links);
@@ -272,13 +273,13 @@ TEST_F(NetemTest, RemovesWhatItMadeAndWhatDeadRunsLeft) {
   if (dead == 0) ::_exit(0);
   ::waitpid(dead, nullptr, 0);
   std::string stale_ns = NetemNetwork::NamespacePrefix(dead) + "0";
-  ASSERT_TRUE(core::RunCommand({"ip", "netns", "add", stale_ns}).ok());
+  ASSERT_TRUE(adapters::RunCommand({"ip", "netns", "add", stale_ns}).ok());
   std::string stale_dev = NetemNetwork::DevicePrefix(dead) + "b";
-  ASSERT_TRUE(core::RunCommand({"ip", "link", "add", stale_dev, "type", "bridge"}).ok());
+  ASSERT_TRUE(adapters::RunCommand({"ip", "link", "add", stale_dev, "type", "bridge"}).ok());
 
   // 13 nodes: more than the digits and letters up to 'b' of device names in base 36.
   std::vector<NetemNetwork::Host> hosts = {{"client", true}};
-  std::map<Pair, LinkSpec> links;
+  std::map<Pair, net::LinkSpec> links;
   for (int i = 0; i < 13; ++i) {
     hosts.push_back({"n" + std::to_string(i)});
     links[{"client", hosts.back().name}] = {};
@@ -310,4 +311,4 @@ TEST_F(NetemTest, RemovesWhatItMadeAndWhatDeadRunsLeft) {
 }
 
 }  // namespace
-}  // namespace enoki::net
+}  // namespace enoki::adapters

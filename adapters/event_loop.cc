@@ -1,5 +1,5 @@
 // The real-time event loop: zmq::poll, woken by a timerfd armed at the next due timer.
-#include "net/event_loop.h"
+#include "adapters/event_loop.h"
 
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <chrono>
 #include <system_error>
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 EventLoop::EventLoop(uint64_t seed) : rng_(seed) {
   // steady_clock is CLOCK_MONOTONIC, so due times arm the timerfd as they are.
@@ -128,4 +128,4 @@ void EventLoop::Run() {
   }
 }
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

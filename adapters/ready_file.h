@@ -14,10 +14,10 @@
 #include <chrono>
 #include <string>
 
+#include "adapters/subprocess.h"
 #include "core/status.h"
-#include "core/subprocess.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 struct ReadyInfo {
   std::string id;        // the node's id
@@ -35,7 +35,8 @@ core::Result<ReadyInfo> ReadReadyFile(const std::string& path);
 // Fails at once when the process ended meanwhile (saying how), when the time is up, or when the
 // file names another id. The caller removes an old file before starting the node.
 core::Result<ReadyInfo> WaitForReadyFile(const std::string& path, const std::string& id,
-                                         core::Subprocess& proc, std::chrono::milliseconds timeout);
+                                         adapters::Subprocess& proc,
+                                         std::chrono::milliseconds timeout);
 
 // A folder for the Unix sockets (ipc:// endpoints) of nodes whose ids have at most
 // `longest_id` characters.
@@ -47,4 +48,4 @@ struct SocketFolder {
 // characters), else a fresh folder in the temporary directory.
 core::Result<SocketFolder> MakeSocketFolder(const std::string& preferred, size_t longest_id);
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

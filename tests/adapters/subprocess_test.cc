@@ -7,9 +7,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/subprocess.h"
+#include "adapters/subprocess.h"
 
-namespace enoki::core {
+namespace enoki::adapters {
 namespace {
 
 TEST(RunCommandTest, ReturnsTheOutputOrSaysWhatFailed) {
@@ -21,7 +21,7 @@ TEST(RunCommandTest, ReturnsTheOutputOrSaysWhatFailed) {
   auto missing = RunCommand({"no-such-program-enoki"});
   EXPECT_FALSE(missing.ok());
   auto slow = RunCommand({"sleep", "5"}, std::chrono::milliseconds(100));
-  EXPECT_EQ(slow.status().code(), Code::kDeadlineExceeded);
+  EXPECT_EQ(slow.status().code(), core::Code::kDeadlineExceeded);
 }
 
 TEST(SubprocessTest, StartsOnTheCpusItIsGiven) {
@@ -44,4 +44,4 @@ TEST(SubprocessTest, StartsOnTheCpusItIsGiven) {
 }
 
 }  // namespace
-}  // namespace enoki::core
+}  // namespace enoki::adapters

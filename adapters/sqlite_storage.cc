@@ -1,7 +1,7 @@
 // SQLite storage engine: a WAL-mode database, statements prepared once in Open and reused, one
 // transaction per batch. Bound strings are SQLITE_STATIC: every statement runs to completion and
 // has its bindings cleared while the batch it reads from is still alive.
-#include "node/sqlite_storage.h"
+#include "adapters/sqlite_storage.h"
 
 #include <sqlite3.h>
 
@@ -14,7 +14,13 @@
 #include <filesystem>
 #include <string>
 
-namespace enoki::node {
+namespace enoki::adapters {
+
+using node::KeygroupRecord;
+using node::LoadVisitor;
+using node::OutboxRecord;
+using node::StoredItem;
+using node::Version;
 namespace {
 
 // 1: keygroups, items, outbox. 2: also functions (a version-1 file is migrated on open).
@@ -246,7 +252,7 @@ core::Status SqliteStorage::Load(const LoadVisitor& visitor) {
 
   s = stmts_[kLoadItems];
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    StoredItem item{ColumnBytes(s, 2), ColumnVersion(s, 3), sqlite3_column_int(s, 6) != 0};
+    node::StoredItem item{ColumnBytes(s, 2), ColumnVersion(s, 3), sqlite3_column_int(s, 6) != 0};
     if (visitor.item) visitor.item(ColumnBytes(s, 0), ColumnBytes(s, 1), std::move(item));
   }
   st = rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load items");
@@ -271,7 +277,7 @@ core::Status SqliteStorage::Load(const LoadVisitor& visitor) {
   return st;
 }
 
-core::Status SqliteStorage::CommitInTransaction(const WriteBatch& batch) {
+core::Status SqliteStorage::CommitInTransaction(const node::WriteBatch& batch) {
   for (const auto& [name, rec] : batch.keygroups()) {
     std::string meta = rec.meta.SerializeAsString();  // alive until Step returns
     Binder b(stmts_[kPutKeygroup]);
@@ -304,7 +310,7 @@ core::Status SqliteStorage::CommitInTransaction(const WriteBatch& batch) {
   return core::Status::Ok();
 }
 
-core::Status SqliteStorage::Commit(const WriteBatch& batch) {
+core::Status SqliteStorage::Commit(const node::WriteBatch& batch) {
   if (batch.empty()) return core::Status::Ok();
   ENOKI_RETURN_IF_ERROR(Step(kBegin));
   core::Status st = CommitInTransaction(batch);
@@ -315,4 +321,4 @@ core::Status SqliteStorage::Commit(const WriteBatch& batch) {
   return st;
 }
 
-}  // namespace enoki::node
+}  // namespace enoki::adapters

@@ -18,7 +18,7 @@
 #include "core/env.h"
 #include "core/timer_queue.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 class EventLoop : public core::Env {
  public:
@@ -74,4 +74,4 @@ class EventLoop : public core::Env {
   std::atomic<bool> stop_{false};
 };
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

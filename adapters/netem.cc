@@ -1,5 +1,5 @@
 // Namespaces, veth pairs, a bridge and tc (htb + netem + u32) for emulated links.
-#include "net/netem.h"
+#include "adapters/netem.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -14,9 +14,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/subprocess.h"
+#include "adapters/subprocess.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 namespace {
 
 using core::Status;
@@ -50,7 +50,7 @@ Status RunBatch(const std::string& tool, const std::string& netns, const std::st
   if (!netns.empty()) argv.insert(argv.end(), {"-n", netns});
   if (force) argv.push_back("-force");
   argv.insert(argv.end(), {"-batch", file});
-  auto r = core::RunCommand(argv);
+  auto r = adapters::RunCommand(argv);
   return r.ok() ? Status::Ok() : Status::Internal("netem: " + r.status().message());
 }
 
@@ -97,7 +97,7 @@ void RemoveStale() {
   std::filesystem::remove(file, ec);
 }
 
-std::string NetemArgs(const LinkSpec& spec) {
+std::string NetemArgs(const net::LinkSpec& spec) {
   char buf[256];
   std::string s =
       "netem limit 100000 delay " +
@@ -108,7 +108,7 @@ std::string NetemArgs(const LinkSpec& spec) {
         " " +
         std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(spec.jitter).count()) +
         "us";
-    if (spec.distribution == LinkSpec::Jitter::kNormal) s += " distribution normal";
+    if (spec.distribution == net::LinkSpec::Jitter::kNormal) s += " distribution normal";
   }
   double loss = spec.cut ? 1.0 : spec.loss;
   if (loss > 0) {
@@ -118,7 +118,7 @@ std::string NetemArgs(const LinkSpec& spec) {
   return s;
 }
 
-std::string HtbRate(const LinkSpec& spec) {
+std::string HtbRate(const net::LinkSpec& spec) {
   if (spec.rate_bps <= 0) return "rate 10gbit quantum 60000";
   char buf[64];
   std::snprintf(buf, sizeof buf, "rate %.0fbit burst 1600b cburst 1600b quantum 60000",
@@ -144,13 +144,13 @@ std::string NetemNetwork::DevicePrefix(long pid) {
 Status NetemNetwork::Available() {
   if (::geteuid() != 0) return Status::FailedPrecondition("not root (netem needs root)");
   std::string probe = NamespacePrefix(::getpid()) + "probe";
-  auto added = core::RunCommand({"ip", "netns", "add", probe});
+  auto added = adapters::RunCommand({"ip", "netns", "add", probe});
   if (!added.ok())
     return Status::FailedPrecondition("cannot create a network namespace: " +
                                       added.status().message());
-  auto netem = core::RunCommand(
+  auto netem = adapters::RunCommand(
       {"tc", "-n", probe, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"});
-  (void)core::RunCommand({"ip", "netns", "delete", probe});
+  (void)adapters::RunCommand({"ip", "netns", "delete", probe});
   if (!netem.ok())
     return Status::FailedPrecondition("the kernel has no netem qdisc (sch_netem): " +
                                       netem.status().message());
@@ -158,7 +158,7 @@ Status NetemNetwork::Available() {
 }
 
 core::Result<std::unique_ptr<NetemNetwork>> NetemNetwork::Create(
-    const std::vector<Host>& hosts, const std::map<Pair, LinkSpec>& links,
+    const std::vector<Host>& hosts, const std::map<Pair, net::LinkSpec>& links,
     const std::string& work_dir) {
   if (hosts.size() > 65000) return Status::InvalidArgument("netem: more than 65,000 hosts");
   RemoveStale();
@@ -173,7 +173,8 @@ core::Result<std::unique_ptr<NetemNetwork>> NetemNetwork::Create(
   return net;
 }
 
-Status NetemNetwork::Build(const std::vector<Host>& hosts, const std::map<Pair, LinkSpec>& links) {
+Status NetemNetwork::Build(const std::vector<Host>& hosts,
+                           const std::map<Pair, net::LinkSpec>& links) {
   tag_ = DevicePrefix(::getpid());
   int x = FreeSubnet();
   auto address = [x](int h) {
@@ -261,7 +262,8 @@ Status NetemNetwork::Batch(const std::string& tool, const std::string& netns,
   return RunBatch(tool, netns, file, lines, force);
 }
 
-std::vector<std::string> NetemNetwork::ClassLines(ClassRef& c, const LinkSpec& spec, bool create) {
+std::vector<std::string> NetemNetwork::ClassLines(ClassRef& c, const net::LinkSpec& spec,
+                                                  bool create) {
   std::string dev = " dev " + c.device + " ";
   std::string id = Hex(c.id);
   std::string qdisc = dev + "parent 1:" + id + " handle " + id + ": " + NetemArgs(spec);
@@ -281,7 +283,7 @@ std::vector<std::string> NetemNetwork::ClassLines(ClassRef& c, const LinkSpec& s
   return lines;
 }
 
-void NetemNetwork::SetLinks(std::vector<std::pair<Pair, LinkSpec>> changes) {
+void NetemNetwork::SetLinks(std::vector<std::pair<Pair, net::LinkSpec>> changes) {
   std::lock_guard lock(mu_);
   for (auto& c : changes) queue_.push_back(std::move(c));
   cv_.notify_all();
@@ -344,4 +346,4 @@ NetemNetwork::~NetemNetwork() {
   Remove();
 }
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

@@ -13,7 +13,7 @@
 
 #include "core/status.h"
 
-namespace enoki::core {
+namespace enoki::adapters {
 
 // Where a child runs: its network namespace and the CPUs it may use.
 struct Placement {
@@ -36,7 +36,7 @@ struct SpawnOptions {
 
 // Starts a child process (fork and exec) with every other descriptor closed and default signal
 // dispositions; returns its pid, or the reason it could not be run.
-Result<pid_t> Spawn(const SpawnOptions& options);
+core::Result<pid_t> Spawn(const SpawnOptions& options);
 
 // What a wait status (as from waitpid) says: "exited with status 3", "was killed by signal 9
 // (Killed)".
@@ -47,15 +47,16 @@ std::string DescribeWaitStatus(int status);
 // /sbin (where `ip` and `tc` live, often not on a user's PATH). An exit status other than 0 is an
 // error whose message holds the command and its output. The program runs in a process group of
 // its own, so that a Ctrl-C meant for this process does not stop it halfway.
-Result<std::string> RunCommand(const std::vector<std::string>& argv,
-                               std::chrono::milliseconds timeout = std::chrono::seconds(30));
+core::Result<std::string> RunCommand(const std::vector<std::string>& argv,
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 class Subprocess {
  public:
   // Starts `argv` (argv[0] is a path), to be killed when this process dies (even by SIGKILL).
   // Output goes to `log_path` (appended) if it is not empty.
-  static Result<Subprocess> Start(const std::vector<std::string>& argv,
-                                  const std::string& log_path = "", const Placement& where = {});
+  static core::Result<Subprocess> Start(const std::vector<std::string>& argv,
+                                        const std::string& log_path = "",
+                                        const Placement& where = {});
   // The path of the running executable (for a program that starts copies of itself).
   static std::string SelfPath();
 
@@ -76,9 +77,10 @@ class Subprocess {
   void Kill();
 
  private:
-  friend Result<std::string> RunCommand(const std::vector<std::string>&, std::chrono::milliseconds);
+  friend core::Result<std::string> RunCommand(const std::vector<std::string>&,
+                                              std::chrono::milliseconds);
   explicit Subprocess(pid_t pid) : pid_(pid) {}
   pid_t pid_ = -1;  // -1 once reaped
 };
 
-}  // namespace enoki::core
+}  // namespace enoki::adapters

@@ -12,7 +12,7 @@
 #include "core/status.h"
 #include "net/proto/enoki.pb.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 class Client {
  public:
@@ -61,9 +61,4 @@ class Client {
   std::string buffer_;
 };
 
-// Converts a wire error code and message to a Status (OK gives an ok Status).
-core::Status StatusFromWire(proto::Code code, const std::string& message);
-// Converts a Status code to its wire code.
-proto::Code CodeToWire(core::Code code);
-
-}  // namespace enoki::net
+}  // namespace enoki::adapters

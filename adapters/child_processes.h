@@ -7,10 +7,10 @@
 #include <map>
 #include <memory>
 
+#include "adapters/event_loop.h"
 #include "core/process_env.h"
-#include "net/event_loop.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 
 class ChildProcesses : public core::ProcessEnv {
  public:
@@ -35,4 +35,4 @@ class ChildProcesses : public core::ProcessEnv {
   ProcessId next_id_ = 1;
 };
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters

@@ -11,9 +11,9 @@
 #include "core/status.h"
 #include "net/trace.h"
 
-namespace enoki::net {
+namespace enoki::adapters {
 
-class TraceFile : public TraceSink {
+class TraceFile : public net::TraceSink {
  public:
   // Opens `path` for appending (a restarted node continues its file, after cutting off a torn
   // last record), creating it if needed.
@@ -37,4 +37,4 @@ class TraceFile : public TraceSink {
 core::Status ReadTraceFile(const std::string& path,
                            const std::function<void(const proto::TraceRecord&)>& fn);
 
-}  // namespace enoki::net
+}  // namespace enoki::adapters
