@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "adapters/sqlite_storage.h"
+#include "functions/builtins.h"
 #include "net/codec.h"
 #include "net/link_model.h"
 #include "node/function_host.h"
@@ -108,7 +109,7 @@ class LocalNode {
     options.peers = peers;
     node_ = std::make_unique<node::Node>(options, sim_, transport_, *storage_);
     if (!node_->Start().ok()) std::abort();
-    host_ = std::make_unique<node::FunctionHost>(*node_, sim_);
+    host_ = std::make_unique<node::FunctionHost>(*node_, sim_, functions::Builtins());
     if (peers.empty()) Run(CreateKeygroup({id}));
   }
 

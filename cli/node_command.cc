@@ -19,6 +19,7 @@
 #include "adapters/trace_file.h"
 #include "adapters/zmq_transport.h"
 #include "cli/commands.h"
+#include "functions/builtins.h"
 #include "node/function_host.h"
 #include "node/memory_storage.h"
 #include "node/node.h"
@@ -141,7 +142,8 @@ int RunNode(const NodeArgs& args) {
   // After Start, which loaded the stored deployments the host deploys again. Nothing is served
   // before the loop runs.
   adapters::ChildProcesses children(loop);
-  node::FunctionHost host(node, loop, WorkerRuntime(children, transport.bound_endpoint()));
+  node::FunctionHost host(node, loop, functions::Builtins(),
+                          WorkerRuntime(children, transport.bound_endpoint()));
   loop.AddIdleHook([&node] { node.Flush(); });
   std::unique_ptr<adapters::TraceFile> trace;
   if (!args.trace.empty()) {

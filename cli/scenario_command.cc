@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "testbed/scenario.h"
+#include "testbed/topology.h"
 
 namespace enoki::cli {
 namespace {

@@ -1,6 +1,8 @@
 // Deploying and invoking native functions.
 #include "node/function_host.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "net/codec.h"
@@ -16,8 +18,9 @@ struct FunctionHost::Call {
   bool answered = false;
 };
 
-FunctionHost::FunctionHost(Node& node, core::Env& env, ProcessRuntime process_runtime)
-    : node_(node), env_(env), process_runtime_(std::move(process_runtime)) {
+FunctionHost::FunctionHost(Node& node, core::Env& env, const NativeFunctions& natives,
+                           ProcessRuntime process_runtime)
+    : node_(node), env_(env), natives_(natives), process_runtime_(std::move(process_runtime)) {
   node_.SetFunctionHandler([this](proto::Request&& request, Node::Done done) {
     Execute(std::move(request), std::move(done));
   });
@@ -28,6 +31,27 @@ FunctionHost::FunctionHost(Node& node, core::Env& env, ProcessRuntime process_ru
                    st.ToString());
     }
   }
+}
+
+core::Status CheckNativeSpec(const NativeFunctions& natives, const proto::FunctionSpec& spec) {
+  auto fn = natives.find(spec.handler());
+  if (fn == natives.end()) {
+    std::string names;
+    for (const auto& [name, f] : natives) names += (names.empty() ? "" : ", ") + name;
+    return core::Status::InvalidArgument("no native function '" + spec.handler() +
+                                         "' (available: " + names + ")");
+  }
+  const std::vector<std::string>& known = fn->second.params;
+  std::map<std::string, std::string> params(spec.params().begin(), spec.params().end());
+  for (const auto& [name, value] : params) {
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string takes;
+    for (const auto& k : known) takes += (takes.empty() ? "" : ", ") + k;
+    return core::Status::InvalidArgument("native function '" + spec.handler() +
+                                         "' has no parameter '" + name + "' (it takes " +
+                                         (takes.empty() ? "none" : takes) + ")");
+  }
+  return core::Status::Ok();
 }
 
 FunctionHost::~FunctionHost() {
@@ -103,8 +127,8 @@ core::Status FunctionHost::Deploy(proto::FunctionSpec spec) {
   auto old = functions_.find(spec.name());
   d->log = old != functions_.end() ? old->second->log : std::make_shared<FunctionLog>();
   if (spec.runtime() == "native") {
-    ENOKI_RETURN_IF_ERROR(CheckNativeSpec(spec));
-    d->fn = NativeFunctions().at(spec.handler()).run;
+    ENOKI_RETURN_IF_ERROR(CheckNativeSpec(natives_, spec));
+    d->fn = natives_.at(spec.handler()).run;
   } else if (spec.runtime() == "process") {
     if (process_runtime_.processes == nullptr) {
       return core::Status::InvalidArgument(

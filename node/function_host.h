@@ -31,12 +31,13 @@ struct NativeFunction {
   std::vector<std::string> params;
 };
 
-// The built-in native functions, by handler name (node/native_functions.cc).
-const std::map<std::string, NativeFunction>& NativeFunctions();
+// Native functions by handler name: what a host can run (functions/builtins.h has the built-in
+// ones).
+using NativeFunctions = std::map<std::string, NativeFunction>;
 
-// Whether `spec` (runtime native) names a built-in function and only parameters it reads; the
-// error names what is wrong and what it takes.
-core::Status CheckNativeSpec(const proto::FunctionSpec& spec);
+// Whether `spec` (runtime native) names one of `natives` and only parameters it reads; the error
+// names what is wrong and what it takes.
+core::Status CheckNativeSpec(const NativeFunctions& natives, const proto::FunctionSpec& spec);
 
 // What process functions need from the node's mode: child processes (real mode has them, a
 // simulation does not) and the environment variables every worker gets (ENOKI_NODE, PATH, ...).
@@ -50,9 +51,11 @@ class FunctionHost {
   static constexpr uint32_t kDefaultTimeoutMs = 10000;
   static constexpr uint32_t kDefaultConcurrency = 100;
 
-  // Registers with `node` (which must outlive it) as its function handler. Without
-  // `process_runtime.processes`, deploying a process function is refused.
-  FunctionHost(Node& node, core::Env& env, ProcessRuntime process_runtime = {});
+  // Registers with `node` (which must outlive it) as its function handler; runtime "native" runs
+  // `natives` (which must outlive it). Without `process_runtime.processes`, deploying a process
+  // function is refused.
+  FunctionHost(Node& node, core::Env& env, const NativeFunctions& natives,
+               ProcessRuntime process_runtime = {});
   ~FunctionHost();
 
   // Called as each invocation starts, with its function (a simulation charges its compute time
@@ -83,6 +86,7 @@ class FunctionHost {
 
   Node& node_;
   core::Env& env_;
+  const NativeFunctions& natives_;
   ProcessRuntime process_runtime_;
   std::map<std::string, std::shared_ptr<Deployment>> functions_;
   std::map<uint64_t, core::TimerId> timers_;  // of invocations in flight, by invocation

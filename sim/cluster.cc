@@ -1,6 +1,8 @@
 // Nodes on the simulator, crash and restart.
 #include "sim/cluster.h"
 
+#include "functions/builtins.h"
+
 #include <cassert>
 
 namespace enoki::sim {
@@ -165,7 +167,7 @@ core::Status SimCluster::Restart(const std::string& id) {
   m.node = std::make_unique<node::Node>(m.options, m.env, transport, m.storage);
   m.node->SetTrace(m.trace);
   ENOKI_RETURN_IF_ERROR(m.node->Start());
-  m.host = std::make_unique<node::FunctionHost>(*m.node, m.env);
+  m.host = std::make_unique<node::FunctionHost>(*m.node, m.env, functions::Builtins());
   m.host->SetInvokeHook([this, &m](const proto::FunctionSpec& spec) {
     if (costs_.invocation) Charge(m, costs_.invocation(m.options.id, spec));
   });

@@ -30,6 +30,7 @@
 #include "testbed/driver.h"
 #include "testbed/report.h"
 #include "testbed/results.h"
+#include "testbed/topology.h"
 
 namespace enoki::testbed {
 namespace {

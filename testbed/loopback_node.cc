@@ -1,6 +1,8 @@
 // A node on its own thread, on loopback.
 #include "testbed/loopback_node.h"
 
+#include "functions/builtins.h"
+
 namespace enoki::testbed {
 
 LoopbackNode::LoopbackNode(node::StorageEngine& storage)
@@ -17,7 +19,7 @@ core::Result<std::unique_ptr<LoopbackNode>> LoopbackNode::Start(node::StorageEng
   n->node_.emplace(n->options_, n->env_, n->transport_, n->storage_);
   n->transport_.SetHandler(&*n->node_);
   ENOKI_RETURN_IF_ERROR(n->node_->Start());
-  n->host_.emplace(*n->node_, n->env_);
+  n->host_.emplace(*n->node_, n->env_, functions::Builtins());
   n->loop_.AddIdleHook([raw = n.get()] { raw->node_->Flush(); });
   n->thread_ = std::thread([raw = n.get()] { raw->loop_.Run(); });
   n->client_.emplace(n->context_, n->transport_.bound_endpoint(), std::chrono::seconds(10));

@@ -1,5 +1,6 @@
-// Loading and validating scenario files, and the link table.
+// Reading and validating scenario files (YAML), with file:line:column errors.
 #include "testbed/scenario.h"
+#include "testbed/topology.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -14,7 +15,7 @@
 #include <set>
 #include <sstream>
 
-#include "node/function_host.h"
+#include "functions/specs.h"
 #include "node/validation.h"
 
 namespace enoki::testbed {
@@ -207,8 +208,6 @@ core::Result<Tier> ParseTier(const Reader& r, const YAML::Node& n, const std::st
   if (auto tier = TierFromName(*s)) return *tier;
   return r.Error(n, field, "'" + *s + "' is not one of cloud, edge, client");
 }
-
-std::pair<Tier, Tier> TierPair(Tier a, Tier b) { return a < b ? std::pair(a, b) : std::pair(b, a); }
 
 // "0", "0,2", "1-3": CPU numbers, each at most once, in increasing order.
 core::Result<std::vector<int>> ParseCpuList(const Reader& r, const YAML::Node& n,
@@ -439,7 +438,7 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
     if (runtime == "native") {
       proto::FunctionSpec named;
       named.set_handler(*handler);
-      Status st = node::CheckNativeSpec(named);
+      Status st = functions::CheckBuiltinSpec(named);
       if (!st.ok()) return r.Error(n["handler"], f + ".handler", st.message());
     } else if (runtime == "process") {
       std::filesystem::path path(*handler);
@@ -470,7 +469,7 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
         (*d.spec.mutable_params())[it->first.Scalar()] = *v;
       }
       if (runtime == "native") {
-        Status st = node::CheckNativeSpec(d.spec);
+        Status st = functions::CheckBuiltinSpec(d.spec);
         if (!st.ok()) return r.Error(params, f + ".params", st.message());
       }
     }
@@ -690,80 +689,6 @@ Status LoadTimeline(const Reader& r, const YAML::Node& list, Scenario& s) {
 
 }  // namespace
 
-core::Result<std::vector<BodyPart>> ParseBody(const std::string& t) {
-  std::vector<BodyPart> parts;
-  auto text = [&](char c) {
-    if (parts.empty() || parts.back().kind != BodyPart::Kind::kText) parts.push_back({});
-    parts.back().text += c;
-  };
-  for (size_t i = 0; i < t.size(); ++i) {
-    if ((t[i] == '{' || t[i] == '}') && i + 1 < t.size() && t[i + 1] == t[i]) {
-      text(t[i++]);
-      continue;
-    }
-    if (t[i] != '{') {
-      text(t[i]);
-      continue;
-    }
-    auto end = t.find('}', i);
-    if (end == std::string::npos) return Status::InvalidArgument("a '{' without its '}'");
-    std::string field = t.substr(i + 1, end - i - 1);
-    BodyPart p;
-    long long a = 0, b = 0;
-    char tail = 0;
-    bool ok = true;
-    if (field == "caller") {
-      p.kind = BodyPart::Kind::kCaller;
-    } else if (field == "seq") {
-      p.kind = BodyPart::Kind::kSeq;
-    } else if (std::sscanf(field.c_str(), "int:%lld:%lld%c", &a, &b, &tail) == 2 && a <= b) {
-      p = {BodyPart::Kind::kInt, "", a, b};
-    } else if (std::sscanf(field.c_str(), "random:%lld%c", &a, &tail) == 1 && a >= 0 &&
-               a <= (64 << 20)) {
-      p = {BodyPart::Kind::kRandom, "", a, 0};
-    } else {
-      ok = false;
-    }
-    if (!ok) {
-      return Status::InvalidArgument("'{" + field +
-                                     "}' is not one of {caller}, {seq}, {int:A:B} (A <= B), "
-                                     "{random:N}");
-    }
-    parts.push_back(p);
-    i = end;
-  }
-  return parts;
-}
-
-std::string ExpandBody(const std::vector<BodyPart>& parts, int caller, int64_t seq,
-                       std::mt19937_64& rng) {
-  static constexpr char kAlphabet[] =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  std::string out;
-  for (const auto& p : parts) {
-    switch (p.kind) {
-      case BodyPart::Kind::kText:
-        out += p.text;
-        break;
-      case BodyPart::Kind::kCaller:
-        out += std::to_string(caller);
-        break;
-      case BodyPart::Kind::kSeq:
-        out += std::to_string(seq);
-        break;
-      case BodyPart::Kind::kInt:
-        out += std::to_string(std::uniform_int_distribution<int64_t>(p.a, p.b)(rng));
-        break;
-      case BodyPart::Kind::kRandom: {
-        std::uniform_int_distribution<size_t> pick(0, sizeof kAlphabet - 2);
-        for (int64_t i = 0; i < p.a; ++i) out += kAlphabet[pick(rng)];
-        break;
-      }
-    }
-  }
-  return out;
-}
-
 const char* TierName(Tier tier) {
   switch (tier) {
     case Tier::kCloud:
@@ -858,145 +783,6 @@ core::Result<Scenario> LoadScenario(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return ParseScenario(text.str(), path);
-}
-
-std::map<std::string, std::set<std::string>> Peers(const Scenario& s) {
-  std::map<std::string, std::set<std::string>> peers;
-  for (const auto& n : s.nodes) {
-    if (n.tier != Tier::kClient) peers[n.name];
-  }
-  auto link = [&](const std::string& a, const std::string& b) {
-    if (a == b) return;
-    peers[a].insert(b);
-    peers[b].insert(a);
-  };
-  std::map<std::string, const KeygroupDecl*> keygroups;
-  for (const auto& k : s.keygroups) {
-    keygroups[k.name] = &k;
-    for (const auto& a : k.replicas) {
-      for (const auto& b : k.replicas) link(a, b);
-    }
-  }
-  for (const auto& f : s.functions) {
-    auto k = keygroups.find(f.spec.keygroup());
-    for (const auto& at : f.nodes) {
-      if (k != keygroups.end()) {
-        for (const auto& r : k->second->replicas) link(at, r);
-      }
-      for (const auto& [param, value] : f.spec.params()) {
-        const NodeDecl* callee = s.FindNode(value);
-        if (param.starts_with("at.") && callee != nullptr && callee->tier != Tier::kClient) {
-          link(at, value);
-        }
-      }
-    }
-  }
-  return peers;
-}
-
-core::Result<std::map<std::pair<std::string, std::string>, net::LinkSpec>> LinkTable(
-    const Scenario& s) {
-  size_t n = s.nodes.size();
-  const auto& index = s.node_index;
-  // The pairs that talk, grouped by their first node.
-  std::map<size_t, std::set<size_t>> wanted;
-  for (const auto& [a, bs] : Peers(s)) {
-    for (const auto& b : bs) wanted[index.at(a)].insert(index.at(b));
-  }
-  for (const auto& w : s.workloads) {
-    wanted[index.at(w.client)].insert(index.at(w.node));
-    wanted[index.at(w.node)].insert(index.at(w.client));
-  }
-  // Direct links: declared ones, else the tiers' default.
-  std::vector<std::map<size_t, net::LinkSpec>> declared(n);
-  for (const auto& l : s.links) {
-    declared[index.at(l.a)][index.at(l.b)] = l.spec;
-    declared[index.at(l.b)][index.at(l.a)] = l.spec;
-  }
-  std::map<Tier, std::vector<size_t>> by_tier;
-  for (size_t i = 0; i < n; ++i) by_tier[s.nodes[i].tier].push_back(i);
-  auto direct = [&](size_t u, size_t v) -> std::optional<net::LinkSpec> {
-    if (auto d = declared[u].find(v); d != declared[u].end()) return d->second;
-    auto t = s.tier_links.find(TierPair(s.nodes[u].tier, s.nodes[v].tier));
-    if (u != v && t != s.tier_links.end()) return t->second;
-    return std::nullopt;
-  };
-  std::map<std::pair<std::string, std::string>, net::LinkSpec> table;
-  for (const auto& [src, dsts] : wanted) {
-    std::set<size_t> left;
-    for (size_t dst : dsts) {
-      if (auto d = direct(src, dst)) {
-        table[{s.nodes[src].name, s.nodes[dst].name}] = *d;
-      } else {
-        left.insert(dst);
-      }
-    }
-    if (left.empty()) continue;
-    // The path of least total delay (Dijkstra over declared and default links).
-    std::vector<std::optional<net::LinkSpec>> best(n);
-    std::vector<double> variance(n, 0);  // of the path's jitter, ns^2
-    std::vector<int> jittery(n, 0);      // hops with jitter on the path
-    std::vector<bool> done(n, false);
-    using Item = std::pair<Duration, size_t>;
-    std::priority_queue<Item, std::vector<Item>, std::greater<>> queue;
-    best[src] = net::LinkSpec{};
-    queue.push({Duration(0), src});
-    auto relax = [&](size_t u, size_t v, const net::LinkSpec& hop) {
-      if (done[v]) return;
-      net::LinkSpec path = *best[u];
-      path.delay += hop.delay;
-      if (best[v] && path.delay >= best[v]->delay) return;
-      // Independent jitters add as variances: uniform +-j has variance j^2/3, normal j^2.
-      double j = static_cast<double>(hop.jitter.count());
-      bool uniform = hop.distribution == net::LinkSpec::Jitter::kUniform;
-      double var = variance[u] + (uniform ? j * j / 3 : j * j);
-      int hops = jittery[u] + (hop.jitter > Duration(0) ? 1 : 0);
-      if (hops == 1 && hop.jitter > Duration(0)) {  // the one jittery hop, as it is
-        path.jitter = hop.jitter;
-        path.distribution = hop.distribution;
-      } else if (hops > 1) {  // several: near normal, with the summed variance
-        path.jitter = Duration(static_cast<Duration::rep>(std::llround(std::sqrt(var))));
-        path.distribution = net::LinkSpec::Jitter::kNormal;
-      }
-      path.loss = 1 - (1 - path.loss) * (1 - hop.loss);
-      path.rate_bps = path.rate_bps == 0  ? hop.rate_bps
-                      : hop.rate_bps == 0 ? path.rate_bps
-                                          : std::min(path.rate_bps, hop.rate_bps);
-      best[v] = path;
-      variance[v] = var;
-      jittery[v] = hops;
-      queue.push({path.delay, v});
-    };
-    while (!queue.empty() && !left.empty()) {
-      auto [delay, u] = queue.top();
-      queue.pop();
-      if (done[u]) continue;
-      done[u] = true;
-      left.erase(u);
-      // Clients are ends of paths, never hops on them.
-      if (u != src && s.nodes[u].tier == Tier::kClient) continue;
-      for (const auto& [v, hop] : declared[u]) relax(u, v, hop);
-      for (const auto& [tiers, hop] : s.tier_links) {
-        Tier u_tier = s.nodes[u].tier;
-        if (tiers.first != u_tier && tiers.second != u_tier) continue;
-        Tier other = tiers.first == u_tier ? tiers.second : tiers.first;
-        for (size_t v : by_tier[other]) {
-          if (v != u && !declared[u].contains(v)) relax(u, v, hop);
-        }
-      }
-    }
-    for (size_t dst : dsts) {
-      if (direct(src, dst)) continue;
-      if (!best[dst] || !done[dst]) {
-        return Status::InvalidArgument(
-            "no link or path between " + s.nodes[src].name + " and " + s.nodes[dst].name +
-            ": declare a link, or a tier_links default for " + TierName(s.nodes[src].tier) + "-" +
-            TierName(s.nodes[dst].tier));
-      }
-      table[{s.nodes[src].name, s.nodes[dst].name}] = *best[dst];
-    }
-  }
-  return table;
 }
 
 }  // namespace enoki::testbed

@@ -18,11 +18,16 @@
 #include "net/link_model.h"
 #include "net/proto/enoki.pb.h"
 #include "sim/cost_model.h"
+#include "testbed/body_template.h"
 
 namespace enoki::testbed {
 
 enum class Tier { kCloud, kEdge, kClient };
 const char* TierName(Tier tier);
+// The key of Scenario::tier_links for tiers a and b, in either order.
+inline std::pair<Tier, Tier> TierPair(Tier a, Tier b) {
+  return a < b ? std::pair(a, b) : std::pair(b, a);
+}
 
 struct NodeDecl {
   std::string name;
@@ -55,19 +60,6 @@ struct FunctionDecl {
   // function needs one there; a native function without one has the calibrated cost.
   std::optional<sim::CostModel> cost;
 };
-
-// A workload's body template, parsed: literal text and the fields filled in per request.
-struct BodyPart {
-  enum class Kind { kText, kCaller, kSeq, kInt, kRandom };
-  Kind kind = Kind::kText;
-  std::string text;      // kText
-  int64_t a = 0, b = 0;  // kInt: the range; kRandom: the length in a
-};
-// Parses a template: {caller}, {seq}, {int:A:B}, {random:N}; "{{" and "}}" are braces.
-core::Result<std::vector<BodyPart>> ParseBody(const std::string& text);
-// One request's body.
-std::string ExpandBody(const std::vector<BodyPart>& parts, int caller, int64_t seq,
-                       std::mt19937_64& rng);
 
 // Callers at a client node calling one function at one node. Open loop: each caller sends `rate`
 // requests per second whatever the answers; closed loop (no rate): each caller sends its next
@@ -140,20 +132,5 @@ const FunctionDecl* FindFunction(const Scenario& scenario, const std::string& na
 core::Result<Scenario> LoadScenario(const std::string& path);
 // The same, from text (`file` names it in errors; relative paths are taken from its folder).
 core::Result<Scenario> ParseScenario(const std::string& text, const std::string& file);
-
-// The nodes each cloud and edge node talks to, its peers: the other replicas of the keygroups it
-// holds, the replicas of the keygroups its functions use, the nodes its functions' `at.<callee>`
-// parameters name, and every node that has it as a peer by these rules. A node talks to no other
-// (pings, replication and the catalog reach its peers only), so a large topology costs each node
-// its neighbourhood, not the whole world.
-std::map<std::string, std::set<std::string>> Peers(const Scenario& scenario);
-
-// The one-way link of every pair of nodes that talk (peers, and each workload's client and node,
-// both ways): the declared link; else the default for their tiers; else the path of least delay
-// through declared and default links (never through a client node), whose delays add, jitters add
-// as independent deviations (in quadrature), losses compound and rate is the smallest. An error
-// names a pair with no path.
-core::Result<std::map<std::pair<std::string, std::string>, net::LinkSpec>> LinkTable(
-    const Scenario& scenario);
 
 }  // namespace enoki::testbed

@@ -14,6 +14,7 @@
 #include "testbed/calibration.h"
 #include "testbed/driver.h"
 #include "testbed/results.h"
+#include "testbed/topology.h"
 
 namespace enoki::testbed {
 namespace {

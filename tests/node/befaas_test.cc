@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "functions/builtins.h"
 #include "node/function_host.h"
 #include "sim/cluster.h"
 
@@ -44,7 +45,7 @@ class BefaasTest : public ::testing::Test {
         {"at.lightphasecalculation", "cloud"}, {"at.roadcondition", "cloud"},
         {"at.trafficstatistics", "cloud"},     {"at.movementplan", "edge"},
         {"at.emergencydetection", "edge"},     {"cost_ms", "50"}};
-    for (const auto& name : node::NativeFunctions().at(fn).params) {  // those it takes
+    for (const auto& name : functions::Builtins().at(fn).params) {  // those it takes
       (*spec->mutable_params())[name] = all.at(name);
     }
     ASSERT_EQ(cluster_.Call(node, r)->code(), proto::OK) << fn;

@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "functions/builtins.h"
 #include "net/trace.h"
 #include "node/function_context.h"
 #include "node/function_host.h"
@@ -148,7 +149,7 @@ TEST_F(FunctionTest, ConcurrentIncrementsThroughARemoteReplicaAreNeverLost) {
   for (int i = 0; i < kCalls; ++i) {
     contexts.push_back(std::make_unique<FunctionContext>(cluster_.node("c"), "test", "state", "n"));
     node::Spawn<core::Result<std::string>>(
-        node::NativeFunctions().at("increment").run(*contexts.back()),
+        functions::Builtins().at("increment").run(*contexts.back()),
         [&](core::Result<std::string> r) {
           EXPECT_TRUE(r.ok()) << r.status().ToString();
           ++done;
@@ -167,7 +168,7 @@ TEST_F(FunctionTest, ConcurrentIncrementsAtTwoReplicasCanLoseOneButConverge) {
   FunctionContext at_b(cluster_.node("b"), "test", "state", "n");
   std::vector<std::string> results;
   for (auto* ctx : {&at_a, &at_b}) {
-    node::Spawn<core::Result<std::string>>(node::NativeFunctions().at("increment").run(*ctx),
+    node::Spawn<core::Result<std::string>>(functions::Builtins().at("increment").run(*ctx),
                                            [&](core::Result<std::string> r) {
                                              ASSERT_TRUE(r.ok()) << r.status().ToString();
                                              results.push_back(*r);

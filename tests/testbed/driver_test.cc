@@ -5,6 +5,7 @@
 
 #include "sim/simulator.h"
 #include "testbed/driver.h"
+#include "testbed/topology.h"
 
 namespace enoki::testbed {
 namespace {

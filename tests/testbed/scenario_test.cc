@@ -7,6 +7,7 @@
 #include <set>
 
 #include "testbed/scenario.h"
+#include "testbed/topology.h"
 
 namespace enoki::testbed {
 namespace {

@@ -1,4 +1,4 @@
-// The BeFaaS IoT traffic application's functions (befaas_functions.cc has the call graph).
+// The BeFaaS IoT traffic application's functions (befaas.cc has the call graph).
 #pragma once
 
 #include <map>
@@ -6,10 +6,10 @@
 
 #include "node/function_host.h"
 
-namespace enoki::node {
+namespace enoki::functions {
 
 // Adds trafficsensorfilter, movementplan, lightphasecalculation, weathersensorfilter,
 // roadcondition, objectrecognition, trafficstatistics and emergencydetection to `functions`.
-void AddBefaasFunctions(std::map<std::string, NativeFunction>& functions);
+void AddBefaasFunctions(node::NativeFunctions& functions);
 
-}  // namespace enoki::node
+}  // namespace enoki::functions

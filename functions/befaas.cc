@@ -16,9 +16,13 @@
 #include <sstream>
 #include <vector>
 
-#include "node/befaas_functions.h"
+#include "functions/befaas.h"
 
-namespace enoki::node {
+namespace enoki::functions {
+
+using node::FunctionContext;
+using node::NativeFunction;
+using node::Task;
 namespace {
 
 using Out = core::Result<std::string>;
@@ -159,7 +163,7 @@ Task<Out> ObjectRecognition(FunctionContext& ctx) {
 
 }  // namespace
 
-void AddBefaasFunctions(std::map<std::string, NativeFunction>& functions) {
+void AddBefaasFunctions(node::NativeFunctions& functions) {
   // A function's parameters name the nodes of the functions it calls (at.CALLEE).
   functions.emplace("trafficsensorfilter",
                     NativeFunction{TrafficSensorFilter, {"at.movementplan"}});
@@ -177,4 +181,4 @@ void AddBefaasFunctions(std::map<std::string, NativeFunction>& functions) {
                     NativeFunction{EmergencyDetection, {"at.lightphasecalculation"}});
 }
 
-}  // namespace enoki::node
+}  // namespace enoki::functions

@@ -1,13 +1,18 @@
-// The built-in native functions: the paper's microbenchmark functions (docs/functions.md).
+// The built-in native functions: the paper's microbenchmark functions (docs/functions.md), and
+// the registry of all built-ins.
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <stdexcept>
 
-#include "node/befaas_functions.h"
-#include "node/function_host.h"
+#include "functions/befaas.h"
+#include "functions/builtins.h"
+#include "functions/specs.h"
 
-namespace enoki::node {
+namespace enoki::functions {
+
+using node::FunctionContext;
+using node::Task;
 namespace {
 
 using Out = core::Result<std::string>;
@@ -136,9 +141,9 @@ Task<Out> Replication(FunctionContext& ctx) {
 
 }  // namespace
 
-const std::map<std::string, NativeFunction>& NativeFunctions() {
-  static const std::map<std::string, NativeFunction> kFunctions = [] {
-    std::map<std::string, NativeFunction> functions = {
+const node::NativeFunctions& Builtins() {
+  static const node::NativeFunctions kFunctions = [] {
+    node::NativeFunctions functions = {
         {"echo", {Echo, {}}},
         {"fail", {Fail, {}}},
         {"idle", {Idle, {}}},
@@ -154,25 +159,8 @@ const std::map<std::string, NativeFunction>& NativeFunctions() {
   return kFunctions;
 }
 
-core::Status CheckNativeSpec(const proto::FunctionSpec& spec) {
-  auto fn = NativeFunctions().find(spec.handler());
-  if (fn == NativeFunctions().end()) {
-    std::string names;
-    for (const auto& [name, f] : NativeFunctions()) names += (names.empty() ? "" : ", ") + name;
-    return core::Status::InvalidArgument("no native function '" + spec.handler() +
-                                         "' (available: " + names + ")");
-  }
-  const std::vector<std::string>& known = fn->second.params;
-  std::map<std::string, std::string> params(spec.params().begin(), spec.params().end());
-  for (const auto& [name, value] : params) {
-    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
-    std::string takes;
-    for (const auto& k : known) takes += (takes.empty() ? "" : ", ") + k;
-    return core::Status::InvalidArgument("native function '" + spec.handler() +
-                                         "' has no parameter '" + name + "' (it takes " +
-                                         (takes.empty() ? "none" : takes) + ")");
-  }
-  return core::Status::Ok();
+core::Status CheckBuiltinSpec(const proto::FunctionSpec& spec) {
+  return node::CheckNativeSpec(Builtins(), spec);
 }
 
-}  // namespace enoki::node
+}  // namespace enoki::functions

@@ -1,0 +1,27 @@
+// Request-body templates of workloads: parsed when a scenario is read, expanded for every request
+// of a run (docs/scenarios.md, "body").
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace enoki::testbed {
+
+// A workload's body template, parsed: literal text and the fields filled in per request.
+struct BodyPart {
+  enum class Kind { kText, kCaller, kSeq, kInt, kRandom };
+  Kind kind = Kind::kText;
+  std::string text;      // kText
+  int64_t a = 0, b = 0;  // kInt: the range; kRandom: the length in a
+};
+// Parses a template: {caller}, {seq}, {int:A:B}, {random:N}; "{{" and "}}" are braces.
+core::Result<std::vector<BodyPart>> ParseBody(const std::string& text);
+// One request's body.
+std::string ExpandBody(const std::vector<BodyPart>& parts, int caller, int64_t seq,
+                       std::mt19937_64& rng);
+
+}  // namespace enoki::testbed
