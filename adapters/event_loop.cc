@@ -8,6 +8,8 @@
 #include <chrono>
 #include <system_error>
 
+#include <spdlog/spdlog.h>
+
 namespace enoki::adapters {
 
 EventLoop::EventLoop(uint64_t seed) : rng_(seed) {
@@ -70,7 +72,23 @@ void EventLoop::Unwatch(WatchId id) {
   watches_changed_ = true;
 }
 
-void EventLoop::AddIdleHook(std::function<void()> hook) { idle_hooks_.push_back(std::move(hook)); }
+void EventLoop::AtEndOfRound(std::function<void()> fn) { end_of_round_.push_back(std::move(fn)); }
+
+void EventLoop::RunEndOfRound() {
+  // By index: a function may add more.
+  for (size_t i = 0; i < end_of_round_.size(); ++i) {
+    auto fn = std::move(end_of_round_[i]);
+    fn();
+  }
+  end_of_round_.clear();
+}
+
+void EventLoop::Log(core::LogLevel level, const std::string& line) {
+  static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info,
+                                                          spdlog::level::warn, spdlog::level::err,
+                                                          spdlog::level::critical};
+  spdlog::log(kLevels[static_cast<int>(level)], "{}", line);
+}
 
 void EventLoop::Run() {
   // Polls at least this often so that Stop() from a signal handler is seen promptly.
@@ -124,7 +142,7 @@ void EventLoop::Run() {
     unwatched_.clear();
     auto now = Now();
     while (auto fn = timers_.PopDue(now)) (*fn)();
-    for (auto& hook : idle_hooks_) hook();
+    RunEndOfRound();
   }
 }
 

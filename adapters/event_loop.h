@@ -32,6 +32,10 @@ class EventLoop : public core::Env {
   core::TimerId Schedule(core::Duration delay, std::function<void()> fn) override;
   void Cancel(core::TimerId id) override;
   std::mt19937_64& Rng() override { return rng_; }
+  // A round: one poll's socket reads and descriptor events, then the timers that are due.
+  void AtEndOfRound(std::function<void()> fn) override;
+  // Through spdlog (wall-clock time).
+  void Log(core::LogLevel level, const std::string& line) override;
 
   // Calls `on_readable` whenever `socket` has a message to read. The socket must outlive the loop.
   void AddSocket(zmq::socket_t& socket, std::function<void()> on_readable);
@@ -44,19 +48,19 @@ class EventLoop : public core::Env {
   void SetFdEvents(WatchId id, short events);
   // Stops a watch; safe from inside any callback, that watch's own included.
   void Unwatch(WatchId id);
-  // Runs `hook` after each round of socket reads and timers.
-  void AddIdleHook(std::function<void()> hook);
   // Runs until Stop() is called (from any thread or a signal handler) or a hook fails.
   void Run();
   // Makes Run() return after the current round. Async-signal-safe.
   void Stop() { stop_.store(true, std::memory_order_relaxed); }
 
  private:
+  void RunEndOfRound();
+
   core::TimerQueue timers_;
   std::mt19937_64 rng_;
   std::vector<zmq::pollitem_t> items_;
   std::vector<std::function<void()>> readers_;
-  std::vector<std::function<void()>> idle_hooks_;
+  std::vector<std::function<void()>> end_of_round_;
   struct FdWatch {
     int fd;
     short events;

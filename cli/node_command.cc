@@ -144,7 +144,6 @@ int RunNode(const NodeArgs& args) {
   adapters::ChildProcesses children(loop);
   node::FunctionHost host(node, loop, functions::Builtins(),
                           WorkerRuntime(children, transport.bound_endpoint()));
-  loop.AddIdleHook([&node] { node.Flush(); });
   std::unique_ptr<adapters::TraceFile> trace;
   if (!args.trace.empty()) {
     auto opened = adapters::TraceFile::Open(args.trace);

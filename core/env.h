@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <random>
+#include <string>
 
 namespace enoki::core {
 
@@ -22,6 +23,8 @@ struct MonoClock {
 using Duration = std::chrono::nanoseconds;
 using TimePoint = MonoClock::time_point;
 using TimerId = uint64_t;
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError, kCritical };
 
 // Converts a duration to fractional milliseconds, for reports and logs.
 inline double ToMillis(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -42,6 +45,14 @@ class Env {
   virtual void Cancel(TimerId id) = 0;
   // The seeded random generator of this environment.
   virtual std::mt19937_64& Rng() = 0;
+  // Runs `fn` once at the end of the current round of events: after the event that runs now
+  // (a message, a timer) and what it set off at once, before the environment waits or moves its
+  // clock. Functions added during that end run in the same round, in the order they were added.
+  // Where a node commits what a round changed (Node::Flush).
+  virtual void AtEndOfRound(std::function<void()> fn) = 0;
+  // Writes one log line at `level`, stamped with this environment's time: the host's clock in
+  // real mode, virtual time in simulation.
+  virtual void Log(LogLevel level, const std::string& line) = 0;
 };
 
 }  // namespace enoki::core

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include <spdlog/spdlog.h>
+#include <spdlog/fmt/fmt.h>
 
 #include "net/codec.h"
 #include "node/validation.h"
@@ -27,8 +27,9 @@ FunctionHost::FunctionHost(Node& node, core::Env& env, const NativeFunctions& na
   for (auto& spec : node_.TakeSavedFunctions()) {
     std::string name = spec.name();
     if (core::Status st = Deploy(std::move(spec)); !st.ok()) {
-      spdlog::warn("[{}] stored function '{}' cannot be deployed again: {}", node_.id(), name,
-                   st.ToString());
+      env_.Log(core::LogLevel::kWarn,
+               fmt::format("[{}] stored function '{}' cannot be deployed again: {}", node_.id(),
+                           name, st.ToString()));
     }
   }
 }

@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <cstdio>
 
-#include <spdlog/spdlog.h>
-
 namespace enoki::node {
 namespace {
 
@@ -84,6 +82,7 @@ core::TimerId Node::After(core::Duration delay, std::function<void()> fn) {
   auto holder = std::make_shared<core::TimerId>(0);
   core::TimerId id = env_.Schedule(delay, [this, holder, fn = std::move(fn)] {
     timers_.erase(*holder);
+    RequestFlush();
     fn();
   });
   *holder = id;
@@ -115,8 +114,8 @@ core::Status Node::Start() {
     if (it == peers_.end()) {
       // Kept on disk (a restart with the peer configured again delivers it), not retried now.
       if (unknown_peers_warned_.insert(rec.peer).second) {
-        spdlog::warn("[{}] the outbox holds entries for '{}', which is not a configured peer",
-                     options_.id, rec.peer);
+        Log(core::LogLevel::kWarn,
+            "the outbox holds entries for '{}', which is not a configured peer", rec.peer);
       }
       return;
     }
@@ -127,7 +126,7 @@ core::Status Node::Start() {
     if (spec.ParseFromString(bytes)) {
       saved_functions_.push_back(std::move(spec));
     } else {
-      spdlog::warn("[{}] stored function '{}' does not parse; skipped", options_.id, name);
+      Log(core::LogLevel::kWarn, "stored function '{}' does not parse; skipped", name);
     }
   };
   ENOKI_RETURN_IF_ERROR(storage_.Load(visitor));
@@ -137,8 +136,9 @@ core::Status Node::Start() {
   }
   After(options_.retry_interval, [this] { OnRetryTick(); });
   After(std::chrono::milliseconds(0), [this] { OnPingTick(); });
-  spdlog::info("[{}] started: {} keygroups, {} outbox entries", options_.id, keygroups_.size(),
-               OutboxSize());
+  RequestFlush();  // what loading queued
+  Log(core::LogLevel::kInfo, "started: {} keygroups, {} outbox entries", keygroups_.size(),
+      OutboxSize());
   return core::Status::Ok();
 }
 
@@ -154,6 +154,7 @@ bool Node::IsReadyReplica(const std::string& keygroup) const {
 }
 
 void Node::SaveFunction(const std::string& name, const proto::FunctionSpec* spec) {
+  RequestFlush();
   if (spec == nullptr) {
     batch_.EraseFunction(name);
   } else {
@@ -163,6 +164,16 @@ void Node::SaveFunction(const std::string& name, const proto::FunctionSpec* spec
 
 // ---- Flush -----------------------------------------------------------------------------------
 
+void Node::RequestFlush() {
+  if (flush_requested_) return;
+  flush_requested_ = true;
+  env_.AtEndOfRound([this, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;  // the node was destroyed in this round (a crash)
+    flush_requested_ = false;
+    Flush();
+  });
+}
+
 void Node::Flush() {
   while (!batch_.empty() || !completions_.empty() || !outgoing_.empty() || !fresh_peers_.empty()) {
     if (!batch_.empty()) {
@@ -170,8 +181,7 @@ void Node::Flush() {
       if (!st.ok()) {
         // Nothing in the batch may be acknowledged; the durable state is consistent, so the
         // safe course is to stop and let a restart reload it.
-        spdlog::critical("[{}] cannot make writes durable, stopping: {}", options_.id,
-                         st.ToString());
+        Log(core::LogLevel::kCritical, "cannot make writes durable, stopping: {}", st.ToString());
         std::abort();
       }
       batch_.Clear();
@@ -215,11 +225,13 @@ void Node::TraceWrite(const std::string& keygroup, const std::string& key, const
 }
 
 void Node::Send(const std::string& peer, proto::PeerMessage msg) {
+  RequestFlush();
   msg.set_from(options_.id);
   outgoing_.emplace_back(peer, std::move(msg));
 }
 
 void Node::Complete(Done& done, proto::Response&& response) {
+  RequestFlush();
   completions_.push_back([done = std::move(done), response = std::move(response)]() mutable {
     done(std::move(response));
   });
@@ -235,12 +247,14 @@ void Node::Fail(Done& done, proto::Response&& response, const core::Status& stat
 // ---- Requests --------------------------------------------------------------------------------
 
 void Node::OnClientRequest(const net::ClientId& client, proto::Request&& request) {
+  RequestFlush();
   Dispatch(std::move(request), /*forwarded=*/false, [this, client](proto::Response&& response) {
     transport_.ReplyToClient(client, response);
   });
 }
 
 void Node::Execute(proto::Request request, Done done) {
+  RequestFlush();
   Dispatch(std::move(request), /*forwarded=*/false, std::move(done));
 }
 
@@ -605,6 +619,7 @@ void Node::Forward(proto::Request&& request, Done done) {
 
 void Node::ExecuteAt(const std::string& target, proto::Request request, core::Duration timeout,
                      Done done) {
+  RequestFlush();
   if (target == options_.id) return Execute(std::move(request), std::move(done));
   if (!peers_.contains(target)) {
     proto::Response response;
@@ -826,10 +841,10 @@ void Node::MarkDirty(const std::string& peer_id, const std::string& keygroup,
   if (peer_it == peers_.end()) {
     // Never deliverable: the catalog names a node this node was not configured with.
     if (unknown_peers_warned_.insert(peer_id).second) {
-      spdlog::warn(
-          "[{}] keygroup '{}' names '{}', which is not a configured peer: it gets nothing "
+      Log(core::LogLevel::kWarn,
+          "keygroup '{}' names '{}', which is not a configured peer: it gets nothing "
           "from this node (start the node with --peer {}=ENDPOINT)",
-          options_.id, keygroup, peer_id, peer_id);
+          keygroup, peer_id, peer_id);
     }
     return;
   }
@@ -948,10 +963,11 @@ void Node::OnPingTick() {
 }
 
 void Node::OnPeerMessage(proto::PeerMessage&& msg) {
+  RequestFlush();
   const std::string from = msg.from();
   auto peer_it = peers_.find(from);
   if (peer_it == peers_.end()) {
-    spdlog::warn("[{}] message from unknown node '{}' dropped", options_.id, from);
+    Log(core::LogLevel::kWarn, "message from unknown node '{}' dropped", from);
     return;
   }
   Peer& peer = peer_it->second;
@@ -1114,7 +1130,7 @@ void Node::StartSync(Keygroup& kg) {
   kg.sync_first = true;
   kg.sync_after.clear();
   kg.sync_attempt = 0;
-  spdlog::info("[{}] pulling keygroup '{}' from the other replicas", options_.id, kg.meta.name());
+  Log(core::LogLevel::kInfo, "pulling keygroup '{}' from the other replicas", kg.meta.name());
   SendSyncRequest(kg);
 }
 
@@ -1125,8 +1141,8 @@ void Node::SendSyncRequest(Keygroup& kg) {
   if (kg.meta.replicas_size() == 1) {
     // The only replica left (only possible through concurrent catalog changes): what this node
     // has is all there is.
-    spdlog::warn("[{}] keygroup '{}' has no other replica to pull from; serving what it holds",
-                 options_.id, name);
+    Log(core::LogLevel::kWarn,
+        "keygroup '{}' has no other replica to pull from; serving what it holds", name);
     kg.ready = true;
     PersistKeygroup(kg);
     MarkReadyInCatalog(kg);
@@ -1144,8 +1160,8 @@ void Node::SendSyncRequest(Keygroup& kg) {
   if (sources.empty()) {
     // Every other replica is still pulling too, or none is a configured peer: ask again later.
     if (others.empty() && unknown_peers_warned_.insert("sync:" + name).second) {
-      spdlog::warn("[{}] keygroup '{}': no other replica is a configured peer; cannot pull",
-                   options_.id, name);
+      Log(core::LogLevel::kWarn,
+          "keygroup '{}': no other replica is a configured peer; cannot pull", name);
     }
     kg.sync_timer = After(options_.forward_timeout, [this, name] {
       Keygroup* kg = FindLive(name);
@@ -1229,8 +1245,8 @@ void Node::OnSyncResponse(const std::string& from, proto::SyncResponse& msg) {
     kg->ready = true;
     PersistKeygroup(*kg);
     MarkReadyInCatalog(*kg);
-    spdlog::info("[{}] keygroup '{}' pulled: {} items, serving reads", options_.id, kg->meta.name(),
-                 kg->items.size());
+    Log(core::LogLevel::kInfo, "keygroup '{}' pulled: {} items, serving reads", kg->meta.name(),
+        kg->items.size());
     return;
   }
   SendSyncRequest(*kg);

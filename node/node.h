@@ -27,9 +27,12 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <spdlog/fmt/fmt.h>
 
 #include "core/env.h"
 #include "core/status.h"
@@ -92,7 +95,9 @@ class Node : public net::MessageHandler {
   std::vector<proto::FunctionSpec> TakeSavedFunctions() { return std::move(saved_functions_); }
 
   // Commits the pending batch, then delivers completions and sends queued peer messages; repeats
-  // while that produced more work. Call after every round of events.
+  // while that produced more work. The node calls it itself at the end of every round of events
+  // in which it had work (Env::AtEndOfRound): no host has to. Public for tests that drive a node
+  // outside any round, and for a host that stops one.
   void Flush();
 
   void OnPeerMessage(proto::PeerMessage&& msg) override;
@@ -208,6 +213,13 @@ class Node : public net::MessageHandler {
   std::vector<std::string> NearestReplicas(const proto::KeygroupMeta& meta);
 
   void Send(const std::string& peer, proto::PeerMessage msg);
+  // Has Flush run at the end of the current round (once, however often it is asked).
+  void RequestFlush();
+  // A log line through the Env (virtual time in simulation), prefixed with this node's id.
+  template <typename... Args>
+  void Log(core::LogLevel level, fmt::format_string<Args...> format, Args&&... args) {
+    env_.Log(level, "[" + options_.id + "] " + fmt::format(format, std::forward<Args>(args)...));
+  }
   core::TimerId After(core::Duration delay, std::function<void()> fn);
   void CancelTimer(core::TimerId id);
 
@@ -233,6 +245,8 @@ class Node : public net::MessageHandler {
   net::TraceSink* trace_ = nullptr;
   std::vector<proto::TraceRecord> traced_writes_;  // in the batch: stamped when it is durable
 
+  bool flush_requested_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // expires with the node
   WriteBatch batch_;
   std::vector<std::function<void()>> completions_;
   std::vector<std::pair<std::string, proto::PeerMessage>> outgoing_;

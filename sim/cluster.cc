@@ -1,4 +1,5 @@
-// Nodes on the simulator, crash and restart.
+// Nodes on the simulator, crash and restart. Each node flushes at the end of its own rounds (an
+// event is a round).
 #include "sim/cluster.h"
 
 #include "functions/builtins.h"
@@ -6,36 +7,6 @@
 #include <cassert>
 
 namespace enoki::sim {
-
-class SimCluster::MemberEnv : public core::Env {
- public:
-  MemberEnv(SimCluster& cluster, Member& member) : cluster_(cluster), member_(member) {}
-  core::TimePoint Now() const override { return cluster_.sim_.Now(); }
-  int64_t WallMicros() const override { return cluster_.sim_.WallMicros(); }
-  core::TimerId Schedule(core::Duration delay, std::function<void()> fn) override {
-    return cluster_.sim_.Schedule(delay, [this, fn = std::move(fn)] {
-      fn();
-      cluster_.Touch(member_);
-    });
-  }
-  void Cancel(core::TimerId id) override { cluster_.sim_.Cancel(id); }
-  std::mt19937_64& Rng() override { return cluster_.sim_.Rng(); }
-
- private:
-  SimCluster& cluster_;
-  Member& member_;
-};
-
-class SimCluster::MemberHandler : public net::MessageHandler {
- public:
-  MemberHandler(SimCluster& cluster, Member& member) : cluster_(cluster), member_(member) {}
-  void OnPeerMessage(proto::PeerMessage&& msg) override;
-  void OnClientRequest(const net::ClientId& client, proto::Request&& request) override;
-
- private:
-  SimCluster& cluster_;
-  Member& member_;
-};
 
 // The node's storage, its commits charged to the node's CPU.
 class SimCluster::MemberStorage : public node::StorageEngine {
@@ -54,29 +25,14 @@ class SimCluster::MemberStorage : public node::StorageEngine {
 };
 
 struct SimCluster::Member {
-  explicit Member(SimCluster& cluster)
-      : storage(cluster, *this), env(cluster, *this), handler(cluster, *this) {}
+  explicit Member(SimCluster& cluster) : storage(cluster, *this) {}
   node::NodeOptions options;
   MemberStorage storage;
   core::TimePoint busy_until{};
-  MemberEnv env;
-  MemberHandler handler;
   std::unique_ptr<node::Node> node;
   std::unique_ptr<node::FunctionHost> host;
   net::TraceSink* trace = nullptr;
-  bool touched = false;
 };
-
-void SimCluster::MemberHandler::OnPeerMessage(proto::PeerMessage&& msg) {
-  member_.node->OnPeerMessage(std::move(msg));
-  cluster_.Touch(member_);
-}
-
-void SimCluster::MemberHandler::OnClientRequest(const net::ClientId& client,
-                                                proto::Request&& request) {
-  member_.node->OnClientRequest(client, std::move(request));
-  cluster_.Touch(member_);
-}
 
 std::map<std::string, std::set<std::string>> AllPeers(const std::vector<std::string>& ids) {
   std::map<std::string, std::set<std::string>> peers;
@@ -98,7 +54,6 @@ SimCluster::SimCluster(const std::map<std::string, std::set<std::string>>& peers
     m.options.peers.assign(its_peers.begin(), its_peers.end());
     if (tune) tune(m.options);
   }
-  sim_.SetAfterEvent([this] { FlushTouched(); });
   for (const auto& [id, its_peers] : peers) {
     core::Status st = Restart(id);
     assert(st.ok());
@@ -107,7 +62,6 @@ SimCluster::SimCluster(const std::map<std::string, std::set<std::string>>& peers
 }
 
 SimCluster::~SimCluster() {
-  sim_.SetAfterEvent(nullptr);
   for (auto& [id, m] : members_) {
     if (m.node) Crash(id);
   }
@@ -118,23 +72,6 @@ void SimCluster::SetCosts(Costs costs) { costs_ = std::move(costs); }
 void SimCluster::Charge(Member& m, core::Duration cost) {
   if (cost <= core::Duration(0)) return;
   m.busy_until = std::max(m.busy_until, sim_.Now()) + cost;
-}
-
-void SimCluster::Touch(Member& m) {
-  if (m.touched) return;
-  m.touched = true;
-  touched_.push_back(&m);
-}
-
-void SimCluster::FlushTouched() {
-  // Flushing sends nothing at once (the network schedules every delivery), so it touches no
-  // other node.
-  for (size_t i = 0; i < touched_.size(); ++i) {
-    Member* m = touched_[i];
-    m->touched = false;
-    if (m->node) m->node->Flush();
-  }
-  touched_.clear();
 }
 
 node::Node& SimCluster::node(const std::string& id) {
@@ -164,17 +101,16 @@ core::Status SimCluster::Restart(const std::string& id) {
   Member& m = members_.at(id);
   assert(m.node == nullptr);
   net::Transport& transport = network_.TransportOf(id);
-  m.node = std::make_unique<node::Node>(m.options, m.env, transport, m.storage);
+  m.node = std::make_unique<node::Node>(m.options, sim_, transport, m.storage);
   m.node->SetTrace(m.trace);
   ENOKI_RETURN_IF_ERROR(m.node->Start());
-  m.host = std::make_unique<node::FunctionHost>(*m.node, m.env, functions::Builtins());
+  m.host = std::make_unique<node::FunctionHost>(*m.node, sim_, functions::Builtins());
   m.host->SetInvokeHook([this, &m](const proto::FunctionSpec& spec) {
     if (costs_.invocation) Charge(m, costs_.invocation(m.options.id, spec));
   });
   network_.SetBusyUntil(id, &m.busy_until);
-  transport.SetHandler(&m.handler);
+  transport.SetHandler(m.node.get());
   network_.SetUp(id, true);
-  Touch(m);  // what starting queued goes out after the next event
   return core::Status::Ok();
 }
 

@@ -67,23 +67,14 @@ class SimCluster {
 
  private:
   struct Member;
-  // A node's view of the simulator: its timers mark it to be flushed after they run.
-  class MemberEnv;
-  // Hands a node its messages and marks it to be flushed.
-  class MemberHandler;
   class MemberStorage;
 
   // Keeps `m`'s CPU busy for `cost` more, from now or from when it is free.
   void Charge(Member& m, core::Duration cost);
-  // Marks `m` to be flushed after the current event.
-  void Touch(Member& m);
-  // Flushes the nodes the last event reached.
-  void FlushTouched();
 
   Simulator sim_;
   SimNetwork network_;
   std::unordered_map<std::string, Member> members_;  // its elements never move
-  std::vector<Member*> touched_;
   Costs costs_;
 };
 

@@ -2,6 +2,9 @@
 #include "sim/simulator.h"
 
 #include <chrono>
+#include <cstdio>
+
+#include <spdlog/spdlog.h>
 
 namespace enoki::sim {
 
@@ -25,8 +28,23 @@ bool Simulator::Step() {
   auto fn = timers_.PopDue(now_);
   ++events_;
   (*fn)();
-  if (after_event_) after_event_();
+  // By index: a function may add more.
+  for (size_t i = 0; i < end_of_round_.size(); ++i) {
+    auto end = std::move(end_of_round_[i]);
+    end();
+  }
+  end_of_round_.clear();
   return true;
+}
+
+void Simulator::Log(core::LogLevel level, const std::string& line) {
+  static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info,
+                                                          spdlog::level::warn, spdlog::level::err,
+                                                          spdlog::level::critical};
+  spdlog::level::level_enum l = kLevels[static_cast<int>(level)];
+  if (!spdlog::should_log(l)) return;
+  std::fprintf(stderr, "[sim %.6fs] %s %s\n", core::ToMillis(now_.time_since_epoch()) / 1000,
+               spdlog::level::to_string_view(l).data(), line.c_str());
 }
 
 void Simulator::RunUntil(core::TimePoint until) {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "core/env.h"
 #include "core/timer_queue.h"
@@ -23,10 +25,14 @@ class Simulator : public core::Env {
   void Cancel(core::TimerId id) override { timers_.Cancel(id); }
   std::mt19937_64& Rng() override { return rng_; }
 
-  // Runs `hook` after every event (where nodes flush their batches); nullptr: nothing.
-  void SetAfterEvent(std::function<void()> hook) { after_event_ = std::move(hook); }
+  // A round is one event.
+  void AtEndOfRound(std::function<void()> fn) override { end_of_round_.push_back(std::move(fn)); }
+  // Through spdlog's level, stamped with virtual time ("[sim 12.345678s] ...") instead of the
+  // host's clock.
+  void Log(core::LogLevel level, const std::string& line) override;
 
-  // Runs the next event, if any, and the after-event hook. Returns false when no event is left.
+  // Runs the next event, if any, and what it left for the end of its round. Returns false when
+  // no event is left.
   bool Step();
   // Runs every event due up to `until`, then sets the clock to `until`.
   void RunUntil(core::TimePoint until);
@@ -42,7 +48,7 @@ class Simulator : public core::Env {
   int64_t wall_start_us_;
   core::TimerQueue timers_;
   std::mt19937_64 rng_;
-  std::function<void()> after_event_;
+  std::vector<std::function<void()>> end_of_round_;
   uint64_t events_ = 0;
 };
 

@@ -20,7 +20,6 @@ core::Result<std::unique_ptr<LoopbackNode>> LoopbackNode::Start(node::StorageEng
   n->transport_.SetHandler(&*n->node_);
   ENOKI_RETURN_IF_ERROR(n->node_->Start());
   n->host_.emplace(*n->node_, n->env_, functions::Builtins());
-  n->loop_.AddIdleHook([raw = n.get()] { raw->node_->Flush(); });
   n->thread_ = std::thread([raw = n.get()] { raw->loop_.Run(); });
   n->client_.emplace(n->context_, n->transport_.bound_endpoint(), std::chrono::seconds(10));
   return n;

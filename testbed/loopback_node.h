@@ -52,6 +52,8 @@ class LoopbackNode {
     core::TimerId Schedule(core::Duration delay, std::function<void()> fn) override;
     void Cancel(core::TimerId id) override { n_.loop_.Cancel(id); }
     std::mt19937_64& Rng() override { return n_.loop_.Rng(); }
+    void AtEndOfRound(std::function<void()> fn) override { n_.loop_.AtEndOfRound(std::move(fn)); }
+    void Log(core::LogLevel level, const std::string& line) override { n_.loop_.Log(level, line); }
 
    private:
     LoopbackNode& n_;

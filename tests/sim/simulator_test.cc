@@ -37,6 +37,23 @@ TEST(SimulatorTest, ClockJumpsFromEventToEvent) {
   EXPECT_EQ(sim.WallMicros(), Simulator::kDefaultWallStartUs + 100'000);
 }
 
+// A round is one event: what it leaves for its end (and what that end adds) runs before the next
+// event, even one due at the same instant.
+TEST(SimulatorTest, EndOfRoundRunsAfterEachEvent) {
+  Simulator sim(1);
+  std::vector<int> order;
+  sim.Schedule(milliseconds(1), [&] {
+    order.push_back(1);
+    sim.AtEndOfRound([&] {
+      order.push_back(10);
+      sim.AtEndOfRound([&] { order.push_back(11); });
+    });
+  });
+  sim.Schedule(milliseconds(1), [&] { order.push_back(2); });
+  sim.RunFor(milliseconds(5));
+  EXPECT_EQ(order, (std::vector<int>{1, 10, 11, 2}));
+}
+
 TEST(CostModelTest, MeasuredCostsAreDrawnFromTheirDistribution) {
   std::vector<core::Duration> samples;
   for (int i = 1000; i >= 1; --i) samples.push_back(std::chrono::microseconds(i));
