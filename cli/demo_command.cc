@@ -11,7 +11,7 @@
 #include <zmq.hpp>
 
 #include "adapters/client.h"
-#include "adapters/ready_file.h"
+#include "adapters/node_process.h"
 #include "adapters/subprocess.h"
 #include "cli/commands.h"
 
@@ -52,20 +52,17 @@ int RunDemo(const DemoArgs& args) {
   for (const auto& id : ids) {
     std::string ready = (dir / (id + ".ready")).string();
     fs::remove(ready, ec);
-    std::vector<std::string> argv = {adapters::Subprocess::SelfPath(),
-                                     "node",
-                                     "--id",
-                                     id,
-                                     "--listen",
-                                     endpoints[id],
-                                     "--data-dir",
-                                     (dir / id).string(),
-                                     "--ready-file",
-                                     ready};
+    adapters::NodeProcessOptions o;
+    o.binary = adapters::Subprocess::SelfPath();
+    o.id = id;
+    o.listen = endpoints[id];
+    o.data_dir = (dir / id).string();
+    o.ready_file = ready;
     for (const auto& other : ids) {
-      if (other != id) argv.push_back("--peer=" + other + "=" + endpoints[other]);
+      if (other != id) o.peers.emplace_back(other, endpoints[other]);
     }
-    auto p = adapters::Subprocess::Start(argv, (dir / (id + ".log")).string());
+    auto p =
+        adapters::Subprocess::Start(adapters::NodeCommandLine(o), (dir / (id + ".log")).string());
     if (!p.ok()) return ReportError(p.status().message());
     nodes.push_back(std::move(p.value()));
     std::printf("  node %s  %s  pid %d\n", id.c_str(), endpoints[id].c_str(), nodes.back().pid());

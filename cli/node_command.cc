@@ -2,27 +2,19 @@
 // transport, SQLite storage in the data directory, until SIGINT or SIGTERM.
 #include <csignal>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <map>
-#include <optional>
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
-#include "adapters/child_processes.h"
 #include "adapters/event_loop.h"
-#include "adapters/http_gateway.h"
-#include "adapters/ready_file.h"
+#include "adapters/node_process.h"
+#include "adapters/real_node.h"
 #include "adapters/sqlite_storage.h"
-#include "adapters/subprocess.h"
-#include "adapters/trace_file.h"
-#include "adapters/zmq_transport.h"
 #include "cli/commands.h"
-#include "functions/builtins.h"
-#include "node/function_host.h"
 #include "node/memory_storage.h"
-#include "node/node.h"
+#include "node/validation.h"
 
 namespace enoki::cli {
 namespace {
@@ -51,29 +43,6 @@ constexpr const char* kNodeDescription =
     "Every option can also come from a config file: --config FILE, with lines such as\n"
     "  id = \"a\"   listen = \"tcp://0.0.0.0:7000\"   peer = [\"b=tcp://10.0.0.2:7000\"]";
 
-// Process functions' workers reach this node at its endpoint (a wildcard address made loopback),
-// find `enoki` itself on their PATH and the Python module (python/enoki.py, copied beside the
-// binary by the build) on their PYTHONPATH.
-node::ProcessRuntime WorkerRuntime(adapters::ChildProcesses& children, std::string endpoint) {
-  for (const char* wildcard : {"//0.0.0.0:", "//*:"}) {
-    if (auto pos = endpoint.find(wildcard); pos != std::string::npos) {
-      endpoint.replace(pos, std::strlen(wildcard), "//127.0.0.1:");
-    }
-  }
-  std::string bin_dir =
-      std::filesystem::path(adapters::Subprocess::SelfPath()).parent_path().string();
-  auto prepend = [](const std::string& dir, const char* variable) {
-    const char* old = std::getenv(variable);
-    return old != nullptr && *old != '\0' ? dir + ":" + old : dir;
-  };
-  node::ProcessRuntime runtime;
-  runtime.processes = &children;
-  runtime.env = {{"ENOKI_NODE", endpoint},
-                 {"PATH", prepend(bin_dir, "PATH")},
-                 {"PYTHONPATH", prepend(bin_dir + "/python", "PYTHONPATH")}};
-  return runtime;
-}
-
 adapters::EventLoop* g_loop = nullptr;
 extern "C" void OnStopSignal(int) {
   if (g_loop != nullptr) g_loop->Stop();
@@ -85,9 +54,9 @@ int RunNode(const NodeArgs& args) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
   if (auto st = node::ValidateName("--id", args.id); !st.ok()) return ReportError(st.message());
-  std::map<std::string, std::string> peers;
-  node::NodeOptions options;
-  options.id = args.id;
+  adapters::RealNodeConfig config;
+  config.node.id = args.id;
+  config.listen = args.listen;
   for (const auto& p : args.peers) {
     auto eq = p.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == p.size()) {
@@ -97,26 +66,27 @@ int RunNode(const NodeArgs& args) {
     std::string id = p.substr(0, eq);
     if (auto st = node::ValidateName("--peer id", id); !st.ok()) return ReportError(st.message());
     if (id == args.id) return ReportError("--peer '" + p + "' names this node itself");
-    if (!peers.emplace(id, p.substr(eq + 1)).second) {
+    if (!config.peers.emplace(id, p.substr(eq + 1)).second) {
       return ReportError("--peer '" + id + "' is given twice");
     }
-    options.peers.push_back(id);
   }
-  std::map<std::string, net::LinkSpec> links;
   for (const auto& l : args.links) {
     auto eq = l.find('=');
     std::string peer = l.substr(0, eq == std::string::npos ? 0 : eq);
-    if (!peers.contains(peer)) {
+    if (!config.peers.contains(peer)) {
       return ReportError("--link '" + l + "' must start with the id of a --peer, as ID=SPEC");
     }
     auto spec = net::LinkSpec::Parse(l.substr(eq + 1));
     if (!spec.ok()) return ReportError("--" + spec.status().message());
-    links[peer] = *spec;
+    config.links[peer] = *spec;
   }
-  options.max_value_bytes = args.max_value_size;
-  options.retry_interval = std::chrono::milliseconds(args.retry_ms);
-  options.sync_write_timeout = std::chrono::milliseconds(args.sync_timeout_ms);
-  options.forward_timeout = std::chrono::milliseconds(args.forward_timeout_ms);
+  config.node.max_value_bytes = args.max_value_size;
+  config.node.retry_interval = std::chrono::milliseconds(args.retry_ms);
+  config.node.sync_write_timeout = std::chrono::milliseconds(args.sync_timeout_ms);
+  config.node.forward_timeout = std::chrono::milliseconds(args.forward_timeout_ms);
+  config.process_functions = true;
+  config.trace = args.trace;
+  config.http = args.http;
 
   std::unique_ptr<node::StorageEngine> storage;
   if (args.in_memory) {
@@ -132,33 +102,11 @@ int RunNode(const NodeArgs& args) {
 
   zmq::context_t context(1);
   adapters::EventLoop loop(args.seed != 0 ? args.seed : std::random_device{}());
-  adapters::ZmqTransport transport(
-      context, loop,
-      {args.id, args.listen, peers, node::MaxMessageBytes(options.max_value_bytes), links});
-  if (auto st = transport.Start(); !st.ok()) return ReportError(st.message());
-  node::Node node(options, loop, transport, *storage);
-  transport.SetHandler(&node);
-  if (auto st = node.Start(); !st.ok()) return ReportError("cannot start: " + st.ToString());
-  // After Start, which loaded the stored deployments the host deploys again. Nothing is served
-  // before the loop runs.
-  adapters::ChildProcesses children(loop);
-  node::FunctionHost host(node, loop, functions::Builtins(),
-                          WorkerRuntime(children, transport.bound_endpoint()));
-  std::unique_ptr<adapters::TraceFile> trace;
-  if (!args.trace.empty()) {
-    auto opened = adapters::TraceFile::Open(args.trace);
-    if (!opened.ok()) return ReportError(opened.status().message());
-    trace = std::move(opened.value());
-    node.SetTrace(trace.get());
-  }
-
-  // The gateway reaches the node through its own endpoint, like any client.
-  std::optional<adapters::HttpGateway> gateway;
-  adapters::ReadyInfo ready{args.id, transport.bound_endpoint(), ""};
-  if (!args.http.empty()) {
-    gateway.emplace(context, transport.bound_endpoint(), args.http);
-    if (auto st = gateway->Start(); !st.ok()) return ReportError(st.message());
-    ready.http = args.http.substr(0, args.http.rfind(':') + 1) + std::to_string(gateway->port());
+  size_t peers = config.peers.size();
+  auto node = adapters::RealNode::Start(context, loop, loop, *storage, std::move(config));
+  if (!node.ok()) return ReportError(node.status().message());
+  const adapters::ReadyInfo& ready = (*node)->ready();
+  if (!ready.http.empty()) {
     spdlog::info("node {} serves functions over HTTP on {}", args.id, ready.http);
   }
   // Requests that came meanwhile wait in ZeroMQ's queues until the loop runs.
@@ -172,11 +120,10 @@ int RunNode(const NodeArgs& args) {
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
   spdlog::info(
-      "node {} listening on {} with {} peers, storage {}", args.id, transport.bound_endpoint(),
-      peers.size(),
+      "node {} listening on {} with {} peers, storage {}", args.id, ready.endpoint, peers,
       args.in_memory ? "in memory" : "SQLite (durable against " + args.durability + " loss)");
   loop.Run();
-  node.Flush();
+  node->reset();  // makes what the last round left durable
   spdlog::info("node {} stopped", args.id);
   g_loop = nullptr;
   return 0;

@@ -22,7 +22,7 @@
 #include "adapters/client.h"
 #include "adapters/event_loop.h"
 #include "adapters/netem.h"
-#include "adapters/ready_file.h"
+#include "adapters/node_process.h"
 #include "adapters/subprocess.h"
 #include "adapters/trace_file.h"
 #include "net/codec.h"
@@ -288,32 +288,26 @@ class Emulation : private Driver::Mode {
     std::error_code ec;
     std::filesystem::create_directories(run_dir_ + "/ready", ec);
     std::filesystem::remove(ReadyOf(id), ec);  // a restarted node writes a new one
-    std::vector<std::string> argv = {
-        o_.enoki_binary, "node",
-        "--id",          id,
-        "--listen",      n.endpoint,
-        "--ready-file",  ReadyOf(id),
-        "--data-dir",    run_dir_ + "/data/" + id,
-        "--log-level",   "warn",
-        "--seed",        std::to_string(s_.seed + 1 + NodeIndex(id) + 1000003 * n.starts++)};
+    adapters::NodeProcessOptions o;
+    o.binary = o_.enoki_binary;
+    o.id = id;
+    o.listen = n.endpoint;
+    o.ready_file = ReadyOf(id);
+    o.data_dir = run_dir_ + "/data/" + id;
+    o.log_level = "warn";
+    o.seed = s_.seed + 1 + NodeIndex(id) + 1000003 * n.starts++;
     if (auto t = s_.FindNode(id)->forward_timeout) {
-      argv.push_back("--forward-timeout-ms=" +
-                     std::to_string(std::chrono::duration_cast<milliseconds>(*t).count()));
+      o.forward_timeout = std::chrono::duration_cast<milliseconds>(*t);
     }
-    if (s_.traces) {
-      argv.push_back("--trace");
-      argv.push_back(TraceOf(id));
-    }
+    if (s_.traces) o.trace = TraceOf(id);
     for (const auto& peer : peers_.at(id)) {
-      argv.push_back("--peer=" + peer + "=" + nodes_.at(peer).endpoint);
-      if (!netem_) {
-        argv.push_back("--link=" + peer + "=" + driver_.Current({id, peer}).ToString());
-      }
+      o.peers.emplace_back(peer, nodes_.at(peer).endpoint);
+      if (!netem_) o.links[peer] = driver_.Current({id, peer}).ToString();
     }
     adapters::Placement where;
     if (netem_) where.netns = netem_->NamespacePath(id);
     where.cpus = s_.FindNode(id)->cpus;
-    auto proc = adapters::Subprocess::Start(argv, LogOf(id), where);
+    auto proc = adapters::Subprocess::Start(adapters::NodeCommandLine(o), LogOf(id), where);
     if (!proc.ok()) return proc.status();
     n.proc.emplace(std::move(proc.value()));
     n.down = false;

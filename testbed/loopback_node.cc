@@ -1,27 +1,17 @@
 // A node on its own thread, on loopback.
 #include "testbed/loopback_node.h"
 
-#include "functions/builtins.h"
-
 namespace enoki::testbed {
 
-LoopbackNode::LoopbackNode(node::StorageEngine& storage)
-    : storage_(storage),
-      loop_(1),
-      transport_(context_, loop_,
-                 {"loopback", "tcp://127.0.0.1:*", {}, node::MaxMessageBytes(1 << 20), {}}) {
-  options_.id = "loopback";
-}
-
 core::Result<std::unique_ptr<LoopbackNode>> LoopbackNode::Start(node::StorageEngine& storage) {
-  auto n = std::unique_ptr<LoopbackNode>(new LoopbackNode(storage));
-  ENOKI_RETURN_IF_ERROR(n->transport_.Start());
-  n->node_.emplace(n->options_, n->env_, n->transport_, n->storage_);
-  n->transport_.SetHandler(&*n->node_);
-  ENOKI_RETURN_IF_ERROR(n->node_->Start());
-  n->host_.emplace(*n->node_, n->env_, functions::Builtins());
+  auto n = std::unique_ptr<LoopbackNode>(new LoopbackNode());
+  adapters::RealNodeConfig config;
+  config.node.id = "loopback";
+  auto started = adapters::RealNode::Start(n->context_, n->loop_, n->env_, storage, config);
+  if (!started.ok()) return started.status();
+  n->node_ = std::move(started.value());
   n->thread_ = std::thread([raw = n.get()] { raw->loop_.Run(); });
-  n->client_.emplace(n->context_, n->transport_.bound_endpoint(), std::chrono::seconds(10));
+  n->client_.emplace(n->context_, n->endpoint(), std::chrono::seconds(10), n->id());
   return n;
 }
 
@@ -41,6 +31,8 @@ void LoopbackNode::StartWindow() {
 LoopbackNode::~LoopbackNode() {
   loop_.Stop();
   if (thread_.joinable()) thread_.join();
+  client_.reset();
+  node_.reset();
 }
 
 }  // namespace enoki::testbed

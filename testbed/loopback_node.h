@@ -1,5 +1,6 @@
-// LoopbackNode: a real node as an emulation runs one (its storage, ZeroMQ on loopback TCP, a
-// function host, an event loop on a thread of its own), and a client to it in the calling thread.
+// LoopbackNode: a real node as an emulation runs one (adapters::RealNode on loopback TCP, with
+// the built-in functions, on an event loop on a thread of its own), and a client to it in the
+// calling thread.
 // What the calibration and the benchmarks measure. The storage is the caller's (SQLite, or a
 // wrapper around it that times its commits); it must outlive the node. It also meters the time
 // the node's timers made it wait (a function's sleeps), so that a measurement can leave it out.
@@ -15,10 +16,9 @@
 
 #include "adapters/client.h"
 #include "adapters/event_loop.h"
-#include "adapters/zmq_transport.h"
+#include "adapters/real_node.h"
 #include "core/status.h"
-#include "node/function_host.h"
-#include "node/node.h"
+#include "node/storage.h"
 
 namespace enoki::testbed {
 
@@ -28,8 +28,8 @@ class LoopbackNode {
   // Stops the loop and joins its thread.
   ~LoopbackNode();
 
-  const std::string& id() const { return options_.id; }
-  const std::string& endpoint() const { return transport_.bound_endpoint(); }
+  const std::string& id() const { return node_->ready().id; }
+  const std::string& endpoint() const { return node_->ready().endpoint; }
   // A client (the caller's thread only), answers awaited up to 10 s.
   adapters::Client& client() { return *client_; }
   zmq::context_t& context() { return context_; }
@@ -59,17 +59,13 @@ class LoopbackNode {
     LoopbackNode& n_;
   };
 
-  explicit LoopbackNode(node::StorageEngine& storage);
+  LoopbackNode() : loop_(1) {}
 
-  node::StorageEngine& storage_;
   zmq::context_t context_{1};
   adapters::EventLoop loop_;
   MeteredEnv env_{*this};
   std::atomic<int64_t> window_start_ns_{0}, waited_ns_{0};
-  adapters::ZmqTransport transport_;
-  node::NodeOptions options_;
-  std::optional<node::Node> node_;
-  std::optional<node::FunctionHost> host_;
+  std::unique_ptr<adapters::RealNode> node_;
   std::thread thread_;
   std::optional<adapters::Client> client_;
 };

@@ -16,7 +16,7 @@
 #include <zmq.hpp>
 
 #include "adapters/client.h"
-#include "adapters/ready_file.h"
+#include "adapters/node_process.h"
 #include "adapters/subprocess.h"
 
 namespace enoki::testing {
@@ -52,18 +52,22 @@ class NodeCluster {
   void Start(const std::string& id) {
     std::string ready = (dir_ / (id + ".ready")).string();
     std::filesystem::remove(ready);
-    std::vector<std::string> argv = {
-        ENOKI_BINARY,   "node",         "--id",        id,
-        "--listen",     endpoints_[id], "--data-dir",  (dir_ / id).string(),
-        "--retry-ms",   "50",           "--log-level", "warn",
-        "--ready-file", ready};
+    adapters::NodeProcessOptions o;
+    o.binary = ENOKI_BINARY;
+    o.id = id;
+    o.listen = endpoints_[id];
+    o.data_dir = (dir_ / id).string();
+    o.ready_file = ready;
+    o.log_level = "warn";
+    o.retry_interval = std::chrono::milliseconds(50);
     for (const auto& other : ids_) {
-      if (other != id) argv.push_back("--peer=" + other + "=" + endpoints_[other]);
+      if (other != id) o.peers.emplace_back(other, endpoints_[other]);
     }
-    argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
-    argv.insert(argv.end(), node_args_[id].begin(), node_args_[id].end());
-    if (http_ports_.contains(id)) argv.push_back("--http=127.0.0.1:0");
-    auto p = adapters::Subprocess::Start(argv, (dir_ / (id + ".log")).string());
+    if (http_ports_.contains(id)) o.http = "127.0.0.1:0";
+    o.more = extra_args_;
+    o.more.insert(o.more.end(), node_args_[id].begin(), node_args_[id].end());
+    auto p =
+        adapters::Subprocess::Start(adapters::NodeCommandLine(o), (dir_ / (id + ".log")).string());
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     procs_.erase(id);
     auto& proc = procs_.emplace(id, std::move(p.value())).first->second;

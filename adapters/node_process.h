@@ -1,5 +1,6 @@
-// How a process that starts nodes (the emulation, `enoki demo`, the tests' cluster) and the nodes
-// find each other. No process picks a port for another: each node binds what it is given (a Unix
+// Starting `enoki node` processes: their command line, built in one place, and how the process
+// that starts them (the emulation, `enoki demo`, the tests' cluster) and the nodes find each
+// other. No process picks a port for another: each node binds what it is given (a Unix
 // socket path in a folder of the starter's, a fixed address, or port 0), and once it listens and
 // has started, and before it serves anything, it writes its id and its bound endpoints to its
 // ready file (`enoki node --ready-file`). The file appears whole (written beside, then renamed),
@@ -12,12 +13,38 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "adapters/subprocess.h"
 #include "core/status.h"
 
 namespace enoki::adapters {
+
+// What an `enoki node` process is started with (`enoki node --help` says what each does).
+struct NodeProcessOptions {
+  std::string binary;  // the enoki executable
+  std::string id;
+  std::string listen;  // an endpoint to bind (see the file's comment)
+  std::string data_dir;
+  std::string ready_file;                                  // where it says what it holds
+  std::vector<std::pair<std::string, std::string>> peers;  // id, endpoint
+  std::map<std::string, std::string> links;  // peer id -> its link (LinkSpec's text form)
+  std::string log_level;                     // empty: the node's default
+  uint64_t seed = 0;                         // 0: a random one
+  std::optional<std::chrono::milliseconds> retry_interval;
+  std::optional<std::chrono::milliseconds> forward_timeout;
+  std::string trace;              // a trace file; empty: none
+  std::string http;               // HOST:PORT for the HTTP gateway; empty: none
+  std::vector<std::string> more;  // further options, as they are
+};
+
+// The argv of an `enoki node` process with `options`.
+std::vector<std::string> NodeCommandLine(const NodeProcessOptions& options);
 
 struct ReadyInfo {
   std::string id;        // the node's id

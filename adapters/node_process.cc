@@ -1,5 +1,5 @@
-// Ready files: written by `enoki node --ready-file`, read by whoever started the node.
-#include "adapters/ready_file.h"
+// Starting `enoki node` processes: the command line, ready files, socket folders.
+#include "adapters/node_process.h"
 
 #include <sys/un.h>
 #include <unistd.h>
@@ -14,6 +14,28 @@
 namespace enoki::adapters {
 
 using core::Status;
+
+std::vector<std::string> NodeCommandLine(const NodeProcessOptions& o) {
+  std::vector<std::string> argv = {o.binary,       "node",      "--id",       o.id,
+                                   "--listen",     o.listen,    "--data-dir", o.data_dir,
+                                   "--ready-file", o.ready_file};
+  auto option = [&](const std::string& name, const std::string& value) {
+    if (!value.empty()) argv.push_back("--" + name + "=" + value);
+  };
+  option("log-level", o.log_level);
+  if (o.seed != 0) option("seed", std::to_string(o.seed));
+  if (o.retry_interval) option("retry-ms", std::to_string(o.retry_interval->count()));
+  if (o.forward_timeout) option("forward-timeout-ms", std::to_string(o.forward_timeout->count()));
+  option("trace", o.trace);
+  option("http", o.http);
+  for (const auto& [id, endpoint] : o.peers) {
+    option("peer", id + "=" + endpoint);
+    if (auto link = o.links.find(id); link != o.links.end())
+      option("link", id + "=" + link->second);
+  }
+  argv.insert(argv.end(), o.more.begin(), o.more.end());
+  return argv;
+}
 
 Status WriteReadyFile(const std::string& path, const ReadyInfo& info) {
   std::string tmp = path + ".tmp" + std::to_string(::getpid());

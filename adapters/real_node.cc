@@ -1,0 +1,90 @@
+// A real node, assembled.
+#include "adapters/real_node.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "adapters/subprocess.h"
+#include "functions/builtins.h"
+
+namespace enoki::adapters {
+namespace {
+
+// Process functions' workers reach the node at its endpoint (a wildcard address made loopback),
+// find `enoki` itself on their PATH and the Python module (python/enoki.py, copied beside the
+// binary by the build) on their PYTHONPATH.
+node::ProcessRuntime WorkerRuntime(ChildProcesses& children, std::string endpoint) {
+  for (const char* wildcard : {"//0.0.0.0:", "//*:"}) {
+    if (auto pos = endpoint.find(wildcard); pos != std::string::npos) {
+      endpoint.replace(pos, std::strlen(wildcard), "//127.0.0.1:");
+    }
+  }
+  std::string bin_dir = std::filesystem::path(Subprocess::SelfPath()).parent_path().string();
+  auto prepend = [](const std::string& dir, const char* variable) {
+    const char* old = std::getenv(variable);
+    return old != nullptr && *old != '\0' ? dir + ":" + old : dir;
+  };
+  node::ProcessRuntime runtime;
+  runtime.processes = &children;
+  runtime.env = {{"ENOKI_NODE", endpoint},
+                 {"PATH", prepend(bin_dir, "PATH")},
+                 {"PYTHONPATH", prepend(bin_dir + "/python", "PYTHONPATH")}};
+  return runtime;
+}
+
+}  // namespace
+
+RealNode::RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig config)
+    : config_(std::move(config)),
+      transport_(context, loop,
+                 {config_.node.id, config_.listen, config_.peers,
+                  node::MaxMessageBytes(config_.node.max_value_bytes), config_.links}) {
+  config_.node.peers.clear();
+  for (const auto& [id, endpoint] : config_.peers) config_.node.peers.push_back(id);
+}
+
+core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context, EventLoop& loop,
+                                                        core::Env& env,
+                                                        node::StorageEngine& storage,
+                                                        RealNodeConfig config) {
+  auto n = std::unique_ptr<RealNode>(new RealNode(context, loop, std::move(config)));
+  ENOKI_RETURN_IF_ERROR(n->transport_.Start());
+  n->node_.emplace(n->config_.node, env, n->transport_, storage);
+  n->transport_.SetHandler(&*n->node_);
+  if (!n->config_.trace.empty()) {
+    auto opened = TraceFile::Open(n->config_.trace);
+    if (!opened.ok()) return opened.status();
+    n->trace_ = std::move(opened.value());
+    n->node_->SetTrace(n->trace_.get());
+  }
+  if (core::Status st = n->node_->Start(); !st.ok()) {
+    return core::Status(st.code(), "cannot start: " + st.message());
+  }
+  // After Start, which loaded the stored deployments the host deploys again.
+  node::ProcessRuntime processes;
+  if (n->config_.process_functions) {
+    n->children_.emplace(loop);
+    processes = WorkerRuntime(*n->children_, n->transport_.bound_endpoint());
+  }
+  n->host_.emplace(*n->node_, env, functions::Builtins(), std::move(processes));
+  n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), ""};
+  if (!n->config_.http.empty()) {
+    // The gateway reaches the node through its own endpoint, like any client.
+    n->gateway_.emplace(context, n->transport_.bound_endpoint(), n->config_.http);
+    ENOKI_RETURN_IF_ERROR(n->gateway_->Start());
+    const std::string& http = n->config_.http;
+    n->ready_.http = http.substr(0, http.rfind(':') + 1) + std::to_string(n->gateway_->port());
+  }
+  return n;
+}
+
+RealNode::~RealNode() {
+  gateway_.reset();
+  if (node_) node_->Flush();
+  host_.reset();
+  if (node_) transport_.SetHandler(nullptr);
+  node_.reset();
+}
+
+}  // namespace enoki::adapters

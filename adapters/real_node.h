@@ -1,0 +1,68 @@
+// RealNode: the one place where a node is assembled as real mode runs it: the ZeroMQ transport
+// (with the user-space link shaper), the node on the storage it is given, its function host with
+// the built-in functions and, when asked, process functions, and optionally a trace file and the
+// HTTP gateway, all on one event loop. `enoki node` runs one on its main thread; LoopbackNode
+// (the calibration, the benchmarks) on a thread of its own.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "adapters/child_processes.h"
+#include "adapters/event_loop.h"
+#include "adapters/http_gateway.h"
+#include "adapters/node_process.h"
+#include "adapters/trace_file.h"
+#include "adapters/zmq_transport.h"
+#include "core/env.h"
+#include "core/status.h"
+#include "net/link_model.h"
+#include "node/function_host.h"
+#include "node/node.h"
+#include "node/storage.h"
+
+namespace enoki::adapters {
+
+struct RealNodeConfig {
+  node::NodeOptions node;                      // its id, limits and timeouts (peers: see below)
+  std::string listen = "tcp://127.0.0.1:*";    // the endpoint to bind
+  std::map<std::string, std::string> peers;    // id -> endpoint
+  std::map<std::string, net::LinkSpec> links;  // peers whose messages the shaper holds back
+  bool process_functions = false;              // whether programs may be deployed as functions
+  std::string trace;  // append a measurement trace to this file; empty: none
+  std::string http;   // also serve functions over HTTP on HOST:PORT; empty: no
+};
+
+class RealNode {
+ public:
+  // Binds, loads the node's state from `storage` (which must outlive it) and starts it on
+  // `loop`, with `env` as the node's environment (the loop, or a view of it). Nothing is served
+  // before the loop runs. The error says what could not be started.
+  static core::Result<std::unique_ptr<RealNode>> Start(zmq::context_t& context, EventLoop& loop,
+                                                       core::Env& env, node::StorageEngine& storage,
+                                                       RealNodeConfig config);
+  // Stops the gateway and makes what the last round left durable.
+  ~RealNode();
+
+  node::Node& node() { return *node_; }
+  // The endpoints it holds, as its ready file says them.
+  const ReadyInfo& ready() const { return ready_; }
+
+ private:
+  RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig config);
+
+  RealNodeConfig config_;
+  ZmqTransport transport_;
+  std::optional<ChildProcesses> children_;
+  std::unique_ptr<TraceFile> trace_;
+  std::optional<node::Node> node_;
+  std::optional<node::FunctionHost> host_;
+  std::optional<HttpGateway> gateway_;
+  ReadyInfo ready_;
+};
+
+}  // namespace enoki::adapters
