@@ -42,7 +42,13 @@ core::Status ZmqTransport::SetLink(const std::string& peer, const net::LinkSpec&
   if (!options_.peers.contains(peer)) {
     return core::Status::InvalidArgument("link to '" + peer + "': not a peer of " + options_.self);
   }
-  shaped_[peer].model.Set(spec);
+  // A new link's own random stream is drawn from the process's (seeded by enoki node --seed).
+  auto link = shaped_.find(peer);
+  if (link == shaped_.end()) {
+    link = shaped_.try_emplace(peer).first;
+    link->second.model = net::LinkModel({}, loop_.Rng()());
+  }
+  link->second.model.Set(spec);
   return core::Status::Ok();
 }
 
@@ -191,7 +197,7 @@ bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& m
   auto link = shaped_.find(to);
   if (link == shaped_.end()) return SendNow(*it->second, buffer_);
   ShapedLink& l = link->second;
-  auto arrival = l.model.Arrival(loop_.Now(), buffer_.size(), loop_.Rng());
+  auto arrival = l.model.Arrival(loop_.Now(), buffer_.size());
   if (!arrival) {
     ++shaper_drops_;
     return true;  // lost on the way, as far as the sender can tell

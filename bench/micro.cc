@@ -288,8 +288,7 @@ BENCHMARK_CAPTURE(BM_LoopbackRoundTrip, Invoke, DeployIncrement(), InvokeIncreme
 
 void BM_ShaperPerMessage(benchmark::State& state) {
   auto spec = net::LinkSpec::Parse("delay=25ms,jitter=1ms,dist=normal,loss=0.1%,rate=100mbit");
-  net::LinkModel link(*spec);
-  std::mt19937_64 rng(1);
+  net::LinkModel link(*spec, 1);
   proto::Request request;
   request.mutable_invoke()->set_function("ma");
   request.mutable_invoke()->set_body(std::string(100, 'x'));
@@ -298,7 +297,7 @@ void BM_ShaperPerMessage(benchmark::State& state) {
   for (auto _ : state) {
     net::EncodeEnvelope(request, &frame);
     now += std::chrono::microseconds(100);
-    auto arrival = link.Arrival(now, frame.size(), rng);
+    auto arrival = link.Arrival(now, frame.size());
     if (arrival)
       net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &frame);
     benchmark::DoNotOptimize(frame);

@@ -125,7 +125,7 @@ std::string LinkSpec::ToString() const {
 }
 
 Duration DrawAround(Duration base, Duration jitter, LinkSpec::Jitter distribution,
-                    std::mt19937_64& rng) {
+                    core::StreamRng& rng) {
   if (jitter <= Duration(0)) return base;
   double j = static_cast<double>(jitter.count());
   double draw = distribution == LinkSpec::Jitter::kUniform
@@ -134,10 +134,9 @@ Duration DrawAround(Duration base, Duration jitter, LinkSpec::Jitter distributio
   return std::max(Duration(0), base + Duration(static_cast<Duration::rep>(std::llround(draw))));
 }
 
-std::optional<core::TimePoint> LinkModel::Arrival(core::TimePoint now, size_t bytes,
-                                                  std::mt19937_64& rng) {
+std::optional<core::TimePoint> LinkModel::Arrival(core::TimePoint now, size_t bytes) {
   if (spec_.cut) return std::nullopt;
-  if (spec_.loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < spec_.loss) {
+  if (spec_.loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < spec_.loss) {
     return std::nullopt;
   }
   core::TimePoint sent = now;
@@ -147,7 +146,7 @@ std::optional<core::TimePoint> LinkModel::Arrival(core::TimePoint now, size_t by
     sent = std::max(now, free_at_) + serialization;
     free_at_ = sent;
   }
-  Duration delay = DrawAround(spec_.delay, spec_.jitter, spec_.distribution, rng);
+  Duration delay = DrawAround(spec_.delay, spec_.jitter, spec_.distribution, rng_);
   last_arrival_ = std::max(sent + delay, last_arrival_);
   return last_arrival_;
 }

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "core/env.h"
+#include "core/random.h"
 #include "core/status.h"
 
 namespace enoki::net {
@@ -45,19 +46,22 @@ struct LinkSpec {
 // `base` plus a jitter drawn from `distribution` (uniform: +-jitter; normal: that standard
 // deviation), never below zero. No draw when `jitter` is zero.
 core::Duration DrawAround(core::Duration base, core::Duration jitter, LinkSpec::Jitter distribution,
-                          std::mt19937_64& rng);
+                          core::StreamRng& rng);
 
 class LinkModel {
  public:
-  explicit LinkModel(LinkSpec spec = {}) : spec_(spec) {}
+  // `seed`: of the link's own random stream (jitter, loss), e.g. core::StreamSeed(run seed,
+  // "link/a->b").
+  explicit LinkModel(LinkSpec spec = {}, uint64_t seed = 0) : spec_(spec), rng_(seed) {}
   // Changes the link from now on; messages already on it keep their arrival time.
   void Set(const LinkSpec& spec) { spec_ = spec; }
   const LinkSpec& spec() const { return spec_; }
   // When a message of `bytes` handed to the link at `now` arrives; nullopt when it is dropped.
-  std::optional<core::TimePoint> Arrival(core::TimePoint now, size_t bytes, std::mt19937_64& rng);
+  std::optional<core::TimePoint> Arrival(core::TimePoint now, size_t bytes);
 
  private:
   LinkSpec spec_;
+  core::StreamRng rng_;
   core::TimePoint free_at_{};       // when the sender's side of the link has sent what it holds
   core::TimePoint last_arrival_{};  // of the previous message: no overtaking
 };

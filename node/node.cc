@@ -1,6 +1,8 @@
 // The Enoki node: request handling, catalog, replication, forwarding and joining.
 #include "node/node.h"
 
+#include "core/random.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -68,7 +70,7 @@ Node::Node(NodeOptions options, core::Env& env, net::Transport& transport, Stora
       storage_(storage),
       clock_(env, options_.id),
       batch_bytes_(std::max<size_t>(options_.max_value_bytes, 256 << 10)),
-      next_op_id_(env.Rng()() >> 1) {
+      next_op_id_(core::StreamRng(options_.seed != 0 ? options_.seed : env.Rng()())() >> 1) {
   for (const auto& p : options_.peers) {
     if (p != options_.id) peers_[p].backoff = options_.retry_interval;
   }

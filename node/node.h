@@ -55,6 +55,9 @@ struct NodeOptions {
   core::Duration forward_timeout = std::chrono::seconds(2);
   core::Duration ping_interval = std::chrono::milliseconds(500);
   uint32_t default_scan_limit = 1000;
+  // Of the node's own random stream (its first operation id); 0: one drawn from the Env. A
+  // restarted node needs another, so that its operation ids differ from before.
+  uint64_t seed = 0;
 };
 
 // Largest frame a node must accept for the given value limit (a value plus keys and headers).

@@ -2,6 +2,7 @@
 // event is a round).
 #include "sim/cluster.h"
 
+#include "core/random.h"
 #include "functions/builtins.h"
 
 #include <cassert>
@@ -14,7 +15,7 @@ class SimCluster::MemberStorage : public node::StorageEngine {
   MemberStorage(SimCluster& cluster, Member& member) : cluster_(cluster), member_(member) {}
   core::Status Load(const node::LoadVisitor& visitor) override { return kept_.Load(visitor); }
   core::Status Commit(const node::WriteBatch& batch) override {
-    cluster_.Charge(member_, cluster_.costs_.commit.Draw(cluster_.sim_.Rng()));
+    cluster_.Charge(member_, cluster_.costs_.commit.Draw(cluster_.cost_rng_));
     return kept_.Commit(batch);
   }
 
@@ -29,6 +30,7 @@ struct SimCluster::Member {
   node::NodeOptions options;
   MemberStorage storage;
   core::TimePoint busy_until{};
+  uint64_t starts = 0;  // incarnations so far: each has a random stream of its own
   std::unique_ptr<node::Node> node;
   std::unique_ptr<node::FunctionHost> host;
   net::TraceSink* trace = nullptr;
@@ -47,7 +49,7 @@ std::map<std::string, std::set<std::string>> AllPeers(const std::vector<std::str
 
 SimCluster::SimCluster(const std::map<std::string, std::set<std::string>>& peers, uint64_t seed,
                        core::Duration delay, std::function<void(node::NodeOptions&)> tune)
-    : sim_(seed), network_(sim_, delay) {
+    : sim_(seed), network_(sim_, delay), cost_rng_(core::Stream(seed, "costs")) {
   for (const auto& [id, its_peers] : peers) {
     Member& m = members_.try_emplace(id, *this).first->second;
     m.options.id = id;
@@ -101,6 +103,7 @@ core::Status SimCluster::Restart(const std::string& id) {
   Member& m = members_.at(id);
   assert(m.node == nullptr);
   net::Transport& transport = network_.TransportOf(id);
+  m.options.seed = core::StreamSeed(sim_.seed(), "node/" + id + "/" + std::to_string(m.starts++));
   m.node = std::make_unique<node::Node>(m.options, sim_, transport, m.storage);
   m.node->SetTrace(m.trace);
   ENOKI_RETURN_IF_ERROR(m.node->Start());

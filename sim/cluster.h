@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/random.h"
 #include "core/status.h"
 #include "node/function_host.h"
 #include "node/memory_storage.h"
@@ -51,6 +52,8 @@ class SimCluster {
     CostModel commit;
   };
   void SetCosts(Costs costs);
+  // The costs' random stream, for what `invocation` draws.
+  core::StreamRng& cost_rng() { return cost_rng_; }
 
   // Where node `id` reports its trace (net/trace.h), also after restarts; nullptr: nowhere.
   void SetTrace(const std::string& id, net::TraceSink* trace);
@@ -76,6 +79,7 @@ class SimCluster {
   SimNetwork network_;
   std::unordered_map<std::string, Member> members_;  // its elements never move
   Costs costs_;
+  core::StreamRng cost_rng_;  // the costs' own stream (core/random.h)
 };
 
 }  // namespace enoki::sim

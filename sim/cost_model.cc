@@ -19,7 +19,7 @@ CostModel CostModel::Measured(std::vector<core::Duration> samples) {
   return m;
 }
 
-core::Duration CostModel::Draw(std::mt19937_64& rng) const {
+core::Duration CostModel::Draw(core::StreamRng& rng) const {
   if (percentiles.empty()) return net::DrawAround(mean, jitter, distribution, rng);
   double at = std::uniform_real_distribution<double>(0, 100)(rng);
   auto i = static_cast<size_t>(at);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/env.h"
+#include "core/random.h"
 #include "net/link_model.h"
 
 namespace enoki::sim {
@@ -29,7 +30,7 @@ struct CostModel {
   }
   // The model of observed costs (at least one).
   static CostModel Measured(std::vector<core::Duration> samples);
-  core::Duration Draw(std::mt19937_64& rng) const;
+  core::Duration Draw(core::StreamRng& rng) const;
   bool operator==(const CostModel&) const = default;
 };
 

@@ -1,6 +1,8 @@
 // Simulated delivery of node-to-node and client messages.
 #include "sim/sim_network.h"
 
+#include "core/random.h"
+
 namespace enoki::sim {
 
 class SimNetwork::SimTransport : public net::Transport {
@@ -61,15 +63,17 @@ void SimNetwork::SetBusyUntil(const std::string& id, const core::TimePoint* busy
 }
 
 net::LinkModel& SimNetwork::ModelOf(const std::string& from, const std::string& to) {
-  return ModelIn(links_[from], to);
+  return ModelIn(from, links_[from], to);
 }
 
-net::LinkModel& SimNetwork::ModelIn(std::unordered_map<std::string, net::LinkModel>& out,
+net::LinkModel& SimNetwork::ModelIn(const std::string& from,
+                                    std::unordered_map<std::string, net::LinkModel>& out,
                                     const std::string& to) {
   auto it = out.find(to);
   if (it == out.end()) {
-    it = out.try_emplace(to).first;
-    it->second.Set({.delay = default_delay_});
+    it = out.try_emplace(to, net::LinkSpec{.delay = default_delay_},
+                         core::StreamSeed(sim_.seed(), "link/" + from + "->" + to))
+             .first;
   }
   return it->second;
 }
@@ -100,8 +104,8 @@ void SimNetwork::SetCut(const std::string& a, const std::string& b, bool cut) {
 }
 
 void SimNetwork::DeliverPeer(const SimTransport& from, SimTransport& to, proto::PeerMessage msg) {
-  net::LinkModel* link = &ModelIn(from.links_out(), to.id());
-  auto arrival = link->Arrival(from.Departure(sim_.Now()), msg.ByteSizeLong(), sim_.Rng());
+  net::LinkModel* link = &ModelIn(from.id(), from.links_out(), to.id());
+  auto arrival = link->Arrival(from.Departure(sim_.Now()), msg.ByteSizeLong());
   if (!arrival) {  // lost on the link, or the link is cut
     ++lost_;
     return;
@@ -121,7 +125,7 @@ void SimNetwork::Request(const std::string& from, const std::string& node, proto
                          std::function<void(proto::Response&&)> on_reply) {
   net::ClientId client = "client-" + std::to_string(next_client_++);
   net::LinkModel* there = &ModelOf(from, node);
-  auto arrival = there->Arrival(sim_.Now(), request.ByteSizeLong(), sim_.Rng());
+  auto arrival = there->Arrival(sim_.Now(), request.ByteSizeLong());
   if (!arrival) {
     ++lost_;
     return;
@@ -145,7 +149,7 @@ void SimNetwork::DeliverReply(const SimTransport& from, const net::ClientId& cli
   auto pending = clients_.find(client);
   if (pending == clients_.end()) return;
   net::LinkModel* back = pending->second.back;
-  auto arrival = back->Arrival(from.Departure(sim_.Now()), response.ByteSizeLong(), sim_.Rng());
+  auto arrival = back->Arrival(from.Departure(sim_.Now()), response.ByteSizeLong());
   if (!arrival) {
     ++lost_;
     clients_.erase(pending);

@@ -53,7 +53,8 @@ class SimNetwork {
   class SimTransport;
   net::LinkModel& ModelOf(const std::string& from, const std::string& to);
   // The link to `to` among `out`, the links from one node or host (made on first use).
-  net::LinkModel& ModelIn(std::unordered_map<std::string, net::LinkModel>& out,
+  net::LinkModel& ModelIn(const std::string& from,
+                          std::unordered_map<std::string, net::LinkModel>& out,
                           const std::string& to);
   void DeliverPeer(const SimTransport& from, SimTransport& to, proto::PeerMessage msg);
   void DeliverReply(const SimTransport& from, const net::ClientId& client,

@@ -9,7 +9,7 @@
 namespace enoki::sim {
 
 Simulator::Simulator(uint64_t seed, int64_t wall_start_us)
-    : wall_start_us_(wall_start_us), rng_(seed) {}
+    : wall_start_us_(wall_start_us), seed_(seed), rng_(seed) {}
 
 int64_t Simulator::WallMicros() const {
   return wall_start_us_ +

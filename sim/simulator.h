@@ -23,7 +23,10 @@ class Simulator : public core::Env {
   int64_t WallMicros() const override;
   core::TimerId Schedule(core::Duration delay, std::function<void()> fn) override;
   void Cancel(core::TimerId id) override { timers_.Cancel(id); }
+  // A generator for what has no stream of its own (core/random.h: models have theirs).
   std::mt19937_64& Rng() override { return rng_; }
+  // The seed the simulation was made with, from which models derive their streams.
+  uint64_t seed() const { return seed_; }
 
   // A round is one event.
   void AtEndOfRound(std::function<void()> fn) override { end_of_round_.push_back(std::move(fn)); }
@@ -47,6 +50,7 @@ class Simulator : public core::Env {
   core::TimePoint now_{};
   int64_t wall_start_us_;
   core::TimerQueue timers_;
+  uint64_t seed_;
   std::mt19937_64 rng_;
   std::vector<std::function<void()>> end_of_round_;
   uint64_t events_ = 0;

@@ -53,7 +53,7 @@ core::Result<std::vector<BodyPart>> ParseBody(const std::string& t) {
 }
 
 std::string ExpandBody(const std::vector<BodyPart>& parts, int caller, int64_t seq,
-                       std::mt19937_64& rng) {
+                       core::StreamRng& rng) {
   static constexpr char kAlphabet[] =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   std::string out;

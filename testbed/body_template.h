@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/random.h"
 #include "core/status.h"
 
 namespace enoki::testbed {
@@ -22,6 +23,6 @@ struct BodyPart {
 core::Result<std::vector<BodyPart>> ParseBody(const std::string& text);
 // One request's body.
 std::string ExpandBody(const std::vector<BodyPart>& parts, int caller, int64_t seq,
-                       std::mt19937_64& rng);
+                       core::StreamRng& rng);
 
 }  // namespace enoki::testbed

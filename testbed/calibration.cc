@@ -82,7 +82,7 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
     if (!started.ok()) return started.status();
     LoopbackNode& n = **started;
     std::vector<Duration> commits;
-    std::mt19937_64 rng(1);
+    core::StreamRng rng(1);
     for (size_t k = 0; k < probes.size() && result.ok(); ++k) {
       const Probe* p = probes[k];
       auto failed = [&](const Status& st) {

@@ -1,6 +1,8 @@
 // The workloads' callers and the timeline, on any Env.
 #include "testbed/driver.h"
 
+#include "core/random.h"
+
 #include <algorithm>
 #include <random>
 
@@ -13,7 +15,11 @@ constexpr core::Duration kCallerGrace = std::chrono::seconds(5);
 }  // namespace
 
 Driver::Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net::LinkSpec> links)
-    : s_(s), env_(env), mode_(mode), links_(std::move(links)), runs_(s.workloads.size()) {}
+    : s_(s), env_(env), mode_(mode), links_(std::move(links)), runs_(s.workloads.size()) {
+  for (size_t w = 0; w < runs_.size(); ++w) {
+    runs_[w].rng = core::Stream(s.seed, "workload/" + s.workloads[w].name);
+  }
+}
 
 void Driver::Start() {
   t0_ = env_.Now();
@@ -60,7 +66,7 @@ void Driver::StartWorkload(size_t w) {
     core::Duration first = d.start;
     // Open loop: periodic callers start at random phases within one period, so they do not all
     // send in the same instant; Poisson callers after an exponential gap.
-    if (d.rate) first += OpenLoopGap(d, true);
+    if (d.rate) first += OpenLoopGap(w, true);
     run.callers[static_cast<size_t>(c)].next_send = t0_ + first;
     env_.Schedule(first, [this, w, c] { Send(w, c); });
   }
@@ -68,10 +74,12 @@ void Driver::StartWorkload(size_t w) {
 
 // An open loop's gap before its next request: the period (the first: a random phase within it),
 // or with Poisson arrivals an exponential gap of that mean.
-core::Duration Driver::OpenLoopGap(const WorkloadDecl& d, bool first) {
+core::Duration Driver::OpenLoopGap(size_t w, bool first) {
+  const WorkloadDecl& d = s_.workloads[w];
+  core::StreamRng& rng = runs_[w].rng;
   double period_ns = 1e9 / *d.rate;
-  double ns = d.poisson ? std::exponential_distribution<double>(1 / period_ns)(env_.Rng())
-              : first   ? std::uniform_real_distribution<double>(0, period_ns)(env_.Rng())
+  double ns = d.poisson ? std::exponential_distribution<double>(1 / period_ns)(rng)
+              : first   ? std::uniform_real_distribution<double>(0, period_ns)(rng)
                         : period_ns;
   return core::Duration(static_cast<core::Duration::rep>(ns));
 }
@@ -92,14 +100,14 @@ void Driver::Send(size_t w, int c) {
   proto::Request request;
   request.set_id(next_request_++);
   request.mutable_invoke()->set_function(d.function);
-  request.mutable_invoke()->set_body(ExpandBody(d.body_parts, c, seq, env_.Rng()));
+  request.mutable_invoke()->set_body(ExpandBody(d.body_parts, c, seq, run.rng));
   uint64_t id = request.id();
   run.deadlines.push_back({now + run.timeout, id});
   if (run.deadlines.size() == 1) env_.Schedule(run.timeout, [this, w] { ExpireRequests(w); });
   in_flight_[id] = {w, c, seq, now, static_cast<int64_t>(request.invoke().body().size())};
   mode_.Send(w, request);
   if (d.rate) {  // the next one a gap after this one was due, so that lateness never adds up
-    caller.next_send += OpenLoopGap(d, false);
+    caller.next_send += OpenLoopGap(w, false);
     env_.Schedule(std::max(core::Duration(0), caller.next_send - env_.Now()),
                   [this, w, c] { Send(w, c); });
   }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/env.h"
+#include "core/random.h"
 #include "core/status.h"
 #include "net/link_model.h"
 #include "net/proto/enoki.pb.h"
@@ -97,10 +98,11 @@ class Driver {
     // The workload's requests by deadline (one timeout for all: sending order), answered ones
     // included until the timer finds them; one timer while it is not empty.
     std::deque<std::pair<core::TimePoint, uint64_t>> deadlines;
+    core::StreamRng rng;  // its own stream (core/random.h): arrivals and bodies
   };
 
   void StartWorkload(size_t w);
-  core::Duration OpenLoopGap(const WorkloadDecl& d, bool first);
+  core::Duration OpenLoopGap(size_t w, bool first);
   void Send(size_t w, int c);
   // Ends the requests of workload `w` past their deadline as TIMEOUT; arms the timer for the next.
   void ExpireRequests(size_t w);

@@ -25,6 +25,7 @@
 #include "adapters/node_process.h"
 #include "adapters/subprocess.h"
 #include "adapters/trace_file.h"
+#include "core/random.h"
 #include "net/codec.h"
 #include "net/link_model.h"
 #include "testbed/driver.h"
@@ -209,7 +210,8 @@ class Emulation : private Driver::Mode {
   void Drive() {
     for (const auto& d : s_.workloads) {
       for (const Pair& p : {Pair{d.client, d.node}, Pair{d.node, d.client}}) {
-        if (!client_links_.contains(p)) client_links_[p].Set(ShapedByCaller(p));
+        client_links_.try_emplace(p, ShapedByCaller(p),
+                                  core::StreamSeed(s_.seed, "link/" + p.first + "->" + p.second));
       }
     }
     driver_.Start();
@@ -323,7 +325,7 @@ class Emulation : private Driver::Mode {
     net::EncodeEnvelope(addressed, &frame);
     TimePoint now = loop_.Now();
     uint64_t id = request.id();
-    auto arrival = client_links_.at({d.client, d.node}).Arrival(now, frame.size(), loop_.Rng());
+    auto arrival = client_links_.at({d.client, d.node}).Arrival(now, frame.size());
     if (!arrival) return;  // lost on the way: the caller's timeout ends it
     // Handed to the node ahead of its arrival, which the node waits for (net::kDeliveryLead).
     if (!netem_) {
@@ -358,8 +360,7 @@ class Emulation : private Driver::Mode {
       // The response's way over the link starts when the node sent it, not when this loop
       // noticed it (the same clock: CLOCK_MONOTONIC).
       TimePoint sent = env.sent_at_ns() > 0 ? TimePoint(Duration(env.sent_at_ns())) : now;
-      auto arrival = client_links_.at({d.node, d.client})
-                         .Arrival(std::min(sent, now), msg.size(), loop_.Rng());
+      auto arrival = client_links_.at({d.node, d.client}).Arrival(std::min(sent, now), msg.size());
       if (!arrival) continue;  // lost on the way back: the caller's timeout ends it
       loop_.Schedule(*arrival - now, [this, &d, response = std::move(*env.mutable_response())] {
         if (CutInProcess({d.node, d.client})) return;  // cut while on the way

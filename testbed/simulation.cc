@@ -108,7 +108,7 @@ class Simulation : private Driver::Mode {
                          if (at == costs_.invocation.end()) return core::Duration(0);
                          auto it = at->second.find(spec.name());
                          return it == at->second.end() ? core::Duration(0)
-                                                       : it->second.Draw(cluster_.sim().Rng());
+                                                       : it->second.Draw(cluster_.cost_rng());
                        },
                        costs_.commit});
     for (const auto& [pair, spec] : links) {

@@ -52,17 +52,16 @@ TEST(LinkSpecTest, ParsesWhatTheScenarioFilesWrite) {
 }
 
 TEST(LinkModelTest, RateSerializesAndMessagesNeverOvertake) {
-  std::mt19937_64 rng(1);
   core::TimePoint t0{};
-  net::LinkModel link(net::LinkSpec{.delay = milliseconds(5), .rate_bps = 8e6});  // 1 byte per us
-  EXPECT_EQ(*link.Arrival(t0, 1000, rng), t0 + microseconds(1000) + milliseconds(5));
+  net::LinkModel link(net::LinkSpec{.delay = milliseconds(5), .rate_bps = 8e6}, 1);  // 1 byte/us
+  EXPECT_EQ(*link.Arrival(t0, 1000), t0 + microseconds(1000) + milliseconds(5));
   // Handed over at once: it waits for the first to be sent.
-  EXPECT_EQ(*link.Arrival(t0, 1000, rng), t0 + microseconds(2000) + milliseconds(5));
+  EXPECT_EQ(*link.Arrival(t0, 1000), t0 + microseconds(2000) + milliseconds(5));
 
-  net::LinkModel jittery(net::LinkSpec{.delay = milliseconds(10), .jitter = milliseconds(5)});
+  net::LinkModel jittery(net::LinkSpec{.delay = milliseconds(10), .jitter = milliseconds(5)}, 1);
   core::TimePoint last{};
   for (int i = 0; i < 1000; ++i) {
-    auto a = jittery.Arrival(t0 + microseconds(10 * i), 100, rng);
+    auto a = jittery.Arrival(t0 + microseconds(10 * i), 100);
     ASSERT_TRUE(a.has_value());
     EXPECT_GE(*a, last);  // in order, as over one TCP stream
     EXPECT_GE(*a, t0 + microseconds(10 * i) + milliseconds(5));
@@ -71,15 +70,14 @@ TEST(LinkModelTest, RateSerializesAndMessagesNeverOvertake) {
 }
 
 TEST(LinkModelTest, LossDropsItsFractionAndACutDropsEverything) {
-  std::mt19937_64 rng(2);
-  net::LinkModel lossy(net::LinkSpec{.delay = milliseconds(1), .loss = 0.2});
+  net::LinkModel lossy(net::LinkSpec{.delay = milliseconds(1), .loss = 0.2}, 2);
   int lost = 0;
   constexpr int kMessages = 20000;
-  for (int i = 0; i < kMessages; ++i) lost += lossy.Arrival(core::TimePoint{}, 10, rng) ? 0 : 1;
+  for (int i = 0; i < kMessages; ++i) lost += lossy.Arrival(core::TimePoint{}, 10) ? 0 : 1;
   // Binomial: standard deviation sqrt(n p (1-p)) = 57; allow four.
   EXPECT_NEAR(lost, 0.2 * kMessages, 4 * 57);
   lossy.Set(net::LinkSpec{.cut = true});
-  for (int i = 0; i < 100; ++i) EXPECT_FALSE(lossy.Arrival(core::TimePoint{}, 10, rng));
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(lossy.Arrival(core::TimePoint{}, 10));
 }
 
 // A sender and several receivers on one loop; every receiver notes when each message arrived.

@@ -64,7 +64,7 @@ TEST(CostModelTest, MeasuredCostsAreDrawnFromTheirDistribution) {
   EXPECT_EQ(m.percentiles[99], std::chrono::microseconds(990));
   EXPECT_EQ(m.percentiles[100], std::chrono::microseconds(1000));
   EXPECT_EQ(m.mean, m.percentiles[50]);
-  std::mt19937_64 rng(3);
+  core::StreamRng rng(3);
   std::vector<core::Duration> draws;
   for (int i = 0; i < 10000; ++i) draws.push_back(m.Draw(rng));
   std::sort(draws.begin(), draws.end());
