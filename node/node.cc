@@ -169,10 +169,13 @@ void Node::SaveFunction(const std::string& name, const proto::FunctionSpec* spec
 void Node::RequestFlush() {
   if (flush_requested_) return;
   flush_requested_ = true;
-  env_.AtEndOfRound([this, alive = std::weak_ptr<bool>(alive_)] {
-    if (alive.expired()) return;  // the node was destroyed in this round (a crash)
-    flush_requested_ = false;
-    Flush();
+  // Holds the node weakly (it may be destroyed in this round: a crash), in a capture small
+  // enough for std::function to keep without allocating.
+  env_.AtEndOfRound([self = std::weak_ptr<Node*>(self_)] {
+    std::shared_ptr<Node*> node = self.lock();
+    if (!node) return;
+    (*node)->flush_requested_ = false;
+    (*node)->Flush();
   });
 }
 

@@ -249,7 +249,7 @@ class Node : public net::MessageHandler {
   std::vector<proto::TraceRecord> traced_writes_;  // in the batch: stamped when it is durable
 
   bool flush_requested_ = false;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // expires with the node
+  std::shared_ptr<Node*> self_ = std::make_shared<Node*>(this);  // expires with the node
   WriteBatch batch_;
   std::vector<std::function<void()>> completions_;
   std::vector<std::pair<std::string, proto::PeerMessage>> outgoing_;
