@@ -84,10 +84,7 @@ void EventLoop::RunEndOfRound() {
 }
 
 void EventLoop::Log(core::LogLevel level, const std::string& line) {
-  static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info,
-                                                          spdlog::level::warn, spdlog::level::err,
-                                                          spdlog::level::critical};
-  spdlog::log(kLevels[static_cast<int>(level)], "{}", line);
+  spdlog::log(static_cast<spdlog::level::level_enum>(level), "{}", line);
 }
 
 void EventLoop::Run() {

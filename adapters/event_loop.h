@@ -1,11 +1,12 @@
 // EventLoop: the real-time environment. One thread polls ZeroMQ sockets and runs a timer heap on
-// the steady clock; after every round of work it runs the idle hooks (where a node commits its
-// batch of writes and sends what it queued). Everything registered with the loop runs on the
-// thread that called Run(). Timers fire within microseconds of their time, not at the poll
-// timeout's millisecond granularity: a timerfd armed at the next due timer is in the poll set
-// (the link shaper's delays depend on it). It is armed 200 us early, and the loop polls without
-// sleeping for the rest: waking from a sleep costs tens to hundreds of microseconds on an idle or
-// virtual CPU. The price is up to 200 us of busy polling per timer.
+// the steady clock; after every round of work it runs what the round left for its end
+// (Env::AtEndOfRound: where a node commits its batch of writes and sends what it queued).
+// Everything registered with the loop runs on the thread that called Run(). Timers fire within
+// microseconds of their time, not at the poll timeout's millisecond granularity: a timerfd armed at
+// the next due timer is in the poll set (the link shaper's delays depend on it). It is armed 200 us
+// early, and the loop polls without sleeping for the rest: waking from a sleep costs tens to
+// hundreds of microseconds on an idle or virtual CPU. The price is up to 200 us of busy polling per
+// timer.
 #pragma once
 
 #include <atomic>
@@ -48,7 +49,7 @@ class EventLoop : public core::Env {
   void SetFdEvents(WatchId id, short events);
   // Stops a watch; safe from inside any callback, that watch's own included.
   void Unwatch(WatchId id);
-  // Runs until Stop() is called (from any thread or a signal handler) or a hook fails.
+  // Runs until Stop() is called (from any thread or a signal handler).
   void Run();
   // Makes Run() return after the current round. Async-signal-safe.
   void Stop() { stop_.store(true, std::memory_order_relaxed); }

@@ -44,11 +44,20 @@ Status WriteReadyFile(const std::string& path, const ReadyInfo& info) {
     out << "id " << info.id << "\nendpoint " << info.endpoint << "\n";
     if (!info.http.empty()) out << "http " << info.http << "\n";
     out.flush();
-    if (!out) return Status::IOError("cannot write the ready file " + tmp);
+    if (!out) {
+      std::string why = std::strerror(errno);
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      return Status::IOError("cannot write the ready file " + path + ": " + why);
+    }
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  if (ec) return Status::IOError("cannot write the ready file " + path + ": " + ec.message());
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    return Status::IOError("cannot write the ready file " + path + ": " + ec.message());
+  }
   return Status::Ok();
 }
 

@@ -53,7 +53,8 @@ core::Status ZmqTransport::SetLink(const std::string& peer, const net::LinkSpec&
 }
 
 void ZmqTransport::OnRouterReadable() {
-  // Reads at most this many messages per round so that timers and the idle hook keep running.
+  // Reads at most this many messages per round so that timers and the end of the round (the
+  // node's flush) keep running.
   constexpr int kMaxPerRound = 512;
   for (int n = 0; n < kMaxPerRound; ++n) {
     zmq::message_t id;

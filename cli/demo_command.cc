@@ -45,6 +45,14 @@ int RunDemo(const DemoArgs& args) {
   // Each node listens on a Unix socket of its own name, and says when it does (its ready file).
   auto sockets = adapters::MakeSocketFolder((dir / "sockets").string(), 1);
   if (!sockets.ok()) return ReportError(sockets.status().message());
+  // A folder made in the temporary directory goes, however the demo ends.
+  struct RemoveTemporary {
+    const adapters::SocketFolder& folder;
+    ~RemoveTemporary() {
+      std::error_code ignored;
+      if (folder.temporary) fs::remove_all(folder.path, ignored);
+    }
+  } remove_temporary{*sockets};
   std::map<std::string, std::string> endpoints;
   for (const auto& id : ids) endpoints[id] = "ipc://" + sockets->path + "/" + id;
   std::printf("Starting nodes a, b, c on Unix sockets (data and logs in %s)\n", dir.c_str());
@@ -139,7 +147,6 @@ int RunDemo(const DemoArgs& args) {
 
   for (auto& n : nodes) n.Stop();
   std::printf("Stopped the nodes. %s\n", failures == 0 ? "Demo passed." : "Demo FAILED.");
-  if (sockets->temporary) fs::remove_all(sockets->path, ec);
   if (args.dir.empty()) fs::remove_all(dir, ec);
   return failures == 0 ? 0 : 1;
 }

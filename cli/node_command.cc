@@ -102,6 +102,11 @@ int RunNode(const NodeArgs& args) {
 
   zmq::context_t context(1);
   adapters::EventLoop loop(args.seed != 0 ? args.seed : std::random_device{}());
+  // Before the ready file says the node is there: a SIGTERM from then on stops it cleanly (a
+  // signal before the loop runs makes Run return at once, after the last flush).
+  g_loop = &loop;
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
   size_t peers = config.peers.size();
   auto node = adapters::RealNode::Start(context, loop, loop, *storage, std::move(config));
   if (!node.ok()) return ReportError(node.status().message());
@@ -116,9 +121,6 @@ int RunNode(const NodeArgs& args) {
     }
   }
 
-  g_loop = &loop;
-  std::signal(SIGINT, OnStopSignal);
-  std::signal(SIGTERM, OnStopSignal);
   spdlog::info(
       "node {} listening on {} with {} peers, storage {}", args.id, ready.endpoint, peers,
       args.in_memory ? "in memory" : "SQLite (durable against " + args.durability + " loss)");

@@ -24,7 +24,9 @@ using Duration = std::chrono::nanoseconds;
 using TimePoint = MonoClock::time_point;
 using TimerId = uint64_t;
 
-enum class LogLevel { kDebug, kInfo, kWarn, kError, kCritical };
+// Log levels; their values are spdlog's (spdlog::level::level_enum), so a log sink converts them
+// by a cast.
+enum class LogLevel { kDebug = 1, kInfo = 2, kWarn = 3, kError = 4, kCritical = 5 };
 
 // Converts a duration to fractional milliseconds, for reports and logs.
 inline double ToMillis(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }

@@ -38,10 +38,7 @@ bool Simulator::Step() {
 }
 
 void Simulator::Log(core::LogLevel level, const std::string& line) {
-  static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info,
-                                                          spdlog::level::warn, spdlog::level::err,
-                                                          spdlog::level::critical};
-  spdlog::level::level_enum l = kLevels[static_cast<int>(level)];
+  auto l = static_cast<spdlog::level::level_enum>(level);
   if (!spdlog::should_log(l)) return;
   std::fprintf(stderr, "[sim %.6fs] %s %s\n", core::ToMillis(now_.time_since_epoch()) / 1000,
                spdlog::level::to_string_view(l).data(), line.c_str());

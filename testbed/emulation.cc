@@ -142,6 +142,11 @@ class Emulation : private Driver::Mode {
       auto left = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(
                                                 deadline - std::chrono::steady_clock::now()));
       auto ready = adapters::WaitForReadyFile(ReadyOf(id), id, *n.proc, left);
+      if (!ready.ok() && std::chrono::steady_clock::now() >= deadline) {
+        ready = Status::Unavailable("the nodes were not all ready within " +
+                                    std::to_string(kStartTimeout.count()) + " s (node " + id +
+                                    " was not)");
+      }
       if (!ready.ok())
         return Status(ready.status().code(), ready.status().message() + "; its log: " + LogOf(id));
       if (ready->endpoint != n.endpoint) {
@@ -565,6 +570,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
       db->reset();
       std::filesystem::remove(result.database, ec);
       std::filesystem::remove_all(base + "/data", ec);
+      std::filesystem::remove_all(base + "/ready", ec);
       return Status(st.code(), st.message() + " (node logs: " + base + "/logs)");
     }
     run.Drive();
