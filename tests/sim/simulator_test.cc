@@ -102,6 +102,49 @@ class Sink : public net::MessageHandler {
   std::vector<proto::PeerMessage> got;
 };
 
+// Each link draws from a stream of its own (core/random.h): messages added on one link leave
+// the jitter drawn on another exactly as it was.
+TEST(SimNetworkTest, ALinksDrawsDoNotMoveAnotherLinks) {
+  auto arrivals_at_d = [](int extra_on_ab) {
+    Simulator sim(7);
+    SimNetwork net(sim, milliseconds(1));
+    Sink b;
+    net.TransportOf("b").SetHandler(&b);
+    for (const char* n : {"a", "b", "c", "d"}) net.SetUp(n, true);
+    net::LinkSpec jittery{.delay = milliseconds(10), .jitter = milliseconds(3)};
+    net.SetLink("a", "b", jittery);
+    net.SetLink("c", "d", jittery);
+    std::vector<int64_t> at_d;
+    struct Timed : net::MessageHandler {
+      Simulator* sim;
+      std::vector<int64_t>* at;
+      void OnPeerMessage(proto::PeerMessage&&) override {
+        at->push_back(sim->Now().time_since_epoch().count());
+      }
+      void OnClientRequest(const net::ClientId&, proto::Request&&) override {}
+    } timed;
+    timed.sim = &sim;
+    timed.at = &at_d;
+    net.TransportOf("d").SetHandler(&timed);
+    proto::PeerMessage m;
+    for (int i = 0; i < 20; ++i) {
+      sim.Schedule(milliseconds(20 * i), [&] {
+        for (int k = 0; k < extra_on_ab; ++k) net.TransportOf("a").SendToPeer("b", m);
+        net.TransportOf("c").SendToPeer("d", m);
+      });
+    }
+    sim.RunFor(std::chrono::seconds(1));
+    return at_d;
+  };
+  std::vector<int64_t> alone = arrivals_at_d(0);
+  ASSERT_EQ(alone.size(), 20u);
+  EXPECT_EQ(arrivals_at_d(3), alone);
+  // And the jitter is there: not every message took the bare delay.
+  int bare = 0;
+  for (int i = 0; i < 20; ++i) bare += alone[i] == (20 * i + 10) * 1000000 ? 1 : 0;
+  EXPECT_LT(bare, 20);
+}
+
 TEST(SimNetworkTest, DelaysCutsAndDownNodes) {
   Simulator sim(1);
   SimNetwork net(sim, milliseconds(5));
