@@ -1,0 +1,43 @@
+// The peer table: the nodes this node may talk to, whether each is live and how far away it is.
+// Every peer is pinged each ping interval; the pongs give a smoothed round-trip time. Forwarding
+// and joining ask it for the nearest replicas of a keygroup.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "node/core.h"
+
+namespace enoki::node {
+
+class PeerTable {
+ public:
+  // The configured peers (options().peers, without this node).
+  explicit PeerTable(Core& core);
+
+  // Starts pinging.
+  void Start();
+  bool Contains(const std::string& peer) const { return peers_.contains(peer); }
+  // When a message from `peer` last arrived (epoch: never).
+  core::TimePoint LastHeard(const std::string& peer) const { return peers_.at(peer).last_heard; }
+  // A message from `peer` arrived now.
+  void Heard(const std::string& peer, core::TimePoint now) { peers_.at(peer).last_heard = now; }
+  void OnPing(const std::string& from, const proto::Ping& ping);
+  void OnPong(const std::string& from, const proto::Pong& pong);
+  // Replicas of `meta` other than this node that are configured peers, nearest first: live ones
+  // (heard from lately) by round-trip time, then the others.
+  std::vector<std::string> NearestReplicas(const proto::KeygroupMeta& meta) const;
+
+ private:
+  struct Peer {
+    core::TimePoint last_heard{};
+    double rtt_ms = -1;
+  };
+  void OnPingTick();
+
+  Core& core_;
+  std::map<std::string, Peer> peers_;
+};
+
+}  // namespace enoki::node
