@@ -31,6 +31,7 @@ struct NodeArgs {
   int retry_ms = 200;
   int sync_timeout_ms = 2000;
   int forward_timeout_ms = 2000;
+  int64_t max_clock_ahead_ms = 60000;
   std::string log_level = "info";
   std::string http;
   std::string trace;
@@ -84,6 +85,7 @@ int RunNode(const NodeArgs& args) {
   config.node.retry_interval = std::chrono::milliseconds(args.retry_ms);
   config.node.sync_write_timeout = std::chrono::milliseconds(args.sync_timeout_ms);
   config.node.forward_timeout = std::chrono::milliseconds(args.forward_timeout_ms);
+  config.node.max_clock_ahead = std::chrono::milliseconds(args.max_clock_ahead_ms);
   config.process_functions = true;
   config.trace = args.trace;
   config.http = args.http;
@@ -182,6 +184,11 @@ int NodeMain(int argc, const char* const* argv) {
   cmd.add_option("--forward-timeout-ms", args.forward_timeout_ms,
                  "How long a forwarded request waits for one replica before trying the next, ms")
       ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+  cmd.add_option("--max-clock-ahead", args.max_clock_ahead_ms,
+                 "Refuse a peer's message whose versions are further ahead of this node's clock "
+                 "than this, in ms (such a version would win every later write of its key)")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400000}))
       ->capture_default_str();
   cmd.add_option("--http", args.http,
                  "Also serve functions over HTTP on HOST:PORT, tinyFaaS-style: POST /<function> "

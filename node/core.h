@@ -40,6 +40,8 @@ struct NodeOptions {
   core::Duration forward_timeout = std::chrono::seconds(2);
   core::Duration ping_interval = std::chrono::milliseconds(500);
   uint32_t default_scan_limit = 1000;
+  // How far a version a peer sends may be ahead of this node's clock (peer_checks.h).
+  core::Duration max_clock_ahead = std::chrono::seconds(60);
   // Of the node's own random stream (its first operation id); 0: one drawn from the Env. A
   // restarted node needs another, so that its operation ids differ from before.
   uint64_t seed = 0;
@@ -104,7 +106,8 @@ class Core {
   const std::map<std::string, Keygroup>& keygroups() const { return keygroups_; }
   // The keygroup unless it is unknown or deleted.
   Keygroup* FindLive(const std::string& name);
-  // Writes an item made at this node (a new version from the clock); returns that version.
+  // Writes an item made at this node (a new version from the clock); returns that version. The
+  // caller owes it to the other replicas (Replication::OnLocalWrite).
   Version WriteLocal(Keygroup& kg, const std::string& key, std::string value, bool deleted);
   // Applies an item from a peer if it is newer than what this node holds; returns whether it was.
   bool ApplyRemote(Keygroup& kg, const std::string& key, StoredItem item);
@@ -117,7 +120,8 @@ class Core {
   void Complete(Done& done, proto::Response&& response);
   void Fail(Done& done, proto::Response&& response, const core::Status& status);
   // Has Flush call `send` once the batch is durable, before the messages queued meanwhile go out
-  // (replication's pushes of fresh writes); Fresh() says there is something for it to send.
+  // (replication's pushes of fresh writes, set when Replication is made); Fresh() says there is
+  // something for it to send.
   void SetFreshSender(std::function<void()> send) { send_fresh_ = std::move(send); }
   void Fresh() { fresh_ = true; }
   // Commits the pending batch, then delivers completions and sends queued peer messages; repeats

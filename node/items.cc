@@ -18,8 +18,7 @@ std::string AppendKey(const Version& v) {
 
 ItemOps::ItemOps(Core& core, Replication& replication) : core_(core), replication_(replication) {}
 
-void ItemOps::Run(Keygroup& kg, proto::Request&& request, Done done) {
-  proto::Response response = ResponseTo(request, core_.id());
+void ItemOps::Run(Keygroup& kg, proto::Request&& request, proto::Response&& response, Done done) {
   const NodeOptions& o = core_.options();
   const std::string& name = kg.meta.name();
   bool append_only = kg.meta.mutability() == proto::APPEND_ONLY;

@@ -13,8 +13,9 @@ class ItemOps {
  public:
   ItemOps(Core& core, Replication& replication);
 
-  // Runs the item operation `request` on `kg`, a ready replica here.
-  void Run(Keygroup& kg, proto::Request&& request, Done done);
+  // Runs the item operation `request` on `kg`, a ready replica here, answering with `response`
+  // (id and server set) once its outcome is in it.
+  void Run(Keygroup& kg, proto::Request&& request, proto::Response&& response, Done done);
 
  private:
   Core& core_;

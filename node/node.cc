@@ -13,7 +13,9 @@ Node::Node(NodeOptions options, core::Env& env, net::Transport& transport, Stora
       joining_(core_, peers_, catalog_),
       forwarding_(core_, peers_),
       items_(core_, replication_) {
-  // Replication first: what a change leaves owed is settled before a pull starts.
+  // In this order. Either order gives the same result today: replication's part only touches the
+  // outbox, synchronous writes and the batch, and joining's only starts or stops a pull (which
+  // touches neither); a subscriber that did more would have to say where it goes.
   catalog_.Subscribe([this](const KeygroupChange& c) { replication_.OnKeygroupChanged(c); });
   catalog_.Subscribe([this](const KeygroupChange& c) { joining_.OnKeygroupChanged(c); });
 }
@@ -175,7 +177,7 @@ void Node::DispatchItemOp(proto::Request&& request, bool forwarded, proto::Respo
     return core_.Fail(done, std::move(response),
                       core::Status::NotFound("keygroup '" + name + "' does not exist"));
   }
-  if (kg->ready) return items_.Run(*kg, std::move(request), std::move(done));
+  if (kg->ready) return items_.Run(*kg, std::move(request), std::move(response), std::move(done));
   if (forwarded) {
     return core_.Fail(
         done, std::move(response),
@@ -191,6 +193,20 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
   const std::string from = msg.from();
   if (!peers_.Contains(from)) {
     core_.Log(core::LogLevel::kWarn, "message from unknown node '{}' dropped", from);
+    return;
+  }
+  core::Status st = CheckPeerMessage(
+      msg, {core_.options().max_value_bytes,
+            core_.env().WallMicros() + std::chrono::duration_cast<std::chrono::microseconds>(
+                                           core_.options().max_clock_ahead)
+                                           .count()});
+  if (!st.ok()) {
+    // Logged once, then every 1000th, so that a flood does not flood the log.
+    uint64_t n = ++refused_[from];
+    if (n == 1 || n % 1000 == 0) {
+      core_.Log(core::LogLevel::kWarn, "refused {} peer message(s) from '{}'; the last: {}", n,
+                from, st.message());
+    }
     return;
   }
   auto now = core_.env().Now();
@@ -217,7 +233,7 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
     case proto::PeerMessage::kPing:
       return peers_.OnPing(from, msg.ping());
     case proto::PeerMessage::kPong:
-      return peers_.OnPong(from, msg.pong());
+      return peers_.OnPong(from, msg.pong(), now);
     case proto::PeerMessage::BODY_NOT_SET:
       return;
   }

@@ -13,8 +13,8 @@
 // shared Core (node/core.h: keygroups, the batch and what waits for it, timers):
 // - PeerTable (peers.h): liveness and round-trip times of the peers, nearest replicas;
 // - Replication (replication.h): the durable outbox, retries, synchronous writes;
-// - Catalog (catalog.h): keygroup entries; it hands each applied change to Replication and
-//   Joining as an event (KeygroupChange) rather than calling them;
+// - Catalog (catalog.h): keygroup entries (owed to the peers through Replication); what an
+//   applied change means for replication and joining goes to them as an event (KeygroupChange);
 // - Joining (joining.h): a replica added later pulls the data before it serves reads;
 // - Forwarding (forwarding.h): a node without a ready replica runs the operation at the nearest;
 // - ItemOps (items.h): item operations on a ready replica.
@@ -22,6 +22,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@
 #include "node/forwarding.h"
 #include "node/items.h"
 #include "node/joining.h"
+#include "node/peer_checks.h"
 #include "node/peers.h"
 #include "node/replication.h"
 #include "node/storage.h"
@@ -107,6 +109,8 @@ class Node : public net::MessageHandler {
   // Runs a request another node forwarded, and sends the answer back.
   void OnForwardRequest(const std::string& from, proto::ForwardRequest& msg);
 
+  // The core first: it is destroyed last, and its destructor cancels the timers whose callbacks
+  // capture the protocols below (no callback runs while they are destroyed).
   Core core_;
   PeerTable peers_;
   Replication replication_;
@@ -116,6 +120,7 @@ class Node : public net::MessageHandler {
   ItemOps items_;
   FunctionHandler function_handler_;
   std::vector<proto::FunctionSpec> saved_functions_;
+  std::map<std::string, uint64_t> refused_;  // peer messages that failed the checks, by sender
 };
 
 }  // namespace enoki::node

@@ -24,7 +24,7 @@ class PeerTable {
   // A message from `peer` arrived now.
   void Heard(const std::string& peer, core::TimePoint now) { peers_.at(peer).last_heard = now; }
   void OnPing(const std::string& from, const proto::Ping& ping);
-  void OnPong(const std::string& from, const proto::Pong& pong);
+  void OnPong(const std::string& from, const proto::Pong& pong, core::TimePoint now);
   // Replicas of `meta` other than this node that are configured peers, nearest first: live ones
   // (heard from lately) by round-trip time, then the others.
   std::vector<std::string> NearestReplicas(const proto::KeygroupMeta& meta) const;

@@ -30,10 +30,6 @@ class Replication {
 
   // A write made at this node: owed to every other replica, pushed after the commit.
   void OnLocalWrite(const Keygroup& kg, const std::string& key, const Version& version);
-  // (keygroup, key) at `version` is owed to `peer`; `push_now`: send it after this commit rather
-  // than with the next retry round.
-  void MarkDirty(const std::string& peer, const std::string& keygroup, const std::string& key,
-                 const Version& version, bool push_now);
   // The catalog entry of `keygroup` at `version` is owed to every peer, at once.
   void OweEntryToAll(const std::string& keygroup, const Version& version);
   // Answers `done` with `response` once every other replica of `kg` acknowledged `key` at
@@ -74,6 +70,10 @@ class Replication {
     core::TimerId timer = 0;
   };
 
+  // (keygroup, key) at `version` is owed to `peer`; `push_now`: send it after this commit rather
+  // than with the next retry round.
+  void MarkDirty(const std::string& peer, const std::string& keygroup, const std::string& key,
+                 const Version& version, bool push_now);
   void EraseOutbox(const std::string& peer, std::map<ItemKey, OutboxEntry>::iterator it);
   // Sends the entries to `peer`: items grouped by keygroup into messages of bounded size, catalog
   // entries one by one.

@@ -1,0 +1,123 @@
+// Checks of what peers send.
+#include "node/peer_checks.h"
+
+#include <set>
+#include <string>
+
+#include "node/validation.h"
+
+namespace enoki::node {
+namespace {
+
+class Checker {
+ public:
+  explicit Checker(const PeerCheckLimits& limits) : limits_(limits) {}
+
+  core::Status Name(const std::string& field, const std::string& name) const {
+    return ValidateName(field, name);
+  }
+  core::Status Version(const std::string& field, const proto::Version& v) const {
+    if (v.wall_us() < 0) {
+      return core::Status::InvalidArgument(field + " has a negative time (" +
+                                           std::to_string(v.wall_us()) + " us)");
+    }
+    if (v.wall_us() > limits_.latest_wall_us) {
+      return core::Status::InvalidArgument(
+          field + " is " + std::to_string((v.wall_us() - limits_.latest_wall_us) / 1000) +
+          " ms further ahead of this node's clock than allowed (--max-clock-ahead)");
+    }
+    if (!v.node().empty()) return ValidateName(field + "'s node", v.node());
+    return core::Status::Ok();
+  }
+  core::Status Item(const std::string& field, const proto::Item& item) const {
+    ENOKI_RETURN_IF_ERROR(Prefixed(field, ValidateKey(item.key())));
+    ENOKI_RETURN_IF_ERROR(Prefixed(field, ValidateValue(item.value(), limits_.max_value_bytes)));
+    return Version(field + " version", item.version());
+  }
+  core::Status Meta(const proto::KeygroupMeta& meta) const {
+    ENOKI_RETURN_IF_ERROR(Name("keygroup", meta.name()));
+    ENOKI_RETURN_IF_ERROR(Version("created", meta.created()));
+    ENOKI_RETURN_IF_ERROR(Version("version", meta.version()));
+    if (meta.replicas_size() == 0 && !meta.deleted()) {
+      return core::Status::InvalidArgument("keygroup '" + meta.name() + "' has no replica");
+    }
+    std::set<std::string> seen;
+    for (const auto& r : meta.replicas()) {
+      ENOKI_RETURN_IF_ERROR(Name("replica", r.node()));
+      if (!seen.insert(r.node()).second) {
+        return core::Status::InvalidArgument("replica '" + r.node() + "' is listed twice");
+      }
+      ENOKI_RETURN_IF_ERROR(Version("replica '" + r.node() + "' joined", r.joined()));
+    }
+    return core::Status::Ok();
+  }
+
+ private:
+  static core::Status Prefixed(const std::string& field, core::Status st) {
+    if (st.ok()) return st;
+    return core::Status(st.code(), field + ": " + st.message());
+  }
+  const PeerCheckLimits& limits_;
+};
+
+core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
+  switch (msg.body_case()) {
+    case proto::PeerMessage::kReplicate: {
+      const auto& r = msg.replicate();
+      ENOKI_RETURN_IF_ERROR(c.Name("keygroup", r.keygroup()));
+      ENOKI_RETURN_IF_ERROR(c.Version("incarnation", r.incarnation()));
+      ENOKI_RETURN_IF_ERROR(c.Version("meta_version", r.meta_version()));
+      for (int i = 0; i < r.items_size(); ++i) {
+        ENOKI_RETURN_IF_ERROR(c.Item("item " + std::to_string(i), r.items(i)));
+      }
+      return core::Status::Ok();
+    }
+    case proto::PeerMessage::kReplicateAck: {
+      const auto& a = msg.replicate_ack();
+      ENOKI_RETURN_IF_ERROR(c.Name("keygroup", a.keygroup()));
+      for (int i = 0; i < a.applied_size(); ++i) {
+        ENOKI_RETURN_IF_ERROR(ValidateKey(a.applied(i).key()));
+        ENOKI_RETURN_IF_ERROR(
+            c.Version("applied " + std::to_string(i) + " version", a.applied(i).version()));
+      }
+      return core::Status::Ok();
+    }
+    case proto::PeerMessage::kMetaUpdate:
+      return c.Meta(msg.meta_update().meta());
+    case proto::PeerMessage::kMetaAck:
+      ENOKI_RETURN_IF_ERROR(c.Name("keygroup", msg.meta_ack().keygroup()));
+      return c.Version("version", msg.meta_ack().version());
+    case proto::PeerMessage::kSyncRequest:
+      ENOKI_RETURN_IF_ERROR(c.Name("keygroup", msg.sync_request().keygroup()));
+      return c.Version("incarnation", msg.sync_request().incarnation());
+    case proto::PeerMessage::kSyncResponse: {
+      const auto& r = msg.sync_response();
+      ENOKI_RETURN_IF_ERROR(c.Name("keygroup", r.keygroup()));
+      ENOKI_RETURN_IF_ERROR(c.Version("incarnation", r.incarnation()));
+      for (int i = 0; i < r.items_size(); ++i) {
+        ENOKI_RETURN_IF_ERROR(c.Item("item " + std::to_string(i), r.items(i)));
+      }
+      return core::Status::Ok();
+    }
+    case proto::PeerMessage::kForwardRequest:   // runs as a client's request, with its checks
+    case proto::PeerMessage::kForwardResponse:  // handed to the client that asked
+    case proto::PeerMessage::kPing:
+    case proto::PeerMessage::kPong:
+      return core::Status::Ok();
+    case proto::PeerMessage::BODY_NOT_SET:
+      return core::Status::InvalidArgument("the message has no body");
+  }
+  return core::Status::InvalidArgument("the message has a body this node does not know");
+}
+
+}  // namespace
+
+core::Status CheckPeerMessage(const proto::PeerMessage& msg, const PeerCheckLimits& limits) {
+  core::Status st = Check(msg, Checker(limits));
+  if (st.ok()) return st;
+  return core::Status(st.code(),
+                      proto::PeerMessage::descriptor()->FindFieldByNumber(msg.body_case())->name() +
+                          " from '" + msg.from() + "': " + st.message());
+}
+
+}  // namespace enoki::node

@@ -1,0 +1,158 @@
+// What a peer sends is checked like a client's request: forged or broken peer messages, delivered
+// to a node as its transport would, change nothing. Nodes on the simulator (virtual time).
+#include <gtest/gtest.h>
+
+#include "node/peer_checks.h"
+#include "sim/cluster.h"
+
+namespace enoki {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr int64_t kYearUs = int64_t{365} * 24 * 3600 * 1000000;
+
+proto::Request Put(const std::string& key, const std::string& value) {
+  proto::Request r;
+  r.mutable_put()->set_keygroup("kg");
+  r.mutable_put()->set_key(key);
+  r.mutable_put()->set_value(value);
+  return r;
+}
+proto::Request Get(const std::string& key) {
+  proto::Request r;
+  r.mutable_get()->set_keygroup("kg");
+  r.mutable_get()->set_key(key);
+  return r;
+}
+proto::Request Info(const std::string& keygroup) {
+  proto::Request r;
+  r.mutable_keygroup_info()->set_name(keygroup);
+  return r;
+}
+
+class PeerChecksTest : public ::testing::Test {
+ protected:
+  PeerChecksTest() : cluster_(sim::AllPeers({"a", "b"}), 7, milliseconds(5)) {
+    proto::Request create;
+    create.mutable_create_keygroup()->set_name("kg");
+    create.mutable_create_keygroup()->add_replicas("a");
+    create.mutable_create_keygroup()->add_replicas("b");
+    EXPECT_EQ(Call("a", create).code(), proto::OK);
+    cluster_.sim().RunFor(milliseconds(100));
+  }
+  proto::Response Call(const std::string& node, proto::Request r) {
+    auto res = cluster_.Call(node, std::move(r));
+    EXPECT_TRUE(res.has_value()) << "no answer from " << node;
+    return res.value_or(proto::Response{});
+  }
+  // A Replicate of kg's key `key` as node a would send it, at wall time `wall_us`.
+  proto::PeerMessage ForgedReplicate(const std::string& key, const std::string& value,
+                                     int64_t wall_us) {
+    auto meta = Call("b", Info("kg")).keygroup();
+    proto::PeerMessage msg;
+    msg.set_from("a");
+    auto* r = msg.mutable_replicate();
+    r->set_keygroup("kg");
+    *r->mutable_incarnation() = meta.created();
+    *r->mutable_meta_version() = meta.version();
+    auto* item = r->add_items();
+    item->set_key(key);
+    item->set_value(value);
+    item->mutable_version()->set_wall_us(wall_us);
+    item->mutable_version()->set_node("a");
+    return msg;
+  }
+
+  sim::SimCluster cluster_;
+};
+
+TEST_F(PeerChecksTest, AFarFutureVersionIsRefusedAndLaterWritesStand) {
+  int64_t now = cluster_.sim().WallMicros();
+  cluster_.node("b").OnPeerMessage(ForgedReplicate("k", "forged", now + kYearUs));
+  cluster_.sim().RunFor(milliseconds(100));
+  EXPECT_EQ(Call("b", Get("k")).code(), proto::NOT_FOUND);
+
+  ASSERT_EQ(Call("a", Put("k", "v2")).code(), proto::OK);
+  cluster_.sim().RunFor(milliseconds(100));
+  EXPECT_EQ(Call("b", Get("k")).get().value(), "v2");
+  // b's clock was not dragged along: its own write gets a version of about now.
+  auto put = Call("b", Put("other", "x"));
+  ASSERT_EQ(put.code(), proto::OK) << put.error();
+  EXPECT_LT(put.write().version().wall_us(), cluster_.sim().WallMicros() + 1000000);
+}
+
+TEST_F(PeerChecksTest, AVersionWithinTheAllowedLeadIsApplied) {
+  // The same message, 1 s ahead (clocks of real machines differ a little): taken.
+  int64_t now = cluster_.sim().WallMicros();
+  cluster_.node("b").OnPeerMessage(ForgedReplicate("k", "from a", now + 1000000));
+  cluster_.sim().RunFor(milliseconds(100));
+  EXPECT_EQ(Call("b", Get("k")).get().value(), "from a");
+}
+
+TEST_F(PeerChecksTest, CatalogEntriesWithBadNamesOrNoReplicaAreRefused) {
+  auto meta = Call("b", Info("kg")).keygroup();
+  for (std::string name : {std::string(), std::string("../../x"), std::string(100000, 'n')}) {
+    proto::PeerMessage msg;
+    msg.set_from("a");
+    *msg.mutable_meta_update()->mutable_meta() = meta;
+    msg.mutable_meta_update()->mutable_meta()->set_name(name);
+    cluster_.node("b").OnPeerMessage(std::move(msg));
+  }
+  proto::PeerMessage empty;
+  empty.set_from("a");
+  *empty.mutable_meta_update()->mutable_meta() = meta;
+  empty.mutable_meta_update()->mutable_meta()->set_name("noreplica");
+  empty.mutable_meta_update()->mutable_meta()->clear_replicas();
+  cluster_.node("b").OnPeerMessage(std::move(empty));
+  cluster_.sim().RunFor(milliseconds(100));
+  for (std::string name :
+       {std::string("../../x"), std::string(100000, 'n'), std::string("noreplica")}) {
+    EXPECT_EQ(Call("b", Info(name)).code(), proto::NOT_FOUND) << name.substr(0, 20);
+  }
+  // The real entry is untouched and b still works.
+  EXPECT_EQ(Call("b", Info("kg")).code(), proto::OK);
+  EXPECT_EQ(Call("b", Put("k", "v")).code(), proto::OK);
+}
+
+TEST(CheckPeerMessageTest, NamesTheMessageAndTheField) {
+  node::PeerCheckLimits limits{/*max_value_bytes=*/16, /*latest_wall_us=*/1000000};
+  proto::PeerMessage msg;
+  msg.set_from("a");
+  auto* r = msg.mutable_replicate();
+  r->set_keygroup("kg");
+  auto* item = r->add_items();
+  item->set_key("k");
+  item->set_value(std::string(17, 'v'));
+  core::Status st = node::CheckPeerMessage(msg, limits);
+  EXPECT_EQ(st.code(), core::Code::kTooLarge);
+  EXPECT_EQ(st.message(),
+            "replicate from 'a': item 0: value is 17 bytes, the limit is 16 (raise it with "
+            "--max-value-size)");
+
+  item->set_value("v");
+  item->set_key(std::string("a\x01", 2));
+  EXPECT_EQ(node::CheckPeerMessage(msg, limits).message(),
+            "replicate from 'a': item 0: key holds a control character");
+
+  item->set_key("k");
+  item->mutable_version()->set_wall_us(3000000);
+  EXPECT_EQ(node::CheckPeerMessage(msg, limits).message(),
+            "replicate from 'a': item 0 version is 2000 ms further ahead of this node's clock "
+            "than allowed (--max-clock-ahead)");
+
+  item->mutable_version()->set_wall_us(1000000);
+  EXPECT_TRUE(node::CheckPeerMessage(msg, limits).ok());
+
+  proto::PeerMessage dup;
+  dup.set_from("a");
+  auto* meta = dup.mutable_meta_update()->mutable_meta();
+  meta->set_name("kg");
+  meta->add_replicas()->set_node("b");
+  meta->add_replicas()->set_node("b");
+  EXPECT_EQ(node::CheckPeerMessage(dup, limits).message(),
+            "meta_update from 'a': replica 'b' is listed twice");
+}
+
+}  // namespace
+}  // namespace enoki
