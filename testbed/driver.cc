@@ -1,16 +1,24 @@
-// The workloads' callers and the timeline, on any Env.
+// A run's life cycle on any Env: set-up, workloads and timeline, replica check.
 #include "testbed/driver.h"
 
-#include "core/random.h"
-
 #include <algorithm>
+#include <optional>
 #include <random>
+
+#include "core/random.h"
 
 namespace enoki::testbed {
 namespace {
 
 // How long a call may take at most, beyond its function's timeout, before the caller gives up.
 constexpr core::Duration kCallerGrace = std::chrono::seconds(5);
+// How long the set-up waits for the answers to one batch of calls.
+constexpr core::Duration kCallLimit = std::chrono::seconds(30);
+// How long the keygroups may take to reach the nodes whose functions use them.
+constexpr core::Duration kKeygroupsLimit = std::chrono::minutes(1);
+// How long the replica check waits for the replicas to agree, and for each page of a replica.
+constexpr core::Duration kCheckLimit = std::chrono::seconds(10);
+constexpr core::Duration kPageLimit = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -21,7 +29,124 @@ Driver::Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net
   }
 }
 
+// Answers to a batch of set-up calls, shared with those that arrive after it ended.
+struct Driver::Batch {
+  std::vector<SetUpCall> calls;
+  std::vector<std::optional<core::Result<proto::Response>>> answers;
+  size_t left = 0;
+  bool ended = false;
+  core::TimerId timer{};
+  std::function<void(core::Status)> then;
+};
+
+void Driver::Run() {
+  phase_ = Phase::kSettingUp;
+  CreateKeygroups();
+}
+
+// Every keygroup at once, at its first replica.
+void Driver::CreateKeygroups() {
+  std::vector<SetUpCall> calls;
+  for (const auto& k : s_.keygroups) {
+    SetUpCall& call = calls.emplace_back(SetUpCall{k.replicas[0], {}, "keygroup " + k.name});
+    auto* c = call.request.mutable_create_keygroup();
+    c->set_name(k.name);
+    c->set_mode(k.mode);
+    c->set_mutability(k.mutability);
+    for (const auto& rep : k.replicas) c->add_replicas(rep);
+  }
+  CallAll(std::move(calls), [this](core::Status st) {
+    if (!st.ok()) return SetUpFailed(std::move(st));
+    // The catalog reaches every node within a second; over links slower than that, the
+    // deployments wait for it.
+    env_.Schedule(std::chrono::seconds(1),
+                  [this] { AwaitKeygroups(env_.Now() + kKeygroupsLimit); });
+  });
+}
+
+void Driver::AwaitKeygroups(core::TimePoint deadline) {
+  std::set<std::pair<std::string, std::string>> needed;  // (node, keygroup)
+  for (const auto& f : s_.functions) {
+    for (const auto& at : f.nodes) needed.emplace(at, f.spec.keygroup());
+  }
+  std::vector<SetUpCall> calls;
+  for (const auto& [at, keygroup] : needed) {
+    SetUpCall& call = calls.emplace_back(SetUpCall{at, {}, "node " + at});
+    call.request.mutable_keygroup_info()->set_name(keygroup);
+  }
+  CallAll(std::move(calls), [this, deadline](core::Status known) {
+    if (known.ok()) return DeployFunctions();
+    if (env_.Now() > deadline) {
+      return SetUpFailed(core::Status::Unavailable(
+          "the keygroups did not reach the functions' nodes within a minute: " + known.message()));
+    }
+    env_.Schedule(std::chrono::milliseconds(100), [this, deadline] { AwaitKeygroups(deadline); });
+  });
+}
+
+void Driver::DeployFunctions() {
+  std::vector<SetUpCall> calls;
+  for (const auto& f : s_.functions) {
+    for (const auto& at : f.nodes) {
+      SetUpCall& call =
+          calls.emplace_back(SetUpCall{at, {}, "function " + f.spec.name() + " at " + at});
+      *call.request.mutable_deploy_function()->mutable_spec() = f.spec;
+    }
+  }
+  CallAll(std::move(calls), [this](core::Status st) {
+    if (!st.ok()) return SetUpFailed(std::move(st));
+    Start();
+  });
+}
+
+void Driver::SetUpFailed(core::Status why) {
+  failure_ = std::move(why);
+  phase_ = Phase::kFinished;
+}
+
+void Driver::CallAll(std::vector<SetUpCall> calls, std::function<void(core::Status)> then) {
+  if (calls.empty()) return then(core::Status::Ok());
+  auto batch = std::make_shared<Batch>();
+  batch->answers.resize(calls.size());
+  batch->left = calls.size();
+  batch->then = std::move(then);
+  batch->timer = env_.Schedule(kCallLimit, [batch] {
+    if (std::exchange(batch->ended, true)) return;
+    batch->then(Outcome(*batch));
+  });
+  batch->calls = std::move(calls);
+  for (size_t i = 0; i < batch->calls.size(); ++i) {
+    mode_.Call("", batch->calls[i].node, batch->calls[i].request,
+               [this, batch, i](core::Result<proto::Response> answer) {
+                 if (batch->ended) return;
+                 batch->answers[i] = std::move(answer);
+                 if (--batch->left > 0) return;
+                 batch->ended = true;
+                 env_.Cancel(batch->timer);
+                 env_.AtEndOfRound([batch] { batch->then(Outcome(*batch)); });
+               });
+  }
+}
+
+core::Status Driver::Outcome(const Batch& batch) {
+  for (size_t i = 0; i < batch.calls.size(); ++i) {
+    const SetUpCall& call = batch.calls[i];
+    const auto& answer = batch.answers[i];
+    if (!answer) {
+      return core::Status::Unavailable(call.what + ": node " + call.node + " did not answer");
+    }
+    if (!answer->ok()) {
+      return core::Status(answer->status().code(), call.what + ": " + answer->status().message());
+    }
+    if ((*answer)->code() != proto::OK) {
+      return core::Status::InvalidArgument(call.what + ": " + (*answer)->error());
+    }
+  }
+  return core::Status::Ok();
+}
+
 void Driver::Start() {
+  phase_ = Phase::kRunning;
   t0_ = env_.Now();
   for (size_t w = 0; w < s_.workloads.size(); ++w) StartWorkload(w);
   for (const auto& e : s_.timeline) {
@@ -29,12 +154,21 @@ void Driver::Start() {
     env_.Schedule(e.at, [this, &e] {
       Apply(e);
       --pending_events_;
+      CheckDone();
     });
   }
+  CheckDone();
 }
 
 bool Driver::Done() const {
   return active_callers_ == 0 && in_flight_.empty() && pending_events_ == 0;
+}
+
+// Once the workloads and the timeline are done, the replica check starts at the end of the round.
+void Driver::CheckDone() {
+  if (phase_ != Phase::kRunning || !Done()) return;
+  phase_ = Phase::kChecking;
+  env_.AtEndOfRound([this] { CheckReplicas(); });
 }
 
 net::LinkSpec Driver::Current(const Pair& p) const {
@@ -94,6 +228,7 @@ void Driver::Send(size_t w, int c) {
   if ((d.requests && caller.sent >= *d.requests) || now >= run.end) {
     caller.done = true;
     --active_callers_;
+    CheckDone();
     return;
   }
   int64_t seq = caller.sent++;
@@ -105,7 +240,17 @@ void Driver::Send(size_t w, int c) {
   run.deadlines.push_back({now + run.timeout, id});
   if (run.deadlines.size() == 1) env_.Schedule(run.timeout, [this, w] { ExpireRequests(w); });
   in_flight_[id] = {w, c, seq, now, static_cast<int64_t>(request.invoke().body().size())};
-  mode_.Send(w, request);
+  mode_.Call(
+      d.client, d.node, std::move(request), [this, w, id](core::Result<proto::Response> answer) {
+        if (answer.ok()) return Answer(id, *answer);
+        if (answer.status().code() == core::Code::kUnavailable) {
+          return Refused(id, answer.status().message());
+        }
+        // Another node answered: never counted as this one's answer.
+        if (in_flight_.contains(id)) {
+          Record("error", "workload " + s_.workloads[w].name + ": " + answer.status().message());
+        }
+      });
   if (d.rate) {  // the next one a gap after this one was due, so that lateness never adds up
     caller.next_send += OpenLoopGap(w, false);
     env_.Schedule(std::max(core::Duration(0), caller.next_send - env_.Now()),
@@ -113,8 +258,8 @@ void Driver::Send(size_t w, int c) {
   }
 }
 
-void Driver::Answer(const proto::Response& response) {
-  auto it = in_flight_.find(response.id());
+void Driver::Answer(uint64_t id, const proto::Response& response) {
+  auto it = in_flight_.find(id);
   if (it == in_flight_.end()) return;  // it timed out meanwhile
   InFlightRequest f = it->second;
   in_flight_.erase(it);
@@ -161,6 +306,7 @@ void Driver::Finish(const InFlightRequest& f, const std::string& status, const s
   if (!d.rate) {  // closed loop: the next request after the think time
     env_.Schedule(d.think, [this, w = f.workload, c = f.caller] { Send(w, c); });
   }
+  CheckDone();
 }
 
 void Driver::Apply(const TimelineEvent& e) {
@@ -236,53 +382,90 @@ bool ReplicaReader::Add(const proto::ScanResult& page) {
   return true;
 }
 
-ReplicaState ReadReplica(
-    const std::string& node,
-    const std::function<core::Result<proto::ScanResult>(const std::string& start)>& page) {
-  ReplicaReader reader(node);
-  while (true) {
-    auto items = page(reader.start());
-    if (!items.ok()) {
-      reader.Fail(items.status().ToString());
-      break;
-    }
-    if (!reader.Add(*items)) break;
-  }
-  return reader.state();
+// The replicas being read in one round, shared with the answers still on their way when it ends.
+struct Driver::Reading {
+  std::vector<std::pair<std::string, std::string>> replicas;  // (keygroup, node)
+  std::vector<ReplicaReader> readers;
+  size_t left = 0;
+};
+
+void Driver::CheckReplicas() {
+  check_deadline_ = env_.Now() + kCheckLimit;
+  checks_.assign(s_.keygroups.size(), {});
+  unconverged_.clear();
+  for (size_t k = 0; k < s_.keygroups.size(); ++k) unconverged_.push_back(k);
+  ReadReplicas();
 }
 
-std::vector<KeygroupCheck> CheckReplicas(
-    const Scenario& s,
-    const std::function<std::vector<ReplicaState>(const std::vector<ReplicaId>& replicas)>& read,
-    const std::function<bool()>& wait_more) {
-  std::vector<KeygroupCheck> out(s.keygroups.size());
-  std::vector<size_t> left;  // keygroups whose replicas did not agree yet
-  for (size_t k = 0; k < s.keygroups.size(); ++k) left.push_back(k);
-  while (true) {
-    std::vector<ReplicaId> ids;
-    for (size_t k : left) {
-      for (const auto& node : s.keygroups[k].replicas) ids.push_back({s.keygroups[k].name, node});
+void Driver::ReadReplicas() {
+  auto reading = std::make_shared<Reading>();
+  for (size_t k : unconverged_) {
+    for (const auto& node : s_.keygroups[k].replicas) {
+      reading->replicas.emplace_back(s_.keygroups[k].name, node);
+      reading->readers.emplace_back(node);
     }
-    std::vector<ReplicaState> states = read(ids);
-    auto state = states.begin();
-    std::vector<size_t> still;
-    for (size_t k : left) {
-      KeygroupCheck& check = out[k];
-      check = {s.keygroups[k].name, true, {}};
-      for (size_t i = 0; i < s.keygroups[k].replicas.size(); ++i) {
-        check.replicas.push_back(*state++);
-        const ReplicaState& r = check.replicas.back();
-        const ReplicaState& first = check.replicas.front();
-        if (!r.error.empty() || r.items != first.items || r.digest != first.digest) {
-          check.converged = false;
-        }
-      }
-      if (!check.converged) still.push_back(k);
-    }
-    left = std::move(still);
-    if (left.empty() || !wait_more()) break;
   }
-  return out;
+  reading->left = reading->replicas.size();
+  if (reading->left == 0) return EndReading(*reading);
+  for (size_t i = 0; i < reading->replicas.size(); ++i) NextPage(reading, i);
+}
+
+void Driver::NextPage(const std::shared_ptr<Reading>& reading, size_t i) {
+  proto::Request r;
+  r.mutable_scan()->set_keygroup(reading->replicas[i].first);
+  r.mutable_scan()->set_start(reading->readers[i].start());
+  r.mutable_scan()->set_limit(1000);
+  auto answered = std::make_shared<bool>(false);
+  core::TimerId timer = env_.Schedule(kPageLimit, [this, reading, i, answered] {
+    if (std::exchange(*answered, true)) return;
+    reading->readers[i].Fail("UNAVAILABLE: no answer within 5 s");
+    ReplicaRead(reading);
+  });
+  mode_.Call("", reading->replicas[i].second, std::move(r),
+             [this, reading, i, answered, timer](core::Result<proto::Response> res) {
+               if (std::exchange(*answered, true)) return;
+               env_.Cancel(timer);
+               ReplicaReader& reader = reading->readers[i];
+               if (!res.ok()) {  // refused at once: the node is down
+                 reader.Fail(res.status().code() == core::Code::kUnavailable
+                                 ? "down"
+                                 : res.status().ToString());
+               } else if (res->code() != proto::OK) {
+                 reader.Fail(proto::Code_Name(res->code()) + ": " + res->error());
+               } else if (reader.Add(res->scan())) {
+                 return NextPage(reading, i);
+               }
+               ReplicaRead(reading);
+             });
+}
+
+// One replica was read (or failed); after the last, the round ends at the end of the round.
+void Driver::ReplicaRead(const std::shared_ptr<Reading>& reading) {
+  if (--reading->left == 0) env_.AtEndOfRound([this, reading] { EndReading(*reading); });
+}
+
+void Driver::EndReading(const Reading& reading) {
+  auto state = reading.readers.begin();
+  std::vector<size_t> still;
+  for (size_t k : unconverged_) {
+    KeygroupCheck& check = checks_[k];
+    check = {s_.keygroups[k].name, true, {}};
+    for (size_t i = 0; i < s_.keygroups[k].replicas.size(); ++i) {
+      check.replicas.push_back((state++)->state());
+      const ReplicaState& r = check.replicas.back();
+      const ReplicaState& first = check.replicas.front();
+      if (!r.error.empty() || r.items != first.items || r.digest != first.digest) {
+        check.converged = false;
+      }
+    }
+    if (!check.converged) still.push_back(k);
+  }
+  unconverged_ = std::move(still);
+  if (unconverged_.empty() || env_.Now() > check_deadline_) {
+    phase_ = Phase::kFinished;
+    return;
+  }
+  env_.Schedule(std::chrono::milliseconds(200), [this] { ReadReplicas(); });
 }
 
 core::Status WriteResults(ResultsDb& db, const Scenario& s, const RunInfo& info, bool interrupted,

@@ -1,15 +1,20 @@
-// Driver: a scenario's workloads and timeline, the part of a run that emulation and simulation
-// share. On an Env (the event loop in real time, the simulator in virtual time) it runs the
-// callers (open loops at their rate, periodic or Poisson; closed loops with their think time),
-// gives each request its caller's timeout, records every request as it ends, applies the timeline
-// (phases, link changes, partitions and heals, crashes and restarts), and keeps the links as they
-// are now. How a request reaches its node and comes back, how a link is shaped and how a node
-// crashes is the mode's (Driver::Mode).
+// Driver: one run's life cycle, written once for every mode. On an Env (the event loop in real
+// time, the simulator in virtual time) and asynchronously, it sets the run up (creates the
+// keygroups, waits until every node that deploys a function knows its keygroup, deploys the
+// functions), runs the callers (open loops at their rate, periodic or Poisson; closed loops with
+// their think time), gives each request its caller's timeout, records every request as it ends,
+// applies the timeline (phases, link changes, partitions and heals, crashes and restarts), keeps
+// the links as they are now, and once every request ended checks that the replicas of every
+// keygroup converged. What differs between modes is the mode's (Driver::Mode): how a request
+// reaches a node and comes back, how a link is shaped, how a node crashes and restarts. Starting
+// and stopping the nodes, running the Env and writing the results database are the mode's entry
+// point's (Simulate, Emulate), around the run.
 #pragma once
 
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -30,14 +35,22 @@ class Driver {
  public:
   using Pair = std::pair<std::string, std::string>;
 
-  // What a mode does for the driver.
+  // What a mode does for the driver, always on the Env's thread.
   class Mode {
    public:
+    // A node's response (whatever its code), or why there is none: UNAVAILABLE when the node
+    // refused the request at once (it is down), INTERNAL when another node answered it (a
+    // mix-up; the addressed node will not answer).
+    using OnReply = std::function<void(core::Result<proto::Response>)>;
+
     virtual ~Mode() = default;
-    // Sends `request` of workload `w` from its client to its node. The answer, once at the
-    // client, goes to Driver::Answer; a node that refused it at once to Driver::Refused; a lost
-    // one nowhere (the caller's timeout ends it).
-    virtual void Send(size_t w, const proto::Request& request) = 0;
+    // Sends `request` to `node` from host `from`: a client node of the scenario, over its links
+    // to and from the node, or "" for the driver itself (set-up and replica check), over no
+    // emulated link. `on_reply` runs at most once, on the Env (a refusal possibly before Call
+    // returns); never when the request or its response is lost on the way (the caller's timeout
+    // ends it). The request's id is the mode's to use on the wire.
+    virtual void Call(const std::string& from, const std::string& node, proto::Request request,
+                      OnReply on_reply) = 0;
     // The link a -> b is now `spec` (cut when partitioned).
     virtual void SetLink(const Pair& p, const net::LinkSpec& spec) = 0;
     // Kills the node as SIGKILL would; starts it again on its data.
@@ -45,20 +58,20 @@ class Driver {
     virtual core::Status Restart(const std::string& node) = 0;
   };
 
+  // Where a run is. Each phase follows the one before; a failed set-up ends the run at once.
+  enum class Phase { kIdle, kSettingUp, kRunning, kChecking, kFinished };
+
   // `links`: the link of every pair that talks, as the run starts (testbed::LinkTable). Timeline
-  // changes to other pairs change nothing.
+  // changes to other pairs change nothing. The functions are deployed as `s` declares them.
   Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net::LinkSpec> links);
 
-  // Starts the workloads and the timeline; now is the run's start.
-  void Start();
-  // Every caller is done, no request is in flight and no timeline event is to come.
-  bool Done() const;
-
-  // An answer reached its client (one no longer in flight, after its timeout, is ignored).
-  void Answer(const proto::Response& response);
-  // Request `id` was refused at once (its node is down): it ends as UNAVAILABLE with `why`.
-  void Refused(uint64_t id, const std::string& why);
-  bool InFlight(uint64_t id) const { return in_flight_.contains(id); }
+  // Starts the run now, with its nodes up: the set-up, then the workloads and the timeline (their
+  // start is the run's start), then, once they are done, the replica check. Whoever runs the Env
+  // runs it until phase() is kFinished (or gives up: an interrupted run).
+  void Run();
+  Phase phase() const { return phase_; }
+  // Why the set-up failed (the run then finished without workloads); OK otherwise.
+  const core::Status& failure() const { return failure_; }
 
   // The link a -> b as it is now: its spec, cut while partitioned.
   net::LinkSpec Current(const Pair& p) const;
@@ -72,6 +85,9 @@ class Driver {
   core::TimePoint start() const { return t0_; }
   const std::vector<RequestRecord>& requests() const { return records_; }
   const std::vector<EventRecord>& events() const { return events_; }
+  // What the replica check found: every keygroup as of its last reading (empty before the
+  // first reading ended).
+  const std::vector<KeygroupCheck>& checks() const { return checks_; }
   int64_t errors() const { return errors_; }
   // Keeps the latencies of OK requests for TakeRecentMs (off by default).
   void KeepRecent(bool keep) { keep_recent_ = keep; }
@@ -100,10 +116,38 @@ class Driver {
     std::deque<std::pair<core::TimePoint, uint64_t>> deadlines;
     core::StreamRng rng;  // its own stream (core/random.h): arrivals and bodies
   };
+  // A request of the driver's own (set-up), and what it is for errors.
+  struct SetUpCall {
+    std::string node;
+    proto::Request request;
+    std::string what;
+  };
+  struct Batch;
+  struct Reading;
 
+  // The set-up, in steps: the keygroups; a second later (the catalog reaching the nodes), every
+  // (node, keygroup) a function needs, asked every 100 ms until all know theirs; the functions.
+  void CreateKeygroups();
+  void AwaitKeygroups(core::TimePoint deadline);
+  void DeployFunctions();
+  void SetUpFailed(core::Status why);
+  // Sends every call at once; `then` runs with the first call's error, in order, at the end of
+  // the round in which the last answer came, or when 30 s passed without all answers.
+  void CallAll(std::vector<SetUpCall> calls, std::function<void(core::Status)> then);
+  static core::Status Outcome(const Batch& batch);
+
+  // The workloads and the timeline; when they are done (Done), the replica check.
+  void Start();
+  bool Done() const;
+  void CheckDone();
   void StartWorkload(size_t w);
   core::Duration OpenLoopGap(size_t w, bool first);
   void Send(size_t w, int c);
+  // The answer to request `id` reached its client (one no longer in flight, after its timeout,
+  // is ignored).
+  void Answer(uint64_t id, const proto::Response& response);
+  // Request `id` was refused at once (its node is down): it ends as UNAVAILABLE with `why`.
+  void Refused(uint64_t id, const std::string& why);
   // Ends the requests of workload `w` past their deadline as TIMEOUT; arms the timer for the next.
   void ExpireRequests(size_t w);
   void Finish(const InFlightRequest& f, const std::string& status, const std::string& error,
@@ -112,9 +156,21 @@ class Driver {
   void ApplyLink(const Pair& p) { mode_.SetLink(p, Current(p)); }
   int64_t Ns(core::TimePoint t) const { return (t - t0_).count(); }
 
+  // The replica check, in rounds: every replica of the keygroups that did not agree yet is read
+  // at once, page after page; 200 ms after a round that found some apart, the next, until 10 s
+  // passed.
+  void CheckReplicas();
+  void ReadReplicas();
+  // Asks for the next page of replica `i`; a replica that does not answer within 5 s fails.
+  void NextPage(const std::shared_ptr<Reading>& reading, size_t i);
+  void ReplicaRead(const std::shared_ptr<Reading>& reading);
+  void EndReading(const Reading& reading);
+
   const Scenario& s_;
   core::Env& env_;
   Mode& mode_;
+  Phase phase_ = Phase::kIdle;
+  core::Status failure_;
   std::map<Pair, net::LinkSpec> links_;  // as they are now (timeline link changes included)
   std::set<Pair> partitioned_;
   std::vector<WorkloadRun> runs_;
@@ -128,6 +184,9 @@ class Driver {
   int64_t active_callers_ = 0;
   int64_t pending_events_ = 0;
   int64_t errors_ = 0;
+  std::vector<KeygroupCheck> checks_;
+  std::vector<size_t> unconverged_;  // keygroups whose replicas did not agree yet
+  core::TimePoint check_deadline_{};
 };
 
 // What a replica holds, read page by page: its items and their digest (FNV-1a over every key and
@@ -152,22 +211,6 @@ class ReplicaReader {
   ReplicaState state_;
   std::string start_;
 };
-
-// Reads a replica with `page(start)`, one page after the other.
-ReplicaState ReadReplica(
-    const std::string& node,
-    const std::function<core::Result<proto::ScanResult>(const std::string& start)>& page);
-
-// (keygroup, node): one replica.
-using ReplicaId = std::pair<std::string, std::string>;
-
-// Reads every replica of every keygroup with `read(replicas)` (their states, in the same order)
-// until they agree or `wait_more()` (called between rounds; it waits, in real or virtual time)
-// says to stop. Each round reads the replicas of the keygroups that did not agree yet.
-std::vector<KeygroupCheck> CheckReplicas(
-    const Scenario& s,
-    const std::function<std::vector<ReplicaState>(const std::vector<ReplicaId>& replicas)>& read,
-    const std::function<bool()>& wait_more);
 
 // Writes what a run recorded into `db`: its workloads, the run, the links, the requests, the
 // events and the replica checks.

@@ -15,11 +15,11 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <thread>
+#include <set>
+#include <unordered_map>
 
 #include <zmq.hpp>
 
-#include "adapters/client.h"
 #include "adapters/event_loop.h"
 #include "adapters/netem.h"
 #include "adapters/node_process.h"
@@ -47,6 +47,114 @@ constexpr int kNetemPort = 7100;
 // How long the nodes together may take to start and say they are ready.
 constexpr auto kStartTimeout = std::chrono::seconds(60);
 
+// How the links are emulated: the one thing the two backends differ in. The callers' side of a
+// client's links is the emulation's (it shapes them itself when ShapedByCallers).
+class LinksBackend {
+ public:
+  virtual ~LinksBackend() = default;
+  // The endpoint node `id` listens on: an address of its own that no other process can take.
+  virtual std::string Endpoint(const std::string& id) const = 0;
+  // The endpoint the callers of client `client` reach node `node` at.
+  virtual std::string CallerEndpoint(const std::string& client, const std::string& node) const = 0;
+  // Adds what node `id`'s process needs: its links to its peers as `to_peers` says they are now
+  // (the shaper's are in the node's transport) or its namespace (netem's are in the kernel).
+  virtual void Configure(const std::string& id,
+                         const std::map<std::string, net::LinkSpec>& to_peers,
+                         adapters::NodeProcessOptions& o, adapters::Placement& where) const = 0;
+  // Whether the callers shape their client's links in this process (where a message on its way
+  // over a link that was cut meanwhile is lost), or the kernel does.
+  virtual bool ShapedByCallers() const = 0;
+  // The link a -> b is now `spec`, shaped where the backend shapes it, without waiting.
+  virtual void SetLink(const Pair& p, const net::LinkSpec& spec) = 0;
+  // Waits for the link changes still under way; their failures.
+  virtual std::vector<std::string> Finish() = 0;
+};
+
+// The user-space shaper: every node listens on a Unix socket in the run's folder and shapes its
+// own links in its transport; a change of a link between nodes is asked of its sending node.
+class ShaperLinks : public LinksBackend {
+ public:
+  // `ask(a -> b, spec)` asks node a to shape its link to b as `spec`.
+  using Ask = std::function<void(const Pair& p, const net::LinkSpec& spec)>;
+
+  static core::Result<std::unique_ptr<LinksBackend>> Create(const Scenario& s,
+                                                            const std::string& run_dir, Ask ask) {
+    size_t longest = 0;
+    for (const auto& n : s.nodes) longest = std::max(longest, n.name.size());
+    auto folder = adapters::MakeSocketFolder(run_dir + "/sockets", longest);
+    if (!folder.ok()) return folder.status();
+    return std::unique_ptr<LinksBackend>(new ShaperLinks(s, *folder, std::move(ask)));
+  }
+  ~ShaperLinks() override {
+    std::error_code ec;
+    std::filesystem::remove_all(sockets_.path, ec);
+  }
+
+  std::string Endpoint(const std::string& id) const override {
+    return "ipc://" + sockets_.path + "/" + id;
+  }
+  std::string CallerEndpoint(const std::string&, const std::string& node) const override {
+    return Endpoint(node);
+  }
+  void Configure(const std::string&, const std::map<std::string, net::LinkSpec>& to_peers,
+                 adapters::NodeProcessOptions& o, adapters::Placement&) const override {
+    for (const auto& [peer, spec] : to_peers) o.links[peer] = spec.ToString();
+  }
+  bool ShapedByCallers() const override { return true; }
+  // A client's links are the callers' alone.
+  void SetLink(const Pair& p, const net::LinkSpec& spec) override {
+    if (!clients_.contains(p.first) && !clients_.contains(p.second)) ask_(p, spec);
+  }
+  std::vector<std::string> Finish() override { return {}; }
+
+ private:
+  ShaperLinks(const Scenario& s, adapters::SocketFolder sockets, Ask ask)
+      : sockets_(std::move(sockets)), ask_(std::move(ask)) {
+    for (const auto& n : s.nodes) {
+      if (n.tier == Tier::kClient) clients_.insert(n.name);
+    }
+  }
+
+  adapters::SocketFolder sockets_;  // of the nodes' Unix sockets
+  Ask ask_;
+  std::set<std::string> clients_;
+};
+
+// Kernel netem (adapters/netem.h): every node in a namespace of its own, listening on its
+// address there; the callers bind to their client's address on the bridge, which picks their
+// links; every link is shaped by tc, changed on a thread of the network's.
+class NetemLinks : public LinksBackend {
+ public:
+  static core::Result<std::unique_ptr<LinksBackend>> Create(
+      const Scenario& s, const std::map<Pair, net::LinkSpec>& links, const std::string& run_dir) {
+    std::vector<adapters::NetemNetwork::Host> hosts;
+    for (const auto& n : s.nodes) hosts.push_back({n.name, n.tier == Tier::kClient});
+    auto netem = adapters::NetemNetwork::Create(hosts, links, run_dir + "/netem");
+    if (!netem.ok()) return netem.status();
+    return std::unique_ptr<LinksBackend>(new NetemLinks(std::move(netem.value())));
+  }
+
+  std::string Endpoint(const std::string& id) const override {
+    return "tcp://" + netem_->Address(id) + ":" + std::to_string(kNetemPort);
+  }
+  std::string CallerEndpoint(const std::string& client, const std::string& node) const override {
+    return "tcp://" + netem_->Address(client) + ":0;" + netem_->Address(node) + ":" +
+           std::to_string(kNetemPort);
+  }
+  void Configure(const std::string& id, const std::map<std::string, net::LinkSpec>&,
+                 adapters::NodeProcessOptions&, adapters::Placement& where) const override {
+    where.netns = netem_->NamespacePath(id);
+  }
+  bool ShapedByCallers() const override { return false; }
+  void SetLink(const Pair& p, const net::LinkSpec& spec) override { netem_->SetLinks({{p, spec}}); }
+  std::vector<std::string> Finish() override { return netem_->Finish(); }
+
+ private:
+  explicit NetemLinks(std::unique_ptr<adapters::NetemNetwork> netem) : netem_(std::move(netem)) {}
+
+  std::unique_ptr<adapters::NetemNetwork> netem_;
+};
+
 // One emulated run: the mode of its Driver.
 class Emulation : private Driver::Mode {
  public:
@@ -62,19 +170,16 @@ class Emulation : private Driver::Mode {
     driver_.KeepRecent(o.progress);
   }
 
-  ~Emulation() override {
-    StopNodes();
-    std::error_code ec;
-    if (!sockets_.path.empty()) std::filesystem::remove_all(sockets_.path, ec);
-  }
+  ~Emulation() override { StopNodes(); }
 
-  // Stops every node (SIGTERM, then SIGKILL after 5 s) and removes the netem network.
+  // Stops every node (SIGTERM, then SIGKILL after 5 s), then takes down the links' backend (its
+  // namespaces, its socket folder).
   void StopNodes() {
     for (auto& [id, n] : nodes_) {
       if (n.proc) n.proc->Stop(std::chrono::seconds(5));
       n.proc.reset();
     }
-    netem_.reset();  // after the processes in its namespaces ended
+    backend_.reset();
   }
 
   // Moves the nodes' traces into the database (after StopNodes) and deletes the files.
@@ -90,6 +195,8 @@ class Emulation : private Driver::Mode {
     return Status::Ok();
   }
 
+  // Starts every node and waits until each said it is ready; then connects the sockets the run
+  // talks to them over.
   Status StartNodes() {
     cpu_set_t allowed;
     CPU_ZERO(&allowed);
@@ -109,30 +216,16 @@ class Emulation : private Driver::Mode {
         }
       }
     }
-    if (o_.links == Links::kNetem) {
-      std::vector<adapters::NetemNetwork::Host> hosts;
-      for (const auto& n : s_.nodes) hosts.push_back({n.name, n.tier == Tier::kClient});
-      std::map<Pair, net::LinkSpec> links;
-      for (const Pair& p : driver_.Pairs()) links[p] = driver_.Current(p);
-      auto netem = adapters::NetemNetwork::Create(hosts, links, run_dir_ + "/netem");
-      if (!netem.ok()) return netem.status();
-      netem_ = std::move(netem.value());
-    }
-    // Each node binds an address of its own that no other process can take: its namespace's
-    // address under netem, else a Unix socket in this run's folder (a name, not a port that
-    // could be free when chosen and taken when bound).
-    if (!netem_) {
-      size_t longest = 0;
-      for (const auto& n : s_.nodes) longest = std::max(longest, n.name.size());
-      auto folder = adapters::MakeSocketFolder(run_dir_ + "/sockets", longest);
-      if (!folder.ok()) return folder.status();
-      sockets_ = *folder;
-    }
+    auto backend =
+        o_.links == Links::kNetem
+            ? NetemLinks::Create(s_, CurrentLinks(), run_dir_)
+            : ShaperLinks::Create(s_, run_dir_, [this](const Pair& p, const net::LinkSpec& spec) {
+                AskLink(p, spec);
+              });
+    if (!backend.ok()) return backend.status();
+    backend_ = std::move(backend.value());
     for (const auto& n : s_.nodes) {
-      if (n.tier == Tier::kClient) continue;
-      nodes_[n.name].endpoint =
-          netem_ ? "tcp://" + netem_->Address(n.name) + ":" + std::to_string(kNetemPort)
-                 : "ipc://" + sockets_.path + "/" + n.name;
+      if (n.tier != Tier::kClient) nodes_[n.name].endpoint = backend_->Endpoint(n.name);
     }
     for (auto& [id, n] : nodes_) ENOKI_RETURN_IF_ERROR(StartNode(id));
     // Nothing is sent to a node before it said, in its ready file, that it holds its endpoint.
@@ -154,97 +247,45 @@ class Emulation : private Driver::Mode {
                                 n.endpoint);
       }
     }
-    return Status::Ok();
-  }
-
-  Status Setup() {
-    for (const auto& k : s_.keygroups) {
-      proto::CreateKeygroupRequest r;
-      r.set_name(k.name);
-      r.set_mode(k.mode);
-      r.set_mutability(k.mutability);
-      for (const auto& rep : k.replicas) r.add_replicas(rep);
-      adapters::Client c(context_, nodes_.at(k.replicas[0]).endpoint, std::chrono::seconds(10),
-                         k.replicas[0]);
-      Status st = c.CreateKeygroup(r);
-      if (!st.ok()) return Status(st.code(), "keygroup " + k.name + ": " + st.message());
-    }
-    for (const auto& f : s_.functions) {
-      for (const auto& at : f.nodes) {
-        adapters::Client c(context_, nodes_.at(at).endpoint, std::chrono::seconds(10), at);
-        // The keygroup reaches the node through replication first.
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (!c.KeygroupInfo(f.spec.keygroup()).ok()) {
-          if (stop_requested_()) return Interrupted();
-          if (std::chrono::steady_clock::now() > deadline) {
-            return Status::Unavailable("node " + at + " did not learn keygroup " +
-                                       f.spec.keygroup() + " within 10 s");
-          }
-          std::this_thread::sleep_for(milliseconds(20));
-        }
-        Status st = c.DeployFunction(f.spec);
-        if (!st.ok()) {
-          return Status(st.code(), "function " + f.spec.name() + " at " + at + ": " + st.message());
-        }
-      }
-    }
-    // The callers' and the timeline's sockets connect now, so they are up when the run starts.
+    // The driver's own requests (set-up, link changes, replica check) go over a control socket
+    // per node; the callers' over one socket per client and node, which connects now so that it
+    // is up when the workloads start, after the set-up.
     for (auto& [id, n] : nodes_) {
       n.control = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
       n.control->set(zmq::sockopt::linger, 0);
       n.control->connect(n.endpoint);
       loop_.AddSocket(*n.control, [this, id = id] { OnControlReplies(id); });
     }
-    for (size_t w = 0; w < s_.workloads.size(); ++w) {
-      WorkloadRun& run = runs_[w];
-      run.socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
-      run.socket->set(zmq::sockopt::linger, 0);
-      run.socket->set(zmq::sockopt::immediate, 1);  // a node that is down refuses at once
-      const WorkloadDecl& d = s_.workloads[w];
-      // Under netem the callers send from their client's address, which picks their links.
-      run.socket->connect(netem_ ? "tcp://" + netem_->Address(d.client) + ":0;" +
-                                       netem_->Address(d.node) + ":" + std::to_string(kNetemPort)
-                                 : nodes_.at(d.node).endpoint);
-      loop_.AddSocket(*run.socket, [this, w] { OnReplies(w); });
-    }
-    std::this_thread::sleep_for(milliseconds(100));
-    return Status::Ok();
-  }
-
-  // Runs the workloads and the timeline until both are done or a stop is requested.
-  void Drive() {
     for (const auto& d : s_.workloads) {
       for (const Pair& p : {Pair{d.client, d.node}, Pair{d.node, d.client}}) {
         client_links_.try_emplace(p, ShapedByCaller(p),
                                   core::StreamSeed(s_.seed, "link/" + p.first + "->" + p.second));
       }
+      Pair path{d.client, d.node};
+      if (callers_.contains(path)) continue;
+      auto& socket = callers_[path];
+      socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
+      socket->set(zmq::sockopt::linger, 0);
+      socket->set(zmq::sockopt::immediate, 1);  // a node that is down refuses at once
+      socket->connect(backend_->CallerEndpoint(d.client, d.node));
+      loop_.AddSocket(*socket, [this, path] { OnReplies(path); });
     }
-    driver_.Start();
+    return Status::Ok();
+  }
+
+  // Runs the driver (set-up, workloads and timeline, replica check) until it finishes or a stop
+  // is requested. Returns why the set-up failed, or that it was interrupted.
+  Status Run() {
+    driver_.Run();
     Tick();
     loop_.Run();
     if (o_.progress) std::fprintf(stderr, "\n");
-    if (netem_) {
-      for (const auto& e : netem_->Finish()) driver_.Record("error", e);
-    }
+    for (const auto& e : backend_->Finish()) driver_.Record("error", e);
+    if (interrupted_ && driver_.phase() == Driver::Phase::kSettingUp) return Interrupted();
+    return driver_.failure();
   }
 
-  // What every replica of every keygroup holds, once they agree or after `wait` (or a stop).
-  std::vector<KeygroupCheck> CheckReplicas(Duration wait) {
-    auto deadline = std::chrono::steady_clock::now() + wait;
-    return testbed::CheckReplicas(
-        s_,
-        [this](const std::vector<ReplicaId>& replicas) {
-          std::vector<ReplicaState> states;
-          for (const auto& [kg, node] : replicas) states.push_back(ReadReplica(kg, node));
-          return states;
-        },
-        [&] {
-          if (std::chrono::steady_clock::now() > deadline || stop_requested_()) return false;
-          std::this_thread::sleep_for(milliseconds(200));
-          return true;
-        });
-  }
-
+  // Whether a stop ended the run before its replica check started.
   bool interrupted() const { return interrupted_; }
   const Driver& driver() const { return driver_; }
 
@@ -252,20 +293,17 @@ class Emulation : private Driver::Mode {
   struct NodeProc {
     std::string endpoint;
     std::optional<adapters::Subprocess> proc;
-    std::unique_ptr<zmq::socket_t> control;  // link changes, answered on the loop
+    std::unique_ptr<zmq::socket_t> control;  // the driver's requests, answered on the loop
     bool down = false;
     uint64_t starts = 0;  // a restart gets a new seed
   };
-  struct WorkloadRun {
-    std::unique_ptr<zmq::socket_t> socket;  // the callers' connection to the node
+  // A request on its way: the node it is for, whether it left this process, and who waits for
+  // its answer.
+  struct PendingCall {
+    std::string node;
+    bool sent = false;
+    OnReply on_reply;
   };
-
-  ReplicaState ReadReplica(const std::string& keygroup, const std::string& node) {
-    if (nodes_.at(node).down) return {node, 0, 0, "down"};
-    adapters::Client c(context_, nodes_.at(node).endpoint, std::chrono::seconds(5), node);
-    return testbed::ReadReplica(
-        node, [&](const std::string& start) { return c.Scan(keygroup, start, "", 1000); });
-  }
 
   std::string LogOf(const std::string& id) const { return run_dir_ + "/logs/" + id + ".log"; }
   std::string TraceOf(const std::string& id) const { return run_dir_ + "/" + id + ".trace"; }
@@ -277,16 +315,19 @@ class Emulation : private Driver::Mode {
     }
     return 0;
   }
-  bool IsClient(const std::string& node) const {
-    const NodeDecl* d = s_.FindNode(node);
-    return d != nullptr && d->tier == Tier::kClient;
+  std::map<Pair, net::LinkSpec> CurrentLinks() const {
+    std::map<Pair, net::LinkSpec> links;
+    for (const Pair& p : driver_.Pairs()) links[p] = driver_.Current(p);
+    return links;
   }
-  // The link a caller's own model shapes: none under netem (the kernel does).
+  // The link a caller's own model shapes: none when the kernel shapes it.
   net::LinkSpec ShapedByCaller(const Pair& p) const {
-    return netem_ ? net::LinkSpec{} : driver_.Current(p);
+    return backend_->ShapedByCallers() ? driver_.Current(p) : net::LinkSpec{};
   }
-  // A message in flight in this process on a link that was cut meanwhile is lost (shaper only).
-  bool CutInProcess(const Pair& p) const { return !netem_ && driver_.Partitioned(p); }
+  // A message in flight in this process on a link that was cut meanwhile is lost.
+  bool CutInProcess(const Pair& p) const {
+    return backend_->ShapedByCallers() && driver_.Partitioned(p);
+  }
 
   Status Interrupted() const { return Status::Unavailable("interrupted before the run started"); }
 
@@ -307,13 +348,14 @@ class Emulation : private Driver::Mode {
       o.forward_timeout = std::chrono::duration_cast<milliseconds>(*t);
     }
     if (s_.traces) o.trace = TraceOf(id);
+    std::map<std::string, net::LinkSpec> to_peers;
     for (const auto& peer : peers_.at(id)) {
       o.peers.emplace_back(peer, nodes_.at(peer).endpoint);
-      if (!netem_) o.links[peer] = driver_.Current({id, peer}).ToString();
+      to_peers[peer] = driver_.Current({id, peer});
     }
     adapters::Placement where;
-    if (netem_) where.netns = netem_->NamespacePath(id);
     where.cpus = s_.FindNode(id)->cpus;
+    backend_->Configure(id, to_peers, o, where);
     auto proc = adapters::Subprocess::Start(adapters::NodeCommandLine(o), LogOf(id), where);
     if (!proc.ok()) return proc.status();
     n.proc.emplace(std::move(proc.value()));
@@ -321,98 +363,130 @@ class Emulation : private Driver::Mode {
     return Status::Ok();
   }
 
-  // Driver::Mode: over the client's link (shaped here, or by netem) and the workload's socket.
-  void Send(size_t w, const proto::Request& request) override {
-    const WorkloadDecl& d = s_.workloads[w];
-    proto::Request addressed = request;
-    addressed.set_to(d.node);
+  // Driver::Mode: the driver's own requests over the node's control socket; a caller's over its
+  // client's link (shaped here, or by netem) and the socket of that client to the node.
+  void Call(const std::string& from, const std::string& node, proto::Request request,
+            OnReply on_reply) override {
+    uint64_t id = next_call_++;
+    request.set_id(id);
+    request.set_to(node);
     std::string frame;
-    net::EncodeEnvelope(addressed, &frame);
+    net::EncodeEnvelope(request, &frame);
+    if (from.empty()) {
+      NodeProc& n = nodes_.at(node);
+      if (n.down || !n.control->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+        return on_reply(Status::Unavailable("node " + node + " is not reachable"));
+      }
+      calls_.emplace(id, PendingCall{node, true, std::move(on_reply)});
+      return;
+    }
+    Pair path{from, node};
     TimePoint now = loop_.Now();
-    uint64_t id = request.id();
-    auto arrival = client_links_.at({d.client, d.node}).Arrival(now, frame.size());
+    auto arrival = client_links_.at(path).Arrival(now, frame.size());
     if (!arrival) return;  // lost on the way: the caller's timeout ends it
     // Handed to the node ahead of its arrival, which the node waits for (net::kDeliveryLead).
-    if (!netem_) {
+    if (backend_->ShapedByCallers()) {
       net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &frame);
     }
-    loop_.Schedule(*arrival - net::kDeliveryLead - now, [this, w, id, frame = std::move(frame)] {
-      const WorkloadDecl& d = s_.workloads[w];
-      if (CutInProcess({d.client, d.node})) return;  // cut while on the way
-      if (!runs_[w].socket->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-        driver_.Refused(id, "node " + d.node + " is not reachable");
+    calls_.emplace(id, PendingCall{node, false, std::move(on_reply)});
+    loop_.Schedule(*arrival - net::kDeliveryLead - now, [this, path, id, frame = std::move(frame)] {
+      auto call = calls_.find(id);
+      if (CutInProcess(path)) {  // cut while on the way
+        calls_.erase(call);
+        return;
       }
+      if (!callers_.at(path)->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+        OnReply on_reply = std::move(call->second.on_reply);
+        calls_.erase(call);
+        on_reply(Status::Unavailable("node " + path.second + " is not reachable"));
+        return;
+      }
+      call->second.sent = true;
     });
   }
 
-  void OnReplies(size_t w) {
-    const WorkloadDecl& d = s_.workloads[w];
+  // Takes the call `response` answers from those pending: nothing when none waits for it, or
+  // when another node than the one addressed answered (the call then ends with INTERNAL).
+  OnReply TakeCall(const proto::Response& response) {
+    auto it = calls_.find(response.id());
+    if (it == calls_.end()) return nullptr;
+    PendingCall call = std::move(it->second);
+    calls_.erase(it);
+    if (response.node() == call.node) return std::move(call.on_reply);
+    call.on_reply(Status::Internal("node '" + response.node() + "' answered request " +
+                                   std::to_string(response.id()) + " sent to node " + call.node +
+                                   " at " + nodes_.at(call.node).endpoint));
+    return nullptr;
+  }
+
+  // Forgets the calls `node` had received when it died: it will not answer them. Those still
+  // on their way in this process are refused when they reach its socket, or answered after a
+  // restart.
+  void DropCalls(const std::string& node) {
+    std::erase_if(calls_, [&](const auto& c) { return c.second.sent && c.second.node == node; });
+  }
+
+  // The answers to the callers of one client from one node, each over the client's link back.
+  void OnReplies(const Pair& path) {
+    const Pair back{path.second, path.first};
     zmq::message_t msg;
-    while (runs_[w].socket->recv(msg, zmq::recv_flags::dontwait)) {
+    while (callers_.at(path)->recv(msg, zmq::recv_flags::dontwait)) {
       proto::Envelope env;
       if (!env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || !env.has_response()) {
         continue;
       }
-      if (!driver_.InFlight(env.response().id())) continue;  // it timed out meanwhile
-      if (env.response().node() != d.node) {  // never counted as the addressed node's answer
-        driver_.Record("error", "workload " + d.name + ": node '" + env.response().node() +
-                                    "' answered request " + std::to_string(env.response().id()) +
-                                    " sent to node " + d.node + " at " +
-                                    nodes_.at(d.node).endpoint);
-        continue;
-      }
+      OnReply on_reply = TakeCall(env.response());
+      if (!on_reply) continue;
       TimePoint now = loop_.Now();
       // The response's way over the link starts when the node sent it, not when this loop
       // noticed it (the same clock: CLOCK_MONOTONIC).
       TimePoint sent = env.sent_at_ns() > 0 ? TimePoint(Duration(env.sent_at_ns())) : now;
-      auto arrival = client_links_.at({d.node, d.client}).Arrival(std::min(sent, now), msg.size());
+      auto arrival = client_links_.at(back).Arrival(std::min(sent, now), msg.size());
       if (!arrival) continue;  // lost on the way back: the caller's timeout ends it
-      loop_.Schedule(*arrival - now, [this, &d, response = std::move(*env.mutable_response())] {
-        if (CutInProcess({d.node, d.client})) return;  // cut while on the way
-        driver_.Answer(response);
+      loop_.Schedule(*arrival - now, [this, back, on_reply = std::move(on_reply),
+                                      response = std::move(*env.mutable_response())] {
+        if (CutInProcess(back)) return;  // cut while on the way
+        on_reply(response);
       });
     }
   }
 
-  // Driver::Mode: shapes the link a -> b as `spec` where it is shaped: in the kernel under netem
-  // (without waiting); else at the callers for a client's links, and at node a for the others
-  // (asking without waiting: the answer comes on the loop; a node that is down gets its links
-  // when it restarts).
-  void SetLink(const Pair& p, const net::LinkSpec& spec) override {
-    if (netem_) {
-      if (!IsClient(p.first) || !IsClient(p.second)) netem_->SetLinks({{p, spec}});
-      return;
-    }
-    if (auto link = client_links_.find(p); link != client_links_.end()) link->second.Set(spec);
-    if (IsClient(p.first) || IsClient(p.second)) return;
-    NodeProc& n = nodes_.at(p.first);
-    if (n.down) return;
-    proto::Request r;
-    r.set_id(next_control_++);
-    r.set_to(p.first);
-    r.mutable_set_link()->set_peer(p.second);
-    r.mutable_set_link()->set_spec(spec.ToString());
-    std::string frame;
-    net::EncodeEnvelope(r, &frame);
-    if (!n.control->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-      driver_.Record("error", "cannot change link " + p.first + " -> " + p.second + ": not sent");
-    }
-  }
-
+  // The answers to the driver's own requests to `node`.
   void OnControlReplies(const std::string& node) {
     zmq::message_t msg;
     while (nodes_.at(node).control->recv(msg, zmq::recv_flags::dontwait)) {
       proto::Envelope env;
       if (!env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || !env.has_response()) {
-        driver_.Record("error", "node " + node + " sent a malformed answer to a link change");
-      } else if (env.response().code() != proto::OK) {
-        driver_.Record("error",
-                       "node " + node + " refused a link change: " + env.response().error());
-      } else if (env.response().node() != node) {
-        driver_.Record("error", "node '" + env.response().node() +
-                                    "' answered a link change sent to node " + node);
+        driver_.Record("error", "node " + node + " sent a malformed answer");
+        continue;
       }
+      if (OnReply on_reply = TakeCall(env.response())) on_reply(std::move(*env.mutable_response()));
     }
+  }
+
+  // Driver::Mode: a client's links are shaped by its callers (or by netem), the others by the
+  // backend.
+  void SetLink(const Pair& p, const net::LinkSpec& spec) override {
+    auto link = client_links_.find(p);
+    if (link != client_links_.end() && backend_->ShapedByCallers()) link->second.Set(spec);
+    backend_->SetLink(p, spec);
+  }
+
+  // Asks node a to shape its link to b as `spec` (the shaper), without waiting: the answer comes
+  // on the loop; a node that is down gets its links when it restarts.
+  void AskLink(const Pair& p, const net::LinkSpec& spec) {
+    if (nodes_.at(p.first).down) return;
+    proto::Request r;
+    r.mutable_set_link()->set_peer(p.second);
+    r.mutable_set_link()->set_spec(spec.ToString());
+    Call("", p.first, std::move(r), [this, p](core::Result<proto::Response> answer) {
+      if (!answer.ok()) {
+        driver_.Record("error", "cannot change link " + p.first + " -> " + p.second + ": " +
+                                    answer.status().message());
+      } else if (answer->code() != proto::OK) {
+        driver_.Record("error", "node " + p.first + " refused a link change: " + answer->error());
+      }
+    });
   }
 
   // Driver::Mode.
@@ -420,31 +494,35 @@ class Emulation : private Driver::Mode {
     NodeProc& n = nodes_.at(node);
     n.proc->Kill();
     n.down = true;
+    DropCalls(node);
   }
   Status Restart(const std::string& node) override { return StartNode(node); }
 
-  // Every 50 ms: checks for a stop, for nodes that died and for the end; every second, the
-  // progress line.
+  // Every 50 ms: checks for a stop and for the end; while the workloads run, for nodes that died
+  // and, every second, the progress line.
   void Tick() {
+    Driver::Phase phase = driver_.phase();
     if (stop_requested_()) {  // first: a Ctrl-C at the terminal also ends the nodes
-      interrupted_ = true;
+      interrupted_ = phase < Driver::Phase::kChecking;
       loop_.Stop();
       return;
     }
-    CheckNodesAlive();
-    if (driver_.Done()) {
+    if (phase == Driver::Phase::kFinished) {
       loop_.Stop();
       return;
     }
-    if (loop_.Now() >= next_progress_) {
-      next_progress_ = loop_.Now() + std::chrono::seconds(1);
-      std::vector<double> recent = driver_.TakeRecentMs();
-      std::sort(recent.begin(), recent.end());
-      if (o_.progress) {
-        std::fprintf(stderr, "\r[%6.1fs] %zu requests, %lld errors, p50 %.2f ms (last second)   ",
-                     core::ToMillis(loop_.Now() - driver_.start()) / 1000,
-                     driver_.requests().size(), static_cast<long long>(driver_.errors()),
-                     Percentile(recent, 0.5));
+    if (phase == Driver::Phase::kRunning) {
+      CheckNodesAlive();
+      if (loop_.Now() >= next_progress_) {
+        next_progress_ = loop_.Now() + std::chrono::seconds(1);
+        std::vector<double> recent = driver_.TakeRecentMs();
+        std::sort(recent.begin(), recent.end());
+        if (o_.progress) {
+          std::fprintf(stderr, "\r[%6.1fs] %zu requests, %lld errors, p50 %.2f ms (last second)   ",
+                       core::ToMillis(loop_.Now() - driver_.start()) / 1000,
+                       driver_.requests().size(), static_cast<long long>(driver_.errors()),
+                       Percentile(recent, 0.5));
+        }
       }
     }
     loop_.Schedule(milliseconds(50), [this] { Tick(); });
@@ -458,6 +536,7 @@ class Emulation : private Driver::Mode {
       std::optional<int> status = n.proc->Wait(milliseconds(0));
       if (!status) continue;
       n.down = true;
+      DropCalls(id);
       std::string what = "node " + id + " " + adapters::DescribeWaitStatus(*status) +
                          " during the run" +
                          (WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL
@@ -473,19 +552,21 @@ class Emulation : private Driver::Mode {
   const EmulateOptions& o_;
   std::string run_dir_;
   std::function<bool()> stop_requested_;
-  std::unique_ptr<adapters::NetemNetwork> netem_;  // the kernel's links, under netem
-  adapters::SocketFolder sockets_;                 // of the nodes' Unix sockets (shaper only)
+  std::unique_ptr<LinksBackend> backend_;
   zmq::context_t context_{1};
   adapters::EventLoop loop_;
   Driver driver_;
   std::map<std::string, NodeProc> nodes_;               // cloud and edge nodes
   std::map<std::string, std::set<std::string>> peers_;  // of each node (testbed::Peers)
-  std::map<size_t, WorkloadRun> runs_;
-  // A client's links to and from the nodes its workloads call, shaped here (shaper only): all
-  // its callers share each one, its rate and its order, as they share one host's link.
+  // The callers' sockets, by (client, node).
+  std::map<Pair, std::unique_ptr<zmq::socket_t>> callers_;
+  // A client's links to and from the nodes its workloads call, shaped here (unless the kernel
+  // shapes them): all its callers share each one, its rate and its order, as they share one
+  // host's link.
   std::map<Pair, net::LinkModel> client_links_;
+  std::unordered_map<uint64_t, PendingCall> calls_;  // by the id they were sent with
   TimePoint next_progress_{};
-  uint64_t next_control_ = 1;  // ids of link-change requests
+  uint64_t next_call_ = 1;
   bool interrupted_ = false;
 };
 
@@ -565,7 +646,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
   {
     Emulation run(scenario, options, *links, base, stop_requested);
     Status st = run.StartNodes();
-    if (st.ok()) st = run.Setup();
+    if (st.ok()) st = run.Run();
     if (!st.ok()) {
       db->reset();
       std::filesystem::remove(result.database, ec);
@@ -573,10 +654,9 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
       std::filesystem::remove_all(base + "/ready", ec);
       return Status(st.code(), st.message() + " (node logs: " + base + "/logs)");
     }
-    run.Drive();
     result.interrupted = run.interrupted();
     std::vector<KeygroupCheck> checks;
-    if (!result.interrupted) checks = run.CheckReplicas(std::chrono::seconds(10));
+    if (!result.interrupted) checks = run.driver().checks();
     run.StopNodes();
     // The traces go in first; one that cannot be read is an error event, not a lost run.
     std::vector<EventRecord> events = run.driver().events();

@@ -5,12 +5,12 @@
 //    (the user-space link shaper); the callers shape theirs with the same link model;
 //  - netem: every node runs in a network namespace of its own, and the kernel shapes every link
 //    (adapters/netem.h); the callers bind to their client's address on the namespaces' bridge.
-// The orchestrator creates the keygroups, deploys the functions, drives the workloads and the
-// timeline (link changes, partitions, crashes, restarts), records every request and event in the
-// run's results database, checks at the end that the replicas of every keygroup converged
-// (waiting up to 10 s for replication to catch up), stops every process it started (also when
-// interrupted), and moves the nodes' traces (every write, every store operation of a function)
-// into the database.
+// The orchestrator starts the nodes, runs the Driver on its event loop (which creates the
+// keygroups, deploys the functions, drives the workloads and the timeline, and checks at the end
+// that the replicas of every keygroup converged, waiting up to 10 s for replication to catch up),
+// records every request and event in the run's results database, stops every process it started
+// (also when interrupted), and moves the nodes' traces (every write, every store operation of a
+// function) into the database.
 #pragma once
 
 #include <functional>

@@ -119,67 +119,19 @@ class Simulation : private Driver::Mode {
     }
   }
 
-  // Creates the keygroups and deploys the functions, as a client of the nodes would: every
-  // keygroup at once, then (the catalog having reached the nodes) every deployment at once.
-  Status Setup() {
-    std::vector<Call> calls;
-    for (const auto& k : s_.keygroups) {
-      Call& call = calls.emplace_back(Call{k.replicas[0], {}, "keygroup " + k.name});
-      auto* c = call.request.mutable_create_keygroup();
-      c->set_name(k.name);
-      c->set_mode(k.mode);
-      c->set_mutability(k.mutability);
-      for (const auto& rep : k.replicas) c->add_replicas(rep);
-    }
-    ENOKI_RETURN_IF_ERROR(CallAll(calls));
-    cluster_.sim().RunFor(std::chrono::seconds(1));  // the catalog reaches every node
-    // Over links slower than that, the deployments wait for it, as in an emulation.
-    calls.clear();
-    std::set<std::pair<std::string, std::string>> needed;  // (node, keygroup)
-    for (const auto& f : s_.functions) {
-      for (const auto& at : f.nodes) needed.emplace(at, f.spec.keygroup());
-    }
-    for (const auto& [at, keygroup] : needed) {
-      Call& call = calls.emplace_back(Call{at, {}, "node " + at});
-      call.request.mutable_keygroup_info()->set_name(keygroup);
-    }
-    auto deadline = cluster_.sim().Now() + std::chrono::minutes(1);
-    for (Status known = CallAll(calls); !known.ok(); known = CallAll(calls)) {
-      if (cluster_.sim().Now() > deadline) {
-        return Status::Unavailable(
-            "the keygroups did not reach the functions' nodes within a "
-            "minute of virtual time: " +
-            known.message());
-      }
-      cluster_.sim().RunFor(std::chrono::milliseconds(100));
-    }
-    calls.clear();
-    for (size_t i = 0; i < s_.functions.size(); ++i) {
-      for (const auto& at : s_.functions[i].nodes) {
-        const proto::FunctionSpec& spec = costs_.specs[i];
-        Call& call = calls.emplace_back(Call{at, {}, "function " + spec.name() + " at " + at});
-        *call.request.mutable_deploy_function()->mutable_spec() = spec;
-      }
-    }
-    return CallAll(calls);
+  // Runs the set-up; returns why it failed.
+  Status SetUp() {
+    driver_.Run();
+    // Bounded: every step of the set-up has a limit of its own.
+    cluster_.sim().RunUntilTrue([this] { return driver_.phase() != Driver::Phase::kSettingUp; },
+                                kLimit);
+    return driver_.failure();
   }
 
+  // Runs the workloads, the timeline and the replica check.
   void Drive() {
-    driver_.Start();
-    // Bounded: a scenario ends; a week of virtual time is more than any does.
-    cluster_.sim().RunUntilTrue([this] { return driver_.Done(); }, std::chrono::hours(24 * 7));
-  }
-
-  // Reads all replicas at once, each page after the other, as clients of their nodes would.
-  std::vector<KeygroupCheck> CheckReplicas() {
-    auto deadline = cluster_.sim().Now() + std::chrono::seconds(10);
-    return testbed::CheckReplicas(
-        s_, [this](const std::vector<ReplicaId>& replicas) { return ReadReplicas(replicas); },
-        [&] {
-          if (cluster_.sim().Now() > deadline) return false;
-          cluster_.sim().RunFor(std::chrono::milliseconds(200));
-          return true;
-        });
+    cluster_.sim().RunUntilTrue([this] { return driver_.phase() == Driver::Phase::kFinished; },
+                                kLimit);
   }
 
   const Driver& driver() const { return driver_; }
@@ -201,101 +153,19 @@ class Simulation : private Driver::Mode {
   }
 
  private:
-  // The replicas being read: shared with the answers still on their way when a reading ends.
-  struct Reading {
-    std::vector<ReplicaId> replicas;
-    std::vector<ReplicaReader> readers;
-    size_t left = 0;
-  };
+  // A scenario ends; a week of virtual time is more than any does.
+  static constexpr core::Duration kLimit = std::chrono::hours(24 * 7);
 
-  std::vector<ReplicaState> ReadReplicas(const std::vector<ReplicaId>& replicas) {
-    auto reading = std::make_shared<Reading>();
-    reading->replicas = replicas;
-    for (const auto& [kg, node] : replicas) {
-      reading->readers.emplace_back(node);
-      if (cluster_.up(node)) {
-        ++reading->left;
-      } else {
-        reading->readers.back().Fail("down");
-      }
+  // Driver::Mode: every request is a client of its own (sim::SimNetwork::Request), from the
+  // client's host or, for the driver's own, from a host with default links.
+  void Call(const std::string& from, const std::string& node, proto::Request request,
+            OnReply on_reply) override {
+    if (!cluster_.up(node)) {  // as a connection to a process that is gone is refused
+      return on_reply(Status::Unavailable("node " + node + " is not reachable"));
     }
-    for (size_t i = 0; i < replicas.size(); ++i) {
-      if (reading->readers[i].state().error.empty()) NextPage(reading, i);
-    }
-    cluster_.sim().RunUntilTrue([&] { return reading->left == 0; }, std::chrono::minutes(10));
-    std::vector<ReplicaState> states;
-    for (const auto& r : reading->readers) states.push_back(r.state());
-    return states;
-  }
-
-  // Asks for the next page of replica `i`; a replica that does not answer within 5 s fails.
-  void NextPage(const std::shared_ptr<Reading>& reading, size_t i) {
-    proto::Request r;
-    r.mutable_scan()->set_keygroup(reading->replicas[i].first);
-    r.mutable_scan()->set_start(reading->readers[i].start());
-    r.mutable_scan()->set_limit(1000);
-    auto answered = std::make_shared<bool>(false);
-    core::TimerId timer = cluster_.sim().Schedule(std::chrono::seconds(5), [reading, i, answered] {
-      if (std::exchange(*answered, true)) return;
-      reading->readers[i].Fail("UNAVAILABLE: no answer within 5 s");
-      --reading->left;
-    });
     cluster_.network().Request(
-        "", reading->replicas[i].second, r,
-        [this, reading, i, answered, timer](proto::Response&& res) {
-          if (std::exchange(*answered, true)) return;
-          cluster_.sim().Cancel(timer);
-          if (res.code() != proto::OK) {
-            reading->readers[i].Fail(proto::Code_Name(res.code()) + ": " + res.error());
-          } else if (reading->readers[i].Add(res.scan())) {
-            NextPage(reading, i);
-            return;
-          }
-          --reading->left;
-        });
-  }
-
-  struct Call {
-    std::string node;
-    proto::Request request;
-    std::string what;  // for errors
-  };
-
-  // Sends every call at once and waits (up to 30 s of virtual time) for their answers. Returns
-  // the first call's error, in order.
-  Status CallAll(const std::vector<Call>& calls) {
-    // Shared with answers that arrive after the wait.
-    auto answers = std::make_shared<std::vector<std::optional<proto::Response>>>(calls.size());
-    auto left = std::make_shared<size_t>(calls.size());
-    for (size_t i = 0; i < calls.size(); ++i) {
-      cluster_.network().Request("", calls[i].node, calls[i].request,
-                                 [answers, left, i](proto::Response&& r) {
-                                   (*answers)[i] = std::move(r);
-                                   --*left;
-                                 });
-    }
-    cluster_.sim().RunUntilTrue([&] { return *left == 0; }, std::chrono::seconds(30));
-    for (size_t i = 0; i < calls.size(); ++i) {
-      const auto& answer = (*answers)[i];
-      if (!answer) {
-        return Status::Unavailable(calls[i].what + ": node " + calls[i].node + " did not answer");
-      }
-      if (answer->code() != proto::OK) {
-        return Status::InvalidArgument(calls[i].what + ": " + answer->error());
-      }
-    }
-    return Status::Ok();
-  }
-
-  // Driver::Mode.
-  void Send(size_t w, const proto::Request& request) override {
-    const WorkloadDecl& d = s_.workloads[w];
-    if (!cluster_.up(d.node)) {  // as a connection to a process that is gone is refused
-      driver_.Refused(request.id(), "node " + d.node + " is not reachable");
-      return;
-    }
-    cluster_.network().Request(d.client, d.node, request,
-                               [this](proto::Response&& r) { driver_.Answer(r); });
+        from, node, std::move(request),
+        [on_reply = std::move(on_reply)](proto::Response&& r) { on_reply(std::move(r)); });
   }
   void SetLink(const Pair& p, const net::LinkSpec& spec) override {
     cluster_.network().SetLink(p.first, p.second, spec);
@@ -348,8 +218,13 @@ core::Result<SimulationResult> Simulate(const Scenario& scenario, const Simulate
     std::filesystem::remove(path, ec);
     return costs.status();
   }
-  Simulation run(scenario, *links, *costs);
-  Status st = run.Setup();
+  // The scenario as simulated: a process function's stand-in is deployed in its place.
+  Scenario simulated = scenario;
+  for (size_t i = 0; i < simulated.functions.size(); ++i) {
+    simulated.functions[i].spec = costs->specs[i];
+  }
+  Simulation run(simulated, *links, *costs);
+  Status st = run.SetUp();
   if (!st.ok()) {
     db->reset();
     std::filesystem::remove(path, ec);
@@ -358,13 +233,12 @@ core::Result<SimulationResult> Simulate(const Scenario& scenario, const Simulate
   result.setup_s = seconds_since(t);
   t = Clock::now();
   run.Drive();
-  std::vector<KeygroupCheck> checks = run.CheckReplicas();
   result.run_s = seconds_since(t);
   t = Clock::now();
   ENOKI_RETURN_IF_ERROR(run.WriteTraces(**db));
   ENOKI_RETURN_IF_ERROR((*db)->WriteCosts(costs->records));
   ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, false, *links, run.driver().requests(),
-                                     run.driver().events(), checks));
+                                     run.driver().events(), run.driver().checks()));
   result.write_s = seconds_since(t);
   result.events = run.events();
   result.virtual_time = run.elapsed();

@@ -1,11 +1,11 @@
 // Simulation: runs a scenario in virtual time, in this process: every cloud and edge node is a
 // node::Node with its function host on the simulator (sim::SimCluster), every link is the
 // shaper's link model in the simulated network (client hosts included), and the same Driver as
-// the emulation runs the workloads and the timeline (crashes lose what a node had not committed
-// to its in-memory storage). The results database has the emulation's schema, with mode
-// `simulate` and backend `virtual`; the same scenario and seed give the same database, byte for
-// byte (the run's host and start time are left empty for that), as long as the calibration file
-// stays the same.
+// the emulation runs the run's life cycle (set-up, workloads and timeline, replica check) in
+// virtual time (crashes lose what a node had not committed to its in-memory storage). The results
+// database has the emulation's schema, with mode `simulate` and backend `virtual`; the same
+// scenario and seed give the same database, byte for byte (the run's host and start time are left
+// empty for that), as long as the calibration file stays the same.
 //
 // Compute costs: each invocation keeps its node's CPU busy for its function's cost, each commit
 // of a node's store for the commit cost (sim::SimCluster::Costs): the scenario's (a function's

@@ -1,6 +1,7 @@
 // The driver in virtual time (the simulator as its Env) with a scripted mode: open and closed
 // loops send what they should when they should, timeouts end lost requests, refusals end as
-// UNAVAILABLE, and the timeline reaches the mode (links as they are now, partitions, crashes).
+// UNAVAILABLE, and the timeline reaches the mode (links as they are now, partitions, crashes);
+// the set-up before and the replica check after go through the same mode.
 #include <gtest/gtest.h>
 
 #include "sim/simulator.h"
@@ -35,23 +36,32 @@ timeline:
   - {at: 900ms, restart: cloud}
 )";
 
-// Answers every request 2 ms after it was sent, but loses the 3rd and refuses the 4th.
+// Answers every request 2 ms after it was sent, but of the invocations loses the 3rd and refuses
+// the 4th. Set-up requests and scans are answered with an empty OK.
 struct ScriptedMode : Driver::Mode {
   sim::Simulator* sim;
-  Driver* driver;
   int sent = 0;
   std::vector<std::string> calls;
-  void Send(size_t, const proto::Request& request) override {
-    ++sent;
-    if (sent == 3) return;
-    if (sent == 4) {
-      driver->Refused(request.id(), "refused");
-      return;
-    }
+  std::vector<std::string> setup;  // the driver's own requests, in order: "node op"
+  void Call(const std::string& from, const std::string& node, proto::Request request,
+            OnReply on_reply) override {
     proto::Response response;
     response.set_id(request.id());
-    response.mutable_invoke()->set_body(request.invoke().body() + "!");
-    sim->Schedule(milliseconds(2), [this, response] { driver->Answer(response); });
+    if (request.has_invoke()) {
+      EXPECT_EQ(from, "c");
+      ++sent;
+      if (sent == 3) return;
+      if (sent == 4) return on_reply(core::Status::Unavailable("refused"));
+      response.mutable_invoke()->set_body(request.invoke().body() + "!");
+    } else {
+      EXPECT_EQ(from, "");
+      setup.push_back(node + " " +
+                      std::string(request.has_create_keygroup()   ? "create"
+                                  : request.has_keygroup_info()   ? "info"
+                                  : request.has_deploy_function() ? "deploy"
+                                                                  : "scan"));
+    }
+    sim->Schedule(milliseconds(2), [on_reply, response] { on_reply(response); });
   }
   void SetLink(const Driver::Pair& p, const net::LinkSpec& spec) override {
     calls.push_back("link " + p.first + ">" + p.second + " " + spec.ToString());
@@ -72,9 +82,17 @@ TEST(DriverTest, LoopsTimeoutsAndTimelineInVirtualTime) {
   ScriptedMode mode;
   Driver driver(*s, sim, mode, *links);
   mode.sim = &sim;
-  mode.driver = &driver;
-  driver.Start();
-  ASSERT_TRUE(sim.RunUntilTrue([&] { return driver.Done(); }, std::chrono::seconds(60)));
+  driver.Run();
+  ASSERT_TRUE(sim.RunUntilTrue([&] { return driver.phase() == Driver::Phase::kFinished; },
+                               std::chrono::seconds(60)));
+  EXPECT_TRUE(driver.failure().ok()) << driver.failure().ToString();
+  // The set-up: the keygroup, a second later whether e knows it, the function; at the end both
+  // replicas read, and found alike (empty).
+  EXPECT_EQ(mode.setup,
+            (std::vector<std::string>{"e create", "e info", "e deploy", "e scan", "cloud scan"}));
+  EXPECT_EQ(driver.start(), core::TimePoint{} + milliseconds(1006));
+  ASSERT_EQ(driver.checks().size(), 1u);
+  EXPECT_TRUE(driver.checks()[0].converged);
 
   // Open: 2 callers x 10/s for 1 s; closed: 5 requests. One lost (a TIMEOUT after 1 s + 5 s),
   // one refused.
