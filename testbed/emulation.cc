@@ -29,6 +29,7 @@
 #include "net/codec.h"
 #include "net/link_model.h"
 #include "testbed/driver.h"
+#include "testbed/emulated_links.h"
 #include "testbed/report.h"
 #include "testbed/results.h"
 #include "testbed/topology.h"
@@ -42,118 +43,8 @@ using core::TimePoint;
 using std::chrono::milliseconds;
 using Pair = std::pair<std::string, std::string>;
 
-// The port every node listens on in its own namespace (netem).
-constexpr int kNetemPort = 7100;
 // How long the nodes together may take to start and say they are ready.
 constexpr auto kStartTimeout = std::chrono::seconds(60);
-
-// How the links are emulated: the one thing the two backends differ in. The callers' side of a
-// client's links is the emulation's (it shapes them itself when ShapedByCallers).
-class LinksBackend {
- public:
-  virtual ~LinksBackend() = default;
-  // The endpoint node `id` listens on: an address of its own that no other process can take.
-  virtual std::string Endpoint(const std::string& id) const = 0;
-  // The endpoint the callers of client `client` reach node `node` at.
-  virtual std::string CallerEndpoint(const std::string& client, const std::string& node) const = 0;
-  // Adds what node `id`'s process needs: its links to its peers as `to_peers` says they are now
-  // (the shaper's are in the node's transport) or its namespace (netem's are in the kernel).
-  virtual void Configure(const std::string& id,
-                         const std::map<std::string, net::LinkSpec>& to_peers,
-                         adapters::NodeProcessOptions& o, adapters::Placement& where) const = 0;
-  // Whether the callers shape their client's links in this process (where a message on its way
-  // over a link that was cut meanwhile is lost), or the kernel does.
-  virtual bool ShapedByCallers() const = 0;
-  // The link a -> b is now `spec`, shaped where the backend shapes it, without waiting.
-  virtual void SetLink(const Pair& p, const net::LinkSpec& spec) = 0;
-  // Waits for the link changes still under way; their failures.
-  virtual std::vector<std::string> Finish() = 0;
-};
-
-// The user-space shaper: every node listens on a Unix socket in the run's folder and shapes its
-// own links in its transport; a change of a link between nodes is asked of its sending node.
-class ShaperLinks : public LinksBackend {
- public:
-  // `ask(a -> b, spec)` asks node a to shape its link to b as `spec`.
-  using Ask = std::function<void(const Pair& p, const net::LinkSpec& spec)>;
-
-  static core::Result<std::unique_ptr<LinksBackend>> Create(const Scenario& s,
-                                                            const std::string& run_dir, Ask ask) {
-    size_t longest = 0;
-    for (const auto& n : s.nodes) longest = std::max(longest, n.name.size());
-    auto folder = adapters::MakeSocketFolder(run_dir + "/sockets", longest);
-    if (!folder.ok()) return folder.status();
-    return std::unique_ptr<LinksBackend>(new ShaperLinks(s, *folder, std::move(ask)));
-  }
-  ~ShaperLinks() override {
-    std::error_code ec;
-    std::filesystem::remove_all(sockets_.path, ec);
-  }
-
-  std::string Endpoint(const std::string& id) const override {
-    return "ipc://" + sockets_.path + "/" + id;
-  }
-  std::string CallerEndpoint(const std::string&, const std::string& node) const override {
-    return Endpoint(node);
-  }
-  void Configure(const std::string&, const std::map<std::string, net::LinkSpec>& to_peers,
-                 adapters::NodeProcessOptions& o, adapters::Placement&) const override {
-    for (const auto& [peer, spec] : to_peers) o.links[peer] = spec.ToString();
-  }
-  bool ShapedByCallers() const override { return true; }
-  // A client's links are the callers' alone.
-  void SetLink(const Pair& p, const net::LinkSpec& spec) override {
-    if (!clients_.contains(p.first) && !clients_.contains(p.second)) ask_(p, spec);
-  }
-  std::vector<std::string> Finish() override { return {}; }
-
- private:
-  ShaperLinks(const Scenario& s, adapters::SocketFolder sockets, Ask ask)
-      : sockets_(std::move(sockets)), ask_(std::move(ask)) {
-    for (const auto& n : s.nodes) {
-      if (n.tier == Tier::kClient) clients_.insert(n.name);
-    }
-  }
-
-  adapters::SocketFolder sockets_;  // of the nodes' Unix sockets
-  Ask ask_;
-  std::set<std::string> clients_;
-};
-
-// Kernel netem (adapters/netem.h): every node in a namespace of its own, listening on its
-// address there; the callers bind to their client's address on the bridge, which picks their
-// links; every link is shaped by tc, changed on a thread of the network's.
-class NetemLinks : public LinksBackend {
- public:
-  static core::Result<std::unique_ptr<LinksBackend>> Create(
-      const Scenario& s, const std::map<Pair, net::LinkSpec>& links, const std::string& run_dir) {
-    std::vector<adapters::NetemNetwork::Host> hosts;
-    for (const auto& n : s.nodes) hosts.push_back({n.name, n.tier == Tier::kClient});
-    auto netem = adapters::NetemNetwork::Create(hosts, links, run_dir + "/netem");
-    if (!netem.ok()) return netem.status();
-    return std::unique_ptr<LinksBackend>(new NetemLinks(std::move(netem.value())));
-  }
-
-  std::string Endpoint(const std::string& id) const override {
-    return "tcp://" + netem_->Address(id) + ":" + std::to_string(kNetemPort);
-  }
-  std::string CallerEndpoint(const std::string& client, const std::string& node) const override {
-    return "tcp://" + netem_->Address(client) + ":0;" + netem_->Address(node) + ":" +
-           std::to_string(kNetemPort);
-  }
-  void Configure(const std::string& id, const std::map<std::string, net::LinkSpec>&,
-                 adapters::NodeProcessOptions&, adapters::Placement& where) const override {
-    where.netns = netem_->NamespacePath(id);
-  }
-  bool ShapedByCallers() const override { return false; }
-  void SetLink(const Pair& p, const net::LinkSpec& spec) override { netem_->SetLinks({{p, spec}}); }
-  std::vector<std::string> Finish() override { return netem_->Finish(); }
-
- private:
-  explicit NetemLinks(std::unique_ptr<adapters::NetemNetwork> netem) : netem_(std::move(netem)) {}
-
-  std::unique_ptr<adapters::NetemNetwork> netem_;
-};
 
 // One emulated run: the mode of its Driver.
 class Emulation : private Driver::Mode {
@@ -218,8 +109,8 @@ class Emulation : private Driver::Mode {
     }
     auto backend =
         o_.links == Links::kNetem
-            ? NetemLinks::Create(s_, CurrentLinks(), run_dir_)
-            : ShaperLinks::Create(s_, run_dir_, [this](const Pair& p, const net::LinkSpec& spec) {
+            ? MakeNetemLinks(s_, CurrentLinks(), run_dir_)
+            : MakeShaperLinks(s_, run_dir_, [this](const Pair& p, const net::LinkSpec& spec) {
                 AskLink(p, spec);
               });
     if (!backend.ok()) return backend.status();
