@@ -191,7 +191,8 @@ void Node::DispatchItemOp(proto::Request&& request, bool forwarded, proto::Respo
 void Node::OnPeerMessage(proto::PeerMessage&& msg) {
   core_.RequestFlush();
   const std::string from = msg.from();
-  if (!peers_.Contains(from)) {
+  PeerTable::Peer* peer = peers_.Find(from);
+  if (peer == nullptr) {
     core_.Log(core::LogLevel::kWarn, "message from unknown node '{}' dropped", from);
     return;
   }
@@ -211,7 +212,7 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
   }
   auto now = core_.env().Now();
   replication_.OnHeard(from, now);
-  peers_.Heard(from, now);
+  peer->last_heard = now;
 
   switch (msg.body_case()) {
     case proto::PeerMessage::kReplicate:
@@ -233,7 +234,7 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
     case proto::PeerMessage::kPing:
       return peers_.OnPing(from, msg.ping());
     case proto::PeerMessage::kPong:
-      return peers_.OnPong(from, msg.pong(), now);
+      return peers_.OnPong(*peer, msg.pong(), now);
     case proto::PeerMessage::BODY_NOT_SET:
       return;
   }

@@ -26,7 +26,11 @@ class Checker {
           field + " is " + std::to_string((v.wall_us() - limits_.latest_wall_us) / 1000) +
           " ms further ahead of this node's clock than allowed (--max-clock-ahead)");
     }
-    if (!v.node().empty()) return ValidateName(field + "'s node", v.node());
+    // The node only breaks ties between versions: bounded, not parsed.
+    if (v.node().size() > kMaxNameBytes) {
+      return core::Status::InvalidArgument(field + "'s node is longer than " +
+                                           std::to_string(kMaxNameBytes) + " characters");
+    }
     return core::Status::Ok();
   }
   core::Status Item(const std::string& field, const proto::Item& item) const {

@@ -32,8 +32,7 @@ void PeerTable::OnPing(const std::string& from, const proto::Ping& ping) {
   core_.Send(from, std::move(pong));
 }
 
-void PeerTable::OnPong(const std::string& from, const proto::Pong& pong, core::TimePoint now) {
-  Peer& peer = peers_.at(from);
+void PeerTable::OnPong(Peer& peer, const proto::Pong& pong, core::TimePoint now) {
   auto sent = core::TimePoint(core::Duration(static_cast<int64_t>(pong.nonce())));
   double rtt = core::ToMillis(now - sent);
   if (rtt >= 0) peer.rtt_ms = peer.rtt_ms < 0 ? rtt : 0.8 * peer.rtt_ms + 0.2 * rtt;

@@ -16,24 +16,27 @@ class PeerTable {
   // The configured peers (options().peers, without this node).
   explicit PeerTable(Core& core);
 
+  struct Peer {
+    core::TimePoint last_heard{};  // when a message from it last arrived (epoch: never)
+    double rtt_ms = -1;            // smoothed round-trip time (-1: none measured yet)
+  };
+
   // Starts pinging.
   void Start();
   bool Contains(const std::string& peer) const { return peers_.contains(peer); }
-  // When a message from `peer` last arrived (epoch: never).
+  // The peer, or nullptr for a node that is not a configured peer.
+  Peer* Find(const std::string& peer) {
+    auto it = peers_.find(peer);
+    return it == peers_.end() ? nullptr : &it->second;
+  }
   core::TimePoint LastHeard(const std::string& peer) const { return peers_.at(peer).last_heard; }
-  // A message from `peer` arrived now.
-  void Heard(const std::string& peer, core::TimePoint now) { peers_.at(peer).last_heard = now; }
   void OnPing(const std::string& from, const proto::Ping& ping);
-  void OnPong(const std::string& from, const proto::Pong& pong, core::TimePoint now);
+  void OnPong(Peer& from, const proto::Pong& pong, core::TimePoint now);
   // Replicas of `meta` other than this node that are configured peers, nearest first: live ones
   // (heard from lately) by round-trip time, then the others.
   std::vector<std::string> NearestReplicas(const proto::KeygroupMeta& meta) const;
 
  private:
-  struct Peer {
-    core::TimePoint last_heard{};
-    double rtt_ms = -1;
-  };
   void OnPingTick();
 
   Core& core_;

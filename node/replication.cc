@@ -175,19 +175,25 @@ void Replication::OnRetryTick() {
     core::TimePoint last_heard = peer_table_.LastHeard(peer_id);
     bool silent = last_heard == core::TimePoint{} || now - last_heard > peer.backoff;
     RetryPeer(peer_id);
-    if (silent) peer.backoff = std::min(2 * peer.backoff, o.max_retry_interval);
+    if (silent) {
+      peer.backoff = std::min(2 * peer.backoff, o.max_retry_interval);
+      if (peer.backoff > o.retry_interval) backed_off_.insert(peer_id);
+    }
     peer.next_retry = now + peer.backoff;
   }
   core_.After(o.retry_interval, [this] { OnRetryTick(); });
 }
 
 void Replication::OnHeard(const std::string& peer_id, core::TimePoint now) {
+  // Called for every message: only the (few) backed-off peers are looked up.
+  if (backed_off_.empty()) return;
+  auto it = backed_off_.find(peer_id);
+  if (it == backed_off_.end()) return;
+  backed_off_.erase(it);
+  // The peer is back: resume pushing its backlog now rather than after the backoff.
   Peer& peer = peers_.at(peer_id);
-  if (peer.backoff > core_.options().retry_interval) {
-    // The peer is back: resume pushing its backlog now rather than after the backoff.
-    peer.backoff = core_.options().retry_interval;
-    peer.next_retry = now;
-  }
+  peer.backoff = core_.options().retry_interval;
+  peer.next_retry = now;
 }
 
 void Replication::AwaitReplicas(const Keygroup& kg, const std::string& key, const Version& version,

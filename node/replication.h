@@ -88,6 +88,7 @@ class Replication {
   const PeerTable& peer_table_;
   std::map<std::string, Peer> peers_;
   std::vector<std::string> fresh_peers_;  // the peers whose `fresh` is not empty
+  std::set<std::string> backed_off_;      // the peers whose backoff is above the retry interval
   std::map<uint64_t, SyncWrite> sync_writes_;
 };
 

@@ -22,8 +22,14 @@ constexpr core::Duration kPageLimit = std::chrono::seconds(5);
 
 }  // namespace
 
-Driver::Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net::LinkSpec> links)
-    : s_(s), env_(env), mode_(mode), links_(std::move(links)), runs_(s.workloads.size()) {
+Driver::Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net::LinkSpec> links,
+               std::vector<proto::FunctionSpec> deploy)
+    : s_(s),
+      env_(env),
+      mode_(mode),
+      deploy_(std::move(deploy)),
+      links_(std::move(links)),
+      runs_(s.workloads.size()) {
   for (size_t w = 0; w < runs_.size(); ++w) {
     runs_[w].rng = core::Stream(s.seed, "workload/" + s.workloads[w].name);
   }
@@ -86,11 +92,13 @@ void Driver::AwaitKeygroups(core::TimePoint deadline) {
 
 void Driver::DeployFunctions() {
   std::vector<SetUpCall> calls;
-  for (const auto& f : s_.functions) {
+  for (size_t i = 0; i < s_.functions.size(); ++i) {
+    const FunctionDecl& f = s_.functions[i];
     for (const auto& at : f.nodes) {
       SetUpCall& call =
           calls.emplace_back(SetUpCall{at, {}, "function " + f.spec.name() + " at " + at});
-      *call.request.mutable_deploy_function()->mutable_spec() = f.spec;
+      *call.request.mutable_deploy_function()->mutable_spec() =
+          deploy_.empty() ? f.spec : deploy_[i];
     }
   }
   CallAll(std::move(calls), [this](core::Status st) {

@@ -62,8 +62,10 @@ class Driver {
   enum class Phase { kIdle, kSettingUp, kRunning, kChecking, kFinished };
 
   // `links`: the link of every pair that talks, as the run starts (testbed::LinkTable). Timeline
-  // changes to other pairs change nothing. The functions are deployed as `s` declares them.
-  Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net::LinkSpec> links);
+  // changes to other pairs change nothing. `deploy`: the spec deployed for each entry of
+  // s.functions (the simulation's stand-ins for process functions); empty: as `s` declares them.
+  Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net::LinkSpec> links,
+         std::vector<proto::FunctionSpec> deploy = {});
 
   // Starts the run now, with its nodes up: the set-up, then the workloads and the timeline (their
   // start is the run's start), then, once they are done, the replica check. Whoever runs the Env
@@ -169,6 +171,7 @@ class Driver {
   const Scenario& s_;
   core::Env& env_;
   Mode& mode_;
+  std::vector<proto::FunctionSpec> deploy_;  // empty: s_.functions' specs
   Phase phase_ = Phase::kIdle;
   core::Status failure_;
   std::map<Pair, net::LinkSpec> links_;  // as they are now (timeline link changes included)

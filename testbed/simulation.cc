@@ -102,7 +102,8 @@ class Simulation : private Driver::Mode {
                    const NodeDecl* d = s.FindNode(o.id);
                    if (d != nullptr && d->forward_timeout) o.forward_timeout = *d->forward_timeout;
                  }),
-        driver_(s, cluster_.sim(), *this, links) {
+        // A process function's stand-in is deployed in its place.
+        driver_(s, cluster_.sim(), *this, links, costs.specs) {
     cluster_.SetCosts({[this](const std::string& node, const proto::FunctionSpec& spec) {
                          auto at = costs_.invocation.find(node);
                          if (at == costs_.invocation.end()) return core::Duration(0);
@@ -218,12 +219,7 @@ core::Result<SimulationResult> Simulate(const Scenario& scenario, const Simulate
     std::filesystem::remove(path, ec);
     return costs.status();
   }
-  // The scenario as simulated: a process function's stand-in is deployed in its place.
-  Scenario simulated = scenario;
-  for (size_t i = 0; i < simulated.functions.size(); ++i) {
-    simulated.functions[i].spec = costs->specs[i];
-  }
-  Simulation run(simulated, *links, *costs);
+  Simulation run(scenario, *links, *costs);
   Status st = run.SetUp();
   if (!st.ok()) {
     db->reset();
