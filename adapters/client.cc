@@ -6,12 +6,14 @@
 namespace enoki::adapters {
 
 Client::Client(zmq::context_t& context, std::string endpoint, std::chrono::milliseconds timeout,
-               std::string node)
+               std::string node, const ClientKeys& keys)
     : endpoint_(std::move(endpoint)),
       timeout_(timeout),
       node_(std::move(node)),
+      curve_(keys.enabled()),
       socket_(context, zmq::socket_type::dealer) {
   socket_.set(zmq::sockopt::linger, 0);
+  UseClientKeys(socket_, keys);
   socket_.connect(endpoint_);
 }
 
@@ -26,8 +28,12 @@ core::Result<proto::Response> Client::Call(proto::Request request) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      return core::Status::DeadlineExceeded("no answer from " + endpoint_ + " within " +
-                                            std::to_string(timeout_.count()) + " ms");
+      // A node with keys drops a connection that has none, or an unknown key, without a word.
+      return core::Status::DeadlineExceeded(
+          "no answer from " + endpoint_ + " within " + std::to_string(timeout_.count()) + " ms" +
+          (curve_ ? " (if the node does not know this client's key, it refuses the connection "
+                    "without an answer: see its log)"
+                  : " (if the node uses CURVE keys, give --key and --server-key)"));
     }
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, left);

@@ -9,6 +9,7 @@
 
 #include <zmq.hpp>
 
+#include "adapters/curve.h"
 #include "core/status.h"
 #include "net/proto/enoki.pb.h"
 
@@ -17,9 +18,11 @@ namespace enoki::adapters {
 class Client {
  public:
   // With `node`, the id of the node expected at `endpoint`: every request is addressed to it
-  // (Request.to, which another node refuses) and an answer from another node is an error.
+  // (Request.to, which another node refuses) and an answer from another node is an error. With
+  // `keys`, the connection is CURVE (a node with keys accepts no other).
   Client(zmq::context_t& context, std::string endpoint,
-         std::chrono::milliseconds timeout = std::chrono::seconds(5), std::string node = {});
+         std::chrono::milliseconds timeout = std::chrono::seconds(5), std::string node = {},
+         const ClientKeys& keys = {});
 
   // Sends `request` (its id is set here) and returns the node's Response, or the node's error
   // as a Status, or DEADLINE_EXCEEDED when no answer came in time.
@@ -56,6 +59,7 @@ class Client {
   std::string endpoint_;
   std::chrono::milliseconds timeout_;
   std::string node_;
+  bool curve_;
   zmq::socket_t socket_;
   uint64_t next_id_ = 1;
   std::string buffer_;

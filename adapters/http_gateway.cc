@@ -15,6 +15,8 @@ int HttpStatusFor(int code) {
       return 200;
     case proto::NOT_FOUND:
       return 404;
+    case proto::PERMISSION_DENIED:
+      return 403;
     case proto::INVALID_ARGUMENT:
     case proto::FAILED_PRECONDITION:
     case proto::ALREADY_EXISTS:

@@ -1,6 +1,7 @@
 // A real node, assembled.
 #include "adapters/real_node.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -35,11 +36,14 @@ node::ProcessRuntime WorkerRuntime(ChildProcesses& children, std::string endpoin
 
 }  // namespace
 
-RealNode::RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig config)
+RealNode::RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig config,
+                   std::string local_dir)
     : config_(std::move(config)),
-      transport_(context, loop,
-                 {config_.node.id, config_.listen, config_.peers,
-                  node::MaxMessageBytes(config_.node.max_value_bytes), config_.links}) {
+      local_dir_(std::move(local_dir)),
+      transport_(
+          context, loop,
+          {config_.node.id, config_.listen, config_.peers,
+           node::MaxMessageBytes(config_.node.max_value_bytes), config_.links, config_.security}) {
   config_.node.peers.clear();
   for (const auto& [id, endpoint] : config_.peers) config_.node.peers.push_back(id);
 }
@@ -48,7 +52,20 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
                                                         core::Env& env,
                                                         node::StorageEngine& storage,
                                                         RealNodeConfig config) {
-  auto n = std::unique_ptr<RealNode>(new RealNode(context, loop, std::move(config)));
+  std::string local_dir;
+  if (config.security) {
+    // The node's own processes (gateway, workers) reach it through a Unix socket in a folder
+    // only this user may enter: the file system's permissions are its authentication.
+    std::string pattern = (std::filesystem::temp_directory_path() / "enoki-node-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return core::Status::IOError("cannot make a private folder for the local endpoint: " +
+                                   std::string(std::strerror(errno)));
+    }
+    local_dir = pattern;
+    config.security->local_endpoint = "ipc://" + local_dir + "/node";
+  }
+  auto n = std::unique_ptr<RealNode>(
+      new RealNode(context, loop, std::move(config), std::move(local_dir)));
   ENOKI_RETURN_IF_ERROR(n->transport_.Start());
   n->node_.emplace(n->config_.node, env, n->transport_, storage);
   n->transport_.SetHandler(&*n->node_);
@@ -65,13 +82,13 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
   node::ProcessRuntime processes;
   if (n->config_.process_functions) {
     n->children_.emplace(loop);
-    processes = WorkerRuntime(*n->children_, n->transport_.bound_endpoint());
+    processes = WorkerRuntime(*n->children_, n->transport_.local_endpoint());
   }
   n->host_.emplace(*n->node_, env, functions::Builtins(), std::move(processes));
   n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), ""};
   if (!n->config_.http.empty()) {
-    // The gateway reaches the node through its own endpoint, like any client.
-    n->gateway_.emplace(context, n->transport_.bound_endpoint(), n->config_.http);
+    // The gateway reaches the node through its local endpoint, like any client.
+    n->gateway_.emplace(context, n->transport_.local_endpoint(), n->config_.http);
     ENOKI_RETURN_IF_ERROR(n->gateway_->Start());
     const std::string& http = n->config_.http;
     n->ready_.http = http.substr(0, http.rfind(':') + 1) + std::to_string(n->gateway_->port());
@@ -85,6 +102,10 @@ RealNode::~RealNode() {
   host_.reset();
   if (node_) transport_.SetHandler(nullptr);
   node_.reset();
+  if (!local_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(local_dir_, ec);
+  }
 }
 
 }  // namespace enoki::adapters

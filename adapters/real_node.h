@@ -35,6 +35,8 @@ struct RealNodeConfig {
   bool process_functions = false;              // whether programs may be deployed as functions
   std::string trace;  // append a measurement trace to this file; empty: none
   std::string http;   // also serve functions over HTTP on HOST:PORT; empty: no
+  // CURVE on the listen endpoint and to the peers (its local endpoint is made here); none: plain.
+  std::optional<TransportSecurity> security;
 };
 
 class RealNode {
@@ -53,9 +55,10 @@ class RealNode {
   const ReadyInfo& ready() const { return ready_; }
 
  private:
-  RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig config);
+  RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig config, std::string local_dir);
 
   RealNodeConfig config_;
+  std::string local_dir_;  // the folder of the local endpoint (with security), removed at the end
   ZmqTransport transport_;
   std::optional<ChildProcesses> children_;
   std::unique_ptr<TraceFile> trace_;

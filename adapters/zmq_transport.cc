@@ -15,11 +15,32 @@ ZmqTransport::ZmqTransport(zmq::context_t& context, EventLoop& loop, ZmqTranspor
       router_(context_, zmq::socket_type::router) {}
 
 core::Status ZmqTransport::Start() {
+  if (options_.security) {
+    // Before anything is bound: without a ZAP handler, libzmq lets every CURVE key in.
+    std::map<std::string, std::string> keys;
+    for (const auto& [id, key] : options_.security->peer_keys) keys[key] = "node:" + id;
+    for (const auto& [name, key] : options_.security->clients) {
+      if (!keys.emplace(key, "client:" + name).second) {
+        return core::Status::InvalidArgument("client '" + name + "' has the key of " +
+                                             keys.at(key) + ": every key must be its own");
+      }
+    }
+    zap_.emplace(context_, loop_);
+    ENOKI_RETURN_IF_ERROR(zap_->Start());
+    zap_->SetKeys(std::move(keys));
+  }
   try {
     router_.set(zmq::sockopt::linger, 0);
     router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_bytes));
     router_.set(zmq::sockopt::sndhwm, 1000);
     router_.set(zmq::sockopt::rcvhwm, 1000);
+    if (options_.security) {
+      // Options apply to the endpoints bound after them: the local one without CURVE first.
+      router_.bind(options_.security->local_endpoint);
+      router_.set(zmq::sockopt::curve_server, 1);
+      router_.set(zmq::sockopt::curve_secretkey, options_.security->own.secret_key);
+      router_.set(zmq::sockopt::zap_domain, "enoki");
+    }
     router_.bind(options_.listen);
     bound_ = router_.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
@@ -28,6 +49,11 @@ core::Status ZmqTransport::Start() {
   loop_.AddSocket(router_, [this] { OnRouterReadable(); });
   // Connects to every peer now, so that a bad endpoint is an error at start-up, not later.
   for (const auto& [id, endpoint] : options_.peers) {
+    if (options_.security && !options_.security->peer_keys.contains(id)) {
+      return core::Status::InvalidArgument("peer " + id + " has no public key (--peer-key " + id +
+                                           "=FILE): a node with a key talks only to peers it can "
+                                           "authenticate");
+    }
     try {
       ConnectPeer(id, endpoint);
     } catch (const zmq::error_t& e) {
@@ -72,6 +98,9 @@ void ZmqTransport::OnRouterReadable() {
                             std::to_string(frames));
       continue;
     }
+    // Who the connection authenticated as (ZAP's user id); none on a plain connection.
+    const char* user = options_.security ? zmq_msg_gets(payload.handle(), "User-Id") : nullptr;
+    std::string sender = user != nullptr ? user : "";
     proto::Envelope envelope;
     if (!envelope.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
       SendError(client, "malformed message: not an Envelope (" + std::to_string(payload.size()) +
@@ -86,10 +115,10 @@ void ZmqTransport::OnRouterReadable() {
     core::TimePoint due = std::min(core::TimePoint(core::Duration(envelope.deliver_at_ns())),
                                    now + 2 * net::kDeliveryLead);
     if (due <= now && arriving_.empty()) {
-      Dispatch(client, envelope);
+      Dispatch(client, sender, envelope);
       continue;
     }
-    arriving_.emplace(due, std::make_pair(std::move(client), std::move(envelope)));
+    arriving_.emplace(due, Arriving{std::move(client), std::move(sender), std::move(envelope)});
     DeliverDue();
   }
 }
@@ -98,7 +127,7 @@ void ZmqTransport::DeliverDue() {
   auto now = loop_.Now();
   while (!arriving_.empty() && arriving_.begin()->first <= now) {
     auto node = arriving_.extract(arriving_.begin());
-    Dispatch(node.mapped().first, node.mapped().second);
+    Dispatch(node.mapped().client, node.mapped().sender, node.mapped().envelope);
   }
   ArmDelivery();
 }
@@ -113,7 +142,8 @@ void ZmqTransport::ArmDelivery() {
   });
 }
 
-void ZmqTransport::Dispatch(const net::ClientId& client, proto::Envelope& envelope) {
+void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& sender,
+                            proto::Envelope& envelope) {
   switch (envelope.kind_case()) {
     case proto::Envelope::kRequest:
       if (!envelope.request().to().empty() && envelope.request().to() != options_.self) {
@@ -121,6 +151,11 @@ void ZmqTransport::Dispatch(const net::ClientId& client, proto::Envelope& envelo
         break;
       }
       if (envelope.request().has_set_link()) {
+        if (options_.security && !sender.empty()) {
+          SendError(client, "set_link is served only on the node's local endpoint (its own host)",
+                    proto::PERMISSION_DENIED);
+          break;
+        }
         ServeSetLink(client, envelope.request());
         break;
       }
@@ -129,6 +164,13 @@ void ZmqTransport::Dispatch(const net::ClientId& client, proto::Envelope& envelo
     case proto::Envelope::kPeer:
       if (envelope.peer().from().empty() || envelope.peer().body_case() == 0) {
         spdlog::warn("dropping peer message without sender or body");
+        break;
+      }
+      if (options_.security && sender != "node:" + envelope.peer().from()) {
+        refused_peer_messages_.Warn(
+            loop_.Now(), "refused a peer message from '" + envelope.peer().from() +
+                             "' on a connection authenticated as " +
+                             (sender.empty() ? std::string("nobody (local endpoint)") : sender));
         break;
       }
       handler_->OnPeerMessage(std::move(*envelope.mutable_peer()));
@@ -163,10 +205,11 @@ void ZmqTransport::RefuseMisaddressed(const net::ClientId& client, const proto::
   ReplyToClient(client, response);
 }
 
-void ZmqTransport::SendError(const net::ClientId& client, const std::string& message) {
+void ZmqTransport::SendError(const net::ClientId& client, const std::string& message,
+                             proto::Code code) {
   spdlog::warn("{}", message);
   proto::Response response;
-  response.set_code(proto::INVALID_ARGUMENT);
+  response.set_code(code);
   response.set_error(message);
   ReplyToClient(client, response);
 }
@@ -178,6 +221,9 @@ void ZmqTransport::ConnectPeer(const std::string& to, const std::string& endpoin
   socket->set(zmq::sockopt::sndhwm, 256);
   socket->set(zmq::sockopt::reconnect_ivl, 50);
   socket->set(zmq::sockopt::reconnect_ivl_max, 1000);
+  if (options_.security) {
+    UseClientKeys(*socket, {options_.security->own, options_.security->peer_keys.at(to)});
+  }
   socket->connect(endpoint);
   // Peers never answer on this socket, but a peer that finds a frame malformed replies with an
   // error; drain and log those so they never pile up.

@@ -12,21 +12,38 @@
 // (kDeliveryLead) before the link model says they arrive, then go out over loopback stamped with
 // that time (Envelope.deliver_at_ns); a receiving transport holds a stamped message until then.
 // Every response carries the time it was sent (Envelope.sent_at_ns), for emulated clients.
+//
+// Security (ZmqTransportOptions::security): the listen endpoint speaks CURVE only, and ZAP
+// (adapters/zap.h) admits only the peers' and the clients' public keys; every message then carries
+// who sent it. A peer message is taken only on a connection authenticated with the key of the peer
+// it names. The node's own processes (its HTTP gateway, its process functions' workers) reach it
+// on a second endpoint, a Unix socket in a folder only the node's user may enter, without CURVE;
+// set_link is served only there. docs/security.md has the whole model.
 #pragma once
 
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <zmq.hpp>
 
+#include "adapters/curve.h"
 #include "adapters/event_loop.h"
+#include "adapters/zap.h"
 #include "core/status.h"
 #include "net/link_model.h"
 #include "net/transport.h"
 
 namespace enoki::adapters {
+
+struct TransportSecurity {
+  KeyPair own;                                   // this node's key pair
+  std::map<std::string, std::string> peer_keys;  // peer id -> public key (every peer has one)
+  std::map<std::string, std::string> clients;    // client name -> public key
+  std::string local_endpoint;  // ipc:// endpoint, without CURVE, for this host's own processes
+};
 
 struct ZmqTransportOptions {
   std::string self;                            // this node's id
@@ -34,6 +51,7 @@ struct ZmqTransportOptions {
   std::map<std::string, std::string> peers;    // node id -> endpoint
   size_t max_message_bytes = 4 << 20;          // larger frames are refused by ZeroMQ
   std::map<std::string, net::LinkSpec> links;  // peers whose messages the shaper holds back
+  std::optional<TransportSecurity> security;   // none: plain ZeroMQ, anyone may connect
 };
 
 class ZmqTransport : public net::Transport {
@@ -48,6 +66,11 @@ class ZmqTransport : public net::Transport {
 
   // The endpoint actually bound (resolves a wildcard port such as tcp://127.0.0.1:*).
   const std::string& bound_endpoint() const { return bound_; }
+  // Where this host's own processes reach the node: the local endpoint with security, else the
+  // bound one.
+  const std::string& local_endpoint() const {
+    return options_.security ? options_.security->local_endpoint : bound_;
+  }
 
   // The link shaper: from now on, messages to `peer` (a configured peer) are held back for what
   // the link model draws (delay, jitter, rate), dropped as its loss or a cut says, and sent in
@@ -59,7 +82,8 @@ class ZmqTransport : public net::Transport {
 
  private:
   void OnRouterReadable();
-  void SendError(const net::ClientId& client, const std::string& message);
+  void SendError(const net::ClientId& client, const std::string& message,
+                 proto::Code code = proto::INVALID_ARGUMENT);
   // Answers a request whose `to` names another node with FAILED_PRECONDITION, naming both.
   void RefuseMisaddressed(const net::ClientId& client, const proto::Request& request);
   // Answers a SetLinkRequest (the emulation orchestrator changing a link during a run).
@@ -69,8 +93,9 @@ class ZmqTransport : public net::Transport {
   bool SendNow(zmq::socket_t& socket, const std::string& bytes);
   // Sends the held messages to `peer` that are due (within kDeliveryLead), and waits for the next.
   void ReleaseDue(const std::string& peer);
-  // Hands a received message to the handler (or serves it, for set_link).
-  void Dispatch(const net::ClientId& client, proto::Envelope& envelope);
+  // Hands a received message to the handler (or serves it, for set_link). `sender`: who the
+  // connection authenticated as ("node:ID", "client:NAME"; empty: plain or the local endpoint).
+  void Dispatch(const net::ClientId& client, const std::string& sender, proto::Envelope& envelope);
   // Hands on the held messages that are due, in order, and sets the timer for the next.
   void DeliverDue();
   // Sets the one timer that delivers the held messages when the first is due.
@@ -93,7 +118,14 @@ class ZmqTransport : public net::Transport {
   std::map<std::string, ShapedLink> shaped_;
   uint64_t shaper_drops_ = 0;
   // Received messages stamped with a later arrival time, by that time.
-  std::multimap<core::TimePoint, std::pair<net::ClientId, proto::Envelope>> arriving_;
+  struct Arriving {
+    net::ClientId client;
+    std::string sender;
+    proto::Envelope envelope;
+  };
+  std::multimap<core::TimePoint, Arriving> arriving_;
+  std::optional<ZapHandler> zap_;
+  RateLimitedLog refused_peer_messages_;
   core::TimerId delivery_timer_{};
   bool delivery_armed_ = false;
 };

@@ -32,6 +32,8 @@ struct Args {
   int value_size = 3;
   int keyspace = 100000;
   bool csv = false;
+  std::string key;         // CURVE: this client's key pair
+  std::string server_key;  // and the node's public key
 };
 
 struct Conn {
@@ -48,10 +50,15 @@ std::string FunctionName(const Args& a) {
 }
 
 int Run(const Args& a) {
+  auto keys = enoki::adapters::LoadClientKeys(a.key, a.server_key);
+  if (!keys.ok()) {
+    std::fprintf(stderr, "enoki-kvload: %s\n", keys.status().message().c_str());
+    return 1;
+  }
   zmq::context_t context(1);
   {
     // Set-up: the keygroup (one replica, the node itself).
-    enoki::adapters::Client setup(context, a.node, std::chrono::seconds(10));
+    enoki::adapters::Client setup(context, a.node, std::chrono::seconds(10), "", *keys);
     enoki::proto::CreateKeygroupRequest create;
     create.set_name(a.keygroup);
     auto st = setup.CreateKeygroup(create);
@@ -80,6 +87,7 @@ int Run(const Args& a) {
   for (int i = 0; i < a.clients; ++i) {
     conns.push_back({zmq::socket_t(context, zmq::socket_type::dealer), {}, 0});
     conns.back().socket.set(zmq::sockopt::linger, 0);
+    enoki::adapters::UseClientKeys(conns.back().socket, *keys);
     conns.back().socket.connect(a.node);
   }
   for (auto& c : conns) items.push_back({c.socket.handle(), 0, ZMQ_POLLIN, 0});
@@ -213,6 +221,10 @@ int main(int argc, char** argv) {
   app.add_option("--keyspace", a.keyspace, "Number of distinct keys")
       ->check(CLI::Range(1, 100000000))
       ->capture_default_str();
+  app.add_option("--key", a.key,
+                 "This client's key pair file, for a node with keys (env: ENOKI_KEY)");
+  app.add_option("--server-key", a.server_key,
+                 "The node's public key: its .pub file or the key (env: ENOKI_SERVER_KEY)");
   app.add_flag("--csv", a.csv, "One CSV line: op, requests/s, p50, p95, p99 (ms), errors");
   CLI11_PARSE(app, argc, argv);
   if (a.op == "invoke" && a.function.empty()) {

@@ -20,10 +20,12 @@ namespace enoki::cli {
 struct Target {
   std::string node = "tcp://127.0.0.1:7000";
   int timeout_ms = 5000;
+  std::string key;         // this client's key pair file (CURVE)
+  std::string server_key;  // the node's public key
 };
 
-// --node and the wait option (default --timeout-ms) on a client subcommand; ENOKI_NODE overrides
-// the default endpoint.
+// --node, the wait option (default --timeout-ms) and the CURVE keys (--key, --server-key) on a
+// client subcommand; ENOKI_NODE overrides the default endpoint.
 inline void AddTargetOptions(CLI::App* cmd, Target& target,
                              const std::string& wait_option = "--timeout-ms") {
   if (const char* env = std::getenv("ENOKI_NODE")) target.node = env;
@@ -32,13 +34,20 @@ inline void AddTargetOptions(CLI::App* cmd, Target& target,
   cmd->add_option(wait_option, target.timeout_ms, "How long to wait for the answer, in ms")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
+  cmd->add_option("--key", target.key,
+                  "This client's key pair file, for a node with keys (env: ENOKI_KEY)");
+  cmd->add_option("--server-key", target.server_key,
+                  "The node's public key: its .pub file or the key (env: ENOKI_SERVER_KEY)");
 }
 
 // Runs `fn` with a client of the target node; prints its error, if any, and returns the exit code.
 template <typename Fn>
 int WithClient(const Target& target, Fn fn) {
+  auto keys = adapters::LoadClientKeys(target.key, target.server_key);
+  if (!keys.ok()) return ReportError(keys.status().message());
   zmq::context_t context(1);
-  adapters::Client client(context, target.node, std::chrono::milliseconds(target.timeout_ms));
+  adapters::Client client(context, target.node, std::chrono::milliseconds(target.timeout_ms), "",
+                          *keys);
   core::Status st = fn(client);
   if (st.ok()) return 0;
   bool names_node = st.message().find(target.node) != std::string::npos;

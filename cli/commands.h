@@ -20,6 +20,7 @@ void AddScenarioCommand(CLI::App& app, Runner& run);
 void AddEmulateCommand(CLI::App& app, Runner& run);
 void AddSimulateCommand(CLI::App& app, Runner& run);
 void AddReportCommand(CLI::App& app, Runner& run);
+void AddKeysCommand(CLI::App& app, Runner& run);
 
 // `enoki node ARGS...`: argv[0] is "node". Parsed as an app of its own (see node_command.cc).
 int NodeMain(int argc, const char* const* argv);

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   enoki::cli::AddSimulateCommand(app, run);
   enoki::cli::AddReportCommand(app, run);
   enoki::cli::AddDemoCommand(app, run);
+  enoki::cli::AddKeysCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

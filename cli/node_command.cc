@@ -4,10 +4,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "adapters/access.h"
+#include "adapters/curve.h"
 #include "adapters/event_loop.h"
 #include "adapters/node_process.h"
 #include "adapters/real_node.h"
@@ -37,12 +40,83 @@ struct NodeArgs {
   std::string trace;
   std::string ready_file;
   uint64_t seed = 0;
+  std::string key;
+  std::vector<std::string> peer_keys;
+  std::string access;
+  bool insecure = false;
 };
 
 constexpr const char* kNodeDescription =
     "Run a real Enoki node (a keygroup store replica) until SIGINT or SIGTERM.\n"
+    "A node that listens beyond loopback needs keys (--key, --peer-key, --access; see `enoki "
+    "keys generate` and docs/security.md).\n"
     "Every option can also come from a config file: --config FILE, with lines such as\n"
-    "  id = \"a\"   listen = \"tcp://0.0.0.0:7000\"   peer = [\"b=tcp://10.0.0.2:7000\"]";
+    "  id = \"a\"   listen = \"tcp://10.0.0.1:7000\"   peer = [\"b=tcp://10.0.0.2:7000\"]\n"
+    "  key = \"a.key\"   peer-key = [\"b=b.pub\"]   access = \"access\"";
+
+// Whether only this host can reach `host` (a name or address from an endpoint).
+bool IsLoopbackHost(std::string host) {
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// Whether a ZeroMQ endpoint is reachable from this host only (a Unix socket, or loopback).
+bool IsLocalEndpoint(const std::string& endpoint) {
+  if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
+  if (endpoint.rfind("tcp://", 0) != 0) return false;
+  std::string rest = endpoint.substr(6);
+  return IsLoopbackHost(rest.substr(0, rest.rfind(':')));
+}
+
+// The security options as the transport wants them; none without --key.
+core::Result<std::optional<adapters::TransportSecurity>> LoadSecurity(
+    const NodeArgs& args, const std::map<std::string, std::string>& peers) {
+  if (args.key.empty()) {
+    if (!args.peer_keys.empty() || !args.access.empty()) {
+      return core::Status::InvalidArgument("--peer-key and --access need the node's own --key");
+    }
+    return std::optional<adapters::TransportSecurity>();
+  }
+  adapters::TransportSecurity security;
+  auto own = adapters::ReadKeyPair(args.key);
+  if (!own.ok()) return own.status();
+  if (own->secret_key.empty()) {
+    return core::Status::InvalidArgument("--key " + args.key +
+                                         " holds no secret key (a .pub file? give the .key file)");
+  }
+  security.own = *own;
+  for (const auto& p : args.peer_keys) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == p.size()) {
+      return core::Status::InvalidArgument("--peer-key '" + p +
+                                           "' must look like ID=KEY (a .pub file or the key)");
+    }
+    std::string id = p.substr(0, eq);
+    if (!peers.contains(id)) {
+      return core::Status::InvalidArgument("--peer-key '" + id + "' is not a --peer");
+    }
+    auto key = adapters::ReadPublicKey(p.substr(eq + 1));
+    if (!key.ok()) {
+      return core::Status(key.status().code(), "--peer-key " + id + ": " + key.status().message());
+    }
+    security.peer_keys[id] = *key;
+  }
+  for (const auto& [id, endpoint] : peers) {
+    if (!security.peer_keys.contains(id)) {
+      return core::Status::InvalidArgument("peer '" + id +
+                                           "' has no --peer-key: a node with a "
+                                           "key talks only to peers it can authenticate");
+    }
+  }
+  if (!args.access.empty()) {
+    auto clients = adapters::ReadAccessFile(args.access);
+    if (!clients.ok()) return clients.status();
+    security.clients = std::move(*clients);
+  }
+  return std::optional<adapters::TransportSecurity>(std::move(security));
+}
 
 adapters::EventLoop* g_loop = nullptr;
 extern "C" void OnStopSignal(int) {
@@ -89,6 +163,28 @@ int RunNode(const NodeArgs& args) {
   config.process_functions = true;
   config.trace = args.trace;
   config.http = args.http;
+  auto security = LoadSecurity(args, config.peers);
+  if (!security.ok()) return ReportError(security.status().message());
+  config.security = std::move(*security);
+  // Secure by default: what listens beyond this host authenticates and encrypts, or is told not to.
+  bool exposed = !IsLocalEndpoint(args.listen) && !config.security;
+  bool http_exposed =
+      !args.http.empty() && !IsLoopbackHost(args.http.substr(0, args.http.rfind(':')));
+  if ((exposed || http_exposed) && !args.insecure) {
+    return ReportError(
+        exposed ? "--listen " + args.listen +
+                      " is reachable beyond this host, and the node has no --key: anyone who "
+                      "reaches it could read and write everything. Give it keys (docs/security.md) "
+                      "or --insecure"
+                : "--http " + args.http +
+                      " is reachable beyond this host, and the HTTP gateway has no TLS or tokens "
+                      "yet: anyone who reaches it could call every function. Use a loopback "
+                      "address or --insecure");
+  }
+  if (args.insecure && (exposed || http_exposed)) {
+    spdlog::warn("INSECURE: node {} serves {} without authentication or encryption (--insecure)",
+                 args.id, exposed ? args.listen : "HTTP on " + args.http);
+  }
 
   std::unique_ptr<node::StorageEngine> storage;
   if (args.in_memory) {
@@ -205,6 +301,19 @@ int NodeMain(int argc, const char* const* argv) {
                  "Seed of the node's random choices (the link shaper's jitter and loss, the "
                  "first id of its operations); 0: a random seed. Give a restarted node a new "
                  "one, so that its operation ids differ from before");
+  cmd.add_option("--key", args.key,
+                 "This node's key pair (enoki keys generate NAME makes NAME.key): turns on CURVE, "
+                 "so every connection is authenticated and encrypted, and only the keys of "
+                 "--peer-key and --access may connect");
+  cmd.add_option("--peer-key", args.peer_keys,
+                 "A peer's public key, as ID=KEY (a .pub file, or its 40 characters); every "
+                 "--peer needs one when the node has --key");
+  cmd.add_option("--access", args.access,
+                 "The access file: the clients that may connect, a line 'NAME KEY' each (KEY a "
+                 ".pub file or the key); read at start");
+  cmd.add_flag("--insecure", args.insecure,
+               "Listen beyond loopback without keys (or serve HTTP beyond loopback): anyone who "
+               "reaches the node may read, write and deploy; a warning at every start");
   cmd.add_option("--log-level", args.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();

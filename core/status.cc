@@ -25,6 +25,8 @@ std::string_view CodeName(Code code) {
       return "too large";
     case Code::kIOError:
       return "I/O error";
+    case Code::kPermissionDenied:
+      return "permission denied";
   }
   return "unknown";
 }

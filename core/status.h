@@ -22,6 +22,7 @@ enum class Code {
   kInternal = 7,
   kTooLarge = 8,
   kIOError = 9,
+  kPermissionDenied = 10,
 };
 
 // Name of a code, as printed in errors ("not found", "invalid argument", ...).
@@ -44,6 +45,7 @@ class [[nodiscard]] Status {
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
   static Status TooLarge(std::string m) { return {Code::kTooLarge, std::move(m)}; }
   static Status IOError(std::string m) { return {Code::kIOError, std::move(m)}; }
+  static Status PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -1,0 +1,86 @@
+// The ZAP handler: CURVE public keys in, identities out.
+#include "adapters/zap.h"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+namespace enoki::adapters {
+
+void RateLimitedLog::Warn(core::TimePoint now, const std::string& line) {
+  ++count_;
+  if (count_ > 1 && now - last_ < interval_) {
+    ++unlogged_;
+    return;
+  }
+  if (unlogged_ > 0) {
+    spdlog::warn("{} (and {} more like it not logged since the last such line)", line, unlogged_);
+  } else {
+    spdlog::warn("{}", line);
+  }
+  unlogged_ = 0;
+  last_ = now;
+}
+
+ZapHandler::ZapHandler(zmq::context_t& context, EventLoop& loop)
+    : loop_(loop), socket_(context, zmq::socket_type::rep) {}
+
+core::Status ZapHandler::Start() {
+  try {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.bind("inproc://zeromq.zap.01");
+  } catch (const zmq::error_t& e) {
+    return core::Status::Unavailable(std::string("cannot serve ZAP (one secure node per ZeroMQ "
+                                                 "context): ") +
+                                     e.what());
+  }
+  loop_.AddSocket(socket_, [this] { OnReadable(); });
+  return core::Status::Ok();
+}
+
+void ZapHandler::OnReadable() {
+  while (true) {
+    std::vector<zmq::message_t> frames;
+    zmq::message_t frame;
+    if (!socket_.recv(frame, zmq::recv_flags::dontwait)) return;
+    bool more = frame.more();
+    frames.push_back(std::move(frame));
+    while (more) {
+      zmq::message_t next;
+      (void)socket_.recv(next, zmq::recv_flags::none);
+      more = next.more();
+      frames.push_back(std::move(next));
+    }
+    // version, request id, domain, address, routing id, mechanism, credentials...
+    std::string request_id = frames.size() > 1 ? frames[1].to_string() : "";
+    std::string address = frames.size() > 3 ? frames[3].to_string() : "?";
+    std::string mechanism = frames.size() > 5 ? frames[5].to_string() : "";
+    std::string status = "400";
+    std::string text = "unknown key";
+    std::string user;
+    if (mechanism == "CURVE" && frames.size() > 6 && frames[6].size() == 32) {
+      char z85[41];
+      zmq_z85_encode(z85, static_cast<const uint8_t*>(frames[6].data()), 32);
+      auto it = keys_.find(z85);
+      if (it != keys_.end()) {
+        status = "200";
+        text = "OK";
+        user = it->second;
+      } else {
+        refusals_.Warn(loop_.Now(),
+                       "refused a connection from " + address + " with unknown key " + z85);
+      }
+    } else {
+      text = "CURVE needed";
+      refusals_.Warn(loop_.Now(), "refused a connection from " + address + " without CURVE (" +
+                                      (mechanism.empty() ? "?" : mechanism) + ")");
+    }
+    std::vector<std::string> reply = {"1.0", request_id, status, text, user, ""};
+    for (size_t i = 0; i < reply.size(); ++i) {
+      socket_.send(zmq::buffer(reply[i]),
+                   i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  }
+}
+
+}  // namespace enoki::adapters

@@ -1,0 +1,355 @@
+// Nodes with CURVE keys, as real `enoki node` processes: who may connect, what a client may send,
+// what crosses the wire, and the refusal to listen beyond loopback without keys.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "adapters/curve.h"
+#include "adapters/node_process.h"
+#include "adapters/subprocess.h"
+#include "net/codec.h"
+#include "tests/integration/node_cluster.h"
+
+namespace enoki {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using testing::NodeCluster;
+
+struct Output {
+  int status;
+  std::string text;  // stdout and stderr
+};
+
+// Runs `enoki ARGS` and returns its exit status and output.
+Output Enoki(const std::string& args) {
+  std::string cmd = std::string(ENOKI_BINARY) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+}
+
+// A folder of key pairs, made with the library `enoki keys generate` uses.
+class KeyFolder {
+ public:
+  explicit KeyFolder(const std::vector<std::string>& names) {
+    dir_ = fs::temp_directory_path() /
+           ("enoki-keys-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::create_directories(dir_);
+    for (const auto& n : names) {
+      auto pair = adapters::GenerateKeyPair();
+      EXPECT_TRUE(pair.ok());
+      EXPECT_TRUE(adapters::WriteKeyFiles((dir_ / n).string(), n, *pair).ok());
+    }
+  }
+  ~KeyFolder() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  std::string key(const std::string& n) const { return (dir_ / (n + ".key")).string(); }
+  std::string pub(const std::string& n) const { return (dir_ / (n + ".pub")).string(); }
+  // An access file admitting `clients`.
+  std::string Access(const std::vector<std::string>& clients) const {
+    std::string path = (dir_ / "access").string();
+    std::ofstream out(path);
+    out << "# clients of the test\n";
+    for (const auto& c : clients) out << c << " " << c << ".pub\n";
+    return path;
+  }
+  adapters::ClientKeys ClientOf(const std::string& client, const std::string& node) const {
+    auto keys = adapters::LoadClientKeys(key(client), pub(node));
+    EXPECT_TRUE(keys.ok()) << keys.status().ToString();
+    return *keys;
+  }
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path dir_;
+};
+
+// Nodes a and b with keys; alice is the one admitted client.
+class SecureClusterTest : public ::testing::Test {
+ protected:
+  SecureClusterTest()
+      : keys_({"a", "b", "alice", "mallory"}),
+        cluster_({"a", "b"}, {"--access", keys_.Access({"alice"})}, false,
+                 {{"a", {"--key", keys_.key("a"), "--peer-key", "b=" + keys_.pub("b")}},
+                  {"b", {"--key", keys_.key("b"), "--peer-key", "a=" + keys_.pub("a")}}}) {}
+
+  adapters::Client As(const std::string& client, const std::string& node,
+                      milliseconds timeout = milliseconds(3000)) {
+    return adapters::Client(cluster_.context(), cluster_.endpoint(node), timeout, node,
+                            keys_.ClientOf(client, node));
+  }
+
+  KeyFolder keys_;
+  NodeCluster cluster_;
+};
+
+TEST_F(SecureClusterTest, AKnownClientWritesAndTheReplicasAgree) {
+  auto alice_a = As("alice", "a");
+  proto::CreateKeygroupRequest create;
+  create.set_name("kg");
+  create.add_replicas("a");
+  create.add_replicas("b");
+  ASSERT_TRUE(alice_a.CreateKeygroup(create).ok());
+  ASSERT_TRUE(alice_a.Put("kg", "k", "v").ok());
+  auto alice_b = As("alice", "b");
+  EXPECT_TRUE(NodeCluster::Eventually([&] {
+    auto got = alice_b.Get("kg", "k");
+    return got.ok() && got->value() == "v";
+  })) << "the write did not reach b over the peers' CURVE links";
+}
+
+TEST_F(SecureClusterTest, NoKeyOrAnUnknownKeyGetsNothing) {
+  adapters::Client plain(cluster_.context(), cluster_.endpoint("a"), milliseconds(1000), "a");
+  auto st = plain.CreateKeygroup(proto::CreateKeygroupRequest());
+  EXPECT_EQ(st.code(), core::Code::kDeadlineExceeded) << st.ToString();
+
+  auto mallory = As("mallory", "a", milliseconds(1000));
+  proto::CreateKeygroupRequest create;
+  create.set_name("mine");
+  EXPECT_EQ(mallory.CreateKeygroup(create).code(), core::Code::kDeadlineExceeded);
+  // Nothing was created: alice does not find it.
+  EXPECT_EQ(As("alice", "a").KeygroupInfo("mine").status().code(), core::Code::kNotFound);
+}
+
+TEST_F(SecureClusterTest, AClientCannotSendPeerMessagesOrChangeLinks) {
+  auto alice_a = As("alice", "a");
+  proto::CreateKeygroupRequest create;
+  create.set_name("kg");
+  create.add_replicas("a");
+  create.add_replicas("b");
+  ASSERT_TRUE(alice_a.CreateKeygroup(create).ok());
+  ASSERT_TRUE(alice_a.Put("kg", "k", "real").ok());
+  auto meta = alice_a.KeygroupInfo("kg");
+  ASSERT_TRUE(meta.ok());
+
+  // An admitted client forges node a's Replicate (a version a year ahead) and a MetaUpdate that
+  // deletes the keygroup, both to b, over its own authenticated connection.
+  zmq::socket_t raw(cluster_.context(), zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  adapters::UseClientKeys(raw, keys_.ClientOf("alice", "b"));
+  raw.connect(cluster_.endpoint("b"));
+  proto::PeerMessage forged;
+  forged.set_from("a");
+  auto* r = forged.mutable_replicate();
+  r->set_keygroup("kg");
+  *r->mutable_incarnation() = meta->created();
+  *r->mutable_meta_version() = meta->version();
+  auto* item = r->add_items();
+  item->set_key("k");
+  item->set_value("forged");
+  item->mutable_version()->set_wall_us(meta->version().wall_us() + 3600'000'000LL);
+  item->mutable_version()->set_node("a");
+  std::string bytes;
+  net::EncodeEnvelope(forged, &bytes);
+  raw.send(zmq::buffer(bytes), zmq::send_flags::none);
+  proto::PeerMessage deletion;
+  deletion.set_from("a");
+  *deletion.mutable_meta_update()->mutable_meta() = *meta;
+  deletion.mutable_meta_update()->mutable_meta()->set_deleted(true);
+  deletion.mutable_meta_update()->mutable_meta()->mutable_version()->set_logical(99);
+  net::EncodeEnvelope(deletion, &bytes);
+  raw.send(zmq::buffer(bytes), zmq::send_flags::none);
+
+  auto alice_b = As("alice", "b");
+  ASSERT_TRUE(NodeCluster::Eventually([&] {
+    auto got = alice_b.Get("kg", "k");
+    return got.ok() && got->value() == "real";
+  }));
+  ASSERT_TRUE(alice_a.Put("kg", "k", "later").ok());
+  EXPECT_TRUE(NodeCluster::Eventually([&] {
+    auto got = alice_b.Get("kg", "k");
+    return got.ok() && got->value() == "later";
+  })) << "b took the forged messages";
+  EXPECT_TRUE(alice_b.KeygroupInfo("kg").ok());
+
+  auto link = alice_a.SetLink("b", "cut");
+  EXPECT_EQ(link.code(), core::Code::kPermissionDenied) << link.ToString();
+  ASSERT_TRUE(alice_a.Put("kg", "k2", "after").ok());
+  EXPECT_TRUE(NodeCluster::Eventually([&] { return alice_b.Get("kg", "k2").ok(); }));
+}
+
+// A TCP relay between a client and a node on loopback that keeps every byte it passes on.
+class Relay {
+ public:
+  explicit Relay(int node_port) : node_port_(node_port) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listener_, 4), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~Relay() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::string seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+
+ private:
+  void Serve() {
+    int client = ::accept(listener_, nullptr, nullptr);
+    if (client < 0) return;
+    int node = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(node_port_));
+    if (::connect(node, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(client);
+      return;
+    }
+    std::thread back([&] { Pump(node, client); });
+    Pump(client, node);
+    ::shutdown(node, SHUT_RDWR);
+    ::shutdown(client, SHUT_RDWR);
+    back.join();
+    ::close(node);
+    ::close(client);
+  }
+  void Pump(int from, int to) {
+    char buf[4096];
+    while (!stop_) {
+      timeval tv{0, 100000};
+      ::setsockopt(from, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      ssize_t n = ::recv(from, buf, sizeof buf, 0);
+      if (n == 0) return;
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) continue;
+        return;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        seen_.append(buf, static_cast<size_t>(n));
+      }
+      if (::send(to, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) return;
+    }
+  }
+
+  int node_port_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::string seen_;
+};
+
+// One node on a loopback TCP port, with keys or without; a put through the relay.
+std::string BytesOfAPutThroughARelay(bool curve, const std::string& value) {
+  KeyFolder keys({"n", "alice"});
+  fs::path dir = keys.dir() / "node";
+  adapters::NodeProcessOptions o;
+  o.binary = ENOKI_BINARY;
+  o.id = "n";
+  o.listen = "tcp://127.0.0.1:0";
+  o.data_dir = dir.string();
+  o.ready_file = (keys.dir() / "ready").string();
+  o.log_level = "warn";
+  if (curve) o.more = {"--key", keys.key("n"), "--access", keys.Access({"alice"})};
+  auto proc =
+      adapters::Subprocess::Start(adapters::NodeCommandLine(o), (keys.dir() / "log").string());
+  EXPECT_TRUE(proc.ok());
+  auto info = adapters::WaitForReadyFile(o.ready_file, "n", *proc, std::chrono::seconds(10));
+  EXPECT_TRUE(info.ok()) << info.status().ToString();
+  if (!info.ok()) return "";
+  Relay relay(std::stoi(info->endpoint.substr(info->endpoint.rfind(':') + 1)));
+  zmq::context_t context(1);
+  adapters::Client c(context, "tcp://127.0.0.1:" + std::to_string(relay.port()), milliseconds(5000),
+                     "n", curve ? keys.ClientOf("alice", "n") : adapters::ClientKeys{});
+  proto::CreateKeygroupRequest create;
+  create.set_name("kg");
+  EXPECT_TRUE(c.CreateKeygroup(create).ok());
+  EXPECT_TRUE(c.Put("kg", "key", value).ok());
+  auto got = c.Get("kg", "key");
+  EXPECT_TRUE(got.ok() && got->value() == value);
+  return relay.seen();
+}
+
+TEST(WireTest, WithKeysTheWireCarriesNoPlaintext) {
+  const std::string value = "a-value-nobody-else-may-read-4711";
+  // Without keys the relay sees the value (so the check below can fail)...
+  std::string plain = BytesOfAPutThroughARelay(false, value);
+  EXPECT_NE(plain.find(value), std::string::npos);
+  EXPECT_NE(plain.find("kg"), std::string::npos);
+  // ...with keys it sees none of it, nor the keygroup's name.
+  std::string curve = BytesOfAPutThroughARelay(true, value);
+  EXPECT_GT(curve.size(), value.size() * 3) << "the relay saw too little to judge";
+  EXPECT_EQ(curve.find(value), std::string::npos);
+  EXPECT_EQ(curve.find("a-value"), std::string::npos);
+}
+
+TEST(KeysCommandTest, WritesASecretOnlyItsOwnerReadsAndNeverOverwrites) {
+  KeyFolder keys({});
+  std::string dir = keys.dir().string();
+  auto run = [&] { return Enoki("keys generate edge1 --dir " + dir); };
+  Output first = run();
+  EXPECT_EQ(first.status, 0) << first.text;
+  struct stat st {};
+  ASSERT_EQ(::stat((keys.dir() / "edge1.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto pair = adapters::ReadKeyPair((keys.dir() / "edge1.key").string());
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  EXPECT_EQ(pair->secret_key.size(), 40u);
+  EXPECT_EQ(*adapters::ReadPublicKey((keys.dir() / "edge1.pub").string()), pair->public_key);
+  Output again = run();
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.text.find("File exists"), std::string::npos) << again.text;
+  // The first key is still there.
+  EXPECT_EQ(adapters::ReadKeyPair((keys.dir() / "edge1.key").string())->secret_key,
+            pair->secret_key);
+}
+
+TEST(InsecureTest, ListeningBeyondLoopbackWithoutKeysIsRefusedNamingInsecure) {
+  // Refused before it binds anything.
+  Output r = Enoki("node --id x --listen tcp://0.0.0.0:0 --in-memory");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.text.find("--insecure"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("tcp://0.0.0.0:0"), std::string::npos) << r.text;
+  EXPECT_EQ(std::count(r.text.begin(), r.text.end(), '\n'), 1) << r.text;
+
+  Output http = Enoki("node --id x --listen ipc:///tmp/enoki-never --http 0.0.0.0:0 --in-memory");
+  EXPECT_EQ(http.status, 1);
+  EXPECT_NE(http.text.find("--insecure"), std::string::npos) << http.text;
+}
+
+TEST(InsecureTest, APeerWithoutAKeyIsAnErrorNamingIt) {
+  KeyFolder keys({"a"});
+  Output r = Enoki("node --id a --listen tcp://127.0.0.1:0 --in-memory --key " + keys.key("a") +
+                   " --peer b=tcp://127.0.0.1:9");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.text.find("peer 'b' has no --peer-key"), std::string::npos) << r.text;
+}
+
+}  // namespace
+}  // namespace enoki
