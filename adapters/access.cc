@@ -37,10 +37,9 @@ core::Result<std::map<std::string, std::string>> ReadAccessFile(const std::strin
     if (auto st = node::ValidateName("client name", name); !st.ok()) {
       return core::Status::InvalidArgument(where + st.message());
     }
-    std::string key_path = key;
-    if (std::filesystem::path(key).is_relative() && std::filesystem::exists(folder / key)) {
-      key_path = (folder / key).string();
-    }
+    // A key's 40 characters, or a file: a relative path is beside the access file.
+    std::string key_path =
+        IsKeyText(key) || std::filesystem::path(key).is_absolute() ? key : (folder / key).string();
     auto public_key = ReadPublicKey(key_path);
     if (!public_key.ok()) {
       return core::Status::InvalidArgument(where + "client '" + name +

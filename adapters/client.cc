@@ -33,7 +33,7 @@ core::Result<proto::Response> Client::Call(proto::Request request) {
           "no answer from " + endpoint_ + " within " + std::to_string(timeout_.count()) + " ms" +
           (curve_ ? " (if the node does not know this client's key, it refuses the connection "
                     "without an answer: see its log)"
-                  : " (if the node uses CURVE keys, give --key and --server-key)"));
+                  : " (if the node uses CURVE keys, give --identity and --server-key)"));
     }
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, left);

@@ -6,22 +6,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 namespace enoki::adapters {
 namespace {
 
 constexpr size_t kZ85KeyChars = 40;
-
-bool IsZ85Key(const std::string& s) {
-  if (s.size() != kZ85KeyChars) return false;
-  uint8_t out[32];
-  return zmq_z85_decode(out, s.c_str()) != nullptr;
-}
 
 core::Status WriteNew(const std::string& path, const std::string& text, mode_t mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, mode);
@@ -41,6 +37,12 @@ core::Status WriteNew(const std::string& path, const std::string& text, mode_t m
 
 }  // namespace
 
+bool IsKeyText(const std::string& s) {
+  if (s.size() != kZ85KeyChars) return false;
+  uint8_t out[32];
+  return zmq_z85_decode(out, s.c_str()) != nullptr;
+}
+
 core::Result<KeyPair> GenerateKeyPair() {
   char pub[kZ85KeyChars + 1];
   char sec[kZ85KeyChars + 1];
@@ -55,16 +57,18 @@ core::Result<KeyPair> GenerateKeyPair() {
 core::Status WriteKeyFiles(const std::string& base, const std::string& name, const KeyPair& keys) {
   std::string secret_path = base + ".key";
   std::string public_path = base + ".pub";
-  if (std::filesystem::exists(public_path)) {
+  std::error_code ec;
+  if (std::filesystem::exists(public_path, ec)) {
     return core::Status::IOError("cannot create " + public_path +
                                  ": File exists (remove it first to make a new key)");
   }
-  ENOKI_RETURN_IF_ERROR(WriteNew(secret_path,
-                                 "# enoki key pair '" + name +
-                                     "': keep this file secret (enoki node --key, enoki --key)\n"
-                                     "public " +
-                                     keys.public_key + "\nsecret " + keys.secret_key + "\n",
-                                 0600));
+  ENOKI_RETURN_IF_ERROR(
+      WriteNew(secret_path,
+               "# enoki key pair '" + name +
+                   "': keep this file secret (enoki node --key, a client's --identity)\n"
+                   "public " +
+                   keys.public_key + "\nsecret " + keys.secret_key + "\n",
+               0600));
   return WriteNew(public_path,
                   "# enoki public key '" + name + "': hand it to whoever must admit '" + name +
                       "'\npublic " + keys.public_key + "\n",
@@ -72,6 +76,19 @@ core::Status WriteKeyFiles(const std::string& base, const std::string& name, con
 }
 
 core::Result<KeyPair> ReadKeyPair(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    // Checked whatever the file holds: a key pair readable by others is no secret.
+    std::ifstream probe(path);
+    std::string text((std::istreambuf_iterator<char>(probe)), std::istreambuf_iterator<char>());
+    if (text.find("\nsecret ") != std::string::npos || text.rfind("secret ", 0) == 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 0777);
+      return core::Status::InvalidArgument(std::string("key file ") + path +
+                                           " holds a secret key but its permissions " + mode +
+                                           " let others read it: chmod 600 " + path);
+    }
+  }
   std::ifstream in(path);
   if (!in)
     return core::Status::IOError("cannot read key file " + path + ": " + std::strerror(errno));
@@ -89,19 +106,28 @@ core::Result<KeyPair> ReadKeyPair(const std::string& path) {
       return core::Status::InvalidArgument(where + "unknown field '" + field +
                                            "' (expected public or secret)");
     }
-    if (!IsZ85Key(value)) {
+    if (!IsKeyText(value)) {
       return core::Status::InvalidArgument(where + field + " key is not 40 characters of Z85");
     }
-    (field == "public" ? keys.public_key : keys.secret_key) = value;
+    std::string& slot = field == "public" ? keys.public_key : keys.secret_key;
+    if (!slot.empty()) return core::Status::InvalidArgument(where + field + " is given twice");
+    slot = value;
   }
   if (keys.public_key.empty()) {
     return core::Status::InvalidArgument(path + ": no 'public' line");
+  }
+  if (!keys.secret_key.empty()) {
+    char derived[kZ85KeyChars + 1];
+    if (zmq_curve_public(derived, keys.secret_key.c_str()) != 0 || keys.public_key != derived) {
+      return core::Status::InvalidArgument(path + ": the public key is not the secret key's");
+    }
   }
   return keys;
 }
 
 core::Result<std::string> ReadPublicKey(const std::string& text_or_path) {
-  if (IsZ85Key(text_or_path) && !std::filesystem::exists(text_or_path)) return text_or_path;
+  std::error_code ec;
+  if (IsKeyText(text_or_path) && !std::filesystem::exists(text_or_path, ec)) return text_or_path;
   auto keys = ReadKeyPair(text_or_path);
   if (!keys.ok()) return keys.status();
   return keys->public_key;
@@ -112,7 +138,7 @@ core::Result<ClientKeys> LoadClientKeys(const std::string& key_file,
   std::string key = key_file;
   std::string server = server_key;
   if (key.empty()) {
-    if (const char* env = std::getenv("ENOKI_KEY")) key = env;
+    if (const char* env = std::getenv("ENOKI_IDENTITY")) key = env;
   }
   if (server.empty()) {
     if (const char* env = std::getenv("ENOKI_SERVER_KEY")) server = env;
@@ -121,8 +147,8 @@ core::Result<ClientKeys> LoadClientKeys(const std::string& key_file,
   if (key.empty() || server.empty()) {
     return core::Status::InvalidArgument(
         key.empty() ? "a server key (--server-key, ENOKI_SERVER_KEY) needs this client's key pair "
-                      "too (--key, ENOKI_KEY)"
-                    : "a key pair (--key, ENOKI_KEY) needs the node's public key too "
+                      "too (--identity, ENOKI_IDENTITY)"
+                    : "a key pair (--identity, ENOKI_IDENTITY) needs the node's public key too "
                       "(--server-key, ENOKI_SERVER_KEY)");
   }
   ClientKeys out;

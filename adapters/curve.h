@@ -23,7 +23,10 @@ core::Result<KeyPair> GenerateKeyPair();
 // Writes `base`.key (mode 0600) and `base`.pub; refuses to overwrite either. `name` goes into
 // the files' comment.
 core::Status WriteKeyFiles(const std::string& base, const std::string& name, const KeyPair& keys);
-// A key pair file. Errors name the file and line.
+// Whether `text` is a key itself: 40 characters of Z85.
+bool IsKeyText(const std::string& text);
+// A key pair file. Errors name the file and line. A file that holds a secret key and that others
+// may read is refused (chmod 600).
 core::Result<KeyPair> ReadKeyPair(const std::string& path);
 // A public key given as its 40 Z85 characters or as a file (a .pub file, or a key pair file, of
 // which only the public key is taken).
@@ -36,7 +39,7 @@ struct ClientKeys {
   std::string server_public_key;
   bool enabled() const { return !server_public_key.empty(); }
 };
-// ENOKI_KEY (a key pair file) and ENOKI_SERVER_KEY (the node's public key), overridden by the
+// ENOKI_IDENTITY (a key pair file) and ENOKI_SERVER_KEY (the node's public key), overridden by the
 // given paths when not empty. Both or neither: one without the other is an error.
 core::Result<ClientKeys> LoadClientKeys(const std::string& key_file, const std::string& server_key);
 // Sets CURVE on a socket that connects (before connect()).

@@ -28,7 +28,10 @@ node::ProcessRuntime WorkerRuntime(ChildProcesses& children, std::string endpoin
   };
   node::ProcessRuntime runtime;
   runtime.processes = &children;
+  // Not the node's CURVE keys, if its environment has them: the local endpoint takes none.
   runtime.env = {{"ENOKI_NODE", endpoint},
+                 {"ENOKI_IDENTITY", ""},
+                 {"ENOKI_SERVER_KEY", ""},
                  {"PATH", prepend(bin_dir, "PATH")},
                  {"PYTHONPATH", prepend(bin_dir + "/python", "PYTHONPATH")}};
   return runtime;

@@ -52,13 +52,23 @@ void ZapHandler::OnReadable() {
       frames.push_back(std::move(next));
     }
     // version, request id, domain, address, routing id, mechanism, credentials...
-    std::string request_id = frames.size() > 1 ? frames[1].to_string() : "";
-    std::string address = frames.size() > 3 ? frames[3].to_string() : "?";
-    std::string mechanism = frames.size() > 5 ? frames[5].to_string() : "";
+    auto text_of = [&](size_t i) { return frames.size() > i ? frames[i].to_string() : ""; };
+    std::string request_id = text_of(1);
+    std::string domain = text_of(2);
+    std::string address = text_of(3);
+    std::string mechanism = text_of(5);
     std::string status = "400";
-    std::string text = "unknown key";
+    std::string text;
     std::string user;
-    if (mechanism == "CURVE" && frames.size() > 6 && frames[6].size() == 32) {
+    if (frames.size() < 6 || text_of(0) != "1.0") {
+      text = "malformed ZAP request";
+      refusals_.Warn(loop_.Now(), "refused a connection: malformed ZAP request");
+    } else if (domain == kLocalDomain && mechanism == "NULL") {
+      status = "200";
+      text = "OK";
+      user = kLocalIdentity;
+    } else if (domain == kCurveDomain && mechanism == "CURVE" && frames.size() == 7 &&
+               frames[6].size() == 32) {
       char z85[41];
       zmq_z85_encode(z85, static_cast<const uint8_t*>(frames[6].data()), 32);
       auto it = keys_.find(z85);
@@ -67,13 +77,14 @@ void ZapHandler::OnReadable() {
         text = "OK";
         user = it->second;
       } else {
+        text = "unknown key";
         refusals_.Warn(loop_.Now(),
                        "refused a connection from " + address + " with unknown key " + z85);
       }
     } else {
-      text = "CURVE needed";
-      refusals_.Warn(loop_.Now(), "refused a connection from " + address + " without CURVE (" +
-                                      (mechanism.empty() ? "?" : mechanism) + ")");
+      text = "not admitted";
+      refusals_.Warn(loop_.Now(), "refused a connection from " + address + " (domain '" + domain +
+                                      "', mechanism " + mechanism + ")");
     }
     std::vector<std::string> reply = {"1.0", request_id, status, text, user, ""};
     for (size_t i = 0; i < reply.size(); ++i) {

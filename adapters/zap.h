@@ -1,9 +1,13 @@
-// ZapHandler: who may open a CURVE connection to this process's nodes. ZeroMQ asks it (the ZAP
-// protocol, RFC 27, over inproc://zeromq.zap.01 in the node's context) about every CURVE
-// handshake; it admits only the public keys it was given, each with the identity that the
-// connection's messages then carry as their User-Id ("node:ID" for a peer, "client:NAME" for a
-// client), and refuses any other key. Refusals are logged, rate-limited: the first, then at most
-// one line every 10 s with the count, so that a scan does not flood the log.
+// ZapHandler: who may connect to this process's node. ZeroMQ asks it (the ZAP protocol, RFC 27,
+// over inproc://zeromq.zap.01 in the node's context) about every handshake on an endpoint bound
+// with a ZAP domain, and the identity it answers becomes the User-Id of every message on that
+// connection (it wins over anything the client says of itself):
+// - domain kCurveDomain (the listen endpoint): a CURVE key it was given, as "node:ID" for a peer
+//   or "client:NAME" for a client; any other key, or another mechanism, is refused;
+// - domain kLocalDomain (the local endpoint, a Unix socket only the node's user may reach):
+//   "local", whoever connects (the file system's permissions are the authentication).
+// Refusals are logged, rate-limited: the first, then at most one line every 10 s with the count,
+// so that a scan does not flood the log.
 //
 // One per ZeroMQ context (the address is fixed by ZeroMQ); it runs on the node's event loop.
 #pragma once
@@ -36,6 +40,10 @@ class RateLimitedLog {
 
 class ZapHandler {
  public:
+  static constexpr const char* kCurveDomain = "enoki";
+  static constexpr const char* kLocalDomain = "enoki-local";
+  static constexpr const char* kLocalIdentity = "local";
+
   ZapHandler(zmq::context_t& context, EventLoop& loop);
   // Binds the ZAP address and serves it on the loop. Fails if another handler holds it.
   [[nodiscard]] core::Status Start();

@@ -7,6 +7,18 @@
 #include "net/codec.h"
 
 namespace enoki::adapters {
+namespace {
+
+// `text` for a log line: at most 64 characters, anything but printable ASCII as '?'.
+std::string Printable(const std::string& text) {
+  std::string out = text.substr(0, 64);
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return text.size() > 64 ? out + "..." : out;
+}
+
+}  // namespace
 
 ZmqTransport::ZmqTransport(zmq::context_t& context, EventLoop& loop, ZmqTransportOptions options)
     : context_(context),
@@ -18,7 +30,12 @@ core::Status ZmqTransport::Start() {
   if (options_.security) {
     // Before anything is bound: without a ZAP handler, libzmq lets every CURVE key in.
     std::map<std::string, std::string> keys;
-    for (const auto& [id, key] : options_.security->peer_keys) keys[key] = "node:" + id;
+    for (const auto& [id, key] : options_.security->peer_keys) {
+      if (!keys.emplace(key, "node:" + id).second) {
+        return core::Status::InvalidArgument("peer '" + id + "' has the key of " + keys.at(key) +
+                                             ": every key must be its own");
+      }
+    }
     for (const auto& [name, key] : options_.security->clients) {
       if (!keys.emplace(key, "client:" + name).second) {
         return core::Status::InvalidArgument("client '" + name + "' has the key of " +
@@ -36,10 +53,11 @@ core::Status ZmqTransport::Start() {
     router_.set(zmq::sockopt::rcvhwm, 1000);
     if (options_.security) {
       // Options apply to the endpoints bound after them: the local one without CURVE first.
+      router_.set(zmq::sockopt::zap_domain, ZapHandler::kLocalDomain);
       router_.bind(options_.security->local_endpoint);
       router_.set(zmq::sockopt::curve_server, 1);
       router_.set(zmq::sockopt::curve_secretkey, options_.security->own.secret_key);
-      router_.set(zmq::sockopt::zap_domain, "enoki");
+      router_.set(zmq::sockopt::zap_domain, ZapHandler::kCurveDomain);
     }
     router_.bind(options_.listen);
     bound_ = router_.get(zmq::sockopt::last_endpoint);
@@ -98,9 +116,17 @@ void ZmqTransport::OnRouterReadable() {
                             std::to_string(frames));
       continue;
     }
-    // Who the connection authenticated as (ZAP's user id); none on a plain connection.
-    const char* user = options_.security ? zmq_msg_gets(payload.handle(), "User-Id") : nullptr;
-    std::string sender = user != nullptr ? user : "";
+    // Who the connection authenticated as: ZAP's user id, set on every connection with security
+    // (one without it would mean a handshake ZAP never saw: refused).
+    std::string sender;
+    if (options_.security) {
+      const char* user = zmq_msg_gets(payload.handle(), "User-Id");
+      if (user == nullptr || *user == '\0') {
+        SendError(client, "refused: the connection is not authenticated", proto::PERMISSION_DENIED);
+        continue;
+      }
+      sender = user;
+    }
     proto::Envelope envelope;
     if (!envelope.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
       SendError(client, "malformed message: not an Envelope (" + std::to_string(payload.size()) +
@@ -151,7 +177,7 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
         break;
       }
       if (envelope.request().has_set_link()) {
-        if (options_.security && !sender.empty()) {
+        if (options_.security && sender != ZapHandler::kLocalIdentity) {
           SendError(client, "set_link is served only on the node's local endpoint (its own host)",
                     proto::PERMISSION_DENIED);
           break;
@@ -167,10 +193,11 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
         break;
       }
       if (options_.security && sender != "node:" + envelope.peer().from()) {
-        refused_peer_messages_.Warn(
-            loop_.Now(), "refused a peer message from '" + envelope.peer().from() +
-                             "' on a connection authenticated as " +
-                             (sender.empty() ? std::string("nobody (local endpoint)") : sender));
+        refused_peer_messages_.Warn(loop_.Now(), "refused a peer message naming '" +
+                                                     Printable(envelope.peer().from()) +
+                                                     "' as its sender on a connection "
+                                                     "authenticated as " +
+                                                     sender);
         break;
       }
       handler_->OnPeerMessage(std::move(*envelope.mutable_peer()));

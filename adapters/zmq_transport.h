@@ -94,7 +94,7 @@ class ZmqTransport : public net::Transport {
   // Sends the held messages to `peer` that are due (within kDeliveryLead), and waits for the next.
   void ReleaseDue(const std::string& peer);
   // Hands a received message to the handler (or serves it, for set_link). `sender`: who the
-  // connection authenticated as ("node:ID", "client:NAME"; empty: plain or the local endpoint).
+  // connection authenticated as with security ("node:ID", "client:NAME", "local"); empty without.
   void Dispatch(const net::ClientId& client, const std::string& sender, proto::Envelope& envelope);
   // Hands on the held messages that are due, in order, and sets the timer for the next.
   void DeliverDue();
@@ -110,6 +110,9 @@ class ZmqTransport : public net::Transport {
   zmq::context_t& context_;
   EventLoop& loop_;
   ZmqTransportOptions options_;
+  // Declared before the router, so that it is gone only after the router (a CURVE handshake
+  // without a ZAP handler would admit any key).
+  std::optional<ZapHandler> zap_;
   zmq::socket_t router_;
   std::map<std::string, std::unique_ptr<zmq::socket_t>> peer_sockets_;
   net::MessageHandler* handler_ = nullptr;
@@ -124,7 +127,6 @@ class ZmqTransport : public net::Transport {
     proto::Envelope envelope;
   };
   std::multimap<core::TimePoint, Arriving> arriving_;
-  std::optional<ZapHandler> zap_;
   RateLimitedLog refused_peer_messages_;
   core::TimerId delivery_timer_{};
   bool delivery_armed_ = false;

@@ -32,7 +32,7 @@ struct Args {
   int value_size = 3;
   int keyspace = 100000;
   bool csv = false;
-  std::string key;         // CURVE: this client's key pair
+  std::string identity;    // CURVE: this client's key pair
   std::string server_key;  // and the node's public key
 };
 
@@ -50,7 +50,7 @@ std::string FunctionName(const Args& a) {
 }
 
 int Run(const Args& a) {
-  auto keys = enoki::adapters::LoadClientKeys(a.key, a.server_key);
+  auto keys = enoki::adapters::LoadClientKeys(a.identity, a.server_key);
   if (!keys.ok()) {
     std::fprintf(stderr, "enoki-kvload: %s\n", keys.status().message().c_str());
     return 1;
@@ -221,8 +221,8 @@ int main(int argc, char** argv) {
   app.add_option("--keyspace", a.keyspace, "Number of distinct keys")
       ->check(CLI::Range(1, 100000000))
       ->capture_default_str();
-  app.add_option("--key", a.key,
-                 "This client's key pair file, for a node with keys (env: ENOKI_KEY)");
+  app.add_option("--identity", a.identity,
+                 "This client's key pair file, for a node with keys (env: ENOKI_IDENTITY)");
   app.add_option("--server-key", a.server_key,
                  "The node's public key: its .pub file or the key (env: ENOKI_SERVER_KEY)");
   app.add_flag("--csv", a.csv, "One CSV line: op, requests/s, p50, p95, p99 (ms), errors");

@@ -20,11 +20,11 @@ namespace enoki::cli {
 struct Target {
   std::string node = "tcp://127.0.0.1:7000";
   int timeout_ms = 5000;
-  std::string key;         // this client's key pair file (CURVE)
+  std::string identity;    // this client's key pair file (CURVE)
   std::string server_key;  // the node's public key
 };
 
-// --node, the wait option (default --timeout-ms) and the CURVE keys (--key, --server-key) on a
+// --node, the wait option (default --timeout-ms) and the CURVE keys (--identity, --server-key) on a
 // client subcommand; ENOKI_NODE overrides the default endpoint.
 inline void AddTargetOptions(CLI::App* cmd, Target& target,
                              const std::string& wait_option = "--timeout-ms") {
@@ -34,8 +34,8 @@ inline void AddTargetOptions(CLI::App* cmd, Target& target,
   cmd->add_option(wait_option, target.timeout_ms, "How long to wait for the answer, in ms")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
-  cmd->add_option("--key", target.key,
-                  "This client's key pair file, for a node with keys (env: ENOKI_KEY)");
+  cmd->add_option("--identity", target.identity,
+                  "This client's key pair file, for a node with keys (env: ENOKI_IDENTITY)");
   cmd->add_option("--server-key", target.server_key,
                   "The node's public key: its .pub file or the key (env: ENOKI_SERVER_KEY)");
 }
@@ -43,7 +43,7 @@ inline void AddTargetOptions(CLI::App* cmd, Target& target,
 // Runs `fn` with a client of the target node; prints its error, if any, and returns the exit code.
 template <typename Fn>
 int WithClient(const Target& target, Fn fn) {
-  auto keys = adapters::LoadClientKeys(target.key, target.server_key);
+  auto keys = adapters::LoadClientKeys(target.identity, target.server_key);
   if (!keys.ok()) return ReportError(keys.status().message());
   zmq::context_t context(1);
   adapters::Client client(context, target.node, std::chrono::milliseconds(target.timeout_ms), "",

@@ -16,7 +16,8 @@ void AddKeysCommand(CLI::App& app, Runner& run) {
   CLI::App* generate = keys->add_subcommand(
       "generate",
       "Write a new key pair: DIR/NAME.key (secret: readable by its owner only; give it to the "
-      "node, enoki node --key, or the client, --key or ENOKI_KEY) and DIR/NAME.pub (public: give "
+      "node, enoki node --key, or the client, --identity or ENOKI_IDENTITY) and DIR/NAME.pub "
+      "(public: give "
       "it to whoever must admit NAME: --peer-key, an access file, --server-key)");
   generate->add_option("name", *name, "Whose key: a node id or a client name")->required();
   generate->add_option("-d,--dir", *dir, "Folder to write the two files to")

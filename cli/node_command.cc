@@ -1,5 +1,8 @@
 // `enoki node`: runs a real node (store replica) on this machine: the event loop, the ZeroMQ
 // transport, SQLite storage in the data directory, until SIGINT or SIGTERM.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -54,12 +57,17 @@ constexpr const char* kNodeDescription =
     "  id = \"a\"   listen = \"tcp://10.0.0.1:7000\"   peer = [\"b=tcp://10.0.0.2:7000\"]\n"
     "  key = \"a.key\"   peer-key = [\"b=b.pub\"]   access = \"access\"";
 
-// Whether only this host can reach `host` (a name or address from an endpoint).
+// Whether only this host can reach `host` (from an endpoint): a numeric loopback address, or
+// "localhost" (which a name server cannot point elsewhere: it is resolved from /etc/hosts).
 bool IsLoopbackHost(std::string host) {
   if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 // Whether a ZeroMQ endpoint is reachable from this host only (a Unix socket, or loopback).
@@ -96,6 +104,9 @@ core::Result<std::optional<adapters::TransportSecurity>> LoadSecurity(
     std::string id = p.substr(0, eq);
     if (!peers.contains(id)) {
       return core::Status::InvalidArgument("--peer-key '" + id + "' is not a --peer");
+    }
+    if (security.peer_keys.contains(id)) {
+      return core::Status::InvalidArgument("--peer-key '" + id + "' is given twice");
     }
     auto key = adapters::ReadPublicKey(p.substr(eq + 1));
     if (!key.ok()) {
@@ -168,18 +179,27 @@ int RunNode(const NodeArgs& args) {
   config.security = std::move(*security);
   // Secure by default: what listens beyond this host authenticates and encrypts, or is told not to.
   bool exposed = !IsLocalEndpoint(args.listen) && !config.security;
+  // With keys, a gateway (no TLS or tokens yet) would let whoever reaches it past them, even on
+  // loopback (any user of the host, a web page in a browser on it).
   bool http_exposed =
-      !args.http.empty() && !IsLoopbackHost(args.http.substr(0, args.http.rfind(':')));
+      !args.http.empty() &&
+      (config.security || !IsLoopbackHost(args.http.substr(0, args.http.rfind(':'))));
   if ((exposed || http_exposed) && !args.insecure) {
     return ReportError(
         exposed ? "--listen " + args.listen +
                       " is reachable beyond this host, and the node has no --key: anyone who "
                       "reaches it could read and write everything. Give it keys (docs/security.md) "
                       "or --insecure"
-                : "--http " + args.http +
-                      " is reachable beyond this host, and the HTTP gateway has no TLS or tokens "
-                      "yet: anyone who reaches it could call every function. Use a loopback "
-                      "address or --insecure");
+        : config.security
+            ? "--http " + args.http +
+                  " would let callers past the node's keys: the HTTP gateway has no TLS "
+                  "or tokens yet, and anyone who reaches it (any user of this host, on "
+                  "loopback) could call every function. Leave out --http or give "
+                  "--insecure"
+            : "--http " + args.http +
+                  " is reachable beyond this host, and the HTTP gateway has no TLS or "
+                  "tokens yet: anyone who reaches it could call every function. Use a "
+                  "loopback address or --insecure");
   }
   if (args.insecure && (exposed || http_exposed)) {
     spdlog::warn("INSECURE: node {} serves {} without authentication or encryption (--insecure)",

@@ -143,8 +143,9 @@ TEST_F(SecureClusterTest, AClientCannotSendPeerMessagesOrChangeLinks) {
   auto meta = alice_a.KeygroupInfo("kg");
   ASSERT_TRUE(meta.ok());
 
-  // An admitted client forges node a's Replicate (a version a year ahead) and a MetaUpdate that
-  // deletes the keygroup, both to b, over its own authenticated connection.
+  // An admitted client forges node a's Replicate (a version 10 s ahead: within the clock bound, so
+  // only the sender check stops it; it would beat the later write) and a MetaUpdate that deletes
+  // the keygroup, both to b, over its own authenticated connection.
   zmq::socket_t raw(cluster_.context(), zmq::socket_type::dealer);
   raw.set(zmq::sockopt::linger, 0);
   adapters::UseClientKeys(raw, keys_.ClientOf("alice", "b"));
@@ -158,7 +159,7 @@ TEST_F(SecureClusterTest, AClientCannotSendPeerMessagesOrChangeLinks) {
   auto* item = r->add_items();
   item->set_key("k");
   item->set_value("forged");
-  item->mutable_version()->set_wall_us(meta->version().wall_us() + 3600'000'000LL);
+  item->mutable_version()->set_wall_us(meta->version().wall_us() + 10'000'000LL);
   item->mutable_version()->set_node("a");
   std::string bytes;
   net::EncodeEnvelope(forged, &bytes);
@@ -170,6 +171,15 @@ TEST_F(SecureClusterTest, AClientCannotSendPeerMessagesOrChangeLinks) {
   deletion.mutable_meta_update()->mutable_meta()->mutable_version()->set_logical(99);
   net::EncodeEnvelope(deletion, &bytes);
   raw.send(zmq::buffer(bytes), zmq::send_flags::none);
+  // A request on the same connection: its answer means b has handled both messages before it.
+  proto::Request probe;
+  probe.set_id(77);
+  probe.mutable_keygroup_info()->set_name("kg");
+  net::EncodeEnvelope(probe, &bytes);
+  raw.send(zmq::buffer(bytes), zmq::send_flags::none);
+  zmq::message_t answer;
+  raw.set(zmq::sockopt::rcvtimeo, 5000);
+  ASSERT_TRUE(raw.recv(answer, zmq::recv_flags::none)) << "b did not answer the probe";
 
   auto alice_b = As("alice", "b");
   ASSERT_TRUE(NodeCluster::Eventually([&] {
@@ -187,6 +197,42 @@ TEST_F(SecureClusterTest, AClientCannotSendPeerMessagesOrChangeLinks) {
   EXPECT_EQ(link.code(), core::Code::kPermissionDenied) << link.ToString();
   ASSERT_TRUE(alice_a.Put("kg", "k2", "after").ok());
   EXPECT_TRUE(NodeCluster::Eventually([&] { return alice_b.Get("kg", "k2").ok(); }));
+}
+
+// The node's own processes reach it on its local endpoint: a process function's worker (its store
+// calls) and the HTTP gateway (allowed with keys only when told --insecure).
+TEST(LocalEndpointTest, WorkersAndTheGatewayReachANodeWithKeys) {
+  KeyFolder keys({"n", "alice"});
+  NodeCluster cluster({"n"},
+                      {"--key", keys.key("n"), "--access", keys.Access({"alice"}), "--insecure"},
+                      /*http=*/true);
+  adapters::Client alice(cluster.context(), cluster.endpoint("n"), milliseconds(10000), "n",
+                         keys.ClientOf("alice", "n"));
+  proto::CreateKeygroupRequest create;
+  create.set_name("counters");
+  ASSERT_TRUE(alice.CreateKeygroup(create).ok());
+  proto::FunctionSpec spec;
+  spec.set_name("counter");
+  spec.set_runtime("process");
+  spec.set_handler(std::string(ENOKI_TEST_FUNCTIONS) + "/counter.py");
+  spec.set_keygroup("counters");
+  auto deployed = alice.DeployFunction(spec);
+  ASSERT_TRUE(deployed.ok()) << deployed.ToString();
+  auto first = alice.Invoke("counter", "hits");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(*first, "1");
+  std::string cmd = "curl -s -X POST --data-binary hits http://127.0.0.1:" +
+                    std::to_string(cluster.http_port("n")) + "/counter";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[256];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
+  ::pclose(p);
+  EXPECT_EQ(out, "2");
+  auto value = alice.Get("counters", "hits");
+  ASSERT_TRUE(value.ok()) << value.status().ToString();
+  EXPECT_EQ(value->value(), "2");
 }
 
 // A TCP relay between a client and a node on loopback that keeps every byte it passes on.
@@ -266,7 +312,8 @@ class Relay {
 };
 
 // One node on a loopback TCP port, with keys or without; a put through the relay.
-std::string BytesOfAPutThroughARelay(bool curve, const std::string& value) {
+std::string BytesOfAPutThroughARelay(bool curve, const std::string& keygroup,
+                                     const std::string& value) {
   KeyFolder keys({"n", "alice"});
   fs::path dir = keys.dir() / "node";
   adapters::NodeProcessOptions o;
@@ -288,25 +335,27 @@ std::string BytesOfAPutThroughARelay(bool curve, const std::string& value) {
   adapters::Client c(context, "tcp://127.0.0.1:" + std::to_string(relay.port()), milliseconds(5000),
                      "n", curve ? keys.ClientOf("alice", "n") : adapters::ClientKeys{});
   proto::CreateKeygroupRequest create;
-  create.set_name("kg");
+  create.set_name(keygroup);
   EXPECT_TRUE(c.CreateKeygroup(create).ok());
-  EXPECT_TRUE(c.Put("kg", "key", value).ok());
-  auto got = c.Get("kg", "key");
+  EXPECT_TRUE(c.Put(keygroup, "key", value).ok());
+  auto got = c.Get(keygroup, "key");
   EXPECT_TRUE(got.ok() && got->value() == value);
   return relay.seen();
 }
 
 TEST(WireTest, WithKeysTheWireCarriesNoPlaintext) {
   const std::string value = "a-value-nobody-else-may-read-4711";
+  const std::string keygroup = "keygroup-name-nobody-else-may-read";
   // Without keys the relay sees the value (so the check below can fail)...
-  std::string plain = BytesOfAPutThroughARelay(false, value);
+  std::string plain = BytesOfAPutThroughARelay(false, keygroup, value);
   EXPECT_NE(plain.find(value), std::string::npos);
-  EXPECT_NE(plain.find("kg"), std::string::npos);
+  EXPECT_NE(plain.find(keygroup), std::string::npos);
   // ...with keys it sees none of it, nor the keygroup's name.
-  std::string curve = BytesOfAPutThroughARelay(true, value);
+  std::string curve = BytesOfAPutThroughARelay(true, keygroup, value);
   EXPECT_GT(curve.size(), value.size() * 3) << "the relay saw too little to judge";
   EXPECT_EQ(curve.find(value), std::string::npos);
   EXPECT_EQ(curve.find("a-value"), std::string::npos);
+  EXPECT_EQ(curve.find("nobody-else"), std::string::npos);
 }
 
 TEST(KeysCommandTest, WritesASecretOnlyItsOwnerReadsAndNeverOverwrites) {
@@ -341,6 +390,22 @@ TEST(InsecureTest, ListeningBeyondLoopbackWithoutKeysIsRefusedNamingInsecure) {
   Output http = Enoki("node --id x --listen ipc:///tmp/enoki-never --http 0.0.0.0:0 --in-memory");
   EXPECT_EQ(http.status, 1);
   EXPECT_NE(http.text.find("--insecure"), std::string::npos) << http.text;
+}
+
+TEST(InsecureTest, AGatewayWouldGoPastTheKeysSoItNeedsInsecure) {
+  KeyFolder keys({"a"});
+  Output r = Enoki("node --id a --listen tcp://127.0.0.1:0 --in-memory --key " + keys.key("a") +
+                   " --http 127.0.0.1:0");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.text.find("--insecure"), std::string::npos) << r.text;
+}
+
+TEST(InsecureTest, AKeyFileOthersMayReadIsRefused) {
+  KeyFolder keys({"a"});
+  ASSERT_EQ(::chmod(keys.key("a").c_str(), 0644), 0);
+  Output r = Enoki("node --id a --listen tcp://127.0.0.1:0 --in-memory --key " + keys.key("a"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.text.find("chmod 600"), std::string::npos) << r.text;
 }
 
 TEST(InsecureTest, APeerWithoutAKeyIsAnErrorNamingIt) {
