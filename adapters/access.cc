@@ -12,27 +12,76 @@
 
 namespace enoki::adapters {
 
-core::Result<std::map<std::string, std::string>> ReadAccessFile(const std::string& path) {
+namespace {
+
+// Adds one permission word to `p`; what is wrong with it otherwise.
+core::Status AddPermission(const std::string& word, Permissions& p) {
+  if (word == "admin") {
+    p.admin = true;
+  } else if (word == "deploy") {
+    p.deploy = true;
+  } else if (word == "deploy-process") {
+    p.deploy = true;
+    p.deploy_process = true;
+  } else if (word == "control") {
+    p.control = true;
+  } else {
+    auto colon = word.find(':');
+    std::string kind = word.substr(0, colon);
+    std::set<std::string>* names = kind == "read"     ? &p.read
+                                   : kind == "write"  ? &p.write
+                                   : kind == "invoke" ? &p.invoke
+                                                      : nullptr;
+    if (names == nullptr || colon == std::string::npos) {
+      return core::Status::InvalidArgument(
+          "unknown permission '" + word +
+          "' (known: admin, read:KG, write:KG, deploy, deploy-process, invoke:FN, control; "
+          "'*' for every keygroup or function)");
+    }
+    std::string name = word.substr(colon + 1);
+    if (name != "*") {
+      ENOKI_RETURN_IF_ERROR(node::ValidateName(kind == "invoke" ? "function" : "keygroup", name));
+    }
+    names->insert(name);
+  }
+  return core::Status::Ok();
+}
+
+bool Allows(const std::set<std::string>& names, const std::string& name) {
+  return names.contains("*") || names.contains(name);
+}
+
+core::Status Denied(const std::string& client, const std::string& what, const std::string& needs) {
+  return core::Status::PermissionDenied("client '" + client + "' may not " + what + ": it needs '" +
+                                        needs + "' in the node's access file");
+}
+
+}  // namespace
+
+core::Result<std::map<std::string, AccessEntry>> ReadAccessFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     return core::Status::IOError("cannot read access file " + path + ": " + std::strerror(errno));
   }
   std::filesystem::path folder = std::filesystem::path(path).parent_path();
-  std::map<std::string, std::string> clients;
+  std::map<std::string, AccessEntry> clients;
   std::map<std::string, std::string> names_by_key;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     std::istringstream words(line);
-    std::string name, key, extra;
+    std::string name, key, word;
     if (!(words >> name) || name[0] == '#') continue;
     std::string where = path + ":" + std::to_string(n) + ": ";
     if (!(words >> key)) {
       return core::Status::InvalidArgument(where + "client '" + name +
-                                           "' has no key (expected NAME KEY)");
+                                           "' has no key (expected NAME KEY PERMISSIONS...)");
     }
-    if (words >> extra) {
-      return core::Status::InvalidArgument(where + "unexpected '" + extra +
-                                           "' after the key (expected NAME KEY)");
+    Permissions permissions;
+    while (words >> word) {
+      if (word[0] == '#') break;
+      if (auto st = AddPermission(word, permissions); !st.ok()) {
+        return core::Status::InvalidArgument(where + "client '" + name + "': " + st.message());
+      }
     }
     if (auto st = node::ValidateName("client name", name); !st.ok()) {
       return core::Status::InvalidArgument(where + st.message());
@@ -53,9 +102,62 @@ core::Result<std::map<std::string, std::string>> ReadAccessFile(const std::strin
                                            other->second + "': every client needs its own");
     }
     names_by_key[*public_key] = name;
-    clients[name] = *public_key;
+    clients[name] = AccessEntry{*public_key, std::move(permissions)};
   }
   return clients;
+}
+
+core::Status Authorize(const std::string& client, const Permissions& p, const proto::Request& r) {
+  switch (r.op_case()) {
+    case proto::Request::kGet:
+    case proto::Request::kScan: {
+      const std::string& kg = r.has_get() ? r.get().keygroup() : r.scan().keygroup();
+      if (Allows(p.read, kg)) return core::Status::Ok();
+      return Denied(client, "read keygroup '" + kg + "'", "read:" + kg);
+    }
+    case proto::Request::kPut:
+    case proto::Request::kDelete:
+    case proto::Request::kAppend: {
+      const std::string& kg = r.has_put()       ? r.put().keygroup()
+                              : r.has_delete_() ? r.delete_().keygroup()
+                                                : r.append().keygroup();
+      if (Allows(p.write, kg)) return core::Status::Ok();
+      return Denied(client, "write to keygroup '" + kg + "'", "write:" + kg);
+    }
+    case proto::Request::kKeygroupInfo: {
+      const std::string& kg = r.keygroup_info().name();
+      if (p.admin || Allows(p.read, kg)) return core::Status::Ok();
+      return Denied(client, "read keygroup '" + kg + "'", "read:" + kg);
+    }
+    case proto::Request::kCreateKeygroup:
+    case proto::Request::kDeleteKeygroup:
+    case proto::Request::kAddReplica:
+    case proto::Request::kRemoveReplica:
+      if (p.admin) return core::Status::Ok();
+      return Denied(client, "create, delete or re-replicate keygroups", "admin");
+    case proto::Request::kDeployFunction: {
+      bool process = r.deploy_function().spec().runtime() == "process";
+      if (process ? p.deploy_process : p.deploy) return core::Status::Ok();
+      return Denied(client, process ? "deploy a program as a function" : "deploy functions",
+                    process ? "deploy-process" : "deploy");
+    }
+    case proto::Request::kDeleteFunction:
+    case proto::Request::kListFunctions:
+    case proto::Request::kFunctionLogs:
+      if (p.deploy) return core::Status::Ok();
+      return Denied(client, "manage functions", "deploy");
+    case proto::Request::kInvoke: {
+      const std::string& fn = r.invoke().function();
+      if (Allows(p.invoke, fn)) return core::Status::Ok();
+      return Denied(client, "call function '" + fn + "'", "invoke:" + fn);
+    }
+    case proto::Request::kSetLink:
+      if (p.control) return core::Status::Ok();
+      return Denied(client, "change links", "control");
+    case proto::Request::OP_NOT_SET:
+      break;
+  }
+  return core::Status::Ok();  // the node answers what names no operation
 }
 
 }  // namespace enoki::adapters

@@ -1,20 +1,53 @@
-// The access file of a node with keys: which clients may connect, each by name and public key.
+// The access file of a node with keys: which clients may connect, each by name and public key, and
+// what each may do (its permissions, FReD-like roles).
 //
-//   # NAME   PUBLIC KEY (40 characters of Z85, or a .pub file, relative to this file's folder)
-//   alice    keys/alice.pub
-//   loader   rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7
+//   # NAME   PUBLIC KEY                     PERMISSIONS
+//   ops      keys/ops.pub                   admin read:* write:* deploy deploy-process invoke:*
+//   sensor   keys/sensor.pub                write:readings
+//   viewer   rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7   read:readings invoke:average
 //
+// The key is its 40 characters of Z85, or a .pub file (relative to this file's folder). The
+// permissions (none: the client may connect and do nothing):
+//   admin            create and delete keygroups, add and remove replicas
+//   read:KG          get and scan in keygroup KG, and its info ('*': every keygroup)
+//   write:KG         put, delete and append in KG ('*': every keygroup)
+//   deploy           deploy, delete and list native functions, read function logs
+//   deploy-process   also deploy programs as functions (they run on the node's host)
+//   invoke:FN        call function FN ('*': every function)
+//   control          test-bed controls (set_link)
 // Errors name the file and line. docs/security.md has the whole model.
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "core/status.h"
+#include "net/proto/enoki.pb.h"
 
 namespace enoki::adapters {
 
-// Client name -> public key (Z85).
-core::Result<std::map<std::string, std::string>> ReadAccessFile(const std::string& path);
+struct Permissions {
+  bool admin = false;
+  bool deploy = false;
+  bool deploy_process = false;
+  bool control = false;
+  std::set<std::string> read;    // keygroups, or "*"
+  std::set<std::string> write;   // keygroups, or "*"
+  std::set<std::string> invoke;  // functions, or "*"
+};
+
+struct AccessEntry {
+  std::string public_key;  // Z85
+  Permissions permissions;
+};
+
+// Client name -> its key and permissions.
+core::Result<std::map<std::string, AccessEntry>> ReadAccessFile(const std::string& path);
+
+// OK when `permissions` allow `request`, else PERMISSION_DENIED naming the client, what it asked
+// and the permission that it lacks.
+core::Status Authorize(const std::string& client, const Permissions& permissions,
+                       const proto::Request& request);
 
 }  // namespace enoki::adapters

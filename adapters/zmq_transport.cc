@@ -29,22 +29,9 @@ ZmqTransport::ZmqTransport(zmq::context_t& context, EventLoop& loop, ZmqTranspor
 core::Status ZmqTransport::Start() {
   if (options_.security) {
     // Before anything is bound: without a ZAP handler, libzmq lets every CURVE key in.
-    std::map<std::string, std::string> keys;
-    for (const auto& [id, key] : options_.security->peer_keys) {
-      if (!keys.emplace(key, "node:" + id).second) {
-        return core::Status::InvalidArgument("peer '" + id + "' has the key of " + keys.at(key) +
-                                             ": every key must be its own");
-      }
-    }
-    for (const auto& [name, key] : options_.security->clients) {
-      if (!keys.emplace(key, "client:" + name).second) {
-        return core::Status::InvalidArgument("client '" + name + "' has the key of " +
-                                             keys.at(key) + ": every key must be its own");
-      }
-    }
     zap_.emplace(context_, loop_);
     ENOKI_RETURN_IF_ERROR(zap_->Start());
-    zap_->SetKeys(std::move(keys));
+    ENOKI_RETURN_IF_ERROR(SetClients(options_.security->clients));
   }
   try {
     router_.set(zmq::sockopt::linger, 0);
@@ -79,6 +66,32 @@ core::Status ZmqTransport::Start() {
     }
   }
   for (const auto& [peer, spec] : options_.links) ENOKI_RETURN_IF_ERROR(SetLink(peer, spec));
+  return core::Status::Ok();
+}
+
+core::Status ZmqTransport::SetClients(std::map<std::string, AccessEntry> clients) {
+  if (!options_.security) {
+    return core::Status::FailedPrecondition("a node without keys admits everyone");
+  }
+  std::map<std::string, std::string> keys;
+  for (const auto& [id, key] : options_.security->peer_keys) {
+    if (!keys.emplace(key, "node:" + id).second) {
+      return core::Status::InvalidArgument("peer '" + id + "' has the key of " + keys.at(key) +
+                                           ": every key must be its own");
+    }
+  }
+  std::map<std::string, Permissions> permissions;
+  for (const auto& [name, entry] : clients) {
+    if (!keys.emplace(entry.public_key, "client:" + name).second) {
+      return core::Status::InvalidArgument("client '" + name + "' has the key of " +
+                                           keys.at(entry.public_key) +
+                                           ": every key must be its own");
+    }
+    permissions.emplace("client:" + name, entry.permissions);
+  }
+  zap_->SetKeys(std::move(keys));
+  permissions_ = std::move(permissions);
+  options_.security->clients = std::move(clients);
   return core::Status::Ok();
 }
 
@@ -176,12 +189,20 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
         RefuseMisaddressed(client, envelope.request());
         break;
       }
-      if (envelope.request().has_set_link()) {
-        if (options_.security && sender != ZapHandler::kLocalIdentity) {
-          SendError(client, "set_link is served only on the node's local endpoint (its own host)",
-                    proto::PERMISSION_DENIED);
+      if (options_.security && sender.rfind("client:", 0) == 0) {
+        // A client may do what its permissions say (peers and the local endpoint: everything).
+        auto p = permissions_.find(sender);
+        core::Status allowed =
+            p == permissions_.end()
+                ? core::Status::PermissionDenied("client '" + sender.substr(7) +
+                                                 "' is no longer in the node's access file")
+                : Authorize(sender.substr(7), p->second, envelope.request());
+        if (!allowed.ok()) {
+          Refuse(client, envelope.request(), allowed);
           break;
         }
+      }
+      if (envelope.request().has_set_link()) {
         ServeSetLink(client, envelope.request());
         break;
       }
@@ -217,6 +238,17 @@ void ZmqTransport::ServeSetLink(const net::ClientId& client, const proto::Reques
     response.set_code(net::CodeToWire(st.code()));
     response.set_error(st.message());
   }
+  ReplyToClient(client, response);
+}
+
+void ZmqTransport::Refuse(const net::ClientId& client, const proto::Request& request,
+                          const core::Status& why) {
+  refused_requests_.Warn(loop_.Now(), why.message());
+  proto::Response response;
+  response.set_id(request.id());
+  response.set_served_by(options_.self);
+  response.set_code(net::CodeToWire(why.code()));
+  response.set_error(why.message());
   ReplyToClient(client, response);
 }
 

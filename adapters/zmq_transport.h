@@ -16,9 +16,10 @@
 // Security (ZmqTransportOptions::security): the listen endpoint speaks CURVE only, and ZAP
 // (adapters/zap.h) admits only the peers' and the clients' public keys; every message then carries
 // who sent it. A peer message is taken only on a connection authenticated with the key of the peer
-// it names. The node's own processes (its HTTP gateway, its process functions' workers) reach it
-// on a second endpoint, a Unix socket in a folder only the node's user may enter, without CURVE;
-// set_link is served only there. docs/security.md has the whole model.
+// it names; a client's request only when its permissions in the access file allow it
+// (adapters/access.h), else PERMISSION_DENIED. The node's own processes (its HTTP gateway, its
+// process functions' workers) reach it on a second endpoint, a Unix socket in a folder only the
+// node's user may enter, without CURVE. docs/security.md has the whole model.
 #pragma once
 
 #include <deque>
@@ -29,6 +30,7 @@
 
 #include <zmq.hpp>
 
+#include "adapters/access.h"
 #include "adapters/curve.h"
 #include "adapters/event_loop.h"
 #include "adapters/zap.h"
@@ -41,7 +43,7 @@ namespace enoki::adapters {
 struct TransportSecurity {
   KeyPair own;                                   // this node's key pair
   std::map<std::string, std::string> peer_keys;  // peer id -> public key (every peer has one)
-  std::map<std::string, std::string> clients;    // client name -> public key
+  std::map<std::string, AccessEntry> clients;    // client name -> its key and permissions
   std::string local_endpoint;  // ipc:// endpoint, without CURVE, for this host's own processes
 };
 
@@ -77,6 +79,10 @@ class ZmqTransport : public net::Transport {
   // order. Messages already held keep their time, but one that is due (within kDeliveryLead)
   // while the link is cut is dropped. A peer without a link gets its messages at once.
   [[nodiscard]] core::Status SetLink(const std::string& peer, const net::LinkSpec& spec);
+  // With security: the clients admitted from now on, and what each may do (the access file read
+  // again). A client's open connection keeps its name: it gets the new permissions, or nothing
+  // when it is gone. Fails, changing nothing, when two keys collide.
+  [[nodiscard]] core::Status SetClients(std::map<std::string, AccessEntry> clients);
   // Messages the shaper dropped (loss, cut) so far.
   uint64_t shaper_drops() const { return shaper_drops_; }
 
@@ -84,6 +90,8 @@ class ZmqTransport : public net::Transport {
   void OnRouterReadable();
   void SendError(const net::ClientId& client, const std::string& message,
                  proto::Code code = proto::INVALID_ARGUMENT);
+  // Answers a request with `why` (logged, rate-limited).
+  void Refuse(const net::ClientId& client, const proto::Request& request, const core::Status& why);
   // Answers a request whose `to` names another node with FAILED_PRECONDITION, naming both.
   void RefuseMisaddressed(const net::ClientId& client, const proto::Request& request);
   // Answers a SetLinkRequest (the emulation orchestrator changing a link during a run).
@@ -128,6 +136,8 @@ class ZmqTransport : public net::Transport {
   };
   std::multimap<core::TimePoint, Arriving> arriving_;
   RateLimitedLog refused_peer_messages_;
+  RateLimitedLog refused_requests_;
+  std::map<std::string, Permissions> permissions_;  // by sender ("client:NAME")
   core::TimerId delivery_timer_{};
   bool delivery_armed_ = false;
 };

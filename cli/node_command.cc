@@ -3,8 +3,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <pthread.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -218,6 +224,14 @@ int RunNode(const NodeArgs& args) {
     storage = std::move(opened.value());
   }
 
+  // SIGHUP reads the access file again, on the loop's thread: blocked here, before ZeroMQ starts
+  // its threads (they inherit the mask), and taken from a signalfd.
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
+  int hup_fd = ::signalfd(-1, &hup, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (hup_fd < 0) return ReportError(std::string("signalfd: ") + std::strerror(errno));
   zmq::context_t context(1);
   adapters::EventLoop loop(args.seed != 0 ? args.seed : std::random_device{}());
   // Before the ready file says the node is there: a SIGTERM from then on stops it cleanly (a
@@ -226,8 +240,28 @@ int RunNode(const NodeArgs& args) {
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
   size_t peers = config.peers.size();
+  bool secure = config.security.has_value();
   auto node = adapters::RealNode::Start(context, loop, loop, *storage, std::move(config));
-  if (!node.ok()) return ReportError(node.status().message());
+  if (!node.ok()) {
+    ::close(hup_fd);
+    return ReportError(node.status().message());
+  }
+  auto hup_watch = loop.WatchFd(hup_fd, ZMQ_POLLIN, [&](short) {
+    signalfd_siginfo info;
+    while (::read(hup_fd, &info, sizeof info) == sizeof info) {
+    }
+    if (!secure || args.access.empty()) {
+      spdlog::info("SIGHUP: no access file to read again (the node has no --access)");
+      return;
+    }
+    auto clients = adapters::ReadAccessFile(args.access);
+    core::Status st = clients.ok() ? (*node)->SetClients(*clients) : clients.status();
+    if (!st.ok()) {
+      spdlog::error("SIGHUP: the access file stays as it was: {}", st.message());
+      return;
+    }
+    spdlog::info("SIGHUP: read the access file {} again: {} clients", args.access, clients->size());
+  });
   const adapters::ReadyInfo& ready = (*node)->ready();
   if (!ready.http.empty()) {
     spdlog::info("node {} serves functions over HTTP on {}", args.id, ready.http);
@@ -243,6 +277,8 @@ int RunNode(const NodeArgs& args) {
       "node {} listening on {} with {} peers, storage {}", args.id, ready.endpoint, peers,
       args.in_memory ? "in memory" : "SQLite (durable against " + args.durability + " loss)");
   loop.Run();
+  loop.Unwatch(hup_watch);
+  ::close(hup_fd);
   node->reset();  // makes what the last round left durable
   spdlog::info("node {} stopped", args.id);
   g_loop = nullptr;
@@ -329,8 +365,9 @@ int NodeMain(int argc, const char* const* argv) {
                  "A peer's public key, as ID=KEY (a .pub file, or its 40 characters); every "
                  "--peer needs one when the node has --key");
   cmd.add_option("--access", args.access,
-                 "The access file: the clients that may connect, a line 'NAME KEY' each (KEY a "
-                 ".pub file or the key); read at start");
+                 "The access file: the clients that may connect and what each may do, a line "
+                 "'NAME KEY PERMISSION...' each (docs/security.md); read at start and again on "
+                 "SIGHUP");
   cmd.add_flag("--insecure", args.insecure,
                "Listen beyond loopback without keys (or serve HTTP beyond loopback): anyone who "
                "reaches the node may read, write and deploy; a warning at every start");

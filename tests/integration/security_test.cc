@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/access.h"
 #include "adapters/curve.h"
 #include "adapters/node_process.h"
 #include "adapters/subprocess.h"
@@ -65,12 +67,22 @@ class KeyFolder {
   }
   std::string key(const std::string& n) const { return (dir_ / (n + ".key")).string(); }
   std::string pub(const std::string& n) const { return (dir_ / (n + ".pub")).string(); }
-  // An access file admitting `clients`.
+  // An access file admitting `clients`, each with every permission.
   std::string Access(const std::vector<std::string>& clients) const {
+    std::vector<std::string> lines;
+    for (const auto& c : clients) {
+      lines.push_back(c + " " + c + ".pub admin read:* write:* deploy-process invoke:*");
+    }
+    return AccessLines(lines);
+  }
+  // An access file of these lines (rewritten in place: the node reads it again on SIGHUP).
+  std::string AccessLines(const std::vector<std::string>& lines) const {
     std::string path = (dir_ / "access").string();
-    std::ofstream out(path);
+    std::ofstream out(path + ".new");
     out << "# clients of the test\n";
-    for (const auto& c : clients) out << c << " " << c << ".pub\n";
+    for (const auto& l : lines) out << l << "\n";
+    out.close();
+    fs::rename(path + ".new", path);
     return path;
   }
   adapters::ClientKeys ClientOf(const std::string& client, const std::string& node) const {
@@ -197,6 +209,102 @@ TEST_F(SecureClusterTest, AClientCannotSendPeerMessagesOrChangeLinks) {
   EXPECT_EQ(link.code(), core::Code::kPermissionDenied) << link.ToString();
   ASSERT_TRUE(alice_a.Put("kg", "k2", "after").ok());
   EXPECT_TRUE(NodeCluster::Eventually([&] { return alice_b.Get("kg", "k2").ok(); }));
+}
+
+// What each client may do, from the access file; read again on SIGHUP.
+TEST(RolesTest, EachClientDoesWhatItsPermissionsSayAndSighupChangesThem) {
+  KeyFolder keys({"n", "ops", "reader", "deployer"});
+  std::string access =
+      keys.AccessLines({"ops ops.pub admin read:* write:*", "reader reader.pub read:kg invoke:echo",
+                        "deployer deployer.pub deploy"});
+  NodeCluster cluster({"n"}, {"--key", keys.key("n"), "--access", access});
+  auto as = [&](const std::string& who) {
+    return adapters::Client(cluster.context(), cluster.endpoint("n"), milliseconds(3000), "n",
+                            keys.ClientOf(who, "n"));
+  };
+  auto ops = as("ops");
+  auto reader = as("reader");
+  auto deployer = as("deployer");
+  proto::CreateKeygroupRequest create;
+  create.set_name("kg");
+  ASSERT_TRUE(ops.CreateKeygroup(create).ok());
+  ASSERT_TRUE(ops.Put("kg", "k", "v").ok());
+
+  // The reader reads, and nothing more.
+  auto got = reader.Get("kg", "k");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->value(), "v");
+  auto put = reader.Put("kg", "k", "mine");
+  EXPECT_EQ(put.status().code(), core::Code::kPermissionDenied);
+  EXPECT_EQ(put.status().message(),
+            "client 'reader' may not write to keygroup 'kg': it needs 'write:kg' in the node's "
+            "access file");
+  create.set_name("other");
+  EXPECT_EQ(reader.CreateKeygroup(create).code(), core::Code::kPermissionDenied);
+  proto::FunctionSpec echo;
+  echo.set_name("echo");
+  echo.set_handler("echo");
+  echo.set_keygroup("kg");
+  EXPECT_EQ(reader.DeployFunction(echo).code(), core::Code::kPermissionDenied);
+  EXPECT_EQ(reader.SetLink("x", "cut").code(), core::Code::kPermissionDenied);
+
+  // The deployer deploys native functions, not programs.
+  ASSERT_TRUE(deployer.DeployFunction(echo).ok());
+  proto::FunctionSpec program;
+  program.set_name("sh");
+  program.set_runtime("process");
+  program.set_handler("/bin/sh");
+  program.set_keygroup("kg");
+  auto denied = deployer.DeployFunction(program);
+  EXPECT_EQ(denied.code(), core::Code::kPermissionDenied);
+  EXPECT_NE(denied.message().find("'deploy-process'"), std::string::npos) << denied.message();
+  EXPECT_EQ(deployer.Invoke("echo", "hi").status().code(), core::Code::kPermissionDenied);
+  auto called = reader.Invoke("echo", "hi");
+  ASSERT_TRUE(called.ok()) << called.status().ToString();
+  EXPECT_EQ(*called, "hi");
+
+  // The reader may write from now on, without a restart.
+  keys.AccessLines({"ops ops.pub admin read:* write:*", "reader reader.pub read:kg write:kg",
+                    "deployer deployer.pub deploy"});
+  ::kill(cluster.pid("n"), SIGHUP);
+  EXPECT_TRUE(NodeCluster::Eventually([&] { return reader.Put("kg", "k", "mine").ok(); }))
+      << "SIGHUP did not give the reader write:kg";
+  EXPECT_EQ(reader.Invoke("echo", "hi").status().code(), core::Code::kPermissionDenied);
+  // A broken file changes nothing.
+  keys.AccessLines({"reader reader.pub fly:away"});
+  ::kill(cluster.pid("n"), SIGHUP);
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_TRUE(reader.Put("kg", "k", "still").ok());
+  EXPECT_TRUE(ops.Put("kg", "k", "ops too").ok());
+}
+
+TEST(AccessFileTest, ErrorsNameFileLineAndWhat) {
+  KeyFolder keys({"a"});
+  std::string path = keys.AccessLines({"a a.pub read:kg", "b missing.pub"});
+  auto missing = adapters::ReadAccessFile(path);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message().rfind(path + ":3: client 'b': cannot read key file ", 0), 0u)
+      << missing.status().message();
+  keys.AccessLines({"a a.pub read:kg fly:away"});
+  EXPECT_EQ(adapters::ReadAccessFile(path).status().message(),
+            path +
+                ":2: client 'a': unknown permission 'fly:away' (known: admin, read:KG, write:KG, "
+                "deploy, deploy-process, invoke:FN, control; '*' for every keygroup or function)");
+  keys.AccessLines({"a a.pub read:../x"});
+  EXPECT_NE(adapters::ReadAccessFile(path).status().message().find(":2: client 'a': keygroup"),
+            std::string::npos);
+  keys.AccessLines({"a a.pub write:* invoke:f  # a comment"});
+  auto ok = adapters::ReadAccessFile(path);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  const adapters::Permissions& p = ok->at("a").permissions;
+  proto::Request put;
+  put.mutable_put()->set_keygroup("any");
+  EXPECT_TRUE(adapters::Authorize("a", p, put).ok());
+  proto::Request get;
+  get.mutable_get()->set_keygroup("any");
+  EXPECT_EQ(adapters::Authorize("a", p, get).message(),
+            "client 'a' may not read keygroup 'any': it needs 'read:any' in the node's access "
+            "file");
 }
 
 // The node's own processes reach it on its local endpoint: a process function's worker (its store
