@@ -4,26 +4,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/integration/commands.h"
 #include "tests/integration/node_cluster.h"
 
 namespace enoki {
 namespace {
 
-struct Output {
-  int status;
-  std::string text;  // stdout and stderr
-};
-
-Output Enoki(const std::string& args) {
-  std::string cmd = std::string(ENOKI_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
-}
+using testing::Enoki;
+using testing::Output;
 
 TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   // Port 0: the node picks a free port itself and says which in its ready file.

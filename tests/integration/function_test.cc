@@ -1,5 +1,6 @@
 // Native functions through real node processes: deploy and invoke over the ZeroMQ API, state
 // persisted and visible at another replica, and state reached at a remote replica.
+#include "tests/integration/commands.h"
 #include "tests/integration/node_cluster.h"
 
 namespace enoki {
@@ -68,26 +69,8 @@ TEST(FunctionIntegrationTest, StatefulFunctionsAtALocalAndARemoteReplica) {
 namespace enoki {
 namespace {
 
-struct Http {
-  int status;
-  std::string body;
-};
-
-// POSTs `body` to the node's gateway with curl; `async` adds the tinyFaaS async header.
-Http Curl(int port, const std::string& function, const std::string& body, bool async = false) {
-  std::string cmd = "curl -s -o - -w '\\n%{http_code}' -X POST --data-binary '" + body + "' " +
-                    (async ? "-H 'X-tinyFaaS-Async: true' " : "") +
-                    "http://127.0.0.1:" + std::to_string(port) + "/" + function;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  auto nl = out.rfind('\n');
-  if (nl == std::string::npos) return {0, out};
-  return {std::atoi(out.c_str() + nl + 1), out.substr(0, nl)};
-}
+using testing::Curl;
+using testing::Http;
 
 TEST(FunctionHttpTest, CurlAgainstTheGateway) {
   NodeCluster cluster({"edge"}, {}, /*http=*/true);

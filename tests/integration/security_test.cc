@@ -22,6 +22,7 @@
 #include "adapters/node_process.h"
 #include "adapters/subprocess.h"
 #include "net/codec.h"
+#include "tests/integration/commands.h"
 #include "tests/integration/node_cluster.h"
 
 namespace enoki {
@@ -29,24 +30,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
+using testing::Curl;
+using testing::Enoki;
 using testing::NodeCluster;
-
-struct Output {
-  int status;
-  std::string text;  // stdout and stderr
-};
-
-// Runs `enoki ARGS` and returns its exit status and output.
-Output Enoki(const std::string& args) {
-  std::string cmd = std::string(ENOKI_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
-}
+using testing::Output;
 
 // A folder of key pairs, made with the library `enoki keys generate` uses.
 class KeyFolder {
@@ -329,15 +316,9 @@ TEST(LocalEndpointTest, WorkersAndTheGatewayReachANodeWithKeys) {
   auto first = alice.Invoke("counter", "hits");
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(*first, "1");
-  std::string cmd = "curl -s -X POST --data-binary hits http://127.0.0.1:" +
-                    std::to_string(cluster.http_port("n")) + "/counter";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[256];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
-  ::pclose(p);
-  EXPECT_EQ(out, "2");
+  testing::Http http = Curl(cluster.http_port("n"), "counter", "hits");
+  EXPECT_EQ(http.status, 200);
+  EXPECT_EQ(http.body, "2");
   auto value = alice.Get("counters", "hits");
   ASSERT_TRUE(value.ok()) << value.status().ToString();
   EXPECT_EQ(value->value(), "2");
