@@ -34,10 +34,12 @@ int HttpStatusFor(int code) {
 
 }  // namespace
 
-HttpGateway::HttpGateway(zmq::context_t& context, std::string node_endpoint, std::string address)
+HttpGateway::HttpGateway(zmq::context_t& context, std::string node_endpoint, std::string address,
+                         size_t max_body_bytes)
     : context_(context),
       node_endpoint_(std::move(node_endpoint)),
       address_(std::move(address)),
+      max_body_bytes_(max_body_bytes),
       server_(std::make_unique<httplib::Server>()) {}
 
 HttpGateway::~HttpGateway() {
@@ -61,7 +63,7 @@ core::Status HttpGateway::Start() {
   }
   std::string host = address_.substr(0, colon);
 
-  auto handle = [this](const httplib::Request& req, httplib::Response& res) {
+  auto call = [this](const httplib::Request& req, const std::string& body, httplib::Response& res) {
     // One client per server thread; it lives as long as the thread.
     thread_local std::unique_ptr<Client> client;
     if (!client) {
@@ -69,7 +71,7 @@ core::Status HttpGateway::Start() {
     }
     std::string function = req.path.substr(1);
     bool async = req.get_header_value("X-tinyFaaS-Async") == "true";
-    auto result = client->Invoke(function, req.body, async);
+    auto result = client->Invoke(function, body, async);
     if (result.ok()) {
       res.status = async ? 202 : 200;
       res.set_content(*result, "text/plain");
@@ -87,8 +89,44 @@ core::Status HttpGateway::Start() {
   // By default a connection is closed after 5 requests, and the reconnects overflow the listen
   // backlog of 5 (SYN retries: hundreds of ms of tail latency). Keep connections open instead.
   server_->set_keep_alive_max_count(1u << 30);
-  server_->Post(R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))", handle);
-  server_->Get(R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))", handle);
+  // A body over the limit is refused before it is read when its declared length says so, and
+  // while it is read otherwise, counting what a compressed body inflates to (a small gzip body
+  // can inflate to gigabytes); either way the connection is closed after the answer, so that
+  // the rest of the body is never read.
+  server_->Post(
+      R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))",
+      [this, call](const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& read) {
+        auto refuse = [&](int status, const std::string& why) {
+          res.status = status;
+          res.set_header("Connection", "close");
+          res.set_content(why + "\n", "text/plain");
+        };
+        std::string too_large =
+            "request body over " + std::to_string(max_body_bytes_) + " bytes (after decompression)";
+        std::string declared = req.get_header_value("Content-Length");
+        if (!declared.empty() && (declared.size() > 18 ||
+                                  declared.find_first_not_of("0123456789") != std::string::npos ||
+                                  std::stoull(declared) > static_cast<uint64_t>(max_body_bytes_))) {
+          return refuse(413, too_large);
+        }
+        std::string body;
+        bool over = false;
+        bool read_all = read([&](const char* data, size_t size) {
+          if (body.size() + size > max_body_bytes_) {
+            over = true;
+            return false;
+          }
+          body.append(data, size);
+          return true;
+        });
+        if (over) return refuse(413, too_large);
+        if (!read_all) return refuse(400, "the request body could not be read");
+        call(req, body, res);
+      });
+  server_->Get(
+      R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))",
+      [call](const httplib::Request& req, httplib::Response& res) { call(req, req.body, res); });
 
   port_ =
       port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);

@@ -28,8 +28,10 @@ class HttpGateway {
   // Concurrent HTTP connections served at once (one thread and one node client each).
   static constexpr size_t kWorkers = 128;
 
-  // `node_endpoint`: the node's ZeroMQ endpoint; `address`: HOST:PORT to listen on.
-  HttpGateway(zmq::context_t& context, std::string node_endpoint, std::string address);
+  // `node_endpoint`: the node's ZeroMQ endpoint; `address`: HOST:PORT to listen on;
+  // `max_body_bytes`: the largest request body, after any decompression (413 beyond it).
+  HttpGateway(zmq::context_t& context, std::string node_endpoint, std::string address,
+              size_t max_body_bytes);
   // Stops the server and joins its threads.
   ~HttpGateway();
 
@@ -42,6 +44,7 @@ class HttpGateway {
   zmq::context_t& context_;
   std::string node_endpoint_;
   std::string address_;
+  size_t max_body_bytes_;
   int port_ = 0;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

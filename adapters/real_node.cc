@@ -91,7 +91,8 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
   n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), ""};
   if (!n->config_.http.empty()) {
     // The gateway reaches the node through its local endpoint, like any client.
-    n->gateway_.emplace(context, n->transport_.local_endpoint(), n->config_.http);
+    n->gateway_.emplace(context, n->transport_.local_endpoint(), n->config_.http,
+                        n->config_.node.max_value_bytes);
     ENOKI_RETURN_IF_ERROR(n->gateway_->Start());
     const std::string& http = n->config_.http;
     n->ready_.http = http.substr(0, http.rfind(':') + 1) + std::to_string(n->gateway_->port());

@@ -324,6 +324,53 @@ TEST(LocalEndpointTest, WorkersAndTheGatewayReachANodeWithKeys) {
   EXPECT_EQ(value->value(), "2");
 }
 
+// The node's peak resident memory, from /proc.
+long PeakRssKb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return -1;
+}
+
+TEST(GatewayLimitsTest, OversizedAndGzipBombBodiesAre413AndTheNodeStaysSmall) {
+  NodeCluster cluster({"edge"}, {}, /*http=*/true);
+  auto c = cluster.Client("edge");
+  proto::CreateKeygroupRequest create;
+  create.set_name("kg");
+  ASSERT_TRUE(c->CreateKeygroup(create).ok());
+  proto::FunctionSpec echo;
+  echo.set_name("echo");
+  echo.set_handler("echo");
+  echo.set_keygroup("kg");
+  ASSERT_TRUE(c->DeployFunction(echo).ok());
+  int port = cluster.http_port("edge");
+  KeyFolder dir({});
+  std::string big = (dir.dir() / "big").string();
+  std::string bomb = (dir.dir() / "bomb.gz").string();
+  // 4 MiB, over the default 1 MiB; 300 MB of zeros gzipped to 305 kB (under the limit as sent).
+  ASSERT_EQ(testing::RunShell("head -c 4M /dev/zero > " + big).status, 0);
+  ASSERT_EQ(testing::RunShell("head -c 300M /dev/zero | gzip -9 > " + bomb).status, 0);
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/echo";
+  auto code = [](const testing::Output& o) { return o.text.substr(o.text.size() - 3); };
+
+  auto t0 = std::chrono::steady_clock::now();
+  testing::Output oversized =
+      testing::RunShell("curl -s -o /dev/null -w '%{http_code}' --data-binary @" + big + " " + url);
+  EXPECT_EQ(code(oversized), "413") << oversized.text;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  testing::Output bombed = testing::RunShell(
+      "curl -s -o /dev/null -w '%{http_code}' -H 'Content-Encoding: gzip' --data-binary @" + bomb +
+      " " + url);
+  EXPECT_EQ(code(bombed), "413") << bombed.text;
+  EXPECT_LT(PeakRssKb(cluster.pid("edge")), 100 * 1024);
+  // Legitimate calls go on.
+  testing::Http ok = Curl(port, "echo", "still here");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "still here");
+}
+
 // A TCP relay between a client and a node on loopback that keeps every byte it passes on.
 class Relay {
  public:
