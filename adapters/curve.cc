@@ -11,7 +11,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 
 namespace enoki::adapters {
@@ -76,19 +75,6 @@ core::Status WriteKeyFiles(const std::string& base, const std::string& name, con
 }
 
 core::Result<KeyPair> ReadKeyPair(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-    // Checked whatever the file holds: a key pair readable by others is no secret.
-    std::ifstream probe(path);
-    std::string text((std::istreambuf_iterator<char>(probe)), std::istreambuf_iterator<char>());
-    if (text.find("\nsecret ") != std::string::npos || text.rfind("secret ", 0) == 0) {
-      char mode[8];
-      std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 0777);
-      return core::Status::InvalidArgument(std::string("key file ") + path +
-                                           " holds a secret key but its permissions " + mode +
-                                           " let others read it: chmod 600 " + path);
-    }
-  }
   std::ifstream in(path);
   if (!in)
     return core::Status::IOError("cannot read key file " + path + ": " + std::strerror(errno));
@@ -117,6 +103,15 @@ core::Result<KeyPair> ReadKeyPair(const std::string& path) {
     return core::Status::InvalidArgument(path + ": no 'public' line");
   }
   if (!keys.secret_key.empty()) {
+    // A key pair that others may read is no secret.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 0777);
+      return core::Status::InvalidArgument(std::string("key file ") + path +
+                                           " holds a secret key but its permissions " + mode +
+                                           " let others read it: chmod 600 " + path);
+    }
     char derived[kZ85KeyChars + 1];
     if (zmq_curve_public(derived, keys.secret_key.c_str()) != 0 || keys.public_key != derived) {
       return core::Status::InvalidArgument(path + ": the public key is not the secret key's");

@@ -52,8 +52,8 @@ class RealNode {
 
   node::Node& node() { return *node_; }
   // With security: the clients and their permissions from now on (ZmqTransport::SetClients).
-  [[nodiscard]] core::Status SetClients(std::map<std::string, AccessEntry> clients) {
-    return transport_.SetClients(std::move(clients));
+  [[nodiscard]] core::Status SetClients(const std::map<std::string, AccessEntry>& clients) {
+    return transport_.SetClients(clients);
   }
   // The endpoints it holds, as its ready file says them.
   const ReadyInfo& ready() const { return ready_; }

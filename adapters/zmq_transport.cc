@@ -28,6 +28,13 @@ ZmqTransport::ZmqTransport(zmq::context_t& context, EventLoop& loop, ZmqTranspor
 
 core::Status ZmqTransport::Start() {
   if (options_.security) {
+    for (const auto& [id, endpoint] : options_.peers) {
+      if (!options_.security->peer_keys.contains(id)) {
+        return core::Status::InvalidArgument("peer '" + id +
+                                             "' has no --peer-key: a node with a "
+                                             "key talks only to peers it can authenticate");
+      }
+    }
     // Before anything is bound: without a ZAP handler, libzmq lets every CURVE key in.
     zap_.emplace(context_, loop_);
     ENOKI_RETURN_IF_ERROR(zap_->Start());
@@ -54,11 +61,6 @@ core::Status ZmqTransport::Start() {
   loop_.AddSocket(router_, [this] { OnRouterReadable(); });
   // Connects to every peer now, so that a bad endpoint is an error at start-up, not later.
   for (const auto& [id, endpoint] : options_.peers) {
-    if (options_.security && !options_.security->peer_keys.contains(id)) {
-      return core::Status::InvalidArgument("peer " + id + " has no public key (--peer-key " + id +
-                                           "=FILE): a node with a key talks only to peers it can "
-                                           "authenticate");
-    }
     try {
       ConnectPeer(id, endpoint);
     } catch (const zmq::error_t& e) {
@@ -69,7 +71,7 @@ core::Status ZmqTransport::Start() {
   return core::Status::Ok();
 }
 
-core::Status ZmqTransport::SetClients(std::map<std::string, AccessEntry> clients) {
+core::Status ZmqTransport::SetClients(const std::map<std::string, AccessEntry>& clients) {
   if (!options_.security) {
     return core::Status::FailedPrecondition("a node without keys admits everyone");
   }
@@ -91,7 +93,6 @@ core::Status ZmqTransport::SetClients(std::map<std::string, AccessEntry> clients
   }
   zap_->SetKeys(std::move(keys));
   permissions_ = std::move(permissions);
-  options_.security->clients = std::move(clients);
   return core::Status::Ok();
 }
 

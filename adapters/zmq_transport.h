@@ -43,7 +43,7 @@ namespace enoki::adapters {
 struct TransportSecurity {
   KeyPair own;                                   // this node's key pair
   std::map<std::string, std::string> peer_keys;  // peer id -> public key (every peer has one)
-  std::map<std::string, AccessEntry> clients;    // client name -> its key and permissions
+  std::map<std::string, AccessEntry> clients;    // at start: client name -> key and permissions
   std::string local_endpoint;  // ipc:// endpoint, without CURVE, for this host's own processes
 };
 
@@ -82,7 +82,7 @@ class ZmqTransport : public net::Transport {
   // With security: the clients admitted from now on, and what each may do (the access file read
   // again). A client's open connection keeps its name: it gets the new permissions, or nothing
   // when it is gone. Fails, changing nothing, when two keys collide.
-  [[nodiscard]] core::Status SetClients(std::map<std::string, AccessEntry> clients);
+  [[nodiscard]] core::Status SetClients(const std::map<std::string, AccessEntry>& clients);
   // Messages the shaper dropped (loss, cut) so far.
   uint64_t shaper_drops() const { return shaper_drops_; }
 

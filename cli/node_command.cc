@@ -120,13 +120,6 @@ core::Result<std::optional<adapters::TransportSecurity>> LoadSecurity(
     }
     security.peer_keys[id] = *key;
   }
-  for (const auto& [id, endpoint] : peers) {
-    if (!security.peer_keys.contains(id)) {
-      return core::Status::InvalidArgument("peer '" + id +
-                                           "' has no --peer-key: a node with a "
-                                           "key talks only to peers it can authenticate");
-    }
-  }
   if (!args.access.empty()) {
     auto clients = adapters::ReadAccessFile(args.access);
     if (!clients.ok()) return clients.status();
@@ -369,8 +362,9 @@ int NodeMain(int argc, const char* const* argv) {
                  "'NAME KEY PERMISSION...' each (docs/security.md); read at start and again on "
                  "SIGHUP");
   cmd.add_flag("--insecure", args.insecure,
-               "Listen beyond loopback without keys (or serve HTTP beyond loopback): anyone who "
-               "reaches the node may read, write and deploy; a warning at every start");
+               "Listen beyond loopback without keys, or serve --http beyond loopback or on a node "
+               "with keys (the gateway has no TLS or tokens yet): anyone who reaches it may read, "
+               "write and deploy; a warning at every start");
   cmd.add_option("--log-level", args.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
