@@ -14,6 +14,34 @@ namespace enoki::adapters {
 
 namespace {
 
+// Sets a quota from a word `WHAT=N` (true), or leaves it (false: not a quota word).
+core::Result<bool> SetQuota(const std::string& word, net::Quota& q) {
+  auto equals = word.find('=');
+  if (equals == std::string::npos) return false;
+  std::string what = word.substr(0, equals);
+  uint32_t* limit = what == "keygroups"     ? &q.keygroups
+                    : what == "functions"   ? &q.functions
+                    : what == "workers"     ? &q.workers
+                    : what == "concurrency" ? &q.concurrency
+                                            : nullptr;
+  if (limit == nullptr) {
+    return core::Status::InvalidArgument(
+        "unknown quota '" + what + "' (known: keygroups=N, functions=N, workers=N, concurrency=N)");
+  }
+  std::string number = word.substr(equals + 1);
+  if (number.empty() || number.size() > 9 ||
+      number.find_first_not_of("0123456789") != std::string::npos) {
+    return core::Status::InvalidArgument("quota '" + word +
+                                         "' needs a whole number below 1000000000");
+  }
+  *limit = static_cast<uint32_t>(std::stoul(number));
+  if (limit == &q.concurrency && *limit == 0) {
+    return core::Status::InvalidArgument(
+        "quota 'concurrency=0' would leave no function room to run");
+  }
+  return true;
+}
+
 // Adds one permission word to `p`; what is wrong with it otherwise.
 core::Status AddPermission(const std::string& word, Permissions& p) {
   if (word == "admin") {
@@ -58,7 +86,8 @@ core::Status Denied(const std::string& client, const std::string& what, const st
 
 }  // namespace
 
-core::Result<std::map<std::string, AccessEntry>> ReadAccessFile(const std::string& path) {
+core::Result<std::map<std::string, AccessEntry>> ReadAccessFile(const std::string& path,
+                                                                const net::Quota& quota) {
   std::ifstream in(path);
   if (!in) {
     return core::Status::IOError("cannot read access file " + path + ": " + std::strerror(errno));
@@ -76,10 +105,14 @@ core::Result<std::map<std::string, AccessEntry>> ReadAccessFile(const std::strin
       return core::Status::InvalidArgument(where + "client '" + name +
                                            "' has no key (expected NAME KEY PERMISSIONS...)");
     }
-    Permissions permissions;
+    AccessEntry entry{.quota = quota};
     while (words >> word) {
       if (word[0] == '#') break;
-      if (auto st = AddPermission(word, permissions); !st.ok()) {
+      auto is_quota = SetQuota(word, entry.quota);
+      core::Status st = !is_quota.ok() ? is_quota.status()
+                        : *is_quota    ? core::Status::Ok()
+                                       : AddPermission(word, entry.permissions);
+      if (!st.ok()) {
         return core::Status::InvalidArgument(where + "client '" + name + "': " + st.message());
       }
     }
@@ -102,7 +135,8 @@ core::Result<std::map<std::string, AccessEntry>> ReadAccessFile(const std::strin
                                            other->second + "': every client needs its own");
     }
     names_by_key[*public_key] = name;
-    clients[name] = AccessEntry{*public_key, std::move(permissions)};
+    entry.public_key = *public_key;
+    clients[name] = std::move(entry);
   }
   return clients;
 }

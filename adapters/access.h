@@ -15,6 +15,8 @@
 //   deploy-process   also deploy programs as functions (they run on the node's host)
 //   invoke:FN        call function FN ('*': every function)
 //   control          test-bed controls (set_link)
+// Words `keygroups=N`, `functions=N`, `workers=N` and `concurrency=N` change the client's quota
+// (net::Quota) from the node's defaults.
 // Errors name the file and line. docs/security.md has the whole model.
 #pragma once
 
@@ -24,6 +26,7 @@
 
 #include "core/status.h"
 #include "net/proto/enoki.pb.h"
+#include "net/transport.h"
 
 namespace enoki::adapters {
 
@@ -40,10 +43,12 @@ struct Permissions {
 struct AccessEntry {
   std::string public_key;  // Z85
   Permissions permissions;
+  net::Quota quota;
 };
 
-// Client name -> its key and permissions.
-core::Result<std::map<std::string, AccessEntry>> ReadAccessFile(const std::string& path);
+// Client name -> its key, permissions and quota (`quota` where its line changes none).
+core::Result<std::map<std::string, AccessEntry>> ReadAccessFile(const std::string& path,
+                                                                const net::Quota& quota);
 
 // OK when `permissions` allow `request`, else PERMISSION_DENIED naming the client, what it asked
 // and the permission that it lacks.

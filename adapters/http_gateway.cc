@@ -17,6 +17,8 @@ int HttpStatusFor(int code) {
       return 404;
     case proto::PERMISSION_DENIED:
       return 403;
+    case proto::RESOURCE_EXHAUSTED:
+      return 429;
     case proto::INVALID_ARGUMENT:
     case proto::FAILED_PRECONDITION:
     case proto::ALREADY_EXISTS:

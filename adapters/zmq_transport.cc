@@ -82,17 +82,17 @@ core::Status ZmqTransport::SetClients(const std::map<std::string, AccessEntry>& 
                                            ": every key must be its own");
     }
   }
-  std::map<std::string, Permissions> permissions;
+  std::map<std::string, Admitted> admitted;
   for (const auto& [name, entry] : clients) {
     if (!keys.emplace(entry.public_key, "client:" + name).second) {
       return core::Status::InvalidArgument("client '" + name + "' has the key of " +
                                            keys.at(entry.public_key) +
                                            ": every key must be its own");
     }
-    permissions.emplace("client:" + name, entry.permissions);
+    admitted.emplace("client:" + name, Admitted{entry.permissions, {name, entry.quota}});
   }
   zap_->SetKeys(std::move(keys));
-  permissions_ = std::move(permissions);
+  clients_ = std::move(admitted);
   return core::Status::Ok();
 }
 
@@ -185,30 +185,35 @@ void ZmqTransport::ArmDelivery() {
 void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& sender,
                             proto::Envelope& envelope) {
   switch (envelope.kind_case()) {
-    case proto::Envelope::kRequest:
+    case proto::Envelope::kRequest: {
       if (!envelope.request().to().empty() && envelope.request().to() != options_.self) {
         RefuseMisaddressed(client, envelope.request());
         break;
       }
+      // A client may do what its permissions say, within its quota (peers and the local
+      // endpoint: everything, unlimited).
+      static const net::Caller kUnlimited;
+      const net::Caller* caller = &kUnlimited;
       if (options_.security && sender.rfind("client:", 0) == 0) {
-        // A client may do what its permissions say (peers and the local endpoint: everything).
-        auto p = permissions_.find(sender);
+        auto c = clients_.find(sender);
         core::Status allowed =
-            p == permissions_.end()
+            c == clients_.end()
                 ? core::Status::PermissionDenied("client '" + sender.substr(7) +
                                                  "' is no longer in the node's access file")
-                : Authorize(sender.substr(7), p->second, envelope.request());
+                : Authorize(sender.substr(7), c->second.permissions, envelope.request());
         if (!allowed.ok()) {
           Refuse(client, envelope.request(), allowed);
           break;
         }
+        caller = &c->second.caller;
       }
       if (envelope.request().has_set_link()) {
         ServeSetLink(client, envelope.request());
         break;
       }
-      handler_->OnClientRequest(client, std::move(*envelope.mutable_request()));
+      handler_->OnClientRequest(client, *caller, std::move(*envelope.mutable_request()));
       break;
+    }
     case proto::Envelope::kPeer:
       if (envelope.peer().from().empty() || envelope.peer().body_case() == 0) {
         spdlog::warn("dropping peer message without sender or body");

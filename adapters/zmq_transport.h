@@ -137,7 +137,13 @@ class ZmqTransport : public net::Transport {
   std::multimap<core::TimePoint, Arriving> arriving_;
   RateLimitedLog refused_peer_messages_;
   RateLimitedLog refused_requests_;
-  std::map<std::string, Permissions> permissions_;  // by sender ("client:NAME")
+  // The clients of the access file, by sender ("client:NAME"): what each may do, and who it is to
+  // the node (its name and quota).
+  struct Admitted {
+    Permissions permissions;
+    net::Caller caller;
+  };
+  std::map<std::string, Admitted> clients_;
   core::TimerId delivery_timer_{};
   bool delivery_armed_ = false;
 };

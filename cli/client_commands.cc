@@ -20,6 +20,7 @@ void PrintKeygroup(const proto::KeygroupMeta& m) {
   for (const auto& r : m.replicas()) std::cout << " " << r.node() << (r.ready() ? "" : "(pulling)");
   std::cout << "\ncreated: " << VersionText(m.created()) << "\n"
             << "version: " << VersionText(m.version()) << "\n";
+  if (!m.owner().empty()) std::cout << "owner: " << m.owner() << "\n";
 }
 
 }  // namespace

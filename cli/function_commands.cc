@@ -114,7 +114,8 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
           std::cout << s.name() << "\t" << s.runtime() << ":" << s.handler()
                     << "\tkeygroup=" << s.keygroup() << "\tinvocations=" << f.invocations()
                     << " errors=" << f.errors() << " timeouts=" << f.timeouts()
-                    << " in_flight=" << f.in_flight() << "\n";
+                    << " in_flight=" << f.in_flight() << " concurrency=" << s.concurrency()
+                    << (s.owner().empty() ? "" : " owner=" + s.owner()) << "\n";
         }
         return core::Status::Ok();
       });

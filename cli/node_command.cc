@@ -52,6 +52,7 @@ struct NodeArgs {
   std::string key;
   std::vector<std::string> peer_keys;
   std::string access;
+  net::Quota quota;  // of each client in the access file, where its line changes none
   bool insecure = false;
 };
 
@@ -121,7 +122,7 @@ core::Result<std::optional<adapters::TransportSecurity>> LoadSecurity(
     security.peer_keys[id] = *key;
   }
   if (!args.access.empty()) {
-    auto clients = adapters::ReadAccessFile(args.access);
+    auto clients = adapters::ReadAccessFile(args.access, args.quota);
     if (!clients.ok()) return clients.status();
     security.clients = std::move(*clients);
   }
@@ -247,7 +248,7 @@ int RunNode(const NodeArgs& args) {
       spdlog::info("SIGHUP: no access file to read again (the node has no --access)");
       return;
     }
-    auto clients = adapters::ReadAccessFile(args.access);
+    auto clients = adapters::ReadAccessFile(args.access, args.quota);
     core::Status st = clients.ok() ? (*node)->SetClients(*clients) : clients.status();
     if (!st.ok()) {
       spdlog::error("SIGHUP: the access file stays as it was: {}", st.message());
@@ -361,6 +362,27 @@ int NodeMain(int argc, const char* const* argv) {
                  "The access file: the clients that may connect and what each may do, a line "
                  "'NAME KEY PERMISSION...' each (docs/security.md); read at start and again on "
                  "SIGHUP");
+  cmd.add_option("--quota-keygroups", args.quota.keygroups,
+                 "How many keygroups each client of the access file may own (create and not "
+                 "delete); a client's line may say otherwise with keygroups=N")
+      ->check(CLI::Range(0, 999999999))
+      ->capture_default_str();
+  cmd.add_option("--quota-functions", args.quota.functions,
+                 "How many functions each client of the access file may have deployed on this "
+                 "node (functions=N on its line)")
+      ->check(CLI::Range(0, 999999999))
+      ->capture_default_str();
+  cmd.add_option("--quota-workers", args.quota.workers,
+                 "How many process workers the process functions of each client may run at "
+                 "once on this node, the sum of their concurrency (workers=N on its line)")
+      ->check(CLI::Range(0, 999999999))
+      ->capture_default_str();
+  cmd.add_option("--quota-concurrency", args.quota.concurrency,
+                 "The highest concurrency a client of the access file may give a function "
+                 "(concurrency=N on its line); a function deployed without one gets the most the "
+                 "client's quota leaves, at most the node's default (100)")
+      ->check(CLI::Range(1, 999999999))
+      ->capture_default_str();
   cmd.add_flag("--insecure", args.insecure,
                "Listen beyond loopback without keys, or serve --http beyond loopback or on a node "
                "with keys (the gateway has no TLS or tokens yet): anyone who reaches it may read, "

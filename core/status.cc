@@ -27,6 +27,8 @@ std::string_view CodeName(Code code) {
       return "I/O error";
     case Code::kPermissionDenied:
       return "permission denied";
+    case Code::kResourceExhausted:
+      return "resource exhausted";
   }
   return "unknown";
 }

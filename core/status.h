@@ -23,6 +23,7 @@ enum class Code {
   kTooLarge = 8,
   kIOError = 9,
   kPermissionDenied = 10,
+  kResourceExhausted = 11,
 };
 
 // Name of a code, as printed in errors ("not found", "invalid argument", ...).
@@ -46,6 +47,9 @@ class [[nodiscard]] Status {
   static Status TooLarge(std::string m) { return {Code::kTooLarge, std::move(m)}; }
   static Status IOError(std::string m) { return {Code::kIOError, std::move(m)}; }
   static Status PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
+  static Status ResourceExhausted(std::string m) {
+    return {Code::kResourceExhausted, std::move(m)};
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

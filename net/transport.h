@@ -5,6 +5,7 @@
 // retry what must arrive.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "net/proto/enoki.pb.h"
@@ -14,14 +15,35 @@ namespace enoki::net {
 // Opaque handle of a client connection: a ZeroMQ routing id, or a simulated client's name.
 using ClientId = std::string;
 
+// What one client may hold on a node (docs/security.md, "Quotas"): keygroups it created (counted
+// over the catalog, which every node shares), functions it deployed here, the process workers
+// those functions may run (the sum of their concurrency), and the concurrency of any one of its
+// functions. The defaults are the node's `--quota-*` options; an access-file line may change them.
+struct Quota {
+  uint32_t keygroups = 100;
+  uint32_t functions = 20;
+  uint32_t workers = 32;
+  uint32_t concurrency = 100;
+};
+
+// Who sent a client request, as the transport authenticated it. A caller without a name (any
+// client of a node without keys, the node's own processes, a function, a simulated client) is
+// held to no quota.
+struct Caller {
+  std::string name;  // the client's name in the node's access file
+  Quota quota;
+};
+
 // Receives what a transport delivers. Called on the event-loop thread only.
 class MessageHandler {
  public:
   virtual ~MessageHandler() = default;
   // A message from another node; msg.from() names it.
   virtual void OnPeerMessage(proto::PeerMessage&& msg) = 0;
-  // A request from a client; answer it with Transport::ReplyToClient(client, ...).
-  virtual void OnClientRequest(const ClientId& client, proto::Request&& request) = 0;
+  // A request from a client (`caller`: who it is); answer it with
+  // Transport::ReplyToClient(client, ...).
+  virtual void OnClientRequest(const ClientId& client, const Caller& caller,
+                               proto::Request&& request) = 0;
 };
 
 class Transport {

@@ -39,11 +39,25 @@ bool MergeReadiness(const proto::KeygroupMeta& from, proto::KeygroupMeta& to) {
 Catalog::Catalog(Core& core, const PeerTable& peers, Replication& replication)
     : core_(core), peers_(peers), replication_(replication) {}
 
-core::Status Catalog::Create(const proto::CreateKeygroupRequest& r, proto::Response& response) {
+core::Status Catalog::Create(const proto::CreateKeygroupRequest& r, const net::Caller& caller,
+                             proto::Response& response) {
   const std::string& self = core_.id();
   ENOKI_RETURN_IF_ERROR(ValidateName("keygroup", r.name()));
   if (core_.FindLive(r.name()) != nullptr) {
     return core::Status::AlreadyExists("keygroup '" + r.name() + "' exists");
+  }
+  if (!caller.name.empty()) {
+    uint32_t owned = 0;
+    for (const auto& [name, kg] : core_.keygroups()) {
+      owned += !kg.meta.deleted() && kg.meta.owner() == caller.name;
+    }
+    if (owned >= caller.quota.keygroups) {
+      return core::Status::ResourceExhausted(
+          "client '" + caller.name + "' owns " + std::to_string(owned) +
+          " keygroups, as many as its quota allows (keygroups=" +
+          std::to_string(caller.quota.keygroups) + "): delete one, or raise the quota in node " +
+          self + "'s access file");
+    }
   }
   std::vector<std::string> replicas(r.replicas().begin(), r.replicas().end());
   if (replicas.empty()) replicas.push_back(self);
@@ -61,6 +75,7 @@ core::Status Catalog::Create(const proto::CreateKeygroupRequest& r, proto::Respo
   meta.set_name(r.name());
   meta.set_mutability(r.mutability());
   meta.set_mode(r.mode());
+  meta.set_owner(caller.name);
   now.ToProto(meta.mutable_created());
   for (const auto& n : replicas) {
     auto* rep = meta.add_replicas();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "net/transport.h"
 #include "node/core.h"
 #include "node/peers.h"
 #include "node/replication.h"
@@ -25,8 +26,11 @@ class Catalog {
   using Subscriber = std::function<void(const KeygroupChange&)>;
   void Subscribe(Subscriber subscriber) { subscribers_.push_back(std::move(subscriber)); }
 
-  // Client requests: each sets the response's keygroup entry or returns what is wrong.
-  core::Status Create(const proto::CreateKeygroupRequest& r, proto::Response& response);
+  // Client requests: each sets the response's keygroup entry or returns what is wrong. A keygroup
+  // records the named caller that created it as its owner; a caller that owns as many live
+  // keygroups as its quota allows gets RESOURCE_EXHAUSTED.
+  core::Status Create(const proto::CreateKeygroupRequest& r, const net::Caller& caller,
+                      proto::Response& response);
   core::Status Delete(const std::string& name);
   core::Status ChangeReplicas(const std::string& keygroup, const std::string& node, bool add,
                               proto::Response& response);

@@ -21,9 +21,10 @@ struct FunctionHost::Call {
 FunctionHost::FunctionHost(Node& node, core::Env& env, const NativeFunctions& natives,
                            ProcessRuntime process_runtime)
     : node_(node), env_(env), natives_(natives), process_runtime_(std::move(process_runtime)) {
-  node_.SetFunctionHandler([this](proto::Request&& request, Node::Done done) {
-    Execute(std::move(request), std::move(done));
-  });
+  node_.SetFunctionHandler(
+      [this](proto::Request&& request, const net::Caller& caller, Node::Done done) {
+        Execute(std::move(request), caller, std::move(done));
+      });
   for (auto& spec : node_.TakeSavedFunctions()) {
     std::string name = spec.name();
     if (core::Status st = Deploy(std::move(spec)); !st.ok()) {
@@ -60,7 +61,7 @@ FunctionHost::~FunctionHost() {
   for (const auto& [invocation, timer] : timers_) env_.Cancel(timer);
 }
 
-void FunctionHost::Execute(proto::Request request, Node::Done done) {
+void FunctionHost::Execute(proto::Request request, const net::Caller& caller, Node::Done done) {
   proto::Response response;
   response.set_id(request.id());
   response.set_served_by(node_.id());
@@ -71,8 +72,11 @@ void FunctionHost::Execute(proto::Request request, Node::Done done) {
   };
   switch (request.op_case()) {
     case proto::Request::kDeployFunction: {
-      std::string name = request.deploy_function().spec().name();
-      core::Status st = Deploy(std::move(*request.mutable_deploy_function()->mutable_spec()));
+      proto::FunctionSpec& spec = *request.mutable_deploy_function()->mutable_spec();
+      spec.set_owner(caller.name);
+      std::string name = spec.name();
+      core::Status st = caller.name.empty() ? core::Status::Ok() : FitQuota(spec, caller);
+      if (st.ok()) st = Deploy(std::move(spec));
       if (!st.ok()) return fail(st);
       // Answered once the deployment is durable: it survives a restart of the node.
       node_.SaveFunction(name, &functions_.at(name)->spec);
@@ -116,6 +120,48 @@ void FunctionHost::Execute(proto::Request request, Node::Done done) {
     default:
       return fail(core::Status::Internal("not a function request"));
   }
+}
+
+core::Status FunctionHost::FitQuota(proto::FunctionSpec& spec, const net::Caller& caller) const {
+  const net::Quota& quota = caller.quota;
+  std::string who = "client '" + caller.name + "'";
+  auto raise = [&](const std::string& what) {
+    return " (" + what + " in node " + node_.id() + "'s access file raises the quota)";
+  };
+  uint32_t functions = 0;
+  uint32_t workers = 0;
+  for (const auto& [name, d] : functions_) {
+    if (name == spec.name() || d->spec.owner() != caller.name) continue;  // a redeploy replaces
+    ++functions;
+    if (d->spec.runtime() == "process") workers += d->spec.concurrency();
+  }
+  bool process = spec.runtime() == "process";
+  if (spec.concurrency() == 0) {
+    uint32_t room = std::min(kDefaultConcurrency, quota.concurrency);
+    if (process) room = std::min(room, quota.workers - std::min(workers, quota.workers));
+    spec.set_concurrency(std::max(room, 1u));
+  }
+  if (spec.concurrency() > quota.concurrency) {
+    return core::Status::ResourceExhausted(
+        who + " may give a function a concurrency of at most " + std::to_string(quota.concurrency) +
+        ", and '" + spec.name() + "' asks for " + std::to_string(spec.concurrency()) +
+        raise("concurrency=N"));
+  }
+  if (functions >= quota.functions) {
+    return core::Status::ResourceExhausted(
+        who + " has deployed " + std::to_string(functions) +
+        " functions, as many as its quota allows (functions=" + std::to_string(quota.functions) +
+        "): delete one" + raise("functions=N"));
+  }
+  if (process && workers + spec.concurrency() > quota.workers) {
+    return core::Status::ResourceExhausted(
+        who + " may run at most " + std::to_string(quota.workers) +
+        " process workers (the sum of its process functions' concurrency); its others hold " +
+        std::to_string(workers) + " and '" + spec.name() + "' asks for " +
+        std::to_string(spec.concurrency()) + ": deploy it with a lower --concurrency" +
+        raise("workers=N"));
+  }
+  return core::Status::Ok();
 }
 
 core::Status FunctionHost::Deploy(proto::FunctionSpec spec) {

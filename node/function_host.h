@@ -65,8 +65,8 @@ class FunctionHost {
   }
 
  private:
-  // Serves one function request; `done` is called exactly once.
-  void Execute(proto::Request request, Node::Done done);
+  // Serves one function request (`caller`: who asked); `done` is called exactly once.
+  void Execute(proto::Request request, const net::Caller& caller, Node::Done done);
 
   struct Deployment {
     proto::FunctionSpec spec;
@@ -80,6 +80,10 @@ class FunctionHost {
   };
   struct Call;
 
+  // Whether a named caller may deploy `spec` within its quota: the functions it owns here, their
+  // process workers, a function's concurrency. A spec without a concurrency gets the most the
+  // quota leaves it (at most the node's default).
+  core::Status FitQuota(proto::FunctionSpec& spec, const net::Caller& caller) const;
   core::Status Deploy(proto::FunctionSpec spec);
   void Invoke(const proto::InvokeRequest& request, proto::Response response, Node::Done done);
   static void Finish(Call& call, core::Result<std::string> result, bool timed_out);

@@ -78,16 +78,18 @@ void Node::Flush() { core_.Flush(); }
 
 // ---- Requests --------------------------------------------------------------------------------
 
-void Node::OnClientRequest(const net::ClientId& client, proto::Request&& request) {
+void Node::OnClientRequest(const net::ClientId& client, const net::Caller& caller,
+                           proto::Request&& request) {
   core_.RequestFlush();
-  Dispatch(std::move(request), /*forwarded=*/false, [this, client](proto::Response&& response) {
-    core_.transport().ReplyToClient(client, response);
-  });
+  Dispatch(std::move(request), caller, /*forwarded=*/false,
+           [this, client](proto::Response&& response) {
+             core_.transport().ReplyToClient(client, response);
+           });
 }
 
 void Node::Execute(proto::Request request, Done done) {
   core_.RequestFlush();
-  Dispatch(std::move(request), /*forwarded=*/false, std::move(done));
+  Dispatch(std::move(request), net::Caller{}, /*forwarded=*/false, std::move(done));
 }
 
 void Node::ExecuteAt(const std::string& target, proto::Request request, core::Duration timeout,
@@ -102,7 +104,8 @@ void Node::ExecuteAt(const std::string& target, proto::Request request, core::Du
   forwarding_.At(target, std::move(request), timeout, std::move(done));
 }
 
-void Node::Dispatch(proto::Request&& request, bool forwarded, Done done) {
+void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool forwarded,
+                    Done done) {
   proto::Response response = ResponseTo(request, core_.id());
   const std::string& self = core_.id();
   switch (request.op_case()) {
@@ -113,7 +116,7 @@ void Node::Dispatch(proto::Request&& request, bool forwarded, Done done) {
     case proto::Request::kAppend:
       return DispatchItemOp(std::move(request), forwarded, std::move(response), std::move(done));
     case proto::Request::kCreateKeygroup: {
-      core::Status st = catalog_.Create(request.create_keygroup(), response);
+      core::Status st = catalog_.Create(request.create_keygroup(), caller, response);
       if (!st.ok()) return core_.Fail(done, std::move(response), st);
       return core_.Complete(done, std::move(response));
     }
@@ -146,7 +149,9 @@ void Node::Dispatch(proto::Request&& request, bool forwarded, Done done) {
     case proto::Request::kListFunctions:
     case proto::Request::kInvoke:
     case proto::Request::kFunctionLogs:
-      if (function_handler_) return function_handler_(std::move(request), std::move(done));
+      if (function_handler_) {
+        return function_handler_(std::move(request), caller, std::move(done));
+      }
       return core_.Fail(done, std::move(response),
                         core::Status::InvalidArgument("node " + self + " runs no function host"));
     case proto::Request::kSetLink:
@@ -242,7 +247,7 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
 
 void Node::OnForwardRequest(const std::string& from, proto::ForwardRequest& msg) {
   uint64_t id = msg.id();
-  Dispatch(std::move(*msg.mutable_request()), /*forwarded=*/true,
+  Dispatch(std::move(*msg.mutable_request()), net::Caller{}, /*forwarded=*/true,
            [this, from, id](proto::Response&& response) {
              proto::PeerMessage reply;
              reply.mutable_forward_response()->set_id(id);

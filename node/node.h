@@ -67,8 +67,9 @@ class Node : public net::MessageHandler {
                  Done done);
 
   // Who serves function requests (deploy, delete, list, invoke), from clients, from functions and
-  // from other nodes; without one they are refused.
-  using FunctionHandler = std::function<void(proto::Request&&, Done)>;
+  // from other nodes (`caller`: who asked; unnamed but for a client's); without one they are
+  // refused.
+  using FunctionHandler = std::function<void(proto::Request&&, const net::Caller&, Done)>;
   void SetFunctionHandler(FunctionHandler handler) { function_handler_ = std::move(handler); }
   // Makes a function deployment durable with the node's next commit (nullptr: its removal).
   void SaveFunction(const std::string& name, const proto::FunctionSpec* spec);
@@ -86,7 +87,8 @@ class Node : public net::MessageHandler {
   void Flush();
 
   void OnPeerMessage(proto::PeerMessage&& msg) override;
-  void OnClientRequest(const net::ClientId& client, proto::Request&& request) override;
+  void OnClientRequest(const net::ClientId& client, const net::Caller& caller,
+                       proto::Request&& request) override;
 
   const std::string& id() const { return core_.id(); }
   // The environment the node runs in (for functions: time and timers).
@@ -101,8 +103,9 @@ class Node : public net::MessageHandler {
   bool IsReadyReplica(const std::string& keygroup) const;
 
  private:
-  // Runs a request from a client, a function or (`forwarded`) another node.
-  void Dispatch(proto::Request&& request, bool forwarded, Done done);
+  // Runs a request from a client (`caller`), a function or (`forwarded`) another node (both
+  // with an unnamed caller).
+  void Dispatch(proto::Request&& request, const net::Caller& caller, bool forwarded, Done done);
   // An item operation: here on a ready replica, else at the nearest one.
   void DispatchItemOp(proto::Request&& request, bool forwarded, proto::Response&& response,
                       Done done);

@@ -40,6 +40,7 @@ class Checker {
   }
   core::Status Meta(const proto::KeygroupMeta& meta) const {
     ENOKI_RETURN_IF_ERROR(Name("keygroup", meta.name()));
+    if (!meta.owner().empty()) ENOKI_RETURN_IF_ERROR(Name("owner", meta.owner()));
     ENOKI_RETURN_IF_ERROR(Version("created", meta.created()));
     ENOKI_RETURN_IF_ERROR(Version("version", meta.version()));
     if (meta.replicas_size() == 0 && !meta.deleted()) {

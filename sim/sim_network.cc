@@ -140,7 +140,7 @@ void SimNetwork::Request(const std::string& from, const std::string& node, proto
                     clients_.erase(client);
                     return;
                   }
-                  handler->OnClientRequest(client, std::move(request));
+                  handler->OnClientRequest(client, net::Caller{}, std::move(request));
                 });
 }
 

@@ -89,7 +89,7 @@ class ShaperFidelityTest : public ::testing::Test {
     void OnPeerMessage(proto::PeerMessage&& msg) override {
       arrived[std::stoi(msg.meta_ack().keygroup())] = loop->Now();
     }
-    void OnClientRequest(const net::ClientId&, proto::Request&&) override {}
+    void OnClientRequest(const net::ClientId&, const net::Caller&, proto::Request&&) override {}
   };
 
   // Sends `count` messages of `bytes` to each receiver, `every` apart, over links `specs`; then

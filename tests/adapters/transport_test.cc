@@ -71,7 +71,8 @@ class Recorder : public net::MessageHandler {
     peer.push_back(std::move(msg));
     Count();
   }
-  void OnClientRequest(const net::ClientId& client, proto::Request&& request) override {
+  void OnClientRequest(const net::ClientId& client, const net::Caller&,
+                       proto::Request&& request) override {
     proto::Response r;
     r.set_id(request.id());
     r.set_served_by("echo:" + request.get().key());

@@ -265,25 +265,117 @@ TEST(RolesTest, EachClientDoesWhatItsPermissionsSayAndSighupChangesThem) {
   EXPECT_TRUE(ops.Put("kg", "k", "ops too").ok());
 }
 
+// Each client of the access file owns at most its quota: keygroups (over the shared catalog),
+// functions here, their process workers and a function's concurrency.
+TEST(QuotaTest, AClientOverItsQuotaGetsAClearErrorAndRoomAgainWhenItFreesSome) {
+  KeyFolder keys({"n", "small", "plain"});
+  std::string access =
+      keys.AccessLines({"small small.pub admin deploy-process keygroups=2 functions=2 workers=4 "
+                        "concurrency=8",
+                        "plain plain.pub admin"});
+  NodeCluster cluster({"n"},
+                      {"--key", keys.key("n"), "--access", access, "--quota-keygroups", "1"});
+  auto as = [&](const std::string& who) {
+    return adapters::Client(cluster.context(), cluster.endpoint("n"), milliseconds(3000), "n",
+                            keys.ClientOf(who, "n"));
+  };
+  auto small = as("small");
+  auto plain = as("plain");
+  auto create = [](adapters::Client& c, const std::string& name) {
+    proto::CreateKeygroupRequest r;
+    r.set_name(name);
+    return c.CreateKeygroup(r);
+  };
+
+  // Keygroups: two for small (its line), one for plain (the node's --quota-keygroups).
+  ASSERT_TRUE(create(small, "kg1").ok());
+  ASSERT_TRUE(create(small, "kg2").ok());
+  core::Status over = create(small, "kg3");
+  EXPECT_EQ(over.code(), core::Code::kResourceExhausted);
+  EXPECT_EQ(over.message(),
+            "client 'small' owns 2 keygroups, as many as its quota allows (keygroups=2): delete "
+            "one, or raise the quota in node n's access file");
+  ASSERT_TRUE(create(plain, "p1").ok());
+  EXPECT_EQ(create(plain, "p2").code(), core::Code::kResourceExhausted);
+  auto info = small.KeygroupInfo("kg1");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->owner(), "small");
+  // Deleting one (whoever does it) makes room.
+  ASSERT_TRUE(plain.DeleteKeygroup("kg2").ok());
+  EXPECT_TRUE(create(small, "kg3").ok());
+
+  // Functions: a concurrency within the quota (none given: the quota's 8), at most two.
+  proto::FunctionSpec echo;
+  echo.set_name("echo");
+  echo.set_handler("echo");
+  echo.set_keygroup("kg1");
+  echo.set_concurrency(9);
+  core::Status too_wide = small.DeployFunction(echo);
+  EXPECT_EQ(too_wide.code(), core::Code::kResourceExhausted);
+  EXPECT_NE(too_wide.message().find("at most 8, and 'echo' asks for 9"), std::string::npos)
+      << too_wide.message();
+  echo.set_concurrency(0);
+  ASSERT_TRUE(small.DeployFunction(echo).ok());
+  auto listed = small.ListFunctions();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->functions_size(), 1);
+  EXPECT_EQ(listed->functions(0).spec().concurrency(), 8u);
+  EXPECT_EQ(listed->functions(0).spec().owner(), "small");
+  ASSERT_TRUE(small.DeployFunction(echo).ok()) << "a redeploy replaces, it does not add";
+  echo.set_name("echo2");
+  ASSERT_TRUE(small.DeployFunction(echo).ok());
+  echo.set_name("echo3");
+  core::Status third = small.DeployFunction(echo);
+  EXPECT_EQ(third.code(), core::Code::kResourceExhausted);
+  EXPECT_NE(third.message().find("has deployed 2 functions"), std::string::npos) << third.message();
+
+  // Process workers: the sum of the process functions' concurrency (checked before any runs).
+  ASSERT_TRUE(small.DeleteFunction("echo2").ok());
+  proto::FunctionSpec program;
+  program.set_name("prog");
+  program.set_runtime("process");
+  program.set_handler("/bin/cat");
+  program.set_keygroup("kg1");
+  program.set_concurrency(5);
+  core::Status workers = small.DeployFunction(program);
+  EXPECT_EQ(workers.code(), core::Code::kResourceExhausted);
+  EXPECT_NE(workers.message().find("at most 4 process workers"), std::string::npos)
+      << workers.message();
+}
+
 TEST(AccessFileTest, ErrorsNameFileLineAndWhat) {
   KeyFolder keys({"a"});
   std::string path = keys.AccessLines({"a a.pub read:kg", "b missing.pub"});
-  auto missing = adapters::ReadAccessFile(path);
+  auto missing = adapters::ReadAccessFile(path, net::Quota{});
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message().rfind(path + ":3: client 'b': cannot read key file ", 0), 0u)
       << missing.status().message();
   keys.AccessLines({"a a.pub read:kg fly:away"});
-  EXPECT_EQ(adapters::ReadAccessFile(path).status().message(),
+  EXPECT_EQ(adapters::ReadAccessFile(path, net::Quota{}).status().message(),
             path +
                 ":2: client 'a': unknown permission 'fly:away' (known: admin, read:KG, write:KG, "
                 "deploy, deploy-process, invoke:FN, control; '*' for every keygroup or function)");
   keys.AccessLines({"a a.pub read:../x"});
-  EXPECT_NE(adapters::ReadAccessFile(path).status().message().find(":2: client 'a': keygroup"),
+  EXPECT_NE(adapters::ReadAccessFile(path, net::Quota{})
+                .status()
+                .message()
+                .find(":2: client 'a': keygroup"),
             std::string::npos);
-  keys.AccessLines({"a a.pub write:* invoke:f  # a comment"});
-  auto ok = adapters::ReadAccessFile(path);
+  keys.AccessLines({"a a.pub read:* keygroups=many"});
+  EXPECT_EQ(adapters::ReadAccessFile(path, net::Quota{}).status().message(),
+            path + ":2: client 'a': quota 'keygroups=many' needs a whole number below 1000000000");
+  keys.AccessLines({"a a.pub read:* hours=3"});
+  EXPECT_NE(adapters::ReadAccessFile(path, net::Quota{})
+                .status()
+                .message()
+                .find("unknown quota 'hours' (known: keygroups=N"),
+            std::string::npos);
+  keys.AccessLines({"a a.pub write:* invoke:f workers=0  # a comment"});
+  auto ok = adapters::ReadAccessFile(path, net::Quota{});
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   const adapters::Permissions& p = ok->at("a").permissions;
+  EXPECT_EQ(ok->at("a").quota.workers, 0u);
+  EXPECT_EQ(ok->at("a").quota.keygroups, net::Quota{}.keygroups);
   proto::Request put;
   put.mutable_put()->set_keygroup("any");
   EXPECT_TRUE(adapters::Authorize("a", p, put).ok());

@@ -98,7 +98,7 @@ TEST(SimulatorTest, RunUntilTrueGivesUpAtTheLimit) {
 class Sink : public net::MessageHandler {
  public:
   void OnPeerMessage(proto::PeerMessage&& msg) override { got.push_back(std::move(msg)); }
-  void OnClientRequest(const net::ClientId&, proto::Request&&) override {}
+  void OnClientRequest(const net::ClientId&, const net::Caller&, proto::Request&&) override {}
   std::vector<proto::PeerMessage> got;
 };
 
@@ -121,7 +121,7 @@ TEST(SimNetworkTest, ALinksDrawsDoNotMoveAnotherLinks) {
       void OnPeerMessage(proto::PeerMessage&&) override {
         at->push_back(sim->Now().time_since_epoch().count());
       }
-      void OnClientRequest(const net::ClientId&, proto::Request&&) override {}
+      void OnClientRequest(const net::ClientId&, const net::Caller&, proto::Request&&) override {}
     } timed;
     timed.sim = &sim;
     timed.at = &at_d;
@@ -192,7 +192,7 @@ std::string LinkTrace(uint64_t seed) {
       arrived[std::stoi(m.meta_ack().keygroup().substr(0, 4))] =
           std::chrono::duration_cast<std::chrono::microseconds>(sim->Now() - t0).count();
     }
-    void OnClientRequest(const net::ClientId&, proto::Request&&) override {}
+    void OnClientRequest(const net::ClientId&, const net::Caller&, proto::Request&&) override {}
   };
   Simulator sim(seed);
   SimNetwork net(sim, milliseconds(1));
@@ -271,7 +271,8 @@ TEST(SimNetworkTest, ClientsUseTheirHostsLinksBothWays) {
   struct Echo : net::MessageHandler {
     net::Transport* transport;
     void OnPeerMessage(proto::PeerMessage&&) override {}
-    void OnClientRequest(const net::ClientId& client, proto::Request&& r) override {
+    void OnClientRequest(const net::ClientId& client, const net::Caller&,
+                         proto::Request&& r) override {
       proto::Response response;
       response.set_id(r.id());
       transport->ReplyToClient(client, response);
