@@ -69,7 +69,14 @@ SimCluster::~SimCluster() {
   }
 }
 
-void SimCluster::SetCosts(Costs costs) { costs_ = std::move(costs); }
+void SimCluster::SetCosts(Costs costs) {
+  costs_ = std::move(costs);
+  if (costs_.message == CostModel{}) return network_.SetMessageCost(nullptr);
+  network_.SetMessageCost([this](const std::string& id) {
+    Member& m = members_.at(id);
+    if (m.node) Charge(m, costs_.message.Draw(cost_rng_));
+  });
+}
 
 void SimCluster::Charge(Member& m, core::Duration cost) {
   if (cost <= core::Duration(0)) return;

@@ -42,14 +42,16 @@ class SimCluster {
   bool up(const std::string& id) const;
 
   // What keeps a node's CPU busy, in virtual time (nothing, by default): each invocation of a
-  // function (its cost drawn per call by `invocation(node, spec)`; nullptr: none) and each commit
-  // of its storage. A node sends what it sends once its CPU is free: costs delay its answers and
-  // its messages, and queue up when they overlap, as on the one thread of a real node. What the
-  // node does with a message or a timer happens at once; only its sending waits.
+  // function (its cost drawn per call by `invocation(node, spec)`; nullptr: none), each commit
+  // of its storage, and each message it sends or receives (`message`: the encryption or the
+  // decryption of a secure link). A node sends what it sends once its CPU is free: costs delay its
+  // answers and its messages, and queue up when they overlap, as on the one thread of a real node.
+  // What the node does with a message or a timer happens at once; only its sending waits.
   struct Costs {
     std::function<core::Duration(const std::string& node, const proto::FunctionSpec& spec)>
         invocation;
     CostModel commit;
+    CostModel message;
   };
   void SetCosts(Costs costs);
   // The costs' random stream, for what `invocation` draws.

@@ -31,6 +31,12 @@ class SimNetwork {
   // Where node `id` keeps the time its CPU is busy until: what it sends leaves then, not before
   // (nullptr: never busy). The pointer must outlive the network.
   void SetBusyUntil(const std::string& id, const core::TimePoint* busy_until);
+  // Called with a node's id for each message it sends (before it leaves) and each it receives
+  // (before its handler sees it), so that the owner of the nodes' CPUs can charge the work;
+  // nullptr: nothing.
+  void SetMessageCost(std::function<void(const std::string& node)> charge) {
+    charge_ = std::move(charge);
+  }
 
   // The link from `from` to `to`, one direction, from now on (messages on their way keep their
   // arrival). A link never set has the default delay and nothing else.
@@ -73,6 +79,7 @@ class SimNetwork {
   std::unordered_map<net::ClientId, PendingClient> clients_;
   uint64_t next_client_ = 1;
   uint64_t lost_ = 0;
+  std::function<void(const std::string& node)> charge_;
 };
 
 }  // namespace enoki::sim

@@ -58,7 +58,8 @@ class ShaperLinks : public LinksBackend {
 // links; every link is shaped by tc, changed on a thread of the network's.
 class NetemLinks : public LinksBackend {
  public:
-  explicit NetemLinks(std::unique_ptr<adapters::NetemNetwork> netem) : netem_(std::move(netem)) {}
+  NetemLinks(std::unique_ptr<adapters::NetemNetwork> netem, bool keys)
+      : netem_(std::move(netem)), keys_(keys) {}
 
   std::string Endpoint(const std::string& id) const override {
     return "tcp://" + netem_->Address(id) + ":" + std::to_string(kNetemPort);
@@ -72,7 +73,7 @@ class NetemLinks : public LinksBackend {
     where.netns = netem_->NamespacePath(id);
     // Its address is on the run's own bridge, a private range that only this host routes to; the
     // node would otherwise refuse an address beyond loopback without keys.
-    o.more.push_back("--insecure");
+    if (!keys_) o.more.push_back("--insecure");
   }
   bool ShapedByCallers() const override { return false; }
   void SetLink(const Pair& p, const net::LinkSpec& spec) override { netem_->SetLinks({{p, spec}}); }
@@ -80,6 +81,7 @@ class NetemLinks : public LinksBackend {
 
  private:
   std::unique_ptr<adapters::NetemNetwork> netem_;
+  bool keys_;  // the nodes have keys (security: curve)
 };
 
 }  // namespace
@@ -100,7 +102,7 @@ core::Result<std::unique_ptr<LinksBackend>> MakeNetemLinks(
   for (const auto& n : s.nodes) hosts.push_back({n.name, n.tier == Tier::kClient});
   auto netem = adapters::NetemNetwork::Create(hosts, links, run_dir + "/netem");
   if (!netem.ok()) return netem.status();
-  return std::unique_ptr<LinksBackend>(new NetemLinks(std::move(netem.value())));
+  return std::unique_ptr<LinksBackend>(new NetemLinks(std::move(netem.value()), s.curve));
 }
 
 }  // namespace enoki::testbed

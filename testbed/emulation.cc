@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,6 +21,7 @@
 
 #include <zmq.hpp>
 
+#include "adapters/curve.h"
 #include "adapters/event_loop.h"
 #include "adapters/netem.h"
 #include "adapters/node_process.h"
@@ -118,6 +120,7 @@ class Emulation : private Driver::Mode {
     for (const auto& n : s_.nodes) {
       if (n.tier != Tier::kClient) nodes_[n.name].endpoint = backend_->Endpoint(n.name);
     }
+    if (s_.curve) ENOKI_RETURN_IF_ERROR(MakeKeys());
     for (auto& [id, n] : nodes_) ENOKI_RETURN_IF_ERROR(StartNode(id));
     // Nothing is sent to a node before it said, in its ready file, that it holds its endpoint.
     auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
@@ -144,6 +147,7 @@ class Emulation : private Driver::Mode {
     for (auto& [id, n] : nodes_) {
       n.control = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
       n.control->set(zmq::sockopt::linger, 0);
+      if (s_.curve) adapters::UseClientKeys(*n.control, {driver_keys_, n.public_key});
       n.control->connect(n.endpoint);
       loop_.AddSocket(*n.control, [this, id = id] { OnControlReplies(id); });
     }
@@ -158,6 +162,7 @@ class Emulation : private Driver::Mode {
       socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
       socket->set(zmq::sockopt::linger, 0);
       socket->set(zmq::sockopt::immediate, 1);  // a node that is down refuses at once
+      if (s_.curve) adapters::UseClientKeys(*socket, {driver_keys_, nodes_.at(d.node).public_key});
       socket->connect(backend_->CallerEndpoint(d.client, d.node));
       loop_.AddSocket(*socket, [this, path] { OnReplies(path); });
     }
@@ -183,6 +188,7 @@ class Emulation : private Driver::Mode {
  private:
   struct NodeProc {
     std::string endpoint;
+    std::string public_key;  // with security: curve
     std::optional<adapters::Subprocess> proc;
     std::unique_ptr<zmq::socket_t> control;  // the driver's requests, answered on the loop
     bool down = false;
@@ -199,6 +205,33 @@ class Emulation : private Driver::Mode {
   std::string LogOf(const std::string& id) const { return run_dir_ + "/logs/" + id + ".log"; }
   std::string TraceOf(const std::string& id) const { return run_dir_ + "/" + id + ".trace"; }
   std::string ReadyOf(const std::string& id) const { return run_dir_ + "/ready/" + id; }
+  std::string KeysDir() const { return run_dir_ + "/keys"; }
+
+  // security: curve: a key pair for every node and one for this run's driver and callers, the
+  // one client of every node's access file (it may do everything, without quotas).
+  Status MakeKeys() {
+    std::error_code ec;
+    std::filesystem::create_directories(KeysDir(), ec);
+    std::filesystem::permissions(KeysDir(), std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
+    if (ec) return Status::IOError("cannot make " + KeysDir() + ": " + ec.message());
+    for (auto& [id, n] : nodes_) {
+      auto pair = adapters::GenerateKeyPair();
+      if (!pair.ok()) return pair.status();
+      ENOKI_RETURN_IF_ERROR(adapters::WriteKeyFiles(KeysDir() + "/" + id, id, *pair));
+      n.public_key = pair->public_key;
+    }
+    auto driver = adapters::GenerateKeyPair();
+    if (!driver.ok()) return driver.status();
+    driver_keys_ = *driver;
+    std::ofstream access(KeysDir() + "/access");
+    access << "# the run's driver and callers\n"
+           << "driver " << driver->public_key
+           << " admin read:* write:* deploy-process invoke:* control keygroups=999999999 "
+              "functions=999999999 workers=999999999 concurrency=999999999\n";
+    if (!access.flush()) return Status::IOError("cannot write " + KeysDir() + "/access");
+    return Status::Ok();
+  }
 
   size_t NodeIndex(const std::string& node) const {
     for (size_t i = 0; i < s_.nodes.size(); ++i) {
@@ -243,6 +276,13 @@ class Emulation : private Driver::Mode {
     for (const auto& peer : peers_.at(id)) {
       o.peers.emplace_back(peer, nodes_.at(peer).endpoint);
       to_peers[peer] = driver_.Current({id, peer});
+    }
+    if (s_.curve) {
+      o.more.insert(o.more.end(),
+                    {"--key", KeysDir() + "/" + id + ".key", "--access", KeysDir() + "/access"});
+      for (const auto& peer : peers_.at(id)) {
+        o.more.insert(o.more.end(), {"--peer-key", peer + "=" + nodes_.at(peer).public_key});
+      }
     }
     adapters::Placement where;
     where.cpus = s_.FindNode(id)->cpus;
@@ -451,6 +491,7 @@ class Emulation : private Driver::Mode {
   std::map<std::string, std::set<std::string>> peers_;  // of each node (testbed::Peers)
   // The callers' sockets, by (client, node).
   std::map<Pair, std::unique_ptr<zmq::socket_t>> callers_;
+  adapters::KeyPair driver_keys_;  // with security: curve
   // A client's links to and from the nodes its workloads call, shaped here (unless the kernel
   // shapes them): all its callers share each one, its rate and its order, as they share one
   // host's link.
@@ -534,6 +575,11 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
                options.time_scale};
   EmulationResult result;
   result.database = (*db)->path();
+  // What the run leaves is its database and the nodes' logs: not their stores, ready files, keys.
+  auto clean_up = [&] {
+    for (const char* part : {"/data", "/ready", "/keys"})
+      std::filesystem::remove_all(base + part, ec);
+  };
   {
     Emulation run(scenario, options, *links, base, stop_requested);
     Status st = run.StartNodes();
@@ -541,8 +587,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     if (!st.ok()) {
       db->reset();
       std::filesystem::remove(result.database, ec);
-      std::filesystem::remove_all(base + "/data", ec);
-      std::filesystem::remove_all(base + "/ready", ec);
+      clean_up();
       return Status(st.code(), st.message() + " (node logs: " + base + "/logs)");
     }
     result.interrupted = run.interrupted();
@@ -557,8 +602,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, result.interrupted, *links,
                                        run.driver().requests(), events, checks));
   }
-  std::filesystem::remove_all(base + "/data", ec);  // the nodes' stores; the logs stay
-  std::filesystem::remove_all(base + "/ready", ec);
+  clean_up();
   return result;
 }
 

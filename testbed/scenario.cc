@@ -725,11 +725,11 @@ core::Result<Scenario> ParseScenario(const std::string& text, const std::string&
   Scenario s;
   s.file = file;
   s.text = text;
-  ENOKI_RETURN_IF_ERROR(
-      r.Map(root, "",
-            {"name", "description", "seed", "warmup", "results", "traces", "commit_cost", "nodes",
-             "tier_links", "links", "keygroups", "functions", "workloads", "timeline"},
-            {"name", "nodes"}));
+  ENOKI_RETURN_IF_ERROR(r.Map(root, "",
+                              {"name", "description", "seed", "warmup", "results", "traces",
+                               "commit_cost", "security", "security_cost", "nodes", "tier_links",
+                               "links", "keygroups", "functions", "workloads", "timeline"},
+                              {"name", "nodes"}));
   auto name = r.Name(root["name"], "name");
   if (!name.ok()) return name.status();
   s.name = *name;
@@ -764,6 +764,23 @@ core::Result<Scenario> ParseScenario(const std::string& text, const std::string&
     auto cost = r.Cost(root["commit_cost"], "commit_cost");
     if (!cost.ok()) return cost.status();
     s.commit_cost = *cost;
+  }
+  if (root["security"]) {
+    auto mode = r.Str(root["security"], "security");
+    if (!mode.ok()) return mode.status();
+    if (*mode != "none" && *mode != "curve") {
+      return r.Error(root["security"], "security", "'" + *mode + "' is not none or curve");
+    }
+    s.curve = *mode == "curve";
+  }
+  if (root["security_cost"]) {
+    if (!s.curve) {
+      return r.Error(root["security_cost"], "security_cost",
+                     "is the cost of CURVE, and needs security: curve");
+    }
+    auto cost = r.Cost(root["security_cost"], "security_cost");
+    if (!cost.ok()) return cost.status();
+    s.security_cost = *cost;
   }
   std::string base_dir = std::filesystem::path(file).parent_path().string();
   ENOKI_RETURN_IF_ERROR(LoadNodes(r, root["nodes"], s));

@@ -107,6 +107,11 @@ struct Scenario {
   bool traces = true;
   // Simulation only: the time one commit of a node's store takes (default: calibrated).
   std::optional<sim::CostModel> commit_cost;
+  // Whether the nodes' links and their clients' are ZeroMQ CURVE (`security: curve`): emulation
+  // then starts every node with keys; a simulation charges `security_cost` (if given) to a
+  // node's CPU for each message it sends and each it receives, and nothing otherwise.
+  bool curve = false;
+  std::optional<sim::CostModel> security_cost;
   std::vector<NodeDecl> nodes;
   std::map<std::pair<Tier, Tier>, net::LinkSpec> tier_links;  // defaults, keyed (lower, higher)
   std::vector<LinkDecl> links;

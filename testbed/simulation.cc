@@ -28,6 +28,7 @@ struct RunCosts {
   // By node, then function.
   std::unordered_map<std::string, std::unordered_map<std::string, sim::CostModel>> invocation;
   sim::CostModel commit;
+  sim::CostModel message;  // per message sent or received: CURVE, when the scenario costs it
   std::vector<CostRecord> records;
 };
 
@@ -89,6 +90,10 @@ core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibr
   }
   costs.commit = s.commit_cost ? *s.commit_cost : calibration.commit;
   record("commit", costs.commit, s.commit_cost.has_value());
+  if (s.security_cost) {
+    costs.message = *s.security_cost;
+    record("message (CURVE, at each end)", costs.message, true);
+  }
   return costs;
 }
 
@@ -111,7 +116,7 @@ class Simulation : private Driver::Mode {
                          return it == at->second.end() ? core::Duration(0)
                                                        : it->second.Draw(cluster_.cost_rng());
                        },
-                       costs_.commit});
+                       costs_.commit, costs_.message});
     for (const auto& [pair, spec] : links) {
       cluster_.network().SetLink(pair.first, pair.second, spec);
     }

@@ -148,6 +148,39 @@ TEST_P(EmulateTest, PartitionAndCrashThenReplicasAgree) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// security: curve: every node gets a key pair and the run's driver and callers are the one
+// client of their access files. A CURVE client cannot talk to a node without keys, nor a client
+// without keys to a node with them, so a run that is served end to end (through a partition and
+// a restart of a node) was CURVE on every socket. The keys do not outlive the run.
+TEST(EmulateSecureTest, ACurveScenarioIsServedThroughPartitionAndCrash) {
+  std::string path = std::string(ENOKI_TEST_SCENARIOS) + "/partition_crash.yaml";
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  yaml.insert(yaml.find("seed:"), "security: curve\n");
+  auto scenario = ParseScenario(yaml, path);
+  ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
+  ASSERT_TRUE(scenario->curve);
+  auto dir =
+      std::filesystem::temp_directory_path() / ("enoki-emulate-curve-" + std::to_string(getpid()));
+  auto result = Emulate(*scenario, Options(dir), [] { return false; });
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  auto report = ReadReport(result->database);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->workloads.size(), 1u);
+  EXPECT_NEAR(static_cast<double>(report->workloads[0].count), 320, 4);
+  EXPECT_EQ(report->workloads[0].errors, 0);
+  ASSERT_EQ(report->keygroups.size(), 1u);
+  EXPECT_TRUE(report->keygroups[0].converged);
+  EXPECT_EQ(report->keygroups[0].replicas[0].items, 40);
+  for (const auto& run : std::filesystem::directory_iterator(dir)) {
+    if (run.is_directory()) EXPECT_FALSE(std::filesystem::exists(run.path() / "keys"));
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 TEST(EmulateArrivalsTest, PoissonGapsAreExponentialPeriodicOnesFixed) {
   auto scenario = LoadScenario(std::string(ENOKI_TEST_SCENARIOS) + "/arrivals.yaml");
   ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();

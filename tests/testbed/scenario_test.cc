@@ -250,6 +250,10 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
             "most 1000000/s)");
   EXPECT_EQ(ErrorOf(with_function + "commit_cost: {mean: 1ms, distribution: pareto}\n"),
             "bad.yaml:8:40: commit_cost.distribution: 'pareto' is not one of uniform, normal");
+  EXPECT_EQ(ErrorOf(with_function + "security: tls\n"),
+            "bad.yaml:8:11: security: 'tls' is not none or curve");
+  EXPECT_EQ(ErrorOf(with_function + "security_cost: 20us\n"),
+            "bad.yaml:8:16: security_cost: is the cost of CURVE, and needs security: curve");
   EXPECT_EQ(ErrorOf(nodes + "keygroups: [{name: k, replicas: e}]\n"
                             "functions: [{name: f, nodes: e, handler: echo, keygroup: k, "
                             "cost: soon}]\n"),

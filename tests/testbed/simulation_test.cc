@@ -155,6 +155,35 @@ workloads:
   std::filesystem::remove_all(dir);
 }
 
+// security: curve costs a simulated node nothing unless the scenario gives security_cost; then
+// each message it receives and each it sends keeps its CPU busy that long.
+TEST(SimulationTest, CurveCostsOnlyWhatTheScenarioSays) {
+  std::string topology = R"(
+nodes: [{name: e, tier: edge}, {name: c, tier: client}]
+tier_links: {client-edge: {delay: 1ms}}
+commit_cost: 1ms
+keygroups: [{name: k, replicas: e}]
+functions: [{name: inc, nodes: e, handler: increment, keygroup: k, cost: 5ms}]
+workloads: [{name: one, client: c, function: inc, node: e, requests: 1}]
+)";
+  auto p50 = [&](const std::string& security) {
+    auto s = ParseScenario("name: curve" + topology + security, "curve.yaml");
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    auto dir = TempDir("enoki-simulate-curve");
+    auto run = Simulate(*s, {dir.string(), 1, (dir / "unused.tsv").string()});
+    EXPECT_TRUE(run.ok()) << run.status().ToString();
+    auto report = ReadReport(run->database);
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    std::filesystem::remove_all(dir);
+    return report->workloads.at(0).ms.p50;
+  };
+  // 1 ms there, 5 ms of function, 1 ms of commit, 1 ms back.
+  EXPECT_DOUBLE_EQ(p50(""), 8.0);
+  EXPECT_DOUBLE_EQ(p50("security: curve\n"), 8.0);
+  // The request's decryption and the answer's encryption: 2 x 250 us more.
+  EXPECT_DOUBLE_EQ(p50("security: curve\nsecurity_cost: 250us\n"), 8.5);
+}
+
 // Calibration: measured where missing, written, then reused as it is.
 TEST(SimulationTest, CalibrationIsMeasuredOnceAndReused) {
   auto dir = TempDir("enoki-calibration");
