@@ -464,6 +464,24 @@ TEST(SandboxTest, AWorkerRunsAsNobodyInItsOwnGroupAndDiesAtItsMemoryLimitNotTheN
       << greedy.message();
 }
 
+TEST(SandboxTest, CpuTimeAndOpenFilesAreLimitedPerFunction) {
+  NodeCluster cluster({"a"}, kProcessDir);
+  auto a = cluster.Client("a", milliseconds(15000));
+  CreateKeygroup(*a, "kg", {"a"});
+  auto spec = Program("tool", "tool.py", "kg", 1, 10000);
+  spec.mutable_limits()->set_cpu_seconds(1);
+  spec.mutable_limits()->set_open_files(16);
+  ASSERT_TRUE(a->DeployFunction(spec).ok());
+  int opened = std::stoi(*a->Invoke("tool", "files 100"));
+  EXPECT_GT(opened, 0);
+  EXPECT_LT(opened, 16);  // stdin, stdout, stderr and the module's own take some of the 16
+  auto spun = a->Invoke("tool", "spin");
+  EXPECT_EQ(spun.status().code(), core::Code::kInternal);
+  EXPECT_EQ(spun.status().message(),
+            "function 'tool': worker used up its CPU time limit (1 s) and was killed");
+  EXPECT_EQ(*a->Invoke("tool", "param x"), "<unset>");  // a new worker
+}
+
 TEST(SandboxTest, ARootNodeNeverRunsWorkersAsRoot) {
   TempDir dir;
   std::string args = "node --id a --in-memory --listen ipc://" + (dir / "s") + " --process-dir " +

@@ -3,7 +3,7 @@
 
   put K V | get K | delete K | scan START END | call FN BODY AT | param NAME | pid | print TEXT
   sleep SECONDS | raise MESSAGE | exit CODE | garbage | big N | number N | stdin | flood
-  ids | nonewprivs | write FOLDER | grow MIB
+  ids | nonewprivs | write FOLDER | grow MIB | spin | files N
 """
 import os
 import subprocess
@@ -72,6 +72,20 @@ def handle(body):
             block[i] = 1
         time.sleep(10)
         return "still alive"
+    if cmd == "spin":  # CPU time until something stops it
+        while True:
+            pass
+    if cmd == "files":  # how many of N more files it can open
+        opened = []
+        try:
+            for _ in range(int(args[0])):
+                opened.append(open("/dev/null"))
+        except OSError:
+            pass
+        count = len(opened)
+        for f in opened:
+            f.close()
+        return str(count)
     if cmd == "big":
         return b"x" * int(args[0])
     raise ValueError("unknown command " + cmd)
