@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "adapters/subprocess.h"
 #include "functions/builtins.h"
@@ -12,29 +13,19 @@
 namespace enoki::adapters {
 namespace {
 
-// Process functions' workers reach the node at its endpoint (a wildcard address made loopback),
-// find `enoki` itself on their PATH and the Python module (python/enoki.py, copied beside the
-// binary by the build) on their PYTHONPATH.
-node::ProcessRuntime WorkerRuntime(ChildProcesses& children, std::string endpoint) {
-  for (const char* wildcard : {"//0.0.0.0:", "//*:"}) {
-    if (auto pos = endpoint.find(wildcard); pos != std::string::npos) {
-      endpoint.replace(pos, std::strlen(wildcard), "//127.0.0.1:");
-    }
-  }
+// Process functions' workers find the Python module (python/enoki.py, copied beside the binary
+// by the build) on their PYTHONPATH. They reach the node only through their worker protocol
+// (stdin and stdout), not at an endpoint: the local one is the node user's alone, and gives
+// more than a function may do (docs/security.md, "The sandbox").
+std::map<std::string, std::string> WorkerEnv() {
   std::string bin_dir = std::filesystem::path(Subprocess::SelfPath()).parent_path().string();
-  auto prepend = [](const std::string& dir, const char* variable) {
-    const char* old = std::getenv(variable);
-    return old != nullptr && *old != '\0' ? dir + ":" + old : dir;
-  };
-  node::ProcessRuntime runtime;
-  runtime.processes = &children;
-  // Not the node's CURVE keys, if its environment has them: the local endpoint takes none.
-  runtime.env = {{"ENOKI_NODE", endpoint},
-                 {"ENOKI_IDENTITY", ""},
-                 {"ENOKI_SERVER_KEY", ""},
-                 {"PATH", prepend(bin_dir, "PATH")},
-                 {"PYTHONPATH", prepend(bin_dir + "/python", "PYTHONPATH")}};
-  return runtime;
+  const char* old = std::getenv("PYTHONPATH");
+  std::string python = bin_dir + "/python";
+  // Not the node's endpoint or CURVE keys, if its environment has them.
+  return {{"ENOKI_NODE", ""},
+          {"ENOKI_IDENTITY", ""},
+          {"ENOKI_SERVER_KEY", ""},
+          {"PYTHONPATH", old != nullptr && *old != '\0' ? python + ":" + old : python}};
 }
 
 }  // namespace
@@ -55,6 +46,12 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
                                                         core::Env& env,
                                                         node::StorageEngine& storage,
                                                         RealNodeConfig config) {
+  std::optional<ProcessSandbox> sandbox;
+  if (!config.process_dirs.empty()) {
+    auto made = MakeProcessSandbox(config.process_dirs, config.worker_user);
+    if (!made.ok()) return made.status();
+    sandbox = std::move(*made);
+  }
   std::string local_dir;
   if (config.security) {
     // The node's own processes (gateway, workers) reach it through a Unix socket in a folder
@@ -83,9 +80,15 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
   }
   // After Start, which loaded the stored deployments the host deploys again.
   node::ProcessRuntime processes;
-  if (n->config_.process_functions) {
-    n->children_.emplace(loop);
-    processes = WorkerRuntime(*n->children_, n->transport_.local_endpoint());
+  if (sandbox) {
+    n->children_.emplace(loop, std::move(*sandbox));
+    processes.processes = &*n->children_;
+    processes.workers = n->config_.workers;
+    processes.workers.env = WorkerEnv();
+  } else {
+    processes.off =
+        "process functions are off at node " + n->config_.node.id +
+        ": it runs programs only from the folders it was started with (--process-dir DIR)";
   }
   n->host_.emplace(*n->node_, env, functions::Builtins(), std::move(processes));
   n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), ""};

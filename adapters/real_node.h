@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -32,9 +33,12 @@ struct RealNodeConfig {
   std::string listen = "tcp://127.0.0.1:*";    // the endpoint to bind
   std::map<std::string, std::string> peers;    // id -> endpoint
   std::map<std::string, net::LinkSpec> links;  // peers whose messages the shaper holds back
-  bool process_functions = false;              // whether programs may be deployed as functions
-  std::string trace;  // append a measurement trace to this file; empty: none
-  std::string http;   // also serve functions over HTTP on HOST:PORT; empty: no
+  // Programs may be deployed as functions only from inside these folders; none: not at all.
+  std::vector<std::string> process_dirs;
+  std::string worker_user;      // who runs them (MakeProcessSandbox); empty: the default
+  node::WorkerOptions workers;  // their limits and idle timeout (env: set here)
+  std::string trace;            // append a measurement trace to this file; empty: none
+  std::string http;             // also serve functions over HTTP on HOST:PORT; empty: no
   // CURVE on the listen endpoint and to the peers (its local endpoint is made here); none: plain.
   std::optional<TransportSecurity> security;
 };

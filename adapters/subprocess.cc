@@ -2,10 +2,12 @@
 #include "adapters/subprocess.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,10 +66,6 @@ core::Result<pid_t> Spawn(const SpawnOptions& options) {
       ::_exit(127);
     };
     if (options.own_process_group) ::setpgid(0, 0);
-    if (options.die_with_parent) {
-      if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
-      if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
-    }
     if (!options.placement.netns.empty()) {
       int ns = ::open(options.placement.netns.c_str(), O_RDONLY | O_CLOEXEC);
       if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) fail(errno);
@@ -75,6 +73,24 @@ core::Result<pid_t> Spawn(const SpawnOptions& options) {
     if (!options.placement.cpus.empty() && ::sched_setaffinity(0, sizeof cpus, &cpus) != 0) {
       fail(errno);
     }
+    // Limits before the user changes: RLIMIT_NPROC is checked against it from then on.
+    for (const auto& r : options.rlimits) {
+      rlimit limit{static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard)};
+      if (::setrlimit(r.resource, &limit) != 0) fail(errno);
+    }
+    if (options.user) {
+      gid_t gid = options.user->second;
+      if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(options.user->first) != 0) {
+        fail(errno);
+      }
+    }
+    // After the user changed, which clears it.
+    if (options.die_with_parent) {
+      if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
+    }
+    if (options.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(errno);
+    if (!options.dir.empty() && ::chdir(options.dir.c_str()) != 0) fail(errno);
     int fds[3] = {options.stdin_fd, options.stdout_fd, options.stderr_fd};
     for (int target = 0; target < 3; ++target) {
       if (fds[target] >= 0 && ::dup2(fds[target], target) < 0) fail(errno);
@@ -92,6 +108,8 @@ core::Result<pid_t> Spawn(const SpawnOptions& options) {
     ::execve(args[0], args.data(), envp.data());
     fail(errno);
   }
+  // Also here: a Kill of its group right after Spawn returns must not miss it.
+  if (options.own_process_group) ::setpgid(pid, pid);
   ::close(err_pipe[1]);
   int child_errno = 0;
   ssize_t n = ::read(err_pipe[0], &child_errno, sizeof child_errno);

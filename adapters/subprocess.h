@@ -21,6 +21,13 @@ struct Placement {
   std::vector<int> cpus;  // non-empty: its CPU affinity (inherited by its own children)
 };
 
+// A resource limit (setrlimit) of a child.
+struct ResourceLimit {
+  int resource;  // RLIMIT_...
+  uint64_t soft;
+  uint64_t hard;
+};
+
 // What Spawn starts, and how.
 struct SpawnOptions {
   std::vector<std::string> argv;           // argv[0]: the program's path
@@ -32,6 +39,13 @@ struct SpawnOptions {
   bool die_with_parent = false;    // SIGKILL when the parent dies (even by SIGKILL)
   bool own_process_group = false;  // out of the terminal's: its Ctrl-C does not reach the child
   Placement placement;
+  std::string dir;  // the child's working directory; empty: inherited
+  // The sandbox of a process function's worker (adapters/child_processes.h): the user it runs as
+  // (its only group is `gid`), no_new_privs (so no setuid program gives it more), and resource
+  // limits.
+  std::optional<std::pair<uid_t, gid_t>> user;
+  bool no_new_privs = false;
+  std::vector<ResourceLimit> rlimits;
 };
 
 // Starts a child process (fork and exec) with every other descriptor closed and default signal

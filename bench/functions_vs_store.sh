@@ -12,7 +12,8 @@ seconds=${2:-10}
 need wrk
 counter_py="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/functions/counter.py"
 
-start_node bench --data-dir "$work/node" --http 127.0.0.1:0 --log-level warn
+start_node bench --data-dir "$work/node" --http 127.0.0.1:0 --log-level warn \
+  --process-dir "$(dirname "$counter_py")"
 
 echo "ZeroMQ (enoki-kvload): op, req/s, p50 ms, p95 ms, p99 ms, errors"
 for clients in 50 1; do

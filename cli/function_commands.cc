@@ -14,6 +14,8 @@ struct DeployArgs {
   std::string name, runtime = "native", handler, keygroup;
   std::vector<std::string> params;
   uint32_t timeout_ms = 0, concurrency = 0;
+  uint64_t memory = 0;
+  uint32_t cpu_seconds = 0, max_files = 0, max_procs = 0;
 };
 
 }  // namespace
@@ -44,8 +46,21 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
       ->capture_default_str();
   deploy
       ->add_option("--concurrency", d->concurrency,
-                   "Calls running at once (0: 100); process: at most one worker each")
+                   "Calls running at once (0: 100; at most 1024); process: at most one worker each")
       ->capture_default_str();
+  deploy
+      ->add_option("--memory", d->memory,
+                   "process: resident memory of one worker (suffixes: KiB, MiB, GiB...); over it "
+                   "the worker is killed and its call fails (0: the node's --worker-memory, also "
+                   "the most it allows)")
+      ->transform(CLI::AsSizeValue(false));
+  deploy->add_option("--cpu-seconds", d->cpu_seconds,
+                     "process: CPU time of one worker over its life, then it is replaced (0: the "
+                     "node's --worker-cpu-seconds)");
+  deploy->add_option("--max-files", d->max_files,
+                     "process: open files of one worker (0: the node's --worker-files)");
+  deploy->add_option("--max-procs", d->max_procs,
+                     "process: processes of the worker user (0: the node's --worker-procs)");
   AddTargetOptions(deploy, *target, "--wait-ms");
   deploy->callback([&run, target, d] {
     run = [=] {
@@ -61,6 +76,13 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
       spec.set_keygroup(d->keygroup);
       spec.set_timeout_ms(d->timeout_ms);
       spec.set_concurrency(d->concurrency);
+      if (d->memory != 0 || d->cpu_seconds != 0 || d->max_files != 0 || d->max_procs != 0) {
+        proto::WorkerLimits* limits = spec.mutable_limits();
+        limits->set_memory_bytes(d->memory);
+        limits->set_cpu_seconds(d->cpu_seconds);
+        limits->set_open_files(d->max_files);
+        limits->set_processes(d->max_procs);
+      }
       for (const auto& p : d->params) {
         auto eq = p.find('=');
         if (eq == std::string::npos || eq == 0) {

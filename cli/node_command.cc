@@ -54,6 +54,13 @@ struct NodeArgs {
   std::string access;
   net::Quota quota;  // of each client in the access file, where its line changes none
   bool insecure = false;
+  std::vector<std::string> process_dirs;
+  std::string worker_user;
+  uint64_t worker_memory = 512ull << 20;
+  uint64_t worker_cpu_seconds = 0;
+  uint64_t worker_files = 1024;
+  uint64_t worker_procs = 1024;
+  double worker_idle_timeout = 60;
 };
 
 constexpr const char* kNodeDescription =
@@ -62,7 +69,8 @@ constexpr const char* kNodeDescription =
     "keys generate` and docs/security.md).\n"
     "Every option can also come from a config file: --config FILE, with lines such as\n"
     "  id = \"a\"   listen = \"tcp://10.0.0.1:7000\"   peer = [\"b=tcp://10.0.0.2:7000\"]\n"
-    "  key = \"a.key\"   peer-key = [\"b=b.pub\"]   access = \"access\"";
+    "  key = \"a.key\"   peer-key = [\"b=b.pub\"]   access = \"access\"   process-dir = "
+    "[\"/srv/fns\"]";
 
 // Whether only this host can reach `host` (from an endpoint): a numeric loopback address, or
 // "localhost" (which a name server cannot point elsewhere: it is resolved from /etc/hosts).
@@ -171,7 +179,12 @@ int RunNode(const NodeArgs& args) {
   config.node.sync_write_timeout = std::chrono::milliseconds(args.sync_timeout_ms);
   config.node.forward_timeout = std::chrono::milliseconds(args.forward_timeout_ms);
   config.node.max_clock_ahead = std::chrono::milliseconds(args.max_clock_ahead_ms);
-  config.process_functions = true;
+  config.process_dirs = args.process_dirs;
+  config.worker_user = args.worker_user;
+  config.workers.limits = {args.worker_memory, args.worker_cpu_seconds, args.worker_files,
+                           args.worker_procs};
+  config.workers.idle_timeout = std::chrono::duration_cast<core::Duration>(
+      std::chrono::duration<double>(args.worker_idle_timeout));
   config.trace = args.trace;
   config.http = args.http;
   auto security = LoadSecurity(args, config.peers);
@@ -387,6 +400,39 @@ int NodeMain(int argc, const char* const* argv) {
                "Listen beyond loopback without keys, or serve --http beyond loopback or on a node "
                "with keys (the gateway has no TLS or tokens yet): anyone who reaches it may read, "
                "write and deploy; a warning at every start");
+  cmd.add_option("--process-dir", args.process_dirs,
+                 "Allow process functions whose program lies in this folder (symlinks resolved; "
+                 "repeat for more); without it, deploying a program is refused. Workers run "
+                 "sandboxed: as --worker-user, with no_new_privs and the limits below "
+                 "(docs/security.md, \"The sandbox\")");
+  cmd.add_option("--worker-user", args.worker_user,
+                 "The user process functions run as (default: nobody when the node runs as root, "
+                 "else the node's own user; a node never runs them as root)");
+  cmd.add_option(
+         "--worker-memory", args.worker_memory,
+         "Resident memory of one worker (suffixes: KiB, MiB, GiB...); over it the worker is "
+         "killed and its call fails saying so. A function's default and maximum (enoki "
+         "deploy --memory); 0: no limit")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd.add_option("--worker-cpu-seconds", args.worker_cpu_seconds,
+                 "CPU time of one worker over its life, then it is killed and replaced (a call's "
+                 "time is bounded by its timeout already); default and maximum of enoki deploy "
+                 "--cpu-seconds; 0: no limit")
+      ->capture_default_str();
+  cmd.add_option("--worker-files", args.worker_files,
+                 "Open files of one worker (RLIMIT_NOFILE); default and maximum of enoki deploy "
+                 "--max-files; 0: no limit")
+      ->capture_default_str();
+  cmd.add_option("--worker-procs", args.worker_procs,
+                 "Processes of the worker user, counted by the kernel over all its processes "
+                 "(RLIMIT_NPROC); default and maximum of enoki deploy --max-procs; 0: no limit")
+      ->capture_default_str();
+  cmd.add_option("--worker-idle-timeout", args.worker_idle_timeout,
+                 "Stop a worker idle for this many seconds (the next call starts one again); 0: "
+                 "never")
+      ->check(CLI::Range(0.0, 86400.0 * 365))
+      ->capture_default_str();
   cmd.add_option("--log-level", args.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();

@@ -170,6 +170,15 @@ core::Status FunctionHost::Deploy(proto::FunctionSpec spec) {
   if (spec.runtime().empty()) spec.set_runtime("native");
   if (spec.timeout_ms() == 0) spec.set_timeout_ms(kDefaultTimeoutMs);
   if (spec.concurrency() == 0) spec.set_concurrency(kDefaultConcurrency);
+  if (spec.concurrency() > kMaxConcurrency) {
+    return core::Status::InvalidArgument("function '" + spec.name() + "': a concurrency of " +
+                                         std::to_string(spec.concurrency()) + " is over the " +
+                                         std::to_string(kMaxConcurrency) + " a node allows");
+  }
+  if (spec.runtime() != "process" && spec.has_limits()) {
+    return core::Status::InvalidArgument("function '" + spec.name() +
+                                         "': only runtime 'process' takes worker limits");
+  }
   auto d = std::make_shared<Deployment>();
   auto old = functions_.find(spec.name());
   d->log = old != functions_.end() ? old->second->log : std::make_shared<FunctionLog>();
@@ -178,14 +187,16 @@ core::Status FunctionHost::Deploy(proto::FunctionSpec spec) {
     d->fn = natives_.at(spec.handler()).run;
   } else if (spec.runtime() == "process") {
     if (process_runtime_.processes == nullptr) {
-      return core::Status::InvalidArgument(
-          "runtime 'process' runs programs, which only real nodes can (not a simulation)");
+      return core::Status::InvalidArgument(process_runtime_.off);
     }
     if (spec.handler().empty()) {
       return core::Status::InvalidArgument("runtime 'process' needs the program's path as handler");
     }
-    d->process = std::make_shared<ProcessFunction>(*process_runtime_.processes, env_, spec,
-                                                   node_.id(), process_runtime_.env, d->log);
+    auto limits = ProcessFunction::Limits(spec, process_runtime_.workers.limits);
+    if (!limits.ok()) return limits.status();
+    d->process =
+        std::make_shared<ProcessFunction>(*process_runtime_.processes, env_, spec, node_.id(),
+                                          process_runtime_.workers, *limits, d->log);
     core::Status st = d->process->Start();
     if (!st.ok()) {
       return core::Status(st.code(), "function '" + spec.name() + "': " + st.message() +

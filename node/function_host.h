@@ -39,21 +39,24 @@ using NativeFunctions = std::map<std::string, NativeFunction>;
 // names what is wrong and what it takes.
 core::Status CheckNativeSpec(const NativeFunctions& natives, const proto::FunctionSpec& spec);
 
-// What process functions need from the node's mode: child processes (real mode has them, a
-// simulation does not) and the environment variables every worker gets (ENOKI_NODE, PATH, ...).
+// What process functions need from the node's mode: child processes (a real node started with
+// process directories has them; a simulation does not) and how workers run.
 struct ProcessRuntime {
   core::ProcessEnv* processes = nullptr;
-  std::map<std::string, std::string> env;
+  WorkerOptions workers;
+  // Without processes: why a process function is refused.
+  std::string off = "runtime 'process' runs programs, which only real nodes can (not a simulation)";
 };
 
 class FunctionHost {
  public:
   static constexpr uint32_t kDefaultTimeoutMs = 10000;
   static constexpr uint32_t kDefaultConcurrency = 100;
+  static constexpr uint32_t kMaxConcurrency = 1024;
 
   // Registers with `node` (which must outlive it) as its function handler; runtime "native" runs
   // `natives` (which must outlive it). Without `process_runtime.processes`, deploying a process
-  // function is refused.
+  // function is refused with `process_runtime.off`.
   FunctionHost(Node& node, core::Env& env, const NativeFunctions& natives,
                ProcessRuntime process_runtime = {});
   ~FunctionHost();

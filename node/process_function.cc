@@ -57,17 +57,52 @@ std::string ProcessFunction::ParamVariable(const std::string& name) {
   return var;
 }
 
+core::Result<core::ProcessEnv::Limits> ProcessFunction::Limits(
+    const proto::FunctionSpec& spec, const core::ProcessEnv::Limits& node) {
+  const proto::WorkerLimits& asked = spec.limits();
+  core::ProcessEnv::Limits limits;
+  struct Field {
+    const char* what;  // after the number, in an error
+    const char* option;
+    uint64_t asked;
+    uint64_t node;
+    uint64_t* out;
+  };
+  for (const Field& f : {
+           Field{"bytes of memory", "--worker-memory", asked.memory_bytes(), node.memory_bytes,
+                 &limits.memory_bytes},
+           Field{"CPU seconds", "--worker-cpu-seconds", asked.cpu_seconds(), node.cpu_seconds,
+                 &limits.cpu_seconds},
+           Field{"open files", "--worker-files", asked.open_files(), node.open_files,
+                 &limits.open_files},
+           Field{"processes", "--worker-procs", asked.processes(), node.processes,
+                 &limits.processes},
+       }) {
+    if (f.asked != 0 && f.node != 0 && f.asked > f.node) {
+      return core::Status::InvalidArgument("function '" + spec.name() + "' asks for " +
+                                           std::to_string(f.asked) + " " + f.what +
+                                           " per worker; this node allows at most " +
+                                           std::to_string(f.node) + " (" + f.option + ")");
+    }
+    *f.out = f.asked != 0 ? f.asked : f.node;
+  }
+  return limits;
+}
+
 ProcessFunction::ProcessFunction(core::ProcessEnv& processes, core::Env& env,
                                  const proto::FunctionSpec& spec, const std::string& node_id,
-                                 const std::map<std::string, std::string>& worker_env,
+                                 const WorkerOptions& options,
+                                 const core::ProcessEnv::Limits& limits,
                                  std::shared_ptr<FunctionLog> log)
     : processes_(processes),
       env_(env),
       name_(spec.name()),
       max_workers_(spec.concurrency()),
+      idle_timeout_(options.idle_timeout),
       log_(std::move(log)) {
   spec_.argv = {spec.handler()};
-  spec_.env = worker_env;
+  spec_.limits = limits;
+  spec_.env = options.env;
   spec_.env["ENOKI_FUNCTION"] = spec.name();
   spec_.env["ENOKI_KEYGROUP"] = spec.keygroup();
   spec_.env["ENOKI_NODE_ID"] = node_id;
@@ -106,8 +141,37 @@ core::Result<std::shared_ptr<ProcessFunction::Worker>> ProcessFunction::StartWor
   if (!id.ok()) return id.status();
   w->id = *id;
   w->started = env_.Now();
+  w->idle_since = w->started;
   workers_.push_back(w);
+  StopWhenIdle(w);
   return w;
+}
+
+void ProcessFunction::StopWhenIdle(const std::shared_ptr<Worker>& w) {
+  if (idle_timeout_ <= core::Duration(0) || w->idle_check) return;
+  w->idle_check = true;
+  core::Duration wait =
+      w->invocation != 0 ? idle_timeout_ : w->idle_since + idle_timeout_ - env_.Now();
+  std::weak_ptr<ProcessFunction> self = weak_from_this();
+  std::weak_ptr<Worker> weak_w = w;
+  env_.Schedule(std::max(wait, core::Duration(0)), [self, weak_w] {
+    auto f = self.lock();
+    auto w = weak_w.lock();
+    if (!f || !w || w->gone) return;
+    w->idle_check = false;
+    if (w->invocation != 0 || f->env_.Now() - w->idle_since < f->idle_timeout_) {
+      return f->StopWhenIdle(w);  // busy, or idle for less: look again later
+    }
+    // Not lost: no call fails and none is restarted; the next call starts a worker again.
+    w->gone = "stopped";
+    f->processes_.Kill(w->id);
+    std::erase(f->workers_, w);
+    f->log_->Add(
+        f->env_.WallMicros(), 0,
+        "worker stopped: idle for " +
+            std::to_string(std::chrono::duration_cast<milliseconds>(f->idle_timeout_).count()) +
+            " ms");
+  });
 }
 
 void ProcessFunction::RestartLater(core::Duration delay) {
@@ -296,6 +360,7 @@ Task<core::Result<std::string>> ProcessFunction::Run(FunctionContext& ctx) {
     if (!w->gone) processes_.Write(w->id, reply);
   }
   w->invocation = 0;
+  w->idle_since = env_.Now();
   if (!w->gone && !w->frames.empty()) {
     Lose(w, "worker broke the protocol: it wrote '" + w->frames.front().verb + "' after its result",
          /*kill=*/true);

@@ -4,7 +4,10 @@
 // "Process functions"). The store operations and calls a worker asks for run through the
 // invocation's FunctionContext, exactly like a native function's. Workers are started as calls
 // need them (at most the function's concurrency), restarted when they die (with a backoff when
-// they die young), and what they write on stderr goes to the function's log.
+// they die young), stopped when they were idle for the node's idle timeout, and what they write
+// on stderr goes to the function's log. Which programs may run, as whom and within which limits
+// is the ProcessEnv's to enforce (the real one: adapters/child_processes.h); the limits come from
+// here: the function's own, or the node's.
 //
 // The processes come from a core::ProcessEnv, which only real mode has: in a simulation there are
 // no process functions.
@@ -26,17 +29,29 @@
 
 namespace enoki::node {
 
+// How a node runs its process functions' workers.
+struct WorkerOptions {
+  std::map<std::string, std::string> env;  // variables every worker gets (PYTHONPATH, ...)
+  core::ProcessEnv::Limits limits;         // the node's: each function's default and maximum
+  core::Duration idle_timeout{0};          // a worker idle this long is stopped; 0: never
+};
+
 class ProcessFunction : public std::enable_shared_from_this<ProcessFunction> {
  public:
   // The limits of the worker protocol.
   static constexpr size_t kMaxHeaderBytes = 64 * 1024;
   static constexpr uint64_t kMaxFieldBytes = 64ull << 20;
 
-  // `env`: variables every worker gets besides its own (ENOKI_FUNCTION, ENOKI_KEYGROUP,
-  // ENOKI_NODE_ID, ENOKI_PARAM_<NAME>); the node's mode sets ENOKI_NODE, PATH and so on.
+  // The limits of `spec`'s workers: what it asks for, the node's where it asks for nothing (0).
+  // An error naming the node's option when it asks for more than the node allows.
+  static core::Result<core::ProcessEnv::Limits> Limits(const proto::FunctionSpec& spec,
+                                                       const core::ProcessEnv::Limits& node);
+
+  // `options.env`: variables every worker gets besides its own (ENOKI_FUNCTION, ENOKI_KEYGROUP,
+  // ENOKI_NODE_ID, ENOKI_PARAM_<NAME>); `limits`: as Limits() made them.
   ProcessFunction(core::ProcessEnv& processes, core::Env& env, const proto::FunctionSpec& spec,
-                  const std::string& node_id, const std::map<std::string, std::string>& worker_env,
-                  std::shared_ptr<FunctionLog> log);
+                  const std::string& node_id, const WorkerOptions& options,
+                  const core::ProcessEnv::Limits& limits, std::shared_ptr<FunctionLog> log);
   // Kills every worker.
   ~ProcessFunction();
   ProcessFunction(const ProcessFunction&) = delete;
@@ -69,6 +84,8 @@ class ProcessFunction : public std::enable_shared_from_this<ProcessFunction> {
     std::deque<Frame> frames;
     std::coroutine_handle<> waiter;   // Run, waiting for a frame
     std::optional<std::string> gone;  // why it serves no more: exited, killed, broke the protocol
+    core::TimePoint idle_since;       // when its last call ended (or it started)
+    bool idle_check = false;          // whether a timer will look whether it idles too long
   };
   // Awaitable: the worker's next frame, or why it has gone. It holds a plain pointer (the caller
   // keeps the worker alive): GCC 12 may destroy an awaiter temporary twice.
@@ -90,6 +107,8 @@ class ProcessFunction : public std::enable_shared_from_this<ProcessFunction> {
   void Lose(std::shared_ptr<Worker> w, const std::string& why, bool kill);
   static void Wake(Worker& w);
   void RestartLater(core::Duration delay);
+  // Stops `w` once it has been idle for the idle timeout (checked by one timer per worker).
+  void StopWhenIdle(const std::shared_ptr<Worker>& w);
   // Serves one store operation or call a worker asked for; returns the reply frame.
   static Task<std::string> Serve(FunctionContext& ctx, Frame frame);
 
@@ -98,6 +117,7 @@ class ProcessFunction : public std::enable_shared_from_this<ProcessFunction> {
   std::string name_;
   core::ProcessEnv::Spec spec_;
   uint32_t max_workers_;
+  core::Duration idle_timeout_;
   std::shared_ptr<FunctionLog> log_;
   std::vector<std::shared_ptr<Worker>> workers_;  // alive and serving, busy or idle
   core::Duration restart_delay_{0};

@@ -272,6 +272,16 @@ class Emulation : private Driver::Mode {
       o.forward_timeout = std::chrono::duration_cast<milliseconds>(*t);
     }
     if (s_.traces) o.trace = TraceOf(id);
+    // Its process functions may run from their programs' folders (the scenario's; the loader
+    // made their paths absolute).
+    std::set<std::string> process_dirs;
+    for (const auto& f : s_.functions) {
+      if (f.spec.runtime() == "process" &&
+          std::find(f.nodes.begin(), f.nodes.end(), id) != f.nodes.end()) {
+        process_dirs.insert(std::filesystem::path(f.spec.handler()).parent_path().string());
+      }
+    }
+    for (const auto& dir : process_dirs) o.more.insert(o.more.end(), {"--process-dir", dir});
     std::map<std::string, net::LinkSpec> to_peers;
     for (const auto& peer : peers_.at(id)) {
       o.peers.emplace_back(peer, nodes_.at(peer).endpoint);

@@ -1,22 +1,33 @@
 // Process functions through real node processes: Python and shell programs from
 // tests/integration/functions as kept-alive workers, with their state in the node's store, and
-// what happens when a worker dies, hangs, breaks the protocol, or is replaced by a redeploy.
+// what happens when a worker dies, hangs, breaks the protocol, or is replaced by a redeploy; and
+// their sandbox: programs only from the process directories, workers as an unprivileged user
+// with no_new_privs in a process group of their own, killed over their memory limit, stopped
+// when idle.
+#include <pwd.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "tests/integration/commands.h"
 #include "tests/integration/node_cluster.h"
 
 namespace enoki {
 namespace {
 
+namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using testing::NodeCluster;
+
+// The node option that lets the test programs run.
+const std::vector<std::string> kProcessDir = {"--process-dir", ENOKI_TEST_FUNCTIONS};
 
 proto::FunctionSpec Program(const std::string& name, const std::string& file,
                             const std::string& keygroup, uint32_t concurrency = 0,
@@ -68,7 +79,7 @@ bool Alive(int pid) {
 }
 
 TEST(ProcessFunctionTest, PythonCounterEndsAtExactlyOneHundredOnASyncKeygroup) {
-  NodeCluster cluster({"a", "b"});
+  NodeCluster cluster({"a", "b"}, kProcessDir);
   auto a = cluster.Client("a");
   auto b = cluster.Client("b");
   CreateKeygroup(*a, "counters", {"a", "b"}, proto::SYNC);
@@ -112,7 +123,7 @@ TEST(ProcessFunctionTest, PythonCounterEndsAtExactlyOneHundredOnASyncKeygroup) {
 }
 
 TEST(ProcessFunctionTest, PythonReachesItsKeygroupLocallyAndAtARemoteReplica) {
-  NodeCluster cluster({"edge", "cloud"});
+  NodeCluster cluster({"edge", "cloud"}, kProcessDir);
   auto edge = cluster.Client("edge");
   auto cloud = cluster.Client("cloud");
   CreateKeygroup(*edge, "only-edge", {"edge"});
@@ -146,21 +157,21 @@ TEST(ProcessFunctionTest, PythonReachesItsKeygroupLocallyAndAtARemoteReplica) {
   EXPECT_EQ(big->size(), 300000u);
 }
 
-TEST(ProcessFunctionTest, ShellFunctionUsesTheEnokiCliWithNoAddressGiven) {
-  NodeCluster cluster({"a"});
+TEST(ProcessFunctionTest, ShellFunctionSpeaksTheProtocolWithReadAndHead) {
+  NodeCluster cluster({"a"}, kProcessDir);
   auto a = cluster.Client("a");
   CreateKeygroup(*a, "kg", {"a"});
   ASSERT_TRUE(a->DeployFunction(Program("upper", "upper.sh", "kg")).ok());
   auto r = a->Invoke("upper", "quiet words");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, "QUIET WORDS");
-  auto last = a->Get("kg", "last");  // written by `enoki kv put` inside the function
+  auto last = a->Get("kg", "last");  // written by the function's put frame
   ASSERT_TRUE(last.ok());
   EXPECT_EQ(last->value(), "quiet words");
 }
 
 TEST(ProcessFunctionTest, FailuresReachTheCallerAndWorkersAreReplaced) {
-  NodeCluster cluster({"a"});
+  NodeCluster cluster({"a"}, kProcessDir);
   auto a = cluster.Client("a");
   CreateKeygroup(*a, "kg", {"a"});
   ASSERT_TRUE(a->DeployFunction(Program("tool", "tool.py", "kg", 4, 1000)).ok());
@@ -224,7 +235,7 @@ TEST(ProcessFunctionTest, FailuresReachTheCallerAndWorkersAreReplaced) {
 }
 
 TEST(ProcessFunctionTest, RedeployLetsCallsInFlightFinishOnTheOldWorkers) {
-  NodeCluster cluster({"a"});
+  NodeCluster cluster({"a"}, kProcessDir);
   auto a = cluster.Client("a");
   CreateKeygroup(*a, "kg", {"a"});
   auto v1 = Program("tool", "tool.py", "kg");
@@ -251,7 +262,7 @@ TEST(ProcessFunctionTest, RedeployLetsCallsInFlightFinishOnTheOldWorkers) {
 }
 
 TEST(ProcessFunctionTest, WorkersComeBackWithTheNodeAndDieWithIt) {
-  NodeCluster cluster({"a"});
+  NodeCluster cluster({"a"}, kProcessDir);
   auto a = cluster.Client("a");
   CreateKeygroup(*a, "kg", {"a"});
   ASSERT_TRUE(a->DeployFunction(Program("counter", "counter.py", "kg")).ok());
@@ -280,7 +291,7 @@ TEST(ProcessFunctionTest, WorkersComeBackWithTheNodeAndDieWithIt) {
 }
 
 TEST(ProcessFunctionTest, AProgramThatCannotRunIsRefusedAtDeploy) {
-  NodeCluster cluster({"a"});
+  NodeCluster cluster({"a"}, kProcessDir);
   auto a = cluster.Client("a");
   CreateKeygroup(*a, "kg", {"a"});
   auto missing = a->DeployFunction(Program("f", "no-such-program.py", "kg"));
@@ -288,10 +299,224 @@ TEST(ProcessFunctionTest, AProgramThatCannotRunIsRefusedAtDeploy) {
   EXPECT_NE(missing.message().find("no-such-program.py: No such file or directory"),
             std::string::npos)
       << missing.ToString();
-  auto not_executable = a->DeployFunction(Program("f", "../node_cluster.h", "kg"));
+  auto not_executable = a->DeployFunction(Program("f", "README.md", "kg"));
   EXPECT_NE(not_executable.message().find("Permission denied"), std::string::npos)
       << not_executable.ToString();
   EXPECT_EQ(a->Invoke("f", "").status().code(), core::Code::kNotFound);
+}
+
+// A folder of its own under the temporary folder (mode 0755, owned by the test's user), removed
+// at the end.
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("enoki-sandbox-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::create_directories(path_);
+    fs::permissions(path_, fs::perms(0755));
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  std::string path() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+proto::FunctionSpec ProgramAt(const std::string& name, const std::string& path) {
+  proto::FunctionSpec s;
+  s.set_name(name);
+  s.set_runtime("process");
+  s.set_handler(path);
+  s.set_keygroup("kg");
+  return s;
+}
+
+TEST(SandboxTest, ProcessFunctionsAreOffWithoutAProcessDir) {
+  NodeCluster cluster({"a"});
+  auto a = cluster.Client("a");
+  CreateKeygroup(*a, "kg", {"a"});
+  auto refused = a->DeployFunction(Program("tool", "tool.py", "kg"));
+  EXPECT_EQ(refused.code(), core::Code::kInvalidArgument);
+  EXPECT_EQ(refused.message(),
+            "process functions are off at node a: it runs programs only from the folders it was "
+            "started with (--process-dir DIR)");
+  EXPECT_EQ(a->Invoke("tool", "pid").status().code(), core::Code::kNotFound);
+}
+
+TEST(SandboxTest, AHandlerOutsideTheProcessDirsOrEscapingByASymlinkIsRefused) {
+  TempDir dir;
+  fs::create_symlink("/bin/sh", dir / "sh");  // leads outside
+  fs::create_symlink(std::string(ENOKI_TEST_FUNCTIONS) + "/tool.py", dir / "tool.py");  // too
+  fs::copy_file(std::string(ENOKI_TEST_FUNCTIONS) + "/tool.py", dir / "inside.py");
+  fs::create_symlink(dir / "inside.py", dir / "alias.py");  // a symlink that stays inside
+  NodeCluster cluster({"a"}, {"--process-dir", dir.path()});
+  auto a = cluster.Client("a");
+  CreateKeygroup(*a, "kg", {"a"});
+  std::string real_dir = fs::canonical(dir.path()).string();
+
+  auto sh = a->DeployFunction(ProgramAt("sh", "/bin/sh"));
+  EXPECT_EQ(sh.code(), core::Code::kPermissionDenied);
+  EXPECT_NE(sh.message().find("the program /bin/sh "), std::string::npos) << sh.message();
+  EXPECT_NE(
+      sh.message().find("outside the node's process directories (--process-dir): " + real_dir),
+      std::string::npos)
+      << sh.message();
+  auto link = a->DeployFunction(ProgramAt("sh", dir / "sh"));
+  EXPECT_EQ(link.code(), core::Code::kPermissionDenied);
+  EXPECT_NE(link.message().find("the program " + (dir / "sh") + " leads to " +
+                                fs::canonical("/bin/sh").string() + ", which is outside"),
+            std::string::npos)
+      << link.message();
+  EXPECT_EQ(a->DeployFunction(ProgramAt("t", dir / "tool.py")).code(),
+            core::Code::kPermissionDenied);
+  std::string up;  // enough "../" to climb from the folder to "/"
+  for (int i = 0; i < 32; ++i) up += "../";
+  EXPECT_EQ(a->DeployFunction(ProgramAt("t", dir / (up + "bin/sh"))).code(),
+            core::Code::kPermissionDenied);
+  auto relative = a->DeployFunction(ProgramAt("t", "inside.py"));
+  EXPECT_EQ(relative.code(), core::Code::kInvalidArgument);
+  EXPECT_NE(relative.message().find("must be an absolute path"), std::string::npos)
+      << relative.message();
+  for (const auto& name : {"sh", "t"}) {
+    EXPECT_EQ(a->Invoke(name, "pid").status().code(), core::Code::kNotFound);
+  }
+
+  ASSERT_TRUE(a->DeployFunction(ProgramAt("alias", dir / "alias.py")).ok());
+  auto answer = a->Invoke("alias", "param x");
+  ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+  EXPECT_EQ(*answer, "<unset>");
+}
+
+// What process `pid` says in /proc/PID/status under `field` ("NoNewPrivs", "Uid", ...).
+std::string StatusField(int pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      std::istringstream words(line.substr(field.size() + 1));
+      std::string first;
+      words >> first;
+      return first;
+    }
+  }
+  return "";
+}
+
+TEST(SandboxTest, AWorkerRunsAsNobodyInItsOwnGroupAndDiesAtItsMemoryLimitNotTheNode) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: a node switches users only when it is root";
+  const passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  TempDir root_owned;  // root's, mode 0755: others may enter, not write
+  NodeCluster cluster({"a"}, kProcessDir);
+  auto a = cluster.Client("a", milliseconds(15000));
+  CreateKeygroup(*a, "kg", {"a"});
+  auto spec = Program("tool", "tool.py", "kg", 2, 12000);
+  spec.mutable_limits()->set_memory_bytes(64 << 20);
+  auto deployed = a->DeployFunction(spec);
+  ASSERT_TRUE(deployed.ok()) << deployed.ToString();
+
+  auto ids = a->Invoke("tool", "ids");
+  ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+  std::istringstream words(*ids);
+  unsigned uid = 0, gid = 0;
+  int pgrp = 0, pid = 0;
+  ASSERT_TRUE(words >> uid >> gid >> pgrp >> pid) << *ids;
+  EXPECT_EQ(uid, nobody->pw_uid);
+  EXPECT_EQ(gid, nobody->pw_gid);
+  EXPECT_EQ(pgrp, pid);  // a process group of its own
+  EXPECT_EQ(StatusField(pid, "NoNewPrivs"), "1");
+  EXPECT_EQ(*a->Invoke("tool", "nonewprivs"), "1");
+  EXPECT_EQ(StatusField(pid, "Groups"), std::to_string(nobody->pw_gid));  // root's groups dropped
+  EXPECT_EQ(*a->Invoke("tool", "write " + root_owned.path()), "refused: PermissionError");
+  EXPECT_FALSE(fs::exists(root_owned / "written-by-a-function"));
+
+  auto start = std::chrono::steady_clock::now();
+  auto grown = a->Invoke("tool", "grow 150");
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(grown.status().code(), core::Code::kInternal);
+  EXPECT_EQ(grown.status().message(),
+            "function 'tool': worker exceeded its memory limit (64 MiB) and was killed");
+  EXPECT_LT(took, std::chrono::seconds(5));  // killed, not left to end its sleep
+  EXPECT_TRUE(NodeCluster::Eventually([&] { return !Alive(pid); }));
+  // The node carries on, and so does the function, on a new worker.
+  EXPECT_TRUE(a->ListFunctions().ok());
+  auto again = a->Invoke("tool", "param x");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, "<unset>");
+  auto logs = a->FunctionLogs("tool", 0);
+  ASSERT_TRUE(logs.ok());
+  std::string all;
+  for (const auto& line : logs->lines()) all += line + "\n";
+  EXPECT_NE(all.find("worker exceeded its memory limit (64 MiB) and was killed"), std::string::npos)
+      << all;
+
+  // A function may ask for less than the node's limit, not more.
+  spec.mutable_limits()->set_memory_bytes(1ull << 40);
+  auto greedy = a->DeployFunction(spec);
+  EXPECT_EQ(greedy.code(), core::Code::kInvalidArgument);
+  EXPECT_NE(greedy.message().find("this node allows at most 536870912 (--worker-memory)"),
+            std::string::npos)
+      << greedy.message();
+}
+
+TEST(SandboxTest, CpuTimeAndOpenFilesAreLimitedPerFunction) {
+  NodeCluster cluster({"a"}, kProcessDir);
+  auto a = cluster.Client("a", milliseconds(15000));
+  CreateKeygroup(*a, "kg", {"a"});
+  auto spec = Program("tool", "tool.py", "kg", 1, 10000);
+  spec.mutable_limits()->set_cpu_seconds(1);
+  spec.mutable_limits()->set_open_files(16);
+  ASSERT_TRUE(a->DeployFunction(spec).ok());
+  int opened = std::stoi(*a->Invoke("tool", "files 100"));
+  EXPECT_GT(opened, 0);
+  EXPECT_LT(opened, 16);  // stdin, stdout, stderr and the module's own take some of the 16
+  auto spun = a->Invoke("tool", "spin");
+  EXPECT_EQ(spun.status().code(), core::Code::kInternal);
+  EXPECT_EQ(spun.status().message(),
+            "function 'tool': worker used up its CPU time limit (1 s) and was killed");
+  EXPECT_EQ(*a->Invoke("tool", "param x"), "<unset>");  // a new worker
+}
+
+TEST(SandboxTest, ARootNodeNeverRunsWorkersAsRoot) {
+  TempDir dir;
+  std::string args = "node --id a --in-memory --listen ipc://" + (dir / "s") + " --process-dir " +
+                     dir.path() + " --worker-user root";
+  testing::Output out = testing::Enoki(args);
+  EXPECT_NE(out.status, 0);
+  EXPECT_NE(out.text.find(::geteuid() == 0 ? "a node never runs process functions as root"
+                                           : "only a node that runs as root can run workers"),
+            std::string::npos)
+      << out.text;
+}
+
+TEST(SandboxTest, IdleWorkersAreStoppedAndStartedAgainOnDemand) {
+  NodeCluster cluster({"a"},
+                      {"--process-dir", ENOKI_TEST_FUNCTIONS, "--worker-idle-timeout", "0.5"});
+  auto a = cluster.Client("a");
+  CreateKeygroup(*a, "kg", {"a"});
+  ASSERT_TRUE(a->DeployFunction(Program("tool", "tool.py", "kg")).ok());
+  int first = std::stoi(*a->Invoke("tool", "pid"));
+  auto idle_from = std::chrono::steady_clock::now();
+  ASSERT_TRUE(NodeCluster::Eventually([&] { return !Alive(first); }, std::chrono::seconds(5)));
+  auto stopped_after = std::chrono::steady_clock::now() - idle_from;
+  EXPECT_GE(stopped_after, milliseconds(450));
+  std::printf(
+      "idle worker gone %lld ms after its last call (timeout 500 ms)\n",
+      static_cast<long long>(std::chrono::duration_cast<milliseconds>(stopped_after).count()));
+  EXPECT_TRUE(Children(cluster.pid("a")).empty());
+  auto again = a->Invoke("tool", "pid");  // started again for this call
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_NE(std::stoi(*again), first);
+  auto logs = a->FunctionLogs("tool", 0);
+  ASSERT_TRUE(logs.ok());
+  std::string all;
+  for (const auto& line : logs->lines()) all += line + "\n";
+  EXPECT_NE(all.find("worker stopped: idle for 500 ms"), std::string::npos) << all;
 }
 
 }  // namespace

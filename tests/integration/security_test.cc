@@ -386,12 +386,13 @@ TEST(AccessFileTest, ErrorsNameFileLineAndWhat) {
             "file");
 }
 
-// The node's own processes reach it on its local endpoint: a process function's worker (its store
-// calls) and the HTTP gateway (allowed with keys only when told --insecure).
+// The HTTP gateway reaches a node with keys on its local endpoint (allowed with keys only when told
+// --insecure); a process function's worker makes its store calls through its worker protocol.
 TEST(LocalEndpointTest, WorkersAndTheGatewayReachANodeWithKeys) {
   KeyFolder keys({"n", "alice"});
   NodeCluster cluster({"n"},
-                      {"--key", keys.key("n"), "--access", keys.Access({"alice"}), "--insecure"},
+                      {"--key", keys.key("n"), "--access", keys.Access({"alice"}), "--insecure",
+                       "--process-dir", ENOKI_TEST_FUNCTIONS},
                       /*http=*/true);
   adapters::Client alice(cluster.context(), cluster.endpoint("n"), milliseconds(10000), "n",
                          keys.ClientOf("alice", "n"));

@@ -239,6 +239,17 @@ TEST_F(FunctionHostTest, BadDeploymentsAreRefused) {
   EXPECT_NE(no_processes.error().find("runtime 'process' runs programs, which only real nodes can"),
             std::string::npos)
       << no_processes.error();
+  spec->set_runtime("native");
+  spec->set_handler("echo");
+  spec->set_concurrency(4294967295u);  // every call at once would be no limit at all
+  auto concurrency = Call("edge", r);
+  EXPECT_EQ(concurrency.code(), proto::INVALID_ARGUMENT);
+  EXPECT_EQ(concurrency.error(),
+            "function 'p': a concurrency of 4294967295 is over the 1024 a node allows");
+  spec->set_concurrency(0);
+  spec->mutable_limits()->set_memory_bytes(1 << 20);
+  EXPECT_EQ(Call("edge", r).error(), "function 'p': only runtime 'process' takes worker limits");
+  spec->clear_limits();
   spec->set_runtime("wasm");
   auto runtime = Call("edge", r);
   EXPECT_EQ(runtime.code(), proto::INVALID_ARGUMENT);

@@ -63,9 +63,10 @@ class ProcessFunctionTest : public ::testing::Test {
     spec_.set_keygroup("kg");
     spec_.set_concurrency(4);
     (*spec_.mutable_params())["at.cloud"] = "c";
-    fn_ = std::make_shared<ProcessFunction>(procs_, cluster_.sim(), spec_, "a",
-                                            std::map<std::string, std::string>{{"ENOKI_NODE", "x"}},
-                                            log_);
+    node::WorkerOptions options;
+    options.env = {{"PYTHONPATH", "x"}};
+    fn_ = std::make_shared<ProcessFunction>(procs_, cluster_.sim(), spec_, "a", options,
+                                            core::ProcessEnv::Limits{}, log_);
     EXPECT_TRUE(fn_->Start().ok());
   }
 
@@ -103,7 +104,7 @@ TEST_F(ProcessFunctionTest, WorkersGetTheirEnvironment) {
   ASSERT_EQ(procs_.procs.size(), 1u);  // started at deploy
   const auto& env = procs_.procs[0].spec.env;
   EXPECT_EQ(procs_.procs[0].spec.argv, std::vector<std::string>{"/bin/f"});
-  EXPECT_EQ(env.at("ENOKI_NODE"), "x");
+  EXPECT_EQ(env.at("PYTHONPATH"), "x");
   EXPECT_EQ(env.at("ENOKI_NODE_ID"), "a");
   EXPECT_EQ(env.at("ENOKI_FUNCTION"), "f");
   EXPECT_EQ(env.at("ENOKI_KEYGROUP"), "kg");
@@ -212,6 +213,52 @@ TEST_F(ProcessFunctionTest, DeadWorkersAreRestartedWithABackoffWhileTheyDieYoung
   cluster_.sim().RunFor(seconds(2));
   procs_.Exit(4, "was killed by SIGKILL");
   EXPECT_EQ(spawns_after(milliseconds(0)), 5u);
+}
+
+TEST_F(ProcessFunctionTest, IdleWorkersAreStoppedAndCallsStartThemAgain) {
+  node::WorkerOptions options;
+  options.idle_timeout = seconds(60);
+  fn_ = std::make_shared<ProcessFunction>(procs_, cluster_.sim(), spec_, "a", options,
+                                          core::ProcessEnv::Limits{}, log_);
+  ASSERT_TRUE(fn_->Start().ok());
+  ASSERT_EQ(procs_.procs.size(), 2u);  // the fixture's function had the first
+  cluster_.sim().RunFor(seconds(30));
+  Call(1, "x");                        // on worker 2, 30 s after its start
+  cluster_.sim().RunFor(seconds(40));  // busy meanwhile: not stopped
+  EXPECT_FALSE(procs_.procs[1].killed);
+  Out(2, "return 1\ny");
+  EXPECT_EQ(*results_.at(1), "y");
+  cluster_.sim().RunFor(seconds(59));
+  EXPECT_FALSE(procs_.procs[1].killed);
+  cluster_.sim().RunFor(seconds(2));  // 60 s after the call ended
+  EXPECT_TRUE(procs_.procs[1].killed);
+  EXPECT_NE(Log().find("worker stopped: idle for 60000 ms"), std::string::npos) << Log();
+  cluster_.sim().RunFor(seconds(10));
+  EXPECT_EQ(procs_.procs.size(), 2u);  // not restarted: nothing needs it
+  Call(2, "z");
+  ASSERT_EQ(procs_.procs.size(), 3u);  // started again on demand
+  EXPECT_EQ(procs_.TakeInput(3), "invoke 2 1\nz");
+}
+
+TEST(ProcessFunctionLimitsTest, TheFunctionsOwnOrTheNodesAndNeverMoreThanTheNodes) {
+  core::ProcessEnv::Limits node{512 << 20, 0, 1024, 64};
+  proto::FunctionSpec spec;
+  spec.set_name("f");
+  auto limits = ProcessFunction::Limits(spec, node);
+  ASSERT_TRUE(limits.ok());
+  EXPECT_EQ(limits->memory_bytes, 512u << 20);
+  EXPECT_EQ(limits->open_files, 1024u);
+  spec.mutable_limits()->set_memory_bytes(64 << 20);
+  spec.mutable_limits()->set_cpu_seconds(100);  // the node sets none: any
+  limits = ProcessFunction::Limits(spec, node);
+  ASSERT_TRUE(limits.ok());
+  EXPECT_EQ(limits->memory_bytes, 64u << 20);
+  EXPECT_EQ(limits->cpu_seconds, 100u);
+  EXPECT_EQ(limits->processes, 64u);
+  spec.mutable_limits()->set_processes(65);
+  EXPECT_EQ(ProcessFunction::Limits(spec, node).status().message(),
+            "function 'f' asks for 65 processes per worker; this node allows at most 64 "
+            "(--worker-procs)");
 }
 
 }  // namespace

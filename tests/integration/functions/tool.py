@@ -3,6 +3,7 @@
 
   put K V | get K | delete K | scan START END | call FN BODY AT | param NAME | pid | print TEXT
   sleep SECONDS | raise MESSAGE | exit CODE | garbage | big N | number N | stdin | flood
+  ids | nonewprivs | write FOLDER | grow MIB | spin | files N
 """
 import os
 import subprocess
@@ -53,6 +54,38 @@ def handle(body):
         return f"{len(sys.stdin.read())} {len(read)}"
     if cmd == "flood":  # stderr as fast as a C program can, until the call is killed
         os.execvp("yes", ["yes", "x" * 1000])  # fd 1 is a copy of stderr here
+    if cmd == "ids":  # who it runs as, and its process group
+        return f"{os.getuid()} {os.getgid()} {os.getpgrp()} {os.getpid()}"
+    if cmd == "nonewprivs":
+        with open("/proc/self/status") as status:
+            return next(l.split()[1] for l in status if l.startswith("NoNewPrivs:"))
+    if cmd == "write":  # tries to make a file in FOLDER
+        try:
+            with open(os.path.join(args[0], "written-by-a-function"), "w") as f:
+                f.write("x")
+            return "written"
+        except OSError as e:
+            return "refused: " + type(e).__name__
+    if cmd == "grow":  # keeps MIB mebibytes resident, then waits to be killed
+        block = bytearray(int(args[0]) << 20)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(10)
+        return "still alive"
+    if cmd == "spin":  # CPU time until something stops it
+        while True:
+            pass
+    if cmd == "files":  # how many of N more files it can open
+        opened = []
+        try:
+            for _ in range(int(args[0])):
+                opened.append(open("/dev/null"))
+        except OSError:
+            pass
+        count = len(opened)
+        for f in opened:
+            f.close()
+        return str(count)
     if cmd == "big":
         return b"x" * int(args[0])
     raise ValueError("unknown command " + cmd)

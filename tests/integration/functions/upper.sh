@@ -1,13 +1,16 @@
 #!/bin/sh
-# A process function in plain shell: keeps the body under key "last" of its keygroup with the
-# `enoki` CLI (which finds the node in ENOKI_NODE) and returns it in capitals.
-export LC_ALL=C
+# A process function in plain shell: keeps the body under key "last" of its keygroup (a `put`
+# frame of the worker protocol, answered `ok`) and returns it in capitals.
+export LC_ALL=C                                   # ${#body} counts bytes
 while read -r verb id len; do
   body=$(head -c "$len")
-  if enoki kv put "$ENOKI_KEYGROUP" last "$body" >/dev/null 2>&1; then
+  printf 'put 4 %d\nlast%s' "${#body}" "$body"
+  read -r reply code n                            # "ok", or "error CODE N" and N bytes of message
+  if [ "$reply" = ok ]; then
     out=$(printf %s "$body" | tr a-z A-Z)
     printf 'return %d\n%s' "${#out}" "$out"
   else
-    printf 'fail 15\nenoki kv failed'
+    message=$(head -c "$n")
+    printf 'fail %d\n%s' "${#message}" "$message"
   fi
 done
