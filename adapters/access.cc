@@ -105,7 +105,8 @@ core::Result<std::map<std::string, AccessEntry>> ReadAccessFile(const std::strin
       return core::Status::InvalidArgument(where + "client '" + name +
                                            "' has no key (expected NAME KEY PERMISSIONS...)");
     }
-    AccessEntry entry{.quota = quota};
+    AccessEntry entry;
+    entry.quota = quota;
     while (words >> word) {
       if (word[0] == '#') break;
       auto is_quota = SetQuota(word, entry.quota);
