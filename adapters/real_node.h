@@ -33,10 +33,11 @@ struct RealNodeConfig {
   std::map<std::string, std::string> peers;    // id -> endpoint
   std::map<std::string, net::LinkSpec> links;  // peers whose messages the shaper holds back
   bool process_functions = false;              // whether programs may be deployed as functions
-  std::string trace;  // append a measurement trace to this file; empty: none
-  std::string http;   // also serve functions over HTTP on HOST:PORT; empty: no
+  std::string trace;        // append a measurement trace to this file; empty: none
+  HttpGatewayOptions http;  // also serve functions over HTTP on http.address; empty: no
   // CURVE on the listen endpoint and to the peers (its local endpoint is made here); none: plain.
   std::optional<TransportSecurity> security;
+  size_t max_clients = 0;  // ZeroMQ client connections at once (ZmqTransportOptions); 0: no cap
 };
 
 class RealNode {
@@ -51,10 +52,9 @@ class RealNode {
   ~RealNode();
 
   node::Node& node() { return *node_; }
-  // With security: the clients and their permissions from now on (ZmqTransport::SetClients).
-  [[nodiscard]] core::Status SetClients(const std::map<std::string, AccessEntry>& clients) {
-    return transport_.SetClients(clients);
-  }
+  // With security: the clients and their permissions from now on, over ZeroMQ
+  // (ZmqTransport::SetClients) and HTTP (HttpGateway::SetAccess); changes nothing on an error.
+  [[nodiscard]] core::Status SetClients(const std::map<std::string, AccessEntry>& clients);
   // The endpoints it holds, as its ready file says them.
   const ReadyInfo& ready() const { return ready_; }
 
