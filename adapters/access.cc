@@ -7,6 +7,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
 #include "adapters/curve.h"
 #include "node/validation.h"
 
@@ -75,6 +78,18 @@ core::Status AddPermission(const std::string& word, Permissions& p) {
   return core::Status::Ok();
 }
 
+constexpr const char* kTokenPrefix = "token:";
+
+std::string Hex(const unsigned char* data, size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < size; ++i) {
+    out += kDigits[data[i] >> 4];
+    out += kDigits[data[i] & 15];
+  }
+  return out;
+}
+
 bool Allows(const std::set<std::string>& names, const std::string& name) {
   return names.contains("*") || names.contains(name);
 }
@@ -120,26 +135,59 @@ core::Result<std::map<std::string, AccessEntry>> ReadAccessFile(const std::strin
     if (auto st = node::ValidateName("client name", name); !st.ok()) {
       return core::Status::InvalidArgument(where + st.message());
     }
-    // A key's 40 characters, or a file: a relative path is beside the access file.
-    std::string key_path =
-        IsKeyText(key) || std::filesystem::path(key).is_absolute() ? key : (folder / key).string();
-    auto public_key = ReadPublicKey(key_path);
-    if (!public_key.ok()) {
-      return core::Status::InvalidArgument(where + "client '" + name +
-                                           "': " + public_key.status().message());
+    if (key.rfind(kTokenPrefix, 0) == 0) {
+      entry.token_digest = key.substr(std::strlen(kTokenPrefix));
+      if (entry.token_digest.size() != 2 * SHA256_DIGEST_LENGTH ||
+          entry.token_digest.find_first_not_of("0123456789abcdef") != std::string::npos) {
+        return core::Status::InvalidArgument(
+            where + "client '" + name +
+            "': a token is named by the 64 lowercase hex digits of its SHA-256 (the line "
+            "`enoki keys token` prints)");
+      }
+    } else if (key != "-") {
+      // A key's 40 characters, or a file: a relative path is beside the access file.
+      std::string key_path = IsKeyText(key) || std::filesystem::path(key).is_absolute()
+                                 ? key
+                                 : (folder / key).string();
+      auto public_key = ReadPublicKey(key_path);
+      if (!public_key.ok()) {
+        return core::Status::InvalidArgument(where + "client '" + name +
+                                             "': " + public_key.status().message());
+      }
+      entry.public_key = *public_key;
     }
     if (clients.contains(name)) {
       return core::Status::InvalidArgument(where + "client '" + name + "' is listed twice");
     }
-    if (auto other = names_by_key.find(*public_key); other != names_by_key.end()) {
-      return core::Status::InvalidArgument(where + "client '" + name + "' has the key of '" +
-                                           other->second + "': every client needs its own");
+    // Every credential is its own; one line at most is for callers without one.
+    std::string credential = key == "-" ? "-" : entry.public_key + entry.token_digest;
+    if (auto other = names_by_key.find(credential); other != names_by_key.end()) {
+      return core::Status::InvalidArgument(
+          where + "client '" + name +
+          (key == "-" ? "' is a second line for callers without a credential (after '"
+                      : "' has the key of '") +
+          other->second + (key == "-" ? "'): merge them" : "': every client needs its own"));
     }
-    names_by_key[*public_key] = name;
-    entry.public_key = *public_key;
+    names_by_key[credential] = name;
     clients[name] = std::move(entry);
   }
   return clients;
+}
+
+std::string TokenDigest(const std::string& token) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  return Hex(digest, sizeof digest);
+}
+
+core::Result<std::string> WriteTokenFile(const std::string& path) {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    return core::Status::Internal("cannot draw a random token (OpenSSL RAND_bytes failed)");
+  }
+  std::string token = Hex(bytes, sizeof bytes);
+  ENOKI_RETURN_IF_ERROR(WriteNewFile(path, token + "\n", 0600));
+  return token;
 }
 
 core::Status Authorize(const std::string& client, const Permissions& p, const proto::Request& r) {

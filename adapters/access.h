@@ -6,7 +6,11 @@
 //   sensor   keys/sensor.pub                write:readings
 //   viewer   rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7   read:readings invoke:average
 //
-// The key is its 40 characters of Z85, or a .pub file (relative to this file's folder). The
+// The key is its 40 characters of Z85, or a .pub file (relative to this file's folder). For the
+// HTTP gateway, a line may instead name a bearer token, as `token:` and the hex SHA-256 of the
+// token
+// (`enoki keys token NAME` makes one; the file holds no secret), or `-`: what callers without a
+// credential may do over HTTP (public functions, e.g. `public - invoke:hello`; one such line). The
 // permissions (none: the client may connect and do nothing):
 //   admin            create and delete keygroups, add and remove replicas
 //   read:KG          get and scan in keygroup KG, and its info ('*': every keygroup)
@@ -40,15 +44,24 @@ struct Permissions {
   std::set<std::string> invoke;  // functions, or "*"
 };
 
+// One line of the file: exactly one of `public_key` and `token_digest` is set, or neither for the
+// line of callers without a credential.
 struct AccessEntry {
-  std::string public_key;  // Z85
+  std::string public_key;    // Z85: a ZeroMQ client's CURVE key
+  std::string token_digest;  // lowercase hex SHA-256 of an HTTP bearer token
   Permissions permissions;
   net::Quota quota;
 };
 
-// Client name -> its key, permissions and quota (`quota` where its line changes none).
+// Client name -> its credential, permissions and quota (`quota` where its line changes none).
 core::Result<std::map<std::string, AccessEntry>> ReadAccessFile(const std::string& path,
                                                                 const net::Quota& quota);
+
+// The lowercase hex SHA-256 of `token`, as an access file names it.
+std::string TokenDigest(const std::string& token);
+// Writes a new random bearer token (32 bytes, as 64 hex digits) to `path` (mode 0600; refuses to
+// overwrite) and returns it.
+core::Result<std::string> WriteTokenFile(const std::string& path);
 
 // OK when `permissions` allow `request`, else PERMISSION_DENIED naming the client, what it asked
 // and the permission that it lacks.

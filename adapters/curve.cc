@@ -18,11 +18,13 @@ namespace {
 
 constexpr size_t kZ85KeyChars = 40;
 
-core::Status WriteNew(const std::string& path, const std::string& text, mode_t mode) {
+}  // namespace
+
+core::Status WriteNewFile(const std::string& path, const std::string& text, mode_t mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, mode);
   if (fd < 0) {
     return core::Status::IOError("cannot create " + path + ": " + std::strerror(errno) +
-                                 (errno == EEXIST ? " (remove it first to make a new key)" : ""));
+                                 (errno == EEXIST ? " (remove it first to make a new one)" : ""));
   }
   ::fchmod(fd, mode);  // whatever the umask says
   ssize_t n = ::write(fd, text.data(), text.size());
@@ -33,8 +35,6 @@ core::Status WriteNew(const std::string& path, const std::string& text, mode_t m
   }
   return core::Status::Ok();
 }
-
-}  // namespace
 
 bool IsKeyText(const std::string& s) {
   if (s.size() != kZ85KeyChars) return false;
@@ -62,16 +62,16 @@ core::Status WriteKeyFiles(const std::string& base, const std::string& name, con
                                  ": File exists (remove it first to make a new key)");
   }
   ENOKI_RETURN_IF_ERROR(
-      WriteNew(secret_path,
-               "# enoki key pair '" + name +
-                   "': keep this file secret (enoki node --key, a client's --identity)\n"
-                   "public " +
-                   keys.public_key + "\nsecret " + keys.secret_key + "\n",
-               0600));
-  return WriteNew(public_path,
-                  "# enoki public key '" + name + "': hand it to whoever must admit '" + name +
-                      "'\npublic " + keys.public_key + "\n",
-                  0644);
+      WriteNewFile(secret_path,
+                   "# enoki key pair '" + name +
+                       "': keep this file secret (enoki node --key, a client's --identity)\n"
+                       "public " +
+                       keys.public_key + "\nsecret " + keys.secret_key + "\n",
+                   0600));
+  return WriteNewFile(public_path,
+                      "# enoki public key '" + name + "': hand it to whoever must admit '" + name +
+                          "'\npublic " + keys.public_key + "\n",
+                      0644);
 }
 
 core::Result<KeyPair> ReadKeyPair(const std::string& path) {

@@ -4,6 +4,8 @@
 // Keys travel as Z85 text (40 characters). docs/security.md has how to make and hand them out.
 #pragma once
 
+#include <sys/types.h>
+
 #include <map>
 #include <string>
 
@@ -23,6 +25,8 @@ core::Result<KeyPair> GenerateKeyPair();
 // Writes `base`.key (mode 0600) and `base`.pub; refuses to overwrite either. `name` goes into
 // the files' comment.
 core::Status WriteKeyFiles(const std::string& base, const std::string& name, const KeyPair& keys);
+// Writes `text` to a new file `path` with `mode` (whatever the umask says); refuses to overwrite.
+core::Status WriteNewFile(const std::string& path, const std::string& text, mode_t mode);
 // Whether `text` is a key itself: 40 characters of Z85.
 bool IsKeyText(const std::string& text);
 // A key pair file. Errors name the file and line. A file that holds a secret key and that others

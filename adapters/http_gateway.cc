@@ -1,12 +1,29 @@
-// The HTTP gateway on cpp-httplib, forwarding to the node over ZeroMQ.
+// The HTTP gateway on cpp-httplib, forwarding to the node over ZeroMQ. cpp-httplib parses and
+// routes requests; the subclass below owns each connection: admission, the TLS handshake, and a
+// stream whose reads keep the header and read timeouts.
 #include "adapters/http_gateway.h"
 
-#include <httplib.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include "adapters/client.h"
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+
+#include <httplib.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 namespace enoki::adapters {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // The HTTP status for a wire error code.
 int HttpStatusFor(int code) {
@@ -34,46 +51,455 @@ int HttpStatusFor(int code) {
   }
 }
 
+// OpenSSL's last error, as text.
+std::string SslError() {
+  unsigned long e = ERR_get_error();
+  if (e == 0) return "unknown TLS error";
+  char text[256];
+  ERR_error_string_n(e, text, sizeof text);
+  ERR_clear_error();
+  return text;
+}
+
+// A TLS server context from PEM files; the error names the file.
+core::Result<SSL_CTX*> LoadTls(const std::string& cert_file, const std::string& key_file) {
+  for (const auto& [what, path] : {std::pair{"certificate", cert_file}, {"key", key_file}}) {
+    if (!std::ifstream(path)) {
+      return core::Status::InvalidArgument(std::string("cannot read the TLS ") + what + " file " +
+                                           path + ": " + std::strerror(errno));
+    }
+  }
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr) return core::Status::Internal("cannot make a TLS context: " + SslError());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  std::string error;
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
+    error = "the TLS certificate file " + cert_file + " holds no PEM certificate: " + SslError();
+  } else if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    error = "the TLS key file " + key_file + " holds no PEM private key: " + SslError();
+  } else if (SSL_CTX_check_private_key(ctx) != 1) {
+    error = "the TLS key file " + key_file + " is not the key of the certificate in " + cert_file;
+  }
+  if (!error.empty()) {
+    SSL_CTX_free(ctx);
+    return core::Status::InvalidArgument(error);
+  }
+  return ctx;
+}
+
+// Runs each connection on a thread of its own, up to `max` at once; beyond that, the connection
+// is handed to `refuse` on the accepting thread (which must not block).
+class ThreadPerConnection : public httplib::TaskQueue {
+ public:
+  explicit ThreadPerConnection(size_t max) : max_(max) {}
+  // Set while a connection over the cap runs on the accepting thread.
+  static inline thread_local bool over_cap = false;
+
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (running_ < max_) {
+        ++running_;
+        std::thread([this, fn = std::move(fn)] {
+          fn();
+          std::lock_guard<std::mutex> done(mu_);
+          if (--running_ == 0) idle_.notify_all();
+        }).detach();
+        return;
+      }
+    }
+    over_cap = true;
+    fn();
+    over_cap = false;
+  }
+  // Waits for every connection's thread to end.
+  void shutdown() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_.wait(lock, [this] { return running_ == 0; });
+  }
+
+ private:
+  const size_t max_;
+  std::mutex mu_;  // guards running_
+  std::condition_variable idle_;
+  size_t running_ = 0;
+};
+
+// One accepted connection (plain, or TLS once `ssl` is set) as cpp-httplib reads and writes it:
+// non-blocking, every wait bounded by the read timeout and, while a request head is awaited, by
+// the head's deadline; every wait also ends when the gateway stops (`stop_fd` readable).
+class ConnectionStream : public httplib::Stream {
+ public:
+  ConnectionStream(int fd, int stop_fd, std::chrono::milliseconds idle)
+      : fd_(fd), stop_fd_(stop_fd), idle_(idle) {}
+  ~ConnectionStream() override {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+  }
+  // The connection being served on this thread (for handlers that must close it after answering).
+  static inline thread_local ConnectionStream* current = nullptr;
+
+  // From now until HeadDone, reads fail once `deadline` has passed.
+  void AwaitHead(Clock::time_point deadline) {
+    head_deadline_ = deadline;
+    in_head_ = true;
+  }
+  void HeadDone() { in_head_ = false; }
+  bool head_done() const { return !in_head_; }
+  // Closes the connection after the response under way.
+  void CloseAfterResponse() { close_ = true; }
+  bool close_after_response() const { return close_; }
+
+  // TLS over the connection: the handshake, within the head's deadline.
+  bool Handshake(SSL_CTX* ctx) {
+    ssl_ = SSL_new(ctx);
+    if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1) return false;
+    while (true) {
+      int r = SSL_accept(ssl_);
+      if (r == 1) return true;
+      int e = SSL_get_error(ssl_, r);
+      if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
+          !Wait(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT)) {
+        ERR_clear_error();
+        return false;
+      }
+    }
+  }
+  // Waits for the first byte of the next request, at most the read timeout.
+  bool AwaitRequest() { return Buffered() || Wait(POLLIN); }
+  // Ends TLS politely when the exchange went well.
+  void Shutdown() {
+    if (ssl_ != nullptr) SSL_shutdown(ssl_);
+  }
+
+  bool is_readable() const override { return Buffered() || Wait(POLLIN); }
+  bool is_writable() const override { return Wait(POLLOUT); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (off_ == len_) {
+      off_ = len_ = 0;
+      ssize_t n = Transfer(POLLIN, buffer_, sizeof buffer_);
+      if (n <= 0) return n;
+      len_ = static_cast<size_t>(n);
+    }
+    size_t n = std::min(size, len_ - off_);
+    std::memcpy(ptr, buffer_ + off_, n);
+    off_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    size_t done = 0;
+    while (done < size) {
+      ssize_t n = Transfer(POLLOUT, const_cast<char*>(ptr) + done, size - done);
+      if (n <= 0) return -1;
+      done += static_cast<size_t>(n);
+    }
+    return static_cast<ssize_t>(size);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    Address(::getpeername, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    Address(::getsockname, ip, port);
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  bool Buffered() const { return off_ < len_ || (ssl_ != nullptr && SSL_pending(ssl_) > 0); }
+
+  // Waits until the socket is ready for `events`, within the read timeout and the head's
+  // deadline; false on a timeout, an error or the gateway's stop.
+  bool Wait(short events) const {
+    auto limit = idle_;
+    if (in_head_) {
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(head_deadline_ - Clock::now());
+      if (left.count() <= 0) return false;
+      limit = std::min(limit, left);
+    }
+    pollfd fds[2] = {{fd_, events, 0}, {stop_fd_, POLLIN, 0}};
+    int r;
+    do {
+      r = ::poll(fds, 2, static_cast<int>(limit.count()));
+    } while (r < 0 && errno == EINTR);
+    return r > 0 && fds[1].revents == 0 && fds[0].revents != 0;
+  }
+
+  // One read (POLLIN) or write (POLLOUT) of at most `size` bytes, waiting as needed: what moved,
+  // 0 at the end of the stream, -1 on an error or a timeout.
+  ssize_t Transfer(short direction, char* data, size_t size) {
+    while (true) {
+      short wait = direction;
+      if (ssl_ != nullptr) {
+        int n = direction == POLLIN ? SSL_read(ssl_, data, static_cast<int>(size))
+                                    : SSL_write(ssl_, data, static_cast<int>(size));
+        if (n > 0) return n;
+        int e = SSL_get_error(ssl_, n);
+        if (e == SSL_ERROR_ZERO_RETURN) return 0;
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+          ERR_clear_error();
+          return -1;
+        }
+        wait = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+      } else {
+        ssize_t n = direction == POLLIN ? ::recv(fd_, data, size, 0)
+                                        : ::send(fd_, data, size, MSG_NOSIGNAL);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      }
+      if (!Wait(wait)) return -1;
+    }
+  }
+
+  template <typename Fn>
+  void Address(Fn fn, std::string& ip, int& port) const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    ip.clear();
+    port = 0;
+    if (fn(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
+    char text[INET6_ADDRSTRLEN] = "";
+    if (addr.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+      ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+      port = ntohs(a->sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+      ::inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+      port = ntohs(a->sin6_port);
+    }
+    ip = text;
+  }
+
+  int fd_;
+  int stop_fd_;
+  std::chrono::milliseconds idle_;
+  SSL* ssl_ = nullptr;
+  bool in_head_ = false;
+  Clock::time_point head_deadline_{};
+  bool close_ = false;
+  char buffer_[4096];
+  size_t off_ = 0;
+  size_t len_ = 0;
+};
+
 }  // namespace
 
-HttpGateway::HttpGateway(zmq::context_t& context, std::string node_endpoint, std::string address,
-                         size_t max_body_bytes)
+// cpp-httplib's server, taking over each accepted connection (its process_and_close_socket):
+// the caps, TLS, the timeouts, then requests for as long as the client keeps the connection.
+class HttpGateway::Server : public httplib::Server {
+ public:
+  explicit Server(const HttpGatewayOptions& options) : options_(options) {
+    new_task_queue = [this] { return new ThreadPerConnection(options_.max_connections); };
+  }
+  ~Server() override {
+    if (tls_ != nullptr) SSL_CTX_free(tls_);
+    if (stop_fd_ >= 0) ::close(stop_fd_);
+  }
+
+  core::Status Init() {
+    stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
+    if (stop_fd_ < 0) return core::Status::IOError(std::string("eventfd: ") + std::strerror(errno));
+    if (!options_.cert_file.empty()) {
+      auto ctx = LoadTls(options_.cert_file, options_.key_file);
+      if (!ctx.ok()) return ctx.status();
+      tls_ = *ctx;
+    }
+    return core::Status::Ok();
+  }
+  // Lets `backlog` connections wait to be accepted (cpp-httplib's own is 5: a burst of clients
+  // would overflow it and wait for the kernel's retries, seconds). After binding.
+  void WidenBacklog(int backlog) { ::listen(svr_sock_, backlog); }
+  // Wakes every connection's waits, so that they end now.
+  void StopConnections() {
+    uint64_t one = 1;
+    (void)!::write(stop_fd_, &one, sizeof one);
+  }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    auto accepted = Clock::now();
+    ::fcntl(sock, F_SETFL, ::fcntl(sock, F_GETFL) | O_NONBLOCK);
+    ConnectionStream stream(sock, stop_fd_, options_.read_timeout);
+    std::string address;
+    int port = 0;
+    stream.get_remote_ip_and_port(address, port);
+    bool admitted = !ThreadPerConnection::over_cap && Enter(address);
+    if (!admitted) {
+      // A short answer without waiting (plain HTTP only: a TLS client would not read it).
+      if (tls_ == nullptr) {
+        std::string why = ThreadPerConnection::over_cap
+                              ? "too many connections to this node's HTTP gateway\n"
+                              : "too many connections from " + address + "\n";
+        std::string answer =
+            "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+            "Content-Type: text/plain\r\nContent-Length: " +
+            std::to_string(why.size()) + "\r\n\r\n" + why;
+        (void)!::send(sock, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
+      ::close(sock);
+      return false;
+    }
+    ConnectionStream::current = &stream;
+    stream.AwaitHead(accepted + options_.header_timeout);
+    bool ok = tls_ == nullptr || stream.Handshake(tls_);
+    bool first = true;
+    while (ok && svr_sock_ != INVALID_SOCKET) {
+      if (!first) {
+        if (!stream.AwaitRequest()) break;
+        stream.AwaitHead(Clock::now() + options_.header_timeout);
+      }
+      first = false;
+      bool closed = false;
+      ok = process_request(stream, false, closed, [&](httplib::Request&) { stream.HeadDone(); });
+      // A head that was not read whole (answered 400 or cut off) ends the connection.
+      if (closed || stream.close_after_response() || !stream.head_done()) break;
+    }
+    if (ok) stream.Shutdown();
+    ConnectionStream::current = nullptr;
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    Leave(address);
+    return ok;
+  }
+
+  // Counts a connection from `address`; false when it has its share already.
+  bool Enter(const std::string& address) {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t& open = per_address_[address];
+    if (open >= options_.max_per_address) {
+      if (open == 0) per_address_.erase(address);
+      return false;
+    }
+    ++open;
+    return true;
+  }
+  void Leave(const std::string& address) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = per_address_.find(address);
+    if (--it->second == 0) per_address_.erase(it);
+  }
+
+  const HttpGatewayOptions& options_;
+  SSL_CTX* tls_ = nullptr;
+  int stop_fd_ = -1;
+  std::mutex mu_;                              // guards per_address_
+  std::map<std::string, size_t> per_address_;  // open connections by client address
+};
+
+HttpGateway::HttpGateway(zmq::context_t& context, std::string node_endpoint,
+                         HttpGatewayOptions options)
     : context_(context),
       node_endpoint_(std::move(node_endpoint)),
-      address_(std::move(address)),
-      max_body_bytes_(max_body_bytes),
-      server_(std::make_unique<httplib::Server>()) {}
+      options_(std::move(options)),
+      server_(std::make_unique<Server>(options_)),
+      callers_(std::make_shared<Callers>()) {}
 
 HttpGateway::~HttpGateway() {
+  server_->StopConnections();
   server_->stop();
   if (thread_.joinable()) thread_.join();
 }
 
+void HttpGateway::SetAccess(const std::map<std::string, AccessEntry>& clients) {
+  auto callers = std::make_shared<Callers>();
+  for (const auto& [name, entry] : clients) {
+    if (!entry.token_digest.empty()) {
+      callers->by_token[entry.token_digest] = {name, entry.permissions};
+    } else if (entry.public_key.empty()) {
+      callers->anonymous = std::pair{name, entry.permissions};
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  callers_ = std::move(callers);
+}
+
+std::optional<std::pair<int, std::string>> HttpGateway::Refusal(const std::string& authorization,
+                                                                const std::string& function) const {
+  if (!options_.authenticate) return std::nullopt;
+  std::shared_ptr<const Callers> callers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    callers = callers_;
+  }
+  const std::pair<std::string, Permissions>* caller = nullptr;
+  proto::Request call;
+  call.mutable_invoke()->set_function(function);
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.empty()) {
+    if (callers->anonymous &&
+        Authorize(callers->anonymous->first, callers->anonymous->second, call).ok()) {
+      return std::nullopt;
+    }
+    return std::pair{401, "function '" + function +
+                              "' is not public: call it with a header 'Authorization: Bearer "
+                              "TOKEN' (a token of the node's access file)"};
+  }
+  if (authorization.rfind(kBearer, 0) != 0) {
+    return std::pair{401, std::string("the Authorization header must be 'Bearer TOKEN'")};
+  }
+  auto it = callers->by_token.find(TokenDigest(authorization.substr(kBearer.size())));
+  if (it == callers->by_token.end()) {
+    return std::pair{401, std::string("unknown bearer token (not in the node's access file)")};
+  }
+  caller = &it->second;
+  if (core::Status st = Authorize(caller->first, caller->second, call); !st.ok()) {
+    return std::pair{403, st.message()};
+  }
+  return std::nullopt;
+}
+
+std::unique_ptr<Client> HttpGateway::TakeClient() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!clients_.empty()) {
+      auto client = std::move(clients_.back());
+      clients_.pop_back();
+      return client;
+    }
+  }
+  return std::make_unique<Client>(context_, node_endpoint_, std::chrono::seconds(60));
+}
+
+void HttpGateway::ReturnClient(std::unique_ptr<Client> client) {
+  std::lock_guard<std::mutex> lock(mu_);
+  clients_.push_back(std::move(client));
+}
+
 core::Status HttpGateway::Start() {
-  auto colon = address_.rfind(':');
+  const std::string& address = options_.address;
+  auto colon = address.rfind(':');
   int port = -1;
   if (colon != std::string::npos) {
     try {
-      port = std::stoi(address_.substr(colon + 1));
+      port = std::stoi(address.substr(colon + 1));
     } catch (const std::exception&) {
       port = -1;
     }
   }
   if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
-    return core::Status::InvalidArgument("HTTP address '" + address_ +
+    return core::Status::InvalidArgument("HTTP address '" + address +
                                          "' must look like HOST:PORT, e.g. 127.0.0.1:8000");
   }
-  std::string host = address_.substr(0, colon);
+  std::string host = address.substr(0, colon);
+  ENOKI_RETURN_IF_ERROR(server_->Init());
 
+  // Answers `status` with `why`; closes the connection after, so that a body never gets read.
+  auto refuse = [](httplib::Response& res, int status, const std::string& why) {
+    res.status = status;
+    if (status == 401) res.set_header("WWW-Authenticate", "Bearer");
+    res.set_content(why + "\n", "text/plain");
+    if (ConnectionStream::current != nullptr) ConnectionStream::current->CloseAfterResponse();
+  };
   auto call = [this](const httplib::Request& req, const std::string& body, httplib::Response& res) {
-    // One client per server thread; it lives as long as the thread.
-    thread_local std::unique_ptr<Client> client;
-    if (!client) {
-      client = std::make_unique<Client>(context_, node_endpoint_, std::chrono::seconds(60));
-    }
     std::string function = req.path.substr(1);
     bool async = req.get_header_value("X-tinyFaaS-Async") == "true";
+    auto client = TakeClient();
     auto result = client->Invoke(function, body, async);
+    ReturnClient(std::move(client));
     if (result.ok()) {
       res.status = async ? 202 : 200;
       res.set_content(*result, "text/plain");
@@ -85,56 +511,54 @@ core::Status HttpGateway::Start() {
   // Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm and the
   // client's delayed ACK hold every response back by 40 ms.
   server_->set_tcp_nodelay(true);
-  // cpp-httplib keeps a worker per open keep-alive connection; with its default of 8 workers the
-  // 9th concurrent client waits for another to disconnect. Workers mostly wait on the node.
-  server_->new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
-  // By default a connection is closed after 5 requests, and the reconnects overflow the listen
-  // backlog of 5 (SYN retries: hundreds of ms of tail latency). Keep connections open instead.
-  server_->set_keep_alive_max_count(1u << 30);
   // A body over the limit is refused before it is read when its declared length says so, and
   // while it is read otherwise, counting what a compressed body inflates to (a small gzip body
   // can inflate to gigabytes); either way the connection is closed after the answer, so that
-  // the rest of the body is never read.
-  server_->Post(
-      R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))",
-      [this, call](const httplib::Request& req, httplib::Response& res,
-                   const httplib::ContentReader& read) {
-        auto refuse = [&](int status, const std::string& why) {
-          res.status = status;
-          res.set_header("Connection", "close");
-          res.set_content(why + "\n", "text/plain");
-        };
-        std::string too_large =
-            "request body over " + std::to_string(max_body_bytes_) + " bytes (after decompression)";
-        std::string declared = req.get_header_value("Content-Length");
-        if (!declared.empty() && (declared.size() > 18 ||
-                                  declared.find_first_not_of("0123456789") != std::string::npos ||
-                                  std::stoull(declared) > static_cast<uint64_t>(max_body_bytes_))) {
-          return refuse(413, too_large);
-        }
-        std::string body;
-        bool over = false;
-        bool read_all = read([&](const char* data, size_t size) {
-          if (body.size() + size > max_body_bytes_) {
-            over = true;
-            return false;
-          }
-          body.append(data, size);
-          return true;
-        });
-        if (over) return refuse(413, too_large);
-        if (!read_all) return refuse(400, "the request body could not be read");
-        call(req, body, res);
-      });
-  server_->Get(
-      R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))",
-      [call](const httplib::Request& req, httplib::Response& res) { call(req, req.body, res); });
+  // the rest of the body is never read. The credential is checked first: a caller who may not
+  // call the function gets no byte of its body read either.
+  server_->Post(R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))", [this, call, refuse](
+                                                         const httplib::Request& req,
+                                                         httplib::Response& res,
+                                                         const httplib::ContentReader& read) {
+    if (auto no = Refusal(req.get_header_value("Authorization"), req.path.substr(1))) {
+      return refuse(res, no->first, no->second);
+    }
+    std::string too_large = "request body over " + std::to_string(options_.max_body_bytes) +
+                            " bytes (after decompression)";
+    std::string declared = req.get_header_value("Content-Length");
+    if (!declared.empty() &&
+        (declared.size() > 18 || declared.find_first_not_of("0123456789") != std::string::npos ||
+         std::stoull(declared) > static_cast<uint64_t>(options_.max_body_bytes))) {
+      return refuse(res, 413, too_large);
+    }
+    std::string body;
+    bool over = false;
+    bool read_all = read([&](const char* data, size_t size) {
+      if (body.size() + size > options_.max_body_bytes) {
+        over = true;
+        return false;
+      }
+      body.append(data, size);
+      return true;
+    });
+    if (over) return refuse(res, 413, too_large);
+    if (!read_all) return refuse(res, 400, "the request body could not be read");
+    call(req, body, res);
+  });
+  server_->Get(R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))",
+               [this, call, refuse](const httplib::Request& req, httplib::Response& res) {
+                 if (auto no = Refusal(req.get_header_value("Authorization"), req.path.substr(1))) {
+                   return refuse(res, no->first, no->second);
+                 }
+                 call(req, req.body, res);
+               });
 
   port_ =
       port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (port_ < 0) {
-    return core::Status::Unavailable("cannot listen for HTTP on " + address_);
+    return core::Status::Unavailable("cannot listen for HTTP on " + address);
   }
+  server_->WidenBacklog(SOMAXCONN);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return core::Status::Ok();
 }

@@ -34,10 +34,10 @@ RealNode::RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig conf
                    std::string local_dir)
     : config_(std::move(config)),
       local_dir_(std::move(local_dir)),
-      transport_(
-          context, loop,
-          {config_.node.id, config_.listen, config_.peers,
-           node::MaxMessageBytes(config_.node.max_value_bytes), config_.links, config_.security}) {
+      transport_(context, loop,
+                 {config_.node.id, config_.listen, config_.peers,
+                  node::MaxMessageBytes(config_.node.max_value_bytes), config_.links,
+                  config_.security, config_.max_clients}) {
   config_.node.peers.clear();
   for (const auto& [id, endpoint] : config_.peers) config_.node.peers.push_back(id);
 }
@@ -92,15 +92,24 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
   }
   n->host_.emplace(*n->node_, env, functions::Builtins(), std::move(processes));
   n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), ""};
-  if (!n->config_.http.empty()) {
-    // The gateway reaches the node through its local endpoint, like any client.
-    n->gateway_.emplace(context, n->transport_.local_endpoint(), n->config_.http,
-                        n->config_.node.max_value_bytes);
+  if (!n->config_.http.address.empty()) {
+    // The gateway reaches the node through its local endpoint, like any client; with keys, its
+    // callers need the access file's tokens.
+    n->config_.http.max_body_bytes = n->config_.node.max_value_bytes;
+    n->config_.http.authenticate = n->config_.security.has_value();
+    n->gateway_.emplace(context, n->transport_.local_endpoint(), n->config_.http);
+    if (n->config_.security) n->gateway_->SetAccess(n->config_.security->clients);
     ENOKI_RETURN_IF_ERROR(n->gateway_->Start());
-    const std::string& http = n->config_.http;
+    const std::string& http = n->config_.http.address;
     n->ready_.http = http.substr(0, http.rfind(':') + 1) + std::to_string(n->gateway_->port());
   }
   return n;
+}
+
+core::Status RealNode::SetClients(const std::map<std::string, AccessEntry>& clients) {
+  ENOKI_RETURN_IF_ERROR(transport_.SetClients(clients));
+  if (gateway_) gateway_->SetAccess(clients);
+  return core::Status::Ok();
 }
 
 RealNode::~RealNode() {

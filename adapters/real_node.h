@@ -38,9 +38,10 @@ struct RealNodeConfig {
   std::string worker_user;      // who runs them (MakeProcessSandbox); empty: the default
   node::WorkerOptions workers;  // their limits and idle timeout (env: set here)
   std::string trace;            // append a measurement trace to this file; empty: none
-  std::string http;             // also serve functions over HTTP on HOST:PORT; empty: no
+  HttpGatewayOptions http;      // also serve functions over HTTP on http.address; empty: no
   // CURVE on the listen endpoint and to the peers (its local endpoint is made here); none: plain.
   std::optional<TransportSecurity> security;
+  size_t max_clients = 0;  // ZeroMQ client connections at once (ZmqTransportOptions); 0: no cap
 };
 
 class RealNode {
@@ -55,10 +56,9 @@ class RealNode {
   ~RealNode();
 
   node::Node& node() { return *node_; }
-  // With security: the clients and their permissions from now on (ZmqTransport::SetClients).
-  [[nodiscard]] core::Status SetClients(const std::map<std::string, AccessEntry>& clients) {
-    return transport_.SetClients(clients);
-  }
+  // With security: the clients and their permissions from now on, over ZeroMQ
+  // (ZmqTransport::SetClients) and HTTP (HttpGateway::SetAccess); changes nothing on an error.
+  [[nodiscard]] core::Status SetClients(const std::map<std::string, AccessEntry>& clients);
   // The endpoints it holds, as its ready file says them.
   const ReadyInfo& ready() const { return ready_; }
 

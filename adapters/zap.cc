@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <vector>
 
 namespace enoki::adapters {
@@ -23,7 +24,7 @@ void RateLimitedLog::Warn(core::TimePoint now, const std::string& line) {
 }
 
 ZapHandler::ZapHandler(zmq::context_t& context, EventLoop& loop)
-    : loop_(loop), socket_(context, zmq::socket_type::rep) {}
+    : context_(context), loop_(loop), socket_(context, zmq::socket_type::rep) {}
 
 core::Status ZapHandler::Start() {
   try {
@@ -38,7 +39,51 @@ core::Status ZapHandler::Start() {
   return core::Status::Ok();
 }
 
+core::Status ZapHandler::WatchConnections(zmq::socket_t& socket, size_t max_clients) {
+  max_clients_ = max_clients;
+  // One monitor address per handler (one per context, so unique within it).
+  std::string address = "inproc://enoki-zap-monitor";
+  if (zmq_socket_monitor(socket.handle(), address.c_str(),
+                         ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+    return core::Status::Internal(std::string("cannot watch connections: ") +
+                                  zmq_strerror(zmq_errno()));
+  }
+  monitor_.emplace(context_, zmq::socket_type::pair);
+  monitor_->set(zmq::sockopt::linger, 0);
+  monitor_->connect(address);
+  loop_.AddSocket(*monitor_, [this] { OnMonitorEvent(); });
+  return core::Status::Ok();
+}
+
+void ZapHandler::OnMonitorEvent() {
+  while (true) {
+    zmq::message_t event;
+    if (!monitor_->recv(event, zmq::recv_flags::dontwait)) return;
+    zmq::message_t endpoint;
+    if (event.more()) (void)monitor_->recv(endpoint, zmq::recv_flags::none);
+    if (event.size() < 2) continue;
+    uint16_t kind;
+    std::memcpy(&kind, event.data(), sizeof kind);
+    if (kind == ZMQ_EVENT_ACCEPTED) {
+      ++connections_;
+    } else if (kind == ZMQ_EVENT_DISCONNECTED && connections_ > 0) {
+      --connections_;
+    }
+  }
+}
+
+bool ZapHandler::OverCap(const std::string& address) {
+  if (max_clients_ == 0 || connections_ <= max_clients_) return false;  // counting this one
+  over_cap_.Warn(loop_.Now(), "refused a client connection from " + address + ": " +
+                                  std::to_string(connections_) +
+                                  " connections are open, over the cap of " +
+                                  std::to_string(max_clients_) + " (--max-clients)");
+  return true;
+}
+
 void ZapHandler::OnReadable() {
+  // The connection asking was accepted before it asked: counted first.
+  if (monitor_) OnMonitorEvent();
   while (true) {
     std::vector<zmq::message_t> frames;
     zmq::message_t frame;
@@ -67,12 +112,21 @@ void ZapHandler::OnReadable() {
       status = "200";
       text = "OK";
       user = kLocalIdentity;
+    } else if (domain == kPlainDomain && mechanism == "NULL") {
+      if (OverCap(address)) {
+        text = "too many connections";
+      } else {
+        status = "200";
+        text = "OK";
+      }
     } else if (domain == kCurveDomain && mechanism == "CURVE" && frames.size() == 7 &&
                frames[6].size() == 32) {
       char z85[41];
       zmq_z85_encode(z85, static_cast<const uint8_t*>(frames[6].data()), 32);
       auto it = keys_.find(z85);
-      if (it != keys_.end()) {
+      if (it != keys_.end() && it->second.rfind("client:", 0) == 0 && OverCap(address)) {
+        text = "too many connections";
+      } else if (it != keys_.end()) {
         status = "200";
         text = "OK";
         user = it->second;

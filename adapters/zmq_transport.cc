@@ -35,10 +35,15 @@ core::Status ZmqTransport::Start() {
                                              "key talks only to peers it can authenticate");
       }
     }
+  }
+  if (options_.security || options_.max_clients > 0) {
     // Before anything is bound: without a ZAP handler, libzmq lets every CURVE key in.
     zap_.emplace(context_, loop_);
     ENOKI_RETURN_IF_ERROR(zap_->Start());
-    ENOKI_RETURN_IF_ERROR(SetClients(options_.security->clients));
+    if (options_.security) ENOKI_RETURN_IF_ERROR(SetClients(options_.security->clients));
+    if (options_.max_clients > 0) {
+      ENOKI_RETURN_IF_ERROR(zap_->WatchConnections(router_, options_.max_clients));
+    }
   }
   try {
     router_.set(zmq::sockopt::linger, 0);
@@ -52,6 +57,9 @@ core::Status ZmqTransport::Start() {
       router_.set(zmq::sockopt::curve_server, 1);
       router_.set(zmq::sockopt::curve_secretkey, options_.security->own.secret_key);
       router_.set(zmq::sockopt::zap_domain, ZapHandler::kCurveDomain);
+    } else if (options_.max_clients > 0) {
+      // ZAP sees NULL handshakes too once the endpoint has a domain: for the cap.
+      router_.set(zmq::sockopt::zap_domain, ZapHandler::kPlainDomain);
     }
     router_.bind(options_.listen);
     bound_ = router_.get(zmq::sockopt::last_endpoint);
@@ -84,6 +92,7 @@ core::Status ZmqTransport::SetClients(const std::map<std::string, AccessEntry>& 
   }
   std::map<std::string, Admitted> admitted;
   for (const auto& [name, entry] : clients) {
+    if (entry.public_key.empty()) continue;  // a bearer token or public functions: HTTP only
     if (!keys.emplace(entry.public_key, "client:" + name).second) {
       return core::Status::InvalidArgument("client '" + name + "' has the key of " +
                                            keys.at(entry.public_key) +

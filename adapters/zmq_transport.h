@@ -54,6 +54,9 @@ struct ZmqTransportOptions {
   size_t max_message_bytes = 4 << 20;          // larger frames are refused by ZeroMQ
   std::map<std::string, net::LinkSpec> links;  // peers whose messages the shaper holds back
   std::optional<TransportSecurity> security;   // none: plain ZeroMQ, anyone may connect
+  // Clients refused while this many connections are open (peers and the local endpoint are
+  // always admitted); 0: no cap. With a cap, a node without security also runs a ZAP handler.
+  size_t max_clients = 0;
 };
 
 class ZmqTransport : public net::Transport {

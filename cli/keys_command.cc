@@ -1,7 +1,9 @@
-// `enoki keys generate NAME`: a CURVE key pair for a node or a client (docs/security.md).
+// `enoki keys generate NAME`: a CURVE key pair for a node or a client; `enoki keys token NAME`: a
+// bearer token for the HTTP gateway (docs/security.md).
 #include <filesystem>
 #include <iostream>
 
+#include "adapters/access.h"
 #include "adapters/curve.h"
 #include "cli/commands.h"
 #include "node/validation.h"
@@ -9,7 +11,8 @@
 namespace enoki::cli {
 
 void AddKeysCommand(CLI::App& app, Runner& run) {
-  CLI::App* keys = app.add_subcommand("keys", "Make CURVE keys for nodes and clients");
+  CLI::App* keys =
+      app.add_subcommand("keys", "Make CURVE keys for nodes and clients, and HTTP bearer tokens");
   keys->require_subcommand(1);
   auto name = std::make_shared<std::string>();
   auto dir = std::make_shared<std::string>(".");
@@ -34,6 +37,27 @@ void AddKeysCommand(CLI::App& app, Runner& run) {
       }
       std::cout << "wrote " << base << ".key (secret) and " << base
                 << ".pub (public: " << pair->public_key << ")\n";
+      return 0;
+    };
+  });
+
+  CLI::App* token = keys->add_subcommand(
+      "token",
+      "Write a new random bearer token to DIR/NAME.token (secret: readable by its owner only; "
+      "an HTTP caller sends it as 'Authorization: Bearer TOKEN') and print the access-file line "
+      "that admits it (it holds only the token's SHA-256; add the permissions)");
+  token->add_option("name", *name, "Whose token: a client name")->required();
+  token->add_option("-d,--dir", *dir, "Folder to write the file to")
+      ->check(CLI::ExistingDirectory)
+      ->capture_default_str();
+  token->callback([&run, name, dir] {
+    run = [=] {
+      if (auto st = node::ValidateName("NAME", *name); !st.ok()) return ReportError(st.message());
+      std::string path = (std::filesystem::path(*dir) / (*name + ".token")).string();
+      auto written = adapters::WriteTokenFile(path);
+      if (!written.ok()) return ReportError(written.status().message());
+      std::cout << "wrote " << path << " (secret); add this line to the node's access file:\n"
+                << *name << " token:" << adapters::TokenDigest(*written) << " invoke:FUNCTION\n";
       return 0;
     };
   });

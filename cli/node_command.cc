@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -46,6 +47,13 @@ struct NodeArgs {
   int64_t max_clock_ahead_ms = 60000;
   std::string log_level = "info";
   std::string http;
+  std::string http_cert;
+  std::string http_key;
+  double http_header_timeout_s = 5;
+  double http_read_timeout_s = 10;
+  size_t http_max_connections = 1024;
+  size_t http_max_per_address = 32;
+  size_t max_clients = 10000;
   std::string trace;
   std::string ready_file;
   uint64_t seed = 0;
@@ -137,6 +145,55 @@ core::Result<std::optional<adapters::TransportSecurity>> LoadSecurity(
   return std::optional<adapters::TransportSecurity>(std::move(security));
 }
 
+// Raises the soft limit of open files to the hard one (as nginx and Redis do); the limit then.
+rlim_t RaiseFileLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlim_t hard = limit.rlim_max;
+    limit.rlim_cur = hard;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) return hard;
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  return limit.rlim_cur;
+}
+
+// Fits the connection caps under the file descriptor limit, keeping a reserve for what else the
+// node opens (its storage, peers, workers, ZeroMQ's own); says so in the log.
+void FitConnectionCaps(const NodeArgs& args, size_t peers, adapters::RealNodeConfig& config) {
+  // Each HTTP connection: its socket, and while it calls the node a ZeroMQ client (a socket and
+  // its mailbox).
+  constexpr size_t kPerHttpConnection = 3;
+  const size_t limit = RaiseFileLimit();
+  const size_t reserve = 64 + 2 * peers;
+  size_t budget = limit > reserve ? limit - reserve : 1;
+  if (!args.http.empty()) {
+    // HTTP gets at most half of what is left.
+    size_t fits = std::max<size_t>(1, budget / 2 / kPerHttpConnection);
+    config.http.max_connections = std::min(args.http_max_connections, fits);
+    if (config.http.max_connections < args.http_max_connections) {
+      spdlog::warn(
+          "--http-max-connections lowered from {} to {} to fit the file descriptor "
+          "limit of {} ({} each)",
+          args.http_max_connections, config.http.max_connections, limit, kPerHttpConnection);
+    }
+    budget -= config.http.max_connections * kPerHttpConnection;
+  }
+  config.max_clients = std::max<size_t>(1, std::min(args.max_clients, budget));
+  spdlog::log(config.max_clients < args.max_clients ? spdlog::level::warn : spdlog::level::info,
+              "file descriptor limit {}: at most {} ZeroMQ connections ({}; {} descriptors kept "
+              "for storage, peers and workers{})",
+              limit, config.max_clients,
+              config.max_clients < args.max_clients
+                  ? "--max-clients " + std::to_string(args.max_clients) + " lowered to fit"
+                  : "--max-clients",
+              reserve,
+              args.http.empty()
+                  ? ""
+                  : ", " + std::to_string(kPerHttpConnection) + " for each of " +
+                        std::to_string(config.http.max_connections) + " HTTP connections");
+}
+
 adapters::EventLoop* g_loop = nullptr;
 extern "C" void OnStopSignal(int) {
   if (g_loop != nullptr) g_loop->Stop();
@@ -186,33 +243,41 @@ int RunNode(const NodeArgs& args) {
   config.workers.idle_timeout = std::chrono::duration_cast<core::Duration>(
       std::chrono::duration<double>(args.worker_idle_timeout));
   config.trace = args.trace;
-  config.http = args.http;
+  if (args.http_cert.empty() != args.http_key.empty()) {
+    return ReportError("--http-cert and --http-key go together: give both (TLS) or neither");
+  }
+  if (!args.http_cert.empty() && args.http.empty()) {
+    return ReportError("--http-cert and --http-key need --http");
+  }
+  config.http.address = args.http;
+  config.http.cert_file = args.http_cert;
+  config.http.key_file = args.http_key;
+  config.http.header_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(args.http_header_timeout_s * 1000));
+  config.http.read_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(args.http_read_timeout_s * 1000));
+  config.http.max_per_address = args.http_max_per_address;
   auto security = LoadSecurity(args, config.peers);
   if (!security.ok()) return ReportError(security.status().message());
   config.security = std::move(*security);
   // Secure by default: what listens beyond this host authenticates and encrypts, or is told not to.
   bool exposed = !IsLocalEndpoint(args.listen) && !config.security;
-  // With keys, a gateway (no TLS or tokens yet) would let whoever reaches it past them, even on
-  // loopback (any user of the host, a web page in a browser on it).
-  bool http_exposed =
-      !args.http.empty() &&
-      (config.security || !IsLoopbackHost(args.http.substr(0, args.http.rfind(':'))));
+  // The gateway beyond loopback: TLS, and tokens (which a node with keys requires).
+  bool http_exposed = !args.http.empty() &&
+                      !IsLoopbackHost(args.http.substr(0, args.http.rfind(':'))) &&
+                      (args.http_cert.empty() || !config.security);
   if ((exposed || http_exposed) && !args.insecure) {
     return ReportError(
         exposed ? "--listen " + args.listen +
                       " is reachable beyond this host, and the node has no --key: anyone who "
                       "reaches it could read and write everything. Give it keys (docs/security.md) "
                       "or --insecure"
-        : config.security
-            ? "--http " + args.http +
-                  " would let callers past the node's keys: the HTTP gateway has no TLS "
-                  "or tokens yet, and anyone who reaches it (any user of this host, on "
-                  "loopback) could call every function. Leave out --http or give "
-                  "--insecure"
-            : "--http " + args.http +
-                  " is reachable beyond this host, and the HTTP gateway has no TLS or "
-                  "tokens yet: anyone who reaches it could call every function. Use a "
-                  "loopback address or --insecure");
+                : "--http " + args.http + " is reachable beyond this host" +
+                      (args.http_cert.empty() ? " without TLS" : "") +
+                      (config.security ? "" : " without tokens (the node has no --key)") +
+                      ": give --http-cert and --http-key" +
+                      (config.security ? "" : ", --key and --access") +
+                      ", use a loopback address, or --insecure");
   }
   if (args.insecure && (exposed || http_exposed)) {
     spdlog::warn("INSECURE: node {} serves {} without authentication or encryption (--insecure)",
@@ -247,6 +312,7 @@ int RunNode(const NodeArgs& args) {
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
   size_t peers = config.peers.size();
+  FitConnectionCaps(args, peers, config);
   bool secure = config.security.has_value();
   auto node = adapters::RealNode::Start(context, loop, loop, *storage, std::move(config));
   if (!node.ok()) {
@@ -351,7 +417,39 @@ int NodeMain(int argc, const char* const* argv) {
       ->capture_default_str();
   cmd.add_option("--http", args.http,
                  "Also serve functions over HTTP on HOST:PORT, tinyFaaS-style: POST /<function> "
-                 "(header X-tinyFaaS-Async: true for an asynchronous call); e.g. 127.0.0.1:8000");
+                 "(header X-tinyFaaS-Async: true for an asynchronous call); e.g. 127.0.0.1:8000. "
+                 "On a node with keys a call needs 'Authorization: Bearer TOKEN' (a token of the "
+                 "access file) unless the function is public (docs/security.md)");
+  cmd.add_option("--http-cert", args.http_cert,
+                 "Serve --http over TLS only, with this certificate chain (PEM file; with "
+                 "--http-key). Required, with --key and --access, for --http beyond loopback");
+  cmd.add_option("--http-key", args.http_key, "The private key of --http-cert (PEM file)");
+  cmd.add_option("--http-header-timeout", args.http_header_timeout_s,
+                 "Seconds an HTTP client has for the TLS handshake and a request's whole head "
+                 "(request line and headers); a connection that takes longer is closed")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd.add_option("--http-read-timeout", args.http_read_timeout_s,
+                 "Seconds an HTTP connection may send nothing (between requests, or within a "
+                 "body) before it is closed")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd.add_option("--http-max-connections", args.http_max_connections,
+                 "HTTP connections open at once (each has a thread); more are answered 503 and "
+                 "closed. Lowered to fit the file descriptor limit, with a log line")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
+  cmd.add_option("--http-max-per-address", args.http_max_per_address,
+                 "HTTP connections open at once from one client address; more are answered 503")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
+  cmd.add_option("--max-clients", args.max_clients,
+                 "ZeroMQ connections open at once beyond which clients are refused during the "
+                 "handshake (peers and the node's own processes are always admitted); lowered "
+                 "below the file descriptor limit (raised to its hard limit at start), with a "
+                 "log line")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 24))
+      ->capture_default_str();
   cmd.add_option("--trace", args.trace,
                  "Append a measurement trace to this file: every item write when it is durable "
                  "here (made here or applied from a peer) and every store operation of a "
@@ -397,9 +495,9 @@ int NodeMain(int argc, const char* const* argv) {
       ->check(CLI::Range(1, 999999999))
       ->capture_default_str();
   cmd.add_flag("--insecure", args.insecure,
-               "Listen beyond loopback without keys, or serve --http beyond loopback or on a node "
-               "with keys (the gateway has no TLS or tokens yet): anyone who reaches it may read, "
-               "write and deploy; a warning at every start");
+               "Listen beyond loopback without keys, or serve --http beyond loopback without TLS "
+               "or tokens: anyone who reaches it may read, write and deploy, or call functions; "
+               "a warning at every start");
   cmd.add_option("--process-dir", args.process_dirs,
                  "Allow process functions whose program lies in this folder (symlinks resolved; "
                  "repeat for more); without it, deploying a program is refused. Workers run "

@@ -24,11 +24,16 @@ namespace enoki::testing {
 class NodeCluster {
  public:
   // Nodes `ids`, each started with `extra_args` and its own entry of `node_args`; with `http`,
-  // each also serves HTTP on a loopback port it picks itself (http_port(id)).
+  // each also serves HTTP on a loopback port it picks itself (http_port(id)). A node with an
+  // entry in `wrappers` runs under that command (e.g. {"prlimit", "--nofile=256", "--"}).
   explicit NodeCluster(std::vector<std::string> ids, std::vector<std::string> extra_args = {},
                        bool http = false,
-                       std::map<std::string, std::vector<std::string>> node_args = {})
-      : ids_(std::move(ids)), extra_args_(std::move(extra_args)), node_args_(std::move(node_args)) {
+                       std::map<std::string, std::vector<std::string>> node_args = {},
+                       std::map<std::string, std::vector<std::string>> wrappers = {})
+      : ids_(std::move(ids)),
+        extra_args_(std::move(extra_args)),
+        node_args_(std::move(node_args)),
+        wrappers_(std::move(wrappers)) {
     dir_ = std::filesystem::temp_directory_path() /
            ("enoki-it-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     std::filesystem::create_directories(dir_);
@@ -66,13 +71,14 @@ class NodeCluster {
     if (http_ports_.contains(id)) o.http = "127.0.0.1:0";
     o.more = extra_args_;
     o.more.insert(o.more.end(), node_args_[id].begin(), node_args_[id].end());
-    auto p =
-        adapters::Subprocess::Start(adapters::NodeCommandLine(o), (dir_ / (id + ".log")).string());
+    std::vector<std::string> argv = wrappers_[id];
+    for (auto& arg : adapters::NodeCommandLine(o)) argv.push_back(std::move(arg));
+    auto p = adapters::Subprocess::Start(argv, log(id));
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     procs_.erase(id);
     auto& proc = procs_.emplace(id, std::move(p.value())).first->second;
     auto info = adapters::WaitForReadyFile(ready, id, proc, std::chrono::seconds(10));
-    ASSERT_TRUE(info.ok()) << info.status().ToString() << "; log: " << (dir_ / (id + ".log"));
+    ASSERT_TRUE(info.ok()) << info.status().ToString() << "; log: " << log(id);
     ASSERT_EQ(info->endpoint, endpoints_[id]);
     if (http_ports_.contains(id)) {
       ASSERT_FALSE(info->http.empty());
@@ -89,6 +95,8 @@ class NodeCluster {
     return std::make_unique<adapters::Client>(context_, endpoints_.at(id), timeout, id);
   }
   const std::string& endpoint(const std::string& id) { return endpoints_.at(id); }
+  // Where node `id` writes its log.
+  std::string log(const std::string& id) const { return (dir_ / (id + ".log")).string(); }
   int http_port(const std::string& id) { return http_ports_.at(id); }
   zmq::context_t& context() { return context_; }
 
@@ -108,6 +116,7 @@ class NodeCluster {
   std::vector<std::string> ids_;
   std::vector<std::string> extra_args_;
   std::map<std::string, std::vector<std::string>> node_args_;
+  std::map<std::string, std::vector<std::string>> wrappers_;
   std::filesystem::path dir_;
   std::map<std::string, std::string> endpoints_;
   std::map<std::string, int> http_ports_;

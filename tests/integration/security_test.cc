@@ -23,6 +23,7 @@
 #include "adapters/subprocess.h"
 #include "net/codec.h"
 #include "tests/integration/commands.h"
+#include "tests/integration/key_folder.h"
 #include "tests/integration/node_cluster.h"
 
 namespace enoki {
@@ -32,57 +33,9 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using testing::Curl;
 using testing::Enoki;
+using testing::KeyFolder;
 using testing::NodeCluster;
 using testing::Output;
-
-// A folder of key pairs, made with the library `enoki keys generate` uses.
-class KeyFolder {
- public:
-  explicit KeyFolder(const std::vector<std::string>& names) {
-    dir_ = fs::temp_directory_path() /
-           ("enoki-keys-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::create_directories(dir_);
-    for (const auto& n : names) {
-      auto pair = adapters::GenerateKeyPair();
-      EXPECT_TRUE(pair.ok());
-      EXPECT_TRUE(adapters::WriteKeyFiles((dir_ / n).string(), n, *pair).ok());
-    }
-  }
-  ~KeyFolder() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string key(const std::string& n) const { return (dir_ / (n + ".key")).string(); }
-  std::string pub(const std::string& n) const { return (dir_ / (n + ".pub")).string(); }
-  // An access file admitting `clients`, each with every permission.
-  std::string Access(const std::vector<std::string>& clients) const {
-    std::vector<std::string> lines;
-    for (const auto& c : clients) {
-      lines.push_back(c + " " + c + ".pub admin read:* write:* deploy-process invoke:*");
-    }
-    return AccessLines(lines);
-  }
-  // An access file of these lines (rewritten in place: the node reads it again on SIGHUP).
-  std::string AccessLines(const std::vector<std::string>& lines) const {
-    std::string path = (dir_ / "access").string();
-    std::ofstream out(path + ".new");
-    out << "# clients of the test\n";
-    for (const auto& l : lines) out << l << "\n";
-    out.close();
-    fs::rename(path + ".new", path);
-    return path;
-  }
-  adapters::ClientKeys ClientOf(const std::string& client, const std::string& node) const {
-    auto keys = adapters::LoadClientKeys(key(client), pub(node));
-    EXPECT_TRUE(keys.ok()) << keys.status().ToString();
-    return *keys;
-  }
-  const fs::path& dir() const { return dir_; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path dir_;
-};
 
 // Nodes a and b with keys; alice is the one admitted client.
 class SecureClusterTest : public ::testing::Test {
@@ -370,6 +323,16 @@ TEST(AccessFileTest, ErrorsNameFileLineAndWhat) {
                 .message()
                 .find("unknown quota 'hours' (known: keygroups=N"),
             std::string::npos);
+  keys.AccessLines({"t token:abc invoke:f"});
+  EXPECT_EQ(adapters::ReadAccessFile(path, net::Quota{}).status().message(),
+            path +
+                ":2: client 't': a token is named by the 64 lowercase hex digits of its SHA-256 "
+                "(the line `enoki keys token` prints)");
+  keys.AccessLines({"p - invoke:f", "q - invoke:g"});
+  EXPECT_EQ(adapters::ReadAccessFile(path, net::Quota{}).status().message(),
+            path +
+                ":3: client 'q' is a second line for callers without a credential (after 'p'): "
+                "merge them");
   keys.AccessLines({"a a.pub write:* invoke:f workers=0  # a comment"});
   auto ok = adapters::ReadAccessFile(path, net::Quota{});
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
@@ -386,14 +349,18 @@ TEST(AccessFileTest, ErrorsNameFileLineAndWhat) {
             "file");
 }
 
-// The HTTP gateway reaches a node with keys on its local endpoint (allowed with keys only when told
-// --insecure); a process function's worker makes its store calls through its worker protocol.
+// The node's own processes reach it on its local endpoint: the HTTP gateway (whose callers need
+// a token of the access file); a process function's worker makes its store calls through its
+// worker protocol.
 TEST(LocalEndpointTest, WorkersAndTheGatewayReachANodeWithKeys) {
   KeyFolder keys({"n", "alice"});
-  NodeCluster cluster({"n"},
-                      {"--key", keys.key("n"), "--access", keys.Access({"alice"}), "--insecure",
-                       "--process-dir", ENOKI_TEST_FUNCTIONS},
-                      /*http=*/true);
+  const std::string token = "a-token-of-the-test";
+  std::string access =
+      keys.AccessLines({"alice alice.pub admin read:* write:* deploy-process invoke:*",
+                        "caller token:" + adapters::TokenDigest(token) + " invoke:counter"});
+  NodeCluster cluster(
+      {"n"}, {"--key", keys.key("n"), "--access", access, "--process-dir", ENOKI_TEST_FUNCTIONS},
+      /*http=*/true);
   adapters::Client alice(cluster.context(), cluster.endpoint("n"), milliseconds(10000), "n",
                          keys.ClientOf("alice", "n"));
   proto::CreateKeygroupRequest create;
@@ -409,22 +376,14 @@ TEST(LocalEndpointTest, WorkersAndTheGatewayReachANodeWithKeys) {
   auto first = alice.Invoke("counter", "hits");
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(*first, "1");
-  testing::Http http = Curl(cluster.http_port("n"), "counter", "hits");
+  testing::Http http =
+      testing::CurlUrl("http://127.0.0.1:" + std::to_string(cluster.http_port("n")) + "/counter",
+                       "hits", "-H 'Authorization: Bearer " + token + "'");
   EXPECT_EQ(http.status, 200);
   EXPECT_EQ(http.body, "2");
   auto value = alice.Get("counters", "hits");
   ASSERT_TRUE(value.ok()) << value.status().ToString();
   EXPECT_EQ(value->value(), "2");
-}
-
-// The node's peak resident memory, from /proc.
-long PeakRssKb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
-  }
-  return -1;
 }
 
 TEST(GatewayLimitsTest, OversizedAndGzipBombBodiesAre413AndTheNodeStaysSmall) {
@@ -457,7 +416,7 @@ TEST(GatewayLimitsTest, OversizedAndGzipBombBodiesAre413AndTheNodeStaysSmall) {
       "curl -s -o /dev/null -w '%{http_code}' -H 'Content-Encoding: gzip' --data-binary @" + bomb +
       " " + url);
   EXPECT_EQ(code(bombed), "413") << bombed.text;
-  EXPECT_LT(PeakRssKb(cluster.pid("edge")), 100 * 1024);
+  EXPECT_LT(testing::ProcStatusKb(cluster.pid("edge"), "VmHWM"), 100 * 1024);
   // Legitimate calls go on.
   testing::Http ok = Curl(port, "echo", "still here");
   EXPECT_EQ(ok.status, 200);
@@ -619,14 +578,6 @@ TEST(InsecureTest, ListeningBeyondLoopbackWithoutKeysIsRefusedNamingInsecure) {
   Output http = Enoki("node --id x --listen ipc:///tmp/enoki-never --http 0.0.0.0:0 --in-memory");
   EXPECT_EQ(http.status, 1);
   EXPECT_NE(http.text.find("--insecure"), std::string::npos) << http.text;
-}
-
-TEST(InsecureTest, AGatewayWouldGoPastTheKeysSoItNeedsInsecure) {
-  KeyFolder keys({"a"});
-  Output r = Enoki("node --id a --listen tcp://127.0.0.1:0 --in-memory --key " + keys.key("a") +
-                   " --http 127.0.0.1:0");
-  EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.text.find("--insecure"), std::string::npos) << r.text;
 }
 
 TEST(InsecureTest, AKeyFileOthersMayReadIsRefused) {
