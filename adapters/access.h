@@ -8,10 +8,9 @@
 //
 // The key is its 40 characters of Z85, or a .pub file (relative to this file's folder). For the
 // HTTP gateway, a line may instead name a bearer token, as `token:` and the hex SHA-256 of the
-// token
-// (`enoki keys token NAME` makes one; the file holds no secret), or `-`: what callers without a
-// credential may do over HTTP (public functions, e.g. `public - invoke:hello`; one such line). The
-// permissions (none: the client may connect and do nothing):
+// token (`enoki keys token NAME` makes one; the file holds no secret), or `-`: what callers
+// without a credential may do over HTTP (public functions, e.g. `public - invoke:hello`; one such
+// line). The permissions (none: the client may connect and do nothing):
 //   admin            create and delete keygroups, add and remove replicas
 //   read:KG          get and scan in keygroup KG, and its info ('*': every keygroup)
 //   write:KG         put, delete and append in KG ('*': every keygroup)

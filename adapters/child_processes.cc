@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "adapters/subprocess.h"
 
@@ -101,6 +102,7 @@ core::Result<ProcessSandbox> MakeProcessSandbox(const std::vector<std::string>& 
                                                       : "--worker-user " + name + ": no such user");
   }
   sandbox.user = pw->pw_name;
+  sandbox.home = pw->pw_dir;
   if (self == 0) {
     if (pw->pw_uid == 0) {
       return core::Status::InvalidArgument(
@@ -173,7 +175,10 @@ core::Result<core::ProcessEnv::ProcessId> ChildProcesses::Spawn(const Spec& spec
   adapters::SpawnOptions options;
   options.argv = spec.argv;
   options.argv[0] = *program;  // what was checked, not what a symlink changed to since
-  options.env = spec.env;
+  // Only what a program needs from the node's environment, which may hold the operator's secrets.
+  options.inherit_env = std::set<std::string>{"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ"};
+  options.env = {{"HOME", sandbox_.home}, {"USER", sandbox_.user}, {"LOGNAME", sandbox_.user}};
+  for (const auto& [name, value] : spec.env) options.env[name] = value;
   options.stdin_fd = in[0];
   options.stdout_fd = out[1];
   options.stderr_fd = err[1];
@@ -191,6 +196,15 @@ core::Result<core::ProcessEnv::ProcessId> ChildProcesses::Spawn(const Spec& spec
   if (l.cpu_seconds != 0) options.rlimits.push_back({RLIMIT_CPU, l.cpu_seconds, l.cpu_seconds + 1});
   if (l.open_files != 0) options.rlimits.push_back({RLIMIT_NOFILE, l.open_files, l.open_files});
   if (l.processes != 0) options.rlimits.push_back({RLIMIT_NPROC, l.processes, l.processes});
+  // Only root may raise a hard limit: below root, a limit is at most the node's own.
+  for (auto& r : options.rlimits) {
+    rlimit mine{};
+    if (::geteuid() == 0 || ::getrlimit(r.resource, &mine) != 0 || mine.rlim_max == RLIM_INFINITY) {
+      continue;
+    }
+    r.soft = std::min<uint64_t>(r.soft, mine.rlim_max);
+    r.hard = std::min<uint64_t>(r.hard, mine.rlim_max);
+  }
   auto pid = adapters::Spawn(options);
   CloseFd(in[0]);
   CloseFd(out[1]);

@@ -29,6 +29,7 @@ namespace enoki::adapters {
 struct ProcessSandbox {
   std::vector<std::string> dirs;                     // real paths, without a trailing '/'
   std::string user;                                  // the user the workers run as
+  std::string home;                                  // its home folder
   std::optional<std::pair<uid_t, gid_t>> switch_to;  // set when that is not this process's user
 };
 

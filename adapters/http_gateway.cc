@@ -16,6 +16,9 @@
 #include <cstring>
 #include <fstream>
 
+#include <regex>
+#include <system_error>
+
 #include <httplib.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -101,12 +104,17 @@ class ThreadPerConnection : public httplib::TaskQueue {
       std::lock_guard<std::mutex> lock(mu_);
       if (running_ < max_) {
         ++running_;
-        std::thread([this, fn = std::move(fn)] {
-          fn();
-          std::lock_guard<std::mutex> done(mu_);
-          if (--running_ == 0) idle_.notify_all();
-        }).detach();
-        return;
+        try {
+          std::thread([this, fn] {
+            fn();
+            std::lock_guard<std::mutex> done(mu_);
+            if (--running_ == 0) idle_.notify_all();
+          }).detach();
+          return;
+        } catch (const std::system_error&) {
+          // No thread to be had (a limit on the node's tasks): refused like one over the cap.
+          --running_;
+        }
       }
     }
     over_cap = true;
@@ -511,6 +519,28 @@ core::Status HttpGateway::Start() {
   // Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm and the
   // client's delayed ACK hold every response back by 40 ms.
   server_->set_tcp_nodelay(true);
+  // Only `POST /<function>` and a bodiless `GET /<function>` reach a function. Anything else is
+  // answered before cpp-httplib would read its body into memory (which it does, unbounded, for
+  // any method and path that has no handler of its own), and the connection is closed; the body
+  // limit below holds for cpp-httplib's own reading too.
+  server_->set_payload_max_length(options_.max_body_bytes);
+  static const std::regex kFunctionPath(R"(/[A-Za-z0-9][A-Za-z0-9_.\-]*)");
+  server_->set_pre_routing_handler([refuse](const httplib::Request& req, httplib::Response& res) {
+    if (req.method != "POST" && req.method != "GET") {
+      res.set_header("Allow", "POST, GET");
+      refuse(res, 405,
+             "only POST /<function> (or GET /<function>, without a body) calls a function");
+    } else if (!std::regex_match(req.path, kFunctionPath)) {
+      refuse(res, 404, "no function at '" + req.path + "': call POST /<function>");
+    } else if (req.method == "GET" && (req.has_header("Transfer-Encoding") ||
+                                       (req.has_header("Content-Length") &&
+                                        req.get_header_value("Content-Length") != "0"))) {
+      refuse(res, 400, "a GET takes no body: POST it");
+    } else {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  });
   // A body over the limit is refused before it is read when its declared length says so, and
   // while it is read otherwise, counting what a compressed body inflates to (a small gzip body
   // can inflate to gigabytes); either way the connection is closed after the answer, so that

@@ -1,5 +1,6 @@
-// HttpGateway: the node's tinyFaaS-compatible HTTP front. `POST /<function>` (or GET) with the
-// request body calls the function at the node and answers with its response body; the header
+// HttpGateway: the node's tinyFaaS-compatible HTTP front. `POST /<function>` with the request
+// body (or `GET /<function>`, without one) calls the function at the node and answers with its
+// response body; any other method or path is refused before its body is read; the header
 // `X-tinyFaaS-Async: true` makes the call asynchronous (202 Accepted at once). Errors map to HTTP
 // status codes with the message as body: 404 no such function, 400 bad request, 401 no or an
 // unknown bearer token, 403 not permitted, 413 too large, 503 unavailable (e.g. concurrency limit,

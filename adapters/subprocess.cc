@@ -31,7 +31,9 @@ core::Result<pid_t> Spawn(const SpawnOptions& options) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view entry(*e);
-    if (!options.env.contains(std::string(entry.substr(0, entry.find('='))))) {
+    std::string name(entry.substr(0, entry.find('=')));
+    if (!options.env.contains(name) &&
+        (!options.inherit_env || options.inherit_env->contains(name))) {
       env_strings.emplace_back(entry);
     }
   }

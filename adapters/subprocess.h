@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ struct ResourceLimit {
 struct SpawnOptions {
   std::vector<std::string> argv;           // argv[0]: the program's path
   std::map<std::string, std::string> env;  // set on top of this process's environment
+  // The variables of this process's environment the child keeps besides `env`; nullopt: all.
+  std::optional<std::set<std::string>> inherit_env;
   // Descriptors the child gets as its stdin, stdout and stderr (-1: inherited).
   int stdin_fd = -1;
   int stdout_fd = -1;

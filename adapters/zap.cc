@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -41,8 +42,8 @@ core::Status ZapHandler::Start() {
 
 core::Status ZapHandler::WatchConnections(zmq::socket_t& socket, size_t max_clients) {
   max_clients_ = max_clients;
-  // One monitor address per handler (one per context, so unique within it).
-  std::string address = "inproc://enoki-zap-monitor";
+  std::string address =
+      "inproc://enoki-zap-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(this));
   if (zmq_socket_monitor(socket.handle(), address.c_str(),
                          ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
     return core::Status::Internal(std::string("cannot watch connections: ") +

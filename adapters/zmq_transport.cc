@@ -50,6 +50,9 @@ core::Status ZmqTransport::Start() {
     router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_bytes));
     router_.set(zmq::sockopt::sndhwm, 1000);
     router_.set(zmq::sockopt::rcvhwm, 1000);
+    // A connection that never finishes its handshake holds a descriptor, and a place under the
+    // cap of connections, this long at most (ZeroMQ's default: 30 s).
+    router_.set(zmq::sockopt::handshake_ivl, 5000);
     if (options_.security) {
       // Options apply to the endpoints bound after them: the local one without CURVE first.
       router_.set(zmq::sockopt::zap_domain, ZapHandler::kLocalDomain);

@@ -283,6 +283,22 @@ int RunNode(const NodeArgs& args) {
     spdlog::warn("INSECURE: node {} serves {} without authentication or encryption (--insecure)",
                  args.id, exposed ? args.listen : "HTTP on " + args.http);
   }
+  // A node that is not root runs its workers as itself: a worker could then read the node's key
+  // and enter its local endpoint's folder, and so do everything (docs/security.md, "The sandbox").
+  bool workers_as_node = config.security && !args.process_dirs.empty() && ::geteuid() != 0;
+  if (workers_as_node && !args.insecure) {
+    return ReportError(
+        "--process-dir on a node with keys that does not run as root: its process functions "
+        "would run as the node's own user, who may read the node's key and reach its local "
+        "endpoint (every right). Run the node as root (workers then run as --worker-user, "
+        "nobody by default), or give --insecure");
+  }
+  if (workers_as_node) {
+    spdlog::warn(
+        "INSECURE: node {} runs process functions as its own user, who may do what the "
+        "node may (--insecure)",
+        args.id);
+  }
 
   std::unique_ptr<node::StorageEngine> storage;
   if (args.in_memory) {
@@ -445,9 +461,11 @@ int NodeMain(int argc, const char* const* argv) {
       ->capture_default_str();
   cmd.add_option("--max-clients", args.max_clients,
                  "ZeroMQ connections open at once beyond which clients are refused during the "
-                 "handshake (peers and the node's own processes are always admitted); lowered "
-                 "below the file descriptor limit (raised to its hard limit at start), with a "
-                 "log line")
+                 "handshake (with keys, peers and the node's own processes are always admitted; "
+                 "without, nothing tells a peer from a client); every connection counts from the "
+                 "moment it is accepted, and one that has not finished its handshake within 5 s "
+                 "is closed. Lowered below the file descriptor limit (raised to its hard limit at "
+                 "start), with a log line")
       ->check(CLI::Range(size_t{1}, size_t{1} << 24))
       ->capture_default_str();
   cmd.add_option("--trace", args.trace,
@@ -497,7 +515,8 @@ int NodeMain(int argc, const char* const* argv) {
   cmd.add_flag("--insecure", args.insecure,
                "Listen beyond loopback without keys, or serve --http beyond loopback without TLS "
                "or tokens: anyone who reaches it may read, write and deploy, or call functions; "
-               "a warning at every start");
+               "or, on a node with keys that is not root, run process functions as the node's "
+               "own user; a warning at every start");
   cmd.add_option("--process-dir", args.process_dirs,
                  "Allow process functions whose program lies in this folder (symlinks resolved; "
                  "repeat for more); without it, deploying a program is refused. Workers run "

@@ -212,8 +212,10 @@ class Emulation : private Driver::Mode {
   Status MakeKeys() {
     std::error_code ec;
     std::filesystem::create_directories(KeysDir(), ec);
-    std::filesystem::permissions(KeysDir(), std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::replace, ec);
+    if (!ec) {
+      std::filesystem::permissions(KeysDir(), std::filesystem::perms::owner_all,
+                                   std::filesystem::perm_options::replace, ec);
+    }
     if (ec) return Status::IOError("cannot make " + KeysDir() + ": " + ec.message());
     for (auto& [id, n] : nodes_) {
       auto pair = adapters::GenerateKeyPair();
@@ -609,8 +611,12 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     if (Status st = run.WriteTraces(**db); !st.ok()) {
       events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
     }
-    ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, result.interrupted, *links,
-                                       run.driver().requests(), events, checks));
+    Status written = WriteResults(**db, scenario, info, result.interrupted, *links,
+                                  run.driver().requests(), events, checks);
+    if (!written.ok()) {
+      clean_up();
+      return written;
+    }
   }
   clean_up();
   return result;

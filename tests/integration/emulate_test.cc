@@ -18,6 +18,8 @@
 #include <sstream>
 #include <thread>
 
+#include "adapters/client.h"
+#include "adapters/curve.h"
 #include "testbed/emulation.h"
 #include "testbed/report.h"
 
@@ -149,10 +151,12 @@ TEST_P(EmulateTest, PartitionAndCrashThenReplicasAgree) {
 }
 
 // security: curve: every node gets a key pair and the run's driver and callers are the one
-// client of their access files. A CURVE client cannot talk to a node without keys, nor a client
-// without keys to a node with them, so a run that is served end to end (through a partition and
-// a restart of a node) was CURVE on every socket. The keys do not outlive the run.
-TEST(EmulateSecureTest, ACurveScenarioIsServedThroughPartitionAndCrash) {
+// client of their access files. While the run goes on, a client with a key of its own knocks at
+// the edge: it gets no answer, and the edge's log names its key as refused (so the node ran CURVE
+// with its ZAP handler); the run itself is served end to end, through a partition and a restart.
+// The keys do not outlive the run.
+TEST(EmulateSecureTest, ACurveScenarioIsServedAndItsNodesRefuseUnknownKeys) {
+  namespace fs = std::filesystem;
   std::string path = std::string(ENOKI_TEST_SCENARIOS) + "/partition_crash.yaml";
   std::ifstream in(path);
   std::stringstream text;
@@ -162,10 +166,39 @@ TEST(EmulateSecureTest, ACurveScenarioIsServedThroughPartitionAndCrash) {
   auto scenario = ParseScenario(yaml, path);
   ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
   ASSERT_TRUE(scenario->curve);
-  auto dir =
-      std::filesystem::temp_directory_path() / ("enoki-emulate-curve-" + std::to_string(getpid()));
-  auto result = Emulate(*scenario, Options(dir), [] { return false; });
+  auto dir = fs::temp_directory_path() / ("enoki-emulate-curve-" + std::to_string(getpid()));
+  EmulateOptions options = Options(dir);
+
+  std::atomic<bool> finished{false};
+  std::string stranger;  // the knocking client's public key, once it knocked
+  core::Status answer;
+  std::thread knock([&] {
+    for (int i = 0; i < 200 && !finished && stranger.empty(); ++i) {  // at most 10 s
+      std::error_code ec;
+      for (const auto& run : fs::directory_iterator(dir, ec)) {
+        fs::path pub = run.path() / "keys" / "edge.pub";
+        fs::path socket = run.path() / "sockets" / "edge";
+        if (!fs::exists(pub) || !fs::exists(socket)) continue;
+        auto own = adapters::GenerateKeyPair();
+        auto node_key = adapters::ReadPublicKey(pub.string());
+        if (!own.ok() || !node_key.ok()) continue;
+        zmq::context_t context;
+        adapters::Client client(context, "ipc://" + socket.string(), std::chrono::milliseconds(500),
+                                "edge", adapters::ClientKeys{*own, *node_key});
+        answer = client.KeygroupInfo("counts").status();
+        stranger = own->public_key;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  auto result = Emulate(*scenario, options, [] { return false; });
+  finished = true;
+  knock.join();
   ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_FALSE(stranger.empty()) << "the edge's socket and key never appeared in " << dir;
+  EXPECT_EQ(answer.code(), core::Code::kDeadlineExceeded) << answer.ToString();
+
   auto report = ReadReport(result->database);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   ASSERT_EQ(report->workloads.size(), 1u);
@@ -174,11 +207,18 @@ TEST(EmulateSecureTest, ACurveScenarioIsServedThroughPartitionAndCrash) {
   ASSERT_EQ(report->keygroups.size(), 1u);
   EXPECT_TRUE(report->keygroups[0].converged);
   EXPECT_EQ(report->keygroups[0].replicas[0].items, 40);
-  for (const auto& run : std::filesystem::directory_iterator(dir)) {
-    if (run.is_directory()) EXPECT_FALSE(std::filesystem::exists(run.path() / "keys"));
+  std::string edge_log;
+  for (const auto& run : fs::directory_iterator(dir)) {
+    if (!run.is_directory()) continue;
+    EXPECT_FALSE(fs::exists(run.path() / "keys"));
+    std::ifstream log(run.path() / "logs" / "edge.log");
+    std::stringstream lines;
+    lines << log.rdbuf();
+    edge_log += lines.str();
   }
+  EXPECT_NE(edge_log.find("with unknown key " + stranger), std::string::npos) << edge_log;
   std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  fs::remove_all(dir, ec);
 }
 
 TEST(EmulateArrivalsTest, PoissonGapsAreExponentialPeriodicOnesFixed) {

@@ -464,6 +464,22 @@ TEST(SandboxTest, AWorkerRunsAsNobodyInItsOwnGroupAndDiesAtItsMemoryLimitNotTheN
       << greedy.message();
 }
 
+// A worker keeps only what a program needs of the node's environment (PATH, the locale), not
+// what else the operator's environment holds.
+TEST(SandboxTest, AWorkerGetsNoneOfTheNodesEnvironmentButPathAndLocale) {
+  ::setenv("ENOKI_TEST_SECRET", "s3cret", 1);
+  NodeCluster cluster({"a"}, kProcessDir);
+  ::unsetenv("ENOKI_TEST_SECRET");
+  auto a = cluster.Client("a", milliseconds(15000));
+  CreateKeygroup(*a, "kg", {"a"});
+  auto deployed = a->DeployFunction(Program("tool", "tool.py", "kg", 1, 12000));
+  ASSERT_TRUE(deployed.ok()) << deployed.ToString();
+  EXPECT_EQ(*a->Invoke("tool", "env ENOKI_TEST_SECRET"), "<unset>");
+  EXPECT_EQ(*a->Invoke("tool", "env PATH"), std::getenv("PATH"));
+  EXPECT_EQ(*a->Invoke("tool", "env ENOKI_FUNCTION"), "tool");
+  EXPECT_NE(*a->Invoke("tool", "env HOME"), "<unset>");
+}
+
 TEST(SandboxTest, CpuTimeAndOpenFilesAreLimitedPerFunction) {
   NodeCluster cluster({"a"}, kProcessDir);
   auto a = cluster.Client("a", milliseconds(15000));

@@ -416,6 +416,19 @@ TEST(GatewayLimitsTest, OversizedAndGzipBombBodiesAre413AndTheNodeStaysSmall) {
       "curl -s -o /dev/null -w '%{http_code}' -H 'Content-Encoding: gzip' --data-binary @" + bomb +
       " " + url);
   EXPECT_EQ(code(bombed), "413") << bombed.text;
+  // Other methods and paths are answered before their bodies are read (cpp-httplib would read
+  // them whole into memory), and a GET may carry none.
+  std::string base = "http://127.0.0.1:" + std::to_string(port);
+  for (const auto& [request, expected] :
+       std::vector<std::pair<std::string, std::string>>{{"-X PUT " + url, "405"},
+                                                        {"-X DELETE " + url, "405"},
+                                                        {base + "/", "404"},
+                                                        {base + "/a/b", "404"},
+                                                        {"-X GET " + url, "400"}}) {
+    testing::Output other = testing::RunShell(
+        "curl -s -o /dev/null -w '%{http_code}' --data-binary @" + big + " " + request);
+    EXPECT_EQ(code(other), expected) << request << ": " << other.text;
+  }
   EXPECT_LT(testing::ProcStatusKb(cluster.pid("edge"), "VmHWM"), 100 * 1024);
   // Legitimate calls go on.
   testing::Http ok = Curl(port, "echo", "still here");

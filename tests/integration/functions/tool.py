@@ -3,7 +3,7 @@
 
   put K V | get K | delete K | scan START END | call FN BODY AT | param NAME | pid | print TEXT
   sleep SECONDS | raise MESSAGE | exit CODE | garbage | big N | number N | stdin | flood
-  ids | nonewprivs | write FOLDER | grow MIB | spin | files N
+  ids | nonewprivs | write FOLDER | grow MIB | spin | files N | env NAME
 """
 import os
 import subprocess
@@ -54,6 +54,8 @@ def handle(body):
         return f"{len(sys.stdin.read())} {len(read)}"
     if cmd == "flood":  # stderr as fast as a C program can, until the call is killed
         os.execvp("yes", ["yes", "x" * 1000])  # fd 1 is a copy of stderr here
+    if cmd == "env":  # a variable of its environment
+        return os.environ.get(args[0], "<unset>")
     if cmd == "ids":  # who it runs as, and its process group
         return f"{os.getuid()} {os.getgid()} {os.getpgrp()} {os.getpid()}"
     if cmd == "nonewprivs":
