@@ -368,10 +368,33 @@ class HttpGateway::Server : public httplib::Server {
     }
     if (ok) stream.Shutdown();
     ConnectionStream::current = nullptr;
+    if (stream.close_after_response()) {
+      // A lingering close (as nginx's): the client may still be sending the body that was
+      // refused, and closing with its bytes unread would reset the connection, which can destroy
+      // the answer before the client reads it. So stop sending, and read what still comes for a
+      // short while.
+      ::shutdown(sock, SHUT_WR);
+      Drain(sock, Clock::now() + kLinger);
+    }
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
     Leave(address);
     return ok;
+  }
+
+  static constexpr std::chrono::milliseconds kLinger{1000};
+
+  // Reads and drops what `sock` receives until the client closes, or `until`.
+  static void Drain(int sock, Clock::time_point until) {
+    char buffer[16384];
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+      if (left.count() <= 0) return;
+      pollfd p{sock, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
+      ssize_t n = ::recv(sock, buffer, sizeof buffer, 0);
+      if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN))) return;
+    }
   }
 
   // Counts a connection from `address`; false when it has its share already.
