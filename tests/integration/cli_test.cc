@@ -20,8 +20,8 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   std::string config = ::testing::TempDir() + "enoki-cli-test.toml";
   std::string ready = ::testing::TempDir() + "enoki-cli-test.ready";
   std::filesystem::remove(ready);
-  // A comment, and a peer list over two lines that names the node itself.
-  std::ofstream(config) << "# solo\nid = \"solo\"\nlisten = \"tcp://127.0.0.1:0\"\n"
+  // A comment, the default section, and a peer list over two lines that names the node itself.
+  std::ofstream(config) << "# solo\n[default]\nid = \"solo\"\nlisten = \"tcp://127.0.0.1:0\"\n"
                         << "peer = [\"solo=tcp://127.0.0.1:0\",\n  \"other=tcp://127.0.0.1:1\"]\n"
                         << "in-memory = true\n"
                         << "log-level = \"warn\"\nready-file = \"" << ready << "\"\n";
@@ -163,6 +163,7 @@ TEST(CliTest, ConfigFileErrorsNameTheFileAndLine) {
   Output command_line = NodeWithConfig(f, "id = \"a\"\nin-memory = true\n", "--retry-ms 0");
   EXPECT_NE(command_line.status, 0);
   EXPECT_EQ(command_line.text.find(f + ":"), std::string::npos) << command_line.text;
+  std::filesystem::remove_all(std::filesystem::path(f).parent_path());
 }
 
 TEST(CliTest, OnePeerListServesEveryNode) {
@@ -192,6 +193,7 @@ TEST(CliTest, OnePeerListServesEveryNode) {
     })) << id;
   }
   for (auto& [id, node] : nodes) EXPECT_EQ(node.Stop(), 0) << id;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(CliTest, ADataDirectoryServesOneNode) {
@@ -218,6 +220,7 @@ TEST(CliTest, ADataDirectoryServesOneNode) {
                             "serves one node: start that node on it, or give --data-dir another "
                             "folder)\n");
   start("a");  // its own node may come back
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
