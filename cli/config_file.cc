@@ -24,11 +24,10 @@ struct ConfigKey {
   int line;
 };
 
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
+// CLI11's own helpers, so that lines are split exactly as it splits them.
+using CLI::detail::remove_quotes;
+using CLI::detail::to_lower;
+using CLI::detail::trim_copy;
 
 // The Levenshtein distance of `a` and `b`.
 size_t EditDistance(const std::string& a, const std::string& b) {
@@ -85,15 +84,14 @@ core::Status ReadConfigKeys(const CLI::App& app, const std::string& path,
   };
   while (std::getline(in, line)) {
     at = ++n;
-    line = Trim(line);
+    line = trim_copy(line);
     if (line.empty() || line.front() == '#' || line.front() == ';') continue;
     if (line.size() > 1 && line.front() == '[' && line.back() == ']') {
       std::string section = line.substr(1, line.size() - 2);
       if (section.size() > 1 && section.front() == '[' && section.back() == ']') {
         section = section.substr(1, section.size() - 2);
       }
-      std::transform(section.begin(), section.end(), section.begin(), ::tolower);
-      if (section != "default") {
+      if (to_lower(section) != "default") {
         return error("unknown section '" + line +
                      "' (keys go at the top of the file, or under [default])");
       }
@@ -103,23 +101,20 @@ core::Status ReadConfigKeys(const CLI::App& app, const std::string& path,
     std::string name;
     size_t eq = line.find('=');
     if (eq == std::string::npos) {  // a flag: "in-memory" alone means true
-      name = Trim(line.substr(0, line.find('#')));
+      name = trim_copy(line.substr(0, line.find('#')));
     } else {
-      name = Trim(line.substr(0, eq));
-      std::string value = Trim(line.substr(eq + 1));
-      value = Trim(value.substr(0, value.find('#')));
+      name = trim_copy(line.substr(0, eq));
+      std::string value = trim_copy(line.substr(eq + 1));
+      value = trim_copy(value.substr(0, value.find('#')));
       // An array goes on until a line ends it.
       auto open = [&] { return value.size() > 1 && value.front() == '[' && value.back() != ']'; };
       for (std::string more; open() && std::getline(in, more);) {
         ++n;
-        value += Trim(more);
+        value += trim_copy(more);
       }
       if (open()) return error("the array of '" + name + "' has no closing ']'");
     }
-    if (name.size() > 1 && (name.front() == '"' || name.front() == '\'') &&
-        name.back() == name.front() && name.find('.') == std::string::npos) {
-      name = name.substr(1, name.size() - 2);
-    }
+    if (name.find('.') == std::string::npos) remove_quotes(name);
     // CLI11 reads a dotted key as one of a subcommand, which this app has none of.
     const CLI::Option* opt = name.find('.') == std::string::npos ? OptionOfKey(app, name) : nullptr;
     if (opt == nullptr) {
