@@ -414,10 +414,12 @@ int NodeMain(int argc, const char* const* argv) {
                  "--ready-file says which) or ipc://PATH (a Unix socket)")
       ->capture_default_str();
   cmd.add_option("--data-dir", args.data_dir,
-                 "Directory for the node's SQLite database (default: enoki-data/<id>)");
+                 "Directory for the node's SQLite database (default: enoki-data/<id>); it keeps "
+                 "this node's id, and a node with another id refuses it");
   cmd.add_option("--peer", args.peers,
                  "Another node, as ID=ENDPOINT (repeat for each peer; every node a keygroup may "
-                 "be replicated to or forwarded to must be listed)");
+                 "be replicated to or forwarded to must be listed); an entry with this node's own "
+                 "--id is skipped, so one list may serve all nodes");
   cmd.add_option("--link", args.links,
                  "Emulate the link to a peer in user space, as ID=SPEC, e.g. "
                  "b=delay=25ms,jitter=1ms,dist=normal,loss=0.1%,rate=100mbit: messages to b "
