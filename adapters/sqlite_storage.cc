@@ -23,8 +23,9 @@ using node::StoredItem;
 using node::Version;
 namespace {
 
-// 1: keygroups, items, outbox. 2: also functions (a version-1 file is migrated on open).
-constexpr int kSchemaVersion = 2;
+// 1: keygroups, items, outbox. 2: also functions. 3: also owner. An older file is migrated on
+// open: every table is created if it does not exist.
+constexpr int kSchemaVersion = 3;
 
 // Created together with the schema version in one transaction, so a file never has half a schema.
 const char* const kSchema = R"(
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS outbox(peer TEXT NOT NULL, keygroup TEXT NOT NULL, ke
                                   node TEXT NOT NULL,
                                   PRIMARY KEY(peer, keygroup, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS functions(name TEXT PRIMARY KEY, spec BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS owner(node TEXT NOT NULL);
 )";
 
 // Indexed by SqliteStorage::Stmt.
@@ -60,6 +62,8 @@ const char* const kStatements[] = {
     "INSERT OR REPLACE INTO functions(name, spec) VALUES(?1, ?2)",
     "DELETE FROM functions WHERE name = ?1",
     "SELECT name, spec FROM functions ORDER BY name",
+    "SELECT node FROM owner",
+    "INSERT INTO owner(node) VALUES(?1)",
 };
 
 // Binds a statement's parameters in order, remembering the first failure. Strings are bound
@@ -145,7 +149,7 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
   }
   int version = sqlite3_column_int(q, 0);
   sqlite3_finalize(q);
-  if (version != 0 && version != 1 && version != kSchemaVersion) {
+  if (version < 0 || version > kSchemaVersion) {
     return core::Status::FailedPrecondition(path + ": schema version " + std::to_string(version) +
                                             ", this enoki reads version " +
                                             std::to_string(kSchemaVersion));
@@ -172,16 +176,8 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
   // Reads are served from memory, so SQLite's cache only needs the B-tree pages that writes touch;
   // a larger cache and fewer checkpoints mean fewer page reads and rewrites under random writes.
   ENOKI_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384"));
-  if (version == 1) {  // from before functions were kept
-    if (core::Status st =
-            s->Exec("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS functions(name TEXT PRIMARY KEY, "
-                    "spec BLOB NOT NULL); PRAGMA user_version=2; COMMIT;");
-        !st.ok()) {
-      if (!sqlite3_get_autocommit(db)) s->Exec("ROLLBACK").IgnoreError();  // st says why
-      return st;
-    }
-  }
-  if (version == 0) {  // a new file (or one whose schema creation never committed)
+  // A new file (or one whose schema creation never committed), or an older schema.
+  if (version < kSchemaVersion) {
     std::string schema = std::string("BEGIN IMMEDIATE;") + kSchema +
                          "PRAGMA user_version=" + std::to_string(kSchemaVersion) + "; COMMIT;";
     if (core::Status st = s->Exec(schema.c_str()); !st.ok()) {
@@ -231,6 +227,20 @@ core::Status SqliteStorage::Step(Stmt s, int bind_rc) {
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   return status;
+}
+
+core::Status SqliteStorage::ClaimFor(const std::string& node_id) {
+  sqlite3_stmt* s = stmts_[kLoadOwner];
+  int rc = sqlite3_step(s);
+  std::string owner = rc == SQLITE_ROW ? ColumnBytes(s, 0) : std::string();
+  sqlite3_reset(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error("cannot read the owner");
+  if (rc == SQLITE_DONE) return Step(kPutOwner, Binder(stmts_[kPutOwner]).Text(node_id).rc());
+  if (owner != node_id) {
+    return core::Status::FailedPrecondition(path_ + " holds the state of node '" + owner +
+                                            "', not of '" + node_id + "'");
+  }
+  return core::Status::Ok();
 }
 
 core::Status SqliteStorage::Load(const LoadVisitor& visitor) {

@@ -1,10 +1,11 @@
 // SqliteStorage: the StorageEngine of real nodes. One SQLite database file in WAL mode; every
-// Commit is one transaction. Tables (schema version 2, in PRAGMA user_version; a version-1 file,
-// which lacks `functions`, is migrated on open):
+// Commit is one transaction. Tables (schema version 3, in PRAGMA user_version; a file of version 1
+// or 2, which lacks `functions` or `owner`, is migrated on open):
 //   keygroups(name PRIMARY KEY, meta BLOB, ready)    meta = serialized proto::KeygroupMeta
 //   items(keygroup, key, value, wall_us, logical, node, deleted)  PRIMARY KEY(keygroup, key)
 //   outbox(peer, keygroup, key, wall_us, logical, node)           PRIMARY KEY(peer, keygroup, key)
 //   functions(name PRIMARY KEY, spec BLOB)           spec = serialized proto::FunctionSpec
+//   owner(node)                                      the node whose state this is (one row)
 // Keys and values are stored as blobs (arbitrary bytes); names as text of explicit length.
 // Not thread-safe: one node's loop thread uses it.
 #pragma once
@@ -29,8 +30,8 @@ class SqliteStorage : public node::StorageEngine {
   // Opens (creating if needed, with its parent directories) the database at `path`, in WAL mode
   // with the given durability. Fails, never throws, with a message naming the path when the file
   // cannot be opened or written, is not a database, or has another schema version (a non-zero
-  // PRAGMA user_version other than 1 or 2: FailedPrecondition; everything else: IOError), or when
-  // another SqliteStorage (in any process) has it open (FailedPrecondition).
+  // PRAGMA user_version other than 1, 2 or 3: FailedPrecondition; everything else: IOError), or
+  // when another SqliteStorage (in any process) has it open (FailedPrecondition).
   static core::Result<std::unique_ptr<SqliteStorage>> Open(const std::string& path,
                                                            SqliteSync sync);
   // Closes the database. Whatever Commit made durable stays in the file (and its WAL).
@@ -39,6 +40,12 @@ class SqliteStorage : public node::StorageEngine {
   SqliteStorage(const SqliteStorage&) = delete;
   SqliteStorage& operator=(const SqliteStorage&) = delete;
 
+  // Makes sure that the database holds node `node_id`'s state: records the id in a database that
+  // has none yet (a new one, or one made before ids were recorded), and fails with
+  // FailedPrecondition "<path> holds the state of node 'X', not of 'Y'" when another node's id is
+  // recorded (a node started on another node's data would serve and replicate that node's
+  // state as its own). IOError naming the path when SQLite fails.
+  core::Status ClaimFor(const std::string& node_id);
   // Visits every keygroup (by name), then every item (by keygroup, key), then every outbox record
   // (by peer, keygroup, key), each in byte order. Fails with IOError naming the path when SQLite
   // fails or a stored catalog entry does not parse; records visited before that stay visited.
@@ -65,6 +72,8 @@ class SqliteStorage : public node::StorageEngine {
     kPutFunction,
     kEraseFunction,
     kLoadFunctions,
+    kLoadOwner,
+    kPutOwner,
     kStmtCount
   };
   SqliteStorage(std::string path, sqlite3* db, int lock_fd)

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
@@ -26,6 +27,7 @@
 #include "adapters/real_node.h"
 #include "adapters/sqlite_storage.h"
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "node/memory_storage.h"
 #include "node/validation.h"
 
@@ -78,7 +80,10 @@ constexpr const char* kNodeDescription =
     "Every option can also come from a config file: --config FILE, with lines such as\n"
     "  id = \"a\"   listen = \"tcp://10.0.0.1:7000\"   peer = [\"b=tcp://10.0.0.2:7000\"]\n"
     "  key = \"a.key\"   peer-key = [\"b=b.pub\"]   access = \"access\"   process-dir = "
-    "[\"/srv/fns\"]";
+    "[\"/srv/fns\"]\n"
+    "A key that is no option is refused, naming the file and line. One list of all nodes (--peer, "
+    "--peer-key) may serve every node: a node skips its own entry.\n"
+    "A data directory keeps the id of the node that made it; another id is refused on it.";
 
 // Whether only this host can reach `host` (from an endpoint): a numeric loopback address, or
 // "localhost" (which a name server cannot point elsewhere: it is resolved from /etc/hosts).
@@ -125,6 +130,7 @@ core::Result<std::optional<adapters::TransportSecurity>> LoadSecurity(
                                            "' must look like ID=KEY (a .pub file or the key)");
     }
     std::string id = p.substr(0, eq);
+    if (id == args.id) continue;  // this node's own entry of a shared list (its --key says it)
     if (!peers.contains(id)) {
       return core::Status::InvalidArgument("--peer-key '" + id + "' is not a --peer");
     }
@@ -208,6 +214,7 @@ int RunNode(const NodeArgs& args) {
   adapters::RealNodeConfig config;
   config.node.id = args.id;
   config.listen = args.listen;
+  std::set<std::string> listed;  // the ids of --peer, this node's own included
   for (const auto& p : args.peers) {
     auto eq = p.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == p.size()) {
@@ -216,10 +223,13 @@ int RunNode(const NodeArgs& args) {
     }
     std::string id = p.substr(0, eq);
     if (auto st = node::ValidateName("--peer id", id); !st.ok()) return ReportError(st.message());
-    if (id == args.id) return ReportError("--peer '" + p + "' names this node itself");
-    if (!config.peers.emplace(id, p.substr(eq + 1)).second) {
-      return ReportError("--peer '" + id + "' is given twice");
+    if (!listed.insert(id).second) return ReportError("--peer '" + id + "' is given twice");
+    // One list of all nodes may serve every node: this node's own entry is skipped.
+    if (id == args.id) {
+      spdlog::info("--peer {} is this node itself (listening on {}): skipped", p, args.listen);
+      continue;
     }
+    config.peers.emplace(id, p.substr(eq + 1));
   }
   for (const auto& l : args.links) {
     auto eq = l.find('=');
@@ -309,6 +319,13 @@ int RunNode(const NodeArgs& args) {
         (std::filesystem::path(dir) / "store.db").string(),
         args.durability == "power" ? adapters::SqliteSync::kFull : adapters::SqliteSync::kNormal);
     if (!opened.ok()) return ReportError(opened.status().ToString());
+    if (auto st = (*opened)->ClaimFor(args.id); !st.ok()) {
+      return ReportError(st.code() == core::Code::kFailedPrecondition
+                             ? st.message() +
+                                   " (a data directory serves one node: start that node on it, "
+                                   "or give --data-dir another folder)"
+                             : st.ToString());
+    }
     storage = std::move(opened.value());
   }
 
@@ -386,17 +403,23 @@ void AddNodeCommand(CLI::App& app, Runner& run) {
 int NodeMain(int argc, const char* const* argv) {
   NodeArgs args;
   CLI::App cmd{kNodeDescription, "enoki node"};
-  cmd.set_config("--config", "", "Read options from this TOML/INI file (keys: long option names)");
+  cmd.set_config("--config", "",
+                 "Read options from this TOML/INI file: lines KEY = VALUE, a key being an "
+                 "option's long name (data-dir = \"/var/lib/enoki\"); a key that is no option, "
+                 "or one given twice, is an error naming its line. The command line wins over "
+                 "the file");
   cmd.add_option("--id", args.id, "This node's id: letters, digits, '_', '-', '.'")->required();
   cmd.add_option("--listen", args.listen,
                  "ZeroMQ endpoint to listen on: tcp://HOST:PORT (port 0 picks a free port; "
                  "--ready-file says which) or ipc://PATH (a Unix socket)")
       ->capture_default_str();
   cmd.add_option("--data-dir", args.data_dir,
-                 "Directory for the node's SQLite database (default: enoki-data/<id>)");
+                 "Directory for the node's SQLite database (default: enoki-data/<id>); it keeps "
+                 "this node's id, and a node with another id refuses it");
   cmd.add_option("--peer", args.peers,
                  "Another node, as ID=ENDPOINT (repeat for each peer; every node a keygroup may "
-                 "be replicated to or forwarded to must be listed)");
+                 "be replicated to or forwarded to must be listed); an entry with this node's own "
+                 "--id is skipped, so one list may serve all nodes");
   cmd.add_option("--link", args.links,
                  "Emulate the link to a peer in user space, as ID=SPEC, e.g. "
                  "b=delay=25ms,jitter=1ms,dist=normal,loss=0.1%,rate=100mbit: messages to b "
@@ -553,11 +576,7 @@ int NodeMain(int argc, const char* const* argv) {
   cmd.add_option("--log-level", args.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
-  try {
-    cmd.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return cmd.exit(e);
-  }
+  if (auto exit_code = ParseWithStrictConfig(cmd, argc, argv)) return *exit_code;
   return RunNode(args);
 }
 

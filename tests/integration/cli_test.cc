@@ -1,8 +1,10 @@
 // The enoki command line as a user runs it: a node started from a config file, the kv and keygroup
-// commands' output and exit codes, and their one-line errors.
+// commands' output and exit codes, and their one-line errors; strict config files, one peer list
+// shared by all nodes, and a data directory that keeps its node's id.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "tests/integration/commands.h"
 #include "tests/integration/node_cluster.h"
@@ -18,8 +20,10 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   std::string config = ::testing::TempDir() + "enoki-cli-test.toml";
   std::string ready = ::testing::TempDir() + "enoki-cli-test.ready";
   std::filesystem::remove(ready);
-  std::ofstream(config) << "id = \"solo\"\nlisten = \"tcp://127.0.0.1:0\"\n"
-                        << "peer = [\"other=tcp://127.0.0.1:1\"]\nin-memory = true\n"
+  // A comment, the default section, and a peer list over two lines that names the node itself.
+  std::ofstream(config) << "# solo\n[default]\nid = \"solo\"\nlisten = \"tcp://127.0.0.1:0\"\n"
+                        << "peer = [\"solo=tcp://127.0.0.1:0\",\n  \"other=tcp://127.0.0.1:1\"]\n"
+                        << "in-memory = true\n"
                         << "log-level = \"warn\"\nready-file = \"" << ready << "\"\n";
   auto node = adapters::Subprocess::Start({ENOKI_BINARY, "node", "--config", config});
   ASSERT_TRUE(node.ok());
@@ -100,6 +104,123 @@ TEST(CliTest, BadCommandLinesFailWithOneClearLine) {
   EXPECT_EQ(no_node.status, 1);
   EXPECT_NE(no_node.text.find("no answer from tcp://127.0.0.1:1 within 200 ms"), std::string::npos);
   EXPECT_NE(Enoki("kv frobnicate").status, 0);
+}
+
+// A folder of its own under the test's temporary folder, emptied first.
+std::string FreshDir(const std::string& name) {
+  std::string dir = ::testing::TempDir() + "enoki-cli-" + std::to_string(::getpid()) + "-" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// `enoki node --config FILE ARGS` with `text` in FILE: what it printed (it must fail at once).
+Output NodeWithConfig(const std::string& file, const std::string& text,
+                      const std::string& args = "") {
+  std::ofstream(file) << text;
+  return Enoki("node --config " + file + " " + args);
+}
+
+TEST(CliTest, ConfigFileErrorsNameTheFileAndLine) {
+  std::string f = FreshDir("strict") + "/node.toml";
+  EXPECT_EQ(
+      NodeWithConfig(f, "id = \"a\"\nin-memory = true\n\n# where\ndatadir = \"/tmp/x\"\n").text,
+      "enoki: error: " + f + ":5: unknown key 'datadir' (did you mean 'data-dir'?)\n");
+  EXPECT_EQ(NodeWithConfig(f, "peers = [\"b=ipc:///tmp/b\"]\nid = \"a\"\n").text,
+            "enoki: error: " + f + ":1: unknown key 'peers' (did you mean 'peer'?)\n");
+  // Underscores are not dashes; a key nothing is near to gets no suggestion.
+  EXPECT_EQ(NodeWithConfig(f, "id = \"a\"\ndata_dir = \"d\"\n").text,
+            "enoki: error: " + f + ":2: unknown key 'data_dir' (did you mean 'data-dir'?)\n");
+  EXPECT_EQ(NodeWithConfig(f, "id = \"a\"\nfrobnicate = 1\n").text,
+            "enoki: error: " + f + ":2: unknown key 'frobnicate'\n");
+  // The key is found wherever CLI11 would look for it: after a multi-line array, in a section.
+  EXPECT_EQ(
+      NodeWithConfig(
+          f, "peer = [\"b=ipc:///tmp/b\",\n \"c=ipc:///tmp/c\",\n \"d=ipc:///tmp/d\"]\nlisen = 1\n")
+          .text,
+      "enoki: error: " + f + ":4: unknown key 'lisen' (did you mean 'listen'?)\n");
+  EXPECT_EQ(NodeWithConfig(f, "id = \"a\"\n[node]\nin-memory = true\n").text,
+            "enoki: error: " + f +
+                ":2: unknown section '[node]' (keys go at the top of the file, or under "
+                "[default])\n");
+  // Given twice: CLI11 would keep the first value.
+  EXPECT_EQ(NodeWithConfig(f, "id = \"a\"\nin-memory = true\nid = \"b\"\n").text,
+            "enoki: error: " + f + ":3: 'id' is given again (first on line 1)\n");
+  EXPECT_EQ(
+      NodeWithConfig(f, "peer = \"b=ipc:///tmp/b\"\nid = \"a\"\npeer = \"c=ipc:///tmp/c\"\n").text,
+      "enoki: error: " + f +
+          ":3: 'peer' is given again (first on line 1): give all its values together, in "
+          "one array or on lines one after another\n");
+  EXPECT_EQ(NodeWithConfig(f, "config = \"other.toml\"\n").text,
+            "enoki: error: " + f + ":1: 'config' cannot be set in a config file\n");
+  // A value CLI11 refuses is reported at its line, unless the command line gave the option.
+  Output range = NodeWithConfig(f, "id = \"a\"\nretry-ms = 0\n");
+  EXPECT_EQ(range.status, 1);
+  EXPECT_EQ(range.text.rfind("enoki: error: " + f + ":2: --retry-ms: ", 0), 0u) << range.text;
+  Output typed = NodeWithConfig(f, "id = \"a\"\nseed = \"many\"\n");
+  EXPECT_EQ(typed.text.rfind("enoki: error: " + f + ":2: ", 0), 0u) << typed.text;
+  EXPECT_NE(typed.text.find("--seed"), std::string::npos) << typed.text;
+  Output command_line = NodeWithConfig(f, "id = \"a\"\nin-memory = true\n", "--retry-ms 0");
+  EXPECT_NE(command_line.status, 0);
+  EXPECT_EQ(command_line.text.find(f + ":"), std::string::npos) << command_line.text;
+  std::filesystem::remove_all(std::filesystem::path(f).parent_path());
+}
+
+TEST(CliTest, OnePeerListServesEveryNode) {
+  std::string dir = FreshDir("shared");
+  std::string config = dir + "/cluster.toml";
+  std::ofstream(config) << "peer = [\"a=ipc://" << dir << "/a\", \"b=ipc://" << dir
+                        << "/b\", \"c=ipc://" << dir
+                        << "/c\"]\nretry-ms = 50\nlog-level = \"warn\"\n";
+  std::map<std::string, adapters::Subprocess> nodes;
+  for (std::string id : {"a", "b", "c"}) {
+    std::string ready = dir + "/" + id + ".ready";
+    auto p = adapters::Subprocess::Start(
+        {ENOKI_BINARY, "node", "--config", config, "--id", id, "--listen",
+         "ipc://" + dir + "/" + id, "--data-dir", dir + "/data-" + id, "--ready-file", ready},
+        dir + "/" + id + ".log");
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    auto& node = nodes.emplace(id, std::move(*p)).first->second;
+    auto info = adapters::WaitForReadyFile(ready, id, node, std::chrono::seconds(10));
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+  }
+  std::string at_a = " --node ipc://" + dir + "/a";
+  ASSERT_EQ(Enoki("keygroup create shared --replicas a,b,c" + at_a).status, 0);
+  ASSERT_EQ(Enoki("kv put shared k v" + at_a).status, 0);
+  for (std::string id : {"b", "c"}) {
+    EXPECT_TRUE(testing::NodeCluster::Eventually([&] {
+      return Enoki("kv get shared k --node ipc://" + dir + "/" + id).text == "v\n";
+    })) << id;
+  }
+  for (auto& [id, node] : nodes) EXPECT_EQ(node.Stop(), 0) << id;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CliTest, ADataDirectoryServesOneNode) {
+  std::string dir = FreshDir("owner");
+  std::string data = dir + "/data";
+  auto start = [&](const std::string& id) {
+    std::string ready = dir + "/" + id + ".ready";
+    std::filesystem::remove(ready);
+    auto p = adapters::Subprocess::Start(
+        {ENOKI_BINARY, "node", "--id", id, "--listen", "ipc://" + dir + "/" + id, "--data-dir",
+         data, "--log-level", "warn", "--ready-file", ready},
+        dir + "/" + id + ".log");
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    auto info = adapters::WaitForReadyFile(ready, id, *p, std::chrono::seconds(10));
+    EXPECT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_EQ(p->Stop(), 0);
+  };
+  start("a");
+  Output other =
+      Enoki("node --id b --listen ipc://" + dir + "/b --data-dir " + data + " --log-level warn");
+  EXPECT_EQ(other.status, 1);
+  EXPECT_EQ(other.text, "enoki: error: " + data +
+                            "/store.db holds the state of node 'a', not of 'b' (a data directory "
+                            "serves one node: start that node on it, or give --data-dir another "
+                            "folder)\n");
+  start("a");  // its own node may come back
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

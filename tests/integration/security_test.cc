@@ -37,14 +37,16 @@ using testing::KeyFolder;
 using testing::NodeCluster;
 using testing::Output;
 
-// Nodes a and b with keys; alice is the one admitted client.
+// Nodes a and b with keys; alice is the one admitted client. Both nodes get one list of peer keys,
+// each node's own included (a node skips its own entry).
 class SecureClusterTest : public ::testing::Test {
  protected:
   SecureClusterTest()
       : keys_({"a", "b", "alice", "mallory"}),
-        cluster_({"a", "b"}, {"--access", keys_.Access({"alice"})}, false,
-                 {{"a", {"--key", keys_.key("a"), "--peer-key", "b=" + keys_.pub("b")}},
-                  {"b", {"--key", keys_.key("b"), "--peer-key", "a=" + keys_.pub("a")}}}) {}
+        cluster_({"a", "b"},
+                 {"--access", keys_.Access({"alice"}), "--peer-key", "a=" + keys_.pub("a"),
+                  "--peer-key", "b=" + keys_.pub("b")},
+                 false, {{"a", {"--key", keys_.key("a")}}, {"b", {"--key", keys_.key("b")}}}) {}
 
   adapters::Client As(const std::string& client, const std::string& node,
                       milliseconds timeout = milliseconds(3000)) {

@@ -419,18 +419,18 @@ TEST(SqliteStorageTest, SurvivesClosingAndReopening) {
   EXPECT_EQ(LoadAll(**s).items.size(), 2u);
 }
 
-TEST(SqliteStorageTest, UsesWalAndWritesSchemaVersion2) {
+TEST(SqliteStorageTest, UsesWalAndWritesSchemaVersion3) {
   TempDir dir;
   std::string path = (dir.path() / "store.db").string();
   auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   // WAL is a property of the file, so another connection sees it.
   EXPECT_EQ(QueryOne(path, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "2");
+  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "3");
   EXPECT_EQ(QueryOne(path,
                      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                     "('keygroups', 'items', 'outbox', 'functions')"),
-            "4");
+                     "('keygroups', 'items', 'outbox', 'functions', 'owner')"),
+            "5");
 }
 
 TEST(SqliteStorageTest, MigratesAVersion1File) {
@@ -453,7 +453,27 @@ TEST(SqliteStorageTest, MigratesAVersion1File) {
   WriteBatch b;
   b.PutFunction("f", "spec");
   EXPECT_TRUE((*s)->Commit(b).ok());
-  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "2");
+  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "3");
+  // It had no owner yet: the first node to claim it becomes its owner.
+  EXPECT_TRUE((*s)->ClaimFor("a").ok());
+  EXPECT_EQ(QueryOne(path, "SELECT node FROM owner"), "a");
+}
+
+TEST(SqliteStorageTest, BelongsToTheFirstNodeThatClaimsIt) {
+  TempDir dir;
+  std::string path = (dir.path() / "store.db").string();
+  {
+    auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE((*s)->ClaimFor("a").ok());
+    EXPECT_TRUE((*s)->ClaimFor("a").ok());
+  }
+  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE((*s)->ClaimFor("a").ok());
+  core::Status other = (*s)->ClaimFor("b");
+  EXPECT_EQ(other.code(), core::Code::kFailedPrecondition);
+  EXPECT_EQ(other.message(), path + " holds the state of node 'a', not of 'b'");
 }
 
 TEST(SqliteStorageTest, CreatesMissingParentDirectories) {
