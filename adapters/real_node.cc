@@ -13,14 +13,25 @@
 namespace enoki::adapters {
 namespace {
 
-// Process functions' workers find the Python module (python/enoki.py, copied beside the binary
-// by the build) on their PYTHONPATH. They reach the node only through their worker protocol
-// (stdin and stdout), not at an endpoint: the local one is the node user's alone, and gives
-// more than a function may do (docs/security.md, "The sandbox").
+// The folder of the Python module (python/enoki.py): beside the binary in the build tree, else
+// where it is installed, ENOKI_PYTHON_DIR relative to the binary's folder (share/enoki/python
+// under the same prefix; adapters/CMakeLists.txt).
+std::string PythonDir() {
+  std::filesystem::path bin_dir = std::filesystem::path(Subprocess::SelfPath()).parent_path();
+  std::error_code ec;
+  if (std::filesystem::exists(bin_dir / "python" / "enoki.py", ec)) {
+    return (bin_dir / "python").string();
+  }
+  return (bin_dir / ENOKI_PYTHON_DIR).lexically_normal().string();
+}
+
+// Process functions' workers find the Python module on their PYTHONPATH. They reach the node
+// only through their worker protocol (stdin and stdout), not at an endpoint: the local one is
+// the node user's alone, and gives more than a function may do (docs/security.md, "The
+// sandbox").
 std::map<std::string, std::string> WorkerEnv() {
-  std::string bin_dir = std::filesystem::path(Subprocess::SelfPath()).parent_path().string();
   const char* old = std::getenv("PYTHONPATH");
-  std::string python = bin_dir + "/python";
+  std::string python = PythonDir();
   // Not the node's endpoint or CURVE keys, if its environment has them.
   return {{"ENOKI_NODE", ""},
           {"ENOKI_IDENTITY", ""},

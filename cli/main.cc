@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
       "(scenario, emulate, report), simulates them in virtual time (simulate), and runs a "
       "three-node demo."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "enoki 0.1.0");
+  app.set_version_flag("--version", "enoki " ENOKI_VERSION);
   if (argc > 1 && std::string_view(argv[1]) == "node") {
     return enoki::cli::NodeMain(argc - 1, argv + 1);
   }

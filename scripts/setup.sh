@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency of Enoki from Debian's packages.
-# Idempotent: packages already present are skipped by apt. Needs root (or sudo).
+# Installs Enoki's build dependencies from Debian's packages: what builds the binary and the
+# package, and what `enoki` runs beside it (python3 for process functions and plots, iproute2 for
+# netem links). `--tests` also installs what the tests and benchmarks need (GoogleTest, Google
+# Benchmark, Redis, curl, wrk). Idempotent: packages already present are skipped by apt. Needs
+# root (or sudo).
 set -euo pipefail
 
 packages=(
@@ -9,11 +12,20 @@ packages=(
   libsqlite3-dev sqlite3
   libcli11-dev libyaml-cpp-dev
   libprotobuf-dev protobuf-compiler
-  libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server redis-tools curl wrk
+  libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
   python3 python3-matplotlib iproute2
 )
+test_packages=(
+  libgtest-dev libgmock-dev libbenchmark-dev
+  redis-server redis-tools curl wrk
+)
+
+for arg in "$@"; do
+  case "$arg" in
+    --tests) packages+=("${test_packages[@]}") ;;
+    *) echo "usage: scripts/setup.sh [--tests]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
