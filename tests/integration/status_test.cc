@@ -54,7 +54,7 @@ proto::PeerStatus PeerOf(const proto::NodeStatus& s, const std::string& peer) {
 }
 
 TEST(StatusTest, KeygroupListAndNodeStatusShowAPeerGoingDown) {
-  NodeCluster cluster({"a", "b", "c"}, {}, false, {{"a", kMetrics}});
+  NodeCluster cluster({"a", "b", "c"}, {}, false, {{"a", kMetrics}, {"b", kMetrics}});
   auto a = cluster.Client("a");
   proto::CreateKeygroupRequest create;
   create.set_name("kg");
@@ -137,6 +137,14 @@ TEST(StatusTest, KeygroupListAndNodeStatusShowAPeerGoingDown) {
   EXPECT_EQ(Sample(metrics.body, "enoki_keygroups"), 2);
   EXPECT_EQ(Sample(metrics.body, "enoki_keygroups_held"), 1);
   EXPECT_EQ(Sample(metrics.body, "enoki_storage_items"), 30);
+
+  // b applied a's 30 writes, each with a lag (one host: one wall clock) well below a second.
+  auto at_b = Get(cluster.metrics_port("b"), "/metrics");
+  ASSERT_EQ(at_b.status, 200);
+  EXPECT_EQ(Sample(at_b.body, "enoki_replication_applied_total"), 30);
+  EXPECT_EQ(Sample(at_b.body, "enoki_replication_lag_seconds_count"), 30);
+  EXPECT_EQ(Sample(at_b.body, "enoki_replication_lag_seconds_bucket{le=\"1\"}"), 30);
+  EXPECT_EQ(Sample(at_b.body, "enoki_requests_total{op=\"put\"}"), -1);  // none sent to b
 }
 
 TEST(StatusTest, ListNeedsAdminOrReadAllAndStatusNeedsAdmin) {
@@ -237,6 +245,21 @@ TEST(StatusTest, MetricsCountWhatTheLoadGeneratorSent) {
   m = Get(port, "/metrics");
   EXPECT_EQ(Sample(m.body, "enoki_requests_total{op=\"get\"}"), std::stod(got[1]));
   EXPECT_EQ(Sample(m.body, "enoki_request_errors_total{op=\"get\"}"), std::stod(got[2]));
+
+  // Function calls: a native function called 25 times.
+  auto c = cluster.Client("n");
+  proto::FunctionSpec echo;
+  echo.set_name("echo");
+  echo.set_handler("echo");
+  echo.set_keygroup("bench");
+  ASSERT_TRUE(c->DeployFunction(echo).ok());
+  for (int i = 0; i < 25; ++i) ASSERT_TRUE(c->Invoke("echo", "hi").ok());
+  m = Get(port, "/metrics");
+  EXPECT_EQ(Sample(m.body, "enoki_function_calls_total{function=\"echo\"}"), 25);
+  EXPECT_EQ(Sample(m.body, "enoki_function_errors_total{function=\"echo\"}"), 0);
+  EXPECT_EQ(Sample(m.body, "enoki_function_in_flight{function=\"echo\"}"), 0);
+  EXPECT_EQ(Sample(m.body, "enoki_function_workers{function=\"echo\"}"), 0);
+  EXPECT_EQ(Sample(m.body, "enoki_requests_total{op=\"invoke\"}"), 25);
 }
 
 }  // namespace
