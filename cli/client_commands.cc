@@ -1,5 +1,5 @@
-// `enoki kv ...` and `enoki keygroup ...`: one request to one node, its answer on stdout, an error
-// as one line on stderr with exit code 1.
+// `enoki kv ...`, `enoki keygroup ...` and `enoki node status`: one request to one node, its
+// answer on stdout, an error as one line on stderr with exit code 1.
 #include <iostream>
 
 #include <spdlog/fmt/fmt.h>
