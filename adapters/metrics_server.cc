@@ -59,7 +59,7 @@ core::Status MetricsServer::Start(const std::string& address) {
   server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
   server_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    if (Snapshot()) {
+    if (Snapshot(/*render=*/false)) {
       res.set_content("ok " + node_id_ + "\n", "text/plain");
     } else {
       res.status = 503;
@@ -68,7 +68,7 @@ core::Status MetricsServer::Start(const std::string& address) {
     }
   });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    if (auto text = Snapshot()) {
+    if (auto text = Snapshot(/*render=*/true)) {
       res.set_content(*text, "text/plain; version=0.0.4; charset=utf-8");
     } else {
       res.status = 503;
@@ -83,9 +83,10 @@ core::Status MetricsServer::Start(const std::string& address) {
   return core::Status::Ok();
 }
 
-std::optional<std::string> MetricsServer::Snapshot() {
+std::optional<std::string> MetricsServer::Snapshot(bool render) {
   std::unique_lock lock(mu_);
   uint64_t ticket = ++asked_;
+  if (render) render_wanted_ = true;
   uint64_t one = 1;
   if (::write(event_fd_, &one, sizeof one) != sizeof one) return std::nullopt;
   bool done = answered_.wait_for(lock, std::chrono::seconds(1),
@@ -99,14 +100,18 @@ void MetricsServer::OnAsked() {
   while (::read(event_fd_, &drained, sizeof drained) == sizeof drained) {
   }
   uint64_t ticket;
+  bool render;
   {
     std::lock_guard lock(mu_);
     ticket = asked_;
+    render = render_wanted_;
+    render_wanted_ = false;
   }
-  std::string text = render_();  // every request up to `ticket` was asked before this rendering
+  // Every request up to `ticket` was asked before this rendering (a health check needs none).
+  std::string text = render ? render_() : std::string();
   {
     std::lock_guard lock(mu_);
-    text_ = std::move(text);
+    if (render) text_ = std::move(text);
     answered_n_ = ticket;
   }
   answered_.notify_all();

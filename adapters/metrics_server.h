@@ -41,9 +41,9 @@ class MetricsServer {
  private:
   class Server;  // cpp-httplib's (metrics_server.cc)
 
-  // On a server thread: a fresh rendering from the loop, or nullopt when the loop did not
-  // answer within a second (or the server stops).
-  std::optional<std::string> Snapshot();
+  // On a server thread: a fresh rendering from the loop (with `render`; else an empty text, as a
+  // sign of life), or nullopt when the loop did not answer within a second (or the server stops).
+  std::optional<std::string> Snapshot(bool render);
   // On the loop's thread: the eventfd was written.
   void OnAsked();
 
@@ -58,8 +58,9 @@ class MetricsServer {
 
   std::mutex mu_;  // guards what follows
   std::condition_variable answered_;
-  uint64_t asked_ = 0;       // requests for a rendering so far
-  uint64_t answered_n_ = 0;  // the latest request the current text answers
+  uint64_t asked_ = 0;          // requests for a rendering so far
+  uint64_t answered_n_ = 0;     // the latest request the loop answered
+  bool render_wanted_ = false;  // a request since the loop's last answer wants the text
   std::string text_;
   bool stopping_ = false;
 };
