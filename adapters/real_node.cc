@@ -109,6 +109,17 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
       node::MetricsWriter w;
       self->node_->WriteMetrics(w);
       self->host_->WriteMetrics(w);
+      if (const std::string& db = self->config_.storage_file; !db.empty()) {
+        uintmax_t bytes = 0;
+        for (const std::string& f : {db, db + "-wal"}) {
+          std::error_code ec;
+          uintmax_t size = std::filesystem::file_size(f, ec);
+          if (!ec) bytes += size;
+        }
+        w.Family("enoki_storage_file_bytes", "gauge",
+                 "Size of the node's SQLite database on disk: its file and its write-ahead log.");
+        w.Sample("enoki_storage_file_bytes", {}, static_cast<double>(bytes));
+      }
       return w.text();
     });
     ENOKI_RETURN_IF_ERROR(n->metrics_->Start(n->config_.metrics));

@@ -41,6 +41,7 @@ struct RealNodeConfig {
   std::string trace;            // append a measurement trace to this file; empty: none
   HttpGatewayOptions http;      // also serve functions over HTTP on http.address; empty: no
   std::string metrics;          // serve /health and /metrics on this HOST:PORT; empty: no
+  std::string storage_file;     // the SQLite database, whose size the metrics report; empty: none
   // CURVE on the listen endpoint and to the peers (its local endpoint is made here); none: plain.
   std::optional<TransportSecurity> security;
   size_t max_clients = 0;  // ZeroMQ client connections at once (ZmqTransportOptions); 0: no cap

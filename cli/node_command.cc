@@ -327,6 +327,7 @@ int RunNode(const NodeArgs& args) {
         args.durability == "power" ? adapters::SqliteSync::kFull : adapters::SqliteSync::kNormal);
     if (!opened.ok()) return ReportError(opened.status().ToString());
     storage = std::move(opened.value());
+    config.storage_file = (std::filesystem::path(dir) / "store.db").string();
   }
 
   // SIGHUP reads the access file again, on the loop's thread: blocked here, before ZeroMQ starts

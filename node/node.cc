@@ -181,13 +181,13 @@ void Node::WriteMetrics(MetricsWriter& w) const {
            "the wall-clock time in the item's version (taken at the origin when it was written). "
            "Two hosts' clocks: across machines it includes their offset; on one host it is exact.");
   w.Histogram("enoki_replication_lag_seconds", {}, m.replication_lag);
-  size_t live = 0, held = 0, items = 0, bytes = 0;
+  // O(keygroups): a scrape must not walk the items (it runs on the loop, between requests).
+  size_t live = 0, held = 0, items = 0;
   for (const auto& [name, kg] : core_.keygroups()) {
     if (kg.meta.deleted()) continue;
     ++live;
     if (kg.ready) ++held;
     items += kg.items.size();
-    for (const auto& [key, item] : kg.items) bytes += key.size() + item.value.size();
   }
   w.Family("enoki_keygroups", "gauge", "Keygroups in this node's catalog (not deleted).");
   w.Sample("enoki_keygroups", {}, static_cast<double>(live));
@@ -196,9 +196,6 @@ void Node::WriteMetrics(MetricsWriter& w) const {
   w.Family("enoki_storage_items", "gauge",
            "Items this node stores, tombstones included (over all keygroups).");
   w.Sample("enoki_storage_items", {}, static_cast<double>(items));
-  w.Family("enoki_storage_bytes", "gauge",
-           "Bytes of the keys and values this node stores (the data, not the database file).");
-  w.Sample("enoki_storage_bytes", {}, static_cast<double>(bytes));
 }
 
 void Node::Execute(proto::Request request, Done done) {

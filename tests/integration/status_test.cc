@@ -232,7 +232,7 @@ TEST(StatusTest, MetricsCountWhatTheLoadGeneratorSent) {
             counted);
   EXPECT_GT(Sample(m.body, "enoki_request_duration_seconds_sum{op=\"put\"}"), 0);
   EXPECT_EQ(Sample(m.body, "enoki_requests_total{op=\"create_keygroup\"}"), 1);
-  EXPECT_GT(Sample(m.body, "enoki_storage_bytes"), 0);
+  EXPECT_GT(Sample(m.body, "enoki_storage_file_bytes"), 0);
 
   // Gets, some of absent keys: those are its errors (NOT_FOUND), as many as the load's misses.
   Output get_load = RunShell(std::string(ENOKI_KVLOAD) + " --node " + cluster.endpoint("n") +
