@@ -212,6 +212,13 @@ core::Status Authorize(const std::string& client, const Permissions& p, const pr
       if (p.admin || Allows(p.read, kg)) return core::Status::Ok();
       return Denied(client, "read keygroup '" + kg + "'", "read:" + kg);
     }
+    case proto::Request::kListKeygroups:
+      // The list names every keygroup, its replicas and owner: for who may see them all.
+      if (p.admin || p.read.contains("*")) return core::Status::Ok();
+      return Denied(client, "list keygroups", "admin' or 'read:*");
+    case proto::Request::kNodeStatus:
+      if (p.admin) return core::Status::Ok();
+      return Denied(client, "ask for the node's status", "admin");
     case proto::Request::kCreateKeygroup:
     case proto::Request::kDeleteKeygroup:
     case proto::Request::kAddReplica:

@@ -127,6 +127,22 @@ core::Result<proto::KeygroupMeta> Client::KeygroupInfo(const std::string& name) 
   return std::move(*res->mutable_keygroup());
 }
 
+core::Result<proto::KeygroupList> Client::ListKeygroups() {
+  proto::Request r;
+  r.mutable_list_keygroups();
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return std::move(*res->mutable_keygroup_list());
+}
+
+core::Result<proto::NodeStatus> Client::NodeStatus() {
+  proto::Request r;
+  r.mutable_node_status();
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return std::move(*res->mutable_status());
+}
+
 core::Status Client::AddReplica(const std::string& keygroup, const std::string& node) {
   proto::Request r;
   r.mutable_add_replica()->set_keygroup(keygroup);

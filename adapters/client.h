@@ -38,6 +38,8 @@ class Client {
   core::Status CreateKeygroup(const proto::CreateKeygroupRequest& request);
   core::Status DeleteKeygroup(const std::string& name);
   core::Result<proto::KeygroupMeta> KeygroupInfo(const std::string& name);
+  core::Result<proto::KeygroupList> ListKeygroups();
+  core::Result<proto::NodeStatus> NodeStatus();
   core::Status AddReplica(const std::string& keygroup, const std::string& node);
   core::Status RemoveReplica(const std::string& keygroup, const std::string& node);
 

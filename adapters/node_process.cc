@@ -43,6 +43,7 @@ Status WriteReadyFile(const std::string& path, const ReadyInfo& info) {
     std::ofstream out(tmp, std::ios::trunc);
     out << "id " << info.id << "\nendpoint " << info.endpoint << "\n";
     if (!info.http.empty()) out << "http " << info.http << "\n";
+    if (!info.metrics.empty()) out << "metrics " << info.metrics << "\n";
     out.flush();
     if (!out) {
       std::string why = std::strerror(errno);
@@ -73,10 +74,12 @@ core::Result<ReadyInfo> ReadReadyFile(const std::string& path) {
     std::string* field = name == "id"         ? &info.id
                          : name == "endpoint" ? &info.endpoint
                          : name == "http"     ? &info.http
+                         : name == "metrics"  ? &info.metrics
                                               : nullptr;
     if (field == nullptr || value.empty()) {
       return Status::InvalidArgument(path + ":" + std::to_string(n) + ": expected 'id', " +
-                                     "'endpoint' or 'http' and a value, got '" + line + "'");
+                                     "'endpoint', 'http' or 'metrics' and a value, got '" + line +
+                                     "'");
     }
     *field = value;
   }

@@ -102,7 +102,7 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
         ": it runs programs only from the folders it was started with (--process-dir DIR)";
   }
   n->host_.emplace(*n->node_, env, functions::Builtins(), std::move(processes));
-  n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), ""};
+  n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), "", ""};
   if (!n->config_.http.address.empty()) {
     // The gateway reaches the node through its local endpoint, like any client; with keys, its
     // callers need the access file's tokens.
@@ -114,6 +114,29 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
     const std::string& http = n->config_.http.address;
     n->ready_.http = http.substr(0, http.rfind(':') + 1) + std::to_string(n->gateway_->port());
   }
+  if (!n->config_.metrics.empty()) {
+    RealNode* self = n.get();
+    n->metrics_.emplace(loop, n->config_.node.id, [self] {
+      node::MetricsWriter w;
+      self->node_->WriteMetrics(w);
+      self->host_->WriteMetrics(w);
+      if (const std::string& db = self->config_.storage_file; !db.empty()) {
+        uintmax_t bytes = 0;
+        for (const std::string& f : {db, db + "-wal"}) {
+          std::error_code ec;
+          uintmax_t size = std::filesystem::file_size(f, ec);
+          if (!ec) bytes += size;
+        }
+        w.Family("enoki_storage_file_bytes", "gauge",
+                 "Size of the node's SQLite database on disk: its file and its write-ahead log.");
+        w.Sample("enoki_storage_file_bytes", {}, static_cast<double>(bytes));
+      }
+      return w.text();
+    });
+    ENOKI_RETURN_IF_ERROR(n->metrics_->Start(n->config_.metrics));
+    const std::string& m = n->config_.metrics;
+    n->ready_.metrics = m.substr(0, m.rfind(':') + 1) + std::to_string(n->metrics_->port());
+  }
   return n;
 }
 
@@ -124,6 +147,7 @@ core::Status RealNode::SetClients(const std::map<std::string, AccessEntry>& clie
 }
 
 RealNode::~RealNode() {
+  metrics_.reset();
   gateway_.reset();
   if (node_) node_->Flush();
   host_.reset();

@@ -1,8 +1,8 @@
 // RealNode: the one place where a node is assembled as real mode runs it: the ZeroMQ transport
 // (with the user-space link shaper), the node on the storage it is given, its function host with
-// the built-in functions and, when asked, process functions, and optionally a trace file and the
-// HTTP gateway, all on one event loop. `enoki node` runs one on its main thread; LoopbackNode
-// (the calibration, the benchmarks) on a thread of its own.
+// the built-in functions and, when asked, process functions, and optionally a trace file, the
+// HTTP gateway and the metrics endpoint, all on one event loop. `enoki node` runs one on its main
+// thread; LoopbackNode (the calibration, the benchmarks) on a thread of its own.
 #pragma once
 
 #include <map>
@@ -16,6 +16,7 @@
 #include "adapters/child_processes.h"
 #include "adapters/event_loop.h"
 #include "adapters/http_gateway.h"
+#include "adapters/metrics_server.h"
 #include "adapters/node_process.h"
 #include "adapters/trace_file.h"
 #include "adapters/zmq_transport.h"
@@ -39,6 +40,8 @@ struct RealNodeConfig {
   node::WorkerOptions workers;  // their limits and idle timeout (env: set here)
   std::string trace;            // append a measurement trace to this file; empty: none
   HttpGatewayOptions http;      // also serve functions over HTTP on http.address; empty: no
+  std::string metrics;          // serve /health and /metrics on this HOST:PORT; empty: no
+  std::string storage_file;     // the SQLite database, whose size the metrics report; empty: none
   // CURVE on the listen endpoint and to the peers (its local endpoint is made here); none: plain.
   std::optional<TransportSecurity> security;
   size_t max_clients = 0;  // ZeroMQ client connections at once (ZmqTransportOptions); 0: no cap
@@ -52,7 +55,7 @@ class RealNode {
   static core::Result<std::unique_ptr<RealNode>> Start(zmq::context_t& context, EventLoop& loop,
                                                        core::Env& env, node::StorageEngine& storage,
                                                        RealNodeConfig config);
-  // Stops the gateway and makes what the last round left durable.
+  // Stops the metrics endpoint and the gateway and makes what the last round left durable.
   ~RealNode();
 
   node::Node& node() { return *node_; }
@@ -73,6 +76,7 @@ class RealNode {
   std::optional<node::Node> node_;
   std::optional<node::FunctionHost> host_;
   std::optional<HttpGateway> gateway_;
+  std::optional<MetricsServer> metrics_;
   ReadyInfo ready_;
 };
 

@@ -1,6 +1,8 @@
-// `enoki kv ...` and `enoki keygroup ...`: one request to one node, its answer on stdout, an error
-// as one line on stderr with exit code 1.
+// `enoki kv ...`, `enoki keygroup ...` and `enoki node status`: one request to one node, its
+// answer on stdout, an error as one line on stderr with exit code 1.
 #include <iostream>
+
+#include <spdlog/fmt/fmt.h>
 
 #include "cli/client_options.h"
 
@@ -168,6 +170,39 @@ void AddKeygroupCommand(CLI::App& app, Runner& run) {
     };
   });
 
+  CLI::App* list = cmd->add_subcommand(
+      "list",
+      "Print every keygroup, one line each: name, replicas, mutability, replication, and "
+      "whether the node asked holds it ('held': a replica with all the data; 'pulling': a "
+      "replica still pulling it; '-': no replica, it forwards). Needs 'admin' or 'read:*' on a "
+      "node with keys");
+  AddTargetOptions(list, *target);
+  list->callback([&run, target] {
+    run = [=] {
+      return WithClient(*target, [&](adapters::Client& c) {
+        auto r = c.ListKeygroups();
+        if (!r.ok()) return r.status();
+        std::cout << "NAME\tREPLICAS\tMUTABILITY\tREPLICATION\tHERE\n";
+        for (const auto& k : r->keygroups()) {
+          const proto::KeygroupMeta& m = k.meta();
+          std::string replicas;
+          for (const auto& rep : m.replicas()) {
+            replicas +=
+                (replicas.empty() ? "" : ",") + rep.node() + (rep.ready() ? "" : "(pulling)");
+          }
+          std::cout << m.name() << "\t" << replicas << "\t"
+                    << (m.mutability() == proto::APPEND_ONLY ? "append-only" : "mutable") << "\t"
+                    << (m.mode() == proto::SYNC ? "sync" : "async") << "\t"
+                    << (k.held()      ? "held"
+                        : k.replica() ? "pulling"
+                                      : "-")
+                    << "\n";
+        }
+        return core::Status::Ok();
+      });
+    };
+  });
+
   for (bool add : {true, false}) {
     CLI::App* sub = cmd->add_subcommand(
         add ? "add-replica" : "remove-replica",
@@ -185,6 +220,38 @@ void AddKeygroupCommand(CLI::App& app, Runner& run) {
       };
     });
   }
+}
+
+void AddNodeStatusCommand(CLI::App& node_cmd, Runner& run) {
+  auto target = std::make_shared<Target>();
+  CLI::App* status = node_cmd.add_subcommand(
+      "status",
+      "Ask a running node whom it sees: one line per peer (up or down, smoothed ping round-trip "
+      "time, how long ago it was heard from, outbox entries owed to it), then the keygroups it "
+      "holds. A peer is up when heard from within 4 ping intervals and one retry interval "
+      "(2.2 s by default). Needs 'admin' on a node with keys");
+  AddTargetOptions(status, *target);
+  status->callback([&run, target] {
+    run = [=] {
+      return WithClient(*target, [&](adapters::Client& c) {
+        auto r = c.NodeStatus();
+        if (!r.ok()) return r.status();
+        auto ms = [](double v) { return v < 0 ? std::string("-") : fmt::format("{:.3f}", v); };
+        std::cout << "node " << r->node() << "\n"
+                  << "PEER\tSTATE\tRTT_MS\tLAST_HEARD_MS\tOUTBOX\n";
+        for (const auto& p : r->peers()) {
+          std::cout << p.node() << "\t" << (p.up() ? "up" : "down") << "\t" << ms(p.rtt_ms())
+                    << "\t" << ms(p.last_heard_ms()) << "\t" << p.outbox() << "\n";
+        }
+        std::cout << "outbox: " << r->outbox() << "\nheld:";
+        for (const auto& k : r->held()) std::cout << " " << k;
+        std::cout << "\njoining:";
+        for (const auto& k : r->joining()) std::cout << " " << k;
+        std::cout << "\n";
+        return core::Status::Ok();
+      });
+    };
+  });
 }
 
 }  // namespace enoki::cli

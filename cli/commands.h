@@ -12,6 +12,8 @@ namespace enoki::cli {
 using Runner = std::function<int()>;
 
 void AddNodeCommand(CLI::App& app, Runner& run);
+// `enoki node status`, under the `node` entry (client_commands.cc).
+void AddNodeStatusCommand(CLI::App& node_cmd, Runner& run);
 void AddKvCommand(CLI::App& app, Runner& run);
 void AddKeygroupCommand(CLI::App& app, Runner& run);
 void AddDemoCommand(CLI::App& app, Runner& run);

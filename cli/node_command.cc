@@ -49,6 +49,7 @@ struct NodeArgs {
   int64_t max_clock_ahead_ms = 60000;
   std::string log_level = "info";
   std::string http;
+  std::string metrics;
   std::string http_cert;
   std::string http_key;
   double http_header_timeout_s = 5;
@@ -83,7 +84,8 @@ constexpr const char* kNodeDescription =
     "[\"/srv/fns\"]\n"
     "A key that is no option is refused, naming the file and line. One list of all nodes (--peer, "
     "--peer-key) may serve every node: a node skips its own entry.\n"
-    "A data directory keeps the id of the node that made it; another id is refused on it.";
+    "A data directory keeps the id of the node that made it; another id is refused on it.\n"
+    "`enoki node status --node ENDPOINT` asks a running node whom it sees (see its --help).";
 
 // Whether only this host can reach `host` (from an endpoint): a numeric loopback address, or
 // "localhost" (which a name server cannot point elsewhere: it is resolved from /etc/hosts).
@@ -260,6 +262,7 @@ int RunNode(const NodeArgs& args) {
     return ReportError("--http-cert and --http-key need --http");
   }
   config.http.address = args.http;
+  config.metrics = args.metrics;
   config.http.cert_file = args.http_cert;
   config.http.key_file = args.http_key;
   config.http.header_timeout =
@@ -276,6 +279,20 @@ int RunNode(const NodeArgs& args) {
   bool http_exposed = !args.http.empty() &&
                       !IsLoopbackHost(args.http.substr(0, args.http.rfind(':'))) &&
                       (args.http_cert.empty() || !config.security);
+  // The metrics endpoint has neither TLS nor tokens: loopback only, unless told.
+  bool metrics_exposed =
+      !args.metrics.empty() && !IsLoopbackHost(args.metrics.substr(0, args.metrics.rfind(':')));
+  if (metrics_exposed && !args.insecure) {
+    return ReportError("--metrics " + args.metrics +
+                       " is reachable beyond this host, and the metrics endpoint has no TLS or "
+                       "tokens: anyone who reaches it could read the node's keygroup names, "
+                       "peers and load. Use a loopback address (and a scraper on this host or "
+                       "a tunnel), or --insecure");
+  }
+  if (metrics_exposed) {
+    spdlog::warn("INSECURE: node {} serves metrics on {} without authentication (--insecure)",
+                 args.id, args.metrics);
+  }
   if ((exposed || http_exposed) && !args.insecure) {
     return ReportError(
         exposed ? "--listen " + args.listen +
@@ -327,6 +344,7 @@ int RunNode(const NodeArgs& args) {
                              : st.ToString());
     }
     storage = std::move(opened.value());
+    config.storage_file = (std::filesystem::path(dir) / "store.db").string();
   }
 
   // SIGHUP reads the access file again, on the loop's thread: blocked here, before ZeroMQ starts
@@ -369,6 +387,9 @@ int RunNode(const NodeArgs& args) {
     spdlog::info("SIGHUP: read the access file {} again: {} clients", args.access, clients->size());
   });
   const adapters::ReadyInfo& ready = (*node)->ready();
+  if (!ready.metrics.empty()) {
+    spdlog::info("node {} serves /health and /metrics on {}", args.id, ready.metrics);
+  }
   if (!ready.http.empty()) {
     spdlog::info("node {} serves functions over HTTP on {}", args.id, ready.http);
   }
@@ -396,7 +417,8 @@ int RunNode(const NodeArgs& args) {
 void AddNodeCommand(CLI::App& app, Runner& run) {
   // CLI11 2.1 reads config files only for a main app, so `enoki node` is parsed by an app of its
   // own (main.cc hands it everything after "node"); this entry lists it in `enoki --help`.
-  app.add_subcommand("node", kNodeDescription)->allow_extras();
+  CLI::App* node = app.add_subcommand("node", kNodeDescription)->allow_extras();
+  AddNodeStatusCommand(*node, run);
   run = [] { return ReportError("enoki node: internal error: parsed by the wrong app"); };
 }
 
@@ -459,6 +481,11 @@ int NodeMain(int argc, const char* const* argv) {
                  "(header X-tinyFaaS-Async: true for an asynchronous call); e.g. 127.0.0.1:8000. "
                  "On a node with keys a call needs 'Authorization: Bearer TOKEN' (a token of the "
                  "access file) unless the function is public (docs/security.md)");
+  cmd.add_option("--metrics", args.metrics,
+                 "Serve GET /health and GET /metrics (Prometheus text format) on HOST:PORT, e.g. "
+                 "127.0.0.1:9100 (port 0 picks a free port; --ready-file says which); off by "
+                 "default. Plain HTTP without authentication: loopback only unless --insecure "
+                 "(docs/operations.md lists the metrics)");
   cmd.add_option("--http-cert", args.http_cert,
                  "Serve --http over TLS only, with this certificate chain (PEM file; with "
                  "--http-key). Required, with --key and --access, for --http beyond loopback");

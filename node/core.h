@@ -24,6 +24,7 @@
 #include "net/trace.h"
 #include "net/transport.h"
 #include "node/item_map.h"
+#include "node/metrics.h"
 #include "node/storage.h"
 #include "node/validation.h"
 #include "node/version.h"
@@ -92,7 +93,7 @@ class Core {
 
   const NodeOptions& options() const { return options_; }
   const std::string& id() const { return options_.id; }
-  core::Env& env() { return env_; }
+  core::Env& env() const { return env_; }
   net::Transport& transport() { return transport_; }
   StorageEngine& storage() { return storage_; }
   HybridClock& clock() { return clock_; }
@@ -130,6 +131,10 @@ class Core {
   // Has Flush run at the end of the current round (once, however often it is asked).
   void RequestFlush();
 
+  // What the node counts about itself (node/metrics.h).
+  NodeMetrics& metrics() { return metrics_; }
+  const NodeMetrics& metrics() const { return metrics_; }
+
   // ---- Timers, ids, the trace, logging.
   // A timer of the node: cancelled with it; a flush follows whatever `fn` does.
   core::TimerId After(core::Duration delay, std::function<void()> fn);
@@ -163,6 +168,7 @@ class Core {
   std::set<core::TimerId> timers_;
   std::set<std::string> warned_;
 
+  NodeMetrics metrics_;
   net::TraceSink* trace_ = nullptr;
   std::vector<proto::TraceRecord> traced_writes_;  // in the batch: stamped when it is durable
 

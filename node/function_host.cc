@@ -288,4 +288,35 @@ void FunctionHost::Finish(Call& call, core::Result<std::string> result, bool tim
   call.done(std::move(response));
 }
 
+void FunctionHost::WriteMetrics(MetricsWriter& w) const {
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const Deployment&);
+  };
+  static const Family kFamilies[] = {
+      {"enoki_function_calls_total", "counter",
+       "Invocations of the function at this node that finished, with any outcome (since it was "
+       "last deployed or the node started).",
+       [](const Deployment& d) { return static_cast<double>(d.invocations); }},
+      {"enoki_function_errors_total", "counter",
+       "Invocations of the function that failed, timeouts included.",
+       [](const Deployment& d) { return static_cast<double>(d.errors); }},
+      {"enoki_function_timeouts_total", "counter", "Invocations of the function that timed out.",
+       [](const Deployment& d) { return static_cast<double>(d.timeouts); }},
+      {"enoki_function_in_flight", "gauge", "Invocations of the function running now.",
+       [](const Deployment& d) { return static_cast<double>(d.in_flight); }},
+      {"enoki_function_workers", "gauge",
+       "Worker processes of a process function alive now, busy or idle (0 for native ones).",
+       [](const Deployment& d) {
+         return d.process ? static_cast<double>(d.process->workers()) : 0.0;
+       }},
+  };
+  for (const auto& f : kFamilies) {
+    w.Family(f.name, f.type, f.help);
+    for (const auto& [name, d] : functions_) w.Sample(f.name, {{"function", name}}, f.value(*d));
+  }
+}
+
 }  // namespace enoki::node

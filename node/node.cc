@@ -1,6 +1,8 @@
 // The Enoki node: start-up, and the routing of requests and peer messages to its protocols.
 #include "node/node.h"
 
+#include <google/protobuf/descriptor.h>
+
 namespace enoki::node {
 
 size_t MaxMessageBytes(size_t max_value_bytes) { return 2 * max_value_bytes + (1 << 20); }
@@ -81,10 +83,119 @@ void Node::Flush() { core_.Flush(); }
 void Node::OnClientRequest(const net::ClientId& client, const net::Caller& caller,
                            proto::Request&& request) {
   core_.RequestFlush();
+  RequestStats* stats = &core_.metrics().requests[OpName(request)];  // map nodes stay put
+  core::TimePoint start = core_.env().Now();
   Dispatch(std::move(request), caller, /*forwarded=*/false,
-           [this, client](proto::Response&& response) {
+           [this, client, stats, start](proto::Response&& response) {
+             ++stats->requests;
+             if (response.code() != proto::OK) ++stats->errors;
+             stats->latency.Observe(core::ToMillis(core_.env().Now() - start) / 1000.0);
              core_.transport().ReplyToClient(client, response);
            });
+}
+
+std::string Node::OpName(const proto::Request& request) {
+  if (request.op_case() == proto::Request::OP_NOT_SET) return "none";
+  const auto* field = proto::Request::descriptor()->FindFieldByNumber(request.op_case());
+  return field == nullptr ? "unknown" : field->name();
+}
+
+void Node::ListKeygroups(proto::KeygroupList& out) const {
+  for (const auto& [name, kg] : core_.keygroups()) {
+    if (kg.meta.deleted()) continue;
+    proto::KeygroupListing* l = out.add_keygroups();
+    *l->mutable_meta() = kg.meta;
+    l->set_replica(kg.replica);
+    l->set_held(kg.ready);
+  }
+}
+
+void Node::StatusReport(proto::NodeStatus& out) const {
+  out.set_node(core_.id());
+  auto now = core_.env().Now();
+  for (const auto& [id, peer] : peers_.peers()) {
+    proto::PeerStatus* p = out.add_peers();
+    p->set_node(id);
+    p->set_up(peers_.IsLive(peer, now));
+    p->set_rtt_ms(peer.rtt_ms);
+    p->set_last_heard_ms(
+        peer.last_heard == core::TimePoint{} ? -1.0 : core::ToMillis(now - peer.last_heard));
+    p->set_outbox(replication_.OutboxSize(id));
+  }
+  for (const auto& [name, kg] : core_.keygroups()) {
+    if (kg.ready) {
+      out.add_held(name);
+    } else if (kg.replica) {
+      out.add_joining(name);
+    }
+  }
+  out.set_outbox(replication_.OutboxSize());
+}
+
+void Node::WriteMetrics(MetricsWriter& w) const {
+  const NodeMetrics& m = core_.metrics();
+  w.Family("enoki_node_info", "gauge", "Always 1; the label names the node.");
+  w.Sample("enoki_node_info", {{"node", core_.id()}}, 1);
+  w.Family("enoki_requests_total", "counter",
+           "Client requests answered by this node, by kind (the request's field in "
+           "net/proto/enoki.proto), whatever their outcome.");
+  for (const auto& [op, s] : m.requests) {
+    w.Sample("enoki_requests_total", {{"op", op}}, static_cast<double>(s.requests));
+  }
+  w.Family("enoki_request_errors_total", "counter",
+           "Client requests answered with a code other than OK, by kind (a get of an absent key "
+           "is one: NOT_FOUND).");
+  for (const auto& [op, s] : m.requests) {
+    w.Sample("enoki_request_errors_total", {{"op", op}}, static_cast<double>(s.errors));
+  }
+  w.Family("enoki_request_duration_seconds", "histogram",
+           "Time from a client request's arrival at the node to its answer (after the write "
+           "is durable; for sync keygroups, replicated), by kind; the node's monotonic clock.");
+  for (const auto& [op, s] : m.requests) {
+    w.Histogram("enoki_request_duration_seconds", {{"op", op}}, s.latency);
+  }
+  auto now = core_.env().Now();
+  w.Family("enoki_peer_up", "gauge",
+           "1 if the peer was heard from within the liveness timeout (4 ping intervals and one "
+           "retry interval), else 0.");
+  for (const auto& [id, peer] : peers_.peers()) {
+    w.Sample("enoki_peer_up", {{"peer", id}}, peers_.IsLive(peer, now) ? 1 : 0);
+  }
+  w.Family("enoki_peer_rtt_seconds", "gauge",
+           "Smoothed round-trip time of the pings to the peer (absent until one was measured).");
+  for (const auto& [id, peer] : peers_.peers()) {
+    if (peer.rtt_ms >= 0) w.Sample("enoki_peer_rtt_seconds", {{"peer", id}}, peer.rtt_ms / 1000);
+  }
+  w.Family("enoki_replication_outbox_entries", "gauge",
+           "Items and catalog entries this node still owes the peer (not yet acknowledged).");
+  for (const auto& [id, peer] : peers_.peers()) {
+    w.Sample("enoki_replication_outbox_entries", {{"peer", id}},
+             static_cast<double>(replication_.OutboxSize(id)));
+  }
+  w.Family("enoki_replication_applied_total", "counter",
+           "Items from peers' replication messages that this replica applied (newer than what "
+           "it held).");
+  w.Sample("enoki_replication_applied_total", {}, static_cast<double>(m.replicated_items));
+  w.Family("enoki_replication_lag_seconds", "histogram",
+           "For each item applied from a peer: this node's wall clock when it applied it minus "
+           "the wall-clock time in the item's version (taken at the origin when it was written). "
+           "Two hosts' clocks: across machines it includes their offset; on one host it is exact.");
+  w.Histogram("enoki_replication_lag_seconds", {}, m.replication_lag);
+  // O(keygroups): a scrape must not walk the items (it runs on the loop, between requests).
+  size_t live = 0, held = 0, items = 0;
+  for (const auto& [name, kg] : core_.keygroups()) {
+    if (kg.meta.deleted()) continue;
+    ++live;
+    if (kg.ready) ++held;
+    items += kg.items.size();
+  }
+  w.Family("enoki_keygroups", "gauge", "Keygroups in this node's catalog (not deleted).");
+  w.Sample("enoki_keygroups", {}, static_cast<double>(live));
+  w.Family("enoki_keygroups_held", "gauge", "Keygroups of which this node holds a ready replica.");
+  w.Sample("enoki_keygroups_held", {}, static_cast<double>(held));
+  w.Family("enoki_storage_items", "gauge",
+           "Items this node stores, tombstones included (over all keygroups).");
+  w.Sample("enoki_storage_items", {}, static_cast<double>(items));
 }
 
 void Node::Execute(proto::Request request, Done done) {
@@ -135,6 +246,12 @@ void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool fo
       *response.mutable_keygroup() = kg->meta;
       return core_.Complete(done, std::move(response));
     }
+    case proto::Request::kListKeygroups:
+      ListKeygroups(*response.mutable_keygroup_list());
+      return core_.Complete(done, std::move(response));
+    case proto::Request::kNodeStatus:
+      StatusReport(*response.mutable_status());
+      return core_.Complete(done, std::move(response));
     case proto::Request::kAddReplica:
     case proto::Request::kRemoveReplica: {
       bool add = request.op_case() == proto::Request::kAddReplica;

@@ -35,6 +35,7 @@
 #include "node/forwarding.h"
 #include "node/items.h"
 #include "node/joining.h"
+#include "node/metrics.h"
 #include "node/peer_checks.h"
 #include "node/peers.h"
 #include "node/replication.h"
@@ -101,6 +102,14 @@ class Node : public net::MessageHandler {
   size_t OutboxSize() const;
   // Whether this node holds a replica of `keygroup` that has all of its data.
   bool IsReadyReplica(const std::string& keygroup) const;
+  // Every keygroup of the catalog (not deleted), with whether this node holds it.
+  void ListKeygroups(proto::KeygroupList& out) const;
+  // Its peers (up or down, round-trip time, outbox) and the keygroups it holds.
+  void StatusReport(proto::NodeStatus& out) const;
+  // Appends the node's metrics (docs/operations.md) to `w`.
+  void WriteMetrics(MetricsWriter& w) const;
+  // A request's kind as metrics name it: its field in proto::Request ("get", "put", ...).
+  static std::string OpName(const proto::Request& request);
 
  private:
   // Runs a request from a client (`caller`), a function or (`forwarded`) another node (both

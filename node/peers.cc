@@ -38,6 +38,12 @@ void PeerTable::OnPong(Peer& peer, const proto::Pong& pong, core::TimePoint now)
   if (rtt >= 0) peer.rtt_ms = peer.rtt_ms < 0 ? rtt : 0.8 * peer.rtt_ms + 0.2 * rtt;
 }
 
+bool PeerTable::IsLive(const Peer& peer, core::TimePoint now) const {
+  const NodeOptions& o = core_.options();
+  return peer.last_heard != core::TimePoint{} &&
+         now - peer.last_heard < 4 * o.ping_interval + o.retry_interval;
+}
+
 std::vector<std::string> PeerTable::NearestReplicas(const proto::KeygroupMeta& meta) const {
   struct Candidate {
     bool live;
@@ -51,8 +57,7 @@ std::vector<std::string> PeerTable::NearestReplicas(const proto::KeygroupMeta& m
     if (r.node() == o.id) continue;
     auto it = peers_.find(r.node());
     if (it == peers_.end()) continue;
-    bool live = it->second.last_heard != core::TimePoint{} &&
-                now - it->second.last_heard < 4 * o.ping_interval + o.retry_interval;
+    bool live = IsLive(it->second, now);
     c.push_back({live, it->second.rtt_ms < 0 ? 1e9 : it->second.rtt_ms, r.node()});
   }
   std::sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) {

@@ -30,6 +30,11 @@ class PeerTable {
     return it == peers_.end() ? nullptr : &it->second;
   }
   core::TimePoint LastHeard(const std::string& peer) const { return peers_.at(peer).last_heard; }
+  // Whether `peer` was heard from within the liveness timeout (4 ping intervals and one retry
+  // interval) before `now`.
+  bool IsLive(const Peer& peer, core::TimePoint now) const;
+  // Every configured peer, by id.
+  const std::map<std::string, Peer>& peers() const { return peers_; }
   void OnPing(const std::string& from, const proto::Ping& ping);
   void OnPong(Peer& from, const proto::Pong& pong, core::TimePoint now);
   // Replicas of `meta` other than this node that are configured peers, nearest first: live ones

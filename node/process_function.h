@@ -64,6 +64,8 @@ class ProcessFunction : public std::enable_shared_from_this<ProcessFunction> {
   Task<core::Result<std::string>> Run(FunctionContext& ctx);
   // Kills the worker running `invocation` (its timeout passed), which ends its Run.
   void Abort(uint64_t invocation);
+  // Workers alive now, busy or idle.
+  size_t workers() const { return workers_.size(); }
 
   // The name of an environment variable that carries parameter `name`: ENOKI_PARAM_ and the name
   // in capitals, with every character other than a letter or digit made '_'.

@@ -36,6 +36,11 @@ void Replication::Start() {
   core_.After(core_.options().retry_interval, [this] { OnRetryTick(); });
 }
 
+size_t Replication::OutboxSize(const std::string& peer) const {
+  auto it = peers_.find(peer);
+  return it == peers_.end() ? 0 : it->second.outbox.size();
+}
+
 size_t Replication::OutboxSize() const {
   size_t n = 0;
   for (const auto& [id, p] : peers_) n += p.outbox.size();
@@ -316,9 +321,16 @@ void Replication::OnReplicate(const std::string& from, proto::Replicate& msg) {
     kv->set_key(item.key());
     *kv->mutable_version() = item.version();
     if (stale) continue;  // acknowledged so the sender stops, but not applied
-    core_.ApplyRemote(kg, item.key(),
-                      StoredItem{std::move(*item.mutable_value()),
-                                 Version::FromProto(item.version()), item.deleted()});
+    int64_t written_us = item.version().wall_us();
+    bool applied =
+        core_.ApplyRemote(kg, item.key(),
+                          StoredItem{std::move(*item.mutable_value()),
+                                     Version::FromProto(item.version()), item.deleted()});
+    if (applied) {
+      NodeMetrics& m = core_.metrics();
+      ++m.replicated_items;
+      m.replication_lag.Observe(static_cast<double>(core_.env().WallMicros() - written_us) / 1e6);
+    }
   }
   core_.Send(from, std::move(ack));
 }

@@ -27,6 +27,8 @@ class Replication {
   // Starts the retry rounds.
   void Start();
   size_t OutboxSize() const;
+  // Entries owed to `peer`.
+  size_t OutboxSize(const std::string& peer) const;
 
   // A write made at this node: owed to every other replica, pushed after the commit.
   void OnLocalWrite(const Keygroup& kg, const std::string& key, const Version& version);

@@ -80,6 +80,9 @@ class NodeCluster {
     auto info = adapters::WaitForReadyFile(ready, id, proc, std::chrono::seconds(10));
     ASSERT_TRUE(info.ok()) << info.status().ToString() << "; log: " << log(id);
     ASSERT_EQ(info->endpoint, endpoints_[id]);
+    if (!info->metrics.empty()) {
+      metrics_ports_[id] = std::stoi(info->metrics.substr(info->metrics.rfind(':') + 1));
+    }
     if (http_ports_.contains(id)) {
       ASSERT_FALSE(info->http.empty());
       http_ports_[id] = std::stoi(info->http.substr(info->http.rfind(':') + 1));
@@ -98,6 +101,8 @@ class NodeCluster {
   // Where node `id` writes its log.
   std::string log(const std::string& id) const { return (dir_ / (id + ".log")).string(); }
   int http_port(const std::string& id) { return http_ports_.at(id); }
+  // The port of node `id`'s metrics endpoint (a node started with --metrics HOST:PORT).
+  int metrics_port(const std::string& id) { return metrics_ports_.at(id); }
   zmq::context_t& context() { return context_; }
 
   // Polls `fn` (returning true when satisfied) every 20 ms, at most `limit`.
@@ -120,6 +125,7 @@ class NodeCluster {
   std::filesystem::path dir_;
   std::map<std::string, std::string> endpoints_;
   std::map<std::string, int> http_ports_;
+  std::map<std::string, int> metrics_ports_;
   std::map<std::string, adapters::Subprocess> procs_;
   zmq::context_t context_{1};
 };
