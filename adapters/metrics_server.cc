@@ -48,6 +48,9 @@ core::Status MetricsServer::Start(const std::string& address) {
                                          "' must look like HOST:PORT, e.g. 127.0.0.1:9100");
   }
   std::string host = address.substr(0, colon);
+  // [::1]:9100: the brackets are the address's, not the host's.
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (event_fd_ < 0) {
     return core::Status::IOError("cannot make an eventfd for the metrics server: " +

@@ -1,10 +1,10 @@
 // Strict config files for the commands that read one (--config FILE, `enoki node`). CLI11 reads
 // the file, TOML or INI alike: `key = value` lines (a key is an option's long name without its
-// dashes), arrays `["a", "b"]` (also over several lines, or as lines one after another), comments
-// from `#` or `;`, and a `[default]` section. Left alone, CLI11 ignores a key that names no option
-// (so a misspelt `datadir` silently leaves the default), keeps the first of two values of an option
-// given twice, and names no line in its errors; here each of these is an error naming the file
-// and the line.
+// dashes), arrays `["a", "b"]` (also over several lines when the first element is on the line of
+// the `[`, or as lines one after another), comments from `#` or `;`, and a `[default]` section.
+// Left alone, CLI11 ignores a key that names no option (so a misspelt `datadir` silently leaves the
+// default), keeps the first of two values of an option given twice, and names no line in its
+// errors; here each of these is an error naming the file and the line.
 #pragma once
 
 #include <optional>

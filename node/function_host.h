@@ -61,12 +61,12 @@ class FunctionHost {
                ProcessRuntime process_runtime = {});
   ~FunctionHost();
 
-  // Called as each invocation starts, with its function (a simulation charges its compute time
-  // to the node here); nullptr: nothing.
   // Appends the functions' metrics (calls, errors, timeouts, calls in flight, process workers;
   // docs/operations.md) to `w`.
   void WriteMetrics(MetricsWriter& w) const;
 
+  // Called as each invocation starts, with its function (a simulation charges its compute time
+  // to the node here); nullptr: nothing.
   void SetInvokeHook(std::function<void(const proto::FunctionSpec&)> hook) {
     invoke_hook_ = std::move(hook);
   }

@@ -329,7 +329,10 @@ void Replication::OnReplicate(const std::string& from, proto::Replicate& msg) {
     if (applied) {
       NodeMetrics& m = core_.metrics();
       ++m.replicated_items;
-      m.replication_lag.Observe(static_cast<double>(core_.env().WallMicros() - written_us) / 1e6);
+      // Across hosts the clocks' offset may make it negative: counted as 0, so that _sum only
+      // grows.
+      m.replication_lag.Observe(
+          std::max(0.0, static_cast<double>(core_.env().WallMicros() - written_us) / 1e6));
     }
   }
   core_.Send(from, std::move(ack));

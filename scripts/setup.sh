@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config ninja-build clang-format
+  build-essential cmake pkg-config ninja-build clang-format file
   libzmq3-dev cppzmq-dev
   libsqlite3-dev sqlite3
   libcli11-dev libyaml-cpp-dev
