@@ -15,13 +15,13 @@
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
-
-#include <regex>
 #include <system_error>
 
 #include <httplib.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include "node/validation.h"
 
 namespace enoki::adapters {
 namespace {
@@ -547,13 +547,13 @@ core::Status HttpGateway::Start() {
   // any method and path that has no handler of its own), and the connection is closed; the body
   // limit below holds for cpp-httplib's own reading too.
   server_->set_payload_max_length(options_.max_body_bytes);
-  static const std::regex kFunctionPath(R"(/[A-Za-z0-9][A-Za-z0-9_.\-]*)");
   server_->set_pre_routing_handler([refuse](const httplib::Request& req, httplib::Response& res) {
     if (req.method != "POST" && req.method != "GET") {
       res.set_header("Allow", "POST, GET");
       refuse(res, 405,
              "only POST /<function> (or GET /<function>, without a body) calls a function");
-    } else if (!std::regex_match(req.path, kFunctionPath)) {
+    } else if (req.path.empty() || req.path[0] != '/' ||
+               !node::ValidateName("function", std::string_view(req.path).substr(1)).ok()) {
       refuse(res, 404, "no function at '" + req.path + "': call POST /<function>");
     } else if (req.method == "GET" && (req.has_header("Transfer-Encoding") ||
                                        (req.has_header("Content-Length") &&
