@@ -81,8 +81,10 @@ TEST(LinkModelTest, LossDropsItsFractionAndACutDropsEverything) {
 }
 
 // A sender and several receivers on one loop; every receiver notes when each message arrived.
-class ShaperFidelityTest : public ::testing::Test {
- protected:
+// A timer of the same loop, due every 1 ms while messages are on their way, notes how late the
+// host fires timers apart from anything the transport does.
+class ShaperRun {
+ public:
   struct Receiver : net::MessageHandler {
     EventLoop* loop;
     std::map<int, core::TimePoint> arrived;  // by sequence number
@@ -109,6 +111,7 @@ class ShaperFidelityTest : public ::testing::Test {
     ASSERT_TRUE(sender.Start().ok());
     // Lets the connections come up before the clock starts.
     loop_.Schedule(milliseconds(200), [&] { Send(sender, specs, 0, count, every, bytes); });
+    Probe(milliseconds(200));
     loop_.Run();
     drops_ = sender.shaper_drops();
   }
@@ -116,6 +119,7 @@ class ShaperFidelityTest : public ::testing::Test {
   void Send(ZmqTransport& sender, const std::map<std::string, net::LinkSpec>& specs, int i,
             int count, core::Duration every, size_t bytes) {
     if (i == count) {
+      stopping_ = true;
       loop_.Schedule(milliseconds(500), [&] { loop_.Stop(); });
       return;
     }
@@ -127,6 +131,20 @@ class ShaperFidelityTest : public ::testing::Test {
     for (const auto& [id, spec] : specs) EXPECT_TRUE(sender.SendToPeer(id, msg));
     loop_.Schedule(
         every, [&, i, count, every, bytes] { Send(sender, specs, i + 1, count, every, bytes); });
+  }
+
+  void Probe(core::Duration after) {
+    core::TimePoint due = loop_.Now() + after;
+    loop_.Schedule(after, [this, due] {
+      lateness_.push_back(core::ToMillis(loop_.Now() - due));
+      if (!stopping_) Probe(milliseconds(1));
+    });
+  }
+
+  // The `q` quantile of how late the loop's timer fired during the run, in ms.
+  double TimerLateness(double q) {
+    std::sort(lateness_.begin(), lateness_.end());
+    return lateness_.empty() ? 0 : Quantile(lateness_, q);
   }
 
   // One-way delays to receiver `id`, in ms, sorted.
@@ -146,9 +164,11 @@ class ShaperFidelityTest : public ::testing::Test {
   std::map<std::string, Receiver> receivers_;
   std::map<int, core::TimePoint> sent_;
   uint64_t drops_ = 0;
+  std::vector<double> lateness_;
+  bool stopping_ = false;
 };
 
-TEST_F(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
+TEST(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
   // Messages 3 ms apart, so that jitter (at most +-1 ms here) never makes one wait for another.
   constexpr int kMessages = 400;
   std::map<std::string, net::LinkSpec> links = {
@@ -160,7 +180,22 @@ TEST_F(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
         .distribution = net::LinkSpec::Jitter::kNormal,
         .loss = 0.1}},
   };
-  Run(links, kMessages, milliseconds(3));
+  // A host busy with other work fires some of the loop's timers milliseconds late; those
+  // messages arrive late and move the median of a jittered link's delays (15% of them 2 ms late
+  // moved it 0.2-0.3 ms with two busy loops on this 2-core host), which says nothing about the
+  // shaper. So a run in which the loop's own timer fired 10% of the time over 0.25 ms late
+  // (quiet: 0.013 ms) is done again, three times at most.
+  std::unique_ptr<ShaperRun> run;
+  for (int attempt = 1;; ++attempt) {
+    run = std::make_unique<ShaperRun>();
+    run->Run(links, kMessages, milliseconds(3));
+    double busy = run->TimerLateness(0.9);
+    if (busy < 0.25) break;
+    if (attempt == 3)
+      GTEST_SKIP() << "the host is too busy to measure the shaper: 10% of timers fired over "
+                   << busy << " ms late, three runs in a row";
+    std::printf("the host was busy (10%% of timers over %.3f ms late): again\n", busy);
+  }
 
   // The tolerances: the median within 0.15 ms of the configured delay (the message reaches the
   // receiver ahead of its time and waits there on a timer that fires within microseconds), and
@@ -168,10 +203,10 @@ TEST_F(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
   // configured distribution's; the loss within four binomial standard deviations; nothing lost
   // on lossless links.
   for (const auto& [id, spec] : links) {
-    auto d = Delays(id);
+    auto d = run->Delays(id);
     ASSERT_GT(d.size(), kMessages / 2u) << id;
     double configured = core::ToMillis(spec.delay);
-    double median = Quantile(d, 0.5);
+    double median = ShaperRun::Quantile(d, 0.5);
     if (spec.jitter.count() == 0) {
       EXPECT_GE(d.front(), configured) << id;
     }
@@ -184,23 +219,25 @@ TEST_F(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
     }
   }
   // Uniform +-1 ms: the 10th to 90th percentiles span 1.6 ms.
-  auto cloud = Delays("cloud");
-  EXPECT_NEAR(Quantile(cloud, 0.9) - Quantile(cloud, 0.1), 1.6, 0.4);
+  auto cloud = run->Delays("cloud");
+  EXPECT_NEAR(ShaperRun::Quantile(cloud, 0.9) - ShaperRun::Quantile(cloud, 0.1), 1.6, 0.4);
   // Normal, sd 0.5 ms: the 16th to 84th percentiles span about two standard deviations, 1 ms.
-  auto far = Delays("far");
-  EXPECT_NEAR(Quantile(far, 0.84) - Quantile(far, 0.16), 1.0, 0.25);
+  auto far = run->Delays("far");
+  EXPECT_NEAR(ShaperRun::Quantile(far, 0.84) - ShaperRun::Quantile(far, 0.16), 1.0, 0.25);
   double lost = 1.0 - static_cast<double>(far.size()) / kMessages;
   EXPECT_NEAR(lost, 0.1, 4 * std::sqrt(0.1 * 0.9 / kMessages));
-  EXPECT_EQ(drops_, static_cast<uint64_t>(kMessages - far.size()));
+  EXPECT_EQ(run->drops_, static_cast<uint64_t>(kMessages - far.size()));
 }
 
-TEST_F(ShaperFidelityTest, RateSerializesLargeMessages) {
+TEST(ShaperFidelityTest, RateSerializesLargeMessages) {
+  ShaperRun run;
   // 20 messages of about 125 kB handed over at once at 100 Mbit/s: 10 ms each on the wire.
   // Times from the first hand-over: the loop hands them over one per round, so the later ones
   // leave a little later, but the link serializes them back to back from the first.
-  Run({{"slow", {.delay = milliseconds(1), .rate_bps = 100e6}}}, 20, microseconds(0), 125000);
+  run.Run({{"slow", {.delay = milliseconds(1), .rate_bps = 100e6}}}, 20, microseconds(0), 125000);
   std::vector<double> d;
-  for (const auto& [i, t] : receivers_["slow"].arrived) d.push_back(core::ToMillis(t - sent_[0]));
+  for (const auto& [i, t] : run.receivers_["slow"].arrived)
+    d.push_back(core::ToMillis(t - run.sent_[0]));
   ASSERT_EQ(d.size(), 20u);
   // Message i arrives 1 ms + 10 ms x (i + 1) after the first hand-over (the link is busy from the
   // first on), never earlier; consecutive ones 10 ms apart (the rate: median spacing within
@@ -215,8 +252,8 @@ TEST_F(ShaperFidelityTest, RateSerializesLargeMessages) {
   }
   std::sort(late.begin(), late.end());
   std::sort(spacing.begin(), spacing.end());
-  EXPECT_NEAR(Quantile(spacing, 0.5), 10.0, 0.2);
-  EXPECT_LT(Quantile(late, 0.5), 5.0);
+  EXPECT_NEAR(ShaperRun::Quantile(spacing, 0.5), 10.0, 0.2);
+  EXPECT_LT(ShaperRun::Quantile(late, 0.5), 5.0);
 }
 
 }  // namespace
