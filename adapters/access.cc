@@ -56,6 +56,8 @@ core::Status AddPermission(const std::string& word, Permissions& p) {
     p.deploy_process = true;
   } else if (word == "control") {
     p.control = true;
+  } else if (word == "join") {
+    p.join = true;
   } else {
     auto colon = word.find(':');
     std::string kind = word.substr(0, colon);
@@ -66,7 +68,7 @@ core::Status AddPermission(const std::string& word, Permissions& p) {
     if (names == nullptr || colon == std::string::npos) {
       return core::Status::InvalidArgument(
           "unknown permission '" + word +
-          "' (known: admin, read:KG, write:KG, deploy, deploy-process, invoke:FN, control; "
+          "' (known: admin, read:KG, write:KG, deploy, deploy-process, invoke:FN, control, join; "
           "'*' for every keygroup or function)");
     }
     std::string name = word.substr(colon + 1);
@@ -244,6 +246,18 @@ core::Status Authorize(const std::string& client, const Permissions& p, const pr
     case proto::Request::kSetLink:
       if (p.control) return core::Status::Ok();
       return Denied(client, "change links", "control");
+    case proto::Request::kJoin:
+      // A node joins as itself: the name it has in this file.
+      if (!p.join) return Denied(client, "join the cluster", "join");
+      if (r.join().member().id() != client) {
+        return core::Status::PermissionDenied("client '" + client + "' may join only as node '" +
+                                              client + "', not as '" + r.join().member().id() +
+                                              "'");
+      }
+      return core::Status::Ok();
+    case proto::Request::kLeave:
+      if (p.admin) return core::Status::Ok();
+      return Denied(client, "make a node leave the cluster", "admin");
     case proto::Request::OP_NOT_SET:
       break;
   }

@@ -11,13 +11,14 @@
 // token (`enoki keys token NAME` makes one; the file holds no secret), or `-`: what callers
 // without a credential may do over HTTP (public functions, e.g. `public - invoke:hello`; one such
 // line). The permissions (none: the client may connect and do nothing):
-//   admin            create and delete keygroups, add and remove replicas
+//   admin            create and delete keygroups, add and remove replicas, make a node leave
 //   read:KG          get and scan in keygroup KG, and its info ('*': every keygroup)
 //   write:KG         put, delete and append in KG ('*': every keygroup)
 //   deploy           deploy, delete and list native functions, read function logs
 //   deploy-process   also deploy programs as functions (they run on the node's host)
 //   invoke:FN        call function FN ('*': every function)
 //   control          test-bed controls (set_link)
+//   join             join the cluster as node NAME (with this key); the members then admit it
 // Words `keygroups=N`, `functions=N`, `workers=N` and `concurrency=N` change the client's quota
 // (net::Quota) from the node's defaults.
 // Errors name the file and line. docs/security.md has the whole model.
@@ -38,6 +39,7 @@ struct Permissions {
   bool deploy = false;
   bool deploy_process = false;
   bool control = false;
+  bool join = false;  // may join the cluster as a node of its own name (docs/membership.md)
   std::set<std::string> read;    // keygroups, or "*"
   std::set<std::string> write;   // keygroups, or "*"
   std::set<std::string> invoke;  // functions, or "*"

@@ -48,6 +48,10 @@ void EventLoop::AddSocket(zmq::socket_t& socket, std::function<void()> on_readab
   watches_changed_ = true;
 }
 
+void EventLoop::RemoveSocket(std::unique_ptr<zmq::socket_t> socket) {
+  removed_.push_back(std::move(socket));
+}
+
 EventLoop::WatchId EventLoop::WatchFd(int fd, short events,
                                       std::function<void(short revents)> on_ready) {
   WatchId id = next_watch_++;
@@ -137,6 +141,16 @@ void EventLoop::Run() {
       if (it != watches_.end()) it->second.on_ready(revents);
     }
     unwatched_.clear();
+    for (auto& socket : removed_) {
+      for (size_t i = 0; i < items_.size(); ++i) {
+        if (items_[i].socket != socket->handle()) continue;
+        items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(i));
+        readers_.erase(readers_.begin() + static_cast<std::ptrdiff_t>(i));
+        watches_changed_ = true;
+        break;
+      }
+    }
+    removed_.clear();
     auto now = Now();
     while (auto fn = timers_.PopDue(now)) (*fn)();
     RunEndOfRound();

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include <zmq.hpp>
@@ -40,6 +41,9 @@ class EventLoop : public core::Env {
 
   // Calls `on_readable` whenever `socket` has a message to read. The socket must outlive the loop.
   void AddSocket(zmq::socket_t& socket, std::function<void()> on_readable);
+  // Stops watching `socket` and closes it, after the current round (safe from inside any
+  // callback, the socket's own included).
+  void RemoveSocket(std::unique_ptr<zmq::socket_t> socket);
   // Calls `on_ready(revents)` whenever file descriptor `fd` is ready for `events` (ZMQ_POLLIN,
   // ZMQ_POLLOUT); revents may also hold ZMQ_POLLERR (an error or hang-up). Returns an id for
   // SetFdEvents and Unwatch. The descriptor must stay open until it is unwatched.
@@ -74,6 +78,7 @@ class EventLoop : public core::Env {
   std::vector<WatchId> poll_watches_;
   bool watches_changed_ = true;
   std::vector<std::function<void(short)>> unwatched_;  // freed after the round that unwatched them
+  std::vector<std::unique_ptr<zmq::socket_t>> removed_;  // unwatched and closed after the round
   int timer_fd_ = -1;
   core::TimePoint armed_{};  // when timer_fd_ fires next (the epoch: disarmed)
   std::atomic<bool> stop_{false};

@@ -6,7 +6,11 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
+#include <spdlog/spdlog.h>
+
+#include "adapters/client.h"
 #include "adapters/subprocess.h"
 #include "functions/builtins.h"
 
@@ -39,6 +43,12 @@ std::map<std::string, std::string> WorkerEnv() {
           {"PYTHONPATH", old != nullptr && *old != '\0' ? python + ":" + old : python}};
 }
 
+// Whether a tcp:// endpoint names every address of its host (no one can connect to that).
+bool IsWildcardEndpoint(const std::string& endpoint) {
+  return endpoint.starts_with("tcp://0.0.0.0:") || endpoint.starts_with("tcp://*:") ||
+         endpoint.starts_with("tcp://[::]:");
+}
+
 }  // namespace
 
 RealNode::RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig config,
@@ -50,7 +60,16 @@ RealNode::RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig conf
                   node::MaxMessageBytes(config_.node.max_value_bytes), config_.links,
                   config_.security, config_.max_clients}) {
   config_.node.peers.clear();
-  for (const auto& [id, endpoint] : config_.peers) config_.node.peers.push_back(id);
+  for (const auto& [id, endpoint] : config_.peers) {
+    proto::Member& m = config_.node.peers.emplace_back();
+    m.set_id(id);
+    m.set_endpoint(endpoint);
+    if (config_.security) {
+      // A peer without a key is refused by the transport's Start, naming it.
+      auto key = config_.security->peer_keys.find(id);
+      if (key != config_.security->peer_keys.end()) m.set_public_key(key->second);
+    }
+  }
 }
 
 core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context, EventLoop& loop,
@@ -78,6 +97,20 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
   auto n = std::unique_ptr<RealNode>(
       new RealNode(context, loop, std::move(config), std::move(local_dir)));
   ENOKI_RETURN_IF_ERROR(n->transport_.Start());
+  // Its member entry: where the others reach it, and its key.
+  node::NodeOptions& o = n->config_.node;
+  const std::string& advertise = n->config_.advertise;
+  o.endpoint = advertise == "none" ? ""
+               : advertise.empty() ? n->transport_.bound_endpoint()
+                                   : advertise;
+  o.announce = !advertise.empty() || !n->config_.join.empty();
+  if (o.announce && advertise.empty() && IsWildcardEndpoint(o.endpoint)) {
+    return core::Status::InvalidArgument(
+        "node " + o.id + " listens on every address (" + o.endpoint +
+        "): say where the others reach it (--advertise tcp://HOST:PORT), or --advertise none "
+        "when nobody can connect to it (behind NAT)");
+  }
+  if (n->config_.security) o.public_key = n->config_.security->own.public_key;
   n->node_.emplace(n->config_.node, env, n->transport_, storage);
   n->transport_.SetHandler(&*n->node_);
   if (!n->config_.trace.empty()) {
@@ -88,6 +121,13 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
   }
   if (core::Status st = n->node_->Start(); !st.ok()) {
     return core::Status(st.code(), "cannot start: " + st.message());
+  }
+  if (n->node_->HasLeft() && n->config_.join.empty()) {
+    return core::Status::FailedPrecondition(
+        "node " + o.id + " left the cluster: to take part again, start it with --join ENDPOINT");
+  }
+  if (!n->config_.join.empty() && (!n->node_->HasPeers() || n->node_->HasLeft())) {
+    ENOKI_RETURN_IF_ERROR(n->Join(context));
   }
   // After Start, which loaded the stored deployments the host deploys again.
   node::ProcessRuntime processes;
@@ -138,6 +178,59 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
     n->ready_.metrics = m.substr(0, m.rfind(':') + 1) + std::to_string(n->metrics_->port());
   }
   return n;
+}
+
+core::Status RealNode::Join(zmq::context_t& context) {
+  proto::Request request;
+  *request.mutable_join()->mutable_member() = node_->OwnEntry();
+  std::map<std::string, std::string> failures;  // by endpoint: the last error
+  auto deadline = std::chrono::steady_clock::now() + config_.join_timeout;
+  while (true) {
+    for (const std::string& endpoint : config_.join) {
+      ClientKeys keys;
+      if (config_.security) {
+        auto key = config_.join_keys.find(endpoint);
+        if (key == config_.join_keys.end()) {
+          return core::Status::InvalidArgument("--join " + endpoint +
+                                               " has no --join-key: a node with keys joins only "
+                                               "through members it can authenticate");
+        }
+        keys = {config_.security->own, key->second};
+      }
+      Client client(context, endpoint, std::chrono::seconds(2), "", keys);
+      auto answer = client.Call(request);
+      if (answer.ok()) {
+        proto::MemberList list = answer->members();
+        // The member it joined through may know itself by a wildcard address: it is where this
+        // node just reached it.
+        for (auto& m : *list.mutable_members()) {
+          if (m.id() == answer->served_by() && IsWildcardEndpoint(m.endpoint())) {
+            m.set_endpoint(endpoint);
+          }
+        }
+        node_->OnJoined(list);
+        node_->Flush();
+        spdlog::info("node {} joined the cluster through {} ({}): {} members", config_.node.id,
+                     answer->served_by(), endpoint, list.members_size());
+        return core::Status::Ok();
+      }
+      core::Code code = answer.status().code();
+      if (code == core::Code::kPermissionDenied || code == core::Code::kInvalidArgument ||
+          code == core::Code::kAlreadyExists) {
+        return core::Status(code,
+                            "cannot join through " + endpoint + ": " + answer.status().message());
+      }
+      failures[endpoint] = answer.status().message();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  std::string what;
+  for (const auto& [endpoint, why] : failures) {
+    what += (what.empty() ? "" : "; ") + endpoint + ": " + why;
+  }
+  return core::Status::Unavailable("node " + config_.node.id +
+                                   " could not join the cluster through any member (" + what + ")");
 }
 
 core::Status RealNode::SetClients(const std::map<std::string, AccessEntry>& clients) {

@@ -30,9 +30,18 @@
 namespace enoki::adapters {
 
 struct RealNodeConfig {
-  node::NodeOptions node;                      // its id, limits and timeouts (peers: see below)
-  std::string listen = "tcp://127.0.0.1:*";    // the endpoint to bind
-  std::map<std::string, std::string> peers;    // id -> endpoint
+  node::NodeOptions node;                    // its id, limits and timeouts (peers: see below)
+  std::string listen = "tcp://127.0.0.1:*";  // the endpoint to bind
+  std::map<std::string, std::string> peers;  // id -> endpoint
+  // Where the others reach this node (its member entry): an endpoint, "none" (behind NAT: it
+  // connects out, nobody can connect in), or empty (the bound endpoint; announced only with join).
+  std::string advertise;
+  // Members to join the cluster through (tried in turn until one answers; docs/membership.md),
+  // and with security each one's public key, by endpoint. A node that knows members already
+  // (from its data directory) does not join again unless it left.
+  std::vector<std::string> join;
+  std::map<std::string, std::string> join_keys;
+  core::Duration join_timeout = std::chrono::seconds(30);
   std::map<std::string, net::LinkSpec> links;  // peers whose messages the shaper holds back
   // Programs may be deployed as functions only from inside these folders; none: not at all.
   std::vector<std::string> process_dirs;
@@ -67,6 +76,9 @@ class RealNode {
 
  private:
   RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig config, std::string local_dir);
+  // Joins through the first of config_.join that answers (each tried again every second until
+  // the join timeout), before the loop runs; the error names each endpoint and what it said.
+  core::Status Join(zmq::context_t& context);
 
   RealNodeConfig config_;
   std::string local_dir_;  // the folder of the local endpoint (with security), removed at the end

@@ -23,9 +23,9 @@ using node::StoredItem;
 using node::Version;
 namespace {
 
-// 1: keygroups, items, outbox. 2: also functions. 3: also owner. An older file is migrated on
-// open: every table is created if it does not exist.
-constexpr int kSchemaVersion = 3;
+// 1: keygroups, items, outbox. 2: also functions. 3: also owner. 4: also members. An older file
+// is migrated on open: every table is created if it does not exist.
+constexpr int kSchemaVersion = 4;
 
 // Created together with the schema version in one transaction, so a file never has half a schema.
 const char* const kSchema = R"(
@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS outbox(peer TEXT NOT NULL, keygroup TEXT NOT NULL, ke
                                   PRIMARY KEY(peer, keygroup, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS functions(name TEXT PRIMARY KEY, spec BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS owner(node TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS members(id TEXT PRIMARY KEY, entry BLOB NOT NULL);
 )";
 
 // Indexed by SqliteStorage::Stmt.
@@ -64,6 +65,8 @@ const char* const kStatements[] = {
     "SELECT name, spec FROM functions ORDER BY name",
     "SELECT node FROM owner",
     "INSERT INTO owner(node) VALUES(?1)",
+    "INSERT OR REPLACE INTO members(id, entry) VALUES(?1, ?2)",
+    "SELECT entry FROM members ORDER BY id",
 };
 
 // Binds a statement's parameters in order, remembering the first failure. Strings are bound
@@ -284,6 +287,19 @@ core::Status SqliteStorage::Load(const LoadVisitor& visitor) {
   }
   st = rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load the functions");
   sqlite3_reset(s);
+  if (!st.ok()) return st;
+
+  s = stmts_[kLoadMembers];
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    proto::Member member;
+    if (!member.ParseFromString(ColumnBytes(s, 0))) {
+      st = Error("a member entry does not parse");
+      break;
+    }
+    if (visitor.member) visitor.member(std::move(member));
+  }
+  if (st.ok()) st = rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load the members");
+  sqlite3_reset(s);
   return st;
 }
 
@@ -316,6 +332,10 @@ core::Status SqliteStorage::CommitInTransaction(const node::WriteBatch& batch) {
     b.Text(name);
     if (spec) b.Blob(*spec);
     ENOKI_RETURN_IF_ERROR(Step(stmt, b.rc()));
+  }
+  for (const auto& [id, member] : batch.members()) {
+    std::string entry = member.SerializeAsString();  // alive until Step returns
+    ENOKI_RETURN_IF_ERROR(Step(kPutMember, Binder(stmts_[kPutMember]).Text(id).Blob(entry).rc()));
   }
   return core::Status::Ok();
 }

@@ -74,6 +74,8 @@ class SqliteStorage : public node::StorageEngine {
     kLoadFunctions,
     kLoadOwner,
     kPutOwner,
+    kPutMember,
+    kLoadMembers,
     kStmtCount
   };
   SqliteStorage(std::string path, sqlite3* db, int lock_fd)

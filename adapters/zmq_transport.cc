@@ -96,15 +96,20 @@ core::Status ZmqTransport::SetClients(const std::map<std::string, AccessEntry>& 
   std::map<std::string, Admitted> admitted;
   for (const auto& [name, entry] : clients) {
     if (entry.public_key.empty()) continue;  // a bearer token or public functions: HTTP only
-    if (!keys.emplace(entry.public_key, "client:" + name).second) {
+    // A node that joins connects as the client of its name (role `join`) until it is a member:
+    // its key then stands for the node.
+    auto [key, added] = keys.emplace(entry.public_key, "client:" + name);
+    if (!added && key->second != "node:" + name) {
       return core::Status::InvalidArgument("client '" + name + "' has the key of " +
                                            keys.at(entry.public_key) +
                                            ": every key must be its own");
     }
-    admitted.emplace("client:" + name, Admitted{entry.permissions, {name, entry.quota}});
+    admitted.emplace("client:" + name,
+                     Admitted{entry.permissions, {name, entry.public_key, entry.quota}});
   }
   zap_->SetKeys(std::move(keys));
   clients_ = std::move(admitted);
+  if (&clients != &options_.security->clients) options_.security->clients = clients;
   return core::Status::Ok();
 }
 
@@ -153,26 +158,56 @@ void ZmqTransport::OnRouterReadable() {
       }
       sender = user;
     }
-    proto::Envelope envelope;
-    if (!envelope.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-      SendError(client, "malformed message: not an Envelope (" + std::to_string(payload.size()) +
-                            " bytes)");
-      continue;
-    }
-    // Sent ahead by a shaper: held until its arrival time, no later than a shaper's lead from now
-    // (a stamp from a wrong clock cannot hold a message for long). Messages leave in the order
-    // of their times (a multimap keeps equal times in the order they came), also when this loop
-    // falls behind: one that is due already waits for those due before it.
-    auto now = loop_.Now();
-    core::TimePoint due = std::min(core::TimePoint(core::Duration(envelope.deliver_at_ns())),
-                                   now + 2 * net::kDeliveryLead);
-    if (due <= now && arriving_.empty()) {
-      Dispatch(client, sender, envelope);
-      continue;
-    }
-    arriving_.emplace(due, Arriving{std::move(client), std::move(sender), std::move(envelope)});
-    DeliverDue();
+    Receive(client, sender, payload);
   }
+}
+
+void ZmqTransport::OnPeerSocketReadable(const std::string& peer, zmq::socket_t& socket) {
+  constexpr int kMaxPerRound = 512;
+  for (int n = 0; n < kMaxPerRound; ++n) {
+    zmq::message_t m;
+    if (!socket.recv(m, zmq::recv_flags::dontwait)) return;
+    // A peer reached at its endpoint sends over this connection only when this node is behind
+    // NAT to it (no endpoint of its own); anything else here is its error reply to a frame.
+    // CURVE authenticated the peer as the server of this connection.
+    Receive({}, options_.security ? "node:" + peer : std::string(), m);
+  }
+}
+
+void ZmqTransport::Receive(const net::ClientId& client, const std::string& sender,
+                           zmq::message_t& payload) {
+  proto::Envelope envelope;
+  if (!envelope.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    if (client.empty()) {
+      refused_peer_messages_.Warn(loop_.Now(), "dropped a malformed message (" +
+                                                   std::to_string(payload.size()) +
+                                                   " bytes) from peer " + sender);
+      return;
+    }
+    SendError(client,
+              "malformed message: not an Envelope (" + std::to_string(payload.size()) + " bytes)");
+    return;
+  }
+  if (client.empty() && !envelope.has_peer()) {
+    if (envelope.has_response()) {
+      refused_peer_messages_.Warn(loop_.Now(), "a peer answered a frame of this node with: " +
+                                                   Printable(envelope.response().error()));
+    }
+    return;
+  }
+  // Sent ahead by a shaper: held until its arrival time, no later than a shaper's lead from now
+  // (a stamp from a wrong clock cannot hold a message for long). Messages leave in the order
+  // of their times (a multimap keeps equal times in the order they came), also when this loop
+  // falls behind: one that is due already waits for those due before it.
+  auto now = loop_.Now();
+  core::TimePoint due = std::min(core::TimePoint(core::Duration(envelope.deliver_at_ns())),
+                                 now + 2 * net::kDeliveryLead);
+  if (due <= now && arriving_.empty()) {
+    Dispatch(client, sender, envelope);
+    return;
+  }
+  arriving_.emplace(due, Arriving{client, sender, std::move(envelope)});
+  DeliverDue();
 }
 
 void ZmqTransport::DeliverDue() {
@@ -231,7 +266,8 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
         spdlog::warn("dropping peer message without sender or body");
         break;
       }
-      if (options_.security && sender != "node:" + envelope.peer().from()) {
+      if (options_.security && sender != "node:" + envelope.peer().from() &&
+          !IsPeerAsClient(sender, envelope.peer().from())) {
         refused_peer_messages_.Warn(loop_.Now(), "refused a peer message naming '" +
                                                      Printable(envelope.peer().from()) +
                                                      "' as its sender on a connection "
@@ -239,11 +275,26 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
                                                      sender);
         break;
       }
+      // A peer without an endpoint is reached over the connection it opened to this node.
+      if (!client.empty()) {
+        auto peer = options_.peers.find(envelope.peer().from());
+        if (peer != options_.peers.end() && peer->second.empty()) {
+          routes_[envelope.peer().from()] = client;
+        }
+      }
       handler_->OnPeerMessage(std::move(*envelope.mutable_peer()));
       break;
     default:
       SendError(client, "malformed message: an Envelope must hold a request");
   }
+}
+
+bool ZmqTransport::IsPeerAsClient(const std::string& sender, const std::string& peer) const {
+  if (sender != "client:" + peer) return false;
+  auto client = clients_.find(sender);
+  auto key = options_.security->peer_keys.find(peer);
+  return client != clients_.end() && key != options_.security->peer_keys.end() &&
+         client->second.caller.public_key == key->second;
 }
 
 void ZmqTransport::ServeSetLink(const net::ClientId& client, const proto::Request& request) {
@@ -302,24 +353,16 @@ void ZmqTransport::ConnectPeer(const std::string& to, const std::string& endpoin
     UseClientKeys(*socket, {options_.security->own, options_.security->peer_keys.at(to)});
   }
   socket->connect(endpoint);
-  // Peers never answer on this socket, but a peer that finds a frame malformed replies with an
-  // error; drain and log those so they never pile up.
   zmq::socket_t* raw = socket.get();
-  loop_.AddSocket(*raw, [raw, to] {
-    zmq::message_t m;
-    while (raw->recv(m, zmq::recv_flags::dontwait)) {
-      spdlog::warn("unexpected reply from peer {} ({} bytes) ignored", to, m.size());
-    }
-  });
+  loop_.AddSocket(*raw, [this, raw, to] { OnPeerSocketReadable(to, *raw); });
   peer_sockets_.emplace(to, std::move(socket));
 }
 
 bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& msg) {
-  auto it = peer_sockets_.find(to);
-  if (it == peer_sockets_.end()) return false;
+  if (!options_.peers.contains(to)) return false;
   net::EncodeEnvelope(msg, &buffer_);
   auto link = shaped_.find(to);
-  if (link == shaped_.end()) return SendNow(*it->second, buffer_);
+  if (link == shaped_.end()) return SendFrame(to, buffer_);
   ShapedLink& l = link->second;
   auto arrival = l.model.Arrival(loop_.Now(), buffer_.size());
   if (!arrival) {
@@ -338,10 +381,9 @@ bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& m
 void ZmqTransport::ReleaseDue(const std::string& peer) {
   ShapedLink& l = shaped_.at(peer);
   l.timer_set = false;
-  zmq::socket_t& socket = *peer_sockets_.at(peer);
   auto now = loop_.Now();
   while (!l.held.empty() && l.held.front().first - net::kDeliveryLead <= now) {
-    if (l.model.spec().cut || !SendNow(socket, l.held.front().second)) ++shaper_drops_;
+    if (l.model.spec().cut || !SendFrame(peer, l.held.front().second)) ++shaper_drops_;
     l.held.pop_front();
   }
   if (!l.held.empty()) {
@@ -351,8 +393,84 @@ void ZmqTransport::ReleaseDue(const std::string& peer) {
   }
 }
 
-bool ZmqTransport::SendNow(zmq::socket_t& socket, const std::string& bytes) {
-  return socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+bool ZmqTransport::SendFrame(const std::string& peer, const std::string& bytes) {
+  if (auto socket = peer_sockets_.find(peer); socket != peer_sockets_.end()) {
+    return socket->second->send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+  }
+  auto route = routes_.find(peer);
+  if (route == routes_.end()) return false;  // it has not connected (yet)
+  try {
+    return router_.send(zmq::buffer(route->second),
+                        zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
+           router_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+void ZmqTransport::SetPeer(const proto::Member& member) {
+  const std::string& id = member.id();
+  if (id == options_.self) return;
+  if (member.left()) {
+    if (!options_.peers.contains(id) || !leaving_.insert(id).second) return;
+    loop_.Schedule(net::kLeftGrace, [this, id] {
+      if (leaving_.erase(id) > 0) ForgetPeer(id);
+    });
+    return;
+  }
+  leaving_.erase(id);
+  auto known = options_.peers.find(id);
+  bool same_key = !options_.security || options_.security->peer_keys[id] == member.public_key();
+  if (known != options_.peers.end() && known->second == member.endpoint() && same_key) return;
+  if (options_.security) {
+    if (member.public_key().empty()) {
+      spdlog::error("member {} has no public key: a node with keys cannot authenticate it", id);
+      return;
+    }
+    std::string old_key = std::exchange(options_.security->peer_keys[id], member.public_key());
+    if (auto st = SetClients(options_.security->clients); !st.ok()) {
+      if (old_key.empty()) {
+        options_.security->peer_keys.erase(id);
+      } else {
+        options_.security->peer_keys[id] = old_key;
+      }
+      spdlog::error("member {} not admitted: {}", id, st.message());
+      return;
+    }
+  }
+  options_.peers[id] = member.endpoint();
+  if (auto socket = peer_sockets_.find(id); socket != peer_sockets_.end()) {
+    loop_.RemoveSocket(std::move(socket->second));
+    peer_sockets_.erase(socket);
+  }
+  routes_.erase(id);
+  if (!member.endpoint().empty()) {
+    try {
+      ConnectPeer(id, member.endpoint());
+    } catch (const zmq::error_t& e) {
+      spdlog::error("member {} at '{}': {}", id, member.endpoint(), e.what());
+      return;
+    }
+  }
+  spdlog::info("peer {} {}", id,
+               member.endpoint().empty() ? "is reached over the connection it opens"
+                                         : "is at " + member.endpoint());
+}
+
+void ZmqTransport::ForgetPeer(const std::string& id) {
+  options_.peers.erase(id);
+  if (auto socket = peer_sockets_.find(id); socket != peer_sockets_.end()) {
+    loop_.RemoveSocket(std::move(socket->second));
+    peer_sockets_.erase(socket);
+  }
+  routes_.erase(id);
+  shaped_.erase(id);
+  if (options_.security && options_.security->peer_keys.erase(id) > 0) {
+    if (auto st = SetClients(options_.security->clients); !st.ok()) {
+      spdlog::error("the keys after member {} left: {}", id, st.message());
+    }
+  }
+  spdlog::info("peer {} left the cluster: forgotten", id);
 }
 
 void ZmqTransport::ReplyToClient(const net::ClientId& client, const proto::Response& response) {

@@ -4,6 +4,12 @@
 // peer that is down). Replies to clients go back through the ROUTER; nodes never reply to each
 // other through it, every node-to-node message is one-way.
 //
+// Membership (SetPeer) changes the peers while the node runs: a new member is connected to, one
+// that left is forgotten. A member without an endpoint (behind NAT: it connects out, nobody can
+// connect to it) is sent to over the connection it opened to this node: the ROUTER learns its
+// routing id from its first authenticated peer message (its pings, every ping interval), and
+// its own DEALER reads what comes back.
+//
 // Frames: [routing id][Envelope]. A message that is not exactly that, or does not parse, is
 // answered with an INVALID_ARGUMENT Response (id 0) and dropped; the node never sees it.
 //
@@ -26,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <zmq.hpp>
@@ -43,7 +50,7 @@ namespace enoki::adapters {
 struct TransportSecurity {
   KeyPair own;                                   // this node's key pair
   std::map<std::string, std::string> peer_keys;  // peer id -> public key (every peer has one)
-  std::map<std::string, AccessEntry> clients;    // at start: client name -> key and permissions
+  std::map<std::string, AccessEntry> clients;    // client name -> key and permissions (SetClients)
   std::string local_endpoint;  // ipc:// endpoint, without CURVE, for this host's own processes
 };
 
@@ -68,6 +75,7 @@ class ZmqTransport : public net::Transport {
   void SetHandler(net::MessageHandler* handler) override { handler_ = handler; }
   bool SendToPeer(const std::string& to, const proto::PeerMessage& msg) override;
   void ReplyToClient(const net::ClientId& client, const proto::Response& response) override;
+  void SetPeer(const proto::Member& member) override;
 
   // The endpoint actually bound (resolves a wildcard port such as tcp://127.0.0.1:*).
   const std::string& bound_endpoint() const { return bound_; }
@@ -91,6 +99,11 @@ class ZmqTransport : public net::Transport {
 
  private:
   void OnRouterReadable();
+  // Messages on the connection to `peer`: a peer sends over it when this node has no endpoint.
+  void OnPeerSocketReadable(const std::string& peer, zmq::socket_t& socket);
+  // One received frame, from `client` (empty: over a connection to a peer) authenticated as
+  // `sender`: parsed, held until its stamped arrival time, dispatched.
+  void Receive(const net::ClientId& client, const std::string& sender, zmq::message_t& payload);
   void SendError(const net::ClientId& client, const std::string& message,
                  proto::Code code = proto::INVALID_ARGUMENT);
   // Answers a request with `why` (logged, rate-limited).
@@ -101,7 +114,13 @@ class ZmqTransport : public net::Transport {
   void ServeSetLink(const net::ClientId& client, const proto::Request& request);
   // Creates the DEALER socket to peer `to`; throws zmq::error_t for a bad endpoint.
   void ConnectPeer(const std::string& to, const std::string& endpoint);
-  bool SendNow(zmq::socket_t& socket, const std::string& bytes);
+  // Sends a frame to `peer`: over the connection to it, or over the one it opened (no endpoint).
+  bool SendFrame(const std::string& peer, const std::string& bytes);
+  // Whether a connection authenticated as `sender` is peer `peer`'s: the client of its name with
+  // its key (it connected as the client that joins, before it was a member here).
+  bool IsPeerAsClient(const std::string& sender, const std::string& peer) const;
+  // Closes the connection to a member that left and stops admitting its key.
+  void ForgetPeer(const std::string& id);
   // Sends the held messages to `peer` that are due (within kDeliveryLead), and waits for the next.
   void ReleaseDue(const std::string& peer);
   // Hands a received message to the handler (or serves it, for set_link). `sender`: who the
@@ -126,6 +145,9 @@ class ZmqTransport : public net::Transport {
   std::optional<ZapHandler> zap_;
   zmq::socket_t router_;
   std::map<std::string, std::unique_ptr<zmq::socket_t>> peer_sockets_;
+  // Peers without an endpoint: the routing id of the connection each opened to this node.
+  std::map<std::string, net::ClientId> routes_;
+  std::set<std::string> leaving_;  // members that left, forgotten after net::kLeftGrace
   net::MessageHandler* handler_ = nullptr;
   std::string bound_;
   std::string buffer_;  // reused for serialization

@@ -90,6 +90,7 @@ class KeepingTransport : public net::Transport {
     return true;
   }
   void ReplyToClient(const net::ClientId&, const proto::Response&) override {}
+  void SetPeer(const proto::Member&) override {}  // every peer is reached alike: kept
   std::vector<proto::PeerMessage> sent;
 };
 
@@ -106,7 +107,7 @@ class LocalNode {
     }
     node::NodeOptions options;
     options.id = id;
-    options.peers = peers;
+    for (const auto& peer : peers) options.peers.emplace_back().set_id(peer);
     node_ = std::make_unique<node::Node>(options, sim_, transport_, *storage_);
     if (!node_->Start().ok()) std::abort();
     host_ = std::make_unique<node::FunctionHost>(*node_, sim_, functions::Builtins());

@@ -227,7 +227,8 @@ void AddNodeStatusCommand(CLI::App& node_cmd, Runner& run) {
   CLI::App* status = node_cmd.add_subcommand(
       "status",
       "Ask a running node whom it sees: one line per peer (up or down, smoothed ping round-trip "
-      "time, how long ago it was heard from, outbox entries owed to it), then the keygroups it "
+      "time, how long ago it was heard from, outbox entries owed to it, where it is reached: an "
+      "endpoint, or the connection it opened, behind NAT), then the keygroups it "
       "holds. A peer is up when heard from within 4 ping intervals and one retry interval "
       "(2.2 s by default). Needs 'admin' on a node with keys");
   AddTargetOptions(status, *target);
@@ -238,16 +239,44 @@ void AddNodeStatusCommand(CLI::App& node_cmd, Runner& run) {
         if (!r.ok()) return r.status();
         auto ms = [](double v) { return v < 0 ? std::string("-") : fmt::format("{:.3f}", v); };
         std::cout << "node " << r->node() << "\n"
-                  << "PEER\tSTATE\tRTT_MS\tLAST_HEARD_MS\tOUTBOX\n";
+                  << "PEER\tSTATE\tRTT_MS\tLAST_HEARD_MS\tOUTBOX\tENDPOINT\n";
         for (const auto& p : r->peers()) {
           std::cout << p.node() << "\t" << (p.up() ? "up" : "down") << "\t" << ms(p.rtt_ms())
-                    << "\t" << ms(p.last_heard_ms()) << "\t" << p.outbox() << "\n";
+                    << "\t" << ms(p.last_heard_ms()) << "\t" << p.outbox() << "\t"
+                    << (p.endpoint().empty() ? "(its own connection)" : p.endpoint()) << "\n";
         }
         std::cout << "outbox: " << r->outbox() << "\nheld:";
         for (const auto& k : r->held()) std::cout << " " << k;
         std::cout << "\njoining:";
         for (const auto& k : r->joining()) std::cout << " " << k;
         std::cout << "\n";
+        return core::Status::Ok();
+      });
+    };
+  });
+}
+
+void AddNodeLeaveCommand(CLI::App& node_cmd, Runner& run) {
+  auto target = std::make_shared<Target>();
+  auto node = std::make_shared<std::string>();
+  CLI::App* leave = node_cmd.add_subcommand(
+      "leave",
+      "Make a node leave the cluster for good: it is removed from the replica sets of its "
+      "keygroups (refused while it holds the only replica of one), and the members stop "
+      "sending to it. Without --id, the node at --node leaves (another member, which must be "
+      "up, records it); with --id ID, that member (also one that is down). "
+      "Needs 'admin' on a node with keys. A node that left starts again only with --join");
+  leave->add_option("--id", *node, "The member that leaves (default: the node asked)");
+  AddTargetOptions(leave, *target);
+  leave->callback([&run, target, node] {
+    run = [=] {
+      return WithClient(*target, [&](adapters::Client& c) {
+        proto::Request request;
+        request.mutable_leave()->set_node(*node);
+        auto r = c.Call(request);
+        if (!r.ok()) return r.status();
+        std::cout << "node " << (node->empty() ? r->node() : *node) << " left the cluster ("
+                  << "recorded by " << r->served_by() << ")\n";
         return core::Status::Ok();
       });
     };

@@ -12,8 +12,9 @@ namespace enoki::cli {
 using Runner = std::function<int()>;
 
 void AddNodeCommand(CLI::App& app, Runner& run);
-// `enoki node status`, under the `node` entry (client_commands.cc).
+// `enoki node status` and `enoki node leave`, under the `node` entry (client_commands.cc).
 void AddNodeStatusCommand(CLI::App& node_cmd, Runner& run);
+void AddNodeLeaveCommand(CLI::App& node_cmd, Runner& run);
 void AddKvCommand(CLI::App& app, Runner& run);
 void AddKeygroupCommand(CLI::App& app, Runner& run);
 void AddDemoCommand(CLI::App& app, Runner& run);

@@ -23,9 +23,11 @@ int main(int argc, char** argv) {
       "three-node demo."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "enoki " ENOKI_VERSION);
-  // `enoki node status` is a client command; any other `enoki node ...` runs a node.
+  // `enoki node status` and `enoki node leave` are client commands; any other `enoki node ...`
+  // runs a node.
   if (argc > 1 && std::string_view(argv[1]) == "node" &&
-      !(argc > 2 && std::string_view(argv[2]) == "status")) {
+      !(argc > 2 &&
+        (std::string_view(argv[2]) == "status" || std::string_view(argv[2]) == "leave"))) {
     return enoki::cli::NodeMain(argc - 1, argv + 1);
   }
   enoki::cli::Runner run;

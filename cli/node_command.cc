@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -39,6 +40,9 @@ struct NodeArgs {
   std::string listen = "tcp://127.0.0.1:7000";
   std::string data_dir;
   std::vector<std::string> peers;
+  std::vector<std::string> join;
+  std::vector<std::string> join_keys;
+  std::string advertise;
   std::vector<std::string> links;
   uint64_t max_value_size = node::kDefaultMaxValueBytes;
   std::string durability = "process";
@@ -85,7 +89,9 @@ constexpr const char* kNodeDescription =
     "A key that is no option is refused, naming the file and line. One list of all nodes (--peer, "
     "--peer-key) may serve every node: a node skips its own entry.\n"
     "A data directory keeps the id of the node that made it; another id is refused on it.\n"
-    "`enoki node status --node ENDPOINT` asks a running node whom it sees (see its --help).";
+    "A node joins a running cluster through any member with --join (docs/membership.md).\n"
+    "`enoki node status --node ENDPOINT` asks a running node whom it sees, `enoki node leave` "
+    "makes one leave the cluster (see their --help).";
 
 // Whether only this host can reach `host` (from an endpoint): a numeric loopback address, or
 // "localhost" (which a name server cannot point elsewhere: it is resolved from /etc/hosts).
@@ -273,6 +279,26 @@ int RunNode(const NodeArgs& args) {
   auto security = LoadSecurity(args, config.peers);
   if (!security.ok()) return ReportError(security.status().message());
   config.security = std::move(*security);
+  config.join = args.join;
+  config.advertise = args.advertise;
+  if (!args.advertise.empty() && args.advertise != "none" &&
+      !args.advertise.starts_with("tcp://")) {
+    return ReportError("--advertise '" + args.advertise +
+                       "' must be tcp://HOST:PORT, or 'none' (behind NAT)");
+  }
+  for (const auto& j : args.join_keys) {
+    auto eq = j.rfind('=');
+    std::string endpoint = j.substr(0, eq == std::string::npos ? 0 : eq);
+    if (std::find(args.join.begin(), args.join.end(), endpoint) == args.join.end()) {
+      return ReportError("--join-key '" + j +
+                         "' must start with the endpoint of a --join, as "
+                         "ENDPOINT=KEY");
+    }
+    if (!config.security) return ReportError("--join-key needs the node's own --key");
+    auto key = adapters::ReadPublicKey(j.substr(eq + 1));
+    if (!key.ok()) return ReportError("--join-key " + endpoint + ": " + key.status().message());
+    config.join_keys[endpoint] = *key;
+  }
   // Secure by default: what listens beyond this host authenticates and encrypts, or is told not to.
   bool exposed = !IsLocalEndpoint(args.listen) && !config.security;
   // The gateway beyond loopback: TLS, and tokens (which a node with keys requires).
@@ -419,6 +445,7 @@ void AddNodeCommand(CLI::App& app, Runner& run) {
   // own (main.cc hands it everything after "node"); this entry lists it in `enoki --help`.
   CLI::App* node = app.add_subcommand("node", kNodeDescription)->allow_extras();
   AddNodeStatusCommand(*node, run);
+  AddNodeLeaveCommand(*node, run);
   run = [] { return ReportError("enoki node: internal error: parsed by the wrong app"); };
 }
 
@@ -442,6 +469,20 @@ int NodeMain(int argc, const char* const* argv) {
                  "Another node, as ID=ENDPOINT (repeat for each peer; every node a keygroup may "
                  "be replicated to or forwarded to must be listed); an entry with this node's own "
                  "--id is skipped, so one list may serve all nodes");
+  cmd.add_option("--join", args.join,
+                 "Join the running cluster through the member at this endpoint (repeat for "
+                 "more; tried in turn for 30 s): the members learn this node and it learns them, "
+                 "without a restart of anyone. With keys, the member's access file must give "
+                 "this node's key the 'join' role under this node's --id, and --join-key its key. "
+                 "A node that knows members from its data directory does not join again");
+  cmd.add_option("--join-key", args.join_keys,
+                 "The public key of a --join member, as ENDPOINT=KEY (a .pub file, or its 40 "
+                 "characters)");
+  cmd.add_option("--advertise", args.advertise,
+                 "Where the other members reach this node, e.g. tcp://10.0.0.5:7000 (default: "
+                 "the --listen endpoint; needed with --join when that is 0.0.0.0), or 'none' "
+                 "when nobody can connect to it (behind NAT): the others then send to it over "
+                 "the connections it opens to them");
   cmd.add_option("--link", args.links,
                  "Emulate the link to a peer in user space, as ID=SPEC, e.g. "
                  "b=delay=25ms,jitter=1ms,dist=normal,loss=0.1%,rate=100mbit: messages to b "

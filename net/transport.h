@@ -5,12 +5,17 @@
 // retry what must arrive.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
 #include "net/proto/enoki.pb.h"
 
 namespace enoki::net {
+
+// How long a transport still delivers what was sent to a member that left (the answer to the
+// request that made it leave, the member list that tells it), before it forgets the member.
+constexpr std::chrono::seconds kLeftGrace{2};
 
 // Opaque handle of a client connection: a ZeroMQ routing id, or a simulated client's name.
 using ClientId = std::string;
@@ -30,7 +35,8 @@ struct Quota {
 // client of a node without keys, the node's own processes, a function, a simulated client) is
 // held to no quota.
 struct Caller {
-  std::string name;  // the client's name in the node's access file
+  std::string name;        // the client's name in the node's access file
+  std::string public_key;  // the key it connected with (Z85)
   Quota quota;
 };
 
@@ -56,6 +62,11 @@ class Transport {
   virtual bool SendToPeer(const std::string& to, const proto::PeerMessage& msg) = 0;
   // Answers a client. Never blocks; a reply to a client that left is dropped.
   virtual void ReplyToClient(const ClientId& client, const proto::Response& response) = 0;
+  // From now on, node `member.id()` is reached as the entry says: at its endpoint with its key,
+  // or (no endpoint) over the connection it opened to this node; a member that left is
+  // forgotten once what was sent to it before has gone out (kLeftGrace). This node's own entry
+  // changes nothing.
+  virtual void SetPeer(const proto::Member& member) = 0;
 };
 
 }  // namespace enoki::net

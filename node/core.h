@@ -33,7 +33,16 @@ namespace enoki::node {
 
 struct NodeOptions {
   std::string id;
-  std::vector<std::string> peers;  // ids of every other node this node may talk to
+  // The configured peers (`enoki node --peer`): members of version 0 (node/membership.h). The
+  // simulation sets only their ids; it reaches every node by id.
+  std::vector<proto::Member> peers;
+  // This node as the others reach it: its endpoint (empty: nobody can connect to it, behind NAT)
+  // and its public key (empty without keys).
+  std::string endpoint;
+  std::string public_key;
+  // Whether its own entry is news to gossip (it was given where it is reached, or it joins);
+  // else it is a configuration's, as the others' --peer say it (node/membership.h).
+  bool announce = false;
   size_t max_value_bytes = kDefaultMaxValueBytes;
   core::Duration retry_interval = std::chrono::milliseconds(200);
   core::Duration max_retry_interval = std::chrono::seconds(2);

@@ -17,9 +17,9 @@ void Forwarding::Forward(const Keygroup& kg, proto::Request&& request, Done done
   Begin(peers_.NearestReplicas(kg.meta), timeout, std::move(request), std::move(done));
 }
 
-void Forwarding::At(const std::string& peer, proto::Request&& request, core::Duration timeout,
-                    Done done) {
-  Begin({peer}, timeout, std::move(request), std::move(done));
+void Forwarding::At(std::vector<std::string> peers, proto::Request&& request,
+                    core::Duration timeout, Done done) {
+  Begin(std::move(peers), timeout, std::move(request), std::move(done));
 }
 
 void Forwarding::Begin(std::vector<std::string> candidates, core::Duration timeout,

@@ -19,8 +19,10 @@ class Forwarding {
 
   // Runs the item operation `request` on `kg` at its nearest other replica.
   void Forward(const Keygroup& kg, proto::Request&& request, Done done);
-  // Runs `request` at `peer`; UNAVAILABLE when no answer came within `timeout`.
-  void At(const std::string& peer, proto::Request&& request, core::Duration timeout, Done done);
+  // Runs `request` at the first of `peers` that answers within `timeout` (each); UNAVAILABLE
+  // when none did.
+  void At(std::vector<std::string> peers, proto::Request&& request, core::Duration timeout,
+          Done done);
   void OnForwardResponse(const std::string& from, proto::ForwardResponse& msg);
 
  private:

@@ -42,6 +42,9 @@ core::Status MemoryStorage::Load(const LoadVisitor& visitor) {
   for (const auto& [name, spec] : functions_) {
     if (visitor.function) visitor.function(name, std::string(spec));
   }
+  for (const auto& [id, member] : members_) {
+    if (visitor.member) visitor.member(proto::Member(member));
+  }
   return core::Status::Ok();
 }
 
@@ -70,6 +73,7 @@ core::Status MemoryStorage::Commit(const WriteBatch& batch) {
       functions_.erase(name);
     }
   }
+  for (const auto& [id, member] : batch.members()) members_[id] = member;
   return core::Status::Ok();
 }
 

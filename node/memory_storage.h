@@ -30,6 +30,7 @@ class MemoryStorage : public StorageEngine {
   ByName<ByName<StoredItem>> items_;        // keygroup -> key -> item
   ByName<ByName<ByName<Version>>> outbox_;  // peer -> keygroup -> key -> version
   std::map<std::string, std::string> functions_;
+  std::map<std::string, proto::Member> members_;
 };
 
 }  // namespace enoki::node

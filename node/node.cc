@@ -11,6 +11,7 @@ Node::Node(NodeOptions options, core::Env& env, net::Transport& transport, Stora
     : core_(std::move(options), env, transport, storage),
       peers_(core_),
       replication_(core_, peers_),
+      membership_(core_, peers_, replication_),
       catalog_(core_, peers_, replication_),
       joining_(core_, peers_, catalog_),
       forwarding_(core_, peers_),
@@ -37,7 +38,9 @@ core::Status Node::Start() {
     clock.Observe(item.version);
     keygroups[keygroup].items[key] = std::move(item);  // each key is loaded once
   };
-  visitor.outbox = [this](OutboxRecord&& rec) { replication_.Load(std::move(rec)); };
+  std::vector<OutboxRecord> outbox;  // loaded once the members are peers
+  visitor.outbox = [&](OutboxRecord&& rec) { outbox.push_back(std::move(rec)); };
+  visitor.member = [this](proto::Member&& m) { membership_.Load(std::move(m)); };
   visitor.function = [this](const std::string& name, std::string&& bytes) {
     proto::FunctionSpec spec;
     if (spec.ParseFromString(bytes)) {
@@ -47,6 +50,8 @@ core::Status Node::Start() {
     }
   };
   ENOKI_RETURN_IF_ERROR(core_.storage().Load(visitor));
+  membership_.Start();
+  for (auto& rec : outbox) replication_.Load(std::move(rec));
   for (auto& [name, kg] : keygroups) {
     if (kg.replica && !kg.ready) joining_.Pull(kg);
     replication_.DropDrainedItems(kg);
@@ -116,6 +121,7 @@ void Node::StatusReport(proto::NodeStatus& out) const {
   for (const auto& [id, peer] : peers_.peers()) {
     proto::PeerStatus* p = out.add_peers();
     p->set_node(id);
+    if (const proto::Member* m = membership_.Find(id)) p->set_endpoint(m->endpoint());
     p->set_up(peers_.IsLive(peer, now));
     p->set_rtt_ms(peer.rtt_ms);
     p->set_last_heard_ms(
@@ -212,7 +218,7 @@ void Node::ExecuteAt(const std::string& target, proto::Request request, core::Du
         done, ResponseTo(request, core_.id()),
         core::Status::InvalidArgument("node '" + target + "' is not a peer of " + core_.id()));
   }
-  forwarding_.At(target, std::move(request), timeout, std::move(done));
+  forwarding_.At({target}, std::move(request), timeout, std::move(done));
 }
 
 void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool forwarded,
@@ -271,6 +277,14 @@ void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool fo
       }
       return core_.Fail(done, std::move(response),
                         core::Status::InvalidArgument("node " + self + " runs no function host"));
+    case proto::Request::kJoin: {
+      core::Status st =
+          membership_.Join(request.join().member(), caller, *response.mutable_members());
+      if (!st.ok()) return core_.Fail(done, std::move(response), st);
+      return core_.Complete(done, std::move(response));
+    }
+    case proto::Request::kLeave:
+      return DispatchLeave(std::move(request), forwarded, std::move(response), std::move(done));
     case proto::Request::kSetLink:
       return core_.Fail(done, std::move(response),
                         core::Status::InvalidArgument(
@@ -306,6 +320,63 @@ void Node::DispatchItemOp(proto::Request&& request, bool forwarded, proto::Respo
         core::Status::Unavailable("node " + self + " holds no ready replica of '" + name + "'"));
   }
   forwarding_.Forward(*kg, std::move(request), std::move(done));
+}
+
+void Node::DispatchLeave(proto::Request&& request, bool forwarded, proto::Response&& response,
+                         Done done) {
+  const std::string& self = core_.id();
+  std::string node = request.leave().node().empty() ? self : request.leave().node();
+  if (node == self) {
+    // Another member makes the entry (and the catalog changes) that the others then take from
+    // it: this node stops talking to them once it learns that it left.
+    if (forwarded) {
+      return core_.Fail(done, std::move(response),
+                        core::Status::InvalidArgument("node " + self + " cannot leave for itself"));
+    }
+    std::vector<std::string> others;
+    for (const auto& [id, peer] : peers_.peers()) others.push_back(id);
+    if (others.empty()) {
+      return core_.Fail(done, std::move(response),
+                        core::Status::FailedPrecondition(
+                            "node " + self + " knows no other member to hand its leave to"));
+    }
+    request.mutable_leave()->set_node(self);
+    return forwarding_.At(peers_.Nearest(others), std::move(request),
+                          core_.options().forward_timeout, std::move(done));
+  }
+  if (!membership_.IsPeer(node)) {
+    return core_.Fail(
+        done, std::move(response),
+        core::Status::NotFound("node '" + node + "' is not a member known to " + self));
+  }
+  // Its keygroups: it must not hold the last replica of one; then it is removed from each.
+  std::vector<std::string> held, last;
+  for (const auto& [name, kg] : core_.keygroups()) {
+    if (kg.meta.deleted() || !IsReplicaIn(kg.meta, node)) continue;
+    (kg.meta.replicas_size() == 1 ? last : held).push_back(name);
+  }
+  if (!last.empty()) {
+    std::string names;
+    for (const auto& n : last) names += (names.empty() ? "'" : ", '") + n + "'";
+    return core_.Fail(
+        done, std::move(response),
+        core::Status::FailedPrecondition("node '" + node + "' holds the only replica of " + names +
+                                         ": add another replica or delete the keygroup first"));
+  }
+  for (const auto& name : held) {
+    proto::Response changed;
+    core::Status st = catalog_.ChangeReplicas(name, node, /*add=*/false, changed);
+    if (!st.ok()) return core_.Fail(done, std::move(response), st);
+  }
+  core::Status st = membership_.Leave(node);
+  if (!st.ok()) return core_.Fail(done, std::move(response), st);
+  // It learns that it left after the answer: a node that asked to leave itself takes that from
+  // the member it asked, which it forgets once it knows.
+  Done answer_then_tell = [this, node, done = std::move(done)](proto::Response&& r) mutable {
+    done(std::move(r));
+    membership_.SendListTo(node);
+  };
+  core_.Complete(answer_then_tell, std::move(response));
 }
 
 // ---- Peer messages ---------------------------------------------------------------------------
@@ -354,7 +425,10 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
     case proto::PeerMessage::kSyncResponse:
       return joining_.OnSyncResponse(from, *msg.mutable_sync_response());
     case proto::PeerMessage::kPing:
+      membership_.OnPing(from, msg.ping().members_digest());
       return peers_.OnPing(from, msg.ping());
+    case proto::PeerMessage::kMembers:
+      return membership_.OnMembers(from, msg.members());
     case proto::PeerMessage::kPong:
       return peers_.OnPong(*peer, msg.pong(), now);
     case proto::PeerMessage::BODY_NOT_SET:

@@ -12,6 +12,7 @@
 // The Node routes requests and peer messages to its protocols, each a class of its own over a
 // shared Core (node/core.h: keygroups, the batch and what waits for it, timers):
 // - PeerTable (peers.h): liveness and round-trip times of the peers, nearest replicas;
+// - Membership (membership.h): the members, joins and leaves, their gossip;
 // - Replication (replication.h): the durable outbox, retries, synchronous writes;
 // - Catalog (catalog.h): keygroup entries (owed to the peers through Replication); what an
 //   applied change means for replication and joining goes to them as an event (KeygroupChange);
@@ -35,6 +36,7 @@
 #include "node/forwarding.h"
 #include "node/items.h"
 #include "node/joining.h"
+#include "node/membership.h"
 #include "node/metrics.h"
 #include "node/peer_checks.h"
 #include "node/peers.h"
@@ -57,6 +59,18 @@ class Node : public net::MessageHandler {
 
   // Loads the durable state, resumes unfinished replication and joins, and starts the timers.
   [[nodiscard]] core::Status Start();
+  // Whether this node left the cluster (`enoki node leave`): it talks to no other node.
+  bool HasLeft() const { return membership_.HasLeft(); }
+  // Whether it knows any member but itself (that has not left).
+  bool HasPeers() const { return !peers_.peers().empty(); }
+  // This node's own member entry, as it asks to join with.
+  proto::Member OwnEntry() const { return *membership_.Find(core_.id()); }
+  // Merges the member list of the member this node joined through (the answer to its
+  // JoinRequest).
+  void OnJoined(const proto::MemberList& list) {
+    core_.RequestFlush();
+    membership_.OnJoined(list);
+  }
 
   // Runs `request` as if a client had sent it. `done` is called exactly once, on the loop thread,
   // after any write it made is durable here (and, for synchronous keygroups, at the replicas).
@@ -118,6 +132,9 @@ class Node : public net::MessageHandler {
   // An item operation: here on a ready replica, else at the nearest one.
   void DispatchItemOp(proto::Request&& request, bool forwarded, proto::Response&& response,
                       Done done);
+  // A LeaveRequest: at the leaving node, handed to another member; at another, done there.
+  void DispatchLeave(proto::Request&& request, bool forwarded, proto::Response&& response,
+                     Done done);
   // Runs a request another node forwarded, and sends the answer back.
   void OnForwardRequest(const std::string& from, proto::ForwardRequest& msg);
 
@@ -126,6 +143,7 @@ class Node : public net::MessageHandler {
   Core core_;
   PeerTable peers_;
   Replication replication_;
+  Membership membership_;
   Catalog catalog_;
   Joining joining_;
   Forwarding forwarding_;

@@ -63,7 +63,13 @@ class Checker {
     return core::Status(st.code(), field + ": " + st.message());
   }
   const PeerCheckLimits& limits_;
+
+ public:
+  int64_t latest_wall_us() const { return limits_.latest_wall_us; }
 };
+
+// A member list longer than this is refused (a cluster of so many nodes is far beyond any use).
+constexpr int kMaxMembers = 100000;
 
 core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
   switch (msg.body_case()) {
@@ -101,6 +107,31 @@ core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
       ENOKI_RETURN_IF_ERROR(c.Version("incarnation", r.incarnation()));
       for (int i = 0; i < r.items_size(); ++i) {
         ENOKI_RETURN_IF_ERROR(c.Item("item " + std::to_string(i), r.items(i)));
+      }
+      return core::Status::Ok();
+    }
+    case proto::PeerMessage::kMembers: {
+      const auto& list = msg.members();
+      if (list.members_size() > kMaxMembers) {
+        return core::Status::InvalidArgument("members: more than " + std::to_string(kMaxMembers));
+      }
+      for (const auto& m : list.members()) {
+        ENOKI_RETURN_IF_ERROR(ValidateName("member", m.id()));
+        const std::string& e = m.endpoint();
+        if (e.size() > 256 || !(e.empty() || e.starts_with("tcp://") || e.starts_with("ipc://"))) {
+          return core::Status::InvalidArgument("member '" + m.id() + "': endpoint is not empty, " +
+                                               "tcp://... or ipc://... of at most 256 bytes");
+        }
+        if (!m.public_key().empty() && m.public_key().size() != 40) {
+          return core::Status::InvalidArgument("member '" + m.id() +
+                                               "': a public key is 40 characters (Z85)");
+        }
+        if (static_cast<int64_t>(m.version()) > c.latest_wall_us() ||
+            static_cast<int64_t>(m.version()) < 0) {
+          return core::Status::InvalidArgument("member '" + m.id() + "': version " +
+                                               std::to_string(m.version()) +
+                                               " is ahead of this node's clock");
+        }
       }
       return core::Status::Ok();
     }

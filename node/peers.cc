@@ -6,10 +6,10 @@
 
 namespace enoki::node {
 
-PeerTable::PeerTable(Core& core) : core_(core) {
-  for (const auto& p : core_.options().peers) {
-    if (p != core_.id()) peers_[p];
-  }
+PeerTable::PeerTable(Core& core) : core_(core) {}
+
+void PeerTable::Add(const std::string& peer) {
+  if (peer != core_.id()) peers_[peer];
 }
 
 void PeerTable::Start() {
@@ -21,6 +21,7 @@ void PeerTable::OnPingTick() {
   for (const auto& [peer_id, peer] : peers_) {
     proto::PeerMessage msg;
     msg.mutable_ping()->set_nonce(static_cast<uint64_t>(now.time_since_epoch().count()));
+    msg.mutable_ping()->set_members_digest(digest_);
     core_.Send(peer_id, std::move(msg));
   }
   core_.After(core_.options().ping_interval, [this] { OnPingTick(); });
@@ -31,6 +32,8 @@ void PeerTable::OnPing(const std::string& from, const proto::Ping& ping) {
   pong.mutable_pong()->set_nonce(ping.nonce());
   core_.Send(from, std::move(pong));
 }
+
+void PeerTable::SetDigest(uint64_t digest) { digest_ = digest; }
 
 void PeerTable::OnPong(Peer& peer, const proto::Pong& pong, core::TimePoint now) {
   auto sent = core::TimePoint(core::Duration(static_cast<int64_t>(pong.nonce())));
@@ -45,6 +48,12 @@ bool PeerTable::IsLive(const Peer& peer, core::TimePoint now) const {
 }
 
 std::vector<std::string> PeerTable::NearestReplicas(const proto::KeygroupMeta& meta) const {
+  std::vector<std::string> ids;
+  for (const auto& r : meta.replicas()) ids.push_back(r.node());
+  return Nearest(ids);
+}
+
+std::vector<std::string> PeerTable::Nearest(const std::vector<std::string>& ids) const {
   struct Candidate {
     bool live;
     double rtt;
@@ -53,12 +62,12 @@ std::vector<std::string> PeerTable::NearestReplicas(const proto::KeygroupMeta& m
   const NodeOptions& o = core_.options();
   std::vector<Candidate> c;
   auto now = core_.env().Now();
-  for (const auto& r : meta.replicas()) {
-    if (r.node() == o.id) continue;
-    auto it = peers_.find(r.node());
+  for (const auto& id : ids) {
+    if (id == o.id) continue;
+    auto it = peers_.find(id);
     if (it == peers_.end()) continue;
     bool live = IsLive(it->second, now);
-    c.push_back({live, it->second.rtt_ms < 0 ? 1e9 : it->second.rtt_ms, r.node()});
+    c.push_back({live, it->second.rtt_ms < 0 ? 1e9 : it->second.rtt_ms, id});
   }
   std::sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) {
     return std::tie(b.live, a.rtt, a.id) < std::tie(a.live, b.rtt, b.id);

@@ -1,6 +1,7 @@
-// The peer table: the nodes this node may talk to, whether each is live and how far away it is.
-// Every peer is pinged each ping interval; the pongs give a smoothed round-trip time. Forwarding
-// and joining ask it for the nearest replicas of a keygroup.
+// The peer table: the nodes this node may talk to (the members, as node/membership.h adds and
+// removes them), whether each is live and how far away it is. Every peer is pinged each ping
+// interval, with the digest of this node's member list; the pongs give a smoothed round-trip
+// time. Forwarding and joining ask it for the nearest replicas of a keygroup.
 #pragma once
 
 #include <map>
@@ -13,7 +14,7 @@ namespace enoki::node {
 
 class PeerTable {
  public:
-  // The configured peers (options().peers, without this node).
+  // Without peers: Membership adds them.
   explicit PeerTable(Core& core);
 
   struct Peer {
@@ -23,8 +24,13 @@ class PeerTable {
 
   // Starts pinging.
   void Start();
+  // A member to ping from now on (this node's own id is ignored), or one to forget.
+  void Add(const std::string& peer);
+  void Remove(const std::string& peer) { peers_.erase(peer); }
+  // What the pings carry from now on: the digest of this node's member list.
+  void SetDigest(uint64_t digest);
   bool Contains(const std::string& peer) const { return peers_.contains(peer); }
-  // The peer, or nullptr for a node that is not a configured peer.
+  // The peer, or nullptr for a node that is not a member.
   Peer* Find(const std::string& peer) {
     auto it = peers_.find(peer);
     return it == peers_.end() ? nullptr : &it->second;
@@ -33,19 +39,22 @@ class PeerTable {
   // Whether `peer` was heard from within the liveness timeout (4 ping intervals and one retry
   // interval) before `now`.
   bool IsLive(const Peer& peer, core::TimePoint now) const;
-  // Every configured peer, by id.
+  // Every peer (member but this node), by id.
   const std::map<std::string, Peer>& peers() const { return peers_; }
   void OnPing(const std::string& from, const proto::Ping& ping);
   void OnPong(Peer& from, const proto::Pong& pong, core::TimePoint now);
-  // Replicas of `meta` other than this node that are configured peers, nearest first: live ones
+  // Replicas of `meta` other than this node that are peers, nearest first: live ones
   // (heard from lately) by round-trip time, then the others.
   std::vector<std::string> NearestReplicas(const proto::KeygroupMeta& meta) const;
+  // Of `ids`, those that are peers, in the same order.
+  std::vector<std::string> Nearest(const std::vector<std::string>& ids) const;
 
  private:
   void OnPingTick();
 
   Core& core_;
   std::map<std::string, Peer> peers_;
+  uint64_t digest_ = 0;
 };
 
 }  // namespace enoki::node

@@ -13,10 +13,47 @@ constexpr size_t kMaxScanPerRound = 8192;
 }  // namespace
 
 Replication::Replication(Core& core, const PeerTable& peers) : core_(core), peer_table_(peers) {
-  for (const auto& p : core_.options().peers) {
-    if (p != core_.id()) peers_[p].backoff = core_.options().retry_interval;
-  }
   core_.SetFreshSender([this] { SendFresh(); });
+}
+
+void Replication::AddPeer(const std::string& peer_id, bool owe_catalog) {
+  if (peer_id == core_.id()) return;
+  auto [it, added] = peers_.try_emplace(peer_id);
+  if (!added) return;
+  it->second.backoff = core_.options().retry_interval;
+  if (!owe_catalog) return;
+  // It learns the whole catalog from each member, deletions too (a deletion is final).
+  for (const auto& [name, kg] : core_.keygroups()) {
+    MarkDirty(peer_id, name, "", Version::FromProto(kg.meta.version()), true);
+  }
+}
+
+void Replication::RemovePeer(const std::string& peer_id) {
+  auto it = peers_.find(peer_id);
+  if (it == peers_.end()) return;
+  for (const auto& [key, entry] : it->second.outbox) {
+    core_.batch().EraseOutbox(peer_id, key.first, key.second);
+  }
+  peers_.erase(it);
+  std::erase(fresh_peers_, peer_id);
+  backed_off_.erase(peer_id);
+  StopWaiting("", [&](const std::string& node) { return node == peer_id; });
+}
+
+void Replication::StopWaiting(const std::string& keygroup,
+                              const std::function<bool(const std::string&)>& gone) {
+  for (auto w = sync_writes_.begin(); w != sync_writes_.end();) {
+    if (keygroup.empty() || w->second.keygroup == keygroup) {
+      std::erase_if(w->second.waiting, gone);
+      if (w->second.waiting.empty()) {
+        core_.CancelTimer(w->second.timer);
+        core_.Complete(w->second.done, std::move(w->second.response));
+        w = sync_writes_.erase(w);
+        continue;
+      }
+    }
+    ++w;
+  }
 }
 
 void Replication::Load(OutboxRecord&& rec) {
@@ -24,8 +61,8 @@ void Replication::Load(OutboxRecord&& rec) {
   if (it == peers_.end()) {
     // Kept on disk (a restart with the peer configured again delivers it), not retried now.
     if (core_.FirstTime(rec.peer)) {
-      core_.Log(core::LogLevel::kWarn,
-                "the outbox holds entries for '{}', which is not a configured peer", rec.peer);
+      core_.Log(core::LogLevel::kWarn, "the outbox holds entries for '{}', which is not a member",
+                rec.peer);
     }
     return;
   }
@@ -61,12 +98,12 @@ void Replication::MarkDirty(const std::string& peer_id, const std::string& keygr
                             const std::string& key, const Version& version, bool push_now) {
   auto peer_it = peers_.find(peer_id);
   if (peer_it == peers_.end()) {
-    // Never deliverable: the catalog names a node this node was not configured with.
+    // Never deliverable: the catalog names a node that is not (or no longer) a member.
     if (core_.FirstTime(peer_id)) {
       core_.Log(core::LogLevel::kWarn,
-                "keygroup '{}' names '{}', which is not a configured peer: it gets nothing "
-                "from this node (start the node with --peer {}=ENDPOINT)",
-                keygroup, peer_id, peer_id);
+                "keygroup '{}' names '{}', which is not a member: it gets nothing from this "
+                "node (give the node --peer {}=ENDPOINT, or let {} --join the cluster)",
+                keygroup, peer_id, peer_id, peer_id);
     }
     return;
   }
@@ -272,19 +309,7 @@ void Replication::OnKeygroupChanged(const KeygroupChange& change) {
     }
   }
   // Synchronous writes stop waiting for nodes that are no longer replicas.
-  for (auto w = sync_writes_.begin(); w != sync_writes_.end();) {
-    if (w->second.keygroup == name) {
-      std::erase_if(w->second.waiting,
-                    [&](const std::string& n) { return !change.live || !IsReplicaIn(kg.meta, n); });
-      if (w->second.waiting.empty()) {
-        core_.CancelTimer(w->second.timer);
-        core_.Complete(w->second.done, std::move(w->second.response));
-        w = sync_writes_.erase(w);
-        continue;
-      }
-    }
-    ++w;
-  }
+  StopWaiting(name, [&](const std::string& n) { return !change.live || !IsReplicaIn(kg.meta, n); });
   // Whoever holds items (a replica, or a removed one still handing them on) pushes all of them to
   // replicas that joined since it last looked, or joined again, so that a write made before it
   // learned of them is not missed by their pull.

@@ -7,6 +7,7 @@
 // or time out naming the replicas that did not.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -21,11 +22,16 @@ class Replication {
  public:
   Replication(Core& core, const PeerTable& peers);
 
-  // An outbox entry loaded at start-up (kept on disk, not retried, for a peer no longer
-  // configured).
+  // An outbox entry loaded at start-up, after the members (kept on disk, not retried, for a node
+  // that is not a member).
   void Load(OutboxRecord&& rec);
   // Starts the retry rounds.
   void Start();
+  // A member to replicate to from now on (this node's own id is ignored); `owe_catalog`: it is
+  // new to this node, and owed every catalog entry. One to forget: what it was owed is dropped,
+  // synchronous writes stop waiting for it.
+  void AddPeer(const std::string& peer, bool owe_catalog);
+  void RemovePeer(const std::string& peer);
   size_t OutboxSize() const;
   // Entries owed to `peer`.
   size_t OutboxSize(const std::string& peer) const;
@@ -83,6 +89,10 @@ class Replication {
   void SendFresh();
   void RetryPeer(const std::string& peer);
   void OnRetryTick();
+  // Synchronous writes of `keygroup` (empty: of any) stop waiting for the nodes `gone` says; those
+  // then waiting for nobody are answered.
+  void StopWaiting(const std::string& keygroup,
+                   const std::function<bool(const std::string&)>& gone);
   void FinishSyncWrites(const std::string& peer, const std::string& keygroup,
                         const std::string& key, const Version& version);
 

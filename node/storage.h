@@ -71,6 +71,8 @@ class WriteBatch {
     functions_[name] = std::move(spec);
   }
   void EraseFunction(const std::string& name) { functions_[name] = std::nullopt; }
+  // A member's entry (node/membership.h); entries are never erased (one that left says so).
+  void PutMember(const proto::Member& member) { members_[member.id()] = member; }
 
   // The net effect, for engines.
   const std::map<std::string, KeygroupRecord>& keygroups() const { return keygroups_; }
@@ -80,10 +82,11 @@ class WriteBatch {
   const std::map<OutboxKey, std::optional<Version>>& outbox() const { return outbox_; }
   // A function with a specification is upserted; one without is erased.
   const std::map<std::string, std::optional<std::string>>& functions() const { return functions_; }
+  const std::map<std::string, proto::Member>& members() const { return members_; }
 
   bool empty() const {
     return keygroups_.empty() && drops_.empty() && items_.empty() && outbox_.empty() &&
-           functions_.empty();
+           functions_.empty() && members_.empty();
   }
   void Clear() { *this = WriteBatch(); }
 
@@ -93,6 +96,7 @@ class WriteBatch {
   std::map<ItemKey, StoredItem> items_;
   std::map<OutboxKey, std::optional<Version>> outbox_;
   std::map<std::string, std::optional<std::string>> functions_;
+  std::map<std::string, proto::Member> members_;
 };
 
 // What Load hands back, one record at a time.
@@ -101,12 +105,14 @@ struct LoadVisitor {
   std::function<void(const std::string& keygroup, const std::string& key, StoredItem&&)> item;
   std::function<void(OutboxRecord&&)> outbox;
   std::function<void(const std::string& name, std::string&& spec)> function;
+  std::function<void(proto::Member&&)> member;
 };
 
 class StorageEngine {
  public:
   virtual ~StorageEngine() = default;
-  // Visits every stored keygroup, then every item, then every outbox record.
+  // Visits every stored keygroup, then every item, every outbox record, every function and
+  // every member.
   [[nodiscard]] virtual core::Status Load(const LoadVisitor& visitor) = 0;
   // Makes the whole batch durable, or nothing of it. When this returns ok the changes survive a
   // crash of the process (and, with SqliteStorage's full sync, of the machine).

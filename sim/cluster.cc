@@ -53,7 +53,7 @@ SimCluster::SimCluster(const std::map<std::string, std::set<std::string>>& peers
   for (const auto& [id, its_peers] : peers) {
     Member& m = members_.try_emplace(id, *this).first->second;
     m.options.id = id;
-    m.options.peers.assign(its_peers.begin(), its_peers.end());
+    for (const auto& peer : its_peers) m.options.peers.emplace_back().set_id(peer);
     if (tune) tune(m.options);
   }
   for (const auto& [id, its_peers] : peers) {

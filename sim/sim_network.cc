@@ -18,6 +18,9 @@ class SimNetwork::SimTransport : public net::Transport {
   void ReplyToClient(const net::ClientId& client, const proto::Response& response) override {
     net_.DeliverReply(*this, client, response);
   }
+  // Nothing to do: the simulated network reaches every node by its id, with no endpoints, keys
+  // or connections; a node that left is no longer sent to by the nodes themselves.
+  void SetPeer(const proto::Member&) override {}
   const std::string& id() const { return id_; }
   // The handler, while the node is up; else nullptr.
   net::MessageHandler* receiver() const { return up_ ? handler_ : nullptr; }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,7 +38,7 @@ class NodeCluster {
     dir_ = std::filesystem::temp_directory_path() /
            ("enoki-it-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     std::filesystem::create_directories(dir_);
-    size_t longest = 0;
+    size_t longest = 8;  // room for newcomers' ids
     for (const auto& id : ids_) longest = std::max(longest, id.size());
     auto sockets = adapters::MakeSocketFolder((dir_ / "sockets").string(), longest);
     EXPECT_TRUE(sockets.ok() && !sockets->temporary) << sockets.status().ToString();
@@ -65,8 +66,10 @@ class NodeCluster {
     o.ready_file = ready;
     o.log_level = "warn";
     o.retry_interval = std::chrono::milliseconds(50);
-    for (const auto& other : ids_) {
-      if (other != id) o.peers.emplace_back(other, endpoints_[other]);
+    if (!newcomers_.contains(id)) {
+      for (const auto& other : ids_) {
+        if (other != id) o.peers.emplace_back(other, endpoints_[other]);
+      }
     }
     if (http_ports_.contains(id)) o.http = "127.0.0.1:0";
     o.more = extra_args_;
@@ -87,6 +90,14 @@ class NodeCluster {
       ASSERT_FALSE(info->http.empty());
       http_ports_[id] = std::stoi(info->http.substr(info->http.rfind(':') + 1));
     }
+  }
+  // Starts node `id`, which the others do not know and which knows none of them, with `args`
+  // (e.g. --join ENDPOINT): a node that joins the running cluster.
+  void StartNewcomer(const std::string& id, std::vector<std::string> args) {
+    newcomers_.insert(id);
+    endpoints_[id] = "ipc://" + (dir_ / "sockets" / id).string();
+    node_args_[id] = std::move(args);
+    Start(id);
   }
   void Kill(const std::string& id) { procs_.at(id).Kill(); }
   pid_t pid(const std::string& id) { return procs_.at(id).pid(); }
@@ -122,6 +133,7 @@ class NodeCluster {
   std::vector<std::string> extra_args_;
   std::map<std::string, std::vector<std::string>> node_args_;
   std::map<std::string, std::vector<std::string>> wrappers_;
+  std::set<std::string> newcomers_;  // started later, without --peer
   std::filesystem::path dir_;
   std::map<std::string, std::string> endpoints_;
   std::map<std::string, int> http_ports_;

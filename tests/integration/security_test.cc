@@ -309,7 +309,8 @@ TEST(AccessFileTest, ErrorsNameFileLineAndWhat) {
   EXPECT_EQ(adapters::ReadAccessFile(path, net::Quota{}).status().message(),
             path +
                 ":2: client 'a': unknown permission 'fly:away' (known: admin, read:KG, write:KG, "
-                "deploy, deploy-process, invoke:FN, control; '*' for every keygroup or function)");
+                "deploy, deploy-process, invoke:FN, control, join; '*' for every keygroup or "
+                "function)");
   keys.AccessLines({"a a.pub read:../x"});
   EXPECT_NE(adapters::ReadAccessFile(path, net::Quota{})
                 .status()

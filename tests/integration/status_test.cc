@@ -120,9 +120,10 @@ TEST(StatusTest, KeygroupListAndNodeStatusShowAPeerGoingDown) {
 
   Output shown = Enoki("node status --node " + cluster.endpoint("a"));
   ASSERT_EQ(shown.status, 0) << shown.text;
-  EXPECT_TRUE(std::regex_search(shown.text, std::regex("\nb\tup\t[0-9.]+\t[0-9.]+\t0\n")))
+  EXPECT_TRUE(std::regex_search(shown.text, std::regex("\nb\tup\t[0-9.]+\t[0-9.]+\t0\tipc://")))
       << shown.text;
-  EXPECT_TRUE(std::regex_search(shown.text, std::regex("\nc\tdown\t[0-9.]+\t[0-9.]+\t[0-9]+\n")))
+  EXPECT_TRUE(
+      std::regex_search(shown.text, std::regex("\nc\tdown\t[0-9.]+\t[0-9.]+\t[0-9]+\tipc://")))
       << shown.text;
   EXPECT_NE(shown.text.find("\nheld: kg\n"), std::string::npos) << shown.text;
 

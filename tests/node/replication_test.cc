@@ -591,7 +591,10 @@ TEST(ReplicationMembershipTest, ReadinessMarkDoesNotUndoAnAcknowledgedAddReplica
 
 TEST(ReplicationMembershipTest, JoinerWithoutAConfiguredSourceDoesNotClaimReadiness) {
   sim::SimCluster c(sim::AllPeers({"a", "b", "j"}), 42, milliseconds(5), [](node::NodeOptions& o) {
-    if (o.id == "j") o.peers = {"b"};
+    if (o.id == "j") {
+      o.peers.clear();
+      o.peers.emplace_back().set_id("b");
+    }
   });
   ASSERT_EQ(c.Call("a", Create("kg", {"a"}))->code(), proto::OK);
   ASSERT_EQ(c.Call("a", Put("kg", "k", "v"))->code(), proto::OK);

@@ -387,6 +387,31 @@ TEST_P(StorageContractTest, FunctionsRoundTrip) {
   EXPECT_EQ(functions, (std::map<std::string, std::string>{{"g", "new"}}));
 }
 
+TEST_P(StorageContractTest, MembersRoundTripAndTheLaterEntryOfOneNodeReplacesItsEarlier) {
+  auto member = [](const std::string& id, uint64_t version, bool left) {
+    proto::Member m;
+    m.set_id(id);
+    m.set_endpoint("tcp://10.0.0.1:7000");
+    m.set_version(version);
+    m.set_left(left);
+    return m;
+  };
+  WriteBatch b;
+  b.PutMember(member("a", 0, false));
+  b.PutMember(member("d", 5, false));
+  ASSERT_TRUE(storage_->Commit(b).ok());
+  b.Clear();
+  b.PutMember(member("d", 9, true));
+  ASSERT_TRUE(storage_->Commit(b).ok());
+  std::map<std::string, std::string> members;
+  LoadVisitor v;
+  v.member = [&](proto::Member&& m) { members[m.id()] = m.SerializeAsString(); };
+  ASSERT_TRUE(storage_->Load(v).ok());
+  EXPECT_EQ(members,
+            (std::map<std::string, std::string>{{"a", member("a", 0, false).SerializeAsString()},
+                                                {"d", member("d", 9, true).SerializeAsString()}}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, StorageContractTest, ::testing::Values("memory", "sqlite"),
                          [](const auto& info) { return info.param; });
 
@@ -419,14 +444,14 @@ TEST(SqliteStorageTest, SurvivesClosingAndReopening) {
   EXPECT_EQ(LoadAll(**s).items.size(), 2u);
 }
 
-TEST(SqliteStorageTest, UsesWalAndWritesSchemaVersion3) {
+TEST(SqliteStorageTest, UsesWalAndWritesSchemaVersion4) {
   TempDir dir;
   std::string path = (dir.path() / "store.db").string();
   auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   // WAL is a property of the file, so another connection sees it.
   EXPECT_EQ(QueryOne(path, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "4");
   EXPECT_EQ(QueryOne(path,
                      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                      "('keygroups', 'items', 'outbox', 'functions', 'owner')"),
@@ -452,8 +477,20 @@ TEST(SqliteStorageTest, MigratesAVersion1File) {
   EXPECT_EQ(LoadAll(**s).items.size(), 1u);
   WriteBatch b;
   b.PutFunction("f", "spec");
+  proto::Member m;
+  m.set_id("d");
+  m.set_endpoint("tcp://10.0.0.4:7000");
+  m.set_version(7);
+  b.PutMember(m);
   EXPECT_TRUE((*s)->Commit(b).ok());
-  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "4");
+  // Its new table holds the member entry.
+  std::vector<proto::Member> members;
+  LoadVisitor v;
+  v.member = [&](proto::Member&& loaded) { members.push_back(std::move(loaded)); };
+  ASSERT_TRUE((*s)->Load(v).ok());
+  ASSERT_EQ(members.size(), 1u);
+  EXPECT_EQ(members[0].SerializeAsString(), m.SerializeAsString());
   // It had no owner yet: the first node to claim it becomes its owner.
   EXPECT_TRUE((*s)->ClaimFor("a").ok());
   EXPECT_EQ(QueryOne(path, "SELECT node FROM owner"), "a");

@@ -1,0 +1,81 @@
+// Namespaces: "hosts" for integration tests: network namespaces of their own on one bridge, each
+// with its own address (10.213.N.i/24, N from this process's id), and this process's namespace
+// with one more address on the bridge (.254) to reach them as a client. Made with `ip` and
+// removed by the destructor (the processes inside must have ended by then). Needs root.
+#pragma once
+
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/commands.h"
+
+namespace enoki::testing {
+
+class Namespaces {
+ public:
+  // Why the test cannot make namespaces here, or empty when it can.
+  static std::string Unavailable() {
+    if (::geteuid() != 0) return "needs root";
+    if (RunShell("ip -V >/dev/null 2>&1").status != 0) return "needs iproute2 (ip)";
+    return "";
+  }
+
+  explicit Namespaces(const std::vector<std::string>& hosts) : hosts_(hosts) {
+    ip_ = RunShell("command -v ip").text;
+    while (!ip_.empty() && ip_.back() == '\n') ip_.pop_back();
+    std::string id = std::to_string(::getpid() % 100000);
+    subnet_ = "10.213." + std::to_string(::getpid() % 250);
+    bridge_ = "enkb" + id;
+    Must("ip link add " + bridge_ + " type bridge && ip link set " + bridge_ +
+         " up && ip addr add " + subnet_ + ".254/24 dev " + bridge_);
+    for (size_t i = 0; i < hosts_.size(); ++i) {
+      std::string ns = Netns(hosts_[i]);
+      std::string veth = "enk" + id + "h" + std::to_string(i);
+      Must("ip netns add " + ns + " && ip link add " + veth + " type veth peer name " + veth +
+           "p && ip link set " + veth + "p netns " + ns + " && ip link set " + veth + " master " +
+           bridge_ + " up && ip -n " + ns + " link set " + veth + "p name eth0 && ip -n " + ns +
+           " addr add " + Address(hosts_[i]) + "/24 dev eth0 && ip -n " + ns +
+           " link set eth0 up && ip -n " + ns + " link set lo up");
+    }
+  }
+  ~Namespaces() {
+    for (const auto& h : hosts_) RunShell("ip netns del " + Netns(h) + " 2>/dev/null");
+    RunShell("ip link del " + bridge_ + " 2>/dev/null");
+  }
+
+  std::string Address(const std::string& host) const {
+    for (size_t i = 0; i < hosts_.size(); ++i) {
+      if (hosts_[i] == host) return subnet_ + "." + std::to_string(i + 1);
+    }
+    ADD_FAILURE() << "no host " << host;
+    return "";
+  }
+  std::string Netns(const std::string& host) const {
+    return "enk" + std::to_string(::getpid() % 100000) + "-" + host;
+  }
+  // The command prefix that runs a program inside `host`'s namespace.
+  std::vector<std::string> Exec(const std::string& host) const {
+    return {ip_, "netns", "exec", Netns(host)};
+  }
+  // Runs a shell command inside `host`'s namespace; its output and status.
+  Output Run(const std::string& host, const std::string& command) const {
+    return RunShell("ip netns exec " + Netns(host) + " sh -c '" + command + "' 2>&1");
+  }
+
+ private:
+  static void Must(const std::string& command) {
+    Output out = RunShell("(" + command + ") 2>&1");
+    ASSERT_EQ(out.status, 0) << command << ": " << out.text;
+  }
+
+  std::vector<std::string> hosts_;
+  std::string ip_;  // the path of `ip` (a process started without a shell needs it)
+  std::string subnet_;
+  std::string bridge_;
+};
+
+}  // namespace enoki::testing
