@@ -326,6 +326,11 @@ void Node::DispatchLeave(proto::Request&& request, bool forwarded, proto::Respon
                          Done done) {
   const std::string& self = core_.id();
   std::string node = request.leave().node().empty() ? self : request.leave().node();
+  if (membership_.HasLeft()) {
+    return core_.Fail(
+        done, std::move(response),
+        core::Status::FailedPrecondition("node " + self + " left the cluster already"));
+  }
   if (node == self) {
     // Another member makes the entry (and the catalog changes) that the others then take from
     // it: this node stops talking to them once it learns that it left.

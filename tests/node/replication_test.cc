@@ -638,5 +638,79 @@ TEST(ReplicationDurabilityTest, NoAnswerBeforeTheBatchIsCommitted) {
   EXPECT_EQ(c.Call("a", Get("kg", "k"))->get().value(), "v");
 }
 
+// Membership in virtual time: d, a node nobody knows, joins through a; the others learn it by
+// gossip, it gets a replica and serves it; a crash and restart of a keeps it a member (from
+// storage); d leaves through b, is removed from the replica set and forgotten, and learns it left.
+TEST(MembershipTest, AJoinSpreadsByGossipSurvivesARestartAndALeaveIsForgotten) {
+  sim::SimCluster c({{"a", {"b", "c"}}, {"b", {"a", "c"}}, {"c", {"a", "b"}}, {"d", {}}}, 11,
+                    milliseconds(5));
+  auto peers = [&](const std::string& id) {
+    proto::NodeStatus s;
+    c.node(id).StatusReport(s);
+    std::string out;
+    for (const auto& p : s.peers()) out += (out.empty() ? "" : " ") + p.node();
+    return out;
+  };
+  ASSERT_EQ(c.Call("a", Create("kg", {"a", "b"}))->code(), proto::OK);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(c.Call("a", Put("kg", "k" + std::to_string(i), "v"))->code(), proto::OK);
+  }
+  // What d's host does with --join: the join request, then the answer merged into d.
+  proto::Request join;
+  *join.mutable_join()->mutable_member() = c.node("d").OwnEntry();
+  auto joined = c.Call("a", join);
+  ASSERT_EQ(joined->code(), proto::OK) << joined->error();
+  c.node("d").OnJoined(joined->members());
+  c.sim().RunFor(seconds(2));
+  EXPECT_EQ(peers("a"), "b c d");
+  EXPECT_EQ(peers("b"), "a c d");
+  EXPECT_EQ(peers("c"), "a b d");
+  EXPECT_EQ(peers("d"), "a b c");
+  ASSERT_EQ(c.Call("c",
+                   [] {
+                     proto::Request r;
+                     r.mutable_add_replica()->set_keygroup("kg");
+                     r.mutable_add_replica()->set_node("d");
+                     return r;
+                   }())
+                ->code(),
+            proto::OK);
+  c.sim().RunFor(seconds(2));
+  auto got = c.Call("d", Get("kg", "k19"));
+  EXPECT_EQ(got->code(), proto::OK) << got->error();
+  EXPECT_EQ(got->served_by(), "d");
+  // a restarts: d is a member from a's storage.
+  c.Crash("a");
+  ASSERT_TRUE(c.Restart("a").ok());
+  c.sim().RunFor(seconds(2));
+  EXPECT_EQ(peers("a"), "b c d");
+  // d leaves through b.
+  proto::Request leave;
+  leave.mutable_leave()->set_node("d");
+  auto left = c.Call("b", leave);
+  ASSERT_EQ(left->code(), proto::OK) << left->error();
+  c.sim().RunFor(seconds(3));
+  EXPECT_EQ(peers("a"), "b c");
+  EXPECT_EQ(peers("b"), "a c");
+  EXPECT_EQ(peers("c"), "a b");
+  EXPECT_EQ(peers("d"), "");
+  EXPECT_TRUE(c.node("d").HasLeft());
+  proto::Request info;
+  info.mutable_keygroup_info()->set_name("kg");
+  auto kg = c.Call("a", info);
+  ASSERT_EQ(kg->code(), proto::OK);
+  EXPECT_EQ(kg->keygroup().replicas_size(), 2);
+  // Leaving again, or a node that does not exist, is refused with what is wrong.
+  auto again = c.Call("a", leave);
+  EXPECT_EQ(again->code(), proto::NOT_FOUND) << again->error();
+  proto::Request last;
+  last.mutable_leave()->set_node("a");
+  ASSERT_EQ(c.Call("a", Create("only-a", {"a"}))->code(), proto::OK);
+  auto refused = c.Call("b", last);
+  EXPECT_EQ(refused->code(), proto::FAILED_PRECONDITION);
+  EXPECT_NE(refused->error().find("holds the only replica of 'only-a'"), std::string::npos)
+      << refused->error();
+}
+
 }  // namespace
 }  // namespace enoki
