@@ -46,11 +46,16 @@ RealNode::RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig conf
     : config_(std::move(config)),
       local_dir_(std::move(local_dir)),
       transport_(context, loop,
-                 {config_.node.id, config_.listen, config_.peers,
-                  node::MaxMessageBytes(config_.node.max_value_bytes), config_.links,
-                  config_.security, config_.max_clients}) {
+                 {config_.node.id, config_.listen, config_.peers, MaxMessageBytes(config_),
+                  config_.links, config_.security, config_.max_clients}) {
   config_.node.peers.clear();
   for (const auto& [id, endpoint] : config_.peers) config_.node.peers.push_back(id);
+}
+
+size_t RealNode::MaxMessageBytes(const RealNodeConfig& config) {
+  size_t bytes = node::MaxMessageBytes(config.node.max_value_bytes);
+  if (!config.process_dirs.empty() && !config.code_dir.empty()) bytes += config.max_upload_bytes;
+  return bytes;
 }
 
 core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context, EventLoop& loop,
@@ -58,8 +63,17 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
                                                         node::StorageEngine& storage,
                                                         RealNodeConfig config) {
   std::optional<ProcessSandbox> sandbox;
+  std::unique_ptr<FileCodeStore> code;
   if (!config.process_dirs.empty()) {
-    auto made = MakeProcessSandbox(config.process_dirs, config.worker_user);
+    std::vector<std::string> dirs = config.process_dirs;
+    if (!config.code_dir.empty()) {
+      // Uploaded code runs from there, so it is a process directory too.
+      auto opened = FileCodeStore::Open(config.code_dir);
+      if (!opened.ok()) return opened.status();
+      code = std::move(opened.value());
+      dirs.push_back(code->root());
+    }
+    auto made = MakeProcessSandbox(dirs, config.worker_user);
     if (!made.ok()) return made.status();
     sandbox = std::move(*made);
   }
@@ -77,6 +91,7 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
   }
   auto n = std::unique_ptr<RealNode>(
       new RealNode(context, loop, std::move(config), std::move(local_dir)));
+  n->code_ = std::move(code);
   ENOKI_RETURN_IF_ERROR(n->transport_.Start());
   n->node_.emplace(n->config_.node, env, n->transport_, storage);
   n->transport_.SetHandler(&*n->node_);
@@ -96,6 +111,8 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
     processes.processes = &*n->children_;
     processes.workers = n->config_.workers;
     processes.workers.env = WorkerEnv();
+    processes.code = n->code_.get();
+    processes.max_upload_bytes = n->config_.max_upload_bytes;
   } else {
     processes.off =
         "process functions are off at node " + n->config_.node.id +

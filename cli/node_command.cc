@@ -72,6 +72,7 @@ struct NodeArgs {
   uint64_t worker_files = 1024;
   uint64_t worker_procs = 1024;
   double worker_idle_timeout = 60;
+  uint64_t max_upload_bytes = node::kDefaultMaxUploadBytes;
 };
 
 constexpr const char* kNodeDescription =
@@ -249,6 +250,7 @@ int RunNode(const NodeArgs& args) {
   config.node.forward_timeout = std::chrono::milliseconds(args.forward_timeout_ms);
   config.node.max_clock_ahead = std::chrono::milliseconds(args.max_clock_ahead_ms);
   config.process_dirs = args.process_dirs;
+  config.max_upload_bytes = args.max_upload_bytes;
   config.worker_user = args.worker_user;
   config.workers.limits = {args.worker_memory, args.worker_cpu_seconds, args.worker_files,
                            args.worker_procs};
@@ -345,6 +347,7 @@ int RunNode(const NodeArgs& args) {
     }
     storage = std::move(opened.value());
     config.storage_file = (std::filesystem::path(dir) / "store.db").string();
+    config.code_dir = (std::filesystem::path(dir) / "functions").string();
   }
 
   // SIGHUP reads the access file again, on the loop's thread: blocked here, before ZeroMQ starts
@@ -572,6 +575,13 @@ int NodeMain(int argc, const char* const* argv) {
                  "repeat for more); without it, deploying a program is refused. Workers run "
                  "sandboxed: as --worker-user, with no_new_privs and the limits below "
                  "(docs/security.md, \"The sandbox\")");
+  cmd.add_option("--max-upload-bytes", args.max_upload_bytes,
+                 "The most code one `enoki deploy --upload` may send, all files together "
+                 "(suffixes: KiB, MiB...); the node keeps uploads in its data directory's "
+                 "functions/ folder (not with --in-memory), and only with --process-dir")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30))
+      ->capture_default_str();
   cmd.add_option("--worker-user", args.worker_user,
                  "The user process functions run as (default: nobody when the node runs as root, "
                  "else the node's own user; a node never runs them as root)");
