@@ -119,7 +119,7 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
         ": it runs programs only from the folders it was started with (--process-dir DIR)";
   }
   n->host_.emplace(*n->node_, env, functions::Builtins(), std::move(processes));
-  n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), "", ""};
+  n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), "", "", ""};
   if (!n->config_.http.address.empty()) {
     // The gateway reaches the node through its local endpoint, like any client; with keys, its
     // callers need the access file's tokens.
@@ -130,6 +130,19 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
     ENOKI_RETURN_IF_ERROR(n->gateway_->Start());
     const std::string& http = n->config_.http.address;
     n->ready_.http = http.substr(0, http.rfind(':') + 1) + std::to_string(n->gateway_->port());
+  }
+  if (!n->config_.manage.address.empty()) {
+    // Like the gateway; a body holds an upload as base64 (4 bytes for 3) in JSON.
+    HttpGatewayOptions& manage = n->config_.manage;
+    manage.manage = true;
+    manage.max_upload_bytes = n->config_.max_upload_bytes;
+    manage.max_body_bytes = n->config_.max_upload_bytes / 3 * 4 + (64 << 10);
+    manage.authenticate = n->config_.security.has_value();
+    n->manager_.emplace(context, n->transport_.local_endpoint(), manage);
+    if (n->config_.security) n->manager_->SetAccess(n->config_.security->clients);
+    ENOKI_RETURN_IF_ERROR(n->manager_->Start());
+    const std::string& a = manage.address;
+    n->ready_.manage = a.substr(0, a.rfind(':') + 1) + std::to_string(n->manager_->port());
   }
   if (!n->config_.metrics.empty()) {
     RealNode* self = n.get();
@@ -160,11 +173,13 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
 core::Status RealNode::SetClients(const std::map<std::string, AccessEntry>& clients) {
   ENOKI_RETURN_IF_ERROR(transport_.SetClients(clients));
   if (gateway_) gateway_->SetAccess(clients);
+  if (manager_) manager_->SetAccess(clients);
   return core::Status::Ok();
 }
 
 RealNode::~RealNode() {
   metrics_.reset();
+  manager_.reset();
   gateway_.reset();
   if (node_) node_->Flush();
   host_.reset();

@@ -43,8 +43,11 @@ struct RealNodeConfig {
   // refused. The most one upload may hold; the transport takes messages that large.
   std::string code_dir;
   uint64_t max_upload_bytes = node::kDefaultMaxUploadBytes;
-  std::string trace;         // append a measurement trace to this file; empty: none
-  HttpGatewayOptions http;   // also serve functions over HTTP on http.address; empty: no
+  std::string trace;        // append a measurement trace to this file; empty: none
+  HttpGatewayOptions http;  // also serve functions over HTTP on http.address; empty: no
+  // Also serve tinyFaaS's management API on manage.address (its TLS files, timeouts and caps as
+  // for `http`); empty: no.
+  HttpGatewayOptions manage;
   std::string metrics;       // serve /health and /metrics on this HOST:PORT; empty: no
   std::string storage_file;  // the SQLite database, whose size the metrics report; empty: none
   // CURVE on the listen endpoint and to the peers (its local endpoint is made here); none: plain.
@@ -85,6 +88,7 @@ class RealNode {
   std::optional<node::Node> node_;
   std::optional<node::FunctionHost> host_;
   std::optional<HttpGateway> gateway_;
+  std::optional<HttpGateway> manager_;
   std::optional<MetricsServer> metrics_;
   ReadyInfo ready_;
 };

@@ -6,6 +6,7 @@
 
 #include <zmq.hpp>
 
+#include "adapters/zip_archive.h"
 #include "cli/client_options.h"
 #include "cli/commands.h"
 
@@ -38,14 +39,27 @@ core::Result<proto::FunctionFile> ReadUploadFile(const fs::path& path, const std
   return f;
 }
 
+// The most a zip archive may unpack to here: a node takes less (its --max-upload-bytes).
+constexpr uint64_t kMaxUnpackedBytes = 1ull << 30;
+
 // What `enoki deploy --upload PATH` sends: every file under folder PATH by its path relative to
-// it (symlinks to files are read, the executable bit is kept), or the one file PATH by its name.
+// it (symlinks to files are read, the executable bit is kept), the files of a zip archive
+// PATH.zip, or the one file PATH by its name.
 core::Result<std::vector<proto::FunctionFile>> ReadUpload(const std::string& path) {
   std::vector<proto::FunctionFile> files;
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
     auto f = ReadUploadFile(path, fs::path(path).filename().string());
     if (!f.ok()) return f.status();
+    if (fs::path(path).extension() == ".zip") {
+      // The archive's files, unpacked here; the node checks their paths and their size.
+      auto unpacked = adapters::ReadZip(f->data(), kMaxUnpackedBytes);
+      if (!unpacked.ok()) {
+        return core::Status(unpacked.status().code(),
+                            "--upload " + path + ": " + unpacked.status().message());
+      }
+      return unpacked;
+    }
     files.push_back(std::move(f.value()));
     return files;
   }
@@ -97,7 +111,8 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
       "--upload", d->upload,
       "process: send the function's code to the node, which keeps it in its data directory and "
       "runs --handler from there: every file under folder DIR (paths relative to it, executable "
-      "bits kept), or one FILE; at most the node's --max-upload-bytes (16 MiB by default). A "
+      "bits kept), the files of an archive FILE.zip, or one FILE; at most the node's "
+      "--max-upload-bytes (16 MiB by default). A "
       "second upload replaces the first");
   deploy->add_option("-p,--param", d->params, "A parameter as KEY=VALUE (repeat)");
   deploy->add_option("--timeout-ms", d->timeout_ms, "Time limit per call (0: 10000)")

@@ -49,6 +49,7 @@ struct NodeArgs {
   int64_t max_clock_ahead_ms = 60000;
   std::string log_level = "info";
   std::string http;
+  std::string http_manage;
   std::string metrics;
   std::string http_cert;
   std::string http_key;
@@ -260,8 +261,8 @@ int RunNode(const NodeArgs& args) {
   if (args.http_cert.empty() != args.http_key.empty()) {
     return ReportError("--http-cert and --http-key go together: give both (TLS) or neither");
   }
-  if (!args.http_cert.empty() && args.http.empty()) {
-    return ReportError("--http-cert and --http-key need --http");
+  if (!args.http_cert.empty() && args.http.empty() && args.http_manage.empty()) {
+    return ReportError("--http-cert and --http-key need --http or --http-manage");
   }
   config.http.address = args.http;
   config.metrics = args.metrics;
@@ -272,6 +273,16 @@ int RunNode(const NodeArgs& args) {
   config.http.read_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(args.http_read_timeout_s * 1000));
   config.http.max_per_address = args.http_max_per_address;
+  if (!args.http_manage.empty()) {
+    // The same TLS files, timeouts and caps as the gateway's.
+    config.manage = config.http;
+    config.manage.address = args.http_manage;
+    if (args.process_dirs.empty() || args.in_memory) {
+      return ReportError(
+          "--http-manage deploys uploaded code, which needs --process-dir and a data directory "
+          "(not --in-memory)");
+    }
+  }
   auto security = LoadSecurity(args, config.peers);
   if (!security.ok()) return ReportError(security.status().message());
   config.security = std::move(*security);
@@ -294,6 +305,25 @@ int RunNode(const NodeArgs& args) {
   if (metrics_exposed) {
     spdlog::warn("INSECURE: node {} serves metrics on {} without authentication (--insecure)",
                  args.id, args.metrics);
+  }
+  // The management API deploys programs: TLS and tokens beyond loopback, as the gateway.
+  bool manage_exposed = !args.http_manage.empty() &&
+                        !IsLoopbackHost(args.http_manage.substr(0, args.http_manage.rfind(':'))) &&
+                        (args.http_cert.empty() || !config.security);
+  if (manage_exposed && !args.insecure) {
+    return ReportError("--http-manage " + args.http_manage + " is reachable beyond this host" +
+                       (args.http_cert.empty() ? " without TLS" : "") +
+                       (config.security ? "" : " without tokens (the node has no --key)") +
+                       ": anyone who reaches it could run programs on this host. Give "
+                       "--http-cert and --http-key" +
+                       (config.security ? "" : ", --key and --access") +
+                       ", use a loopback address, or --insecure");
+  }
+  if (manage_exposed) {
+    spdlog::warn(
+        "INSECURE: node {} serves its management API on {} without authentication or "
+        "encryption (--insecure)",
+        args.id, args.http_manage);
   }
   if ((exposed || http_exposed) && !args.insecure) {
     return ReportError(
@@ -393,6 +423,9 @@ int RunNode(const NodeArgs& args) {
   if (!ready.metrics.empty()) {
     spdlog::info("node {} serves /health and /metrics on {}", args.id, ready.metrics);
   }
+  if (!ready.manage.empty()) {
+    spdlog::info("node {} serves the tinyFaaS management API on {}", args.id, ready.manage);
+  }
   if (!ready.http.empty()) {
     spdlog::info("node {} serves functions over HTTP on {}", args.id, ready.http);
   }
@@ -489,6 +522,12 @@ int NodeMain(int argc, const char* const* argv) {
                  "127.0.0.1:9100 (port 0 picks a free port; --ready-file says which); off by "
                  "default. Plain HTTP without authentication: loopback only unless --insecure "
                  "(docs/operations.md lists the metrics)");
+  cmd.add_option("--http-manage", args.http_manage,
+                 "Also serve tinyFaaS's management API on HOST:PORT (port 0: any; the ready file "
+                 "says which): POST /upload (JSON name, env python3 or binary, threads, zip as "
+                 "base64), POST /delete, GET /list, GET /logs. It deploys uploaded code, so it "
+                 "needs --process-dir; with keys, a bearer token with deploy (deploy-process to "
+                 "upload); beyond loopback, TLS (--http-cert) and keys as --http");
   cmd.add_option("--http-cert", args.http_cert,
                  "Serve --http over TLS only, with this certificate chain (PEM file; with "
                  "--http-key). Required, with --key and --access, for --http beyond loopback");

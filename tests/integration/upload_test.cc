@@ -8,8 +8,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
+#include "adapters/access.h"
 #include "tests/integration/commands.h"
 #include "tests/integration/key_folder.h"
 #include "tests/integration/node_cluster.h"
@@ -314,6 +316,168 @@ TEST(UploadTest, UploadsFollowTheProcessFunctionRules) {
   auto r = ops.Invoke("f", "there");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, "up there");
+}
+
+// ---- tinyFaaS's management API (`enoki node --http-manage`) and zip archives -----------------
+
+// Writes `files` (path -> text; a path ending in '*' is made executable, without the '*') into a
+// zip archive at `zip`, with Python's zipfile, which writes any path asked for (also '../x').
+void MakeZip(const std::string& zip, const std::map<std::string, std::string>& files) {
+  std::string script = "import zipfile\nz = zipfile.ZipFile('" + zip + "', 'w')\n";
+  for (const auto& [path, text] : files) {
+    bool x = path.back() == '*';
+    std::string name = x ? path.substr(0, path.size() - 1) : path;
+    script += "i = zipfile.ZipInfo('" + name + "')\ni.external_attr = (0o100" +
+              (x ? "755" : "644") + ") << 16\nz.writestr(i, " + "'''" + text + "''')\n";
+  }
+  script += "z.close()\n";
+  std::ofstream(zip + ".py") << script;
+  ASSERT_EQ(testing::RunShell("python3 " + zip + ".py 2>&1").status, 0);
+}
+
+// POSTs the tinyFaaS upload body for `zip` to the management API on `port`; `options`: more curl
+// options.
+testing::Http TinyFaasUpload(int port, const std::string& name, const std::string& env,
+                             const std::string& zip, const std::string& options = "") {
+  std::string body = zip + ".json";
+  std::string make = "printf '{\"name\": \"" + name + "\", \"env\": \"" + env +
+                     "\", \"threads\": 2, \"zip\": \"%s\"}' \"$(base64 -w0 " + zip + ")\" > " +
+                     body;
+  EXPECT_EQ(testing::RunShell(make).status, 0);
+  Output out = testing::RunShell("curl -s -o - -w '\\n%{http_code}' --data-binary @" + body + " " +
+                                 options + " http://127.0.0.1:" + std::to_string(port) + "/upload");
+  auto nl = out.text.rfind('\n');
+  return {std::atoi(out.text.c_str() + nl + 1), out.text.substr(0, nl)};
+}
+
+testing::Http CurlManage(int port, const std::string& path, const std::string& body = "",
+                         const std::string& options = "") {
+  Output out = testing::RunShell("curl -s -o - -w '\\n%{http_code}' " +
+                                 (body.empty() ? std::string() : "--data-binary '" + body + "' ") +
+                                 options + " http://127.0.0.1:" + std::to_string(port) + path);
+  auto nl = out.text.rfind('\n');
+  return {std::atoi(out.text.c_str() + nl + 1), out.text.substr(0, nl)};
+}
+
+const char* kTinyFaasFn =
+    "def fn(input, headers):\n"
+    "    return 'tf ' + (input or '') + ' ' + open('note.txt').read().strip()\n";
+
+TEST(TinyFaasManagementTest, UploadListLogsDeleteLikeTinyFaaS) {
+  NodeCluster cluster({"a"},
+                      {"--process-dir", ENOKI_TEST_FUNCTIONS, "--http-manage", "127.0.0.1:0",
+                       "--max-upload-bytes", "256KiB"},
+                      /*http=*/true);
+  int manage = cluster.manage_port("a");
+  SourceFolder work;
+  std::string zip = work.path() + "/fn.zip";
+  MakeZip(zip, {{"fn.py", kTinyFaasFn}, {"note.txt", "from-the-zip"}, {"requirements.txt", ""}});
+
+  auto up = TinyFaasUpload(manage, "tf", "python3", zip);
+  ASSERT_EQ(up.status, 200) << up.body;
+  auto called = testing::Curl(cluster.http_port("a"), "tf", "hi");
+  EXPECT_EQ(called.status, 200) << called.body;
+  EXPECT_EQ(called.body, "tf hi from-the-zip");
+  EXPECT_EQ(CurlManage(manage, "/list").body, "tf\n");
+  auto logs = CurlManage(manage, "/logs?name=tf");
+  EXPECT_EQ(logs.status, 200);
+  EXPECT_NE(logs.body.find("deployed process:enoki-tinyfaas.py on keygroup tf"), std::string::npos)
+      << logs.body;
+  EXPECT_NE(CurlManage(manage, "/logs").body.find("tf: "), std::string::npos);
+  EXPECT_TRUE(fs::exists(CodeDir(cluster, "a") / "tf" / "1" / "note.txt"));
+
+  // tinyFaaS's binary runtime: fn.sh, once per call, the body on its stdin.
+  std::string sh = work.path() + "/sh.zip";
+  MakeZip(sh, {{"fn.sh*", "#!/bin/sh\\necho \"sh $(cat)\"\\n"}});
+  auto sh_up = TinyFaasUpload(manage, "sh", "binary", sh);
+  ASSERT_EQ(sh_up.status, 200) << sh_up.body;
+  EXPECT_EQ(testing::Curl(cluster.http_port("a"), "sh", "there").body, "sh there\n");
+
+  // Refusals: paths out of the folder, an unknown env, too large, wrong routes.
+  std::string evil = work.path() + "/evil.zip";
+  MakeZip(evil, {{"fn.py", kTinyFaasFn}, {"../evil.py", "x"}});
+  auto refused = TinyFaasUpload(manage, "evil", "python3", evil);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("uploaded file '../evil.py' of function 'evil' escapes the "
+                              "uploaded folder ('..')"),
+            std::string::npos)
+      << refused.body;
+  std::string absolute = work.path() + "/abs.zip";
+  MakeZip(absolute, {{"fn.py", kTinyFaasFn}, {"/tmp/abs.py", "x"}});
+  refused = TinyFaasUpload(manage, "evil", "python3", absolute);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("'/tmp/abs.py' of function 'evil' is absolute"), std::string::npos)
+      << refused.body;
+  EXPECT_FALSE(fs::exists(CodeDir(cluster, "a") / "evil"));
+  EXPECT_EQ(TinyFaasUpload(manage, "n", "nodejs", zip).body,
+            "env 'nodejs' is not supported here; supported: binary, python3\n");
+  std::string big = work.path() + "/big.zip";
+  MakeZip(big, {{"fn.py", kTinyFaasFn}, {"big.txt", std::string(300 << 10, 'x')}});
+  auto too_big = TinyFaasUpload(manage, "big", "python3", big);
+  EXPECT_EQ(too_big.status, 413);
+  EXPECT_NE(too_big.body.find("over the limit of 262144 bytes (--max-upload-bytes)"),
+            std::string::npos)
+      << too_big.body;
+  EXPECT_EQ(CurlManage(manage, "/list", "", "-X POST").status, 405);
+  EXPECT_EQ(CurlManage(manage, "/tf", "x").status, 404);
+
+  ASSERT_EQ(CurlManage(manage, "/delete", "{\"name\": \"tf\"}").status, 200);
+  EXPECT_EQ(CurlManage(manage, "/list").body, "sh\n");
+  EXPECT_EQ(testing::Curl(cluster.http_port("a"), "tf", "hi").status, 404);
+  EXPECT_FALSE(fs::exists(CodeDir(cluster, "a") / "tf"));
+  EXPECT_EQ(CurlManage(manage, "/delete", "{\"name\": \"tf\"}").status, 404);
+}
+
+TEST(TinyFaasManagementTest, TheCliUploadsAZipAndTheNodeRefusesOneThatEscapes) {
+  NodeCluster cluster({"a"}, kProcessDir);
+  CreateKeygroup(*cluster.Client("a"), "kg");
+  std::string n = " --node " + cluster.endpoint("a");
+  SourceFolder work;
+  std::string zip = work.path() + "/fn.zip";
+  MakeZip(zip, {{"bin/run*",
+                 "#!/usr/bin/env python3\nimport enoki\n"
+                 "enoki.serve(lambda b: 'zip ' + open('../data.txt').read())\n"},
+                {"data.txt", "inside"}});
+  Output deployed =
+      Enoki("deploy z --runtime process --upload " + zip + " --handler bin/run -k kg" + n);
+  ASSERT_EQ(deployed.status, 0) << deployed.text;
+  EXPECT_EQ(Enoki("invoke z" + n).text, "zip inside\n");
+
+  std::string evil = work.path() + "/evil.zip";
+  MakeZip(evil, {{"bin/run*", "x"}, {"../../escaped", "x"}});
+  Output refused =
+      Enoki("deploy z --runtime process --upload " + evil + " --handler bin/run -k kg" + n);
+  EXPECT_NE(refused.status, 0);
+  EXPECT_NE(refused.text.find("uploaded file '../../escaped' of function 'z' escapes"),
+            std::string::npos)
+      << refused.text;
+  EXPECT_EQ(Enoki("invoke z" + n).text, "zip inside\n") << "the deployed version stays";
+}
+
+TEST(TinyFaasManagementTest, WithKeysItNeedsATokenThatMayDeployProcesses) {
+  testing::KeyFolder keys({"n"});
+  const std::string ops = "ops-token-of-the-test", viewer = "viewer-token-of-the-test";
+  std::string access =
+      keys.AccessLines({"ops token:" + adapters::TokenDigest(ops) + " deploy deploy-process",
+                        "viewer token:" + adapters::TokenDigest(viewer) + " deploy"});
+  NodeCluster cluster({"n"}, {"--key", keys.key("n"), "--access", access, "--process-dir",
+                              ENOKI_TEST_FUNCTIONS, "--http-manage", "127.0.0.1:0"});
+  int manage = cluster.manage_port("n");
+  SourceFolder work;
+  std::string zip = work.path() + "/fn.zip";
+  MakeZip(zip, {{"fn.py", kTinyFaasFn}, {"note.txt", "k"}});
+  auto none = TinyFaasUpload(manage, "tf", "python3", zip);
+  EXPECT_EQ(none.status, 401) << none.body;
+  EXPECT_EQ(CurlManage(manage, "/list").status, 401);
+  auto viewing =
+      TinyFaasUpload(manage, "tf", "python3", zip, "-H 'Authorization: Bearer " + viewer + "'");
+  EXPECT_EQ(viewing.status, 403);
+  EXPECT_NE(viewing.body.find("'deploy-process'"), std::string::npos) << viewing.body;
+  auto up = TinyFaasUpload(manage, "tf", "python3", zip, "-H 'Authorization: Bearer " + ops + "'");
+  EXPECT_EQ(up.status, 200) << up.body;
+  auto listed = CurlManage(manage, "/list", "", "-H 'Authorization: Bearer " + viewer + "'");
+  EXPECT_EQ(listed.status, 200);
+  EXPECT_EQ(listed.body, "tf\n");
 }
 
 }  // namespace
