@@ -528,9 +528,11 @@ int NodeMain(int argc, const char* const* argv) {
                  "base64), POST /delete, GET /list, GET /logs. It deploys uploaded code, so it "
                  "needs --process-dir; with keys, a bearer token with deploy (deploy-process to "
                  "upload); beyond loopback, TLS (--http-cert) and keys as --http");
-  cmd.add_option("--http-cert", args.http_cert,
-                 "Serve --http over TLS only, with this certificate chain (PEM file; with "
-                 "--http-key). Required, with --key and --access, for --http beyond loopback");
+  cmd.add_option(
+      "--http-cert", args.http_cert,
+      "Serve --http (and --http-manage) over TLS only, with this certificate chain (PEM "
+      "file; with --http-key). Required, with --key and --access, for --http or --http-manage "
+      "beyond loopback");
   cmd.add_option("--http-key", args.http_key, "The private key of --http-cert (PEM file)");
   cmd.add_option("--http-header-timeout", args.http_header_timeout_s,
                  "Seconds an HTTP client has for the TLS handshake and a request's whole head "
