@@ -157,9 +157,11 @@ core::Status Client::RemoveReplica(const std::string& keygroup, const std::strin
   return Call(std::move(r)).status();
 }
 
-core::Status Client::DeployFunction(const proto::FunctionSpec& spec) {
+core::Status Client::DeployFunction(const proto::FunctionSpec& spec,
+                                    std::vector<proto::FunctionFile> files) {
   proto::Request r;
   *r.mutable_deploy_function()->mutable_spec() = spec;
+  for (auto& f : files) *r.mutable_deploy_function()->add_files() = std::move(f);
   return Call(std::move(r)).status();
 }
 

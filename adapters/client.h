@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -45,7 +46,10 @@ class Client {
 
   // Emulation: the node's link to `peer` becomes `spec` (LinkSpec's text form).
   core::Status SetLink(const std::string& peer, const std::string& spec);
-  core::Status DeployFunction(const proto::FunctionSpec& spec);
+  // Deploys `spec`; with `files`, runtime process runs them from the node's copy, the handler
+  // being a path among them (`enoki deploy --upload`).
+  core::Status DeployFunction(const proto::FunctionSpec& spec,
+                              std::vector<proto::FunctionFile> files = {});
   core::Status DeleteFunction(const std::string& name);
   core::Result<proto::FunctionList> ListFunctions();
   // The function's response body, or its error.

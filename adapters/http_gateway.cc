@@ -20,7 +20,9 @@
 #include <httplib.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <nlohmann/json.hpp>
 
+#include "adapters/zip_archive.h"
 #include "node/validation.h"
 
 namespace enoki::adapters {
@@ -53,6 +55,37 @@ int HttpStatusFor(int code) {
       return 500;
   }
 }
+
+// The programs that run a tinyFaaS function's code as an Enoki process function, by tinyFaaS
+// environment: each is added to the upload as kShimName and is the function's handler.
+constexpr const char* kShimName = "enoki-tinyfaas.py";
+const std::map<std::string, std::string> kShims = {
+    // fn.py's fn(input) or fn(input, headers), returning a str or None.
+    {"python3",
+     "#!/usr/bin/env python3\n"
+     "# Runs a tinyFaaS python3 function (fn.py) as an Enoki process function.\n"
+     "import inspect\n"
+     "import enoki\n"
+     "import fn\n"
+     "_headers = len(inspect.signature(fn.fn).parameters) >= 2\n"
+     "def handle(body):\n"
+     "    text = body.decode('utf-8', errors='replace') if body else None\n"
+     "    result = fn.fn(text, {}) if _headers else fn.fn(text)\n"
+     "    return '' if result is None else result\n"
+     "enoki.serve(handle)\n"},
+    // fn.sh, run once per call with the body on its stdin; its stdout is the result.
+    {"binary",
+     "#!/usr/bin/env python3\n"
+     "# Runs a tinyFaaS binary function (fn.sh) as an Enoki process function.\n"
+     "import subprocess\n"
+     "import enoki\n"
+     "def handle(body):\n"
+     "    done = subprocess.run(['./fn.sh'], input=body, stdout=subprocess.PIPE)\n"
+     "    if done.returncode != 0:\n"
+     "        raise RuntimeError('fn.sh exited with status %d' % done.returncode)\n"
+     "    return done.stdout\n"
+     "enoki.serve(handle)\n"},
+};
 
 // OpenSSL's last error, as text.
 std::string SslError() {
@@ -450,6 +483,17 @@ void HttpGateway::SetAccess(const std::map<std::string, AccessEntry>& clients) {
 
 std::optional<std::pair<int, std::string>> HttpGateway::Refusal(const std::string& authorization,
                                                                 const std::string& function) const {
+  proto::Request call;
+  call.mutable_invoke()->set_function(function);
+  return Refusal(authorization, call,
+                 "function '" + function +
+                     "' is not public: call it with a header 'Authorization: Bearer TOKEN' (a "
+                     "token of the node's access file)");
+}
+
+std::optional<std::pair<int, std::string>> HttpGateway::Refusal(
+    const std::string& authorization, const proto::Request& call,
+    const std::string& without_token) const {
   if (!options_.authenticate) return std::nullopt;
   std::shared_ptr<const Callers> callers;
   {
@@ -457,17 +501,13 @@ std::optional<std::pair<int, std::string>> HttpGateway::Refusal(const std::strin
     callers = callers_;
   }
   const std::pair<std::string, Permissions>* caller = nullptr;
-  proto::Request call;
-  call.mutable_invoke()->set_function(function);
   constexpr std::string_view kBearer = "Bearer ";
   if (authorization.empty()) {
     if (callers->anonymous &&
         Authorize(callers->anonymous->first, callers->anonymous->second, call).ok()) {
       return std::nullopt;
     }
-    return std::pair{401, "function '" + function +
-                              "' is not public: call it with a header 'Authorization: Bearer "
-                              "TOKEN' (a token of the node's access file)"};
+    return std::pair{401, without_token};
   }
   if (authorization.rfind(kBearer, 0) != 0) {
     return std::pair{401, std::string("the Authorization header must be 'Bearer TOKEN'")};
@@ -542,6 +582,22 @@ core::Status HttpGateway::Start() {
   // Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm and the
   // client's delayed ACK hold every response back by 40 ms.
   server_->set_tcp_nodelay(true);
+  if (options_.manage) {
+    AddManagementRoutes(refuse);
+  } else {
+    AddFunctionRoutes(refuse, call);
+  }
+  port_ =
+      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  if (port_ < 0) {
+    return core::Status::Unavailable("cannot listen for HTTP on " + address);
+  }
+  server_->WidenBacklog(SOMAXCONN);
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return core::Status::Ok();
+}
+
+void HttpGateway::AddFunctionRoutes(const Refuse& refuse, const Call& call) {
   // Only `POST /<function>` and a bodiless `GET /<function>` reach a function. Anything else is
   // answered before cpp-httplib would read its body into memory (which it does, unbounded, for
   // any method and path that has no handler of its own), and the connection is closed; the body
@@ -605,15 +661,202 @@ core::Status HttpGateway::Start() {
                  }
                  call(req, req.body, res);
                });
+}
 
-  port_ =
-      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
-  if (port_ < 0) {
-    return core::Status::Unavailable("cannot listen for HTTP on " + address);
-  }
-  server_->WidenBacklog(SOMAXCONN);
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  return core::Status::Ok();
+void HttpGateway::AddManagementRoutes(const Refuse& refuse) {
+  // The answer to a node's error: its status and message (a size over the limit is 413).
+  auto failed = [](httplib::Response& res, const core::Status& st) {
+    bool size = st.code() == core::Code::kResourceExhausted &&
+                st.message().find("--max-upload-bytes") != std::string::npos;
+    res.status = size ? 413 : HttpStatusFor(static_cast<int>(st.code()));
+    res.set_content(st.message() + "\n", "text/plain");
+  };
+  auto manage_refusal = [this](const httplib::Request& req, const proto::Request& request) {
+    return Refusal(req.get_header_value("Authorization"), request,
+                   "the management API needs a header 'Authorization: Bearer TOKEN' (a token of "
+                   "the node's access file with 'deploy', and 'deploy-process' to upload)");
+  };
+  server_->set_payload_max_length(options_.max_body_bytes);
+  server_->set_pre_routing_handler([refuse](const httplib::Request& req, httplib::Response& res) {
+    bool post = req.path == "/upload" || req.path == "/delete";
+    bool get = req.path == "/list" || req.path == "/logs";
+    if (!post && !get) {
+      refuse(res, 404,
+             "no management route '" + req.path +
+                 "': POST /upload, POST /delete, GET /list, GET /logs[?name=F]");
+    } else if (req.method != (post ? "POST" : "GET")) {
+      res.set_header("Allow", post ? "POST" : "GET");
+      refuse(res, 405, req.path + " takes " + (post ? "POST" : "GET"));
+    } else if (get && (req.has_header("Transfer-Encoding") ||
+                       (req.has_header("Content-Length") &&
+                        req.get_header_value("Content-Length") != "0"))) {
+      refuse(res, 400, "a GET takes no body");
+    } else {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // The body as JSON, after the credential check, within the body limit.
+  auto read_json = [this, refuse](
+                       const httplib::Request& req, httplib::Response& res,
+                       const httplib::ContentReader& read) -> std::optional<nlohmann::json> {
+    std::string body;
+    bool over = false;
+    bool read_all = read([&](const char* data, size_t size) {
+      if (body.size() + size > options_.max_body_bytes) {
+        over = true;
+        return false;
+      }
+      body.append(data, size);
+      return true;
+    });
+    if (over) {
+      refuse(res, 413,
+             "request body over " + std::to_string(options_.max_body_bytes) +
+                 " bytes (the node's --max-upload-bytes, as base64 in JSON)");
+      return std::nullopt;
+    }
+    if (!read_all) {
+      refuse(res, 400, "the request body could not be read");
+      return std::nullopt;
+    }
+    auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded() || !json.is_object()) {
+      res.status = 400;
+      res.set_content("the body must be a JSON object\n", "text/plain");
+      return std::nullopt;
+    }
+    return json;
+  };
+  auto text = [](const nlohmann::json& json, const char* key) {
+    auto it = json.find(key);
+    return it != json.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+
+  // {"name": F, "env": "python3" | "binary", "threads": N, "zip": BASE64}: deploys F.
+  server_->Post("/upload", [=, this](const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& read) {
+    proto::Request deploy;
+    deploy.mutable_deploy_function()->mutable_spec()->set_runtime("process");
+    if (auto no = manage_refusal(req, deploy)) return refuse(res, no->first, no->second);
+    if (!req.get_header_value("Content-Length").empty()) {
+      const std::string& declared = req.get_header_value("Content-Length");
+      if (declared.size() > 18 || declared.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoull(declared) > static_cast<uint64_t>(options_.max_body_bytes)) {
+        return refuse(res, 413,
+                      "request body over " + std::to_string(options_.max_body_bytes) +
+                          " bytes (the node's --max-upload-bytes, as base64 in JSON)");
+      }
+    }
+    auto json = read_json(req, res, read);
+    if (!json) return;
+    std::string name = text(*json, "name");
+    std::string env = text(*json, "env");
+    auto shim = kShims.find(env);
+    if (shim == kShims.end()) {
+      res.status = 400;
+      res.set_content("env '" + env + "' is not supported here; supported: binary, python3\n",
+                      "text/plain");
+      return;
+    }
+    uint64_t threads = 0;
+    if (auto t = json->find("threads"); t != json->end()) {
+      if (!t->is_number_unsigned()) {
+        res.status = 400;
+        res.set_content("threads must be a number of 0 or more\n", "text/plain");
+        return;
+      }
+      threads = t->get<uint64_t>();
+    }
+    auto zip = DecodeBase64(text(*json, "zip"));
+    if (!zip.ok())
+      return failed(res, core::Status::InvalidArgument("zip: " + zip.status().message()));
+    auto files = ReadZip(*zip, options_.max_upload_bytes);
+    if (!files.ok()) {
+      const core::Status& st = files.status();
+      return failed(
+          res, core::Status(st.code(), st.message() + (st.code() == core::Code::kResourceExhausted
+                                                           ? " (--max-upload-bytes)"
+                                                           : "")));
+    }
+    proto::FunctionFile program;
+    program.set_path(kShimName);
+    program.set_data(shim->second);
+    program.set_executable(true);
+    files->push_back(std::move(program));
+    proto::FunctionSpec spec;
+    spec.set_name(name);
+    spec.set_runtime("process");
+    spec.set_handler(kShimName);
+    spec.set_keygroup(name);  // its own; tinyFaaS functions have no state
+    spec.set_concurrency(static_cast<uint32_t>(std::min<uint64_t>(threads, 1u << 20)));
+    auto client = TakeClient();
+    core::Status st = client->DeployFunction(spec, std::move(*files));
+    ReturnClient(std::move(client));
+    if (!st.ok()) return failed(res, st);
+    res.status = 200;
+    res.set_content(name + "\n", "text/plain");
+  });
+
+  // {"name": F}: deletes F.
+  server_->Post("/delete", [=, this](const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& read) {
+    proto::Request del;
+    del.mutable_delete_function();
+    if (auto no = manage_refusal(req, del)) return refuse(res, no->first, no->second);
+    auto json = read_json(req, res, read);
+    if (!json) return;
+    auto client = TakeClient();
+    core::Status st = client->DeleteFunction(text(*json, "name"));
+    ReturnClient(std::move(client));
+    if (!st.ok()) return failed(res, st);
+    res.status = 200;
+  });
+
+  // The functions' names, one a line.
+  server_->Get("/list", [=, this](const httplib::Request& req, httplib::Response& res) {
+    proto::Request list;
+    list.mutable_list_functions();
+    if (auto no = manage_refusal(req, list)) return refuse(res, no->first, no->second);
+    auto client = TakeClient();
+    auto r = client->ListFunctions();
+    ReturnClient(std::move(client));
+    if (!r.ok()) return failed(res, r.status());
+    std::string out;
+    for (const auto& f : r->functions()) out += f.spec().name() + "\n";
+    res.status = 200;
+    res.set_content(out, "text/plain");
+  });
+
+  // ?name=F: F's log; without: every function's, each line after its function's name.
+  server_->Get("/logs", [=, this](const httplib::Request& req, httplib::Response& res) {
+    proto::Request logs;
+    logs.mutable_function_logs();
+    if (auto no = manage_refusal(req, logs)) return refuse(res, no->first, no->second);
+    auto client = TakeClient();
+    std::string out;
+    core::Status st;
+    auto append = [&](const std::string& name, const std::string& prefix) {
+      auto r = client->FunctionLogs(name, 0);
+      if (!r.ok()) return r.status();
+      for (const auto& line : r->lines()) out += prefix + line + "\n";
+      return core::Status::Ok();
+    };
+    if (req.has_param("name")) {
+      st = append(req.get_param_value("name"), "");
+    } else {
+      auto list = client->ListFunctions();
+      st = list.status();
+      for (int i = 0; st.ok() && i < list->functions_size(); ++i) {
+        const std::string& name = list->functions(i).spec().name();
+        st = append(name, name + ": ");
+      }
+    }
+    ReturnClient(std::move(client));
+    if (!st.ok()) return failed(res, st);
+    res.status = 200;
+    res.set_content(out, "text/plain");
+  });
 }
 
 }  // namespace enoki::adapters

@@ -18,12 +18,20 @@
 // the limit is refused (413) before it is read when its length says so, else as soon as it
 // inflates past the limit.
 //
+// With `manage`, it serves tinyFaaS's management API instead (docs/functions.md): `POST /upload`
+// (JSON name, env, threads, zip as base64: the zip's files, with a program that runs them as
+// tinyFaaS's python3 or binary runtime, deployed as a process function with uploaded code),
+// `POST /delete`, `GET /list`, `GET /logs[?name=F]`; with authentication, each route needs a
+// token whose permissions allow what it asks of the node (deploy-process to upload, deploy for
+// the others).
+//
 // It reaches the node like any client, over the node's ZeroMQ endpoint with a pool of client
 // sockets (one per call in flight), so the node's loop thread stays the only one that touches the
 // node.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +46,11 @@
 #include "adapters/client.h"
 #include "core/status.h"
 
+namespace httplib {
+struct Request;
+struct Response;
+}  // namespace httplib
+
 namespace enoki::adapters {
 
 struct HttpGatewayOptions {
@@ -50,6 +63,9 @@ struct HttpGatewayOptions {
   std::chrono::milliseconds read_timeout{10000};   // nothing received for this long: closed
   size_t max_connections = 1024;                   // open at once, in all
   size_t max_per_address = 32;                     // open at once from one client address
+  // Serve tinyFaaS's management API (upload, delete, list, logs) instead of functions.
+  bool manage = false;
+  uint64_t max_upload_bytes = 0;  // manage: the most an upload's files may unpack to
 };
 
 class HttpGateway {
@@ -78,10 +94,22 @@ class HttpGateway {
   };
   class Server;  // cpp-httplib's server, owning each connection (http_gateway.cc)
 
+  using Refuse = std::function<void(httplib::Response&, int, const std::string&)>;
+  using Call = std::function<void(const httplib::Request&, const std::string&, httplib::Response&)>;
+
   // OK when the Authorization header `authorization` may call `function`; else the HTTP status
   // (401, 403) and why.
   std::optional<std::pair<int, std::string>> Refusal(const std::string& authorization,
                                                      const std::string& function) const;
+  // OK when `authorization` may send `request` (as the access file's rules for ZeroMQ clients
+  // say); else 401 (`without_token` when there is none) or 403, and why.
+  std::optional<std::pair<int, std::string>> Refusal(const std::string& authorization,
+                                                     const proto::Request& request,
+                                                     const std::string& without_token) const;
+  // `POST /<function>` and `GET /<function>`: calls.
+  void AddFunctionRoutes(const Refuse& refuse, const Call& call);
+  // tinyFaaS's management API: `POST /upload`, `POST /delete`, `GET /list`, `GET /logs`.
+  void AddManagementRoutes(const Refuse& refuse);
   // A node client for one call, from the pool (made when the pool is empty), and back.
   std::unique_ptr<Client> TakeClient();
   void ReturnClient(std::unique_ptr<Client> client);

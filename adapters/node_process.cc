@@ -44,6 +44,7 @@ Status WriteReadyFile(const std::string& path, const ReadyInfo& info) {
     out << "id " << info.id << "\nendpoint " << info.endpoint << "\n";
     if (!info.http.empty()) out << "http " << info.http << "\n";
     if (!info.metrics.empty()) out << "metrics " << info.metrics << "\n";
+    if (!info.manage.empty()) out << "manage " << info.manage << "\n";
     out.flush();
     if (!out) {
       std::string why = std::strerror(errno);
@@ -75,11 +76,12 @@ core::Result<ReadyInfo> ReadReadyFile(const std::string& path) {
                          : name == "endpoint" ? &info.endpoint
                          : name == "http"     ? &info.http
                          : name == "metrics"  ? &info.metrics
+                         : name == "manage"   ? &info.manage
                                               : nullptr;
     if (field == nullptr || value.empty()) {
-      return Status::InvalidArgument(path + ":" + std::to_string(n) + ": expected 'id', " +
-                                     "'endpoint', 'http' or 'metrics' and a value, got '" + line +
-                                     "'");
+      return Status::InvalidArgument(
+          path + ":" + std::to_string(n) + ": expected 'id', " +
+          "'endpoint', 'http', 'metrics' or 'manage' and a value, got '" + line + "'");
     }
     *field = value;
   }

@@ -56,9 +56,8 @@ RealNode::RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig conf
     : config_(std::move(config)),
       local_dir_(std::move(local_dir)),
       transport_(context, loop,
-                 {config_.node.id, config_.listen, config_.peers,
-                  node::MaxMessageBytes(config_.node.max_value_bytes), config_.links,
-                  config_.security, config_.max_clients}) {
+                 {config_.node.id, config_.listen, config_.peers, MaxMessageBytes(config_),
+                  config_.links, config_.security, config_.max_clients}) {
   config_.node.peers.clear();
   for (const auto& [id, endpoint] : config_.peers) {
     proto::Member& m = config_.node.peers.emplace_back();
@@ -72,13 +71,28 @@ RealNode::RealNode(zmq::context_t& context, EventLoop& loop, RealNodeConfig conf
   }
 }
 
+size_t RealNode::MaxMessageBytes(const RealNodeConfig& config) {
+  size_t bytes = node::MaxMessageBytes(config.node.max_value_bytes);
+  if (!config.process_dirs.empty() && !config.code_dir.empty()) bytes += config.max_upload_bytes;
+  return bytes;
+}
+
 core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context, EventLoop& loop,
                                                         core::Env& env,
                                                         node::StorageEngine& storage,
                                                         RealNodeConfig config) {
   std::optional<ProcessSandbox> sandbox;
+  std::unique_ptr<FileCodeStore> code;
   if (!config.process_dirs.empty()) {
-    auto made = MakeProcessSandbox(config.process_dirs, config.worker_user);
+    std::vector<std::string> dirs = config.process_dirs;
+    if (!config.code_dir.empty()) {
+      // Uploaded code runs from there, so it is a process directory too.
+      auto opened = FileCodeStore::Open(config.code_dir);
+      if (!opened.ok()) return opened.status();
+      code = std::move(opened.value());
+      dirs.push_back(code->root());
+    }
+    auto made = MakeProcessSandbox(dirs, config.worker_user);
     if (!made.ok()) return made.status();
     sandbox = std::move(*made);
   }
@@ -96,6 +110,7 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
   }
   auto n = std::unique_ptr<RealNode>(
       new RealNode(context, loop, std::move(config), std::move(local_dir)));
+  n->code_ = std::move(code);
   ENOKI_RETURN_IF_ERROR(n->transport_.Start());
   // Its member entry: where the others reach it, and its key.
   node::NodeOptions& o = n->config_.node;
@@ -136,13 +151,15 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
     processes.processes = &*n->children_;
     processes.workers = n->config_.workers;
     processes.workers.env = WorkerEnv();
+    processes.code = n->code_.get();
+    processes.max_upload_bytes = n->config_.max_upload_bytes;
   } else {
     processes.off =
         "process functions are off at node " + n->config_.node.id +
         ": it runs programs only from the folders it was started with (--process-dir DIR)";
   }
   n->host_.emplace(*n->node_, env, functions::Builtins(), std::move(processes));
-  n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), "", ""};
+  n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), "", "", ""};
   if (!n->config_.http.address.empty()) {
     // The gateway reaches the node through its local endpoint, like any client; with keys, its
     // callers need the access file's tokens.
@@ -153,6 +170,19 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
     ENOKI_RETURN_IF_ERROR(n->gateway_->Start());
     const std::string& http = n->config_.http.address;
     n->ready_.http = http.substr(0, http.rfind(':') + 1) + std::to_string(n->gateway_->port());
+  }
+  if (!n->config_.manage.address.empty()) {
+    // Like the gateway; a body holds an upload as base64 (4 bytes for 3) in JSON.
+    HttpGatewayOptions& manage = n->config_.manage;
+    manage.manage = true;
+    manage.max_upload_bytes = n->config_.max_upload_bytes;
+    manage.max_body_bytes = n->config_.max_upload_bytes / 3 * 4 + (64 << 10);
+    manage.authenticate = n->config_.security.has_value();
+    n->manager_.emplace(context, n->transport_.local_endpoint(), manage);
+    if (n->config_.security) n->manager_->SetAccess(n->config_.security->clients);
+    ENOKI_RETURN_IF_ERROR(n->manager_->Start());
+    const std::string& a = manage.address;
+    n->ready_.manage = a.substr(0, a.rfind(':') + 1) + std::to_string(n->manager_->port());
   }
   if (!n->config_.metrics.empty()) {
     RealNode* self = n.get();
@@ -236,11 +266,13 @@ core::Status RealNode::Join(zmq::context_t& context) {
 core::Status RealNode::SetClients(const std::map<std::string, AccessEntry>& clients) {
   ENOKI_RETURN_IF_ERROR(transport_.SetClients(clients));
   if (gateway_) gateway_->SetAccess(clients);
+  if (manager_) manager_->SetAccess(clients);
   return core::Status::Ok();
 }
 
 RealNode::~RealNode() {
   metrics_.reset();
+  manager_.reset();
   gateway_.reset();
   if (node_) node_->Flush();
   host_.reset();

@@ -15,6 +15,7 @@
 
 #include "adapters/child_processes.h"
 #include "adapters/event_loop.h"
+#include "adapters/file_code_store.h"
 #include "adapters/http_gateway.h"
 #include "adapters/metrics_server.h"
 #include "adapters/node_process.h"
@@ -47,10 +48,17 @@ struct RealNodeConfig {
   std::vector<std::string> process_dirs;
   std::string worker_user;      // who runs them (MakeProcessSandbox); empty: the default
   node::WorkerOptions workers;  // their limits and idle timeout (env: set here)
-  std::string trace;            // append a measurement trace to this file; empty: none
-  HttpGatewayOptions http;      // also serve functions over HTTP on http.address; empty: no
-  std::string metrics;          // serve /health and /metrics on this HOST:PORT; empty: no
-  std::string storage_file;     // the SQLite database, whose size the metrics report; empty: none
+  // With process_dirs: where uploaded code is kept (a process directory too); empty: uploads are
+  // refused. The most one upload may hold; the transport takes messages that large.
+  std::string code_dir;
+  uint64_t max_upload_bytes = node::kDefaultMaxUploadBytes;
+  std::string trace;        // append a measurement trace to this file; empty: none
+  HttpGatewayOptions http;  // also serve functions over HTTP on http.address; empty: no
+  // Also serve tinyFaaS's management API on manage.address (its TLS files, timeouts and caps as
+  // for `http`); empty: no.
+  HttpGatewayOptions manage;
+  std::string metrics;       // serve /health and /metrics on this HOST:PORT; empty: no
+  std::string storage_file;  // the SQLite database, whose size the metrics report; empty: none
   // CURVE on the listen endpoint and to the peers (its local endpoint is made here); none: plain.
   std::optional<TransportSecurity> security;
   size_t max_clients = 0;  // ZeroMQ client connections at once (ZmqTransportOptions); 0: no cap
@@ -79,15 +87,20 @@ class RealNode {
   // Joins through the first of config_.join that answers (each tried again every second until
   // the join timeout), before the loop runs; the error names each endpoint and what it said.
   core::Status Join(zmq::context_t& context);
+  // The largest message the transport takes: the node's, and room for an upload when it keeps
+  // uploaded code.
+  static size_t MaxMessageBytes(const RealNodeConfig& config);
 
   RealNodeConfig config_;
   std::string local_dir_;  // the folder of the local endpoint (with security), removed at the end
   ZmqTransport transport_;
   std::optional<ChildProcesses> children_;
+  std::unique_ptr<FileCodeStore> code_;  // before node_: the node's last flush may remove code
   std::unique_ptr<TraceFile> trace_;
   std::optional<node::Node> node_;
   std::optional<node::FunctionHost> host_;
   std::optional<HttpGateway> gateway_;
+  std::optional<HttpGateway> manager_;
   std::optional<MetricsServer> metrics_;
   ReadyInfo ready_;
 };

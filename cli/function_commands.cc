@@ -1,9 +1,12 @@
 // `enoki deploy`, `enoki invoke` and `enoki functions list|delete`: functions at one node.
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <zmq.hpp>
 
+#include "adapters/zip_archive.h"
 #include "cli/client_options.h"
 #include "cli/commands.h"
 
@@ -16,7 +19,70 @@ struct DeployArgs {
   uint32_t timeout_ms = 0, concurrency = 0;
   uint64_t memory = 0;
   uint32_t cpu_seconds = 0, max_files = 0, max_procs = 0;
+  std::string upload;
 };
+
+namespace fs = std::filesystem;
+
+// The file at `path` as an uploaded file named `name`.
+core::Result<proto::FunctionFile> ReadUploadFile(const fs::path& path, const std::string& name) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream data;
+  data << in.rdbuf();
+  if (!in || !data) return core::Status::IOError("--upload: cannot read " + path.string());
+  proto::FunctionFile f;
+  f.set_path(name);
+  f.set_data(std::move(data).str());
+  std::error_code ec;
+  auto perms = fs::status(path, ec).permissions();
+  f.set_executable((perms & fs::perms::owner_exec) != fs::perms::none);
+  return f;
+}
+
+// The most a zip archive may unpack to here: a node takes less (its --max-upload-bytes).
+constexpr uint64_t kMaxUnpackedBytes = 1ull << 30;
+
+// What `enoki deploy --upload PATH` sends: every file under folder PATH by its path relative to
+// it (symlinks to files are read, the executable bit is kept), the files of a zip archive
+// PATH.zip, or the one file PATH by its name.
+core::Result<std::vector<proto::FunctionFile>> ReadUpload(const std::string& path) {
+  std::vector<proto::FunctionFile> files;
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) {
+    auto f = ReadUploadFile(path, fs::path(path).filename().string());
+    if (!f.ok()) return f.status();
+    if (fs::path(path).extension() == ".zip") {
+      // The archive's files, unpacked here; the node checks their paths and their size.
+      auto unpacked = adapters::ReadZip(f->data(), kMaxUnpackedBytes);
+      if (!unpacked.ok()) {
+        return core::Status(unpacked.status().code(),
+                            "--upload " + path + ": " + unpacked.status().message());
+      }
+      return unpacked;
+    }
+    files.push_back(std::move(f.value()));
+    return files;
+  }
+  if (!fs::is_directory(path, ec)) {
+    return core::Status::InvalidArgument("--upload " + path + " is neither a folder nor a file");
+  }
+  for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    const fs::path& p = it->path();
+    if (it->is_directory(ec) && !it->is_symlink(ec)) continue;
+    if (!it->is_regular_file(ec)) {
+      return core::Status::InvalidArgument("--upload: " + p.string() +
+                                           " is not a file or folder (a symlink to a folder, a "
+                                           "socket, ...): only files are sent");
+    }
+    auto f = ReadUploadFile(p, p.lexically_relative(path).generic_string());
+    if (!f.ok()) return f.status();
+    files.push_back(std::move(f.value()));
+  }
+  if (ec) return core::Status::IOError("--upload: cannot read " + path + ": " + ec.message());
+  if (files.empty()) return core::Status::InvalidArgument("--upload " + path + " holds no files");
+  return files;
+}
 
 }  // namespace
 
@@ -31,7 +97,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
                    "native: the built-in function, e.g. echo, increment, movingaverage, "
                    "objectrecognition (docs/functions.md lists them all); process: the path of "
                    "the program on the node's machine (a relative path that exists here is made "
-                   "absolute)")
+                   "absolute), or with --upload its path inside the uploaded folder (e.g. fn.py)")
       ->required();
   deploy->add_option("-k,--keygroup", d->keygroup, "Keygroup holding the function's state")
       ->required();
@@ -41,6 +107,13 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
                    "that speak the worker protocol; docs/functions.md)")
       ->check(CLI::IsMember({"native", "process"}))
       ->capture_default_str();
+  deploy->add_option(
+      "--upload", d->upload,
+      "process: send the function's code to the node, which keeps it in its data directory and "
+      "runs --handler from there: every file under folder DIR (paths relative to it, executable "
+      "bits kept), the files of an archive FILE.zip, or one FILE; at most the node's "
+      "--max-upload-bytes (16 MiB by default). A "
+      "second upload replaces the first");
   deploy->add_option("-p,--param", d->params, "A parameter as KEY=VALUE (repeat)");
   deploy->add_option("--timeout-ms", d->timeout_ms, "Time limit per call (0: 10000)")
       ->capture_default_str();
@@ -68,8 +141,14 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
       spec.set_name(d->name);
       spec.set_runtime(d->runtime);
       std::string handler = d->handler;
-      if (d->runtime == "process" && std::filesystem::path(handler).is_relative() &&
-          std::filesystem::exists(handler)) {
+      std::vector<proto::FunctionFile> files;
+      if (!d->upload.empty()) {
+        if (d->runtime != "process") return ReportError("--upload needs --runtime process");
+        auto read = ReadUpload(d->upload);
+        if (!read.ok()) return ReportError(read.status().message());
+        files = std::move(read.value());
+      } else if (d->runtime == "process" && std::filesystem::path(handler).is_relative() &&
+                 std::filesystem::exists(handler)) {
         handler = std::filesystem::absolute(handler).lexically_normal().string();
       }
       spec.set_handler(handler);
@@ -90,7 +169,18 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
         }
         (*spec.mutable_params())[p.substr(0, eq)] = p.substr(eq + 1);
       }
-      return WithClient(*target, [&](adapters::Client& c) { return c.DeployFunction(spec); });
+      return WithClient(*target, [&](adapters::Client& c) {
+        core::Status st = c.DeployFunction(spec, files);
+        if (st.code() != core::Code::kDeadlineExceeded || files.empty()) return st;
+        uint64_t bytes = 0;
+        for (const auto& f : files) bytes += f.data().size();
+        // The node's transport drops a message over its largest one without an answer.
+        return core::Status(st.code(), st.message() + "; the upload holds " +
+                                           std::to_string(bytes) +
+                                           " bytes: a node drops a request larger than its "
+                                           "--max-upload-bytes (16 MiB by default) and 3 MiB "
+                                           "(with the default --max-value-size) unanswered");
+      });
     };
   });
 
@@ -134,6 +224,9 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
         for (const auto& f : r->functions()) {
           const auto& s = f.spec();
           std::cout << s.name() << "\t" << s.runtime() << ":" << s.handler()
+                    << (s.code_generation() != 0
+                            ? " (uploaded, " + std::to_string(s.code_bytes()) + " bytes)"
+                            : "")
                     << "\tkeygroup=" << s.keygroup() << "\tinvocations=" << f.invocations()
                     << " errors=" << f.errors() << " timeouts=" << f.timeouts()
                     << " in_flight=" << f.in_flight() << " concurrency=" << s.concurrency()

@@ -53,6 +53,7 @@ struct NodeArgs {
   int64_t max_clock_ahead_ms = 60000;
   std::string log_level = "info";
   std::string http;
+  std::string http_manage;
   std::string metrics;
   std::string http_cert;
   std::string http_key;
@@ -76,6 +77,7 @@ struct NodeArgs {
   uint64_t worker_files = 1024;
   uint64_t worker_procs = 1024;
   double worker_idle_timeout = 60;
+  uint64_t max_upload_bytes = node::kDefaultMaxUploadBytes;
 };
 
 constexpr const char* kNodeDescription =
@@ -255,6 +257,7 @@ int RunNode(const NodeArgs& args) {
   config.node.forward_timeout = std::chrono::milliseconds(args.forward_timeout_ms);
   config.node.max_clock_ahead = std::chrono::milliseconds(args.max_clock_ahead_ms);
   config.process_dirs = args.process_dirs;
+  config.max_upload_bytes = args.max_upload_bytes;
   config.worker_user = args.worker_user;
   config.workers.limits = {args.worker_memory, args.worker_cpu_seconds, args.worker_files,
                            args.worker_procs};
@@ -264,8 +267,8 @@ int RunNode(const NodeArgs& args) {
   if (args.http_cert.empty() != args.http_key.empty()) {
     return ReportError("--http-cert and --http-key go together: give both (TLS) or neither");
   }
-  if (!args.http_cert.empty() && args.http.empty()) {
-    return ReportError("--http-cert and --http-key need --http");
+  if (!args.http_cert.empty() && args.http.empty() && args.http_manage.empty()) {
+    return ReportError("--http-cert and --http-key need --http or --http-manage");
   }
   config.http.address = args.http;
   config.metrics = args.metrics;
@@ -276,6 +279,16 @@ int RunNode(const NodeArgs& args) {
   config.http.read_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(args.http_read_timeout_s * 1000));
   config.http.max_per_address = args.http_max_per_address;
+  if (!args.http_manage.empty()) {
+    // The same TLS files, timeouts and caps as the gateway's.
+    config.manage = config.http;
+    config.manage.address = args.http_manage;
+    if (args.process_dirs.empty() || args.in_memory) {
+      return ReportError(
+          "--http-manage deploys uploaded code, which needs --process-dir and a data directory "
+          "(not --in-memory)");
+    }
+  }
   auto security = LoadSecurity(args, config.peers);
   if (!security.ok()) return ReportError(security.status().message());
   config.security = std::move(*security);
@@ -318,6 +331,25 @@ int RunNode(const NodeArgs& args) {
   if (metrics_exposed) {
     spdlog::warn("INSECURE: node {} serves metrics on {} without authentication (--insecure)",
                  args.id, args.metrics);
+  }
+  // The management API deploys programs: TLS and tokens beyond loopback, as the gateway.
+  bool manage_exposed = !args.http_manage.empty() &&
+                        !IsLoopbackHost(args.http_manage.substr(0, args.http_manage.rfind(':'))) &&
+                        (args.http_cert.empty() || !config.security);
+  if (manage_exposed && !args.insecure) {
+    return ReportError("--http-manage " + args.http_manage + " is reachable beyond this host" +
+                       (args.http_cert.empty() ? " without TLS" : "") +
+                       (config.security ? "" : " without tokens (the node has no --key)") +
+                       ": anyone who reaches it could run programs on this host. Give "
+                       "--http-cert and --http-key" +
+                       (config.security ? "" : ", --key and --access") +
+                       ", use a loopback address, or --insecure");
+  }
+  if (manage_exposed) {
+    spdlog::warn(
+        "INSECURE: node {} serves its management API on {} without authentication or "
+        "encryption (--insecure)",
+        args.id, args.http_manage);
   }
   if ((exposed || http_exposed) && !args.insecure) {
     return ReportError(
@@ -371,6 +403,7 @@ int RunNode(const NodeArgs& args) {
     }
     storage = std::move(opened.value());
     config.storage_file = (std::filesystem::path(dir) / "store.db").string();
+    config.code_dir = (std::filesystem::path(dir) / "functions").string();
   }
 
   // SIGHUP reads the access file again, on the loop's thread: blocked here, before ZeroMQ starts
@@ -415,6 +448,9 @@ int RunNode(const NodeArgs& args) {
   const adapters::ReadyInfo& ready = (*node)->ready();
   if (!ready.metrics.empty()) {
     spdlog::info("node {} serves /health and /metrics on {}", args.id, ready.metrics);
+  }
+  if (!ready.manage.empty()) {
+    spdlog::info("node {} serves the tinyFaaS management API on {}", args.id, ready.manage);
   }
   if (!ready.http.empty()) {
     spdlog::info("node {} serves functions over HTTP on {}", args.id, ready.http);
@@ -527,9 +563,17 @@ int NodeMain(int argc, const char* const* argv) {
                  "127.0.0.1:9100 (port 0 picks a free port; --ready-file says which); off by "
                  "default. Plain HTTP without authentication: loopback only unless --insecure "
                  "(docs/operations.md lists the metrics)");
-  cmd.add_option("--http-cert", args.http_cert,
-                 "Serve --http over TLS only, with this certificate chain (PEM file; with "
-                 "--http-key). Required, with --key and --access, for --http beyond loopback");
+  cmd.add_option("--http-manage", args.http_manage,
+                 "Also serve tinyFaaS's management API on HOST:PORT (port 0: any; the ready file "
+                 "says which): POST /upload (JSON name, env python3 or binary, threads, zip as "
+                 "base64), POST /delete, GET /list, GET /logs. It deploys uploaded code, so it "
+                 "needs --process-dir; with keys, a bearer token with deploy (deploy-process to "
+                 "upload); beyond loopback, TLS (--http-cert) and keys as --http");
+  cmd.add_option(
+      "--http-cert", args.http_cert,
+      "Serve --http (and --http-manage) over TLS only, with this certificate chain (PEM "
+      "file; with --http-key). Required, with --key and --access, for --http or --http-manage "
+      "beyond loopback");
   cmd.add_option("--http-key", args.http_key, "The private key of --http-cert (PEM file)");
   cmd.add_option("--http-header-timeout", args.http_header_timeout_s,
                  "Seconds an HTTP client has for the TLS handshake and a request's whole head "
@@ -613,6 +657,13 @@ int NodeMain(int argc, const char* const* argv) {
                  "repeat for more); without it, deploying a program is refused. Workers run "
                  "sandboxed: as --worker-user, with no_new_privs and the limits below "
                  "(docs/security.md, \"The sandbox\")");
+  cmd.add_option("--max-upload-bytes", args.max_upload_bytes,
+                 "The most code one `enoki deploy --upload` may send, all files together "
+                 "(suffixes: KiB, MiB...); the node keeps uploads in its data directory's "
+                 "functions/ folder (not with --in-memory), and only with --process-dir")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30))
+      ->capture_default_str();
   cmd.add_option("--worker-user", args.worker_user,
                  "The user process functions run as (default: nobody when the node runs as root, "
                  "else the node's own user; a node never runs them as root)");

@@ -25,7 +25,22 @@ FunctionHost::FunctionHost(Node& node, core::Env& env, const NativeFunctions& na
       [this](proto::Request&& request, const net::Caller& caller, Node::Done done) {
         Execute(std::move(request), caller, std::move(done));
       });
-  for (auto& spec : node_.TakeSavedFunctions()) {
+  std::vector<proto::FunctionSpec> saved = node_.TakeSavedFunctions();
+  if (process_runtime_.code != nullptr) {
+    // Code no stored deployment names: an upload whose deployment never became durable (the node
+    // stopped between writing the files and committing), or one replaced or deleted just before.
+    std::map<std::string, uint64_t> named;
+    for (const auto& spec : saved) named[spec.name()] = spec.code_generation();
+    for (const auto& [name, generations] : process_runtime_.code->List()) {
+      for (uint64_t g : generations) {
+        if (named.contains(name) && named[name] == g) continue;
+        if (core::Status st = process_runtime_.code->Discard(name, g); !st.ok()) {
+          env_.Log(core::LogLevel::kWarn, fmt::format("[{}] {}", node_.id(), st.ToString()));
+        }
+      }
+    }
+  }
+  for (auto& spec : saved) {
     std::string name = spec.name();
     if (core::Status st = Deploy(std::move(spec)); !st.ok()) {
       env_.Log(core::LogLevel::kWarn,
@@ -72,14 +87,34 @@ void FunctionHost::Execute(proto::Request request, const net::Caller& caller, No
   };
   switch (request.op_case()) {
     case proto::Request::kDeployFunction: {
-      proto::FunctionSpec& spec = *request.mutable_deploy_function()->mutable_spec();
+      proto::DeployFunctionRequest& deploy = *request.mutable_deploy_function();
+      proto::FunctionSpec& spec = *deploy.mutable_spec();
       spec.set_owner(caller.name);
+      spec.set_code_generation(0);
+      spec.set_code_bytes(0);
       std::string name = spec.name();
       core::Status st = caller.name.empty() ? core::Status::Ok() : FitQuota(spec, caller);
+      if (st.ok() && !deploy.files().empty()) st = StoreUpload(spec, deploy.files());
+      uint64_t generation = spec.code_generation();
       if (st.ok()) st = Deploy(std::move(spec));
-      if (!st.ok()) return fail(st);
-      // Answered once the deployment is durable: it survives a restart of the node.
+      if (!st.ok()) {
+        if (generation != 0) {
+          // The new code runs nowhere: it goes at once; the deployment before it is untouched.
+          if (core::Status gone = process_runtime_.code->Discard(name, generation); !gone.ok()) {
+            env_.Log(core::LogLevel::kWarn, fmt::format("[{}] {}", node_.id(), gone.ToString()));
+          }
+        }
+        return fail(st);
+      }
+      // Answered once the deployment is durable: it survives a restart of the node. The code
+      // it replaced is removed then, not before: until the commit, a restart runs the old one.
       node_.SaveFunction(name, &functions_.at(name)->spec);
+      if (process_runtime_.code != nullptr) {
+        done = [this, name, done = std::move(done)](proto::Response&& r) {
+          DropOldCode(name);
+          done(std::move(r));
+        };
+      }
       return node_.CompleteAfterCommit(std::move(done), std::move(response));
     }
     case proto::Request::kDeleteFunction: {
@@ -89,6 +124,12 @@ void FunctionHost::Execute(proto::Request request, const net::Caller& caller, No
             core::Status::NotFound("function '" + name + "' is not deployed at " + node_.id()));
       }
       node_.SaveFunction(name, nullptr);
+      if (process_runtime_.code != nullptr) {
+        done = [this, name, done = std::move(done)](proto::Response&& r) {
+          DropOldCode(name);
+          done(std::move(r));
+        };
+      }
       return node_.CompleteAfterCommit(std::move(done), std::move(response));
     }
     case proto::Request::kListFunctions: {
@@ -194,13 +235,27 @@ core::Status FunctionHost::Deploy(proto::FunctionSpec spec) {
     }
     auto limits = ProcessFunction::Limits(spec, process_runtime_.workers.limits);
     if (!limits.ok()) return limits.status();
+    // Uploaded code runs from the node's copy: the handler is a path inside it.
+    proto::FunctionSpec run = spec;
+    if (spec.code_generation() != 0) {
+      if (process_runtime_.code == nullptr) {
+        return core::Status::FailedPrecondition("function '" + spec.name() +
+                                                "' runs uploaded code, which node " + node_.id() +
+                                                " does not keep");
+      }
+      auto folder = process_runtime_.code->Folder(spec.name(), spec.code_generation());
+      if (!folder.ok()) return folder.status();
+      run.set_handler(*folder + "/" + spec.handler());
+    }
     d->process =
-        std::make_shared<ProcessFunction>(*process_runtime_.processes, env_, spec, node_.id(),
+        std::make_shared<ProcessFunction>(*process_runtime_.processes, env_, run, node_.id(),
                                           process_runtime_.workers, *limits, d->log);
     core::Status st = d->process->Start();
     if (!st.ok()) {
-      return core::Status(st.code(), "function '" + spec.name() + "': " + st.message() +
-                                         " (a path on node " + node_.id() + ")");
+      return core::Status(
+          st.code(), "function '" + spec.name() + "': " + st.message() +
+                         (spec.code_generation() != 0 ? " (uploaded code)"
+                                                      : " (a path on node " + node_.id() + ")"));
     }
   } else {
     return core::Status::InvalidArgument("runtime '" + spec.runtime() +
@@ -213,6 +268,129 @@ core::Status FunctionHost::Deploy(proto::FunctionSpec spec) {
   // A redeploy replaces the entry; calls in flight keep the deployment they started with.
   functions_[d->spec.name()] = std::move(d);
   return core::Status::Ok();
+}
+
+core::Status FunctionHost::StoreUpload(proto::FunctionSpec& spec, const CodeStore::Files& files) {
+  if (spec.runtime() != "process") {
+    return core::Status::InvalidArgument("function '" + spec.name() + "': only runtime 'process' " +
+                                         "takes uploaded files (runtime '" + spec.runtime() + "')");
+  }
+  if (process_runtime_.processes == nullptr) {
+    return core::Status::InvalidArgument(process_runtime_.off);
+  }
+  if (process_runtime_.code == nullptr) {
+    return core::Status::InvalidArgument("node " + node_.id() +
+                                         " keeps no uploaded code (it has no data directory)");
+  }
+  ENOKI_RETURN_IF_ERROR(ValidateName("function name", spec.name()));
+  auto bytes = CheckUpload(spec.name(), spec.handler(), files, process_runtime_.max_upload_bytes);
+  if (!bytes.ok()) return bytes.status();
+  // After every generation stored, also one a deployment that never became durable left.
+  uint64_t generation = 1;
+  auto stored = process_runtime_.code->List();
+  if (auto it = stored.find(spec.name()); it != stored.end() && !it->second.empty()) {
+    generation = *it->second.rbegin() + 1;
+  }
+  auto folder = process_runtime_.code->Write(spec.name(), generation, files);
+  if (!folder.ok()) return folder.status();
+  spec.set_code_generation(generation);
+  spec.set_code_bytes(*bytes);
+  return core::Status::Ok();
+}
+
+void FunctionHost::DropOldCode(const std::string& name) {
+  uint64_t keep = 0;
+  if (auto it = functions_.find(name); it != functions_.end()) {
+    keep = it->second->spec.code_generation();
+  }
+  auto stored = process_runtime_.code->List();
+  auto it = stored.find(name);
+  if (it == stored.end()) return;
+  for (uint64_t g : it->second) {
+    if (g == keep) continue;
+    if (core::Status st = process_runtime_.code->Discard(name, g); !st.ok()) {
+      env_.Log(core::LogLevel::kWarn, fmt::format("[{}] {}", node_.id(), st.ToString()));
+    }
+  }
+}
+
+core::Result<uint64_t> CheckUpload(const std::string& name, const std::string& handler,
+                                   const CodeStore::Files& files, uint64_t max_bytes) {
+  std::string of = " of function '" + name + "'";
+  if (files.size() > static_cast<int>(kMaxUploadFiles)) {
+    return core::Status::ResourceExhausted("the upload" + of + " holds " +
+                                           std::to_string(files.size()) + " files; a node takes " +
+                                           "at most " + std::to_string(kMaxUploadFiles));
+  }
+  uint64_t total = 0;
+  for (const auto& f : files) total += f.data().size();
+  if (total > max_bytes) {
+    return core::Status::ResourceExhausted(
+        "the upload" + of + " holds " + std::to_string(total) + " bytes, over this node's limit " +
+        "of " + std::to_string(max_bytes) + " bytes (--max-upload-bytes)");
+  }
+  std::map<std::string, bool> paths;  // path -> executable
+  for (const auto& f : files) {
+    const std::string& p = f.path();
+    std::string shown = "uploaded file '" + p.substr(0, 200) + "'" + of;
+    if (p.empty()) return core::Status::InvalidArgument("an uploaded file" + of + " has no path");
+    if (p.size() > kMaxUploadPathBytes) {
+      return core::Status::InvalidArgument(shown + ": a path longer than " +
+                                           std::to_string(kMaxUploadPathBytes) + " bytes");
+    }
+    if (p.front() == '/') {
+      return core::Status::InvalidArgument(shown + " is absolute: paths must be relative to " +
+                                           "the uploaded folder");
+    }
+    for (unsigned char c : p) {
+      if (c < 0x20 || c == 0x7f) {
+        return core::Status::InvalidArgument(shown + " holds a control character");
+      }
+    }
+    for (size_t pos = 0; pos <= p.size();) {
+      size_t end = std::min(p.find('/', pos), p.size());
+      std::string_view part(p.data() + pos, end - pos);
+      if (part == "..") {
+        return core::Status::InvalidArgument(shown + " escapes the uploaded folder ('..')");
+      }
+      if (part.empty() || part == ".") {
+        return core::Status::InvalidArgument(shown + " has an empty or '.' part");
+      }
+      pos = end + 1;
+    }
+    if (!paths.emplace(p, f.executable()).second) {
+      return core::Status::InvalidArgument(shown + " is there twice");
+    }
+  }
+  // A path that is also another's folder: the paths inside it sort from p + "/" on.
+  for (const auto& [p, x] : paths) {
+    auto at = paths.lower_bound(p + "/");
+    if (at != paths.end() && at->first.starts_with(p + "/")) {
+      return core::Status::InvalidArgument("uploaded file '" + p.substr(0, 200) + "'" + of +
+                                           " is also a folder of other files");
+    }
+  }
+  auto h = paths.find(handler);
+  if (h == paths.end()) {
+    std::string some;
+    size_t n = 0;
+    for (const auto& [p, x] : paths) {
+      if (n++ == 5) {
+        some += ", ...";
+        break;
+      }
+      some += (some.empty() ? "" : ", ") + p;
+    }
+    return core::Status::InvalidArgument("the handler '" + handler + "'" + of +
+                                         " is not among the uploaded files (" + some +
+                                         "): name the program relative to the uploaded folder");
+  }
+  if (!h->second) {
+    return core::Status::InvalidArgument(
+        "the handler '" + handler + "'" + of +
+        " is not executable in the upload: make it so (chmod +x, with a #! line)");
+  }
+  return total;
 }
 
 void FunctionHost::Invoke(const proto::InvokeRequest& request, proto::Response response,

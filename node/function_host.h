@@ -9,6 +9,11 @@
 // Counters (invocations, errors, timeouts) belong to one deployed version and start again when the
 // function is redeployed. Deployments are durable (the Node stores them with its state): a
 // restarted node deploys them again; counters and logs start afresh.
+//
+// A process function's code may come with its deployment (DeployFunctionRequest.files): the host
+// checks it (CheckUpload), keeps it as a new generation in the runtime's CodeStore, runs the
+// handler from there, and removes the generations no deployment runs once the deployment (or
+// the deletion) is durable; at start it removes those no stored deployment names.
 #pragma once
 
 #include <functional>
@@ -18,6 +23,7 @@
 
 #include "core/env.h"
 #include "core/process_env.h"
+#include "node/code_store.h"
 #include "node/function_context.h"
 #include "node/node.h"
 #include "node/process_function.h"
@@ -39,6 +45,21 @@ using NativeFunctions = std::map<std::string, NativeFunction>;
 // names what is wrong and what it takes.
 core::Status CheckNativeSpec(const NativeFunctions& natives, const proto::FunctionSpec& spec);
 
+// Uploaded code (DeployFunctionRequest.files): the most a node takes by default
+// (--max-upload-bytes), the most files and the longest path in one upload.
+inline constexpr uint64_t kDefaultMaxUploadBytes = 16ull << 20;
+inline constexpr size_t kMaxUploadFiles = 10000;
+inline constexpr size_t kMaxUploadPathBytes = 1024;
+
+// Whether the upload `files` of function `name` may be stored: at most `max_bytes` in all
+// (RESOURCE_EXHAUSTED naming the size and the limit), at most kMaxUploadFiles files, each path
+// relative and inside the upload's folder (no leading '/', no '..' or '.' part, no empty part, no
+// control character; at most kMaxUploadPathBytes), none twice or both a file and a folder, and
+// `handler` one of them, executable (INVALID_ARGUMENT naming the path and the rule). Returns the
+// total size.
+core::Result<uint64_t> CheckUpload(const std::string& name, const std::string& handler,
+                                   const CodeStore::Files& files, uint64_t max_bytes);
+
 // What process functions need from the node's mode: child processes (a real node started with
 // process directories has them; a simulation does not) and how workers run.
 struct ProcessRuntime {
@@ -46,6 +67,9 @@ struct ProcessRuntime {
   WorkerOptions workers;
   // Without processes: why a process function is refused.
   std::string off = "runtime 'process' runs programs, which only real nodes can (not a simulation)";
+  // Where uploaded code is kept (it must outlive the host); nullptr: uploads are refused.
+  CodeStore* code = nullptr;
+  uint64_t max_upload_bytes = kDefaultMaxUploadBytes;  // the most one upload may hold in all
 };
 
 class FunctionHost {
@@ -92,6 +116,12 @@ class FunctionHost {
   // quota leaves it (at most the node's default).
   core::Status FitQuota(proto::FunctionSpec& spec, const net::Caller& caller) const;
   core::Status Deploy(proto::FunctionSpec spec);
+  // Checks and stores the uploaded `files` of `spec` as a new generation, which `spec` then
+  // names.
+  core::Status StoreUpload(proto::FunctionSpec& spec, const CodeStore::Files& files);
+  // Removes the stored code of `name` other than the generation its deployment runs now (all of
+  // it when none does); failures are logged.
+  void DropOldCode(const std::string& name);
   void Invoke(const proto::InvokeRequest& request, proto::Response response, Node::Done done);
   static void Finish(Call& call, core::Result<std::string> result, bool timed_out);
 

@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ninja-build clang-format file
   libzmq3-dev cppzmq-dev
-  libsqlite3-dev sqlite3
+  libsqlite3-dev sqlite3 libzip-dev
   libcli11-dev libyaml-cpp-dev
   libprotobuf-dev protobuf-compiler
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev

@@ -86,6 +86,9 @@ class NodeCluster {
     if (!info->metrics.empty()) {
       metrics_ports_[id] = std::stoi(info->metrics.substr(info->metrics.rfind(':') + 1));
     }
+    if (!info->manage.empty()) {
+      manage_ports_[id] = std::stoi(info->manage.substr(info->manage.rfind(':') + 1));
+    }
     if (http_ports_.contains(id)) {
       ASSERT_FALSE(info->http.empty());
       http_ports_[id] = std::stoi(info->http.substr(info->http.rfind(':') + 1));
@@ -114,6 +117,8 @@ class NodeCluster {
   int http_port(const std::string& id) { return http_ports_.at(id); }
   // The port of node `id`'s metrics endpoint (a node started with --metrics HOST:PORT).
   int metrics_port(const std::string& id) { return metrics_ports_.at(id); }
+  // The port of node `id`'s management API (a node started with --http-manage HOST:PORT).
+  int manage_port(const std::string& id) { return manage_ports_.at(id); }
   zmq::context_t& context() { return context_; }
 
   // Polls `fn` (returning true when satisfied) every 20 ms, at most `limit`.
@@ -138,6 +143,7 @@ class NodeCluster {
   std::map<std::string, std::string> endpoints_;
   std::map<std::string, int> http_ports_;
   std::map<std::string, int> metrics_ports_;
+  std::map<std::string, int> manage_ports_;
   std::map<std::string, adapters::Subprocess> procs_;
   zmq::context_t context_{1};
 };
