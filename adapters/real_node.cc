@@ -240,6 +240,10 @@ core::Status RealNode::Join(zmq::context_t& context) {
         }
         node_->OnJoined(list);
         node_->Flush();
+        if (node_->HasLeft()) {  // the member has not heard yet that this node left before
+          failures[endpoint] = "its member list still says that this node left";
+          continue;
+        }
         spdlog::info("node {} joined the cluster through {} ({}): {} members", config_.node.id,
                      answer->served_by(), endpoint, list.members_size());
         return core::Status::Ok();

@@ -66,6 +66,7 @@ const char* const kStatements[] = {
     "SELECT node FROM owner",
     "INSERT INTO owner(node) VALUES(?1)",
     "INSERT OR REPLACE INTO members(id, entry) VALUES(?1, ?2)",
+    "DELETE FROM members WHERE id = ?1",
     "SELECT entry FROM members ORDER BY id",
 };
 
@@ -334,8 +335,12 @@ core::Status SqliteStorage::CommitInTransaction(const node::WriteBatch& batch) {
     ENOKI_RETURN_IF_ERROR(Step(stmt, b.rc()));
   }
   for (const auto& [id, member] : batch.members()) {
-    std::string entry = member.SerializeAsString();  // alive until Step returns
-    ENOKI_RETURN_IF_ERROR(Step(kPutMember, Binder(stmts_[kPutMember]).Text(id).Blob(entry).rc()));
+    Stmt stmt = member ? kPutMember : kEraseMember;
+    std::string entry = member ? member->SerializeAsString() : "";  // alive until Step returns
+    Binder b(stmts_[stmt]);
+    b.Text(id);
+    if (member) b.Blob(entry);
+    ENOKI_RETURN_IF_ERROR(Step(stmt, b.rc()));
   }
   return core::Status::Ok();
 }

@@ -75,6 +75,7 @@ class SqliteStorage : public node::StorageEngine {
     kLoadOwner,
     kPutOwner,
     kPutMember,
+    kEraseMember,
     kLoadMembers,
     kStmtCount
   };

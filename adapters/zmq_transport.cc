@@ -241,6 +241,15 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
       // endpoint: everything, unlimited).
       static const net::Caller kUnlimited;
       const net::Caller* caller = &kUnlimited;
+      // A connection authenticated as a node before it left (ZAP checks a key only at the
+      // handshake) has no rights once the node is forgotten.
+      if (options_.security && sender.starts_with("node:") &&
+          !options_.peers.contains(sender.substr(5))) {
+        Refuse(client, envelope.request(),
+               core::Status::PermissionDenied("node '" + sender.substr(5) +
+                                              "' is no longer a member"));
+        break;
+      }
       if (options_.security && sender.rfind("client:", 0) == 0) {
         auto c = clients_.find(sender);
         core::Status allowed =
@@ -266,8 +275,9 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
         spdlog::warn("dropping peer message without sender or body");
         break;
       }
-      if (options_.security && sender != "node:" + envelope.peer().from() &&
-          !IsPeerAsClient(sender, envelope.peer().from())) {
+      if (options_.security && ((sender != "node:" + envelope.peer().from() &&
+                                 !IsPeerAsClient(sender, envelope.peer().from())) ||
+                                !options_.peers.contains(envelope.peer().from()))) {
         refused_peer_messages_.Warn(loop_.Now(), "refused a peer message naming '" +
                                                      Printable(envelope.peer().from()) +
                                                      "' as its sender on a connection "
@@ -379,7 +389,9 @@ bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& m
 }
 
 void ZmqTransport::ReleaseDue(const std::string& peer) {
-  ShapedLink& l = shaped_.at(peer);
+  auto link = shaped_.find(peer);
+  if (link == shaped_.end()) return;  // a member that left: forgotten with what it held
+  ShapedLink& l = link->second;
   l.timer_set = false;
   auto now = loop_.Now();
   while (!l.held.empty() && l.held.front().first - net::kDeliveryLead <= now) {
@@ -420,7 +432,11 @@ void ZmqTransport::SetPeer(const proto::Member& member) {
   }
   leaving_.erase(id);
   auto known = options_.peers.find(id);
-  bool same_key = !options_.security || options_.security->peer_keys[id] == member.public_key();
+  bool same_key = true;
+  if (options_.security) {
+    auto key = options_.security->peer_keys.find(id);
+    same_key = key != options_.security->peer_keys.end() && key->second == member.public_key();
+  }
   if (known != options_.peers.end() && known->second == member.endpoint() && same_key) return;
   if (options_.security) {
     if (member.public_key().empty()) {

@@ -300,17 +300,18 @@ int RunNode(const NodeArgs& args) {
                        "' must be tcp://HOST:PORT, or 'none' (behind NAT)");
   }
   for (const auto& j : args.join_keys) {
-    auto eq = j.rfind('=');
-    std::string endpoint = j.substr(0, eq == std::string::npos ? 0 : eq);
-    if (std::find(args.join.begin(), args.join.end(), endpoint) == args.join.end()) {
+    // ENDPOINT=KEY: the endpoint is one of --join (a key's Z85 may hold '=' too).
+    auto endpoint = std::find_if(args.join.begin(), args.join.end(), [&](const std::string& e) {
+      return j.size() > e.size() + 1 && j.starts_with(e) && j[e.size()] == '=';
+    });
+    if (endpoint == args.join.end()) {
       return ReportError("--join-key '" + j +
-                         "' must start with the endpoint of a --join, as "
-                         "ENDPOINT=KEY");
+                         "' must start with the endpoint of a --join, as ENDPOINT=KEY");
     }
     if (!config.security) return ReportError("--join-key needs the node's own --key");
-    auto key = adapters::ReadPublicKey(j.substr(eq + 1));
-    if (!key.ok()) return ReportError("--join-key " + endpoint + ": " + key.status().message());
-    config.join_keys[endpoint] = *key;
+    auto key = adapters::ReadPublicKey(j.substr(endpoint->size() + 1));
+    if (!key.ok()) return ReportError("--join-key " + *endpoint + ": " + key.status().message());
+    config.join_keys[*endpoint] = *key;
   }
   // Secure by default: what listens beyond this host authenticates and encrypts, or is told not to.
   bool exposed = !IsLocalEndpoint(args.listen) && !config.security;

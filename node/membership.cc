@@ -2,15 +2,20 @@
 #include "node/membership.h"
 
 #include <algorithm>
+#include <set>
 
 #include "node/validation.h"
 
 namespace enoki::node {
 namespace {
 
-// Whether entry `a` wins over entry `b` of the same node.
+// Whether entry `a` wins over entry `b` of the same node: the higher version; at equal versions
+// the one that says the node left; then (two configurations that disagree) the greater bytes, so
+// that every member picks the same.
 bool Newer(const proto::Member& a, const proto::Member& b) {
-  return a.version() > b.version() || (a.version() == b.version() && a.left() && !b.left());
+  if (a.version() != b.version()) return a.version() > b.version();
+  if (a.left() != b.left()) return a.left();
+  return a.SerializeAsString() > b.SerializeAsString();
 }
 
 void Fnv(uint64_t& h, const std::string& s) {
@@ -46,15 +51,26 @@ void Membership::Load(proto::Member&& member) {
 
 void Membership::Start() {
   const NodeOptions& o = core_.options();
+  // What the configuration no longer names (a --peer taken out) is no member any more.
+  std::set<std::string> configured;
+  for (const auto& p : o.peers) configured.insert(p.id());
+  for (auto it = members_.begin(); it != members_.end();) {
+    if (it->first != o.id && it->second.version() == 0 && !configured.contains(it->first)) {
+      core_.batch().EraseMember(it->first);
+      it = members_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   std::map<std::string, proto::Member> loaded = members_;
   for (const auto& p : o.peers) {
     if (p.id() == o.id) continue;
     auto it = members_.find(p.id());
     // A configured peer is a member of version 0: what the configuration says of it holds until
     // a newer entry (a join or a leave) replaces it.
-    bool configured = it != members_.end() && it->second.version() == 0 && !it->second.left();
-    if (it == members_.end() || (configured && (it->second.endpoint() != p.endpoint() ||
-                                                it->second.public_key() != p.public_key()))) {
+    bool configured_entry = it != members_.end() && it->second.version() == 0;
+    if (it == members_.end() || (configured_entry && (it->second.endpoint() != p.endpoint() ||
+                                                      it->second.public_key() != p.public_key()))) {
       proto::Member m;
       m.set_id(p.id());
       m.set_endpoint(p.endpoint());
@@ -63,18 +79,22 @@ void Membership::Start() {
       core_.batch().PutMember(m);
     }
   }
-  proto::Member self;
-  self.set_id(o.id);
-  self.set_endpoint(o.endpoint);
-  self.set_public_key(o.public_key);
   // Its own entry is a configuration's (version 0) until it joins or announces itself; then a
-  // version beats what the others' configurations say of it.
+  // version beats what the others' configurations say of it. A versioned entry's endpoint
+  // changes only when announced (--advertise, --join): a node restarted without them keeps
+  // the endpoint it announced (its listen endpoint may be every address, which nobody can use).
   auto own = members_.find(o.id);
-  bool versioned = o.announce || (own != members_.end() && own->second.version() > 0);
-  if (own == members_.end() ||
-      (!own->second.left() &&
-       (own->second.endpoint() != o.endpoint || own->second.public_key() != o.public_key ||
-        (versioned && own->second.version() == 0)))) {
+  bool stored = own != members_.end();
+  bool versioned = o.announce || (stored && own->second.version() > 0);
+  std::string endpoint =
+      stored && own->second.version() > 0 && !o.announce ? own->second.endpoint() : o.endpoint;
+  if (!stored || (!own->second.left() &&
+                  (own->second.endpoint() != endpoint || own->second.public_key() != o.public_key ||
+                   (versioned && own->second.version() == 0)))) {
+    proto::Member self;
+    self.set_id(o.id);
+    self.set_endpoint(endpoint);
+    self.set_public_key(o.public_key);
     self.set_version(versioned ? NextVersion(o.id) : 0);
     members_[o.id] = self;
     core_.batch().PutMember(self);
@@ -148,6 +168,9 @@ core::Status Membership::Join(const proto::Member& member, const net::Caller& ca
   m.set_public_key(key);
   m.set_version(NextVersion(id));
   Apply(m);
+  // Every join is owed the catalog: a member that joins again with an empty data directory
+  // knows nothing.
+  replication_.OweCatalog(id);
   core_.Log(core::LogLevel::kInfo, "node {} joined the cluster{}", id,
             endpoint.empty() ? " (no endpoint: reached over its connections)" : " at " + endpoint);
   List(out, /*configured=*/true);
@@ -208,8 +231,15 @@ void Membership::Apply(const proto::Member& member) {
     }
     for (auto [other, m] : members_) {
       if (other == core_.id() || m.left()) continue;
-      if (member.left()) m.set_left(true);  // for this node only: forgets it
-      HandOn(m, !member.left());
+      if (member.left()) {
+        // It sends to nobody; what it still owes stays in its outbox (on disk), and its
+        // synchronous writes time out unconfirmed rather than pass as replicated.
+        peers_.Remove(other);
+        m.set_left(true);
+        core_.transport().SetPeer(m);
+      } else {
+        HandOn(m, true);
+      }
     }
     return;
   }

@@ -73,7 +73,13 @@ core::Status MemoryStorage::Commit(const WriteBatch& batch) {
       functions_.erase(name);
     }
   }
-  for (const auto& [id, member] : batch.members()) members_[id] = member;
+  for (const auto& [id, member] : batch.members()) {
+    if (member) {
+      members_[id] = *member;
+    } else {
+      members_.erase(id);
+    }
+  }
   return core::Status::Ok();
 }
 

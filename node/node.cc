@@ -225,6 +225,17 @@ void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool fo
                     Done done) {
   proto::Response response = ResponseTo(request, core_.id());
   const std::string& self = core_.id();
+  // A node that left serves nothing but what says where it stands: what it holds is no longer
+  // replicated, and nobody would take its writes.
+  if (membership_.HasLeft() && request.op_case() != proto::Request::kNodeStatus &&
+      request.op_case() != proto::Request::kListKeygroups &&
+      request.op_case() != proto::Request::kLeave) {
+    return core_.Fail(done, std::move(response),
+                      core::Status::FailedPrecondition(
+                          "node " + self +
+                          " left the cluster: it serves nothing (start it with --join to take "
+                          "part again)"));
+  }
   switch (request.op_case()) {
     case proto::Request::kGet:
     case proto::Request::kPut:
@@ -337,6 +348,14 @@ void Node::DispatchLeave(proto::Request&& request, bool forwarded, proto::Respon
     if (forwarded) {
       return core_.Fail(done, std::move(response),
                         core::Status::InvalidArgument("node " + self + " cannot leave for itself"));
+    }
+    // Nothing it took may be lost: it leaves once the others have all it owes them.
+    if (size_t owed = replication_.OutboxSize(); owed > 0) {
+      return core_.Fail(done, std::move(response),
+                        core::Status::FailedPrecondition(
+                            "node " + self + " still owes its peers " + std::to_string(owed) +
+                            " entries (enoki node status: OUTBOX); it leaves once they have "
+                            "them, so that no write it took is lost"));
     }
     std::vector<std::string> others;
     for (const auto& [id, peer] : peers_.peers()) others.push_back(id);

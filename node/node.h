@@ -63,8 +63,13 @@ class Node : public net::MessageHandler {
   bool HasLeft() const { return membership_.HasLeft(); }
   // Whether it knows any member but itself (that has not left).
   bool HasPeers() const { return !peers_.peers().empty(); }
-  // This node's own member entry, as it asks to join with.
-  proto::Member OwnEntry() const { return *membership_.Find(core_.id()); }
+  // This node's own member entry as it asks to join with: where it is reached and its key now.
+  proto::Member OwnEntry() const {
+    proto::Member m = *membership_.Find(core_.id());
+    m.set_endpoint(core_.options().endpoint);
+    m.set_public_key(core_.options().public_key);
+    return m;
+  }
   // Merges the member list of the member this node joined through (the answer to its
   // JoinRequest).
   void OnJoined(const proto::MemberList& list) {

@@ -21,8 +21,11 @@ void Replication::AddPeer(const std::string& peer_id, bool owe_catalog) {
   auto [it, added] = peers_.try_emplace(peer_id);
   if (!added) return;
   it->second.backoff = core_.options().retry_interval;
-  if (!owe_catalog) return;
-  // It learns the whole catalog from each member, deletions too (a deletion is final).
+  if (owe_catalog) OweCatalog(peer_id);
+}
+
+void Replication::OweCatalog(const std::string& peer_id) {
+  // Every entry, deletions too (a deletion is final).
   for (const auto& [name, kg] : core_.keygroups()) {
     MarkDirty(peer_id, name, "", Version::FromProto(kg.meta.version()), true);
   }

@@ -31,6 +31,8 @@ class Replication {
   // new to this node, and owed every catalog entry. One to forget: what it was owed is dropped,
   // synchronous writes stop waiting for it.
   void AddPeer(const std::string& peer, bool owe_catalog);
+  // Owes `peer` (a peer) every catalog entry, at once.
+  void OweCatalog(const std::string& peer);
   void RemovePeer(const std::string& peer);
   size_t OutboxSize() const;
   // Entries owed to `peer`.

@@ -71,8 +71,10 @@ class WriteBatch {
     functions_[name] = std::move(spec);
   }
   void EraseFunction(const std::string& name) { functions_[name] = std::nullopt; }
-  // A member's entry (node/membership.h); entries are never erased (one that left says so).
+  // A member's entry (node/membership.h), or its removal (a configured peer no longer
+  // configured; one that left keeps an entry that says so).
   void PutMember(const proto::Member& member) { members_[member.id()] = member; }
+  void EraseMember(const std::string& id) { members_[id] = std::nullopt; }
 
   // The net effect, for engines.
   const std::map<std::string, KeygroupRecord>& keygroups() const { return keygroups_; }
@@ -82,7 +84,8 @@ class WriteBatch {
   const std::map<OutboxKey, std::optional<Version>>& outbox() const { return outbox_; }
   // A function with a specification is upserted; one without is erased.
   const std::map<std::string, std::optional<std::string>>& functions() const { return functions_; }
-  const std::map<std::string, proto::Member>& members() const { return members_; }
+  // A member with an entry is upserted; one without is erased.
+  const std::map<std::string, std::optional<proto::Member>>& members() const { return members_; }
 
   bool empty() const {
     return keygroups_.empty() && drops_.empty() && items_.empty() && outbox_.empty() &&
@@ -96,7 +99,7 @@ class WriteBatch {
   std::map<ItemKey, StoredItem> items_;
   std::map<OutboxKey, std::optional<Version>> outbox_;
   std::map<std::string, std::optional<std::string>> functions_;
-  std::map<std::string, proto::Member> members_;
+  std::map<std::string, std::optional<proto::Member>> members_;
 };
 
 // What Load hands back, one record at a time.

@@ -133,9 +133,16 @@ TEST(MembershipTest, ANodeJoinsThroughOneMemberGetsAReplicaAndLeaves) {
   }
   // A write at d reaches the other replicas.
   ASSERT_TRUE(alice_d.Put("kg", "from-d", "x").ok());
+  for (auto* c : {&alice_a, &alice_b}) {
+    EXPECT_TRUE(NodeCluster::Eventually([&] {
+      auto v = c->Get("kg", "from-d");
+      return v.ok() && v->value() == "x";
+    }));
+  }
+  // d leaves only once it owes nothing (node status: outbox 0).
   EXPECT_TRUE(NodeCluster::Eventually([&] {
-    auto v = alice_a.Get("kg", "from-d");
-    return v.ok() && v->value() == "x";
+    auto s = alice_d.NodeStatus();
+    return s.ok() && s->outbox() == 0;
   }));
   // Nobody restarted.
   EXPECT_EQ(cluster.pid("a"), pids[0]);
@@ -178,8 +185,9 @@ TEST(MembershipTest, ANodeJoinsThroughOneMemberGetsAReplicaAndLeaves) {
   // anew and the others talk to it again.
   EXPECT_EQ(cluster.Stop("d"), 0);
   std::string data_dir = cluster.log("d").substr(0, cluster.log("d").size() - 4);  // minus .log
-  auto again = testing::Enoki("node --id d --listen " + cluster.endpoint("d") + " --data-dir " +
-                              data_dir + " --key " + keys.key("d") + " --access " + access);
+  auto again = testing::RunShell(
+      "timeout 20 " + std::string(ENOKI_BINARY) + " node --id d --listen " + cluster.endpoint("d") +
+      " --data-dir " + data_dir + " --key " + keys.key("d") + " --access " + access + " 2>&1");
   EXPECT_NE(again.status, 0);
   EXPECT_NE(again.text.find("node d left the cluster: to take part again, start it with --join"),
             std::string::npos)

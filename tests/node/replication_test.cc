@@ -684,6 +684,17 @@ TEST(MembershipTest, AJoinSpreadsByGossipSurvivesARestartAndALeaveIsForgotten) {
   ASSERT_TRUE(c.Restart("a").ok());
   c.sim().RunFor(seconds(2));
   EXPECT_EQ(peers("a"), "b c d");
+  // d, cut off from the others, takes a write: it may not leave while it owes it to them.
+  for (const auto& n : {"a", "b", "c"}) c.network().SetCut("d", n, true);
+  ASSERT_EQ(c.Call("d", Put("kg", "late", "x"))->code(), proto::OK);
+  proto::Request leave_self;
+  leave_self.mutable_leave();
+  auto owed = c.Call("d", leave_self);
+  EXPECT_EQ(owed->code(), proto::FAILED_PRECONDITION) << owed->error();
+  EXPECT_NE(owed->error().find("still owes its peers"), std::string::npos) << owed->error();
+  for (const auto& n : {"a", "b", "c"}) c.network().SetCut("d", n, false);
+  c.sim().RunFor(seconds(3));
+  EXPECT_EQ(c.Call("b", Get("kg", "late"))->code(), proto::OK);
   // d leaves through b.
   proto::Request leave;
   leave.mutable_leave()->set_node("d");
@@ -695,6 +706,9 @@ TEST(MembershipTest, AJoinSpreadsByGossipSurvivesARestartAndALeaveIsForgotten) {
   EXPECT_EQ(peers("c"), "a b");
   EXPECT_EQ(peers("d"), "");
   EXPECT_TRUE(c.node("d").HasLeft());
+  // It serves nothing any more but its status.
+  auto refused_get = c.Call("d", Get("kg", "k1"));
+  EXPECT_EQ(refused_get->code(), proto::FAILED_PRECONDITION) << refused_get->error();
   proto::Request info;
   info.mutable_keygroup_info()->set_name("kg");
   auto kg = c.Call("a", info);
