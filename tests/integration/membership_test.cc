@@ -4,6 +4,7 @@
 // connections), which still replicates both ways and answers forwarded requests.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +27,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::HostNode;
 using testing::KeyFolder;
 using testing::Namespaces;
 using testing::NodeCluster;
@@ -201,34 +203,6 @@ TEST(MembershipTest, ANodeJoinsThroughOneMemberGetsAReplicaAndLeaves) {
       << Peers(alice_d2);
 }
 
-// One node of a test in a namespace: `enoki node` in it, listening on its address.
-struct HostNode {
-  adapters::Subprocess process;
-  std::string endpoint;
-};
-
-HostNode StartIn(const Namespaces& hosts, const std::string& host, const std::string& dir,
-                 std::vector<std::string> args) {
-  adapters::NodeProcessOptions o;
-  o.binary = ENOKI_BINARY;
-  o.id = host;
-  o.listen = "tcp://" + hosts.Address(host) + ":7000";
-  o.data_dir = dir + "/" + host;
-  o.ready_file = dir + "/" + host + ".ready";
-  o.log_level = "info";
-  o.retry_interval = milliseconds(50);
-  o.more = std::move(args);
-  o.more.push_back("--insecure");  // the namespaces' addresses are beyond loopback
-  std::vector<std::string> argv = hosts.Exec(host);
-  for (auto& a : adapters::NodeCommandLine(o)) argv.push_back(std::move(a));
-  auto p = adapters::Subprocess::Start(argv, dir + "/" + host + ".log");
-  EXPECT_TRUE(p.ok()) << p.status().ToString();
-  auto ready = adapters::WaitForReadyFile(o.ready_file, host, *p, seconds(10));
-  EXPECT_TRUE(ready.ok()) << ready.status().ToString() << ": "
-                          << ReadFile(dir + "/" + host + ".log");
-  return {std::move(*p), o.listen};
-}
-
 TEST(MembershipNamespaceTest, AHostJoinsFromBehindNatReplicatesBothWaysAndAnswersForwards) {
   if (std::string why = Namespaces::Unavailable(); !why.empty()) GTEST_SKIP() << why;
   if (testing::RunShell("nft --version >/dev/null 2>&1").status != 0) {
@@ -253,7 +227,7 @@ TEST(MembershipNamespaceTest, AHostJoinsFromBehindNatReplicatesBothWaysAndAnswer
       peers.push_back(std::string(h) + "=tcp://" + hosts.Address(h) + ":7000");
     }
     std::map<std::string, HostNode> nodes;
-    for (const auto& h : {"a", "b", "c"}) nodes.emplace(h, StartIn(hosts, h, dir, peers));
+    for (const auto& h : {"a", "b", "c"}) nodes.emplace(h, hosts.StartNode(h, dir, peers));
     ASSERT_FALSE(HasFailure());
     zmq::context_t context;
     auto client = [&](const std::string& h) {
@@ -264,9 +238,9 @@ TEST(MembershipNamespaceTest, AHostJoinsFromBehindNatReplicatesBothWaysAndAnswer
     ASSERT_TRUE(ca.CreateKeygroup(Keygroup("kg", {"a", "b"})).ok());
     for (int i = 0; i < 50; ++i) ASSERT_TRUE(ca.Put("kg", "k" + std::to_string(i), "v").ok());
     // Nobody can connect to d: it joins through a and says so (--advertise none).
-    nodes.emplace(
-        "d", StartIn(hosts, "d", dir,
-                     {"--join", "tcp://" + hosts.Address("a") + ":7000", "--advertise", "none"}));
+    nodes.emplace("d", hosts.StartNode("d", dir,
+                                       {"--join", "tcp://" + hosts.Address("a") + ":7000",
+                                        "--advertise", "none"}));
     // Nor can a client from outside; one inside d's host can (over its loopback).
     auto at_d = [&](const std::string& args) {
       auto out = hosts.Run("d", std::string(ENOKI_BINARY) + " " + args + " --node tcp://" +
@@ -296,6 +270,9 @@ TEST(MembershipNamespaceTest, AHostJoinsFromBehindNatReplicatesBothWaysAndAnswer
     EXPECT_TRUE(NodeCluster::Eventually([&] {
       return at_d("node status").find("held: kg") != std::string::npos;
     })) << at_d("node status");
+    // It serves reads of all the items, from its own replica.
+    std::string scanned = at_d("kv scan kg");
+    EXPECT_EQ(std::count(scanned.begin(), scanned.end(), '\n'), 50) << scanned;
     EXPECT_EQ(at_d("kv get kg k49"), "v\n");
     // Both ways: a write at a reaches d, a write at d reaches a and b.
     ASSERT_TRUE(ca.Put("kg", "to-d", "from-a").ok());
@@ -334,7 +311,9 @@ TEST(MembershipNamespaceTest, AHostJoinsFromBehindNatReplicatesBothWaysAndAnswer
     // d cannot leave while it holds the only replica of a keygroup.
     EXPECT_NE(at_d("node leave").find("holds the only replica of 'only-d'"), std::string::npos)
         << at_d("node leave");
-    for (auto& [h, n] : nodes) n.process.Stop();
+    // Nobody restarted: a, b and c are the processes started first.
+    for (const auto& h : {"a", "b", "c"}) EXPECT_EQ(::kill(nodes.at(h).process->pid(), 0), 0) << h;
+    for (auto& [h, n] : nodes) n.process->Stop();
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

@@ -6,14 +6,24 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "adapters/node_process.h"
+#include "adapters/subprocess.h"
 #include "tests/integration/commands.h"
 
 namespace enoki::testing {
+
+// A node of a test in a namespace of its own.
+struct HostNode {
+  std::optional<adapters::Subprocess> process;  // none: it did not start (the test failed)
+  std::string endpoint;                         // tcp://ADDRESS:7000
+};
 
 class Namespaces {
  public:
@@ -61,6 +71,37 @@ class Namespaces {
   std::vector<std::string> Exec(const std::string& host) const {
     return {ip_, "netns", "exec", Netns(host)};
   }
+  // Starts `enoki node` with id `host` in `host`'s namespace, listening on its address (with
+  // --insecure: beyond loopback), its data directory, ready file and log `dir`/host...; waits
+  // until it is ready (a failure is a test failure, and no process).
+  HostNode StartNode(const std::string& host, const std::string& dir,
+                     std::vector<std::string> args) const {
+    adapters::NodeProcessOptions o;
+    o.binary = ENOKI_BINARY;
+    o.id = host;
+    o.listen = "tcp://" + Address(host) + ":7000";
+    o.data_dir = dir + "/" + host;
+    o.ready_file = dir + "/" + host + ".ready";
+    o.log_level = "info";
+    o.retry_interval = std::chrono::milliseconds(50);
+    o.more = std::move(args);
+    o.more.push_back("--insecure");
+    std::vector<std::string> argv = Exec(host);
+    for (auto& a : adapters::NodeCommandLine(o)) argv.push_back(std::move(a));
+    std::string log = dir + "/" + host + ".log";
+    auto p = adapters::Subprocess::Start(argv, log);
+    if (!p.ok()) {
+      ADD_FAILURE() << p.status().ToString();
+      return {std::nullopt, o.listen};
+    }
+    auto ready = adapters::WaitForReadyFile(o.ready_file, host, *p, std::chrono::seconds(10));
+    if (!ready.ok()) {
+      ADD_FAILURE() << ready.status().ToString() << "; log: " << log;
+      return {std::nullopt, o.listen};
+    }
+    return {std::move(*p), o.listen};
+  }
+
   // Runs a shell command inside `host`'s namespace; its output and status.
   Output Run(const std::string& host, const std::string& command) const {
     return RunShell("ip netns exec " + Netns(host) + " sh -c '" + command + "' 2>&1");

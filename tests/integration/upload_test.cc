@@ -14,6 +14,7 @@
 #include "adapters/access.h"
 #include "tests/integration/commands.h"
 #include "tests/integration/key_folder.h"
+#include "tests/integration/namespaces.h"
 #include "tests/integration/node_cluster.h"
 
 namespace enoki {
@@ -81,6 +82,46 @@ void CreateKeygroup(adapters::Client& c, const std::string& name) {
   proto::CreateKeygroupRequest kg;
   kg.set_name(name);
   ASSERT_TRUE(c.CreateKeygroup(kg).ok());
+}
+
+// The same over a network: the node runs on another "host" (a network namespace of its own, on a
+// bridge), and the CLI here uploads to its address.
+TEST(UploadTest, AFolderUploadedToANodeOnAnotherHostRunsThereSurvivesARestartAndIsReplaced) {
+  if (std::string why = testing::Namespaces::Unavailable(); !why.empty()) GTEST_SKIP() << why;
+  testing::Namespaces hosts({"far"});
+  fs::path dir = fs::temp_directory_path() / ("enoki-upload-far-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    testing::HostNode node = hosts.StartNode("far", dir.string(), kProcessDir);
+    ASSERT_TRUE(node.process.has_value());
+    std::string n = " --node " + node.endpoint;
+    ASSERT_EQ(Enoki("keygroup create kg" + n).status, 0);
+    SourceFolder v1;
+    PythonFunction(v1, "v1");
+    Output deployed =
+        Enoki("deploy up --runtime process --upload " + v1.path() + " --handler fn.py -k kg" + n);
+    ASSERT_EQ(deployed.status, 0) << deployed.text;
+    EXPECT_EQ(Enoki("invoke up hello" + n).text, "v1 HELLO note-v1\n");
+    fs::remove_all(v1.path());  // the node runs its own copy
+    node.process->Stop();
+    node = hosts.StartNode("far", dir.string(), kProcessDir);
+    ASSERT_TRUE(node.process.has_value());
+    EXPECT_EQ(Enoki("invoke up again" + n).text, "v1 AGAIN note-v1\n");
+    SourceFolder v2;
+    v2.Write("fn.py",
+             "#!/usr/bin/env python3\n"
+             "import enoki\n"
+             "import os\n"
+             "enoki.serve(lambda body: 'v2 ' + ','.join(sorted(os.listdir('.'))))\n",
+             true);
+    deployed =
+        Enoki("deploy up --runtime process --upload " + v2.path() + " --handler fn.py -k kg" + n);
+    ASSERT_EQ(deployed.status, 0) << deployed.text;
+    EXPECT_EQ(Enoki("invoke up x" + n).text, "v2 fn.py\n");
+    node.process->Stop();
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 TEST(UploadTest, APythonFolderRunsSurvivesARestartAndIsReplacedByASecondUpload) {
