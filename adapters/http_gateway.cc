@@ -30,6 +30,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A request body read in whole, at most `limit` bytes: read, larger (the rest is not read), or
+// broken off.
+enum class BodyRead { kOk, kTooLarge, kBroken };
+BodyRead ReadBody(const httplib::ContentReader& read, size_t limit, std::string& body) {
+  bool over = false;
+  bool all = read([&](const char* data, size_t size) {
+    if (body.size() + size > limit) {
+      over = true;
+      return false;
+    }
+    body.append(data, size);
+    return true;
+  });
+  return over ? BodyRead::kTooLarge : all ? BodyRead::kOk : BodyRead::kBroken;
+}
+
 // The HTTP status for a wire error code.
 int HttpStatusFor(int code) {
   switch (static_cast<proto::Code>(code)) {
@@ -641,17 +657,9 @@ void HttpGateway::AddFunctionRoutes(const Refuse& refuse, const Call& call) {
       return refuse(res, 413, too_large);
     }
     std::string body;
-    bool over = false;
-    bool read_all = read([&](const char* data, size_t size) {
-      if (body.size() + size > options_.max_body_bytes) {
-        over = true;
-        return false;
-      }
-      body.append(data, size);
-      return true;
-    });
-    if (over) return refuse(res, 413, too_large);
-    if (!read_all) return refuse(res, 400, "the request body could not be read");
+    BodyRead got = ReadBody(read, options_.max_body_bytes, body);
+    if (got == BodyRead::kTooLarge) return refuse(res, 413, too_large);
+    if (got == BodyRead::kBroken) return refuse(res, 400, "the request body could not be read");
     call(req, body, res);
   });
   server_->Get(R"(/([A-Za-z0-9][A-Za-z0-9_.\-]*))",
@@ -701,22 +709,14 @@ void HttpGateway::AddManagementRoutes(const Refuse& refuse) {
                        const httplib::Request& req, httplib::Response& res,
                        const httplib::ContentReader& read) -> std::optional<nlohmann::json> {
     std::string body;
-    bool over = false;
-    bool read_all = read([&](const char* data, size_t size) {
-      if (body.size() + size > options_.max_body_bytes) {
-        over = true;
-        return false;
-      }
-      body.append(data, size);
-      return true;
-    });
-    if (over) {
+    BodyRead got = ReadBody(read, options_.max_body_bytes, body);
+    if (got == BodyRead::kTooLarge) {
       refuse(res, 413,
              "request body over " + std::to_string(options_.max_body_bytes) +
                  " bytes (the node's --max-upload-bytes, as base64 in JSON)");
       return std::nullopt;
     }
-    if (!read_all) {
+    if (got == BodyRead::kBroken) {
       refuse(res, 400, "the request body could not be read");
       return std::nullopt;
     }

@@ -167,6 +167,8 @@ core::Status Membership::Join(const proto::Member& member, const net::Caller& ca
   m.set_endpoint(endpoint);
   m.set_public_key(key);
   m.set_version(NextVersion(id));
+  // Not `caller` from here on: applying the entry changes the transport's clients, where a
+  // real transport keeps it.
   Apply(m);
   // Every join is owed the catalog: a member that joins again with an empty data directory
   // knows nothing.

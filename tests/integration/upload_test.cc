@@ -73,6 +73,16 @@ void PythonFunction(SourceFolder& src, const std::string& version) {
   src.Write("data/note.txt", "note-" + version + "\n");
 }
 
+// fn.py alone, which answers "v2 " and the files of the folder it runs in.
+void ListingFunction(SourceFolder& src) {
+  src.Write("fn.py",
+            "#!/usr/bin/env python3\n"
+            "import enoki\n"
+            "import os\n"
+            "enoki.serve(lambda body: 'v2 ' + ','.join(sorted(os.listdir('.'))))\n",
+            /*executable=*/true);
+}
+
 // The folder where node `id` of `cluster` keeps uploaded code.
 fs::path CodeDir(const NodeCluster& cluster, const std::string& id) {
   return fs::path(cluster.log(id)).parent_path() / id / "functions";
@@ -108,12 +118,7 @@ TEST(UploadTest, AFolderUploadedToANodeOnAnotherHostRunsThereSurvivesARestartAnd
     ASSERT_TRUE(node.process.has_value());
     EXPECT_EQ(Enoki("invoke up again" + n).text, "v1 AGAIN note-v1\n");
     SourceFolder v2;
-    v2.Write("fn.py",
-             "#!/usr/bin/env python3\n"
-             "import enoki\n"
-             "import os\n"
-             "enoki.serve(lambda body: 'v2 ' + ','.join(sorted(os.listdir('.'))))\n",
-             true);
+    ListingFunction(v2);
     deployed =
         Enoki("deploy up --runtime process --upload " + v2.path() + " --handler fn.py -k kg" + n);
     ASSERT_EQ(deployed.status, 0) << deployed.text;
@@ -155,12 +160,7 @@ TEST(UploadTest, APythonFolderRunsSurvivesARestartAndIsReplacedByASecondUpload) 
 
   // A second upload replaces the first: other files, and the old ones are gone.
   SourceFolder v2;
-  v2.Write("fn.py",
-           "#!/usr/bin/env python3\n"
-           "import enoki\n"
-           "import os\n"
-           "enoki.serve(lambda body: 'v2 ' + ','.join(sorted(os.listdir('.'))))\n",
-           true);
+  ListingFunction(v2);
   deployed =
       Enoki("deploy up --runtime process --upload " + v2.path() + " --handler fn.py -k kg" + n);
   ASSERT_EQ(deployed.status, 0) << deployed.text;
