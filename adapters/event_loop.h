@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -39,7 +40,8 @@ class EventLoop : public core::Env {
   // Through spdlog (wall-clock time).
   void Log(core::LogLevel level, const std::string& line) override;
 
-  // Calls `on_readable` whenever `socket` has a message to read. The socket must outlive the loop.
+  // Calls `on_readable` whenever `socket` has a message to read (from the next round; also when
+  // added by a callback). The socket must stay open until it is removed, or the loop ends.
   void AddSocket(zmq::socket_t& socket, std::function<void()> on_readable);
   // Stops watching `socket` and closes it, after the current round (safe from inside any
   // callback, the socket's own included).
@@ -64,7 +66,8 @@ class EventLoop : public core::Env {
   core::TimerQueue timers_;
   std::mt19937_64 rng_;
   std::vector<zmq::pollitem_t> items_;
-  std::vector<std::function<void()>> readers_;
+  // A deque: a reader may add a socket (a new peer) while it runs, which must not move it.
+  std::deque<std::function<void()>> readers_;
   std::vector<std::function<void()>> end_of_round_;
   struct FdWatch {
     int fd;
