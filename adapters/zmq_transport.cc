@@ -424,9 +424,15 @@ void ZmqTransport::SetPeer(const proto::Member& member) {
   const std::string& id = member.id();
   if (id == options_.self) return;
   if (member.left()) {
-    if (!options_.peers.contains(id) || !leaving_.insert(id).second) return;
-    loop_.Schedule(net::kLeftGrace, [this, id] {
-      if (leaving_.erase(id) > 0) ForgetPeer(id);
+    if (!options_.peers.contains(id) || leaving_.contains(id)) return;
+    // Its own timer: one of an earlier leave (it joined again meanwhile) forgets nothing.
+    uint64_t leave = ++leaves_;
+    leaving_[id] = leave;
+    loop_.Schedule(net::kLeftGrace, [this, id, leave] {
+      auto it = leaving_.find(id);
+      if (it == leaving_.end() || it->second != leave) return;
+      leaving_.erase(it);
+      ForgetPeer(id);
     });
     return;
   }

@@ -32,7 +32,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 
 #include <zmq.hpp>
@@ -147,7 +146,9 @@ class ZmqTransport : public net::Transport {
   std::map<std::string, std::unique_ptr<zmq::socket_t>> peer_sockets_;
   // Peers without an endpoint: the routing id of the connection each opened to this node.
   std::map<std::string, net::ClientId> routes_;
-  std::set<std::string> leaving_;  // members that left, forgotten after net::kLeftGrace
+  // Members that left, forgotten after net::kLeftGrace, each with the number of its leave.
+  std::map<std::string, uint64_t> leaving_;
+  uint64_t leaves_ = 0;
   net::MessageHandler* handler_ = nullptr;
   std::string bound_;
   std::string buffer_;  // reused for serialization
