@@ -1,7 +1,8 @@
 // Namespaces: "hosts" for integration tests: network namespaces of their own on one bridge, each
-// with its own address (10.213.N.i/24, N from this process's id), and this process's namespace
+// with its own address (10.X.Y.i/24, X.Y from this process's id), and this process's namespace
 // with one more address on the bridge (.254) to reach them as a client. Made with `ip` and
-// removed by the destructor (the processes inside must have ended by then). Needs root.
+// removed by the destructor (the processes inside must have ended by then), or by the next run
+// if this one dies first. Needs root.
 #pragma once
 
 #include <unistd.h>
@@ -37,8 +38,11 @@ class Namespaces {
   explicit Namespaces(const std::vector<std::string>& hosts) : hosts_(hosts) {
     ip_ = RunShell("command -v ip").text;
     while (!ip_.empty() && ip_.back() == '\n') ip_.pop_back();
-    std::string id = std::to_string(::getpid() % 100000);
-    subnet_ = "10.213." + std::to_string(::getpid() % 250);
+    RemoveLeftovers();
+    std::string id = std::to_string(::getpid());
+    // Two runs at once (ctest -j) get other subnets unless their ids agree modulo 37500.
+    subnet_ = "10." + std::to_string(100 + ::getpid() / 250 % 150) + "." +
+              std::to_string(::getpid() % 250);
     bridge_ = "enkb" + id;
     Must("ip link add " + bridge_ + " type bridge && ip link set " + bridge_ +
          " up && ip addr add " + subnet_ + ".254/24 dev " + bridge_);
@@ -65,7 +69,7 @@ class Namespaces {
     return "";
   }
   std::string Netns(const std::string& host) const {
-    return "enk" + std::to_string(::getpid() % 100000) + "-" + host;
+    return "enk" + std::to_string(::getpid()) + "-" + host;
   }
   // The command prefix that runs a program inside `host`'s namespace.
   std::vector<std::string> Exec(const std::string& host) const {
@@ -108,6 +112,16 @@ class Namespaces {
   }
 
  private:
+  // What runs whose process died (a crash, a kill) left: their namespaces and bridges, named with
+  // their process id.
+  static void RemoveLeftovers() {
+    RunShell(
+        "for n in $(ip netns list | sed -n 's/^enk\\([0-9]*\\)-.*/&/p' | cut -d' ' -f1); do "
+        "p=${n#enk}; p=${p%%-*}; [ -d /proc/$p ] || ip netns del $n; done; "
+        "for b in $(ip -o link show type bridge | sed -n 's/^[0-9]*: \\(enkb[0-9]*\\).*/\\1/p'); "
+        "do "
+        "p=${b#enkb}; [ -d /proc/$p ] || ip link del $b; done 2>/dev/null");
+  }
   static void Must(const std::string& command) {
     Output out = RunShell("(" + command + ") 2>&1");
     ASSERT_EQ(out.status, 0) << command << ": " << out.text;
