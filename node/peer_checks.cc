@@ -68,8 +68,9 @@ class Checker {
   int64_t latest_wall_us() const { return limits_.latest_wall_us; }
 };
 
-// A member list longer than this is refused (a cluster of so many nodes is far beyond any use).
-constexpr int kMaxMembers = 100000;
+// A member list longer than this is refused (every member connects to every other: a real
+// cluster of so many nodes is beyond what this design serves).
+constexpr int kMaxMembers = 10000;
 
 core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
   switch (msg.body_case()) {
