@@ -75,6 +75,13 @@ core::Result<std::unique_ptr<FileCodeStore>> FileCodeStore::Open(const std::stri
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec) return core::Status::IOError("cannot make folder " + root + ": " + ec.message());
+  // It becomes a process directory: a symlink put in its place (by anyone who may write the
+  // data directory) must not make another folder runnable.
+  if (fs::is_symlink(fs::symlink_status(root, ec))) {
+    return core::Status::FailedPrecondition(root +
+                                            " is a symbolic link: the folder of uploaded "
+                                            "code must be a folder of the node's own");
+  }
   fs::path real = fs::canonical(root, ec);
   if (ec) return core::Status::IOError("cannot open folder " + root + ": " + ec.message());
   if (::chmod(real.c_str(), 0755) != 0) return Errno("cannot set the mode of", real);

@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 
 #include <zmq.hpp>
@@ -27,12 +28,13 @@ namespace fs = std::filesystem;
 // The file at `path` as an uploaded file named `name`.
 core::Result<proto::FunctionFile> ReadUploadFile(const fs::path& path, const std::string& name) {
   std::ifstream in(path, std::ios::binary);
-  std::ostringstream data;
-  data << in.rdbuf();
-  if (!in || !data) return core::Status::IOError("--upload: cannot read " + path.string());
+  // Read whole, an empty file too (`<<` of an empty stream sets failbit).
+  std::string data(std::istreambuf_iterator<char>(in), {});
+  if (!in.is_open() || in.bad())
+    return core::Status::IOError("--upload: cannot read " + path.string());
   proto::FunctionFile f;
   f.set_path(name);
-  f.set_data(std::move(data).str());
+  f.set_data(std::move(data));
   std::error_code ec;
   auto perms = fs::status(path, ec).permissions();
   f.set_executable((perms & fs::perms::owner_exec) != fs::perms::none);

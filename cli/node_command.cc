@@ -77,6 +77,7 @@ struct NodeArgs {
   uint64_t worker_files = 1024;
   uint64_t worker_procs = 1024;
   double worker_idle_timeout = 60;
+  bool allow_upload = false;
   uint64_t max_upload_bytes = node::kDefaultMaxUploadBytes;
 };
 
@@ -283,11 +284,14 @@ int RunNode(const NodeArgs& args) {
     // The same TLS files, timeouts and caps as the gateway's.
     config.manage = config.http;
     config.manage.address = args.http_manage;
-    if (args.process_dirs.empty() || args.in_memory) {
-      return ReportError(
-          "--http-manage deploys uploaded code, which needs --process-dir and a data directory "
-          "(not --in-memory)");
+    if (!args.allow_upload) {
+      return ReportError("--http-manage deploys uploaded code, which needs --allow-upload");
     }
+  }
+  if (args.allow_upload && (args.process_dirs.empty() || args.in_memory)) {
+    return ReportError(
+        "--allow-upload runs code that clients send, which needs process functions "
+        "(--process-dir) and a data directory to keep it in (not --in-memory)");
   }
   auto security = LoadSecurity(args, config.peers);
   if (!security.ok()) return ReportError(security.status().message());
@@ -404,7 +408,7 @@ int RunNode(const NodeArgs& args) {
     }
     storage = std::move(opened.value());
     config.storage_file = (std::filesystem::path(dir) / "store.db").string();
-    config.code_dir = (std::filesystem::path(dir) / "functions").string();
+    if (args.allow_upload) config.code_dir = (std::filesystem::path(dir) / "functions").string();
   }
 
   // SIGHUP reads the access file again, on the loop's thread: blocked here, before ZeroMQ starts
@@ -658,10 +662,16 @@ int NodeMain(int argc, const char* const* argv) {
                  "repeat for more); without it, deploying a program is refused. Workers run "
                  "sandboxed: as --worker-user, with no_new_privs and the limits below "
                  "(docs/security.md, \"The sandbox\")");
+  cmd.add_flag("--allow-upload", args.allow_upload,
+               "Let clients that may deploy programs (deploy-process, with keys) send a "
+               "function's code (`enoki deploy --upload`, --http-manage): the node keeps it in "
+               "its data directory's functions/ folder and runs it as a process function. Off by "
+               "default: without it, only programs already in a --process-dir run. Needs "
+               "--process-dir and a data directory; every connection may then send messages as "
+               "large as --max-upload-bytes");
   cmd.add_option("--max-upload-bytes", args.max_upload_bytes,
-                 "The most code one `enoki deploy --upload` may send, all files together "
-                 "(suffixes: KiB, MiB...); the node keeps uploads in its data directory's "
-                 "functions/ folder (not with --in-memory), and only with --process-dir")
+                 "The most code one upload may send, all files and their paths together "
+                 "(suffixes: KiB, MiB...; with --allow-upload)")
       ->transform(CLI::AsSizeValue(false))
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30))
       ->capture_default_str();

@@ -279,8 +279,10 @@ core::Status FunctionHost::StoreUpload(proto::FunctionSpec& spec, const CodeStor
     return core::Status::InvalidArgument(process_runtime_.off);
   }
   if (process_runtime_.code == nullptr) {
-    return core::Status::InvalidArgument("node " + node_.id() +
-                                         " keeps no uploaded code (it has no data directory)");
+    return core::Status::PermissionDenied("node " + node_.id() +
+                                          " takes no uploaded code: it runs only programs already "
+                                          "on its host (an operator allows uploads with "
+                                          "enoki node --allow-upload)");
   }
   ENOKI_RETURN_IF_ERROR(ValidateName("function name", spec.name()));
   auto bytes = CheckUpload(spec.name(), spec.handler(), files, process_runtime_.max_upload_bytes);
@@ -322,12 +324,13 @@ core::Result<uint64_t> CheckUpload(const std::string& name, const std::string& h
                                            std::to_string(files.size()) + " files; a node takes " +
                                            "at most " + std::to_string(kMaxUploadFiles));
   }
-  uint64_t total = 0;
-  for (const auto& f : files) total += f.data().size();
+  uint64_t total = 0;  // paths too: they travel and are written as well
+  for (const auto& f : files) total += f.data().size() + f.path().size();
   if (total > max_bytes) {
     return core::Status::ResourceExhausted(
-        "the upload" + of + " holds " + std::to_string(total) + " bytes, over this node's limit " +
-        "of " + std::to_string(max_bytes) + " bytes (--max-upload-bytes)");
+        "the upload" + of + " holds " + std::to_string(total) +
+        " bytes (files and their paths), over this node's limit " + "of " +
+        std::to_string(max_bytes) + " bytes (--max-upload-bytes)");
   }
   std::map<std::string, bool> paths;  // path -> executable
   for (const auto& f : files) {
@@ -355,6 +358,10 @@ core::Result<uint64_t> CheckUpload(const std::string& name, const std::string& h
       }
       if (part.empty() || part == ".") {
         return core::Status::InvalidArgument(shown + " has an empty or '.' part");
+      }
+      if (part.size() > kMaxUploadNameBytes) {
+        return core::Status::InvalidArgument(shown + " has a part longer than " +
+                                             std::to_string(kMaxUploadNameBytes) + " bytes");
       }
       pos = end + 1;
     }

@@ -50,6 +50,7 @@ core::Status CheckNativeSpec(const NativeFunctions& natives, const proto::Functi
 inline constexpr uint64_t kDefaultMaxUploadBytes = 16ull << 20;
 inline constexpr size_t kMaxUploadFiles = 10000;
 inline constexpr size_t kMaxUploadPathBytes = 1024;
+inline constexpr size_t kMaxUploadNameBytes = 255;  // of one part of a path (a file system's)
 
 // Whether the upload `files` of function `name` may be stored: at most `max_bytes` in all
 // (RESOURCE_EXHAUSTED naming the size and the limit), at most kMaxUploadFiles files, each path

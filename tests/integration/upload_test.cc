@@ -27,7 +27,8 @@ using testing::NodeCluster;
 using testing::Output;
 
 // Process functions are on: an upload runs only where programs may.
-const std::vector<std::string> kProcessDir = {"--process-dir", ENOKI_TEST_FUNCTIONS};
+const std::vector<std::string> kProcessDir = {"--process-dir", ENOKI_TEST_FUNCTIONS,
+                                              "--allow-upload"};
 
 // A temporary folder that a test fills with a function's files.
 class SourceFolder {
@@ -70,6 +71,7 @@ void PythonFunction(SourceFolder& src, const std::string& version) {
                 "enoki.serve(handle)\n",
             /*executable=*/true);
   src.Write("lib.py", "def shout(s):\n    return s.upper()\n");
+  src.Write("__init__.py", "");  // an empty file travels too
   src.Write("data/note.txt", "note-" + version + "\n");
 }
 
@@ -145,6 +147,7 @@ TEST(UploadTest, APythonFolderRunsSurvivesARestartAndIsReplacedByASecondUpload) 
   fs::path code = CodeDir(cluster, "a") / "up";
   EXPECT_TRUE(fs::exists(code / "1" / "fn.py"));
   EXPECT_TRUE(fs::exists(code / "1" / "data" / "note.txt"));
+  EXPECT_TRUE(fs::exists(code / "1" / "__init__.py"));
   EXPECT_NE(fs::status(code / "1" / "fn.py").permissions() & fs::perms::owner_exec,
             fs::perms::none);
   fs::remove_all(v1.path());
@@ -196,8 +199,8 @@ TEST(UploadTest, APythonFolderRunsSurvivesARestartAndIsReplacedByASecondUpload) 
 }
 
 TEST(UploadTest, AnUploadOverTheLimitIsRefusedNamingTheLimitAndTheSize) {
-  NodeCluster cluster({"a"},
-                      {"--process-dir", ENOKI_TEST_FUNCTIONS, "--max-upload-bytes", "64KiB"});
+  NodeCluster cluster({"a"}, {"--process-dir", ENOKI_TEST_FUNCTIONS, "--allow-upload",
+                              "--max-upload-bytes", "64KiB"});
   CreateKeygroup(*cluster.Client("a"), "kg");
   std::string n = " --node " + cluster.endpoint("a");
   SourceFolder src;
@@ -212,12 +215,14 @@ TEST(UploadTest, AnUploadOverTheLimitIsRefusedNamingTheLimitAndTheSize) {
   EXPECT_NE(refused.text.find("over this node's limit of 65536 bytes (--max-upload-bytes)"),
             std::string::npos)
       << refused.text;
-  uintmax_t total = 0;
+  uintmax_t total = 0;  // every file's bytes and its path's
   for (const auto& f : fs::recursive_directory_iterator(src.path())) {
-    if (f.is_regular_file()) total += f.file_size();
+    if (f.is_regular_file()) {
+      total += f.file_size() + fs::relative(f.path(), src.path()).string().size();
+    }
   }
   EXPECT_NE(refused.text.find("holds " + std::to_string(total) + " bytes"), std::string::npos)
-      << "the size, all files together: " << refused.text;
+      << "the size, all files and paths together: " << refused.text;
   EXPECT_FALSE(fs::exists(CodeDir(cluster, "a") / "big"));
   // Far over it, over the node's largest message: the transport drops it; the client says why
   // there may be no answer.
@@ -291,7 +296,7 @@ TEST(UploadTest, AHandlerMissingFromTheUploadIsRefusedNamingIt) {
       Enoki("deploy f --runtime process --upload " + src.path() + " --handler main.py -k kg" + n);
   EXPECT_NE(missing.status, 0);
   EXPECT_NE(missing.text.find("the handler 'main.py' of function 'f' is not among the uploaded "
-                              "files (data/note.txt, fn.py, lib.py)"),
+                              "files (__init__.py, data/note.txt, fn.py, lib.py)"),
             std::string::npos)
       << missing.text;
   Output not_executable =
@@ -325,12 +330,24 @@ TEST(UploadTest, UploadsFollowTheProcessFunctionRules) {
     EXPECT_NE(off.status, 0);
     EXPECT_NE(off.text.find("process functions are off at node a"), std::string::npos) << off.text;
   }
+  {
+    // With --process-dir but not --allow-upload: the programs on the host only.
+    NodeCluster cluster({"a"}, {"--process-dir", ENOKI_TEST_FUNCTIONS});
+    CreateKeygroup(*cluster.Client("a"), "kg");
+    Output off = Enoki("deploy f --runtime process --upload " + src.path() +
+                       " --handler fn.py -k kg --node " + cluster.endpoint("a"));
+    EXPECT_NE(off.status, 0);
+    EXPECT_NE(off.text.find("node a takes no uploaded code"), std::string::npos) << off.text;
+    EXPECT_NE(Enoki("node --id b --process-dir /tmp --http-manage 127.0.0.1:0")
+                  .text.find("--http-manage deploys uploaded code, which needs --allow-upload"),
+              std::string::npos);
+  }
   // With keys: the deploy-process permission, as for any program.
   testing::KeyFolder keys({"n", "ops", "deployer"});
   std::string access = keys.AccessLines(
       {"ops ops.pub admin read:* write:* deploy-process invoke:*", "deployer deployer.pub deploy"});
-  NodeCluster cluster(
-      {"n"}, {"--key", keys.key("n"), "--access", access, "--process-dir", ENOKI_TEST_FUNCTIONS});
+  NodeCluster cluster({"n"}, {"--key", keys.key("n"), "--access", access, "--process-dir",
+                              ENOKI_TEST_FUNCTIONS, "--allow-upload"});
   auto as = [&](const std::string& who) {
     return adapters::Client(cluster.context(), cluster.endpoint("n"), milliseconds(5000), "n",
                             keys.ClientOf(who, "n"));
@@ -406,8 +423,8 @@ const char* kTinyFaasFn =
 
 TEST(TinyFaasManagementTest, UploadListLogsDeleteLikeTinyFaaS) {
   NodeCluster cluster({"a"},
-                      {"--process-dir", ENOKI_TEST_FUNCTIONS, "--http-manage", "127.0.0.1:0",
-                       "--max-upload-bytes", "256KiB"},
+                      {"--process-dir", ENOKI_TEST_FUNCTIONS, "--allow-upload", "--http-manage",
+                       "127.0.0.1:0", "--max-upload-bytes", "256KiB"},
                       /*http=*/true);
   int manage = cluster.manage_port("a");
   SourceFolder work;
@@ -501,8 +518,9 @@ TEST(TinyFaasManagementTest, WithKeysItNeedsATokenThatMayDeployProcesses) {
   std::string access =
       keys.AccessLines({"ops token:" + adapters::TokenDigest(ops) + " deploy deploy-process",
                         "viewer token:" + adapters::TokenDigest(viewer) + " deploy"});
-  NodeCluster cluster({"n"}, {"--key", keys.key("n"), "--access", access, "--process-dir",
-                              ENOKI_TEST_FUNCTIONS, "--http-manage", "127.0.0.1:0"});
+  NodeCluster cluster(
+      {"n"}, {"--key", keys.key("n"), "--access", access, "--process-dir", ENOKI_TEST_FUNCTIONS,
+              "--allow-upload", "--http-manage", "127.0.0.1:0"});
   int manage = cluster.manage_port("n");
   SourceFolder work;
   std::string zip = work.path() + "/fn.zip";
