@@ -8,6 +8,8 @@
 
 #include <openssl/evp.h>
 
+#include "node/function_host.h"
+
 namespace enoki::adapters {
 namespace {
 
@@ -38,6 +40,11 @@ core::Result<std::vector<proto::FunctionFile>> ReadZip(std::string_view bytes, u
   }
   zip_error_fini(&error);
   zip_int64_t entries = zip_get_num_entries(archive.get(), 0);
+  if (entries > static_cast<zip_int64_t>(node::kMaxUploadFiles)) {
+    return core::Status::ResourceExhausted("the zip archive holds " + std::to_string(entries) +
+                                           " entries; a node takes at most " +
+                                           std::to_string(node::kMaxUploadFiles) + " files");
+  }
   // What the archive says its files unpack to, before a byte is unpacked (a zip bomb says so or
   // lies, and then the reads below stop at the limit).
   uint64_t declared = 0;
@@ -57,7 +64,11 @@ core::Result<std::vector<proto::FunctionFile>> ReadZip(std::string_view bytes, u
   std::vector<proto::FunctionFile> files;
   uint64_t total = 0;
   for (zip_int64_t i = 0; i < entries; ++i) {
-    std::string name = zip_get_name(archive.get(), i, ZIP_FL_ENC_GUESS);
+    const char* entry = zip_get_name(archive.get(), i, ZIP_FL_ENC_GUESS);
+    if (entry == nullptr) {
+      return core::Status::InvalidArgument("zip archive with a damaged entry " + std::to_string(i));
+    }
+    std::string name = entry;
     if (name.empty() || name.back() == '/') continue;  // a folder
     zip_uint8_t os = 0;
     zip_uint32_t attributes = 0;
@@ -67,6 +78,10 @@ core::Result<std::vector<proto::FunctionFile>> ReadZip(std::string_view bytes, u
     if (os == ZIP_OPSYS_UNIX) {
       mode_t mode = attributes >> 16;
       if (S_ISDIR(mode)) continue;
+      if (S_ISLNK(mode)) {
+        return core::Status::InvalidArgument("zip archive: '" + name +
+                                             "' is a symbolic link; an upload holds files only");
+      }
       f.set_executable((mode & S_IXUSR) != 0);
     }
     std::unique_ptr<zip_file_t, FileCloser> file(zip_fopen_index(archive.get(), i, 0));

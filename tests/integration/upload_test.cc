@@ -510,6 +510,19 @@ TEST(TinyFaasManagementTest, TheCliUploadsAZipAndTheNodeRefusesOneThatEscapes) {
             std::string::npos)
       << refused.text;
   EXPECT_EQ(Enoki("invoke z" + n).text, "zip inside\n") << "the deployed version stays";
+
+  // A symbolic link in a zip (`zip -y`) is refused by name, not unpacked as a file.
+  std::string link = work.path() + "/link.zip";
+  ASSERT_EQ(testing::RunShell("python3 -c \"import zipfile\nz = zipfile.ZipFile('" + link +
+                              "', 'w')\ni = zipfile.ZipInfo('passwd')\n"
+                              "i.create_system = 3\ni.external_attr = 0o120777 << 16\n"
+                              "z.writestr(i, '/etc/passwd')\nz.writestr('bin/run', 'x')\n"
+                              "z.close()\"")
+                .status,
+            0);
+  refused = Enoki("deploy z --runtime process --upload " + link + " --handler bin/run -k kg" + n);
+  EXPECT_NE(refused.status, 0);
+  EXPECT_NE(refused.text.find("'passwd' is a symbolic link"), std::string::npos) << refused.text;
 }
 
 TEST(TinyFaasManagementTest, WithKeysItNeedsATokenThatMayDeployProcesses) {
