@@ -1,6 +1,7 @@
 // `enoki emulate SCENARIO`: runs a scenario on this host (testbed/emulation.h) and prints its
 // report (testbed/report.h); `enoki simulate SCENARIO` runs it in virtual time
-// (testbed/simulation.h); `enoki report RUN.db` prints either again later.
+// (testbed/simulation.h); `enoki run SCENARIO --cluster FILE` on nodes that are running already
+// (testbed/cluster.h); `enoki report RUN.db` prints any of them again later.
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -15,6 +16,7 @@
 #include "adapters/subprocess.h"
 #include "cli/commands.h"
 #include "testbed/calibration.h"
+#include "testbed/cluster.h"
 #include "testbed/emulation.h"
 #include "testbed/plots.h"
 #include "testbed/report.h"
@@ -33,6 +35,7 @@ struct EmulateArgs {
   bool quiet = false;
   std::string links = "auto";
   std::string calibration;  // simulate
+  std::string cluster;      // run: the cluster file
 };
 
 // The scenario of `args`, shortened by --duration if given (*time_scale: the factor).
@@ -53,7 +56,7 @@ core::Result<testbed::Scenario> LoadForRun(const EmulateArgs& args, double* time
   return scenario;
 }
 
-// The options `enoki emulate` and `enoki simulate` share.
+// The options `enoki emulate`, `enoki simulate` and `enoki run` share.
 void AddRunOptions(CLI::App* cmd, EmulateArgs& args) {
   cmd->add_option("scenario", args.file, "The scenario file (docs/scenarios.md)")->required();
   cmd->add_option("--duration", args.duration_s,
@@ -132,6 +135,36 @@ int Simulate(const EmulateArgs& args) {
       run->write_s, seconds - run->setup_s - run->run_s - run->write_s,
       static_cast<unsigned long long>(run->events),
       run->run_s > 0 ? static_cast<double>(run->events) / run->run_s : 0.0);
+  return ErrorsExit(*report);
+}
+
+int RunOnCluster(const EmulateArgs& args) {
+  testbed::ClusterOptions options;
+  auto loaded = LoadForRun(args, &options.time_scale);
+  if (!loaded.ok()) return ReportError(loaded.status().message());
+  testbed::Scenario scenario = std::move(loaded.value());
+  // What the cluster mode cannot run, and a cluster file that does not fit, before anything runs.
+  if (auto st = testbed::CheckClusterScenario(scenario); !st.ok()) {
+    return ReportError(st.message());
+  }
+  auto cluster = testbed::LoadClusterFile(args.cluster, scenario);
+  if (!cluster.ok()) return ReportError(cluster.status().message());
+  options.results_dir = args.results;
+  options.progress = !args.quiet && ::isatty(STDERR_FILENO);
+  std::printf("running %s on %zu running nodes (%s)%s\n", scenario.name.c_str(),
+              cluster->nodes.size(), args.cluster.c_str(),
+              cluster->identity.public_key.empty() ? "" : ", CURVE");
+  std::fflush(stdout);
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  auto result = testbed::RunOnCluster(scenario, *cluster, options, [] { return g_stop.load(); });
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (!result.ok()) return ReportError(result.status().message());
+  auto report = testbed::ReadReport(result->database);
+  if (!report.ok()) return ReportError(report.status().message());
+  std::printf("%s", testbed::FormatReport(*report).c_str());
+  if (result->interrupted) return 130;
   return ErrorsExit(*report);
 }
 
@@ -226,6 +259,28 @@ void AddEmulateCommand(CLI::App& app, Runner& run) {
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");
   cmd->callback([&run, args] { run = [args] { return Emulate(*args); }; });
+}
+
+void AddRunCommand(CLI::App& app, Runner& run) {
+  auto args = std::make_shared<EmulateArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "run",
+      "Run a scenario on nodes that are running already, on this host or others (the cluster "
+      "file maps the scenario's cloud and edge nodes to them: docs/real-machines.md, \"A "
+      "scenario on running nodes\"): the same set-up, workloads and replica check as `enoki "
+      "emulate`, the client nodes' callers in this process; writes a results database of the "
+      "same schema (mode cluster) that `enoki report` compares with an emulation or a "
+      "simulation. Links are not shaped (a timeline with link changes, partitions, crashes or "
+      "restarts is refused), and the nodes' traces are not fetched (no replication lag or "
+      "staleness) yet. Ctrl-C stops it cleanly (exit status 130)");
+  AddRunOptions(cmd, *args);
+  cmd->add_option(
+         "--cluster", args->cluster,
+         "The cluster file: each cloud and edge node's endpoint (and public key), and this "
+         "run's client key pair when the nodes have keys")
+      ->required();
+  cmd->add_flag("-q,--quiet", args->quiet, "No progress line");
+  cmd->callback([&run, args] { run = [args] { return RunOnCluster(*args); }; });
 }
 
 }  // namespace enoki::cli

@@ -8,7 +8,7 @@
 // keygroup converged. What differs between modes is the mode's (Driver::Mode): how a request
 // reaches a node and comes back, how a link is shaped, how a node crashes and restarts. Starting
 // and stopping the nodes, running the Env and writing the results database are the mode's entry
-// point's (Simulate, Emulate), around the run.
+// point's (Simulate, Emulate, RunOnCluster), around the run.
 #pragma once
 
 #include <deque>

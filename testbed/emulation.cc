@@ -17,9 +17,6 @@
 #include <memory>
 #include <optional>
 #include <set>
-#include <unordered_map>
-
-#include <zmq.hpp>
 
 #include "adapters/curve.h"
 #include "adapters/event_loop.h"
@@ -27,11 +24,10 @@
 #include "adapters/node_process.h"
 #include "adapters/subprocess.h"
 #include "adapters/trace_file.h"
-#include "core/random.h"
-#include "net/codec.h"
 #include "net/link_model.h"
 #include "testbed/driver.h"
 #include "testbed/emulated_links.h"
+#include "testbed/node_calls.h"
 #include "testbed/report.h"
 #include "testbed/results.h"
 #include "testbed/topology.h"
@@ -59,9 +55,7 @@ class Emulation : private Driver::Mode {
         stop_requested_(std::move(stop_requested)),
         loop_(s.seed),
         driver_(s, loop_, *this, std::move(links)),
-        peers_(Peers(s)) {
-    driver_.KeepRecent(o.progress);
-  }
+        peers_(Peers(s)) {}
 
   ~Emulation() override { StopNodes(); }
 
@@ -141,31 +135,17 @@ class Emulation : private Driver::Mode {
                                 n.endpoint);
       }
     }
-    // The driver's own requests (set-up, link changes, replica check) go over a control socket
-    // per node; the callers' over one socket per client and node, which connects now so that it
-    // is up when the workloads start, after the set-up.
+    // The driver's own requests and the callers' go over sockets of their own (NodeCalls); the
+    // callers shape their client's links here when the kernel does not.
+    calls_.emplace(s_, loop_, driver_, backend_->ShapedByCallers());
     for (auto& [id, n] : nodes_) {
-      n.control = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
-      n.control->set(zmq::sockopt::linger, 0);
-      if (s_.curve) adapters::UseClientKeys(*n.control, {driver_keys_, n.public_key});
-      n.control->connect(n.endpoint);
-      loop_.AddSocket(*n.control, [this, id = id] { OnControlReplies(id); });
+      adapters::ClientKeys keys;
+      if (s_.curve) keys = {driver_keys_, n.public_key};
+      calls_->ConnectNode(id, n.endpoint, keys);
     }
-    for (const auto& d : s_.workloads) {
-      for (const Pair& p : {Pair{d.client, d.node}, Pair{d.node, d.client}}) {
-        client_links_.try_emplace(p, ShapedByCaller(p),
-                                  core::StreamSeed(s_.seed, "link/" + p.first + "->" + p.second));
-      }
-      Pair path{d.client, d.node};
-      if (callers_.contains(path)) continue;
-      auto& socket = callers_[path];
-      socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
-      socket->set(zmq::sockopt::linger, 0);
-      socket->set(zmq::sockopt::immediate, 1);  // a node that is down refuses at once
-      if (s_.curve) adapters::UseClientKeys(*socket, {driver_keys_, nodes_.at(d.node).public_key});
-      socket->connect(backend_->CallerEndpoint(d.client, d.node));
-      loop_.AddSocket(*socket, [this, path] { OnReplies(path); });
-    }
+    calls_->ConnectCallers([this](const std::string& client, const std::string& node) {
+      return backend_->CallerEndpoint(client, node);
+    });
     return Status::Ok();
   }
 
@@ -173,9 +153,8 @@ class Emulation : private Driver::Mode {
   // is requested. Returns why the set-up failed, or that it was interrupted.
   Status Run() {
     driver_.Run();
-    Tick();
-    loop_.Run();
-    if (o_.progress) std::fprintf(stderr, "\n");
+    interrupted_ =
+        DriveOnLoop(loop_, driver_, stop_requested_, o_.progress, [this] { CheckNodesAlive(); });
     for (const auto& e : backend_->Finish()) driver_.Record("error", e);
     if (interrupted_ && driver_.phase() == Driver::Phase::kSettingUp) return Interrupted();
     return driver_.failure();
@@ -190,16 +169,7 @@ class Emulation : private Driver::Mode {
     std::string endpoint;
     std::string public_key;  // with security: curve
     std::optional<adapters::Subprocess> proc;
-    std::unique_ptr<zmq::socket_t> control;  // the driver's requests, answered on the loop
-    bool down = false;
     uint64_t starts = 0;  // a restart gets a new seed
-  };
-  // A request on its way: the node it is for, whether it left this process, and who waits for
-  // its answer.
-  struct PendingCall {
-    std::string node;
-    bool sent = false;
-    OnReply on_reply;
   };
 
   std::string LogOf(const std::string& id) const { return run_dir_ + "/logs/" + id + ".log"; }
@@ -245,14 +215,6 @@ class Emulation : private Driver::Mode {
     std::map<Pair, net::LinkSpec> links;
     for (const Pair& p : driver_.Pairs()) links[p] = driver_.Current(p);
     return links;
-  }
-  // The link a caller's own model shapes: none when the kernel shapes it.
-  net::LinkSpec ShapedByCaller(const Pair& p) const {
-    return backend_->ShapedByCallers() ? driver_.Current(p) : net::LinkSpec{};
-  }
-  // A message in flight in this process on a link that was cut meanwhile is lost.
-  bool CutInProcess(const Pair& p) const {
-    return backend_->ShapedByCallers() && driver_.Partitioned(p);
   }
 
   Status Interrupted() const { return Status::Unavailable("interrupted before the run started"); }
@@ -302,7 +264,7 @@ class Emulation : private Driver::Mode {
     auto proc = adapters::Subprocess::Start(adapters::NodeCommandLine(o), LogOf(id), where);
     if (!proc.ok()) return proc.status();
     n.proc.emplace(std::move(proc.value()));
-    n.down = false;
+    if (calls_) calls_->MarkUp(id);
     return Status::Ok();
   }
 
@@ -310,115 +272,20 @@ class Emulation : private Driver::Mode {
   // client's link (shaped here, or by netem) and the socket of that client to the node.
   void Call(const std::string& from, const std::string& node, proto::Request request,
             OnReply on_reply) override {
-    uint64_t id = next_call_++;
-    request.set_id(id);
-    request.set_to(node);
-    std::string frame;
-    net::EncodeEnvelope(request, &frame);
-    if (from.empty()) {
-      NodeProc& n = nodes_.at(node);
-      if (n.down || !n.control->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-        return on_reply(Status::Unavailable("node " + node + " is not reachable"));
-      }
-      calls_.emplace(id, PendingCall{node, true, std::move(on_reply)});
-      return;
-    }
-    Pair path{from, node};
-    TimePoint now = loop_.Now();
-    auto arrival = client_links_.at(path).Arrival(now, frame.size());
-    if (!arrival) return;  // lost on the way: the caller's timeout ends it
-    // Handed to the node ahead of its arrival, which the node waits for (net::kDeliveryLead).
-    if (backend_->ShapedByCallers()) {
-      net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &frame);
-    }
-    calls_.emplace(id, PendingCall{node, false, std::move(on_reply)});
-    loop_.Schedule(*arrival - net::kDeliveryLead - now, [this, path, id, frame = std::move(frame)] {
-      auto call = calls_.find(id);
-      if (CutInProcess(path)) {  // cut while on the way
-        calls_.erase(call);
-        return;
-      }
-      if (!callers_.at(path)->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-        OnReply on_reply = std::move(call->second.on_reply);
-        calls_.erase(call);
-        on_reply(Status::Unavailable("node " + path.second + " is not reachable"));
-        return;
-      }
-      call->second.sent = true;
-    });
-  }
-
-  // Takes the call `response` answers from those pending: nothing when none waits for it, or
-  // when another node than the one addressed answered (the call then ends with INTERNAL).
-  OnReply TakeCall(const proto::Response& response) {
-    auto it = calls_.find(response.id());
-    if (it == calls_.end()) return nullptr;
-    PendingCall call = std::move(it->second);
-    calls_.erase(it);
-    if (response.node() == call.node) return std::move(call.on_reply);
-    call.on_reply(Status::Internal("node '" + response.node() + "' answered request " +
-                                   std::to_string(response.id()) + " sent to node " + call.node +
-                                   " at " + nodes_.at(call.node).endpoint));
-    return nullptr;
-  }
-
-  // Forgets the calls `node` had received when it died: it will not answer them. Those still
-  // on their way in this process are refused when they reach its socket, or answered after a
-  // restart.
-  void DropCalls(const std::string& node) {
-    std::erase_if(calls_, [&](const auto& c) { return c.second.sent && c.second.node == node; });
-  }
-
-  // The answers to the callers of one client from one node, each over the client's link back.
-  void OnReplies(const Pair& path) {
-    const Pair back{path.second, path.first};
-    zmq::message_t msg;
-    while (callers_.at(path)->recv(msg, zmq::recv_flags::dontwait)) {
-      proto::Envelope env;
-      if (!env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || !env.has_response()) {
-        continue;
-      }
-      OnReply on_reply = TakeCall(env.response());
-      if (!on_reply) continue;
-      TimePoint now = loop_.Now();
-      // The response's way over the link starts when the node sent it, not when this loop
-      // noticed it (the same clock: CLOCK_MONOTONIC).
-      TimePoint sent = env.sent_at_ns() > 0 ? TimePoint(Duration(env.sent_at_ns())) : now;
-      auto arrival = client_links_.at(back).Arrival(std::min(sent, now), msg.size());
-      if (!arrival) continue;  // lost on the way back: the caller's timeout ends it
-      loop_.Schedule(*arrival - now, [this, back, on_reply = std::move(on_reply),
-                                      response = std::move(*env.mutable_response())] {
-        if (CutInProcess(back)) return;  // cut while on the way
-        on_reply(response);
-      });
-    }
-  }
-
-  // The answers to the driver's own requests to `node`.
-  void OnControlReplies(const std::string& node) {
-    zmq::message_t msg;
-    while (nodes_.at(node).control->recv(msg, zmq::recv_flags::dontwait)) {
-      proto::Envelope env;
-      if (!env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || !env.has_response()) {
-        driver_.Record("error", "node " + node + " sent a malformed answer");
-        continue;
-      }
-      if (OnReply on_reply = TakeCall(env.response())) on_reply(std::move(*env.mutable_response()));
-    }
+    calls_->Call(from, node, std::move(request), std::move(on_reply));
   }
 
   // Driver::Mode: a client's links are shaped by its callers (or by netem), the others by the
   // backend.
   void SetLink(const Pair& p, const net::LinkSpec& spec) override {
-    auto link = client_links_.find(p);
-    if (link != client_links_.end() && backend_->ShapedByCallers()) link->second.Set(spec);
+    calls_->SetLink(p, spec);
     backend_->SetLink(p, spec);
   }
 
   // Asks node a to shape its link to b as `spec` (the shaper), without waiting: the answer comes
   // on the loop; a node that is down gets its links when it restarts.
   void AskLink(const Pair& p, const net::LinkSpec& spec) {
-    if (nodes_.at(p.first).down) return;
+    if (calls_->down(p.first)) return;
     proto::Request r;
     r.mutable_set_link()->set_peer(p.second);
     r.mutable_set_link()->set_spec(spec.ToString());
@@ -436,50 +303,18 @@ class Emulation : private Driver::Mode {
   void Crash(const std::string& node) override {
     NodeProc& n = nodes_.at(node);
     n.proc->Kill();
-    n.down = true;
-    DropCalls(node);
+    calls_->MarkDown(node);
   }
   Status Restart(const std::string& node) override { return StartNode(node); }
-
-  // Every 50 ms: checks for a stop and for the end; while the workloads run, for nodes that died
-  // and, every second, the progress line.
-  void Tick() {
-    Driver::Phase phase = driver_.phase();
-    if (stop_requested_()) {  // first: a Ctrl-C at the terminal also ends the nodes
-      interrupted_ = phase < Driver::Phase::kChecking;
-      loop_.Stop();
-      return;
-    }
-    if (phase == Driver::Phase::kFinished) {
-      loop_.Stop();
-      return;
-    }
-    if (phase == Driver::Phase::kRunning) {
-      CheckNodesAlive();
-      if (loop_.Now() >= next_progress_) {
-        next_progress_ = loop_.Now() + std::chrono::seconds(1);
-        std::vector<double> recent = driver_.TakeRecentMs();
-        std::sort(recent.begin(), recent.end());
-        if (o_.progress) {
-          std::fprintf(stderr, "\r[%6.1fs] %zu requests, %lld errors, p50 %.2f ms (last second)   ",
-                       core::ToMillis(loop_.Now() - driver_.start()) / 1000,
-                       driver_.requests().size(), static_cast<long long>(driver_.errors()),
-                       Percentile(recent, 0.5));
-        }
-      }
-    }
-    loop_.Schedule(milliseconds(50), [this] { Tick(); });
-  }
 
   // A node that ended without a crash event is an error of the run (recorded as an `error` event
   // and said at once); it stays down, and the callers' requests to it fail from then on.
   void CheckNodesAlive() {
     for (auto& [id, n] : nodes_) {
-      if (n.down || !n.proc) continue;
+      if (calls_->down(id) || !n.proc) continue;
       std::optional<int> status = n.proc->Wait(milliseconds(0));
       if (!status) continue;
-      n.down = true;
-      DropCalls(id);
+      calls_->MarkDown(id);
       std::string what = "node " + id + " " + adapters::DescribeWaitStatus(*status) +
                          " during the run" +
                          (WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL
@@ -496,21 +331,12 @@ class Emulation : private Driver::Mode {
   std::string run_dir_;
   std::function<bool()> stop_requested_;
   std::unique_ptr<LinksBackend> backend_;
-  zmq::context_t context_{1};
   adapters::EventLoop loop_;
   Driver driver_;
   std::map<std::string, NodeProc> nodes_;               // cloud and edge nodes
   std::map<std::string, std::set<std::string>> peers_;  // of each node (testbed::Peers)
-  // The callers' sockets, by (client, node).
-  std::map<Pair, std::unique_ptr<zmq::socket_t>> callers_;
-  adapters::KeyPair driver_keys_;  // with security: curve
-  // A client's links to and from the nodes its workloads call, shaped here (unless the kernel
-  // shapes them): all its callers share each one, its rate and its order, as they share one
-  // host's link.
-  std::map<Pair, net::LinkModel> client_links_;
-  std::unordered_map<uint64_t, PendingCall> calls_;  // by the id they were sent with
-  TimePoint next_progress_{};
-  uint64_t next_call_ = 1;
+  adapters::KeyPair driver_keys_;                       // with security: curve
+  std::optional<NodeCalls> calls_;                      // once the nodes are up
   bool interrupted_ = false;
 };
 

@@ -243,6 +243,11 @@ std::string FormatReport(const Report& r) {
       out += line;
     }
   }
+  if (r.run.mode == "cluster") {
+    out +=
+        "replication lag, staleness, store operations: not measured (the cluster mode does not "
+        "fetch the nodes' traces yet)\n";
+  }
   for (const auto& k : r.replication) {
     if (k.lag_ms.count == 0) {
       out += "replication of " + k.keygroup + ": nothing applied at another replica\n";
@@ -359,6 +364,11 @@ std::string FormatComparison(const Report& a, const Report& b) {
     }
   }
   out += "(latencies in ms of the OK requests after each workload's warm-up)\n";
+  if (a.run.mode == "cluster" || b.run.mode == "cluster") {
+    out +=
+        "(a cluster run's links are the real network's, not the scenario's: the cluster mode "
+        "does not shape them yet)\n";
+  }
   for (const auto& [r, which] : {std::pair{&a, "A"}, std::pair{&b, "B"}}) {
     if (!r->errors.empty()) {
       out += which + std::string(" recorded ") + std::to_string(r->errors.size()) +

@@ -24,8 +24,8 @@ struct RunInfo {
   std::string file;
   std::string text;  // the scenario file as it was run
   uint64_t seed = 0;
-  std::string mode;     // emulate, simulate
-  std::string backend;  // shaper, netem, virtual
+  std::string mode;     // emulate, simulate, cluster
+  std::string backend;  // shaper, netem, virtual, network (cluster: not shaped)
   std::string version;
   std::string host;
   std::string started_at;  // wall clock, ISO 8601 UTC

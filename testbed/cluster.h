@@ -1,0 +1,76 @@
+// The cluster mode: runs a scenario on nodes that are running already, on this host or on others
+// (`enoki run SCENARIO --cluster CLUSTER.yaml`). A cluster file (docs/real-machines.md, "A
+// scenario on running nodes") maps each cloud and edge node of the scenario to a running node:
+// its endpoint and, when the nodes have keys, its public key, with this run's client key pair
+// (CURVE) that every node's access file admits with every permission. The client nodes' callers
+// run in this process, on one event loop, and reach the nodes over the real network (NodeCalls,
+// unshaped). Before anything runs, every node must answer its status under the scenario's name
+// for it and hold none of the scenario's keygroups. Then the same Driver as the emulation's creates
+// the keygroups, deploys the functions, runs the workloads and checks the replicas, and the run
+// writes a results database of the usual schema, mode `cluster`.
+//
+// Not yet (later slices of issue 16): links shaped on top of the real network, so a scenario
+// whose timeline changes links, partitions, crashes or restarts nodes is refused before the run;
+// the nodes' traces (the writes and kv_ops tables stay empty: no replication lag, no staleness);
+// callers on other hosts.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "adapters/curve.h"
+#include "core/status.h"
+#include "testbed/scenario.h"
+
+namespace enoki::testbed {
+
+// A running node the scenario's node of the same name is.
+struct ClusterNode {
+  std::string endpoint;    // tcp://HOST:PORT or ipc://PATH
+  std::string public_key;  // Z85; empty: the node has no keys
+};
+
+// A cluster file, read and checked against a scenario.
+struct ClusterFile {
+  std::string file;
+  std::map<std::string, ClusterNode> nodes;  // every cloud and edge node of the scenario
+  adapters::KeyPair identity;                // this run's client keys (empty without keys)
+  // The keys of the connections to node `name` (none when the nodes have none).
+  adapters::ClientKeys KeysFor(const std::string& name) const;
+};
+
+// Reads the cluster file at `path` for scenario `s`. Every error names the file, line and column
+// and the field: a field it does not know, a cloud or edge node of the scenario it does not map
+// (or a node the scenario does not have, or a client-tier one), an endpoint that does not parse,
+// a key that cannot be read, keys for some nodes but not others, node keys without an identity
+// or an identity without node keys. Key files are taken from the cluster file's folder.
+core::Result<ClusterFile> LoadClusterFile(const std::string& path, const Scenario& s);
+// The same, from text (`file` names it in errors; relative paths are taken from its folder).
+core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::string& file,
+                                           const Scenario& s);
+
+// Whether the cluster mode can run `s` now: not when its timeline has link changes, partitions,
+// heals, crashes or restarts (the error names the first and says so).
+core::Status CheckClusterScenario(const Scenario& s);
+
+struct ClusterOptions {
+  std::string results_dir;  // empty: the scenario's
+  bool progress = false;    // a progress line on stderr every second
+  double time_scale = 1;    // what Shorten returned, stored with the run
+};
+
+struct ClusterResult {
+  std::string database;  // the results database's path (ReadReport summarizes it)
+  bool interrupted = false;
+};
+
+// Checks the nodes (each answers its status as the node the cluster file says, and holds none of
+// the scenario's keygroups), then runs `scenario` on them. Stops early, cleanly, when
+// `stop_requested` (polled often) returns true. The database is
+// RESULTS/<scenario>-cluster-<UTC time>-<pid>.db.
+core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const ClusterFile& cluster,
+                                         const ClusterOptions& options,
+                                         const std::function<bool()>& stop_requested);
+
+}  // namespace enoki::testbed

@@ -1,0 +1,109 @@
+// What a run in real time against node processes shares, whoever started the nodes (the
+// emulation starts them on this host, the cluster mode finds them running): NodeCalls, the
+// requests of the driver and of the client nodes' callers, sent from this process over ZeroMQ
+// (the Call of their Driver::Mode), and DriveOnLoop, the event loop that runs the Driver until it
+// finishes or is stopped.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include <zmq.hpp>
+
+#include "adapters/curve.h"
+#include "adapters/event_loop.h"
+#include "net/link_model.h"
+#include "testbed/driver.h"
+#include "testbed/scenario.h"
+
+namespace enoki::testbed {
+
+// The requests of a run to its nodes: the driver's own (set-up, link changes, replica check) over
+// a control socket per node; a client's callers' over one socket per client and node, over the
+// client's links, which this process shapes with the link model when `shape_client_links` (the
+// user-space shaper), else leaves to what lies between (netem; a real network). All on the loop's
+// thread.
+class NodeCalls {
+ public:
+  using Pair = Driver::Pair;
+
+  // `driver` gives the links as they are now and records errors; it outlives this.
+  NodeCalls(const Scenario& s, adapters::EventLoop& loop, Driver& driver, bool shape_client_links);
+  NodeCalls(const NodeCalls&) = delete;
+  NodeCalls& operator=(const NodeCalls&) = delete;
+
+  // Connects the driver's control socket to node `id` at `endpoint` (CURVE with `keys` when they
+  // are enabled). Every node is connected before the run starts.
+  void ConnectNode(const std::string& id, const std::string& endpoint,
+                   const adapters::ClientKeys& keys);
+  // Connects the callers' sockets of every workload's (client, node), to `endpoint(client, node)`
+  // with the keys of its node's control socket: up when the workloads start, after the set-up.
+  void ConnectCallers(const std::function<std::string(const std::string& client,
+                                                      const std::string& node)>& endpoint);
+
+  // Driver::Mode::Call.
+  void Call(const std::string& from, const std::string& node, proto::Request request,
+            Driver::Mode::OnReply on_reply);
+  // A client's link a -> b is now `spec` (when this process shapes it; others are the caller's).
+  void SetLink(const Pair& p, const net::LinkSpec& spec);
+
+  // Node `node` is down (crashed, or died): it will not answer the calls it received, and the
+  // driver's calls to it are refused at once until MarkUp.
+  void MarkDown(const std::string& node);
+  void MarkUp(const std::string& node) { down_.erase(node); }
+  bool down(const std::string& node) const { return down_.contains(node); }
+
+ private:
+  // A request on its way: the node it is for, whether it left this process, and who waits for
+  // its answer.
+  struct PendingCall {
+    std::string node;
+    bool sent = false;
+    Driver::Mode::OnReply on_reply;
+  };
+  struct NodeSocket {
+    std::string endpoint;
+    adapters::ClientKeys keys;
+    std::unique_ptr<zmq::socket_t> control;
+  };
+
+  // A message in flight in this process on a link that was cut meanwhile is lost.
+  bool CutInProcess(const Pair& p) const { return shape_ && driver_.Partitioned(p); }
+  // Takes the call `response` answers from those pending: nothing when none waits for it, or
+  // when another node than the one addressed answered (the call then ends with INTERNAL).
+  Driver::Mode::OnReply TakeCall(const proto::Response& response);
+  // The answers to the callers of one client from one node, each over the client's link back.
+  void OnReplies(const Pair& path);
+  // The answers to the driver's own requests to `node`.
+  void OnControlReplies(const std::string& node);
+
+  const Scenario& s_;
+  adapters::EventLoop& loop_;
+  Driver& driver_;
+  const bool shape_;
+  zmq::context_t context_{1};
+  std::map<std::string, NodeSocket> nodes_;
+  std::set<std::string> down_;
+  // The callers' sockets, by (client, node).
+  std::map<Pair, std::unique_ptr<zmq::socket_t>> callers_;
+  // A client's links to and from the nodes its workloads call: all its callers share each one,
+  // its rate and its order, as they share one host's link. Unshaped ({}) unless shape_.
+  std::map<Pair, net::LinkModel> client_links_;
+  std::unordered_map<uint64_t, PendingCall> calls_;  // by the id they were sent with
+  uint64_t next_call_ = 1;
+};
+
+// Runs `driver` (its Run called already) on `loop` until it finishes or `stop_requested` (asked
+// every 50 ms) returns true; while the workloads run, calls `while_running` every 50 ms and, with
+// `progress`, rewrites a progress line on stderr every second. Returns whether a stop ended the
+// run before its replica check started.
+bool DriveOnLoop(adapters::EventLoop& loop, Driver& driver,
+                 const std::function<bool()>& stop_requested, bool progress,
+                 const std::function<void()>& while_running);
+
+}  // namespace enoki::testbed
