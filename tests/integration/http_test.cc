@@ -284,7 +284,12 @@ TEST(HttpSlowClientsTest, AThousandSlowConnectionsLeaveALegitimateCallAnsweredWi
 }
 
 TEST(HttpSlowClientsTest, CapsPerAddressAndInAllAnswer503) {
-  NodeCluster cluster({"n"}, {"--http-max-per-address", "3", "--http-max-connections", "6"},
+  // The idle connections must stay open while the test counts them: timeouts far longer than the
+  // test (the default header timeout, 5 s, closed the first three on a busy host before the last
+  // check).
+  NodeCluster cluster({"n"},
+                      {"--http-max-per-address", "3", "--http-max-connections", "6",
+                       "--http-header-timeout", "120", "--http-read-timeout", "120"},
                       /*http=*/true);
   DeployEcho(*cluster.Client("n"), {"echo"});
   int port = cluster.http_port("n");
