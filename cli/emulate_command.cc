@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <vector>
 
@@ -78,6 +79,25 @@ int ErrorsExit(const testbed::Report& report) {
   return 1;
 }
 
+// Runs a real-time mode (`run`, handed what says that Ctrl-C or SIGTERM asked it to stop), then
+// prints the report of the database it wrote. Exit status: 130 when interrupted, else
+// ErrorsExit's.
+template <typename Run>
+int RunAndReport(Run run) {
+  std::fflush(stdout);
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  auto result = run([] { return g_stop.load(); });
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (!result.ok()) return ReportError(result.status().message());
+  auto report = testbed::ReadReport(result->database);
+  if (!report.ok()) return ReportError(report.status().message());
+  std::printf("%s", testbed::FormatReport(*report).c_str());
+  if (result->interrupted) return 130;
+  return ErrorsExit(*report);
+}
+
 int Emulate(const EmulateArgs& args) {
   testbed::EmulateOptions options;
   auto loaded = LoadForRun(args, &options.time_scale);
@@ -96,18 +116,8 @@ int Emulate(const EmulateArgs& args) {
               links->links == testbed::Links::kNetem ? "netem in network namespaces"
                                                      : "the user-space shaper",
               links->why.c_str());
-  std::fflush(stdout);
-  std::signal(SIGINT, OnInterrupt);
-  std::signal(SIGTERM, OnInterrupt);
-  auto result = testbed::Emulate(scenario, options, [] { return g_stop.load(); });
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-  if (!result.ok()) return ReportError(result.status().message());
-  auto report = testbed::ReadReport(result->database);
-  if (!report.ok()) return ReportError(report.status().message());
-  std::printf("%s", testbed::FormatReport(*report).c_str());
-  if (result->interrupted) return 130;
-  return ErrorsExit(*report);
+  return RunAndReport(
+      [&](const std::function<bool()>& stop) { return testbed::Emulate(scenario, options, stop); });
 }
 
 int Simulate(const EmulateArgs& args) {
@@ -154,18 +164,9 @@ int RunOnCluster(const EmulateArgs& args) {
   std::printf("running %s on %zu running nodes (%s)%s\n", scenario.name.c_str(),
               cluster->nodes.size(), args.cluster.c_str(),
               cluster->identity.public_key.empty() ? "" : ", CURVE");
-  std::fflush(stdout);
-  std::signal(SIGINT, OnInterrupt);
-  std::signal(SIGTERM, OnInterrupt);
-  auto result = testbed::RunOnCluster(scenario, *cluster, options, [] { return g_stop.load(); });
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-  if (!result.ok()) return ReportError(result.status().message());
-  auto report = testbed::ReadReport(result->database);
-  if (!report.ok()) return ReportError(report.status().message());
-  std::printf("%s", testbed::FormatReport(*report).c_str());
-  if (result->interrupted) return 130;
-  return ErrorsExit(*report);
+  return RunAndReport([&](const std::function<bool()>& stop) {
+    return testbed::RunOnCluster(scenario, *cluster, options, stop);
+  });
 }
 
 int Report(const std::vector<std::string>& databases, const std::string& csv,

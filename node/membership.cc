@@ -110,11 +110,6 @@ void Membership::Start() {
   }
 }
 
-bool Membership::HasLeft() const {
-  auto it = members_.find(core_.id());
-  return it != members_.end() && it->second.left();
-}
-
 bool Membership::IsPeer(const std::string& node) const {
   auto it = members_.find(node);
   return node != core_.id() && it != members_.end() && !it->second.left();
@@ -269,6 +264,8 @@ uint64_t Membership::NextVersion(const std::string& node) const {
 void Membership::UpdateDigest() {
   digest_ = MembersDigest(members_);
   peers_.SetDigest(digest_);
+  auto own = members_.find(core_.id());
+  left_ = own != members_.end() && own->second.left();
 }
 
 void Membership::SendListTo(const std::string& to) { SendList(to); }

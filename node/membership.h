@@ -40,8 +40,8 @@ class Membership {
   // every member to the PeerTable, Replication and the Transport.
   void Start();
 
-  // Whether this node left the cluster.
-  bool HasLeft() const;
+  // Whether this node left the cluster (asked of every request: kept, not looked up).
+  bool HasLeft() const { return left_; }
   // Whether `node` is a member other than this node that has not left.
   bool IsPeer(const std::string& node) const;
   // The entry of `node`, or nullptr.
@@ -75,6 +75,7 @@ class Membership {
   void HandOn(const proto::Member& member, bool owe_catalog);
   // A version newer than the entry of `node` has (at least this node's wall clock).
   uint64_t NextVersion(const std::string& node) const;
+  // After every change of the list: the digest the pings carry, and whether this node left.
   void UpdateDigest();
   void SendList(const std::string& to);
 
@@ -83,6 +84,7 @@ class Membership {
   Replication& replication_;
   std::map<std::string, proto::Member> members_;
   uint64_t digest_ = 0;
+  bool left_ = false;
 };
 
 // The digest of a member list (in id order) as pings carry it.

@@ -3,7 +3,6 @@
 // runs it in a VM that has), a workload, and a timeline with a partition and a crash. The edge
 // keeps serving from its replica throughout; afterwards both replicas hold the same data, and the
 // results database holds every request and event.
-#include <sqlite3.h>
 
 #include <gtest/gtest.h>
 
@@ -23,6 +22,7 @@
 #include "adapters/curve.h"
 #include "testbed/emulation.h"
 #include "testbed/report.h"
+#include "tests/integration/results_query.h"
 
 namespace enoki::testbed {
 
@@ -31,21 +31,7 @@ void PrintTo(Links links, std::ostream* os) { *os << LinksName(links); }
 
 namespace {
 
-// The first column of the first row of `sql`, as text.
-std::string Query(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* s = nullptr;
-  std::string out = "<error>";
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK &&
-      sqlite3_step(s) == SQLITE_ROW) {
-    const unsigned char* text = sqlite3_column_text(s, 0);
-    out = text == nullptr ? "<null>" : reinterpret_cast<const char*>(text);
-  }
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return out;
-}
+using testing::Query;
 
 // Options for a run of this build's binary into a fresh results folder `dir` (removed first).
 EmulateOptions Options(const std::filesystem::path& dir, Links links = Links::kShaper) {

@@ -4,7 +4,6 @@
 // comparing it with an emulation of the same file. Also what is refused before anything runs: a
 // cluster file that does not fit (naming file:line and field), a scenario with a partition, a
 // node that answers under another name, a cluster that holds the scenario's keygroup already.
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -20,6 +19,7 @@
 #include "tests/integration/commands.h"
 #include "tests/integration/key_folder.h"
 #include "tests/integration/node_cluster.h"
+#include "tests/integration/results_query.h"
 
 namespace enoki {
 namespace {
@@ -32,21 +32,7 @@ using testing::Output;
 
 const std::string kScenario = std::string(ENOKI_TEST_SCENARIOS) + "/on_cluster.yaml";
 
-// The first column of the first row of `sql`, as text.
-std::string Query(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* s = nullptr;
-  std::string out = "<error>";
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK &&
-      sqlite3_step(s) == SQLITE_ROW) {
-    const unsigned char* text = sqlite3_column_text(s, 0);
-    out = text == nullptr ? "<null>" : reinterpret_cast<const char*>(text);
-  }
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return out;
-}
+using testing::Query;
 
 // A fresh folder for one test's files, removed at its end.
 class Folder {
