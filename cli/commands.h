@@ -25,6 +25,8 @@ void AddSimulateCommand(CLI::App& app, Runner& run);
 // `enoki run SCENARIO --cluster FILE` (emulate_command.cc).
 void AddRunCommand(CLI::App& app, Runner& run);
 void AddReportCommand(CLI::App& app, Runner& run);
+// `enoki cluster plan SCENARIO --hosts FILE` (cluster_command.cc).
+void AddClusterCommand(CLI::App& app, Runner& run);
 void AddKeysCommand(CLI::App& app, Runner& run);
 
 // `enoki node ARGS...`: argv[0] is "node". Parsed as an app of its own (see node_command.cc).

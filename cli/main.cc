@@ -19,8 +19,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "Enoki: stateful serverless functions from edge to cloud.\n"
       "Runs real nodes, talks to them, deploys and calls functions, emulates whole scenarios "
-      "(scenario, emulate, report), simulates them in virtual time (simulate), runs them on "
-      "nodes that are running already (run --cluster), and runs a three-node demo."};
+      "(scenario, emulate, report), simulates them in virtual time (simulate), places them on "
+      "machines (cluster plan) and runs them on nodes that are running already (run --cluster), "
+      "and runs a three-node demo."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "enoki " ENOKI_VERSION);
   // `enoki node status` and `enoki node leave` are client commands; any other `enoki node ...`
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   enoki::cli::AddEmulateCommand(app, run);
   enoki::cli::AddSimulateCommand(app, run);
   enoki::cli::AddRunCommand(app, run);
+  enoki::cli::AddClusterCommand(app, run);
   enoki::cli::AddReportCommand(app, run);
   enoki::cli::AddDemoCommand(app, run);
   enoki::cli::AddKeysCommand(app, run);

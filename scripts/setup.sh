@@ -2,8 +2,8 @@
 # Installs Enoki's build dependencies from Debian's packages: what builds the binary and the
 # package, and what `enoki` runs beside it (python3 for process functions and plots, iproute2 for
 # netem links). `--tests` also installs what the tests and benchmarks need (GoogleTest, Google
-# Benchmark, Redis, curl, wrk, nftables for the NAT test). Idempotent: packages already present
-# are skipped by apt. Needs root (or sudo).
+# Benchmark, Redis, curl, wrk, nftables for the NAT test, ansible-core and OpenSSH for the Ansible
+# deployment test). Idempotent: packages already present are skipped by apt. Needs root (or sudo).
 set -euo pipefail
 
 packages=(
@@ -18,6 +18,7 @@ packages=(
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools curl wrk nftables
+  ansible-core openssh-server openssh-client
 )
 
 for arg in "$@"; do

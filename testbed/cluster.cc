@@ -22,6 +22,7 @@
 #include "testbed/node_calls.h"
 #include "testbed/results.h"
 #include "testbed/topology.h"
+#include "testbed/yaml_errors.h"
 
 namespace enoki::testbed {
 namespace {
@@ -32,30 +33,10 @@ using Pair = Driver::Pair;
 // How long a node may take to answer its status before the run.
 constexpr auto kStatusTimeout = std::chrono::seconds(3);
 
-// "FILE:LINE:COLUMN: FIELD: MESSAGE".
+// Short for YamlError.
 Status Error(const std::string& file, const YAML::Node& at, const std::string& field,
              const std::string& message) {
-  auto mark = at.Mark();
-  std::string where = file;
-  if (mark.line >= 0) {
-    where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-  }
-  return Status::InvalidArgument(where + ": " + field + ": " + message);
-}
-
-// Map `n` holds no key but `allowed`.
-Status OnlyKeys(const std::string& file, const YAML::Node& n, const std::string& field,
-                const std::set<std::string>& allowed) {
-  if (!n.IsMap()) return Error(file, n, field, "expected a map of fields");
-  for (auto it = n.begin(); it != n.end(); ++it) {
-    std::string key = it->first.Scalar();
-    if (allowed.contains(key)) continue;
-    std::string known;
-    for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
-    return Error(file, it->first, (field.empty() ? "" : field + ".") + key,
-                 "unknown field (known: " + known + ")");
-  }
-  return Status::Ok();
+  return YamlError(file, at, field, message);
 }
 
 // tcp://HOST:PORT (a port from 1 to 65535) or ipc://PATH.
@@ -214,7 +195,7 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
   }
   ClusterFile c;
   c.file = file;
-  ENOKI_RETURN_IF_ERROR(OnlyKeys(file, root, "", {"nodes", "identity"}));
+  ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, root, "", {"nodes", "identity"}));
   YAML::Node nodes = root["nodes"];
   if (!nodes) return Error(file, root, "nodes", "missing (required)");
   if (!nodes.IsMap()) return Error(file, nodes, "nodes", "expected a map from node name to node");
@@ -233,7 +214,7 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
     }
     if (c.nodes.contains(name)) return Error(file, it->first, field, "given twice");
     const YAML::Node& n = it->second;
-    ENOKI_RETURN_IF_ERROR(OnlyKeys(file, n, field, {"endpoint", "key"}));
+    ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, n, field, {"endpoint", "key"}));
     YAML::Node endpoint = n["endpoint"];
     if (!endpoint) return Error(file, n, field + ".endpoint", "missing (required)");
     if (!endpoint.IsScalar() || !ValidEndpoint(endpoint.Scalar())) {

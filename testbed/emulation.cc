@@ -25,6 +25,7 @@
 #include "adapters/subprocess.h"
 #include "adapters/trace_file.h"
 #include "net/link_model.h"
+#include "testbed/cluster_plan.h"
 #include "testbed/driver.h"
 #include "testbed/emulated_links.h"
 #include "testbed/node_calls.h"
@@ -198,9 +199,7 @@ class Emulation : private Driver::Mode {
     driver_keys_ = *driver;
     std::ofstream access(KeysDir() + "/access");
     access << "# the run's driver and callers\n"
-           << "driver " << driver->public_key
-           << " admin read:* write:* deploy-process invoke:* control keygroups=999999999 "
-              "functions=999999999 workers=999999999 concurrency=999999999\n";
+           << RunAccessLine("driver", driver->public_key) << "\n";
     if (!access.flush()) return Status::IOError("cannot write " + KeysDir() + "/access");
     return Status::Ok();
   }

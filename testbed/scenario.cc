@@ -1,6 +1,7 @@
 // Reading and validating scenario files (YAML), with file:line:column errors.
 #include "testbed/scenario.h"
 #include "testbed/topology.h"
+#include "testbed/yaml_errors.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -30,12 +31,7 @@ class Reader {
   explicit Reader(std::string file) : file_(std::move(file)) {}
 
   Status Error(const YAML::Node& at, const std::string& field, const std::string& message) const {
-    auto mark = at.Mark();
-    std::string where = file_;
-    if (mark.line >= 0) {
-      where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-    }
-    return Status::InvalidArgument(where + ": " + field + ": " + message);
+    return YamlError(file_, at, field, message);
   }
 
   // `n` must be a map whose keys are all in `allowed`; `required` must be there.

@@ -2,14 +2,19 @@
 // with its own address (10.X.Y.i/24, X.Y from this process's id), and this process's namespace
 // with one more address on the bridge (.254) to reach them as a client. Made with `ip` and
 // removed by the destructor (the processes inside must have ended by then), or by the next run
-// if this one dies first. Needs root.
+// if this one dies first. Needs root. A host may also run an ssh server (StartSshd), for tests
+// that reach the hosts as Ansible does.
 #pragma once
 
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -57,8 +62,50 @@ class Namespaces {
     }
   }
   ~Namespaces() {
+    for (auto& [host, sshd] : sshds_) sshd.Stop();
+    if (made_sshd_dir_) RunShell("rmdir " + std::string(kSshdDir) + " 2>/dev/null");
     for (const auto& h : hosts_) RunShell("ip netns del " + Netns(h) + " 2>/dev/null");
     RunShell("ip link del " + bridge_ + " 2>/dev/null");
+  }
+
+  // Why a test cannot run ssh servers here (on top of Unavailable()), or empty when it can.
+  static std::string SshdUnavailable() {
+    if (RunShell("test -x /usr/sbin/sshd && command -v ssh-keygen >/dev/null").status != 0) {
+      return "needs openssh-server and openssh-client (scripts/setup.sh --tests)";
+    }
+    return "";
+  }
+  // Starts an ssh server (the system's sshd, with a config of its own in `dir`) in `host`'s
+  // namespace on its address, port 22: host key `dir`/ssh_host_key, root may log in with the keys
+  // of `dir`/authorized_keys only (the test makes these files), log `dir`/sshd-HOST.log. Waits
+  // (up to 5 s) until it accepts connections; a failure is a test failure. The destructor stops
+  // it (sessions it opened end with their clients).
+  void StartSshd(const std::string& host, const std::string& dir) {
+    if (!std::filesystem::exists(kSshdDir)) {
+      std::filesystem::create_directories(kSshdDir);  // sshd's privilege separation folder
+      made_sshd_dir_ = true;
+    }
+    std::string config = dir + "/sshd-" + host + ".conf";
+    std::ofstream(config) << "ListenAddress " << Address(host) << ":22\n"
+                          << "HostKey " << dir << "/ssh_host_key\n"
+                          << "AuthorizedKeysFile " << dir << "/authorized_keys\n"
+                          << "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+                          << "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+                          << "PidFile none\nSubsystem sftp internal-sftp\nLogLevel ERROR\n";
+    std::vector<std::string> argv = Exec(host);
+    for (std::string a : {"/usr/sbin/sshd", "-D", "-e", "-f", config.c_str()}) argv.push_back(a);
+    auto p = adapters::Subprocess::Start(argv, dir + "/sshd-" + host + ".log");
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    sshds_.emplace_back(host, std::move(*p));
+    for (int i = 0; i < 50; ++i) {
+      if (RunShell("timeout 1 bash -c '</dev/tcp/" + Address(host) + "/22' 2>/dev/null").status ==
+          0) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "sshd in " << host << " does not accept connections; its log: " << dir << "/sshd-"
+           << host << ".log";
   }
 
   std::string Address(const std::string& host) const {
@@ -127,8 +174,12 @@ class Namespaces {
     ASSERT_EQ(out.status, 0) << command << ": " << out.text;
   }
 
+  static constexpr const char* kSshdDir = "/run/sshd";
+
   std::vector<std::string> hosts_;
-  std::string ip_;  // the path of `ip` (a process started without a shell needs it)
+  std::vector<std::pair<std::string, adapters::Subprocess>> sshds_;
+  bool made_sshd_dir_ = false;  // it made kSshdDir, which the destructor removes
+  std::string ip_;              // the path of `ip` (a process started without a shell needs it)
   std::string subnet_;
   std::string bridge_;
 };
