@@ -69,9 +69,9 @@ core::Result<PlanHost> ParseHost(const std::string& file, const std::string& nam
   YAML::Node address = n["address"];
   if (!address) return YamlError(file, n, field + ".address", "missing (required)");
   if (!address.IsScalar() || !PlainText(address.Scalar()) ||
-      address.Scalar().find('/') != std::string::npos) {
+      address.Scalar().find_first_of("/:[]") != std::string::npos) {
     return YamlError(file, address, field + ".address",
-                     "expected a host name or an IP address (IPv6 in brackets: [2001:db8::1])");
+                     "expected a host name or an IPv4 address (nodes listen on IPv4 only)");
   }
   h.address = address.Scalar();
   if (YAML::Node tiers = n["tiers"]) {

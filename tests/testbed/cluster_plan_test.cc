@@ -110,7 +110,7 @@ TEST(ClusterPlanTest, ABadHostsFileIsRefusedNamingFileLineAndField) {
       {"hosts:\n  vm: {address: 10.0.0.1, vars: {ansible_host: 10.0.0.9}}\n",
        "h.yaml:2:34: hosts.vm.vars.ansible_host: set by the plan"},
       {"hosts:\n  vm: {address: 'tcp://10.0.0.1'}\n",
-       "h.yaml:2:17: hosts.vm.address: expected a host name or an IP address"},
+       "h.yaml:2:17: hosts.vm.address: expected a host name or an IPv4 address"},
       {"hosts:\n  vm: {address: 10.0.0.1}\nplace: {e9: vm}\n",
        "h.yaml:3:9: place.e9: the scenario (p.yaml) has no node e9"},
       {"hosts:\n  vm: {address: 10.0.0.1}\nplace: {c: vm}\n",
