@@ -246,6 +246,9 @@ core::Status Authorize(const std::string& client, const Permissions& p, const pr
     case proto::Request::kSetLink:
       if (p.control) return core::Status::Ok();
       return Denied(client, "change links", "control");
+    case proto::Request::kMeasureRtt:
+      if (p.control) return core::Status::Ok();
+      return Denied(client, "measure round trips", "control");
     case proto::Request::kJoin:
       // A node joins as itself: the name it has in this file.
       if (!p.join) return Denied(client, "join the cluster", "join");

@@ -165,10 +165,11 @@ core::Status Client::DeployFunction(const proto::FunctionSpec& spec,
   return Call(std::move(r)).status();
 }
 
-core::Status Client::SetLink(const std::string& peer, const std::string& spec) {
+core::Status Client::SetLink(const std::string& peer, const std::string& spec, bool over_network) {
   proto::Request r;
   r.mutable_set_link()->set_peer(peer);
   r.mutable_set_link()->set_spec(spec);
+  r.mutable_set_link()->set_over_network(over_network);
   return Call(std::move(r)).status();
 }
 

@@ -44,8 +44,9 @@ class Client {
   core::Status AddReplica(const std::string& keygroup, const std::string& node);
   core::Status RemoveReplica(const std::string& keygroup, const std::string& node);
 
-  // Emulation: the node's link to `peer` becomes `spec` (LinkSpec's text form).
-  core::Status SetLink(const std::string& peer, const std::string& spec);
+  // Emulation: the node's link to `peer` becomes `spec` (LinkSpec's text form); `over_network`:
+  // SetLinkRequest.over_network.
+  core::Status SetLink(const std::string& peer, const std::string& spec, bool over_network = false);
   // Deploys `spec`; with `files`, runtime process runs them from the node's copy, the handler
   // being a path among them (`enoki deploy --upload`).
   core::Status DeployFunction(const proto::FunctionSpec& spec,

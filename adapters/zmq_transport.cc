@@ -78,7 +78,7 @@ core::Status ZmqTransport::Start() {
       return core::Status::InvalidArgument("peer " + id + " at '" + endpoint + "': " + e.what());
     }
   }
-  for (const auto& [peer, spec] : options_.links) ENOKI_RETURN_IF_ERROR(SetLink(peer, spec));
+  for (const auto& [peer, spec] : options_.links) ENOKI_RETURN_IF_ERROR(SetLink(peer, spec, true));
   return core::Status::Ok();
 }
 
@@ -113,7 +113,8 @@ core::Status ZmqTransport::SetClients(const std::map<std::string, AccessEntry>& 
   return core::Status::Ok();
 }
 
-core::Status ZmqTransport::SetLink(const std::string& peer, const net::LinkSpec& spec) {
+core::Status ZmqTransport::SetLink(const std::string& peer, const net::LinkSpec& spec,
+                                   bool stamped) {
   if (!options_.peers.contains(peer)) {
     return core::Status::InvalidArgument("link to '" + peer + "': not a peer of " + options_.self);
   }
@@ -124,6 +125,7 @@ core::Status ZmqTransport::SetLink(const std::string& peer, const net::LinkSpec&
     link->second.model = net::LinkModel({}, loop_.Rng()());
   }
   link->second.model.Set(spec);
+  link->second.lead = stamped ? net::kDeliveryLead : core::Duration(0);
   return core::Status::Ok();
 }
 
@@ -312,7 +314,9 @@ void ZmqTransport::ServeSetLink(const net::ClientId& client, const proto::Reques
   response.set_id(request.id());
   response.set_served_by(options_.self);
   auto spec = net::LinkSpec::Parse(request.set_link().spec());
-  core::Status st = spec.ok() ? SetLink(request.set_link().peer(), *spec) : spec.status();
+  core::Status st =
+      spec.ok() ? SetLink(request.set_link().peer(), *spec, !request.set_link().over_network())
+                : spec.status();
   if (!st.ok()) {
     response.set_code(net::CodeToWire(st.code()));
     response.set_error(st.message());
@@ -379,11 +383,13 @@ bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& m
     ++shaper_drops_;
     return true;  // lost on the way, as far as the sender can tell
   }
-  net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &buffer_);
+  if (l.lead > core::Duration(0)) {
+    net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &buffer_);
+  }
   l.held.emplace_back(*arrival, buffer_);
   if (!l.timer_set) {
     l.timer_set = true;
-    loop_.Schedule(*arrival - net::kDeliveryLead - loop_.Now(), [this, to] { ReleaseDue(to); });
+    loop_.Schedule(*arrival - l.lead - loop_.Now(), [this, to] { ReleaseDue(to); });
   }
   return true;
 }
@@ -394,14 +400,13 @@ void ZmqTransport::ReleaseDue(const std::string& peer) {
   ShapedLink& l = link->second;
   l.timer_set = false;
   auto now = loop_.Now();
-  while (!l.held.empty() && l.held.front().first - net::kDeliveryLead <= now) {
+  while (!l.held.empty() && l.held.front().first - l.lead <= now) {
     if (l.model.spec().cut || !SendFrame(peer, l.held.front().second)) ++shaper_drops_;
     l.held.pop_front();
   }
   if (!l.held.empty()) {
     l.timer_set = true;
-    loop_.Schedule(l.held.front().first - net::kDeliveryLead - now,
-                   [this, peer] { ReleaseDue(peer); });
+    loop_.Schedule(l.held.front().first - l.lead - now, [this, peer] { ReleaseDue(peer); });
   }
 }
 

@@ -17,6 +17,8 @@
 // link (SetLink, ZmqTransportOptions::links) wait on the event loop's timers until shortly
 // (kDeliveryLead) before the link model says they arrive, then go out over loopback stamped with
 // that time (Envelope.deliver_at_ns); a receiving transport holds a stamped message until then.
+// A link to a peer on another host (SetLink with stamped false: the cluster mode, on top of a
+// real network) sends at the arrival time instead, unstamped: the two hosts' clocks differ.
 // Every response carries the time it was sent (Envelope.sent_at_ns), for emulated clients.
 //
 // Security (ZmqTransportOptions::security): the listen endpoint speaks CURVE only, and ZAP
@@ -88,7 +90,11 @@ class ZmqTransport : public net::Transport {
   // the link model draws (delay, jitter, rate), dropped as its loss or a cut says, and sent in
   // order. Messages already held keep their time, but one that is due (within kDeliveryLead)
   // while the link is cut is dropped. A peer without a link gets its messages at once.
-  [[nodiscard]] core::Status SetLink(const std::string& peer, const net::LinkSpec& spec);
+  // `stamped`: the peer shares this host's monotonic clock (emulation), so messages leave
+  // kDeliveryLead ahead of their arrival, stamped with it; else (a peer on another host) they
+  // leave at their arrival time.
+  [[nodiscard]] core::Status SetLink(const std::string& peer, const net::LinkSpec& spec,
+                                     bool stamped);
   // With security: the clients admitted from now on, and what each may do (the access file read
   // again). A client's open connection keeps its name: it gets the new permissions, or nothing
   // when it is gone. Fails, changing nothing, when two keys collide.
@@ -134,6 +140,7 @@ class ZmqTransport : public net::Transport {
     net::LinkModel model;
     std::deque<std::pair<core::TimePoint, std::string>> held;  // arrival time, frame; in order
     bool timer_set = false;
+    core::Duration lead{0};  // how long before its arrival a message leaves (0: unstamped)
   };
 
   zmq::context_t& context_;

@@ -153,12 +153,12 @@ int RunOnCluster(const EmulateArgs& args) {
   auto loaded = LoadForRun(args, &options.time_scale);
   if (!loaded.ok()) return ReportError(loaded.status().message());
   testbed::Scenario scenario = std::move(loaded.value());
-  // What the cluster mode cannot run, and a cluster file that does not fit, before anything runs.
-  if (auto st = testbed::CheckClusterScenario(scenario); !st.ok()) {
-    return ReportError(st.message());
-  }
+  // A cluster file that does not fit, and what it cannot run, before anything runs.
   auto cluster = testbed::LoadClusterFile(args.cluster, scenario);
   if (!cluster.ok()) return ReportError(cluster.status().message());
+  if (auto st = testbed::CheckClusterScenario(scenario, *cluster); !st.ok()) {
+    return ReportError(st.message());
+  }
   options.results_dir = args.results;
   options.progress = !args.quiet && ::isatty(STDERR_FILENO);
   std::printf("running %s on %zu running nodes (%s)%s\n", scenario.name.c_str(),
@@ -271,9 +271,11 @@ void AddRunCommand(CLI::App& app, Runner& run) {
       "scenario on running nodes\"): the same set-up, workloads and replica check as `enoki "
       "emulate`, the client nodes' callers in this process; writes a results database of the "
       "same schema (mode cluster) that `enoki report` compares with an emulation or a "
-      "simulation. Links are not shaped (a timeline with link changes, partitions, crashes or "
-      "restarts is refused), and the nodes' traces are not fetched (no replication lag or "
-      "staleness) yet. Ctrl-C stops it cleanly (exit status 130)");
+      "simulation. Before the run it measures each talking pair's round trip, and the links are "
+      "shaped on top of the network (the nodes' shapers, and this process for the clients'), "
+      "so that each has the scenario's delay; a crash or restart needs the cluster file's "
+      "command for it. The nodes' traces are not fetched (no replication lag or staleness) "
+      "yet. Ctrl-C stops it cleanly (exit status 130)");
   AddRunOptions(cmd, *args);
   cmd->add_option(
          "--cluster", args->cluster,

@@ -1,6 +1,9 @@
 // The Enoki node: start-up, and the routing of requests and peer messages to its protocols.
 #include "node/node.h"
 
+#include <algorithm>
+#include <set>
+
 #include <google/protobuf/descriptor.h>
 
 namespace enoki::node {
@@ -296,6 +299,8 @@ void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool fo
     }
     case proto::Request::kLeave:
       return DispatchLeave(std::move(request), forwarded, std::move(response), std::move(done));
+    case proto::Request::kMeasureRtt:
+      return MeasureRtt(request.measure_rtt(), std::move(response), std::move(done));
     case proto::Request::kSetLink:
       return core_.Fail(done, std::move(response),
                         core::Status::InvalidArgument(
@@ -305,6 +310,49 @@ void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool fo
   }
   core_.Fail(done, std::move(response),
              core::Status::InvalidArgument("request names no operation"));
+}
+
+void Node::MeasureRtt(const proto::MeasureRttRequest& request, proto::Response&& response,
+                      Done done) {
+  constexpr uint32_t kMaxProbes = 100;
+  if (request.probes() < 1 || request.probes() > kMaxProbes) {
+    return core_.Fail(done, std::move(response),
+                      core::Status::InvalidArgument("measure_rtt: probes must be 1 to " +
+                                                    std::to_string(kMaxProbes) + ", not " +
+                                                    std::to_string(request.probes())));
+  }
+  std::vector<std::string> peers(request.peers().begin(), request.peers().end());
+  if (peers.empty()) {
+    return core_.Fail(done, std::move(response),
+                      core::Status::InvalidArgument("measure_rtt names no peer"));
+  }
+  std::set<std::string> seen;
+  for (const auto& p : peers) {
+    if (!peers_.Contains(p)) {
+      return core_.Fail(done, std::move(response),
+                        core::Status::InvalidArgument("measure_rtt: '" + p +
+                                                      "' is not a peer of node " + core_.id()));
+    }
+    if (!seen.insert(p).second) {
+      return core_.Fail(done, std::move(response),
+                        core::Status::InvalidArgument("measure_rtt names peer " + p + " twice"));
+    }
+  }
+  peers_.Measure(peers, static_cast<int>(request.probes()),
+                 [this, peers, response = std::move(response),
+                  done = std::move(done)](PeerTable::RttSamples samples) mutable {
+                   for (const auto& p : peers) {
+                     std::vector<double>& rtts = samples[p];
+                     proto::PeerRtt* out = response.mutable_rtts()->add_peers();
+                     out->set_node(p);
+                     out->set_answered(static_cast<uint32_t>(rtts.size()));
+                     if (rtts.empty()) continue;
+                     std::sort(rtts.begin(), rtts.end());
+                     out->set_min_ms(rtts.front());
+                     out->set_median_ms(rtts[rtts.size() / 2]);
+                   }
+                   core_.Complete(done, std::move(response));
+                 });
 }
 
 void Node::DispatchItemOp(proto::Request&& request, bool forwarded, proto::Response&& response,
@@ -454,7 +502,7 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
     case proto::PeerMessage::kMembers:
       return membership_.OnMembers(from, msg.members());
     case proto::PeerMessage::kPong:
-      return peers_.OnPong(*peer, msg.pong(), now);
+      return peers_.OnPong(from, *peer, msg.pong(), now);
     case proto::PeerMessage::BODY_NOT_SET:
       return;
   }

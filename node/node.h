@@ -134,6 +134,8 @@ class Node : public net::MessageHandler {
   // Runs a request from a client (`caller`), a function or (`forwarded`) another node (both
   // with an unnamed caller).
   void Dispatch(proto::Request&& request, const net::Caller& caller, bool forwarded, Done done);
+  // A MeasureRttRequest (the test bed's): answered when the peer table has measured.
+  void MeasureRtt(const proto::MeasureRttRequest& request, proto::Response&& response, Done done);
   // An item operation: here on a ready replica, else at the nearest one.
   void DispatchItemOp(proto::Request&& request, bool forwarded, proto::Response&& response,
                       Done done);

@@ -16,15 +16,49 @@ void PeerTable::Start() {
   core_.After(std::chrono::milliseconds(0), [this] { OnPingTick(); });
 }
 
+void PeerTable::SendPing(const std::string& peer, core::TimePoint now) {
+  proto::PeerMessage msg;
+  // The nonce is the time it was sent: the pong gives the round trip.
+  msg.mutable_ping()->set_nonce(static_cast<uint64_t>(now.time_since_epoch().count()));
+  msg.mutable_ping()->set_members_digest(digest_);
+  core_.Send(peer, std::move(msg));
+}
+
 void PeerTable::OnPingTick() {
   auto now = core_.env().Now();
-  for (const auto& [peer_id, peer] : peers_) {
-    proto::PeerMessage msg;
-    msg.mutable_ping()->set_nonce(static_cast<uint64_t>(now.time_since_epoch().count()));
-    msg.mutable_ping()->set_members_digest(digest_);
-    core_.Send(peer_id, std::move(msg));
-  }
+  for (const auto& [peer_id, peer] : peers_) SendPing(peer_id, now);
   core_.After(core_.options().ping_interval, [this] { OnPingTick(); });
+}
+
+void PeerTable::Measure(const std::vector<std::string>& peers, int probes,
+                        std::function<void(RttSamples)> done) {
+  constexpr auto kProbeInterval = std::chrono::milliseconds(10);
+  constexpr auto kLastPongWait = std::chrono::seconds(1);
+  uint64_t id = next_measurement_++;
+  Measurement m{id, core_.env().Now(), probes, {}, std::move(done)};
+  for (const auto& p : peers) m.samples[p];
+  measurements_.push_back(std::move(m));
+  for (int k = 0; k < probes; ++k) {
+    core_.After(k * kProbeInterval, [this, peers] {
+      auto now = core_.env().Now();
+      for (const auto& p : peers) {
+        if (peers_.contains(p)) SendPing(p, now);
+      }
+    });
+  }
+  core_.After((probes - 1) * kProbeInterval + kLastPongWait, [this, id] { Finish(id); });
+}
+
+void PeerTable::Finish(uint64_t id) {
+  // A measurement that finished early is gone when its last timer fires.
+  for (auto it = measurements_.begin(); it != measurements_.end(); ++it) {
+    if (it->id != id) continue;
+    auto done = std::move(it->done);
+    auto samples = std::move(it->samples);
+    measurements_.erase(it);
+    done(std::move(samples));
+    return;
+  }
 }
 
 void PeerTable::OnPing(const std::string& from, const proto::Ping& ping) {
@@ -35,10 +69,22 @@ void PeerTable::OnPing(const std::string& from, const proto::Ping& ping) {
 
 void PeerTable::SetDigest(uint64_t digest) { digest_ = digest; }
 
-void PeerTable::OnPong(Peer& peer, const proto::Pong& pong, core::TimePoint now) {
+void PeerTable::OnPong(const std::string& from, Peer& peer, const proto::Pong& pong,
+                       core::TimePoint now) {
   auto sent = core::TimePoint(core::Duration(static_cast<int64_t>(pong.nonce())));
   double rtt = core::ToMillis(now - sent);
-  if (rtt >= 0) peer.rtt_ms = peer.rtt_ms < 0 ? rtt : 0.8 * peer.rtt_ms + 0.2 * rtt;
+  if (rtt < 0) return;
+  peer.rtt_ms = peer.rtt_ms < 0 ? rtt : 0.8 * peer.rtt_ms + 0.2 * rtt;
+  std::vector<uint64_t> complete;
+  for (auto& m : measurements_) {
+    auto samples = m.samples.find(from);
+    if (samples == m.samples.end() || sent < m.since) continue;
+    samples->second.push_back(rtt);
+    bool all = true;
+    for (const auto& [_, s] : m.samples) all &= s.size() >= size_t(m.probes);
+    if (all) complete.push_back(m.id);
+  }
+  for (uint64_t id : complete) Finish(id);
 }
 
 bool PeerTable::IsLive(const Peer& peer, core::TimePoint now) const {

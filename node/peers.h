@@ -4,6 +4,8 @@
 // time. Forwarding and joining ask it for the nearest replicas of a keygroup.
 #pragma once
 
+#include <functional>
+#include <list>
 #include <map>
 #include <string>
 #include <vector>
@@ -41,8 +43,15 @@ class PeerTable {
   bool IsLive(const Peer& peer, core::TimePoint now) const;
   // Every peer (member but this node), by id.
   const std::map<std::string, Peer>& peers() const { return peers_; }
+  // Measures the round trips to `peers` (members, each once) now: `probes` pings to each, one
+  // every 10 ms; calls `done` with the round trips (ms) of every pong of a ping sent since (a
+  // regular ping's too), once each peer has answered `probes` of them or a second after the last
+  // probe. Several measurements may run at once.
+  using RttSamples = std::map<std::string, std::vector<double>>;
+  void Measure(const std::vector<std::string>& peers, int probes,
+               std::function<void(RttSamples)> done);
   void OnPing(const std::string& from, const proto::Ping& ping);
-  void OnPong(Peer& from, const proto::Pong& pong, core::TimePoint now);
+  void OnPong(const std::string& from, Peer& peer, const proto::Pong& pong, core::TimePoint now);
   // Replicas of `meta` other than this node that are peers, nearest first: live ones
   // (heard from lately) by round-trip time, then the others.
   std::vector<std::string> NearestReplicas(const proto::KeygroupMeta& meta) const;
@@ -50,10 +59,24 @@ class PeerTable {
   std::vector<std::string> Nearest(const std::vector<std::string>& ids) const;
 
  private:
+  // A measurement of round trips under way.
+  struct Measurement {
+    uint64_t id = 0;
+    core::TimePoint since;  // pongs of pings sent from then on count
+    int probes = 0;
+    RttSamples samples;  // a (possibly empty) list for every peer measured
+    std::function<void(RttSamples)> done;
+  };
+
   void OnPingTick();
+  void SendPing(const std::string& peer, core::TimePoint now);
+  // Ends measurement `id` (calls its `done`) if it is still under way.
+  void Finish(uint64_t id);
 
   Core& core_;
   std::map<std::string, Peer> peers_;
+  std::list<Measurement> measurements_;
+  uint64_t next_measurement_ = 1;
   uint64_t digest_ = 0;
 };
 

@@ -18,6 +18,8 @@
 
 #include "adapters/client.h"
 #include "adapters/event_loop.h"
+#include "adapters/subprocess.h"
+#include "testbed/cluster_network.h"
 #include "testbed/driver.h"
 #include "testbed/node_calls.h"
 #include "testbed/results.h"
@@ -58,48 +60,49 @@ std::string KeyPath(const std::string& file, const std::string& name) {
   return (std::filesystem::path(file).parent_path() / p).string();
 }
 
-std::string EventName(const TimelineEvent& e) {
-  switch (e.kind) {
-    case TimelineEvent::Kind::kLink:
-      return "a link change (" + e.link.a + " - " + e.link.b + ")";
-    case TimelineEvent::Kind::kPartition:
-      return "a partition";
-    case TimelineEvent::Kind::kHeal:
-      return "a heal";
-    case TimelineEvent::Kind::kCrash:
-      return "a crash of " + e.node;
-    case TimelineEvent::Kind::kRestart:
-      return "a restart of " + e.node;
-    case TimelineEvent::Kind::kPhase:
-      return "a phase";
-  }
-  return "an event";
+// How long a crash or restart command may run before it is killed (an error of the run).
+constexpr auto kCommandTimeout = std::chrono::seconds(60);
+
+bool IsClient(const Scenario& s, const std::string& node) {
+  return s.FindNode(node)->tier == Tier::kClient;
 }
 
 // One run on running nodes: the mode of its Driver.
 class ClusterRun : private Driver::Mode {
  public:
+  // `links`: the scenario's; `rtts`: the network's round trips under them, on top of which the
+  // links are shaped. Crash and restart commands write to `command_log`.
   ClusterRun(const Scenario& s, const ClusterFile& cluster, const ClusterOptions& o,
-             std::map<Pair, net::LinkSpec> links, std::function<bool()> stop_requested)
-      : cluster_(cluster),
+             std::map<Pair, net::LinkSpec> links, std::map<Pair, RoundTrip> rtts,
+             std::string command_log, std::function<bool()> stop_requested)
+      : s_(s),
+        cluster_(cluster),
         o_(o),
+        rtts_(std::move(rtts)),
+        command_log_(std::move(command_log)),
         stop_requested_(std::move(stop_requested)),
         loop_(s.seed),
         driver_(s, loop_, *this, std::move(links)),
-        // Nothing is shaped here: the callers' links are the network's.
-        calls_(s, loop_, driver_, false) {
+        calls_(s, loop_, driver_, NodeCalls::ClientLinks::kOverNetwork) {
     for (const auto& [id, n] : cluster.nodes)
       calls_.ConnectNode(id, n.endpoint, cluster.KeysFor(id));
     calls_.ConnectCallers([this](const std::string&, const std::string& node) {
       return cluster_.nodes.at(node).endpoint;
     });
+    // The callers' links as they start, on top of the network (the nodes' are shaped already).
+    for (const Pair& p : driver_.Pairs()) {
+      if (IsClient(s_, p.first) || IsClient(s_, p.second)) calls_.SetLink(p, OnTop(p));
+    }
   }
 
   // Runs the driver until it finishes or a stop is requested. Returns why the set-up failed, or
   // that it was interrupted.
   Status Run() {
     driver_.Run();
-    interrupted_ = DriveOnLoop(loop_, driver_, stop_requested_, o_.progress, nullptr);
+    interrupted_ = DriveOnLoop(loop_, driver_, stop_requested_, o_.progress,
+                               [this] { PollCommands(std::chrono::milliseconds(0)); });
+    // A command still running has its time to end (the replica check may have been quick).
+    PollCommands(kCommandTimeout);
     if (interrupted_ && driver_.phase() == Driver::Phase::kSettingUp) {
       return Status::Unavailable("interrupted before the run started");
     }
@@ -110,29 +113,98 @@ class ClusterRun : private Driver::Mode {
   const Driver& driver() const { return driver_; }
 
  private:
+  // A crash or restart command under way.
+  struct Command {
+    std::string node, what;  // what: crash or restart
+    adapters::Subprocess process;
+    std::chrono::steady_clock::time_point started;
+  };
+
+  // Link a -> b as `driver_` has it now, on top of the network.
+  net::LinkSpec OnTop(const Pair& p) const {
+    auto rtt = rtts_.find(p);
+    net::LinkSpec spec = driver_.Current(p);
+    return rtt == rtts_.end() ? spec : OnTopOf(spec, rtt->second);
+  }
+
   // Driver::Mode: every request from this process, straight to the node's endpoint.
   void Call(const std::string& from, const std::string& node, proto::Request request,
             OnReply on_reply) override {
     calls_.Call(from, node, std::move(request), std::move(on_reply));
   }
-  // CheckClusterScenario refused every timeline event that would come here.
+  // Driver::Mode: a client's links are shaped here, a node's by the node.
   void SetLink(const Pair& p, const net::LinkSpec&) override {
-    driver_.Record("error",
-                   "the cluster mode cannot shape link " + p.first + " -> " + p.second + " yet");
+    if (IsClient(s_, p.first) || IsClient(s_, p.second)) {
+      calls_.SetLink(p, OnTop(p));
+    } else {
+      calls_.AskLink(p, OnTop(p));
+    }
   }
+  // Driver::Mode: the node is down from now on (its command takes effect when it has run).
   void Crash(const std::string& node) override {
-    driver_.Record("error", "the cluster mode cannot crash node " + node + " yet");
+    calls_.MarkDown(node);
+    Start(node, "crash", cluster_.nodes.at(node).crash);
   }
+  // Driver::Mode: the node is up again once its command has ended well.
   Status Restart(const std::string& node) override {
-    return Status::FailedPrecondition("the cluster mode cannot restart node " + node + " yet");
+    return Start(node, "restart", cluster_.nodes.at(node).restart);
   }
 
+  Status Start(const std::string& node, const std::string& what, const std::string& command) {
+    auto process = adapters::Subprocess::Start({"/bin/sh", "-c", command}, command_log_);
+    if (!process.ok()) {
+      Status st = Status::Unavailable("cannot run the " + what + " command of node " + node + ": " +
+                                      process.status().message());
+      driver_.Record("error", st.message());
+      return st;
+    }
+    commands_.push_back({node, what, std::move(process.value()), std::chrono::steady_clock::now()});
+    return Status::Ok();
+  }
+
+  // Ends the commands that ended within `wait` (each), killing those that ran too long: each
+  // is recorded (`command` event, or `error`), and a restarted node is up again.
+  void PollCommands(std::chrono::milliseconds wait) {
+    for (auto it = commands_.begin(); it != commands_.end();) {
+      auto ran = std::chrono::steady_clock::now() - it->started;
+      std::optional<int> status =
+          it->process.Wait(std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::max(kCommandTimeout - ran, decltype(ran)(0)))));
+      ran = std::chrono::steady_clock::now() - it->started;
+      if (!status && ran < kCommandTimeout) {
+        ++it;
+        continue;
+      }
+      char took[32];
+      std::snprintf(took, sizeof took, "%.0f ms",
+                    std::chrono::duration<double, std::milli>(ran).count());
+      std::string which = "the " + it->what + " command of node " + it->node;
+      if (!status) {
+        it->process.Kill();
+        driver_.Record("error", which + " did not end in " +
+                                    std::to_string(kCommandTimeout.count()) +
+                                    " s and was killed (its output: " + command_log_ + ")");
+      } else if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+        driver_.Record("error", which + " " + adapters::DescribeWaitStatus(*status) + " after " +
+                                    took + " (its output: " + command_log_ + ")");
+      } else {
+        driver_.Record("command", which + " ended after " + took);
+        if (it->what == "restart") calls_.MarkUp(it->node);
+      }
+      it = commands_.erase(it);
+    }
+  }
+
+  const Scenario& s_;
   const ClusterFile& cluster_;
   const ClusterOptions& o_;
+  const std::map<Pair, RoundTrip> rtts_;
+  const std::string command_log_;
   std::function<bool()> stop_requested_;
   adapters::EventLoop loop_;
   Driver driver_;
   NodeCalls calls_;
+  std::vector<Command> commands_;
   bool interrupted_ = false;
 };
 
@@ -214,7 +286,7 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
     }
     if (c.nodes.contains(name)) return Error(file, it->first, field, "given twice");
     const YAML::Node& n = it->second;
-    ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, n, field, {"endpoint", "key"}));
+    ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, n, field, {"endpoint", "key", "crash", "restart"}));
     YAML::Node endpoint = n["endpoint"];
     if (!endpoint) return Error(file, n, field + ".endpoint", "missing (required)");
     if (!endpoint.IsScalar() || !ValidEndpoint(endpoint.Scalar())) {
@@ -222,7 +294,15 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
                    "'" + (endpoint.IsScalar() ? endpoint.Scalar() : std::string("...")) +
                        "' is not tcp://HOST:PORT or ipc://PATH");
     }
-    ClusterNode node{endpoint.Scalar(), ""};
+    ClusterNode node{endpoint.Scalar(), "", "", ""};
+    for (auto [name, command] : {std::pair{"crash", &node.crash}, {"restart", &node.restart}}) {
+      YAML::Node c = n[name];
+      if (!c) continue;
+      if (!c.IsScalar() || c.Scalar().empty()) {
+        return Error(file, c, field + "." + name, "expected a shell command");
+      }
+      *command = c.Scalar();
+    }
     if (YAML::Node key = n["key"]) {
       if (!key.IsScalar()) return Error(file, key, field + ".key", "expected a single value");
       std::string k = key.Scalar();
@@ -269,16 +349,20 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
   return c;
 }
 
-Status CheckClusterScenario(const Scenario& s) {
+Status CheckClusterScenario(const Scenario& s, const ClusterFile& cluster) {
   for (size_t i = 0; i < s.timeline.size(); ++i) {
     const TimelineEvent& e = s.timeline[i];
-    if (e.kind == TimelineEvent::Kind::kPhase) continue;
+    bool crash = e.kind == TimelineEvent::Kind::kCrash;
+    if (!crash && e.kind != TimelineEvent::Kind::kRestart) continue;
+    const ClusterNode& n = cluster.nodes.at(e.node);
+    if (!(crash ? n.crash : n.restart).empty()) continue;
     char at[32];
     std::snprintf(at, sizeof at, "%g s", core::ToMillis(e.at) / 1000);
-    return Status::FailedPrecondition(
-        s.file + ": timeline[" + std::to_string(i) + "] at " + at + " is " + EventName(e) +
-        ", which the cluster mode does not support yet (only phases: links are not shaped on "
-        "running nodes, and crashes and restarts are not theirs to do)");
+    const char* what = crash ? "crash" : "restart";
+    return Status::FailedPrecondition(s.file + ": timeline[" + std::to_string(i) + "] at " + at +
+                                      " is a " + what + " of " + e.node + ", but " + cluster.file +
+                                      " gives no command for it (nodes." + e.node + "." + what +
+                                      ")");
   }
   return Status::Ok();
 }
@@ -286,10 +370,21 @@ Status CheckClusterScenario(const Scenario& s) {
 core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const ClusterFile& cluster,
                                          const ClusterOptions& options,
                                          const std::function<bool()>& stop_requested) {
-  ENOKI_RETURN_IF_ERROR(CheckClusterScenario(scenario));
+  ENOKI_RETURN_IF_ERROR(CheckClusterScenario(scenario, cluster));
   auto links = LinkTable(scenario);
   if (!links.ok()) return links.status();
   ENOKI_RETURN_IF_ERROR(CheckNodes(scenario, cluster));
+  if (options.probes < 1 || options.probes > 100) {
+    return Status::InvalidArgument("probes must be 1 to 100, not " +
+                                   std::to_string(options.probes));
+  }
+  auto rtts = MeasureNetwork(scenario, cluster, *links, options.probes);
+  if (!rtts.ok()) return rtts.status();
+  std::vector<std::string> slower = SlowerThanScenario(*links, *rtts);
+  for (const auto& line : slower) std::fprintf(stderr, "enoki: warning: %s\n", line.c_str());
+  std::map<Pair, net::LinkSpec> on_top;
+  for (const auto& [p, spec] : *links) on_top[p] = OnTopOf(spec, rtts->at(p));
+  ENOKI_RETURN_IF_ERROR(ShapeNodeLinks(scenario, cluster, on_top));
   std::string dir = options.results_dir.empty() ? scenario.results : options.results_dir;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -298,13 +393,20 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
                               "-" + std::to_string(::getpid()) + ".db");
   if (!db.ok()) return db.status();
   RunInfo info{scenario.name,     scenario.file,     scenario.text,
-               scenario.seed,     "cluster",         "network",
+               scenario.seed,     "cluster",         "shaper",
                ENOKI_VERSION,     HostDescription(), UtcNow("%Y-%m-%dT%H:%M:%SZ"),
                options.time_scale};
   ClusterResult result;
   result.database = (*db)->path();
-  ClusterRun run(scenario, cluster, options, *links, stop_requested);
+  std::string command_log = result.database.substr(0, result.database.size() - 3) + ".commands.log";
+  ClusterRun run(scenario, cluster, options, *links, *rtts, command_log, stop_requested);
   Status st = run.Run();
+  // The nodes are left as they were found: unshaped (a node that is down keeps its links).
+  std::map<Pair, net::LinkSpec> unshaped;
+  for (const auto& [p, spec] : *links) unshaped[p] = {};
+  if (Status back = ShapeNodeLinks(scenario, cluster, unshaped); !back.ok()) {
+    std::fprintf(stderr, "enoki: warning: after the run: %s\n", back.message().c_str());
+  }
   if (!st.ok()) {
     db->reset();
     std::filesystem::remove(result.database, ec);
@@ -313,9 +415,12 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   result.interrupted = run.interrupted();
   std::vector<KeygroupCheck> checks;
   if (!result.interrupted) checks = run.driver().checks();
-  // The links are the network's, not the scenario's: none are recorded.
-  ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, result.interrupted, {},
-                                     run.driver().requests(), run.driver().events(), checks));
+  std::vector<EventRecord> events;
+  for (const auto& line : slower) events.push_back({0, "warning", line});
+  events.insert(events.end(), run.driver().events().begin(), run.driver().events().end());
+  ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, result.interrupted, *links,
+                                     run.driver().requests(), events, checks));
+  ENOKI_RETURN_IF_ERROR((*db)->WriteNetwork(NetworkRecords(*links, *rtts)));
   return result;
 }
 

@@ -4,15 +4,17 @@
 // its endpoint and, when the nodes have keys, its public key, with this run's client key pair
 // (CURVE) that every node's access file admits with every permission. The client nodes' callers
 // run in this process, on one event loop, and reach the nodes over the real network (NodeCalls,
-// unshaped). Before anything runs, every node must answer its status under the scenario's name
-// for it and hold none of the scenario's keygroups. Then the same Driver as the emulation's creates
-// the keygroups, deploys the functions, runs the workloads and checks the replicas, and the run
-// writes a results database of the usual schema, mode `cluster`.
+// shaped here). Before anything runs, every node must answer its status under the scenario's name
+// for it and hold none of the scenario's keygroups; then the run measures the real network's
+// round trips and has every link shaped on top of it (testbed/cluster_network.h): the nodes'
+// shapers for the links between nodes, this process for the clients'. Then the same Driver as the
+// emulation's creates the keygroups, deploys the functions, runs the workloads and the timeline
+// (link changes and partitions through the shapers, crashes and restarts through the cluster
+// file's commands) and checks the replicas, and the run writes a results database of the usual
+// schema, mode `cluster`. Afterwards, the nodes' links are unshaped again.
 //
-// Not yet (later slices of issue 16): links shaped on top of the real network, so a scenario
-// whose timeline changes links, partitions, crashes or restarts nodes is refused before the run;
-// the nodes' traces (the writes and kv_ops tables stay empty: no replication lag, no staleness);
-// callers on other hosts.
+// Not yet (later slices of issue 16): the nodes' traces (the writes and kv_ops tables stay
+// empty: no replication lag, no staleness); callers on other hosts.
 #pragma once
 
 #include <functional>
@@ -29,6 +31,9 @@ namespace enoki::testbed {
 struct ClusterNode {
   std::string endpoint;    // tcp://HOST:PORT or ipc://PATH
   std::string public_key;  // Z85; empty: the node has no keys
+  // Shell commands (sh -c, run on this host) that crash the node as SIGKILL would and start it
+  // again on its data, for the timeline's crash and restart events; empty: none given.
+  std::string crash, restart;
 };
 
 // A cluster file, read and checked against a scenario.
@@ -50,14 +55,16 @@ core::Result<ClusterFile> LoadClusterFile(const std::string& path, const Scenari
 core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::string& file,
                                            const Scenario& s);
 
-// Whether the cluster mode can run `s` now: not when its timeline has link changes, partitions,
-// heals, crashes or restarts (the error names the first and says so).
-core::Status CheckClusterScenario(const Scenario& s);
+// Whether the cluster mode can run `s` on `cluster`: not when its timeline crashes or restarts a
+// node whose crash or restart command the cluster file does not give (the error names the first
+// such event and the field).
+core::Status CheckClusterScenario(const Scenario& s, const ClusterFile& cluster);
 
 struct ClusterOptions {
   std::string results_dir;  // empty: the scenario's
   bool progress = false;    // a progress line on stderr every second
   double time_scale = 1;    // what Shorten returned, stored with the run
+  int probes = 20;          // round trips measured per pair before the run (1 to 100)
 };
 
 struct ClusterResult {
@@ -66,9 +73,11 @@ struct ClusterResult {
 };
 
 // Checks the nodes (each answers its status as the node the cluster file says, and holds none of
-// the scenario's keygroups), then runs `scenario` on them. Stops early, cleanly, when
-// `stop_requested` (polled often) returns true. The database is
-// RESULTS/<scenario>-cluster-<UTC time>-<pid>.db.
+// the scenario's keygroups), measures the network and shapes the links, then runs `scenario` on
+// them. Stops early, cleanly, when `stop_requested` (polled often) returns true. The database is
+// RESULTS/<scenario>-cluster-<UTC time>-<pid>.db; the crash and restart commands' output goes to
+// the same name with `.commands.log` for `.db`. A link whose network is slower than the scenario
+// says is said on stderr before the run and recorded as a `warning` event.
 core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const ClusterFile& cluster,
                                          const ClusterOptions& options,
                                          const std::function<bool()>& stop_requested);

@@ -108,7 +108,7 @@ class Emulation : private Driver::Mode {
         o_.links == Links::kNetem
             ? MakeNetemLinks(s_, CurrentLinks(), run_dir_)
             : MakeShaperLinks(s_, run_dir_, [this](const Pair& p, const net::LinkSpec& spec) {
-                AskLink(p, spec);
+                calls_->AskLink(p, spec);
               });
     if (!backend.ok()) return backend.status();
     backend_ = std::move(backend.value());
@@ -138,7 +138,9 @@ class Emulation : private Driver::Mode {
     }
     // The driver's own requests and the callers' go over sockets of their own (NodeCalls); the
     // callers shape their client's links here when the kernel does not.
-    calls_.emplace(s_, loop_, driver_, backend_->ShapedByCallers());
+    calls_.emplace(s_, loop_, driver_,
+                   backend_->ShapedByCallers() ? NodeCalls::ClientLinks::kSameHost
+                                               : NodeCalls::ClientLinks::kUnshaped);
     for (auto& [id, n] : nodes_) {
       adapters::ClientKeys keys;
       if (s_.curve) keys = {driver_keys_, n.public_key};
@@ -279,23 +281,6 @@ class Emulation : private Driver::Mode {
   void SetLink(const Pair& p, const net::LinkSpec& spec) override {
     calls_->SetLink(p, spec);
     backend_->SetLink(p, spec);
-  }
-
-  // Asks node a to shape its link to b as `spec` (the shaper), without waiting: the answer comes
-  // on the loop; a node that is down gets its links when it restarts.
-  void AskLink(const Pair& p, const net::LinkSpec& spec) {
-    if (calls_->down(p.first)) return;
-    proto::Request r;
-    r.mutable_set_link()->set_peer(p.second);
-    r.mutable_set_link()->set_spec(spec.ToString());
-    Call("", p.first, std::move(r), [this, p](core::Result<proto::Response> answer) {
-      if (!answer.ok()) {
-        driver_.Record("error", "cannot change link " + p.first + " -> " + p.second + ": " +
-                                    answer.status().message());
-      } else if (answer->code() != proto::OK) {
-        driver_.Record("error", "node " + p.first + " refused a link change: " + answer->error());
-      }
-    });
   }
 
   // Driver::Mode.

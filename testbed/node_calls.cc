@@ -16,8 +16,8 @@ using core::Duration;
 using core::TimePoint;
 
 NodeCalls::NodeCalls(const Scenario& s, adapters::EventLoop& loop, Driver& driver,
-                     bool shape_client_links)
-    : s_(s), loop_(loop), driver_(driver), shape_(shape_client_links) {}
+                     ClientLinks links)
+    : s_(s), loop_(loop), driver_(driver), links_(links) {}
 
 void NodeCalls::ConnectNode(const std::string& id, const std::string& endpoint,
                             const adapters::ClientKeys& keys) {
@@ -35,7 +35,7 @@ void NodeCalls::ConnectCallers(
     const std::function<std::string(const std::string&, const std::string&)>& endpoint) {
   for (const auto& d : s_.workloads) {
     for (const Pair& p : {Pair{d.client, d.node}, Pair{d.node, d.client}}) {
-      client_links_.try_emplace(p, shape_ ? driver_.Current(p) : net::LinkSpec{},
+      client_links_.try_emplace(p, shaped() ? driver_.Current(p) : net::LinkSpec{},
                                 core::StreamSeed(s_.seed, "link/" + p.first + "->" + p.second));
     }
     Pair path{d.client, d.node};
@@ -69,10 +69,13 @@ void NodeCalls::Call(const std::string& from, const std::string& node, proto::Re
   TimePoint now = loop_.Now();
   auto arrival = client_links_.at(path).Arrival(now, frame.size());
   if (!arrival) return;  // lost on the way: the caller's timeout ends it
-  // Handed to the node ahead of its arrival, which the node waits for (net::kDeliveryLead).
-  if (shape_) net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &frame);
+  // On this host, handed to the node ahead of its arrival, which the node waits for
+  // (net::kDeliveryLead).
+  bool stamp = links_ == ClientLinks::kSameHost;
+  if (stamp) net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, *arrival, &frame);
   calls_.emplace(id, PendingCall{node, false, std::move(on_reply)});
-  loop_.Schedule(*arrival - net::kDeliveryLead - now, [this, path, id, frame = std::move(frame)] {
+  Duration lead = stamp ? net::kDeliveryLead : Duration(0);
+  loop_.Schedule(*arrival - lead - now, [this, path, id, frame = std::move(frame)] {
     auto call = calls_.find(id);
     if (CutInProcess(path)) {  // cut while on the way
       calls_.erase(call);
@@ -90,7 +93,23 @@ void NodeCalls::Call(const std::string& from, const std::string& node, proto::Re
 
 void NodeCalls::SetLink(const Pair& p, const net::LinkSpec& spec) {
   auto link = client_links_.find(p);
-  if (link != client_links_.end() && shape_) link->second.Set(spec);
+  if (link != client_links_.end() && shaped()) link->second.Set(spec);
+}
+
+void NodeCalls::AskLink(const Pair& p, const net::LinkSpec& spec) {
+  if (down(p.first)) return;
+  proto::Request r;
+  r.mutable_set_link()->set_peer(p.second);
+  r.mutable_set_link()->set_spec(spec.ToString());
+  r.mutable_set_link()->set_over_network(links_ == ClientLinks::kOverNetwork);
+  Call("", p.first, std::move(r), [this, p](core::Result<proto::Response> answer) {
+    if (!answer.ok()) {
+      driver_.Record("error", "cannot change link " + p.first + " -> " + p.second + ": " +
+                                  answer.status().message());
+    } else if (answer->code() != proto::OK) {
+      driver_.Record("error", "node " + p.first + " refused a link change: " + answer->error());
+    }
+  });
 }
 
 void NodeCalls::MarkDown(const std::string& node) {
@@ -123,10 +142,12 @@ void NodeCalls::OnReplies(const Pair& path) {
     Driver::Mode::OnReply on_reply = TakeCall(env.response());
     if (!on_reply) continue;
     TimePoint now = loop_.Now();
-    // The response's way over the link starts when the node sent it, not when this loop
-    // noticed it (the same clock, CLOCK_MONOTONIC, when the node runs on this host; a node on
-    // another host is never shaped here, and its sending time is not taken).
-    TimePoint sent = shape_ && env.sent_at_ns() > 0 ? TimePoint(Duration(env.sent_at_ns())) : now;
+    // On this host, the response's way over the link starts when the node sent it, not when
+    // this loop noticed it (the same clock, CLOCK_MONOTONIC); from another host, whose clock is
+    // not this one's, when it came (the real network's way is then behind it).
+    TimePoint sent = links_ == ClientLinks::kSameHost && env.sent_at_ns() > 0
+                         ? TimePoint(Duration(env.sent_at_ns()))
+                         : now;
     auto arrival = client_links_.at(back).Arrival(std::min(sent, now), msg.size());
     if (!arrival) continue;  // lost on the way back: the caller's timeout ends it
     loop_.Schedule(*arrival - now, [this, back, on_reply = std::move(on_reply),

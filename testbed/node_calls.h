@@ -25,15 +25,28 @@ namespace enoki::testbed {
 
 // The requests of a run to its nodes: the driver's own (set-up, link changes, replica check) over
 // a control socket per node; a client's callers' over one socket per client and node, over the
-// client's links, which this process shapes with the link model when `shape_client_links` (the
-// user-space shaper), else leaves to what lies between (netem; a real network). All on the loop's
-// thread.
+// client's links, which this process shapes with the link model or leaves to what lies between
+// (ClientLinks). All on the loop's thread.
 class NodeCalls {
  public:
   using Pair = Driver::Pair;
 
+  // What this process does with a client's links to the nodes.
+  enum class ClientLinks {
+    // Left to what lies between (netem).
+    kUnshaped,
+    // Shaped here, and the nodes share this host's monotonic clock (the user-space shaper): a
+    // request leaves kDeliveryLead ahead of its arrival, stamped with it, and a response's way
+    // starts when the node sent it.
+    kSameHost,
+    // Shaped here on top of a real network (the cluster mode; the links given are what the
+    // shaping adds to it): a request leaves at its arrival time, unstamped, and a response's way
+    // starts when it came.
+    kOverNetwork,
+  };
+
   // `driver` gives the links as they are now and records errors; it outlives this.
-  NodeCalls(const Scenario& s, adapters::EventLoop& loop, Driver& driver, bool shape_client_links);
+  NodeCalls(const Scenario& s, adapters::EventLoop& loop, Driver& driver, ClientLinks links);
   NodeCalls(const NodeCalls&) = delete;
   NodeCalls& operator=(const NodeCalls&) = delete;
 
@@ -51,6 +64,10 @@ class NodeCalls {
             Driver::Mode::OnReply on_reply);
   // A client's link a -> b is now `spec` (when this process shapes it; others are the caller's).
   void SetLink(const Pair& p, const net::LinkSpec& spec);
+  // Asks node a to shape its link to b as `spec` (its user-space shaper; over the network with
+  // ClientLinks::kOverNetwork), without waiting: the answer comes on the loop, and an error is
+  // recorded as an `error` event. A node that is down is not asked.
+  void AskLink(const Pair& p, const net::LinkSpec& spec);
 
   // Node `node` is down (crashed, or died): it will not answer the calls it received, and the
   // driver's calls to it are refused at once until MarkUp.
@@ -72,8 +89,9 @@ class NodeCalls {
     std::unique_ptr<zmq::socket_t> control;
   };
 
+  bool shaped() const { return links_ != ClientLinks::kUnshaped; }
   // A message in flight in this process on a link that was cut meanwhile is lost.
-  bool CutInProcess(const Pair& p) const { return shape_ && driver_.Partitioned(p); }
+  bool CutInProcess(const Pair& p) const { return shaped() && driver_.Partitioned(p); }
   // Takes the call `response` answers from those pending: nothing when none waits for it, or
   // when another node than the one addressed answered (the call then ends with INTERNAL).
   Driver::Mode::OnReply TakeCall(const proto::Response& response);
@@ -85,14 +103,14 @@ class NodeCalls {
   const Scenario& s_;
   adapters::EventLoop& loop_;
   Driver& driver_;
-  const bool shape_;
+  const ClientLinks links_;
   zmq::context_t context_{1};
   std::map<std::string, NodeSocket> nodes_;
   std::set<std::string> down_;
   // The callers' sockets, by (client, node).
   std::map<Pair, std::unique_ptr<zmq::socket_t>> callers_;
   // A client's links to and from the nodes its workloads call: all its callers share each one,
-  // its rate and its order, as they share one host's link. Unshaped ({}) unless shape_.
+  // its rate and its order, as they share one host's link. Unshaped ({}) with kUnshaped.
   std::map<Pair, net::LinkModel> client_links_;
   std::unordered_map<uint64_t, PendingCall> calls_;  // by the id they were sent with
   uint64_t next_call_ = 1;

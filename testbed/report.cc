@@ -364,10 +364,12 @@ std::string FormatComparison(const Report& a, const Report& b) {
     }
   }
   out += "(latencies in ms of the OK requests after each workload's warm-up)\n";
-  if (a.run.mode == "cluster" || b.run.mode == "cluster") {
-    out +=
-        "(a cluster run's links are the real network's, not the scenario's: the cluster mode "
-        "does not shape them yet)\n";
+  for (const auto& [r, which] : {std::pair{&a, "A"}, std::pair{&b, "B"}}) {
+    if (r->run.mode == "cluster" && r->run.backend == "network") {
+      out += std::string("(") + which +
+             "'s links are the real network's, not the scenario's: it ran before the cluster "
+             "mode shaped links)\n";
+    }
   }
   for (const auto& [r, which] : {std::pair{&a, "A"}, std::pair{&b, "B"}}) {
     if (!r->errors.empty()) {

@@ -25,6 +25,9 @@ CREATE TABLE requests (
 CREATE TABLE workloads (
   name TEXT PRIMARY KEY, client TEXT, function TEXT, node TEXT, start_ns INTEGER,
   warmup_ns INTEGER);
+CREATE TABLE network (
+  src TEXT, dst TEXT, rtt_min_us REAL, rtt_median_us REAL, probes INTEGER,
+  added_delay_us REAL, PRIMARY KEY (src, dst));
 CREATE TABLE events (at_ns INTEGER, kind TEXT, detail TEXT);
 CREATE TABLE costs (
   what TEXT, mean_ns INTEGER, jitter_ns INTEGER, distribution TEXT, percentiles_ns TEXT,
@@ -156,6 +159,21 @@ core::Status ResultsDb::WriteLinks(
         .Real(spec.loss)
         .Real(spec.rate_bps);
     if (!s.Step()) return Abort("links");
+  }
+  return Exec("COMMIT");
+}
+
+core::Status ResultsDb::WriteNetwork(const std::vector<NetworkRecord>& network) {
+  ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
+  Statement s(db_, "INSERT INTO network VALUES (?,?,?,?,?,?)");
+  for (const auto& n : network) {
+    s.Text(n.src)
+        .Text(n.dst)
+        .Real(n.rtt_min_ms * 1000)
+        .Real(n.rtt_median_ms * 1000)
+        .Int(n.probes)
+        .Real(n.added_delay_ms * 1000);
+    if (!s.Step()) return Abort("network");
   }
   return Exec("COMMIT");
 }

@@ -69,6 +69,15 @@ struct KeygroupCheck {
   std::vector<ReplicaState> replicas;
 };
 
+// The cluster mode: what the real network under link a -> b gave before the run, and the delay
+// the shaping added on top of it.
+struct NetworkRecord {
+  std::string src, dst;
+  double rtt_min_ms = 0, rtt_median_ms = 0;
+  int probes = 0;  // round trips measured
+  double added_delay_ms = 0;
+};
+
 struct EventRecord {
   int64_t at_ns = 0;
   std::string kind;  // phase, link, partition, heal, crash, restart, error
@@ -90,6 +99,7 @@ class ResultsDb {
   core::Status WriteCosts(const std::vector<CostRecord>& costs);
   // One row per replica of each keygroup, at the end of the run.
   core::Status WriteReplicas(const std::vector<KeygroupCheck>& checks);
+  core::Status WriteNetwork(const std::vector<NetworkRecord>& network);
   // A node's trace into `writes` and `kv_ops`, its times made relative to the run's start,
   // `t0_ns` on the same clock. `source` calls its argument for every record (for a trace file,
   // adapters::ReadTraceFile) and says whether it could.

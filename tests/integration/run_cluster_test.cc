@@ -1,15 +1,20 @@
 // `enoki run SCENARIO --cluster FILE` end to end: three `enoki node` processes that are running
 // already (a cloud and two edges, named as the scenario's nodes), a cluster file that maps the
-// scenario to them, the run from the command line, its results database, and `enoki report`
-// comparing it with an emulation of the same file. Also what is refused before anything runs: a
-// cluster file that does not fit (naming file:line and field), a scenario with a partition, a
-// node that answers under another name, a cluster that holds the scenario's keygroup already.
+// scenario to them, the run from the command line with its links shaped on top of the measured
+// network, its results database, and `enoki report` comparing it with an emulation of the same
+// file; a partition, a crash and a restart through the cluster file's commands. Also what is
+// refused before anything runs: a cluster file that does not fit (naming file:line and field), a
+// crash without a command, a node that answers under another name, a cluster that holds the
+// scenario's keygroup already.
+#include <signal.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <string>
@@ -96,7 +101,7 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   Output run =
       Enoki("run " + kScenario + " --cluster " + file + " -q --results " + folder.path("cluster"));
   ASSERT_EQ(run.status, 0) << run.text;
-  EXPECT_NE(run.text.find("on-cluster: cluster, network links, seed 7"), std::string::npos)
+  EXPECT_NE(run.text.find("on-cluster: cluster, shaper links, seed 7"), std::string::npos)
       << run.text;
   EXPECT_NE(run.text.find("replication lag, staleness, store operations: not measured"),
             std::string::npos)
@@ -106,26 +111,84 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   auto report = testbed::ReadReport(db);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(report->run.mode, "cluster");
-  EXPECT_EQ(report->run.backend, "network");
+  EXPECT_EQ(report->run.backend, "shaper");
   EXPECT_TRUE(report->errors.empty());
-  // 100/s for 2 s at each edge, every one answered.
-  ASSERT_EQ(report->workloads.size(), 2u);
+  // 100/s for 2 s at each edge and 20/s to the cloud's keygroup, every one answered.
+  ASSERT_EQ(report->workloads.size(), 3u);
   for (const auto& w : report->workloads) {
-    EXPECT_NEAR(static_cast<double>(w.count), 200, 2) << w.name;
+    EXPECT_NEAR(static_cast<double>(w.count), w.name == "far-from-edge1" ? 40 : 200, 2) << w.name;
     EXPECT_EQ(w.errors, 0) << w.name;
   }
   EXPECT_EQ(Query(db, "SELECT count(*) FROM requests WHERE status != 'OK'"), "0");
-  // The three replicas hold the 40 counters alike.
-  ASSERT_EQ(report->keygroups.size(), 1u);
-  EXPECT_TRUE(report->keygroups[0].converged);
-  ASSERT_EQ(report->keygroups[0].replicas.size(), 3u);
-  for (const auto& r : report->keygroups[0].replicas) EXPECT_EQ(r.items, 40) << r.node;
-  // The timeline's phase; no traces and no links.
+  // The three replicas hold the 40 counters alike; the cloud alone the 10 others.
+  ASSERT_EQ(report->keygroups.size(), 2u);
+  for (const auto& k : report->keygroups) {
+    EXPECT_TRUE(k.converged) << k.keygroup;
+    ASSERT_EQ(k.replicas.size(), k.keygroup == "counts" ? 3u : 1u) << k.keygroup;
+    for (const auto& r : k.replicas) EXPECT_EQ(r.items, k.keygroup == "counts" ? 40 : 10);
+  }
+  // The timeline's phase and link change; no traces.
   EXPECT_EQ(Query(db, "SELECT group_concat(detail) FROM events WHERE kind = 'phase'"),
             "second-half");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM events WHERE kind = 'link'"), "1");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM writes"), "0");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM kv_ops"), "0");
-  EXPECT_EQ(Query(db, "SELECT count(*) FROM links"), "0");
+  // The scenario's links, and under each the network this host gave (well under a millisecond
+  // over Unix sockets), measured 20 times (a node's regular pings may add to its count), with the
+  // delay the shaping added on top.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM links"), "10");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM network"), "10");
+  EXPECT_EQ(Query(db,
+                  "SELECT count(*) FROM network WHERE probes >= 20 AND rtt_min_us > 0 AND "
+                  "rtt_min_us <= rtt_median_us AND rtt_min_us < 2000"),
+            "10")
+      << Query(db,
+               "SELECT group_concat(src || '>' || dst || ' ' || rtt_min_us || ' ' || "
+               "rtt_median_us || ' ' || probes, '; ') FROM network");
+  EXPECT_EQ(Query(db,
+                  "SELECT count(*) FROM network JOIN links USING (src, dst) WHERE "
+                  "abs(added_delay_us - (delay_us - rtt_median_us / 2)) < 0.01"),
+            "10");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM events WHERE kind = 'warning'"), "0");
+  // The client's link to edge2 went from 1 to 3 ms at 0.5 s: a round trip of about 2, then 6 ms
+  // (the function's own time on top).
+  auto median_ms = [&](const std::string& where) {
+    return std::stod(Query(db,
+                           "SELECT (end_ns - start_ns) / 1e6 AS ms FROM requests WHERE workload "
+                           "= 'at-edge2' AND " +
+                               where +
+                               " ORDER BY ms LIMIT 1 OFFSET (SELECT count(*) / 2 FROM "
+                               "requests WHERE workload = 'at-edge2' AND " +
+                               where + ")"));
+  };
+  double before = median_ms("start_ns < 400000000"), after = median_ms("start_ns > 600000000");
+  EXPECT_GT(before, 2.0);
+  EXPECT_LT(before, 3.0);
+  EXPECT_GT(after, 6.0);
+  EXPECT_LT(after, 7.0);
+  // Across the edge-cloud link (10 ms each way, shaped by the nodes), two round trips of the
+  // function's store operations: about 42 ms.
+  for (const auto& w : report->workloads) {
+    if (w.name != "far-from-edge1") continue;
+    EXPECT_GT(w.ms.p50, 42.0);
+    EXPECT_LT(w.ms.p50, 44.0);
+  }
+  // After the run, the nodes' links are unshaped again: a read at edge1 of the cloud's keygroup,
+  // forwarded to the cloud, takes well under the 20 ms round trip between them (the quickest of
+  // five, on a busy host).
+  {
+    auto client = cluster.Client("edge1");
+    double quickest = 1e9;
+    for (int i = 0; i < 5; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      auto got = client->Get("far", "f0");
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      quickest = std::min(quickest, std::chrono::duration<double, std::milli>(
+                                        std::chrono::steady_clock::now() - start)
+                                        .count());
+    }
+    EXPECT_LT(quickest, 5.0);
+  }
 
   // A second run on the same nodes would find the keygroup there already: refused.
   Output again =
@@ -141,7 +204,7 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   ASSERT_NE(edb, "");
   Output compared = Enoki("report " + db + " " + edb);
   ASSERT_EQ(compared.status, 0) << compared.text;
-  EXPECT_NE(compared.text.find("A: on-cluster (cluster, network, seed 7)"), std::string::npos)
+  EXPECT_NE(compared.text.find("A: on-cluster (cluster, shaper, seed 7)"), std::string::npos)
       << compared.text;
   EXPECT_NE(compared.text.find("B: on-cluster (emulate, shaper, seed 7)"), std::string::npos)
       << compared.text;
@@ -149,13 +212,25 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   EXPECT_NE(compared.text.find("at-edge2"), std::string::npos) << compared.text;
   EXPECT_EQ(compared.text.find("only in"), std::string::npos) << compared.text;
   std::cout << compared.text;
+  // The two modes agree: every workload's p50 within 5%.
+  auto emulated_report = testbed::ReadReport(edb);
+  ASSERT_TRUE(emulated_report.ok()) << emulated_report.status().ToString();
+  ASSERT_EQ(emulated_report->workloads.size(), report->workloads.size());
+  for (size_t i = 0; i < report->workloads.size(); ++i) {
+    const auto& a = report->workloads[i];
+    const auto& b = emulated_report->workloads[i];
+    ASSERT_EQ(a.name, b.name);
+    EXPECT_NEAR(a.ms.p50, b.ms.p50, 0.05 * b.ms.p50) << a.name;
+  }
 }
 
 // Nodes with keys: the cluster file gives each node's public key and the run's identity, which
 // every node's access file admits.
 TEST(RunClusterTest, NodesWithKeysServeTheRunsIdentity) {
   KeyFolder keys({"cloud", "edge1", "edge2", "run"});
-  std::string access = keys.Access({"run"});
+  // Every permission, with `control`: the run measures round trips and shapes the links.
+  std::string access =
+      keys.AccessLines({"run run.pub admin read:* write:* deploy-process invoke:* control"});
   std::vector<std::string> common = {"--access", access};
   std::map<std::string, std::vector<std::string>> own;
   for (const char* id : {"cloud", "edge1", "edge2"}) {
@@ -176,13 +251,13 @@ TEST(RunClusterTest, NodesWithKeysServeTheRunsIdentity) {
   EXPECT_NE(run.text.find(", CURVE"), std::string::npos) << run.text;
   auto report = testbed::ReadReport(folder.Database("out"));
   ASSERT_TRUE(report.ok()) << report.status().ToString();
-  ASSERT_EQ(report->workloads.size(), 2u);
+  ASSERT_EQ(report->workloads.size(), 3u);
   for (const auto& w : report->workloads) {
-    EXPECT_GT(w.count, 50) << w.name;
+    EXPECT_GT(w.count, w.name == "far-from-edge1" ? 10 : 50) << w.name;
     EXPECT_EQ(w.errors, 0) << w.name;
   }
-  ASSERT_EQ(report->keygroups.size(), 1u);
-  EXPECT_TRUE(report->keygroups[0].converged);
+  ASSERT_EQ(report->keygroups.size(), 2u);
+  for (const auto& k : report->keygroups) EXPECT_TRUE(k.converged) << k.keygroup;
 
   // Without keys in the file, the nodes do not answer: refused before the run.
   std::string plain = folder.Write("plain.yaml", ClusterYaml(cluster));
@@ -203,7 +278,7 @@ TEST(RunClusterTest, ABrokenClusterFileIsRefusedNamingFileLineAndField) {
   const Case cases[] = {
       {"nodes:\n  cloud: {endpoint: tcp://127.0.0.1:7000}\n  edge1: {endpoint: "
        "tcp://127.0.0.1:7001, port: 3}\n  edge2: {endpoint: tcp://127.0.0.1:7002}\n",
-       ":3:43: nodes.edge1.port: unknown field (known: endpoint, key)"},
+       ":3:43: nodes.edge1.port: unknown field (known: crash, endpoint, key, restart)"},
       {"nodes:\n  cloud: {endpoint: tcp://127.0.0.1:7000}\n  edge1: {endpoint: "
        "tcp://127.0.0.1:7001}\n",
        ":2:3: nodes.edge2: missing: the scenario's edge node edge2 must be mapped"},
@@ -229,21 +304,87 @@ TEST(RunClusterTest, ABrokenClusterFileIsRefusedNamingFileLineAndField) {
   EXPECT_FALSE(fs::exists(folder.path("results")));
 }
 
-// A scenario whose timeline partitions the nodes is refused before the run, saying which event.
-TEST(RunClusterTest, AScenarioWithAPartitionIsRefusedBeforeTheRun) {
-  Folder folder("partition");
+// Reads a pid file (0 when there is none).
+pid_t PidIn(const std::string& path) {
+  std::ifstream in(path);
+  pid_t pid = 0;
+  in >> pid;
+  return pid;
+}
+
+// A partition and a heal through the nodes' shapers, a crash and a restart through the cluster
+// file's commands. The nodes are started by a script each, as an operator's restart command
+// would start them (here: in the background, waiting for the ready file); the crash command kills
+// the process as SIGKILL does. A crash without a command is refused before the run.
+TEST(RunClusterTest, PartitionCrashAndRestartRunThroughTheClusterFilesCommands) {
+  Folder folder("crash");
   std::string scenario = std::string(ENOKI_TEST_SCENARIOS) + "/partition_crash.yaml";
-  std::string file = folder.Write("cluster.yaml",
-                                  "nodes:\n  cloud: {endpoint: tcp://127.0.0.1:7000}\n  edge: "
-                                  "{endpoint: tcp://127.0.0.1:7001}\n");
-  Output out =
-      Enoki("run " + scenario + " --cluster " + file + " --results " + folder.path("results"));
-  EXPECT_EQ(out.status, 1) << out.text;
-  EXPECT_NE(out.text.find("partition_crash.yaml: timeline[0] at 1 s is a partition, which the "
-                          "cluster mode does not support yet"),
+  auto dir = [&](const std::string& name) { return folder.path(name); };
+  // Kills whatever the pid files name when the test ends, however it ends.
+  struct Killer {
+    std::function<void()> kill;
+    ~Killer() { kill(); }
+  } killer{[&] {
+    for (const char* id : {"cloud", "edge"}) {
+      if (pid_t pid = PidIn(dir(std::string(id) + ".pid")); pid > 0) ::kill(pid, SIGKILL);
+    }
+  }};
+  std::map<std::string, std::string> start;
+  for (const auto& [id, peer] :
+       {std::pair<std::string, std::string>{"cloud", "edge"}, {"edge", "cloud"}}) {
+    std::string node = std::string(ENOKI_BINARY) + " node --id " + id + " --listen ipc://" +
+                       dir(id + ".sock") + " --data-dir " + dir(id + "-data") + " --ready-file " +
+                       dir(id + ".ready") + " --peer " + peer + "=ipc://" + dir(peer + ".sock") +
+                       " --log-level warn --retry-ms 50";
+    start[id] = folder.Write("start-" + id + ".sh",
+                             "rm -f " + dir(id + ".ready") + "\nsetsid sh -c 'echo $$ > " +
+                                 dir(id + ".pid") + "; exec " + node + "' >> " + dir(id + ".log") +
+                                 " 2>&1 < /dev/null &\n" + "for i in $(seq 100); do [ -f " +
+                                 dir(id + ".ready") + " ] && exit 0; sleep 0.1; done\necho " + id +
+                                 " did not start; exit 1\n");
+    ASSERT_EQ(testing::RunShell("sh " + start[id]).status, 0) << id;
+  }
+  std::string nodes = "nodes:\n  edge: {endpoint: ipc://" + dir("edge.sock") +
+                      "}\n  cloud:\n    endpoint: ipc://" + dir("cloud.sock") + "\n";
+  std::string without = folder.Write("without.yaml", nodes);
+  Output refused =
+      Enoki("run " + scenario + " --cluster " + without + " --results " + dir("refused"));
+  EXPECT_EQ(refused.status, 1) << refused.text;
+  EXPECT_NE(refused.text.find("partition_crash.yaml: timeline[2] at 2.5 s is a crash of cloud, "
+                              "but " +
+                              without + " gives no command for it (nodes.cloud.crash)"),
             std::string::npos)
-      << out.text;
-  EXPECT_FALSE(fs::exists(folder.path("results")));
+      << refused.text;
+  EXPECT_FALSE(fs::exists(dir("refused")));
+
+  pid_t first = PidIn(dir("cloud.pid"));
+  ASSERT_GT(first, 0);
+  std::string file =
+      folder.Write("cluster.yaml", nodes + "    crash: kill -9 $(cat " + dir("cloud.pid") +
+                                       ")\n    restart: sh " + start["cloud"] + "\n");
+  Output run = Enoki("run " + scenario + " --cluster " + file + " -q --results " + dir("results"));
+  ASSERT_EQ(run.status, 0) << run.text;
+  std::string db = folder.Database("results");
+  ASSERT_NE(db, "") << run.text;
+  EXPECT_EQ(Query(db,
+                  "SELECT group_concat(kind, ' ') FROM (SELECT kind FROM events WHERE kind "
+                  "!= 'phase' ORDER BY at_ns, rowid)"),
+            "partition heal crash command restart command")
+      << Query(db, "SELECT group_concat(kind || ': ' || detail, '; ') FROM events");
+  EXPECT_EQ(Query(db,
+                  "SELECT count(*) FROM events WHERE kind = 'command' AND detail LIKE 'the "
+                  "crash command of node cloud ended after %'"),
+            "1");
+  // The cloud was killed and started again: another process.
+  pid_t second = PidIn(dir("cloud.pid"));
+  EXPECT_GT(second, 0);
+  EXPECT_NE(second, first);
+  // Every write at the edge answered, and the cloud caught up on what it missed.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM requests WHERE status != 'OK'"), "0");
+  auto report = testbed::ReadReport(db);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->keygroups.size(), 1u);
+  EXPECT_TRUE(report->keygroups[0].converged);
 }
 
 }  // namespace

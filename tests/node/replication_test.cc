@@ -2,6 +2,8 @@
 // and the simulated network. No sleeps; every wait is a bounded run of virtual time.
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "sim/cluster.h"
 
 namespace enoki {
@@ -636,6 +638,54 @@ TEST(ReplicationDurabilityTest, NoAnswerBeforeTheBatchIsCommitted) {
   c.Crash("a");
   ASSERT_TRUE(c.Restart("a").ok());
   EXPECT_EQ(c.Call("a", Get("kg", "k"))->get().value(), "v");
+}
+
+// The test bed's round-trip measurement (MeasureRttRequest) in virtual time: a node pings the
+// peers asked, and answers each one's smallest and median round trip; a crashed peer answers
+// none; a bad request is refused, naming what is wrong.
+TEST(PeerTableTest, MeasureRttAnswersTheRoundTripsToThePeersAsked) {
+  sim::SimCluster c(sim::AllPeers({"a", "b", "c"}), 5, milliseconds(5));
+  c.network().SetLink("a", "c", {.delay = milliseconds(20)});
+  c.sim().RunFor(seconds(1));
+  auto measure = [&](std::vector<std::string> peers, uint32_t probes) {
+    proto::Request r;
+    for (const auto& p : peers) r.mutable_measure_rtt()->add_peers(p);
+    r.mutable_measure_rtt()->set_probes(probes);
+    return c.Call("a", std::move(r), seconds(5));
+  };
+  auto answer = measure({"c", "b"}, 10);
+  ASSERT_TRUE(answer.has_value());
+  ASSERT_EQ(answer->code(), proto::OK) << answer->error();
+  ASSERT_EQ(answer->rtts().peers_size(), 2);
+  const proto::PeerRtt& to_c = answer->rtts().peers(0);
+  const proto::PeerRtt& to_b = answer->rtts().peers(1);
+  EXPECT_EQ(to_c.node(), "c");
+  EXPECT_EQ(to_b.node(), "b");
+  EXPECT_GE(to_c.answered(), 10u);
+  EXPECT_GE(to_b.answered(), 10u);
+  // a -> c 20 ms, c -> a 5 ms; a <-> b 5 ms each way.
+  EXPECT_NEAR(to_c.min_ms(), 25, 0.5);
+  EXPECT_NEAR(to_c.median_ms(), 25, 0.5);
+  EXPECT_NEAR(to_b.min_ms(), 10, 0.5);
+
+  c.Crash("b");
+  answer = measure({"b"}, 3);
+  ASSERT_TRUE(answer.has_value());
+  ASSERT_EQ(answer->code(), proto::OK) << answer->error();
+  EXPECT_EQ(answer->rtts().peers(0).answered(), 0u);
+
+  for (const auto& [peers, probes, error] :
+       std::vector<std::tuple<std::vector<std::string>, uint32_t, std::string>>{
+           {{"c"}, 0, "probes must be 1 to 100, not 0"},
+           {{"c"}, 101, "probes must be 1 to 100, not 101"},
+           {{}, 5, "measure_rtt names no peer"},
+           {{"x"}, 5, "'x' is not a peer of node a"},
+           {{"c", "c"}, 5, "measure_rtt names peer c twice"}}) {
+    answer = measure(peers, probes);
+    ASSERT_TRUE(answer.has_value());
+    EXPECT_EQ(answer->code(), proto::INVALID_ARGUMENT);
+    EXPECT_NE(answer->error().find(error), std::string::npos) << answer->error();
+  }
 }
 
 // Membership in virtual time: d, a node nobody knows, joins through a; the others learn it by

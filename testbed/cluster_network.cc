@@ -1,0 +1,185 @@
+// The real network under a cluster run: round trips, and the links shaped on top.
+#include "testbed/cluster_network.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <set>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include "adapters/client.h"
+
+namespace enoki::testbed {
+namespace {
+
+using core::Status;
+
+// How long a node may take to answer a measurement or a link change.
+constexpr auto kAnswerTimeout = std::chrono::seconds(10);
+constexpr auto kProbeGap = std::chrono::milliseconds(10);
+
+bool IsClient(const Scenario& s, const std::string& node) {
+  const NodeDecl* d = s.FindNode(node);
+  return d != nullptr && d->tier == Tier::kClient;
+}
+
+double Ms(core::Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+std::string Fixed(double ms) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", ms);
+  return text;
+}
+
+adapters::Client ClientOf(zmq::context_t& context, const ClusterFile& cluster,
+                          const std::string& node) {
+  return adapters::Client(context, cluster.nodes.at(node).endpoint,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(kAnswerTimeout),
+                          node, cluster.KeysFor(node));
+}
+
+// Node `node`'s round trips to `peers`, from its own pings.
+Status MeasureFromNode(zmq::context_t& context, const ClusterFile& cluster, const std::string& node,
+                       const std::vector<std::string>& peers, int probes,
+                       std::map<LinkPair, RoundTrip>& out) {
+  adapters::Client client = ClientOf(context, cluster, node);
+  proto::Request r;
+  for (const auto& p : peers) r.mutable_measure_rtt()->add_peers(p);
+  r.mutable_measure_rtt()->set_probes(static_cast<uint32_t>(probes));
+  auto answer = client.Call(std::move(r));
+  if (!answer.ok()) {
+    return Status(
+        answer.status().code(),
+        cluster.file + ": node " + node + " at " + cluster.nodes.at(node).endpoint +
+            ": cannot measure its round trips to its peers: " + answer.status().message());
+  }
+  for (const auto& rtt : answer->rtts().peers()) {
+    if (rtt.answered() == 0) {
+      return Status::Unavailable("node " + node + " had no answer from peer " + rtt.node() +
+                                 " to " + std::to_string(probes) +
+                                 " pings: is it up, and does it have " + node +
+                                 " as a peer (enoki status on both)?");
+    }
+    out[{node, rtt.node()}] = {rtt.min_ms(), rtt.median_ms(), static_cast<int>(rtt.answered())};
+  }
+  return Status::Ok();
+}
+
+// The round trip from this process to `node`: timed status requests.
+core::Result<RoundTrip> MeasureFromHere(zmq::context_t& context, const ClusterFile& cluster,
+                                        const std::string& node, int probes) {
+  adapters::Client client = ClientOf(context, cluster, node);
+  std::vector<double> rtts;
+  for (int i = 0; i < probes; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    auto status = client.NodeStatus();
+    if (!status.ok()) {
+      return Status(status.status().code(), cluster.file + ": node " + node + " at " +
+                                                cluster.nodes.at(node).endpoint + ": " +
+                                                status.status().message());
+    }
+    rtts.push_back(Ms(std::chrono::steady_clock::now() - start));
+    std::this_thread::sleep_for(kProbeGap);
+  }
+  std::sort(rtts.begin(), rtts.end());
+  return RoundTrip{rtts.front(), rtts[rtts.size() / 2], probes};
+}
+
+}  // namespace
+
+core::Result<std::map<LinkPair, RoundTrip>> MeasureNetwork(
+    const Scenario& s, const ClusterFile& cluster, const std::map<LinkPair, net::LinkSpec>& links,
+    int probes) {
+  std::map<LinkPair, net::LinkSpec> unshaped;
+  for (const auto& [p, spec] : links) unshaped[p] = {};
+  ENOKI_RETURN_IF_ERROR(ShapeNodeLinks(s, cluster, unshaped));
+  std::map<std::string, std::vector<std::string>> node_peers;  // measured by the node
+  std::set<std::string> from_here;                             // a client's node
+  for (const auto& [p, spec] : links) {
+    bool a = IsClient(s, p.first), b = IsClient(s, p.second);
+    if (!a && !b) {
+      node_peers[p.first].push_back(p.second);
+    } else if (!a || !b) {
+      from_here.insert(a ? p.second : p.first);
+    }
+  }
+  zmq::context_t context(1);
+  std::map<LinkPair, RoundTrip> out;
+  for (const auto& [node, peers] : node_peers) {
+    ENOKI_RETURN_IF_ERROR(MeasureFromNode(context, cluster, node, peers, probes, out));
+  }
+  std::map<std::string, RoundTrip> here;
+  for (const auto& node : from_here) {
+    auto rtt = MeasureFromHere(context, cluster, node, probes);
+    if (!rtt.ok()) return rtt.status();
+    here[node] = *rtt;
+  }
+  for (const auto& [p, spec] : links) {
+    if (IsClient(s, p.first) != IsClient(s, p.second)) {
+      out[p] = here.at(IsClient(s, p.first) ? p.second : p.first);
+    }
+  }
+  return out;
+}
+
+net::LinkSpec OnTopOf(const net::LinkSpec& spec, const RoundTrip& rtt) {
+  net::LinkSpec on = spec;
+  auto one_way = std::chrono::duration_cast<core::Duration>(
+      std::chrono::duration<double, std::milli>(rtt.median_ms / 2));
+  on.delay = spec.delay > one_way ? spec.delay - one_way : core::Duration(0);
+  return on;
+}
+
+std::vector<std::string> SlowerThanScenario(const std::map<LinkPair, net::LinkSpec>& links,
+                                            const std::map<LinkPair, RoundTrip>& rtts) {
+  std::vector<std::string> lines;
+  for (const auto& [p, spec] : links) {
+    auto rtt = rtts.find(p);
+    if (rtt == rtts.end()) continue;
+    double one_way = rtt->second.median_ms / 2;
+    if (one_way <= Ms(spec.delay)) continue;
+    lines.push_back("link " + p.first + " -> " + p.second + ": the network's one-way time (" +
+                    Fixed(one_way) + " ms, half its median round trip) is more than the " +
+                    "scenario's delay of " + Fixed(Ms(spec.delay)) + " ms: the link is " +
+                    Fixed(one_way - Ms(spec.delay)) + " ms slower than the scenario says");
+  }
+  return lines;
+}
+
+std::vector<NetworkRecord> NetworkRecords(const std::map<LinkPair, net::LinkSpec>& links,
+                                          const std::map<LinkPair, RoundTrip>& rtts) {
+  std::vector<NetworkRecord> records;
+  for (const auto& [p, spec] : links) {
+    auto rtt = rtts.find(p);
+    if (rtt == rtts.end()) continue;
+    records.push_back({p.first, p.second, rtt->second.min_ms, rtt->second.median_ms,
+                       rtt->second.answered, Ms(OnTopOf(spec, rtt->second).delay)});
+  }
+  return records;
+}
+
+Status ShapeNodeLinks(const Scenario& s, const ClusterFile& cluster,
+                      const std::map<LinkPair, net::LinkSpec>& links) {
+  zmq::context_t context(1);
+  std::map<std::string, std::vector<std::pair<std::string, net::LinkSpec>>> by_node;
+  for (const auto& [p, spec] : links) {
+    if (!IsClient(s, p.first) && !IsClient(s, p.second))
+      by_node[p.first].emplace_back(p.second, spec);
+  }
+  for (const auto& [node, to] : by_node) {
+    adapters::Client client = ClientOf(context, cluster, node);
+    for (const auto& [peer, spec] : to) {
+      Status st = client.SetLink(peer, spec.ToString(), true);
+      if (!st.ok()) {
+        return Status(st.code(), cluster.file + ": node " + node + " at " +
+                                     cluster.nodes.at(node).endpoint +
+                                     ": cannot shape its link to " + peer + ": " + st.message());
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace enoki::testbed
