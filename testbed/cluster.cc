@@ -20,6 +20,7 @@
 #include "adapters/event_loop.h"
 #include "testbed/driver.h"
 #include "testbed/node_calls.h"
+#include "testbed/remote_traces.h"
 #include "testbed/results.h"
 #include "testbed/topology.h"
 
@@ -309,6 +310,8 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   auto links = LinkTable(scenario);
   if (!links.ok()) return links.status();
   ENOKI_RETURN_IF_ERROR(CheckNodes(scenario, cluster));
+  auto traces = RemoteTraces::Begin(cluster);  // the clocks before the run, where traces end
+  if (!traces.ok()) return traces.status();
   std::string dir = options.results_dir.empty() ? scenario.results : options.results_dir;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -332,9 +335,14 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   result.interrupted = run.interrupted();
   std::vector<KeygroupCheck> checks;
   if (!result.interrupted) checks = run.driver().checks();
+  // The traces go in first, on this process's clock; one that cannot be had is an error event.
+  std::vector<EventRecord> events = run.driver().events();
+  if (Status st = traces->Finish(**db, run.driver().start().time_since_epoch().count()); !st.ok()) {
+    events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
+  }
   // The links are the network's, not the scenario's: none are recorded.
   ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, result.interrupted, {},
-                                     run.driver().requests(), run.driver().events(), checks));
+                                     run.driver().requests(), events, checks));
   return result;
 }
 

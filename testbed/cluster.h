@@ -7,11 +7,12 @@
 // unshaped). Before anything runs, every node must answer its status under the scenario's name
 // for it and hold none of the scenario's keygroups. Then the same Driver as the emulation's creates
 // the keygroups, deploys the functions, runs the workloads and checks the replicas, and the run
-// writes a results database of the usual schema, mode `cluster`.
+// writes a results database of the usual schema, mode `cluster`, with the nodes' traces fetched
+// over their API and moved to this process's clock (testbed/remote_traces.h), so that
+// replication lag and staleness come with the bound of the clocks' alignment.
 //
 // Not yet (later slices of issue 16): links shaped on top of the real network, so a scenario
 // whose timeline changes links, partitions, crashes or restarts nodes is refused before the run;
-// the nodes' traces (the writes and kv_ops tables stay empty: no replication lag, no staleness);
 // callers on other hosts.
 #pragma once
 
@@ -65,8 +66,9 @@ struct ClusterResult {
   bool interrupted = false;
 };
 
-// Checks the nodes (each answers its status as the node the cluster file says, and holds none of
-// the scenario's keygroups), then runs `scenario` on them. Stops early, cleanly, when
+// Checks the nodes (each answers its status as the node the cluster file says, holds none of
+// the scenario's keygroups, keeps a trace and lets this run read it and its clock), then runs
+// `scenario` on them. Stops early, cleanly, when
 // `stop_requested` (polled often) returns true. The database is
 // RESULTS/<scenario>-cluster-<UTC time>-<pid>.db.
 core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const ClusterFile& cluster,
