@@ -618,13 +618,16 @@ int NodeMain(int argc, const char* const* argv) {
   cmd.add_option("--trace", args.trace,
                  "Append a measurement trace to this file: every item write when it is durable "
                  "here (made here or applied from a peer) and every store operation of a "
-                 "function, with monotonic-clock times (docs/results.md)");
+                 "function, with monotonic-clock times (docs/results.md); served a page at a "
+                 "time to clients with the control role (docs/protocol.md: trace requests; "
+                 "enoki run --cluster fetches it)");
   // Hidden: for tests of clock alignment (tests/integration/run_cluster_test.cc).
   cmd.add_option("--test-clock-offset-ms", args.test_clock_offset_ms,
                  "Tests only: the node's clock reads this many ms ahead of the host's monotonic "
                  "clock (its trace's times and its answers to clock requests), as a node on "
                  "another host would")
       ->check(CLI::Range(0.0, 1e9))
+      ->configurable(false)
       ->group("");
   cmd.add_option("--ready-file", args.ready_file,
                  "Once listening, write this node's id and the endpoints it actually bound "

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 
 #include <zmq.hpp>
 
@@ -16,6 +18,8 @@ using core::Status;
 // How long a node may take to answer one clock request, and one trace page.
 constexpr auto kClockTimeout = std::chrono::seconds(3);
 constexpr auto kPageTimeout = std::chrono::seconds(10);
+// The fewest exchanges an estimate makes, whatever they take.
+constexpr int kMinExchanges = 10;
 // The most two monotonic clocks' rates may differ by while an estimate's exchanges last: the
 // kernel slews a clock NTP disciplines by at most 500 ppm (adjtimex), so two such clocks differ
 // by at most twice that.
@@ -34,7 +38,7 @@ adapters::Client ClientOf(zmq::context_t& context, const ClusterFile& cluster,
 }
 
 // Moves a record's times from the node's clock to the driver's.
-void ToDriver(const NodeClock& clock, proto::TraceRecord& r) {
+void ShiftRecord(const NodeClock& clock, proto::TraceRecord& r) {
   if (r.has_write()) {
     proto::WriteTrace& w = *r.mutable_write();
     w.set_durable_ns(clock.ToDriver(w.durable_ns()));
@@ -47,26 +51,28 @@ void ToDriver(const NodeClock& clock, proto::TraceRecord& r) {
 
 }  // namespace
 
-core::Result<ClockEstimate> EstimateClock(adapters::Client& client, int exchanges, int kept) {
+core::Result<ClockEstimate> EstimateClock(adapters::Client& client, int exchanges,
+                                          std::chrono::nanoseconds budget) {
   struct Exchange {
     int64_t t0, t1, t3;
   };
   std::vector<Exchange> all;
   all.reserve(static_cast<size_t>(exchanges));
-  for (int i = 0; i < exchanges; ++i) {
+  int64_t until = Now() + budget.count();
+  for (int i = 0; i < exchanges && (i < kMinExchanges || Now() < until); ++i) {
     int64_t t0 = Now();
     auto t1 = client.Clock();
     int64_t t3 = Now();
     if (!t1.ok()) return t1.status();
     all.push_back({t0, *t1, t3});
   }
-  ClockEstimate e;
-  e.exchanges = exchanges;
   if (all.empty()) return Status::InvalidArgument("a clock estimate needs an exchange");
+  ClockEstimate e;
+  e.exchanges = static_cast<int>(all.size());
   e.at_ns = all.front().t0 + (all.back().t3 - all.front().t0) / 2;
   std::sort(all.begin(), all.end(),
             [](const Exchange& a, const Exchange& b) { return a.t3 - a.t0 < b.t3 - b.t0; });
-  all.resize(std::clamp<size_t>(static_cast<size_t>(kept), 1, all.size()));
+  all.resize(std::max<size_t>(all.size() / 10, 1));
   e.kept = static_cast<int>(all.size());
   e.rtt_ns = all.front().t3 - all.front().t0;
   // Where the kept exchanges' ranges [t1 - t3, t1 - t0] overlap; all of them hold the offset as
@@ -93,14 +99,13 @@ core::Result<ClockEstimate> EstimateClock(adapters::Client& client, int exchange
 }
 
 int64_t NodeClock::ToDriver(int64_t node_ns) const {
-  int64_t local = node_ns - before.offset_ns;  // within the drift of the truth: enough to place it
+  // With the offset at driver time t being before.offset + rate * (t - before.at), the node's
+  // time n = t + offset(t) gives t - before.at = (n - before.at - before.offset) / (1 + rate).
   int64_t span = after.at_ns - before.at_ns;
-  if (span <= 0) return local;
-  double part = static_cast<double>(local - before.at_ns) / static_cast<double>(span);
-  auto offset =
-      before.offset_ns +
-      static_cast<int64_t>(part * static_cast<double>(after.offset_ns - before.offset_ns));
-  return node_ns - offset;
+  int64_t since = node_ns - before.at_ns - before.offset_ns;
+  if (span <= 0) return before.at_ns + since;
+  double rate = static_cast<double>(after.offset_ns - before.offset_ns) / static_cast<double>(span);
+  return before.at_ns + std::llround(static_cast<double>(since) / (1 + rate));
 }
 
 int64_t NodeClock::error_ns() const { return std::max(before.error_ns, after.error_ns); }
@@ -151,7 +156,7 @@ Status RemoteTraces::Finish(ResultsDb& db, int64_t t0_ns) {
               if (page->next() == cursor) break;  // nothing more (the trace was cut short)
               cursor = page->next();
               for (auto& r : *page->mutable_records()) {
-                ToDriver(clock, r);
+                ShiftRecord(clock, r);
                 each(r);
               }
             }

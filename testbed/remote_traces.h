@@ -12,6 +12,7 @@
 // offsets moved).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,10 +25,12 @@
 namespace enoki::testbed {
 
 // Estimates the offset of the trace clock of the node `client` reaches from `exchanges` clock
-// requests, keeping the `kept` with the smallest round trips. The error is the node's (e.g.
+// requests, one after the other (fewer when they take longer than `budget` in all, but at least
+// 10), keeping the tenth with the smallest round trips. The error is the node's (e.g.
 // PERMISSION_DENIED without the `control` role) or no answer in the client's timeout.
-core::Result<ClockEstimate> EstimateClock(adapters::Client& client, int exchanges = 200,
-                                          int kept = 20);
+core::Result<ClockEstimate> EstimateClock(
+    adapters::Client& client, int exchanges = 200,
+    std::chrono::nanoseconds budget = std::chrono::seconds(2));
 
 // A node's clock over a run: estimated before and after it.
 struct NodeClock {

@@ -38,7 +38,7 @@ class KeyFolder {
   std::string Access(const std::vector<std::string>& clients) const {
     std::vector<std::string> lines;
     for (const auto& c : clients) {
-      lines.push_back(c + " " + c + ".pub admin read:* write:* deploy-process invoke:* control");
+      lines.push_back(c + " " + c + ".pub admin read:* write:* deploy-process invoke:*");
     }
     return AccessLines(lines);
   }

@@ -183,7 +183,9 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
 // every node's access file admits.
 TEST(RunClusterTest, NodesWithKeysServeTheRunsIdentity) {
   KeyFolder keys({"cloud", "edge1", "edge2", "run"});
-  std::string access = keys.Access({"run"});
+  // Every permission, `control` for the trace and the clock.
+  std::string access =
+      keys.AccessLines({"run run.pub admin read:* write:* deploy-process invoke:* control"});
   std::vector<std::string> common = {"--access", access};
   std::map<std::string, std::vector<std::string>> own;
   for (const char* id : {"cloud", "edge1", "edge2"}) {
@@ -308,7 +310,7 @@ TEST(RunClusterTest, ClocksAlignedAcrossNodesGiveTheLagOfOneClock) {
   std::cout << "reads: " << reads << ", of which stale on one clock " << stale << ", here "
             << Query(db, "SELECT count(*) FROM read_staleness WHERE staleness_ns > 0") << "\n";
   EXPECT_GT(std::stoll(reads), 100);
-  EXPECT_GT(std::stoll(stale), 0);
+  EXPECT_GT(std::stoll(stale), 20);
   // A function's reads in one invocation (increment reads again after a conflict) in order.
   const std::string numbered =
       "(SELECT *, row_number() OVER (PARTITION BY node, function, invocation, keygroup, key "
@@ -317,9 +319,10 @@ TEST(RunClusterTest, ClocksAlignedAcrossNodesGiveTheLagOfOneClock) {
                                 "one.read_staleness) t USING (node, function, invocation, "
                                 "keygroup, key, n)";
   EXPECT_EQ(Query(db, "SELECT count(*)" + same_read, truth_db), reads);
-  EXPECT_LE(std::stoll(Query(db, "SELECT max(abs(a.staleness_ns - t.staleness_ns))" + same_read,
-                             truth_db)),
-            500'000);
+  std::string stale_diff =
+      Query(db, "SELECT max(abs(a.staleness_ns - t.staleness_ns))" + same_read, truth_db);
+  std::cout << "staleness: largest difference from one clock " << stale_diff << " ns\n";
+  EXPECT_LE(std::stoll(stale_diff), 500'000);
 
   // The report says the bound next to the lag.
   Output report = Enoki("report " + db);
