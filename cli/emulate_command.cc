@@ -271,9 +271,11 @@ void AddRunCommand(CLI::App& app, Runner& run) {
       "scenario on running nodes\"): the same set-up, workloads and replica check as `enoki "
       "emulate`, the client nodes' callers in this process; writes a results database of the "
       "same schema (mode cluster) that `enoki report` compares with an emulation or a "
-      "simulation. Links are not shaped (a timeline with link changes, partitions, crashes or "
-      "restarts is refused), and the nodes' traces are not fetched (no replication lag or "
-      "staleness) yet. Ctrl-C stops it cleanly (exit status 130)");
+      "simulation. The nodes must keep a trace (--trace), which the run fetches over their API "
+      "with their clocks aligned to its own: replication lag and staleness come with the "
+      "alignment's error bound. Links are not shaped (a timeline with link changes, "
+      "partitions, crashes or restarts is refused) yet. Ctrl-C stops it cleanly (exit status "
+      "130)");
   AddRunOptions(cmd, *args);
   cmd->add_option(
          "--cluster", args->cluster,

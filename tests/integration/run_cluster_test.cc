@@ -310,7 +310,7 @@ TEST(RunClusterTest, ClocksAlignedAcrossNodesGiveTheLagOfOneClock) {
   std::cout << "reads: " << reads << ", of which stale on one clock " << stale << ", here "
             << Query(db, "SELECT count(*) FROM read_staleness WHERE staleness_ns > 0") << "\n";
   EXPECT_GT(std::stoll(reads), 100);
-  EXPECT_GT(std::stoll(stale), 20);
+  EXPECT_GT(std::stoll(stale), 5);
   // A function's reads in one invocation (increment reads again after a conflict) in order.
   const std::string numbered =
       "(SELECT *, row_number() OVER (PARTITION BY node, function, invocation, keygroup, key "
