@@ -22,6 +22,7 @@
 #include "testbed/cluster_network.h"
 #include "testbed/driver.h"
 #include "testbed/node_calls.h"
+#include "testbed/remote_traces.h"
 #include "testbed/results.h"
 #include "testbed/topology.h"
 
@@ -393,6 +394,8 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   auto links = LinkTable(scenario);
   if (!links.ok()) return links.status();
   ENOKI_RETURN_IF_ERROR(CheckNodes(scenario, cluster));
+  auto traces = RemoteTraces::Begin(cluster);  // the clocks before the run, where traces end
+  if (!traces.ok()) return traces.status();
   if (options.probes < 1 || options.probes > 100) {
     return Status::InvalidArgument("probes must be 1 to 100, not " +
                                    std::to_string(options.probes));
@@ -434,9 +437,13 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   result.interrupted = run.interrupted();
   std::vector<KeygroupCheck> checks;
   if (!result.interrupted) checks = run.driver().checks();
+  // The traces go in first, on this process's clock; one that cannot be had is an error event.
   std::vector<EventRecord> events;
   for (const auto& line : slower) events.push_back({0, "warning", line});
   events.insert(events.end(), run.driver().events().begin(), run.driver().events().end());
+  if (Status st = traces->Finish(**db, run.driver().start().time_since_epoch().count()); !st.ok()) {
+    events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
+  }
   ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, result.interrupted, *links,
                                      run.driver().requests(), events, checks));
   ENOKI_RETURN_IF_ERROR((*db)->WriteNetwork(NetworkRecords(*links, *rtts)));
