@@ -175,7 +175,7 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
                "rtt_median_us || ' ' || probes, '; ') FROM network");
   EXPECT_EQ(Query(db,
                   "SELECT count(*) FROM network JOIN links USING (src, dst) WHERE "
-                  "abs(added_delay_us - (delay_us - rtt_median_us / 2)) < 0.01"),
+                  "abs(added_delay_us - (delay_us - rtt_min_us / 2)) < 0.01"),
             "10");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM events WHERE kind = 'warning'"), "0");
   // The client's link to edge2 went from 1 to 3 ms at 0.5 s: a round trip of about 2, then 6 ms
@@ -195,11 +195,10 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   EXPECT_GT(after, 6.0);
   EXPECT_LT(after, 7.0);
   // Across the edge-cloud link (10 ms each way, shaped by the nodes), two round trips of the
-  // function's store operations: about 42 ms (a little under, when the network's median round
-  // trip taken off was a little over what the run's messages met).
+  // function's store operations: about 42 ms.
   for (const auto& w : report->workloads) {
     if (w.name != "far-from-edge1") continue;
-    EXPECT_GT(w.ms.p50, 41.5);
+    EXPECT_GT(w.ms.p50, 42.0);
     EXPECT_LT(w.ms.p50, 44.0);
   }
   // After the run, the nodes' links are unshaped again: a read at edge1 of the cloud's keygroup,
@@ -241,9 +240,9 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   EXPECT_NE(compared.text.find("at-edge2"), std::string::npos) << compared.text;
   EXPECT_EQ(compared.text.find("only in"), std::string::npos) << compared.text;
   std::cout << compared.text;
-  // The two modes agree: every workload's p50 within 5%, or 0.3 ms for the 2 ms ones (on a busy
-  // host, runs of either mode differ by up to 0.2 ms there: the hosts' wake-ups, which the
-  // cluster mode measures and takes off, and the emulation's stamps hide).
+  // The two modes agree: every workload's p50 within 5%, or 0.3 ms for the 2 ms ones (a cluster
+  // run keeps what the hosts take beyond their quickest round trip, up to 0.25 ms on this busy
+  // 2-core VM, which the emulation's stamps hide).
   auto emulated_report = testbed::ReadReport(edb);
   ASSERT_TRUE(emulated_report.ok()) << emulated_report.status().ToString();
   ASSERT_EQ(emulated_report->workloads.size(), report->workloads.size());
