@@ -17,7 +17,8 @@
 //   deploy           deploy, delete and list native functions, read function logs
 //   deploy-process   also deploy programs as functions (they run on the node's host)
 //   invoke:FN        call function FN ('*': every function)
-//   control          test-bed controls (set_link, measure_rtt)
+//   control          test-bed controls: set_link, measure_rtt; the trace and its clock
+//                    (trace, clock)
 //   join             join the cluster as node NAME (with this key); the members then admit it
 // Words `keygroups=N`, `functions=N`, `workers=N` and `concurrency=N` change the client's quota
 // (net::Quota) from the node's defaults.

@@ -173,6 +173,23 @@ core::Status Client::SetLink(const std::string& peer, const std::string& spec, b
   return Call(std::move(r)).status();
 }
 
+core::Result<proto::TracePage> Client::Trace(uint64_t from, uint32_t max_bytes) {
+  proto::Request r;
+  r.mutable_trace()->set_from(from);
+  r.mutable_trace()->set_max_bytes(max_bytes);
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return std::move(*res->mutable_trace());
+}
+
+core::Result<int64_t> Client::Clock() {
+  proto::Request r;
+  r.mutable_clock();
+  auto res = Call(std::move(r));
+  if (!res.ok()) return res.status();
+  return res->clock().trace_clock_ns();
+}
+
 core::Status Client::DeleteFunction(const std::string& name) {
   proto::Request r;
   r.mutable_delete_function()->set_name(name);

@@ -47,6 +47,11 @@ class Client {
   // Emulation: the node's link to `peer` becomes `spec` (LinkSpec's text form); `over_network`:
   // SetLinkRequest.over_network.
   core::Status SetLink(const std::string& peer, const std::string& spec, bool over_network = false);
+  // A page of the node's trace: the records from cursor `from` that fit in `max_bytes`
+  // (proto::TraceRequest).
+  core::Result<proto::TracePage> Trace(uint64_t from, uint32_t max_bytes);
+  // The node's trace clock, in ns, when it served the request (proto::ClockRequest).
+  core::Result<int64_t> Clock();
   // Deploys `spec`; with `files`, runtime process runs them from the node's copy, the handler
   // being a path among them (`enoki deploy --upload`).
   core::Status DeployFunction(const proto::FunctionSpec& spec,

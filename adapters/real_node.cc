@@ -134,6 +134,20 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
     n->trace_ = std::move(opened.value());
     n->node_->SetTrace(n->trace_.get());
   }
+  // The trace over the API, from its file, and the clock it is stamped with (the node's).
+  RealNode* self = n.get();
+  n->transport_.Serve(proto::Request::kTrace, [self](const proto::Request& r,
+                                                     proto::Response& out) {
+    if (!self->trace_) {
+      return core::Status::FailedPrecondition("node " + self->config_.node.id +
+                                              " keeps no trace: start it with --trace FILE");
+    }
+    return self->trace_->ReadPage(r.trace().from(), r.trace().max_bytes(), *out.mutable_trace());
+  });
+  n->transport_.Serve(proto::Request::kClock, [&env](const proto::Request&, proto::Response& out) {
+    out.mutable_clock()->set_trace_clock_ns(env.Now().time_since_epoch().count());
+    return core::Status::Ok();
+  });
   if (core::Status st = n->node_->Start(); !st.ok()) {
     return core::Status(st.code(), "cannot start: " + st.message());
   }
@@ -185,7 +199,6 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
     n->ready_.manage = a.substr(0, a.rfind(':') + 1) + std::to_string(n->manager_->port());
   }
   if (!n->config_.metrics.empty()) {
-    RealNode* self = n.get();
     n->metrics_.emplace(loop, n->config_.node.id, [self] {
       node::MetricsWriter w;
       self->node_->WriteMetrics(w);

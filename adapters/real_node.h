@@ -1,8 +1,10 @@
 // RealNode: the one place where a node is assembled as real mode runs it: the ZeroMQ transport
 // (with the user-space link shaper), the node on the storage it is given, its function host with
 // the built-in functions and, when asked, process functions, and optionally a trace file, the
-// HTTP gateway and the metrics endpoint, all on one event loop. `enoki node` runs one on its main
-// thread; LoopbackNode (the calibration, the benchmarks) on a thread of its own.
+// HTTP gateway and the metrics endpoint, all on one event loop. Its transport also serves the
+// trace (TraceRequest, from the trace file) and the node's clock (ClockRequest, `env`'s). `enoki
+// node` runs one on its main thread; LoopbackNode (the calibration, the benchmarks) on a thread of
+// its own.
 #pragma once
 
 #include <map>

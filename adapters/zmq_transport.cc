@@ -24,7 +24,18 @@ ZmqTransport::ZmqTransport(zmq::context_t& context, EventLoop& loop, ZmqTranspor
     : context_(context),
       loop_(loop),
       options_(std::move(options)),
-      router_(context_, zmq::socket_type::router) {}
+      router_(context_, zmq::socket_type::router) {
+  // The emulation orchestrator changing a link during a run.
+  Serve(proto::Request::kSetLink, [this](const proto::Request& request, proto::Response&) {
+    auto spec = net::LinkSpec::Parse(request.set_link().spec());
+    return spec.ok() ? SetLink(request.set_link().peer(), *spec, !request.set_link().over_network())
+                     : spec.status();
+  });
+}
+
+void ZmqTransport::Serve(proto::Request::OpCase op, Service serve) {
+  services_[op] = std::move(serve);
+}
 
 core::Status ZmqTransport::Start() {
   if (options_.security) {
@@ -265,8 +276,16 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
         }
         caller = &c->second.caller;
       }
-      if (envelope.request().has_set_link()) {
-        ServeSetLink(client, envelope.request());
+      if (auto service = services_.find(envelope.request().op_case()); service != services_.end()) {
+        proto::Response response;
+        response.set_id(envelope.request().id());
+        response.set_served_by(options_.self);
+        if (core::Status st = service->second(envelope.request(), response); !st.ok()) {
+          response.clear_result();
+          response.set_code(net::CodeToWire(st.code()));
+          response.set_error(st.message());
+        }
+        ReplyToClient(client, response);
         break;
       }
       handler_->OnClientRequest(client, *caller, std::move(*envelope.mutable_request()));
@@ -307,21 +326,6 @@ bool ZmqTransport::IsPeerAsClient(const std::string& sender, const std::string& 
   auto key = options_.security->peer_keys.find(peer);
   return client != clients_.end() && key != options_.security->peer_keys.end() &&
          client->second.caller.public_key == key->second;
-}
-
-void ZmqTransport::ServeSetLink(const net::ClientId& client, const proto::Request& request) {
-  proto::Response response;
-  response.set_id(request.id());
-  response.set_served_by(options_.self);
-  auto spec = net::LinkSpec::Parse(request.set_link().spec());
-  core::Status st =
-      spec.ok() ? SetLink(request.set_link().peer(), *spec, !request.set_link().over_network())
-                : spec.status();
-  if (!st.ok()) {
-    response.set_code(net::CodeToWire(st.code()));
-    response.set_error(st.message());
-  }
-  ReplyToClient(client, response);
 }
 
 void ZmqTransport::Refuse(const net::ClientId& client, const proto::Request& request,

@@ -21,6 +21,9 @@
 // real network) sends at the arrival time instead, unstamped: the two hosts' clocks differ.
 // Every response carries the time it was sent (Envelope.sent_at_ns), for emulated clients.
 //
+// Some requests are answered here rather than by the node (Serve): what lies beside it in the
+// real world, such as the shaper's links (set_link), and what RealNode adds (the trace, its clock).
+//
 // Security (ZmqTransportOptions::security): the listen endpoint speaks CURVE only, and ZAP
 // (adapters/zap.h) admits only the peers' and the clients' public keys; every message then carries
 // who sent it. A peer message is taken only on a connection authenticated with the key of the peer
@@ -31,6 +34,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -99,6 +103,11 @@ class ZmqTransport : public net::Transport {
   // again). A client's open connection keeps its name: it gets the new permissions, or nothing
   // when it is gone. Fails, changing nothing, when two keys collide.
   [[nodiscard]] core::Status SetClients(const std::map<std::string, AccessEntry>& clients);
+  // Requests of kind `op` are answered by `serve` from now on, after the access check, instead of
+  // by the node. `serve` fills the result of the response, whose id and served_by are set; the
+  // Status it returns, when not ok, is the answer's code and error. One service per kind.
+  using Service = std::function<core::Status(const proto::Request&, proto::Response&)>;
+  void Serve(proto::Request::OpCase op, Service serve);
   // Messages the shaper dropped (loss, cut) so far.
   uint64_t shaper_drops() const { return shaper_drops_; }
 
@@ -115,8 +124,6 @@ class ZmqTransport : public net::Transport {
   void Refuse(const net::ClientId& client, const proto::Request& request, const core::Status& why);
   // Answers a request whose `to` names another node with FAILED_PRECONDITION, naming both.
   void RefuseMisaddressed(const net::ClientId& client, const proto::Request& request);
-  // Answers a SetLinkRequest (the emulation orchestrator changing a link during a run).
-  void ServeSetLink(const net::ClientId& client, const proto::Request& request);
   // Creates the DEALER socket to peer `to`; throws zmq::error_t for a bad endpoint.
   void ConnectPeer(const std::string& to, const std::string& endpoint);
   // Sends a frame to `peer`: over the connection to it, or over the one it opened (no endpoint).
@@ -128,7 +135,7 @@ class ZmqTransport : public net::Transport {
   void ForgetPeer(const std::string& id);
   // Sends the held messages to `peer` that are due (within kDeliveryLead), and waits for the next.
   void ReleaseDue(const std::string& peer);
-  // Hands a received message to the handler (or serves it, for set_link). `sender`: who the
+  // Hands a received message to the handler (or to its Service). `sender`: who the
   // connection authenticated as with security ("node:ID", "client:NAME", "local"); empty without.
   void Dispatch(const net::ClientId& client, const std::string& sender, proto::Envelope& envelope);
   // Hands on the held messages that are due, in order, and sets the timer for the next.
@@ -159,6 +166,7 @@ class ZmqTransport : public net::Transport {
   net::MessageHandler* handler_ = nullptr;
   std::string bound_;
   std::string buffer_;  // reused for serialization
+  std::map<proto::Request::OpCase, Service> services_;
   std::map<std::string, ShapedLink> shaped_;
   uint64_t shaper_drops_ = 0;
   // Received messages stamped with a later arrival time, by that time.

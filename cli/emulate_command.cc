@@ -274,8 +274,9 @@ void AddRunCommand(CLI::App& app, Runner& run) {
       "simulation. Before the run it measures each talking pair's round trip, and the links are "
       "shaped on top of the network (the nodes' shapers, and this process for the clients'), "
       "so that each has the scenario's delay; a crash or restart needs the cluster file's "
-      "command for it. The nodes' traces are not fetched (no replication lag or staleness) "
-      "yet. Ctrl-C stops it cleanly (exit status 130)");
+      "command for it. The nodes must keep a trace (--trace), which the run fetches over their "
+      "API with their clocks aligned to its own: replication lag and staleness come with the "
+      "alignment's error bound. Ctrl-C stops it cleanly (exit status 130)");
   AddRunOptions(cmd, *args);
   cmd->add_option(
          "--cluster", args->cluster,

@@ -302,9 +302,13 @@ void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool fo
     case proto::Request::kMeasureRtt:
       return MeasureRtt(request.measure_rtt(), std::move(response), std::move(done));
     case proto::Request::kSetLink:
+    case proto::Request::kTrace:
+    case proto::Request::kClock:
       return core_.Fail(done, std::move(response),
-                        core::Status::InvalidArgument(
-                            "set_link is served by a real node's transport, not by node " + self));
+                        core::Status::InvalidArgument(OpName(request) +
+                                                      " is served beside a real node (its "
+                                                      "transport), not by node " +
+                                                      self));
     case proto::Request::OP_NOT_SET:
       break;
   }

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -22,6 +23,7 @@
 #include "testbed/cluster_network.h"
 #include "testbed/driver.h"
 #include "testbed/node_calls.h"
+#include "testbed/remote_traces.h"
 #include "testbed/results.h"
 #include "testbed/topology.h"
 #include "testbed/yaml_errors.h"
@@ -371,13 +373,28 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
                                          const ClusterOptions& options,
                                          const std::function<bool()>& stop_requested) {
   ENOKI_RETURN_IF_ERROR(CheckClusterScenario(scenario, cluster));
-  auto links = LinkTable(scenario);
-  if (!links.ok()) return links.status();
-  ENOKI_RETURN_IF_ERROR(CheckNodes(scenario, cluster));
   if (options.probes < 1 || options.probes > 100) {
     return Status::InvalidArgument("probes must be 1 to 100, not " +
                                    std::to_string(options.probes));
   }
+  auto links = LinkTable(scenario);
+  if (!links.ok()) return links.status();
+  ENOKI_RETURN_IF_ERROR(CheckNodes(scenario, cluster));
+  auto traces = RemoteTraces::Begin(cluster);  // the clocks before the run, where traces end
+  if (!traces.ok()) return traces.status();
+  // However the run ends from here on, the nodes are left as they were found: unshaped (a node
+  // that is down then keeps its links).
+  struct Unshape {
+    std::function<void()> undo;
+    ~Unshape() { undo(); }
+  } unshape{[&] {
+    std::map<Pair, net::LinkSpec> unshaped;
+    for (const auto& [p, spec] : *links) unshaped[p] = {};
+    if (Status back = ShapeNodeLinks(scenario, cluster, unshaped); !back.ok()) {
+      std::fprintf(stderr, "enoki: warning: leaving the nodes unshaped: %s\n",
+                   back.message().c_str());
+    }
+  }};
   auto rtts = MeasureNetwork(scenario, cluster, *links, options.probes);
   if (!rtts.ok()) return rtts.status();
   std::vector<std::string> slower = SlowerThanScenario(*links, *rtts);
@@ -401,12 +418,6 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   std::string command_log = result.database.substr(0, result.database.size() - 3) + ".commands.log";
   ClusterRun run(scenario, cluster, options, *links, *rtts, command_log, stop_requested);
   Status st = run.Run();
-  // The nodes are left as they were found: unshaped (a node that is down keeps its links).
-  std::map<Pair, net::LinkSpec> unshaped;
-  for (const auto& [p, spec] : *links) unshaped[p] = {};
-  if (Status back = ShapeNodeLinks(scenario, cluster, unshaped); !back.ok()) {
-    std::fprintf(stderr, "enoki: warning: after the run: %s\n", back.message().c_str());
-  }
   if (!st.ok()) {
     db->reset();
     std::filesystem::remove(result.database, ec);
@@ -415,9 +426,13 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   result.interrupted = run.interrupted();
   std::vector<KeygroupCheck> checks;
   if (!result.interrupted) checks = run.driver().checks();
+  // The traces go in first, on this process's clock; one that cannot be had is an error event.
   std::vector<EventRecord> events;
   for (const auto& line : slower) events.push_back({0, "warning", line});
   events.insert(events.end(), run.driver().events().begin(), run.driver().events().end());
+  if (Status st = traces->Finish(**db, run.driver().start().time_since_epoch().count()); !st.ok()) {
+    events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
+  }
   ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, result.interrupted, *links,
                                      run.driver().requests(), events, checks));
   ENOKI_RETURN_IF_ERROR((*db)->WriteNetwork(NetworkRecords(*links, *rtts)));

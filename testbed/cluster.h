@@ -11,10 +11,11 @@
 // emulation's creates the keygroups, deploys the functions, runs the workloads and the timeline
 // (link changes and partitions through the shapers, crashes and restarts through the cluster
 // file's commands) and checks the replicas, and the run writes a results database of the usual
-// schema, mode `cluster`. Afterwards, the nodes' links are unshaped again.
+// schema, mode `cluster`, with the nodes' traces fetched over their API and moved to this
+// process's clock (testbed/remote_traces.h), so that replication lag and staleness come with the
+// bound of the clocks' alignment. Afterwards, the nodes' links are unshaped again.
 //
-// Not yet (later slices of issue 16): the nodes' traces (the writes and kv_ops tables stay
-// empty: no replication lag, no staleness); callers on other hosts.
+// Not yet (later slices of issue 16): callers on other hosts.
 #pragma once
 
 #include <functional>
@@ -72,9 +73,10 @@ struct ClusterResult {
   bool interrupted = false;
 };
 
-// Checks the nodes (each answers its status as the node the cluster file says, and holds none of
-// the scenario's keygroups), measures the network and shapes the links, then runs `scenario` on
-// them. Stops early, cleanly, when `stop_requested` (polled often) returns true. The database is
+// Checks the nodes (each answers its status as the node the cluster file says, holds none of
+// the scenario's keygroups, keeps a trace and lets this run read it and its clock), measures the
+// network and shapes the links, then runs `scenario` on them. Stops early, cleanly, when
+// `stop_requested` (polled often) returns true. The database is
 // RESULTS/<scenario>-cluster-<UTC time>-<pid>.db; the crash and restart commands' output goes to
 // the same name with `.commands.log` for `.db`. A link whose network is slower than the scenario
 // says is said on stderr before the run and recorded as a `warning` event.

@@ -127,7 +127,7 @@ core::Result<std::map<LinkPair, RoundTrip>> MeasureNetwork(
 net::LinkSpec OnTopOf(const net::LinkSpec& spec, const RoundTrip& rtt) {
   net::LinkSpec on = spec;
   auto one_way = std::chrono::duration_cast<core::Duration>(
-      std::chrono::duration<double, std::milli>(rtt.median_ms / 2));
+      std::chrono::duration<double, std::milli>(rtt.min_ms / 2));
   on.delay = spec.delay > one_way ? spec.delay - one_way : core::Duration(0);
   return on;
 }
@@ -138,10 +138,10 @@ std::vector<std::string> SlowerThanScenario(const std::map<LinkPair, net::LinkSp
   for (const auto& [p, spec] : links) {
     auto rtt = rtts.find(p);
     if (rtt == rtts.end()) continue;
-    double one_way = rtt->second.median_ms / 2;
+    double one_way = rtt->second.min_ms / 2;
     if (one_way <= Ms(spec.delay)) continue;
     lines.push_back("link " + p.first + " -> " + p.second + ": the network's one-way time (" +
-                    Fixed(one_way) + " ms, half its median round trip) is more than the " +
+                    Fixed(one_way) + " ms, half its smallest round trip) is more than the " +
                     "scenario's delay of " + Fixed(Ms(spec.delay)) + " ms: the link is " +
                     Fixed(one_way - Ms(spec.delay)) + " ms slower than the scenario says");
   }

@@ -7,9 +7,10 @@
 // client's pairs from this process, where its callers run (timed status requests to the node).
 // The probes are spaced as a run's messages come (10 ms apart), so that each meets the hosts as a
 // run's request does: a host that was idle takes tens to hundreds of microseconds to wake, and
-// that is part of what a message meets. The one-way time of a link is taken as half the median
-// round trip: with the shaping on top, a link's median one-way time is the scenario's delay, and
-// the network's own spread stays around it.
+// that is part of what a message meets. The one-way time of a link is taken as half the smallest
+// round trip: what the network and the hosts take at best, so that the shaping never takes off
+// more than a message meets (a run's latencies never fall below the scenario's floor for it);
+// the rest of what they take (their spread, the hosts' busier moments) stays in the results.
 #pragma once
 
 #include <map>
@@ -43,7 +44,7 @@ core::Result<std::map<LinkPair, RoundTrip>> MeasureNetwork(
     int probes);
 
 // What the shaping adds for link a -> b to be `spec` over a network whose round trip is `rtt`:
-// `spec` with its delay less half the median round trip, never below zero; jitter, loss, rate
+// `spec` with its delay less half the smallest round trip, never below zero; jitter, loss, rate
 // and cut as they are.
 net::LinkSpec OnTopOf(const net::LinkSpec& spec, const RoundTrip& rtt);
 

@@ -118,6 +118,21 @@ core::Result<Report> ReadReport(const std::string& database) {
                   report.costs.push_back({Text(s, 0), std::move(m), Text(s, 5)});
                 }));
   }
+  bool has_clocks = false;  // older databases have no clocks table
+  ENOKI_RETURN_IF_ERROR(db.Each("SELECT 1 FROM pragma_table_info('clocks') WHERE name = 'error_ns'",
+                                [&](sqlite3_stmt*) { has_clocks = true; }));
+  if (has_clocks) {
+    ENOKI_RETURN_IF_ERROR(db.Each(
+        "SELECT node, taken, at_ns, offset_ns, error_ns, rtt_ns, exchanges, kept FROM clocks "
+        "ORDER BY node, at_ns",
+        [&](sqlite3_stmt* s) {
+          report.clocks.push_back(
+              {Text(s, 0), Text(s, 1),
+               ClockEstimate{sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3),
+                             sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5),
+                             sqlite3_column_int(s, 6), sqlite3_column_int(s, 7)}});
+        }));
+  }
   // Per workload, in the order of the workloads table: the OK ones' latencies, the first start
   // and last end of the OK ones, and their bytes both ways.
   std::unordered_map<std::string, size_t> index;
@@ -210,6 +225,23 @@ core::Result<Report> ReadReport(const std::string& database) {
   return report;
 }
 
+int64_t Report::ClockErrorNs(const std::string& node) const {
+  int64_t most = 0;
+  for (const auto& c : clocks) {
+    if (c.node == node) most = std::max(most, c.estimate.error_ns);
+  }
+  return most;
+}
+
+int64_t Report::CrossNodeErrorNs() const {
+  std::set<std::string> nodes;
+  for (const auto& c : clocks) nodes.insert(c.node);
+  std::vector<int64_t> bounds;
+  for (const auto& n : nodes) bounds.push_back(ClockErrorNs(n));
+  std::sort(bounds.rbegin(), bounds.rend());
+  return (bounds.size() > 0 ? bounds[0] : 0) + (bounds.size() > 1 ? bounds[1] : 0);
+}
+
 std::string FormatReport(const Report& r) {
   std::string out;
   char line[256];
@@ -243,10 +275,28 @@ std::string FormatReport(const Report& r) {
       out += line;
     }
   }
-  if (r.run.mode == "cluster") {
+  // Across hosts, lag and staleness are differences of two nodes' clocks, aligned within a bound.
+  std::string bound;
+  if (r.run.mode == "cluster" && r.clocks.empty()) {
     out +=
-        "replication lag, staleness, store operations: not measured (the cluster mode does not "
-        "fetch the nodes' traces yet)\n";
+        "replication lag, staleness, store operations: not measured (this cluster run did not "
+        "fetch the nodes' traces)\n";
+  } else if (!r.clocks.empty()) {
+    std::set<std::string> nodes;
+    std::string worst = r.clocks[0].node;
+    for (const auto& c : r.clocks) {
+      nodes.insert(c.node);
+      if (r.ClockErrorNs(c.node) > r.ClockErrorNs(worst)) worst = c.node;
+    }
+    double across_ms = static_cast<double>(r.CrossNodeErrorNs()) / 1e6;
+    std::snprintf(line, sizeof line, " (+-%.3f ms: clocks aligned)", across_ms);
+    bound = line;
+    std::snprintf(line, sizeof line,
+                  "clocks of %zu nodes aligned to the driver's, each within +-%.3f ms (at most: "
+                  "%s); a lag or staleness across two nodes within +-%.3f ms\n",
+                  nodes.size(), static_cast<double>(r.ClockErrorNs(worst)) / 1e6, worst.c_str(),
+                  across_ms);
+    out += line;
   }
   for (const auto& k : r.replication) {
     if (k.lag_ms.count == 0) {
@@ -254,9 +304,9 @@ std::string FormatReport(const Report& r) {
     } else {
       std::snprintf(line, sizeof line,
                     "replication of %s: %lld applies, lag p50 %.3f, p95 %.3f, p99 %.3f, max %.3f "
-                    "ms\n",
+                    "ms%s\n",
                     k.keygroup.c_str(), static_cast<long long>(k.lag_ms.count), k.lag_ms.p50,
-                    k.lag_ms.p95, k.lag_ms.p99, k.lag_ms.max);
+                    k.lag_ms.p95, k.lag_ms.p99, k.lag_ms.max, bound.c_str());
       out += line;
     }
     if (k.reads == 0) continue;
@@ -266,10 +316,10 @@ std::string FormatReport(const Report& r) {
     }
     std::snprintf(line, sizeof line,
                   "  function reads: %lld, %lld stale (%.1f%%); staleness of those p50 %.3f, "
-                  "p95 %.3f, p99 %.3f, max %.3f ms\n",
+                  "p95 %.3f, p99 %.3f, max %.3f ms%s\n",
                   static_cast<long long>(k.reads), static_cast<long long>(k.stale_ms.count),
                   100.0 * static_cast<double>(k.stale_ms.count) / static_cast<double>(k.reads),
-                  k.stale_ms.p50, k.stale_ms.p95, k.stale_ms.p99, k.stale_ms.max);
+                  k.stale_ms.p50, k.stale_ms.p95, k.stale_ms.p99, k.stale_ms.max, bound.c_str());
     out += line;
   }
   if (!r.costs.empty()) {

@@ -1,6 +1,7 @@
 // Report: reads a run's results database (docs/results.md) back and summarizes it: per workload,
 // the requests, errors and latency percentiles after the warm-up cut; the functions' store
-// operations; replication lag and read staleness per keygroup; whether the replicas converged.
+// operations; replication lag and read staleness per keygroup (in the cluster mode with the bound
+// of the clocks' alignment); whether the replicas converged.
 // `enoki emulate` prints it at the end of a run, `enoki report` any time later.
 #pragma once
 
@@ -60,6 +61,13 @@ struct Report {
   std::vector<KeygroupCheck> keygroups;
   std::vector<EventRecord> errors;  // the run's `error` events: a node died, an event failed
   std::vector<CostRecord> costs;    // a simulation's compute costs
+  std::vector<ClockRecord> clocks;  // the cluster mode's clock estimates, as the run wrote them
+  // A node's clock error bound (the cluster mode): the largest of its estimates'; 0 for a node
+  // without (an emulation's share one clock).
+  int64_t ClockErrorNs(const std::string& node) const;
+  // The most a time difference across two nodes (replication lag, staleness) may be off by: the
+  // sum of the two largest nodes' bounds; 0 without clock estimates.
+  int64_t CrossNodeErrorNs() const;
 };
 
 core::Result<Report> ReadReport(const std::string& database);

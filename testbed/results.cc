@@ -43,6 +43,9 @@ CREATE TABLE kv_ops (
   node TEXT, function TEXT, invocation INTEGER, kind TEXT, keygroup TEXT, key TEXT,
   local INTEGER, start_ns INTEGER, end_ns INTEGER, status TEXT, version_us INTEGER,
   version_logical INTEGER, version_node TEXT);
+CREATE TABLE clocks (
+  node TEXT, taken TEXT, at_ns INTEGER, offset_ns INTEGER, error_ns INTEGER, rtt_ns INTEGER,
+  exchanges INTEGER, kept INTEGER);
 CREATE VIEW replica_applies AS
   SELECT a.keygroup, a.key, a.version_us, a.version_logical, a.version_node,
          o.node AS origin, o.durable_ns AS committed_ns, a.node AS replica,
@@ -313,6 +316,26 @@ core::Status ResultsDb::WriteTrace(const std::string& node, const TraceSource& s
   if (!read.ok()) {
     (void)Exec("ROLLBACK");
     return read;
+  }
+  return Exec("COMMIT");
+}
+
+core::Status ResultsDb::WriteClocks(const std::vector<ClockRecord>& clocks, int64_t t0_ns) {
+  ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
+  Statement s(db_, "INSERT INTO clocks VALUES (?,?,?,?,?,?,?,?)");
+  for (const auto& c : clocks) {
+    const ClockEstimate& e = c.estimate;
+    if (!s.Text(c.node)
+             .Text(c.taken)
+             .Int(e.at_ns - t0_ns)
+             .Int(e.offset_ns)
+             .Int(e.error_ns)
+             .Int(e.rtt_ns)
+             .Int(e.exchanges)
+             .Int(e.kept)
+             .Step()) {
+      return Abort("clocks");
+    }
   }
   return Exec("COMMIT");
 }

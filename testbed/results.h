@@ -1,7 +1,8 @@
 // ResultsDb: the SQLite database one run writes (docs/results.md is the schema's reference): the
 // run, the link table, every request, every timeline event, every item write at its origin and
-// at each replica, every store operation of a function. Times are nanoseconds since the
-// run's start on the host's monotonic clock, which every process of an emulation shares.
+// at each replica, every store operation of a function, and in the cluster mode the nodes' clock
+// offsets. Times are nanoseconds since the run's start on the host's monotonic clock, which every
+// process of an emulation shares (the cluster mode moves each node's times to the driver's clock).
 #pragma once
 
 #include <sqlite3.h>
@@ -84,6 +85,22 @@ struct EventRecord {
   std::string detail;
 };
 
+// An estimate of a node's clock offset, from timestamped exchanges with it (the cluster mode
+// aligns the nodes' clocks to the driver's: testbed/remote_traces.h).
+struct ClockEstimate {
+  int64_t at_ns = 0;      // when, on the driver's clock: the middle of the exchanges
+  int64_t offset_ns = 0;  // the node's trace clock minus the driver's
+  int64_t error_ns = 0;   // the true offset lies within offset_ns +- error_ns
+  int64_t rtt_ns = 0;     // the smallest round trip of the exchanges
+  int exchanges = 0;      // made
+  int kept = 0;           // of which the estimate used: those with the smallest round trips
+};
+struct ClockRecord {
+  std::string node;
+  std::string taken;  // "before" or "after" the run
+  ClockEstimate estimate;
+};
+
 class ResultsDb {
  public:
   // Creates the database at `path` (which must not exist) with the schema.
@@ -106,6 +123,9 @@ class ResultsDb {
   using TraceSource =
       std::function<core::Status(const std::function<void(const proto::TraceRecord&)>&)>;
   core::Status WriteTrace(const std::string& node, const TraceSource& source, int64_t t0_ns);
+  // The nodes' clock estimates (the cluster mode), `at_ns` made relative to the run's start,
+  // `t0_ns` on the driver's clock.
+  core::Status WriteClocks(const std::vector<ClockRecord>& clocks, int64_t t0_ns);
   const std::string& path() const { return path_; }
 
  private:

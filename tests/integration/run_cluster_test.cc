@@ -2,16 +2,19 @@
 // already (a cloud and two edges, named as the scenario's nodes), a cluster file that maps the
 // scenario to them, the run from the command line with its links shaped on top of the measured
 // network, its results database, and `enoki report` comparing it with an emulation of the same
-// file; a partition, a crash and a restart through the cluster file's commands. Also what is
-// refused before anything runs: a cluster file that does not fit (naming file:line and field), a
-// crash without a command, a node that answers under another name, a cluster that holds the
-// scenario's keygroup already.
+// file; a partition, a crash and a restart through the cluster file's commands; the nodes' traces
+// fetched over their API with their clocks aligned, one node's clock shifted by a known offset.
+// Also what is refused before anything runs: a cluster file that does not fit (naming file:line
+// and field), a crash without a command, a node that answers under another name, a cluster that
+// holds the scenario's keygroup already, nodes that keep no trace.
 #include <signal.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -20,7 +23,9 @@
 #include <string>
 #include <vector>
 
+#include "adapters/trace_file.h"
 #include "testbed/report.h"
+#include "testbed/results.h"
 #include "tests/integration/commands.h"
 #include "tests/integration/key_folder.h"
 #include "tests/integration/node_cluster.h"
@@ -70,6 +75,19 @@ class Folder {
   fs::path dir_;
 };
 
+const std::vector<std::string> kNodes = {"cloud", "edge1", "edge2"};
+
+// Each node's arguments: its trace in `folder`, and `more` for some.
+std::map<std::string, std::vector<std::string>> Traced(
+    const Folder& folder, std::map<std::string, std::vector<std::string>> more = {}) {
+  std::map<std::string, std::vector<std::string>> args;
+  for (const auto& id : kNodes) {
+    args[id] = {"--trace", folder.path(id + ".trace")};
+    args[id].insert(args[id].end(), more[id].begin(), more[id].end());
+  }
+  return args;
+}
+
 // A cluster file mapping the scenario's nodes to the cluster's, each line `extra` added to.
 std::string ClusterYaml(NodeCluster& cluster, const std::string& node_extra = "",
                         const std::string& tail = "") {
@@ -81,8 +99,8 @@ std::string ClusterYaml(NodeCluster& cluster, const std::string& node_extra = ""
 }
 
 TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
-  NodeCluster cluster({"cloud", "edge1", "edge2"});
   Folder folder("plain");
+  NodeCluster cluster(kNodes, {}, false, Traced(folder));
 
   // A node that answers under another name than the one the file gives it is refused.
   std::string swapped = folder.Write(
@@ -103,9 +121,9 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   ASSERT_EQ(run.status, 0) << run.text;
   EXPECT_NE(run.text.find("on-cluster: cluster, shaper links, seed 7"), std::string::npos)
       << run.text;
-  EXPECT_NE(run.text.find("replication lag, staleness, store operations: not measured"),
-            std::string::npos)
+  EXPECT_NE(run.text.find("clocks of 3 nodes aligned to the driver's"), std::string::npos)
       << run.text;
+  EXPECT_NE(run.text.find("replication of counts: "), std::string::npos) << run.text;
   std::string db = folder.Database("cluster");
   ASSERT_NE(db, "") << run.text;
   auto report = testbed::ReadReport(db);
@@ -127,12 +145,22 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
     ASSERT_EQ(k.replicas.size(), k.keygroup == "counts" ? 3u : 1u) << k.keygroup;
     for (const auto& r : k.replicas) EXPECT_EQ(r.items, k.keygroup == "counts" ? 40 : 10);
   }
-  // The timeline's phase and link change; no traces.
+  // The timeline's phase and link change.
   EXPECT_EQ(Query(db, "SELECT group_concat(detail) FROM events WHERE kind = 'phase'"),
             "second-half");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM events WHERE kind = 'link'"), "1");
-  EXPECT_EQ(Query(db, "SELECT count(*) FROM writes"), "0");
-  EXPECT_EQ(Query(db, "SELECT count(*) FROM kv_ops"), "0");
+  // The traces, fetched over the nodes' API: every OK call's get and put at its edge, every
+  // write to `counts` committed at its origin and applied at the two other replicas.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM kv_ops WHERE kind = 'put' AND status = 'OK'"),
+            Query(db, "SELECT count(*) FROM requests WHERE status = 'OK'"));
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM writes WHERE origin = 0"),
+            Query(db, "SELECT 2 * count(*) FROM writes WHERE origin = 1 AND keygroup = 'counts'"));
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM replica_applies"),
+            Query(db, "SELECT count(*) FROM writes WHERE origin = 0"));
+  // Before and after the run, each node's clock: the host's (one clock here), within the bound.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM clocks"), "6");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM clocks WHERE abs(offset_ns) > error_ns"), "0");
+  ASSERT_EQ(report->clocks.size(), 6u);
   // The scenario's links, and under each the network this host gave (well under a millisecond
   // over Unix sockets), measured 20 times (a node's regular pings may add to its count), with the
   // delay the shaping added on top.
@@ -147,7 +175,7 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
                "rtt_median_us || ' ' || probes, '; ') FROM network");
   EXPECT_EQ(Query(db,
                   "SELECT count(*) FROM network JOIN links USING (src, dst) WHERE "
-                  "abs(added_delay_us - (delay_us - rtt_median_us / 2)) < 0.01"),
+                  "abs(added_delay_us - (delay_us - rtt_min_us / 2)) < 0.01"),
             "10");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM events WHERE kind = 'warning'"), "0");
   // The client's link to edge2 went from 1 to 3 ms at 0.5 s: a round trip of about 2, then 6 ms
@@ -212,7 +240,9 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   EXPECT_NE(compared.text.find("at-edge2"), std::string::npos) << compared.text;
   EXPECT_EQ(compared.text.find("only in"), std::string::npos) << compared.text;
   std::cout << compared.text;
-  // The two modes agree: every workload's p50 within 5%.
+  // The two modes agree: every workload's p50 within 5%, or 0.3 ms for the 2 ms ones (a cluster
+  // run keeps what the hosts take beyond their quickest round trip, up to 0.25 ms on this busy
+  // 2-core VM, which the emulation's stamps hide).
   auto emulated_report = testbed::ReadReport(edb);
   ASSERT_TRUE(emulated_report.ok()) << emulated_report.status().ToString();
   ASSERT_EQ(emulated_report->workloads.size(), report->workloads.size());
@@ -220,7 +250,7 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
     const auto& a = report->workloads[i];
     const auto& b = emulated_report->workloads[i];
     ASSERT_EQ(a.name, b.name);
-    EXPECT_NEAR(a.ms.p50, b.ms.p50, 0.05 * b.ms.p50) << a.name;
+    EXPECT_NEAR(a.ms.p50, b.ms.p50, std::max(0.05 * b.ms.p50, 0.3)) << a.name;
   }
 }
 
@@ -228,7 +258,8 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
 // every node's access file admits.
 TEST(RunClusterTest, NodesWithKeysServeTheRunsIdentity) {
   KeyFolder keys({"cloud", "edge1", "edge2", "run"});
-  // Every permission, with `control`: the run measures round trips and shapes the links.
+  // Every permission, with `control`: the run measures round trips, shapes the links and reads
+  // the trace and the clock.
   std::string access =
       keys.AccessLines({"run run.pub admin read:* write:* deploy-process invoke:* control"});
   std::vector<std::string> common = {"--access", access};
@@ -237,8 +268,10 @@ TEST(RunClusterTest, NodesWithKeysServeTheRunsIdentity) {
     common.insert(common.end(), {"--peer-key", std::string(id) + "=" + keys.pub(id)});
     own[id] = {"--key", keys.key(id)};
   }
-  NodeCluster cluster({"cloud", "edge1", "edge2"}, common, false, own);
   Folder folder("curve");
+  auto traced = Traced(folder);
+  for (auto& [id, args] : own) args.insert(args.end(), traced[id].begin(), traced[id].end());
+  NodeCluster cluster(kNodes, common, false, own);
   std::string text = "nodes:\n";
   for (const char* id : {"cloud", "edge1", "edge2"}) {
     text += std::string("  ") + id + ": {endpoint: " + cluster.endpoint(id) +
@@ -258,6 +291,8 @@ TEST(RunClusterTest, NodesWithKeysServeTheRunsIdentity) {
   }
   ASSERT_EQ(report->keygroups.size(), 2u);
   for (const auto& k : report->keygroups) EXPECT_TRUE(k.converged) << k.keygroup;
+  EXPECT_EQ(report->clocks.size(), 6u);
+  EXPECT_GT(report->replication.at(0).lag_ms.count, 0);
 
   // Without keys in the file, the nodes do not answer: refused before the run.
   std::string plain = folder.Write("plain.yaml", ClusterYaml(cluster));
@@ -266,6 +301,127 @@ TEST(RunClusterTest, NodesWithKeysServeTheRunsIdentity) {
   EXPECT_EQ(refused.status, 1) << refused.text;
   EXPECT_NE(refused.text.find("the cluster is not ready for the run"), std::string::npos)
       << refused.text;
+}
+
+// Issue 16's clock alignment: edge1's clock runs 37.5 s ahead of the others' (all on this host's
+// CLOCK_MONOTONIC otherwise), and both edges write the same keys (clocks_on_cluster.yaml). The run
+// estimates each node's offset, and its replication lag and staleness across the nodes are compared
+// with those of the same run on one clock: the nodes' trace files read directly, edge1's times less
+// exactly the offset injected. The lags are then computed by the same SQL views from the same
+// records; what differs is only the estimated against the true offsets, which is what is being
+// measured (a second run without the offset would differ by its own timing as well).
+TEST(RunClusterTest, ClocksAlignedAcrossNodesGiveTheLagOfOneClock) {
+  constexpr int64_t kOffsetNs = 37'500'000'000;
+  Folder folder("clocks");
+  NodeCluster cluster(kNodes, {}, false,
+                      Traced(folder, {{"edge1", {"--test-clock-offset-ms", "37500"}}}));
+  std::string file = folder.Write("cluster.yaml", ClusterYaml(cluster));
+  Output run = Enoki("run " + std::string(ENOKI_TEST_SCENARIOS) + "/clocks_on_cluster.yaml" +
+                     " --cluster " + file + " -q --results " + folder.path("out"));
+  ASSERT_EQ(run.status, 0) << run.text;
+  std::string db = folder.Database("out");
+  ASSERT_NE(db, "") << run.text;
+  std::cout << run.text;
+  EXPECT_EQ(run.text.find("ERROR"), std::string::npos) << run.text;
+
+  // Each estimate within 0.2 ms of the truth, and the truth within the estimate's bound.
+  for (const auto& id : kNodes) {
+    int64_t truth = id == "edge1" ? kOffsetNs : 0;
+    for (const char* taken : {"before", "after"}) {
+      std::string where = " FROM clocks WHERE node = '" + id + "' AND taken = '" + taken + "'";
+      std::string offset = Query(db, "SELECT offset_ns" + where);
+      std::string error = Query(db, "SELECT error_ns" + where);
+      ASSERT_NE(offset, "<error>") << id << " " << taken;
+      std::cout << id << " " << taken << ": offset " << offset << " ns, error bound " << error
+                << " ns, smallest round trip " << Query(db, "SELECT rtt_ns" + where) << " ns\n";
+      EXPECT_LE(std::llabs(std::stoll(offset) - truth), 200'000) << id << " " << taken;
+      EXPECT_LE(std::llabs(std::stoll(offset) - truth), std::stoll(error)) << id << " " << taken;
+    }
+  }
+
+  // The same run on one clock: the trace files, edge1's less the offset injected.
+  std::string truth_db = folder.path("one-clock.db");
+  {
+    auto one = testbed::ResultsDb::Create(truth_db);
+    ASSERT_TRUE(one.ok()) << one.status().ToString();
+    for (const auto& id : kNodes) {
+      std::string trace = folder.path(id + ".trace");
+      ASSERT_TRUE((*one)
+                      ->WriteTrace(
+                          id,
+                          [&](const auto& each) { return adapters::ReadTraceFile(trace, each); },
+                          id == "edge1" ? kOffsetNs : 0)
+                      .ok());
+    }
+  }
+  // Every apply in both, the lags of the one clock all positive (an apply follows its commit).
+  std::string applies = Query(db, "SELECT count(*) FROM replica_applies");
+  EXPECT_GT(std::stoll(applies), 100);
+  EXPECT_EQ(Query(truth_db, "SELECT count(*) FROM replica_applies"), applies);
+  EXPECT_EQ(Query(truth_db, "SELECT min(lag_ns) > 0 FROM replica_applies"), "1");
+  const std::string same_apply =
+      " FROM replica_applies a JOIN one.replica_applies t USING (keygroup, key, version_us, "
+      "version_logical, version_node, origin, replica)";
+  EXPECT_EQ(Query(db, "SELECT count(*)" + same_apply, truth_db), applies);
+  // Across edge1 and another node, and between the others: within 0.5 ms of the one clock's lag,
+  // and within the bound the report gives (the two nodes' bounds).
+  std::string lag_diff = Query(db, "SELECT max(abs(a.lag_ns - t.lag_ns))" + same_apply, truth_db);
+  std::string across =
+      Query(db, "SELECT count(*)" + same_apply + " WHERE a.origin = 'edge1' OR a.replica = 'edge1'",
+            truth_db);
+  std::cout << "lag: " << applies << " applies (" << across
+            << " across edge1), largest difference from one clock " << lag_diff << " ns\n";
+  EXPECT_GT(std::stoll(across), 50);
+  EXPECT_LE(std::stoll(lag_diff), 500'000);
+  EXPECT_EQ(Query(db,
+                  "SELECT count(*)" + same_apply +
+                      " WHERE abs(a.lag_ns - t.lag_ns) > (SELECT max(error_ns) FROM clocks WHERE "
+                      "node = a.origin) + (SELECT max(error_ns) FROM clocks WHERE node = "
+                      "a.replica)",
+                  truth_db),
+            "0");
+  // The functions' reads, some of them stale: the same staleness within 0.5 ms.
+  std::string reads = Query(db, "SELECT count(*) FROM read_staleness");
+  std::string stale = Query(truth_db, "SELECT count(*) FROM read_staleness WHERE staleness_ns > 0");
+  std::cout << "reads: " << reads << ", of which stale on one clock " << stale << ", here "
+            << Query(db, "SELECT count(*) FROM read_staleness WHERE staleness_ns > 0") << "\n";
+  EXPECT_GT(std::stoll(reads), 100);
+  EXPECT_GT(std::stoll(stale), 5);
+  // A function's reads in one invocation (increment reads again after a conflict) in order.
+  const std::string numbered =
+      "(SELECT *, row_number() OVER (PARTITION BY node, function, invocation, keygroup, key "
+      "ORDER BY end_ns) AS n FROM ";
+  const std::string same_read = " FROM " + numbered + "read_staleness) a JOIN " + numbered +
+                                "one.read_staleness) t USING (node, function, invocation, "
+                                "keygroup, key, n)";
+  EXPECT_EQ(Query(db, "SELECT count(*)" + same_read, truth_db), reads);
+  std::string stale_diff =
+      Query(db, "SELECT max(abs(a.staleness_ns - t.staleness_ns))" + same_read, truth_db);
+  std::cout << "staleness: largest difference from one clock " << stale_diff << " ns\n";
+  EXPECT_LE(std::stoll(stale_diff), 500'000);
+
+  // The report says the bound next to the lag.
+  Output report = Enoki("report " + db);
+  ASSERT_EQ(report.status, 0) << report.text;
+  EXPECT_NE(report.text.find("ms: clocks aligned)"), std::string::npos) << report.text;
+}
+
+// Nodes that keep no trace cannot give the run's lag and staleness: refused before the run,
+// naming each.
+TEST(RunClusterTest, NodesWithoutATraceAreRefusedBeforeTheRun) {
+  NodeCluster cluster(kNodes);
+  Folder folder("untraced");
+  std::string file = folder.Write("cluster.yaml", ClusterYaml(cluster));
+  Output out =
+      Enoki("run " + kScenario + " --cluster " + file + " -q --results " + folder.path("out"));
+  EXPECT_EQ(out.status, 1) << out.text;
+  for (const auto& id : kNodes) {
+    EXPECT_NE(out.text.find("node " + id + " at " + cluster.endpoint(id) + ": node " + id +
+                            " keeps no trace: start it with --trace FILE"),
+              std::string::npos)
+        << out.text;
+  }
+  EXPECT_EQ(folder.Database("out"), "");
 }
 
 // A cluster file that does not fit the scenario is refused before anything runs, naming the
@@ -335,7 +491,7 @@ TEST(RunClusterTest, PartitionCrashAndRestartRunThroughTheClusterFilesCommands) 
     std::string node = std::string(ENOKI_BINARY) + " node --id " + id + " --listen ipc://" +
                        dir(id + ".sock") + " --data-dir " + dir(id + "-data") + " --ready-file " +
                        dir(id + ".ready") + " --peer " + peer + "=ipc://" + dir(peer + ".sock") +
-                       " --log-level warn --retry-ms 50";
+                       " --trace " + dir(id + ".trace") + " --log-level warn --retry-ms 50";
     start[id] = folder.Write("start-" + id + ".sh",
                              "rm -f " + dir(id + ".ready") + "\nsetsid sh -c 'echo $$ > " +
                                  dir(id + ".pid") + "; exec " + node + "' >> " + dir(id + ".log") +
