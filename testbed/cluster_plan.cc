@@ -321,15 +321,17 @@ core::Result<std::vector<PlacedNode>> WritePlan(const Scenario& s, const HostsFi
       peer.push_back(q + "=" + Endpoint(host(q), where.at(q)->port));
       peer_key.push_back(q + "=" + Under(h.prefix, "/etc/enoki/keys/" + q + ".pub"));
     }
-    std::string toml = "# Written by enoki cluster plan: node " + p.node + " on host " + h.name +
-                       " (deploy/ansible/ installs it as " +
-                       Under(h.prefix, "/etc/enoki/" + p.node + ".toml") +
-                       ").\n"
-                       "id = \"" +
-                       p.node + "\"\n" + "listen = \"" + Endpoint(h, p.port) + "\"\n" +
-                       "data-dir = \"" + Under(h.prefix, "/var/lib/enoki/" + p.node) + "\"\n" +
-                       "key = \"" + Under(h.prefix, "/etc/enoki/keys/" + p.node + ".key") + "\"\n" +
-                       "access = \"" + Under(h.prefix, "/etc/enoki/access") + "\"\n";
+    std::string toml =
+        "# Written by enoki cluster plan: node " + p.node + " on host " + h.name +
+        " (deploy/ansible/ installs it as " + Under(h.prefix, "/etc/enoki/" + p.node + ".toml") +
+        ").\n"
+        "id = \"" +
+        p.node + "\"\n" + "listen = \"" + Endpoint(h, p.port) + "\"\n" + "data-dir = \"" +
+        Under(h.prefix, "/var/lib/enoki/" + p.node) + "\"\n" +
+        // The run fetches the node's measurement trace (writes and store operations).
+        "trace = \"" + Under(h.prefix, "/var/lib/enoki/" + p.node + "/" + p.node + ".trace") +
+        "\"\n" + "key = \"" + Under(h.prefix, "/etc/enoki/keys/" + p.node + ".key") + "\"\n" +
+        "access = \"" + Under(h.prefix, "/etc/enoki/access") + "\"\n";
     if (!peer.empty()) {
       toml += "peer = " + TomlList(peer) + "\n" + "peer-key = " + TomlList(peer_key) + "\n";
     }

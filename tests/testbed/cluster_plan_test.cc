@@ -180,6 +180,7 @@ place: {cloud: vm}
             "id = \"cloud\"\n"
             "listen = \"tcp://10.0.0.1:7000\"\n"
             "data-dir = \"/opt/enoki/var/lib/enoki/cloud\"\n"
+            "trace = \"/opt/enoki/var/lib/enoki/cloud/cloud.trace\"\n"
             "key = \"/opt/enoki/etc/enoki/keys/cloud.key\"\n"
             "access = \"/opt/enoki/etc/enoki/access\"\n"
             "peer = [\"e1=tcp://10.0.0.2:7000\", \"e2=tcp://10.0.0.2:7001\", "
