@@ -31,12 +31,6 @@ int64_t Now() {
       .count();
 }
 
-// A client of node `id` of the cluster, addressed to it.
-adapters::Client ClientOf(zmq::context_t& context, const ClusterFile& cluster,
-                          const std::string& id, std::chrono::milliseconds timeout) {
-  return adapters::Client(context, cluster.nodes.at(id).endpoint, timeout, id, cluster.KeysFor(id));
-}
-
 // Moves a record's times from the node's clock to the driver's.
 void ShiftRecord(const NodeClock& clock, proto::TraceRecord& r) {
   if (r.has_write()) {
@@ -115,7 +109,7 @@ core::Result<RemoteTraces> RemoteTraces::Begin(const ClusterFile& cluster) {
   RemoteTraces traces(cluster);
   std::string problems;
   for (const auto& [id, n] : cluster.nodes) {
-    adapters::Client client = ClientOf(context, cluster, id, kClockTimeout);
+    adapters::Client client = cluster.Connect(context, id, kClockTimeout);
     auto page = client.Trace(0, 0);  // no records: where the trace ends
     auto estimate = page.ok() ? EstimateClock(client) : core::Result<ClockEstimate>(page.status());
     if (!estimate.ok()) {
@@ -138,7 +132,7 @@ Status RemoteTraces::Finish(ResultsDb& db, int64_t t0_ns) {
   std::vector<ClockRecord> clocks;
   for (const auto& [id, n] : nodes_) {
     clocks.push_back({id, "before", n.before});
-    adapters::Client client = ClientOf(context, *cluster_, id, kPageTimeout);
+    adapters::Client client = cluster_->Connect(context, id, kPageTimeout);
     auto after = EstimateClock(client);
     Status st = after.status();
     if (after.ok()) {
