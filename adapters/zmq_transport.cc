@@ -382,6 +382,8 @@ bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& m
   auto link = shaped_.find(to);
   if (link == shaped_.end()) return SendFrame(to, buffer_);
   ShapedLink& l = link->second;
+  // An unshaped link (set back to empty) with nothing held sends at once, as no link does.
+  if (l.held.empty() && l.model.spec() == net::LinkSpec{}) return SendFrame(to, buffer_);
   auto arrival = l.model.Arrival(loop_.Now(), buffer_.size());
   if (!arrival) {
     ++shaper_drops_;

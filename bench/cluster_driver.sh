@@ -55,11 +55,7 @@ EOF
   cpu=$(awk -v b="$cpu_before" -v t="$(getconf CLK_TCK)" -v s="$secs" \
     '{print ($14 + $15 + $16 + $17 - b) / t / s}' /proc/$$/stat)
   db=$(ls -t "$work"/driver-$rate-*.db | head -1)
-  pct='{v[NR] = $1} END {n = split(q, qs, ","); for (i = 1; i <= n; i++) {k = int(qs[i] * NR);
-        if (k < qs[i] * NR) k++; if (k < 1) k = 1; printf "%s ", v[k]} print ""}'
-  read -r p50 p95 p99 < <(sqlite3 "$db" "SELECT (r.end_ns - r.start_ns) / 1e6 FROM requests r
-      JOIN workloads w ON r.workload = w.name WHERE r.status = 'OK'
-      AND r.start_ns >= w.start_ns + w.warmup_ns ORDER BY 1" | awk -v q=0.5,0.95,0.99 "$pct")
+  read -r p50 p95 p99 < <(request_latencies "$db" | percentiles 0.5,0.95,0.99)
   ok=$(sqlite3 "$db" "SELECT count(*) / ((max(end_ns) - min(start_ns)) / 1e9) FROM requests
       WHERE status = 'OK'")
   printf "%8d %9.0f %9.3f %9.3f %9.3f %12.3f %12.2f\n" "$rate" "$ok" "$p50" "$p95" "$p99" \

@@ -1,6 +1,6 @@
 # Shared by the benchmark scripts (sourced, not run): the built binaries, a scratch directory
-# removed on exit together with every process recorded in `pids`, starting a node, and ports for
-# Redis.
+# removed on exit together with every process recorded in `pids`, starting a node, ports for
+# Redis, and the percentiles of a run's latencies.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 enoki=build/cli/enoki
@@ -25,6 +25,21 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# percentiles Q1,Q2,...: the nearest-rank percentiles (as `enoki report` computes them) of the
+# sorted numbers on stdin, on one line.
+percentiles() {
+  awk -v q="$1" '{v[NR] = $1} END {n = split(q, qs, ","); for (i = 1; i <= n; i++) {
+    k = int(qs[i] * NR); if (k < qs[i] * NR) k++; if (k < 1) k = 1; printf "%s ", v[k]} print ""}'
+}
+
+# request_latencies DB: the latencies (ms, sorted) of a run's OK requests after each workload's
+# warm-up, as the summary counts them.
+request_latencies() {
+  sqlite3 "$1" "SELECT (r.end_ns - r.start_ns) / 1e6 FROM requests r
+      JOIN workloads w ON r.workload = w.name WHERE r.status = 'OK'
+      AND r.start_ns >= w.start_ns + w.warmup_ns ORDER BY 1"
+}
 
 # free_port: a loopback port that is free now, for third-party servers (redis-server) that cannot
 # pick one themselves and say which; check afterwards that the server got it (redis_owns).

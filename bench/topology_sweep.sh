@@ -6,16 +6,12 @@
 # p95 and p99 of all the edges' requests, the p50 over the floor, the median replication lag
 # (floor 25 ms) and the run's wall time.
 #   bench/topology_sweep.sh [DURATION] N...      e.g. bench/topology_sweep.sh 20 10 20 30 40
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
+need sqlite3
 duration=${1:-20}
 shift || true
 sizes=("$@")
 [[ $# -gt 0 ]] || sizes=(10 20 30 40)
-enoki=build/cli/enoki
-[[ -x $enoki ]] || ./scripts/build.sh >/dev/null
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 printf "%6s %9s %9s %9s %12s %12s %10s\n" nodes "p50 ms" "p95 ms" "p99 ms" "p50 - floor" "lag p50 ms" "wall s"
 for n in "${sizes[@]}"; do
   f=$work/sweep-$n.yaml
@@ -47,13 +43,8 @@ for n in "${sizes[@]}"; do
   $enoki emulate "$f" -q --links shaper --results "$work" >"$work/out-$n.txt"
   secs=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN {print (b - a) / 1e9}')
   db=$(ls -t "$work"/sweep-$n-*.db | head -1)
-  # Nearest-rank percentiles, as `enoki report` computes them.
-  pct='{v[NR] = $1} END {n = split(q, qs, ","); for (i = 1; i <= n; i++) {k = int(qs[i] * NR);
-        if (k < qs[i] * NR) k++; if (k < 1) k = 1; printf "%s ", v[k]} print ""}'
-  read -r p50 p95 p99 < <(sqlite3 "$db" "SELECT (r.end_ns - r.start_ns) / 1e6 FROM requests r
-      JOIN workloads w ON r.workload = w.name WHERE r.status = 'OK'
-      AND r.start_ns >= w.start_ns + w.warmup_ns ORDER BY 1" | awk -v q=0.5,0.95,0.99 "$pct")
-  read -r lag < <(sqlite3 "$db" "SELECT lag_ns / 1e6 FROM replica_applies ORDER BY 1" | awk -v q=0.5 "$pct")
+  read -r p50 p95 p99 < <(request_latencies "$db" | percentiles 0.5,0.95,0.99)
+  read -r lag < <(sqlite3 "$db" "SELECT lag_ns / 1e6 FROM replica_applies ORDER BY 1" | percentiles 0.5)
   printf "%6d %9.3f %9.3f %9.3f %12.3f %12s %10.1f\n" $((n + 2)) "$p50" "$p95" "$p99" \
     "$(awk -v p="$p50" 'BEGIN {print p - 2}')" "${lag:--}" "$secs"
 done

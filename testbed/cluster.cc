@@ -65,10 +65,6 @@ std::string KeyPath(const std::string& file, const std::string& name) {
 // How long a crash or restart command may run before it is killed (an error of the run).
 constexpr auto kCommandTimeout = std::chrono::seconds(60);
 
-bool IsClient(const Scenario& s, const std::string& node) {
-  return s.FindNode(node)->tier == Tier::kClient;
-}
-
 // One run on running nodes: the mode of its Driver.
 class ClusterRun : private Driver::Mode {
  public:
@@ -101,8 +97,7 @@ class ClusterRun : private Driver::Mode {
   // that it was interrupted.
   Status Run() {
     driver_.Run();
-    interrupted_ = DriveOnLoop(loop_, driver_, stop_requested_, o_.progress,
-                               [this] { PollCommands(std::chrono::milliseconds(0)); });
+    interrupted_ = DriveOnLoop(loop_, driver_, stop_requested_, o_.progress, nullptr);
     // A command still running has its time to end (the replica check may have been quick).
     PollCommands(kCommandTimeout);
     if (interrupted_ && driver_.phase() == Driver::Phase::kSettingUp) {
@@ -161,7 +156,17 @@ class ClusterRun : private Driver::Mode {
       return st;
     }
     commands_.push_back({node, what, std::move(process.value()), std::chrono::steady_clock::now()});
+    if (commands_.size() == 1) PollOnLoop();
     return Status::Ok();
+  }
+
+  // Looks for ended commands every 20 ms while any runs, whatever the run's phase (a restart
+  // that ends during the replica check brings its node back for it).
+  void PollOnLoop() {
+    loop_.Schedule(std::chrono::milliseconds(20), [this] {
+      PollCommands(std::chrono::milliseconds(0));
+      if (!commands_.empty()) PollOnLoop();
+    });
   }
 
   // Ends the commands that ended within `wait` (each), killing those that ran too long: each
@@ -191,7 +196,14 @@ class ClusterRun : private Driver::Mode {
                                     took + " (its output: " + command_log_ + ")");
       } else {
         driver_.Record("command", which + " ended after " + took);
-        if (it->what == "restart") calls_.MarkUp(it->node);
+        if (it->what == "restart") {
+          // The new process has its links unshaped (or as its configuration says): they become
+          // what they are now in the run, on top of the network.
+          calls_.MarkUp(it->node);
+          for (const Pair& p : driver_.Pairs()) {
+            if (p.first == it->node && !IsClient(s_, p.second)) calls_.AskLink(p, OnTop(p));
+          }
+        }
       }
       it = commands_.erase(it);
     }
@@ -217,9 +229,8 @@ Status CheckNodes(const Scenario& s, const ClusterFile& cluster) {
   zmq::context_t context(1);
   std::string problems;
   for (const auto& [id, n] : cluster.nodes) {
-    adapters::Client client(context, n.endpoint,
-                            std::chrono::duration_cast<std::chrono::milliseconds>(kStatusTimeout),
-                            id, cluster.KeysFor(id));
+    adapters::Client client = cluster.Connect(
+        context, id, std::chrono::duration_cast<std::chrono::milliseconds>(kStatusTimeout));
     auto status = client.NodeStatus();
     std::string where = cluster.file + ": node " + id + " at " + n.endpoint + ": ";
     if (!status.ok()) {
@@ -243,6 +254,16 @@ Status CheckNodes(const Scenario& s, const ClusterFile& cluster) {
 }
 
 }  // namespace
+
+adapters::Client ClusterFile::Connect(zmq::context_t& context, const std::string& name,
+                                      std::chrono::milliseconds timeout) const {
+  return adapters::Client(context, nodes.at(name).endpoint, timeout, name, KeysFor(name));
+}
+
+bool IsClient(const Scenario& s, const std::string& node) {
+  const NodeDecl* d = s.FindNode(node);
+  return d != nullptr && d->tier == Tier::kClient;
+}
 
 adapters::ClientKeys ClusterFile::KeysFor(const std::string& name) const {
   const ClusterNode& n = nodes.at(name);

@@ -22,6 +22,7 @@
 #include <map>
 #include <string>
 
+#include "adapters/client.h"
 #include "adapters/curve.h"
 #include "core/status.h"
 #include "testbed/scenario.h"
@@ -44,7 +45,13 @@ struct ClusterFile {
   adapters::KeyPair identity;                // this run's client keys (empty without keys)
   // The keys of the connections to node `name` (none when the nodes have none).
   adapters::ClientKeys KeysFor(const std::string& name) const;
+  // A blocking client of node `name`, addressed to it, with its keys.
+  adapters::Client Connect(zmq::context_t& context, const std::string& name,
+                           std::chrono::milliseconds timeout) const;
 };
+
+// Whether `node` is a client node of `s` (its callers run in the cluster run's process).
+bool IsClient(const Scenario& s, const std::string& node);
 
 // Reads the cluster file at `path` for scenario `s`. Every error names the file, line and column
 // and the field: a field it does not know, a cloud or edge node of the scenario it does not map

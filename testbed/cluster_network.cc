@@ -17,13 +17,8 @@ namespace {
 using core::Status;
 
 // How long a node may take to answer a measurement or a link change.
-constexpr auto kAnswerTimeout = std::chrono::seconds(10);
+constexpr std::chrono::milliseconds kAnswerTimeout(10000);
 constexpr auto kProbeGap = std::chrono::milliseconds(10);
-
-bool IsClient(const Scenario& s, const std::string& node) {
-  const NodeDecl* d = s.FindNode(node);
-  return d != nullptr && d->tier == Tier::kClient;
-}
 
 double Ms(core::Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -33,18 +28,11 @@ std::string Fixed(double ms) {
   return text;
 }
 
-adapters::Client ClientOf(zmq::context_t& context, const ClusterFile& cluster,
-                          const std::string& node) {
-  return adapters::Client(context, cluster.nodes.at(node).endpoint,
-                          std::chrono::duration_cast<std::chrono::milliseconds>(kAnswerTimeout),
-                          node, cluster.KeysFor(node));
-}
-
 // Node `node`'s round trips to `peers`, from its own pings.
 Status MeasureFromNode(zmq::context_t& context, const ClusterFile& cluster, const std::string& node,
                        const std::vector<std::string>& peers, int probes,
                        std::map<LinkPair, RoundTrip>& out) {
-  adapters::Client client = ClientOf(context, cluster, node);
+  adapters::Client client = cluster.Connect(context, node, kAnswerTimeout);
   proto::Request r;
   for (const auto& p : peers) r.mutable_measure_rtt()->add_peers(p);
   r.mutable_measure_rtt()->set_probes(static_cast<uint32_t>(probes));
@@ -54,6 +42,11 @@ Status MeasureFromNode(zmq::context_t& context, const ClusterFile& cluster, cons
         answer.status().code(),
         cluster.file + ": node " + node + " at " + cluster.nodes.at(node).endpoint +
             ": cannot measure its round trips to its peers: " + answer.status().message());
+  }
+  if (answer->rtts().peers_size() != static_cast<int>(peers.size())) {
+    return Status::Internal("node " + node + " answered " +
+                            std::to_string(answer->rtts().peers_size()) + " round trips for " +
+                            std::to_string(peers.size()) + " peers asked");
   }
   for (const auto& rtt : answer->rtts().peers()) {
     if (rtt.answered() == 0) {
@@ -70,7 +63,7 @@ Status MeasureFromNode(zmq::context_t& context, const ClusterFile& cluster, cons
 // The round trip from this process to `node`: timed status requests.
 core::Result<RoundTrip> MeasureFromHere(zmq::context_t& context, const ClusterFile& cluster,
                                         const std::string& node, int probes) {
-  adapters::Client client = ClientOf(context, cluster, node);
+  adapters::Client client = cluster.Connect(context, node, kAnswerTimeout);
   std::vector<double> rtts;
   for (int i = 0; i < probes; ++i) {
     auto start = std::chrono::steady_clock::now();
@@ -168,18 +161,24 @@ Status ShapeNodeLinks(const Scenario& s, const ClusterFile& cluster,
     if (!IsClient(s, p.first) && !IsClient(s, p.second))
       by_node[p.first].emplace_back(p.second, spec);
   }
+  // Every node is asked, also after one failed (a node that is down must not leave the others
+  // as they were); the errors, one a line.
+  Status first;
+  std::string problems;
   for (const auto& [node, to] : by_node) {
-    adapters::Client client = ClientOf(context, cluster, node);
+    adapters::Client client = cluster.Connect(context, node, kAnswerTimeout);
     for (const auto& [peer, spec] : to) {
       Status st = client.SetLink(peer, spec.ToString(), true);
-      if (!st.ok()) {
-        return Status(st.code(), cluster.file + ": node " + node + " at " +
-                                     cluster.nodes.at(node).endpoint +
-                                     ": cannot shape its link to " + peer + ": " + st.message());
-      }
+      if (st.ok()) continue;
+      if (first.ok()) first = st;
+      problems += "\n  " + cluster.file + ": node " + node + " at " +
+                  cluster.nodes.at(node).endpoint + ": cannot shape its link to " + peer + ": " +
+                  st.message();
+      if (st.code() == core::Code::kDeadlineExceeded) break;  // its other links would wait too
     }
   }
-  return Status::Ok();
+  if (first.ok()) return first;
+  return Status(first.code(), "cannot shape the links:" + problems);
 }
 
 }  // namespace enoki::testbed

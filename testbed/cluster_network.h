@@ -58,8 +58,8 @@ std::vector<NetworkRecord> NetworkRecords(const std::map<LinkPair, net::LinkSpec
                                           const std::map<LinkPair, RoundTrip>& rtts);
 
 // Asks every node of `links` that is not a client to shape its link to the other as `links`
-// says, over the network, and waits for every answer. Empty specs stop the shaping. An error
-// names the node and the link.
+// says, over the network, and waits for every answer. Empty specs stop the shaping. Every node
+// is asked, also after one failed; the error names each node and link that failed.
 core::Status ShapeNodeLinks(const Scenario& s, const ClusterFile& cluster,
                             const std::map<LinkPair, net::LinkSpec>& links);
 

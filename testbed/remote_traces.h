@@ -26,8 +26,9 @@ namespace enoki::testbed {
 
 // Estimates the offset of the trace clock of the node `client` reaches from `exchanges` clock
 // requests, one after the other (fewer when they take longer than `budget` in all, but at least
-// 10), keeping the tenth with the smallest round trips. The error is the node's (e.g.
-// PERMISSION_DENIED without the `control` role) or no answer in the client's timeout.
+// 10), keeping the tenth with the smallest round trips. Two lost answers are let go; the error is
+// the node's (e.g. PERMISSION_DENIED without the `control` role), or no answer to the first
+// exchange or to a third one in the client's timeout.
 core::Result<ClockEstimate> EstimateClock(
     adapters::Client& client, int exchanges = 200,
     std::chrono::nanoseconds budget = std::chrono::seconds(2));

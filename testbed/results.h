@@ -88,7 +88,7 @@ struct EventRecord {
 // An estimate of a node's clock offset, from timestamped exchanges with it (the cluster mode
 // aligns the nodes' clocks to the driver's: testbed/remote_traces.h).
 struct ClockEstimate {
-  int64_t at_ns = 0;      // when, on the driver's clock: the middle of the exchanges
+  int64_t at_ns = 0;      // when, on the driver's clock: the middle of the exchanges kept
   int64_t offset_ns = 0;  // the node's trace clock minus the driver's
   int64_t error_ns = 0;   // the true offset lies within offset_ns +- error_ns
   int64_t rtt_ns = 0;     // the smallest round trip of the exchanges

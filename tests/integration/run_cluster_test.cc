@@ -535,6 +535,22 @@ TEST(RunClusterTest, PartitionCrashAndRestartRunThroughTheClusterFilesCommands) 
   pid_t second = PidIn(dir("cloud.pid"));
   EXPECT_GT(second, 0);
   EXPECT_NE(second, first);
+  // The partition (1 s to 2 s) cut the edge's link to the cloud: nothing reached the cloud then
+  // (what was on the way at 1 s came within 12 ms), and what was written meanwhile came after
+  // the heal.
+  EXPECT_EQ(Query(db,
+                  "SELECT count(*) FROM replica_applies WHERE replica = 'cloud' AND "
+                  "applied_ns > 1050000000 AND applied_ns < 1950000000"),
+            "0");
+  EXPECT_NE(Query(db,
+                  "SELECT count(*) FROM replica_applies WHERE replica = 'cloud' AND "
+                  "committed_ns > 1100000000 AND committed_ns < 1900000000"),
+            "0");
+  EXPECT_EQ(Query(db,
+                  "SELECT count(*) FROM replica_applies WHERE replica = 'cloud' AND "
+                  "committed_ns > 1100000000 AND committed_ns < 1900000000 AND "
+                  "applied_ns < 1950000000"),
+            "0");
   // Every write at the edge answered, and the cloud caught up on what it missed.
   EXPECT_EQ(Query(db, "SELECT count(*) FROM requests WHERE status != 'OK'"), "0");
   auto report = testbed::ReadReport(db);

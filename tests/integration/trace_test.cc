@@ -144,7 +144,7 @@ TEST(TraceTest, PagesThroughTheTraceAsTheFileHoldsIt) {
 
 // With keys, the trace and the clock need the `control` role: the trace names every keygroup's
 // keys.
-TEST(TraceTest, NeedsTheControlRole) {
+TEST(TraceTest, TheTestBedControlsNeedTheControlRole) {
   TracePath trace("control");
   KeyFolder keys({"n", "ops", "viewer"});
   std::string access = keys.AccessLines(
@@ -167,6 +167,16 @@ TEST(TraceTest, NeedsTheControlRole) {
             std::string::npos)
       << refused.status().message();
   EXPECT_EQ(viewer.Clock().status().code(), core::Code::kPermissionDenied);
+  // The other test-bed controls too: measuring round trips, shaping links.
+  proto::Request measure;
+  measure.mutable_measure_rtt()->add_peers("n");
+  measure.mutable_measure_rtt()->set_probes(1);
+  auto rtt = viewer.Call(measure);
+  EXPECT_EQ(rtt.status().code(), core::Code::kPermissionDenied);
+  EXPECT_NE(rtt.status().message().find("may not measure round trips: it needs 'control'"),
+            std::string::npos)
+      << rtt.status().message();
+  EXPECT_EQ(viewer.SetLink("n", "delay=1ms", true).code(), core::Code::kPermissionDenied);
 
   auto page = ops.Trace(0, 1000);
   ASSERT_TRUE(page.ok()) << page.status().ToString();
