@@ -161,14 +161,14 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   EXPECT_EQ(Query(db, "SELECT count(*) FROM clocks"), "6");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM clocks WHERE abs(offset_ns) > error_ns"), "0");
   ASSERT_EQ(report->clocks.size(), 6u);
-  // The scenario's links, and under each the network this host gave (well under a millisecond
-  // over Unix sockets), measured 20 times (a node's regular pings may add to its count), with the
-  // delay the shaping added on top.
+  // The scenario's links, and under each the network this host gave (0.2 to 0.5 ms over Unix
+  // sockets; under 10 ms however busy the host), measured 20 times (a node's regular pings may
+  // add to its count), with the delay the shaping added on top.
   EXPECT_EQ(Query(db, "SELECT count(*) FROM links"), "10");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM network"), "10");
   EXPECT_EQ(Query(db,
                   "SELECT count(*) FROM network WHERE probes >= 20 AND rtt_min_us > 0 AND "
-                  "rtt_min_us <= rtt_median_us AND rtt_min_us < 2000"),
+                  "rtt_min_us <= rtt_median_us AND rtt_min_us < 10000"),
             "10")
       << Query(db,
                "SELECT group_concat(src || '>' || dst || ' ' || rtt_min_us || ' ' || "
@@ -240,9 +240,9 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   EXPECT_NE(compared.text.find("at-edge2"), std::string::npos) << compared.text;
   EXPECT_EQ(compared.text.find("only in"), std::string::npos) << compared.text;
   std::cout << compared.text;
-  // The two modes agree: every workload's p50 within 5%, or 0.3 ms for the 2 ms ones (a cluster
-  // run keeps what the hosts take beyond their quickest round trip, up to 0.25 ms on this busy
-  // 2-core VM, which the emulation's stamps hide).
+  // The two modes agree: every workload's p50 within 5%, or 0.4 ms for the 2 ms and 6 ms ones (a
+  // cluster run keeps what the hosts take beyond their quickest round trip, 0.05 to 0.26 ms in
+  // runs on this busy 2-core VM, which the emulation's stamps hide).
   auto emulated_report = testbed::ReadReport(edb);
   ASSERT_TRUE(emulated_report.ok()) << emulated_report.status().ToString();
   ASSERT_EQ(emulated_report->workloads.size(), report->workloads.size());
@@ -250,7 +250,7 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
     const auto& a = report->workloads[i];
     const auto& b = emulated_report->workloads[i];
     ASSERT_EQ(a.name, b.name);
-    EXPECT_NEAR(a.ms.p50, b.ms.p50, std::max(0.05 * b.ms.p50, 0.3)) << a.name;
+    EXPECT_NEAR(a.ms.p50, b.ms.p50, std::max(0.05 * b.ms.p50, 0.4)) << a.name;
   }
 }
 
