@@ -42,4 +42,10 @@ if ((${#missing[@]} > 0)); then
   echo "setup: installing ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The tests run sshd of their own inside namespaces they make: the package's service, which
+  # Debian starts on every address, is not wanted on a machine that had none.
+  if [[ " ${missing[*]} " == *" openssh-server "* && -d /run/systemd/system ]]; then
+    echo "setup: disabling the ssh service openssh-server started (the tests run their own sshd)"
+    "${sudo_cmd[@]}" systemctl disable --now ssh.service
+  fi
 fi

@@ -326,7 +326,11 @@ core::Result<std::vector<PlacedNode>> WritePlan(const Scenario& s, const HostsFi
         " (deploy/ansible/ installs it as " + Under(h.prefix, "/etc/enoki/" + p.node + ".toml") +
         ").\n"
         "id = \"" +
-        p.node + "\"\n" + "listen = \"" + Endpoint(h, p.port) + "\"\n" + "data-dir = \"" +
+        p.node + "\"\n" +
+        // On every interface (ZeroMQ binds no host name, and a cloud VM's public address is often
+        // not on its interfaces; the keys guard it), telling the others its address.
+        "listen = \"tcp://0.0.0.0:" + std::to_string(p.port) + "\"\n" + "advertise = \"" +
+        Endpoint(h, p.port) + "\"\n" + "data-dir = \"" +
         Under(h.prefix, "/var/lib/enoki/" + p.node) + "\"\n" +
         // The run fetches the node's measurement trace (writes and store operations).
         "trace = \"" + Under(h.prefix, "/var/lib/enoki/" + p.node + "/" + p.node + ".trace") +
