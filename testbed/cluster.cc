@@ -8,11 +8,9 @@
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include <yaml-cpp/yaml.h>
 #include <zmq.hpp>
@@ -36,12 +34,6 @@ using Pair = Driver::Pair;
 
 // How long a node may take to answer its status before the run.
 constexpr auto kStatusTimeout = std::chrono::seconds(3);
-
-// Short for YamlError.
-Status Error(const std::string& file, const YAML::Node& at, const std::string& field,
-             const std::string& message) {
-  return YamlError(file, at, field, message);
-}
 
 // tcp://HOST:PORT (a port from 1 to 65535) or ipc://PATH.
 bool ValidEndpoint(const std::string& e) {
@@ -272,28 +264,23 @@ adapters::ClientKeys ClusterFile::KeysFor(const std::string& name) const {
 }
 
 core::Result<ClusterFile> LoadClusterFile(const std::string& path, const Scenario& s) {
-  std::ifstream in(path);
-  if (!in) return Status::IOError("cannot read cluster file " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseClusterFile(text.str(), path, s);
+  auto text = ReadYamlFile(path, "cluster file");
+  if (!text.ok()) return text.status();
+  return ParseClusterFile(*text, path, s);
 }
 
 core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::string& file,
                                            const Scenario& s) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
+  auto parsed = ParseYaml(text, file);
+  if (!parsed.ok()) return parsed.status();
+  YAML::Node root = *parsed;
   ClusterFile c;
   c.file = file;
   ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, root, "", {"nodes", "identity"}));
   YAML::Node nodes = root["nodes"];
-  if (!nodes) return Error(file, root, "nodes", "missing (required)");
-  if (!nodes.IsMap()) return Error(file, nodes, "nodes", "expected a map from node name to node");
+  if (!nodes) return YamlError(file, root, "nodes", "missing (required)");
+  if (!nodes.IsMap())
+    return YamlError(file, nodes, "nodes", "expected a map from node name to node");
   bool any_key = false, any_plain = false;
   YAML::Node first_key, first_plain;
   for (auto it = nodes.begin(); it != nodes.end(); ++it) {
@@ -301,36 +288,36 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
     std::string field = "nodes." + name;
     const NodeDecl* d = s.FindNode(name);
     if (d == nullptr) {
-      return Error(file, it->first, field, "the scenario (" + s.file + ") has no node " + name);
+      return YamlError(file, it->first, field, "the scenario (" + s.file + ") has no node " + name);
     }
     if (d->tier == Tier::kClient) {
-      return Error(file, it->first, field,
-                   "a client node of the scenario: its callers run in this process");
+      return YamlError(file, it->first, field,
+                       "a client node of the scenario: its callers run in this process");
     }
-    if (c.nodes.contains(name)) return Error(file, it->first, field, "given twice");
+    if (c.nodes.contains(name)) return YamlError(file, it->first, field, "given twice");
     const YAML::Node& n = it->second;
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, n, field, {"endpoint", "key", "crash", "restart"}));
     YAML::Node endpoint = n["endpoint"];
-    if (!endpoint) return Error(file, n, field + ".endpoint", "missing (required)");
+    if (!endpoint) return YamlError(file, n, field + ".endpoint", "missing (required)");
     if (!endpoint.IsScalar() || !ValidEndpoint(endpoint.Scalar())) {
-      return Error(file, endpoint, field + ".endpoint",
-                   "'" + (endpoint.IsScalar() ? endpoint.Scalar() : std::string("...")) +
-                       "' is not tcp://HOST:PORT or ipc://PATH");
+      return YamlError(file, endpoint, field + ".endpoint",
+                       "'" + (endpoint.IsScalar() ? endpoint.Scalar() : std::string("...")) +
+                           "' is not tcp://HOST:PORT or ipc://PATH");
     }
     ClusterNode node{endpoint.Scalar(), "", "", ""};
     for (auto [name, command] : {std::pair{"crash", &node.crash}, {"restart", &node.restart}}) {
       YAML::Node c = n[name];
       if (!c) continue;
       if (!c.IsScalar() || c.Scalar().empty()) {
-        return Error(file, c, field + "." + name, "expected a shell command");
+        return YamlError(file, c, field + "." + name, "expected a shell command");
       }
       *command = c.Scalar();
     }
     if (YAML::Node key = n["key"]) {
-      if (!key.IsScalar()) return Error(file, key, field + ".key", "expected a single value");
+      if (!key.IsScalar()) return YamlError(file, key, field + ".key", "expected a single value");
       std::string k = key.Scalar();
       auto pub = adapters::ReadPublicKey(adapters::IsKeyText(k) ? k : KeyPath(file, k));
-      if (!pub.ok()) return Error(file, key, field + ".key", pub.status().message());
+      if (!pub.ok()) return YamlError(file, key, field + ".key", pub.status().message());
       node.public_key = *pub;
       if (!any_key) first_key = key;
       any_key = true;
@@ -342,32 +329,34 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
   }
   for (const auto& d : s.nodes) {
     if (d.tier != Tier::kClient && !c.nodes.contains(d.name)) {
-      return Error(file, nodes, "nodes." + d.name,
-                   "missing: the scenario's " + std::string(TierName(d.tier)) + " node " + d.name +
-                       " must be mapped to a running node");
+      return YamlError(file, nodes, "nodes." + d.name,
+                       "missing: the scenario's " + std::string(TierName(d.tier)) + " node " +
+                           d.name + " must be mapped to a running node");
     }
   }
   if (any_key && any_plain) {
-    return Error(file, first_plain, "nodes", "some nodes have a key and others not: give each one");
+    return YamlError(file, first_plain, "nodes",
+                     "some nodes have a key and others not: give each one");
   }
   YAML::Node identity = root["identity"];
   if (identity) {
-    if (!identity.IsScalar()) return Error(file, identity, "identity", "expected a single value");
+    if (!identity.IsScalar())
+      return YamlError(file, identity, "identity", "expected a single value");
     auto pair = adapters::ReadKeyPair(KeyPath(file, identity.Scalar()));
-    if (!pair.ok()) return Error(file, identity, "identity", pair.status().message());
+    if (!pair.ok()) return YamlError(file, identity, "identity", pair.status().message());
     if (pair->secret_key.empty()) {
-      return Error(file, identity, "identity",
-                   "holds no 'secret' line (a .pub file? give the .key file)");
+      return YamlError(file, identity, "identity",
+                       "holds no 'secret' line (a .pub file? give the .key file)");
     }
     if (!any_key) {
-      return Error(file, identity, "identity",
-                   "given, but no node has a key: give each node's public key (key:)");
+      return YamlError(file, identity, "identity",
+                       "given, but no node has a key: give each node's public key (key:)");
     }
     c.identity = *pair;
   } else if (any_key) {
-    return Error(file, first_key, "identity",
-                 "missing: the nodes have keys, so the run needs a client key pair of its own "
-                 "(enoki keys generate) that their access files admit");
+    return YamlError(file, first_key, "identity",
+                     "missing: the nodes have keys, so the run needs a client key pair of its own "
+                     "(enoki keys generate) that their access files admit");
   }
   return c;
 }

@@ -1,11 +1,8 @@
 // Placing a scenario on machines: the hosts file, the placement and the files of a plan.
 #include "testbed/cluster_plan.h"
 
-#include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
@@ -23,21 +20,6 @@ namespace fs = std::filesystem;
 // Host variables the plan writes itself: a hosts file may not set them through `vars`.
 const std::set<std::string> kPlanVars = {"ansible_host", "enoki_prefix", "enoki_nodes",
                                          "enoki_endpoints", "enoki_plan"};
-
-// A whole number from `min` to `max` at `n`.
-core::Result<int> Int(const std::string& file, const YAML::Node& n, const std::string& field,
-                      int min, int max) {
-  std::string s = n.IsScalar() ? n.Scalar() : "";
-  int v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (!n.IsScalar() || s.empty() || ec != std::errc() || p != s.data() + s.size() || v < min ||
-      v > max) {
-    return YamlError(file, n, field,
-                     "'" + s + "' is not a whole number from " + std::to_string(min) + " to " +
-                         std::to_string(max));
-  }
-  return v;
-}
 
 // A value that goes into a TOML string and a command line as it is: no quotes, backslashes,
 // white space or control characters.
@@ -90,14 +72,14 @@ core::Result<PlanHost> ParseHost(const std::string& file, const std::string& nam
     }
   }
   if (YAML::Node cpus = n["cpus"]) {
-    auto v = Int(file, cpus, field + ".cpus", 1, 4096);
+    auto v = YamlInt(file, cpus, field + ".cpus", 1, 4096);
     if (!v.ok()) return v.status();
-    h.cpus = *v;
+    h.cpus = static_cast<int>(*v);
   }
   if (YAML::Node port = n["port"]) {
-    auto v = Int(file, port, field + ".port", 1, 65535);
+    auto v = YamlInt(file, port, field + ".port", 1, 65535);
     if (!v.ok()) return v.status();
-    h.port = *v;
+    h.port = static_cast<int>(*v);
   }
   if (YAML::Node prefix = n["prefix"]) {
     std::string p = prefix.IsScalar() ? prefix.Scalar() : "";
@@ -160,22 +142,16 @@ Status WriteText(const std::string& path, const std::string& text, mode_t mode) 
 }  // namespace
 
 core::Result<HostsFile> LoadHostsFile(const std::string& path, const Scenario& s) {
-  std::ifstream in(path);
-  if (!in) return Status::IOError("cannot read hosts file " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseHostsFile(text.str(), path, s);
+  auto text = ReadYamlFile(path, "hosts file");
+  if (!text.ok()) return text.status();
+  return ParseHostsFile(*text, path, s);
 }
 
 core::Result<HostsFile> ParseHostsFile(const std::string& text, const std::string& file,
                                        const Scenario& s) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
+  auto parsed = ParseYaml(text, file);
+  if (!parsed.ok()) return parsed.status();
+  YAML::Node root = *parsed;
   HostsFile f;
   f.file = file;
   ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, root, "", {"hosts", "place"}));

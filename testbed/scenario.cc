@@ -9,12 +9,10 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <queue>
 #include <set>
-#include <sstream>
 
 #include "functions/specs.h"
 #include "node/validation.h"
@@ -37,15 +35,7 @@ class Reader {
   // `n` must be a map whose keys are all in `allowed`; `required` must be there.
   Status Map(const YAML::Node& n, const std::string& field, const std::set<std::string>& allowed,
              const std::set<std::string>& required = {}) const {
-    if (!n.IsMap()) return Error(n, field, "expected a map of fields");
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      std::string key = it->first.Scalar();
-      if (!allowed.contains(key)) {
-        std::string known;
-        for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
-        return Error(it->first, Join(field, key), "unknown field (known: " + known + ")");
-      }
-    }
+    ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file_, n, field, allowed));
     for (const auto& key : required) {
       if (!n[key]) return Error(n, Join(field, key), "missing (required)");
     }
@@ -65,16 +55,7 @@ class Reader {
   }
   core::Result<int64_t> Int(const YAML::Node& n, const std::string& field, int64_t min,
                             int64_t max) const {
-    auto s = Str(n, field);
-    if (!s.ok()) return s.status();
-    int64_t v = 0;
-    auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
-    if (ec != std::errc() || p != s->data() + s->size() || v < min || v > max) {
-      return Error(n, field,
-                   "'" + *s + "' is not a whole number from " + std::to_string(min) + " to " +
-                       std::to_string(max));
-    }
-    return v;
+    return YamlInt(file_, n, field, min, max);
   }
   // "250ms", "2s", "500us", "1.5m", "1h"; a bare 0 is allowed.
   core::Result<Duration> Time(const YAML::Node& n, const std::string& field) const {
@@ -710,14 +691,9 @@ const NodeDecl* Scenario::FindNode(const std::string& name) const {
 
 core::Result<Scenario> ParseScenario(const std::string& text, const std::string& file) {
   Reader r(file);
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                   std::to_string(e.mark.column + 1) +
-                                   ": not valid YAML: " + e.msg);
-  }
+  auto parsed = ParseYaml(text, file);
+  if (!parsed.ok()) return parsed.status();
+  YAML::Node root = *parsed;
   Scenario s;
   s.file = file;
   s.text = text;
@@ -791,11 +767,9 @@ core::Result<Scenario> ParseScenario(const std::string& text, const std::string&
 }
 
 core::Result<Scenario> LoadScenario(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IOError("cannot read scenario file " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseScenario(text.str(), path);
+  auto text = ReadYamlFile(path, "scenario file");
+  if (!text.ok()) return text.status();
+  return ParseScenario(*text, path);
 }
 
 }  // namespace enoki::testbed

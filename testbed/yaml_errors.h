@@ -1,8 +1,13 @@
-// What the readers of YAML files (scenarios, cluster files, hosts files) share: errors that name
-// the file, the line and column, and the field, and the check that a map holds only known fields.
+// What the readers of YAML files (scenarios, cluster files, hosts files) share: reading and
+// parsing a file, errors that name the file, the line and column, and the field, the check that a
+// map holds only known fields, and whole numbers in a range.
 #pragma once
 
+#include <charconv>
+#include <cstdint>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include <yaml-cpp/yaml.h>
@@ -37,6 +42,41 @@ inline core::Status YamlOnlyKeys(const std::string& file, const YAML::Node& n,
                      "unknown field (known: " + known + ")");
   }
   return core::Status::Ok();
+}
+
+// The whole file at `path` (`what` names it in the error: "scenario file", ...).
+inline core::Result<std::string> ReadYamlFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return core::Status::IOError("cannot read " + what + " " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// `text` parsed; an error names `file`, the line and the column.
+inline core::Result<YAML::Node> ParseYaml(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return core::Status::InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                         std::to_string(e.mark.column + 1) +
+                                         ": not valid YAML: " + e.msg);
+  }
+}
+
+// A whole number from `min` to `max` at `n`.
+inline core::Result<int64_t> YamlInt(const std::string& file, const YAML::Node& n,
+                                     const std::string& field, int64_t min, int64_t max) {
+  if (!n.IsScalar()) return YamlError(file, n, field, "expected a single value");
+  const std::string& s = n.Scalar();
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v < min || v > max) {
+    return YamlError(file, n, field,
+                     "'" + s + "' is not a whole number from " + std::to_string(min) + " to " +
+                         std::to_string(max));
+  }
+  return v;
 }
 
 }  // namespace enoki::testbed
