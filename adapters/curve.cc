@@ -1,7 +1,9 @@
 // CURVE key files.
 #include "adapters/curve.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,6 +168,24 @@ void UseClientKeys(zmq::socket_t& socket, const ClientKeys& keys) {
   socket.set(zmq::sockopt::curve_serverkey, keys.server_public_key);
   socket.set(zmq::sockopt::curve_publickey, keys.own.public_key);
   socket.set(zmq::sockopt::curve_secretkey, keys.own.secret_key);
+}
+
+bool IsLoopbackHost(std::string host) {
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+bool IsLocalEndpoint(const std::string& endpoint) {
+  if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
+  if (endpoint.rfind("tcp://", 0) != 0) return false;
+  std::string rest = endpoint.substr(6);
+  return IsLoopbackHost(rest.substr(0, rest.rfind(':')));
 }
 
 }  // namespace enoki::adapters

@@ -27,6 +27,12 @@ core::Result<KeyPair> GenerateKeyPair();
 core::Status WriteKeyFiles(const std::string& base, const std::string& name, const KeyPair& keys);
 // Writes `text` to a new file `path` with `mode` (whatever the umask says); refuses to overwrite.
 core::Status WriteNewFile(const std::string& path, const std::string& text, mode_t mode);
+// Whether only this host can reach `host` (of an endpoint): a numeric loopback address, or
+// "localhost" (which a name server cannot point elsewhere: it is resolved from /etc/hosts). What
+// listens anywhere else needs keys (docs/security.md).
+bool IsLoopbackHost(std::string host);
+// Whether a ZeroMQ endpoint is reachable from this host only (a Unix socket, or loopback).
+bool IsLocalEndpoint(const std::string& endpoint);
 // Whether `text` is a key itself: 40 characters of Z85.
 bool IsKeyText(const std::string& text);
 // A key pair file. Errors name the file and line. A file that holds a secret key and that others

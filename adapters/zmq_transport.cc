@@ -67,7 +67,9 @@ core::Status ZmqTransport::Start() {
     if (options_.security) {
       // Options apply to the endpoints bound after them: the local one without CURVE first.
       router_.set(zmq::sockopt::zap_domain, ZapHandler::kLocalDomain);
-      router_.bind(options_.security->local_endpoint);
+      if (!options_.security->local_endpoint.empty()) {
+        router_.bind(options_.security->local_endpoint);
+      }
       router_.set(zmq::sockopt::curve_server, 1);
       router_.set(zmq::sockopt::curve_secretkey, options_.security->own.secret_key);
       router_.set(zmq::sockopt::zap_domain, ZapHandler::kCurveDomain);
@@ -288,6 +290,15 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
         ReplyToClient(client, response);
         break;
       }
+      if (handler_ == nullptr) {
+        // Only its services answer (a process that is no node: a cluster run's client host).
+        const auto* op =
+            proto::Request::descriptor()->FindFieldByNumber(envelope.request().op_case());
+        Refuse(client, envelope.request(),
+               core::Status::InvalidArgument(options_.self + " is no node: it serves no " +
+                                             (op == nullptr ? "such" : op->name()) + " request"));
+        break;
+      }
       handler_->OnClientRequest(client, *caller, std::move(*envelope.mutable_request()));
       break;
     }
@@ -313,7 +324,7 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
           routes_[envelope.peer().from()] = client;
         }
       }
-      handler_->OnPeerMessage(std::move(*envelope.mutable_peer()));
+      if (handler_ != nullptr) handler_->OnPeerMessage(std::move(*envelope.mutable_peer()));
       break;
     default:
       SendError(client, "malformed message: an Envelope must hold a request");

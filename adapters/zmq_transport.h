@@ -56,7 +56,8 @@ struct TransportSecurity {
   KeyPair own;                                   // this node's key pair
   std::map<std::string, std::string> peer_keys;  // peer id -> public key (every peer has one)
   std::map<std::string, AccessEntry> clients;    // client name -> key and permissions (SetClients)
-  std::string local_endpoint;  // ipc:// endpoint, without CURVE, for this host's own processes
+  // ipc:// endpoint, without CURVE, for this host's own processes; empty: none.
+  std::string local_endpoint;
 };
 
 struct ZmqTransportOptions {
@@ -77,6 +78,7 @@ class ZmqTransport : public net::Transport {
   // Binds the listen endpoint and registers with the loop. Fails if the address is taken.
   [[nodiscard]] core::Status Start();
 
+  // Without a handler, only the services (Serve) answer requests; peer messages are dropped.
   void SetHandler(net::MessageHandler* handler) override { handler_ = handler; }
   bool SendToPeer(const std::string& to, const proto::PeerMessage& msg) override;
   void ReplyToClient(const net::ClientId& client, const proto::Response& response) override;

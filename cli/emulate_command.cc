@@ -8,6 +8,7 @@
 #include <atomic>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <functional>
@@ -17,6 +18,7 @@
 #include "adapters/subprocess.h"
 #include "cli/commands.h"
 #include "testbed/calibration.h"
+#include "testbed/client_host.h"
 #include "testbed/cluster.h"
 #include "testbed/emulation.h"
 #include "testbed/plots.h"
@@ -35,8 +37,11 @@ struct EmulateArgs {
   std::string results;
   bool quiet = false;
   std::string links = "auto";
-  std::string calibration;  // simulate
-  std::string cluster;      // run: the cluster file
+  std::string calibration;          // simulate
+  std::string cluster;              // run: the cluster file
+  std::string client;               // run: the client host this process is
+  int wait_s = 600;                 // run --client: how long to wait for the driver
+  double test_clock_offset_ms = 0;  // run --client: tests only
 };
 
 // The scenario of `args`, shortened by --duration if given (*time_scale: the factor).
@@ -148,6 +153,36 @@ int Simulate(const EmulateArgs& args) {
   return ErrorsExit(*report);
 }
 
+// `enoki run --client NAME`: this process is a client host of the run (testbed/client_host.h).
+int RunClientHost(const EmulateArgs& args, const testbed::Scenario& scenario,
+                  const testbed::ClusterFile& cluster, double time_scale) {
+  testbed::ClientHostOptions options;
+  options.progress = !args.quiet && ::isatty(STDERR_FILENO);
+  options.time_scale = time_scale;
+  options.wait = std::chrono::seconds(args.wait_s);
+  options.clock_offset = std::chrono::nanoseconds(std::llround(args.test_clock_offset_ms * 1e6));
+  std::fflush(stdout);
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  auto result =
+      testbed::RunClientHost(scenario, cluster, args.client, options, [] { return g_stop.load(); });
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (options.progress) std::fprintf(stderr, "\n");
+  if (!result.ok()) return ReportError(result.status().message());
+  if (result->interrupted) {
+    std::printf("client host %s: interrupted after %lld requests\n", args.client.c_str(),
+                static_cast<long long>(result->requests));
+    return 130;
+  }
+  std::printf(
+      "client host %s: %lld requests (%lld not OK) handed to the driver, which reports "
+      "the run\n",
+      args.client.c_str(), static_cast<long long>(result->requests),
+      static_cast<long long>(result->errors));
+  return 0;
+}
+
 int RunOnCluster(const EmulateArgs& args) {
   testbed::ClusterOptions options;
   auto loaded = LoadForRun(args, &options.time_scale);
@@ -159,6 +194,7 @@ int RunOnCluster(const EmulateArgs& args) {
   if (auto st = testbed::CheckClusterScenario(scenario, *cluster); !st.ok()) {
     return ReportError(st.message());
   }
+  if (!args.client.empty()) return RunClientHost(args, scenario, *cluster, options.time_scale);
   options.results_dir = args.results;
   options.progress = !args.quiet && ::isatty(STDERR_FILENO);
   std::printf("running %s on %zu running nodes (%s)%s\n", scenario.name.c_str(),
@@ -280,9 +316,29 @@ void AddRunCommand(CLI::App& app, Runner& run) {
   AddRunOptions(cmd, *args);
   cmd->add_option(
          "--cluster", args->cluster,
-         "The cluster file: each cloud and edge node's endpoint (and public key), and this "
-         "run's client key pair when the nodes have keys")
+         "The cluster file: each cloud and edge node's endpoint (and public key), this run's "
+         "client key pair when the nodes have keys, and the client hosts (clients:)")
       ->required();
+  CLI::Option* client = cmd->add_option(
+      "--client", args->client,
+      "Be client host NAME of the cluster file (on another host, started before the driver's "
+      "`enoki run`, with the same scenario, cluster file and --duration): listen at its "
+      "endpoint, run the callers of its client nodes when the driver starts the run, and hand "
+      "their requests to the driver, which writes the results");
+  cmd->add_option("--wait", args->wait_s,
+                  "With --client: how many seconds to wait for the driver to start the run, and "
+                  "to fetch the requests after it")
+      ->check(CLI::Range(1, 86400))
+      ->needs(client)
+      ->capture_default_str();
+  // Hidden: for tests of the client hosts' clock alignment (tests/integration/run_cluster_test.cc).
+  cmd->add_option("--test-clock-offset-ms", args->test_clock_offset_ms,
+                  "Tests only: with --client, this host's clock reads this many ms ahead of the "
+                  "monotonic clock, as on another host")
+      ->check(CLI::Range(0.0, 1e9))
+      ->needs(client)
+      ->group("");
+  cmd->get_option("--results")->excludes(client);
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");
   cmd->callback([&run, args] { run = [args] { return RunOnCluster(*args); }; });
 }

@@ -1,7 +1,5 @@
 // `enoki node`: runs a real node (store replica) on this machine: the event loop, the ZeroMQ
 // transport, SQLite storage in the data directory, until SIGINT or SIGTERM.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <pthread.h>
 #include <sys/resource.h>
@@ -98,27 +96,6 @@ constexpr const char* kNodeDescription =
     "A node joins a running cluster through any member with --join (docs/membership.md).\n"
     "`enoki node status --node ENDPOINT` asks a running node whom it sees, `enoki node leave` "
     "makes one leave the cluster (see their --help).";
-
-// Whether only this host can reach `host` (from an endpoint): a numeric loopback address, or
-// "localhost" (which a name server cannot point elsewhere: it is resolved from /etc/hosts).
-bool IsLoopbackHost(std::string host) {
-  if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host == "localhost") return true;
-  in_addr v4{};
-  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-}
-
-// Whether a ZeroMQ endpoint is reachable from this host only (a Unix socket, or loopback).
-bool IsLocalEndpoint(const std::string& endpoint) {
-  if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
-  if (endpoint.rfind("tcp://", 0) != 0) return false;
-  std::string rest = endpoint.substr(6);
-  return IsLoopbackHost(rest.substr(0, rest.rfind(':')));
-}
 
 // The security options as the transport wants them; none without --key.
 core::Result<std::optional<adapters::TransportSecurity>> LoadSecurity(
@@ -321,14 +298,14 @@ int RunNode(const NodeArgs& args) {
     config.join_keys[*endpoint] = *key;
   }
   // Secure by default: what listens beyond this host authenticates and encrypts, or is told not to.
-  bool exposed = !IsLocalEndpoint(args.listen) && !config.security;
+  bool exposed = !adapters::IsLocalEndpoint(args.listen) && !config.security;
   // The gateway beyond loopback: TLS, and tokens (which a node with keys requires).
   bool http_exposed = !args.http.empty() &&
-                      !IsLoopbackHost(args.http.substr(0, args.http.rfind(':'))) &&
+                      !adapters::IsLoopbackHost(args.http.substr(0, args.http.rfind(':'))) &&
                       (args.http_cert.empty() || !config.security);
   // The metrics endpoint has neither TLS nor tokens: loopback only, unless told.
-  bool metrics_exposed =
-      !args.metrics.empty() && !IsLoopbackHost(args.metrics.substr(0, args.metrics.rfind(':')));
+  bool metrics_exposed = !args.metrics.empty() &&
+                         !adapters::IsLoopbackHost(args.metrics.substr(0, args.metrics.rfind(':')));
   if (metrics_exposed && !args.insecure) {
     return ReportError("--metrics " + args.metrics +
                        " is reachable beyond this host, and the metrics endpoint has no TLS or "
@@ -341,9 +318,10 @@ int RunNode(const NodeArgs& args) {
                  args.id, args.metrics);
   }
   // The management API deploys programs: TLS and tokens beyond loopback, as the gateway.
-  bool manage_exposed = !args.http_manage.empty() &&
-                        !IsLoopbackHost(args.http_manage.substr(0, args.http_manage.rfind(':'))) &&
-                        (args.http_cert.empty() || !config.security);
+  bool manage_exposed =
+      !args.http_manage.empty() &&
+      !adapters::IsLoopbackHost(args.http_manage.substr(0, args.http_manage.rfind(':'))) &&
+      (args.http_cert.empty() || !config.security);
   if (manage_exposed && !args.insecure) {
     return ReportError("--http-manage " + args.http_manage + " is reachable beyond this host" +
                        (args.http_cert.empty() ? " without TLS" : "") +

@@ -309,6 +309,13 @@ void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool fo
                                                       " is served beside a real node (its "
                                                       "transport), not by node " +
                                                       self));
+    case proto::Request::kStartCallers:
+    case proto::Request::kCalls:
+      return core_.Fail(done, std::move(response),
+                        core::Status::InvalidArgument(OpName(request) +
+                                                      " is served by a cluster run's client "
+                                                      "host, not by node " +
+                                                      self));
     case proto::Request::OP_NOT_SET:
       break;
   }

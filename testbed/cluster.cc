@@ -18,6 +18,8 @@
 #include "adapters/client.h"
 #include "adapters/event_loop.h"
 #include "adapters/subprocess.h"
+#include "net/codec.h"
+#include "testbed/client_host.h"
 #include "testbed/cluster_network.h"
 #include "testbed/driver.h"
 #include "testbed/node_calls.h"
@@ -54,8 +56,67 @@ std::string KeyPath(const std::string& file, const std::string& name) {
   return (std::filesystem::path(file).parent_path() / p).string();
 }
 
+// The cluster file's `clients:`, into `c` (whose identity is read already).
+Status ParseClientHosts(const std::string& file, const YAML::Node& clients, const Scenario& s,
+                        ClusterFile& c) {
+  if (!clients.IsMap()) {
+    return YamlError(file, clients, "clients", "expected a map from client host name to host");
+  }
+  std::map<std::string, std::string> placed;  // client node -> its host
+  for (auto it = clients.begin(); it != clients.end(); ++it) {
+    std::string name = it->first.Scalar();
+    std::string field = "clients." + name;
+    if (s.FindNode(name) != nullptr) {
+      return YamlError(file, it->first, field,
+                       "the scenario has a node of that name: name the client host otherwise");
+    }
+    if (c.client_hosts.contains(name)) return YamlError(file, it->first, field, "given twice");
+    const YAML::Node& h = it->second;
+    ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, h, field, {"endpoint", "nodes"}));
+    ClientHost host;
+    YAML::Node endpoint = h["endpoint"];
+    if (!endpoint) return YamlError(file, h, field + ".endpoint", "missing (required)");
+    if (!endpoint.IsScalar() || !ValidEndpoint(endpoint.Scalar())) {
+      return YamlError(file, endpoint, field + ".endpoint",
+                       "'" + (endpoint.IsScalar() ? endpoint.Scalar() : std::string("...")) +
+                           "' is not tcp://HOST:PORT or ipc://PATH");
+    }
+    host.endpoint = endpoint.Scalar();
+    if (c.identity.public_key.empty() && !adapters::IsLocalEndpoint(host.endpoint)) {
+      return YamlError(file, endpoint, field + ".endpoint",
+                       host.endpoint +
+                           " is beyond loopback, and a client host listens there only with keys: "
+                           "give the nodes keys and the run an identity (docs/security.md)");
+    }
+    YAML::Node list = h["nodes"];
+    if (!list) return YamlError(file, h, field + ".nodes", "missing (required)");
+    if (!list.IsSequence() || list.size() == 0) {
+      return YamlError(file, list, field + ".nodes",
+                       "expected a list of the scenario's client nodes whose callers run there");
+    }
+    for (const auto& n : list) {
+      std::string client = n.IsScalar() ? n.Scalar() : "";
+      const NodeDecl* d = s.FindNode(client);
+      if (d == nullptr || d->tier != Tier::kClient) {
+        return YamlError(file, n, field + ".nodes",
+                         "'" + client + "' is not a client node of the scenario (" + s.file + ")");
+      }
+      if (auto other = placed.find(client); other != placed.end()) {
+        return YamlError(file, n, field + ".nodes",
+                         client + " runs on client host " + other->second + " already");
+      }
+      placed[client] = name;
+      host.clients.insert(client);
+    }
+    c.client_hosts.emplace(name, std::move(host));
+  }
+  return Status::Ok();
+}
+
 // How long a crash or restart command may run before it is killed (an error of the run).
 constexpr auto kCommandTimeout = std::chrono::seconds(60);
+// How long a client host may take to answer the driver during the run.
+constexpr auto kHostTimeout = std::chrono::seconds(5);
 
 // One run on running nodes: the mode of its Driver.
 class ClusterRun : private Driver::Mode {
@@ -64,11 +125,12 @@ class ClusterRun : private Driver::Mode {
   // links are shaped. Crash and restart commands write to `command_log`.
   ClusterRun(const Scenario& s, const ClusterFile& cluster, const ClusterOptions& o,
              std::map<Pair, net::LinkSpec> links, std::map<Pair, RoundTrip> rtts,
-             std::string command_log, std::function<bool()> stop_requested)
+             ClientHosts& hosts, std::string command_log, std::function<bool()> stop_requested)
       : s_(s),
         cluster_(cluster),
         o_(o),
         rtts_(std::move(rtts)),
+        hosts_(hosts),
         command_log_(std::move(command_log)),
         stop_requested_(std::move(stop_requested)),
         loop_(s.seed),
@@ -76,12 +138,14 @@ class ClusterRun : private Driver::Mode {
         calls_(s, loop_, driver_, NodeCalls::ClientLinks::kOverNetwork) {
     for (const auto& [id, n] : cluster.nodes)
       calls_.ConnectNode(id, n.endpoint, cluster.KeysFor(id));
-    calls_.ConnectCallers([this](const std::string&, const std::string& node) {
-      return cluster_.nodes.at(node).endpoint;
+    for (const auto& [name, h] : cluster.client_hosts)
+      calls_.ConnectNode(name, h.endpoint, cluster.KeysFor(name));
+    calls_.ConnectCallers([this](const std::string& client, const std::string& node) {
+      return Elsewhere(client) ? std::string() : cluster_.nodes.at(node).endpoint;
     });
     // The callers' links as they start, on top of the network (the nodes' are shaped already).
     for (const Pair& p : driver_.Pairs()) {
-      if (IsClient(s_, p.first) || IsClient(s_, p.second)) calls_.SetLink(p, OnTop(p));
+      if (HereClient(p)) calls_.SetLink(p, OnTop(p));
     }
   }
 
@@ -109,6 +173,12 @@ class ClusterRun : private Driver::Mode {
     std::chrono::steady_clock::time_point started;
   };
 
+  // Whether p is a link of a client whose callers run here.
+  bool HereClient(const Pair& p) const {
+    const std::string& client = IsClient(s_, p.first) ? p.first : p.second;
+    return IsClient(s_, client) && !Elsewhere(client);
+  }
+
   // Link a -> b as `driver_` has it now, on top of the network.
   net::LinkSpec OnTop(const Pair& p) const {
     auto rtt = rtts_.find(p);
@@ -121,18 +191,85 @@ class ClusterRun : private Driver::Mode {
             OnReply on_reply) override {
     calls_.Call(from, node, std::move(request), std::move(on_reply));
   }
-  // Driver::Mode: a client's links are shaped here, a node's by the node.
+  // Driver::Mode: a client's links are shaped where its callers run (a client host applies the
+  // timeline to its own), a node's by the node.
   void SetLink(const Pair& p, const net::LinkSpec&) override {
-    if (IsClient(s_, p.first) || IsClient(s_, p.second)) {
+    if (HereClient(p)) {
       calls_.SetLink(p, OnTop(p));
-    } else {
+    } else if (!IsClient(s_, p.first) && !IsClient(s_, p.second)) {
       calls_.AskLink(p, OnTop(p));
     }
+  }
+  // Driver::Mode: the callers of the client hosts' clients.
+  bool Elsewhere(const std::string& client) const override {
+    return cluster_.HostOf(client) != nullptr;
+  }
+  core::Duration ElsewhereLead() const override { return hosts_.Lead(); }
+  // Starts every client host's callers, then asks each every 250 ms whether they ended.
+  void StartElsewhere(core::TimePoint t0, std::function<void()> ended) override {
+    hosts_ended_ = std::move(ended);
+    hosts_left_ = cluster_.client_hosts.size();
+    for (const auto& [name, h] : cluster_.client_hosts) {
+      AskHost(
+          name, hosts_.StartRequest(name, t0.time_since_epoch().count(), s_, o_.time_scale, rtts_),
+          [this, name](core::Result<proto::Response> r) {
+            if (!r.ok()) {
+              driver_.Record("error", "client host " + name +
+                                          ": cannot start its callers: " + r.status().message());
+              return HostEnded();
+            }
+            PollHost(name, 0);
+          });
+    }
+  }
+
+  // Sends `request` to client host `name`; `then` runs once with its answer, or the error it
+  // answered, or DEADLINE_EXCEEDED after kHostTimeout without one.
+  void AskHost(const std::string& name, proto::Request request,
+               std::function<void(core::Result<proto::Response>)> then) {
+    auto answered = std::make_shared<bool>(false);
+    auto shared = std::make_shared<decltype(then)>(std::move(then));
+    core::TimerId timer = loop_.Schedule(kHostTimeout, [answered, shared] {
+      if (std::exchange(*answered, true)) return;
+      (*shared)(Status::DeadlineExceeded("no answer within 5 s"));
+    });
+    calls_.Call("", name, std::move(request),
+                [this, answered, shared, timer](core::Result<proto::Response> r) {
+                  if (std::exchange(*answered, true)) return;
+                  loop_.Cancel(timer);
+                  if (r.ok() && r->code() != proto::OK) {
+                    return (*shared)(net::StatusFromWire(r->code(), r->error()));
+                  }
+                  (*shared)(std::move(r));
+                });
+  }
+
+  // In 250 ms, asks client host `name` whether its callers ended; `failures`: polls in a row
+  // that had no answer (at 3, the host is given up, as an error event).
+  void PollHost(const std::string& name, int failures) {
+    loop_.Schedule(std::chrono::milliseconds(250), [this, name, failures] {
+      proto::Request r;
+      r.mutable_calls()->set_max_bytes(0);
+      AskHost(name, std::move(r), [this, name, failures](core::Result<proto::Response> r) {
+        if (r.ok()) return r->calls().done() ? HostEnded() : PollHost(name, 0);
+        if (failures + 1 < 3) return PollHost(name, failures + 1);
+        driver_.Record("error", "client host " + name + " stopped answering (3 times in a row: " +
+                                    r.status().message() +
+                                    "): the run does not wait for its callers");
+        HostEnded();
+      });
+    });
+  }
+
+  void HostEnded() {
+    if (--hosts_left_ == 0) hosts_ended_();
   }
   // Driver::Mode: the node is down from now on (its command takes effect when it has run).
   void Crash(const std::string& node) override {
     calls_.MarkDown(node);
-    Start(node, "crash", cluster_.nodes.at(node).crash);
+    // A command that cannot run is an error event of the run already.
+    Status started = Start(node, "crash", cluster_.nodes.at(node).crash);
+    static_cast<void>(started);
   }
   // Driver::Mode: the node is up again once its command has ended well.
   Status Restart(const std::string& node) override {
@@ -205,6 +342,9 @@ class ClusterRun : private Driver::Mode {
   const ClusterFile& cluster_;
   const ClusterOptions& o_;
   const std::map<Pair, RoundTrip> rtts_;
+  ClientHosts& hosts_;
+  std::function<void()> hosts_ended_;
+  size_t hosts_left_ = 0;  // client hosts whose callers may still run
   const std::string command_log_;
   std::function<bool()> stop_requested_;
   adapters::EventLoop loop_;
@@ -249,7 +389,19 @@ Status CheckNodes(const Scenario& s, const ClusterFile& cluster) {
 
 adapters::Client ClusterFile::Connect(zmq::context_t& context, const std::string& name,
                                       std::chrono::milliseconds timeout) const {
-  return adapters::Client(context, nodes.at(name).endpoint, timeout, name, KeysFor(name));
+  return adapters::Client(context, EndpointOf(name), timeout, name, KeysFor(name));
+}
+
+const std::string& ClusterFile::EndpointOf(const std::string& name) const {
+  auto host = client_hosts.find(name);
+  return host != client_hosts.end() ? host->second.endpoint : nodes.at(name).endpoint;
+}
+
+const std::string* ClusterFile::HostOf(const std::string& client) const {
+  for (const auto& [name, host] : client_hosts) {
+    if (host.clients.contains(client)) return &name;
+  }
+  return nullptr;
 }
 
 bool IsClient(const Scenario& s, const std::string& node) {
@@ -258,9 +410,10 @@ bool IsClient(const Scenario& s, const std::string& node) {
 }
 
 adapters::ClientKeys ClusterFile::KeysFor(const std::string& name) const {
-  const ClusterNode& n = nodes.at(name);
-  if (n.public_key.empty()) return {};
-  return {identity, n.public_key};
+  if (identity.public_key.empty()) return {};
+  // A client host listens with the run's identity as its own key pair.
+  if (client_hosts.contains(name)) return {identity, identity.public_key};
+  return {identity, nodes.at(name).public_key};
 }
 
 core::Result<ClusterFile> LoadClusterFile(const std::string& path, const Scenario& s) {
@@ -276,7 +429,7 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
   YAML::Node root = *parsed;
   ClusterFile c;
   c.file = file;
-  ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, root, "", {"nodes", "identity"}));
+  ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, root, "", {"nodes", "identity", "clients"}));
   YAML::Node nodes = root["nodes"];
   if (!nodes) return YamlError(file, root, "nodes", "missing (required)");
   if (!nodes.IsMap())
@@ -292,7 +445,8 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
     }
     if (d->tier == Tier::kClient) {
       return YamlError(file, it->first, field,
-                       "a client node of the scenario: its callers run in this process");
+                       "a client node of the scenario: its callers run in this process, or on a "
+                       "client host (clients:)");
     }
     if (c.nodes.contains(name)) return YamlError(file, it->first, field, "given twice");
     const YAML::Node& n = it->second;
@@ -358,6 +512,9 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
                      "missing: the nodes have keys, so the run needs a client key pair of its own "
                      "(enoki keys generate) that their access files admit");
   }
+  if (YAML::Node clients = root["clients"]) {
+    ENOKI_RETURN_IF_ERROR(ParseClientHosts(file, clients, s, c));
+  }
   return c;
 }
 
@@ -392,6 +549,8 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   ENOKI_RETURN_IF_ERROR(CheckNodes(scenario, cluster));
   auto traces = RemoteTraces::Begin(cluster);  // the clocks before the run, where traces end
   if (!traces.ok()) return traces.status();
+  auto hosts = ClientHosts::Begin(cluster);  // their clocks before the run
+  if (!hosts.ok()) return hosts.status();
   // However the run ends from here on, the nodes are left as they were found: unshaped (a node
   // that is down then keeps its links).
   struct Unshape {
@@ -426,7 +585,7 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   ClusterResult result;
   result.database = (*db)->path();
   std::string command_log = result.database.substr(0, result.database.size() - 3) + ".commands.log";
-  ClusterRun run(scenario, cluster, options, *links, *rtts, command_log, stop_requested);
+  ClusterRun run(scenario, cluster, options, *links, *rtts, *hosts, command_log, stop_requested);
   Status st = run.Run();
   if (!st.ok()) {
     db->reset();
@@ -440,11 +599,19 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   std::vector<EventRecord> events;
   for (const auto& line : slower) events.push_back({0, "warning", line});
   events.insert(events.end(), run.driver().events().begin(), run.driver().events().end());
-  if (Status st = traces->Finish(**db, run.driver().start().time_since_epoch().count()); !st.ok()) {
+  int64_t t0_ns = run.driver().start().time_since_epoch().count();
+  if (Status st = traces->Finish(**db, t0_ns); !st.ok()) {
     events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
   }
-  ENOKI_RETURN_IF_ERROR(WriteResults(**db, scenario, info, result.interrupted, *links,
-                                     run.driver().requests(), events, checks));
+  // The client hosts' requests join the driver's, on its clock.
+  std::vector<RequestRecord> requests = run.driver().requests();
+  std::vector<ClockRecord> host_clocks;
+  if (Status st = hosts->Finish(scenario, t0_ns, requests, host_clocks); !st.ok()) {
+    events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
+  }
+  ENOKI_RETURN_IF_ERROR((*db)->WriteClocks(host_clocks, t0_ns));
+  ENOKI_RETURN_IF_ERROR(
+      WriteResults(**db, scenario, info, result.interrupted, *links, requests, events, checks));
   ENOKI_RETURN_IF_ERROR((*db)->WriteNetwork(NetworkRecords(*links, *rtts)));
   return result;
 }

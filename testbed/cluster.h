@@ -20,6 +20,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 #include "adapters/client.h"
@@ -38,26 +39,43 @@ struct ClusterNode {
   std::string crash, restart;
 };
 
+// A client host: a process on another host, `enoki run SCENARIO --cluster FILE --client NAME`
+// started there, that runs the callers of some of the scenario's client nodes for the driver
+// (testbed/client_host.h). With keys it listens with the run's identity as its own key pair and
+// admits the identity alone; without, on loopback only.
+struct ClientHost {
+  std::string endpoint;           // where it listens for the driver: tcp://HOST:PORT or ipc://PATH
+  std::set<std::string> clients;  // the client nodes whose callers run there
+};
+
 // A cluster file, read and checked against a scenario.
 struct ClusterFile {
   std::string file;
-  std::map<std::string, ClusterNode> nodes;  // every cloud and edge node of the scenario
-  adapters::KeyPair identity;                // this run's client keys (empty without keys)
-  // The keys of the connections to node `name` (none when the nodes have none).
+  std::map<std::string, ClusterNode> nodes;        // every cloud and edge node of the scenario
+  std::map<std::string, ClientHost> client_hosts;  // by name (`clients:`); none: all here
+  adapters::KeyPair identity;                      // this run's client keys (empty without keys)
+  // The keys of the connections to node or client host `name` (none when the nodes have none).
   adapters::ClientKeys KeysFor(const std::string& name) const;
-  // A blocking client of node `name`, addressed to it, with its keys.
+  // The endpoint of node or client host `name`.
+  const std::string& EndpointOf(const std::string& name) const;
+  // A blocking client of node or client host `name`, addressed to it, with its keys.
   adapters::Client Connect(zmq::context_t& context, const std::string& name,
                            std::chrono::milliseconds timeout) const;
+  // The client host that runs the callers of client node `client`; nullptr: this process.
+  const std::string* HostOf(const std::string& client) const;
 };
 
-// Whether `node` is a client node of `s` (its callers run in the cluster run's process).
+// Whether `node` is a client node of `s` (its callers run in the cluster run's process or on a
+// client host).
 bool IsClient(const Scenario& s, const std::string& node);
 
 // Reads the cluster file at `path` for scenario `s`. Every error names the file, line and column
 // and the field: a field it does not know, a cloud or edge node of the scenario it does not map
 // (or a node the scenario does not have, or a client-tier one), an endpoint that does not parse,
 // a key that cannot be read, keys for some nodes but not others, node keys without an identity
-// or an identity without node keys. Key files are taken from the cluster file's folder.
+// or an identity without node keys; a client host named as a node, with no client nodes, with a
+// node that is no client node or is another host's, or listening beyond loopback without keys.
+// Key files are taken from the cluster file's folder.
 core::Result<ClusterFile> LoadClusterFile(const std::string& path, const Scenario& s);
 // The same, from text (`file` names it in errors; relative paths are taken from its folder).
 core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::string& file,

@@ -28,11 +28,14 @@ std::string Fixed(double ms) {
   return text;
 }
 
-// Node `node`'s round trips to `peers`, from its own pings.
-Status MeasureFromNode(zmq::context_t& context, const ClusterFile& cluster, const std::string& node,
-                       const std::vector<std::string>& peers, int probes,
-                       std::map<LinkPair, RoundTrip>& out) {
-  adapters::Client client = cluster.Connect(context, node, kAnswerTimeout);
+// The round trips of node or client host `from` (`what` says which) to `peers`, as it measures
+// them (a node: its pings; a client host: timed status requests).
+Status MeasureFrom(zmq::context_t& context, const ClusterFile& cluster, const std::string& what,
+                   const std::string& from, const std::vector<std::string>& peers, int probes,
+                   std::map<LinkPair, RoundTrip>& out) {
+  // A client host measures a node at a time, each in up to a tenth of a second and a timeout.
+  auto timeout = kAnswerTimeout * static_cast<int>(what == "node" ? 1 : peers.size());
+  adapters::Client client = cluster.Connect(context, from, timeout);
   proto::Request r;
   for (const auto& p : peers) r.mutable_measure_rtt()->add_peers(p);
   r.mutable_measure_rtt()->set_probes(static_cast<uint32_t>(probes));
@@ -40,27 +43,28 @@ Status MeasureFromNode(zmq::context_t& context, const ClusterFile& cluster, cons
   if (!answer.ok()) {
     return Status(
         answer.status().code(),
-        cluster.file + ": node " + node + " at " + cluster.nodes.at(node).endpoint +
-            ": cannot measure its round trips to its peers: " + answer.status().message());
+        cluster.file + ": " + what + " " + from + " at " + cluster.EndpointOf(from) +
+            ": cannot measure its round trips to the nodes: " + answer.status().message());
   }
   if (answer->rtts().peers_size() != static_cast<int>(peers.size())) {
-    return Status::Internal("node " + node + " answered " +
+    return Status::Internal(what + " " + from + " answered " +
                             std::to_string(answer->rtts().peers_size()) + " round trips for " +
                             std::to_string(peers.size()) + " peers asked");
   }
   for (const auto& rtt : answer->rtts().peers()) {
     if (rtt.answered() == 0) {
-      return Status::Unavailable("node " + node + " had no answer from peer " + rtt.node() +
+      return Status::Unavailable(what + " " + from + " had no answer from peer " + rtt.node() +
                                  " to " + std::to_string(probes) +
-                                 " pings: is it up, and does it have " + node +
+                                 " pings: is it up, and does it have " + from +
                                  " as a peer (enoki status on both)?");
     }
-    out[{node, rtt.node()}] = {rtt.min_ms(), rtt.median_ms(), static_cast<int>(rtt.answered())};
+    out[{from, rtt.node()}] = {rtt.min_ms(), rtt.median_ms(), static_cast<int>(rtt.answered())};
   }
   return Status::Ok();
 }
 
-// The round trip from this process to `node`: timed status requests.
+}  // namespace
+
 core::Result<RoundTrip> MeasureFromHere(zmq::context_t& context, const ClusterFile& cluster,
                                         const std::string& node, int probes) {
   adapters::Client client = cluster.Connect(context, node, kAnswerTimeout);
@@ -80,8 +84,6 @@ core::Result<RoundTrip> MeasureFromHere(zmq::context_t& context, const ClusterFi
   return RoundTrip{rtts.front(), rtts[rtts.size() / 2], probes};
 }
 
-}  // namespace
-
 core::Result<std::map<LinkPair, RoundTrip>> MeasureNetwork(
     const Scenario& s, const ClusterFile& cluster, const std::map<LinkPair, net::LinkSpec>& links,
     int probes) {
@@ -89,19 +91,31 @@ core::Result<std::map<LinkPair, RoundTrip>> MeasureNetwork(
   for (const auto& [p, spec] : links) unshaped[p] = {};
   ENOKI_RETURN_IF_ERROR(ShapeNodeLinks(s, cluster, unshaped));
   std::map<std::string, std::vector<std::string>> node_peers;  // measured by the node
+  std::map<std::string, std::set<std::string>> host_nodes;     // by a client host
   std::set<std::string> from_here;                             // a client's node
   for (const auto& [p, spec] : links) {
     bool a = IsClient(s, p.first), b = IsClient(s, p.second);
     if (!a && !b) {
       node_peers[p.first].push_back(p.second);
     } else if (!a || !b) {
-      from_here.insert(a ? p.second : p.first);
+      const std::string& node = a ? p.second : p.first;
+      const std::string* host = cluster.HostOf(a ? p.first : p.second);
+      if (host == nullptr) {
+        from_here.insert(node);
+      } else {
+        host_nodes[*host].insert(node);
+      }
     }
   }
   zmq::context_t context(1);
   std::map<LinkPair, RoundTrip> out;
   for (const auto& [node, peers] : node_peers) {
-    ENOKI_RETURN_IF_ERROR(MeasureFromNode(context, cluster, node, peers, probes, out));
+    ENOKI_RETURN_IF_ERROR(MeasureFrom(context, cluster, "node", node, peers, probes, out));
+  }
+  std::map<LinkPair, RoundTrip> elsewhere;  // (client host, node)
+  for (const auto& [host, nodes] : host_nodes) {
+    ENOKI_RETURN_IF_ERROR(MeasureFrom(context, cluster, "client host", host,
+                                      {nodes.begin(), nodes.end()}, probes, elsewhere));
   }
   std::map<std::string, RoundTrip> here;
   for (const auto& node : from_here) {
@@ -110,9 +124,11 @@ core::Result<std::map<LinkPair, RoundTrip>> MeasureNetwork(
     here[node] = *rtt;
   }
   for (const auto& [p, spec] : links) {
-    if (IsClient(s, p.first) != IsClient(s, p.second)) {
-      out[p] = here.at(IsClient(s, p.first) ? p.second : p.first);
-    }
+    bool a = IsClient(s, p.first);
+    if (a == IsClient(s, p.second)) continue;
+    const std::string& node = a ? p.second : p.first;
+    const std::string* host = cluster.HostOf(a ? p.first : p.second);
+    out[p] = host == nullptr ? here.at(node) : elsewhere.at({*host, node});
   }
   return out;
 }

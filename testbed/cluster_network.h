@@ -4,7 +4,8 @@
 // a real network").
 //
 // A pair of nodes is measured by its first node (MeasureRttRequest: pings to the peer); a
-// client's pairs from this process, where its callers run (timed status requests to the node).
+// client's pairs from where its callers run (timed status requests to the node): this process,
+// or its client host (MeasureRttRequest to the host, testbed/client_host.h).
 // The probes are spaced as a run's messages come (10 ms apart), so that each meets the hosts as a
 // run's request does: a host that was idle takes tens to hundreds of microseconds to wake, and
 // that is part of what a message meets. The one-way time of a link is taken as half the smallest
@@ -19,6 +20,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <zmq.hpp>
 
 #include "core/status.h"
 #include "net/link_model.h"
@@ -44,6 +47,11 @@ struct RoundTrip {
 core::Result<std::map<LinkPair, RoundTrip>> MeasureNetwork(
     const Scenario& s, const ClusterFile& cluster, const std::map<LinkPair, net::LinkSpec>& links,
     int probes);
+
+// The round trip from this process to node `node` of `cluster`, from `probes` timed status
+// requests 10 ms apart (a client's links: from the driver, or from a client host).
+core::Result<RoundTrip> MeasureFromHere(zmq::context_t& context, const ClusterFile& cluster,
+                                        const std::string& node, int probes);
 
 // What the shaping adds for link a -> b to be `spec` over a network whose round trip is `rtt`:
 // `spec` with its delay less half the smallest round trip, never below zero; jitter, loss, rate

@@ -153,13 +153,39 @@ core::Status Driver::Outcome(const Batch& batch) {
   return core::Status::Ok();
 }
 
+void Driver::RunCallers(core::TimePoint t0) {
+  phase_ = Phase::kRunning;
+  callers_only_ = true;
+  t0_ = t0;
+  StartRun();
+}
+
 void Driver::Start() {
   phase_ = Phase::kRunning;
-  t0_ = env_.Now();
-  for (size_t w = 0; w < s_.workloads.size(); ++w) StartWorkload(w);
+  bool elsewhere = std::any_of(s_.workloads.begin(), s_.workloads.end(),
+                               [this](const WorkloadDecl& d) { return mode_.Elsewhere(d.client); });
+  t0_ = env_.Now() + (elsewhere ? mode_.ElsewhereLead() : core::Duration(0));
+  if (elsewhere) {
+    waiting_elsewhere_ = true;
+    mode_.StartElsewhere(t0_, [this] {
+      waiting_elsewhere_ = false;
+      CheckDone();
+    });
+  }
+  StartRun();
+}
+
+core::Duration Driver::Until(core::TimePoint t) const {
+  return std::max(core::Duration(0), t - env_.Now());
+}
+
+void Driver::StartRun() {
+  for (size_t w = 0; w < s_.workloads.size(); ++w) {
+    if (!mode_.Elsewhere(s_.workloads[w].client)) StartWorkload(w);
+  }
   for (const auto& e : s_.timeline) {
     ++pending_events_;
-    env_.Schedule(e.at, [this, &e] {
+    env_.Schedule(Until(t0_ + e.at), [this, &e] {
       Apply(e);
       --pending_events_;
       CheckDone();
@@ -169,12 +195,16 @@ void Driver::Start() {
 }
 
 bool Driver::Done() const {
-  return active_callers_ == 0 && in_flight_.empty() && pending_events_ == 0;
+  return active_callers_ == 0 && in_flight_.empty() && pending_events_ == 0 && !waiting_elsewhere_;
 }
 
 // Once the workloads and the timeline are done, the replica check starts at the end of the round.
 void Driver::CheckDone() {
   if (phase_ != Phase::kRunning || !Done()) return;
+  if (callers_only_) {
+    phase_ = Phase::kFinished;
+    return;
+  }
   phase_ = Phase::kChecking;
   env_.AtEndOfRound([this] { CheckReplicas(); });
 }
@@ -210,7 +240,7 @@ void Driver::StartWorkload(size_t w) {
     // send in the same instant; Poisson callers after an exponential gap.
     if (d.rate) first += OpenLoopGap(w, true);
     run.callers[static_cast<size_t>(c)].next_send = t0_ + first;
-    env_.Schedule(first, [this, w, c] { Send(w, c); });
+    env_.Schedule(Until(t0_ + first), [this, w, c] { Send(w, c); });
   }
 }
 

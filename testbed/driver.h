@@ -56,6 +56,16 @@ class Driver {
     // Kills the node as SIGKILL would; starts it again on its data.
     virtual void Crash(const std::string& node) = 0;
     virtual core::Status Restart(const std::string& node) = 0;
+    // Whether the callers of client node `client` run in another process (a cluster run's client
+    // host): this driver does not run them; the mode starts them (StartElsewhere), and the run
+    // waits for them to end before its replica check.
+    virtual bool Elsewhere(const std::string& /*client*/) const { return false; }
+    // How long before the run's start the callers elsewhere must be told of it.
+    virtual core::Duration ElsewhereLead() const { return core::Duration(0); }
+    // The run starts at `t0`: the mode starts the callers elsewhere for then and calls `ended`
+    // once, on the Env, when they all ended (or cannot be waited for longer: the mode records
+    // why as an error event).
+    virtual void StartElsewhere(core::TimePoint /*t0*/, std::function<void()> ended) { ended(); }
   };
 
   // Where a run is. Each phase follows the one before; a failed set-up ends the run at once.
@@ -71,6 +81,10 @@ class Driver {
   // start is the run's start), then, once they are done, the replica check. Whoever runs the Env
   // runs it until phase() is kFinished (or gives up: an interrupted run).
   void Run();
+  // Runs only the callers (those not Elsewhere) and the timeline, from `t0` (now or later) on,
+  // without a set-up, callers elsewhere or a replica check: what a cluster run's client host
+  // does for the driver that set the run up. Its phase is kFinished once they are done.
+  void RunCallers(core::TimePoint t0);
   Phase phase() const { return phase_; }
   // Why the set-up failed (the run then finished without workloads); OK otherwise.
   const core::Status& failure() const { return failure_; }
@@ -138,8 +152,12 @@ class Driver {
   void CallAll(std::vector<SetUpCall> calls, std::function<void(core::Status)> then);
   static core::Status Outcome(const Batch& batch);
 
-  // The workloads and the timeline; when they are done (Done), the replica check.
+  // The workloads and the timeline (Start: with the callers elsewhere, StartRun: without); when
+  // they are done (Done), the replica check.
   void Start();
+  void StartRun();
+  // How long from now until `t` (never less than 0).
+  core::Duration Until(core::TimePoint t) const;
   bool Done() const;
   void CheckDone();
   void StartWorkload(size_t w);
@@ -186,6 +204,8 @@ class Driver {
   uint64_t next_request_ = 1;
   int64_t active_callers_ = 0;
   int64_t pending_events_ = 0;
+  bool waiting_elsewhere_ = false;  // for the callers elsewhere to end
+  bool callers_only_ = false;       // RunCallers: no replica check
   int64_t errors_ = 0;
   std::vector<KeygroupCheck> checks_;
   std::vector<size_t> unconverged_;  // keygroups whose replicas did not agree yet

@@ -56,6 +56,7 @@ class NodeCalls {
                    const adapters::ClientKeys& keys);
   // Connects the callers' sockets of every workload's (client, node), to `endpoint(client, node)`
   // with the keys of its node's control socket: up when the workloads start, after the set-up.
+  // An empty endpoint: that client's callers do not run here (a cluster run's client host).
   void ConnectCallers(const std::function<std::string(const std::string& client,
                                                       const std::string& node)>& endpoint);
 

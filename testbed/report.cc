@@ -122,16 +122,19 @@ core::Result<Report> ReadReport(const std::string& database) {
   ENOKI_RETURN_IF_ERROR(db.Each("SELECT 1 FROM pragma_table_info('clocks') WHERE name = 'error_ns'",
                                 [&](sqlite3_stmt*) { has_clocks = true; }));
   if (has_clocks) {
-    ENOKI_RETURN_IF_ERROR(db.Each(
-        "SELECT node, taken, at_ns, offset_ns, error_ns, rtt_ns, exchanges, kept FROM clocks "
-        "ORDER BY node, at_ns",
-        [&](sqlite3_stmt* s) {
-          report.clocks.push_back(
-              {Text(s, 0), Text(s, 1),
-               ClockEstimate{sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3),
-                             sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5),
-                             sqlite3_column_int(s, 6), sqlite3_column_int(s, 7)}});
-        }));
+    bool has_roles = false;  // older databases have nodes' clocks only
+    ENOKI_RETURN_IF_ERROR(db.Each("SELECT 1 FROM pragma_table_info('clocks') WHERE name = 'role'",
+                                  [&](sqlite3_stmt*) { has_roles = true; }));
+    std::string sql =
+        std::string("SELECT node, taken, at_ns, offset_ns, error_ns, rtt_ns, exchanges, kept, ") +
+        (has_roles ? "role" : "'node'") + " FROM clocks ORDER BY node, at_ns";
+    ENOKI_RETURN_IF_ERROR(db.Each(sql.c_str(), [&](sqlite3_stmt* s) {
+      report.clocks.push_back({Text(s, 0), Text(s, 1),
+                               ClockEstimate{sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3),
+                                             sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5),
+                                             sqlite3_column_int(s, 6), sqlite3_column_int(s, 7)},
+                               Text(s, 8)});
+    }));
   }
   // Per workload, in the order of the workloads table: the OK ones' latencies, the first start
   // and last end of the OK ones, and their bytes both ways.
@@ -235,7 +238,9 @@ int64_t Report::ClockErrorNs(const std::string& node) const {
 
 int64_t Report::CrossNodeErrorNs() const {
   std::set<std::string> nodes;
-  for (const auto& c : clocks) nodes.insert(c.node);
+  for (const auto& c : clocks) {
+    if (c.role == "node") nodes.insert(c.node);
+  }
   std::vector<int64_t> bounds;
   for (const auto& n : nodes) bounds.push_back(ClockErrorNs(n));
   std::sort(bounds.rbegin(), bounds.rend());
@@ -282,21 +287,33 @@ std::string FormatReport(const Report& r) {
         "replication lag, staleness, store operations: not measured (this cluster run did not "
         "fetch the nodes' traces)\n";
   } else if (!r.clocks.empty()) {
-    std::set<std::string> nodes;
-    std::string worst = r.clocks[0].node;
+    std::set<std::string> nodes, hosts;
+    std::string worst, worst_host;
     for (const auto& c : r.clocks) {
-      nodes.insert(c.node);
-      if (r.ClockErrorNs(c.node) > r.ClockErrorNs(worst)) worst = c.node;
+      bool node = c.role == "node";
+      (node ? nodes : hosts).insert(c.node);
+      std::string& w = node ? worst : worst_host;
+      if (w.empty() || r.ClockErrorNs(c.node) > r.ClockErrorNs(w)) w = c.node;
+    }
+    if (!hosts.empty()) {
+      std::snprintf(line, sizeof line,
+                    "clocks of %zu client host%s aligned to the driver's, each within +-%.3f ms "
+                    "(at most: %s): their requests' times on the run's time line\n",
+                    hosts.size(), hosts.size() == 1 ? "" : "s",
+                    static_cast<double>(r.ClockErrorNs(worst_host)) / 1e6, worst_host.c_str());
+      out += line;
     }
     double across_ms = static_cast<double>(r.CrossNodeErrorNs()) / 1e6;
     std::snprintf(line, sizeof line, " (+-%.3f ms: clocks aligned)", across_ms);
     bound = line;
-    std::snprintf(line, sizeof line,
-                  "clocks of %zu nodes aligned to the driver's, each within +-%.3f ms (at most: "
-                  "%s); a lag or staleness across two nodes within +-%.3f ms\n",
-                  nodes.size(), static_cast<double>(r.ClockErrorNs(worst)) / 1e6, worst.c_str(),
-                  across_ms);
-    out += line;
+    if (!nodes.empty()) {
+      std::snprintf(line, sizeof line,
+                    "clocks of %zu nodes aligned to the driver's, each within +-%.3f ms (at most: "
+                    "%s); a lag or staleness across two nodes within +-%.3f ms\n",
+                    nodes.size(), static_cast<double>(r.ClockErrorNs(worst)) / 1e6, worst.c_str(),
+                    across_ms);
+      out += line;
+    }
   }
   for (const auto& k : r.replication) {
     if (k.lag_ms.count == 0) {

@@ -45,7 +45,7 @@ CREATE TABLE kv_ops (
   version_logical INTEGER, version_node TEXT);
 CREATE TABLE clocks (
   node TEXT, taken TEXT, at_ns INTEGER, offset_ns INTEGER, error_ns INTEGER, rtt_ns INTEGER,
-  exchanges INTEGER, kept INTEGER);
+  exchanges INTEGER, kept INTEGER, role TEXT);
 CREATE VIEW replica_applies AS
   SELECT a.keygroup, a.key, a.version_us, a.version_logical, a.version_node,
          o.node AS origin, o.durable_ns AS committed_ns, a.node AS replica,
@@ -322,7 +322,7 @@ core::Status ResultsDb::WriteTrace(const std::string& node, const TraceSource& s
 
 core::Status ResultsDb::WriteClocks(const std::vector<ClockRecord>& clocks, int64_t t0_ns) {
   ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
-  Statement s(db_, "INSERT INTO clocks VALUES (?,?,?,?,?,?,?,?)");
+  Statement s(db_, "INSERT INTO clocks VALUES (?,?,?,?,?,?,?,?,?)");
   for (const auto& c : clocks) {
     const ClockEstimate& e = c.estimate;
     if (!s.Text(c.node)
@@ -333,6 +333,7 @@ core::Status ResultsDb::WriteClocks(const std::vector<ClockRecord>& clocks, int6
              .Int(e.rtt_ns)
              .Int(e.exchanges)
              .Int(e.kept)
+             .Text(c.role)
              .Step()) {
       return Abort("clocks");
     }

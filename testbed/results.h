@@ -96,9 +96,10 @@ struct ClockEstimate {
   int kept = 0;           // of which the estimate used: those with the smallest round trips
 };
 struct ClockRecord {
-  std::string node;
+  std::string node;   // a node, or a client host
   std::string taken;  // "before" or "after" the run
   ClockEstimate estimate;
+  std::string role = "node";  // "node" or "client host"
 };
 
 class ResultsDb {

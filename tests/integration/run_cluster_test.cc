@@ -21,8 +21,10 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "adapters/subprocess.h"
 #include "adapters/trace_file.h"
 #include "testbed/report.h"
 #include "testbed/results.h"
@@ -254,6 +256,111 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   }
 }
 
+// Callers on another host: the scenario's client runs on client host `laptop` (a process of its
+// own, `enoki run --client laptop`, whose clock reads 25 s ahead), and the driver only sets the
+// run up, starts the host's callers, and gathers their requests. The host applies the timeline's
+// change of its link to edge2 at the run's time, on its own clock aligned to the driver's.
+TEST(RunClusterTest, CallersOnAClientHostRunThereAndTheirRequestsJoinTheRun) {
+  constexpr double kOffsetMs = 25000;
+  Folder folder("host");
+  NodeCluster cluster(kNodes, {}, false, Traced(folder));
+  std::string file =
+      folder.Write("cluster.yaml", ClusterYaml(cluster, "",
+                                               "clients:\n  laptop: {endpoint: ipc://" +
+                                                   folder.path("laptop") + ", nodes: [client]}\n"));
+  // Without the host running, the driver refuses to start.
+  Output alone =
+      Enoki("run " + kScenario + " --cluster " + file + " -q --results " + folder.path("alone"));
+  EXPECT_EQ(alone.status, 1) << alone.text;
+  EXPECT_NE(alone.text.find("the client hosts must be running before the run"), std::string::npos)
+      << alone.text;
+  EXPECT_NE(alone.text.find("client host laptop at ipc://"), std::string::npos) << alone.text;
+  EXPECT_EQ(folder.Database("alone"), "");
+  // A name the file does not give.
+  Output unknown = Enoki("run " + kScenario + " --cluster " + file + " --client desk");
+  EXPECT_EQ(unknown.status, 1) << unknown.text;
+  EXPECT_NE(unknown.text.find("has no client host desk (clients: laptop)"), std::string::npos)
+      << unknown.text;
+
+  std::string host_log = folder.path("laptop.log");
+  auto host = adapters::Subprocess::Start(
+      {ENOKI_BINARY, "run", kScenario, "--cluster", file, "--client", "laptop", "-q", "--wait",
+       "60", "--test-clock-offset-ms", std::to_string(kOffsetMs)},
+      host_log);
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  auto log = [&] {
+    std::ifstream in(host_log);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (int i = 0; i < 100 && log().find("listening at") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(log().find("client host laptop: listening at ipc://"), std::string::npos) << log();
+  Output run =
+      Enoki("run " + kScenario + " --cluster " + file + " -q --results " + folder.path("out"));
+  ASSERT_EQ(run.status, 0) << run.text << "\nclient host: " << log();
+  auto ended = host->Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(ended.has_value()) << log();
+  EXPECT_EQ(*ended, 0) << log();
+  EXPECT_NE(log().find(" requests (0 not OK) handed to the driver"), std::string::npos) << log();
+  EXPECT_NE(run.text.find("clocks of 1 client host aligned to the driver's"), std::string::npos)
+      << run.text;
+
+  std::string db = folder.Database("out");
+  ASSERT_NE(db, "") << run.text;
+  auto report = testbed::ReadReport(db);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->errors.empty()) << run.text;
+  // Every request the host made, in the driver's database: 100/s for 2 s at each edge, 20/s to
+  // the cloud's keygroup, all answered; on the run's time line, within the workloads' 2 s.
+  ASSERT_EQ(report->workloads.size(), 3u);
+  for (const auto& w : report->workloads) {
+    EXPECT_NEAR(static_cast<double>(w.count), w.name == "far-from-edge1" ? 40 : 200, 2) << w.name;
+    EXPECT_EQ(w.errors, 0) << w.name;
+  }
+  EXPECT_NE(
+      log().find("client host laptop: " + Query(db, "SELECT count(*) FROM requests") + " requests"),
+      std::string::npos)
+      << log();
+  EXPECT_EQ(Query(db,
+                  "SELECT min(start_ns) > -1000000 AND max(start_ns) < 2000000000 FROM "
+                  "requests"),
+            "1")
+      << Query(db, "SELECT min(start_ns) || ' ' || max(start_ns) FROM requests");
+  // The host's clock: 25 s ahead, estimated within its bound (tens of microseconds here).
+  EXPECT_EQ(Query(db,
+                  "SELECT count(*) FROM clocks WHERE role = 'client host' AND node = "
+                  "'laptop' AND error_ns < 1000000 AND abs(offset_ns - 25000000000) < "
+                  "error_ns + 1000000"),
+            "2")
+      << Query(db,
+               "SELECT group_concat(taken || ' ' || offset_ns || ' ' || error_ns) FROM clocks "
+               "WHERE role = 'client host'");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM clocks WHERE role = 'node'"), "6");
+  // The host measured its round trips to the two edges, on which its links were shaped.
+  EXPECT_EQ(Query(db,
+                  "SELECT count(*) FROM network WHERE src = 'client' AND probes >= 20 AND "
+                  "rtt_min_us > 0 AND rtt_min_us < 10000"),
+            "2");
+  // The link change at 0.5 s, applied by the host: a round trip of about 2, then 6 ms.
+  auto median_ms = [&](const std::string& where) {
+    return std::stod(Query(db,
+                           "SELECT (end_ns - start_ns) / 1e6 AS ms FROM requests WHERE workload "
+                           "= 'at-edge2' AND " +
+                               where +
+                               " ORDER BY ms LIMIT 1 OFFSET (SELECT count(*) / 2 FROM "
+                               "requests WHERE workload = 'at-edge2' AND " +
+                               where + ")"));
+  };
+  double before = median_ms("start_ns < 400000000"), after = median_ms("start_ns > 600000000");
+  EXPECT_GT(before, 2.0);
+  EXPECT_LT(before, 3.0);
+  EXPECT_GT(after, 6.0);
+  EXPECT_LT(after, 7.0);
+  ASSERT_EQ(report->keygroups.size(), 2u);
+  for (const auto& k : report->keygroups) EXPECT_TRUE(k.converged) << k.keygroup;
+}
+
 // Nodes with keys: the cluster file gives each node's public key and the run's identity, which
 // every node's access file admits.
 TEST(RunClusterTest, NodesWithKeysServeTheRunsIdentity) {
@@ -428,6 +535,9 @@ TEST(RunClusterTest, NodesWithoutATraceAreRefusedBeforeTheRun) {
 // file, the line and the field.
 TEST(RunClusterTest, ABrokenClusterFileIsRefusedNamingFileLineAndField) {
   Folder folder("broken");
+  const std::string kThree =
+      "nodes:\n  cloud: {endpoint: tcp://127.0.0.1:7000}\n  edge1: {endpoint: "
+      "tcp://127.0.0.1:7001}\n  edge2: {endpoint: tcp://127.0.0.1:7002}\n";
   struct Case {
     std::string text, expected;
   };
@@ -445,8 +555,16 @@ TEST(RunClusterTest, ABrokenClusterFileIsRefusedNamingFileLineAndField) {
        "tcp://127.0.0.1:7001}\n  edge2: {endpoint: tcp://127.0.0.1:7002}\n  client: {endpoint: "
        "tcp://127.0.0.1:7003}\n",
        ":5:3: nodes.client: a client node of the scenario"},
-      {"nodes:\n  cloud: {endpoint: tcp://127.0.0.1:7000}\nclients: here\n",
-       ":3:1: clients: unknown field (known: identity, nodes)"},
+      {"nodes:\n  cloud: {endpoint: tcp://127.0.0.1:7000}\ncallers: here\n",
+       ":3:1: callers: unknown field (known: clients, identity, nodes)"},
+      {kThree + "clients: here\n", ":5:10: clients: expected a map from client host name to host"},
+      {kThree + "clients:\n  far: {endpoint: tcp://10.1.2.3:7400, nodes: [client]}\n",
+       ":6:19: clients.far.endpoint: tcp://10.1.2.3:7400 is beyond loopback, and a client host "
+       "listens there only with keys"},
+      {kThree + "clients:\n  far: {endpoint: tcp://127.0.0.1:7400, nodes: [edge1]}\n",
+       ":6:49: clients.far.nodes: 'edge1' is not a client node of the scenario"},
+      {kThree + "clients:\n  edge2: {endpoint: tcp://127.0.0.1:7400, nodes: [client]}\n",
+       ":6:3: clients.edge2: the scenario has a node of that name"},
   };
   for (const auto& c : cases) {
     std::string file = folder.Write("cluster.yaml", c.text);
