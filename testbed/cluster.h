@@ -4,18 +4,18 @@
 // its endpoint and, when the nodes have keys, its public key, with this run's client key pair
 // (CURVE) that every node's access file admits with every permission. The client nodes' callers
 // run in this process, on one event loop, and reach the nodes over the real network (NodeCalls,
-// shaped here). Before anything runs, every node must answer its status under the scenario's name
-// for it and hold none of the scenario's keygroups; then the run measures the real network's
-// round trips and has every link shaped on top of it (testbed/cluster_network.h): the nodes'
-// shapers for the links between nodes, this process for the clients'. Then the same Driver as the
-// emulation's creates the keygroups, deploys the functions, runs the workloads and the timeline
-// (link changes and partitions through the shapers, crashes and restarts through the cluster
-// file's commands) and checks the replicas, and the run writes a results database of the usual
-// schema, mode `cluster`, with the nodes' traces fetched over their API and moved to this
-// process's clock (testbed/remote_traces.h), so that replication lag and staleness come with the
-// bound of the clocks' alignment. Afterwards, the nodes' links are unshaped again.
-//
-// Not yet (later slices of issue 16): callers on other hosts.
+// shaped here), or on the client hosts the file names (testbed/client_host.h), which this
+// process starts and whose requests it gathers at the end. Before anything runs, every node must
+// answer its status under the scenario's name for it and hold none of the scenario's keygroups;
+// then the run measures the real network's round trips and has every link shaped on top of it
+// (testbed/cluster_network.h): the nodes' shapers for the links between nodes, this process for the
+// clients'. Then the same Driver as the emulation's creates the keygroups, deploys the functions,
+// runs the workloads and the timeline (link changes and partitions through the shapers, crashes and
+// restarts through the cluster file's commands) and checks the replicas, and the run writes a
+// results database of the usual schema, mode `cluster`, with the nodes' traces fetched over their
+// API and moved to this process's clock (testbed/remote_traces.h), so that replication lag and
+// staleness come with the bound of the clocks' alignment. Afterwards, the nodes' links are unshaped
+// again.
 #pragma once
 
 #include <functional>

@@ -20,10 +20,13 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "adapters/client.h"
+#include "adapters/curve.h"
 #include "adapters/subprocess.h"
 #include "adapters/trace_file.h"
 #include "testbed/report.h"
@@ -256,6 +259,40 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   }
 }
 
+// Client host `laptop` of cluster file `file`, `enoki run --client laptop` with `more`
+// arguments, its output in the folder; started and listening (up to 10 s).
+class ClientHostProcess {
+ public:
+  ClientHostProcess(const Folder& folder, const std::string& file,
+                    const std::vector<std::string>& more)
+      : log_(folder.path("laptop.log")) {
+    std::vector<std::string> argv = {ENOKI_BINARY, "run",    kScenario, "--cluster", file,
+                                     "--client",   "laptop", "-q",      "--wait",    "60"};
+    argv.insert(argv.end(), more.begin(), more.end());
+    auto started = adapters::Subprocess::Start(argv, log_);
+    EXPECT_TRUE(started.ok()) << started.status().ToString();
+    if (started.ok()) process_.emplace(std::move(started.value()));
+    for (int i = 0; i < 100 && log().find("listening at") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  // What it wrote so far.
+  std::string log() const {
+    std::ifstream in(log_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  // Its exit status once it ended (within 20 s), or -1.
+  int Wait() {
+    if (!process_) return -1;
+    auto status = process_->Wait(std::chrono::seconds(20));
+    return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+  }
+
+ private:
+  std::string log_;
+  std::optional<adapters::Subprocess> process_;
+};
+
 // Callers on another host: the scenario's client runs on client host `laptop` (a process of its
 // own, `enoki run --client laptop`, whose clock reads 25 s ahead), and the driver only sets the
 // run up, starts the host's callers, and gathers their requests. The host applies the timeline's
@@ -282,26 +319,13 @@ TEST(RunClusterTest, CallersOnAClientHostRunThereAndTheirRequestsJoinTheRun) {
   EXPECT_NE(unknown.text.find("has no client host desk (clients: laptop)"), std::string::npos)
       << unknown.text;
 
-  std::string host_log = folder.path("laptop.log");
-  auto host = adapters::Subprocess::Start(
-      {ENOKI_BINARY, "run", kScenario, "--cluster", file, "--client", "laptop", "-q", "--wait",
-       "60", "--test-clock-offset-ms", std::to_string(kOffsetMs)},
-      host_log);
-  ASSERT_TRUE(host.ok()) << host.status().ToString();
-  auto log = [&] {
-    std::ifstream in(host_log);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  for (int i = 0; i < 100 && log().find("listening at") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  ClientHostProcess host(folder, file, {"--test-clock-offset-ms", std::to_string(kOffsetMs)});
+  auto log = [&] { return host.log(); };
   ASSERT_NE(log().find("client host laptop: listening at ipc://"), std::string::npos) << log();
   Output run =
       Enoki("run " + kScenario + " --cluster " + file + " -q --results " + folder.path("out"));
   ASSERT_EQ(run.status, 0) << run.text << "\nclient host: " << log();
-  auto ended = host->Wait(std::chrono::seconds(20));
-  ASSERT_TRUE(ended.has_value()) << log();
-  EXPECT_EQ(*ended, 0) << log();
+  EXPECT_EQ(host.Wait(), 0) << log();
   EXPECT_NE(log().find(" requests (0 not OK) handed to the driver"), std::string::npos) << log();
   EXPECT_NE(run.text.find("clocks of 1 client host aligned to the driver's"), std::string::npos)
       << run.text;
@@ -384,11 +408,29 @@ TEST(RunClusterTest, NodesWithKeysServeTheRunsIdentity) {
     text += std::string("  ") + id + ": {endpoint: " + cluster.endpoint(id) +
             ", key: " + keys.pub(id) + "}\n";
   }
-  std::string file = folder.Write("cluster.yaml", text + "identity: " + keys.key("run") + "\n");
+  // The client on a client host, which listens with the run's identity as its keys.
+  std::string host_endpoint = "ipc://" + folder.path("laptop");
+  std::string file =
+      folder.Write("cluster.yaml", text + "identity: " + keys.key("run") +
+                                       "\nclients:\n  laptop: {endpoint: " + host_endpoint +
+                                       ", nodes: [client]}\n");
+  ClientHostProcess host(folder, file, {"--duration", "1"});
+  ASSERT_NE(host.log().find("listening at"), std::string::npos) << host.log();
+  // It admits the run's identity alone: a client with another key pair has no answer.
+  {
+    zmq::context_t context(1);
+    auto other = adapters::ReadKeyPair(keys.key("cloud"));
+    auto server = adapters::ReadPublicKey(keys.pub("run"));
+    ASSERT_TRUE(other.ok() && server.ok());
+    adapters::Client stranger(context, host_endpoint, std::chrono::milliseconds(500), "laptop",
+                              {*other, *server});
+    EXPECT_FALSE(stranger.Clock().ok());
+  }
   Output run = Enoki("run " + kScenario + " --cluster " + file + " -q --duration 1 --results " +
                      folder.path("out"));
-  ASSERT_EQ(run.status, 0) << run.text;
+  ASSERT_EQ(run.status, 0) << run.text << "\nclient host: " << host.log();
   EXPECT_NE(run.text.find(", CURVE"), std::string::npos) << run.text;
+  EXPECT_EQ(host.Wait(), 0) << host.log();
   auto report = testbed::ReadReport(folder.Database("out"));
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   ASSERT_EQ(report->workloads.size(), 3u);
@@ -398,7 +440,7 @@ TEST(RunClusterTest, NodesWithKeysServeTheRunsIdentity) {
   }
   ASSERT_EQ(report->keygroups.size(), 2u);
   for (const auto& k : report->keygroups) EXPECT_TRUE(k.converged) << k.keygroup;
-  EXPECT_EQ(report->clocks.size(), 6u);
+  EXPECT_EQ(report->clocks.size(), 8u);  // each node's and the client host's, twice
   EXPECT_GT(report->replication.at(0).lag_ms.count, 0);
 
   // Without keys in the file, the nodes do not answer: refused before the run.
