@@ -175,6 +175,12 @@ int RunClientHost(const EmulateArgs& args, const testbed::Scenario& scenario,
                 static_cast<long long>(result->requests));
     return 130;
   }
+  if (result->stopped) {
+    std::printf("client host %s: stopped by the driver after %lld requests (%lld not OK)\n",
+                args.client.c_str(), static_cast<long long>(result->requests),
+                static_cast<long long>(result->errors));
+    return 0;
+  }
   std::printf(
       "client host %s: %lld requests (%lld not OK) handed to the driver, which reports "
       "the run\n",

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/hash.h"
 #include "node/validation.h"
 
 namespace enoki::node {
@@ -18,25 +19,16 @@ bool Newer(const proto::Member& a, const proto::Member& b) {
   return a.SerializeAsString() > b.SerializeAsString();
 }
 
-void Fnv(uint64_t& h, const std::string& s) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  h ^= 0xff;  // a separator, so that ("ab", "c") and ("a", "bc") differ
-  h *= 1099511628211ull;
-}
-
 }  // namespace
 
 uint64_t MembersDigest(const std::map<std::string, proto::Member>& members) {
-  uint64_t h = 14695981039346656037ull;
+  uint64_t h = core::kFnv1aOffset;
   for (const auto& [id, m] : members) {
     if (m.version() == 0) continue;  // a configuration's, not gossiped
-    Fnv(h, id);
-    Fnv(h, m.endpoint());
-    Fnv(h, m.public_key());
-    Fnv(h, std::to_string(m.version()) + (m.left() ? "L" : ""));
+    h = core::Fnv1aField(id, h);
+    h = core::Fnv1aField(m.endpoint(), h);
+    h = core::Fnv1aField(m.public_key(), h);
+    h = core::Fnv1aField(std::to_string(m.version()) + (m.left() ? "L" : ""), h);
   }
   return h;
 }

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <optional>
 #include <set>
 
 #include <zmq.hpp>
@@ -12,6 +11,7 @@
 #include "adapters/event_loop.h"
 #include "adapters/shifted_clock.h"
 #include "adapters/zmq_transport.h"
+#include "core/hash.h"
 #include "testbed/driver.h"
 #include "testbed/node_calls.h"
 #include "testbed/topology.h"
@@ -22,8 +22,10 @@ namespace {
 using core::Status;
 using Pair = Driver::Pair;
 
-// The most bytes of records one CallsRequest returns.
+// The most bytes of records one CallsRequest returns, and what the driver asks for: about 1,500
+// records a page, each page a quick answer (100,000 requests: 70 round trips).
 constexpr uint32_t kMaxPageBytes = 1 << 20;
+constexpr uint32_t kPageBytes = 64 << 10;
 // How long the driver waits for a host's clock answers, and for a page of its requests.
 constexpr auto kClockTimeout = std::chrono::seconds(3);
 constexpr auto kPageTimeout = std::chrono::seconds(10);
@@ -60,8 +62,8 @@ class ClientHostRun : private Driver::Mode {
                        return MeasureRtt(r.measure_rtt(), *out.mutable_rtts());
                      });
     transport_.Serve(proto::Request::kStartCallers,
-                     [this](const proto::Request& r, proto::Response&) {
-                       return StartCallers(r.start_callers());
+                     [this](const proto::Request& r, proto::Response& out) {
+                       return StartCallers(r.start_callers(), *out.mutable_calls());
                      });
     transport_.Serve(proto::Request::kCalls, [this](const proto::Request& r, proto::Response& out) {
       return Calls(r.calls(), *out.mutable_calls());
@@ -83,6 +85,7 @@ class ClientHostRun : private Driver::Mode {
     if (!failure_.ok()) return failure_;
     ClientHostResult result;
     result.interrupted = interrupted_;
+    result.stopped = stopped_;
     for (const auto& r : driver_.requests()) {
       ++result.requests;
       if (r.status != "OK") ++result.errors;
@@ -109,18 +112,18 @@ class ClientHostRun : private Driver::Mode {
     return o;
   }
 
-  // Every 50 ms: a stop asked for, the driver too late, or everything handed over.
+  // Every 50 ms: a stop asked for, released by the driver, or the driver too late (to start the
+  // callers, or to release the host once they ended).
   void Tick(const std::function<bool()>& stop_requested) {
     loop_.Schedule(std::chrono::milliseconds(50), [this, stop_requested] {
       core::TimePoint now = loop_.Now();
-      bool finished = started_ && driver_.phase() == Driver::Phase::kFinished;
       if (stop_requested()) {
         interrupted_ = true;
         return loop_.Stop();
       }
-      if (finished && fetched_) return loop_.Stop();
-      if (finished && !finished_at_) {
-        finished_at_ = now;
+      if (released_) return loop_.Stop();
+      if (started_ && !finished_ && driver_.phase() == Driver::Phase::kFinished) {
+        finished_ = true;
         deadline_ = now + o_.wait;
         std::printf(
             "client host %s: the callers ended (%zu requests); waiting for the driver to "
@@ -131,9 +134,9 @@ class ClientHostRun : private Driver::Mode {
       if (now > deadline_) {
         failure_ = Status::DeadlineExceeded(
             "client host " + name_ + ": the driver did not " +
-            (started_ ? "fetch the callers' requests" : "start the callers") + " within " +
-            std::to_string(o_.wait.count()) + " s (is `enoki run --cluster " + cluster_.file +
-            "` running, with this host in its cluster file's clients?)");
+            (started_ ? "fetch the callers' requests" : "start the run") + " within " +
+            std::to_string(o_.wait.count()) + " s (--wait; is `enoki run --cluster " +
+            cluster_.file + "` running, with this host in its cluster file's clients?)");
         return loop_.Stop();
       }
       if (o_.progress && started_ && now - last_progress_ >= std::chrono::seconds(1)) {
@@ -158,17 +161,16 @@ class ClientHostRun : private Driver::Mode {
       }
       auto rtt = MeasureFromHere(context, cluster_, node, static_cast<int>(r.probes()));
       if (!rtt.ok()) return rtt.status();
-      proto::PeerRtt& p = *out.add_peers();
-      p.set_node(node);
-      p.set_answered(static_cast<uint32_t>(rtt->answered));
-      p.set_min_ms(rtt->min_ms);
-      p.set_median_ms(rtt->median_ms);
+      *out.add_peers() = ToPeerRtt(node, *rtt);
     }
     return Status::Ok();
   }
 
-  Status StartCallers(const proto::StartCallersRequest& r) {
-    if (started_) return Status::FailedPrecondition("client host " + name_ + " started already");
+  Status StartCallers(const proto::StartCallersRequest& r, proto::CallRecords& out) {
+    if (started_ || stopped_) {
+      return Status::FailedPrecondition("client host " + name_ + " was " +
+                                        (started_ ? "started" : "stopped") + " already");
+    }
     if (r.scenario_digest() != ScenarioDigest(s_)) {
       return Status::FailedPrecondition("client host " + name_ +
                                         " runs another scenario file than the driver's (" +
@@ -179,9 +181,7 @@ class ClientHostRun : private Driver::Mode {
                                         " runs the scenario shortened otherwise than the driver: "
                                         "give both the same --duration");
     }
-    for (const auto& p : r.network()) {
-      rtts_[p.node()] = {p.min_ms(), p.median_ms(), static_cast<int>(p.answered())};
-    }
+    for (const auto& p : r.network()) rtts_[p.node()] = FromPeerRtt(p);
     for (const Pair& p : driver_.Pairs()) {
       const std::string& node = host_.clients.contains(p.first) ? p.second : p.first;
       if (!rtts_.contains(node)) {
@@ -190,19 +190,35 @@ class ClientHostRun : private Driver::Mode {
       }
     }
     started_ = true;
+    deadline_ = core::TimePoint::max();  // the callers run as long as the scenario says
     for (const Pair& p : driver_.Pairs()) calls_.SetLink(p, OnTop(p));
     core::TimePoint t0{core::Duration(r.start_ns())};
-    if (core::TimePoint now = clock_.Now(); now > t0) {
-      std::printf("client host %s: told of the run's start %.3f ms after it\n", name_.c_str(),
-                  Ms(now - t0));
-    }
-    std::printf("client host %s: the run starts\n", name_.c_str());
+    core::Duration late = std::max(core::Duration(0), clock_.Now() - t0);
+    Describe(out);
+    out.set_late_ns(late.count());
+    std::printf("client host %s: the run starts", name_.c_str());
+    if (late > core::Duration(0)) std::printf(" (told %.3f ms after its start)", Ms(late));
+    std::printf("\n");
     std::fflush(stdout);
     driver_.RunCallers(t0);
     return Status::Ok();
   }
 
+  // What this host runs: its scenario, time scale and client nodes.
+  void Describe(proto::CallRecords& out) const {
+    out.set_scenario_digest(ScenarioDigest(s_));
+    out.set_time_scale(o_.time_scale);
+    for (const auto& c : host_.clients) out.add_clients(c);
+  }
+
   Status Calls(const proto::CallsRequest& r, proto::CallRecords& out) {
+    if (r.stop() && !std::exchange(stopped_, true)) {
+      std::printf("client host %s: stopped by the driver\n", name_.c_str());
+      std::fflush(stdout);
+      if (started_) driver_.StopCallers();
+    }
+    if (r.release()) released_ = true;
+    Describe(out);
     const auto& records = driver_.requests();
     bool done = started_ && driver_.phase() == Driver::Phase::kFinished;
     uint64_t i = std::min<uint64_t>(r.from(), records.size());
@@ -228,7 +244,6 @@ class ClientHostRun : private Driver::Mode {
     out.set_count(records.size());
     out.set_done(done);
     out.set_started(started_);
-    if (done && i == records.size() && r.max_bytes() > 0) fetched_ = true;
     return Status::Ok();
   }
 
@@ -268,21 +283,18 @@ class ClientHostRun : private Driver::Mode {
   adapters::ZmqTransport transport_;
   std::map<std::string, RoundTrip> rtts_;  // to each node the callers call
   bool started_ = false;
-  bool fetched_ = false;  // the driver read the last request after the callers ended
+  bool finished_ = false;  // the callers ended
+  bool stopped_ = false;   // by the driver
+  bool released_ = false;  // by the driver: it has what it wants
   bool interrupted_ = false;
   Status failure_;
-  core::TimePoint deadline_{};
-  std::optional<core::TimePoint> finished_at_;
+  core::TimePoint deadline_{};  // for the driver's next step (none while the callers run)
   core::TimePoint last_progress_{};
 };
 
 }  // namespace
 
-uint64_t ScenarioDigest(const Scenario& s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s.text) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+uint64_t ScenarioDigest(const Scenario& s) { return core::Fnv1a(s.text); }
 
 core::Result<ClientHostResult> RunClientHost(const Scenario& s, const ClusterFile& cluster,
                                              const std::string& name,
@@ -308,24 +320,43 @@ core::Result<ClientHostResult> RunClientHost(const Scenario& s, const ClusterFil
   return run.Run(stop_requested);
 }
 
-core::Result<ClientHosts> ClientHosts::Begin(const ClusterFile& cluster) {
+core::Result<ClientHosts> ClientHosts::Begin(const ClusterFile& cluster, const Scenario& s,
+                                             double time_scale) {
   zmq::context_t context(1);
-  ClientHosts hosts(cluster);
+  ClientHosts hosts(cluster, s, time_scale);
   std::string problems;
   for (const auto& [name, h] : cluster.client_hosts) {
+    std::string where = cluster.file + ": client host " + name + " at " + h.endpoint + ": ";
     adapters::Client client = cluster.Connect(context, name, kClockTimeout);
     auto estimate = EstimateClock(client);
     if (!estimate.ok()) {
-      problems += "\n  " + cluster.file + ": client host " + name + " at " + h.endpoint + ": " +
-                  estimate.status().message();
+      problems += "\n  " + where + estimate.status().message();
       continue;
     }
-    hosts.hosts_[name].before = *estimate;
+    proto::Request r;
+    r.mutable_calls()->set_max_bytes(0);
+    auto what = client.Call(std::move(r));
+    if (!what.ok()) {
+      problems += "\n  " + where + what.status().message();
+      continue;
+    }
+    const proto::CallRecords& runs = what->calls();
+    if (runs.scenario_digest() != ScenarioDigest(s)) {
+      problems += "\n  " + where + "runs another scenario file than " + s.file;
+    } else if (runs.time_scale() != time_scale) {
+      problems += "\n  " + where + "runs the scenario with another --duration";
+    } else if (std::set<std::string>(runs.clients().begin(), runs.clients().end()) != h.clients) {
+      problems += "\n  " + where + "runs other client nodes (another cluster file?)";
+    } else if (runs.started()) {
+      problems += "\n  " + where + "runs an earlier run's callers: start it again";
+    } else {
+      hosts.hosts_[name].before = *estimate;
+    }
   }
   if (problems.empty()) return hosts;
   return Status::FailedPrecondition(
-      "the client hosts must be running before the run (`enoki run SCENARIO --cluster FILE "
-      "--client NAME` on each):" +
+      "the client hosts must be running before the run, with the same scenario, cluster file "
+      "and --duration (`enoki run SCENARIO --cluster FILE --client NAME` on each):" +
       problems);
 }
 
@@ -335,86 +366,136 @@ core::Duration ClientHosts::Lead() const {
   return std::chrono::milliseconds(250) + 2 * core::Duration(rtt);
 }
 
-proto::Request ClientHosts::StartRequest(const std::string& name, int64_t t0_ns, const Scenario& s,
-                                         double time_scale,
+proto::Request ClientHosts::StartRequest(const std::string& name, int64_t t0_ns,
                                          const std::map<LinkPair, RoundTrip>& rtts) {
   Host& h = hosts_.at(name);
   h.start_ns = t0_ns + h.before.offset_ns;
   proto::Request r;
   proto::StartCallersRequest& start = *r.mutable_start_callers();
   start.set_start_ns(h.start_ns);
-  start.set_scenario_digest(ScenarioDigest(s));
-  start.set_time_scale(time_scale);
+  start.set_scenario_digest(ScenarioDigest(*s_));
+  start.set_time_scale(time_scale_);
   const std::set<std::string>& clients = cluster_->client_hosts.at(name).clients;
   std::set<std::string> nodes;
   for (const auto& [p, rtt] : rtts) {
-    if (!clients.contains(p.first) || !nodes.insert(p.second).second) continue;
-    proto::PeerRtt& peer = *start.add_network();
-    peer.set_node(p.second);
-    peer.set_answered(static_cast<uint32_t>(rtt.answered));
-    peer.set_min_ms(rtt.min_ms);
-    peer.set_median_ms(rtt.median_ms);
+    if (clients.contains(p.first) && nodes.insert(p.second).second) {
+      *start.add_network() = ToPeerRtt(p.second, rtt);
+    }
   }
   return r;
 }
 
-Status ClientHosts::Finish(const Scenario& s, int64_t t0_ns, std::vector<RequestRecord>& requests,
+namespace {
+
+// Asks `client` (a client host) for `calls`.
+core::Result<proto::CallRecords> AskCalls(adapters::Client& client, proto::CallsRequest calls) {
+  proto::Request r;
+  *r.mutable_calls() = std::move(calls);
+  auto answer = client.Call(std::move(r));
+  if (!answer.ok()) return answer.status();
+  return answer->calls();
+}
+
+proto::CallsRequest Page(uint64_t from) {
+  proto::CallsRequest c;
+  c.set_from(from);
+  c.set_max_bytes(kPageBytes);
+  return c;
+}
+
+}  // namespace
+
+Status ClientHosts::Finish(int64_t t0_ns, bool interrupted, std::vector<RequestRecord>& requests,
                            std::vector<ClockRecord>& clocks) {
   zmq::context_t context(1);
   std::string problems;
-  for (const auto& [name, h] : hosts_) {
+  std::map<std::string, const WorkloadDecl*> workloads;
+  for (const auto& w : s_->workloads) workloads[w.name] = &w;
+  for (auto& [name, h] : hosts_) {
     clocks.push_back({name, "before", h.before, "client host"});
-    if (h.start_ns == 0) continue;
     adapters::Client client = cluster_->Connect(context, name, kPageTimeout);
+    if (!h.started || interrupted) {
+      proto::CallsRequest stop;
+      stop.set_stop(true);
+      stop.set_release(!h.started);
+      h.released = !h.started;
+      static_cast<void>(AskCalls(client, stop));  // one that does not hear it ends by itself
+      if (!h.started) continue;
+    }
+    std::string where = "client host " + name + " at " + cluster_->EndpointOf(name) + ": ";
     auto after = EstimateClock(client);
-    Status st = after.status();
+    NodeClock clock{h.before, after.ok() ? *after : h.before};
     if (after.ok()) {
       clocks.push_back({name, "after", *after, "client host"});
-      NodeClock clock{h.before, *after};
-      auto time = [&](int64_t since_start) {
-        return clock.ToDriver(h.start_ns + since_start) - t0_ns;
-      };
-      std::map<std::string, const WorkloadDecl*> workloads;
-      for (const auto& w : s.workloads) workloads[w.name] = &w;
-      std::vector<RequestRecord> taken;
-      for (uint64_t from = 0;;) {
-        proto::Request r;
-        r.mutable_calls()->set_from(from);
-        r.mutable_calls()->set_max_bytes(kMaxPageBytes);
-        auto page = client.Call(std::move(r));
-        if (!page.ok()) {
-          st = page.status();
-          break;
-        }
-        for (const auto& c : page->calls().records()) {
-          auto w = workloads.find(c.workload());
-          if (w == workloads.end()) {
-            st = Status::Internal("a request of a workload the scenario does not have: " +
-                                  c.workload());
-            break;
-          }
-          const WorkloadDecl& d = *w->second;
-          taken.push_back({d.name, d.client, d.function, d.node, c.caller(), c.seq(),
-                           time(c.start_ns()), time(c.end_ns()), c.status(), c.error(),
-                           c.request_bytes(), c.response_bytes()});
-        }
-        if (!st.ok()) break;
-        if (page->calls().next() >= page->calls().count()) {
-          if (!page->calls().done()) st = Status::Unavailable("its callers had not ended");
-          break;
-        }
-        from = page->calls().next();
-      }
-      if (st.ok()) requests.insert(requests.end(), taken.begin(), taken.end());
+    } else {
+      problems += (problems.empty() ? "" : "\n") + where +
+                  "its clock after the run could not be read (" + after.status().message() +
+                  "): its requests' times use the estimate before the run";
     }
+    auto time = [&](int64_t since_start) {
+      return clock.ToDriver(h.start_ns + since_start) - t0_ns;
+    };
+    const std::set<std::string>& clients = cluster_->client_hosts.at(name).clients;
+    Status st;
+    uint64_t from = 0;
+    for (;;) {
+      auto page = AskCalls(client, Page(from));
+      if (!page.ok()) page = AskCalls(client, Page(from));  // once more: a busy network
+      if (!page.ok()) {
+        st = page.status();
+        break;
+      }
+      for (const auto& c : page->records()) {
+        auto w = workloads.find(c.workload());
+        if (w == workloads.end() || !clients.contains(w->second->client)) {
+          st = Status::Internal("a request of workload '" + c.workload() +
+                                "', none of whose callers it runs");
+          break;
+        }
+        const WorkloadDecl& d = *w->second;
+        requests.push_back({d.name, d.client, d.function, d.node, c.caller(), c.seq(),
+                            time(c.start_ns()), time(c.end_ns()), c.status(), c.error(),
+                            c.request_bytes(), c.response_bytes()});
+        ++from;
+      }
+      if (!st.ok()) break;
+      if (page->next() != from) {
+        st = Status::Internal("a page that does not follow the one before");
+        break;
+      }
+      if (from >= page->count()) {
+        if (!page->done() && !interrupted) st = Status::Unavailable("its callers had not ended");
+        break;
+      }
+      if (page->records_size() == 0) {
+        st = Status::Internal("an empty page before the end");
+        break;
+      }
+    }
+    proto::CallsRequest release;
+    release.set_release(true);
+    static_cast<void>(AskCalls(client, release));
+    h.released = true;
     if (!st.ok()) {
-      problems += (problems.empty() ? "" : "\n") + std::string("client host ") + name + " at " +
-                  cluster_->EndpointOf(name) +
-                  ": its requests are missing from the results: " + st.message();
+      problems += (problems.empty() ? "" : "\n") + where + st.message() + " (" +
+                  std::to_string(from) + " of its requests taken)";
     }
   }
   if (problems.empty()) return Status::Ok();
   return Status::Unavailable(problems);
+}
+
+void ClientHosts::Release() {
+  zmq::context_t context(1);
+  for (auto& [name, h] : hosts_) {
+    if (h.released) continue;
+    adapters::Client client = cluster_->Connect(context, name, kClockTimeout);
+    proto::CallsRequest last;
+    last.set_stop(true);
+    last.set_release(true);
+    static_cast<void>(AskCalls(client, last));
+    h.released = true;
+  }
 }
 
 }  // namespace enoki::testbed

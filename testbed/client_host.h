@@ -49,6 +49,7 @@ struct ClientHostOptions {
 struct ClientHostResult {
   int64_t requests = 0;  // made, and handed to the driver
   int64_t errors = 0;    // of which not OK
+  bool stopped = false;  // by the driver (interrupted, or its set-up failed)
   bool interrupted = false;
 };
 
@@ -65,9 +66,11 @@ core::Result<ClientHostResult> RunClientHost(const Scenario& s, const ClusterFil
 // The driver's side of its client hosts.
 class ClientHosts {
  public:
-  // Before the run: every client host's clock. Fails naming each host that does not answer, one
-  // a line.
-  static core::Result<ClientHosts> Begin(const ClusterFile& cluster);
+  // Before the run: every client host's clock, and that it runs `s` (the same file) with
+  // `time_scale` and the client nodes the cluster file gives it. Fails naming each host that does
+  // not answer or runs something else, one a line.
+  static core::Result<ClientHosts> Begin(const ClusterFile& cluster, const Scenario& s,
+                                         double time_scale);
 
   // How long before the run's start the hosts must be told of it: 0.25 s and twice the largest
   // round trip to one.
@@ -75,23 +78,35 @@ class ClientHosts {
   // The request that starts host `name`'s callers for a run that starts at `t0_ns` on the
   // driver's clock, with the round trips `rtts` (the host's to the nodes, as MeasureNetwork
   // measured them), and remembers when that is on the host's clock.
-  proto::Request StartRequest(const std::string& name, int64_t t0_ns, const Scenario& s,
-                              double time_scale, const std::map<LinkPair, RoundTrip>& rtts);
+  proto::Request StartRequest(const std::string& name, int64_t t0_ns,
+                              const std::map<LinkPair, RoundTrip>& rtts);
+  // Host `name` answered its start request well: its callers run.
+  void Started(const std::string& name) { hosts_.at(name).started = true; }
 
-  // After the run: every started host's clock again, and its requests, their times moved to the
-  // driver's clock since `t0_ns`, appended to `requests`; the clock estimates to `clocks`. A
-  // host that fails is named in the error (one a line); the others' are taken.
-  core::Status Finish(const Scenario& s, int64_t t0_ns, std::vector<RequestRecord>& requests,
+  // After the run: every started host's clock again, and its requests (those that ended, when
+  // the run was `interrupted`: its callers are stopped first), their times moved to the driver's
+  // clock since `t0_ns`, appended to `requests`; the clock estimates to `clocks`. Every host is
+  // released (it ends). A host that fails is named in the error (one a line), with what of it was
+  // taken; the others' are taken.
+  core::Status Finish(int64_t t0_ns, bool interrupted, std::vector<RequestRecord>& requests,
                       std::vector<ClockRecord>& clocks);
+  // Stops and releases every host Finish did not (a run that failed before it), as best it can: a
+  // host that does not hear it ends after its --wait.
+  void Release();
 
  private:
-  explicit ClientHosts(const ClusterFile& cluster) : cluster_(&cluster) {}
+  ClientHosts(const ClusterFile& cluster, const Scenario& s, double time_scale)
+      : cluster_(&cluster), s_(&s), time_scale_(time_scale) {}
 
   struct Host {
     ClockEstimate before;
-    int64_t start_ns = 0;  // the run's start on its clock; 0: not started
+    int64_t start_ns = 0;  // the run's start on its clock
+    bool started = false;
+    bool released = false;
   };
   const ClusterFile* cluster_;
+  const Scenario* s_;
+  double time_scale_;
   std::map<std::string, Host> hosts_;
 };
 

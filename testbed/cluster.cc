@@ -210,16 +210,22 @@ class ClusterRun : private Driver::Mode {
     hosts_ended_ = std::move(ended);
     hosts_left_ = cluster_.client_hosts.size();
     for (const auto& [name, h] : cluster_.client_hosts) {
-      AskHost(
-          name, hosts_.StartRequest(name, t0.time_since_epoch().count(), s_, o_.time_scale, rtts_),
-          [this, name](core::Result<proto::Response> r) {
-            if (!r.ok()) {
-              driver_.Record("error", "client host " + name +
-                                          ": cannot start its callers: " + r.status().message());
-              return HostEnded();
-            }
-            PollHost(name, 0);
-          });
+      AskHost(name, hosts_.StartRequest(name, t0.time_since_epoch().count(), rtts_),
+              [this, name](core::Result<proto::Response> r) {
+                if (!r.ok()) {
+                  driver_.Record("error", "client host " + name + ": cannot start its callers: " +
+                                              r.status().message());
+                  return HostEnded();
+                }
+                hosts_.Started(name);
+                if (int64_t late = r->calls().late_ns(); late > 0) {
+                  char ms[32];
+                  std::snprintf(ms, sizeof ms, "%.3f ms", static_cast<double>(late) / 1e6);
+                  driver_.Record("warning", "client host " + name + " heard of the run's start " +
+                                                ms + " after it: its first requests left late");
+                }
+                PollHost(name, 0);
+              });
     }
   }
 
@@ -231,7 +237,8 @@ class ClusterRun : private Driver::Mode {
     auto shared = std::make_shared<decltype(then)>(std::move(then));
     core::TimerId timer = loop_.Schedule(kHostTimeout, [answered, shared] {
       if (std::exchange(*answered, true)) return;
-      (*shared)(Status::DeadlineExceeded("no answer within 5 s"));
+      (*shared)(Status::DeadlineExceeded("no answer within " +
+                                         std::to_string(kHostTimeout.count()) + " s"));
     });
     calls_.Call("", name, std::move(request),
                 [this, answered, shared, timer](core::Result<proto::Response> r) {
@@ -251,6 +258,12 @@ class ClusterRun : private Driver::Mode {
       proto::Request r;
       r.mutable_calls()->set_max_bytes(0);
       AskHost(name, std::move(r), [this, name, failures](core::Result<proto::Response> r) {
+        if (r.ok() && !r->calls().started()) {  // restarted meanwhile
+          driver_.Record("error", "client host " + name +
+                                      " no longer runs the callers it was started with (was it "
+                                      "restarted?): the run does not wait for them");
+          return HostEnded();
+        }
         if (r.ok()) return r->calls().done() ? HostEnded() : PollHost(name, 0);
         if (failures + 1 < 3) return PollHost(name, failures + 1);
         driver_.Record("error", "client host " + name + " stopped answering (3 times in a row: " +
@@ -549,8 +562,14 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   ENOKI_RETURN_IF_ERROR(CheckNodes(scenario, cluster));
   auto traces = RemoteTraces::Begin(cluster);  // the clocks before the run, where traces end
   if (!traces.ok()) return traces.status();
-  auto hosts = ClientHosts::Begin(cluster);  // their clocks before the run
+  // The client hosts' clocks before the run, and what they run; however the run ends from here
+  // on, they are stopped and released.
+  auto hosts = ClientHosts::Begin(cluster, scenario, options.time_scale);
   if (!hosts.ok()) return hosts.status();
+  struct Release {
+    ClientHosts& hosts;
+    ~Release() { hosts.Release(); }
+  } release{*hosts};
   // However the run ends from here on, the nodes are left as they were found: unshaped (a node
   // that is down then keeps its links).
   struct Unshape {
@@ -606,7 +625,7 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   // The client hosts' requests join the driver's, on its clock.
   std::vector<RequestRecord> requests = run.driver().requests();
   std::vector<ClockRecord> host_clocks;
-  if (Status st = hosts->Finish(scenario, t0_ns, requests, host_clocks); !st.ok()) {
+  if (Status st = hosts->Finish(t0_ns, result.interrupted, requests, host_clocks); !st.ok()) {
     events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
   }
   ENOKI_RETURN_IF_ERROR((*db)->WriteClocks(host_clocks, t0_ns));

@@ -33,8 +33,11 @@ std::string Fixed(double ms) {
 Status MeasureFrom(zmq::context_t& context, const ClusterFile& cluster, const std::string& what,
                    const std::string& from, const std::vector<std::string>& peers, int probes,
                    std::map<LinkPair, RoundTrip>& out) {
-  // A client host measures a node at a time, each in up to a tenth of a second and a timeout.
-  auto timeout = kAnswerTimeout * static_cast<int>(what == "node" ? 1 : peers.size());
+  // A node pings its peers at once, within a second of its last ping; a client host measures one
+  // node after the other, each probe 10 ms after the last answer.
+  auto timeout = what == "node" ? kAnswerTimeout
+                                : kAnswerTimeout + static_cast<int>(peers.size()) * probes *
+                                                       (kProbeGap + std::chrono::seconds(1));
   adapters::Client client = cluster.Connect(context, from, timeout);
   proto::Request r;
   for (const auto& p : peers) r.mutable_measure_rtt()->add_peers(p);
@@ -58,12 +61,25 @@ Status MeasureFrom(zmq::context_t& context, const ClusterFile& cluster, const st
                                  " pings: is it up, and does it have " + from +
                                  " as a peer (enoki status on both)?");
     }
-    out[{from, rtt.node()}] = {rtt.min_ms(), rtt.median_ms(), static_cast<int>(rtt.answered())};
+    out[{from, rtt.node()}] = FromPeerRtt(rtt);
   }
   return Status::Ok();
 }
 
 }  // namespace
+
+proto::PeerRtt ToPeerRtt(const std::string& node, const RoundTrip& rtt) {
+  proto::PeerRtt p;
+  p.set_node(node);
+  p.set_answered(static_cast<uint32_t>(rtt.answered));
+  p.set_min_ms(rtt.min_ms);
+  p.set_median_ms(rtt.median_ms);
+  return p;
+}
+
+RoundTrip FromPeerRtt(const proto::PeerRtt& rtt) {
+  return {rtt.min_ms(), rtt.median_ms(), static_cast<int>(rtt.answered())};
+}
 
 core::Result<RoundTrip> MeasureFromHere(zmq::context_t& context, const ClusterFile& cluster,
                                         const std::string& node, int probes) {

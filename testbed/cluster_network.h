@@ -25,6 +25,7 @@
 
 #include "core/status.h"
 #include "net/link_model.h"
+#include "net/proto/enoki.pb.h"
 #include "testbed/cluster.h"
 #include "testbed/results.h"
 #include "testbed/scenario.h"
@@ -47,6 +48,10 @@ struct RoundTrip {
 core::Result<std::map<LinkPair, RoundTrip>> MeasureNetwork(
     const Scenario& s, const ClusterFile& cluster, const std::map<LinkPair, net::LinkSpec>& links,
     int probes);
+
+// A round trip to `node` as the protocol carries it (RttList, StartCallersRequest), and back.
+proto::PeerRtt ToPeerRtt(const std::string& node, const RoundTrip& rtt);
+RoundTrip FromPeerRtt(const proto::PeerRtt& rtt);
 
 // The round trip from this process to node `node` of `cluster`, from `probes` timed status
 // requests 10 ms apart (a client's links: from the driver, or from a client host).

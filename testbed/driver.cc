@@ -5,6 +5,7 @@
 #include <optional>
 #include <random>
 
+#include "core/hash.h"
 #include "core/random.h"
 
 namespace enoki::testbed {
@@ -160,19 +161,30 @@ void Driver::RunCallers(core::TimePoint t0) {
   StartRun();
 }
 
+void Driver::StopCallers() {
+  for (auto& run : runs_) {
+    for (auto& caller : run.callers) {
+      if (!std::exchange(caller.done, true)) --active_callers_;
+    }
+  }
+  CheckDone();
+}
+
 void Driver::Start() {
   phase_ = Phase::kRunning;
   bool elsewhere = std::any_of(s_.workloads.begin(), s_.workloads.end(),
                                [this](const WorkloadDecl& d) { return mode_.Elsewhere(d.client); });
   t0_ = env_.Now() + (elsewhere ? mode_.ElsewhereLead() : core::Duration(0));
+  // The run's own callers and timeline first: callers elsewhere that end at once (they could not
+  // be started) must not let the run go on to its check before they are under way.
+  waiting_elsewhere_ = elsewhere;
+  StartRun();
   if (elsewhere) {
-    waiting_elsewhere_ = true;
     mode_.StartElsewhere(t0_, [this] {
       waiting_elsewhere_ = false;
       CheckDone();
     });
   }
-  StartRun();
 }
 
 core::Duration Driver::Until(core::TimePoint t) const {
@@ -403,16 +415,12 @@ void Driver::Apply(const TimelineEvent& e) {
 }
 
 ReplicaReader::ReplicaReader(std::string node)
-    : state_{std::move(node), 0, 14695981039346656037ull, ""} {}
+    : state_{std::move(node), 0, core::kFnv1aOffset, ""} {}
 
 bool ReplicaReader::Add(const proto::ScanResult& page) {
-  auto mix = [this](const std::string& bytes) {
-    for (unsigned char c : bytes) state_.digest = (state_.digest ^ c) * 1099511628211ull;
-    state_.digest = (state_.digest ^ 0xff) * 1099511628211ull;  // a separator
-  };
   for (const auto& item : page.items()) {
-    mix(item.key());
-    mix(item.value());
+    state_.digest = core::Fnv1aField(item.key(), state_.digest);
+    state_.digest = core::Fnv1aField(item.value(), state_.digest);
     ++state_.items;
   }
   if (!page.more() || page.items().empty()) return false;

@@ -85,6 +85,8 @@ class Driver {
   // without a set-up, callers elsewhere or a replica check: what a cluster run's client host
   // does for the driver that set the run up. Its phase is kFinished once they are done.
   void RunCallers(core::TimePoint t0);
+  // The callers send no more requests; those in flight end as they would.
+  void StopCallers();
   Phase phase() const { return phase_; }
   // Why the set-up failed (the run then finished without workloads); OK otherwise.
   const core::Status& failure() const { return failure_; }

@@ -259,15 +259,16 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
   }
 }
 
-// Client host `laptop` of cluster file `file`, `enoki run --client laptop` with `more`
-// arguments, its output in the folder; started and listening (up to 10 s).
+// Client host `laptop` of cluster file `file`, `enoki run SCENARIO --client laptop` with `more`
+// arguments, its output in the folder; started and listening (up to 10 s). Killed at the end.
 class ClientHostProcess {
  public:
-  ClientHostProcess(const Folder& folder, const std::string& file,
+  ClientHostProcess(const Folder& folder, const std::string& scenario, const std::string& file,
                     const std::vector<std::string>& more)
       : log_(folder.path("laptop.log")) {
-    std::vector<std::string> argv = {ENOKI_BINARY, "run",    kScenario, "--cluster", file,
-                                     "--client",   "laptop", "-q",      "--wait",    "60"};
+    std::filesystem::remove(log_);
+    std::vector<std::string> argv = {ENOKI_BINARY, "run",    scenario, "--cluster", file,
+                                     "--client",   "laptop", "-q",     "--wait",    "60"};
     argv.insert(argv.end(), more.begin(), more.end());
     auto started = adapters::Subprocess::Start(argv, log_);
     EXPECT_TRUE(started.ok()) << started.status().ToString();
@@ -293,11 +294,13 @@ class ClientHostProcess {
   std::optional<adapters::Subprocess> process_;
 };
 
-// Callers on another host: the scenario's client runs on client host `laptop` (a process of its
-// own, `enoki run --client laptop`, whose clock reads 25 s ahead), and the driver only sets the
-// run up, starts the host's callers, and gathers their requests. The host applies the timeline's
-// change of its link to edge2 at the run's time, on its own clock aligned to the driver's.
+// Callers on another host: client `client` of client_hosts.yaml runs on client host `laptop` (a
+// process of its own, `enoki run --client laptop`, whose clock reads 25 s ahead), client `near`
+// in the driver, which sets the run up, starts the host's callers and gathers their requests with
+// its own. The host applies the timeline's change of its link to edge2 at the run's time, on its
+// own clock aligned to the driver's.
 TEST(RunClusterTest, CallersOnAClientHostRunThereAndTheirRequestsJoinTheRun) {
+  const std::string scenario = std::string(ENOKI_TEST_SCENARIOS) + "/client_hosts.yaml";
   constexpr double kOffsetMs = 25000;
   Folder folder("host");
   NodeCluster cluster(kNodes, {}, false, Traced(folder));
@@ -305,25 +308,37 @@ TEST(RunClusterTest, CallersOnAClientHostRunThereAndTheirRequestsJoinTheRun) {
       folder.Write("cluster.yaml", ClusterYaml(cluster, "",
                                                "clients:\n  laptop: {endpoint: ipc://" +
                                                    folder.path("laptop") + ", nodes: [client]}\n"));
+  auto run_driver = [&](const std::string& results) {
+    return Enoki("run " + scenario + " --cluster " + file + " -q --results " +
+                 folder.path(results));
+  };
   // Without the host running, the driver refuses to start.
-  Output alone =
-      Enoki("run " + kScenario + " --cluster " + file + " -q --results " + folder.path("alone"));
+  Output alone = run_driver("alone");
   EXPECT_EQ(alone.status, 1) << alone.text;
   EXPECT_NE(alone.text.find("the client hosts must be running before the run"), std::string::npos)
       << alone.text;
   EXPECT_NE(alone.text.find("client host laptop at ipc://"), std::string::npos) << alone.text;
   EXPECT_EQ(folder.Database("alone"), "");
   // A name the file does not give.
-  Output unknown = Enoki("run " + kScenario + " --cluster " + file + " --client desk");
+  Output unknown = Enoki("run " + scenario + " --cluster " + file + " --client desk");
   EXPECT_EQ(unknown.status, 1) << unknown.text;
   EXPECT_NE(unknown.text.find("has no client host desk (clients: laptop)"), std::string::npos)
       << unknown.text;
+  // A host that runs the scenario shortened otherwise: refused before the run.
+  {
+    ClientHostProcess other(folder, scenario, file, {"--duration", "1"});
+    Output refused = run_driver("refused");
+    EXPECT_EQ(refused.status, 1) << refused.text;
+    EXPECT_NE(refused.text.find("runs the scenario with another --duration"), std::string::npos)
+        << refused.text;
+    EXPECT_EQ(folder.Database("refused"), "");
+  }
 
-  ClientHostProcess host(folder, file, {"--test-clock-offset-ms", std::to_string(kOffsetMs)});
+  ClientHostProcess host(folder, scenario, file,
+                         {"--test-clock-offset-ms", std::to_string(kOffsetMs)});
   auto log = [&] { return host.log(); };
   ASSERT_NE(log().find("client host laptop: listening at ipc://"), std::string::npos) << log();
-  Output run =
-      Enoki("run " + kScenario + " --cluster " + file + " -q --results " + folder.path("out"));
+  Output run = run_driver("out");
   ASSERT_EQ(run.status, 0) << run.text << "\nclient host: " << log();
   EXPECT_EQ(host.Wait(), 0) << log();
   EXPECT_NE(log().find(" requests (0 not OK) handed to the driver"), std::string::npos) << log();
@@ -335,17 +350,21 @@ TEST(RunClusterTest, CallersOnAClientHostRunThereAndTheirRequestsJoinTheRun) {
   auto report = testbed::ReadReport(db);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_TRUE(report->errors.empty()) << run.text;
-  // Every request the host made, in the driver's database: 100/s for 2 s at each edge, 20/s to
-  // the cloud's keygroup, all answered; on the run's time line, within the workloads' 2 s.
+  // Every request, the host's and the driver's, in the driver's database: 500/s for 2 s at each
+  // edge from the host, 20/s to the cloud's keygroup from the driver, all answered; on the run's
+  // time line, within the workloads' 2 s.
   ASSERT_EQ(report->workloads.size(), 3u);
   for (const auto& w : report->workloads) {
-    EXPECT_NEAR(static_cast<double>(w.count), w.name == "far-from-edge1" ? 40 : 200, 2) << w.name;
+    EXPECT_NEAR(static_cast<double>(w.count), w.name == "far-from-edge1" ? 40 : 1000, 5) << w.name;
     EXPECT_EQ(w.errors, 0) << w.name;
   }
   EXPECT_NE(
-      log().find("client host laptop: " + Query(db, "SELECT count(*) FROM requests") + " requests"),
+      log().find("client host laptop: " +
+                 Query(db, "SELECT count(*) FROM requests WHERE client = 'client'") + " requests"),
       std::string::npos)
       << log();
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM requests WHERE client = 'near'"),
+            Query(db, "SELECT count(*) FROM requests WHERE workload = 'far-from-edge1'"));
   EXPECT_EQ(Query(db,
                   "SELECT min(start_ns) > -1000000 AND max(start_ns) < 2000000000 FROM "
                   "requests"),
@@ -361,11 +380,11 @@ TEST(RunClusterTest, CallersOnAClientHostRunThereAndTheirRequestsJoinTheRun) {
                "SELECT group_concat(taken || ' ' || offset_ns || ' ' || error_ns) FROM clocks "
                "WHERE role = 'client host'");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM clocks WHERE role = 'node'"), "6");
-  // The host measured its round trips to the two edges, on which its links were shaped.
+  // Each client's round trips to the edges it calls, measured where its callers run.
   EXPECT_EQ(Query(db,
-                  "SELECT count(*) FROM network WHERE src = 'client' AND probes >= 20 AND "
-                  "rtt_min_us > 0 AND rtt_min_us < 10000"),
-            "2");
+                  "SELECT count(*) FROM network WHERE src IN ('client', 'near') AND probes >= "
+                  "20 AND rtt_min_us > 0 AND rtt_min_us < 10000"),
+            "3");
   // The link change at 0.5 s, applied by the host: a round trip of about 2, then 6 ms.
   auto median_ms = [&](const std::string& where) {
     return std::stod(Query(db,
@@ -414,7 +433,7 @@ TEST(RunClusterTest, NodesWithKeysServeTheRunsIdentity) {
       folder.Write("cluster.yaml", text + "identity: " + keys.key("run") +
                                        "\nclients:\n  laptop: {endpoint: " + host_endpoint +
                                        ", nodes: [client]}\n");
-  ClientHostProcess host(folder, file, {"--duration", "1"});
+  ClientHostProcess host(folder, kScenario, file, {"--duration", "1"});
   ASSERT_NE(host.log().find("listening at"), std::string::npos) << host.log();
   // It admits the run's identity alone: a client with another key pair has no answer.
   {
