@@ -217,6 +217,9 @@ class ClientHostRun : private Driver::Mode {
       std::fflush(stdout);
       if (started_) driver_.StopCallers();
     }
+    // The driver is there: its next step may take another --wait (the callers are done or
+    // stopped; while they run, there is no deadline).
+    if (stopped_ || finished_) deadline_ = loop_.Now() + o_.wait;
     if (r.release()) released_ = true;
     Describe(out);
     const auto& records = driver_.requests();
@@ -236,6 +239,7 @@ class ClientHostRun : private Driver::Mode {
       c.set_error(rec.error);
       c.set_request_bytes(rec.request_bytes);
       c.set_response_bytes(rec.response_bytes);
+      c.set_response_digest(rec.response_digest);
       bytes += c.ByteSizeLong();
       if (bytes > max && out.records_size() > 0) break;
       *out.add_records() = std::move(c);
@@ -413,6 +417,10 @@ Status ClientHosts::Finish(int64_t t0_ns, bool interrupted, std::vector<RequestR
   for (const auto& w : s_->workloads) workloads[w.name] = &w;
   for (auto& [name, h] : hosts_) {
     clocks.push_back({name, "before", h.before, "client host"});
+    if (h.gone) {  // the run gave it up (an error event): asking again would only wait
+      h.released = true;
+      continue;
+    }
     adapters::Client client = cluster_->Connect(context, name, kPageTimeout);
     if (!h.started || interrupted) {
       proto::CallsRequest stop;
@@ -424,6 +432,12 @@ Status ClientHosts::Finish(int64_t t0_ns, bool interrupted, std::vector<RequestR
     }
     std::string where = "client host " + name + " at " + cluster_->EndpointOf(name) + ": ";
     auto after = EstimateClock(client);
+    if (!after.ok() && after.status().code() == core::Code::kDeadlineExceeded) {
+      problems += (problems.empty() ? "" : "\n") + where +
+                  "no longer answers: its requests are missing from the results";
+      h.released = true;
+      continue;
+    }
     NodeClock clock{h.before, after.ok() ? *after : h.before};
     if (after.ok()) {
       clocks.push_back({name, "after", *after, "client host"});
@@ -437,14 +451,23 @@ Status ClientHosts::Finish(int64_t t0_ns, bool interrupted, std::vector<RequestR
     };
     const std::set<std::string>& clients = cluster_->client_hosts.at(name).clients;
     Status st;
-    uint64_t from = 0;
+    uint64_t from = 0, end = UINT64_MAX;  // end: the count the first page gave (it may grow)
     for (;;) {
       auto page = AskCalls(client, Page(from));
-      if (!page.ok()) page = AskCalls(client, Page(from));  // once more: a busy network
+      if (!page.ok() && page.status().code() != core::Code::kDeadlineExceeded) {
+        page = AskCalls(client, Page(from));  // once more: a busy network
+      }
       if (!page.ok()) {
         st = page.status();
         break;
       }
+      if (!page->started()) {
+        st = Status::FailedPrecondition(
+            "it no longer runs the callers it was started with (was "
+            "it restarted?)");
+        break;
+      }
+      end = std::min<uint64_t>(end, page->count());
       for (const auto& c : page->records()) {
         auto w = workloads.find(c.workload());
         if (w == workloads.end() || !clients.contains(w->second->client)) {
@@ -455,7 +478,7 @@ Status ClientHosts::Finish(int64_t t0_ns, bool interrupted, std::vector<RequestR
         const WorkloadDecl& d = *w->second;
         requests.push_back({d.name, d.client, d.function, d.node, c.caller(), c.seq(),
                             time(c.start_ns()), time(c.end_ns()), c.status(), c.error(),
-                            c.request_bytes(), c.response_bytes()});
+                            c.request_bytes(), c.response_bytes(), c.response_digest()});
         ++from;
       }
       if (!st.ok()) break;
@@ -463,7 +486,7 @@ Status ClientHosts::Finish(int64_t t0_ns, bool interrupted, std::vector<RequestR
         st = Status::Internal("a page that does not follow the one before");
         break;
       }
-      if (from >= page->count()) {
+      if (from >= end) {
         if (!page->done() && !interrupted) st = Status::Unavailable("its callers had not ended");
         break;
       }
@@ -472,9 +495,11 @@ Status ClientHosts::Finish(int64_t t0_ns, bool interrupted, std::vector<RequestR
         break;
       }
     }
-    proto::CallsRequest release;
-    release.set_release(true);
-    static_cast<void>(AskCalls(client, release));
+    if (st.code() != core::Code::kDeadlineExceeded) {  // else it no longer answers
+      proto::CallsRequest release;
+      release.set_release(true);
+      static_cast<void>(AskCalls(client, release));
+    }
     h.released = true;
     if (!st.ok()) {
       problems += (problems.empty() ? "" : "\n") + where + st.message() + " (" +

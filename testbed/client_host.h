@@ -82,6 +82,8 @@ class ClientHosts {
                               const std::map<LinkPair, RoundTrip>& rtts);
   // Host `name` answered its start request well: its callers run.
   void Started(const std::string& name) { hosts_.at(name).started = true; }
+  // Host `name` stopped answering during the run (an error event): Finish does not ask it again.
+  void GiveUp(const std::string& name) { hosts_.at(name).gone = true; }
 
   // After the run: every started host's clock again, and its requests (those that ended, when
   // the run was `interrupted`: its callers are stopped first), their times moved to the driver's
@@ -103,6 +105,7 @@ class ClientHosts {
     int64_t start_ns = 0;  // the run's start on its clock
     bool started = false;
     bool released = false;
+    bool gone = false;  // given up
   };
   const ClusterFile* cluster_;
   const Scenario* s_;

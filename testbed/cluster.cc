@@ -269,6 +269,7 @@ class ClusterRun : private Driver::Mode {
         driver_.Record("error", "client host " + name + " stopped answering (3 times in a row: " +
                                     r.status().message() +
                                     "): the run does not wait for its callers");
+        hosts_.GiveUp(name);
         HostEnded();
       });
     });
@@ -619,13 +620,13 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   for (const auto& line : slower) events.push_back({0, "warning", line});
   events.insert(events.end(), run.driver().events().begin(), run.driver().events().end());
   int64_t t0_ns = run.driver().start().time_since_epoch().count();
-  if (Status st = traces->Finish(**db, t0_ns); !st.ok()) {
-    events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
-  }
-  // The client hosts' requests join the driver's, on its clock.
+  // The client hosts' requests join the driver's, on its clock (first: the hosts wait).
   std::vector<RequestRecord> requests = run.driver().requests();
   std::vector<ClockRecord> host_clocks;
   if (Status st = hosts->Finish(t0_ns, result.interrupted, requests, host_clocks); !st.ok()) {
+    events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
+  }
+  if (Status st = traces->Finish(**db, t0_ns); !st.ok()) {
     events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
   }
   ENOKI_RETURN_IF_ERROR((*db)->WriteClocks(host_clocks, t0_ns));

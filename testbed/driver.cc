@@ -7,6 +7,7 @@
 
 #include "core/hash.h"
 #include "core/random.h"
+#include "testbed/staleness.h"
 
 namespace enoki::testbed {
 namespace {
@@ -314,7 +315,9 @@ void Driver::Answer(uint64_t id, const proto::Response& response) {
   InFlightRequest f = it->second;
   in_flight_.erase(it);
   Finish(f, proto::Code_Name(response.code()), response.error(),
-         static_cast<int64_t>(response.invoke().body().size()));
+         static_cast<int64_t>(response.invoke().body().size()),
+         response.code() == proto::OK ? static_cast<int64_t>(core::Fnv1a(response.invoke().body()))
+                                      : 0);
 }
 
 void Driver::Refused(uint64_t id, const std::string& why) {
@@ -322,7 +325,7 @@ void Driver::Refused(uint64_t id, const std::string& why) {
   if (it == in_flight_.end()) return;
   InFlightRequest f = it->second;
   in_flight_.erase(it);
-  Finish(f, "UNAVAILABLE", why, 0);
+  Finish(f, "UNAVAILABLE", why, 0, 0);
 }
 
 void Driver::ExpireRequests(size_t w) {
@@ -335,7 +338,7 @@ void Driver::ExpireRequests(size_t w) {
     if (it == in_flight_.end()) continue;  // answered
     InFlightRequest f = it->second;
     in_flight_.erase(it);
-    Finish(f, "TIMEOUT", "no answer within the caller's limit", 0);
+    Finish(f, "TIMEOUT", "no answer within the caller's limit", 0, 0);
   }
   if (!deadlines.empty()) {
     env_.Schedule(deadlines.front().first - now, [this, w] { ExpireRequests(w); });
@@ -343,11 +346,11 @@ void Driver::ExpireRequests(size_t w) {
 }
 
 void Driver::Finish(const InFlightRequest& f, const std::string& status, const std::string& error,
-                    int64_t response_bytes) {
+                    int64_t response_bytes, int64_t response_digest) {
   const WorkloadDecl& d = s_.workloads[f.workload];
   core::TimePoint end = env_.Now();
   records_.push_back({d.name, d.client, d.function, d.node, f.caller, f.seq, Ns(f.start), Ns(end),
-                      status, error, f.request_bytes, response_bytes});
+                      status, error, f.request_bytes, response_bytes, response_digest});
   if (status == "OK") {
     if (keep_recent_) recent_ms_.push_back(core::ToMillis(end - f.start));
   } else {
@@ -521,9 +524,11 @@ core::Status WriteResults(ResultsDb& db, const Scenario& s, const RunInfo& info,
                           const std::vector<KeygroupCheck>& checks) {
   std::vector<WorkloadRecord> workloads;
   for (const auto& w : s.workloads) {
-    workloads.push_back({w.name, w.client, w.function, w.node, w.start.count(), s.warmup.count()});
+    workloads.push_back(
+        {w.name, w.client, w.function, w.node, w.start.count(), s.warmup.count(), w.stale_against});
   }
   ENOKI_RETURN_IF_ERROR(db.WriteWorkloads(workloads));
+  ENOKI_RETURN_IF_ERROR(db.WriteClientStaleness(ClientStaleness(s, requests)));
   ENOKI_RETURN_IF_ERROR(db.WriteRun(info, interrupted));
   ENOKI_RETURN_IF_ERROR(db.WriteLinks(links));
   ENOKI_RETURN_IF_ERROR(db.WriteRequests(requests));

@@ -172,8 +172,9 @@ class Driver {
   void Refused(uint64_t id, const std::string& why);
   // Ends the requests of workload `w` past their deadline as TIMEOUT; arms the timer for the next.
   void ExpireRequests(size_t w);
+  // `response_digest`: RequestRecord's.
   void Finish(const InFlightRequest& f, const std::string& status, const std::string& error,
-              int64_t response_bytes);
+              int64_t response_bytes, int64_t response_digest);
   void Apply(const TimelineEvent& e);
   void ApplyLink(const Pair& p) { mode_.SetLink(p, Current(p)); }
   int64_t Ns(core::TimePoint t) const { return (t - t0_).count(); }

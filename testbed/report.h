@@ -1,7 +1,8 @@
 // Report: reads a run's results database (docs/results.md) back and summarizes it: per workload,
 // the requests, errors and latency percentiles after the warm-up cut; the functions' store
-// operations; replication lag and read staleness per keygroup (in the cluster mode with the bound
-// of the clocks' alignment); whether the replicas converged.
+// operations; the staleness at the client (the paper's) of each workload of reads; replication lag
+// and the store-side staleness per keygroup (in the cluster mode with the bound of the clocks'
+// alignment); whether the replicas converged.
 // `enoki emulate` prints it at the end of a run, `enoki report` any time later.
 #pragma once
 
@@ -51,6 +52,20 @@ struct ReplicationSummary {
   Spread stale_ms;  // of the reads that returned an overwritten value (count: how many)
 };
 
+// The staleness at the client of one workload's reads against another's writes (the paper's:
+// testbed/staleness.h), of the reads after their warm-up.
+struct ClientStalenessSummary {
+  std::string reads, writes;  // the workloads
+  int64_t count = 0;          // OK reads
+  int64_t stale = 0;          // of which returned an overwritten value
+  int64_t unmatched = 0;      // of which returned a value no write wrote (not in `ms`)
+  Spread ms;                  // the matched reads' staleness, 0 for a fresh one (the artifact's)
+  double StaleShare() const {
+    return count > unmatched ? static_cast<double>(stale) / static_cast<double>(count - unmatched)
+                             : 0;
+  }
+};
+
 struct Report {
   std::string database;
   RunInfo run;
@@ -58,6 +73,7 @@ struct Report {
   std::vector<WorkloadSummary> workloads;
   std::vector<KvOpSummary> kv_ops;
   std::vector<ReplicationSummary> replication;
+  std::vector<ClientStalenessSummary> client_staleness;  // the paper's staleness
   std::vector<KeygroupCheck> keygroups;
   std::vector<EventRecord> errors;  // the run's `error` events: a node died, an event failed
   std::vector<CostRecord> costs;    // a simulation's compute costs
@@ -76,7 +92,8 @@ double Percentile(const std::vector<double>& sorted, double q);
 // The summary as the terminal shows it.
 std::string FormatReport(const Report& report);
 // Two runs side by side (for a simulation against an emulation of one scenario): per workload
-// that both have, the p50, p95 and p99 of each and the ratios second / first.
+// that both have, the p50, p95 and p99 of each and the ratios second / first; then the staleness
+// at the client of each read workload both have (the share of stale reads, p50 and p99).
 std::string FormatComparison(const Report& first, const Report& second);
 // Writes every request of the run as CSV (a header line, then the columns of `requests`).
 core::Status ExportRequestsCsv(const std::string& database, const std::string& csv_path);

@@ -21,10 +21,12 @@ CREATE TABLE links (
 CREATE TABLE requests (
   workload TEXT, client TEXT, caller INTEGER, seq INTEGER, function TEXT, node TEXT,
   start_ns INTEGER, end_ns INTEGER, status TEXT, error TEXT, request_bytes INTEGER,
-  response_bytes INTEGER);
+  response_bytes INTEGER, response_digest INTEGER);
 CREATE TABLE workloads (
   name TEXT PRIMARY KEY, client TEXT, function TEXT, node TEXT, start_ns INTEGER,
-  warmup_ns INTEGER);
+  warmup_ns INTEGER, stale_against TEXT);
+CREATE TABLE client_staleness (
+  workload TEXT, caller INTEGER, seq INTEGER, end_ns INTEGER, staleness_ns INTEGER);
 CREATE TABLE network (
   src TEXT, dst TEXT, rtt_min_us REAL, rtt_median_us REAL, probes INTEGER,
   added_delay_us REAL, PRIMARY KEY (src, dst));
@@ -183,7 +185,7 @@ core::Status ResultsDb::WriteNetwork(const std::vector<NetworkRecord>& network) 
 
 core::Status ResultsDb::WriteRequests(const std::vector<RequestRecord>& requests) {
   ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
-  Statement s(db_, "INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+  Statement s(db_, "INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
   for (const auto& r : requests) {
     s.Text(r.workload)
         .Text(r.client)
@@ -196,8 +198,20 @@ core::Status ResultsDb::WriteRequests(const std::vector<RequestRecord>& requests
         .Text(r.status)
         .Text(r.error)
         .Int(r.request_bytes)
-        .Int(r.response_bytes);
+        .Int(r.response_bytes)
+        .Int(r.response_digest);
     if (!s.Step()) return Abort("requests");
+  }
+  return Exec("COMMIT");
+}
+
+core::Status ResultsDb::WriteClientStaleness(const std::vector<ClientStalenessRecord>& reads) {
+  ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
+  Statement s(db_, "INSERT INTO client_staleness VALUES (?,?,?,?,?)");
+  for (const auto& r : reads) {
+    if (!s.Text(r.workload).Int(r.caller).Int(r.seq).Int(r.end_ns).Int(r.staleness_ns).Step()) {
+      return Abort("client_staleness");
+    }
   }
   return Exec("COMMIT");
 }
@@ -213,7 +227,7 @@ core::Status ResultsDb::WriteEvents(const std::vector<EventRecord>& events) {
 
 core::Status ResultsDb::WriteWorkloads(const std::vector<WorkloadRecord>& workloads) {
   ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
-  Statement s(db_, "INSERT INTO workloads VALUES (?,?,?,?,?,?)");
+  Statement s(db_, "INSERT INTO workloads VALUES (?,?,?,?,?,?,?)");
   for (const auto& w : workloads) {
     if (!s.Text(w.name)
              .Text(w.client)
@@ -221,6 +235,7 @@ core::Status ResultsDb::WriteWorkloads(const std::vector<WorkloadRecord>& worklo
              .Text(w.node)
              .Int(w.start_ns)
              .Int(w.warmup_ns)
+             .Text(w.stale_against)
              .Step()) {
       return Abort("workloads");
     }

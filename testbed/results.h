@@ -41,6 +41,21 @@ struct RequestRecord {
   std::string status;                // OK, or the error code (TIMEOUT when no answer came)
   std::string error;
   int64_t request_bytes = 0, response_bytes = 0;
+  // FNV-1a of the response's body (an OK one's; 0 otherwise), as a signed integer: which value a
+  // read returned, for the staleness at the client (testbed/staleness.h).
+  int64_t response_digest = 0;
+};
+
+// One read's staleness at the client (testbed/staleness.h).
+struct ClientStalenessRecord {
+  std::string workload;  // the reads'
+  int caller = 0;
+  int64_t seq = 0;
+  int64_t end_ns = 0;
+  // The read's end less the end of the write that overwrote the value it returned; 0 when that
+  // write had not ended by then (or none did); -1 when it returned a value no write wrote (nor
+  // the empty value before the first write).
+  int64_t staleness_ns = 0;
 };
 
 // A compute cost a simulation gave (the emulation's are real and records none).
@@ -53,8 +68,9 @@ struct CostRecord {
 // A workload as it ran (times after any shortening), for the summary's warm-up cut.
 struct WorkloadRecord {
   std::string name, client, function, node;
-  int64_t start_ns = 0;   // from the run's start
-  int64_t warmup_ns = 0;  // cut from its start
+  int64_t start_ns = 0;       // from the run's start
+  int64_t warmup_ns = 0;      // cut from its start
+  std::string stale_against;  // WorkloadDecl::stale_against
 };
 
 // After the run, what each replica of a keygroup holds, and whether they all agree.
@@ -112,6 +128,7 @@ class ResultsDb {
   core::Status WriteLinks(
       const std::map<std::pair<std::string, std::string>, net::LinkSpec>& links);
   core::Status WriteRequests(const std::vector<RequestRecord>& requests);
+  core::Status WriteClientStaleness(const std::vector<ClientStalenessRecord>& reads);
   core::Status WriteEvents(const std::vector<EventRecord>& events);
   core::Status WriteWorkloads(const std::vector<WorkloadRecord>& workloads);
   core::Status WriteCosts(const std::vector<CostRecord>& costs);

@@ -482,10 +482,11 @@ Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
     std::string f = Reader::Item("workloads", i);
-    ENOKI_RETURN_IF_ERROR(r.Map(n, f,
-                                {"name", "client", "function", "node", "callers", "rate",
-                                 "arrivals", "think", "requests", "duration", "start", "body"},
-                                {"name", "client", "function", "node"}));
+    ENOKI_RETURN_IF_ERROR(
+        r.Map(n, f,
+              {"name", "client", "function", "node", "callers", "rate", "arrivals", "think",
+               "requests", "duration", "start", "body", "stale_against"},
+              {"name", "client", "function", "node"}));
     WorkloadDecl w;
     auto name = r.UniqueName(n, f, "workload", names);
     if (!name.ok()) return name.status();
@@ -576,7 +577,30 @@ Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
       w.body = *body;
       w.body_parts = std::move(parts.value());
     }
+    if (n["stale_against"]) {
+      auto against = r.Name(n["stale_against"], f + ".stale_against");
+      if (!against.ok()) return against.status();
+      w.stale_against = *against;
+    }
     s.workloads.push_back(w);
+  }
+  // A workload's reads are judged against the writes of another of the same function.
+  for (size_t i = 0; i < list.size(); ++i) {
+    const WorkloadDecl& w = s.workloads[i];
+    if (w.stale_against.empty()) continue;
+    const YAML::Node& at = list[i]["stale_against"];
+    std::string f = Reader::Item("workloads", i) + ".stale_against";
+    auto writes = std::find_if(s.workloads.begin(), s.workloads.end(),
+                               [&](const WorkloadDecl& o) { return o.name == w.stale_against; });
+    if (writes == s.workloads.end()) {
+      return r.Error(at, f, "no workload '" + w.stale_against + "'");
+    }
+    if (writes->name == w.name) return r.Error(at, f, "a workload's reads need another's writes");
+    if (writes->function != w.function) {
+      return r.Error(at, f,
+                     "workload '" + w.stale_against + "' calls function '" + writes->function +
+                         "', not '" + w.function + "': the writes must be of the same function");
+    }
   }
   return Status::Ok();
 }

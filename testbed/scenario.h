@@ -81,6 +81,9 @@ struct WorkloadDecl {
   // request (docs/scenarios.md).
   std::string body;
   std::vector<BodyPart> body_parts;
+  // A workload of the same function whose writes this one's reads are judged against: the paper's
+  // staleness at the client (testbed/staleness.h); empty: none.
+  std::string stale_against;
 };
 
 struct TimelineEvent {
