@@ -227,6 +227,21 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
                               "functions: [{name: f, nodes: e, handler: echo, keygroup: k}]\n";
   EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e}]\n"),
             "bad.yaml:8:13: workloads[0]: give requests (per caller) or a duration, or both");
+  EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e, "
+                                    "requests: 1, stale_against: x}]\n"),
+            "bad.yaml:8:84: workloads[0].stale_against: no workload 'x'");
+  EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: c, function: f, node: e, "
+                                    "requests: 1, stale_against: w}]\n"),
+            "bad.yaml:8:84: workloads[0].stale_against: a workload's reads need another's writes");
+  EXPECT_EQ(ErrorOf(nodes + "tier_links: {client-edge: {delay: 1ms}}\n"
+                            "keygroups: [{name: k, replicas: e}]\n"
+                            "functions: [{name: f, nodes: e, handler: echo, keygroup: k},\n"
+                            "            {name: g, nodes: e, handler: echo, keygroup: k}]\n"
+                            "workloads: [{name: w, client: c, function: f, node: e, requests: 1},\n"
+                            "  {name: r, client: c, function: g, node: e, requests: 1, "
+                            "stale_against: w}]\n"),
+            "bad.yaml:10:74: workloads[1].stale_against: workload 'w' calls function 'f', not "
+            "'g': the writes must be of the same function");
   EXPECT_EQ(ErrorOf(with_function + "workloads: [{name: w, client: e, function: f, node: e, "
                                     "requests: 1}]\n"),
             "bad.yaml:8:31: workloads[0].client: 'e' is not a client node");
