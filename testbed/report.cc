@@ -494,6 +494,23 @@ std::string FormatComparison(const Report& a, const Report& b) {
         "(the paper's staleness: the share of reads that returned an overwritten value, and "
         "the staleness in ms of every read, 0 when fresh)\n";
   }
+  header = false;
+  for (const auto& ka : a.replication) {
+    auto kb = std::find_if(b.replication.begin(), b.replication.end(),
+                           [&](const ReplicationSummary& k) { return k.keygroup == ka.keygroup; });
+    if (kb == b.replication.end() || ka.lag_ms.count == 0 || kb->lag_ms.count == 0) continue;
+    if (!std::exchange(header, true)) {
+      std::snprintf(line, sizeof line, "%-*s %10s %10s %7s %10s %10s %7s\n", width,
+                    "replication lag", "A p50", "B p50", "B/A", "A p99", "B p99", "B/A");
+      out += line;
+    }
+    std::snprintf(line, sizeof line, "%-*s %10.3f %10.3f %7.3f %10.3f %10.3f %7.3f\n", width,
+                  ka.keygroup.c_str(), ka.lag_ms.p50, kb->lag_ms.p50,
+                  ratio(ka.lag_ms.p50, kb->lag_ms.p50), ka.lag_ms.p99, kb->lag_ms.p99,
+                  ratio(ka.lag_ms.p99, kb->lag_ms.p99));
+    out += line;
+  }
+  if (header) out += "(ms from the commit at the origin to durable at another replica)\n";
   for (const auto& [r, which] : {std::pair{&a, "A"}, std::pair{&b, "B"}}) {
     if (r->run.mode == "cluster" && r->run.backend == "network") {
       out += std::string("(") + which +

@@ -93,7 +93,8 @@ double Percentile(const std::vector<double>& sorted, double q);
 std::string FormatReport(const Report& report);
 // Two runs side by side (for a simulation against an emulation of one scenario): per workload
 // that both have, the p50, p95 and p99 of each and the ratios second / first; then the staleness
-// at the client of each read workload both have (the share of stale reads, p50 and p99).
+// at the client of each read workload both have (the share of stale reads, p50 and p99), and the
+// replication lag of each keygroup both replicated (p50 and p99).
 std::string FormatComparison(const Report& first, const Report& second);
 // Writes every request of the run as CSV (a header line, then the columns of `requests`).
 core::Status ExportRequestsCsv(const std::string& database, const std::string& csv_path);

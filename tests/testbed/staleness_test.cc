@@ -117,6 +117,11 @@ workloads:
                                        std::to_string(c.stale) + " stale"),
             std::string::npos)
       << FormatReport(*report);
+  // Compared with itself: the same share, staleness and lag, ratios of 1.
+  std::string compared = FormatComparison(*report, *report);
+  EXPECT_NE(compared.find("staleness at client"), std::string::npos) << compared;
+  EXPECT_NE(compared.find("replication lag"), std::string::npos) << compared;
+  EXPECT_NE(compared.find("    0.0 "), std::string::npos) << compared;  // B - A, percentage points
   // Its CDF among the run's figures.
   auto drawn = WritePlots(run->database, (dir / "plots").string());
   ASSERT_TRUE(drawn.ok()) << drawn.status().ToString();
