@@ -31,11 +31,7 @@ Driver::Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net
       mode_(mode),
       deploy_(std::move(deploy)),
       links_(std::move(links)),
-      runs_(s.workloads.size()) {
-  for (size_t w = 0; w < runs_.size(); ++w) {
-    runs_[w].rng = core::Stream(s.seed, "workload/" + s.workloads[w].name);
-  }
-}
+      runs_(s.workloads.size()) {}
 
 // Answers to a batch of set-up calls, shared with those that arrive after it ended.
 struct Driver::Batch {
@@ -248,20 +244,24 @@ void Driver::StartWorkload(size_t w) {
   run.timeout = std::chrono::milliseconds(timeout_ms) + kCallerGrace;
   for (int c = 0; c < d.callers; ++c) {
     active_callers_++;
+    Caller& caller = run.callers[static_cast<size_t>(c)];
+    std::string stream = "workload/" + d.name + "/caller/" + std::to_string(c);
+    caller.arrivals = core::Stream(s_.seed, stream + "/arrivals");
+    caller.bodies = core::Stream(s_.seed, stream + "/bodies");
     core::Duration first = d.start;
     // Open loop: periodic callers start at random phases within one period, so they do not all
     // send in the same instant; Poisson callers after an exponential gap.
-    if (d.rate) first += OpenLoopGap(w, true);
-    run.callers[static_cast<size_t>(c)].next_send = t0_ + first;
+    if (d.rate) first += OpenLoopGap(w, caller, true);
+    caller.next_send = t0_ + first;
     env_.Schedule(Until(t0_ + first), [this, w, c] { Send(w, c); });
   }
 }
 
 // An open loop's gap before its next request: the period (the first: a random phase within it),
 // or with Poisson arrivals an exponential gap of that mean.
-core::Duration Driver::OpenLoopGap(size_t w, bool first) {
+core::Duration Driver::OpenLoopGap(size_t w, Caller& caller, bool first) {
   const WorkloadDecl& d = s_.workloads[w];
-  core::StreamRng& rng = runs_[w].rng;
+  core::StreamRng& rng = caller.arrivals;
   double period_ns = 1e9 / *d.rate;
   double ns = d.poisson ? std::exponential_distribution<double>(1 / period_ns)(rng)
               : first   ? std::uniform_real_distribution<double>(0, period_ns)(rng)
@@ -286,7 +286,7 @@ void Driver::Send(size_t w, int c) {
   proto::Request request;
   request.set_id(next_request_++);
   request.mutable_invoke()->set_function(d.function);
-  request.mutable_invoke()->set_body(ExpandBody(d.body_parts, c, seq, run.rng));
+  request.mutable_invoke()->set_body(ExpandBody(d.body_parts, c, seq, caller.bodies));
   uint64_t id = request.id();
   run.deadlines.push_back({now + run.timeout, id});
   if (run.deadlines.size() == 1) env_.Schedule(run.timeout, [this, w] { ExpireRequests(w); });
@@ -303,7 +303,7 @@ void Driver::Send(size_t w, int c) {
         }
       });
   if (d.rate) {  // the next one a gap after this one was due, so that lateness never adds up
-    caller.next_send += OpenLoopGap(w, false);
+    caller.next_send += OpenLoopGap(w, caller, false);
     env_.Schedule(std::max(core::Duration(0), caller.next_send - env_.Now()),
                   [this, w, c] { Send(w, c); });
   }

@@ -120,10 +120,14 @@ class Driver {
     core::TimePoint start;
     int64_t request_bytes;
   };
+  // A caller draws its arrivals and its bodies from streams of its own (core/random.h), so that
+  // one seed gives every caller the same schedule and bodies in every mode, whatever order the
+  // callers' sends interleave in (which the emulation's timers may change).
   struct Caller {
     int64_t sent = 0;
     bool done = false;
     core::TimePoint next_send{};  // open loop: when the next request is due
+    core::StreamRng arrivals, bodies;
   };
   struct WorkloadRun {
     std::vector<Caller> callers;
@@ -132,7 +136,6 @@ class Driver {
     // The workload's requests by deadline (one timeout for all: sending order), answered ones
     // included until the timer finds them; one timer while it is not empty.
     std::deque<std::pair<core::TimePoint, uint64_t>> deadlines;
-    core::StreamRng rng;  // its own stream (core/random.h): arrivals and bodies
   };
   // A request of the driver's own (set-up), and what it is for errors.
   struct SetUpCall {
@@ -163,7 +166,7 @@ class Driver {
   bool Done() const;
   void CheckDone();
   void StartWorkload(size_t w);
-  core::Duration OpenLoopGap(size_t w, bool first);
+  core::Duration OpenLoopGap(size_t w, Caller& caller, bool first);
   void Send(size_t w, int c);
   // The answer to request `id` reached its client (one no longer in flight, after its timeout,
   // is ignored).
