@@ -22,6 +22,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run);
 void AddScenarioCommand(CLI::App& app, Runner& run);
 void AddEmulateCommand(CLI::App& app, Runner& run);
 void AddSimulateCommand(CLI::App& app, Runner& run);
+void AddCalibrateCommand(CLI::App& app, Runner& run);
 // `enoki run SCENARIO --cluster FILE` (emulate_command.cc).
 void AddRunCommand(CLI::App& app, Runner& run);
 void AddReportCommand(CLI::App& app, Runner& run);

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <set>
 #include <vector>
 
 #include "adapters/subprocess.h"
@@ -211,6 +212,69 @@ int RunOnCluster(const EmulateArgs& args) {
   });
 }
 
+struct CalibrateArgs {
+  std::vector<std::string> scenarios;
+  std::string file = testbed::DefaultCalibrationPath();
+  int repeats = 3;
+  bool force = false;
+};
+
+// `enoki calibrate`: measures the commit and the scenarios' uncosted native functions afresh,
+// several times, and keeps them only when the repeats agree (or with --force).
+int Calibrate(const CalibrateArgs& args) {
+  spdlog::set_level(spdlog::level::warn);  // each repeat's node start-up is not news here
+  std::vector<testbed::Probe> probes;
+  std::set<std::string> keys;
+  for (const auto& file : args.scenarios) {
+    auto s = testbed::LoadScenario(file);
+    if (!s.ok()) return ReportError(s.status().message());
+    for (const auto& p : testbed::CalibratedFunctions(*s)) {
+      if (p && keys.insert(testbed::CalibrationKey(*p)).second) probes.push_back(*p);
+    }
+  }
+  std::printf(
+      "calibrating on %s: the commit and %zu function cost%s, %d times (a node of its own "
+      "each time)\n",
+      testbed::HostDescription().c_str(), probes.size(), probes.size() == 1 ? "" : "s",
+      args.repeats);
+  std::fflush(stdout);
+  auto measured = testbed::MeasureRepeats(probes, args.repeats);
+  if (!measured.ok()) return ReportError(measured.status().message());
+  auto line = [&](const std::string& what, auto model_of) {
+    std::printf("  %s: p50/p99", what.c_str());
+    for (const auto& c : measured->repeats) {
+      const sim::CostModel& m = model_of(c);
+      std::printf(" %.3f/%.3f",
+                  std::chrono::duration<double, std::milli>(m.percentiles[50]).count(),
+                  std::chrono::duration<double, std::milli>(m.percentiles[99]).count());
+    }
+    std::printf(" ms\n");
+  };
+  line("commit", [](const testbed::Calibration& c) -> const sim::CostModel& { return c.commit; });
+  for (const auto& [key, model] : measured->repeats[0].functions) {
+    line(key, [&](const testbed::Calibration& c) -> const sim::CostModel& {
+      return c.functions.at(key);
+    });
+  }
+  if (!measured->disagreements.empty()) {
+    std::string why = "the repeats disagree, as on a busy machine:";
+    for (const auto& d : measured->disagreements) why += "\n  " + d;
+    if (!args.force) {
+      return ReportError(why +
+                         "\nnothing kept: measure again when the machine is quiet, or "
+                         "keep the last repeat with --force");
+    }
+    std::fflush(stdout);
+    std::fprintf(stderr, "enoki: warning: %s\nkept anyway (--force)\n", why.c_str());
+  }
+  if (auto st = testbed::KeepCalibration(args.file, measured->repeats.back()); !st.ok()) {
+    return ReportError(st.message());
+  }
+  std::printf("kept in %s (digest %s): simulations take these costs from it\n", args.file.c_str(),
+              testbed::CalibrationDigest(args.file).c_str());
+  return 0;
+}
+
 int Report(const std::vector<std::string>& databases, const std::string& csv,
            const std::string& plots) {
   if (databases.size() == 2) {
@@ -263,6 +327,25 @@ void AddReportCommand(CLI::App& app, Runner& run) {
                   "replication lag over time (needs python3-matplotlib)");
   cmd->callback(
       [&run, databases, csv, plots] { run = [=] { return Report(*databases, *csv, *plots); }; });
+}
+
+void AddCalibrateCommand(CLI::App& app, Runner& run) {
+  auto args = std::make_shared<CalibrateArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "calibrate",
+      "Measure the compute costs a simulation takes from this machine (docs/scenarios.md, "
+      "\"Simulation\"): the store's commit and each native function of the scenarios given that "
+      "they do not cost, on a node of their own, several times over; print their p50 and p99; "
+      "and keep them in the calibration file only when the repeats agree (a busy machine's do "
+      "not), else exit with status 1 unless --force");
+  cmd->add_option("scenario", args->scenarios,
+                  "Scenario files whose uncosted native functions to measure (none: the commit)");
+  cmd->add_option("--file", args->file, "The calibration file")->capture_default_str();
+  cmd->add_option("--repeats", args->repeats, "How many times to measure everything")
+      ->check(CLI::Range(2, 10))
+      ->capture_default_str();
+  cmd->add_flag("--force", args->force, "Keep the last repeat even when the repeats disagree");
+  cmd->callback([&run, args] { run = [args] { return Calibrate(*args); }; });
 }
 
 void AddSimulateCommand(CLI::App& app, Runner& run) {

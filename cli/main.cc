@@ -9,6 +9,7 @@
 namespace enoki::cli {
 
 int ReportError(const std::string& message) {
+  std::fflush(stdout);  // what was printed before comes before the error
   std::fprintf(stderr, "enoki: error: %s\n", message.c_str());
   return 1;
 }
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   enoki::cli::AddScenarioCommand(app, run);
   enoki::cli::AddEmulateCommand(app, run);
   enoki::cli::AddSimulateCommand(app, run);
+  enoki::cli::AddCalibrateCommand(app, run);
   enoki::cli::AddRunCommand(app, run);
   enoki::cli::AddClusterCommand(app, run);
   enoki::cli::AddReportCommand(app, run);

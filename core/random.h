@@ -1,7 +1,7 @@
-// Random streams: one generator per model of a run (each link, each node, each workload, the
-// costs), each seeded from the run's seed and the model's name, as ns-3 gives every model a
-// stream of its own: a draw added to one model moves no other model's numbers, so a golden trace
-// changes only where the model that changed is involved.
+// Random streams: one generator per model of a run (each link, each node, each workload caller's
+// arrivals and bodies, the costs), each seeded from the run's seed and the model's name, as ns-3
+// gives every model a stream of its own: a draw added to one model moves no other model's numbers,
+// so a golden trace changes only where the model that changed is involved.
 #pragma once
 
 #include <cstdint>

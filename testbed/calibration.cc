@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <sstream>
 
 #include "adapters/sqlite_storage.h"
+#include "core/hash.h"
 #include "testbed/loopback_node.h"
 #include "testbed/results.h"
 
@@ -221,18 +223,12 @@ std::string CalibrationKey(const Probe& probe) {
   return key;  // one field of a line of the file
 }
 
-core::Result<Calibration> Calibrate(const std::string& path, const std::vector<Probe>& probes) {
-  auto read = Read(path);
-  if (!read.ok()) return read.status();
-  Calibration c = std::move(read.value());
-  std::vector<const Probe*> missing;
-  std::set<std::string> keys;
-  for (const auto& p : probes) {
-    std::string key = CalibrationKey(p);
-    if (!c.functions.contains(key) && keys.insert(key).second) missing.push_back(&p);
-  }
-  if (missing.empty() && !c.commit.percentiles.empty()) return c;
-  ENOKI_RETURN_IF_ERROR(Measure(missing, c));
+namespace {
+
+// Measures `probes` into `c`, and the commit when `c` has none (on its own when no probe
+// committed anything), and says where and when.
+Status MeasureWithCommit(const std::vector<const Probe*>& probes, Calibration& c) {
+  ENOKI_RETURN_IF_ERROR(Measure(probes, c));
   if (c.commit.percentiles.empty()) {  // no probe committed: measure the commit on its own
     Probe put;
     put.spec.set_handler("write");
@@ -245,8 +241,108 @@ core::Result<Calibration> Calibrate(const std::string& path, const std::vector<P
     }
   }
   c.measured = HostDescription() + ", " + UtcNow("%Y-%m-%dT%H:%M:%SZ");
+  return Status::Ok();
+}
+
+// The probes of `probes` of distinct keys.
+std::vector<const Probe*> Distinct(const std::vector<Probe>& probes,
+                                   const std::map<std::string, sim::CostModel>& known = {}) {
+  std::vector<const Probe*> out;
+  std::set<std::string> keys;
+  for (const auto& p : probes) {
+    std::string key = CalibrationKey(p);
+    if (!known.contains(key) && keys.insert(key).second) out.push_back(&p);
+  }
+  return out;
+}
+
+double Ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+}  // namespace
+
+std::vector<std::optional<Probe>> CalibratedFunctions(const Scenario& s) {
+  std::vector<std::optional<Probe>> out(s.functions.size());
+  for (size_t i = 0; i < s.functions.size(); ++i) {
+    const FunctionDecl& f = s.functions[i];
+    bool native = f.spec.runtime().empty() || f.spec.runtime() == "native";
+    if (!native || f.cost) continue;
+    Probe& p = out[i].emplace(Probe{f.spec, ""});
+    for (const auto& w : s.workloads) {  // measured with the body its first callers send
+      if (w.function == f.spec.name() &&
+          std::find(f.nodes.begin(), f.nodes.end(), w.node) != f.nodes.end()) {
+        p.body = w.body;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+core::Result<Calibration> Calibrate(const std::string& path, const std::vector<Probe>& probes) {
+  auto read = Read(path);
+  if (!read.ok()) return read.status();
+  Calibration c = std::move(read.value());
+  std::vector<const Probe*> missing = Distinct(probes, c.functions);
+  if (missing.empty() && !c.commit.percentiles.empty()) return c;
+  ENOKI_RETURN_IF_ERROR(MeasureWithCommit(missing, c));
   ENOKI_RETURN_IF_ERROR(Write(path, c));
   return c;
+}
+
+core::Result<CalibrationRepeats> MeasureRepeats(const std::vector<Probe>& probes, int repeats) {
+  if (repeats < 2 || repeats > 10) {
+    return Status::InvalidArgument("repeats must be 2 to 10, not " + std::to_string(repeats));
+  }
+  CalibrationRepeats out;
+  for (int i = 0; i < repeats; ++i) {
+    Calibration c;
+    ENOKI_RETURN_IF_ERROR(MeasureWithCommit(Distinct(probes), c));
+    out.repeats.push_back(std::move(c));
+  }
+  auto check = [&](const std::string& what, const std::vector<const sim::CostModel*>& models) {
+    double low = 1e300, high = 0;
+    std::string p50s;
+    for (const auto* m : models) {
+      double p50 = Ms(m->percentiles[50]), p99 = Ms(m->percentiles[99]);
+      low = std::min(low, p50);
+      high = std::max(high, p50);
+      char one[64];
+      std::snprintf(one, sizeof one, "%s%.3f/%.3f", p50s.empty() ? "" : ", ", p50, p99);
+      p50s += one;
+      if (p99 > 20 * p50 && p99 - p50 > 0.5) high = 1e300;  // a tail a quiet machine lacks
+    }
+    if (high > 1.5 * low) {
+      out.disagreements.push_back(what + ": p50/p99 of the repeats " + p50s + " ms");
+    }
+  };
+  std::vector<const sim::CostModel*> commits;
+  for (const auto& c : out.repeats) commits.push_back(&c.commit);
+  check("commit", commits);
+  for (const auto& [key, model] : out.repeats[0].functions) {
+    std::vector<const sim::CostModel*> models;
+    for (const auto& c : out.repeats) models.push_back(&c.functions.at(key));
+    check(key, models);
+  }
+  return out;
+}
+
+core::Status KeepCalibration(const std::string& path, const Calibration& c) {
+  auto read = Read(path);
+  if (!read.ok()) return read.status();
+  Calibration kept = std::move(read.value());
+  kept.measured = c.measured;
+  kept.commit = c.commit;
+  for (const auto& [key, model] : c.functions) kept.functions[key] = model;
+  return Write(path, kept);
+}
+
+std::string CalibrationDigest(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(core::Fnv1a(text)));
+  return hex;
 }
 
 std::string DefaultCalibrationPath() {

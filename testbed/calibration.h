@@ -11,6 +11,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,9 +40,30 @@ struct Probe {
 // called with ("movingaverage window=10 body=c{caller} {int:0:100}").
 std::string CalibrationKey(const Probe& probe);
 
+// The probe of each function entry of `s` that a simulation calibrates (a native function the
+// scenario gives no cost), with the body the first workload calling it there sends; nullopt for
+// the others.
+std::vector<std::optional<Probe>> CalibratedFunctions(const Scenario& s);
+
 // Reads the calibration at `path` (a missing file: none yet), measures what it lacks (the commit,
 // and each probe whose key it has not), and writes the file back when it measured anything.
 core::Result<Calibration> Calibrate(const std::string& path, const std::vector<Probe>& probes);
+
+// `enoki calibrate`: the commit and `probes` measured afresh, `repeats` times over (each a node
+// of its own), and why the repeats say the machine was not quiet enough, one line per cost
+// (empty: they agree). Repeats disagree when a cost's p50 differs between two of them by more
+// than half the smaller, or when a repeat's p99 is more than 20 times its p50 and more than
+// 0.5 ms above it (a busy machine's preemptions: a quiet one's tails stay within a few times).
+struct CalibrationRepeats {
+  std::vector<Calibration> repeats;
+  std::vector<std::string> disagreements;
+};
+core::Result<CalibrationRepeats> MeasureRepeats(const std::vector<Probe>& probes, int repeats);
+// Writes `c`'s commit and functions into the file at `path` (a missing file: created), replacing
+// what it had of them and keeping its other functions.
+core::Status KeepCalibration(const std::string& path, const Calibration& c);
+// The 64-bit FNV-1a of the calibration file at `path`, as 16 hex digits; empty when unreadable.
+std::string CalibrationDigest(const std::string& path);
 
 // $XDG_CACHE_HOME/enoki/calibration.tsv, else $HOME/.cache/enoki/calibration.tsv.
 std::string DefaultCalibrationPath();

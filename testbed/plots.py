@@ -135,33 +135,32 @@ def main():
         finish(fig, ax, title, "throughput over item size", "item size", "throughput (MB/s)", out,
                "throughput_over_size", written, fontsize=8)
 
+    def cdfs(groups, what, xlabel, name):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for label, values in sorted(groups.items()):
+            x, y = ecdf(values)
+            ax.step(x, y, where="post", label=label)
+        finish(fig, ax, title, what, xlabel, "fraction of reads", out, name, written, fontsize=8)
+
     at_client = {}
     if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'client_staleness'").fetchone():
         for reads, writes, ns in con.execute(
                 "SELECT w.name, w.stale_against, c.staleness_ns FROM client_staleness c "
                 "JOIN workloads w ON c.workload = w.name "
-                "WHERE c.end_ns >= w.start_ns + w.warmup_ns AND c.staleness_ns >= 0"):
+                "WHERE c.start_ns >= w.start_ns + w.warmup_ns AND c.staleness_ns >= 0"):
             at_client.setdefault(f"{reads} against {writes}", []).append(ns / 1e6)
     if at_client:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for label, values in sorted(at_client.items()):
-            x, y = ecdf(values)
-            ax.step(x, y, where="post", label=label)
-        finish(fig, ax, title, "staleness at the client (the paper's) CDF",
-               "staleness of a read (ms; 0: its value was not yet overwritten at the writer)",
-               "fraction of reads", out, "staleness_cdf", written, fontsize=8)
+        cdfs(at_client, "staleness at the client (the paper's) CDF",
+             "staleness of a read (ms; 0: its value was not yet overwritten at the writer)",
+             "staleness_cdf")
 
     stale = {}
     for kg, ns in con.execute("SELECT keygroup, staleness_ns FROM read_staleness"):
         stale.setdefault(kg, []).append(ns / 1e6)
     if stale:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for kg, values in sorted(stale.items()):
-            x, y = ecdf(values)
-            ax.step(x, y, where="post", label=kg)
-        finish(fig, ax, title, "store-side read staleness CDF",
-               "staleness of a function's read (ms; 0: it returned the newest version)",
-               "fraction of reads", out, "store_staleness_cdf", written, fontsize=8)
+        cdfs(stale, "store-side read staleness CDF",
+             "staleness of a function's read (ms; 0: it returned the newest version)",
+             "store_staleness_cdf")
 
     lag = {}
     for kg, committed, ns in con.execute(

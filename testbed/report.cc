@@ -211,7 +211,7 @@ core::Result<Report> ReadReport(const std::string& database) {
     std::map<std::string, std::vector<double>> ms;
     ENOKI_RETURN_IF_ERROR(db.Each(
         "SELECT w.name, w.stale_against, c.staleness_ns FROM workloads w LEFT JOIN "
-        "client_staleness c ON c.workload = w.name AND c.end_ns >= w.start_ns + w.warmup_ns "
+        "client_staleness c ON c.workload = w.name AND c.start_ns >= w.start_ns + w.warmup_ns "
         "WHERE w.stale_against != '' ORDER BY w.rowid",
         [&](sqlite3_stmt* s) {
           if (report.client_staleness.empty() ||
@@ -343,16 +343,18 @@ std::string FormatReport(const Report& r) {
     }
   }
   for (const auto& c : r.client_staleness) {
+    std::string matched =
+        c.unmatched == 0 ? "" : " of the " + std::to_string(c.count - c.unmatched) + " matched";
     std::snprintf(line, sizeof line,
                   "staleness at the client (the paper's) of %s against %s: %lld reads, %lld "
-                  "stale (%.1f%%); p50 %.3f, p95 %.3f, p99 %.3f, max %.3f ms\n",
+                  "stale (%.1f%%%s); p50 %.3f, p95 %.3f, p99 %.3f, max %.3f ms\n",
                   c.reads.c_str(), c.writes.c_str(), static_cast<long long>(c.count),
-                  static_cast<long long>(c.stale), 100 * c.StaleShare(), c.ms.p50, c.ms.p95,
-                  c.ms.p99, c.ms.max);
+                  static_cast<long long>(c.stale), 100 * c.StaleShare(), matched.c_str(), c.ms.p50,
+                  c.ms.p95, c.ms.p99, c.ms.max);
     out += line;
     if (c.unmatched > 0) {
-      out += "  " + std::to_string(c.unmatched) + " of them returned a value no write of " +
-             c.writes + " wrote (left out)\n";
+      out += "  " + std::to_string(c.unmatched) + " of them matched no write of " + c.writes +
+             " (left out)\n";
     }
   }
   for (const auto& k : r.replication) {
@@ -478,21 +480,22 @@ std::string FormatComparison(const Report& a, const Report& b) {
     if (cb == b.client_staleness.end()) continue;
     if (!std::exchange(header, true)) {
       std::snprintf(line, sizeof line, "%-*s %8s %8s %7s %10s %10s %7s %10s %10s %7s\n", width,
-                    "staleness at client", "A stale", "B stale", "B-A pp", "A p50", "B p50", "B/A",
-                    "A p99", "B p99", "B/A");
+                    "staleness at client", "A stale", "B stale", "B-A pp", "A p50", "B p50", "B-A",
+                    "A p99", "B p99", "B-A");
       out += line;
     }
-    std::snprintf(
-        line, sizeof line, "%-*s %7.1f%% %7.1f%% %7.1f %10.3f %10.3f %7.3f %10.3f %10.3f %7.3f\n",
-        width, ca.reads.c_str(), 100 * ca.StaleShare(), 100 * cb->StaleShare(),
-        100 * (cb->StaleShare() - ca.StaleShare()), ca.ms.p50, cb->ms.p50,
-        ratio(ca.ms.p50, cb->ms.p50), ca.ms.p99, cb->ms.p99, ratio(ca.ms.p99, cb->ms.p99));
+    std::snprintf(line, sizeof line,
+                  "%-*s %7.1f%% %7.1f%% %7.1f %10.3f %10.3f %7.3f %10.3f %10.3f %7.3f\n", width,
+                  ca.reads.c_str(), 100 * ca.StaleShare(), 100 * cb->StaleShare(),
+                  100 * (cb->StaleShare() - ca.StaleShare()), ca.ms.p50, cb->ms.p50,
+                  cb->ms.p50 - ca.ms.p50, ca.ms.p99, cb->ms.p99, cb->ms.p99 - ca.ms.p99);
     out += line;
   }
   if (header) {
     out +=
-        "(the paper's staleness: the share of reads that returned an overwritten value, and "
-        "the staleness in ms of every read, 0 when fresh)\n";
+        "(the paper's staleness: the share of reads that returned an overwritten value, in "
+        "percentage points apart, and the staleness in ms of every read, 0 when fresh, ms "
+        "apart)\n";
   }
   header = false;
   for (const auto& ka : a.replication) {

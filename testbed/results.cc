@@ -26,7 +26,8 @@ CREATE TABLE workloads (
   name TEXT PRIMARY KEY, client TEXT, function TEXT, node TEXT, start_ns INTEGER,
   warmup_ns INTEGER, stale_against TEXT);
 CREATE TABLE client_staleness (
-  workload TEXT, caller INTEGER, seq INTEGER, end_ns INTEGER, staleness_ns INTEGER);
+  workload TEXT, caller INTEGER, seq INTEGER, start_ns INTEGER, end_ns INTEGER,
+  staleness_ns INTEGER);
 CREATE TABLE network (
   src TEXT, dst TEXT, rtt_min_us REAL, rtt_median_us REAL, probes INTEGER,
   added_delay_us REAL, PRIMARY KEY (src, dst));
@@ -207,9 +208,15 @@ core::Status ResultsDb::WriteRequests(const std::vector<RequestRecord>& requests
 
 core::Status ResultsDb::WriteClientStaleness(const std::vector<ClientStalenessRecord>& reads) {
   ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
-  Statement s(db_, "INSERT INTO client_staleness VALUES (?,?,?,?,?)");
+  Statement s(db_, "INSERT INTO client_staleness VALUES (?,?,?,?,?,?)");
   for (const auto& r : reads) {
-    if (!s.Text(r.workload).Int(r.caller).Int(r.seq).Int(r.end_ns).Int(r.staleness_ns).Step()) {
+    if (!s.Text(r.workload)
+             .Int(r.caller)
+             .Int(r.seq)
+             .Int(r.start_ns)
+             .Int(r.end_ns)
+             .Int(r.staleness_ns)
+             .Step()) {
       return Abort("client_staleness");
     }
   }

@@ -51,10 +51,11 @@ struct ClientStalenessRecord {
   std::string workload;  // the reads'
   int caller = 0;
   int64_t seq = 0;
-  int64_t end_ns = 0;
+  int64_t start_ns = 0, end_ns = 0;
   // The read's end less the end of the write that overwrote the value it returned; 0 when that
-  // write had not ended by then (or none did); -1 when it returned a value no write wrote (nor
-  // the empty value before the first write).
+  // write had not ended by then (or none did); -1 when no write matched it: it returned a value
+  // no write wrote, nor the empty value before the first (or only writes that started after it
+  // ended wrote it).
   int64_t staleness_ns = 0;
 };
 

@@ -37,6 +37,7 @@ core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibr
   RunCosts costs;
   std::vector<Probe> probes;
   std::vector<std::string> keys(s.functions.size());  // of the calibrated ones
+  std::vector<std::optional<Probe>> calibrated_functions = CalibratedFunctions(s);
   for (size_t i = 0; i < s.functions.size(); ++i) {
     const FunctionDecl& f = s.functions[i];
     proto::FunctionSpec spec = f.spec;
@@ -49,16 +50,9 @@ core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibr
       }
       spec.set_runtime("native");
       spec.set_handler("idle");
-    } else if (!f.cost) {
-      Probe& p = probes.emplace_back(Probe{f.spec, ""});
-      for (const auto& w : s.workloads) {  // measured with the body its first callers send
-        if (w.function == spec.name() &&
-            std::find(f.nodes.begin(), f.nodes.end(), w.node) != f.nodes.end()) {
-          p.body = w.body;
-          break;
-        }
-      }
-      keys[i] = CalibrationKey(p);
+    } else if (const auto& probe = calibrated_functions[i]) {
+      probes.push_back(*probe);
+      keys[i] = CalibrationKey(*probe);
     }
     costs.specs.push_back(std::move(spec));
   }
@@ -68,7 +62,8 @@ core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibr
     if (!c.ok()) return c.status();
     calibration = std::move(c.value());
   }
-  std::string calibrated = "calibrated: " + calibration.measured + " (" + calibration_path + ")";
+  std::string calibrated = "calibrated: " + calibration.measured + " (" + calibration_path +
+                           ", digest " + CalibrationDigest(calibration_path) + ")";
   auto record = [&](const std::string& what, const sim::CostModel& m, bool given) {
     costs.records.push_back({what, m, given ? "scenario" : calibrated});
   };

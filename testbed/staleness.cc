@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <tuple>
 #include <unordered_map>
 
 #include "core/hash.h"
@@ -25,8 +26,9 @@ std::vector<ClientStalenessRecord> ClientStaleness(const Scenario& s,
         writes.push_back({r.start_ns, r.end_ns, r.response_digest});
       }
     }
-    std::sort(writes.begin(), writes.end(),
-              [](const Write& a, const Write& b) { return a.start < b.start; });
+    std::sort(writes.begin(), writes.end(), [](const Write& a, const Write& b) {
+      return std::tie(a.start, a.end) < std::tie(b.start, b.end);
+    });
     // Where each value was written, in the order the writes started.
     std::unordered_map<int64_t, std::vector<size_t>> by_value;
     for (size_t i = 0; i < writes.size(); ++i) by_value[writes[i].digest].push_back(i);
@@ -51,7 +53,7 @@ std::vector<ClientStalenessRecord> ClientStaleness(const Scenario& s,
       int64_t staleness = overwritten_at == -1        ? -1
                           : overwritten_at < r.end_ns ? r.end_ns - overwritten_at
                                                       : 0;
-      out.push_back({r.workload, r.caller, r.seq, r.end_ns, staleness});
+      out.push_back({r.workload, r.caller, r.seq, r.start_ns, r.end_ns, staleness});
     }
   }
   return out;

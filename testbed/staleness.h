@@ -18,7 +18,8 @@
 namespace enoki::testbed {
 
 // The staleness of every OK request of every workload of `s` with `stale_against`, against the
-// OK requests of that workload, from `requests`. The writes are taken in the order they started;
+// OK requests of that workload, from `requests`. The writes are taken in the order they started
+// (then ended);
 // a read that returned a write's value (the digest of the write's response, which for the paper's
 // `replication` function is the value written) is matched to the last write of that value that
 // started before the read ended, and the write after it overwrote it; a read that returned the

@@ -2,7 +2,9 @@
 # Re-creates this folder: runs each of the paper's experiments (scenarios/paper/) at full length,
 # emulated with the user-space shaper and simulated, and keeps per experiment its summaries
 # (emulate.txt, simulate.txt), the two side by side (compare.txt), the figures of both
-# (plots-emulate/, plots-simulate/) and where and when they ran (machine.txt). The results
+# (plots-emulate/, plots-simulate/) and where and when they ran (machine.txt). The simulations
+# take their compute costs from calibration.tsv in this folder, measured first when it is missing
+# (`enoki calibrate`, which refuses on a busy machine) and kept with the results. The results
 # databases go to a scratch folder (RESULTS_DIR, default results/paper-runs/, ignored by git).
 #   results/paper/reproduce.sh [EXPERIMENT...]    default: simple replication befaas scale
 # Full length: simple about 10 min, replication 15 min, befaas 10 min, scale 50 min.
@@ -14,6 +16,8 @@ enoki=build/cli/enoki
 [[ -x $enoki ]] || ./scripts/build.sh >/dev/null
 experiments=("$@")
 [[ $# -gt 0 ]] || experiments=(simple replication befaas scale)
+calibration=$here/calibration.tsv
+[[ -f $calibration ]] || $enoki calibrate scenarios/paper/*.yaml --file "$calibration"
 # run CMD...: runs it; a run that recorded errors (exit status 1: a node died, an event failed)
 # is kept, with a warning, as the report in the folder says what went wrong.
 run() {
@@ -34,7 +38,8 @@ for e in "${experiments[@]}"; do
   run $enoki emulate "$scenario" --links shaper --quiet --results "$runs/$e" >"$out/emulate.txt"
   emu=$(sed -n 's/^results: //p' "$out/emulate.txt")
   echo "== $e: simulating"
-  run $enoki simulate "$scenario" --results "$runs/$e" >"$out/simulate.txt"
+  run $enoki simulate "$scenario" --calibration "$calibration" --results "$runs/$e" \
+    >"$out/simulate.txt"
   sim=$(sed -n 's/^results: //p' "$out/simulate.txt")
   $enoki report "$emu" "$sim" >"$out/compare.txt"
   $enoki report "$emu" --plots "$out/plots-emulate" >/dev/null
@@ -45,7 +50,7 @@ for e in "${experiments[@]}"; do
     echo "host: $(hostname), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
     echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB; kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
     echo "enoki: $(git describe --always --dirty), runs from $started to $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "calibration: $($enoki simulate --help | grep -o '[^ ]*calibration.tsv' | head -1)"
+    echo "calibration: $calibration (simulate.txt names its digest)"
   } >"$out/machine.txt"
   rm -rf "${here:?}/$e"
   mv "$out" "$here/$e"

@@ -257,6 +257,46 @@ TEST(SimulationTest, QuickExampleMatchesTheGoldenTrace) {
   std::filesystem::remove_all(dir);
 }
 
+// One schedule per seed: every caller draws from streams of its own, so caller 0 of an open
+// loop sends at the same times with the same bodies whether its workload has one caller or
+// three (drawn from one stream for the workload, the other callers' draws would move its own).
+TEST(SimulationTest, ACallersScheduleAndBodiesAreItsOwnWhateverTheOtherCallers) {
+  auto caller0 = [](int callers, const std::string& name) {
+    auto s = ParseScenario(
+        "name: callers\nseed: 5\nnodes:\n  - {name: e, tier: edge}\n"
+        "  - {name: c, tier: client}\ntier_links: {client-edge: {delay: 1ms}}\n"
+        "keygroups: [{name: k, replicas: [e]}]\n"
+        "functions: [{name: f, nodes: e, handler: echo, keygroup: k, cost: "
+        "50us}]\ncommit_cost: 20us\nworkloads:\n  - {name: w, client: c, "
+        "function: f, node: e, rate: 20/s, arrivals: poisson, duration: 2s, "
+        "callers: " +
+            std::to_string(callers) + ", body: \"{random:12}\"}\n",
+        "callers.yaml");
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    auto dir = TempDir("enoki-callers-" + name);
+    auto run = Simulate(*s, {dir.string(), 1, ""});
+    EXPECT_TRUE(run.ok()) << run.status().ToString();
+    sqlite3* db = nullptr;
+    sqlite3_open(run->database.c_str(), &db);
+    sqlite3_stmt* q = nullptr;
+    sqlite3_prepare_v2(db,
+                       "SELECT start_ns, response_digest FROM requests WHERE caller = 0 ORDER "
+                       "BY seq",
+                       -1, &q, nullptr);
+    std::vector<std::pair<int64_t, int64_t>> sends;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+      sends.emplace_back(sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1));
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    std::filesystem::remove_all(dir);
+    return sends;
+  };
+  auto alone = caller0(1, "one"), among = caller0(3, "three");
+  EXPECT_GT(alone.size(), 20u);
+  EXPECT_EQ(alone, among);
+}
+
 // `enoki report --plots`: the figures of a simulated run, as PNG and SVG files.
 TEST(SimulationTest, PlotsOfARunAreWritten) {
   auto dir = TempDir("enoki-plots");
