@@ -37,6 +37,7 @@ struct EmulateArgs {
   double duration_s = 0;
   std::string results;
   bool quiet = false;
+  bool strict = false;  // emulate, run: an overloaded run fails
   std::string links = "auto";
   std::string calibration;          // simulate
   std::string cluster;              // run: the cluster file
@@ -76,6 +77,13 @@ void AddRunOptions(CLI::App* cmd, EmulateArgs& args) {
                   "scenario's `results`)");
 }
 
+// --strict, of the real-time modes.
+void AddStrictFlag(CLI::App* cmd, EmulateArgs& args) {
+  cmd->add_flag("--strict", args.strict,
+                "Exit with status 1 when the run was overloaded: a caller sent more than 5 ms "
+                "later than its schedule (the report says how late they were)");
+}
+
 // A run whose report lists errors (a node that died, an event that failed) ends with status 1.
 int ErrorsExit(const testbed::Report& report) {
   if (report.errors.empty()) return 0;
@@ -86,10 +94,10 @@ int ErrorsExit(const testbed::Report& report) {
 }
 
 // Runs a real-time mode (`run`, handed what says that Ctrl-C or SIGTERM asked it to stop), then
-// prints the report of the database it wrote. Exit status: 130 when interrupted, else
-// ErrorsExit's.
+// prints the report of the database it wrote. Exit status: 130 when interrupted, 1 when `strict`
+// and the run was overloaded, else ErrorsExit's.
 template <typename Run>
-int RunAndReport(Run run) {
+int RunAndReport(bool strict, Run run) {
   std::fflush(stdout);
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
@@ -101,6 +109,11 @@ int RunAndReport(Run run) {
   if (!report.ok()) return ReportError(report.status().message());
   std::printf("%s", testbed::FormatReport(*report).c_str());
   if (result->interrupted) return 130;
+  if (strict && report->Overloaded()) {
+    return ReportError("the run was overloaded (--strict): " + std::to_string(report->late_over) +
+                       " sends more than " + std::to_string(int(testbed::kOverloadedLateMs)) +
+                       " ms late; run it on a quieter host, or with fewer nodes or callers");
+  }
   return ErrorsExit(*report);
 }
 
@@ -122,8 +135,9 @@ int Emulate(const EmulateArgs& args) {
               links->links == testbed::Links::kNetem ? "netem in network namespaces"
                                                      : "the user-space shaper",
               links->why.c_str());
-  return RunAndReport(
-      [&](const std::function<bool()>& stop) { return testbed::Emulate(scenario, options, stop); });
+  return RunAndReport(args.strict, [&](const std::function<bool()>& stop) {
+    return testbed::Emulate(scenario, options, stop);
+  });
 }
 
 int Simulate(const EmulateArgs& args) {
@@ -207,7 +221,7 @@ int RunOnCluster(const EmulateArgs& args) {
   std::printf("running %s on %zu running nodes (%s)%s\n", scenario.name.c_str(),
               cluster->nodes.size(), args.cluster.c_str(),
               cluster->identity.public_key.empty() ? "" : ", CURVE");
-  return RunAndReport([&](const std::function<bool()>& stop) {
+  return RunAndReport(args.strict, [&](const std::function<bool()>& stop) {
     return testbed::RunOnCluster(scenario, *cluster, options, stop);
   });
 }
@@ -384,6 +398,7 @@ void AddEmulateCommand(CLI::App& app, Runner& run) {
       ->check(CLI::IsMember({"auto", "netem", "shaper"}))
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");
+  AddStrictFlag(cmd, *args);
   cmd->callback([&run, args] { run = [args] { return Emulate(*args); }; });
 }
 
@@ -430,6 +445,7 @@ void AddRunCommand(CLI::App& app, Runner& run) {
       ->group("");
   cmd->get_option("--results")->excludes(client);
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");
+  AddStrictFlag(cmd, *args);
   cmd->callback([&run, args] { run = [args] { return RunOnCluster(*args); }; });
 }
 

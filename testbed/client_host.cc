@@ -240,6 +240,7 @@ class ClientHostRun : private Driver::Mode {
       c.set_request_bytes(rec.request_bytes);
       c.set_response_bytes(rec.response_bytes);
       c.set_response_digest(rec.response_digest);
+      c.set_due_ns(rec.due_ns);
       bytes += c.ByteSizeLong();
       if (bytes > max && out.records_size() > 0) break;
       *out.add_records() = std::move(c);
@@ -478,7 +479,8 @@ Status ClientHosts::Finish(int64_t t0_ns, bool interrupted, std::vector<RequestR
         const WorkloadDecl& d = *w->second;
         requests.push_back({d.name, d.client, d.function, d.node, c.caller(), c.seq(),
                             time(c.start_ns()), time(c.end_ns()), c.status(), c.error(),
-                            c.request_bytes(), c.response_bytes(), c.response_digest()});
+                            c.request_bytes(), c.response_bytes(), c.response_digest(),
+                            time(c.due_ns())});
         ++from;
       }
       if (!st.ok()) break;

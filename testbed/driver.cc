@@ -290,7 +290,8 @@ void Driver::Send(size_t w, int c) {
   uint64_t id = request.id();
   run.deadlines.push_back({now + run.timeout, id});
   if (run.deadlines.size() == 1) env_.Schedule(run.timeout, [this, w] { ExpireRequests(w); });
-  in_flight_[id] = {w, c, seq, now, static_cast<int64_t>(request.invoke().body().size())};
+  in_flight_[id] = {
+      w, c, seq, now, caller.next_send, static_cast<int64_t>(request.invoke().body().size())};
   mode_.Call(
       d.client, d.node, std::move(request), [this, w, id](core::Result<proto::Response> answer) {
         if (answer.ok()) return Answer(id, *answer);
@@ -350,13 +351,14 @@ void Driver::Finish(const InFlightRequest& f, const std::string& status, const s
   const WorkloadDecl& d = s_.workloads[f.workload];
   core::TimePoint end = env_.Now();
   records_.push_back({d.name, d.client, d.function, d.node, f.caller, f.seq, Ns(f.start), Ns(end),
-                      status, error, f.request_bytes, response_bytes, response_digest});
+                      status, error, f.request_bytes, response_bytes, response_digest, Ns(f.due)});
   if (status == "OK") {
     if (keep_recent_) recent_ms_.push_back(core::ToMillis(end - f.start));
   } else {
     ++errors_;
   }
   if (!d.rate) {  // closed loop: the next request after the think time
+    runs_[f.workload].callers[static_cast<size_t>(f.caller)].next_send = end + d.think;
     env_.Schedule(d.think, [this, w = f.workload, c = f.caller] { Send(w, c); });
   }
   CheckDone();

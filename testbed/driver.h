@@ -118,6 +118,7 @@ class Driver {
     int caller;
     int64_t seq;
     core::TimePoint start;
+    core::TimePoint due;  // when its caller's schedule had it sent
     int64_t request_bytes;
   };
   // A caller draws its arrivals and its bodies from streams of its own (core/random.h), so that
@@ -126,7 +127,7 @@ class Driver {
   struct Caller {
     int64_t sent = 0;
     bool done = false;
-    core::TimePoint next_send{};  // open loop: when the next request is due
+    core::TimePoint next_send{};  // when the next request is due (closed loop: after the think)
     core::StreamRng arrivals, bodies;
   };
   struct WorkloadRun {

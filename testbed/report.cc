@@ -168,6 +168,21 @@ core::Result<Report> ReadReport(const std::string& database) {
         o.first = std::min<int64_t>(o.first, sqlite3_column_int64(s, 3));
         o.last = std::max<int64_t>(o.last, sqlite3_column_int64(s, 4));
       }));
+  bool has_due = false;  // older databases do not say when a request was due
+  ENOKI_RETURN_IF_ERROR(db.Each("SELECT 1 FROM pragma_table_info('requests') WHERE name = 'due_ns'",
+                                [&](sqlite3_stmt*) { has_due = true; }));
+  if (has_due) {
+    std::vector<double> late;
+    ENOKI_RETURN_IF_ERROR(db.Each(
+        "SELECT r.start_ns - r.due_ns FROM requests r JOIN workloads w ON r.workload = w.name "
+        "WHERE r.start_ns >= w.start_ns + w.warmup_ns",
+        [&](sqlite3_stmt* s) {
+          double ms = static_cast<double>(sqlite3_column_int64(s, 0)) / 1e6;
+          late.push_back(ms);
+          if (ms > kOverloadedLateMs) ++report.late_over;
+        }));
+    report.late_ms = Spread::Of(late);
+  }
   for (size_t i = 0; i < report.workloads.size(); ++i) {
     WorkloadSummary& w = report.workloads[i];
     Ok& o = ok[i];
@@ -339,6 +354,20 @@ std::string FormatReport(const Report& r) {
                     "%s); a lag or staleness across two nodes within +-%.3f ms\n",
                     nodes.size(), static_cast<double>(r.ClockErrorNs(worst)) / 1e6, worst.c_str(),
                     across_ms);
+      out += line;
+    }
+  }
+  if (r.run.mode != "simulate" && r.late_ms.count > 0) {
+    std::snprintf(line, sizeof line,
+                  "callers' sends against their schedule: late by p50 %.3f, p99 %.3f, max %.3f "
+                  "ms\n",
+                  r.late_ms.p50, r.late_ms.p99, r.late_ms.max);
+    out += line;
+    if (r.Overloaded()) {
+      std::snprintf(line, sizeof line,
+                    "OVERLOADED: %lld sends more than %g ms late: the host did not keep the "
+                    "schedule, and what it measured is suspect (--strict fails such a run)\n",
+                    static_cast<long long>(r.late_over), kOverloadedLateMs);
       out += line;
     }
   }

@@ -66,6 +66,10 @@ struct ClientStalenessSummary {
   }
 };
 
+// How late a caller's send may be against its schedule before the run counts as overloaded:
+// MockFog2's limit.
+inline constexpr double kOverloadedLateMs = 5;
+
 struct Report {
   std::string database;
   RunInfo run;
@@ -74,6 +78,11 @@ struct Report {
   std::vector<KvOpSummary> kv_ops;
   std::vector<ReplicationSummary> replication;
   std::vector<ClientStalenessSummary> client_staleness;  // the paper's staleness
+  // How late the callers sent against their schedule (start_ns - due_ns of the requests after
+  // the warm-up; 0 in a simulation): what an overloaded host shows first.
+  Spread late_ms;
+  int64_t late_over = 0;  // sends more than kOverloadedLateMs late
+  bool Overloaded() const { return late_over > 0; }
   std::vector<KeygroupCheck> keygroups;
   std::vector<EventRecord> errors;  // the run's `error` events: a node died, an event failed
   std::vector<CostRecord> costs;    // a simulation's compute costs

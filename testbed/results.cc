@@ -21,7 +21,7 @@ CREATE TABLE links (
 CREATE TABLE requests (
   workload TEXT, client TEXT, caller INTEGER, seq INTEGER, function TEXT, node TEXT,
   start_ns INTEGER, end_ns INTEGER, status TEXT, error TEXT, request_bytes INTEGER,
-  response_bytes INTEGER, response_digest INTEGER);
+  response_bytes INTEGER, response_digest INTEGER, due_ns INTEGER);
 CREATE TABLE workloads (
   name TEXT PRIMARY KEY, client TEXT, function TEXT, node TEXT, start_ns INTEGER,
   warmup_ns INTEGER, stale_against TEXT);
@@ -186,7 +186,7 @@ core::Status ResultsDb::WriteNetwork(const std::vector<NetworkRecord>& network) 
 
 core::Status ResultsDb::WriteRequests(const std::vector<RequestRecord>& requests) {
   ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
-  Statement s(db_, "INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Statement s(db_, "INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   for (const auto& r : requests) {
     s.Text(r.workload)
         .Text(r.client)
@@ -200,7 +200,8 @@ core::Status ResultsDb::WriteRequests(const std::vector<RequestRecord>& requests
         .Text(r.error)
         .Int(r.request_bytes)
         .Int(r.response_bytes)
-        .Int(r.response_digest);
+        .Int(r.response_digest)
+        .Int(r.due_ns);
     if (!s.Step()) return Abort("requests");
   }
   return Exec("COMMIT");

@@ -44,6 +44,9 @@ struct RequestRecord {
   // FNV-1a of the response's body (an OK one's; 0 otherwise), as a signed integer: which value a
   // read returned, for the staleness at the client (testbed/staleness.h).
   int64_t response_digest = 0;
+  // When the caller's schedule had it sent (open loop: its arrival; closed loop: the last
+  // answer's end and the think time): start_ns less this is how late the sender was.
+  int64_t due_ns = 0;
 };
 
 // One read's staleness at the client (testbed/staleness.h).

@@ -7,7 +7,10 @@
 #include <filesystem>
 
 #include "adapters/trace_file.h"
+#include "testbed/driver.h"
+#include "testbed/report.h"
 #include "testbed/results.h"
+#include "testbed/scenario.h"
 
 namespace enoki::testbed {
 namespace {
@@ -104,6 +107,60 @@ TEST(ResultsTest, LagAndStalenessFromTheTraces) {
   EXPECT_EQ(Column(path, "SELECT staleness_ns FROM read_staleness ORDER BY end_ns"),
             (std::vector<std::string>{"0", "5000000", "0", "5000000"}));
   EXPECT_EQ(Column(path, "SELECT count(*) FROM kv_ops"), (std::vector<std::string>{"5"}));
+  std::filesystem::remove_all(dir);
+}
+
+// A run whose callers sent more than 5 ms later than their schedule is flagged as overloaded
+// (requests.due_ns against start_ns); 1 ms late is only reported.
+TEST(ResultsTest, AnOverloadedRunIsFlaggedByHowLateItsCallersSent) {
+  auto s = ParseScenario(
+      "name: late\nnodes: [{name: e, tier: edge}, {name: c, tier: client}]\n"
+      "tier_links: {client-edge: {delay: 1ms}}\n"
+      "keygroups: [{name: k, replicas: [e]}]\n"
+      "functions: [{name: f, nodes: e, handler: echo, keygroup: k}]\n"
+      "workloads: [{name: w, client: c, function: f, node: e, requests: 3}]\n",
+      "late.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto dir = std::filesystem::temp_directory_path() / ("enoki-late-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  for (int64_t late_ms : {1, 7}) {
+    auto db = ResultsDb::Create((dir / ("late" + std::to_string(late_ms) + ".db")).string());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    RunInfo info;
+    info.scenario = "late";
+    info.mode = "emulate";
+    info.backend = "shaper";
+    std::vector<RequestRecord> requests;
+    for (int64_t i = 0; i < 3; ++i) {
+      RequestRecord r;
+      r.workload = "w";
+      r.client = "c";
+      r.function = "f";
+      r.node = "e";
+      r.seq = i;
+      r.due_ns = i * 100 * kMs;
+      r.start_ns = r.due_ns + (i == 2 ? late_ms * kMs : 0);
+      r.end_ns = r.start_ns + 2 * kMs;
+      r.status = "OK";
+      requests.push_back(r);
+    }
+    ASSERT_TRUE(WriteResults(**db, *s, info, false, {}, requests, {}, {}).ok());
+    std::string path = (*db)->path();
+    db->reset();
+    auto report = ReadReport(path);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(report->late_ms.count, 3);
+    EXPECT_DOUBLE_EQ(report->late_ms.max, static_cast<double>(late_ms));
+    EXPECT_EQ(report->Overloaded(), late_ms > 5);
+    std::string text = FormatReport(*report);
+    EXPECT_NE(text.find("callers' sends against their schedule: late by p50 0.000"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("OVERLOADED: 1 sends more than 5 ms late") != std::string::npos,
+              late_ms > 5)
+        << text;
+  }
   std::filesystem::remove_all(dir);
 }
 
