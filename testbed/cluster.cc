@@ -212,6 +212,11 @@ class ClusterRun : private Driver::Mode {
     for (const auto& [name, h] : cluster_.client_hosts) {
       AskHost(name, hosts_.StartRequest(name, t0.time_since_epoch().count(), rtts_),
               [this, name](core::Result<proto::Response> r) {
+                // An answer that did not come in time may still come: the polls say whether
+                // the callers run.
+                if (!r.ok() && r.status().code() == core::Code::kDeadlineExceeded) {
+                  return PollHost(name, 0);
+                }
                 if (!r.ok()) {
                   driver_.Record("error", "client host " + name + ": cannot start its callers: " +
                                               r.status().message());
@@ -258,12 +263,13 @@ class ClusterRun : private Driver::Mode {
       proto::Request r;
       r.mutable_calls()->set_max_bytes(0);
       AskHost(name, std::move(r), [this, name, failures](core::Result<proto::Response> r) {
-        if (r.ok() && !r->calls().started()) {  // restarted meanwhile
+        if (r.ok() && !r->calls().started()) {  // restarted meanwhile, or never started
           driver_.Record("error", "client host " + name +
-                                      " no longer runs the callers it was started with (was it "
-                                      "restarted?): the run does not wait for them");
+                                      " runs no callers of this run (did its start not reach "
+                                      "it, or was it restarted?): the run does not wait for them");
           return HostEnded();
         }
+        if (r.ok()) hosts_.Started(name);  // also when the answer to the start did not come
         if (r.ok()) return r->calls().done() ? HostEnded() : PollHost(name, 0);
         if (failures + 1 < 3) return PollHost(name, failures + 1);
         driver_.Record("error", "client host " + name + " stopped answering (3 times in a row: " +
