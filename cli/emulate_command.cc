@@ -258,9 +258,8 @@ int Calibrate(const CalibrateArgs& args) {
     std::printf("  %s: p50/p99", what.c_str());
     for (const auto& c : measured->repeats) {
       const sim::CostModel& m = model_of(c);
-      std::printf(" %.3f/%.3f",
-                  std::chrono::duration<double, std::milli>(m.percentiles[50]).count(),
-                  std::chrono::duration<double, std::milli>(m.percentiles[99]).count());
+      std::printf(" %.3f/%.3f", core::ToMillis(m.percentiles[50]),
+                  core::ToMillis(m.percentiles[99]));
     }
     std::printf(" ms\n");
   };

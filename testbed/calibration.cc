@@ -256,8 +256,6 @@ std::vector<const Probe*> Distinct(const std::vector<Probe>& probes,
   return out;
 }
 
-double Ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
 }  // namespace
 
 std::vector<std::optional<Probe>> CalibratedFunctions(const Scenario& s) {
@@ -303,7 +301,7 @@ core::Result<CalibrationRepeats> MeasureRepeats(const std::vector<Probe>& probes
     double low = 1e300, high = 0;
     std::string p50s;
     for (const auto* m : models) {
-      double p50 = Ms(m->percentiles[50]), p99 = Ms(m->percentiles[99]);
+      double p50 = core::ToMillis(m->percentiles[50]), p99 = core::ToMillis(m->percentiles[99]);
       low = std::min(low, p50);
       high = std::max(high, p50);
       char one[64];

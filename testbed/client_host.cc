@@ -30,8 +30,6 @@ constexpr uint32_t kPageBytes = 64 << 10;
 constexpr auto kClockTimeout = std::chrono::seconds(3);
 constexpr auto kPageTimeout = std::chrono::seconds(10);
 
-double Ms(core::Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
 // Client host `name`'s process: the Driver's mode for its callers, and the services the driver
 // calls.
 class ClientHostRun : private Driver::Mode {
@@ -197,7 +195,8 @@ class ClientHostRun : private Driver::Mode {
     Describe(out);
     out.set_late_ns(late.count());
     std::printf("client host %s: the run starts", name_.c_str());
-    if (late > core::Duration(0)) std::printf(" (told %.3f ms after its start)", Ms(late));
+    if (late > core::Duration(0))
+      std::printf(" (told %.3f ms after its start)", core::ToMillis(late));
     std::printf("\n");
     std::fflush(stdout);
     driver_.RunCallers(t0);

@@ -49,6 +49,18 @@ bool ValidEndpoint(const std::string& e) {
   return ec == std::errc() && end == port.data() + port.size() && p >= 1 && p <= 65535;
 }
 
+// That map `m` (at `field`) has an endpoint that parses.
+Status CheckEndpoint(const std::string& file, const YAML::Node& m, const std::string& field) {
+  YAML::Node endpoint = m["endpoint"];
+  if (!endpoint) return YamlError(file, m, field + ".endpoint", "missing (required)");
+  if (!endpoint.IsScalar() || !ValidEndpoint(endpoint.Scalar())) {
+    return YamlError(file, endpoint, field + ".endpoint",
+                     "'" + (endpoint.IsScalar() ? endpoint.Scalar() : std::string("...")) +
+                         "' is not tcp://HOST:PORT or ipc://PATH");
+  }
+  return Status::Ok();
+}
+
 // A key file named relative to the cluster file's folder.
 std::string KeyPath(const std::string& file, const std::string& name) {
   std::filesystem::path p(name);
@@ -75,12 +87,7 @@ Status ParseClientHosts(const std::string& file, const YAML::Node& clients, cons
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, h, field, {"endpoint", "nodes"}));
     ClientHost host;
     YAML::Node endpoint = h["endpoint"];
-    if (!endpoint) return YamlError(file, h, field + ".endpoint", "missing (required)");
-    if (!endpoint.IsScalar() || !ValidEndpoint(endpoint.Scalar())) {
-      return YamlError(file, endpoint, field + ".endpoint",
-                       "'" + (endpoint.IsScalar() ? endpoint.Scalar() : std::string("...")) +
-                           "' is not tcp://HOST:PORT or ipc://PATH");
-    }
+    ENOKI_RETURN_IF_ERROR(CheckEndpoint(file, h, field));
     host.endpoint = endpoint.Scalar();
     if (c.identity.public_key.empty() && !adapters::IsLocalEndpoint(host.endpoint)) {
       return YamlError(file, endpoint, field + ".endpoint",
@@ -471,14 +478,8 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
     if (c.nodes.contains(name)) return YamlError(file, it->first, field, "given twice");
     const YAML::Node& n = it->second;
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, n, field, {"endpoint", "key", "crash", "restart"}));
-    YAML::Node endpoint = n["endpoint"];
-    if (!endpoint) return YamlError(file, n, field + ".endpoint", "missing (required)");
-    if (!endpoint.IsScalar() || !ValidEndpoint(endpoint.Scalar())) {
-      return YamlError(file, endpoint, field + ".endpoint",
-                       "'" + (endpoint.IsScalar() ? endpoint.Scalar() : std::string("...")) +
-                           "' is not tcp://HOST:PORT or ipc://PATH");
-    }
-    ClusterNode node{endpoint.Scalar(), "", "", ""};
+    ENOKI_RETURN_IF_ERROR(CheckEndpoint(file, n, field));
+    ClusterNode node{n["endpoint"].Scalar(), "", "", ""};
     for (auto [name, command] : {std::pair{"crash", &node.crash}, {"restart", &node.restart}}) {
       YAML::Node c = n[name];
       if (!c) continue;

@@ -20,8 +20,6 @@ using core::Status;
 constexpr std::chrono::milliseconds kAnswerTimeout(10000);
 constexpr auto kProbeGap = std::chrono::milliseconds(10);
 
-double Ms(core::Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
 std::string Fixed(double ms) {
   char text[32];
   std::snprintf(text, sizeof text, "%.3f", ms);
@@ -93,7 +91,7 @@ core::Result<RoundTrip> MeasureFromHere(zmq::context_t& context, const ClusterFi
                                                 cluster.nodes.at(node).endpoint + ": " +
                                                 status.status().message());
     }
-    rtts.push_back(Ms(std::chrono::steady_clock::now() - start));
+    rtts.push_back(core::ToMillis(std::chrono::steady_clock::now() - start));
     std::this_thread::sleep_for(kProbeGap);
   }
   std::sort(rtts.begin(), rtts.end());
@@ -164,11 +162,12 @@ std::vector<std::string> SlowerThanScenario(const std::map<LinkPair, net::LinkSp
     auto rtt = rtts.find(p);
     if (rtt == rtts.end()) continue;
     double one_way = rtt->second.min_ms / 2;
-    if (one_way <= Ms(spec.delay)) continue;
+    if (one_way <= core::ToMillis(spec.delay)) continue;
     lines.push_back("link " + p.first + " -> " + p.second + ": the network's one-way time (" +
                     Fixed(one_way) + " ms, half its smallest round trip) is more than the " +
-                    "scenario's delay of " + Fixed(Ms(spec.delay)) + " ms: the link is " +
-                    Fixed(one_way - Ms(spec.delay)) + " ms slower than the scenario says");
+                    "scenario's delay of " + Fixed(core::ToMillis(spec.delay)) +
+                    " ms: the link is " + Fixed(one_way - core::ToMillis(spec.delay)) +
+                    " ms slower than the scenario says");
   }
   return lines;
 }
@@ -180,7 +179,7 @@ std::vector<NetworkRecord> NetworkRecords(const std::map<LinkPair, net::LinkSpec
     auto rtt = rtts.find(p);
     if (rtt == rtts.end()) continue;
     records.push_back({p.first, p.second, rtt->second.min_ms, rtt->second.median_ms,
-                       rtt->second.answered, Ms(OnTopOf(spec, rtt->second).delay)});
+                       rtt->second.answered, core::ToMillis(OnTopOf(spec, rtt->second).delay)});
   }
   return records;
 }

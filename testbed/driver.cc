@@ -31,7 +31,16 @@ Driver::Driver(const Scenario& s, core::Env& env, Mode& mode, std::map<Pair, net
       mode_(mode),
       deploy_(std::move(deploy)),
       links_(std::move(links)),
-      runs_(s.workloads.size()) {}
+      runs_(s.workloads.size()),
+      digested_(s.workloads.size(), false) {
+  for (size_t w = 0; w < s.workloads.size(); ++w) {
+    if (s.workloads[w].stale_against.empty()) continue;
+    digested_[w] = true;
+    for (size_t v = 0; v < s.workloads.size(); ++v) {
+      if (s.workloads[v].name == s.workloads[w].stale_against) digested_[v] = true;
+    }
+  }
+}
 
 // Answers to a batch of set-up calls, shared with those that arrive after it ended.
 struct Driver::Batch {
@@ -317,8 +326,7 @@ void Driver::Answer(uint64_t id, const proto::Response& response) {
   in_flight_.erase(it);
   Finish(f, proto::Code_Name(response.code()), response.error(),
          static_cast<int64_t>(response.invoke().body().size()),
-         response.code() == proto::OK ? static_cast<int64_t>(core::Fnv1a(response.invoke().body()))
-                                      : 0);
+         response.code() == proto::OK ? &response.invoke().body() : nullptr);
 }
 
 void Driver::Refused(uint64_t id, const std::string& why) {
@@ -326,7 +334,7 @@ void Driver::Refused(uint64_t id, const std::string& why) {
   if (it == in_flight_.end()) return;
   InFlightRequest f = it->second;
   in_flight_.erase(it);
-  Finish(f, "UNAVAILABLE", why, 0, 0);
+  Finish(f, "UNAVAILABLE", why, 0, nullptr);
 }
 
 void Driver::ExpireRequests(size_t w) {
@@ -339,7 +347,7 @@ void Driver::ExpireRequests(size_t w) {
     if (it == in_flight_.end()) continue;  // answered
     InFlightRequest f = it->second;
     in_flight_.erase(it);
-    Finish(f, "TIMEOUT", "no answer within the caller's limit", 0, 0);
+    Finish(f, "TIMEOUT", "no answer within the caller's limit", 0, nullptr);
   }
   if (!deadlines.empty()) {
     env_.Schedule(deadlines.front().first - now, [this, w] { ExpireRequests(w); });
@@ -347,9 +355,11 @@ void Driver::ExpireRequests(size_t w) {
 }
 
 void Driver::Finish(const InFlightRequest& f, const std::string& status, const std::string& error,
-                    int64_t response_bytes, int64_t response_digest) {
+                    int64_t response_bytes, const std::string* body) {
   const WorkloadDecl& d = s_.workloads[f.workload];
-  core::TimePoint end = env_.Now();
+  core::TimePoint end = env_.Now();  // before the digest: hashing a large body is not latency
+  int64_t response_digest =
+      body != nullptr && digested_[f.workload] ? static_cast<int64_t>(core::Fnv1a(*body)) : 0;
   records_.push_back({d.name, d.client, d.function, d.node, f.caller, f.seq, Ns(f.start), Ns(end),
                       status, error, f.request_bytes, response_bytes, response_digest, Ns(f.due)});
   if (status == "OK") {

@@ -176,9 +176,10 @@ class Driver {
   void Refused(uint64_t id, const std::string& why);
   // Ends the requests of workload `w` past their deadline as TIMEOUT; arms the timer for the next.
   void ExpireRequests(size_t w);
-  // `response_digest`: RequestRecord's.
+  // `body`: an OK response's, whose digest the record keeps when the workload's staleness at the
+  // client needs it (RequestRecord::response_digest); nullptr otherwise.
   void Finish(const InFlightRequest& f, const std::string& status, const std::string& error,
-              int64_t response_bytes, int64_t response_digest);
+              int64_t response_bytes, const std::string* body);
   void Apply(const TimelineEvent& e);
   void ApplyLink(const Pair& p) { mode_.SetLink(p, Current(p)); }
   int64_t Ns(core::TimePoint t) const { return (t - t0_).count(); }
@@ -202,6 +203,8 @@ class Driver {
   std::map<Pair, net::LinkSpec> links_;  // as they are now (timeline link changes included)
   std::set<Pair> partitioned_;
   std::vector<WorkloadRun> runs_;
+  // By workload: whether its answers are digested (a reader with stale_against, or its writer).
+  std::vector<bool> digested_;
   std::unordered_map<uint64_t, InFlightRequest> in_flight_;
   std::vector<RequestRecord> records_;
   std::vector<EventRecord> events_;

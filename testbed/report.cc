@@ -26,6 +26,14 @@ class Reader {
     }
   }
   ~Reader() { sqlite3_close(db_); }
+  // Whether `table` has column `column` (an older database lacks what later versions added).
+  core::Result<bool> HasColumn(const std::string& table, const std::string& column) {
+    bool has = false;
+    std::string sql =
+        "SELECT 1 FROM pragma_table_info('" + table + "') WHERE name = '" + column + "'";
+    ENOKI_RETURN_IF_ERROR(Each(sql.c_str(), [&](sqlite3_stmt*) { has = true; }));
+    return has;
+  }
   // Runs `sql`; `row` gets each row's statement.
   core::Status Each(const char* sql, const std::function<void(sqlite3_stmt*)>& row) {
     if (!error_.empty()) return core::Status::IOError("cannot open " + path_ + ": " + error_);
@@ -98,11 +106,10 @@ core::Result<Report> ReadReport(const std::string& database) {
                 report.interrupted = sqlite3_column_int(s, 9) != 0;
               }));
   if (runs != 1) return core::Status::InvalidArgument(database + " holds no finished run");
-  bool has_costs = false;  // older databases have no costs table (or one without percentiles)
-  ENOKI_RETURN_IF_ERROR(
-      db.Each("SELECT 1 FROM pragma_table_info('costs') WHERE name = 'percentiles_ns'",
-              [&](sqlite3_stmt*) { has_costs = true; }));
-  if (has_costs) {
+  // Older databases have no costs table (or one without percentiles).
+  auto has_costs = db.HasColumn("costs", "percentiles_ns");
+  if (!has_costs.ok()) return has_costs.status();
+  if (*has_costs) {
     ENOKI_RETURN_IF_ERROR(
         db.Each("SELECT what, mean_ns, jitter_ns, distribution, percentiles_ns, source FROM costs "
                 "ORDER BY rowid",
@@ -118,16 +125,14 @@ core::Result<Report> ReadReport(const std::string& database) {
                   report.costs.push_back({Text(s, 0), std::move(m), Text(s, 5)});
                 }));
   }
-  bool has_clocks = false;  // older databases have no clocks table
-  ENOKI_RETURN_IF_ERROR(db.Each("SELECT 1 FROM pragma_table_info('clocks') WHERE name = 'error_ns'",
-                                [&](sqlite3_stmt*) { has_clocks = true; }));
-  if (has_clocks) {
-    bool has_roles = false;  // older databases have nodes' clocks only
-    ENOKI_RETURN_IF_ERROR(db.Each("SELECT 1 FROM pragma_table_info('clocks') WHERE name = 'role'",
-                                  [&](sqlite3_stmt*) { has_roles = true; }));
+  auto has_clocks = db.HasColumn("clocks", "error_ns");  // older databases have no clocks
+  if (!has_clocks.ok()) return has_clocks.status();
+  if (*has_clocks) {
+    auto has_roles = db.HasColumn("clocks", "role");  // older databases have nodes' clocks only
+    if (!has_roles.ok()) return has_roles.status();
     std::string sql =
         std::string("SELECT node, taken, at_ns, offset_ns, error_ns, rtt_ns, exchanges, kept, ") +
-        (has_roles ? "role" : "'node'") + " FROM clocks ORDER BY node, at_ns";
+        (*has_roles ? "role" : "'node'") + " FROM clocks ORDER BY node, at_ns";
     ENOKI_RETURN_IF_ERROR(db.Each(sql.c_str(), [&](sqlite3_stmt* s) {
       report.clocks.push_back({Text(s, 0), Text(s, 1),
                                ClockEstimate{sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3),
@@ -168,10 +173,9 @@ core::Result<Report> ReadReport(const std::string& database) {
         o.first = std::min<int64_t>(o.first, sqlite3_column_int64(s, 3));
         o.last = std::max<int64_t>(o.last, sqlite3_column_int64(s, 4));
       }));
-  bool has_due = false;  // older databases do not say when a request was due
-  ENOKI_RETURN_IF_ERROR(db.Each("SELECT 1 FROM pragma_table_info('requests') WHERE name = 'due_ns'",
-                                [&](sqlite3_stmt*) { has_due = true; }));
-  if (has_due) {
+  auto has_due = db.HasColumn("requests", "due_ns");  // older databases do not say
+  if (!has_due.ok()) return has_due.status();
+  if (*has_due) {
     std::vector<double> late;
     ENOKI_RETURN_IF_ERROR(db.Each(
         "SELECT r.start_ns - r.due_ns FROM requests r JOIN workloads w ON r.workload = w.name "
@@ -219,10 +223,9 @@ core::Result<Report> ReadReport(const std::string& database) {
         auto& of = stale[Text(s, 0)];
         if (ns > 0) of.push_back(static_cast<double>(ns) / 1e6);
       }));
-  bool has_client_staleness = false;  // older databases have none
-  ENOKI_RETURN_IF_ERROR(db.Each("SELECT 1 FROM sqlite_master WHERE name = 'client_staleness'",
-                                [&](sqlite3_stmt*) { has_client_staleness = true; }));
-  if (has_client_staleness) {
+  auto has_client_staleness = db.HasColumn("client_staleness", "staleness_ns");  // older: none
+  if (!has_client_staleness.ok()) return has_client_staleness.status();
+  if (*has_client_staleness) {
     std::map<std::string, std::vector<double>> ms;
     ENOKI_RETURN_IF_ERROR(db.Each(
         "SELECT w.name, w.stale_against, c.staleness_ns FROM workloads w LEFT JOIN "
