@@ -15,6 +15,10 @@ namespace {
 using core::Duration;
 using core::Status;
 
+// The longest a message takes to serialize, in seconds (about 31 years; a link set to 1 bit/s
+// sends a 4 GiB message in about 1,100 years): beyond it nanoseconds would overflow.
+constexpr double kMaxSerializationS = 1e9;
+
 // A number (exponents allowed) and a unit suffix from `units` (name, factor); the number times
 // the factor. Negative, infinite and NaN numbers are refused.
 std::optional<double> Number(std::string_view text,
@@ -81,7 +85,9 @@ core::Result<LinkSpec> LinkSpec::Parse(std::string_view text) {
       (key == "loss" ? spec.loss : spec.drop) = *f;
     } else if (key == "rate") {
       auto bps = Number(value, {{"bit", 1}, {"kbit", 1e3}, {"mbit", 1e6}, {"gbit", 1e9}}, true);
-      if (!bps) return bad("a rate such as 100mbit, 10mbit or 500kbit");
+      if (!bps || (*bps > 0 && *bps < 1)) {
+        return bad("a rate such as 100mbit, 10mbit or 500kbit, at least 1bit");
+      }
       spec.rate_bps = *bps;
     } else if (key == "cut") {
       if (value != "true" && value != "false") return bad("true or false");
@@ -177,8 +183,10 @@ std::optional<core::TimePoint> LinkModel::Arrival(core::TimePoint now, size_t by
   }
   core::TimePoint sent = now;
   if (spec_.rate_bps > 0) {
-    auto serialization = std::chrono::duration_cast<Duration>(
-        std::chrono::duration<double>(static_cast<double>(bytes) * 8 / spec_.rate_bps));
+    // At most kMaxSerializationS, so that no message and rate overflow the nanoseconds.
+    double seconds = std::min(static_cast<double>(bytes) * 8 / spec_.rate_bps, kMaxSerializationS);
+    auto serialization =
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
     sent = std::max(now, free_at_) + serialization;
     free_at_ = sent;
   }

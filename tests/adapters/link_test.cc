@@ -40,6 +40,9 @@ TEST(LinkSpecTest, ParsesWhatTheScenarioFilesWrite) {
   EXPECT_EQ(net::LinkSpec::Parse("delay=0").value().delay, core::Duration(0));
   EXPECT_FALSE(net::LinkSpec::Parse("delay=-1ms").ok());
   EXPECT_FALSE(net::LinkSpec::Parse("rate=infmbit").ok());
+  EXPECT_EQ(net::LinkSpec::Parse("rate=1e-300bit").status().message(),
+            "link 'rate=1e-300bit': rate '1e-300bit' is not a rate such as 100mbit, 10mbit or "
+            "500kbit, at least 1bit");
   EXPECT_EQ(net::LinkSpec::Parse("loss=0.25").value().loss, 0.25);
 
   auto bad_unit = net::LinkSpec::Parse("delay=25");
@@ -58,6 +61,12 @@ TEST(LinkModelTest, RateSerializesAndMessagesNeverOvertake) {
   EXPECT_EQ(*link.Arrival(t0, 1000), t0 + microseconds(1000) + milliseconds(5));
   // Handed over at once: it waits for the first to be sent.
   EXPECT_EQ(*link.Arrival(t0, 1000), t0 + microseconds(2000) + milliseconds(5));
+
+  // The slowest link and the largest message: a time far off, not an overflow.
+  net::LinkModel slowest(net::LinkSpec{.rate_bps = 1}, 1);
+  auto far = slowest.Arrival(t0, size_t{1} << 40);
+  ASSERT_TRUE(far.has_value());
+  EXPECT_EQ(*far - t0, std::chrono::seconds(1000000000));
 
   net::LinkModel jittery(net::LinkSpec{.delay = milliseconds(10), .jitter = milliseconds(5)}, 1);
   core::TimePoint last{};
