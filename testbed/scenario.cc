@@ -786,6 +786,20 @@ core::Result<Scenario> ParseScenario(const std::string& text, const std::string&
   ENOKI_RETURN_IF_ERROR(LoadFunctions(r, root["functions"], base_dir, s));
   ENOKI_RETURN_IF_ERROR(LoadWorkloads(r, root["workloads"], s));
   ENOKI_RETURN_IF_ERROR(LoadTimeline(r, root["timeline"], s));
+  if (!CountTalkingPairs(s, kMaxTalkingPairs)) {
+    // Named at the keygroup with the most replicas, the usual cause.
+    size_t largest = 0;
+    for (size_t i = 1; i < s.keygroups.size(); ++i) {
+      if (s.keygroups[i].replicas.size() > s.keygroups[largest].replicas.size()) largest = i;
+    }
+    std::string why = "the nodes would talk in more than " + std::to_string(kMaxTalkingPairs) +
+                      " pairs, which no run holds (a keygroup replicated on R nodes makes R(R-1)";
+    if (s.keygroups.empty()) return Status::InvalidArgument(file + ": " + why + ")");
+    const auto& k = s.keygroups[largest];
+    std::string field = Reader::Item("keygroups", largest) + ".replicas";
+    return r.Error(root["keygroups"][largest]["replicas"], field,
+                   why + "; '" + k.name + "' has " + std::to_string(k.replicas.size()) + ")");
+  }
   auto table = LinkTable(s);
   if (!table.ok()) return Status::InvalidArgument(file + ": " + table.status().message());
   return s;

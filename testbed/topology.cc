@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <queue>
+#include <unordered_set>
 #include <vector>
 
 namespace enoki::testbed {
@@ -43,6 +44,49 @@ std::map<std::string, std::set<std::string>> Peers(const Scenario& s) {
     }
   }
   return peers;
+}
+
+std::optional<size_t> CountTalkingPairs(const Scenario& s, size_t limit) {
+  const auto& index = s.node_index;
+  const uint64_t n = s.nodes.size();
+  std::unordered_set<uint64_t> pairs;
+  auto talk = [&](const std::string& a, const std::string& b) {
+    uint64_t i = index.at(a), j = index.at(b);
+    if (i == j) return true;
+    pairs.insert(i * n + j);
+    pairs.insert(j * n + i);
+    return pairs.size() <= limit;
+  };
+  std::map<std::string, const KeygroupDecl*> keygroups;
+  for (const auto& k : s.keygroups) {
+    keygroups[k.name] = &k;
+    for (const auto& a : k.replicas) {
+      for (const auto& b : k.replicas) {
+        if (!talk(a, b)) return std::nullopt;
+      }
+    }
+  }
+  for (const auto& f : s.functions) {
+    auto k = keygroups.find(f.spec.keygroup());
+    for (const auto& at : f.nodes) {
+      if (k != keygroups.end()) {
+        for (const auto& r : k->second->replicas) {
+          if (!talk(at, r)) return std::nullopt;
+        }
+      }
+      for (const auto& [param, value] : f.spec.params()) {
+        const NodeDecl* callee = s.FindNode(value);
+        if (param.starts_with("at.") && callee != nullptr && callee->tier != Tier::kClient &&
+            !talk(at, value)) {
+          return std::nullopt;
+        }
+      }
+    }
+  }
+  for (const auto& w : s.workloads) {
+    if (!talk(w.client, w.node)) return std::nullopt;
+  }
+  return pairs.size();
 }
 
 core::Result<std::map<std::pair<std::string, std::string>, net::LinkSpec>> LinkTable(

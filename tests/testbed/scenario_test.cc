@@ -310,4 +310,28 @@ TEST(ScenarioTest, EveryShippedScenarioIsValid) {
 }
 
 }  // namespace
+// A keygroup replicated on 20,000 nodes would make 400 million pairs of nodes that talk: refused
+// at once (the count stops at the limit), naming the keygroup, where 1,000 replicas are fine.
+TEST(ScenarioTest, TooManyPairsOfNodesThatTalkAreRefused) {
+  auto scenario_of = [](int edges) {
+    std::string text = "name: big\nnodes:\n";
+    std::string replicas;
+    for (int i = 0; i < edges; ++i) {
+      text += "  - {name: e" + std::to_string(i) + ", tier: edge}\n";
+      replicas += (i ? ", e" : "e") + std::to_string(i);
+    }
+    text += "tier_links:\n  edge-edge: {delay: 1ms}\nkeygroups:\n  - {name: all, replicas: [" +
+            replicas + "]}\n";
+    return text;
+  };
+  auto fine = ParseScenario(scenario_of(1000), "big.yaml");
+  EXPECT_TRUE(fine.ok()) << fine.status().ToString();
+  auto big = ParseScenario(scenario_of(20000), "big.yaml");
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().message(),
+            "big.yaml:20006:27: keygroups[0].replicas: the nodes would talk in more than 1000000 "
+            "pairs, which no run holds (a keygroup replicated on R nodes makes R(R-1); 'all' has "
+            "20000)");
+}
+
 }  // namespace enoki::testbed
