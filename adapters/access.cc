@@ -253,6 +253,9 @@ core::Status Authorize(const std::string& client, const Permissions& p, const pr
     case proto::Request::kCalls:
       if (p.control) return core::Status::Ok();
       return Denied(client, "start a run's callers or read their requests", "control");
+    case proto::Request::kLoopStats:
+      if (p.control) return core::Status::Ok();
+      return Denied(client, "read how the node's loop kept up", "control");
     case proto::Request::kTrace:
     case proto::Request::kClock:
       // The trace names every keygroup's keys, like the list of keygroups and more.

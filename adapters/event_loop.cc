@@ -4,6 +4,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <system_error>
@@ -37,7 +38,7 @@ int64_t EventLoop::WallMicros() const {
 }
 
 core::TimerId EventLoop::Schedule(core::Duration delay, std::function<void()> fn) {
-  return timers_.Add(Now() + delay, std::move(fn));
+  return timers_.Add(Now() + std::max(delay, core::Duration(0)), std::move(fn));
 }
 
 void EventLoop::Cancel(core::TimerId id) { timers_.Cancel(id); }
@@ -152,7 +153,11 @@ void EventLoop::Run() {
     }
     removed_.clear();
     auto now = Now();
-    while (auto fn = timers_.PopDue(now)) (*fn)();
+    for (auto due = timers_.NextDue(); due && *due <= now; due = timers_.NextDue()) {
+      auto fn = timers_.PopDue(now);
+      timer_lateness_.Record(Now() - *due);
+      (*fn)();
+    }
     RunEndOfRound();
   }
 }

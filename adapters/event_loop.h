@@ -7,6 +7,10 @@
 // early, and the loop polls without sleeping for the rest: waking from a sleep costs tens to
 // hundreds of microseconds on an idle or virtual CPU. The price is up to 200 us of busy polling per
 // timer.
+//
+// The loop checks itself: it records how late each timer ran against its due time
+// (timer_lateness), and those who hand messages on at an arrival time (the link shaper) record
+// how late they did (delivery_lateness), so that an overloaded host shows in the results.
 #pragma once
 
 #include <atomic>
@@ -19,6 +23,7 @@
 #include <zmq.hpp>
 
 #include "core/env.h"
+#include "core/lateness.h"
 #include "core/timer_queue.h"
 
 namespace enoki::adapters {
@@ -32,6 +37,7 @@ class EventLoop : public core::Env {
 
   core::TimePoint Now() const override;
   int64_t WallMicros() const override;
+  // A delay below 0 counts as 0: a timer is never due before it was set.
   core::TimerId Schedule(core::Duration delay, std::function<void()> fn) override;
   void Cancel(core::TimerId id) override;
   std::mt19937_64& Rng() override { return rng_; }
@@ -60,6 +66,18 @@ class EventLoop : public core::Env {
   // Makes Run() return after the current round. Async-signal-safe.
   void Stop() { stop_.store(true, std::memory_order_relaxed); }
 
+  // How late the timers ran: from their due time until their callback started.
+  const core::LatenessHistogram& timer_lateness() const { return timer_lateness_; }
+  // How late messages held until an arrival time were handed on, recorded by those who hold them
+  // (ZmqTransport's shaped deliveries, a run's shaped answers to its callers); on the loop's
+  // thread.
+  core::LatenessHistogram& delivery_lateness() { return delivery_lateness_; }
+  // Both start afresh.
+  void ResetLateness() {
+    timer_lateness_.Reset();
+    delivery_lateness_.Reset();
+  }
+
  private:
   void RunEndOfRound();
 
@@ -85,6 +103,8 @@ class EventLoop : public core::Env {
   int timer_fd_ = -1;
   core::TimePoint armed_{};  // when timer_fd_ fires next (the epoch: disarmed)
   std::atomic<bool> stop_{false};
+  core::LatenessHistogram timer_lateness_;
+  core::LatenessHistogram delivery_lateness_;
 };
 
 }  // namespace enoki::adapters

@@ -24,12 +24,18 @@ ZmqTransport::ZmqTransport(zmq::context_t& context, EventLoop& loop, ZmqTranspor
     : context_(context),
       loop_(loop),
       options_(std::move(options)),
-      router_(context_, zmq::socket_type::router) {
+      router_(context_, zmq::socket_type::router),
+      loop_stats_(loop) {
   // The emulation orchestrator changing a link during a run.
   Serve(proto::Request::kSetLink, [this](const proto::Request& request, proto::Response&) {
     auto spec = net::LinkSpec::Parse(request.set_link().spec());
     return spec.ok() ? SetLink(request.set_link().peer(), *spec, !request.set_link().over_network())
                      : spec.status();
+  });
+  // The test bed, at a run's start and end: how this process kept up.
+  Serve(proto::Request::kLoopStats, [this](const proto::Request& request, proto::Response& out) {
+    *out.mutable_loop_stats() = loop_stats_.Take(request.loop_stats().reset());
+    return core::Status::Ok();
   });
 }
 
@@ -218,7 +224,7 @@ void ZmqTransport::Receive(const net::ClientId& client, const std::string& sende
   core::TimePoint due = std::min(core::TimePoint(core::Duration(envelope.deliver_at_ns())),
                                  now + 2 * net::kDeliveryLead);
   if (due <= now && arriving_.empty()) {
-    Dispatch(client, sender, envelope);
+    DispatchShaped(due, client, sender, envelope);
     return;
   }
   arriving_.emplace(due, Arriving{client, sender, std::move(envelope)});
@@ -229,9 +235,16 @@ void ZmqTransport::DeliverDue() {
   auto now = loop_.Now();
   while (!arriving_.empty() && arriving_.begin()->first <= now) {
     auto node = arriving_.extract(arriving_.begin());
-    Dispatch(node.mapped().client, node.mapped().sender, node.mapped().envelope);
+    DispatchShaped(node.key(), node.mapped().client, node.mapped().sender, node.mapped().envelope);
   }
   ArmDelivery();
+}
+
+void ZmqTransport::DispatchShaped(core::TimePoint due, const net::ClientId& client,
+                                  const std::string& sender, proto::Envelope& envelope) {
+  // An unstamped message (a client's, an unshaped peer's) has no arrival time to be late for.
+  if (envelope.deliver_at_ns() > 0) loop_.delivery_lateness().Record(loop_.Now() - due);
+  Dispatch(client, sender, envelope);
 }
 
 void ZmqTransport::ArmDelivery() {

@@ -22,7 +22,9 @@
 // Every response carries the time it was sent (Envelope.sent_at_ns), for emulated clients.
 //
 // Some requests are answered here rather than by the node (Serve): what lies beside it in the
-// real world, such as the shaper's links (set_link), and what RealNode adds (the trace, its clock).
+// real world, such as the shaper's links (set_link) and how the process kept up (loop_stats:
+// adapters/loop_stats.h; a stamped message handed on after its arrival time counts in the loop's
+// delivery lateness), and what RealNode adds (the trace, its clock).
 //
 // Security (ZmqTransportOptions::security): the listen endpoint speaks CURVE only, and ZAP
 // (adapters/zap.h) admits only the peers' and the clients' public keys; every message then carries
@@ -45,6 +47,7 @@
 #include "adapters/access.h"
 #include "adapters/curve.h"
 #include "adapters/event_loop.h"
+#include "adapters/loop_stats.h"
 #include "adapters/zap.h"
 #include "core/status.h"
 #include "net/link_model.h"
@@ -140,6 +143,10 @@ class ZmqTransport : public net::Transport {
   // Hands a received message to the handler (or to its Service). `sender`: who the
   // connection authenticated as with security ("node:ID", "client:NAME", "local"); empty without.
   void Dispatch(const net::ClientId& client, const std::string& sender, proto::Envelope& envelope);
+  // Dispatches a message stamped to arrive at `due`, counting how late it is in the loop's
+  // delivery lateness.
+  void DispatchShaped(core::TimePoint due, const net::ClientId& client, const std::string& sender,
+                      proto::Envelope& envelope);
   // Hands on the held messages that are due, in order, and sets the timer for the next.
   void DeliverDue();
   // Sets the one timer that delivers the held messages when the first is due.
@@ -189,6 +196,7 @@ class ZmqTransport : public net::Transport {
   std::map<std::string, Admitted> clients_;
   core::TimerId delivery_timer_{};
   bool delivery_armed_ = false;
+  LoopStats loop_stats_;
 };
 
 }  // namespace enoki::adapters

@@ -80,8 +80,9 @@ void AddRunOptions(CLI::App* cmd, EmulateArgs& args) {
 // --strict, of the real-time modes.
 void AddStrictFlag(CLI::App* cmd, EmulateArgs& args) {
   cmd->add_flag("--strict", args.strict,
-                "Exit with status 1 when the run was overloaded: a caller sent more than 5 ms "
-                "later than its schedule (the report says how late they were)");
+                "Exit with status 1 when the run was overloaded: a caller sent, or a process "
+                "ran a timer or handed on a shaped message, more than 5 ms late (the report says "
+                "how late they were)");
 }
 
 // A run whose report lists errors (a node that died, an event that failed) ends with status 1.
@@ -110,9 +111,8 @@ int RunAndReport(bool strict, Run run) {
   std::printf("%s", testbed::FormatReport(*report).c_str());
   if (result->interrupted) return 130;
   if (strict && report->Overloaded()) {
-    return ReportError("the run was overloaded (--strict): " + std::to_string(report->late_over) +
-                       " sends more than " + std::to_string(int(testbed::kOverloadedLateMs)) +
-                       " ms late; run it on a quieter host, or with fewer nodes or callers");
+    return ReportError("the run was overloaded (--strict): " + report->OverloadCauses() +
+                       "; run it on a quieter host, or with fewer nodes or callers");
   }
   return ErrorsExit(*report);
 }

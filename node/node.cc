@@ -304,6 +304,7 @@ void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool fo
     case proto::Request::kSetLink:
     case proto::Request::kTrace:
     case proto::Request::kClock:
+    case proto::Request::kLoopStats:
       return core_.Fail(done, std::move(response),
                         core::Status::InvalidArgument(OpName(request) +
                                                       " is served beside a real node (its "

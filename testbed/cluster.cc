@@ -23,6 +23,7 @@
 #include "testbed/cluster_network.h"
 #include "testbed/driver.h"
 #include "testbed/node_calls.h"
+#include "testbed/process_loads.h"
 #include "testbed/remote_traces.h"
 #include "testbed/results.h"
 #include "testbed/topology.h"
@@ -172,7 +173,32 @@ class ClusterRun : private Driver::Mode {
   bool interrupted() const { return interrupted_; }
   const Driver& driver() const { return driver_; }
 
+  // How each process kept up over the run: this one's, every node's that is up and every client
+  // host's (before they are released). One that does not answer is left out, and `warnings` says
+  // why.
+  std::vector<ProcessRecord> CollectLoads(std::vector<std::string>& warnings) {
+    zmq::context_t context(1);
+    std::vector<ProcessLoads::Process> up = Processes();
+    std::erase_if(up, [&](const ProcessLoads::Process& p) { return calls_.down(p.name); });
+    return loads_.Collect(
+        up,
+        [&](const std::string& name) {
+          return cluster_.Connect(context, name, std::chrono::seconds(3));
+        },
+        warnings);
+  }
+
  private:
+  // Every process of the run besides this one: the nodes, the client hosts.
+  std::vector<ProcessLoads::Process> Processes() const {
+    std::vector<ProcessLoads::Process> all;
+    for (const auto& [id, n] : cluster_.nodes) all.push_back({id, "node"});
+    for (const auto& [name, h] : cluster_.client_hosts) all.push_back({name, "client host"});
+    return all;
+  }
+  // Driver::Mode: every process's window of lateness and CPU starts now.
+  void RunStarts() override { loads_.Start(calls_, driver_, Processes()); }
+
   // A crash or restart command under way.
   struct Command {
     std::string node, what;  // what: crash or restart
@@ -377,6 +403,7 @@ class ClusterRun : private Driver::Mode {
   adapters::EventLoop loop_;
   Driver driver_;
   NodeCalls calls_;
+  ProcessLoads loads_{loop_};
   std::vector<Command> commands_;
   bool interrupted_ = false;
 };
@@ -627,6 +654,12 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   for (const auto& line : slower) events.push_back({0, "warning", line});
   events.insert(events.end(), run.driver().events().begin(), run.driver().events().end());
   int64_t t0_ns = run.driver().start().time_since_epoch().count();
+  // How the processes kept up (first: the client hosts are released next).
+  std::vector<std::string> warnings;
+  std::vector<ProcessRecord> loads = run.CollectLoads(warnings);
+  for (const auto& w : warnings) {
+    events.push_back({events.empty() ? 0 : events.back().at_ns, "warning", w});
+  }
   // The client hosts' requests join the driver's, on its clock (first: the hosts wait).
   std::vector<RequestRecord> requests = run.driver().requests();
   std::vector<ClockRecord> host_clocks;
@@ -640,6 +673,7 @@ core::Result<ClusterResult> RunOnCluster(const Scenario& scenario, const Cluster
   ENOKI_RETURN_IF_ERROR(
       WriteResults(**db, scenario, info, result.interrupted, *links, requests, events, checks));
   ENOKI_RETURN_IF_ERROR((*db)->WriteNetwork(NetworkRecords(*links, *rtts)));
+  ENOKI_RETURN_IF_ERROR((*db)->WriteProcesses(loads));
   return result;
 }
 

@@ -14,8 +14,9 @@
 // restarts through the cluster file's commands) and checks the replicas, and the run writes a
 // results database of the usual schema, mode `cluster`, with the nodes' traces fetched over their
 // API and moved to this process's clock (testbed/remote_traces.h), so that replication lag and
-// staleness come with the bound of the clocks' alignment. Afterwards, the nodes' links are unshaped
-// again.
+// staleness come with the bound of the clocks' alignment, and with how each process (this one,
+// the nodes, the client hosts) kept up over the run (testbed/process_loads.h). Afterwards, the
+// nodes' links are unshaped again.
 #pragma once
 
 #include <functional>

@@ -178,6 +178,7 @@ void Driver::StopCallers() {
 
 void Driver::Start() {
   phase_ = Phase::kRunning;
+  mode_.RunStarts();
   bool elsewhere = std::any_of(s_.workloads.begin(), s_.workloads.end(),
                                [this](const WorkloadDecl& d) { return mode_.Elsewhere(d.client); });
   t0_ = env_.Now() + (elsewhere ? mode_.ElsewhereLead() : core::Duration(0));

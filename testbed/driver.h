@@ -56,6 +56,9 @@ class Driver {
     // Kills the node as SIGKILL would; starts it again on its data.
     virtual void Crash(const std::string& node) = 0;
     virtual core::Status Restart(const std::string& node) = 0;
+    // The set-up is done and the workloads start now (a real-time mode starts measuring how its
+    // processes keep up).
+    virtual void RunStarts() {}
     // Whether the callers of client node `client` run in another process (a cluster run's client
     // host): this driver does not run them; the mode starts them (StartElsewhere), and the run
     // waits for them to end before its replica check.

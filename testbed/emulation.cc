@@ -29,6 +29,7 @@
 #include "testbed/driver.h"
 #include "testbed/emulated_links.h"
 #include "testbed/node_calls.h"
+#include "testbed/process_loads.h"
 #include "testbed/report.h"
 #include "testbed/results.h"
 #include "testbed/topology.h"
@@ -163,6 +164,29 @@ class Emulation : private Driver::Mode {
     return driver_.failure();
   }
 
+  // How each process kept up over the run: this one's and every node's that is up, asked before
+  // StopNodes. A node that does not answer is a `warning` event.
+  std::vector<ProcessRecord> CollectLoads(std::vector<EventRecord>& events) {
+    std::vector<ProcessLoads::Process> up;
+    for (const auto& [id, n] : nodes_) {
+      if (n.proc && !calls_->down(id)) up.push_back({id, "node"});
+    }
+    std::vector<std::string> warnings;
+    auto loads = loads_.Collect(
+        up,
+        [this](const std::string& id) {
+          adapters::ClientKeys keys;
+          if (s_.curve) keys = {driver_keys_, nodes_.at(id).public_key};
+          return adapters::Client(context_, nodes_.at(id).endpoint, std::chrono::seconds(3), id,
+                                  keys);
+        },
+        warnings);
+    for (const auto& w : warnings) {
+      events.push_back({events.empty() ? 0 : events.back().at_ns, "warning", w});
+    }
+    return loads;
+  }
+
   // Whether a stop ended the run before its replica check started.
   bool interrupted() const { return interrupted_; }
   const Driver& driver() const { return driver_; }
@@ -283,6 +307,13 @@ class Emulation : private Driver::Mode {
     backend_->SetLink(p, spec);
   }
 
+  // Driver::Mode: every process's window of lateness and CPU starts now.
+  void RunStarts() override {
+    std::vector<ProcessLoads::Process> all;
+    for (const auto& [id, n] : nodes_) all.push_back({id, "node"});
+    loads_.Start(*calls_, driver_, all);
+  }
+
   // Driver::Mode.
   void Crash(const std::string& node) override {
     NodeProc& n = nodes_.at(node);
@@ -321,6 +352,8 @@ class Emulation : private Driver::Mode {
   std::map<std::string, std::set<std::string>> peers_;  // of each node (testbed::Peers)
   adapters::KeyPair driver_keys_;                       // with security: curve
   std::optional<NodeCalls> calls_;                      // once the nodes are up
+  ProcessLoads loads_{loop_};
+  zmq::context_t context_{1};  // of the blocking clients that collect the loads
   bool interrupted_ = false;
 };
 
@@ -438,14 +471,16 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     result.interrupted = run.interrupted();
     std::vector<KeygroupCheck> checks;
     if (!result.interrupted) checks = run.driver().checks();
+    std::vector<EventRecord> events = run.driver().events();
+    std::vector<ProcessRecord> loads = run.CollectLoads(events);
     run.StopNodes();
     // The traces go in first; one that cannot be read is an error event, not a lost run.
-    std::vector<EventRecord> events = run.driver().events();
     if (Status st = run.WriteTraces(**db); !st.ok()) {
       events.push_back({events.empty() ? 0 : events.back().at_ns, "error", st.message()});
     }
     Status written = WriteResults(**db, scenario, info, result.interrupted, *links,
                                   run.driver().requests(), events, checks);
+    if (written.ok()) written = (*db)->WriteProcesses(loads);
     if (!written.ok()) {
       clean_up();
       return written;

@@ -8,9 +8,10 @@
 // The orchestrator starts the nodes, runs the Driver on its event loop (which creates the
 // keygroups, deploys the functions, drives the workloads and the timeline, and checks at the end
 // that the replicas of every keygroup converged, waiting up to 10 s for replication to catch up),
-// records every request and event in the run's results database, stops every process it started
-// (also when interrupted), and moves the nodes' traces (every write, every store operation of a
-// function) into the database.
+// records every request and event in the run's results database, asks every process how it kept
+// up over the run (testbed/process_loads.h: its loop's lateness, its CPU), stops every process it
+// started (also when interrupted), and moves the nodes' traces (every write, every store operation
+// of a function) into the database.
 #pragma once
 
 #include <functional>

@@ -152,9 +152,12 @@ void NodeCalls::OnReplies(const Pair& path) {
                          : now;
     auto arrival = client_links_.at(back).Arrival(std::min(sent, now), msg.size());
     if (!arrival) continue;  // lost on the way back: the caller's timeout ends it
-    loop_.Schedule(*arrival - now, [this, back, on_reply = std::move(on_reply),
+    loop_.Schedule(*arrival - now, [this, back, arrival = *arrival, on_reply = std::move(on_reply),
                                     response = std::move(*env.mutable_response())] {
       if (CutInProcess(back)) return;  // cut while on the way
+      // A shaped answer handed to its caller after its arrival time: late (also when this loop
+      // noticed it only after that time).
+      if (shaped()) loop_.delivery_lateness().Record(loop_.Now() - arrival);
       on_reply(response);
     });
   }

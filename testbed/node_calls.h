@@ -26,7 +26,8 @@ namespace enoki::testbed {
 // The requests of a run to its nodes: the driver's own (set-up, link changes, replica check) over
 // a control socket per node; a client's callers' over one socket per client and node, over the
 // client's links, which this process shapes with the link model or leaves to what lies between
-// (ClientLinks). All on the loop's thread.
+// (ClientLinks); how late a shaped answer reaches its caller after its arrival time counts in the
+// loop's delivery lateness. All on the loop's thread.
 class NodeCalls {
  public:
   using Pair = Driver::Pair;

@@ -187,6 +187,32 @@ core::Result<Report> ReadReport(const std::string& database) {
         }));
     report.late_ms = Spread::Of(late);
   }
+  auto has_processes = db.HasColumn("processes", "timer_max_ns");  // older databases: none
+  if (!has_processes.ok()) return has_processes.status();
+  if (*has_processes) {
+    ENOKI_RETURN_IF_ERROR(db.Each(
+        "SELECT process, role, host, window_ns, timer_count, timer_p50_ns, timer_p99_ns, "
+        "timer_max_ns, delivery_count, delivery_p50_ns, delivery_p99_ns, delivery_max_ns, cpu_ns, "
+        "host_busy, host_cores FROM processes ORDER BY rowid",
+        [&](sqlite3_stmt* s) {
+          ProcessRecord& p = report.processes.emplace_back();
+          p.process = Text(s, 0);
+          p.role = Text(s, 1);
+          proto::LoopStats& l = p.stats;
+          l.set_host(Text(s, 2));
+          l.set_window_ns(sqlite3_column_int64(s, 3));
+          for (auto [lateness, at] :
+               {std::pair{l.mutable_timers(), 4}, std::pair{l.mutable_deliveries(), 8}}) {
+            lateness->set_count(static_cast<uint64_t>(sqlite3_column_int64(s, at)));
+            lateness->set_p50_ns(sqlite3_column_int64(s, at + 1));
+            lateness->set_p99_ns(sqlite3_column_int64(s, at + 2));
+            lateness->set_max_ns(sqlite3_column_int64(s, at + 3));
+          }
+          l.set_cpu_ns(sqlite3_column_int64(s, 12));
+          l.set_host_busy(sqlite3_column_double(s, 13));
+          l.set_host_cores(static_cast<uint32_t>(sqlite3_column_int(s, 14)));
+        }));
+  }
   for (size_t i = 0; i < report.workloads.size(); ++i) {
     WorkloadSummary& w = report.workloads[i];
     Ok& o = ok[i];
@@ -271,6 +297,28 @@ core::Result<Report> ReadReport(const std::string& database) {
                 report.errors.push_back({sqlite3_column_int64(s, 0), "error", Text(s, 1)});
               }));
   return report;
+}
+
+std::string Report::OverloadCauses() const {
+  std::string causes;
+  auto add = [&](const std::string& cause) { causes += (causes.empty() ? "" : "; ") + cause; };
+  char line[256];
+  if (late_over > 0) {
+    std::snprintf(line, sizeof line, "%lld sends more than %g ms late",
+                  static_cast<long long>(late_over), kOverloadedLateMs);
+    add(line);
+  }
+  for (const auto& p : processes) {
+    for (auto [what, lateness] :
+         {std::pair{"timers", &p.stats.timers()}, std::pair{"deliveries", &p.stats.deliveries()}}) {
+      double max_ms = static_cast<double>(lateness->max_ns()) / 1e6;
+      if (max_ms <= kOverloadedLateMs) continue;
+      std::string who = p.role == "driver" ? "the driver" : p.role + " " + p.process;
+      std::snprintf(line, sizeof line, "%s's %s up to %.3f ms late", who.c_str(), what, max_ms);
+      add(line);
+    }
+  }
+  return causes;
 }
 
 int64_t Report::ClockErrorNs(const std::string& node) const {
@@ -366,13 +414,34 @@ std::string FormatReport(const Report& r) {
                   "ms\n",
                   r.late_ms.p50, r.late_ms.p99, r.late_ms.max);
     out += line;
-    if (r.Overloaded()) {
-      std::snprintf(line, sizeof line,
-                    "OVERLOADED: %lld sends more than %g ms late: the host did not keep the "
-                    "schedule, and what it measured is suspect (--strict fails such a run)\n",
-                    static_cast<long long>(r.late_over), kOverloadedLateMs);
+  }
+  if (!r.processes.empty()) {
+    out +=
+        "how late each process ran its timers and handed on shaped messages (ms after their "
+        "time), its CPU time and its host's busy share over the run:\n";
+    std::snprintf(line, sizeof line, "  %-20s %9s %9s %9s %11s %9s %9s %8s %10s\n", "process",
+                  "timer p50", "p99", "max", "deliv. p50", "p99", "max", "CPU s", "host busy");
+    out += line;
+    auto ms = [](int64_t ns) { return static_cast<double>(ns) / 1e6; };
+    for (const auto& p : r.processes) {
+      const proto::LoopStats& l = p.stats;
+      std::string name = p.role == "client host" ? p.process + " (client host)" : p.process;
+      char busy[48] = "unknown";
+      if (l.host_busy() >= 0) {
+        std::snprintf(busy, sizeof busy, "%.0f%% of %u", 100 * l.host_busy(), l.host_cores());
+      }
+      std::snprintf(line, sizeof line, "  %-20s %9.3f %9.3f %9.3f %11.3f %9.3f %9.3f %8.2f %10s\n",
+                    name.c_str(), ms(l.timers().p50_ns()), ms(l.timers().p99_ns()),
+                    ms(l.timers().max_ns()), ms(l.deliveries().p50_ns()),
+                    ms(l.deliveries().p99_ns()), ms(l.deliveries().max_ns()), ms(l.cpu_ns()) / 1e3,
+                    busy);
       out += line;
     }
+  }
+  if (std::string causes = r.OverloadCauses(); !causes.empty()) {
+    out += "OVERLOADED: " + causes +
+           ": the host did not keep the schedule, and what it measured is suspect (--strict fails "
+           "such a run)\n";
   }
   for (const auto& c : r.client_staleness) {
     std::string matched =

@@ -2,7 +2,8 @@
 // the requests, errors and latency percentiles after the warm-up cut; the functions' store
 // operations; the staleness at the client (the paper's) of each workload of reads; replication lag
 // and the store-side staleness per keygroup (in the cluster mode with the bound of the clocks'
-// alignment); whether the replicas converged.
+// alignment); whether the replicas converged; in real time, how late the callers sent and how
+// late each process's loop ran (an overloaded run is flagged).
 // `enoki emulate` prints it at the end of a run, `enoki report` any time later.
 #pragma once
 
@@ -66,8 +67,9 @@ struct ClientStalenessSummary {
   }
 };
 
-// How late a caller's send may be against its schedule before the run counts as overloaded:
-// MockFog2's limit.
+// How late a caller's send against its schedule, a process's timer against its due time or a
+// shaped message against its arrival time may be before the run counts as overloaded: MockFog2's
+// limit.
 inline constexpr double kOverloadedLateMs = 5;
 
 struct Report {
@@ -82,7 +84,13 @@ struct Report {
   // the warm-up; 0 in a simulation): what an overloaded host shows first.
   Spread late_ms;
   int64_t late_over = 0;  // sends more than kOverloadedLateMs late
-  bool Overloaded() const { return late_over > 0; }
+  // How each process of a real-time run kept up (none in a simulation, or in older databases).
+  std::vector<ProcessRecord> processes;
+  // Why the run counts as overloaded, its causes joined by "; " (sends more than
+  // kOverloadedLateMs late; each process whose timers or deliveries were once more than that
+  // late); empty: it does not. The report and `--strict` say this.
+  std::string OverloadCauses() const;
+  bool Overloaded() const { return !OverloadCauses().empty(); }
   std::vector<KeygroupCheck> keygroups;
   std::vector<EventRecord> errors;  // the run's `error` events: a node died, an event failed
   std::vector<CostRecord> costs;    // a simulation's compute costs

@@ -49,6 +49,11 @@ CREATE TABLE kv_ops (
 CREATE TABLE clocks (
   node TEXT, taken TEXT, at_ns INTEGER, offset_ns INTEGER, error_ns INTEGER, rtt_ns INTEGER,
   exchanges INTEGER, kept INTEGER, role TEXT);
+CREATE TABLE processes (
+  process TEXT, role TEXT, host TEXT, window_ns INTEGER, timer_count INTEGER,
+  timer_p50_ns INTEGER, timer_p99_ns INTEGER, timer_max_ns INTEGER, delivery_count INTEGER,
+  delivery_p50_ns INTEGER, delivery_p99_ns INTEGER, delivery_max_ns INTEGER, cpu_ns INTEGER,
+  host_busy REAL, host_cores INTEGER);
 CREATE VIEW replica_applies AS
   SELECT a.keygroup, a.key, a.version_us, a.version_logical, a.version_node,
          o.node AS origin, o.durable_ns AS committed_ns, a.node AS replica,
@@ -360,6 +365,33 @@ core::Status ResultsDb::WriteClocks(const std::vector<ClockRecord>& clocks, int6
              .Text(c.role)
              .Step()) {
       return Abort("clocks");
+    }
+  }
+  return Exec("COMMIT");
+}
+
+core::Status ResultsDb::WriteProcesses(const std::vector<ProcessRecord>& processes) {
+  ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
+  Statement s(db_, "INSERT INTO processes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  for (const auto& p : processes) {
+    const proto::LoopStats& l = p.stats;
+    if (!s.Text(p.process)
+             .Text(p.role)
+             .Text(l.host())
+             .Int(l.window_ns())
+             .Int(static_cast<int64_t>(l.timers().count()))
+             .Int(l.timers().p50_ns())
+             .Int(l.timers().p99_ns())
+             .Int(l.timers().max_ns())
+             .Int(static_cast<int64_t>(l.deliveries().count()))
+             .Int(l.deliveries().p50_ns())
+             .Int(l.deliveries().p99_ns())
+             .Int(l.deliveries().max_ns())
+             .Int(l.cpu_ns())
+             .Real(l.host_busy())
+             .Int(l.host_cores())
+             .Step()) {
+      return Abort("processes");
     }
   }
   return Exec("COMMIT");

@@ -1,8 +1,9 @@
 // ResultsDb: the SQLite database one run writes (docs/results.md is the schema's reference): the
 // run, the link table, every request, every timeline event, every item write at its origin and
-// at each replica, every store operation of a function, and in the cluster mode the nodes' clock
-// offsets. Times are nanoseconds since the run's start on the host's monotonic clock, which every
-// process of an emulation shares (the cluster mode moves each node's times to the driver's clock).
+// at each replica, every store operation of a function, in the cluster mode the nodes' clock
+// offsets, and in real time how late each process's loop was and the CPU it used. Times are
+// nanoseconds since the run's start on the host's monotonic clock, which every process of an
+// emulation shares (the cluster mode moves each node's times to the driver's clock).
 #pragma once
 
 #include <sqlite3.h>
@@ -123,6 +124,14 @@ struct ClockRecord {
   std::string role = "node";  // "node" or "client host"
 };
 
+// How one process of a real-time run kept up over the run (adapters/loop_stats.h): its event
+// loop's lateness and its CPU use, as it answered the `loop_stats` request at the run's end.
+struct ProcessRecord {
+  std::string process;  // a node's name, or "driver" (the run's own process, with its callers)
+  std::string role;     // "node", "driver" or "client host"
+  proto::LoopStats stats;
+};
+
 class ResultsDb {
  public:
   // Creates the database at `path` (which must not exist) with the schema.
@@ -149,6 +158,9 @@ class ResultsDb {
   // The nodes' clock estimates (the cluster mode), `at_ns` made relative to the run's start,
   // `t0_ns` on the driver's clock.
   core::Status WriteClocks(const std::vector<ClockRecord>& clocks, int64_t t0_ns);
+  // How each process of a real-time run kept up (none in a simulation: virtual time is never
+  // late).
+  core::Status WriteProcesses(const std::vector<ProcessRecord>& processes);
   const std::string& path() const { return path_; }
 
  private:

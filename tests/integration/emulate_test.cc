@@ -391,6 +391,68 @@ TEST(EmulateScheduleTest, OneSeedGivesEveryCallerTheSameScheduleAndBodiesInBothM
   std::filesystem::remove_all(dir, ec);
 }
 
+// Every process of an emulation says how it kept up: a row in `processes` for the driver and for
+// each node, with timers that ran, shaped messages handed on (the callers' requests and answers,
+// the replication between the nodes), CPU time and the host's busy share. How late they were
+// depends on the host and is not judged here.
+TEST(EmulateLoadsTest, EveryProcessRecordsItsLatenessAndCpu) {
+  auto scenario = ParseScenario(
+      "name: loads\nseed: 3\nwarmup: 0s\n"
+      "nodes: [{name: edge, tier: edge}, {name: cloud, tier: cloud}, {name: client, tier: "
+      "client}]\n"
+      "tier_links: {client-edge: {delay: 1ms}, edge-cloud: {delay: 5ms}, client-cloud: {delay: "
+      "5ms}}\n"
+      "keygroups: [{name: k, replicas: [edge, cloud]}]\n"
+      "functions: [{name: f, nodes: edge, handler: replication, keygroup: k}]\n"
+      "workloads: [{name: w, client: client, function: f, node: edge, callers: 2, rate: 20/s,\n"
+      "             duration: 2s, body: 'b{seq}'}]\n",
+      "loads.yaml");
+  ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
+  auto dir = std::filesystem::temp_directory_path() / ("enoki-loads-" + std::to_string(getpid()));
+  auto result = Emulate(*scenario, Options(dir, Links::kShaper), [] { return false; });
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  auto report = ReadReport(result->database);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->workloads.size(), 1u);
+  EXPECT_GT(report->workloads[0].count, 60);
+  std::map<std::string, proto::LoopStats> by_process;
+  for (const auto& p : report->processes) {
+    EXPECT_EQ(p.role, p.process == "driver" ? "driver" : "node") << p.process;
+    by_process[p.process] = p.stats;
+  }
+  ASSERT_EQ(by_process.size(), 3u);
+  for (const auto& name : {"driver", "edge", "cloud"}) {
+    ASSERT_TRUE(by_process.contains(name)) << name;
+    const proto::LoopStats& l = by_process[name];
+    // The window: from the workloads' start to after the replica check, so at least the 2 s of
+    // the workload, and no longer than the whole run.
+    EXPECT_GE(l.window_ns(), 1'900'000'000) << name;
+    EXPECT_LT(l.window_ns(), 60'000'000'000) << name;
+    EXPECT_GT(l.timers().count(), 0u) << name;
+    EXPECT_GT(l.deliveries().count(), 0u) << name;
+    for (const proto::Lateness& late : {l.timers(), l.deliveries()}) {
+      EXPECT_GE(late.p50_ns(), 0) << name;
+      EXPECT_LE(late.p50_ns(), late.p99_ns()) << name;
+      EXPECT_LE(late.p99_ns(), late.max_ns()) << name;
+    }
+    EXPECT_GT(l.cpu_ns(), 0) << name;
+    EXPECT_LE(l.cpu_ns(), l.window_ns() * static_cast<int64_t>(l.host_cores()) * 2) << name;
+    EXPECT_GT(l.host_busy(), 0) << name;
+    EXPECT_LE(l.host_busy(), 1) << name;
+    EXPECT_GE(l.host_cores(), 1u) << name;
+    EXPECT_FALSE(l.host().empty()) << name;
+  }
+  // Each of the edge's requests (80) came over a shaped link, and so did each answer to a caller.
+  EXPECT_GE(by_process["edge"].deliveries().count(), 80u);
+  EXPECT_GE(by_process["driver"].deliveries().count(), 80u);
+  std::string text = FormatReport(*report);
+  EXPECT_NE(text.find("how late each process ran its timers"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n  cloud "), std::string::npos) << text;
+  std::cout << text;
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 // The pid of a process with an argument that starts with `prefix` and ends with `suffix`, or 0.
 pid_t FindProcess(const std::string& prefix, const std::string& suffix) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {

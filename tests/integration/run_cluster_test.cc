@@ -203,6 +203,11 @@ TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
                   "abs(added_delay_us - (delay_us - rtt_min_us / 2)) < 0.01"),
             "10");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM events WHERE kind = 'warning'"), "0");
+  // How the driver and the three nodes kept up, each asked over the wire.
+  EXPECT_EQ(Query(db,
+                  "SELECT group_concat(process || ' ' || role, ', ') FROM processes WHERE "
+                  "timer_count > 0 AND cpu_ns > 0 AND window_ns > 0"),
+            "driver driver, cloud node, edge1 node, edge2 node");
   // The client's link to edge2 went from 1 to 3 ms at 0.5 s.
   ExpectEdge2LinkChanged(db);
   // Across the edge-cloud link (10 ms each way, shaped by the nodes), two round trips of the
@@ -386,6 +391,16 @@ TEST(RunClusterTest, CallersOnAClientHostRunThereAndTheirRequestsJoinTheRun) {
                "SELECT group_concat(taken || ' ' || offset_ns || ' ' || error_ns) FROM clocks "
                "WHERE role = 'client host'");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM clocks WHERE role = 'node'"), "6");
+  // How the client host kept up, beside the driver and the nodes: it handed its callers the
+  // answers over their shaped links.
+  EXPECT_EQ(Query(db,
+                  "SELECT count(*) FROM processes WHERE timer_count > 0 AND cpu_ns > 0 AND "
+                  "window_ns > 0"),
+            "5");
+  EXPECT_EQ(Query(db,
+                  "SELECT delivery_count >= 1900 FROM processes WHERE role = 'client host' AND "
+                  "process = 'laptop'"),
+            "1");
   // Each client's round trips to the edges it calls, measured where its callers run.
   EXPECT_EQ(Query(db,
                   "SELECT count(*) FROM network WHERE src IN ('client', 'near') AND probes >= "

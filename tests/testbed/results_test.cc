@@ -11,6 +11,7 @@
 #include "testbed/report.h"
 #include "testbed/results.h"
 #include "testbed/scenario.h"
+#include "testbed/simulation.h"
 
 namespace enoki::testbed {
 namespace {
@@ -161,6 +162,97 @@ TEST(ResultsTest, AnOverloadedRunIsFlaggedByHowLateItsCallersSent) {
               late_ms > 5)
         << text;
   }
+  std::filesystem::remove_all(dir);
+}
+
+// A run whose node ran a timer, or handed on a shaped message, more than 5 ms late is flagged as
+// overloaded, as one whose callers sent that late is; the report states every process's
+// lateness and CPU; 1 ms late is only reported.
+TEST(ResultsTest, AnOverloadedRunIsFlaggedByHowLateItsProcessesWere) {
+  auto s = ParseScenario(
+      "name: late\nnodes: [{name: e, tier: edge}, {name: c, tier: client}]\n"
+      "tier_links: {client-edge: {delay: 1ms}}\n"
+      "keygroups: [{name: k, replicas: [e]}]\n"
+      "functions: [{name: f, nodes: e, handler: echo, keygroup: k}]\n"
+      "workloads: [{name: w, client: c, function: f, node: e, requests: 3}]\n",
+      "late.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto dir = std::filesystem::temp_directory_path() / ("enoki-loads-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto lateness = [](proto::Lateness& l, int64_t max_ns) {
+    l.set_count(100);
+    l.set_p50_ns(20000);
+    l.set_p99_ns(std::min<int64_t>(max_ns, 400000));
+    l.set_max_ns(max_ns);
+  };
+  // Which of the node's figures is late: none, its timers, its deliveries.
+  for (const std::string late : {"none", "timers", "deliveries"}) {
+    auto db = ResultsDb::Create((dir / (late + ".db")).string());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    RunInfo info;
+    info.scenario = "late";
+    info.mode = "emulate";
+    info.backend = "shaper";
+    ASSERT_TRUE(WriteResults(**db, *s, info, false, {}, {}, {}, {}).ok());
+    ProcessRecord driver{"driver", "driver", {}}, node{"e", "node", {}};
+    lateness(*driver.stats.mutable_timers(), kMs);
+    lateness(*driver.stats.mutable_deliveries(), kMs);
+    lateness(*node.stats.mutable_timers(), late == "timers" ? 7 * kMs : kMs);
+    lateness(*node.stats.mutable_deliveries(), late == "deliveries" ? 7 * kMs : kMs);
+    for (ProcessRecord* p : {&driver, &node}) {
+      p->stats.set_window_ns(2000 * kMs);
+      p->stats.set_cpu_ns(1500 * kMs);
+      p->stats.set_host_busy(0.25);
+      p->stats.set_host_cores(2);
+      p->stats.set_host("h");
+    }
+    ASSERT_TRUE((*db)->WriteProcesses({driver, node}).ok());
+    std::string path = (*db)->path();
+    db->reset();
+    auto report = ReadReport(path);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    ASSERT_EQ(report->processes.size(), 2u);
+    EXPECT_EQ(report->processes[1].process, "e");
+    EXPECT_EQ(report->processes[1].stats.timers().p99_ns(), 400000);
+    EXPECT_EQ(report->processes[1].stats.timers().max_ns(), late == "timers" ? 7 * kMs : kMs);
+    EXPECT_EQ(report->processes[1].stats.cpu_ns(), 1500 * kMs);
+    EXPECT_EQ(report->Overloaded(), late != "none") << late;
+    std::string text = FormatReport(*report);
+    EXPECT_NE(text.find("\n  driver                   0.020     0.400     1.000       0.020     "
+                        "0.400     1.000     1.50   25% of 2\n"),
+              std::string::npos)
+        << text;
+    std::string flag = "OVERLOADED: node e's " + late + " up to 7.000 ms late";
+    EXPECT_EQ(text.find(flag) != std::string::npos, late != "none") << text;
+    EXPECT_EQ(report->OverloadCauses(), late == "none" ? "" : flag.substr(12)) << late;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// A simulation records no process lateness (virtual time is never late), and its report says
+// nothing of it.
+TEST(ResultsTest, ASimulationHasNoProcessLateness) {
+  auto s = ParseScenario(
+      "name: sim\nnodes: [{name: e, tier: edge}, {name: c, tier: client}]\n"
+      "tier_links: {client-edge: {delay: 1ms}}\n"
+      "keygroups: [{name: k, replicas: [e]}]\n"
+      "functions: [{name: f, nodes: e, handler: echo, keygroup: k, cost: 50us}]\n"
+      "commit_cost: 20us\n"
+      "workloads: [{name: w, client: c, function: f, node: e, requests: 3}]\n",
+      "sim.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto dir =
+      std::filesystem::temp_directory_path() / ("enoki-simloads-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  auto result = Simulate(*s, {dir.string(), 1, ""});
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  auto report = ReadReport(result->database);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->workloads.at(0).count, 3);
+  EXPECT_TRUE(report->processes.empty());
+  EXPECT_FALSE(report->Overloaded());
+  EXPECT_EQ(FormatReport(*report).find("how late each process"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
