@@ -233,8 +233,8 @@ struct CalibrateArgs {
   bool force = false;
 };
 
-// `enoki calibrate`: measures the commit and the scenarios' uncosted native functions afresh,
-// several times, and keeps them only when the repeats agree (or with --force).
+// `enoki calibrate`: measures the commit, the wake-up and the scenarios' uncosted native functions
+// afresh, several times, and keeps them only when the repeats agree (or with --force).
 int Calibrate(const CalibrateArgs& args) {
   spdlog::set_level(spdlog::level::warn);  // each repeat's node start-up is not news here
   std::vector<testbed::Probe> probes;
@@ -247,7 +247,8 @@ int Calibrate(const CalibrateArgs& args) {
     }
   }
   std::printf(
-      "calibrating on %s: the commit and %zu function cost%s, %d times (a node of its own "
+      "calibrating on %s: the commit, the wake-up and %zu function cost%s, %d times (a node of its "
+      "own "
       "each time)\n",
       testbed::HostDescription().c_str(), probes.size(), probes.size() == 1 ? "" : "s",
       args.repeats);
@@ -264,6 +265,7 @@ int Calibrate(const CalibrateArgs& args) {
     std::printf(" ms\n");
   };
   line("commit", [](const testbed::Calibration& c) -> const sim::CostModel& { return c.commit; });
+  line("wake-up", [](const testbed::Calibration& c) -> const sim::CostModel& { return c.wakeup; });
   for (const auto& [key, model] : measured->repeats[0].functions) {
     line(key, [&](const testbed::Calibration& c) -> const sim::CostModel& {
       return c.functions.at(key);
@@ -347,12 +349,15 @@ void AddCalibrateCommand(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand(
       "calibrate",
       "Measure the compute costs a simulation takes from this machine (docs/scenarios.md, "
-      "\"Simulation\"): the store's commit and each native function of the scenarios given that "
+      "\"Simulation\"): the store's commit, an idle node's wake-up and each native function of the "
+      "scenarios given that "
       "they do not cost, on a node of their own, several times over; print their p50 and p99; "
       "and keep them in the calibration file only when the repeats agree (a busy machine's do "
       "not), else exit with status 1 unless --force");
-  cmd->add_option("scenario", args->scenarios,
-                  "Scenario files whose uncosted native functions to measure (none: the commit)");
+  cmd->add_option(
+      "scenario", args->scenarios,
+      "Scenario files whose uncosted native functions to measure (none: the commit and the "
+      "wake-up)");
   cmd->add_option("--file", args->file, "The calibration file")->capture_default_str();
   cmd->add_option("--repeats", args->repeats, "How many times to measure everything")
       ->check(CLI::Range(2, 10))
