@@ -80,10 +80,12 @@ class ScratchDir {
   std::string path_;
 };
 
-// A call of `request` to `n` over `socket` as the emulation's shaper hands a request to a node on
-// its host (testbed/node_calls.h, kSameHost): net::kDeliveryLead ahead of its arrival time,
-// stamped with it, for the node to hold until then. Returns the time from that arrival time to
-// the answer's coming here, its sleeps (LoopbackNode::Waited) left out.
+// A call of `request` to `n` over `socket` as the emulation's callers make one to a node on their
+// host (testbed/node_calls.h, kSameHost): handed to the node net::kDeliveryLead ahead of its
+// arrival time, stamped with it, for the node to hold until then; its answer taken when a link of
+// that delay would bring it, from when the node sent it (Envelope.sent_at_ns), by a sleep until
+// then. Returns the time from the request's arrival to the answer's, less that link's delay, and
+// the function's sleeps (LoopbackNode::Waited): what the node took, and its caller's lateness.
 core::Result<Duration> CallStamped(LoopbackNode& n, zmq::socket_t& socket, proto::Request request,
                                    uint64_t id) {
   request.set_id(id);
@@ -103,11 +105,13 @@ core::Result<Duration> CallStamped(LoopbackNode& n, zmq::socket_t& socket, proto
     zmq::poll(&item, 1, std::chrono::milliseconds(100));
     zmq::message_t msg;
     if (!(item.revents & ZMQ_POLLIN) || !socket.recv(msg, zmq::recv_flags::dontwait)) continue;
-    Duration took = now() - arrival;
     proto::Envelope env;
     if (env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) && env.has_response() &&
         env.response().id() == id) {
-      return std::max(Duration(0), took - n.Waited());
+      core::TimePoint sent(Duration(env.sent_at_ns()));
+      std::this_thread::sleep_until(Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+          (sent + net::kDeliveryLead).time_since_epoch())));
+      return std::max(Duration(0), now() - arrival - net::kDeliveryLead - n.Waited());
     }
   }
   return Status::DeadlineExceeded("no answer from the node in 10 s");

@@ -10,11 +10,13 @@
 // first functions measured and kept after.
 // The wake-up is measured with the first function measured too, as the emulation calls a node
 // on its host: 50 calls, each after the node was left idle 100 ms, each sent net::kDeliveryLead
-// ahead of its arrival time and stamped with it (the node holds it until then, asleep); per call,
-// the time from its arrival time to its answer, less the median round trip of the function's
-// back-to-back calls (their commits in): what a node woken from idle takes beyond the function's
-// and the commit's costs (the wake-ups of the node and of its caller, their cold caches). The
-// simulation charges it to a node that was idle (sim::SimCluster::Costs::wakeup).
+// ahead of its arrival time and stamped with it (the node holds it until then, asleep), its
+// answer taken a link of kDeliveryLead after the node sent it (the caller asleep until then); per
+// call, the time from the request's arrival to the answer's, less that link, less the median
+// round trip of the function's back-to-back calls (their commits in): what a node woken from idle
+// takes beyond the function's and the commit's costs (the wake-ups of the node and of its caller,
+// their cold caches). The simulation charges it to a node that was idle
+// (sim::SimCluster::Costs::wakeup).
 #pragma once
 
 #include <map>
