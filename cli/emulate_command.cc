@@ -374,7 +374,8 @@ void AddSimulateCommand(CLI::App& app, Runner& run) {
       "model and the same workloads and timeline as `enoki emulate`, deterministic for a seed; "
       "writes a results database of the same schema (mode simulate). Functions and store commits "
       "take the compute time the scenario gives them, else the time measured once on this "
-      "machine (the calibration file); process functions need a cost in the scenario. A run "
+      "machine (the calibration file), which also gives an idle node's wake-up; process "
+      "functions need a cost in the scenario. A run "
       "that records an error (a timeline event that could not be applied) exits with status 1");
   AddRunOptions(cmd, *args);
   cmd->add_option("--calibration", args->calibration,

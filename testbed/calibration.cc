@@ -13,10 +13,10 @@
 #include <optional>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include <zmq.hpp>
 
+#include "adapters/event_loop.h"
 #include "adapters/sqlite_storage.h"
 #include "core/hash.h"
 #include "net/codec.h"
@@ -80,60 +80,66 @@ class ScratchDir {
   std::string path_;
 };
 
-// A call of `request` to `n` over `socket` as the emulation's callers make one to a node on their
-// host (testbed/node_calls.h, kSameHost): handed to the node net::kDeliveryLead ahead of its
-// arrival time, stamped with it, for the node to hold until then; its answer taken when a link of
-// that delay would bring it, from when the node sent it (Envelope.sent_at_ns), by a sleep until
-// then. Returns the time from the request's arrival to the answer's, less that link's delay, and
-// the function's sleeps (LoopbackNode::Waited): what the node took, and its caller's lateness.
-core::Result<Duration> CallStamped(LoopbackNode& n, zmq::socket_t& socket, proto::Request request,
-                                   uint64_t id) {
-  request.set_id(id);
-  request.set_to(n.id());
-  std::string frame;
-  net::EncodeEnvelope(request, &frame);
-  auto now = [] { return core::TimePoint(Clock::now().time_since_epoch()); };
-  core::TimePoint arrival = now() + net::kDeliveryLead;
-  net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, arrival, &frame);
-  n.StartWindow();
-  if (!socket.send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-    return Status::Unavailable("cannot send to the node");
-  }
-  auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (Clock::now() < deadline) {  // bounded: answers to earlier calls are skipped
-    zmq::pollitem_t item{static_cast<void*>(socket), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::chrono::milliseconds(100));
-    zmq::message_t msg;
-    if (!(item.revents & ZMQ_POLLIN) || !socket.recv(msg, zmq::recv_flags::dontwait)) continue;
-    proto::Envelope env;
-    if (env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) && env.has_response() &&
-        env.response().id() == id) {
-      core::TimePoint sent(Duration(env.sent_at_ns()));
-      std::this_thread::sleep_until(Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-          (sent + net::kDeliveryLead).time_since_epoch())));
-      return std::max(Duration(0), now() - arrival - net::kDeliveryLead - n.Waited());
-    }
-  }
-  return Status::DeadlineExceeded("no answer from the node in 10 s");
-}
-
-// The wake-up of `n`: kWakeRuns calls of `invoke(i)` (each to a function of the node), each
-// after the node was idle kIdleGap, sent as the emulation's shaper sends them (CallStamped); each
-// one's time less `busy`, the median round trip of back-to-back calls (never below zero): what
-// a node woken from idle takes beyond what the function's and the commit's costs charge.
+// The wake-up of `n`: kWakeRuns calls of `invoke(i)` (each to a function of the node), made as
+// the emulation's callers make them to a node on their host (testbed/node_calls.h, kSameHost), on
+// an event loop of their own that has nothing else to do: each after the node and the loop were
+// idle kIdleGap; handed to the node net::kDeliveryLead ahead of its arrival time, stamped with
+// it, for the node to hold until then; its answer taken when a link of that delay would bring
+// it, from when the node sent it (Envelope.sent_at_ns). Each call's time from the request's
+// arrival to the answer's, less that link, less the function's sleeps (LoopbackNode::Waited),
+// less `busy`, the median round trip of back-to-back calls (never below zero): what a node woken
+// from idle, and its caller, take beyond what the function's and the commit's costs charge.
 core::Result<sim::CostModel> MeasureWakeup(LoopbackNode& n,
                                            const std::function<proto::Request(int)>& invoke,
                                            Duration busy) {
+  adapters::EventLoop loop(1);
   zmq::socket_t socket(n.context(), zmq::socket_type::dealer);
   socket.set(zmq::sockopt::linger, 0);
   socket.connect(n.endpoint());
   std::vector<Duration> wakeups;
-  for (int i = 0; i < kWakeRuns; ++i) {
-    std::this_thread::sleep_for(kIdleGap);
-    auto took = CallStamped(n, socket, invoke(i), 1000000 + i);
-    if (!took.ok()) return Status(took.status().code(), "the wake-up: " + took.status().message());
-    wakeups.push_back(std::max(Duration(0), *took - busy));
-  }
+  Status failure = Status::Ok();
+  core::TimePoint arrival{};
+  uint64_t id = 0;
+  core::TimerId timeout{};
+  std::function<void()> call = [&] {
+    proto::Request request = invoke(static_cast<int>(wakeups.size()));
+    request.set_id(++id);
+    request.set_to(n.id());
+    std::string frame;
+    net::EncodeEnvelope(request, &frame);
+    arrival = loop.Now() + net::kDeliveryLead;
+    net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, arrival, &frame);
+    n.StartWindow();
+    if (!socket.send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+      failure = Status::Unavailable("the wake-up: cannot send to the node");
+      return loop.Stop();
+    }
+    timeout = loop.Schedule(std::chrono::seconds(10), [&] {
+      failure = Status::DeadlineExceeded("the wake-up: no answer from the node in 10 s");
+      loop.Stop();
+    });
+  };
+  loop.AddSocket(socket, [&] {
+    zmq::message_t msg;
+    while (socket.recv(msg, zmq::recv_flags::dontwait)) {
+      proto::Envelope env;
+      if (!env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || !env.has_response() ||
+          env.response().id() != id) {
+        continue;
+      }
+      loop.Cancel(timeout);
+      core::TimePoint answer = core::TimePoint(Duration(env.sent_at_ns())) + net::kDeliveryLead;
+      loop.Schedule(answer - loop.Now(), [&] {
+        Duration took = loop.Now() - arrival - net::kDeliveryLead - n.Waited();
+        wakeups.push_back(std::max(Duration(0), took - busy));
+        if (wakeups.size() == static_cast<size_t>(kWakeRuns)) return loop.Stop();
+        loop.Schedule(kIdleGap, call);
+      });
+    }
+  });
+  loop.Schedule(kIdleGap, call);
+  loop.Run();  // bounded: every call ends in its answer or its timeout
+  ENOKI_RETURN_IF_ERROR(failure);
   return sim::CostModel::Measured(std::move(wakeups));
 }
 

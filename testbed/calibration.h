@@ -8,15 +8,15 @@
 // network's delay), and per call that committed, its mean commit: their distributions
 // (sim::CostModel::Measured), from which a simulation draws. The commit is measured with the
 // first functions measured and kept after.
-// The wake-up is measured with the first function measured too, as the emulation calls a node
-// on its host: 50 calls, each after the node was left idle 100 ms, each sent net::kDeliveryLead
-// ahead of its arrival time and stamped with it (the node holds it until then, asleep), its
-// answer taken a link of kDeliveryLead after the node sent it (the caller asleep until then); per
-// call, the time from the request's arrival to the answer's, less that link, less the median
-// round trip of the function's back-to-back calls (their commits in): what a node woken from idle
-// takes beyond the function's and the commit's costs (the wake-ups of the node and of its caller,
-// their cold caches). The simulation charges it to a node that was idle
-// (sim::SimCluster::Costs::wakeup).
+// The wake-up is measured with the first function measured too, as the emulation's callers call
+// a node on their host, from an event loop (adapters::EventLoop) with nothing else to do: 50
+// calls, each after the node and the caller were left idle 100 ms, each handed to the node
+// net::kDeliveryLead ahead of its arrival time and stamped with it (the node holds it until then,
+// asleep), its answer taken a link of kDeliveryLead after the node sent it; per call, the time
+// from the request's arrival to the answer's, less that link, less the median round trip of the
+// function's back-to-back calls (their commits in): what a node woken from idle, and its caller,
+// take beyond the function's and the commit's costs (their wake-ups, their cold caches). The
+// simulation charges it to a node that was idle (sim::SimCluster::Costs::wakeup).
 #pragma once
 
 #include <map>
