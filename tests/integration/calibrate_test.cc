@@ -1,7 +1,7 @@
-// `enoki calibrate` (issue 17, item 5): measured while every core is kept busy by spinning
-// threads, the repeats disagree (a busy machine's preemptions put milliseconds into the tails),
-// and nothing is kept unless --force, which keeps it with a warning, the wake-up with the rest. Serial: the spinning threads
-// would slow whatever ran beside them.
+// `enoki calibrate` (issue 17, items 5 and 7): measured while every core is kept busy by
+// spinning threads, the repeats disagree (a busy machine's preemptions put milliseconds into the
+// tails), and nothing is kept unless --force, which keeps it with a warning, the wake-up with the
+// rest. Serial: the spinning threads would slow whatever ran beside them.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
