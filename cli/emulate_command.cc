@@ -127,7 +127,8 @@ int Emulate(const EmulateArgs& args) {
   options.progress = !args.quiet && ::isatty(STDERR_FILENO);
   auto links = testbed::ChooseLinks(args.links == "netem"    ? testbed::Links::kNetem
                                     : args.links == "shaper" ? testbed::Links::kShaper
-                                                             : testbed::Links::kAuto);
+                                                             : testbed::Links::kAuto,
+                                    scenario);
   if (!links.ok()) return ReportError(links.status().message());
   options.links = links->links;
   std::printf("emulating %s: %zu nodes, links by %s (%s)\n", scenario.name.c_str(),
@@ -399,7 +400,8 @@ void AddEmulateCommand(CLI::App& app, Runner& run) {
   cmd->add_option("--links", args->links,
                   "How links are emulated: netem (every node in a network namespace, tc netem "
                   "per destination; needs root and sch_netem), shaper (loopback, the nodes' "
-                  "user-space shaper), auto (netem when it can run, else shaper; it says why)")
+                  "user-space shaper), auto (netem when it can run and no link has a drop, else "
+                  "shaper; it says why)")
       ->check(CLI::IsMember({"auto", "netem", "shaper"}))
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");

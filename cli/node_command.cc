@@ -512,8 +512,9 @@ int NodeMain(int argc, const char* const* argv) {
   cmd.add_option("--link", args.links,
                  "Emulate the link to a peer in user space, as ID=SPEC, e.g. "
                  "b=delay=25ms,jitter=1ms,dist=normal,loss=0.1%,rate=100mbit: messages to b "
-                 "wait for the delay (one way), are serialized at the rate, dropped at the loss "
-                 "rate, and stay in order (repeat for each peer; unlisted peers: no delay)");
+                 "wait for the delay (one way), are serialized at the rate, later by TCP's "
+                 "retransmission of their lost segments (loss), dropped whole at the drop rate, "
+                 "and stay in order (repeat for each peer; unlisted peers: no delay)");
   cmd.add_option("--max-value-size", args.max_value_size,
                  "Largest value accepted, in bytes (suffixes: KiB, MiB, KB, MB); use the same "
                  "value on every node")
@@ -612,7 +613,7 @@ int NodeMain(int argc, const char* const* argv) {
                  "(--listen tcp://127.0.0.1:0 or :* picks a free port) to this file, as lines "
                  "'id ID', 'endpoint ENDPOINT' and 'http HOST:PORT', for whoever started it");
   cmd.add_option("--seed", args.seed,
-                 "Seed of the node's random choices (the link shaper's jitter and loss, the "
+                 "Seed of the node's random choices (the link shaper's jitter, loss and drops, the "
                  "first id of its operations); 0: a random seed. Give a restarted node a new "
                  "one, so that its operation ids differ from before");
   cmd.add_option("--key", args.key,

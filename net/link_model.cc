@@ -15,6 +15,10 @@ namespace {
 using core::Duration;
 using core::Status;
 
+// The longest a message takes to serialize, in seconds (about 31 years; a link set to 1 bit/s
+// sends a 4 GiB message in about 1,100 years): beyond it nanoseconds would overflow.
+constexpr double kMaxSerializationS = 1e9;
+
 // A number (exponents allowed) and a unit suffix from `units` (name, factor); the number times
 // the factor. Negative, infinite and NaN numbers are refused.
 std::optional<double> Number(std::string_view text,
@@ -75,13 +79,15 @@ core::Result<LinkSpec> LinkSpec::Parse(std::string_view text) {
       } else {
         return bad("uniform or normal");
       }
-    } else if (key == "loss") {
+    } else if (key == "loss" || key == "drop") {
       auto f = Number(value, {{"%", 0.01}}, false);
       if (!f || *f > 1) return bad("a fraction (0.01) or a percentage (1%) up to 100%");
-      spec.loss = *f;
+      (key == "loss" ? spec.loss : spec.drop) = *f;
     } else if (key == "rate") {
       auto bps = Number(value, {{"bit", 1}, {"kbit", 1e3}, {"mbit", 1e6}, {"gbit", 1e9}}, true);
-      if (!bps) return bad("a rate such as 100mbit, 10mbit or 500kbit");
+      if (!bps || (*bps > 0 && *bps < 1)) {
+        return bad("a rate such as 100mbit, 10mbit or 500kbit, at least 1bit");
+      }
       spec.rate_bps = *bps;
     } else if (key == "cut") {
       if (value != "true" && value != "false") return bad("true or false");
@@ -89,7 +95,7 @@ core::Result<LinkSpec> LinkSpec::Parse(std::string_view text) {
     } else {
       return Status::InvalidArgument("link '" + std::string(text) + "': unknown key '" +
                                      std::string(key) +
-                                     "' (known: delay, jitter, dist, loss, rate, cut)");
+                                     "' (known: delay, jitter, dist, loss, drop, rate, cut)");
     }
   }
   return spec;
@@ -104,6 +110,10 @@ std::string LinkSpec::ToString() const {
   char buf[48];
   if (loss > 0) {
     std::snprintf(buf, sizeof buf, ",loss=%.17g", loss);
+    s += buf;
+  }
+  if (drop > 0) {
+    std::snprintf(buf, sizeof buf, ",drop=%.17g", drop);
     s += buf;
   }
   if (rate_bps > 0) {
@@ -124,6 +134,10 @@ std::string LinkSpec::ToString() const {
   return s;
 }
 
+Duration RetransmissionTimeout(const LinkSpec& spec) {
+  return 2 * spec.delay + std::max(kMinRetransmissionTimeout, 4 * spec.jitter);
+}
+
 Duration DrawAround(Duration base, Duration jitter, LinkSpec::Jitter distribution,
                     core::StreamRng& rng) {
   if (jitter <= Duration(0)) return base;
@@ -134,20 +148,50 @@ Duration DrawAround(Duration base, Duration jitter, LinkSpec::Jitter distributio
   return std::max(Duration(0), base + Duration(static_cast<Duration::rep>(std::llround(draw))));
 }
 
+std::optional<Duration> LinkModel::Recovery(size_t bytes) {
+  std::uniform_real_distribution<double> uniform(0, 1);
+  const Duration rto = RetransmissionTimeout(spec_);
+  const size_t segments = std::max<size_t>(1, (bytes + kSegmentBytes - 1) / kSegmentBytes);
+  Duration longest{0};
+  for (size_t i = 0; i < segments; ++i) {
+    if (uniform(rng_) >= spec_.loss) continue;
+    // Three segments after it bring three duplicate acknowledgements a round trip later: a fast
+    // retransmit, with the timer restarted at the same timeout. Else the timer fires, doubled
+    // for the next time.
+    bool fast = segments - 1 - i >= 3;
+    Duration recovered = fast ? 2 * spec_.delay : rto;
+    Duration next = fast ? rto : std::min(2 * rto, kMaxRetransmissionTimeout);
+    for (int again = 0; uniform(rng_) < spec_.loss; ++again) {
+      if (again == kMaxRetransmissions) return std::nullopt;
+      recovered += next;
+      next = std::min(2 * next, kMaxRetransmissionTimeout);
+    }
+    longest = std::max(longest, recovered);
+  }
+  return longest;
+}
+
 std::optional<core::TimePoint> LinkModel::Arrival(core::TimePoint now, size_t bytes) {
   if (spec_.cut) return std::nullopt;
-  if (spec_.loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < spec_.loss) {
-    return std::nullopt;
+  std::uniform_real_distribution<double> uniform(0, 1);
+  if (spec_.drop > 0 && uniform(rng_) < spec_.drop) return std::nullopt;
+  Duration recovery{0};
+  if (spec_.loss > 0) {
+    auto r = Recovery(bytes);
+    if (!r) return std::nullopt;
+    recovery = *r;
   }
   core::TimePoint sent = now;
   if (spec_.rate_bps > 0) {
-    auto serialization = std::chrono::duration_cast<Duration>(
-        std::chrono::duration<double>(static_cast<double>(bytes) * 8 / spec_.rate_bps));
+    // At most kMaxSerializationS, so that no message and rate overflow the nanoseconds.
+    double seconds = std::min(static_cast<double>(bytes) * 8 / spec_.rate_bps, kMaxSerializationS);
+    auto serialization =
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
     sent = std::max(now, free_at_) + serialization;
     free_at_ = sent;
   }
   Duration delay = DrawAround(spec_.delay, spec_.jitter, spec_.distribution, rng_);
-  last_arrival_ = std::max(sent + delay, last_arrival_);
+  last_arrival_ = std::max(sent + delay + recovery, last_arrival_);
   return last_arrival_;
 }
 

@@ -71,9 +71,11 @@ void PeerTable::SetDigest(uint64_t digest) { digest_ = digest; }
 
 void PeerTable::OnPong(const std::string& from, Peer& peer, const proto::Pong& pong,
                        core::TimePoint now) {
+  // The nonce is a time this node sent a ping at: one later than now is forged or corrupt (and
+  // one of 2^63 or more would overflow the subtraction).
+  if (pong.nonce() > static_cast<uint64_t>(now.time_since_epoch().count())) return;
   auto sent = core::TimePoint(core::Duration(static_cast<int64_t>(pong.nonce())));
   double rtt = core::ToMillis(now - sent);
-  if (rtt < 0) return;
   peer.rtt_ms = peer.rtt_ms < 0 ? rtt : 0.8 * peer.rtt_ms + 0.2 * rtt;
   std::vector<uint64_t> complete;
   for (auto& m : measurements_) {

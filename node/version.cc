@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 namespace enoki::node {
 
@@ -43,6 +44,12 @@ Version HybridClock::Now() {
   int64_t wall = env_.WallMicros();
   if (wall > last_wall_) {
     last_wall_ = wall;
+    last_logical_ = 0;
+  } else if (last_logical_ == std::numeric_limits<uint32_t>::max()) {
+    // The logical part is full: it carries into the physical part, which then runs a microsecond
+    // ahead of the wall clock (as far as the logical part had counted), so that the new version
+    // is still greater than every earlier one.
+    ++last_wall_;
     last_logical_ = 0;
   } else {
     ++last_logical_;

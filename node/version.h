@@ -30,7 +30,9 @@ struct Version {
 };
 
 // Hybrid logical clock (Kulkarni et al.): timestamps that follow the wall clock, never go back, and
-// are greater than every timestamp this node has seen.
+// are greater than every timestamp this node has seen. When the 32-bit logical part would wrap, it
+// carries into the physical part instead. How far ahead of this node's wall clock an observed
+// timestamp may be is bounded before it gets here (NodeOptions::max_clock_ahead, peer_checks.h).
 class HybridClock {
  public:
   HybridClock(core::Env& env, std::string node) : env_(env), node_(std::move(node)) {}

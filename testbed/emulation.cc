@@ -338,8 +338,31 @@ const char* LinksName(Links links) {
   return "?";
 }
 
-core::Result<LinksChoice> ChooseLinks(Links requested) {
+core::Result<LinksChoice> ChooseLinks(Links requested, const Scenario& s) {
   if (requested == Links::kShaper) return LinksChoice{Links::kShaper, "asked for"};
+  // The first link that drops whole messages, which netem cannot (it loses packets, which TCP
+  // retransmits).
+  std::string drops;
+  auto check = [&](const std::string& where, const net::LinkSpec& spec) {
+    if (drops.empty() && spec.drop > 0) drops = where;
+  };
+  for (const auto& [tiers, spec] : s.tier_links) {
+    check(std::string("tier_links.") + TierName(tiers.first) + "-" + TierName(tiers.second), spec);
+  }
+  for (const auto& l : s.links) check("the link between " + l.a + " and " + l.b, l.spec);
+  for (const auto& e : s.timeline) {
+    if (e.kind == TimelineEvent::Kind::kLink) {
+      check("the timeline's link between " + e.link.a + " and " + e.link.b, e.link.spec);
+    }
+  }
+  if (!drops.empty()) {
+    std::string why = drops + " drops whole messages (drop), which only the shaper can";
+    if (requested == Links::kNetem) {
+      return Status::InvalidArgument("--links netem: " + why +
+                                     " (netem loses packets, and TCP retransmits them: use loss)");
+    }
+    return LinksChoice{Links::kShaper, "auto: " + why};
+  }
   Status netem = adapters::NetemNetwork::Available();
   if (requested == Links::kNetem) {
     if (!netem.ok()) return Status(netem.code(), "--links netem: " + netem.message());

@@ -25,13 +25,15 @@ namespace enoki::testbed {
 enum class Links { kAuto, kNetem, kShaper };
 const char* LinksName(Links links);
 
-// Which backend a run with `requested` uses, and why (auto: netem when adapters::NetemNetwork is
-// available, else the shaper). An explicit netem that cannot run here is an error saying why.
+// Which backend a run of `s` with `requested` uses, and why (auto: netem when
+// adapters::NetemNetwork is available and no link of `s` drops whole messages, which netem cannot,
+// else the shaper). An explicit netem that cannot run here, or cannot emulate `s`, is an error
+// saying why.
 struct LinksChoice {
   Links links;
   std::string why;
 };
-core::Result<LinksChoice> ChooseLinks(Links requested);
+core::Result<LinksChoice> ChooseLinks(Links requested, const Scenario& s);
 
 struct EmulateOptions {
   Links links = Links::kShaper;  // a choice made by ChooseLinks (not kAuto)

@@ -17,7 +17,7 @@ CREATE TABLE run (
   version TEXT, host TEXT, started_at TEXT, time_scale REAL, interrupted INTEGER);
 CREATE TABLE links (
   src TEXT, dst TEXT, delay_us REAL, jitter_us REAL, distribution TEXT, loss REAL,
-  rate_bps REAL, PRIMARY KEY (src, dst));
+  rate_bps REAL, drop_fraction REAL, PRIMARY KEY (src, dst));
 CREATE TABLE requests (
   workload TEXT, client TEXT, caller INTEGER, seq INTEGER, function TEXT, node TEXT,
   start_ns INTEGER, end_ns INTEGER, status TEXT, error TEXT, request_bytes INTEGER,
@@ -155,7 +155,7 @@ core::Status ResultsDb::WriteRun(const RunInfo& run, bool interrupted) {
 core::Status ResultsDb::WriteLinks(
     const std::map<std::pair<std::string, std::string>, net::LinkSpec>& links) {
   ENOKI_RETURN_IF_ERROR(Exec("BEGIN"));
-  Statement s(db_, "INSERT INTO links VALUES (?,?,?,?,?,?,?)");
+  Statement s(db_, "INSERT INTO links VALUES (?,?,?,?,?,?,?,?)");
   for (const auto& [pair, spec] : links) {
     s.Text(pair.first)
         .Text(pair.second)
@@ -163,7 +163,8 @@ core::Status ResultsDb::WriteLinks(
         .Real(std::chrono::duration<double, std::micro>(spec.jitter).count())
         .Text(spec.distribution == net::LinkSpec::Jitter::kNormal ? "normal" : "uniform")
         .Real(spec.loss)
-        .Real(spec.rate_bps);
+        .Real(spec.rate_bps)
+        .Real(spec.drop);
     if (!s.Step()) return Abort("links");
   }
   return Exec("COMMIT");

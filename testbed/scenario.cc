@@ -110,10 +110,10 @@ class Reader {
     }
     return out;
   }
-  // A link's fields (delay, jitter, distribution, loss, rate) in map `n`.
+  // A link's fields (delay, jitter, distribution, loss, drop, rate) in map `n`.
   core::Result<net::LinkSpec> Link(const YAML::Node& n, const std::string& field) const {
     std::string text;
-    for (const char* key : {"delay", "jitter", "distribution", "loss", "rate"}) {
+    for (const char* key : {"delay", "jitter", "distribution", "loss", "drop", "rate"}) {
       if (!n[key]) continue;
       auto v = Str(n[key], Join(field, key));
       if (!v.ok()) return v.status();
@@ -276,7 +276,8 @@ core::Result<std::pair<Tier, Tier>> ParseTierPair(const Reader& r, const YAML::N
 
 core::Result<LinkDecl> LoadLink(const Reader& r, const YAML::Node& n, const std::string& f,
                                 const Scenario& s, const std::set<std::string>& extra) {
-  std::set<std::string> allowed = {"between", "delay", "jitter", "distribution", "loss", "rate"};
+  std::set<std::string> allowed = {"between", "delay", "jitter", "distribution",
+                                   "loss",    "drop",  "rate"};
   allowed.insert(extra.begin(), extra.end());
   ENOKI_RETURN_IF_ERROR(r.Map(n, f, allowed, {"between"}));
   auto between = r.Names(n["between"], f + ".between");
@@ -302,7 +303,7 @@ Status LoadTopology(const Reader& r, const YAML::Node& root, Scenario& s) {
       auto pair = ParseTierPair(r, it->first, f);
       if (!pair.ok()) return pair.status();
       ENOKI_RETURN_IF_ERROR(
-          r.Map(it->second, f, {"delay", "jitter", "distribution", "loss", "rate"}));
+          r.Map(it->second, f, {"delay", "jitter", "distribution", "loss", "drop", "rate"}));
       auto spec = r.Link(it->second, f);
       if (!spec.ok()) return spec.status();
       s.tier_links[*pair] = *spec;

@@ -110,6 +110,7 @@ core::Result<std::map<std::pair<std::string, std::string>, net::LinkSpec>> LinkT
         path.distribution = net::LinkSpec::Jitter::kNormal;
       }
       path.loss = 1 - (1 - path.loss) * (1 - hop.loss);
+      path.drop = 1 - (1 - path.drop) * (1 - hop.drop);
       path.rate_bps = path.rate_bps == 0  ? hop.rate_bps
                       : hop.rate_bps == 0 ? path.rate_bps
                                           : std::min(path.rate_bps, hop.rate_bps);

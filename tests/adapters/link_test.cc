@@ -1,7 +1,8 @@
-// The link model (parsing, rate, order, loss, cut) and the user-space shaper's fidelity on real
-// ZeroMQ sockets over loopback: for links with different delays, jitter, distributions and loss,
-// the one-way delays and losses measured at the receivers match the configured ones within the
-// tolerances stated here. Both ends run on one event loop, so one clock times both.
+// The link model (parsing, rate, order, loss as TCP recovers it, drops, cut) and the user-space
+// shaper's fidelity on real ZeroMQ sockets over loopback: for links with different delays,
+// jitter, distributions, loss and drops, the one-way delays and drops measured at the receivers
+// match the configured ones within the tolerances stated here. Both ends run on one event loop,
+// so one clock times both.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -39,6 +40,9 @@ TEST(LinkSpecTest, ParsesWhatTheScenarioFilesWrite) {
   EXPECT_EQ(net::LinkSpec::Parse("delay=0").value().delay, core::Duration(0));
   EXPECT_FALSE(net::LinkSpec::Parse("delay=-1ms").ok());
   EXPECT_FALSE(net::LinkSpec::Parse("rate=infmbit").ok());
+  EXPECT_EQ(net::LinkSpec::Parse("rate=1e-300bit").status().message(),
+            "link 'rate=1e-300bit': rate '1e-300bit' is not a rate such as 100mbit, 10mbit or "
+            "500kbit, at least 1bit");
   EXPECT_EQ(net::LinkSpec::Parse("loss=0.25").value().loss, 0.25);
 
   auto bad_unit = net::LinkSpec::Parse("delay=25");
@@ -58,6 +62,12 @@ TEST(LinkModelTest, RateSerializesAndMessagesNeverOvertake) {
   // Handed over at once: it waits for the first to be sent.
   EXPECT_EQ(*link.Arrival(t0, 1000), t0 + microseconds(2000) + milliseconds(5));
 
+  // The slowest link and the largest message: a time far off, not an overflow.
+  net::LinkModel slowest(net::LinkSpec{.rate_bps = 1}, 1);
+  auto far = slowest.Arrival(t0, size_t{1} << 40);
+  ASSERT_TRUE(far.has_value());
+  EXPECT_EQ(*far - t0, std::chrono::seconds(1000000000));
+
   net::LinkModel jittery(net::LinkSpec{.delay = milliseconds(10), .jitter = milliseconds(5)}, 1);
   core::TimePoint last{};
   for (int i = 0; i < 1000; ++i) {
@@ -69,8 +79,8 @@ TEST(LinkModelTest, RateSerializesAndMessagesNeverOvertake) {
   }
 }
 
-TEST(LinkModelTest, LossDropsItsFractionAndACutDropsEverything) {
-  net::LinkModel lossy(net::LinkSpec{.delay = milliseconds(1), .loss = 0.2}, 2);
+TEST(LinkModelTest, DropDropsItsFractionAndACutDropsEverything) {
+  net::LinkModel lossy(net::LinkSpec{.delay = milliseconds(1), .drop = 0.2}, 2);
   int lost = 0;
   constexpr int kMessages = 20000;
   for (int i = 0; i < kMessages; ++i) lost += lossy.Arrival(core::TimePoint{}, 10) ? 0 : 1;
@@ -78,6 +88,83 @@ TEST(LinkModelTest, LossDropsItsFractionAndACutDropsEverything) {
   EXPECT_NEAR(lost, 0.2 * kMessages, 4 * 57);
   lossy.Set(net::LinkSpec{.cut = true});
   for (int i = 0; i < 100; ++i) EXPECT_FALSE(lossy.Arrival(core::TimePoint{}, 10));
+}
+
+TEST(LinkModelTest, TheRetransmissionTimeoutIsLinuxs) {
+  // The round trip plus four deviations (the jitter), at least 200 ms.
+  EXPECT_EQ(net::RetransmissionTimeout({.delay = milliseconds(1)}), milliseconds(202));
+  EXPECT_EQ(net::RetransmissionTimeout({.delay = milliseconds(25), .jitter = milliseconds(2)}),
+            milliseconds(250));
+  EXPECT_EQ(net::RetransmissionTimeout({.delay = milliseconds(25), .jitter = milliseconds(60)}),
+            milliseconds(290));
+}
+
+// Messages sent 1000 s apart, so that none waits for another: how much later than without loss
+// each arrived, in ms; -1 for one never delivered.
+std::vector<double> ExtraDelays(net::LinkModel& link, int count, size_t bytes) {
+  std::vector<double> extra;
+  for (int i = 0; i < count; ++i) {
+    core::TimePoint sent{std::chrono::seconds(1000) * i};
+    auto a = link.Arrival(sent, bytes);
+    extra.push_back(a ? core::ToMillis(*a - sent - link.spec().delay) : -1);
+  }
+  return extra;
+}
+
+TEST(LinkModelTest, LossIsRecoveredAsTcpRecoversIt) {
+  // 10 ms each way, 20% of segments lost: the timeout is 20 + 200 = 220 ms, doubling.
+  net::LinkModel link(net::LinkSpec{.delay = milliseconds(10), .loss = 0.2}, 2);
+  constexpr int kMessages = 20000;
+  // One segment: nothing is lost; a lost one comes after the timeout, a second loss after twice
+  // it more, a third after four times more.
+  auto one = ExtraDelays(link, kMessages, 100);
+  std::map<double, int> counts;
+  for (double e : one) ++counts[e];
+  EXPECT_FALSE(counts.contains(-1));
+  for (const auto& [extra, n] : counts) {
+    EXPECT_TRUE(extra == 0 || extra == 220 || extra == 660 || extra == 1540 || extra >= 3300)
+        << extra << " ms, " << n << " times";
+  }
+  // P(late) = 0.2, P(lost again | late) = 0.2: four binomial standard deviations.
+  int late = kMessages - counts[0];
+  EXPECT_NEAR(late, 0.2 * kMessages, 4 * std::sqrt(kMessages * 0.2 * 0.8));
+  int again = late - counts[220];
+  EXPECT_NEAR(again, 0.2 * late, 4 * std::sqrt(late * 0.2 * 0.8));
+
+  // Ten segments (14,480 bytes): a lost segment with three after it is fast-retransmitted one
+  // round trip (20 ms) later, one of the last three waits for the timeout. The message is as
+  // late as its latest segment. P(exactly 20 ms late) = P(none of the last three lost) x
+  // P(each of the first seven arrives, or is lost once, and not all seven arrive)
+  // = 0.8^3 x (0.96^7 - 0.8^7) = 0.2773.
+  constexpr int kLarge = 5000;
+  net::LinkModel large(link.spec(), 5);
+  auto ten = ExtraDelays(large, kLarge, 10 * net::kSegmentBytes);
+  int fast = static_cast<int>(std::count(ten.begin(), ten.end(), 20.0));
+  EXPECT_NEAR(fast, 0.2773 * kLarge, 4 * std::sqrt(kLarge * 0.2773 * 0.7227));
+  EXPECT_GT(std::count(ten.begin(), ten.end(), 220.0), 0);
+  EXPECT_EQ(std::count(ten.begin(), ten.end(), -1.0), 0);
+
+  // Messages behind a lost one wait for it, as over one TCP stream: sent 1 ms apart, none
+  // arrives before the one sent before it, and those sent within a lost one's timeout arrive
+  // with it (2% of 2,000 lost, each holding back about the next 200).
+  net::LinkModel stream(net::LinkSpec{.delay = milliseconds(10), .loss = 0.02}, 3);
+  core::TimePoint t0{};
+  std::optional<core::TimePoint> before;
+  int with_it = 0;
+  for (int i = 0; i < 2000; ++i) {
+    auto a = stream.Arrival(t0 + milliseconds(i), 100);
+    ASSERT_TRUE(a.has_value());
+    if (before) {
+      EXPECT_GE(*a, *before);
+      with_it += *a == *before ? 1 : 0;
+    }
+    before = a;
+  }
+  EXPECT_GT(with_it, 1000);
+
+  // Lost every time: the connection gives up after 15 retransmissions, as Linux does.
+  net::LinkModel dead(net::LinkSpec{.delay = milliseconds(1), .loss = 1}, 4);
+  EXPECT_FALSE(dead.Arrival(t0, 100).has_value());
 }
 
 // A sender and several receivers on one loop; every receiver notes when each message arrived.
@@ -95,9 +182,11 @@ class ShaperRun {
   };
 
   // Sends `count` messages of `bytes` to each receiver, `every` apart, over links `specs`; then
-  // waits until nothing more can arrive. sent_[i] is when message i was handed to the transport.
+  // waits `settle` for what is still on its way. sent_[i] is when message i was handed to the
+  // transport.
   void Run(const std::map<std::string, net::LinkSpec>& specs, int count, core::Duration every,
-           size_t bytes = 0) {
+           size_t bytes = 0, core::Duration settle = milliseconds(500)) {
+    settle_ = settle;
     ZmqTransportOptions src{"src", "tcp://127.0.0.1:*", {}, 4 << 20, specs};
     for (const auto& [id, spec] : specs) {
       receivers_[id].loop = &loop_;
@@ -120,7 +209,7 @@ class ShaperRun {
             int count, core::Duration every, size_t bytes) {
     if (i == count) {
       stopping_ = true;
-      loop_.Schedule(milliseconds(500), [&] { loop_.Stop(); });
+      loop_.Schedule(settle_, [&] { loop_.Stop(); });
       return;
     }
     sent_[i] = loop_.Now();
@@ -166,9 +255,10 @@ class ShaperRun {
   uint64_t drops_ = 0;
   std::vector<double> lateness_;
   bool stopping_ = false;
+  core::Duration settle_{0};
 };
 
-TEST(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
+TEST(ShaperFidelityTest, DelayJitterAndDropsMatchTheLinks) {
   // Messages 3 ms apart, so that jitter (at most +-1 ms here) never makes one wait for another.
   constexpr int kMessages = 400;
   std::map<std::string, net::LinkSpec> links = {
@@ -178,7 +268,7 @@ TEST(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
        {.delay = milliseconds(10),
         .jitter = microseconds(500),
         .distribution = net::LinkSpec::Jitter::kNormal,
-        .loss = 0.1}},
+        .drop = 0.1}},
   };
   // A host busy with other work fires some of the loop's timers milliseconds late; those
   // messages arrive late and move the median of a jittered link's delays (15% of them 2 ms late
@@ -200,8 +290,8 @@ TEST(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
   // The tolerances: the median within 0.15 ms of the configured delay (the message reaches the
   // receiver ahead of its time and waits there on a timer that fires within microseconds), and
   // on a link without jitter no message early; the spread of the jitter within 25% of the
-  // configured distribution's; the loss within four binomial standard deviations; nothing lost
-  // on lossless links.
+  // configured distribution's; the drops within four binomial standard deviations; nothing lost
+  // on other links.
   for (const auto& [id, spec] : links) {
     auto d = run->Delays(id);
     ASSERT_GT(d.size(), kMessages / 2u) << id;
@@ -214,7 +304,7 @@ TEST(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
     RecordProperty(id + "_median_ms", std::to_string(median));
     std::printf("%s: configured %.3f ms, min %.3f, median %.3f, max %.3f\n", id.c_str(), configured,
                 d.front(), median, d.back());
-    if (spec.loss == 0) {
+    if (spec.drop == 0) {
       EXPECT_EQ(d.size(), static_cast<size_t>(kMessages)) << id;
     }
   }
@@ -227,6 +317,23 @@ TEST(ShaperFidelityTest, DelayJitterAndLossMatchTheLinks) {
   double lost = 1.0 - static_cast<double>(far.size()) / kMessages;
   EXPECT_NEAR(lost, 0.1, 4 * std::sqrt(0.1 * 0.9 / kMessages));
   EXPECT_EQ(run->drops_, static_cast<uint64_t>(kMessages - far.size()));
+}
+
+TEST(ShaperFidelityTest, LostSegmentsAreRetransmittedAndNothingIsLost) {
+  // 30% of segments lost on a 1 ms link: every message arrives, in order; the lost ones (and
+  // those behind them) after the retransmission timeout, 202 ms, doubling when lost again. The
+  // loop's seed fixes which are lost: the last arrives 1.4 s after its send.
+  constexpr int kMessages = 40;
+  ShaperRun run;
+  run.Run({{"lossy", {.delay = milliseconds(1), .loss = 0.3}}}, kMessages, milliseconds(3), 0,
+          std::chrono::seconds(6));
+  auto d = run.Delays("lossy");
+  ASSERT_EQ(d.size(), static_cast<size_t>(kMessages));
+  EXPECT_EQ(run.drops_, 0u);
+  EXPECT_GE(d.front(), 1.0);
+  EXPECT_GE(d.back(), 202.0);  // P(no loss in 40) = 0.7^40, 6e-7
+  std::printf("lossy: min %.3f, median %.3f, max %.3f ms\n", d.front(), ShaperRun::Quantile(d, 0.5),
+              d.back());
 }
 
 TEST(ShaperFidelityTest, RateSerializesLargeMessages) {

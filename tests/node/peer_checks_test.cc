@@ -115,6 +115,28 @@ TEST_F(PeerChecksTest, CatalogEntriesWithBadNamesOrNoReplicaAreRefused) {
   EXPECT_EQ(Call("b", Put("k", "v")).code(), proto::OK);
 }
 
+TEST_F(PeerChecksTest, APongFromTheFutureOrOfAHugeNonceMovesNoRoundTrip) {
+  cluster_.sim().RunFor(milliseconds(2000));  // pings measured the 10 ms round trip
+  auto rtt_of_a = [&] {
+    proto::NodeStatus status;
+    cluster_.node("b").StatusReport(status);
+    for (const auto& p : status.peers()) {
+      if (p.node() == "a") return p.rtt_ms();
+    }
+    return -2.0;
+  };
+  double before = rtt_of_a();
+  EXPECT_NEAR(before, 10, 1);
+  auto now = static_cast<uint64_t>(cluster_.sim().Now().time_since_epoch().count());
+  for (uint64_t nonce : {(uint64_t{1} << 63) + 5, ~uint64_t{0}, now + 10000000000}) {
+    proto::PeerMessage pong;
+    pong.set_from("a");
+    pong.mutable_pong()->set_nonce(nonce);
+    cluster_.node("b").OnPeerMessage(std::move(pong));
+  }
+  EXPECT_EQ(rtt_of_a(), before);
+}
+
 TEST(CheckPeerMessageTest, NamesTheMessageAndTheField) {
   node::PeerCheckLimits limits{/*max_value_bytes=*/16, /*latest_wall_us=*/1000000};
   proto::PeerMessage msg;

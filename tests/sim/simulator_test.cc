@@ -183,8 +183,8 @@ namespace enoki::sim {
 namespace {
 
 // What the simulated network did with 40 messages of 1,000 bytes sent 1 ms apart from a to b over
-// delay 10 ms, normal jitter 2 ms, 10% loss and 1 Mbit/s: one line per message, "seq arrival_us"
-// (virtual time since the first send) or "seq lost".
+// delay 10 ms, normal jitter 2 ms, 10% of messages dropped and 1 Mbit/s: one line per message, "seq
+// arrival_us" (virtual time since the first send) or "seq lost".
 std::string LinkTrace(uint64_t seed) {
   struct Recorder : net::MessageHandler {
     Simulator* sim;
@@ -208,7 +208,7 @@ std::string LinkTrace(uint64_t seed) {
               {.delay = milliseconds(10),
                .jitter = milliseconds(2),
                .distribution = net::LinkSpec::Jitter::kNormal,
-               .loss = 0.1,
+               .drop = 0.1,
                .rate_bps = 1e6});
   for (int i = 0; i < 40; ++i) {
     sim.Schedule(milliseconds(i), [&net, i] {

@@ -138,8 +138,8 @@ TEST(ScenarioTest, TheLinkTableHoldsThePairsThatTalkAndFollowsPaths) {
 nodes: [{name: a, tier: edge}, {name: b, tier: edge}, {name: c, tier: cloud},
         {name: d, tier: cloud}]
 links:
-  - {between: [a, b], delay: 10ms, jitter: 2ms, rate: 10mbit}
-  - {between: [b, c], delay: 20ms, jitter: 1500us, loss: 0.5, rate: 100mbit}
+  - {between: [a, b], delay: 10ms, jitter: 2ms, rate: 10mbit, drop: 0.2}
+  - {between: [b, c], delay: 20ms, jitter: 1500us, loss: 0.5, drop: 10%, rate: 100mbit}
   - {between: [b, d], delay: 5ms}
   - {between: [a, d], delay: 100ms}
 keygroups: [{name: k1, replicas: [a, c]}, {name: k2, replicas: [a, d]}]
@@ -148,11 +148,12 @@ keygroups: [{name: k1, replicas: [a, c]}, {name: k2, replicas: [a, d]}]
   ASSERT_TRUE(sparse.ok()) << sparse.status().ToString();
   auto t = LinkTable(*sparse);
   ASSERT_TRUE(t.ok());
-  // No a-c link: through b, delays add, the rate is the smallest, losses compound.
+  // No a-c link: through b, delays add, the rate is the smallest, losses and drops compound.
   const net::LinkSpec& ac = t->at({"a", "c"});
   EXPECT_EQ(ac.delay, milliseconds(30));
   EXPECT_DOUBLE_EQ(ac.rate_bps, 10e6);
   EXPECT_DOUBLE_EQ(ac.loss, 0.5);
+  EXPECT_DOUBLE_EQ(ac.drop, 1 - 0.8 * 0.9);
   // Two uniform hops, +-2 ms and +-1.5 ms: variances 4/3 and 2.25/3 ms^2 add to 2.083 ms^2, a
   // normal of 1.443 ms.
   EXPECT_NEAR(core::ToMillis(ac.jitter), 1.4434, 0.0001);
