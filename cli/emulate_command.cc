@@ -234,8 +234,8 @@ struct CalibrateArgs {
   bool force = false;
 };
 
-// `enoki calibrate`: measures the commit and the scenarios' uncosted native functions afresh,
-// several times, and keeps them only when the repeats agree (or with --force).
+// `enoki calibrate`: measures the commit, the wake-up and the scenarios' uncosted native functions
+// afresh, several times, and keeps them only when the repeats agree (or with --force).
 int Calibrate(const CalibrateArgs& args) {
   spdlog::set_level(spdlog::level::warn);  // each repeat's node start-up is not news here
   std::vector<testbed::Probe> probes;
@@ -248,7 +248,8 @@ int Calibrate(const CalibrateArgs& args) {
     }
   }
   std::printf(
-      "calibrating on %s: the commit and %zu function cost%s, %d times (a node of its own "
+      "calibrating on %s: the commit, the wake-up and %zu function cost%s, %d times (a node of its "
+      "own "
       "each time)\n",
       testbed::HostDescription().c_str(), probes.size(), probes.size() == 1 ? "" : "s",
       args.repeats);
@@ -265,6 +266,7 @@ int Calibrate(const CalibrateArgs& args) {
     std::printf(" ms\n");
   };
   line("commit", [](const testbed::Calibration& c) -> const sim::CostModel& { return c.commit; });
+  line("wake-up", [](const testbed::Calibration& c) -> const sim::CostModel& { return c.wakeup; });
   for (const auto& [key, model] : measured->repeats[0].functions) {
     line(key, [&](const testbed::Calibration& c) -> const sim::CostModel& {
       return c.functions.at(key);
@@ -348,12 +350,15 @@ void AddCalibrateCommand(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand(
       "calibrate",
       "Measure the compute costs a simulation takes from this machine (docs/scenarios.md, "
-      "\"Simulation\"): the store's commit and each native function of the scenarios given that "
+      "\"Simulation\"): the store's commit, an idle node's wake-up and each native function of the "
+      "scenarios given that "
       "they do not cost, on a node of their own, several times over; print their p50 and p99; "
       "and keep them in the calibration file only when the repeats agree (a busy machine's do "
       "not), else exit with status 1 unless --force");
-  cmd->add_option("scenario", args->scenarios,
-                  "Scenario files whose uncosted native functions to measure (none: the commit)");
+  cmd->add_option(
+      "scenario", args->scenarios,
+      "Scenario files whose uncosted native functions to measure (none: the commit and the "
+      "wake-up)");
   cmd->add_option("--file", args->file, "The calibration file")->capture_default_str();
   cmd->add_option("--repeats", args->repeats, "How many times to measure everything")
       ->check(CLI::Range(2, 10))
@@ -370,7 +375,8 @@ void AddSimulateCommand(CLI::App& app, Runner& run) {
       "model and the same workloads and timeline as `enoki emulate`, deterministic for a seed; "
       "writes a results database of the same schema (mode simulate). Functions and store commits "
       "take the compute time the scenario gives them, else the time measured once on this "
-      "machine (the calibration file); process functions need a cost in the scenario. A run "
+      "machine (the calibration file), which also gives an idle node's wake-up; process "
+      "functions need a cost in the scenario. A run "
       "that records an error (a timeline event that could not be applied) exits with status 1");
   AddRunOptions(cmd, *args);
   cmd->add_option("--calibration", args->calibration,

@@ -30,7 +30,8 @@ struct SimCluster::Member {
   node::NodeOptions options;
   MemberStorage storage;
   core::TimePoint busy_until{};
-  uint64_t starts = 0;  // incarnations so far: each has a random stream of its own
+  core::TimePoint last_message{};  // when it last sent or received one
+  uint64_t starts = 0;             // incarnations so far: each has a random stream of its own
   std::unique_ptr<node::Node> node;
   std::unique_ptr<node::FunctionHost> host;
   net::TraceSink* trace = nullptr;
@@ -49,7 +50,10 @@ std::map<std::string, std::set<std::string>> AllPeers(const std::vector<std::str
 
 SimCluster::SimCluster(const std::map<std::string, std::set<std::string>>& peers, uint64_t seed,
                        core::Duration delay, std::function<void(node::NodeOptions&)> tune)
-    : sim_(seed), network_(sim_, delay), cost_rng_(core::Stream(seed, "costs")) {
+    : sim_(seed),
+      network_(sim_, delay),
+      cost_rng_(core::Stream(seed, "costs")),
+      wakeup_rng_(core::Stream(seed, "wakeups")) {
   for (const auto& [id, its_peers] : peers) {
     Member& m = members_.try_emplace(id, *this).first->second;
     m.options.id = id;
@@ -71,11 +75,24 @@ SimCluster::~SimCluster() {
 
 void SimCluster::SetCosts(Costs costs) {
   costs_ = std::move(costs);
-  if (costs_.message == CostModel{}) return network_.SetMessageCost(nullptr);
-  network_.SetMessageCost([this](const std::string& id) {
+  if (costs_.message == CostModel{} && costs_.wakeup == CostModel{}) {
+    return network_.SetMessageCost(nullptr);
+  }
+  network_.SetMessageCost([this](const std::string& id, bool received) {
     Member& m = members_.at(id);
-    if (m.node) Charge(m, costs_.message.Draw(cost_rng_));
+    if (m.node) OnMessage(m, received);
   });
+}
+
+void SimCluster::OnMessage(Member& m, bool received) {
+  core::TimePoint now = sim_.Now();
+  bool idle = now - std::max(m.busy_until, m.last_message) >= kIdleAfter;
+  m.last_message = now;
+  if (received && idle && costs_.wakeup != CostModel{}) {
+    ++wakeups_;
+    Charge(m, costs_.wakeup.Draw(wakeup_rng_));
+  }
+  if (costs_.message != CostModel{}) Charge(m, costs_.message.Draw(cost_rng_));
 }
 
 void SimCluster::Charge(Member& m, core::Duration cost) {
@@ -102,6 +119,7 @@ void SimCluster::Crash(const std::string& id) {
   network_.SetUp(id, false);
   network_.TransportOf(id).SetHandler(nullptr);
   m.busy_until = {};  // what its CPU had queued dies with it
+  m.last_message = {};
   m.host.reset();
   m.node.reset();
 }

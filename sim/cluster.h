@@ -47,15 +47,27 @@ class SimCluster {
   // decryption of a secure link). A node sends what it sends once its CPU is free: costs delay its
   // answers and its messages, and queue up when they overlap, as on the one thread of a real node.
   // What the node does with a message or a timer happens at once; only its sending waits.
+  // `wakeup`: what a node that was idle pays before the message that wakes it: a message that
+  // reaches a node whose CPU has been free, and which has sent and received nothing, for at least
+  // kIdleAfter keeps its CPU busy for a wake-up drawn from `wakeup` first (a real node's process
+  // asleep in its poll, its CPU in an idle state, its caches cold; testbed/calibration.h measures
+  // it). Its draws come from a stream of their own, so that charging them moves no other draw.
   struct Costs {
     std::function<core::Duration(const std::string& node, const proto::FunctionSpec& spec)>
         invocation;
     CostModel commit;
     CostModel message;
+    CostModel wakeup;
   };
+  // How long a node must have done nothing for a message to wake it: the shaper's lead
+  // (net::kDeliveryLead), for which an emulated node holds every message it receives, asleep
+  // unless it has other work: a node idle that long is asleep when the message is due.
+  static constexpr core::Duration kIdleAfter = net::kDeliveryLead;
   void SetCosts(Costs costs);
   // The costs' random stream, for what `invocation` draws.
   core::StreamRng& cost_rng() { return cost_rng_; }
+  // The wake-ups charged so far, over all nodes.
+  uint64_t wakeups() const { return wakeups_; }
 
   // Where node `id` reports its trace (net/trace.h), also after restarts; nullptr: nowhere.
   void SetTrace(const std::string& id, net::TraceSink* trace);
@@ -76,12 +88,17 @@ class SimCluster {
 
   // Keeps `m`'s CPU busy for `cost` more, from now or from when it is free.
   void Charge(Member& m, core::Duration cost);
+  // A message sent (`received` false) or received by `m`: its wake-up, if it was idle, and the
+  // message's cost.
+  void OnMessage(Member& m, bool received);
 
   Simulator sim_;
   SimNetwork network_;
   std::unordered_map<std::string, Member> members_;  // its elements never move
   Costs costs_;
-  core::StreamRng cost_rng_;  // the costs' own stream (core/random.h)
+  core::StreamRng cost_rng_;    // the costs' own stream (core/random.h)
+  core::StreamRng wakeup_rng_;  // the wake-ups' own
+  uint64_t wakeups_ = 0;
 };
 
 }  // namespace enoki::sim

@@ -107,7 +107,7 @@ void SimNetwork::SetCut(const std::string& a, const std::string& b, bool cut) {
 }
 
 void SimNetwork::DeliverPeer(const SimTransport& from, SimTransport& to, proto::PeerMessage msg) {
-  if (charge_) charge_(from.id());
+  if (charge_) charge_(from.id(), false);
   net::LinkModel* link = &ModelIn(from.id(), from.links_out(), to.id());
   auto arrival = link->Arrival(from.Departure(sim_.Now()), msg.ByteSizeLong());
   if (!arrival) {  // lost on the link, or the link is cut
@@ -121,7 +121,7 @@ void SimNetwork::DeliverPeer(const SimTransport& from, SimTransport& to, proto::
       ++lost_;
       return;
     }
-    if (charge_) charge_(to.id());
+    if (charge_) charge_(to.id(), true);
     handler->OnPeerMessage(std::move(msg));
   });
 }
@@ -145,7 +145,7 @@ void SimNetwork::Request(const std::string& from, const std::string& node, proto
                     clients_.erase(client);
                     return;
                   }
-                  if (charge_) charge_(to->id());
+                  if (charge_) charge_(to->id(), true);
                   handler->OnClientRequest(client, net::Caller{}, std::move(request));
                 });
 }
@@ -154,7 +154,7 @@ void SimNetwork::DeliverReply(const SimTransport& from, const net::ClientId& cli
                               proto::Response response) {
   auto pending = clients_.find(client);
   if (pending == clients_.end()) return;
-  if (charge_) charge_(from.id());
+  if (charge_) charge_(from.id(), false);
   net::LinkModel* back = pending->second.back;
   auto arrival = back->Arrival(from.Departure(sim_.Now()), response.ByteSizeLong());
   if (!arrival) {

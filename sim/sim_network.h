@@ -31,10 +31,10 @@ class SimNetwork {
   // Where node `id` keeps the time its CPU is busy until: what it sends leaves then, not before
   // (nullptr: never busy). The pointer must outlive the network.
   void SetBusyUntil(const std::string& id, const core::TimePoint* busy_until);
-  // Called with a node's id for each message it sends (before it leaves) and each it receives
-  // (before its handler sees it), so that the owner of the nodes' CPUs can charge the work;
-  // nullptr: nothing.
-  void SetMessageCost(std::function<void(const std::string& node)> charge) {
+  // Called with a node's id for each message it sends (before it leaves; `received` false) and
+  // each it receives (before its handler sees it; `received` true), so that the owner of the
+  // nodes' CPUs can charge the work; nullptr: nothing.
+  void SetMessageCost(std::function<void(const std::string& node, bool received)> charge) {
     charge_ = std::move(charge);
   }
 
@@ -79,7 +79,7 @@ class SimNetwork {
   std::unordered_map<net::ClientId, PendingClient> clients_;
   uint64_t next_client_ = 1;
   uint64_t lost_ = 0;
-  std::function<void(const std::string& node)> charge_;
+  std::function<void(const std::string& node, bool received)> charge_;
 };
 
 }  // namespace enoki::sim

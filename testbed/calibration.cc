@@ -14,8 +14,13 @@
 #include <set>
 #include <sstream>
 
+#include <zmq.hpp>
+
+#include "adapters/event_loop.h"
 #include "adapters/sqlite_storage.h"
 #include "core/hash.h"
+#include "net/codec.h"
+#include "net/link_model.h"
 #include "testbed/loopback_node.h"
 #include "testbed/results.h"
 
@@ -28,6 +33,10 @@ using core::Status;
 
 constexpr int kWarmup = 20;
 constexpr int kRuns = 200;
+// The wake-up: so many calls, each after the node was left idle this long (the paper scenarios'
+// gap between two requests at a node: ten callers at 1/s, or one at 10/s).
+constexpr int kWakeRuns = 50;
+constexpr auto kIdleGap = std::chrono::milliseconds(100);
 
 // SQLite storage that adds up its commits' time (read from another thread: atomics).
 class TimedSqlite : public node::StorageEngine {
@@ -71,8 +80,72 @@ class ScratchDir {
   std::string path_;
 };
 
+// The wake-up of `n`: kWakeRuns calls of `invoke(i)` (each to a function of the node), made as
+// the emulation's callers make them to a node on their host (testbed/node_calls.h, kSameHost), on
+// an event loop of their own that has nothing else to do: each after the node and the loop were
+// idle kIdleGap; handed to the node net::kDeliveryLead ahead of its arrival time, stamped with
+// it, for the node to hold until then; its answer taken when a link of that delay would bring
+// it, from when the node sent it (Envelope.sent_at_ns). Each call's time from the request's
+// arrival to the answer's, less that link, less the function's sleeps (LoopbackNode::Waited),
+// less `busy`, the median round trip of back-to-back calls (never below zero): what a node woken
+// from idle, and its caller, take beyond what the function's and the commit's costs charge.
+core::Result<sim::CostModel> MeasureWakeup(LoopbackNode& n,
+                                           const std::function<proto::Request(int)>& invoke,
+                                           Duration busy) {
+  adapters::EventLoop loop(1);
+  zmq::socket_t socket(n.context(), zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.connect(n.endpoint());
+  std::vector<Duration> wakeups;
+  Status failure = Status::Ok();
+  core::TimePoint arrival{};
+  uint64_t id = 0;
+  core::TimerId timeout{};
+  std::function<void()> call = [&] {
+    proto::Request request = invoke(static_cast<int>(wakeups.size()));
+    request.set_id(++id);
+    request.set_to(n.id());
+    std::string frame;
+    net::EncodeEnvelope(request, &frame);
+    arrival = loop.Now() + net::kDeliveryLead;
+    net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, arrival, &frame);
+    n.StartWindow();
+    if (!socket.send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+      failure = Status::Unavailable("the wake-up: cannot send to the node");
+      return loop.Stop();
+    }
+    timeout = loop.Schedule(std::chrono::seconds(10), [&] {
+      failure = Status::DeadlineExceeded("the wake-up: no answer from the node in 10 s");
+      loop.Stop();
+    });
+  };
+  loop.AddSocket(socket, [&] {
+    zmq::message_t msg;
+    while (socket.recv(msg, zmq::recv_flags::dontwait)) {
+      proto::Envelope env;
+      if (!env.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || !env.has_response() ||
+          env.response().id() != id) {
+        continue;
+      }
+      loop.Cancel(timeout);
+      core::TimePoint answer = core::TimePoint(Duration(env.sent_at_ns())) + net::kDeliveryLead;
+      loop.Schedule(answer - loop.Now(), [&] {
+        Duration took = loop.Now() - arrival - net::kDeliveryLead - n.Waited();
+        wakeups.push_back(std::max(Duration(0), took - busy));
+        if (wakeups.size() == static_cast<size_t>(kWakeRuns)) return loop.Stop();
+        loop.Schedule(kIdleGap, call);
+      });
+    }
+  });
+  loop.Schedule(kIdleGap, call);
+  loop.Run();  // bounded: every call ends in its answer or its timeout
+  ENOKI_RETURN_IF_ERROR(failure);
+  return sim::CostModel::Measured(std::move(wakeups));
+}
+
 // Measures the probes (and the commit) on one node in a fresh directory: per invocation, its
-// round trip from the client, commits left out; per call that committed, the mean commit.
+// round trip from the client, commits left out; per call that committed, the mean commit. The
+// wake-up, when `c` has none, with the first probe.
 Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
   ScratchDir dir;
   Status result = Status::Ok();
@@ -107,11 +180,15 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
       }
       auto body = ParseBody(p->body);
       if (result.ok() && !body.ok()) failed(body.status());
-      std::vector<Duration> runs;
-      for (int i = 0; i < kWarmup + kRuns && result.ok(); ++i) {
+      std::vector<Duration> runs, round_trips;
+      auto request = [&](int i) {
         proto::Request invoke;
         invoke.mutable_invoke()->set_function(spec.name());
         invoke.mutable_invoke()->set_body(ExpandBody(*body, 0, i, rng));
+        return invoke;
+      };
+      for (int i = 0; i < kWarmup + kRuns && result.ok(); ++i) {
+        proto::Request invoke = request(i);
         storage.Take();
         n.StartWindow();
         auto start = Clock::now();
@@ -127,9 +204,21 @@ Status Measure(const std::vector<const Probe*>& probes, Calibration& c) {
         if (i < kWarmup) continue;
         // A function's sleeps are not compute: the simulation has it sleep in virtual time.
         runs.push_back(std::max(Duration(0), total - commit_time - n.Waited()));
+        round_trips.push_back(std::max(Duration(0), total - n.Waited()));
         if (count > 0) commits.push_back(commit_time / count);  // their mean, per call
       }
-      if (result.ok()) c.functions[CalibrationKey(*p)] = sim::CostModel::Measured(runs);
+      if (!result.ok()) break;
+      c.functions[CalibrationKey(*p)] = sim::CostModel::Measured(runs);
+      if (c.wakeup.percentiles.empty()) {
+        auto wakeup = MeasureWakeup(
+            n, [&](int i) { return request(kWarmup + kRuns + i); },
+            sim::CostModel::Measured(round_trips).percentiles[50]);
+        if (!wakeup.ok()) {
+          failed(wakeup.status());
+          break;
+        }
+        c.wakeup = std::move(wakeup.value());
+      }
     }
     // The commit is measured once, with the first functions (a later one leaves it as it is).
     if (!commits.empty() && c.commit.percentiles.empty()) {
@@ -154,7 +243,8 @@ Status Write(const std::string& path, const Calibration& c) {
     out << "# enoki calibration: compute costs for simulations (testbed/calibration.h): the\n"
         << "# percentiles p0 to p100 of the measured times, in ns\n"
         << "measured\t" << c.measured << "\n"
-        << "commit\t" << percentiles(c.commit) << "\n";
+        << "commit\t" << percentiles(c.commit) << "\n"
+        << "wakeup\t" << percentiles(c.wakeup) << "\n";
     for (const auto& [key, cost] : c.functions) {
       out << "function\t" << key << "\t" << percentiles(cost) << "\n";
     }
@@ -201,6 +291,10 @@ core::Result<Calibration> Read(const std::string& path) {
       c.commit = *value;
       continue;
     }
+    if (fields.size() == 2 && fields[0] == "wakeup" && (value = model(fields[1]))) {
+      c.wakeup = *value;
+      continue;
+    }
     if (fields.size() == 3 && fields[0] == "function" && (value = model(fields[2]))) {
       c.functions[fields[1]] = *value;
       continue;
@@ -225,17 +319,19 @@ std::string CalibrationKey(const Probe& probe) {
 
 namespace {
 
-// Measures `probes` into `c`, and the commit when `c` has none (on its own when no probe
-// committed anything), and says where and when.
+// Measures `probes` into `c`, and the commit and the wake-up when `c` has none (with a function
+// that writes, on its own, when no probe committed anything or there was no probe), and says
+// where and when.
 Status MeasureWithCommit(const std::vector<const Probe*>& probes, Calibration& c) {
   ENOKI_RETURN_IF_ERROR(Measure(probes, c));
-  if (c.commit.percentiles.empty()) {  // no probe committed: measure the commit on its own
+  if (c.commit.percentiles.empty() || c.wakeup.percentiles.empty()) {
     Probe put;
     put.spec.set_handler("write");
     put.spec.set_runtime("native");
-    Calibration commit_only;
-    ENOKI_RETURN_IF_ERROR(Measure({&put}, commit_only));
-    c.commit = commit_only.commit;
+    Calibration own;
+    ENOKI_RETURN_IF_ERROR(Measure({&put}, own));
+    if (c.commit.percentiles.empty()) c.commit = own.commit;
+    if (c.wakeup.percentiles.empty()) c.wakeup = own.wakeup;
     if (c.commit.percentiles.empty()) {
       return Status::Internal("calibrating the commit: no call committed anything");
     }
@@ -281,7 +377,7 @@ core::Result<Calibration> Calibrate(const std::string& path, const std::vector<P
   if (!read.ok()) return read.status();
   Calibration c = std::move(read.value());
   std::vector<const Probe*> missing = Distinct(probes, c.functions);
-  if (missing.empty() && !c.commit.percentiles.empty()) return c;
+  if (missing.empty() && !c.commit.percentiles.empty() && !c.wakeup.percentiles.empty()) return c;
   ENOKI_RETURN_IF_ERROR(MeasureWithCommit(missing, c));
   ENOKI_RETURN_IF_ERROR(Write(path, c));
   return c;
@@ -316,6 +412,9 @@ core::Result<CalibrationRepeats> MeasureRepeats(const std::vector<Probe>& probes
   std::vector<const sim::CostModel*> commits;
   for (const auto& c : out.repeats) commits.push_back(&c.commit);
   check("commit", commits);
+  std::vector<const sim::CostModel*> wakeups;
+  for (const auto& c : out.repeats) wakeups.push_back(&c.wakeup);
+  check("wake-up", wakeups);
   for (const auto& [key, model] : out.repeats[0].functions) {
     std::vector<const sim::CostModel*> models;
     for (const auto& c : out.repeats) models.push_back(&c.functions.at(key));
@@ -330,6 +429,7 @@ core::Status KeepCalibration(const std::string& path, const Calibration& c) {
   Calibration kept = std::move(read.value());
   kept.measured = c.measured;
   kept.commit = c.commit;
+  kept.wakeup = c.wakeup;
   for (const auto& [key, model] : c.functions) kept.functions[key] = model;
   return Write(path, kept);
 }

@@ -8,6 +8,15 @@
 // network's delay), and per call that committed, its mean commit: their distributions
 // (sim::CostModel::Measured), from which a simulation draws. The commit is measured with the
 // first functions measured and kept after.
+// The wake-up is measured with the first function measured too, as the emulation's callers call
+// a node on their host, from an event loop (adapters::EventLoop) with nothing else to do: 50
+// calls, each after the node and the caller were left idle 100 ms, each handed to the node
+// net::kDeliveryLead ahead of its arrival time and stamped with it (the node holds it until then,
+// asleep), its answer taken a link of kDeliveryLead after the node sent it; per call, the time
+// from the request's arrival to the answer's, less that link, less the median round trip of the
+// function's back-to-back calls (their commits in): what a node woken from idle, and its caller,
+// take beyond the function's and the commit's costs (their wake-ups, their cold caches). The
+// simulation charges it to a node that was idle (sim::SimCluster::Costs::wakeup).
 #pragma once
 
 #include <map>
@@ -26,6 +35,7 @@ namespace enoki::testbed {
 struct Calibration {
   std::string measured;   // where and when: "host, N cores, 2026-11-27T08:00:00Z"
   sim::CostModel commit;  // one commit of the store (measured: its percentiles)
+  sim::CostModel wakeup;  // what a node idle for a while pays beyond them (see above)
   std::map<std::string, sim::CostModel> functions;  // one invocation, by CalibrationKey
 };
 
@@ -46,12 +56,13 @@ std::string CalibrationKey(const Probe& probe);
 std::vector<std::optional<Probe>> CalibratedFunctions(const Scenario& s);
 
 // Reads the calibration at `path` (a missing file: none yet), measures what it lacks (the commit,
-// and each probe whose key it has not), and writes the file back when it measured anything.
+// the wake-up, and each probe whose key it has not), and writes the file back when it measured
+// anything.
 core::Result<Calibration> Calibrate(const std::string& path, const std::vector<Probe>& probes);
 
-// `enoki calibrate`: the commit and `probes` measured afresh, `repeats` times over (each a node
-// of its own), and why the repeats say the machine was not quiet enough, one line per cost
-// (empty: they agree). Repeats disagree when a cost's p50 differs between two of them by more
+// `enoki calibrate`: the commit, the wake-up and `probes` measured afresh, `repeats` times over
+// (each a node of its own), and why the repeats say the machine was not quiet enough, one line per
+// cost (empty: they agree). Repeats disagree when a cost's p50 differs between two of them by more
 // than half the smaller, or when a repeat's p99 is more than 20 times its p50 and more than
 // 0.5 ms above it (a busy machine's preemptions: a quiet one's tails stay within a few times).
 struct CalibrationRepeats {
@@ -59,8 +70,8 @@ struct CalibrationRepeats {
   std::vector<std::string> disagreements;
 };
 core::Result<CalibrationRepeats> MeasureRepeats(const std::vector<Probe>& probes, int repeats);
-// Writes `c`'s commit and functions into the file at `path` (a missing file: created), replacing
-// what it had of them and keeping its other functions.
+// Writes `c`'s commit, wake-up and functions into the file at `path` (a missing file: created),
+// replacing what it had of them and keeping its other functions.
 core::Status KeepCalibration(const std::string& path, const Calibration& c);
 // The 64-bit FNV-1a of the calibration file at `path`, as 16 hex digits; empty when unreadable.
 std::string CalibrationDigest(const std::string& path);

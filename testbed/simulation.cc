@@ -29,6 +29,7 @@ struct RunCosts {
   std::unordered_map<std::string, std::unordered_map<std::string, sim::CostModel>> invocation;
   sim::CostModel commit;
   sim::CostModel message;  // per message sent or received: CURVE, when the scenario costs it
+  sim::CostModel wakeup;   // per message that wakes an idle node: calibrated, with the rest
   std::vector<CostRecord> records;
 };
 
@@ -57,7 +58,8 @@ core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibr
     costs.specs.push_back(std::move(spec));
   }
   Calibration calibration;
-  if (!probes.empty() || !s.commit_cost) {
+  bool calibrating = !probes.empty() || !s.commit_cost;
+  if (calibrating) {
     auto c = Calibrate(calibration_path, probes);
     if (!c.ok()) return c.status();
     calibration = std::move(c.value());
@@ -85,6 +87,16 @@ core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibr
   }
   costs.commit = s.commit_cost ? *s.commit_cost : calibration.commit;
   record("commit", costs.commit, s.commit_cost.has_value());
+  // The wake-up comes with the calibration: a scenario that costs everything itself has none.
+  if (calibrating) {
+    costs.wakeup = calibration.wakeup;
+    record("wake-up (a node idle " +
+               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  sim::SimCluster::kIdleAfter)
+                                  .count()) +
+               " ms or more)",
+           costs.wakeup, false);
+  }
   if (s.security_cost) {
     costs.message = *s.security_cost;
     record("message (CURVE, at each end)", costs.message, true);
@@ -111,7 +123,7 @@ class Simulation : private Driver::Mode {
                          return it == at->second.end() ? core::Duration(0)
                                                        : it->second.Draw(cluster_.cost_rng());
                        },
-                       costs_.commit, costs_.message});
+                       costs_.commit, costs_.message, costs_.wakeup});
     for (const auto& [pair, spec] : links) {
       cluster_.network().SetLink(pair.first, pair.second, spec);
     }

@@ -1,13 +1,15 @@
-// `enoki calibrate` (issue 17, item 5): measured while every core is kept busy by spinning
-// threads, the repeats disagree (a busy machine's preemptions put milliseconds into the tails),
-// and nothing is kept unless --force, which keeps it with a warning. Serial: the spinning threads
-// would slow whatever ran beside them.
+// `enoki calibrate` (issue 17, items 5 and 7): measured while every core is kept busy by
+// spinning threads, the repeats disagree (a busy machine's preemptions put milliseconds into the
+// tails), and nothing is kept unless --force, which keeps it with a warning, the wake-up with the
+// rest. Serial: the spinning threads would slow whatever ran beside them.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 #include <vector>
 
@@ -62,6 +64,12 @@ TEST(CalibrateTest, MeasuredOnABusyMachineItIsRefusedAndForceKeepsIt) {
       << forced.text;
   EXPECT_NE(forced.text.find("kept in " + file + " (digest "), std::string::npos) << forced.text;
   EXPECT_TRUE(std::filesystem::exists(file));
+  // Every repeat's wake-up is printed, and the last one kept with the other costs.
+  EXPECT_NE(forced.text.find("\n  wake-up: p50/p99 "), std::string::npos) << forced.text;
+  std::ifstream kept(file);
+  std::string text((std::istreambuf_iterator<char>(kept)), {});
+  EXPECT_NE(text.find("\nwakeup\t"), std::string::npos) << text;
+  EXPECT_NE(text.find("\ncommit\t"), std::string::npos) << text;
   std::filesystem::remove(file);
 }
 

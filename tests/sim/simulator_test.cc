@@ -1,5 +1,5 @@
 // The simulator's virtual clock; the simulated network's links (node to node and client hosts to
-// nodes), cuts and down nodes, and a golden trace of its link model.
+// nodes), cuts and down nodes, and a golden trace of its link model; an idle node's wake-up.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 
+#include "sim/cluster.h"
 #include "sim/cost_model.h"
 #include "sim/sim_network.h"
 #include "sim/simulator.h"
@@ -17,6 +18,7 @@
 namespace enoki::sim {
 namespace {
 
+using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
 TEST(SimulatorTest, ClockJumpsFromEventToEvent) {
@@ -302,6 +304,52 @@ TEST(SimNetworkTest, ClientsUseTheirHostsLinksBothWays) {
   sim.RunFor(milliseconds(100));
   EXPECT_FALSE(took.has_value());
   EXPECT_EQ(net.lost(), lost + 1);
+}
+
+// The idle wake-up (SimCluster::Costs::wakeup), in virtual time: a put reaching a node that did
+// nothing for kIdleAfter is answered after the wake-up, its commit and the links; one reaching it
+// while it is busy, or less than kIdleAfter after it was, is not charged it.
+TEST(SimClusterTest, AnIdleNodePaysTheWakeUpABusyOneDoesNot) {
+  auto answers = [](CostModel wakeup, uint64_t* wakeups) {
+    SimCluster cluster(AllPeers({"a"}), 1, milliseconds(1));
+    cluster.SetCosts({nullptr, CostModel::Fixed(milliseconds(2)), {}, wakeup});
+    proto::Request create;
+    create.mutable_create_keygroup()->set_name("kg");
+    create.mutable_create_keygroup()->add_replicas("a");
+    EXPECT_EQ(cluster.Call("a", create)->code(), proto::OK);
+    cluster.sim().RunFor(milliseconds(100));  // idle
+    auto t0 = cluster.sim().Now();
+    std::vector<double> ms(4, -1);  // each put's answer, from t0
+    auto put = [&](int i) {
+      proto::Request r;
+      r.mutable_put()->set_keygroup("kg");
+      r.mutable_put()->set_key("k" + std::to_string(i));
+      r.mutable_put()->set_value("v");
+      cluster.network().Request("", "a", r, [&, i](proto::Response&& answer) {
+        EXPECT_EQ(answer.code(), proto::OK);
+        ms[i] = core::ToMillis(cluster.sim().Now() - t0);
+      });
+    };
+    put(0);                                                       // reaches an idle node
+    cluster.sim().Schedule(microseconds(500), [&] { put(1); });   // reaches it busy
+    cluster.sim().Schedule(microseconds(4800), [&] { put(2); });  // less than 1 ms after
+    cluster.sim().Schedule(milliseconds(100), [&] { put(3); });   // idle again
+    cluster.sim().RunFor(milliseconds(200));
+    *wakeups = cluster.wakeups();
+    return ms;
+  };
+  uint64_t none = 0, charged = 0;
+  std::vector<double> without = answers({}, &none);
+  std::vector<double> with = answers(CostModel::Fixed(microseconds(300)), &charged);
+  // 1 ms there, 2 ms of commit, 1 ms back; the second (there 1.5 ms in) waits for the first's
+  // commit (the CPU free at 3 ms), the third comes 0.8 ms after the CPU is free (5.8 ms in).
+  EXPECT_EQ(without, (std::vector<double>{4.0, 6.0, 8.8, 104.0}));
+  EXPECT_EQ(none, 0u);
+  // The first and the fourth wake the node: 0.3 ms more each; the second waits 0.3 ms more for
+  // the CPU (the first's wake-up delayed its commit) and pays none itself; the third comes
+  // 0.5 ms after the CPU's end of work, within kIdleAfter: nothing.
+  EXPECT_EQ(with, (std::vector<double>{4.3, 6.3, 8.8, 104.3}));
+  EXPECT_EQ(charged, 2u);  // not the create's: it came while the node's start-up commit ran
 }
 
 }  // namespace

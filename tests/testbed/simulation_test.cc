@@ -68,13 +68,18 @@ TEST(SimulationTest, PartitionAndCrashConvergeAndRunsRepeatByteForByte) {
   const WorkloadSummary& w = report->workloads[0];
   EXPECT_NEAR(static_cast<double>(w.count), 320, 4);  // 2 callers x 40/s x 4 s
   EXPECT_EQ(w.errors, 0);  // the edge serves throughout the partition and the crash
-  // The client-edge round trip plus the calibrated costs: the function's and its commit's.
-  ASSERT_EQ(report->costs.size(), 2u);
+  // The client-edge round trip plus the calibrated costs: the function's and its commit's, and
+  // the wake-up of a node idle 1 ms or more (this one, at 80 requests/s, most of the time).
+  ASSERT_EQ(report->costs.size(), 3u);
   EXPECT_EQ(report->costs[1].what, "commit");
   EXPECT_EQ(report->costs[1].source.rfind("calibrated: ", 0), 0u) << report->costs[1].source;
+  EXPECT_EQ(report->costs[2].what, "wake-up (a node idle 1 ms or more)");
+  EXPECT_EQ(report->costs[2].source, report->costs[1].source);
+  EXPECT_EQ(report->costs[2].model.percentiles.size(), 101u);
   // Drawn from the measured distributions: the median request takes about the medians.
   ASSERT_EQ(report->costs[0].model.percentiles.size(), 101u);
-  double costs = core::ToMillis(report->costs[0].model.mean + report->costs[1].model.mean);
+  double costs = core::ToMillis(report->costs[0].model.mean + report->costs[1].model.mean +
+                                report->costs[2].model.mean);
   EXPECT_GE(w.ms.p50, 2.0 + 0.5 * costs);
   EXPECT_LT(w.ms.p50, 2.1 + 2 * costs);
   ASSERT_EQ(report->keygroups.size(), 1u);
@@ -204,17 +209,37 @@ TEST(SimulationTest, CalibrationIsMeasuredOnceAndReused) {
   EXPECT_EQ(ma.mean, ma.percentiles[50]);
   EXPECT_TRUE(std::is_sorted(ma.percentiles.begin(), ma.percentiles.end()));
   EXPECT_GT(first->commit.mean, core::Duration(0));
+  // The wake-up: measured with the function, a distribution (never below zero).
+  ASSERT_EQ(first->wakeup.percentiles.size(), 101u);
+  EXPECT_TRUE(std::is_sorted(first->wakeup.percentiles.begin(), first->wakeup.percentiles.end()));
+  EXPECT_GE(first->wakeup.percentiles[0], core::Duration(0));
+  EXPECT_GT(first->wakeup.percentiles[100], core::Duration(0));
   std::string written = Bytes(path);
+  EXPECT_NE(written.find("\nwakeup\t"), std::string::npos) << written;
   auto again = Calibrate(path, {probe});
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->functions, first->functions);
   EXPECT_EQ(again->commit, first->commit);
+  EXPECT_EQ(again->wakeup, first->wakeup);
   EXPECT_EQ(Bytes(path), written);  // nothing measured again
+  // A file from before the wake-up was measured: the wake-up alone is measured and added.
+  std::string older;
+  std::istringstream lines(written);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("wakeup\t")) older += line + "\n";
+  }
+  std::ofstream(path, std::ios::trunc) << older;
+  auto added = Calibrate(path, {probe});
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_EQ(added->functions, first->functions);
+  EXPECT_EQ(added->commit, first->commit);
+  EXPECT_EQ(added->wakeup.percentiles.size(), 101u);
+  EXPECT_NE(Bytes(path).find("\nwakeup\t"), std::string::npos);
   std::ofstream(path, std::ios::app) << "commit\tsoon\n";
   auto broken = Calibrate(path, {probe});
   ASSERT_FALSE(broken.ok());
   EXPECT_EQ(broken.status().message(),
-            path + ":6: not a calibration line (remove the file to measure again)");
+            path + ":7: not a calibration line (remove the file to measure again)");
   std::filesystem::remove_all(dir);
 }
 
