@@ -80,9 +80,9 @@ void AddRunOptions(CLI::App* cmd, EmulateArgs& args) {
 // --strict, of the real-time modes.
 void AddStrictFlag(CLI::App* cmd, EmulateArgs& args) {
   cmd->add_flag("--strict", args.strict,
-                "Exit with status 1 when the run was overloaded: a caller sent, or a process "
-                "ran a timer or handed on a shaped message, more than 5 ms late (the report says "
-                "how late they were)");
+                "Exit with status 1 when the run was overloaded: the callers sent, or a process "
+                "ran its timers or handed on shaped messages, more than 5 ms late at the p99 "
+                "(the report says how late they were)");
 }
 
 // A run whose report lists errors (a node that died, an event that failed) ends with status 1.

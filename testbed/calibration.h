@@ -63,8 +63,9 @@ core::Result<Calibration> Calibrate(const std::string& path, const std::vector<P
 // `enoki calibrate`: the commit, the wake-up and `probes` measured afresh, `repeats` times over
 // (each a node of its own), and why the repeats say the machine was not quiet enough, one line per
 // cost (empty: they agree). Repeats disagree when a cost's p50 differs between two of them by more
-// than half the smaller, or when a repeat's p99 is more than 20 times its p50 and more than
-// 0.5 ms above it (a busy machine's preemptions: a quiet one's tails stay within a few times).
+// than half the smaller plus 0.1 ms, or when a repeat's p99 is more than 20 times its p50 and
+// more than 0.5 ms above it (a busy machine's preemptions: a quiet one's tails stay within a few
+// times); the wake-up, whose tail is what it measures, by its p50s only.
 struct CalibrationRepeats {
   std::vector<Calibration> repeats;
   std::vector<std::string> disagreements;

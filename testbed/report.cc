@@ -303,18 +303,20 @@ std::string Report::OverloadCauses() const {
   std::string causes;
   auto add = [&](const std::string& cause) { causes += (causes.empty() ? "" : "; ") + cause; };
   char line[256];
-  if (late_over > 0) {
-    std::snprintf(line, sizeof line, "%lld sends more than %g ms late",
+  if (late_ms.p99 > kOverloadedLateMs) {
+    std::snprintf(line, sizeof line,
+                  "the callers' sends %.3f ms late at p99 (%lld more than %g ms)", late_ms.p99,
                   static_cast<long long>(late_over), kOverloadedLateMs);
     add(line);
   }
   for (const auto& p : processes) {
     for (auto [what, lateness] :
          {std::pair{"timers", &p.stats.timers()}, std::pair{"deliveries", &p.stats.deliveries()}}) {
-      double max_ms = static_cast<double>(lateness->max_ns()) / 1e6;
-      if (max_ms <= kOverloadedLateMs) continue;
+      double p99_ms = static_cast<double>(lateness->p99_ns()) / 1e6;
+      if (p99_ms <= kOverloadedLateMs) continue;
       std::string who = p.role == "driver" ? "the driver" : p.role + " " + p.process;
-      std::snprintf(line, sizeof line, "%s's %s up to %.3f ms late", who.c_str(), what, max_ms);
+      std::snprintf(line, sizeof line, "%s's %s %.3f ms late at p99 (max %.3f)", who.c_str(), what,
+                    p99_ms, static_cast<double>(lateness->max_ns()) / 1e6);
       add(line);
     }
   }
