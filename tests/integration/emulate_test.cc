@@ -199,7 +199,9 @@ TEST_P(EmulateTest, ALossyLinkFailsNoRequestItDelaysSome) {
   }
   // The shaper and the simulation run one model over one schedule (79 and 77 late when this
   // was written); netem is the kernel's TCP, compared with them in bench/fidelity.sh.
-  if (links->links == Links::kShaper) EXPECT_NEAR(late[0], late[1], 15);
+  if (links->links == Links::kShaper) {
+    EXPECT_NEAR(late[0], late[1], 15);
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
