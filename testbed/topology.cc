@@ -12,37 +12,55 @@ namespace enoki::testbed {
 using core::Duration;
 using core::Status;
 
-std::map<std::string, std::set<std::string>> Peers(const Scenario& s) {
-  std::map<std::string, std::set<std::string>> peers;
-  for (const auto& n : s.nodes) {
-    if (n.tier != Tier::kClient) peers[n.name];
-  }
-  auto link = [&](const std::string& a, const std::string& b) {
-    if (a == b) return;
-    peers[a].insert(b);
-    peers[b].insert(a);
-  };
+namespace {
+
+// Calls `talk(a, b)` for every pair of cloud and edge nodes that Peers makes peers (a pair may
+// come more than once, and a == b too), until `talk` returns false; whether it never did.
+bool VisitPeerPairs(const Scenario& s,
+                    const std::function<bool(const std::string&, const std::string&)>& talk) {
   std::map<std::string, const KeygroupDecl*> keygroups;
   for (const auto& k : s.keygroups) {
     keygroups[k.name] = &k;
     for (const auto& a : k.replicas) {
-      for (const auto& b : k.replicas) link(a, b);
+      for (const auto& b : k.replicas) {
+        if (!talk(a, b)) return false;
+      }
     }
   }
   for (const auto& f : s.functions) {
     auto k = keygroups.find(f.spec.keygroup());
     for (const auto& at : f.nodes) {
       if (k != keygroups.end()) {
-        for (const auto& r : k->second->replicas) link(at, r);
+        for (const auto& r : k->second->replicas) {
+          if (!talk(at, r)) return false;
+        }
       }
       for (const auto& [param, value] : f.spec.params()) {
         const NodeDecl* callee = s.FindNode(value);
-        if (param.starts_with("at.") && callee != nullptr && callee->tier != Tier::kClient) {
-          link(at, value);
+        if (param.starts_with("at.") && callee != nullptr && callee->tier != Tier::kClient &&
+            !talk(at, value)) {
+          return false;
         }
       }
     }
   }
+  return true;
+}
+
+}  // namespace
+
+std::map<std::string, std::set<std::string>> Peers(const Scenario& s) {
+  std::map<std::string, std::set<std::string>> peers;
+  for (const auto& n : s.nodes) {
+    if (n.tier != Tier::kClient) peers[n.name];
+  }
+  VisitPeerPairs(s, [&](const std::string& a, const std::string& b) {
+    if (a != b) {
+      peers[a].insert(b);
+      peers[b].insert(a);
+    }
+    return true;
+  });
   return peers;
 }
 
@@ -57,32 +75,7 @@ std::optional<size_t> CountTalkingPairs(const Scenario& s, size_t limit) {
     pairs.insert(j * n + i);
     return pairs.size() <= limit;
   };
-  std::map<std::string, const KeygroupDecl*> keygroups;
-  for (const auto& k : s.keygroups) {
-    keygroups[k.name] = &k;
-    for (const auto& a : k.replicas) {
-      for (const auto& b : k.replicas) {
-        if (!talk(a, b)) return std::nullopt;
-      }
-    }
-  }
-  for (const auto& f : s.functions) {
-    auto k = keygroups.find(f.spec.keygroup());
-    for (const auto& at : f.nodes) {
-      if (k != keygroups.end()) {
-        for (const auto& r : k->second->replicas) {
-          if (!talk(at, r)) return std::nullopt;
-        }
-      }
-      for (const auto& [param, value] : f.spec.params()) {
-        const NodeDecl* callee = s.FindNode(value);
-        if (param.starts_with("at.") && callee != nullptr && callee->tier != Tier::kClient &&
-            !talk(at, value)) {
-          return std::nullopt;
-        }
-      }
-    }
-  }
+  if (!VisitPeerPairs(s, talk)) return std::nullopt;
   for (const auto& w : s.workloads) {
     if (!talk(w.client, w.node)) return std::nullopt;
   }

@@ -2,7 +2,10 @@
 // to a node as its transport would, change nothing. Nodes on the simulator (virtual time).
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "node/peer_checks.h"
+#include "node/version.h"
 #include "sim/cluster.h"
 
 namespace enoki {
@@ -48,7 +51,7 @@ class PeerChecksTest : public ::testing::Test {
   }
   // A Replicate of kg's key `key` as node a would send it, at wall time `wall_us`.
   proto::PeerMessage ForgedReplicate(const std::string& key, const std::string& value,
-                                     int64_t wall_us) {
+                                     int64_t wall_us, uint32_t logical = 0) {
     auto meta = Call("b", Info("kg")).keygroup();
     proto::PeerMessage msg;
     msg.set_from("a");
@@ -60,6 +63,7 @@ class PeerChecksTest : public ::testing::Test {
     item->set_key(key);
     item->set_value(value);
     item->mutable_version()->set_wall_us(wall_us);
+    item->mutable_version()->set_logical(logical);
     item->mutable_version()->set_node("a");
     return msg;
   }
@@ -88,6 +92,26 @@ TEST_F(PeerChecksTest, AVersionWithinTheAllowedLeadIsApplied) {
   cluster_.node("b").OnPeerMessage(ForgedReplicate("k", "from a", now + 1000000));
   cluster_.sim().RunFor(milliseconds(100));
   EXPECT_EQ(Call("b", Get("k")).get().value(), "from a");
+}
+
+// The clock's wrap (issue 18): b's clock pushed, by a version of a's within the allowed lead, to
+// a full 32-bit logical part; three acknowledged puts of one key later, both replicas hold the
+// last (before the carry, the second and third got logicals 4294967295 and 0, and were lost).
+TEST_F(PeerChecksTest, WritesAcrossTheClocksWrapAreNotLost) {
+  int64_t ahead = cluster_.sim().WallMicros() + 10000000;
+  cluster_.node("b").OnPeerMessage(
+      ForgedReplicate("other", "pushed", ahead, std::numeric_limits<uint32_t>::max() - 1));
+  cluster_.sim().RunFor(milliseconds(100));
+  std::vector<node::Version> versions;
+  for (const char* value : {"v1", "v2", "v3"}) {
+    auto put = Call("b", Put("k", value));
+    ASSERT_EQ(put.code(), proto::OK) << put.error();
+    versions.push_back(node::Version::FromProto(put.write().version()));
+  }
+  EXPECT_LT(versions[0], versions[1]);
+  EXPECT_LT(versions[1], versions[2]);
+  cluster_.sim().RunFor(milliseconds(200));
+  for (const char* n : {"a", "b"}) EXPECT_EQ(Call(n, Get("k")).get().value(), "v3") << n;
 }
 
 TEST_F(PeerChecksTest, CatalogEntriesWithBadNamesOrNoReplicaAreRefused) {

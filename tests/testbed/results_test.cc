@@ -111,16 +111,21 @@ TEST(ResultsTest, LagAndStalenessFromTheTraces) {
   std::filesystem::remove_all(dir);
 }
 
-// A run whose callers sent more than 5 ms later than their schedule is flagged as overloaded
-// (requests.due_ns against start_ns); 1 ms late is only reported.
-TEST(ResultsTest, AnOverloadedRunIsFlaggedByHowLateItsCallersSent) {
-  auto s = ParseScenario(
+// The scenario of the lateness tests: one edge, one client, one workload of 3 requests.
+core::Result<Scenario> LateScenario() {
+  return ParseScenario(
       "name: late\nnodes: [{name: e, tier: edge}, {name: c, tier: client}]\n"
       "tier_links: {client-edge: {delay: 1ms}}\n"
       "keygroups: [{name: k, replicas: [e]}]\n"
       "functions: [{name: f, nodes: e, handler: echo, keygroup: k}]\n"
       "workloads: [{name: w, client: c, function: f, node: e, requests: 3}]\n",
       "late.yaml");
+}
+
+// A run whose callers sent more than 5 ms later than their schedule is flagged as overloaded
+// (requests.due_ns against start_ns); 1 ms late is only reported.
+TEST(ResultsTest, AnOverloadedRunIsFlaggedByHowLateItsCallersSent) {
+  auto s = LateScenario();
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto dir = std::filesystem::temp_directory_path() / ("enoki-late-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
@@ -170,13 +175,7 @@ TEST(ResultsTest, AnOverloadedRunIsFlaggedByHowLateItsCallersSent) {
 // flagged as overloaded, as one whose callers sent that late is; the report states every
 // process's lateness and CPU; a stall of 9 ms at the max alone is only reported.
 TEST(ResultsTest, AnOverloadedRunIsFlaggedByHowLateItsProcessesWere) {
-  auto s = ParseScenario(
-      "name: late\nnodes: [{name: e, tier: edge}, {name: c, tier: client}]\n"
-      "tier_links: {client-edge: {delay: 1ms}}\n"
-      "keygroups: [{name: k, replicas: [e]}]\n"
-      "functions: [{name: f, nodes: e, handler: echo, keygroup: k}]\n"
-      "workloads: [{name: w, client: c, function: f, node: e, requests: 3}]\n",
-      "late.yaml");
+  auto s = LateScenario();
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto dir = std::filesystem::temp_directory_path() / ("enoki-loads-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
