@@ -68,6 +68,7 @@ const char* const kStatements[] = {
     "INSERT OR REPLACE INTO members(id, entry) VALUES(?1, ?2)",
     "DELETE FROM members WHERE id = ?1",
     "SELECT entry FROM members ORDER BY id",
+    "SELECT value, wall_us, logical, node, deleted FROM items WHERE keygroup = ?1 AND key = ?2",
 };
 
 // Binds a statement's parameters in order, remembering the first failure. Strings are bound
@@ -205,8 +206,11 @@ SqliteStorage::~SqliteStorage() {
 }
 
 core::Status SqliteStorage::Error(const std::string& what) const {
-  return core::Status::IOError(path_ + ": " + what + ": " +
-                               (db_ ? sqlite3_errmsg(db_) : "out of memory"));
+  std::string message = path_ + ": " + what + ": " + (db_ ? sqlite3_errmsg(db_) : "out of memory");
+  if (db_ != nullptr && sqlite3_errcode(db_) == SQLITE_FULL) {
+    return core::Status::ResourceExhausted(std::move(message));
+  }
+  return core::Status::IOError(std::move(message));
 }
 
 core::Status SqliteStorage::Exec(const char* sql) {
@@ -302,6 +306,23 @@ core::Status SqliteStorage::Load(const LoadVisitor& visitor) {
   if (st.ok()) st = rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load the members");
   sqlite3_reset(s);
   return st;
+}
+
+core::Result<std::optional<StoredItem>> SqliteStorage::LoadItem(const std::string& keygroup,
+                                                                const std::string& key) {
+  sqlite3_stmt* s = stmts_[kLoadItem];
+  std::optional<StoredItem> out;
+  int rc = Binder(s).Text(keygroup).Blob(key).rc();
+  if (rc == SQLITE_OK) rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    out = StoredItem{ColumnBytes(s, 0), ColumnVersion(s, 1), sqlite3_column_int(s, 4) != 0};
+  }
+  core::Status st =
+      rc == SQLITE_ROW || rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load an item");
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (!st.ok()) return st;
+  return out;
 }
 
 core::Status SqliteStorage::CommitInTransaction(const node::WriteBatch& batch) {

@@ -30,8 +30,9 @@ class SqliteStorage : public node::StorageEngine {
   // Opens (creating if needed, with its parent directories) the database at `path`, in WAL mode
   // with the given durability. Fails, never throws, with a message naming the path when the file
   // cannot be opened or written, is not a database, or has another schema version (a non-zero
-  // PRAGMA user_version other than 1, 2 or 3: FailedPrecondition; everything else: IOError), or
-  // when another SqliteStorage (in any process) has it open (FailedPrecondition).
+  // PRAGMA user_version other than 1, 2 or 3: FailedPrecondition; a full disk: ResourceExhausted;
+  // everything else: IOError), or when another SqliteStorage (in any process) has it open
+  // (FailedPrecondition).
   static core::Result<std::unique_ptr<SqliteStorage>> Open(const std::string& path,
                                                            SqliteSync sync);
   // Closes the database. Whatever Commit made durable stays in the file (and its WAL).
@@ -51,10 +52,15 @@ class SqliteStorage : public node::StorageEngine {
   // fails or a stored catalog entry does not parse; records visited before that stay visited.
   core::Status Load(const node::LoadVisitor& visitor) override;
   // Applies the batch's net effect in one transaction (BEGIN IMMEDIATE ... COMMIT). On failure
-  // nothing of the batch is applied, and the Status (IOError naming the path and SQLite's
-  // message) says why.
+  // nothing of the batch is applied, and the Status names the path and gives SQLite's message:
+  // ResourceExhausted when the disk is full (SQLITE_FULL), else IOError (a read-only file
+  // system, an I/O error). The next Commit tries again: nothing needs reopening once the disk
+  // has space or is writable again.
   // An empty batch is ok and touches nothing.
   core::Status Commit(const node::WriteBatch& batch) override;
+  // The item as stored; IOError naming the path when SQLite fails.
+  core::Result<std::optional<node::StoredItem>> LoadItem(const std::string& keygroup,
+                                                         const std::string& key) override;
 
  private:
   enum Stmt {
@@ -77,13 +83,15 @@ class SqliteStorage : public node::StorageEngine {
     kPutMember,
     kEraseMember,
     kLoadMembers,
+    kLoadItem,
     kStmtCount
   };
   SqliteStorage(std::string path, sqlite3* db, int lock_fd)
       : path_(std::move(path)), db_(db), lock_fd_(lock_fd) {}
   // Runs `sql` (one or more statements) without results.
   core::Status Exec(const char* sql);
-  // IOError "<path>: <what>: <SQLite's last error message>".
+  // IOError "<path>: <what>: <SQLite's last error message>" (ResourceExhausted when that error
+  // is SQLITE_FULL).
   core::Status Error(const std::string& what) const;
   // Runs statement `s` to completion after its parameters were bound (`bind_rc` is the first
   // failure of binding them, or SQLITE_OK), then resets it and clears its bindings.

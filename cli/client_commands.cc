@@ -229,7 +229,8 @@ void AddNodeStatusCommand(CLI::App& node_cmd, Runner& run) {
       "Ask a running node whom it sees: one line per peer (up or down, smoothed ping round-trip "
       "time, how long ago it was heard from, outbox entries owed to it, where it is reached: an "
       "endpoint, or the connection it opened, behind NAT), then the keygroups it "
-      "holds. A peer is up when heard from within 4 ping intervals and one retry interval "
+      "holds, and whether its storage takes writes. A peer is up when heard from within 4 ping "
+      "intervals and one retry interval "
       "(2.2 s by default). Needs 'admin' on a node with keys");
   AddTargetOptions(status, *target);
   status->callback([&run, target] {
@@ -249,7 +250,8 @@ void AddNodeStatusCommand(CLI::App& node_cmd, Runner& run) {
         for (const auto& k : r->held()) std::cout << " " << k;
         std::cout << "\njoining:";
         for (const auto& k : r->joining()) std::cout << " " << k;
-        std::cout << "\n";
+        std::cout << "\nstorage: "
+                  << (r->storage_fault().empty() ? "takes writes" : r->storage_fault()) << "\n";
         return core::Status::Ok();
       });
     };

@@ -150,31 +150,26 @@ void Core::RequestFlush() {
 }
 
 void Core::Flush() {
-  while (!batch_.empty() || !completions_.empty() || !outgoing_.empty() || fresh_) {
-    if (!batch_.empty()) {
+  for (;;) {
+    // While a commit fails, the batch is tried again only when its retry is due.
+    if (!batch_.empty() && (fault_.ok() || std::exchange(retry_commit_, false))) {
       core::Status st = storage_.Commit(batch_);
-      if (!st.ok()) {
-        // Nothing in the batch may be acknowledged; the durable state is consistent, so the
-        // safe course is to stop and let a restart reload it.
-        Log(core::LogLevel::kCritical, "cannot make writes durable, stopping: {}", st.ToString());
-        std::abort();
+      if (st.ok()) {
+        Committed();
+      } else {
+        HoldBatch(st);
       }
-      batch_.Clear();
-      int64_t now = env_.Now().time_since_epoch().count();
-      for (auto& r : traced_writes_) {
-        r.mutable_write()->set_durable_ns(now);
-        trace_->Record(std::move(r));
-      }
-      traced_writes_.clear();
     }
+    if (completions_.empty() && outgoing_.empty() && !fresh_) break;
     auto completions = std::move(completions_);
     completions_.clear();
     for (auto& fn : completions) fn();
     // Once the completions wrote nothing more, every write is durable: the fresh ones go out
     // first (the writes a function makes one after the other, each awaiting its commit, in one
     // message), then whatever was queued meanwhile, so that no peer hears of an outcome before
-    // the writes behind it. While writes are pending, everything waits for the next round.
-    if (!batch_.empty()) continue;
+    // the writes behind it. While writes are pending, everything waits for the next round. (A
+    // held batch is not pending: what came after it read and sends only what is durable.)
+    if (!batch_.empty() && fault_.ok()) continue;
     auto queued = std::move(outgoing_);
     outgoing_.clear();
     if (std::exchange(fresh_, false)) send_fresh_();
@@ -184,6 +179,77 @@ void Core::Flush() {
     for (auto& [peer, msg] : outgoing) transport_.SendToPeer(peer, msg);
   }
   if (trace_ != nullptr) trace_->Flush();
+}
+
+void Core::HoldBatch(const core::Status& error) {
+  // Reads and replication must not serve what is not durable: the items go back to what the
+  // storage holds (the batch keeps the new ones). A storage that cannot even be read leaves
+  // nothing to serve truthfully: the node stops, and a restart reloads what is durable.
+  for (const auto& [ik, item] : batch_.items()) {
+    auto stored = storage_.LoadItem(ik.first, ik.second);
+    if (!stored.ok()) {
+      Log(core::LogLevel::kCritical,
+          "cannot make writes durable ({}) nor read what is, stopping: {}", error.ToString(),
+          stored.status().ToString());
+      std::abort();
+    }
+    auto kg = keygroups_.find(ik.first);
+    if (kg == keygroups_.end()) continue;
+    if (stored.value()) {
+      kg->second.items[ik.second] = std::move(*stored.value());
+    } else {
+      kg->second.items.erase(ik.second);
+    }
+  }
+  ++metrics_.commit_failures;
+  bool first = fault_.ok();
+  if (first) {
+    // What waited for this batch waits on. What comes while it is held was refused if it would
+    // write: it read and sends only what is durable, and goes out at once.
+    held_completions_ = std::move(completions_);
+    completions_.clear();
+    held_outgoing_ = std::move(outgoing_);
+    outgoing_.clear();
+    held_fresh_ = std::exchange(fresh_, false);
+  }
+  fault_ =
+      core::Status(error.code() == core::Code::kResourceExhausted ? core::Code::kResourceExhausted
+                                                                  : core::Code::kUnavailable,
+                   "node " + options_.id + " cannot make writes durable (" + error.message() +
+                       "); it takes none until it can, and serves reads meanwhile");
+  commit_backoff_ =
+      first ? options_.retry_interval : std::min(2 * commit_backoff_, options_.max_retry_interval);
+  if (first) Log(core::LogLevel::kError, "{}", fault_.message());
+  After(commit_backoff_, [this] { retry_commit_ = true; });
+}
+
+void Core::Committed() {
+  if (!fault_.ok()) {
+    // What the held batch wrote goes back into memory (nothing else wrote items meanwhile:
+    // writes were refused), then what waited for it goes out before what came later.
+    for (const auto& [ik, item] : batch_.items()) {
+      auto kg = keygroups_.find(ik.first);
+      if (kg == keygroups_.end()) continue;
+      StoredItem& slot = kg->second.items[ik.second];
+      if (slot.version < item.version) slot = item;
+    }
+    Log(core::LogLevel::kInfo, "writes are durable again; taking writes");
+    fault_ = core::Status::Ok();
+    for (auto& fn : completions_) held_completions_.push_back(std::move(fn));
+    completions_ = std::move(held_completions_);
+    held_completions_.clear();
+    for (auto& q : outgoing_) held_outgoing_.push_back(std::move(q));
+    outgoing_ = std::move(held_outgoing_);
+    held_outgoing_.clear();
+    fresh_ = fresh_ || std::exchange(held_fresh_, false);
+  }
+  batch_.Clear();
+  int64_t now = env_.Now().time_since_epoch().count();
+  for (auto& r : traced_writes_) {
+    r.mutable_write()->set_durable_ns(now);
+    trace_->Record(std::move(r));
+  }
+  traced_writes_.clear();
 }
 
 }  // namespace enoki::node

@@ -4,6 +4,13 @@
 // only then delivers completions and sends messages, so nothing is acknowledged or replicated
 // before it is durable locally.
 //
+// A commit that fails (a full disk, a read-only or failing one) does not stop the node: the
+// items the batch wrote go back to their durable state, the batch and what waited for it are
+// held and the commit is tried again with backoff, and meanwhile the node refuses whatever would
+// write (StorageFault()) while it serves reads, forwards and replicates what is durable. Once a
+// retried commit succeeds, the held items are back in memory, the held answers and messages go
+// out, and writes are taken again.
+//
 // The protocols (catalog, replication, joining, forwarding, item operations; docs/architecture.md
 // draws them) each hold their own state in their own class above the core, and reach time,
 // timers, the network and storage only through it.
@@ -139,6 +146,10 @@ class Core {
   void Flush();
   // Has Flush run at the end of the current round (once, however often it is asked).
   void RequestFlush();
+  // Ok while commits succeed. After one failed, and until a retried commit succeeds: the error
+  // that whatever would write is refused with (RESOURCE_EXHAUSTED for a full disk, else
+  // UNAVAILABLE), naming the node and the storage's error. Nothing refused with it was applied.
+  const core::Status& StorageFault() const { return fault_; }
 
   // What the node counts about itself (node/metrics.h).
   NodeMetrics& metrics() { return metrics_; }
@@ -162,6 +173,12 @@ class Core {
   bool FirstTime(const std::string& what) { return warned_.insert(what).second; }
 
  private:
+  // The batch could not be made durable (`error`, the storage's): puts its items back as stored,
+  // holds what waited for it, and has the commit retried.
+  void HoldBatch(const core::Status& error);
+  // The batch is durable: stamps its traced writes; after a fault, puts its held items back in
+  // memory and releases what waited for it.
+  void Committed();
   // Notes a write of the batch for the trace (as its origin, or applied from a peer).
   void TraceWrite(const std::string& keygroup, const std::string& key, const StoredItem& item,
                   bool origin);
@@ -188,6 +205,14 @@ class Core {
   std::vector<std::pair<std::string, proto::PeerMessage>> outgoing_;
   bool fresh_ = false;
   std::function<void()> send_fresh_;
+
+  // While a commit fails: the fault, what waits for the held batch, and the retry.
+  core::Status fault_;
+  std::vector<std::function<void()>> held_completions_;
+  std::vector<std::pair<std::string, proto::PeerMessage>> held_outgoing_;
+  bool held_fresh_ = false;
+  bool retry_commit_ = false;
+  core::Duration commit_backoff_{};
 };
 
 }  // namespace enoki::node

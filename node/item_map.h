@@ -56,6 +56,13 @@ class ItemMap {
     index_.clear();
     items_.clear();
   }
+  void erase(const std::string& key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return;
+    iterator item = it->second;
+    index_.erase(it);  // before the key it views goes
+    items_.erase(item);
+  }
 
  private:
   Ordered items_;

@@ -119,6 +119,8 @@ void ItemOps::Run(Keygroup& kg, proto::Request&& request, proto::Response&& resp
       return core_.Fail(done, std::move(response), core::Status::Internal("not an item operation"));
   }
 
+  if (!core_.StorageFault().ok())
+    return core_.Fail(done, std::move(response), core_.StorageFault());
   if (request.op_case() == proto::Request::kAppend) {
     // The key is derived from the version the write will get, which the clock hands out next.
     Version next = core_.clock().Now();

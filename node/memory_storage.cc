@@ -48,7 +48,18 @@ core::Status MemoryStorage::Load(const LoadVisitor& visitor) {
   return core::Status::Ok();
 }
 
+core::Result<std::optional<StoredItem>> MemoryStorage::LoadItem(const std::string& keygroup,
+                                                                const std::string& key) {
+  std::optional<StoredItem> out;
+  auto kg = items_.find(keygroup);
+  if (kg == items_.end()) return out;
+  auto item = kg->second.find(key);
+  if (item != kg->second.end()) out = item->second;
+  return out;
+}
+
 core::Status MemoryStorage::Commit(const WriteBatch& batch) {
+  if (!fault_.ok()) return fault_;
   for (const auto& [name, rec] : batch.keygroups()) keygroups_[name] = rec;
   for (const auto& name : batch.drops()) items_.erase(name);
   for (const auto& [key, item] : batch.items()) items_[key.first][key.second] = item;

@@ -19,8 +19,12 @@ class MemoryStorage : public StorageEngine {
   // Visits copies of every keygroup (by name), then every item (by keygroup, key), then every
   // outbox record (by peer, keygroup, key), each in byte order. Always ok.
   core::Status Load(const LoadVisitor& visitor) override;
-  // Applies the batch's net effect. Always ok.
+  // Applies the batch's net effect; fails, applying nothing, with the fault set by FailCommits.
   core::Status Commit(const WriteBatch& batch) override;
+  core::Result<std::optional<StoredItem>> LoadItem(const std::string& keygroup,
+                                                   const std::string& key) override;
+  // Every commit from now on fails with `fault` (ok: none does), as on a full or broken disk.
+  void FailCommits(core::Status fault) { fault_ = std::move(fault); }
 
  private:
   template <typename V>
@@ -31,6 +35,7 @@ class MemoryStorage : public StorageEngine {
   ByName<ByName<ByName<Version>>> outbox_;  // peer -> keygroup -> key -> version
   std::map<std::string, std::string> functions_;
   std::map<std::string, proto::Member> members_;
+  core::Status fault_;
 };
 
 }  // namespace enoki::node

@@ -50,6 +50,7 @@ struct NodeMetrics {
   uint64_t replicated_items = 0;                 // items from peers' Replicate messages applied
   // Apply time at this replica minus the write's version time at its origin (wall clocks).
   Histogram replication_lag{Histogram::LagBounds()};
+  uint64_t commit_failures = 0;  // storage commits that failed (node/core.h: a storage fault)
 };
 
 // Writes metrics in the Prometheus text format: a family's HELP and TYPE once, then its samples.

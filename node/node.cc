@@ -139,6 +139,7 @@ void Node::StatusReport(proto::NodeStatus& out) const {
     }
   }
   out.set_outbox(replication_.OutboxSize());
+  out.set_storage_fault(core_.StorageFault().message());
 }
 
 void Node::WriteMetrics(MetricsWriter& w) const {
@@ -205,6 +206,13 @@ void Node::WriteMetrics(MetricsWriter& w) const {
   w.Family("enoki_storage_items", "gauge",
            "Items this node stores, tombstones included (over all keygroups).");
   w.Sample("enoki_storage_items", {}, static_cast<double>(items));
+  w.Family("enoki_storage_writable", "gauge",
+           "1 while commits succeed; 0 after one failed (a full, read-only or failing disk) "
+           "until a retried one succeeds: writes are refused meanwhile, reads served.");
+  w.Sample("enoki_storage_writable", {}, core_.StorageFault().ok() ? 1 : 0);
+  w.Family("enoki_storage_commit_failures_total", "counter",
+           "Commits of the node's storage that failed (each retry counts).");
+  w.Sample("enoki_storage_commit_failures_total", {}, static_cast<double>(m.commit_failures));
 }
 
 void Node::Execute(proto::Request request, Done done) {
@@ -224,6 +232,22 @@ void Node::ExecuteAt(const std::string& target, proto::Request request, core::Du
   forwarding_.At({target}, std::move(request), timeout, std::move(done));
 }
 
+bool Node::ChangesState(const proto::Request& request) {
+  switch (request.op_case()) {
+    case proto::Request::kCreateKeygroup:
+    case proto::Request::kDeleteKeygroup:
+    case proto::Request::kAddReplica:
+    case proto::Request::kRemoveReplica:
+    case proto::Request::kDeployFunction:
+    case proto::Request::kDeleteFunction:
+    case proto::Request::kJoin:
+    case proto::Request::kLeave:
+      return true;
+    default:  // item writes are refused where they are run (ItemOps): a node forwards them
+      return false;
+  }
+}
+
 void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool forwarded,
                     Done done) {
   proto::Response response = ResponseTo(request, core_.id());
@@ -238,6 +262,9 @@ void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool fo
                           "node " + self +
                           " left the cluster: it serves nothing (start it with --join to take "
                           "part again)"));
+  }
+  if (!core_.StorageFault().ok() && ChangesState(request)) {
+    return core_.Fail(done, std::move(response), core_.StorageFault());
   }
   switch (request.op_case()) {
     case proto::Request::kGet:
@@ -491,6 +518,11 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
   replication_.OnHeard(from, now);
   peer->last_heard = now;
 
+  // While writes cannot be made durable, what would write waits: its sender tries again.
+  if (!core_.StorageFault().ok() &&
+      (msg.has_replicate() || msg.has_meta_update() || msg.has_sync_response())) {
+    return;
+  }
   switch (msg.body_case()) {
     case proto::PeerMessage::kReplicate:
       return replication_.OnReplicate(from, *msg.mutable_replicate());

@@ -131,6 +131,9 @@ class Node : public net::MessageHandler {
   static std::string OpName(const proto::Request& request);
 
  private:
+  // Whether `request` changes the catalog, the functions or the members (refused while writes
+  // cannot be made durable: Core::StorageFault).
+  static bool ChangesState(const proto::Request& request);
   // Runs a request from a client (`caller`), a function or (`forwarded`) another node (both
   // with an unnamed caller).
   void Dispatch(proto::Request&& request, const net::Caller& caller, bool forwarded, Done done);

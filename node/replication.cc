@@ -148,6 +148,9 @@ void Replication::SendEntries(const std::string& peer_id, const std::vector<Item
     if (entry == peer.outbox.end()) continue;  // acknowledged or dropped meanwhile
     auto kg = keygroups.find(ik.first);
     if (kg == keygroups.end()) continue;
+    // A catalog entry changed in a batch that is held (Core::StorageFault) is not durable yet;
+    // entries wait until writes are.
+    if (ik.second.empty() && !core_.StorageFault().ok()) continue;
     entry->second.last_sent = now;
     if (ik.second.empty()) {
       proto::PeerMessage msg;

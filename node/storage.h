@@ -119,7 +119,13 @@ class StorageEngine {
   [[nodiscard]] virtual core::Status Load(const LoadVisitor& visitor) = 0;
   // Makes the whole batch durable, or nothing of it. When this returns ok the changes survive a
   // crash of the process (and, with SqliteStorage's full sync, of the machine).
+  // A failed commit applies nothing of the batch and says why: ResourceExhausted when the disk
+  // is full, IOError for every other failure (read-only, I/O error), naming the file.
   [[nodiscard]] virtual core::Status Commit(const WriteBatch& batch) = 0;
+  // The durable state of one item (nullopt: none is stored), as the last successful Commit left
+  // it: what the node goes back to when a commit failed (Core::Flush).
+  [[nodiscard]] virtual core::Result<std::optional<StoredItem>> LoadItem(
+      const std::string& keygroup, const std::string& key) = 0;
 };
 
 }  // namespace enoki::node

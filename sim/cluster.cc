@@ -18,6 +18,11 @@ class SimCluster::MemberStorage : public node::StorageEngine {
     cluster_.Charge(member_, cluster_.costs_.commit.Draw(cluster_.cost_rng_));
     return kept_.Commit(batch);
   }
+  void FailCommits(core::Status fault) { kept_.FailCommits(std::move(fault)); }
+  core::Result<std::optional<node::StoredItem>> LoadItem(const std::string& keygroup,
+                                                         const std::string& key) override {
+    return kept_.LoadItem(keygroup, key);
+  }
 
  private:
   SimCluster& cluster_;
@@ -122,6 +127,10 @@ void SimCluster::Crash(const std::string& id) {
   m.last_message = {};
   m.host.reset();
   m.node.reset();
+}
+
+void SimCluster::FailCommits(const std::string& id, core::Status fault) {
+  members_.at(id).storage.FailCommits(std::move(fault));
 }
 
 core::Status SimCluster::Restart(const std::string& id) {

@@ -76,6 +76,9 @@ class SimCluster {
   void Crash(const std::string& id);
   // Starts a new node object on the kept storage.
   [[nodiscard]] core::Status Restart(const std::string& id);
+  // Every commit of node `id`'s storage fails with `fault` from now on (ok: none does), as on a
+  // full or failing disk.
+  void FailCommits(const std::string& id, core::Status fault);
 
   // Sends `request` (a store or a function request) to node `id` as a client and runs the
   // simulation until the answer arrives or `limit` of virtual time passed (then nullopt).

@@ -54,6 +54,10 @@ class TimedSqlite : public node::StorageEngine {
     ++count_;
     return st;
   }
+  core::Result<std::optional<node::StoredItem>> LoadItem(const std::string& keygroup,
+                                                         const std::string& key) override {
+    return db_->LoadItem(keygroup, key);
+  }
   // The commits' time and number since the last call.
   std::pair<Duration, int64_t> Take() {
     return {Duration(total_ns_.exchange(0)), count_.exchange(0)};

@@ -45,6 +45,15 @@ TEST(ItemMapTest, FindsEveryKeyAndScansInKeyOrder) {
   keys.push_back("new");
   EXPECT_EQ(scanned, keys);
 
+  // Erased, a key is gone from both (an absent one erases nothing).
+  items.erase("k50");
+  items.erase("absent");
+  EXPECT_EQ(items.find("k50"), items.end());
+  EXPECT_EQ(items.lower_bound("k50")->first, "k500");
+  EXPECT_EQ(items.size(), 1000u);
+  EXPECT_TRUE(items.try_emplace("k50").second);
+  items["k50"].value = "vk50";
+
   // Moved, the index still finds every item; cleared, nothing.
   ItemMap moved = std::move(items);
   EXPECT_EQ(moved.find("k123")->second.value, "vk123");

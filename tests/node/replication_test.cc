@@ -152,6 +152,80 @@ TEST_F(ReplicationTest, AcknowledgedWritesSurviveACrashOfTheWriter) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(Value("a", "kg", "k" + std::to_string(i)), "x");
 }
 
+// A node whose commits fail (a full disk) refuses writes with the storage's error, serves what
+// is durable, keeps replicating it out, and takes writes again once a commit succeeds; the write
+// that was in the failing commit is answered only then, and nothing acknowledged is lost.
+TEST_F(ReplicationTest, AFailingDiskRefusesWritesServesReadsAndRecovers) {
+  ExpectOk("a", Create("kg", {"a", "b"}));
+  ExpectOk("a", Put("kg", "k", "v1"));
+  cluster_.network().SetCut("a", "b", true);
+  ExpectOk("a", Put("kg", "owed", "to-b"));  // durable at a, not yet at b
+  cluster_.sim().RunFor(milliseconds(100));
+  cluster_.FailCommits("a",
+                       core::Status::ResourceExhausted("/data/a.db: database or disk is full"));
+
+  std::optional<proto::Response> held;
+  cluster_.network().Request("", "a", Put("kg", "k", "v2"), [&](auto&& r) { held = r; });
+  cluster_.sim().RunFor(seconds(1));
+  EXPECT_FALSE(held.has_value()) << "answered before it was durable: " << held->DebugString();
+  EXPECT_EQ(Value("a", "kg", "k"), "v1");  // what is durable, at once
+  auto refused = Call("a", Put("kg", "k2", "x"));
+  EXPECT_EQ(refused.code(), proto::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error().find("node a cannot make writes durable (/data/a.db: database or disk "
+                                 "is full)"),
+            std::string::npos)
+      << refused.error();
+  EXPECT_EQ(Call("a", Create("other", {"a"})).code(), proto::RESOURCE_EXHAUSTED);
+  // b, a replica too, takes its own writes.
+  EXPECT_EQ(Call("b", Put("kg", "from-b", "y")).code(), proto::OK);
+  proto::Request status;
+  status.mutable_node_status();
+  EXPECT_NE(Call("a", status).status().storage_fault().find("database or disk is full"),
+            std::string::npos);
+
+  // Replication out goes on (what is durable: "owed", and "k" at v1, not the held v2); in, it
+  // waits (b's write stays owed to a).
+  cluster_.network().SetCut("a", "b", false);
+  cluster_.sim().RunFor(seconds(5));
+  EXPECT_EQ(Value("b", "kg", "owed"), "to-b");
+  EXPECT_EQ(Value("b", "kg", "k"), "v1");
+  EXPECT_EQ(Value("a", "kg", "from-b"), "<NOT_FOUND>");
+  EXPECT_GT(cluster_.node("b").OutboxSize(), 0u);
+  EXPECT_FALSE(held.has_value());
+
+  cluster_.FailCommits("a", core::Status::Ok());
+  ASSERT_TRUE(cluster_.sim().RunUntilTrue([&] { return held.has_value(); }, seconds(5)));
+  EXPECT_EQ(held->code(), proto::OK) << held->error();
+  ExpectOk("a", Put("kg", "k2", "x"));
+  ASSERT_TRUE(cluster_.sim().RunUntilTrue(
+      [&] { return cluster_.node("a").OutboxSize() == 0 && cluster_.node("b").OutboxSize() == 0; },
+      seconds(10)));
+  EXPECT_EQ(Value("b", "kg", "k"), "v2");
+  EXPECT_EQ(Value("a", "kg", "from-b"), "y");
+  cluster_.Crash("a");
+  ASSERT_TRUE(cluster_.Restart("a").ok());
+  EXPECT_EQ(Value("a", "kg", "k"), "v2");
+  EXPECT_EQ(Value("a", "kg", "k2"), "x");
+  EXPECT_EQ(Value("a", "kg", "from-b"), "y");
+}
+
+// A node that crashes while its disk fails loses only what it never acknowledged.
+TEST_F(ReplicationTest, ACrashDuringADiskFaultLosesNothingAcknowledged) {
+  ExpectOk("a", Create("kg", {"a"}));
+  ExpectOk("a", Put("kg", "k", "v1"));
+  cluster_.FailCommits("a", core::Status::IOError("/data/a.db: disk I/O error"));
+  std::optional<proto::Response> held;
+  cluster_.network().Request("", "a", Put("kg", "k", "v2"), [&](auto&& r) { held = r; });
+  cluster_.sim().RunFor(seconds(1));
+  auto refused = Call("a", Del("kg", "k"));
+  EXPECT_EQ(refused.code(), proto::UNAVAILABLE) << refused.error();
+  cluster_.Crash("a");
+  cluster_.FailCommits("a", core::Status::Ok());
+  ASSERT_TRUE(cluster_.Restart("a").ok());
+  EXPECT_FALSE(held.has_value());
+  EXPECT_EQ(Value("a", "kg", "k"), "v1");
+}
+
 TEST_F(ReplicationTest, SyncWriteWaitsForEveryReplica) {
   ExpectOk("a", Create("kg", {"a", "b", "c"}, proto::SYNC));
   cluster_.sim().RunFor(milliseconds(100));

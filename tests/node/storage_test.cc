@@ -188,6 +188,27 @@ TEST_P(StorageContractTest, RoundTripsKeygroupsItemsAndOutbox) {
   EXPECT_EQ((s.outbox[{"b", "kg", ""}]), (Version{5, 0, "a"}));
 }
 
+TEST_P(StorageContractTest, LoadItemReadsOneItemAsCommitted) {
+  WriteBatch b;
+  AddItem(b, "kg", "k", std::string("v\0w", 3), 7);
+  AddItem(b, "kg", "gone", "", 8, /*deleted=*/true);
+  ASSERT_TRUE(storage_->Commit(b).ok());
+  auto item = storage_->LoadItem("kg", "k");
+  ASSERT_TRUE(item.ok()) << item.status().ToString();
+  ASSERT_TRUE(item.value().has_value());
+  EXPECT_EQ(item.value()->value, std::string("v\0w", 3));
+  EXPECT_EQ(item.value()->version, (Version{7, 1, "a"}));
+  EXPECT_FALSE(item.value()->deleted);
+  auto tombstone = storage_->LoadItem("kg", "gone");
+  ASSERT_TRUE(tombstone.ok() && tombstone.value().has_value());
+  EXPECT_TRUE(tombstone.value()->deleted);
+  for (auto [kg, key] : {std::pair{"kg", "absent"}, std::pair{"other", "k"}}) {
+    auto none = storage_->LoadItem(kg, key);
+    ASSERT_TRUE(none.ok()) << none.status().ToString();
+    EXPECT_FALSE(none.value().has_value()) << kg << "/" << key;
+  }
+}
+
 TEST_P(StorageContractTest, VersionsRoundTripAtTheirLimits) {
   WriteBatch b;
   Version max{INT64_MAX, UINT32_MAX, std::string("node\0x", 6)};

@@ -1,0 +1,231 @@
+// A real `enoki node` process on a disk that fills up or turns read-only (a small tmpfs, an ext4
+// image on a loop device, both mounted by the test and removed at its end): writes are refused
+// with a clear error while reads are served, writes are taken again once there is space, and no
+// acknowledged write is lost. Needs root (mount); skipped without it.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "adapters/client.h"
+#include "adapters/node_process.h"
+#include "adapters/subprocess.h"
+
+namespace enoki {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Runs a command to its end; its output when it succeeded, else a failure naming it.
+::testing::AssertionResult RunOk(const std::vector<std::string>& argv) {
+  auto out = adapters::RunCommand(argv, std::chrono::seconds(30));
+  if (!out.ok()) {
+    return ::testing::AssertionFailure() << argv[0] << ": " << out.status().ToString();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// A folder of the test's: the node's socket, ready file and log, and a mount point for its data.
+class DiskFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: the test mounts the node's disk";
+    dir_ = fs::temp_directory_path() / ("enoki-disk-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(data());
+  }
+  void TearDown() override {
+    node_.reset();
+    if (mounted_) {
+      EXPECT_EQ(::umount2(data().c_str(), MNT_DETACH), 0) << std::strerror(errno);
+    }
+    if (!loop_.empty()) EXPECT_TRUE(RunOk({"losetup", "-d", loop_}));
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  fs::path data() const { return dir_ / "data"; }
+
+  void StartNode() {
+    std::string ready = (dir_ / "a.ready").string();
+    fs::remove(ready);
+    adapters::NodeProcessOptions o;
+    o.binary = ENOKI_BINARY;
+    o.id = "a";
+    o.listen = "ipc://" + (dir_ / "a.sock").string();
+    o.data_dir = (data() / "a").string();
+    o.ready_file = ready;
+    o.log_level = "warn";
+    o.retry_interval = milliseconds(50);
+    auto p = adapters::Subprocess::Start(adapters::NodeCommandLine(o), (dir_ / "a.log").string());
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    node_.emplace(std::move(p.value()));
+    auto info = adapters::WaitForReadyFile(ready, "a", *node_, seconds(10));
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    client_.emplace(context_, o.listen, milliseconds(1000), "a");
+  }
+
+  // Puts 64 KiB values under new keys until the node refuses one (at most `max` puts); returns
+  // the refusal. Keys it acknowledged go to `acked_`; one that got no answer (it was in the
+  // commit that failed: held until a retry succeeds) to `unanswered_`.
+  core::Status PutUntilRefused(int max) {
+    std::string value(64 << 10, 'x');
+    for (int i = 0; i < max; ++i) {
+      std::string key = "k" + std::to_string(next_key_++);
+      value[0] = static_cast<char>('a' + next_key_ % 26);
+      auto r = client_->Put("kg", key, value);
+      if (r.ok()) {
+        acked_.emplace_back(key, value);
+      } else if (r.status().code() == core::Code::kDeadlineExceeded) {
+        unanswered_.emplace_back(key, value);
+      } else {
+        return r.status();
+      }
+    }
+    return core::Status::Ok();
+  }
+
+  void ExpectAckedReadable() {
+    for (const auto& [key, value] : acked_) {
+      auto got = client_->Get("kg", key);
+      ASSERT_TRUE(got.ok()) << key << ": " << got.status().ToString();
+      EXPECT_EQ(got->value(), value) << key;
+    }
+  }
+
+  void CreateKeygroup() {
+    proto::CreateKeygroupRequest kg;
+    kg.set_name("kg");
+    kg.add_replicas("a");
+    ASSERT_TRUE(client_->CreateKeygroup(kg).ok());
+  }
+
+  fs::path dir_;
+  bool mounted_ = false;
+  std::string loop_;  // the loop device, when one was set up
+  zmq::context_t context_{1};
+  std::optional<adapters::Subprocess> node_;
+  std::optional<adapters::Client> client_;
+  int next_key_ = 0;
+  std::vector<std::pair<std::string, std::string>> acked_;
+  std::vector<std::pair<std::string, std::string>> unanswered_;
+};
+
+TEST_F(DiskFaultTest, AFullDiskRefusesWritesServesReadsAndTakesWritesOnceThereIsSpace) {
+  ASSERT_EQ(::mount("tmpfs", data().c_str(), "tmpfs", 0, "size=8m"), 0) << std::strerror(errno);
+  mounted_ = true;
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+  ASSERT_NO_FATAL_FAILURE(CreateKeygroup());
+  ASSERT_TRUE(PutUntilRefused(10).ok());
+
+  // The rest of the disk goes to a file, 64 KiB at a time until it is full.
+  fs::path filler = data() / "filler";
+  {
+    std::ofstream out(filler, std::ios::binary);
+    std::string block(64 << 10, 'f');
+    for (int i = 0; i < 200 && out.write(block.data(), block.size()); ++i) out.flush();
+  }
+  core::Status refused = PutUntilRefused(400);
+  ASSERT_EQ(refused.code(), core::Code::kResourceExhausted) << refused.ToString();
+  EXPECT_NE(refused.message().find("node a cannot make writes durable"), std::string::npos)
+      << refused.message();
+  EXPECT_NE(refused.message().find("database or disk is full"), std::string::npos)
+      << refused.message();
+  EXPECT_LE(unanswered_.size(), 1u);
+  ExpectAckedReadable();
+  auto status = client_->NodeStatus();
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_NE(status->storage_fault().find("database or disk is full"), std::string::npos);
+
+  // Space again: writes are taken, without a restart, within the retry backoff (2 s at most).
+  fs::remove(filler);
+  bool taken = false;
+  for (int i = 0; i < 50 && !taken; ++i) {
+    taken = client_->Put("kg", "after", "space").ok();
+    if (!taken) std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_TRUE(taken) << "writes are still refused after the space came back";
+  status = client_->NodeStatus();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->storage_fault(), "");
+  // What was in the failed commit was made durable with the retry.
+  for (const auto& kv : unanswered_) acked_.push_back(kv);
+  acked_.emplace_back("after", "space");
+
+  // Nothing acknowledged is lost across a crash.
+  node_->Kill();
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+  ExpectAckedReadable();
+}
+
+TEST_F(DiskFaultTest, AFileSystemThatTurnsReadOnlyRefusesWritesAndServesReads) {
+  fs::path image = dir_ / "disk.img";
+  { std::ofstream(image).close(); }
+  fs::resize_file(image, 32 << 20);
+  ASSERT_TRUE(RunOk({"mkfs.ext4", "-q", "-F", image.string()}));
+  auto loop = adapters::RunCommand({"losetup", "--find", "--show", image.string()}, seconds(30));
+  ASSERT_TRUE(loop.ok()) << loop.status().ToString();
+  loop_ = loop.value().substr(0, loop.value().find('\n'));
+  ASSERT_EQ(::mount(loop_.c_str(), data().c_str(), "ext4", 0, "errors=remount-ro"), 0)
+      << std::strerror(errno);
+  mounted_ = true;
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+  ASSERT_NO_FATAL_FAILURE(CreateKeygroup());
+  ASSERT_TRUE(PutUntilRefused(10).ok());
+
+  // The kernel's own reaction to a file system error: it turns read-only. (What was written is
+  // on the disk first: the node's default durability survives a crash of the process, and a
+  // file system that aborts may drop what it had not written back.)
+  ::sync();
+  std::string device = fs::path(loop_).filename().string();
+  {
+    std::ofstream trigger("/sys/fs/ext4/" + device + "/trigger_fs_error");
+    ASSERT_TRUE(trigger << "enoki test\n") << "cannot trigger an error on " << device;
+  }
+  core::Status refused = PutUntilRefused(3);
+  ASSERT_EQ(refused.code(), core::Code::kUnavailable) << refused.ToString();
+  EXPECT_NE(refused.message().find("node a cannot make writes durable"), std::string::npos)
+      << refused.message();
+  EXPECT_LE(unanswered_.size(), 1u);
+  ExpectAckedReadable();
+  auto created = client_->Call([] {
+    proto::Request r;
+    r.mutable_create_keygroup()->set_name("other");
+    r.mutable_create_keygroup()->add_replicas("a");
+    return r;
+  }());
+  EXPECT_EQ(created.status().code(), core::Code::kUnavailable) << created.status().ToString();
+
+  // Its data is back once the file system is repaired; the write held when it failed was never
+  // acknowledged, and nothing that was is lost.
+  EXPECT_EQ(node_->Stop(), 0);
+  node_.reset();
+  ASSERT_EQ(::umount2(data().c_str(), 0), 0) << std::strerror(errno);
+  mounted_ = false;
+  auto fsck = adapters::RunCommand({"e2fsck", "-f", "-y", loop_}, seconds(60));
+  // Status 1: it corrected errors (the one the test made).
+  ASSERT_TRUE(fsck.ok() ||
+              fsck.status().message().find("exited with status 1") != std::string::npos)
+      << fsck.status().ToString();
+  ASSERT_EQ(::mount(loop_.c_str(), data().c_str(), "ext4", 0, "errors=remount-ro"), 0)
+      << std::strerror(errno);
+  mounted_ = true;
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+  ExpectAckedReadable();
+  EXPECT_TRUE(client_->Put("kg", "after", "repair").ok());
+}
+
+}  // namespace
+}  // namespace enoki
