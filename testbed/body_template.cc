@@ -1,6 +1,7 @@
 // Request-body templates: parsing and expansion.
 #include "testbed/body_template.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace enoki::testbed {
@@ -50,6 +51,31 @@ core::Result<std::vector<BodyPart>> ParseBody(const std::string& t) {
     i = end;
   }
   return parts;
+}
+
+uint64_t MaxBodyBytes(const std::vector<BodyPart>& parts, int callers, int64_t max_seq) {
+  auto digits = [](int64_t v) { return std::to_string(v).size(); };
+  uint64_t bytes = 0;
+  for (const auto& p : parts) {
+    switch (p.kind) {
+      case BodyPart::Kind::kText:
+        bytes += p.text.size();
+        break;
+      case BodyPart::Kind::kCaller:
+        bytes += digits(callers - 1);
+        break;
+      case BodyPart::Kind::kSeq:
+        bytes += digits(max_seq);
+        break;
+      case BodyPart::Kind::kInt:  // the widest number of a range is one of its ends
+        bytes += std::max(digits(p.a), digits(p.b));
+        break;
+      case BodyPart::Kind::kRandom:
+        bytes += static_cast<uint64_t>(p.a);
+        break;
+    }
+  }
+  return bytes;
 }
 
 std::string ExpandBody(const std::vector<BodyPart>& parts, int caller, int64_t seq,

@@ -21,6 +21,9 @@ struct BodyPart {
 };
 // Parses a template: {caller}, {seq}, {int:A:B}, {random:N}; "{{" and "}}" are braces.
 core::Result<std::vector<BodyPart>> ParseBody(const std::string& text);
+// The length of the longest body `parts` expands to, for callers 0 to callers - 1 and sequence
+// numbers 0 to max_seq.
+uint64_t MaxBodyBytes(const std::vector<BodyPart>& parts, int callers, int64_t max_seq);
 // One request's body.
 std::string ExpandBody(const std::vector<BodyPart>& parts, int caller, int64_t seq,
                        core::StreamRng& rng);

@@ -83,7 +83,6 @@ Status ParseClientHosts(const std::string& file, const YAML::Node& clients, cons
       return YamlError(file, it->first, field,
                        "the scenario has a node of that name: name the client host otherwise");
     }
-    if (c.client_hosts.contains(name)) return YamlError(file, it->first, field, "given twice");
     const YAML::Node& h = it->second;
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, h, field, {"endpoint", "nodes"}));
     ClientHost host;
@@ -502,7 +501,6 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
                        "a client node of the scenario: its callers run in this process, or on a "
                        "client host (clients:)");
     }
-    if (c.nodes.contains(name)) return YamlError(file, it->first, field, "given twice");
     const YAML::Node& n = it->second;
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, n, field, {"endpoint", "key", "crash", "restart"}));
     ENOKI_RETURN_IF_ERROR(CheckEndpoint(file, n, field));

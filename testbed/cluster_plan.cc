@@ -166,7 +166,6 @@ core::Result<HostsFile> ParseHostsFile(const std::string& text, const std::strin
     if (auto st = node::ValidateName("the host name", name); !st.ok()) {
       return YamlError(file, it->first, field, st.message());
     }
-    if (FindHost(f, name) != nullptr) return YamlError(file, it->first, field, "given twice");
     auto h = ParseHost(file, name, it->second, field);
     if (!h.ok()) return h.status();
     for (const auto& other : f.hosts) {
@@ -191,7 +190,6 @@ core::Result<HostsFile> ParseHostsFile(const std::string& text, const std::strin
         return YamlError(file, it->first, field,
                          "a client node: its callers run in the enoki run process");
       }
-      if (f.pins.contains(node)) return YamlError(file, it->first, field, "given twice");
       std::string host = it->second.IsScalar() ? it->second.Scalar() : "";
       const PlanHost* h = FindHost(f, host);
       if (h == nullptr) {

@@ -15,6 +15,8 @@
 #include <set>
 
 #include "functions/specs.h"
+#include "net/codec.h"
+#include "node/node.h"
 #include "node/validation.h"
 
 namespace enoki::testbed {
@@ -37,7 +39,7 @@ class Reader {
              const std::set<std::string>& required = {}) const {
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file_, n, field, allowed));
     for (const auto& key : required) {
-      if (!n[key]) return Error(n, Join(field, key), "missing (required)");
+      if (!n[key]) return Error(n, YamlJoin(field, key), "missing (required)");
     }
     return Status::Ok();
   }
@@ -104,7 +106,7 @@ class Reader {
     }
     if (!n.IsSequence() || n.size() == 0) return Error(n, field, "expected a name or a list");
     for (size_t i = 0; i < n.size(); ++i) {
-      auto s = Name(n[i], field + "[" + std::to_string(i) + "]");
+      auto s = Name(n[i], YamlItem(field, i));
       if (!s.ok()) return s.status();
       out.push_back(*s);
     }
@@ -115,16 +117,16 @@ class Reader {
     std::string text;
     for (const char* key : {"delay", "jitter", "distribution", "loss", "drop", "rate"}) {
       if (!n[key]) continue;
-      auto v = Str(n[key], Join(field, key));
+      auto v = Str(n[key], YamlJoin(field, key));
       if (!v.ok()) return v.status();
       if (v->find_first_of(", =") != std::string::npos) {
-        return Error(n[key], Join(field, key), "'" + *v + "' is not one value");
+        return Error(n[key], YamlJoin(field, key), "'" + *v + "' is not one value");
       }
       std::string k = std::string(key) == "distribution" ? "dist" : key;
       auto one = net::LinkSpec::Parse(k + "=" + *v);
       if (!one.ok()) {
         std::string why = one.status().message();
-        return Error(n[key], Join(field, key), why.substr(why.find(": ") + 2));
+        return Error(n[key], YamlJoin(field, key), why.substr(why.find(": ") + 2));
       }
       text += (text.empty() ? "" : ",") + k + "=" + *v;
     }
@@ -140,32 +142,25 @@ class Reader {
     }
     sim::CostModel cost;
     ENOKI_RETURN_IF_ERROR(Map(n, field, {"mean", "jitter", "distribution"}, {"mean"}));
-    auto mean = Time(n["mean"], Join(field, "mean"));
+    auto mean = Time(n["mean"], YamlJoin(field, "mean"));
     if (!mean.ok()) return mean.status();
     cost.mean = *mean;
     if (n["jitter"]) {
-      auto jitter = Time(n["jitter"], Join(field, "jitter"));
+      auto jitter = Time(n["jitter"], YamlJoin(field, "jitter"));
       if (!jitter.ok()) return jitter.status();
       cost.jitter = *jitter;
     }
     if (n["distribution"]) {
-      auto d = Str(n["distribution"], Join(field, "distribution"));
+      auto d = Str(n["distribution"], YamlJoin(field, "distribution"));
       if (!d.ok()) return d.status();
       if (*d != "uniform" && *d != "normal") {
-        return Error(n["distribution"], Join(field, "distribution"),
+        return Error(n["distribution"], YamlJoin(field, "distribution"),
                      "'" + *d + "' is not one of uniform, normal");
       }
       cost.distribution =
           *d == "normal" ? net::LinkSpec::Jitter::kNormal : net::LinkSpec::Jitter::kUniform;
     }
     return cost;
-  }
-
-  static std::string Join(const std::string& field, const std::string& key) {
-    return field.empty() ? key : field + "." + key;
-  }
-  static std::string Item(const std::string& field, size_t i) {
-    return field + "[" + std::to_string(i) + "]";
   }
 
  private:
@@ -221,7 +216,7 @@ Status LoadNodes(const Reader& r, const YAML::Node& list, Scenario& s) {
   std::set<std::string> names;
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
-    std::string f = Reader::Item("nodes", i);
+    std::string f = YamlItem("nodes", i);
     ENOKI_RETURN_IF_ERROR(
         r.Map(n, f, {"name", "tier", "cpus", "forward_timeout"}, {"name", "tier"}));
     NodeDecl d;
@@ -313,7 +308,7 @@ Status LoadTopology(const Reader& r, const YAML::Node& root, Scenario& s) {
     if (!list.IsSequence()) return r.Error(list, "links", "expected a list");
     std::set<std::pair<std::string, std::string>> seen;
     for (size_t i = 0; i < list.size(); ++i) {
-      std::string f = Reader::Item("links", i);
+      std::string f = YamlItem("links", i);
       auto link = LoadLink(r, list[i], f, s, {});
       if (!link.ok()) return link.status();
       auto key = std::minmax(link->a, link->b);
@@ -333,7 +328,7 @@ Status LoadKeygroups(const Reader& r, const YAML::Node& list, Scenario& s) {
   std::set<std::string> names;
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
-    std::string f = Reader::Item("keygroups", i);
+    std::string f = YamlItem("keygroups", i);
     ENOKI_RETURN_IF_ERROR(
         r.Map(n, f, {"name", "replicas", "mode", "mutability"}, {"name", "replicas"}));
     KeygroupDecl k;
@@ -380,7 +375,7 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
   std::set<std::string> deployed;  // "name@node"
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
-    std::string f = Reader::Item("functions", i);
+    std::string f = YamlItem("functions", i);
     ENOKI_RETURN_IF_ERROR(r.Map(n, f,
                                 {"name", "nodes", "runtime", "handler", "keygroup", "params",
                                  "timeout", "concurrency", "cost"},
@@ -476,13 +471,48 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
   return Status::Ok();
 }
 
+// ZeroMQ's limit on a node's frames (node::MaxMessageBytes) applies to them as sent, which CURVE
+// makes this much longer: the MESSAGE command's name and nonce, a flags byte and the MAC.
+constexpr size_t kCurveFrameBytes = 33;
+
+// The requests of workload `w` (body parsed) fit in a frame its node takes: a node drops a larger
+// one unanswered, and the run would wait out the request's timeout. The longest request is the
+// longest body in a request as NodeCalls sends it (testbed/node_calls.cc), with the widest id and
+// arrival stamp. A run's nodes have the default value limit.
+Status CheckBodyFits(const Reader& r, const YAML::Node& at, const std::string& field,
+                     const WorkloadDecl& w, const Scenario& s) {
+  constexpr size_t kValueLimit = node::kDefaultMaxValueBytes;
+  const size_t limit = node::MaxMessageBytes(kValueLimit) - (s.curve ? kCurveFrameBytes : 0);
+  uint64_t body = MaxBodyBytes(w.body_parts, w.callers,
+                               w.requests ? *w.requests - 1 : std::numeric_limits<int64_t>::max());
+  if (body <= limit) {
+    proto::Request request;
+    request.set_id(std::numeric_limits<uint64_t>::max());
+    request.set_to(w.node);
+    request.mutable_invoke()->set_function(w.function);
+    request.mutable_invoke()->set_body(std::string(body, 'x'));
+    std::string frame;
+    net::EncodeEnvelope(request, &frame);
+    net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, core::TimePoint::max(),
+                            &frame);
+    if (frame.size() <= limit) return Status::Ok();
+  }
+  return r.Error(at, field,
+                 "workload '" + w.name + "' sends bodies of up to " + std::to_string(body) +
+                     " bytes, in requests larger than the " + std::to_string(limit) +
+                     " bytes node '" + w.node + "' takes (with the default value limit of " +
+                     std::to_string(kValueLimit) + " bytes" +
+                     (s.curve ? ", less " + std::to_string(kCurveFrameBytes) + " for CURVE" : "") +
+                     "), which it would drop unanswered");
+}
+
 Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
   if (!list) return Status::Ok();
   if (!list.IsSequence()) return r.Error(list, "workloads", "expected a list");
   std::set<std::string> names;
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
-    std::string f = Reader::Item("workloads", i);
+    std::string f = YamlItem("workloads", i);
     ENOKI_RETURN_IF_ERROR(
         r.Map(n, f,
               {"name", "client", "function", "node", "callers", "rate", "arrivals", "think",
@@ -577,6 +607,7 @@ Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
       if (!parts.ok()) return r.Error(n["body"], f + ".body", parts.status().message());
       w.body = *body;
       w.body_parts = std::move(parts.value());
+      ENOKI_RETURN_IF_ERROR(CheckBodyFits(r, n["body"], f + ".body", w, s));
     }
     if (n["stale_against"]) {
       auto against = r.Name(n["stale_against"], f + ".stale_against");
@@ -590,7 +621,7 @@ Status LoadWorkloads(const Reader& r, const YAML::Node& list, Scenario& s) {
     const WorkloadDecl& w = s.workloads[i];
     if (w.stale_against.empty()) continue;
     const YAML::Node& at = list[i]["stale_against"];
-    std::string f = Reader::Item("workloads", i) + ".stale_against";
+    std::string f = YamlItem("workloads", i) + ".stale_against";
     auto writes = std::find_if(s.workloads.begin(), s.workloads.end(),
                                [&](const WorkloadDecl& o) { return o.name == w.stale_against; });
     if (writes == s.workloads.end()) {
@@ -612,7 +643,7 @@ Status LoadTimeline(const Reader& r, const YAML::Node& list, Scenario& s) {
   std::set<std::string> down;
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
-    std::string f = Reader::Item("timeline", i);
+    std::string f = YamlItem("timeline", i);
     ENOKI_RETURN_IF_ERROR(
         r.Map(n, f, {"at", "link", "partition", "heal", "crash", "restart", "phase"}, {"at"}));
     TimelineEvent e;
@@ -642,14 +673,14 @@ Status LoadTimeline(const Reader& r, const YAML::Node& list, Scenario& s) {
       }
       std::set<std::string> seen;
       for (size_t g = 0; g < groups.size(); ++g) {
-        auto names = r.Names(groups[g], Reader::Item(f + ".partition", g));
+        auto names = r.Names(groups[g], YamlItem(f + ".partition", g));
         if (!names.ok()) return names.status();
         for (const auto& name : *names) {
           if (s.FindNode(name) == nullptr) {
-            return r.Error(groups[g], Reader::Item(f + ".partition", g), "no node '" + name + "'");
+            return r.Error(groups[g], YamlItem(f + ".partition", g), "no node '" + name + "'");
           }
           if (!seen.insert(name).second) {
-            return r.Error(groups[g], Reader::Item(f + ".partition", g),
+            return r.Error(groups[g], YamlItem(f + ".partition", g),
                            "node '" + name + "' is in two groups");
           }
         }
@@ -796,7 +827,7 @@ core::Result<Scenario> ParseScenario(const std::string& text, const std::string&
                       " pairs, which no run holds (a keygroup replicated on R nodes makes R(R-1)";
     if (s.keygroups.empty()) return Status::InvalidArgument(file + ": " + why + ")");
     const auto& k = s.keygroups[largest];
-    std::string field = Reader::Item("keygroups", largest) + ".replicas";
+    std::string field = YamlItem("keygroups", largest) + ".replicas";
     return r.Error(root["keygroups"][largest]["replicas"], field,
                    why + "; '" + k.name + "' has " + std::to_string(k.replicas.size()) + ")");
   }

@@ -1,6 +1,7 @@
 // What the readers of YAML files (scenarios, cluster files, hosts files) share: reading and
-// parsing a file, errors that name the file, the line and column, and the field, the check that a
-// map holds only known fields, and whole numbers in a range.
+// parsing a file (refusing a key given twice in one map), errors that name the file, the line and
+// column, and the field, the check that a map holds only known fields, and whole numbers in a
+// range.
 #pragma once
 
 #include <charconv>
@@ -16,15 +17,28 @@
 
 namespace enoki::testbed {
 
-// "FILE:LINE:COLUMN: FIELD: MESSAGE" (without LINE:COLUMN when `at` has no mark).
-inline core::Status YamlError(const std::string& file, const YAML::Node& at,
+// "FILE:LINE:COLUMN: FIELD: MESSAGE" (without LINE:COLUMN when `mark` is the null mark).
+inline core::Status YamlError(const std::string& file, const YAML::Mark& mark,
                               const std::string& field, const std::string& message) {
-  auto mark = at.Mark();
   std::string where = file;
   if (mark.line >= 0) {
     where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
   }
   return core::Status::InvalidArgument(where + ": " + field + ": " + message);
+}
+// The same, at node `at`.
+inline core::Status YamlError(const std::string& file, const YAML::Node& at,
+                              const std::string& field, const std::string& message) {
+  return YamlError(file, at.Mark(), field, message);
+}
+
+// How errors name a place: field `key` of the map at `field` ("" for the top), and item `i` of
+// the list at `field`.
+inline std::string YamlJoin(const std::string& field, const std::string& key) {
+  return field.empty() ? key : field + "." + key;
+}
+inline std::string YamlItem(const std::string& field, size_t i) {
+  return field + "[" + std::to_string(i) + "]";
 }
 
 // Map `n` (at `field`; "" for the top) holds no key but `allowed`: else an error naming the first
@@ -38,8 +52,7 @@ inline core::Status YamlOnlyKeys(const std::string& file, const YAML::Node& n,
     if (allowed.contains(key)) continue;
     std::string known;
     for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
-    return YamlError(file, it->first, (field.empty() ? "" : field + ".") + key,
-                     "unknown field (known: " + known + ")");
+    return YamlError(file, it->first, YamlJoin(field, key), "unknown field (known: " + known + ")");
   }
   return core::Status::Ok();
 }
@@ -53,16 +66,10 @@ inline core::Result<std::string> ReadYamlFile(const std::string& path, const std
   return text.str();
 }
 
-// `text` parsed; an error names `file`, the line and the column.
-inline core::Result<YAML::Node> ParseYaml(const std::string& text, const std::string& file) {
-  try {
-    return YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return core::Status::InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                         std::to_string(e.mark.column + 1) +
-                                         ": not valid YAML: " + e.msg);
-  }
-}
+// `text` parsed (its first document); an error names `file`, the line and the column. A map that
+// holds a key twice is refused, at the second ("FIELD: duplicate key (first at line L, column
+// C)"): yaml-cpp would keep both, and a reader would take one of them silently.
+core::Result<YAML::Node> ParseYaml(const std::string& text, const std::string& file);
 
 // A whole number from `min` to `max` at `n`.
 inline core::Result<int64_t> YamlInt(const std::string& file, const YAML::Node& n,

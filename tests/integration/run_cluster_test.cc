@@ -626,6 +626,8 @@ TEST(RunClusterTest, ABrokenClusterFileIsRefusedNamingFileLineAndField) {
        ":5:3: nodes.client: a client node of the scenario"},
       {"nodes:\n  cloud: {endpoint: tcp://127.0.0.1:7000}\ncallers: here\n",
        ":3:1: callers: unknown field (known: clients, identity, nodes)"},
+      {kThree + "  edge1: {endpoint: tcp://127.0.0.1:7004}\n",
+       ":5:3: nodes.edge1: duplicate key (first at line 3, column 3)"},
       {kThree + "clients: here\n", ":5:10: clients: expected a map from client host name to host"},
       {kThree + "clients:\n  far: {endpoint: tcp://10.1.2.3:7400, nodes: [client]}\n",
        ":6:19: clients.far.endpoint: tcp://10.1.2.3:7400 is beyond loopback, and a client host "

@@ -119,6 +119,10 @@ TEST(ClusterPlanTest, ABadHostsFileIsRefusedNamingFileLineAndField) {
        "h.yaml:3:13: place.e1: 'pi' is no host of this file"},
       {"hosts:\n  vm: {address: 10.0.0.1, tiers: cloud}\nplace: {e1: vm}\n",
        "h.yaml:3:13: place.e1: host vm does not take edge nodes"},
+      {"hosts:\n  vm: {address: 10.0.0.1}\n  vm: {address: 10.0.0.2}\n",
+       "h.yaml:3:3: hosts.vm: duplicate key (first at line 2, column 3)"},
+      {"hosts:\n  vm: {address: 10.0.0.1}\nplace: {e1: vm, e1: vm}\n",
+       "h.yaml:3:17: place.e1: duplicate key (first at line 3, column 9)"},
       {"hosts:\n  vm: {address: 10.0.0.1}\nclients: here\n",
        "h.yaml:3:1: clients: unknown field (known: hosts, place)"},
   };

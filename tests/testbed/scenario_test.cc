@@ -298,6 +298,77 @@ TEST(ScenarioTest, BrokenFilesNameTheFileLineAndField) {
             "cannot read scenario file /no/such.yaml");
 }
 
+// yaml-cpp keeps both pairs of a key given twice, and a reader would take one of them silently:
+// the second is refused where it stands, at the top of the file or deeper.
+TEST(ScenarioTest, AKeyGivenTwiceIsRefusedWhereItIsGivenAgain) {
+  const std::string nodes = "nodes:\n  - {name: e, tier: edge}\n";
+  EXPECT_EQ(ErrorOf("name: a\n" + nodes + "name: b\n"),
+            "bad.yaml:4:1: name: duplicate key (first at line 1, column 1)");
+  EXPECT_EQ(ErrorOf("name: b\nnodes:\n  - {name: e, tier: edge, tier: cloud}\n"),
+            "bad.yaml:3:27: nodes[0].tier: duplicate key (first at line 3, column 15)");
+  EXPECT_EQ(ErrorOf("name: b\n" + nodes +
+                    "tier_links:\n  edge-edge:\n    delay: 1ms\n    jitter: 1ms\n"
+                    "    delay: 2ms\n"),
+            "bad.yaml:8:5: tier_links.edge-edge.delay: duplicate key (first at line 6, column 5)");
+  // A key that is an alias of an earlier scalar is that scalar.
+  EXPECT_EQ(ErrorOf("name: b\ndescription: &k delay\n" + nodes +
+                    "tier_links:\n  edge-edge:\n    delay: 1ms\n    *k : 2ms\n"),
+            "bad.yaml:8:5: tier_links.edge-edge.delay: duplicate key (first at line 7, column 5)");
+  // Aliases are not followed: a few hundred bytes that would be ten billion nodes to walk are
+  // read at once, and refused by the reader for what they are.
+  std::string laughs = "name: b\n" + nodes + "x0: &x0 [a, a, a, a, a, a, a, a, a, a]\n";
+  for (int i = 1; i < 10; ++i) {
+    std::string prev = "*x" + std::to_string(i - 1);
+    laughs += "x" + std::to_string(i) + ": &x" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) laughs += (j ? ", " : "") + prev;
+    laughs += "]\n";
+  }
+  EXPECT_EQ(ErrorOf(laughs).substr(0, 42), "bad.yaml:4:1: x0: unknown field (known: co");
+}
+
+// A body whose request is larger than a node takes would be dropped by the node unanswered, and
+// every request of the run would time out: refused, to the byte. A request to node e of function
+// f adds 43 bytes to its body here (the Envelope's header 5, the widest id 11, to: e 3, the
+// invoke header 6, function: f 3, the body's header 5, the arrival stamp with the widest time
+// 10); a node takes 3 MiB with the default value limit, 33 bytes less with CURVE (which adds
+// them).
+TEST(ScenarioTest, ABodyLargerThanANodeTakesIsRefused) {
+  auto with_body = [](const std::string& body, const std::string& more = "") {
+    return "name: b\nnodes:\n  - {name: e, tier: edge}\n  - {name: c, tier: client}\n"
+           "tier_links: {client-edge: {delay: 1ms}}\n"
+           "keygroups: [{name: k, replicas: e}]\n"
+           "functions: [{name: f, nodes: e, handler: echo, keygroup: k}]\n"
+           "workloads: [{name: w, client: c, function: f, node: e, requests: 1,\n"
+           "             body: '" +
+           body + "'}]\n" + more;
+  };
+  const int64_t kLargest = (3 << 20) - 43;
+  EXPECT_EQ(ErrorOf(with_body("{random:" + std::to_string(kLargest) + "}")), "");
+  EXPECT_EQ(ErrorOf(with_body("{random:" + std::to_string(kLargest + 1) + "}")),
+            "bad.yaml:9:20: workloads[0].body: workload 'w' sends bodies of up to 3145686 bytes, "
+            "in requests larger than the 3145728 bytes node 'e' takes (with the default value "
+            "limit of 1048576 bytes), which it would drop unanswered");
+  // Every part at its widest: the caller and sequence numbers at their largest, an int range's
+  // widest end.
+  EXPECT_EQ(
+      ErrorOf(with_body("{caller}{seq}{int:-10:5}{random:" + std::to_string(kLargest - 5) + "}")),
+      "");
+  EXPECT_NE(
+      ErrorOf(with_body("{caller}{seq}{int:-100:5}{random:" + std::to_string(kLargest - 5) + "}")),
+      "");
+  EXPECT_EQ(
+      ErrorOf(with_body("{random:" + std::to_string(kLargest - 33) + "}", "security: curve\n")),
+      "");
+  EXPECT_EQ(
+      ErrorOf(with_body("{random:" + std::to_string(kLargest - 32) + "}", "security: curve\n")),
+      "bad.yaml:9:20: workloads[0].body: workload 'w' sends bodies of up to 3145653 bytes, "
+      "in requests larger than the 3145695 bytes node 'e' takes (with the default value "
+      "limit of 1048576 bytes, less 33 for CURVE), which it would drop unanswered");
+  // Far larger: refused without making a request of it.
+  EXPECT_NE(ErrorOf(with_body("{random:67108864}{random:67108864}")).find("up to 134217728 bytes"),
+            std::string::npos);
+}
+
 TEST(ScenarioTest, EveryShippedScenarioIsValid) {
   int files = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(ENOKI_SCENARIOS)) {
