@@ -9,10 +9,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <string>
+
+#include "core/hash.h"
 
 namespace enoki::adapters {
 
@@ -23,9 +26,10 @@ using node::StoredItem;
 using node::Version;
 namespace {
 
-// 1: keygroups, items, outbox. 2: also functions. 3: also owner. 4: also members. An older file
-// is migrated on open: every table is created if it does not exist.
-constexpr int kSchemaVersion = 4;
+// 1: keygroups, items, outbox. 2: also functions. 3: also owner. 4: also members. 5: items carry
+// a checksum, and a commit counter. An older file is migrated on open: every table is created if
+// it does not exist, and its items get a checksum column (NULL: written before checksums).
+constexpr int kSchemaVersion = 5;
 
 // Created together with the schema version in one transaction, so a file never has half a schema.
 const char* const kSchema = R"(
@@ -34,6 +38,7 @@ CREATE TABLE IF NOT EXISTS keygroups(name TEXT PRIMARY KEY, meta BLOB NOT NULL,
 CREATE TABLE IF NOT EXISTS items(keygroup TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
                                  wall_us INTEGER NOT NULL, logical INTEGER NOT NULL,
                                  node TEXT NOT NULL, deleted INTEGER NOT NULL,
+                                 checksum INTEGER,
                                  PRIMARY KEY(keygroup, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox(peer TEXT NOT NULL, keygroup TEXT NOT NULL, key BLOB NOT NULL,
                                   wall_us INTEGER NOT NULL, logical INTEGER NOT NULL,
@@ -42,6 +47,8 @@ CREATE TABLE IF NOT EXISTS outbox(peer TEXT NOT NULL, keygroup TEXT NOT NULL, ke
 CREATE TABLE IF NOT EXISTS functions(name TEXT PRIMARY KEY, spec BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS owner(node TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS members(id TEXT PRIMARY KEY, entry BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS commits(n INTEGER NOT NULL);
+INSERT INTO commits SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM commits);
 )";
 
 // Indexed by SqliteStorage::Stmt.
@@ -51,13 +58,13 @@ const char* const kStatements[] = {
     "ROLLBACK",
     "INSERT OR REPLACE INTO keygroups(name, meta, ready) VALUES(?1, ?2, ?3)",
     "DELETE FROM items WHERE keygroup = ?1",
-    "INSERT OR REPLACE INTO items(keygroup, key, value, wall_us, logical, node, deleted) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    "INSERT OR REPLACE INTO items(keygroup, key, value, wall_us, logical, node, deleted, checksum) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     "DELETE FROM outbox WHERE peer = ?1 AND keygroup = ?2 AND key = ?3",
     "INSERT OR REPLACE INTO outbox(peer, keygroup, key, wall_us, logical, node) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     "SELECT name, meta, ready FROM keygroups ORDER BY name",
-    "SELECT keygroup, key, value, wall_us, logical, node, deleted FROM items "
+    "SELECT keygroup, key, value, wall_us, logical, node, deleted, checksum FROM items "
     "ORDER BY keygroup, key",
     "SELECT peer, keygroup, key, wall_us, logical, node FROM outbox ORDER BY peer, keygroup, key",
     "INSERT OR REPLACE INTO functions(name, spec) VALUES(?1, ?2)",
@@ -68,7 +75,10 @@ const char* const kStatements[] = {
     "INSERT OR REPLACE INTO members(id, entry) VALUES(?1, ?2)",
     "DELETE FROM members WHERE id = ?1",
     "SELECT entry FROM members ORDER BY id",
-    "SELECT value, wall_us, logical, node, deleted FROM items WHERE keygroup = ?1 AND key = ?2",
+    "SELECT value, wall_us, logical, node, deleted, checksum FROM items "
+    "WHERE keygroup = ?1 AND key = ?2",
+    "UPDATE commits SET n = n + 1 RETURNING n",
+    "SELECT n FROM commits",
 };
 
 // Binds a statement's parameters in order, remembering the first failure. Strings are bound
@@ -97,11 +107,46 @@ class Binder {
   int rc_ = SQLITE_OK;
 };
 
+// The commit counter kept beside the database: 8 little-endian bytes at the start of `fd`.
+void WriteCounter(int fd, int64_t n) {
+  unsigned char bytes[8];
+  for (int i = 0; i < 8; ++i)
+    bytes[i] = static_cast<unsigned char>(static_cast<uint64_t>(n) >> (8 * i));
+  [[maybe_unused]] ssize_t written = ::pwrite(fd, bytes, sizeof bytes, 0);
+}
+// What WriteCounter left in `fd`; 0 when it holds none.
+int64_t ReadCounter(int fd) {
+  unsigned char bytes[8];
+  if (::pread(fd, bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) return 0;
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(bytes[i]) << (8 * i);
+  return static_cast<int64_t>(n);
+}
+
 // Column i's bytes, text or blob, NUL bytes included.
 std::string ColumnBytes(sqlite3_stmt* s, int i) {
   const void* p = sqlite3_column_blob(s, i);  // before sqlite3_column_bytes, as SQLite asks
   int n = sqlite3_column_bytes(s, i);
   return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), n);
+}
+
+// The checksum an item is stored with: of its keygroup, key, value, version and tombstone.
+int64_t ItemChecksum(const std::string& keygroup, const std::string& key, const StoredItem& item) {
+  uint64_t h = core::Fnv1aField(keygroup, core::kFnv1aOffset);
+  h = core::Fnv1aField(key, h);
+  h = core::Fnv1aField(item.value, h);
+  h = core::Fnv1aField(std::to_string(item.version.wall_us), h);
+  h = core::Fnv1aField(std::to_string(item.version.logical), h);
+  h = core::Fnv1aField(item.version.node, h);
+  return static_cast<int64_t>(core::Fnv1a(item.deleted ? "1" : "0", h));
+}
+
+// Whether the item read from `s` (its checksum in column `column`) is as it was stored: its
+// checksum matches, or it has none (written before checksums).
+bool Intact(sqlite3_stmt* s, int column, const std::string& keygroup, const std::string& key,
+            const StoredItem& item) {
+  return sqlite3_column_type(s, column) == SQLITE_NULL ||
+         sqlite3_column_int64(s, column) == ItemChecksum(keygroup, key, item);
 }
 
 Version ColumnVersion(sqlite3_stmt* s, int first) {
@@ -183,7 +228,10 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
   ENOKI_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384"));
   // A new file (or one whose schema creation never committed), or an older schema.
   if (version < kSchemaVersion) {
-    std::string schema = std::string("BEGIN IMMEDIATE;") + kSchema +
+    // Versions 1 to 4 have items without their checksum.
+    std::string migrate =
+        version >= 1 ? "ALTER TABLE items ADD COLUMN checksum INTEGER;" : std::string();
+    std::string schema = std::string("BEGIN IMMEDIATE;") + migrate + kSchema +
                          "PRAGMA user_version=" + std::to_string(kSchemaVersion) + "; COMMIT;";
     if (core::Status st = s->Exec(schema.c_str()); !st.ok()) {
       if (!sqlite3_get_autocommit(db)) s->Exec("ROLLBACK").IgnoreError();  // st says why
@@ -196,13 +244,23 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
       return s->Error(std::string("cannot prepare '") + kStatements[i] + "'");
     }
   }
+  // The commits the database counts against those the file beside it saw made.
+  s->counter_fd_ = ::open((path + ".commits").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (s->counter_fd_ < 0) {
+    return core::Status::IOError(path + ".commits: cannot open: " + std::strerror(errno));
+  }
+  sqlite3_stmt* count = s->stmts_[kLoadCommits];
+  int64_t counted = sqlite3_step(count) == SQLITE_ROW ? sqlite3_column_int64(count, 0) : 0;
+  sqlite3_reset(count);
+  s->lost_commits_ = std::max<int64_t>(0, ReadCounter(s->counter_fd_) - counted);
   return s;
 }
 
 SqliteStorage::~SqliteStorage() {
   for (auto* st : stmts_) sqlite3_finalize(st);  // a no-op on nullptr
   sqlite3_close(db_);                            // likewise
-  ::close(lock_fd_);                             // releases the lock
+  if (counter_fd_ >= 0) ::close(counter_fd_);
+  ::close(lock_fd_);  // releases the lock
 }
 
 core::Status SqliteStorage::Error(const std::string& what) const {
@@ -270,8 +328,14 @@ core::Status SqliteStorage::Load(const LoadVisitor& visitor) {
 
   s = stmts_[kLoadItems];
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    std::string keygroup = ColumnBytes(s, 0);
+    std::string key = ColumnBytes(s, 1);
     node::StoredItem item{ColumnBytes(s, 2), ColumnVersion(s, 3), sqlite3_column_int(s, 6) != 0};
-    if (visitor.item) visitor.item(ColumnBytes(s, 0), ColumnBytes(s, 1), std::move(item));
+    if (!Intact(s, 7, keygroup, key, item)) {
+      if (visitor.corrupt) visitor.corrupt(keygroup, key);
+    } else if (visitor.item) {
+      visitor.item(keygroup, key, std::move(item));
+    }
   }
   st = rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load items");
   sqlite3_reset(s);
@@ -315,7 +379,8 @@ core::Result<std::optional<StoredItem>> SqliteStorage::LoadItem(const std::strin
   int rc = Binder(s).Text(keygroup).Blob(key).rc();
   if (rc == SQLITE_OK) rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
-    out = StoredItem{ColumnBytes(s, 0), ColumnVersion(s, 1), sqlite3_column_int(s, 4) != 0};
+    StoredItem item{ColumnBytes(s, 0), ColumnVersion(s, 1), sqlite3_column_int(s, 4) != 0};
+    if (Intact(s, 5, keygroup, key, item)) out = std::move(item);
   }
   core::Status st =
       rc == SQLITE_ROW || rc == SQLITE_DONE ? core::Status::Ok() : Error("cannot load an item");
@@ -338,6 +403,7 @@ core::Status SqliteStorage::CommitInTransaction(const node::WriteBatch& batch) {
   for (const auto& [key, item] : batch.items()) {
     Binder b(stmts_[kPutItem]);
     b.Text(key.first).Blob(key.second).Blob(item.value).Ver(item.version).Int(item.deleted ? 1 : 0);
+    b.Int(ItemChecksum(key.first, key.second, item));
     ENOKI_RETURN_IF_ERROR(Step(kPutItem, b.rc()));
   }
   for (const auto& [key, version] : batch.outbox()) {
@@ -370,10 +436,25 @@ core::Status SqliteStorage::Commit(const node::WriteBatch& batch) {
   if (batch.empty()) return core::Status::Ok();
   ENOKI_RETURN_IF_ERROR(Step(kBegin));
   core::Status st = CommitInTransaction(batch);
+  int64_t commits = 0;
+  if (st.ok()) {
+    // The commit counter, in the same transaction.
+    sqlite3_stmt* bump = stmts_[kBumpCommits];
+    if (sqlite3_step(bump) == SQLITE_ROW) {
+      commits = sqlite3_column_int64(bump, 0);
+      if (sqlite3_step(bump) != SQLITE_DONE) st = Error("cannot count the commit");
+    } else {
+      st = Error("cannot count the commit");
+    }
+    sqlite3_reset(bump);
+  }
   if (st.ok()) st = Step(kCommit);
   // A failed COMMIT may leave the transaction open; ROLLBACK then ends it. Its own failure (no
   // transaction left, because SQLite already rolled back) changes nothing: `st` says what failed.
   if (!st.ok() && !sqlite3_get_autocommit(db_)) Step(kRollback).IgnoreError();
+  // Beside the database, where losing the database's write-ahead log does not take it back. A
+  // failure to write it loses only the check (Open's), not the commit.
+  if (st.ok()) WriteCounter(counter_fd_, commits);
   return st;
 }
 

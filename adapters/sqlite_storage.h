@@ -1,11 +1,18 @@
 // SqliteStorage: the StorageEngine of real nodes. One SQLite database file in WAL mode; every
-// Commit is one transaction. Tables (schema version 3, in PRAGMA user_version; a file of version 1
-// or 2, which lacks `functions` or `owner`, is migrated on open):
+// Commit is one transaction. Tables (schema version 5, in PRAGMA user_version; a file of an
+// older version is migrated on open):
 //   keygroups(name PRIMARY KEY, meta BLOB, ready)    meta = serialized proto::KeygroupMeta
-//   items(keygroup, key, value, wall_us, logical, node, deleted)  PRIMARY KEY(keygroup, key)
+//   items(keygroup, key, value, wall_us, logical, node, deleted, checksum)
+//                                                    PRIMARY KEY(keygroup, key)
 //   outbox(peer, keygroup, key, wall_us, logical, node)           PRIMARY KEY(peer, keygroup, key)
 //   functions(name PRIMARY KEY, spec BLOB)           spec = serialized proto::FunctionSpec
 //   owner(node)                                      the node whose state this is (one row)
+//   members(id PRIMARY KEY, entry BLOB)              entry = serialized proto::Member
+//   commits(n)                                       commits made (one row)
+// An item's checksum (FNV-1a of its keygroup, key, value, version and tombstone; NULL for an item
+// written before schema 5) is checked when it is read: an item that fails it is not handed out
+// (LoadVisitor::corrupt). Beside the database, "<path>.commits" holds the commit counter as of
+// the last commit, so that a database that lost commits (its write-ahead log deleted) shows it.
 // Keys and values are stored as blobs (arbitrary bytes); names as text of explicit length.
 // Not thread-safe: one node's loop thread uses it.
 #pragma once
@@ -58,7 +65,12 @@ class SqliteStorage : public node::StorageEngine {
   // has space or is writable again.
   // An empty batch is ok and touches nothing.
   core::Status Commit(const node::WriteBatch& batch) override;
-  // The item as stored; IOError naming the path when SQLite fails.
+  // How many commits "<path>.commits" saw made that the database no longer holds, found at
+  // Open: its write-ahead log or the database itself was deleted or damaged, or (durability
+  // against process loss only) the machine went down before they were written back.
+  uint64_t LostCommits() const override { return lost_commits_; }
+  // The item as stored (none when its checksum does not match); IOError naming the path when
+  // SQLite fails.
   core::Result<std::optional<node::StoredItem>> LoadItem(const std::string& keygroup,
                                                          const std::string& key) override;
 
@@ -84,6 +96,8 @@ class SqliteStorage : public node::StorageEngine {
     kEraseMember,
     kLoadMembers,
     kLoadItem,
+    kBumpCommits,
+    kLoadCommits,
     kStmtCount
   };
   SqliteStorage(std::string path, sqlite3* db, int lock_fd)
@@ -100,7 +114,9 @@ class SqliteStorage : public node::StorageEngine {
 
   std::string path_;
   sqlite3* db_;
-  int lock_fd_;  // holds an exclusive flock on "<path>.lock" while this object lives
+  int lock_fd_;          // holds an exclusive flock on "<path>.lock" while this object lives
+  int counter_fd_ = -1;  // "<path>.commits": the commit counter after the last commit
+  uint64_t lost_commits_ = 0;
   sqlite3_stmt* stmts_[kStmtCount] = {};
 };
 

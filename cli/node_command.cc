@@ -48,6 +48,7 @@ struct NodeArgs {
   std::string durability = "process";
   bool in_memory = false;
   int retry_ms = 200;
+  int anti_entropy_ms = 10000;
   int sync_timeout_ms = 2000;
   int forward_timeout_ms = 2000;
   int64_t max_clock_ahead_ms = 60000;
@@ -234,6 +235,7 @@ int RunNode(const NodeArgs& args) {
   }
   config.node.max_value_bytes = args.max_value_size;
   config.node.retry_interval = std::chrono::milliseconds(args.retry_ms);
+  config.node.anti_entropy_interval = std::chrono::milliseconds(args.anti_entropy_ms);
   config.node.sync_write_timeout = std::chrono::milliseconds(args.sync_timeout_ms);
   config.node.forward_timeout = std::chrono::milliseconds(args.forward_timeout_ms);
   config.node.max_clock_ahead = std::chrono::milliseconds(args.max_clock_ahead_ms);
@@ -530,6 +532,11 @@ int NodeMain(int argc, const char* const* argv) {
                "Keep state in memory only (nothing survives a restart; for experiments)");
   cmd.add_option("--retry-ms", args.retry_ms, "Base interval of replication retries, in ms")
       ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
+  cmd.add_option("--anti-entropy-ms", args.anti_entropy_ms,
+                 "How often the node compares each keygroup it holds with another replica and "
+                 "repairs what differs (docs/architecture.md, anti-entropy), in ms; 0: never")
+      ->check(CLI::Range(0, 86400000))
       ->capture_default_str();
   cmd.add_option("--sync-timeout-ms", args.sync_timeout_ms,
                  "How long a write to a synchronous keygroup waits for the replicas, in ms")

@@ -86,13 +86,13 @@ Version Core::WriteLocal(Keygroup& kg, const std::string& key, std::string value
   return v;
 }
 
-bool Core::ApplyRemote(Keygroup& kg, const std::string& key, StoredItem item) {
+bool Core::ApplyRemote(Keygroup& kg, const std::string& key, StoredItem item, bool repair) {
   clock_.Observe(item.version);
   auto [it, inserted] = kg.items.try_emplace(key);
   if (!inserted && !(it->second.version < item.version)) return false;
   it->second = std::move(item);
   batch_.PutItem(kg.meta.name(), key, it->second);
-  TraceWrite(kg.meta.name(), key, it->second, false);
+  TraceWrite(kg.meta.name(), key, it->second, false, repair);
   return true;
 }
 
@@ -106,7 +106,7 @@ void Core::DropItems(Keygroup& kg) {
 }
 
 void Core::TraceWrite(const std::string& keygroup, const std::string& key, const StoredItem& item,
-                      bool origin) {
+                      bool origin, bool repair) {
   if (trace_ == nullptr) return;
   proto::WriteTrace* w = traced_writes_.emplace_back().mutable_write();
   w->set_keygroup(keygroup);
@@ -114,6 +114,7 @@ void Core::TraceWrite(const std::string& keygroup, const std::string& key, const
   item.version.ToProto(w->mutable_version());
   w->set_origin(origin);
   w->set_deleted(item.deleted);
+  w->set_repair(repair);
 }
 
 void Core::Send(const std::string& peer, proto::PeerMessage msg) {

@@ -57,6 +57,8 @@ struct NodeOptions {
   core::Duration forward_timeout = std::chrono::seconds(2);
   core::Duration ping_interval = std::chrono::milliseconds(500);
   uint32_t default_scan_limit = 1000;
+  // How often the node starts anti-entropy exchanges (node/anti_entropy.h); 0: never.
+  core::Duration anti_entropy_interval = std::chrono::seconds(10);
   // How far a version a peer sends may be ahead of this node's clock (peer_checks.h).
   core::Duration max_clock_ahead = std::chrono::seconds(60);
   // Of the node's own random stream (its first operation id); 0: one drawn from the Env. A
@@ -127,7 +129,8 @@ class Core {
   // caller owes it to the other replicas (Replication::OnLocalWrite).
   Version WriteLocal(Keygroup& kg, const std::string& key, std::string value, bool deleted);
   // Applies an item from a peer if it is newer than what this node holds; returns whether it was.
-  bool ApplyRemote(Keygroup& kg, const std::string& key, StoredItem item);
+  // `repair`: anti-entropy's (so the trace says).
+  bool ApplyRemote(Keygroup& kg, const std::string& key, StoredItem item, bool repair = false);
   void PersistKeygroup(const Keygroup& kg);
   void DropItems(Keygroup& kg);
 
@@ -181,7 +184,7 @@ class Core {
   void Committed();
   // Notes a write of the batch for the trace (as its origin, or applied from a peer).
   void TraceWrite(const std::string& keygroup, const std::string& key, const StoredItem& item,
-                  bool origin);
+                  bool origin, bool repair = false);
 
   NodeOptions options_;
   core::Env& env_;

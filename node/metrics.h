@@ -51,6 +51,13 @@ struct NodeMetrics {
   // Apply time at this replica minus the write's version time at its origin (wall clocks).
   Histogram replication_lag{Histogram::LagBounds()};
   uint64_t commit_failures = 0;  // storage commits that failed (node/core.h: a storage fault)
+  uint64_t corrupt_items = 0;    // items that failed their checksum at start
+  uint64_t lost_commits = 0;     // commits the storage no longer held at start
+  // Anti-entropy (node/anti_entropy.h): digest exchanges this node started, items it sent to
+  // repair a peer, items it applied from a peer's repair.
+  uint64_t digest_exchanges = 0;
+  uint64_t repair_items_sent = 0;
+  uint64_t repaired_items = 0;
 };
 
 // Writes metrics in the Prometheus text format: a family's HELP and TYPE once, then its samples.

@@ -18,7 +18,8 @@ Node::Node(NodeOptions options, core::Env& env, net::Transport& transport, Stora
       catalog_(core_, peers_, replication_),
       joining_(core_, peers_, catalog_),
       forwarding_(core_, peers_),
-      items_(core_, replication_) {
+      items_(core_, replication_),
+      anti_entropy_(core_, peers_) {
   // In this order. Either order gives the same result today: replication's part only touches the
   // outbox, synchronous writes and the batch, and joining's only starts or stops a pull (which
   // touches neither); a subscriber that did more would have to say where it goes.
@@ -52,15 +53,47 @@ core::Status Node::Start() {
       core_.Log(core::LogLevel::kWarn, "stored function '{}' does not parse; skipped", name);
     }
   };
+  uint64_t corrupt = 0;
+  visitor.corrupt = [&](const std::string& keygroup, const std::string& key) {
+    if (++corrupt <= 10) {
+      core_.Log(core::LogLevel::kError,
+                "item '{}' of keygroup '{}' failed its checksum in storage: dropped here; "
+                "anti-entropy takes it back from a replica that holds it",
+                key, keygroup);
+    }
+  };
   ENOKI_RETURN_IF_ERROR(core_.storage().Load(visitor));
+  NodeMetrics& m = core_.metrics();
+  m.corrupt_items = corrupt;
+  m.lost_commits = core_.storage().LostCommits();
+  if (corrupt > 10) {
+    core_.Log(core::LogLevel::kError, "{} items in all failed their checksums", corrupt);
+  }
   membership_.Start();
   for (auto& rec : outbox) replication_.Load(std::move(rec));
+  if (m.lost_commits > 0) {
+    // What it held may lack what it acknowledged: a keygroup that another replica holds is
+    // pulled again before it serves reads here (until then they are forwarded).
+    std::string pulled;
+    for (auto& [name, kg] : keygroups) {
+      if (!kg.ready || kg.meta.replicas_size() < 2) continue;
+      kg.ready = false;
+      core_.PersistKeygroup(kg);
+      pulled += (pulled.empty() ? "" : ", ") + name;
+    }
+    core_.Log(core::LogLevel::kCritical,
+              "storage lost {} commits it had made (its write-ahead log or database was deleted "
+              "or damaged): writes it acknowledged may be gone here; pulling again from the "
+              "other replicas: {}",
+              m.lost_commits, pulled.empty() ? "(no keygroup has one)" : pulled);
+  }
   for (auto& [name, kg] : keygroups) {
     if (kg.replica && !kg.ready) joining_.Pull(kg);
     replication_.DropDrainedItems(kg);
   }
   replication_.Start();
   peers_.Start();
+  anti_entropy_.Start();
   core_.RequestFlush();  // what loading queued
   core_.Log(core::LogLevel::kInfo, "started: {} keygroups, {} outbox entries", keygroups.size(),
             OutboxSize());
@@ -206,6 +239,24 @@ void Node::WriteMetrics(MetricsWriter& w) const {
   w.Family("enoki_storage_items", "gauge",
            "Items this node stores, tombstones included (over all keygroups).");
   w.Sample("enoki_storage_items", {}, static_cast<double>(items));
+  w.Family("enoki_anti_entropy_exchanges_total", "counter",
+           "Digest exchanges this node started with a peer replica of a keygroup it holds "
+           "(node/anti_entropy.h).");
+  w.Sample("enoki_anti_entropy_exchanges_total", {}, static_cast<double>(m.digest_exchanges));
+  w.Family("enoki_anti_entropy_items_sent_total", "counter",
+           "Items this node sent to a peer to repair it (it lacked them or held older versions).");
+  w.Sample("enoki_anti_entropy_items_sent_total", {}, static_cast<double>(m.repair_items_sent));
+  w.Family("enoki_anti_entropy_items_repaired_total", "counter",
+           "Items from a peer's repair that this node applied (newer than what it held).");
+  w.Sample("enoki_anti_entropy_items_repaired_total", {}, static_cast<double>(m.repaired_items));
+  w.Family("enoki_storage_corrupt_items", "gauge",
+           "Items that failed their checksum when the node loaded its storage at start (dropped "
+           "there; anti-entropy takes them back from a replica).");
+  w.Sample("enoki_storage_corrupt_items", {}, static_cast<double>(m.corrupt_items));
+  w.Family("enoki_storage_lost_commits", "gauge",
+           "Commits the storage had made and no longer held when the node started (its "
+           "write-ahead log or database deleted or damaged); its keygroups were pulled again.");
+  w.Sample("enoki_storage_lost_commits", {}, static_cast<double>(m.lost_commits));
   w.Family("enoki_storage_writable", "gauge",
            "1 while commits succeed; 0 after one failed (a full, read-only or failing disk) "
            "until a retried one succeeds: writes are refused meanwhile, reads served.");
@@ -545,6 +596,12 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
       return peers_.OnPing(from, msg.ping());
     case proto::PeerMessage::kMembers:
       return membership_.OnMembers(from, msg.members());
+    case proto::PeerMessage::kDigestRequest:
+      return anti_entropy_.OnDigestRequest(from, msg.digest_request());
+    case proto::PeerMessage::kDigestReply:
+      return anti_entropy_.OnDigestReply(from, msg.digest_reply());
+    case proto::PeerMessage::kRepairRequest:
+      return anti_entropy_.OnRepairRequest(from, msg.repair_request());
     case proto::PeerMessage::kPong:
       return peers_.OnPong(from, *peer, msg.pong(), now);
     case proto::PeerMessage::BODY_NOT_SET:

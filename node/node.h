@@ -16,6 +16,7 @@
 // - Replication (replication.h): the durable outbox, retries, synchronous writes;
 // - Catalog (catalog.h): keygroup entries (owed to the peers through Replication); what an
 //   applied change means for replication and joining goes to them as an event (KeygroupChange);
+// - AntiEntropy (anti_entropy.h): replicas compare digests of their items and repair what differs;
 // - Joining (joining.h): a replica added later pulls the data before it serves reads;
 // - Forwarding (forwarding.h): a node without a ready replica runs the operation at the nearest;
 // - ItemOps (items.h): item operations on a ready replica.
@@ -31,6 +32,7 @@
 #include "core/status.h"
 #include "net/trace.h"
 #include "net/transport.h"
+#include "node/anti_entropy.h"
 #include "node/catalog.h"
 #include "node/core.h"
 #include "node/forwarding.h"
@@ -125,6 +127,8 @@ class Node : public net::MessageHandler {
   void ListKeygroups(proto::KeygroupList& out) const;
   // Its peers (up or down, round-trip time, outbox) and the keygroups it holds.
   void StatusReport(proto::NodeStatus& out) const;
+  // What the node counted about itself.
+  const NodeMetrics& metrics() const { return core_.metrics(); }
   // Appends the node's metrics (docs/operations.md) to `w`.
   void WriteMetrics(MetricsWriter& w) const;
   // A request's kind as metrics name it: its field in proto::Request ("get", "put", ...).
@@ -158,6 +162,7 @@ class Node : public net::MessageHandler {
   Joining joining_;
   Forwarding forwarding_;
   ItemOps items_;
+  AntiEntropy anti_entropy_;
   FunctionHandler function_handler_;
   std::vector<proto::FunctionSpec> saved_functions_;
   std::map<std::string, uint64_t> refused_;  // peer messages that failed the checks, by sender

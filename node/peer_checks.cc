@@ -4,6 +4,7 @@
 #include <set>
 #include <string>
 
+#include "node/anti_entropy.h"
 #include "node/validation.h"
 
 namespace enoki::node {
@@ -134,6 +135,47 @@ core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
                                                " is ahead of this node's clock");
         }
       }
+      return core::Status::Ok();
+    }
+    case proto::PeerMessage::kDigestRequest: {
+      const auto& d = msg.digest_request();
+      ENOKI_RETURN_IF_ERROR(c.Name("keygroup", d.keygroup()));
+      ENOKI_RETURN_IF_ERROR(c.Version("incarnation", d.incarnation()));
+      if (d.buckets_size() != static_cast<int>(kDigestBuckets) ||
+          d.first_bucket() >= kDigestBuckets) {
+        return core::Status::InvalidArgument("a digest has " + std::to_string(kDigestBuckets) +
+                                             " buckets, not " + std::to_string(d.buckets_size()) +
+                                             " from bucket " + std::to_string(d.first_bucket()));
+      }
+      return core::Status::Ok();
+    }
+    case proto::PeerMessage::kDigestReply: {
+      const auto& r = msg.digest_reply();
+      ENOKI_RETURN_IF_ERROR(c.Name("keygroup", r.keygroup()));
+      ENOKI_RETURN_IF_ERROR(c.Version("incarnation", r.incarnation()));
+      uint32_t last = 0;
+      for (int i = 0; i < r.buckets_size(); ++i) {
+        if (r.buckets(i) >= kDigestBuckets || (i > 0 && r.buckets(i) <= last)) {
+          return core::Status::InvalidArgument("bucket " + std::to_string(i) +
+                                               " is out of range or out of order");
+        }
+        last = r.buckets(i);
+      }
+      if (r.more() && last + 1 >= kDigestBuckets) {
+        return core::Status::InvalidArgument("more buckets after the last one");
+      }
+      for (int i = 0; i < r.items_size(); ++i) {
+        ENOKI_RETURN_IF_ERROR(ValidateKey(r.items(i).key()));
+        ENOKI_RETURN_IF_ERROR(
+            c.Version("item " + std::to_string(i) + " version", r.items(i).version()));
+      }
+      return core::Status::Ok();
+    }
+    case proto::PeerMessage::kRepairRequest: {
+      const auto& r = msg.repair_request();
+      ENOKI_RETURN_IF_ERROR(c.Name("keygroup", r.keygroup()));
+      ENOKI_RETURN_IF_ERROR(c.Version("incarnation", r.incarnation()));
+      for (const auto& key : r.keys()) ENOKI_RETURN_IF_ERROR(ValidateKey(key));
       return core::Status::Ok();
     }
     case proto::PeerMessage::kForwardRequest:   // runs as a client's request, with its checks

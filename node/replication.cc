@@ -134,15 +134,41 @@ void Replication::SendFresh() {
   }
 }
 
+ReplicateBatcher::ReplicateBatcher(Core& core, std::string peer, const Keygroup& kg, bool repair)
+    : core_(core), peer_(std::move(peer)), kg_(kg), repair_(repair) {}
+
+void ReplicateBatcher::Add(const std::string& key, const StoredItem& item) {
+  if (!msg_.has_replicate()) {
+    auto* r = msg_.mutable_replicate();
+    r->set_keygroup(kg_.meta.name());
+    *r->mutable_incarnation() = kg_.meta.created();
+    *r->mutable_meta_version() = kg_.meta.version();
+    r->set_repair(repair_);
+  }
+  auto* out = msg_.mutable_replicate()->add_items();
+  out->set_key(key);
+  out->set_value(item.value);
+  item.version.ToProto(out->mutable_version());
+  out->set_deleted(item.deleted);
+  bytes_ += key.size() + item.value.size() + kItemOverhead;
+  if (bytes_ >= core_.batch_bytes() ||
+      msg_.replicate().items_size() >= static_cast<int>(kMaxItemsPerMessage)) {
+    Flush();
+  }
+}
+
+void ReplicateBatcher::Flush() {
+  if (!msg_.has_replicate()) return;
+  core_.Send(peer_, std::move(msg_));
+  msg_.Clear();
+  bytes_ = 0;
+}
+
 void Replication::SendEntries(const std::string& peer_id, const std::vector<ItemKey>& keys) {
   Peer& peer = peers_[peer_id];
   auto now = core_.env().Now();
   auto& keygroups = core_.keygroups();
-  std::map<std::string, std::pair<proto::PeerMessage, size_t>> by_keygroup;
-  auto emit = [&](const std::string& name) {
-    auto node = by_keygroup.extract(name);
-    if (!node.empty()) core_.Send(peer_id, std::move(node.mapped().first));
-  };
+  std::map<std::string, ReplicateBatcher> by_keygroup;
   for (const auto& ik : keys) {
     auto entry = peer.outbox.find(ik);
     if (entry == peer.outbox.end()) continue;  // acknowledged or dropped meanwhile
@@ -160,25 +186,10 @@ void Replication::SendEntries(const std::string& peer_id, const std::vector<Item
     }
     auto item = kg->second.items.find(ik.second);
     if (item == kg->second.items.end()) continue;
-    auto& [msg, bytes] = by_keygroup[ik.first];
-    if (!msg.has_replicate()) {
-      auto* r = msg.mutable_replicate();
-      r->set_keygroup(ik.first);
-      *r->mutable_incarnation() = kg->second.meta.created();
-      *r->mutable_meta_version() = kg->second.meta.version();
-    }
-    auto* out = msg.mutable_replicate()->add_items();
-    out->set_key(ik.second);
-    out->set_value(item->second.value);
-    item->second.version.ToProto(out->mutable_version());
-    out->set_deleted(item->second.deleted);
-    bytes += ik.second.size() + item->second.value.size() + kItemOverhead;
-    if (bytes >= core_.batch_bytes() ||
-        msg.replicate().items_size() >= static_cast<int>(kMaxItemsPerMessage)) {
-      emit(ik.first);
-    }
+    by_keygroup.try_emplace(ik.first, core_, peer_id, kg->second, /*repair=*/false)
+        .first->second.Add(ik.second, item->second);
   }
-  while (!by_keygroup.empty()) emit(by_keygroup.begin()->first);
+  for (auto& [name, batcher] : by_keygroup) batcher.Flush();
 }
 
 void Replication::RetryPeer(const std::string& peer_id) {
@@ -353,11 +364,13 @@ void Replication::OnReplicate(const std::string& from, proto::Replicate& msg) {
     *kv->mutable_version() = item.version();
     if (stale) continue;  // acknowledged so the sender stops, but not applied
     int64_t written_us = item.version().wall_us();
-    bool applied =
-        core_.ApplyRemote(kg, item.key(),
-                          StoredItem{std::move(*item.mutable_value()),
-                                     Version::FromProto(item.version()), item.deleted()});
-    if (applied) {
+    bool applied = core_.ApplyRemote(kg, item.key(),
+                                     StoredItem{std::move(*item.mutable_value()),
+                                                Version::FromProto(item.version()), item.deleted()},
+                                     msg.repair());
+    if (applied && msg.repair()) {
+      ++core_.metrics().repaired_items;
+    } else if (applied) {
       NodeMetrics& m = core_.metrics();
       ++m.replicated_items;
       // Across hosts the clocks' offset may make it negative: counted as 0, so that _sum only

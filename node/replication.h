@@ -18,6 +18,24 @@
 
 namespace enoki::node {
 
+// Replicate messages of one keygroup's items to one peer, each within the batch bytes and
+// kMaxItemsPerMessage: Add sends a message once it is full, Flush sends the rest.
+class ReplicateBatcher {
+ public:
+  // `repair`: the items are anti-entropy's (Replicate.repair), not a write's replication.
+  ReplicateBatcher(Core& core, std::string peer, const Keygroup& kg, bool repair);
+  void Add(const std::string& key, const StoredItem& item);
+  void Flush();
+
+ private:
+  Core& core_;
+  std::string peer_;
+  const Keygroup& kg_;
+  bool repair_;
+  proto::PeerMessage msg_;
+  size_t bytes_ = 0;
+};
+
 class Replication {
  public:
   Replication(Core& core, const PeerTable& peers);

@@ -109,6 +109,8 @@ struct LoadVisitor {
   std::function<void(OutboxRecord&&)> outbox;
   std::function<void(const std::string& name, std::string&& spec)> function;
   std::function<void(proto::Member&&)> member;
+  // An item that failed its checksum: not handed to `item`.
+  std::function<void(const std::string& keygroup, const std::string& key)> corrupt;
 };
 
 class StorageEngine {
@@ -122,8 +124,12 @@ class StorageEngine {
   // A failed commit applies nothing of the batch and says why: ResourceExhausted when the disk
   // is full, IOError for every other failure (read-only, I/O error), naming the file.
   [[nodiscard]] virtual core::Status Commit(const WriteBatch& batch) = 0;
-  // The durable state of one item (nullopt: none is stored), as the last successful Commit left
-  // it: what the node goes back to when a commit failed (Core::Flush).
+  // How many commits that this engine acknowledged its storage no longer holds, as far as it can
+  // tell (found when it was opened); 0 for one that cannot tell.
+  virtual uint64_t LostCommits() const { return 0; }
+  // The durable state of one item (nullopt: none is stored, or it failed its checksum), as the
+  // last successful Commit left it: what the node goes back to when a commit failed
+  // (Core::Flush).
   [[nodiscard]] virtual core::Result<std::optional<StoredItem>> LoadItem(
       const std::string& keygroup, const std::string& key) = 0;
 };

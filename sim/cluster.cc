@@ -19,6 +19,8 @@ class SimCluster::MemberStorage : public node::StorageEngine {
     return kept_.Commit(batch);
   }
   void FailCommits(core::Status fault) { kept_.FailCommits(std::move(fault)); }
+  node::MemoryStorage& kept() { return kept_; }
+  void Lose() { kept_ = node::MemoryStorage(); }
   core::Result<std::optional<node::StoredItem>> LoadItem(const std::string& keygroup,
                                                          const std::string& key) override {
     return kept_.LoadItem(keygroup, key);
@@ -131,6 +133,16 @@ void SimCluster::Crash(const std::string& id) {
 
 void SimCluster::FailCommits(const std::string& id, core::Status fault) {
   members_.at(id).storage.FailCommits(std::move(fault));
+}
+
+node::MemoryStorage& SimCluster::Storage(const std::string& id) {
+  assert(members_.at(id).node == nullptr);
+  return members_.at(id).storage.kept();
+}
+
+void SimCluster::LoseStorage(const std::string& id) {
+  assert(members_.at(id).node == nullptr);
+  members_.at(id).storage.Lose();
 }
 
 core::Status SimCluster::Restart(const std::string& id) {

@@ -79,6 +79,10 @@ class SimCluster {
   // Every commit of node `id`'s storage fails with `fault` from now on (ok: none does), as on a
   // full or failing disk.
   void FailCommits(const std::string& id, core::Status fault);
+  // What node `id` keeps durable, to change while it is down (a disk that lost writes).
+  node::MemoryStorage& Storage(const std::string& id);
+  // Node `id`, down, loses all it kept (a deleted database).
+  void LoseStorage(const std::string& id);
 
   // Sends `request` (a store or a function request) to node `id` as a client and runs the
   // simulation until the answer arrives or `limit` of virtual time passed (then nullopt).

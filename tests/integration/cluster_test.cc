@@ -2,6 +2,9 @@
 // its data directory, and a writer killed right after its acknowledgements.
 #include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <set>
 
 #include "tests/integration/node_cluster.h"
@@ -85,6 +88,67 @@ TEST(ClusterTest, KilledReplicaCatchesUpOnRestartWithoutRestartingOthers) {
     ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
     EXPECT_EQ(r->value(), "v" + std::to_string(i));
   }
+}
+
+// Replicas that lost data while down get everything back from the others within 30 s, and say
+// what they lost: b its write-ahead log (the writes since its last checkpoint: it pulls its
+// keygroup again), c its whole database (anti-entropy brings the keygroup back, with its default
+// interval).
+TEST(ClusterTest, AReplicaWhoseDatabaseWasDeletedGetsEverythingBackWithin30Seconds) {
+  NodeCluster cluster({"a", "b", "c"});
+  CreateOnAll(cluster, "kg");
+  auto a = cluster.Client("a");
+  auto put = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      ASSERT_TRUE(a->Put("kg", "k" + std::to_string(i), "v" + std::to_string(i)).ok()) << i;
+    }
+  };
+  ASSERT_NO_FATAL_FAILURE(put(0, 150));
+  auto b = cluster.Client("b");
+  ASSERT_TRUE(NodeCluster::Eventually([&] { return b->Get("kg", "k149").ok(); }));
+  EXPECT_EQ(cluster.Stop("b"), 0);  // a clean stop writes the log back into the database
+  cluster.Start("b");
+  ASSERT_NO_FATAL_FAILURE(put(150, 300));
+  for (const char* n : {"b", "c"}) {
+    auto c = cluster.Client(n);
+    ASSERT_TRUE(NodeCluster::Eventually([&] { return c->Get("kg", "k299").ok(); })) << n;
+    cluster.Kill(n);
+  }
+  namespace fs = std::filesystem;
+  ASSERT_TRUE(fs::remove(cluster.data_dir("b") / "store.db-wal"));
+  for (const char* f : {"store.db", "store.db-wal", "store.db-shm"}) {
+    fs::remove(cluster.data_dir("c") / f);
+  }
+  auto start = std::chrono::steady_clock::now();
+  for (const char* n : {"b", "c"}) cluster.Start(n);
+  for (const char* n : {"b", "c"}) {
+    auto c = cluster.Client(n);
+    EXPECT_TRUE(NodeCluster::Eventually(
+        [&] {
+          proto::Request scan;
+          scan.mutable_scan()->set_keygroup("kg");
+          scan.mutable_scan()->set_limit(1000);
+          auto r = c->Call(scan);
+          return r.ok() && r->served_by() == n && r->scan().items_size() == 300;
+        },
+        std::chrono::seconds(30)))
+        << n << " does not hold every item 30 s after its restart";
+    for (int i = 0; i < 300; i += 29) {
+      auto r = c->Get("kg", "k" + std::to_string(i));
+      ASSERT_TRUE(r.ok()) << n << " k" << i << ": " << r.status().ToString();
+      EXPECT_EQ(r->value(), "v" + std::to_string(i));
+    }
+  }
+  for (const char* n : {"b", "c"}) {
+    std::ifstream log(cluster.log(n));
+    std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("storage lost"), std::string::npos) << n << "'s log:\n" << text;
+  }
+  std::cout << "both repaired "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - start)
+                   .count()
+            << " ms after their restart\n";
 }
 
 TEST(ClusterTest, WritesAcknowledgedBeforeSigkillOfTheWriterSurvive) {

@@ -112,6 +112,8 @@ class NodeCluster {
     return std::make_unique<adapters::Client>(context_, endpoints_.at(id), timeout, id);
   }
   const std::string& endpoint(const std::string& id) { return endpoints_.at(id); }
+  // Node `id`'s data directory (its database is store.db in it).
+  std::filesystem::path data_dir(const std::string& id) const { return dir_ / id; }
   // Where node `id` writes its log.
   std::string log(const std::string& id) const { return (dir_ / (id + ".log")).string(); }
   int http_port(const std::string& id) { return http_ports_.at(id); }

@@ -465,18 +465,19 @@ TEST(SqliteStorageTest, SurvivesClosingAndReopening) {
   EXPECT_EQ(LoadAll(**s).items.size(), 2u);
 }
 
-TEST(SqliteStorageTest, UsesWalAndWritesSchemaVersion4) {
+TEST(SqliteStorageTest, UsesWalAndWritesSchemaVersion5) {
   TempDir dir;
   std::string path = (dir.path() / "store.db").string();
   auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   // WAL is a property of the file, so another connection sees it.
   EXPECT_EQ(QueryOne(path, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "5");
   EXPECT_EQ(QueryOne(path,
                      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                     "('keygroups', 'items', 'outbox', 'functions', 'owner')"),
-            "5");
+                     "('keygroups', 'items', 'outbox', 'functions', 'owner', 'members', "
+                     "'commits')"),
+            "7");
 }
 
 TEST(SqliteStorageTest, MigratesAVersion1File) {
@@ -504,7 +505,13 @@ TEST(SqliteStorageTest, MigratesAVersion1File) {
   m.set_version(7);
   b.PutMember(m);
   EXPECT_TRUE((*s)->Commit(b).ok());
-  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "5");
+  // Its item, from before checksums, is trusted; a new one gets its checksum.
+  WriteBatch item;
+  AddItem(item, "kg", "k2", "v2", 2);
+  EXPECT_TRUE((*s)->Commit(item).ok());
+  EXPECT_EQ(QueryOne(path, "SELECT count(*) FROM items WHERE checksum IS NULL"), "1");
+  EXPECT_EQ(LoadAll(**s).items.size(), 2u);
   // Its new table holds the member entry.
   std::vector<proto::Member> members;
   LoadVisitor v;
@@ -515,6 +522,86 @@ TEST(SqliteStorageTest, MigratesAVersion1File) {
   // It had no owner yet: the first node to claim it becomes its owner.
   EXPECT_TRUE((*s)->ClaimFor("a").ok());
   EXPECT_EQ(QueryOne(path, "SELECT node FROM owner"), "a");
+}
+
+TEST(SqliteStorageTest, AnItemChangedOnDiskFailsItsChecksumAndIsNotHandedOut) {
+  TempDir dir;
+  std::string path = (dir.path() / "store.db").string();
+  {
+    auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    WriteBatch b;
+    AddItem(b, "kg", "edited", "v", 1);
+    AddItem(b, "kg", "flipped", "v", 2);
+    AddItem(b, "kg", "intact", "v", 3);
+    ASSERT_TRUE((*s)->Commit(b).ok());
+  }
+  ASSERT_EQ(ExecOn(path,
+                   "UPDATE items SET value = 'w' WHERE CAST(key AS TEXT) = 'edited'; "
+                   "UPDATE items SET logical = 9 WHERE CAST(key AS TEXT) = 'flipped'"),
+            "");
+  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  std::vector<std::string> corrupt, loaded;
+  LoadVisitor v;
+  v.item = [&](const std::string&, const std::string& key, StoredItem&&) { loaded.push_back(key); };
+  v.corrupt = [&](const std::string& kg, const std::string& key) {
+    corrupt.push_back(kg + "/" + key);
+  };
+  ASSERT_TRUE((*s)->Load(v).ok());
+  EXPECT_EQ(corrupt, (std::vector<std::string>{"kg/edited", "kg/flipped"}));
+  EXPECT_EQ(loaded, std::vector<std::string>{"intact"});
+  auto edited = (*s)->LoadItem("kg", "edited");
+  ASSERT_TRUE(edited.ok());
+  EXPECT_FALSE(edited.value().has_value());
+  auto intact = (*s)->LoadItem("kg", "intact");
+  ASSERT_TRUE(intact.ok() && intact.value().has_value());
+  // Written again (a repair), it is whole.
+  WriteBatch b;
+  AddItem(b, "kg", "edited", "v", 1);
+  ASSERT_TRUE((*s)->Commit(b).ok());
+  corrupt.clear();
+  loaded.clear();
+  ASSERT_TRUE((*s)->Load(v).ok());
+  EXPECT_EQ(corrupt, std::vector<std::string>{"kg/flipped"});
+  EXPECT_EQ(loaded, (std::vector<std::string>{"edited", "intact"}));
+}
+
+TEST(SqliteStorageTest, ADatabaseThatLostCommitsSaysHowMany) {
+  TempDir dir;
+  std::string path = (dir.path() / "store.db").string();
+  auto commit = [&](SqliteStorage& s, int n) {
+    for (int i = 0; i < n; ++i) {
+      WriteBatch b;
+      AddItem(b, "kg", "k" + std::to_string(i), "v", i + 1);
+      ASSERT_TRUE(s.Commit(b).ok());
+    }
+  };
+  {
+    auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ((*s)->LostCommits(), 0u);
+    commit(**s, 3);
+  }
+  fs::copy_file(path, dir.path() / "backup.db");  // closed: everything is in the file
+  {
+    auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ((*s)->LostCommits(), 0u);  // closed and reopened: nothing lost
+    commit(**s, 4);
+  }
+  // The database as it was 4 commits ago (as after its write-ahead log was deleted).
+  fs::copy_file(dir.path() / "backup.db", path, fs::copy_options::overwrite_existing);
+  {
+    auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ((*s)->LostCommits(), 4u);
+    commit(**s, 1);  // from here on it counts from what it holds
+  }
+  fs::remove(path);  // the whole database
+  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ((*s)->LostCommits(), 4u);
 }
 
 TEST(SqliteStorageTest, BelongsToTheFirstNodeThatClaimsIt) {

@@ -1,0 +1,214 @@
+// Anti-entropy: digest exchanges between the replicas of a keygroup, and their repairs.
+#include "node/anti_entropy.h"
+
+#include <unordered_map>
+
+#include "core/hash.h"
+
+namespace enoki::node {
+namespace {
+
+// SplitMix64's finalizer: spreads FNV's bits over the whole word (its low bits pick the bucket).
+uint64_t Mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// `v` hashed on from `h` as 8 little-endian bytes (the same on every host).
+uint64_t HashWord(uint64_t v, uint64_t h) {
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(v >> (8 * i));
+  return core::Fnv1a(std::string_view(bytes, 8), h);
+}
+
+// The digest of `kg`'s items written before `before_us`, bucket by bucket.
+std::vector<uint64_t> Digest(const Keygroup& kg, int64_t before_us) {
+  std::vector<uint64_t> digest(kDigestBuckets);
+  for (const auto& [key, item] : kg.items) {
+    if (item.version.wall_us < before_us) digest[DigestBucket(key)] ^= DigestHash(key, item);
+  }
+  return digest;
+}
+
+}  // namespace
+
+uint32_t DigestBucket(const std::string& key) {
+  return static_cast<uint32_t>(Mix(core::Fnv1a(key)) % kDigestBuckets);
+}
+
+uint64_t DigestHash(const std::string& key, const StoredItem& item) {
+  uint64_t h = core::Fnv1aField(key, core::kFnv1aOffset);
+  h = HashWord(static_cast<uint64_t>(item.version.wall_us), h);
+  h = HashWord(item.version.logical, h);
+  h = core::Fnv1aField(item.version.node, h);
+  return Mix(HashWord(item.deleted ? 1 : 0, h));
+}
+
+AntiEntropy::AntiEntropy(Core& core, const PeerTable& peers) : core_(core), peers_(peers) {}
+
+void AntiEntropy::Start() {
+  core::Duration interval = core_.options().anti_entropy_interval;
+  if (interval <= core::Duration::zero()) return;
+  // The first round after 0.5 to 1.5 intervals, by the node's id: replicas started together do
+  // not start exchanges with each other at the same moment (each would repair the other twice).
+  double offset = 0.5 + static_cast<double>(Mix(core::Fnv1a(core_.id())) >> 11) / 0x1p53;
+  core_.After(std::chrono::duration_cast<core::Duration>(interval * offset), [this] { OnTick(); });
+}
+
+void AntiEntropy::OnTick() {
+  auto& keygroups = core_.keygroups();
+  auto now = core_.env().Now();
+  int64_t before_us = core_.env().WallMicros() -
+                      std::chrono::duration_cast<std::chrono::microseconds>(kDigestSettle).count();
+  size_t walked = 0;
+  auto it = keygroups.lower_bound(cursor_);
+  for (size_t visited = 0; visited < keygroups.size() && walked < kItemsPerInterval; ++visited) {
+    if (it == keygroups.end()) it = keygroups.begin();
+    Keygroup& kg = it->second;
+    ++it;
+    if (!kg.ready || kg.meta.deleted()) continue;
+    std::vector<std::string> others;
+    for (const auto& r : kg.meta.replicas()) {
+      if (r.node() != core_.id() && peers_.Contains(r.node())) others.push_back(r.node());
+    }
+    // The next replica in turn that is up.
+    size_t& next = next_peer_[kg.meta.name()];
+    for (size_t i = 0; i < others.size(); ++i) {
+      const std::string& peer = others[(next + i) % others.size()];
+      const PeerTable::Peer* p = peers_.peers().contains(peer) ? &peers_.peers().at(peer) : nullptr;
+      if (p == nullptr || !peers_.IsLive(*p, now)) continue;
+      next = (next + i + 1) % others.size();
+      ++core_.metrics().digest_exchanges;
+      SendDigest(peer, kg, before_us, 0);
+      walked += kg.items.size();
+      break;
+    }
+  }
+  cursor_ = it == keygroups.end() ? std::string() : it->first;
+  core_.After(core_.options().anti_entropy_interval, [this] { OnTick(); });
+}
+
+void AntiEntropy::SendDigest(const std::string& peer, const Keygroup& kg, int64_t before_us,
+                             uint32_t first_bucket) {
+  proto::PeerMessage msg;
+  auto* d = msg.mutable_digest_request();
+  d->set_keygroup(kg.meta.name());
+  *d->mutable_incarnation() = kg.meta.created();
+  d->set_before_us(before_us);
+  d->set_first_bucket(first_bucket);
+  for (uint64_t b : Digest(kg, before_us)) d->add_buckets(b);
+  core_.Send(peer, std::move(msg));
+}
+
+Keygroup* AntiEntropy::ReadyReplica(const std::string& name, const proto::Version& incarnation) {
+  Keygroup* kg = core_.FindLive(name);
+  if (kg == nullptr || !kg->ready ||
+      Version::FromProto(kg->meta.created()) != Version::FromProto(incarnation)) {
+    return nullptr;
+  }
+  return kg;
+}
+
+void AntiEntropy::OnDigestRequest(const std::string& from, const proto::DigestRequest& msg) {
+  proto::PeerMessage out;
+  auto* reply = out.mutable_digest_reply();
+  reply->set_keygroup(msg.keygroup());
+  *reply->mutable_incarnation() = msg.incarnation();
+  reply->set_before_us(msg.before_us());
+  Keygroup* kg = ReadyReplica(msg.keygroup(), msg.incarnation());
+  if (kg == nullptr) {
+    reply->set_code(core_.keygroups().contains(msg.keygroup()) ? proto::FAILED_PRECONDITION
+                                                               : proto::NOT_FOUND);
+    return core_.Send(from, std::move(out));
+  }
+  std::vector<uint64_t> mine = Digest(*kg, msg.before_us());
+  std::vector<bool> differs(kDigestBuckets);
+  bool any = false;
+  for (uint32_t b = msg.first_bucket(); b < kDigestBuckets; ++b) {
+    differs[b] = mine[b] != msg.buckets(static_cast<int>(b));
+    any = any || differs[b];
+  }
+  if (any) {
+    std::vector<std::vector<std::pair<const std::string*, const Version*>>> listed(kDigestBuckets);
+    for (const auto& [key, item] : kg->items) {
+      if (item.version.wall_us >= msg.before_us()) continue;
+      uint32_t b = DigestBucket(key);
+      if (differs[b]) listed[b].emplace_back(&key, &item.version);
+    }
+    size_t count = 0;
+    for (uint32_t b = msg.first_bucket(); b < kDigestBuckets; ++b) {
+      if (!differs[b]) continue;
+      if (count > 0 && count + listed[b].size() > kMaxListedItems) {
+        reply->set_more(true);
+        break;
+      }
+      reply->add_buckets(b);
+      for (const auto& [key, version] : listed[b]) {
+        auto* kv = reply->add_items();
+        kv->set_key(*key);
+        version->ToProto(kv->mutable_version());
+      }
+      count += listed[b].size();
+    }
+  }
+  core_.Send(from, std::move(out));
+}
+
+void AntiEntropy::OnDigestReply(const std::string& from, const proto::DigestReply& msg) {
+  Keygroup* kg = ReadyReplica(msg.keygroup(), msg.incarnation());
+  if (kg == nullptr) return;
+  if (msg.code() == proto::NOT_FOUND) {
+    // It lost the keygroup (or never heard of it): its entry first; the next exchange repairs
+    // the items.
+    proto::PeerMessage entry;
+    *entry.mutable_meta_update()->mutable_meta() = kg->meta;
+    return core_.Send(from, std::move(entry));
+  }
+  if (msg.code() != proto::OK || msg.buckets_size() == 0) return;
+  std::vector<bool> listed(kDigestBuckets);
+  for (uint32_t b : msg.buckets()) listed[b] = true;
+  std::unordered_map<std::string_view, Version> theirs;
+  for (const auto& kv : msg.items()) theirs.emplace(kv.key(), Version::FromProto(kv.version()));
+
+  ReplicateBatcher push(core_, from, *kg, /*repair=*/true);
+  proto::PeerMessage fetch;
+  auto* want = fetch.mutable_repair_request();
+  want->set_keygroup(msg.keygroup());
+  *want->mutable_incarnation() = msg.incarnation();
+  for (const auto& [key, item] : kg->items) {
+    if (!listed[DigestBucket(key)]) continue;
+    auto t = theirs.find(key);
+    if (t == theirs.end()) {
+      // Written later than the cut-off: replication's to bring.
+      if (item.version.wall_us >= msg.before_us()) continue;
+    } else if (!(t->second < item.version)) {
+      if (item.version < t->second) want->add_keys(key);
+      theirs.erase(t);
+      continue;
+    } else {
+      theirs.erase(t);
+    }
+    push.Add(key, item);
+    ++core_.metrics().repair_items_sent;
+  }
+  push.Flush();
+  for (const auto& [key, version] : theirs) want->add_keys(std::string(key));
+  if (want->keys_size() > 0) core_.Send(from, std::move(fetch));
+  if (msg.more()) SendDigest(from, *kg, msg.before_us(), msg.buckets(msg.buckets_size() - 1) + 1);
+}
+
+void AntiEntropy::OnRepairRequest(const std::string& from, const proto::RepairRequest& msg) {
+  Keygroup* kg = ReadyReplica(msg.keygroup(), msg.incarnation());
+  if (kg == nullptr) return;
+  ReplicateBatcher push(core_, from, *kg, /*repair=*/true);
+  for (const auto& key : msg.keys()) {
+    auto it = kg->items.find(key);
+    if (it == kg->items.end()) continue;
+    push.Add(key, it->second);
+    ++core_.metrics().repair_items_sent;
+  }
+  push.Flush();
+}
+
+}  // namespace enoki::node
