@@ -77,7 +77,7 @@ const char* const kStatements[] = {
     "SELECT entry FROM members ORDER BY id",
     "SELECT value, wall_us, logical, node, deleted, checksum FROM items "
     "WHERE keygroup = ?1 AND key = ?2",
-    "UPDATE commits SET n = n + 1 RETURNING n",
+    "UPDATE commits SET n = ?1",
     "SELECT n FROM commits",
 };
 
@@ -252,6 +252,7 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
   sqlite3_stmt* count = s->stmts_[kLoadCommits];
   int64_t counted = sqlite3_step(count) == SQLITE_ROW ? sqlite3_column_int64(count, 0) : 0;
   sqlite3_reset(count);
+  s->commits_ = counted;
   s->lost_commits_ = std::max<int64_t>(0, ReadCounter(s->counter_fd_) - counted);
   return s;
 }
@@ -436,25 +437,19 @@ core::Status SqliteStorage::Commit(const node::WriteBatch& batch) {
   if (batch.empty()) return core::Status::Ok();
   ENOKI_RETURN_IF_ERROR(Step(kBegin));
   core::Status st = CommitInTransaction(batch);
-  int64_t commits = 0;
-  if (st.ok()) {
-    // The commit counter, in the same transaction.
-    sqlite3_stmt* bump = stmts_[kBumpCommits];
-    if (sqlite3_step(bump) == SQLITE_ROW) {
-      commits = sqlite3_column_int64(bump, 0);
-      if (sqlite3_step(bump) != SQLITE_DONE) st = Error("cannot count the commit");
-    } else {
-      st = Error("cannot count the commit");
-    }
-    sqlite3_reset(bump);
-  }
+  // The commit counter, in the same transaction.
+  int64_t commits = commits_ + 1;
+  if (st.ok()) st = Step(kPutCommits, Binder(stmts_[kPutCommits]).Int(commits).rc());
   if (st.ok()) st = Step(kCommit);
   // A failed COMMIT may leave the transaction open; ROLLBACK then ends it. Its own failure (no
   // transaction left, because SQLite already rolled back) changes nothing: `st` says what failed.
   if (!st.ok() && !sqlite3_get_autocommit(db_)) Step(kRollback).IgnoreError();
   // Beside the database, where losing the database's write-ahead log does not take it back. A
   // failure to write it loses only the check (Open's), not the commit.
-  if (st.ok()) WriteCounter(counter_fd_, commits);
+  if (st.ok()) {
+    commits_ = commits;
+    WriteCounter(counter_fd_, commits);
+  }
   return st;
 }
 

@@ -96,7 +96,7 @@ class SqliteStorage : public node::StorageEngine {
     kEraseMember,
     kLoadMembers,
     kLoadItem,
-    kBumpCommits,
+    kPutCommits,
     kLoadCommits,
     kStmtCount
   };
@@ -116,6 +116,7 @@ class SqliteStorage : public node::StorageEngine {
   sqlite3* db_;
   int lock_fd_;          // holds an exclusive flock on "<path>.lock" while this object lives
   int counter_fd_ = -1;  // "<path>.commits": the commit counter after the last commit
+  int64_t commits_ = 0;  // the database's commit counter
   uint64_t lost_commits_ = 0;
   sqlite3_stmt* stmts_[kStmtCount] = {};
 };

@@ -1,7 +1,8 @@
 // Microbenchmarks (Google Benchmark): the wire codec; the store's put, get and scan on each
 // storage engine and several value sizes; applying replicated writes; a native function's
 // invocation in-process; a get and an invocation round trip over ZeroMQ on loopback; the link
-// shaper's per-message cost; the simulator's events per second. In-process nodes run on the
+// shaper's per-message cost; the simulator's events per second; anti-entropy's cost on replicas in
+// agreement and the time it takes to repair one that lost items. In-process nodes run on the
 // simulator's clock (no thread, no network) with a transport that keeps what they send.
 //   build/bench/enoki-micro                          # full run
 //   build/bench/enoki-micro --benchmark_min_time=0.01  # the short mode CI runs
@@ -20,6 +21,7 @@
 #include "node/function_host.h"
 #include "node/memory_storage.h"
 #include "node/node.h"
+#include "sim/cluster.h"
 #include "sim/simulator.h"
 #include "spdlog/spdlog.h"
 #include "testbed/loopback_node.h"
@@ -326,6 +328,84 @@ void BM_SimulatorEvents(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 100000);
 }
 BENCHMARK(BM_SimulatorEvents)->Unit(benchmark::kMillisecond);
+
+// ---- Anti-entropy: digest exchanges of replicas in agreement, and a repair --------------------
+
+// Two replicas "a" and "b" of keygroup "kg" on the simulator (1 ms links; each starts an exchange
+// every second), holding `items` items of 100 bytes each, but for the first `missing`, which only
+// "a" holds.
+std::unique_ptr<sim::SimCluster> Replicas(int items, int missing) {
+  auto cluster = std::make_unique<sim::SimCluster>(
+      sim::AllPeers({"a", "b"}), 1, std::chrono::milliseconds(1),
+      [](node::NodeOptions& o) { o.anti_entropy_interval = std::chrono::seconds(1); });
+  proto::Request create;
+  create.mutable_create_keygroup()->set_name("kg");
+  create.mutable_create_keygroup()->add_replicas("a");
+  create.mutable_create_keygroup()->add_replicas("b");
+  cluster->Call("a", create);
+  cluster->sim().RunFor(std::chrono::milliseconds(100));
+  for (const std::string& id : {"a", "b"}) {
+    cluster->Crash(id);
+    node::WriteBatch batch;
+    for (int i = id == "b" ? missing : 0; i < items; ++i) {
+      batch.PutItem(
+          "kg", "key" + std::to_string(i),
+          node::StoredItem{std::string(100, 'v'), node::Version{1000 + i, 0, "a"}, false});
+    }
+    if (!cluster->Storage(id).Commit(batch).ok() || !cluster->Restart(id).ok()) return nullptr;
+  }
+  return cluster;
+}
+
+// A simulated second of two replicas in agreement: each starts one exchange (both ends hash every
+// item once per exchange), and no item is sent.
+void BM_AntiEntropyInAgreement(benchmark::State& state) {
+  int items = static_cast<int>(state.range(0));
+  auto cluster = Replicas(items, 0);
+  if (cluster == nullptr) return state.SkipWithError("cannot set up the replicas");
+  cluster->sim().RunFor(std::chrono::seconds(2));  // past the first rounds
+  auto exchanges = [&] {
+    return cluster->node("a").metrics().digest_exchanges +
+           cluster->node("b").metrics().digest_exchanges;
+  };
+  uint64_t before = exchanges();
+  for (auto _ : state) cluster->sim().RunFor(std::chrono::seconds(1));
+  uint64_t sent = cluster->node("a").metrics().repair_items_sent +
+                  cluster->node("b").metrics().repair_items_sent;
+  if (sent != 0) state.SkipWithError("replicas in agreement sent items");
+  state.counters["exchanges"] = benchmark::Counter(static_cast<double>(exchanges() - before),
+                                                   benchmark::Counter::kAvgIterations);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * items);
+}
+BENCHMARK(BM_AntiEntropyInAgreement)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+// "b" lacks 10,000 of 100,000 items: the CPU time (both nodes, in one process) until it holds
+// them all, and the simulated seconds that took (from its restart; the first round starts within
+// 0.5 to 1.5 intervals).
+void BM_AntiEntropyRepair(benchmark::State& state) {
+  int items = static_cast<int>(state.range(0)), missing = static_cast<int>(state.range(1));
+  double simulated_s = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto cluster = Replicas(items, missing);
+    if (cluster == nullptr) return state.SkipWithError("cannot set up the replicas");
+    auto start = cluster->sim().Now();
+    state.ResumeTiming();
+    bool repaired = cluster->sim().RunUntilTrue(
+        [&] {
+          return cluster->node("b").metrics().repaired_items >= static_cast<uint64_t>(missing);
+        },
+        std::chrono::seconds(60));
+    state.PauseTiming();
+    if (!repaired) return state.SkipWithError("not repaired within 60 simulated seconds");
+    simulated_s += std::chrono::duration<double>(cluster->sim().Now() - start).count();
+    cluster.reset();
+    state.ResumeTiming();
+  }
+  state.counters["simulated_s"] =
+      benchmark::Counter(simulated_s, benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_AntiEntropyRepair)->Args({100000, 10000})->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace enoki
