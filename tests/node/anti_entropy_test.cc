@@ -5,6 +5,7 @@
 
 #include "node/anti_entropy.h"
 #include "sim/cluster.h"
+#include "tests/node/requests.h"
 
 namespace enoki {
 namespace {
@@ -12,25 +13,9 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-proto::Request Get(const std::string& kg, const std::string& key) {
-  proto::Request r;
-  r.mutable_get()->set_keygroup(kg);
-  r.mutable_get()->set_key(key);
-  return r;
-}
-proto::Request Put(const std::string& kg, const std::string& key, const std::string& value) {
-  proto::Request r;
-  r.mutable_put()->set_keygroup(kg);
-  r.mutable_put()->set_key(key);
-  r.mutable_put()->set_value(value);
-  return r;
-}
-proto::Request Create(const std::string& kg, std::vector<std::string> replicas) {
-  proto::Request r;
-  r.mutable_create_keygroup()->set_name(kg);
-  for (auto& n : replicas) r.mutable_create_keygroup()->add_replicas(n);
-  return r;
-}
+using testing::Create;
+using testing::Get;
+using testing::Put;
 
 class AntiEntropyTest : public ::testing::Test {
  protected:
