@@ -243,7 +243,7 @@ class ClusterRun : private Driver::Mode {
     hosts_left_ = cluster_.client_hosts.size();
     for (const auto& [name, h] : cluster_.client_hosts) {
       AskHost(name, hosts_.StartRequest(name, t0.time_since_epoch().count(), rtts_),
-              [this, name](core::Result<proto::Response> r) {
+              [this, name = name](core::Result<proto::Response> r) {
                 // An answer that did not come in time may still come: the polls say whether
                 // the callers run.
                 if (!r.ok() && r.status().code() == core::Code::kDeadlineExceeded) {
