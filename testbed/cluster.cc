@@ -83,7 +83,7 @@ Status ParseClientHosts(const std::string& file, const YAML::Node& clients, cons
       return YamlError(file, it->first, field,
                        "the scenario has a node of that name: name the client host otherwise");
     }
-    const YAML::Node& h = it->second;
+    YAML::Node h = it->second;
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, h, field, {"endpoint", "nodes"}));
     ClientHost host;
     YAML::Node endpoint = h["endpoint"];
@@ -501,7 +501,7 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
                        "a client node of the scenario: its callers run in this process, or on a "
                        "client host (clients:)");
     }
-    const YAML::Node& n = it->second;
+    YAML::Node n = it->second;
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, n, field, {"endpoint", "key", "crash", "restart"}));
     ENOKI_RETURN_IF_ERROR(CheckEndpoint(file, n, field));
     ClusterNode node{n["endpoint"].Scalar(), "", "", ""};
