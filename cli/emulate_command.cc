@@ -268,7 +268,7 @@ int Calibrate(const CalibrateArgs& args) {
   line("commit", [](const testbed::Calibration& c) -> const sim::CostModel& { return c.commit; });
   line("wake-up", [](const testbed::Calibration& c) -> const sim::CostModel& { return c.wakeup; });
   for (const auto& [key, model] : measured->repeats[0].functions) {
-    line(key, [&](const testbed::Calibration& c) -> const sim::CostModel& {
+    line(key, [&key = key](const testbed::Calibration& c) -> const sim::CostModel& {
       return c.functions.at(key);
     });
   }

@@ -230,6 +230,9 @@ void Replication::OnRetryTick() {
   const NodeOptions& o = core_.options();
   for (auto& [peer_id, peer] : peers_) {
     if (peer.outbox.empty() || now < peer.next_retry) continue;
+    // A node that left keeps what it owes in its outbox and sends to nobody: its peers are out
+    // of the peer table (Membership::Apply) until it joins again.
+    if (!peer_table_.Contains(peer_id)) continue;
     // Back off while the peer stays silent; a message from it resets the backoff (OnHeard).
     core::TimePoint last_heard = peer_table_.LastHeard(peer_id);
     bool silent = last_heard == core::TimePoint{} || now - last_heard > peer.backoff;

@@ -3,7 +3,8 @@
 # package, and what `enoki` runs beside it (python3 for process functions and plots, iproute2 for
 # netem links). `--tests` also installs what the tests and benchmarks need (GoogleTest, Google
 # Benchmark, Redis, curl, wrk, nftables for the NAT test, ansible-core and OpenSSH for the Ansible
-# deployment test). Idempotent: packages already present are skipped by apt. Needs root (or sudo).
+# deployment test, clang with its sanitizer and libFuzzer runtimes for the sanitizer build).
+# Idempotent: packages already present are skipped by apt. Needs root (or sudo).
 set -euo pipefail
 
 packages=(
@@ -19,6 +20,7 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools curl wrk nftables
   ansible-core openssh-server openssh-client
+  clang libclang-rt-dev
 )
 
 for arg in "$@"; do

@@ -446,8 +446,8 @@ Status ClientHosts::Finish(int64_t t0_ns, bool interrupted, std::vector<RequestR
                   "its clock after the run could not be read (" + after.status().message() +
                   "): its requests' times use the estimate before the run";
     }
-    auto time = [&](int64_t since_start) {
-      return clock.ToDriver(h.start_ns + since_start) - t0_ns;
+    auto time = [&, start_ns = h.start_ns](int64_t since_start) {
+      return clock.ToDriver(start_ns + since_start) - t0_ns;
     };
     const std::set<std::string>& clients = cluster_->client_hosts.at(name).clients;
     Status st;

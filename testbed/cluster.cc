@@ -83,7 +83,7 @@ Status ParseClientHosts(const std::string& file, const YAML::Node& clients, cons
       return YamlError(file, it->first, field,
                        "the scenario has a node of that name: name the client host otherwise");
     }
-    const YAML::Node& h = it->second;
+    YAML::Node h = it->second;
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, h, field, {"endpoint", "nodes"}));
     ClientHost host;
     YAML::Node endpoint = h["endpoint"];
@@ -243,7 +243,7 @@ class ClusterRun : private Driver::Mode {
     hosts_left_ = cluster_.client_hosts.size();
     for (const auto& [name, h] : cluster_.client_hosts) {
       AskHost(name, hosts_.StartRequest(name, t0.time_since_epoch().count(), rtts_),
-              [this, name](core::Result<proto::Response> r) {
+              [this, name = name](core::Result<proto::Response> r) {
                 // An answer that did not come in time may still come: the polls say whether
                 // the callers run.
                 if (!r.ok() && r.status().code() == core::Code::kDeadlineExceeded) {
@@ -501,7 +501,7 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
                        "a client node of the scenario: its callers run in this process, or on a "
                        "client host (clients:)");
     }
-    const YAML::Node& n = it->second;
+    YAML::Node n = it->second;
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, n, field, {"endpoint", "key", "crash", "restart"}));
     ENOKI_RETURN_IF_ERROR(CheckEndpoint(file, n, field));
     ClusterNode node{n["endpoint"].Scalar(), "", "", ""};

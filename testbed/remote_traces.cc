@@ -146,10 +146,11 @@ Status RemoteTraces::Finish(ResultsDb& db, int64_t t0_ns) {
       clocks.push_back({id, "after", *after});
       NodeClock clock{n.before, *after};
       // Up to where the trace ended when the fetch began: what comes later is not the run's.
+      uint64_t start = n.cursor;
       st = db.WriteTrace(
           id,
           [&](const std::function<void(const proto::TraceRecord&)>& each) -> Status {
-            uint64_t cursor = n.cursor, end = UINT64_MAX;
+            uint64_t cursor = start, end = UINT64_MAX;
             while (cursor < end) {
               auto page = client.Trace(cursor, adapters::TraceFile::kMaxPageBytes);
               if (!page.ok()) return page.status();

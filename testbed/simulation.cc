@@ -156,7 +156,7 @@ class Simulation : private Driver::Mode {
     for (const auto& [id, trace] : traces_) {
       ENOKI_RETURN_IF_ERROR(db.WriteTrace(
           id,
-          [&](const auto& each) {
+          [&trace = trace](const auto& each) {
             for (const auto& r : trace.records()) each(r);
             return Status::Ok();
           },

@@ -161,6 +161,39 @@ TEST_F(PeerChecksTest, APongFromTheFutureOrOfAHugeNonceMovesNoRoundTrip) {
   EXPECT_EQ(rtt_of_a(), before);
 }
 
+// Found by the node's fuzzer (tests/fuzz/): b learns of a new member d (and owes it the
+// catalog), then that b itself left. A node that left keeps what it owes in its outbox and sends
+// to nobody; its replication retry tick looked its peers up in the peer table, which no longer
+// held them, and threw std::out_of_range: the node aborted.
+TEST_F(PeerChecksTest, ANodeThatLeftWithWhatItOwesKeepsRunning) {
+  int64_t now = cluster_.sim().WallMicros();
+  auto members = [&](bool b_left) {
+    proto::PeerMessage msg;
+    msg.set_from("a");
+    for (const char* id : {"a", "b", "d"}) {
+      auto* m = msg.mutable_members()->add_members();
+      m->set_id(id);
+      if (std::string(id) == "d") {
+        m->set_endpoint("tcp://127.0.0.1:7004");
+        m->set_version(now);
+      }
+      if (std::string(id) == "b" && b_left) {
+        m->set_left(true);
+        m->set_version(now + 1);
+      }
+    }
+    return msg;
+  };
+  cluster_.node("b").OnPeerMessage(members(false));
+  cluster_.sim().RunFor(milliseconds(10));
+  cluster_.node("b").OnPeerMessage(members(true));
+  cluster_.sim().RunFor(std::chrono::seconds(60));
+  // Still up, and saying why it serves nothing.
+  auto info = Call("b", Info("kg"));
+  EXPECT_EQ(info.code(), proto::FAILED_PRECONDITION);
+  EXPECT_NE(info.error().find("left"), std::string::npos) << info.error();
+}
+
 TEST(CheckPeerMessageTest, NamesTheMessageAndTheField) {
   node::PeerCheckLimits limits{/*max_value_bytes=*/16, /*latest_wall_us=*/1000000};
   proto::PeerMessage msg;

@@ -238,6 +238,8 @@ TEST_F(ProcessFunctionTest, IdleWorkersAreStoppedAndCallsStartThemAgain) {
   Call(2, "z");
   ASSERT_EQ(procs_.procs.size(), 3u);  // started again on demand
   EXPECT_EQ(procs_.TakeInput(3), "invoke 2 1\nz");
+  Out(3, "return 1\nw");
+  EXPECT_EQ(*results_.at(2), "w");
 }
 
 TEST(ProcessFunctionLimitsTest, TheFunctionsOwnOrTheNodesAndNeverMoreThanTheNodes) {
