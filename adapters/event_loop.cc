@@ -1,6 +1,7 @@
 // The real-time event loop: zmq::poll, woken by a timerfd armed at the next due timer.
 #include "adapters/event_loop.h"
 
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -22,9 +23,33 @@ EventLoop::EventLoop(uint64_t seed) : rng_(seed) {
     (void)!::read(timer_fd_, &expirations, sizeof expirations);
     armed_ = {};
   });
+  post_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (post_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  WatchFd(post_fd_, ZMQ_POLLIN, [this](short) {
+    uint64_t count;
+    (void)!::read(post_fd_, &count, sizeof count);
+    std::vector<std::function<void()>> posted;
+    {
+      std::lock_guard lock(post_mu_);
+      posted.swap(posted_);
+    }
+    for (auto& fn : posted) fn();
+  });
 }
 
-EventLoop::~EventLoop() { ::close(timer_fd_); }
+EventLoop::~EventLoop() {
+  ::close(timer_fd_);
+  ::close(post_fd_);
+}
+
+void EventLoop::Post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(post_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  uint64_t one = 1;
+  (void)!::write(post_fd_, &one, sizeof one);
+}
 
 core::TimePoint EventLoop::Now() const {
   return core::TimePoint(std::chrono::duration_cast<core::Duration>(

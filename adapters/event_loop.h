@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include <zmq.hpp>
@@ -61,6 +62,9 @@ class EventLoop : public core::Env {
   void SetFdEvents(WatchId id, short events);
   // Stops a watch; safe from inside any callback, that watch's own included.
   void Unwatch(WatchId id);
+  // Has `fn` run on the loop's thread, in a round soon after (safe from any thread; what is
+  // posted when the loop ends does not run).
+  void Post(std::function<void()> fn);
   // Runs until Stop() is called (from any thread or a signal handler).
   void Run();
   // Makes Run() return after the current round. Async-signal-safe.
@@ -101,7 +105,10 @@ class EventLoop : public core::Env {
   std::vector<std::function<void(short)>> unwatched_;  // freed after the round that unwatched them
   std::vector<std::unique_ptr<zmq::socket_t>> removed_;  // unwatched and closed after the round
   int timer_fd_ = -1;
-  core::TimePoint armed_{};  // when timer_fd_ fires next (the epoch: disarmed)
+  int post_fd_ = -1;  // an eventfd: something was posted
+  std::mutex post_mu_;
+  std::vector<std::function<void()>> posted_;  // guarded by post_mu_
+  core::TimePoint armed_{};                    // when timer_fd_ fires next (the epoch: disarmed)
   std::atomic<bool> stop_{false};
   core::LatenessHistogram timer_lateness_;
   core::LatenessHistogram delivery_lateness_;

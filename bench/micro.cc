@@ -10,7 +10,9 @@
 
 #include <unistd.h>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -332,12 +334,13 @@ BENCHMARK(BM_SimulatorEvents)->Unit(benchmark::kMillisecond);
 // ---- Anti-entropy: digest exchanges of replicas in agreement, and a repair --------------------
 
 // Two replicas "a" and "b" of keygroup "kg" on the simulator (1 ms links; each starts an exchange
-// every second), holding `items` items of 100 bytes each, but for the first `missing`, which only
-// "a" holds.
-std::unique_ptr<sim::SimCluster> Replicas(int items, int missing) {
+// every `interval`, 0: never), holding `items` items of 100 bytes each, but for the first
+// `missing`, which only "a" holds.
+std::unique_ptr<sim::SimCluster> Replicas(int items, int missing,
+                                          core::Duration interval = std::chrono::seconds(1)) {
   auto cluster = std::make_unique<sim::SimCluster>(
       sim::AllPeers({"a", "b"}), 1, std::chrono::milliseconds(1),
-      [](node::NodeOptions& o) { o.anti_entropy_interval = std::chrono::seconds(1); });
+      [interval](node::NodeOptions& o) { o.anti_entropy_interval = interval; });
   proto::Request create;
   create.mutable_create_keygroup()->set_name("kg");
   create.mutable_create_keygroup()->add_replicas("a");
@@ -378,6 +381,51 @@ void BM_AntiEntropyInAgreement(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * items);
 }
 BENCHMARK(BM_AntiEntropyInAgreement)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+// A simulated second of the same replicas while "a" takes `rate` puts per second of random items
+// (replicated to "b" as they come), with anti-entropy (third argument 1) and without (0): the
+// difference is what anti-entropy costs on a busy keygroup. Items written within the settle time
+// are left to replication, so no repair should be sent.
+void BM_AntiEntropyBusy(benchmark::State& state) {
+  int items = static_cast<int>(state.range(0)), rate = static_cast<int>(state.range(1));
+  bool on = state.range(2) != 0;
+  auto cluster =
+      Replicas(items, 0, on ? core::Duration(std::chrono::seconds(1)) : core::Duration(0));
+  if (cluster == nullptr) return state.SkipWithError("cannot set up the replicas");
+  std::mt19937_64 rng(7);
+  uint64_t writes = 0;
+  std::function<void()> write = [&] {
+    proto::Request put;
+    put.mutable_put()->set_keygroup("kg");
+    put.mutable_put()->set_key("key" + std::to_string(rng() % static_cast<uint64_t>(items)));
+    put.mutable_put()->set_value(std::string(100, 'w'));
+    cluster->node("a").Execute(std::move(put), [&](proto::Response&& r) {
+      if (r.code() == proto::OK) ++writes;
+    });
+    cluster->sim().Schedule(std::chrono::microseconds(1000000 / rate), write);
+  };
+  write();
+  cluster->sim().RunFor(std::chrono::seconds(6));  // past the first rounds and the settle time
+  auto m = [&](auto field) {
+    return cluster->node("a").metrics().*field + cluster->node("b").metrics().*field;
+  };
+  uint64_t exchanges = m(&node::NodeMetrics::digest_exchanges);
+  uint64_t repaired = m(&node::NodeMetrics::repair_items_sent);
+  uint64_t written = writes;
+  for (auto _ : state) cluster->sim().RunFor(std::chrono::seconds(1));
+  state.counters["exchanges"] =
+      benchmark::Counter(static_cast<double>(m(&node::NodeMetrics::digest_exchanges) - exchanges),
+                         benchmark::Counter::kAvgIterations);
+  state.counters["repaired"] =
+      benchmark::Counter(static_cast<double>(m(&node::NodeMetrics::repair_items_sent) - repaired),
+                         benchmark::Counter::kAvgIterations);
+  state.counters["writes"] =
+      benchmark::Counter(static_cast<double>(writes - written), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_AntiEntropyBusy)
+    ->Args({100000, 1000, 1})
+    ->Args({100000, 1000, 0})
+    ->Unit(benchmark::kMillisecond);
 
 // "b" lacks 10,000 of 100,000 items: the CPU time (both nodes, in one process) until it holds
 // them all, and the simulated seconds that took (from its restart; the first round starts within

@@ -251,7 +251,13 @@ void AddNodeStatusCommand(CLI::App& node_cmd, Runner& run) {
         std::cout << "\njoining:";
         for (const auto& k : r->joining()) std::cout << " " << k;
         std::cout << "\nstorage: "
-                  << (r->storage_fault().empty() ? "takes writes" : r->storage_fault()) << "\n";
+                  << (r->storage_fault().empty() ? "takes writes" : r->storage_fault());
+        // Commits take milliseconds: one that ran for a second is a stalled disk.
+        if (r->commit_running_ms() >= 1000) {
+          std::cout << "; its commit under way has run for " << ms(r->commit_running_ms())
+                    << " ms (the disk stalls: writes wait, reads are served)";
+        }
+        std::cout << "\n";
         return core::Status::Ok();
       });
     };

@@ -117,24 +117,48 @@ void Core::TraceWrite(const std::string& keygroup, const std::string& key, const
   w->set_repair(repair);
 }
 
-void Core::Send(const std::string& peer, proto::PeerMessage msg) {
+Core::Seq Core::LatestSeq() const {
+  // While a commit is held, what comes goes out at once (see HoldBatch).
+  if (!fault_.ok()) return durable_seq_;
+  if (!batch_.empty()) return durable_seq_ + (committing_ ? 2 : 1);
+  return committing_ ? durable_seq_ + 1 : durable_seq_;
+}
+
+Core::Seq Core::ReadSeq(const std::string& keygroup, const std::string& key) const {
+  // While a commit is held, memory holds only what is durable (and writes are refused).
+  if (!fault_.ok()) return durable_seq_;
+  if (batch_.Touches(keygroup, key)) return LatestSeq();
+  if (committing_ && committing_->Touches(keygroup, key)) return durable_seq_ + 1;
+  return durable_seq_;
+}
+
+Core::Seq Core::ReadRangeSeq(const std::string& keygroup, const std::string& start,
+                             const std::string& end) const {
+  if (!fault_.ok()) return durable_seq_;
+  if (batch_.TouchesRange(keygroup, start, end)) return LatestSeq();
+  if (committing_ && committing_->TouchesRange(keygroup, start, end)) return durable_seq_ + 1;
+  return durable_seq_;
+}
+
+void Core::Send(const std::string& peer, proto::PeerMessage msg, Seq after) {
   RequestFlush();
   msg.set_from(options_.id);
-  outgoing_.emplace_back(peer, std::move(msg));
+  outgoing_.emplace_back(after == kAllWrites ? LatestSeq() : after, peer, std::move(msg));
 }
 
-void Core::Complete(Done& done, proto::Response&& response) {
+void Core::Complete(Done& done, proto::Response&& response, Seq after) {
   RequestFlush();
-  completions_.push_back([done = std::move(done), response = std::move(response)]() mutable {
-    done(std::move(response));
-  });
+  completions_.emplace_back(after == kAllWrites ? LatestSeq() : after,
+                            [done = std::move(done), response = std::move(response)]() mutable {
+                              done(std::move(response));
+                            });
 }
 
-void Core::Fail(Done& done, proto::Response&& response, const core::Status& status) {
+void Core::Fail(Done& done, proto::Response&& response, const core::Status& status, Seq after) {
   response.set_code(static_cast<proto::Code>(status.code()));
   response.set_error(status.message());
   response.clear_result();
-  Complete(done, std::move(response));
+  Complete(done, std::move(response), after);
 }
 
 void Core::RequestFlush() {
@@ -151,42 +175,102 @@ void Core::RequestFlush() {
 }
 
 void Core::Flush() {
+  flushing_ = true;
   for (;;) {
-    // While a commit fails, the batch is tried again only when its retry is due.
-    if (!batch_.empty() && (fault_.ok() || std::exchange(retry_commit_, false))) {
-      core::Status st = storage_.Commit(batch_);
-      if (st.ok()) {
-        Committed();
-      } else {
-        HoldBatch(st);
-      }
-    }
-    if (completions_.empty() && outgoing_.empty() && !fresh_) break;
+    if (committed_) OnCommitted(*std::exchange(committed_, std::nullopt));
+    // The completions whose writes are durable, in the order they came. They may write, complete
+    // and send more: the next turn takes that.
+    bool delivered = false;
     auto completions = std::move(completions_);
     completions_.clear();
-    for (auto& fn : completions) fn();
-    // Once the completions wrote nothing more, every write is durable: the fresh ones go out
-    // first (the writes a function makes one after the other, each awaiting its commit, in one
-    // message), then whatever was queued meanwhile, so that no peer hears of an outcome before
-    // the writes behind it. While writes are pending, everything waits for the next round. (A
-    // held batch is not pending: what came after it read and sends only what is durable.)
-    if (!batch_.empty() && fault_.ok()) continue;
-    auto queued = std::move(outgoing_);
-    outgoing_.clear();
-    if (std::exchange(fresh_, false)) send_fresh_();
-    for (auto& q : queued) outgoing_.push_back(std::move(q));
-    auto outgoing = std::move(outgoing_);
-    outgoing_.clear();
-    for (auto& [peer, msg] : outgoing) transport_.SendToPeer(peer, msg);
+    for (auto& [after, fn] : completions) {
+      if (after > durable_seq_) {
+        completions_.emplace_back(after, std::move(fn));
+        continue;
+      }
+      delivered = true;
+      delivering_ = after;
+      fn();
+      delivering_ = kAllWrites;
+    }
+    if (delivered) continue;
+    StartCommit();
+    if (committed_) continue;  // the storage committed at once
+    // Once every write is in a commit (none is pending behind it), the fresh ones are pushed
+    // with that commit (the writes a function makes one after the other, each awaiting its
+    // commit, in one message), ahead of what is queued: no peer hears of an outcome before the
+    // writes behind it. (Outcomes of earlier commits may overtake them: their writes went out
+    // with those commits.)
+    if (fresh_ && batch_.empty() && fault_.ok()) {
+      fresh_ = false;
+      auto queued = std::move(outgoing_);
+      outgoing_.clear();
+      send_fresh_();
+      for (auto& q : queued) outgoing_.push_back(std::move(q));
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < outgoing_.size(); ++i) {
+      auto& [after, peer, msg] = outgoing_[i];
+      if (after <= durable_seq_) {
+        transport_.SendToPeer(peer, msg);
+      } else if (i != kept) {
+        outgoing_[kept++] = std::move(outgoing_[i]);
+      } else {
+        ++kept;
+      }
+    }
+    outgoing_.resize(kept);
+    break;
   }
+  flushing_ = false;
   if (trace_ != nullptr) trace_->Flush();
 }
 
+void Core::StartCommit() {
+  if (commit_running_) return;
+  if (committing_) {
+    // Held: tried again when its retry is due.
+    if (!std::exchange(retry_commit_, false)) return;
+  } else {
+    if (batch_.empty()) return;
+    committing_ = std::make_shared<WriteBatch>(std::move(batch_));
+    batch_.Clear();
+    committing_traced_ = std::move(traced_writes_);
+    traced_writes_.clear();
+  }
+  commit_running_ = true;
+  commit_started_ = env_.Now();
+  storage_.StartCommit(committing_, [self = std::weak_ptr<Core*>(self_)](const core::Status& st) {
+    std::shared_ptr<Core*> core = self.lock();
+    if (!core) return;  // the node is gone (a crash); what waited for the commit with it
+    (*core)->committed_ = st;
+    if (!(*core)->flushing_) (*core)->RequestFlush();
+  });
+}
+
+void Core::OnCommitted(const core::Status& status) {
+  commit_running_ = false;
+  if (status.ok()) {
+    Committed();
+  } else {
+    HoldBatch(status);
+  }
+}
+
 void Core::HoldBatch(const core::Status& error) {
+  bool first = fault_.ok();
+  if (first) {
+    // The pending batch's writes depend on what failed (they were made over it): they join it,
+    // and what waited for either waits for the one retried commit.
+    committing_->Absorb(std::move(batch_));
+    batch_.Clear();
+    for (auto& r : traced_writes_) committing_traced_.push_back(std::move(r));
+    traced_writes_.clear();
+  }
   // Reads and replication must not serve what is not durable: the items go back to what the
   // storage holds (the batch keeps the new ones). A storage that cannot even be read leaves
   // nothing to serve truthfully: the node stops, and a restart reloads what is durable.
-  for (const auto& [ik, item] : batch_.items()) {
+  for (const auto& [ik, item] : committing_->items()) {
     auto stored = storage_.LoadItem(ik.first, ik.second);
     if (!stored.ok()) {
       Log(core::LogLevel::kCritical,
@@ -203,15 +287,11 @@ void Core::HoldBatch(const core::Status& error) {
     }
   }
   ++metrics_.commit_failures;
-  bool first = fault_.ok();
   if (first) {
-    // What waited for this batch waits on. What comes while it is held was refused if it would
-    // write: it read and sends only what is durable, and goes out at once.
-    held_completions_ = std::move(completions_);
-    completions_.clear();
-    held_outgoing_ = std::move(outgoing_);
-    outgoing_.clear();
-    held_fresh_ = std::exchange(fresh_, false);
+    // What waited for the pending batch now waits for the held one; what comes while it is held
+    // was refused if it would write, read only what is durable, and goes out at once.
+    for (auto& c : completions_) c.first = std::min(c.first, durable_seq_ + 1);
+    for (auto& o : outgoing_) std::get<0>(o) = std::min(std::get<0>(o), durable_seq_ + 1);
   }
   fault_ =
       core::Status(error.code() == core::Code::kResourceExhausted ? core::Code::kResourceExhausted
@@ -227,8 +307,8 @@ void Core::HoldBatch(const core::Status& error) {
 void Core::Committed() {
   if (!fault_.ok()) {
     // What the held batch wrote goes back into memory (nothing else wrote items meanwhile:
-    // writes were refused), then what waited for it goes out before what came later.
-    for (const auto& [ik, item] : batch_.items()) {
+    // writes were refused).
+    for (const auto& [ik, item] : committing_->items()) {
       auto kg = keygroups_.find(ik.first);
       if (kg == keygroups_.end()) continue;
       StoredItem& slot = kg->second.items[ik.second];
@@ -236,21 +316,15 @@ void Core::Committed() {
     }
     Log(core::LogLevel::kInfo, "writes are durable again; taking writes");
     fault_ = core::Status::Ok();
-    for (auto& fn : completions_) held_completions_.push_back(std::move(fn));
-    completions_ = std::move(held_completions_);
-    held_completions_.clear();
-    for (auto& q : outgoing_) held_outgoing_.push_back(std::move(q));
-    outgoing_ = std::move(held_outgoing_);
-    held_outgoing_.clear();
-    fresh_ = fresh_ || std::exchange(held_fresh_, false);
   }
-  batch_.Clear();
+  committing_.reset();
+  ++durable_seq_;
   int64_t now = env_.Now().time_since_epoch().count();
-  for (auto& r : traced_writes_) {
+  for (auto& r : committing_traced_) {
     r.mutable_write()->set_durable_ns(now);
     trace_->Record(std::move(r));
   }
-  traced_writes_.clear();
+  committing_traced_.clear();
 }
 
 }  // namespace enoki::node

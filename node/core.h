@@ -1,15 +1,24 @@
 // The node's core: what every protocol of a node shares. It holds the keygroups and their items,
-// the write batch of the current round, the completions and peer messages that wait for that
-// batch to be durable, the node's timers, clock and operation ids. Flush() commits the batch and
-// only then delivers completions and sends messages, so nothing is acknowledged or replicated
-// before it is durable locally.
+// the write batch of the current round, the completions and peer messages that wait for writes to
+// be durable, the node's timers, clock and operation ids. Flush() hands the batch to the storage
+// and delivers a completion or sends a message only once the writes it depends on are durable, so
+// nothing is acknowledged or replicated before it is durable locally.
+//
+// Commits may complete later (StorageEngine::StartCommit: a real node's SQLite commits on a
+// thread of their own), and the node goes on meanwhile: one batch is being committed while the
+// next one fills. What waits is tagged with the sequence number of the last batch it depends on
+// (a Seq): by default every write made so far (whatever wrote, or cannot tell what it read); a
+// read, only the batches that hold what it read (ReadSeq), so that a read of durable items is
+// answered at once even while a commit is stalled (a frozen file system); a message that carries
+// no state, none. Completions and messages go out in the order they came, each once its batch is
+// durable.
 //
 // A commit that fails (a full disk, a read-only or failing one) does not stop the node: the
-// items the batch wrote go back to their durable state, the batch and what waited for it are
-// held and the commit is tried again with backoff, and meanwhile the node refuses whatever would
-// write (StorageFault()) while it serves reads, forwards and replicates what is durable. Once a
-// retried commit succeeds, the held items are back in memory, the held answers and messages go
-// out, and writes are taken again.
+// items the batch (and the one filling behind it) wrote go back to their durable state, the batch
+// is held and the commit is tried again with backoff, and meanwhile the node refuses whatever
+// would write (StorageFault()) while it serves reads, forwards and replicates what is durable:
+// what comes meanwhile goes out at once. Once a retried commit succeeds, the held items are back
+// in memory, what waited for them goes out, and writes are taken again.
 //
 // The protocols (catalog, replication, joining, forwarding, item operations; docs/architecture.md
 // draws them) each hold their own state in their own class above the core, and reach time,
@@ -19,8 +28,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -135,17 +146,39 @@ class Core {
   void DropItems(Keygroup& kg);
 
   // ---- What waits for the commit.
-  void Send(const std::string& peer, proto::PeerMessage msg);
-  // Calls `done(response)` after the next commit.
-  void Complete(Done& done, proto::Response&& response);
-  void Fail(Done& done, proto::Response&& response, const core::Status& status);
-  // Has Flush call `send` once the batch is durable, before the messages queued meanwhile go out
-  // (replication's pushes of fresh writes, set when Replication is made); Fresh() says there is
-  // something for it to send.
+  // A batch's sequence number: batches are committed one at a time in this order, and what waits
+  // names the last one it depends on.
+  using Seq = uint64_t;
+  // Every write made so far (resolved when the completion or message is queued).
+  static constexpr Seq kAllWrites = ~Seq{0};
+  // Nothing that is not durable yet: what is tagged with it goes out at once.
+  Seq durable_seq() const { return durable_seq_; }
+  // What a read of (keygroup, key) depends on: the batch that holds the item's (or the
+  // keygroup's) newest change, if that is not durable yet.
+  Seq ReadSeq(const std::string& keygroup, const std::string& key) const;
+  // The same for a read of the keygroup's keys in [start, end) (end "": to the last).
+  Seq ReadRangeSeq(const std::string& keygroup, const std::string& start,
+                   const std::string& end) const;
+
+  // Sends `msg` once batch `after` is durable.
+  void Send(const std::string& peer, proto::PeerMessage msg, Seq after = kAllWrites);
+  // Sends `msg`, which carries only the answer being delivered (a forwarded request's), as soon
+  // as that answer could go: with the completion that Flush is delivering (outside one: after
+  // every write).
+  void SendAnswer(const std::string& peer, proto::PeerMessage msg) {
+    Send(peer, std::move(msg), delivering_);
+  }
+  // Calls `done(response)` once batch `after` is durable.
+  void Complete(Done& done, proto::Response&& response, Seq after = kAllWrites);
+  void Fail(Done& done, proto::Response&& response, const core::Status& status,
+            Seq after = kAllWrites);
+  // Has Flush call `send` once no write is left that is not being committed (replication's
+  // pushes of fresh writes, set when Replication is made; they go out with that commit);
+  // Fresh() says there is something for it to send.
   void SetFreshSender(std::function<void()> send) { send_fresh_ = std::move(send); }
   void Fresh() { fresh_ = true; }
-  // Commits the pending batch, then delivers completions and sends queued peer messages; repeats
-  // while that produced more work.
+  // Delivers the completions and sends the messages whose batches are durable, and starts the
+  // commit of the pending batch when none is under way; repeats while that produced more work.
   void Flush();
   // Has Flush run at the end of the current round (once, however often it is asked).
   void RequestFlush();
@@ -153,6 +186,10 @@ class Core {
   // that whatever would write is refused with (RESOURCE_EXHAUSTED for a full disk, else
   // UNAVAILABLE), naming the node and the storage's error. Nothing refused with it was applied.
   const core::Status& StorageFault() const { return fault_; }
+  // How long the commit under way has run (0: none is).
+  core::Duration CommitRunningFor() const {
+    return commit_running_ ? env_.Now() - commit_started_ : core::Duration(0);
+  }
 
   // What the node counts about itself (node/metrics.h).
   NodeMetrics& metrics() { return metrics_; }
@@ -176,11 +213,18 @@ class Core {
   bool FirstTime(const std::string& what) { return warned_.insert(what).second; }
 
  private:
-  // The batch could not be made durable (`error`, the storage's): puts its items back as stored,
-  // holds what waited for it, and has the commit retried.
+  // The latest batch: the pending one if it holds anything, else the one being committed (none
+  // while a commit is held: what comes then does not depend on it).
+  Seq LatestSeq() const;
+  // Hands the pending batch to the storage (or the held one again, when its retry is due).
+  void StartCommit();
+  // The storage's outcome of the commit under way.
+  void OnCommitted(const core::Status& status);
+  // The batch being committed could not be made durable (`error`, the storage's): the pending
+  // batch joins it, their items go back to what is stored, and the commit is retried.
   void HoldBatch(const core::Status& error);
-  // The batch is durable: stamps its traced writes; after a fault, puts its held items back in
-  // memory and releases what waited for it.
+  // The batch being committed is durable: stamps its traced writes; after a fault, puts its
+  // held items back in memory.
   void Committed();
   // Notes a write of the batch for the trace (as its origin, or applied from a peer).
   void TraceWrite(const std::string& keygroup, const std::string& key, const StoredItem& item,
@@ -199,21 +243,28 @@ class Core {
 
   NodeMetrics metrics_;
   net::TraceSink* trace_ = nullptr;
-  std::vector<proto::TraceRecord> traced_writes_;  // in the batch: stamped when it is durable
 
   bool flush_requested_ = false;
+  bool flushing_ = false;
   std::shared_ptr<Core*> self_ = std::make_shared<Core*>(this);  // expires with the core
+  // The pending batch (seq durable_seq_ + 1, or + 2 behind a commit), and the one being
+  // committed or held (durable_seq_ + 1) with its traced writes.
   WriteBatch batch_;
-  std::vector<std::function<void()>> completions_;
-  std::vector<std::pair<std::string, proto::PeerMessage>> outgoing_;
+  std::vector<proto::TraceRecord> traced_writes_;  // of batch_: stamped when it is durable
+  std::shared_ptr<WriteBatch> committing_;         // null: none
+  std::vector<proto::TraceRecord> committing_traced_;
+  bool commit_running_ = false;  // the storage has committing_ and has not answered
+  core::TimePoint commit_started_{};
+  std::optional<core::Status> committed_;  // its answer, not yet taken by Flush
+  Seq durable_seq_ = 0;
+  Seq delivering_ = kAllWrites;  // the tag of the completion Flush is delivering
+  std::vector<std::pair<Seq, std::function<void()>>> completions_;
+  std::vector<std::tuple<Seq, std::string, proto::PeerMessage>> outgoing_;
   bool fresh_ = false;
   std::function<void()> send_fresh_;
 
-  // While a commit fails: the fault, what waits for the held batch, and the retry.
+  // While a commit fails: the fault and the retry.
   core::Status fault_;
-  std::vector<std::function<void()>> held_completions_;
-  std::vector<std::pair<std::string, proto::PeerMessage>> held_outgoing_;
-  bool held_fresh_ = false;
   bool retry_commit_ = false;
   core::Duration commit_backoff_{};
 };

@@ -81,7 +81,8 @@ void Forwarding::OnForwardResponse(const std::string& from, proto::ForwardRespon
   }
   core_.CancelTimer(f.timer);
   response.set_id(f.request.id());
-  core_.Complete(f.done, std::move(response));
+  // The answer depends on no write of this node's.
+  core_.Complete(f.done, std::move(response), core_.durable_seq());
   forwards_.erase(it);
 }
 

@@ -29,16 +29,19 @@ void ItemOps::Run(Keygroup& kg, proto::Request&& request, proto::Response&& resp
   switch (request.op_case()) {
     case proto::Request::kGet: {
       core::Status st = ValidateKey(request.get().key());
-      if (!st.ok()) return core_.Fail(done, std::move(response), st);
+      if (!st.ok()) return core_.Fail(done, std::move(response), st, core_.durable_seq());
+      // Answered once what it read is durable: at once, unless a pending commit holds the item.
+      Core::Seq read = core_.ReadSeq(name, request.get().key());
       auto it = kg.items.find(request.get().key());
       if (it == kg.items.end() || it->second.deleted) {
         return core_.Fail(done, std::move(response),
                           core::Status::NotFound("key '" + request.get().key() +
-                                                 "' not found in keygroup '" + name + "'"));
+                                                 "' not found in keygroup '" + name + "'"),
+                          read);
       }
       response.mutable_get()->set_value(it->second.value);
       it->second.version.ToProto(response.mutable_get()->mutable_version());
-      return core_.Complete(done, std::move(response));
+      return core_.Complete(done, std::move(response), read);
     }
     case proto::Request::kScan: {
       const auto& s = request.scan();
@@ -58,7 +61,10 @@ void ItemOps::Run(Keygroup& kg, proto::Request&& request, proto::Response&& resp
         kv->set_value(it->second.value);
         bytes += it->first.size() + it->second.value.size();
       }
-      return core_.Complete(done, std::move(response));
+      // What it read: up to the key after the last one it returned (where a next scan starts).
+      std::string end =
+          result->more() ? result->items(result->items_size() - 1).key() + '\0' : s.end();
+      return core_.Complete(done, std::move(response), core_.ReadRangeSeq(name, s.start(), end));
     }
     case proto::Request::kPut: {
       auto& p = *request.mutable_put();

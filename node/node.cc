@@ -173,6 +173,8 @@ void Node::StatusReport(proto::NodeStatus& out) const {
   }
   out.set_outbox(replication_.OutboxSize());
   out.set_storage_fault(core_.StorageFault().message());
+  out.set_commit_running_ms(
+      std::chrono::duration<double, std::milli>(core_.CommitRunningFor()).count());
 }
 
 void Node::WriteMetrics(MetricsWriter& w) const {
@@ -264,6 +266,11 @@ void Node::WriteMetrics(MetricsWriter& w) const {
   w.Family("enoki_storage_commit_failures_total", "counter",
            "Commits of the node's storage that failed (each retry counts).");
   w.Sample("enoki_storage_commit_failures_total", {}, static_cast<double>(m.commit_failures));
+  w.Family("enoki_storage_commit_running_seconds", "gauge",
+           "How long the storage's commit under way has run (0: none is); it grows while the "
+           "disk stalls (writes wait meanwhile, reads are served).");
+  w.Sample("enoki_storage_commit_running_seconds", {},
+           std::chrono::duration<double>(core_.CommitRunningFor()).count());
 }
 
 void Node::Execute(proto::Request request, Done done) {
@@ -349,7 +356,9 @@ void Node::Dispatch(proto::Request&& request, const net::Caller& caller, bool fo
       return core_.Complete(done, std::move(response));
     case proto::Request::kNodeStatus:
       StatusReport(*response.mutable_status());
-      return core_.Complete(done, std::move(response));
+      // At once, a stalled commit included: it says what the node does now, and promises
+      // nothing about what is durable.
+      return core_.Complete(done, std::move(response), core_.durable_seq());
     case proto::Request::kAddReplica:
     case proto::Request::kRemoveReplica: {
       bool add = request.op_case() == proto::Request::kAddReplica;
@@ -616,7 +625,7 @@ void Node::OnForwardRequest(const std::string& from, proto::ForwardRequest& msg)
              proto::PeerMessage reply;
              reply.mutable_forward_response()->set_id(id);
              *reply.mutable_forward_response()->mutable_response() = std::move(response);
-             core_.Send(from, std::move(reply));
+             core_.SendAnswer(from, std::move(reply));
            });
 }
 

@@ -95,15 +95,16 @@ class Node : public net::MessageHandler {
   void SetFunctionHandler(FunctionHandler handler) { function_handler_ = std::move(handler); }
   // Makes a function deployment durable with the node's next commit (nullptr: its removal).
   void SaveFunction(const std::string& name, const proto::FunctionSpec* spec);
-  // Calls `done(response)` after the next commit (with what was recorded before it).
+  // Calls `done(response)` once every write recorded before is durable.
   void CompleteAfterCommit(Done done, proto::Response response) {
     core_.Complete(done, std::move(response));
   }
   // The deployments Start() loaded, handed over once (to the function host).
   std::vector<proto::FunctionSpec> TakeSavedFunctions() { return std::move(saved_functions_); }
 
-  // Commits the pending batch, then delivers completions and sends queued peer messages; repeats
-  // while that produced more work. The node calls it itself at the end of every round of events
+  // Starts the commit of the pending batch (unless one is under way), and delivers the
+  // completions and sends the peer messages whose writes are durable (node/core.h); repeats while
+  // that produced more work. The node calls it itself at the end of every round of events
   // in which it had work (Env::AtEndOfRound): no host has to. Public for tests that drive a node
   // outside any round, and for a host that stops one.
   void Flush();

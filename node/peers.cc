@@ -21,7 +21,8 @@ void PeerTable::SendPing(const std::string& peer, core::TimePoint now) {
   // The nonce is the time it was sent: the pong gives the round trip.
   msg.mutable_ping()->set_nonce(static_cast<uint64_t>(now.time_since_epoch().count()));
   msg.mutable_ping()->set_members_digest(digest_);
-  core_.Send(peer, std::move(msg));
+  // Pings and pongs wait for no commit: they measure the link, and say the node is alive.
+  core_.Send(peer, std::move(msg), core_.durable_seq());
 }
 
 void PeerTable::OnPingTick() {
@@ -64,7 +65,7 @@ void PeerTable::Finish(uint64_t id) {
 void PeerTable::OnPing(const std::string& from, const proto::Ping& ping) {
   proto::PeerMessage pong;
   pong.mutable_pong()->set_nonce(ping.nonce());
-  core_.Send(from, std::move(pong));
+  core_.Send(from, std::move(pong), core_.durable_seq());
 }
 
 void PeerTable::SetDigest(uint64_t digest) { digest_ = digest; }

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -87,6 +88,29 @@ class WriteBatch {
   // A member with an entry is upserted; one without is erased.
   const std::map<std::string, std::optional<proto::Member>>& members() const { return members_; }
 
+  // Whether the batch changes item (keygroup, key), or the keygroup's entry or all its items.
+  bool Touches(const std::string& keygroup, const std::string& key) const {
+    return items_.contains({keygroup, key}) || TouchesKeygroup(keygroup);
+  }
+  // The same for any of the keygroup's keys in [start, end) (end "": to the last).
+  bool TouchesRange(const std::string& keygroup, const std::string& start,
+                    const std::string& end) const {
+    auto it = items_.lower_bound({keygroup, start});
+    return (it != items_.end() && it->first.first == keygroup &&
+            (end.empty() || it->first.second < end)) ||
+           TouchesKeygroup(keygroup);
+  }
+  // Records `later`'s changes after this batch's own (so that one commit makes both durable).
+  void Absorb(WriteBatch&& later) {
+    for (const auto& keygroup : later.drops_) DropItemsOf(keygroup);
+    for (auto& [name, record] : later.keygroups_) keygroups_[name] = std::move(record);
+    for (auto& [key, item] : later.items_) items_[key] = std::move(item);
+    for (auto& [key, version] : later.outbox_) outbox_[key] = version;
+    for (auto& [name, spec] : later.functions_) functions_[name] = std::move(spec);
+    for (auto& [id, member] : later.members_) members_[id] = std::move(member);
+    later.Clear();
+  }
+
   bool empty() const {
     return keygroups_.empty() && drops_.empty() && items_.empty() && outbox_.empty() &&
            functions_.empty() && members_.empty();
@@ -94,6 +118,10 @@ class WriteBatch {
   void Clear() { *this = WriteBatch(); }
 
  private:
+  bool TouchesKeygroup(const std::string& keygroup) const {
+    return keygroups_.contains(keygroup) || drops_.contains(keygroup);
+  }
+
   std::map<std::string, KeygroupRecord> keygroups_;
   std::set<std::string> drops_;
   std::map<ItemKey, StoredItem> items_;
@@ -124,6 +152,14 @@ class StorageEngine {
   // A failed commit applies nothing of the batch and says why: ResourceExhausted when the disk
   // is full, IOError for every other failure (read-only, I/O error), naming the file.
   [[nodiscard]] virtual core::Status Commit(const WriteBatch& batch) = 0;
+  // Starts making `batch` durable and calls `done` with what Commit would return, on the node's
+  // thread: here, before returning (this default, for engines whose commits are quick), or later
+  // (an engine that commits on a thread of its own: adapters/commit_thread.h). The node starts
+  // no other commit and calls no other method until then. `done` may outlive the node.
+  virtual void StartCommit(std::shared_ptr<const WriteBatch> batch,
+                           std::function<void(const core::Status&)> done) {
+    done(Commit(*batch));
+  }
   // How many commits that this engine acknowledged its storage no longer holds, as far as it can
   // tell (found when it was opened); 0 for one that cannot tell.
   virtual uint64_t LostCommits() const { return 0; }

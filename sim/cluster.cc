@@ -9,7 +9,8 @@
 
 namespace enoki::sim {
 
-// The node's storage, its commits charged to the node's CPU.
+// The node's storage, its commits charged to the node's CPU. A stalled one (a frozen file system)
+// holds the commit it was handed until it is released.
 class SimCluster::MemberStorage : public node::StorageEngine {
  public:
   MemberStorage(SimCluster& cluster, Member& member) : cluster_(cluster), member_(member) {}
@@ -18,7 +19,20 @@ class SimCluster::MemberStorage : public node::StorageEngine {
     cluster_.Charge(member_, cluster_.costs_.commit.Draw(cluster_.cost_rng_));
     return kept_.Commit(batch);
   }
+  void StartCommit(std::shared_ptr<const node::WriteBatch> batch,
+                   std::function<void(const core::Status&)> done) override {
+    if (!stalled_) return done(Commit(*batch));
+    held_.emplace(std::move(batch), std::move(done));
+  }
   void FailCommits(core::Status fault) { kept_.FailCommits(std::move(fault)); }
+  void Stall(bool stalled) {
+    stalled_ = stalled;
+    if (stalled_ || !held_) return;
+    // Completes as a storage thread would: in an event of its own.
+    cluster_.sim_.Schedule(core::Duration(0),
+                           [this, held = std::move(*held_)] { held.second(Commit(*held.first)); });
+    held_.reset();
+  }
   node::MemoryStorage& kept() { return kept_; }
   void Lose() { kept_ = node::MemoryStorage(); }
   core::Result<std::optional<node::StoredItem>> LoadItem(const std::string& keygroup,
@@ -30,6 +44,10 @@ class SimCluster::MemberStorage : public node::StorageEngine {
   SimCluster& cluster_;
   Member& member_;
   node::MemoryStorage kept_;  // outlives the node object: what survives a crash
+  bool stalled_ = false;
+  std::optional<
+      std::pair<std::shared_ptr<const node::WriteBatch>, std::function<void(const core::Status&)>>>
+      held_;
 };
 
 struct SimCluster::Member {
@@ -133,6 +151,10 @@ void SimCluster::Crash(const std::string& id) {
 
 void SimCluster::FailCommits(const std::string& id, core::Status fault) {
   members_.at(id).storage.FailCommits(std::move(fault));
+}
+
+void SimCluster::StallCommits(const std::string& id, bool stalled) {
+  members_.at(id).storage.Stall(stalled);
 }
 
 node::MemoryStorage& SimCluster::Storage(const std::string& id) {

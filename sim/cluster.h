@@ -79,6 +79,9 @@ class SimCluster {
   // Every commit of node `id`'s storage fails with `fault` from now on (ok: none does), as on a
   // full or failing disk.
   void FailCommits(const std::string& id, core::Status fault);
+  // Node `id`'s storage holds every commit it is handed until released (false), as a frozen file
+  // system does; the node goes on meanwhile (node/core.h).
+  void StallCommits(const std::string& id, bool stalled);
   // What node `id` keeps durable, to change while it is down (a disk that lost writes).
   node::MemoryStorage& Storage(const std::string& id);
   // Node `id`, down, loses all it kept (a deleted database).

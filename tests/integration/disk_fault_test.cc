@@ -1,7 +1,8 @@
-// A real `enoki node` process on a disk that fills up or turns read-only (a small tmpfs, an ext4
-// image on a loop device, both mounted by the test and removed at its end): writes are refused
-// with a clear error while reads are served, writes are taken again once there is space, and no
-// acknowledged write is lost. Needs root (mount); skipped without it.
+// A real `enoki node` process on a disk that fills up, turns read-only or stalls (a small tmpfs,
+// an ext4 image on a loop device, both mounted by the test and removed at its end): writes are
+// refused with a clear error (or, on a stalled disk, wait) while reads are served, writes are
+// taken again once the disk works, and no acknowledged write is lost. Needs root (mount); skipped
+// without it.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <string>
 #include <thread>
@@ -47,6 +49,7 @@ class DiskFaultTest : public ::testing::Test {
     fs::create_directories(data());
   }
   void TearDown() override {
+    if (frozen_) EXPECT_TRUE(RunOk({"fsfreeze", "--unfreeze", data().string()}));
     node_.reset();
     if (mounted_) {
       EXPECT_EQ(::umount2(data().c_str(), MNT_DETACH), 0) << std::strerror(errno);
@@ -57,6 +60,20 @@ class DiskFaultTest : public ::testing::Test {
   }
 
   fs::path data() const { return dir_ / "data"; }
+
+  // An ext4 file system of 32 MiB on a loop device, mounted at data().
+  void MountExt4() {
+    fs::path image = dir_ / "disk.img";
+    { std::ofstream(image).close(); }
+    fs::resize_file(image, 32 << 20);
+    ASSERT_TRUE(RunOk({"mkfs.ext4", "-q", "-F", image.string()}));
+    auto loop = adapters::RunCommand({"losetup", "--find", "--show", image.string()}, seconds(30));
+    ASSERT_TRUE(loop.ok()) << loop.status().ToString();
+    loop_ = loop.value().substr(0, loop.value().find('\n'));
+    ASSERT_EQ(::mount(loop_.c_str(), data().c_str(), "ext4", 0, "errors=remount-ro"), 0)
+        << std::strerror(errno);
+    mounted_ = true;
+  }
 
   void StartNode() {
     std::string ready = (dir_ / "a.ready").string();
@@ -114,6 +131,7 @@ class DiskFaultTest : public ::testing::Test {
 
   fs::path dir_;
   bool mounted_ = false;
+  bool frozen_ = false;
   std::string loop_;  // the loop device, when one was set up
   zmq::context_t context_{1};
   std::optional<adapters::Subprocess> node_;
@@ -171,16 +189,7 @@ TEST_F(DiskFaultTest, AFullDiskRefusesWritesServesReadsAndTakesWritesOnceThereIs
 }
 
 TEST_F(DiskFaultTest, AFileSystemThatTurnsReadOnlyRefusesWritesAndServesReads) {
-  fs::path image = dir_ / "disk.img";
-  { std::ofstream(image).close(); }
-  fs::resize_file(image, 32 << 20);
-  ASSERT_TRUE(RunOk({"mkfs.ext4", "-q", "-F", image.string()}));
-  auto loop = adapters::RunCommand({"losetup", "--find", "--show", image.string()}, seconds(30));
-  ASSERT_TRUE(loop.ok()) << loop.status().ToString();
-  loop_ = loop.value().substr(0, loop.value().find('\n'));
-  ASSERT_EQ(::mount(loop_.c_str(), data().c_str(), "ext4", 0, "errors=remount-ro"), 0)
-      << std::strerror(errno);
-  mounted_ = true;
+  ASSERT_NO_FATAL_FAILURE(MountExt4());
   ASSERT_NO_FATAL_FAILURE(StartNode());
   ASSERT_NO_FATAL_FAILURE(CreateKeygroup());
   ASSERT_TRUE(PutUntilRefused(10).ok());
@@ -225,6 +234,54 @@ TEST_F(DiskFaultTest, AFileSystemThatTurnsReadOnlyRefusesWritesAndServesReads) {
   ASSERT_NO_FATAL_FAILURE(StartNode());
   ExpectAckedReadable();
   EXPECT_TRUE(client_->Put("kg", "after", "repair").ok());
+}
+
+// A frozen file system (fsfreeze: every write to it blocks until it is thawed) stalls the
+// node's commit, not the node: reads of what is durable and its status are answered throughout,
+// the write waits, and is acknowledged (and kept) once the file system thaws.
+TEST_F(DiskFaultTest, AFrozenFileSystemHoldsTheWriteButNotTheReads) {
+  ASSERT_NO_FATAL_FAILURE(MountExt4());
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+  ASSERT_NO_FATAL_FAILURE(CreateKeygroup());
+  ASSERT_TRUE(PutUntilRefused(5).ok());
+  ASSERT_EQ(acked_.size(), 5u);
+
+  ASSERT_TRUE(RunOk({"fsfreeze", "--freeze", data().string()}));
+  frozen_ = true;
+  // The write, from a client of its own that waits long enough.
+  std::future<core::Status> put = std::async(std::launch::async, [this] {
+    zmq::context_t context(1);
+    adapters::Client slow(context, "ipc://" + (dir_ / "a.sock").string(), seconds(30), "a");
+    auto r = slow.Put("kg", "frozen", "thawed");
+    return r.ok() ? core::Status::Ok() : r.status();
+  });
+  // For two seconds, every read is answered within the client's second.
+  int answered = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto& [key, value] = acked_[i % acked_.size()];
+    auto got = client_->Get("kg", key);
+    ASSERT_TRUE(got.ok()) << "a read while the file system is frozen: " << got.status().ToString();
+    EXPECT_EQ(got->value(), value);
+    ++answered;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(answered, 20);
+  // Its status says that the commit under way has run for the whole freeze.
+  auto status = client_->NodeStatus();
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_GE(status->commit_running_ms(), 1500);
+  EXPECT_EQ(status->storage_fault(), "");
+  EXPECT_EQ(put.wait_for(milliseconds(0)), std::future_status::timeout)
+      << "a write was answered while its disk was frozen";
+
+  ASSERT_TRUE(RunOk({"fsfreeze", "--unfreeze", data().string()}));
+  frozen_ = false;
+  core::Status written = put.get();
+  EXPECT_TRUE(written.ok()) << written.ToString();
+  acked_.emplace_back("frozen", "thawed");
+  node_->Kill();
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+  ExpectAckedReadable();
 }
 
 }  // namespace

@@ -201,6 +201,94 @@ TEST_F(ReplicationTest, ACrashDuringADiskFaultLosesNothingAcknowledged) {
   EXPECT_EQ(Value("a", "kg", "k"), "v1");
 }
 
+// A stalled disk (a frozen file system: a commit that does not end) holds the writes and what
+// read them, not the node: reads of durable items are answered at once, and peers still hear
+// from it. Once the disk goes on, everything held is answered, in the one commit after.
+TEST_F(ReplicationTest, AStalledDiskHoldsWritesButNotReadsOfDurableItems) {
+  ExpectOk("a", Create("kg", {"a", "b"}));
+  ExpectOk("a", Create("solo", {"a"}));
+  ExpectOk("a", Put("kg", "k1", "v1"));
+  ExpectOk("a", Put("kg", "k2", "v2"));
+  ExpectOk("a", Put("solo", "s", "only-at-a"));
+  cluster_.sim().RunFor(milliseconds(100));
+  cluster_.StallCommits("a", true);
+
+  std::optional<proto::Response> put1, put3, read1, scan;
+  cluster_.network().Request("", "a", Put("kg", "k1", "v1b"), [&](auto&& r) { put1 = r; });
+  cluster_.sim().RunFor(milliseconds(50));
+  // Behind the stalled commit: a second write, a read of the item being committed, a scan over it.
+  cluster_.network().Request("", "a", Put("kg", "k3", "v3"), [&](auto&& r) { put3 = r; });
+  cluster_.network().Request("", "a", Get("kg", "k1"), [&](auto&& r) { read1 = r; });
+  proto::Request whole;
+  whole.mutable_scan()->set_keygroup("kg");
+  cluster_.network().Request("", "a", whole, [&](auto&& r) { scan = r; });
+  // A durable item is read at once; so is a range that no pending write touches.
+  auto read2 = cluster_.Call("a", Get("kg", "k2"), milliseconds(50));
+  ASSERT_TRUE(read2.has_value()) << "a read of a durable item waited for the stalled commit";
+  EXPECT_EQ(read2->get().value(), "v2");
+  proto::Request head = whole;
+  head.mutable_scan()->set_end("k1");
+  EXPECT_TRUE(cluster_.Call("a", head, milliseconds(50)).has_value());
+  auto missing = cluster_.Call("a", Get("kg", "nothing"), milliseconds(50));
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_EQ(missing->code(), proto::NOT_FOUND);
+  cluster_.sim().RunFor(seconds(5));
+  EXPECT_FALSE(put1 || put3 || read1 || scan) << "answered before its commit was durable";
+  // Peers hear from it: its pongs, and its answers to forwarded reads of durable items.
+  proto::Request measure;
+  measure.mutable_measure_rtt()->add_peers("a");
+  measure.mutable_measure_rtt()->set_probes(3);
+  auto rtt = Call("b", measure);
+  ASSERT_EQ(rtt.rtts().peers_size(), 1);
+  EXPECT_EQ(rtt.rtts().peers(0).answered(), 3u);
+  EXPECT_EQ(Value("c", "solo", "s"), "only-at-a");
+
+  cluster_.StallCommits("a", false);
+  ASSERT_TRUE(
+      cluster_.sim().RunUntilTrue([&] { return put1 && put3 && read1 && scan; }, seconds(1)));
+  EXPECT_EQ(put1->code(), proto::OK) << put1->error();
+  EXPECT_EQ(put3->code(), proto::OK) << put3->error();
+  EXPECT_EQ(read1->get().value(), "v1b");
+  EXPECT_EQ(scan->scan().items_size(), 3);
+  ASSERT_TRUE(cluster_.sim().RunUntilTrue([&] { return cluster_.node("a").OutboxSize() == 0; },
+                                          seconds(5)));
+  EXPECT_EQ(Value("b", "kg", "k1"), "v1b");
+  EXPECT_EQ(Value("b", "kg", "k3"), "v3");
+  cluster_.Crash("a");
+  ASSERT_TRUE(cluster_.Restart("a").ok());
+  EXPECT_EQ(Value("a", "kg", "k1"), "v1b");
+  EXPECT_EQ(Value("a", "kg", "k3"), "v3");
+}
+
+// A commit that fails after a stall takes the writes made behind it along: neither is answered,
+// reads see what is durable, and both are answered (and kept) once the disk works again.
+TEST_F(ReplicationTest, AStalledCommitThatFailsHoldsTheWritesBehindItToo) {
+  ExpectOk("a", Create("kg", {"a"}));
+  ExpectOk("a", Put("kg", "x", "old"));
+  cluster_.StallCommits("a", true);
+  std::optional<proto::Response> first, second;
+  cluster_.network().Request("", "a", Put("kg", "x", "new"), [&](auto&& r) { first = r; });
+  cluster_.sim().RunFor(milliseconds(10));
+  cluster_.network().Request("", "a", Put("kg", "y", "behind"), [&](auto&& r) { second = r; });
+  cluster_.sim().RunFor(milliseconds(10));
+  cluster_.FailCommits("a", core::Status::IOError("/data/a.db: disk I/O error"));
+  cluster_.StallCommits("a", false);
+  cluster_.sim().RunFor(seconds(1));
+  EXPECT_FALSE(first || second);
+  EXPECT_EQ(Value("a", "kg", "x"), "old");
+  EXPECT_EQ(Value("a", "kg", "y"), "<NOT_FOUND>");
+  EXPECT_EQ(Call("a", Put("kg", "z", "refused")).code(), proto::UNAVAILABLE);
+
+  cluster_.FailCommits("a", core::Status::Ok());
+  ASSERT_TRUE(cluster_.sim().RunUntilTrue([&] { return first && second; }, seconds(5)));
+  EXPECT_EQ(first->code(), proto::OK) << first->error();
+  EXPECT_EQ(second->code(), proto::OK) << second->error();
+  cluster_.Crash("a");
+  ASSERT_TRUE(cluster_.Restart("a").ok());
+  EXPECT_EQ(Value("a", "kg", "x"), "new");
+  EXPECT_EQ(Value("a", "kg", "y"), "behind");
+}
+
 TEST_F(ReplicationTest, SyncWriteWaitsForEveryReplica) {
   ExpectOk("a", Create("kg", {"a", "b", "c"}, proto::SYNC));
   cluster_.sim().RunFor(milliseconds(100));
