@@ -395,7 +395,7 @@ void ZmqTransport::RefuseMisaddressed(const net::ClientId& client, const proto::
   std::string message = "request " + std::to_string(request.id()) + " is addressed to node '" +
                         request.to() + "' but reached node '" + options_.self + "' at " + bound_ +
                         ": the sender has a wrong endpoint for '" + request.to() + "'";
-  spdlog::warn("{}", message);
+  refused_requests_.Warn(loop_.Now(), message);
   proto::Response response;
   response.set_id(request.id());
   response.set_code(proto::FAILED_PRECONDITION);
@@ -405,7 +405,7 @@ void ZmqTransport::RefuseMisaddressed(const net::ClientId& client, const proto::
 
 void ZmqTransport::SendError(const net::ClientId& client, const std::string& message,
                              proto::Code code) {
-  spdlog::warn("{}", message);
+  refused_requests_.Warn(loop_.Now(), message);
   proto::Response response;
   response.set_code(code);
   response.set_error(message);

@@ -124,6 +124,8 @@ class ZmqTransport : public net::Transport {
   // One received frame, from `client` (empty: over a connection to a peer) authenticated as
   // `sender`: parsed, held until its stamped arrival time, dispatched.
   void Receive(const net::ClientId& client, const std::string& sender, zmq::message_t& payload);
+  // Answers a frame that is no valid request with `message` (logged, rate-limited: a client can
+  // send any number of them).
   void SendError(const net::ClientId& client, const std::string& message,
                  proto::Code code = proto::INVALID_ARGUMENT);
   // Answers a request with `why` (logged, rate-limited).
