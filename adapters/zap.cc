@@ -40,8 +40,10 @@ core::Status ZapHandler::Start() {
   return core::Status::Ok();
 }
 
-core::Status ZapHandler::WatchConnections(zmq::socket_t& socket, size_t max_clients) {
+core::Status ZapHandler::WatchConnections(zmq::socket_t& socket, size_t max_clients,
+                                          std::function<void()> on_closed) {
   max_clients_ = max_clients;
+  on_closed_ = std::move(on_closed);
   std::string address =
       "inproc://enoki-zap-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(this));
   if (zmq_socket_monitor(socket.handle(), address.c_str(),
@@ -69,6 +71,7 @@ void ZapHandler::OnMonitorEvent() {
       ++connections_;
     } else if (kind == ZMQ_EVENT_DISCONNECTED && connections_ > 0) {
       --connections_;
+      if (on_closed_) on_closed_();
     }
   }
 }

@@ -16,6 +16,7 @@
 // One per ZeroMQ context (the address is fixed by ZeroMQ); it runs on the node's event loop.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -56,8 +57,10 @@ class ZapHandler {
   // The admitted keys: public key (Z85) -> identity. Replaces the previous set.
   void SetKeys(std::map<std::string, std::string> keys) { keys_ = std::move(keys); }
   // Counts the connections of `socket` (a ZeroMQ socket monitor) and refuses clients while
-  // `max_clients` or more are open. Before `socket` binds anything.
-  [[nodiscard]] core::Status WatchConnections(zmq::socket_t& socket, size_t max_clients);
+  // `max_clients` or more are open; calls `on_closed` (if any), on the loop, whenever one of them
+  // closes. Before `socket` binds anything.
+  [[nodiscard]] core::Status WatchConnections(zmq::socket_t& socket, size_t max_clients,
+                                              std::function<void()> on_closed = {});
   // Connections of the watched socket open now (accepted, not yet gone).
   size_t connections() const { return connections_; }
   // Handshakes refused so far.
@@ -78,6 +81,7 @@ class ZapHandler {
   std::optional<zmq::socket_t> monitor_;
   size_t max_clients_ = 0;  // 0: no cap
   size_t connections_ = 0;
+  std::function<void()> on_closed_;
 };
 
 }  // namespace enoki::adapters

@@ -71,7 +71,8 @@ struct ZmqTransportOptions {
   std::map<std::string, net::LinkSpec> links;  // peers whose messages the shaper holds back
   std::optional<TransportSecurity> security;   // none: plain ZeroMQ, anyone may connect
   // Clients refused while this many connections are open (peers and the local endpoint are
-  // always admitted); 0: no cap. With a cap, a node without security also runs a ZAP handler.
+  // always admitted); 0: no cap. With a cap, a node without security also runs a ZAP handler,
+  // and the memory of closed connections is given back to the system (OnConnectionClosed).
   size_t max_clients = 0;
 };
 
@@ -123,6 +124,8 @@ class ZmqTransport : public net::Transport {
   // One received frame, from `client` (empty: over a connection to a peer) authenticated as
   // `sender`: parsed, held until its stamped arrival time, dispatched.
   void Receive(const net::ClientId& client, const std::string& sender, zmq::message_t& payload);
+  // Answers a frame that is no valid request with `message` (logged, rate-limited: a client can
+  // send any number of them).
   void SendError(const net::ClientId& client, const std::string& message,
                  proto::Code code = proto::INVALID_ARGUMENT);
   // Answers a request with `why` (logged, rate-limited).
@@ -149,6 +152,9 @@ class ZmqTransport : public net::Transport {
                       proto::Envelope& envelope);
   // Hands on the held messages that are due, in order, and sets the timer for the next.
   void DeliverDue();
+  // A connection to the router closed: gives the memory freed by closed connections back to the
+  // system once enough have closed (see the .cc for why it is needed).
+  void OnConnectionClosed();
   // Sets the one timer that delivers the held messages when the first is due.
   void ArmDelivery();
 
@@ -196,6 +202,8 @@ class ZmqTransport : public net::Transport {
   std::map<std::string, Admitted> clients_;
   core::TimerId delivery_timer_{};
   bool delivery_armed_ = false;
+  size_t closed_since_trim_ = 0;  // connections closed since memory was last given back
+  bool trim_armed_ = false;
   LoopStats loop_stats_;
 };
 

@@ -56,6 +56,8 @@ int Run(const Args& a) {
     return 1;
   }
   zmq::context_t context(1);
+  // ZeroMQ's default cap is 1,023 sockets per context: room for every client and the set-up's.
+  context.set(zmq::ctxopt::max_sockets, a.clients + 16);
   {
     // Set-up: the keygroup (one replica, the node itself).
     enoki::adapters::Client setup(context, a.node, std::chrono::seconds(10), "", *keys);

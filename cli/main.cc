@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string_view>
 
+#include "adapters/protobuf_log.h"
 #include "cli/commands.h"
 
 namespace enoki::cli {
@@ -17,6 +18,7 @@ int ReportError(const std::string& message) {
 }  // namespace enoki::cli
 
 int main(int argc, char** argv) {
+  enoki::adapters::RouteProtobufLog();  // before any thread starts
   CLI::App app{
       "Enoki: stateful serverless functions from edge to cloud.\n"
       "Runs real nodes, talks to them, deploys and calls functions, emulates whole scenarios "

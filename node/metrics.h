@@ -51,7 +51,7 @@ struct NodeMetrics {
   // Apply time at this replica minus the write's version time at its origin (wall clocks).
   Histogram replication_lag{Histogram::LagBounds()};
   uint64_t commit_failures = 0;  // storage commits that failed (node/core.h: a storage fault)
-  uint64_t corrupt_items = 0;    // items that failed their checksum at start
+  uint64_t corrupt_items = 0;    // items dropped at start: a failed checksum, a far-future version
   uint64_t lost_commits = 0;     // commits the storage no longer held at start
   // Anti-entropy (node/anti_entropy.h): digest exchanges this node started, items it sent to
   // repair a peer, items it applied from a peer's repair.

@@ -30,15 +30,49 @@ Node::Node(NodeOptions options, core::Env& env, net::Transport& transport, Stora
 core::Status Node::Start() {
   auto& keygroups = core_.keygroups();
   HybridClock& clock = core_.clock();
+  // A stored version further ahead of this node's clock than a peer's may be (peer_checks.h) is
+  // no version this cluster made: a damaged database. Followed, it would win every later write of
+  // its key and carry the clock (and every clock that sees it) into the future, up to overflow.
+  const int64_t latest_wall_us =
+      core_.env().WallMicros() +
+      std::chrono::duration_cast<std::chrono::microseconds>(core_.options().max_clock_ahead)
+          .count();
+  auto too_far_ahead = [&](const Version& v) {
+    return "its version " + v.ToString() + " is " +
+           std::to_string((v.wall_us - latest_wall_us) / 1000) +
+           " ms beyond the clock's allowed lead (--max-clock-ahead)";
+  };
   LoadVisitor visitor;
   visitor.keygroup = [&](KeygroupRecord&& rec) {
     Keygroup& kg = keygroups[rec.meta.name()];
     kg.meta = std::move(rec.meta);
     kg.replica = !kg.meta.deleted() && IsReplicaIn(kg.meta, core_.id());
     kg.ready = kg.replica && rec.ready;
-    clock.Observe(Version::FromProto(kg.meta.version()));
+    Version version = Version::FromProto(kg.meta.version());
+    if (version.wall_us > latest_wall_us) {
+      // Kept (the keygroup's items hang on it), but the clock does not follow it.
+      core_.Log(core::LogLevel::kError, "keygroup '{}' in storage: {}; the clock ignores it",
+                kg.meta.name(), too_far_ahead(version));
+      return;
+    }
+    clock.Observe(version);
+  };
+  uint64_t corrupt = 0;
+  // An item that cannot be trusted is not loaded: this replica lacks it until anti-entropy takes
+  // it back from one that holds it (and the write replaces the stored row).
+  auto drop = [&](const std::string& keygroup, const std::string& key, const std::string& why) {
+    if (++corrupt <= 10) {
+      core_.Log(core::LogLevel::kError,
+                "item '{}' of keygroup '{}' in storage: {}: dropped here; anti-entropy takes it "
+                "back from a replica that holds it",
+                key, keygroup, why);
+    }
   };
   visitor.item = [&](const std::string& keygroup, const std::string& key, StoredItem&& item) {
+    if (item.version.wall_us > latest_wall_us) {
+      drop(keygroup, key, too_far_ahead(item.version));
+      return;
+    }
     clock.Observe(item.version);
     keygroups[keygroup].items[key] = std::move(item);  // each key is loaded once
   };
@@ -53,21 +87,15 @@ core::Status Node::Start() {
       core_.Log(core::LogLevel::kWarn, "stored function '{}' does not parse; skipped", name);
     }
   };
-  uint64_t corrupt = 0;
   visitor.corrupt = [&](const std::string& keygroup, const std::string& key) {
-    if (++corrupt <= 10) {
-      core_.Log(core::LogLevel::kError,
-                "item '{}' of keygroup '{}' failed its checksum in storage: dropped here; "
-                "anti-entropy takes it back from a replica that holds it",
-                key, keygroup);
-    }
+    drop(keygroup, key, "it failed its checksum");
   };
   ENOKI_RETURN_IF_ERROR(core_.storage().Load(visitor));
   NodeMetrics& m = core_.metrics();
   m.corrupt_items = corrupt;
   m.lost_commits = core_.storage().LostCommits();
   if (corrupt > 10) {
-    core_.Log(core::LogLevel::kError, "{} items in all failed their checksums", corrupt);
+    core_.Log(core::LogLevel::kError, "{} items in all were dropped as corrupt", corrupt);
   }
   membership_.Start();
   for (auto& rec : outbox) replication_.Load(std::move(rec));
@@ -252,8 +280,9 @@ void Node::WriteMetrics(MetricsWriter& w) const {
            "Items from a peer's repair that this node applied (newer than what it held).");
   w.Sample("enoki_anti_entropy_items_repaired_total", {}, static_cast<double>(m.repaired_items));
   w.Family("enoki_storage_corrupt_items", "gauge",
-           "Items that failed their checksum when the node loaded its storage at start (dropped "
-           "there; anti-entropy takes them back from a replica).");
+           "Items that failed their checksum, or whose version was further ahead of the clock than "
+           "--max-clock-ahead, when the node loaded its storage at start (dropped there; "
+           "anti-entropy takes them back from a replica).");
   w.Sample("enoki_storage_corrupt_items", {}, static_cast<double>(m.corrupt_items));
   w.Family("enoki_storage_lost_commits", "gauge",
            "Commits the storage had made and no longer held when the node started (its "

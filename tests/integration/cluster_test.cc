@@ -1,5 +1,6 @@
 // Three real `enoki node` processes on loopback: replication, a replica killed and restarted on
-// its data directory, and a writer killed right after its acknowledgements.
+// its data directory, a database holding a version from the far future, and a writer killed right
+// after its acknowledgements.
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -149,6 +150,45 @@ TEST(ClusterTest, AReplicaWhoseDatabaseWasDeletedGetsEverythingBackWithin30Secon
                    std::chrono::steady_clock::now() - start)
                    .count()
             << " ms after their restart\n";
+}
+
+// A stored item whose version lies at the end of time (a damaged database: wall_us INT64_MAX, in a
+// row without a checksum, as rows from before checksums are trusted) is dropped at start like one
+// that fails its checksum: anti-entropy brings the other replica's copy back, and the clock, which
+// never followed it, stamps new writes with the time of day (which the peer takes).
+TEST(ClusterTest, AStoredVersionFarInTheFutureIsDroppedAndTheClockDoesNotFollowIt) {
+  NodeCluster cluster({"a", "b"}, {"--anti-entropy-ms", "200"});
+  proto::CreateKeygroupRequest create;
+  create.set_name("kg");
+  for (const char* n : {"a", "b"}) create.add_replicas(n);
+  ASSERT_TRUE(cluster.Client("a")->CreateKeygroup(create).ok());
+  ASSERT_TRUE(cluster.Client("a")->Put("kg", "k", "v").ok());
+  auto b = cluster.Client("b");
+  ASSERT_TRUE(NodeCluster::Eventually([&] { return b->Get("kg", "k").ok(); }));
+  EXPECT_EQ(cluster.Stop("a"), 0);
+  auto edited =
+      adapters::RunCommand({"sqlite3", (cluster.data_dir("a") / "store.db").string(),
+                            "UPDATE items SET wall_us = 9223372036854775807, checksum = NULL "
+                            "WHERE CAST(key AS TEXT) = 'k'; SELECT changes();"},
+                           std::chrono::seconds(10));
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  ASSERT_EQ(*edited, "1\n");
+  cluster.Start("a");
+  auto a = cluster.Client("a");
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  auto written = a->Put("kg", "k2", "v2");
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_LT(written->version().wall_us(), now_us + 60'000'000);
+  EXPECT_TRUE(NodeCluster::Eventually([&] { return b->Get("kg", "k2").ok(); }));
+  EXPECT_TRUE(NodeCluster::Eventually([&] {
+    auto r = a->Get("kg", "k");
+    return r.ok() && r->value() == "v" && r->version().wall_us() < now_us;
+  })) << "k is not back at a with b's version";
+  std::ifstream log(cluster.log("a"));
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("beyond the clock's allowed lead"), std::string::npos) << text;
 }
 
 TEST(ClusterTest, WritesAcknowledgedBeforeSigkillOfTheWriterSurvive) {

@@ -1,5 +1,9 @@
-// A real node fed malformed frames and oversized values: each gets an error reply and the node
-// keeps serving.
+// A real node fed malformed frames (invalid UTF-8 among them) and oversized values: each gets an
+// error reply, the log does not get a line for each, and the node keeps serving.
+#include <chrono>
+#include <fstream>
+#include <string>
+
 #include "net/codec.h"
 #include "tests/integration/node_cluster.h"
 
@@ -69,6 +73,43 @@ TEST_F(MalformedTest, EachBadFrameGetsAnErrorAndTheNodeKeepsServing) {
   EXPECT_EQ(none.code(), proto::INVALID_ARGUMENT);
   EXPECT_EQ(none.id(), 9u);
   ExpectStillServing();
+}
+
+// A `string` field holding invalid UTF-8 fails to parse; libprotobuf would write an ERROR line to
+// stderr for each such message, and the node its own warning: a hostile client's flood becomes
+// the log's. Both are rate-limited (adapters/protobuf_log.h): one line each, and another only
+// every 10 s.
+TEST_F(MalformedTest, InvalidUtf8IsRefusedWithoutALogLinePerMessage) {
+  proto::CreateKeygroupRequest create;
+  create.set_name("kg");
+  ASSERT_TRUE(cluster_.Client("a")->CreateKeygroup(create).ok());
+  proto::Request get;
+  get.mutable_get()->set_keygroup("@@@@@@");
+  get.mutable_get()->set_key("k");
+  std::string frame;
+  net::EncodeEnvelope(get, &frame);
+  frame.replace(frame.find("@@@@@@"), 6, "\xff\xfe\xfd\xc0\xaf\x80");
+  auto start = std::chrono::steady_clock::now();
+  constexpr int kMessages = 300;
+  for (int i = 0; i < kMessages; ++i) {
+    auto refused = Exchange({frame});
+    ASSERT_EQ(refused.code(), proto::INVALID_ARGUMENT) << refused.error();
+  }
+  ExpectStillServing();
+  auto periods =
+      1 + std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start)
+                  .count() /
+              10;
+  std::ifstream log(cluster_.log("a"));
+  int utf8 = 0, malformed = 0;
+  for (std::string line; std::getline(log, line);) {
+    utf8 += line.find("UTF-8") != std::string::npos;
+    malformed += line.find("malformed message") != std::string::npos;
+  }
+  EXPECT_GE(utf8, 1);
+  EXPECT_LE(utf8, periods);
+  EXPECT_GE(malformed, 1);
+  EXPECT_LE(malformed, periods);
 }
 
 TEST_F(MalformedTest, OversizedValuesAreRefusedWithAnError) {
