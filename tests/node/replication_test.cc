@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "sim/cluster.h"
 #include "tests/node/requests.h"
@@ -36,6 +38,13 @@ class ReplicationTest : public ::testing::Test {
     auto res = Call(node, Get(kg, key));
     if (res.code() != proto::OK) return "<" + proto::Code_Name(res.code()) + ">";
     return res.get().value();
+  }
+  // Crashes `node`, restarts it, and expects it to hold each (key, value) of keygroup "kg".
+  void ExpectKeptAcrossACrash(const std::string& node,
+                              const std::vector<std::pair<std::string, std::string>>& items) {
+    cluster_.Crash(node);
+    ASSERT_TRUE(cluster_.Restart(node).ok());
+    for (const auto& [key, value] : items) EXPECT_EQ(Value(node, "kg", key), value) << key;
   }
 
   sim::SimCluster cluster_;
@@ -177,11 +186,7 @@ TEST_F(ReplicationTest, AFailingDiskRefusesWritesServesReadsAndRecovers) {
       seconds(10)));
   EXPECT_EQ(Value("b", "kg", "k"), "v2");
   EXPECT_EQ(Value("a", "kg", "from-b"), "y");
-  cluster_.Crash("a");
-  ASSERT_TRUE(cluster_.Restart("a").ok());
-  EXPECT_EQ(Value("a", "kg", "k"), "v2");
-  EXPECT_EQ(Value("a", "kg", "k2"), "x");
-  EXPECT_EQ(Value("a", "kg", "from-b"), "y");
+  ExpectKeptAcrossACrash("a", {{"k", "v2"}, {"k2", "x"}, {"from-b", "y"}});
 }
 
 // A node that crashes while its disk fails loses only what it never acknowledged.
@@ -254,10 +259,7 @@ TEST_F(ReplicationTest, AStalledDiskHoldsWritesButNotReadsOfDurableItems) {
                                           seconds(5)));
   EXPECT_EQ(Value("b", "kg", "k1"), "v1b");
   EXPECT_EQ(Value("b", "kg", "k3"), "v3");
-  cluster_.Crash("a");
-  ASSERT_TRUE(cluster_.Restart("a").ok());
-  EXPECT_EQ(Value("a", "kg", "k1"), "v1b");
-  EXPECT_EQ(Value("a", "kg", "k3"), "v3");
+  ExpectKeptAcrossACrash("a", {{"k1", "v1b"}, {"k3", "v3"}});
 }
 
 // A commit that fails after a stall takes the writes made behind it along: neither is answered,
@@ -283,10 +285,7 @@ TEST_F(ReplicationTest, AStalledCommitThatFailsHoldsTheWritesBehindItToo) {
   ASSERT_TRUE(cluster_.sim().RunUntilTrue([&] { return first && second; }, seconds(5)));
   EXPECT_EQ(first->code(), proto::OK) << first->error();
   EXPECT_EQ(second->code(), proto::OK) << second->error();
-  cluster_.Crash("a");
-  ASSERT_TRUE(cluster_.Restart("a").ok());
-  EXPECT_EQ(Value("a", "kg", "x"), "new");
-  EXPECT_EQ(Value("a", "kg", "y"), "behind");
+  ExpectKeptAcrossACrash("a", {{"x", "new"}, {"y", "behind"}});
 }
 
 TEST_F(ReplicationTest, SyncWriteWaitsForEveryReplica) {
