@@ -13,6 +13,10 @@
 #include <sstream>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <spdlog/fmt/fmt.h>
 
 namespace enoki::testbed {
 namespace {
@@ -540,83 +544,129 @@ std::string FormatReport(const Report& r) {
   return out;
 }
 
+namespace {
+
+// One table of `enoki report A B`: a row per name that both runs have, each measure shown as A's
+// value, B's and how B compares (B/A, or B-A for shares and for staleness, which is 0 when fresh).
+class ComparisonTable {
+ public:
+  enum class Compare { kRatio, kDifference };
+  struct Measure {
+    std::string label;  // "p50"; the share of stale reads: "stale"
+    Compare compare;
+    bool percent = false;  // values are fractions, shown as percentages (differences in points)
+  };
+
+  ComparisonTable(std::string title, int width, std::vector<Measure> measures)
+      : title_(std::move(title)), width_(width), measures_(std::move(measures)) {}
+
+  // A row: one (A, B) pair per measure.
+  void Row(const std::string& name, const std::vector<std::pair<double, double>>& values) {
+    std::string line = fmt::format("{:<{}}", name, width_);
+    for (size_t i = 0; i < measures_.size(); ++i) {
+      auto [a, b] = values[i];
+      const Measure& m = measures_[i];
+      double compared = m.compare == Compare::kDifference ? b - a : (a > 0 ? b / a : 0.0);
+      line += m.percent
+                  ? fmt::format(" {:7.1f}% {:7.1f}% {:7.1f}", 100 * a, 100 * b, 100 * compared)
+                  : fmt::format(" {:10.3f} {:10.3f} {:7.3f}", a, b, compared);
+    }
+    text_ += line + "\n";
+    ++rows_;
+  }
+  // A line of its own among the rows ("w: only in A").
+  void Note(const std::string& line) { text_ += line + "\n"; }
+  size_t rows() const { return rows_; }
+
+  // The header, the rows and notes, then `legend`.
+  std::string Text(const std::string& legend) const {
+    std::string header = fmt::format("{:<{}}", title_, width_);
+    for (const auto& m : measures_) {
+      const char* compared =
+          m.compare == Compare::kDifference ? (m.percent ? "B-A pp" : "B-A") : "B/A";
+      header += m.percent
+                    ? fmt::format(" {:>8} {:>8} {:>7}", "A " + m.label, "B " + m.label, compared)
+                    : fmt::format(" {:>10} {:>10} {:>7}", "A " + m.label, "B " + m.label, compared);
+    }
+    return header + "\n" + text_ + legend + "\n";
+  }
+
+ private:
+  std::string title_;
+  int width_;
+  std::vector<Measure> measures_;
+  std::string text_;
+  size_t rows_ = 0;
+};
+
+// The row of `a` whose `key` matches, in `b` (nullptr: none).
+template <typename T, typename Key>
+const T* Match(const std::vector<T>& b, const T& a, Key key) {
+  auto it = std::find_if(b.begin(), b.end(), [&](const T& t) { return key(t) == key(a); });
+  return it == b.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
 std::string FormatComparison(const Report& a, const Report& b) {
+  using Compare = ComparisonTable::Compare;
   auto name = [](const Report& r) {
     return r.run.scenario + " (" + r.run.mode + ", " + r.run.backend + ", seed " +
            std::to_string(r.run.seed) + ")";
   };
   std::string out =
       "A: " + name(a) + "  " + a.database + "\nB: " + name(b) + "  " + b.database + "\n";
-  char line[320];
   int width = 20;
   for (const auto& w : a.workloads) width = std::max(width, static_cast<int>(w.name.size()));
-  std::snprintf(line, sizeof line, "%-*s %10s %10s %7s %10s %10s %7s %10s %10s %7s\n", width,
-                "workload", "A p50", "B p50", "B/A", "A p95", "B p95", "B/A", "A p99", "B p99",
-                "B/A");
-  out += line;
-  auto ratio = [](double x, double y) { return x > 0 ? y / x : 0.0; };
+
+  auto workload = [](const WorkloadSummary& w) { return w.name; };
+  ComparisonTable latencies(
+      "workload", width,
+      {{"p50", Compare::kRatio}, {"p95", Compare::kRatio}, {"p99", Compare::kRatio}});
   for (const auto& wa : a.workloads) {
-    auto wb = std::find_if(b.workloads.begin(), b.workloads.end(),
-                           [&](const WorkloadSummary& w) { return w.name == wa.name; });
-    if (wb == b.workloads.end()) {
-      out += wa.name + ": only in A\n";
+    const WorkloadSummary* wb = Match(b.workloads, wa, workload);
+    if (wb == nullptr) {
+      latencies.Note(wa.name + ": only in A");
       continue;
     }
-    std::snprintf(line, sizeof line,
-                  "%-*s %10.3f %10.3f %7.3f %10.3f %10.3f %7.3f %10.3f %10.3f %7.3f\n", width,
-                  wa.name.c_str(), wa.ms.p50, wb->ms.p50, ratio(wa.ms.p50, wb->ms.p50), wa.ms.p95,
-                  wb->ms.p95, ratio(wa.ms.p95, wb->ms.p95), wa.ms.p99, wb->ms.p99,
-                  ratio(wa.ms.p99, wb->ms.p99));
-    out += line;
+    latencies.Row(wa.name,
+                  {{wa.ms.p50, wb->ms.p50}, {wa.ms.p95, wb->ms.p95}, {wa.ms.p99, wb->ms.p99}});
   }
   for (const auto& wb : b.workloads) {
-    if (std::none_of(a.workloads.begin(), a.workloads.end(),
-                     [&](const WorkloadSummary& w) { return w.name == wb.name; })) {
-      out += wb.name + ": only in B\n";
-    }
+    if (Match(a.workloads, wb, workload) == nullptr) latencies.Note(wb.name + ": only in B");
   }
-  out += "(latencies in ms of the OK requests after each workload's warm-up)\n";
-  bool header = false;
+  out += latencies.Text("(latencies in ms of the OK requests after each workload's warm-up)");
+
+  ComparisonTable staleness("staleness at client", width,
+                            {{"stale", Compare::kDifference, /*percent=*/true},
+                             {"p50", Compare::kDifference},
+                             {"p99", Compare::kDifference}});
   for (const auto& ca : a.client_staleness) {
-    auto cb = std::find_if(b.client_staleness.begin(), b.client_staleness.end(),
-                           [&](const ClientStalenessSummary& c) { return c.reads == ca.reads; });
-    if (cb == b.client_staleness.end()) continue;
-    if (!std::exchange(header, true)) {
-      std::snprintf(line, sizeof line, "%-*s %8s %8s %7s %10s %10s %7s %10s %10s %7s\n", width,
-                    "staleness at client", "A stale", "B stale", "B-A pp", "A p50", "B p50", "B-A",
-                    "A p99", "B p99", "B-A");
-      out += line;
-    }
-    std::snprintf(line, sizeof line,
-                  "%-*s %7.1f%% %7.1f%% %7.1f %10.3f %10.3f %7.3f %10.3f %10.3f %7.3f\n", width,
-                  ca.reads.c_str(), 100 * ca.StaleShare(), 100 * cb->StaleShare(),
-                  100 * (cb->StaleShare() - ca.StaleShare()), ca.ms.p50, cb->ms.p50,
-                  cb->ms.p50 - ca.ms.p50, ca.ms.p99, cb->ms.p99, cb->ms.p99 - ca.ms.p99);
-    out += line;
+    const ClientStalenessSummary* cb =
+        Match(b.client_staleness, ca, [](const ClientStalenessSummary& c) { return c.reads; });
+    if (cb == nullptr) continue;
+    staleness.Row(
+        ca.reads,
+        {{ca.StaleShare(), cb->StaleShare()}, {ca.ms.p50, cb->ms.p50}, {ca.ms.p99, cb->ms.p99}});
   }
-  if (header) {
-    out +=
+  if (staleness.rows() > 0) {
+    out += staleness.Text(
         "(the paper's staleness: the share of reads that returned an overwritten value, in "
         "percentage points apart, and the staleness in ms of every read, 0 when fresh, ms "
-        "apart)\n";
+        "apart)");
   }
-  header = false;
+
+  ComparisonTable lag("replication lag", width,
+                      {{"p50", Compare::kRatio}, {"p99", Compare::kRatio}});
   for (const auto& ka : a.replication) {
-    auto kb = std::find_if(b.replication.begin(), b.replication.end(),
-                           [&](const ReplicationSummary& k) { return k.keygroup == ka.keygroup; });
-    if (kb == b.replication.end() || ka.lag_ms.count == 0 || kb->lag_ms.count == 0) continue;
-    if (!std::exchange(header, true)) {
-      std::snprintf(line, sizeof line, "%-*s %10s %10s %7s %10s %10s %7s\n", width,
-                    "replication lag", "A p50", "B p50", "B/A", "A p99", "B p99", "B/A");
-      out += line;
-    }
-    std::snprintf(line, sizeof line, "%-*s %10.3f %10.3f %7.3f %10.3f %10.3f %7.3f\n", width,
-                  ka.keygroup.c_str(), ka.lag_ms.p50, kb->lag_ms.p50,
-                  ratio(ka.lag_ms.p50, kb->lag_ms.p50), ka.lag_ms.p99, kb->lag_ms.p99,
-                  ratio(ka.lag_ms.p99, kb->lag_ms.p99));
-    out += line;
+    const ReplicationSummary* kb =
+        Match(b.replication, ka, [](const ReplicationSummary& k) { return k.keygroup; });
+    if (kb == nullptr || ka.lag_ms.count == 0 || kb->lag_ms.count == 0) continue;
+    lag.Row(ka.keygroup, {{ka.lag_ms.p50, kb->lag_ms.p50}, {ka.lag_ms.p99, kb->lag_ms.p99}});
   }
-  if (header) out += "(ms from the commit at the origin to durable at another replica)\n";
+  if (lag.rows() > 0)
+    out += lag.Text("(ms from the commit at the origin to durable at another replica)");
+
   for (const auto& [r, which] : {std::pair{&a, "A"}, std::pair{&b, "B"}}) {
     if (r->run.mode == "cluster" && r->run.backend == "network") {
       out += std::string("(") + which +
