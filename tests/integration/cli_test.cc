@@ -1,6 +1,7 @@
 // The enoki command line as a user runs it: a node started from a config file, the kv and keygroup
 // commands' output and exit codes, and their one-line errors; strict config files, one peer list
 // shared by all nodes, and a data directory that keeps its node's id.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -99,11 +100,114 @@ TEST(CliTest, BadCommandLinesFailWithOneClearLine) {
   EXPECT_NE(bad_peer.text.find("must look like ID=ENDPOINT"), std::string::npos);
   Output bad_endpoint = Enoki("node --id a --peer b=foo://x --in-memory");
   EXPECT_EQ(bad_endpoint.status, 1);
-  EXPECT_NE(bad_endpoint.text.find("peer b at 'foo://x'"), std::string::npos) << bad_endpoint.text;
+  EXPECT_NE(bad_endpoint.text.find("--peer b: 'foo://x'"), std::string::npos) << bad_endpoint.text;
   Output no_node = Enoki("kv get kg k --node tcp://127.0.0.1:1 --timeout-ms 200");
   EXPECT_EQ(no_node.status, 1);
   EXPECT_NE(no_node.text.find("no answer from tcp://127.0.0.1:1 within 200 ms"), std::string::npos);
   EXPECT_NE(Enoki("kv frobnicate").status, 0);
+}
+
+// Every command, given what a user gets wrong (an endpoint without a scheme or with another one,
+// a bad port, nothing listening, an unknown keygroup, a missing function, a bad flag, a file that
+// does not exist, a value too large), answers with one line on stderr and exit status 1 (or 2 for
+// a command line it cannot parse), naming what is wrong: never an abort.
+TEST(CliTest, EveryWrongInputIsOneLineAndExitOneOrTwo) {
+  std::string dir = ::testing::TempDir() + "enoki-cli-wrong-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string ready = dir + "/solo.ready";
+  auto node = adapters::Subprocess::Start(
+      {ENOKI_BINARY, "node", "--id", "solo", "--listen", "127.0.0.1:0", "--in-memory",
+       "--max-value-size", "1KiB", "--log-level", "warn", "--ready-file", ready},
+      dir + "/solo.log");
+  ASSERT_TRUE(node.ok()) << node.status().ToString();
+  auto bound = adapters::WaitForReadyFile(ready, "solo", *node, std::chrono::seconds(10));
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  // HOST:PORT, without a scheme, is taken as tcp://HOST:PORT.
+  std::string host_port = bound->endpoint.substr(std::string("tcp://").size());
+  std::string n = " --node " + host_port;
+  ASSERT_EQ(Enoki("keygroup create shop" + n).status, 0);
+  ASSERT_EQ(Enoki("kv put shop apples 12" + n).text, "");
+  std::string big = dir + "/big";
+  std::ofstream(big) << std::string(2000, 'x');
+  std::string missing = dir + "/does-not-exist";
+
+  struct Case {
+    std::string args;
+    std::string says;  // a part of the line
+  };
+  const Case cases[] = {
+      // Endpoints.
+      {"kv get shop apples --node http://" + host_port,
+       "a node speaks tcp:// and ipc://, not http://"},
+      {"kv get shop apples --node 127.0.0.1:99999", "the port '99999' is not a number from 1"},
+      {"kv get shop apples --node localhost", "'localhost': not an endpoint"},
+      {"kv get shop apples --node 127.0.0.1:1 --timeout-ms 300",
+       "no answer from tcp://127.0.0.1:1 within 300 ms: nothing listens at 127.0.0.1:1 "
+       "(connection refused)"},
+      {"node status --node ipc://" + missing + " --timeout-ms 300",
+       "nothing listens at " + missing + " (no such socket file)"},
+      {"node --id a --in-memory --listen 127.0.0.1:70000", "--listen: '127.0.0.1:70000'"},
+      {"node --id a --in-memory --listen http://127.0.0.1:7000", "not http://"},
+      {"node --id a --in-memory --peer b=127.0.0.1", "--peer b: '127.0.0.1': not an endpoint"},
+      {"node --id a --in-memory --join ftp://127.0.0.1:1", "--join: 'ftp://127.0.0.1:1'"},
+      // What the node does not have.
+      {"kv get nokg apples" + n, "keygroup 'nokg' does not exist"},
+      {"kv put nokg apples 1" + n, "keygroup 'nokg' does not exist"},
+      {"kv scan nokg" + n, "keygroup 'nokg' does not exist"},
+      {"kv append nokg x" + n, "keygroup 'nokg' does not exist"},
+      {"kv get shop pears" + n, "key 'pears' not found in keygroup 'shop'"},
+      {"keygroup info nokg" + n, "keygroup 'nokg' does not exist"},
+      {"keygroup delete nokg" + n, "keygroup 'nokg' does not exist"},
+      {"keygroup add-replica nokg solo" + n, "keygroup 'nokg' does not exist"},
+      {"keygroup create other --replicas nobody" + n, "'nobody' is not a node known to solo"},
+      {"invoke nofn" + n, "function 'nofn' is not deployed at solo"},
+      {"functions logs nofn" + n, "function 'nofn' is not deployed at solo"},
+      {"functions delete nofn" + n, "function 'nofn' is not deployed at solo"},
+      {"deploy f --handler nosuch --keygroup shop" + n, "no native function 'nosuch'"},
+      // Command lines that do not parse.
+      {"frobnicate", "enoki: 'frobnicate' is not a subcommand (subcommands: node, kv,"},
+      {"kv", "enoki kv: a subcommand is required"},
+      {"kv frobnicate" + n, "enoki kv: "},
+      {"kv get shop apples --bogus" + n, "enoki kv get: "},
+      {"kv get" + n, "enoki kv get: keygroup is required"},
+      {"keygroup create" + n, "enoki keygroup create: name is required"},
+      {"report", "enoki report: database is required"},
+      {"report a.db b.db c.db", "enoki report: database: one run's .db file, or two"},
+      {"node --id a --in-memory --bogus", "enoki node: "},
+      {"emulate x.yaml --duration soon", "'soon' is not a number of seconds above 0"},
+      // Files that do not exist.
+      {"kv put shop k --file " + missing + n, "cannot read file " + missing},
+      {"scenario check " + missing, missing},
+      {"emulate " + missing, missing},
+      {"simulate " + missing, missing},
+      {"calibrate " + missing, missing},
+      {"report " + missing, missing},
+      {"run " + missing + " --cluster " + missing, missing},
+      {"cluster plan " + missing + " --hosts " + missing, missing},
+      {"deploy f --runtime process --upload " + missing + " --handler f.py --keygroup shop" + n,
+       missing},
+      {"node --config " + missing, missing},
+      {"kv get shop apples --identity " + missing + " --server-key " + missing + n, missing},
+      // Values too large.
+      {"kv put shop big --file " + big + n, "1024"},
+      {"kv get shop apples --timeout-ms 99999999" + n, "enoki kv get: "},
+      {"kv scan shop --count 99999999999" + n, "enoki kv scan: "},
+      {"deploy f --handler echo --keygroup shop --concurrency 5000" + n, "over the 1024"},
+      {"keygroup create " + std::string(300, 'k') + n, "keygroup"},
+      {"node --id a --in-memory --retry-ms 999999", "enoki node: "},
+      {"node --id a --in-memory --listen ipc://" + std::string(200, 'p'), "over the 107"},
+  };
+  for (const Case& c : cases) {
+    Output out = Enoki(c.args);
+    EXPECT_TRUE(out.status == 1 || out.status == 2) << c.args << "\n"
+                                                    << out.status << ": " << out.text;
+    EXPECT_EQ(out.text.rfind("enoki: error: ", 0), 0u) << c.args << "\n" << out.text;
+    EXPECT_EQ(std::count(out.text.begin(), out.text.end(), '\n'), 1) << c.args << "\n" << out.text;
+    EXPECT_NE(out.text.find(c.says), std::string::npos) << c.args << "\n" << out.text;
+  }
+  EXPECT_EQ(node->Stop(), 0);
+  std::filesystem::remove_all(dir);
 }
 
 // A folder of its own under the test's temporary folder, emptied first.
