@@ -21,6 +21,7 @@ struct DeployArgs {
   uint64_t memory = 0;
   uint32_t cpu_seconds = 0, max_files = 0, max_procs = 0;
   std::string upload;
+  bool create_keygroup = false;
 };
 
 namespace fs = std::filesystem;
@@ -86,6 +87,32 @@ core::Result<std::vector<proto::FunctionFile>> ReadUpload(const std::string& pat
   return files;
 }
 
+// Whether keygroup `name` exists at the node of `c`: an error naming the keygroups the node knows
+// when it does not, unless `create`, which creates it there (replicated at that node). A client
+// that may not read the keygroup's entry (a node with keys) deploys without the check.
+core::Status CheckKeygroup(adapters::Client& c, const std::string& name, bool create) {
+  auto info = c.KeygroupInfo(name);
+  if (info.ok() || info.status().code() == core::Code::kPermissionDenied) return core::Status::Ok();
+  if (info.status().code() != core::Code::kNotFound) return info.status();
+  if (create) {
+    proto::CreateKeygroupRequest r;
+    r.set_name(name);
+    ENOKI_RETURN_IF_ERROR(c.CreateKeygroup(r));
+    std::cout << "created keygroup " << name << " (its replica: the node asked)\n";
+    return core::Status::Ok();
+  }
+  std::string known;
+  if (auto list = c.ListKeygroups(); list.ok()) {
+    for (const auto& k : list->keygroups()) known += (known.empty() ? "" : ", ") + k.meta().name();
+    known = known.empty() ? "the node has no keygroups" : "the node has: " + known;
+  } else {
+    known = "`enoki keygroup list` shows the node's";
+  }
+  return core::Status::NotFound("keygroup '" + name + "' does not exist (" + known +
+                                "): create it first (`enoki keygroup create " + name +
+                                "`), or deploy with --create-keygroup");
+}
+
 }  // namespace
 
 void AddFunctionCommands(CLI::App& app, Runner& run) {
@@ -101,8 +128,13 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
                    "the program on the node's machine (a relative path that exists here is made "
                    "absolute), or with --upload its path inside the uploaded folder (e.g. fn.py)")
       ->required();
-  deploy->add_option("-k,--keygroup", d->keygroup, "Keygroup holding the function's state")
+  deploy
+      ->add_option("-k,--keygroup", d->keygroup,
+                   "Keygroup holding the function's state; one the node does not know is refused, "
+                   "naming those it knows, unless --create-keygroup")
       ->required();
+  deploy->add_flag("--create-keygroup", d->create_keygroup,
+                   "Create the keygroup, replicated at the node asked, if it does not exist");
   deploy
       ->add_option("--runtime", d->runtime,
                    "native (built into enoki) or process (a program kept running as workers "
@@ -172,6 +204,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
         (*spec.mutable_params())[p.substr(0, eq)] = p.substr(eq + 1);
       }
       return WithClient(*target, [&](adapters::Client& c) {
+        ENOKI_RETURN_IF_ERROR(CheckKeygroup(c, d->keygroup, d->create_keygroup));
         core::Status st = c.DeployFunction(spec, files);
         if (st.code() != core::Code::kDeadlineExceeded || files.empty()) return st;
         uint64_t bytes = 0;

@@ -77,6 +77,12 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   EXPECT_EQ(Enoki("invoke greet x" + n).text,
             "enoki: error: not found: function 'greet' is not deployed at solo (node " + endpoint +
                 ")\n");
+  // A keygroup the node does not know is created when asked.
+  Output created = Enoki("deploy fresh --handler echo --keygroup fresh --create-keygroup" + n);
+  EXPECT_EQ(created.status, 0) << created.text;
+  EXPECT_EQ(created.text, "created keygroup fresh (its replica: the node asked)\n");
+  EXPECT_NE(Enoki("keygroup info fresh" + n).text.find("replicas: solo"), std::string::npos);
+  EXPECT_EQ(Enoki("invoke fresh hi" + n).text, "hi\n");
   Output bad_param = Enoki("deploy g --handler echo --keygroup shop --param novalue" + n);
   EXPECT_EQ(bad_param.text, "enoki: error: --param 'novalue' must look like KEY=VALUE\n");
 
@@ -165,6 +171,9 @@ TEST(CliTest, EveryWrongInputIsOneLineAndExitOneOrTwo) {
       {"functions logs nofn" + n, "function 'nofn' is not deployed at solo"},
       {"functions delete nofn" + n, "function 'nofn' is not deployed at solo"},
       {"deploy f --handler nosuch --keygroup shop" + n, "no native function 'nosuch'"},
+      {"deploy f --handler echo --keygroup shpo" + n,
+       "keygroup 'shpo' does not exist (the node has: shop): create it first (`enoki keygroup "
+       "create shpo`), or deploy with --create-keygroup"},
       // Command lines that do not parse.
       {"frobnicate", "enoki: 'frobnicate' is not a subcommand (subcommands: node, kv,"},
       {"kv", "enoki kv: a subcommand is required"},
