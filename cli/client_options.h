@@ -22,15 +22,14 @@ namespace enoki::cli {
 struct Target {
   std::string node = "tcp://127.0.0.1:7000";
   bool node_from_env = false;  // ENOKI_NODE gave it
-  int timeout_ms = 5000;
-  std::string identity;    // this client's key pair file (CURVE)
-  std::string server_key;  // the node's public key
+  int timeout_ms = 5000;       // --wait-ms
+  std::string identity;        // this client's key pair file (CURVE)
+  std::string server_key;      // the node's public key
 };
 
-// --node, the wait option (default --timeout-ms) and the CURVE keys (--identity, --server-key) on a
-// client subcommand; ENOKI_NODE overrides the default endpoint.
-inline void AddTargetOptions(CLI::App* cmd, Target& target,
-                             const std::string& wait_option = "--timeout-ms") {
+// --node, how long to wait for the answer (--wait-ms) and the CURVE keys (--identity,
+// --server-key) on a client subcommand; ENOKI_NODE overrides the default endpoint.
+inline void AddTargetOptions(CLI::App* cmd, Target& target) {
   if (const char* env = std::getenv("ENOKI_NODE")) {
     target.node = env;
     target.node_from_env = true;
@@ -40,7 +39,7 @@ inline void AddTargetOptions(CLI::App* cmd, Target& target,
                   "ipc://PATH (env: ENOKI_NODE)")
       ->each([&target](const std::string&) { target.node_from_env = false; })
       ->capture_default_str();
-  cmd->add_option(wait_option, target.timeout_ms, "How long to wait for the answer, in ms")
+  cmd->add_option("--wait-ms", target.timeout_ms, "How long to wait for the node's answer, in ms")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
   cmd->add_option("--identity", target.identity,

@@ -149,7 +149,9 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
       "--max-upload-bytes (16 MiB by default). A "
       "second upload replaces the first");
   deploy->add_option("-p,--param", d->params, "A parameter as KEY=VALUE (repeat)");
-  deploy->add_option("--timeout-ms", d->timeout_ms, "Time limit per call (0: 10000)")
+  deploy
+      ->add_option("--call-timeout-ms", d->timeout_ms,
+                   "Time limit of one call of the function, in ms (0: 10000)")
       ->capture_default_str();
   deploy
       ->add_option("--concurrency", d->concurrency,
@@ -168,7 +170,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
                      "process: open files of one worker (0: the node's --worker-files)");
   deploy->add_option("--max-procs", d->max_procs,
                      "process: processes of the worker user (0: the node's --worker-procs)");
-  AddTargetOptions(deploy, *target, "--wait-ms");
+  AddTargetOptions(deploy, *target);
   deploy->callback([&run, target, d] {
     run = [=] {
       proto::FunctionSpec spec;
@@ -288,7 +290,8 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
       });
     };
   });
-  CLI::App* del = functions->add_subcommand("delete", "Remove a function from a node");
+  CLI::App* del =
+      functions->add_subcommand("delete", "Remove a function from a node")->alias("del");
   del->add_option("name", *fn, "Function name")->required();
   AddTargetOptions(del, *target);
   del->callback([&run, target, fn] {

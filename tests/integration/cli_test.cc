@@ -48,7 +48,9 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   EXPECT_EQ(get.text, "12\n");
   Output scan = Enoki("kv scan shop" + n);
   EXPECT_EQ(scan.text, "apples\t12\npears\t7\n");
-  EXPECT_EQ(Enoki("kv del shop apples" + n).status, 0);
+  EXPECT_EQ(Enoki("kv delete shop apples" + n).status, 0);
+  EXPECT_EQ(Enoki("kv put shop apples 13" + n).status, 0);
+  EXPECT_EQ(Enoki("kv del shop apples" + n).status, 0);  // the short name is kept
   // A value from stdin, byte for byte.
   std::string piped =
       "printf 'two\\nlines' | " + std::string(ENOKI_BINARY) + " kv put shop note --file -" + n;
@@ -63,7 +65,11 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
             "enoki: error: kv put: give a VALUE or --file\n");
 
   // Functions: deploy, invoke (argument and stdin), list, delete.
-  EXPECT_EQ(Enoki("deploy greet --handler echo --keygroup shop" + n).status, 0);
+  EXPECT_EQ(Enoki("deploy greet --handler echo --keygroup shop --call-timeout-ms 2000 --wait-ms "
+                  "3000" +
+                  n)
+                .status,
+            0);
   EXPECT_EQ(Enoki("invoke greet hello" + n).text, "hello\n");
   std::string piped_body =
       "printf 'from stdin' | " + std::string(ENOKI_BINARY) + " invoke greet --file -" + n;
@@ -107,7 +113,7 @@ TEST(CliTest, BadCommandLinesFailWithOneClearLine) {
   Output bad_endpoint = Enoki("node --id a --peer b=foo://x --in-memory");
   EXPECT_EQ(bad_endpoint.status, 1);
   EXPECT_NE(bad_endpoint.text.find("--peer b: 'foo://x'"), std::string::npos) << bad_endpoint.text;
-  Output no_node = Enoki("kv get kg k --node tcp://127.0.0.1:1 --timeout-ms 200");
+  Output no_node = Enoki("kv get kg k --node tcp://127.0.0.1:1 --wait-ms 200");
   EXPECT_EQ(no_node.status, 1);
   EXPECT_NE(no_node.text.find("no answer from tcp://127.0.0.1:1 within 200 ms"), std::string::npos);
   EXPECT_NE(Enoki("kv frobnicate").status, 0);
@@ -148,10 +154,10 @@ TEST(CliTest, EveryWrongInputIsOneLineAndExitOneOrTwo) {
        "a node speaks tcp:// and ipc://, not http://"},
       {"kv get shop apples --node 127.0.0.1:99999", "the port '99999' is not a number from 1"},
       {"kv get shop apples --node localhost", "'localhost': not an endpoint"},
-      {"kv get shop apples --node 127.0.0.1:1 --timeout-ms 300",
+      {"kv get shop apples --node 127.0.0.1:1 --wait-ms 300",
        "no answer from tcp://127.0.0.1:1 within 300 ms: nothing listens at 127.0.0.1:1 "
        "(connection refused)"},
-      {"node status --node ipc://" + missing + " --timeout-ms 300",
+      {"node status --node ipc://" + missing + " --wait-ms 300",
        "nothing listens at " + missing + " (no such socket file)"},
       {"node --id a --in-memory --listen 127.0.0.1:70000", "--listen: '127.0.0.1:70000'"},
       {"node --id a --in-memory --listen http://127.0.0.1:7000", "not http://"},
@@ -200,7 +206,7 @@ TEST(CliTest, EveryWrongInputIsOneLineAndExitOneOrTwo) {
       {"kv get shop apples --identity " + missing + " --server-key " + missing + n, missing},
       // Values too large.
       {"kv put shop big --file " + big + n, "1024"},
-      {"kv get shop apples --timeout-ms 99999999" + n, "enoki kv get: "},
+      {"kv get shop apples --wait-ms 99999999" + n, "enoki kv get: "},
       {"kv scan shop --count 99999999999" + n, "enoki kv scan: "},
       {"deploy f --handler echo --keygroup shop --concurrency 5000" + n, "over the 1024"},
       {"keygroup create " + std::string(300, 'k') + n, "keygroup"},
