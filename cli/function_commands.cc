@@ -7,6 +7,7 @@
 
 #include <zmq.hpp>
 
+#include "adapters/log_time.h"
 #include "adapters/zip_archive.h"
 #include "cli/client_options.h"
 #include "cli/commands.h"
@@ -274,18 +275,24 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
     };
   });
   auto tail = std::make_shared<uint32_t>(0);
+  auto utc = std::make_shared<bool>(false);
   CLI::App* logs = functions->add_subcommand(
       "logs", "Print a function's log: deployments, failures, timeouts, and what it logged");
   logs->add_option("name", *fn, "Function name")->required();
   logs->add_option("--tail", *tail, "Only the last N lines (0: all the node keeps, up to 1000)")
       ->capture_default_str();
+  logs->add_flag("--utc", *utc,
+                 "Times in UTC (default: local time; either way ISO 8601 with milliseconds and the "
+                 "offset)");
   AddTargetOptions(logs, *target);
-  logs->callback([&run, target, fn, tail] {
+  logs->callback([&run, target, fn, tail, utc] {
     run = [=] {
       return WithClient(*target, [&](adapters::Client& c) {
         auto r = c.FunctionLogs(*fn, *tail);
         if (!r.ok()) return r.status();
-        for (const auto& line : r->lines()) std::cout << line << "\n";
+        for (const auto& line : r->lines()) {
+          std::cout << adapters::ReadableFunctionLogLine(line, *utc) << "\n";
+        }
         return core::Status::Ok();
       });
     };

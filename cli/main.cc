@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "enoki_version.h"
 
 namespace enoki::cli {
 

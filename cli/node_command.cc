@@ -23,6 +23,7 @@
 #include "adapters/access.h"
 #include "adapters/curve.h"
 #include "adapters/event_loop.h"
+#include "adapters/log_time.h"
 #include "adapters/node_process.h"
 #include "adapters/real_node.h"
 #include "adapters/shifted_clock.h"
@@ -54,6 +55,7 @@ struct NodeArgs {
   int forward_timeout_ms = 2000;
   int64_t max_clock_ahead_ms = 60000;
   std::string log_level = "info";
+  bool utc = false;
   std::string http;
   std::string http_manage;
   std::string metrics;
@@ -201,7 +203,8 @@ extern "C" void OnStopSignal(int) {
 int RunNode(const NodeArgs& args) {
   auto level = spdlog::level::from_str(args.log_level);
   spdlog::set_level(level);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_pattern(adapters::kLogPattern,
+                      args.utc ? spdlog::pattern_time_type::utc : spdlog::pattern_time_type::local);
 
   if (auto st = node::ValidateName("--id", args.id); !st.ok()) return ReportError(st.message());
   adapters::RealNodeConfig config;
@@ -720,6 +723,9 @@ int NodeMain(int argc, const char* const* argv) {
                  "never")
       ->check(CLI::Range(0.0, 86400.0 * 365))
       ->capture_default_str();
+  cmd.add_flag("--utc", args.utc,
+               "Log times in UTC (default: local time; either way ISO 8601 with milliseconds and "
+               "the offset)");
   cmd.add_option("--log-level", args.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();

@@ -17,6 +17,7 @@
 #include "adapters/client.h"
 #include "adapters/event_loop.h"
 #include "adapters/subprocess.h"
+#include "enoki_version.h"
 #include "net/codec.h"
 #include "net/endpoint.h"
 #include "testbed/client_host.h"

@@ -24,6 +24,7 @@
 #include "adapters/node_process.h"
 #include "adapters/subprocess.h"
 #include "adapters/trace_file.h"
+#include "enoki_version.h"
 #include "net/link_model.h"
 #include "testbed/cluster_plan.h"
 #include "testbed/driver.h"

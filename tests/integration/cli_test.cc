@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 
 #include "tests/integration/commands.h"
 #include "tests/integration/node_cluster.h"
@@ -77,8 +78,23 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   Output listed = Enoki("functions list" + n);
   EXPECT_NE(listed.text.find("greet\tnative:echo\tkeygroup=shop\tinvocations=2"), std::string::npos)
       << listed.text;
-  Output log = Enoki("functions logs greet --tail 1" + n);
+  Output log = Enoki("functions logs greet --tail 1 --utc" + n);
   EXPECT_NE(log.text.find("deployed native:echo on keygroup shop"), std::string::npos) << log.text;
+  // A readable time: 2026-12-04T09:05:07.161+00:00.
+  EXPECT_TRUE(std::regex_search(
+      log.text, std::regex(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 #0 deployed)")))
+      << log.text;
+  // The version names the commit it was built from, when built from a git checkout.
+  Output version = Enoki("--version");
+  EXPECT_EQ(version.text.rfind("enoki 0.", 0), 0u) << version.text;
+  if (std::filesystem::exists(std::string(ENOKI_SOURCE_DIR) + "/.git")) {
+    Output head =
+        testing::RunShell("git -C " + std::string(ENOKI_SOURCE_DIR) +
+                          " -c safe.directory=" + ENOKI_SOURCE_DIR + " rev-parse --short HEAD");
+    ASSERT_FALSE(head.text.empty());
+    EXPECT_NE(version.text.find(head.text.substr(0, head.text.size() - 1)), std::string::npos)
+        << version.text;
+  }
   EXPECT_EQ(Enoki("functions delete greet" + n).status, 0);
   EXPECT_EQ(Enoki("invoke greet x" + n).text,
             "enoki: error: not found: function 'greet' is not deployed at solo (node " + endpoint +

@@ -1,0 +1,43 @@
+// ISO 8601 times from strftime, with the milliseconds put in before the offset.
+#include "adapters/log_time.h"
+
+#include <cstdio>
+#include <ctime>
+
+namespace enoki::adapters {
+
+std::string FormatWallTime(int64_t wall_us, bool utc) {
+  int64_t seconds = wall_us / 1000000;
+  int64_t micros = wall_us % 1000000;
+  if (micros < 0) {
+    micros += 1000000;
+    --seconds;
+  }
+  std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  if (utc) {
+    ::gmtime_r(&t, &tm);
+  } else {
+    ::localtime_r(&t, &tm);
+  }
+  char date[32];
+  char offset[8];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::strftime(offset, sizeof offset, "%z", &tm);  // +0100
+  std::string z(offset);
+  if (z.size() == 5) z.insert(3, ":");  // +01:00
+  char millis[8];
+  std::snprintf(millis, sizeof millis, ".%03d", static_cast<int>(micros / 1000));
+  return std::string(date) + millis + z;
+}
+
+std::string ReadableFunctionLogLine(const std::string& line, bool utc) {
+  size_t digits = line.find_first_not_of("0123456789");
+  if (digits == 0 || digits == std::string::npos || digits > 19 ||
+      line.compare(digits, 2, " #") != 0) {
+    return line;
+  }
+  return FormatWallTime(std::stoll(line.substr(0, digits)), utc) + line.substr(digits);
+}
+
+}  // namespace enoki::adapters
