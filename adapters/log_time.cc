@@ -1,6 +1,7 @@
 // ISO 8601 times from strftime, with the milliseconds put in before the offset.
 #include "adapters/log_time.h"
 
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 
@@ -32,12 +33,12 @@ std::string FormatWallTime(int64_t wall_us, bool utc) {
 }
 
 std::string ReadableFunctionLogLine(const std::string& line, bool utc) {
-  size_t digits = line.find_first_not_of("0123456789");
-  if (digits == 0 || digits == std::string::npos || digits > 19 ||
-      line.compare(digits, 2, " #") != 0) {
-    return line;
-  }
-  return FormatWallTime(std::stoll(line.substr(0, digits)), utc) + line.substr(digits);
+  if (line.empty() || line[0] < '0' || line[0] > '9') return line;
+  int64_t wall_us = 0;
+  auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), wall_us);
+  size_t digits = static_cast<size_t>(end - line.data());
+  if (ec != std::errc() || line.compare(digits, 2, " #") != 0) return line;
+  return FormatWallTime(wall_us, utc) + line.substr(digits);
 }
 
 }  // namespace enoki::adapters

@@ -26,6 +26,9 @@ TEST(LogTimeTest, AFunctionsLogLineGetsItsTime) {
   // Anything else is left as it is.
   EXPECT_EQ(ReadableFunctionLogLine("no time here", true), "no time here");
   EXPECT_EQ(ReadableFunctionLogLine("12345", true), "12345");
+  EXPECT_EQ(ReadableFunctionLogLine("99999999999999999999 #1 x", true),
+            "99999999999999999999 #1 x");  // not a time: over int64_t
+  EXPECT_EQ(ReadableFunctionLogLine("-5 #1 x", true), "-5 #1 x");
 }
 
 }  // namespace
