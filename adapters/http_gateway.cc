@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 #include <nlohmann/json.hpp>
 
+#include "adapters/log_time.h"
 #include "adapters/zip_archive.h"
 #include "node/validation.h"
 
@@ -839,7 +840,9 @@ void HttpGateway::AddManagementRoutes(const Refuse& refuse) {
     auto append = [&](const std::string& name, const std::string& prefix) {
       auto r = client->FunctionLogs(name, 0);
       if (!r.ok()) return r.status();
-      for (const auto& line : r->lines()) out += prefix + line + "\n";
+      for (const auto& line : r->lines()) {
+        out += prefix + ReadableFunctionLogLine(line, false) + "\n";
+      }
       return core::Status::Ok();
     };
     if (req.has_param("name")) {

@@ -24,11 +24,12 @@ void OnProtobufLog(google::protobuf::LogLevel level, const char* file, int line,
   // Any thread may parse (the HTTP gateway's, a client's), hence the lock; the clock is the
   // steady clock, as the event loop's.
   static std::mutex mutex;
-  static RateLimitedLog log;
+  static core::RateLimitedLog log;
   std::lock_guard lock(mutex);
-  log.Warn(core::TimePoint(std::chrono::duration_cast<core::Duration>(
-               std::chrono::steady_clock::now().time_since_epoch())),
-           text);
+  WarnLimited(log,
+              core::TimePoint(std::chrono::duration_cast<core::Duration>(
+                  std::chrono::steady_clock::now().time_since_epoch())),
+              text);
 }
 
 }  // namespace

@@ -9,19 +9,8 @@
 
 namespace enoki::adapters {
 
-void RateLimitedLog::Warn(core::TimePoint now, const std::string& line) {
-  ++count_;
-  if (count_ > 1 && now - last_ < interval_) {
-    ++unlogged_;
-    return;
-  }
-  if (unlogged_ > 0) {
-    spdlog::warn("{} (and {} more like it not logged since the last such line)", line, unlogged_);
-  } else {
-    spdlog::warn("{}", line);
-  }
-  unlogged_ = 0;
-  last_ = now;
+void WarnLimited(core::RateLimitedLog& log, core::TimePoint now, const std::string& line) {
+  if (auto logged = log.Add(now, line)) spdlog::warn("{}", *logged);
 }
 
 ZapHandler::ZapHandler(zmq::context_t& context, EventLoop& loop)
@@ -78,10 +67,10 @@ void ZapHandler::OnMonitorEvent() {
 
 bool ZapHandler::OverCap(const std::string& address) {
   if (max_clients_ == 0 || connections_ <= max_clients_) return false;  // counting this one
-  over_cap_.Warn(loop_.Now(), "refused a client connection from " + address + ": " +
-                                  std::to_string(connections_) +
-                                  " connections are open, over the cap of " +
-                                  std::to_string(max_clients_) + " (--max-clients)");
+  WarnLimited(over_cap_, loop_.Now(),
+              "refused a client connection from " + address + ": " + std::to_string(connections_) +
+                  " connections are open, over the cap of " + std::to_string(max_clients_) +
+                  " (--max-clients)");
   return true;
 }
 
@@ -111,7 +100,7 @@ void ZapHandler::OnReadable() {
     std::string user;
     if (frames.size() < 6 || text_of(0) != "1.0") {
       text = "malformed ZAP request";
-      refusals_.Warn(loop_.Now(), "refused a connection: malformed ZAP request");
+      WarnLimited(refusals_, loop_.Now(), "refused a connection: malformed ZAP request");
     } else if (domain == kLocalDomain && mechanism == "NULL") {
       status = "200";
       text = "OK";
@@ -136,13 +125,14 @@ void ZapHandler::OnReadable() {
         user = it->second;
       } else {
         text = "unknown key";
-        refusals_.Warn(loop_.Now(),
-                       "refused a connection from " + address + " with unknown key " + z85);
+        WarnLimited(refusals_, loop_.Now(),
+                    "refused a connection from " + address + " with unknown key " + z85);
       }
     } else {
       text = "not admitted";
-      refusals_.Warn(loop_.Now(), "refused a connection from " + address + " (domain '" + domain +
-                                      "', mechanism " + mechanism + ")");
+      WarnLimited(refusals_, loop_.Now(),
+                  "refused a connection from " + address + " (domain '" + domain + "', mechanism " +
+                      mechanism + ")");
     }
     std::vector<std::string> reply = {"1.0", request_id, status, text, user, ""};
     for (size_t i = 0; i < reply.size(); ++i) {

@@ -24,25 +24,14 @@
 #include <zmq.hpp>
 
 #include "adapters/event_loop.h"
+#include "core/rate_limited_log.h"
 #include "core/status.h"
 
 namespace enoki::adapters {
 
-// Logs the first of a kind of event, then at most one line per interval with how many there were.
-class RateLimitedLog {
- public:
-  explicit RateLimitedLog(core::Duration interval = std::chrono::seconds(10))
-      : interval_(interval) {}
-  // Logs `line` (a warning) unless one was logged less than the interval ago.
-  void Warn(core::TimePoint now, const std::string& line);
-  uint64_t count() const { return count_; }
-
- private:
-  core::Duration interval_;
-  core::TimePoint last_{};
-  uint64_t count_ = 0;
-  uint64_t unlogged_ = 0;
-};
+// Logs `line` as a warning, as `log` lets it through (the first, then one per interval with the
+// count).
+void WarnLimited(core::RateLimitedLog& log, core::TimePoint now, const std::string& line);
 
 class ZapHandler {
  public:
@@ -63,8 +52,6 @@ class ZapHandler {
                                               std::function<void()> on_closed = {});
   // Connections of the watched socket open now (accepted, not yet gone).
   size_t connections() const { return connections_; }
-  // Handshakes refused so far.
-  uint64_t refused() const { return refusals_.count(); }
 
  private:
   void OnReadable();
@@ -76,8 +63,8 @@ class ZapHandler {
   EventLoop& loop_;
   zmq::socket_t socket_;
   std::map<std::string, std::string> keys_;
-  RateLimitedLog refusals_;
-  RateLimitedLog over_cap_;
+  core::RateLimitedLog refusals_;
+  core::RateLimitedLog over_cap_;
   std::optional<zmq::socket_t> monitor_;
   size_t max_clients_ = 0;  // 0: no cap
   size_t connections_ = 0;

@@ -203,9 +203,9 @@ void ZmqTransport::Receive(const net::ClientId& client, const std::string& sende
   proto::Envelope envelope;
   if (!envelope.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     if (client.empty()) {
-      refused_peer_messages_.Warn(loop_.Now(), "dropped a malformed message (" +
-                                                   std::to_string(payload.size()) +
-                                                   " bytes) from peer " + sender);
+      WarnLimited(refused_peer_messages_, loop_.Now(),
+                  "dropped a malformed message (" + std::to_string(payload.size()) +
+                      " bytes) from peer " + sender);
       return;
     }
     SendError(client,
@@ -214,8 +214,9 @@ void ZmqTransport::Receive(const net::ClientId& client, const std::string& sende
   }
   if (client.empty() && !envelope.has_peer()) {
     if (envelope.has_response()) {
-      refused_peer_messages_.Warn(loop_.Now(), "a peer answered a frame of this node with: " +
-                                                   Printable(envelope.response().error()));
+      WarnLimited(
+          refused_peer_messages_, loop_.Now(),
+          "a peer answered a frame of this node with: " + Printable(envelope.response().error()));
     }
     return;
   }
@@ -351,11 +352,11 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
       if (options_.security && ((sender != "node:" + envelope.peer().from() &&
                                  !IsPeerAsClient(sender, envelope.peer().from())) ||
                                 !options_.peers.contains(envelope.peer().from()))) {
-        refused_peer_messages_.Warn(loop_.Now(), "refused a peer message naming '" +
-                                                     Printable(envelope.peer().from()) +
-                                                     "' as its sender on a connection "
-                                                     "authenticated as " +
-                                                     sender);
+        WarnLimited(refused_peer_messages_, loop_.Now(),
+                    "refused a peer message naming '" + Printable(envelope.peer().from()) +
+                        "' as its sender on a connection "
+                        "authenticated as " +
+                        sender);
         break;
       }
       // A peer without an endpoint is reached over the connection it opened to this node.
@@ -382,7 +383,7 @@ bool ZmqTransport::IsPeerAsClient(const std::string& sender, const std::string& 
 
 void ZmqTransport::Refuse(const net::ClientId& client, const proto::Request& request,
                           const core::Status& why) {
-  refused_requests_.Warn(loop_.Now(), why.message());
+  WarnLimited(refused_requests_, loop_.Now(), why.message());
   proto::Response response;
   response.set_id(request.id());
   response.set_served_by(options_.self);
@@ -395,7 +396,7 @@ void ZmqTransport::RefuseMisaddressed(const net::ClientId& client, const proto::
   std::string message = "request " + std::to_string(request.id()) + " is addressed to node '" +
                         request.to() + "' but reached node '" + options_.self + "' at " + bound_ +
                         ": the sender has a wrong endpoint for '" + request.to() + "'";
-  refused_requests_.Warn(loop_.Now(), message);
+  WarnLimited(refused_requests_, loop_.Now(), message);
   proto::Response response;
   response.set_id(request.id());
   response.set_code(proto::FAILED_PRECONDITION);
@@ -405,7 +406,7 @@ void ZmqTransport::RefuseMisaddressed(const net::ClientId& client, const proto::
 
 void ZmqTransport::SendError(const net::ClientId& client, const std::string& message,
                              proto::Code code) {
-  refused_requests_.Warn(loop_.Now(), message);
+  WarnLimited(refused_requests_, loop_.Now(), message);
   proto::Response response;
   response.set_code(code);
   response.set_error(message);

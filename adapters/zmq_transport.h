@@ -191,8 +191,8 @@ class ZmqTransport : public net::Transport {
     proto::Envelope envelope;
   };
   std::multimap<core::TimePoint, Arriving> arriving_;
-  RateLimitedLog refused_peer_messages_;
-  RateLimitedLog refused_requests_;
+  core::RateLimitedLog refused_peer_messages_;
+  core::RateLimitedLog refused_requests_;
   // The clients of the access file, by sender ("client:NAME"): what each may do, and who it is to
   // the node (its name and quota).
   struct Admitted {

@@ -63,7 +63,7 @@ void AddKvCommand(CLI::App& app, Runner& run) {
     };
   });
 
-  CLI::App* del = kv->add_subcommand("del", "Delete KEY");
+  CLI::App* del = kv->add_subcommand("delete", "Delete KEY")->alias("del");
   del->add_option("keygroup", *kg, "Keygroup")->required();
   del->add_option("key", *key, "Key")->required();
   AddTargetOptions(del, *target);
@@ -148,7 +148,8 @@ void AddKeygroupCommand(CLI::App& app, Runner& run) {
     };
   });
 
-  CLI::App* del = cmd->add_subcommand("delete", "Delete a keygroup and all its items everywhere");
+  CLI::App* del =
+      cmd->add_subcommand("delete", "Delete a keygroup and all its items everywhere")->alias("del");
   del->add_option("name", *name, "Keygroup name")->required();
   AddTargetOptions(del, *target);
   del->callback([&run, target, name] {

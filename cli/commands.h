@@ -33,7 +33,12 @@ void AddKeysCommand(CLI::App& app, Runner& run);
 // `enoki node ARGS...`: argv[0] is "node". Parsed as an app of its own (see node_command.cc).
 int NodeMain(int argc, const char* const* argv);
 
-// Prints "enoki: error: <message>" on stderr and returns the exit code for a failed command.
+// Prints "enoki: error: <message>" on stderr and returns the exit code for a failed command (1).
 int ReportError(const std::string& message);
+
+// A command line that `app` could not parse (not --help or --version): prints one line on stderr,
+// "enoki: error: <command>: <what is wrong>; see `<command> --help`", naming the subcommands
+// where one is missing or unknown, and returns the exit code for a usage error (2).
+int ReportUsageError(const CLI::App& app, const CLI::ParseError& error);
 
 }  // namespace enoki::cli

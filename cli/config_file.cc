@@ -192,7 +192,7 @@ std::optional<int> ParseWithStrictConfig(CLI::App& app, int argc, const char* co
     if (const ConfigKey* key = KeyOfError(keys, e.what(), argc, argv)) {
       return ReportError(key->file + ":" + std::to_string(key->line) + ": " + e.what());
     }
-    return app.exit(e);
+    return ReportUsageError(app, e);
   }
   if (auto st = ReadAllConfigKeys(app, keys); !st.ok()) return ReportError(st.message());
   return std::nullopt;

@@ -55,7 +55,8 @@ int RunDemo(const DemoArgs& args) {
   } remove_temporary{*sockets};
   std::map<std::string, std::string> endpoints;
   for (const auto& id : ids) endpoints[id] = "ipc://" + sockets->path + "/" + id;
-  std::printf("Starting nodes a, b, c on Unix sockets (data and logs in %s)\n", dir.c_str());
+  std::printf("Starting nodes a, b, c on Unix sockets (data and logs in %s%s)\n", dir.c_str(),
+              args.dir.empty() ? ", removed at the end: --dir DIR keeps them" : "");
   std::vector<adapters::Subprocess> nodes;
   for (const auto& id : ids) {
     std::string ready = (dir / (id + ".ready")).string();

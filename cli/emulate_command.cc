@@ -71,7 +71,14 @@ void AddRunOptions(CLI::App* cmd, EmulateArgs& args) {
                   "Shorten the run to about this many seconds: workload starts, durations and "
                   "think times, the timeline, the warm-up and request counts scale down alike "
                   "(not link delays, rates or timeouts)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            double seconds = 0;
+            return CLI::detail::lexical_cast(v, seconds) && seconds > 0
+                       ? std::string()
+                       : "'" + v + "' is not a number of seconds above 0";
+          },
+          "SECONDS"));
   cmd->add_option("--results", args.results,
                   "Folder for the results database (and an emulation's node logs; default: the "
                   "scenario's `results`)");
@@ -334,15 +341,20 @@ void AddReportCommand(CLI::App& app, Runner& run) {
       "Summarize a run's results database (docs/results.md), as `enoki emulate` did; given two, "
       "compare them side by side (p50, p95, p99 per workload and their ratios)");
   cmd->add_option("database", *databases, "The run's .db file, or two runs' to compare")
-      ->required()
-      ->expected(1, 2);
+      ->type_name("RUN.db")
+      ->required();
   cmd->add_option("--csv", *csv, "Also write every request to this CSV file");
   cmd->add_option("--plots", *plots,
                   "Also draw the run's figures into this folder, PNG and SVG: latency CDFs and "
                   "latency over time per workload, throughput over item size, read staleness, "
                   "replication lag over time (needs python3-matplotlib)");
-  cmd->callback(
-      [&run, databases, csv, plots] { run = [=] { return Report(*databases, *csv, *plots); }; });
+  cmd->callback([&run, databases, csv, plots] {
+    if (databases->size() > 2) {
+      throw CLI::ValidationError("database", "one run's .db file, or two runs' to compare, not " +
+                                                 std::to_string(databases->size()));
+    }
+    run = [=] { return Report(*databases, *csv, *plots); };
+  });
 }
 
 void AddCalibrateCommand(CLI::App& app, Runner& run) {

@@ -7,6 +7,7 @@
 
 #include <zmq.hpp>
 
+#include "adapters/log_time.h"
 #include "adapters/zip_archive.h"
 #include "cli/client_options.h"
 #include "cli/commands.h"
@@ -21,6 +22,7 @@ struct DeployArgs {
   uint64_t memory = 0;
   uint32_t cpu_seconds = 0, max_files = 0, max_procs = 0;
   std::string upload;
+  bool create_keygroup = false;
 };
 
 namespace fs = std::filesystem;
@@ -86,6 +88,32 @@ core::Result<std::vector<proto::FunctionFile>> ReadUpload(const std::string& pat
   return files;
 }
 
+// Whether keygroup `name` exists at the node of `c`: an error naming the keygroups the node knows
+// when it does not, unless `create`, which creates it there (replicated at that node). A client
+// that may not read the keygroup's entry (a node with keys) deploys without the check.
+core::Status CheckKeygroup(adapters::Client& c, const std::string& name, bool create) {
+  auto info = c.KeygroupInfo(name);
+  if (info.ok() || info.status().code() == core::Code::kPermissionDenied) return core::Status::Ok();
+  if (info.status().code() != core::Code::kNotFound) return info.status();
+  if (create) {
+    proto::CreateKeygroupRequest r;
+    r.set_name(name);
+    ENOKI_RETURN_IF_ERROR(c.CreateKeygroup(r));
+    std::cout << "created keygroup " << name << " (its replica: the node asked)\n";
+    return core::Status::Ok();
+  }
+  std::string known;
+  if (auto list = c.ListKeygroups(); list.ok()) {
+    for (const auto& k : list->keygroups()) known += (known.empty() ? "" : ", ") + k.meta().name();
+    known = known.empty() ? "the node has no keygroups" : "the node has: " + known;
+  } else {
+    known = "`enoki keygroup list` shows the node's";
+  }
+  return core::Status::NotFound("keygroup '" + name + "' does not exist (" + known +
+                                "): create it first (`enoki keygroup create " + name +
+                                "`), or deploy with --create-keygroup");
+}
+
 }  // namespace
 
 void AddFunctionCommands(CLI::App& app, Runner& run) {
@@ -101,8 +129,13 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
                    "the program on the node's machine (a relative path that exists here is made "
                    "absolute), or with --upload its path inside the uploaded folder (e.g. fn.py)")
       ->required();
-  deploy->add_option("-k,--keygroup", d->keygroup, "Keygroup holding the function's state")
+  deploy
+      ->add_option("-k,--keygroup", d->keygroup,
+                   "Keygroup holding the function's state; one the node does not know is refused, "
+                   "naming those it knows, unless --create-keygroup")
       ->required();
+  deploy->add_flag("--create-keygroup", d->create_keygroup,
+                   "Create the keygroup, replicated at the node asked, if it does not exist");
   deploy
       ->add_option("--runtime", d->runtime,
                    "native (built into enoki) or process (a program kept running as workers "
@@ -117,7 +150,9 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
       "--max-upload-bytes (16 MiB by default). A "
       "second upload replaces the first");
   deploy->add_option("-p,--param", d->params, "A parameter as KEY=VALUE (repeat)");
-  deploy->add_option("--timeout-ms", d->timeout_ms, "Time limit per call (0: 10000)")
+  deploy
+      ->add_option("--call-timeout-ms", d->timeout_ms,
+                   "Time limit of one call of the function, in ms (0: 10000)")
       ->capture_default_str();
   deploy
       ->add_option("--concurrency", d->concurrency,
@@ -136,7 +171,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
                      "process: open files of one worker (0: the node's --worker-files)");
   deploy->add_option("--max-procs", d->max_procs,
                      "process: processes of the worker user (0: the node's --worker-procs)");
-  AddTargetOptions(deploy, *target, "--wait-ms");
+  AddTargetOptions(deploy, *target);
   deploy->callback([&run, target, d] {
     run = [=] {
       proto::FunctionSpec spec;
@@ -172,6 +207,7 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
         (*spec.mutable_params())[p.substr(0, eq)] = p.substr(eq + 1);
       }
       return WithClient(*target, [&](adapters::Client& c) {
+        ENOKI_RETURN_IF_ERROR(CheckKeygroup(c, d->keygroup, d->create_keygroup));
         core::Status st = c.DeployFunction(spec, files);
         if (st.code() != core::Code::kDeadlineExceeded || files.empty()) return st;
         uint64_t bytes = 0;
@@ -239,23 +275,30 @@ void AddFunctionCommands(CLI::App& app, Runner& run) {
     };
   });
   auto tail = std::make_shared<uint32_t>(0);
+  auto utc = std::make_shared<bool>(false);
   CLI::App* logs = functions->add_subcommand(
       "logs", "Print a function's log: deployments, failures, timeouts, and what it logged");
   logs->add_option("name", *fn, "Function name")->required();
   logs->add_option("--tail", *tail, "Only the last N lines (0: all the node keeps, up to 1000)")
       ->capture_default_str();
+  logs->add_flag("--utc", *utc,
+                 "Times in UTC (default: local time; either way ISO 8601 with milliseconds and the "
+                 "offset)");
   AddTargetOptions(logs, *target);
-  logs->callback([&run, target, fn, tail] {
+  logs->callback([&run, target, fn, tail, utc] {
     run = [=] {
       return WithClient(*target, [&](adapters::Client& c) {
         auto r = c.FunctionLogs(*fn, *tail);
         if (!r.ok()) return r.status();
-        for (const auto& line : r->lines()) std::cout << line << "\n";
+        for (const auto& line : r->lines()) {
+          std::cout << adapters::ReadableFunctionLogLine(line, *utc) << "\n";
+        }
         return core::Status::Ok();
       });
     };
   });
-  CLI::App* del = functions->add_subcommand("delete", "Remove a function from a node");
+  CLI::App* del =
+      functions->add_subcommand("delete", "Remove a function from a node")->alias("del");
   del->add_option("name", *fn, "Function name")->required();
   AddTargetOptions(del, *target);
   del->callback([&run, target, fn] {

@@ -24,12 +24,14 @@
 #include "adapters/commit_thread.h"
 #include "adapters/curve.h"
 #include "adapters/event_loop.h"
+#include "adapters/log_time.h"
 #include "adapters/node_process.h"
 #include "adapters/real_node.h"
 #include "adapters/shifted_clock.h"
 #include "adapters/sqlite_storage.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "net/endpoint.h"
 #include "node/memory_storage.h"
 #include "node/validation.h"
 
@@ -54,6 +56,7 @@ struct NodeArgs {
   int forward_timeout_ms = 2000;
   int64_t max_clock_ahead_ms = 60000;
   std::string log_level = "info";
+  bool utc = false;
   std::string http;
   std::string http_manage;
   std::string metrics;
@@ -201,12 +204,15 @@ extern "C" void OnStopSignal(int) {
 int RunNode(const NodeArgs& args) {
   auto level = spdlog::level::from_str(args.log_level);
   spdlog::set_level(level);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_pattern(adapters::kLogPattern,
+                      args.utc ? spdlog::pattern_time_type::utc : spdlog::pattern_time_type::local);
 
   if (auto st = node::ValidateName("--id", args.id); !st.ok()) return ReportError(st.message());
   adapters::RealNodeConfig config;
   config.node.id = args.id;
-  config.listen = args.listen;
+  auto listen = net::ParseEndpoint(args.listen, "--listen", net::EndpointUse::kListen);
+  if (!listen.ok()) return ReportError(listen.status().message());
+  config.listen = *listen;
   std::set<std::string> listed;  // the ids of --peer, this node's own included
   for (const auto& p : args.peers) {
     auto eq = p.find('=');
@@ -219,10 +225,12 @@ int RunNode(const NodeArgs& args) {
     if (!listed.insert(id).second) return ReportError("--peer '" + id + "' is given twice");
     // One list of all nodes may serve every node: this node's own entry is skipped.
     if (id == args.id) {
-      spdlog::info("--peer {} is this node itself (listening on {}): skipped", p, args.listen);
+      spdlog::info("--peer {} is this node itself (listening on {}): skipped", p, config.listen);
       continue;
     }
-    config.peers.emplace(id, p.substr(eq + 1));
+    auto endpoint = net::ParseEndpoint(p.substr(eq + 1), "--peer " + id);
+    if (!endpoint.ok()) return ReportError(endpoint.status().message());
+    config.peers.emplace(id, *endpoint);
   }
   for (const auto& l : args.links) {
     auto eq = l.find('=');
@@ -279,12 +287,21 @@ int RunNode(const NodeArgs& args) {
   auto security = LoadSecurity(args, config.peers);
   if (!security.ok()) return ReportError(security.status().message());
   config.security = std::move(*security);
-  config.join = args.join;
+  std::map<std::string, std::string> joins;  // each --join as given, and as ZeroMQ takes it
+  for (const auto& j : args.join) {
+    auto endpoint = net::ParseEndpoint(j, "--join");
+    if (!endpoint.ok()) return ReportError(endpoint.status().message());
+    config.join.push_back(*endpoint);
+    joins[j] = *endpoint;
+  }
   config.advertise = args.advertise;
-  if (!args.advertise.empty() && args.advertise != "none" &&
-      !args.advertise.starts_with("tcp://")) {
-    return ReportError("--advertise '" + args.advertise +
-                       "' must be tcp://HOST:PORT, or 'none' (behind NAT)");
+  if (!args.advertise.empty() && args.advertise != "none") {
+    auto endpoint = net::ParseEndpoint(args.advertise, "--advertise");
+    if (!endpoint.ok() || !endpoint->starts_with("tcp://")) {
+      return ReportError("--advertise '" + args.advertise +
+                         "' must be tcp://HOST:PORT, or 'none' (behind NAT)");
+    }
+    config.advertise = *endpoint;
   }
   for (const auto& j : args.join_keys) {
     // ENDPOINT=KEY: the endpoint is one of --join (a key's Z85 may hold '=' too).
@@ -298,10 +315,10 @@ int RunNode(const NodeArgs& args) {
     if (!config.security) return ReportError("--join-key needs the node's own --key");
     auto key = adapters::ReadPublicKey(j.substr(endpoint->size() + 1));
     if (!key.ok()) return ReportError("--join-key " + *endpoint + ": " + key.status().message());
-    config.join_keys[*endpoint] = *key;
+    config.join_keys[joins.at(*endpoint)] = *key;
   }
   // Secure by default: what listens beyond this host authenticates and encrypts, or is told not to.
-  bool exposed = !adapters::IsLocalEndpoint(args.listen) && !config.security;
+  bool exposed = !adapters::IsLocalEndpoint(config.listen) && !config.security;
   // The gateway beyond loopback: TLS, and tokens (which a node with keys requires).
   bool http_exposed = !args.http.empty() &&
                       !adapters::IsLoopbackHost(args.http.substr(0, args.http.rfind(':'))) &&
@@ -342,7 +359,7 @@ int RunNode(const NodeArgs& args) {
   }
   if ((exposed || http_exposed) && !args.insecure) {
     return ReportError(
-        exposed ? "--listen " + args.listen +
+        exposed ? "--listen " + config.listen +
                       " is reachable beyond this host, and the node has no --key: anyone who "
                       "reaches it could read and write everything. Give it keys (docs/security.md) "
                       "or --insecure"
@@ -355,7 +372,7 @@ int RunNode(const NodeArgs& args) {
   }
   if (args.insecure && (exposed || http_exposed)) {
     spdlog::warn("INSECURE: node {} serves {} without authentication or encryption (--insecure)",
-                 args.id, exposed ? args.listen : "HTTP on " + args.http);
+                 args.id, exposed ? config.listen : "HTTP on " + args.http);
   }
   // A node that is not root runs its workers as itself: a worker could then read the node's key
   // and enter its local endpoint's folder, and so do everything (docs/security.md, "The sandbox").
@@ -714,6 +731,9 @@ int NodeMain(int argc, const char* const* argv) {
                  "never")
       ->check(CLI::Range(0.0, 86400.0 * 365))
       ->capture_default_str();
+  cmd.add_flag("--utc", args.utc,
+               "Log times in UTC (default: local time; either way ISO 8601 with milliseconds and "
+               "the offset)");
   cmd.add_option("--log-level", args.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();

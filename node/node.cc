@@ -586,7 +586,10 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
   const std::string from = msg.from();
   PeerTable::Peer* peer = peers_.Find(from);
   if (peer == nullptr) {
-    core_.Log(core::LogLevel::kWarn, "message from unknown node '{}' dropped", from);
+    if (auto line = unknown_senders_.Add(core_.env().Now(),
+                                         "message from unknown node '" + from + "' dropped")) {
+      core_.Log(core::LogLevel::kWarn, "{}", *line);
+    }
     return;
   }
   core::Status st = CheckPeerMessage(
@@ -595,11 +598,9 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
                                            core_.options().max_clock_ahead)
                                            .count()});
   if (!st.ok()) {
-    // Logged once, then every 1000th, so that a flood does not flood the log.
-    uint64_t n = ++refused_[from];
-    if (n == 1 || n % 1000 == 0) {
-      core_.Log(core::LogLevel::kWarn, "refused {} peer message(s) from '{}'; the last: {}", n,
-                from, st.message());
+    if (auto line = refused_messages_.Add(
+            core_.env().Now(), "refused a peer message from '" + from + "': " + st.message())) {
+      core_.Log(core::LogLevel::kWarn, "{}", *line);
     }
     return;
   }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/env.h"
+#include "core/rate_limited_log.h"
 #include "core/status.h"
 #include "net/trace.h"
 #include "net/transport.h"
@@ -166,7 +167,10 @@ class Node : public net::MessageHandler {
   AntiEntropy anti_entropy_;
   FunctionHandler function_handler_;
   std::vector<proto::FunctionSpec> saved_functions_;
-  std::map<std::string, uint64_t> refused_;  // peer messages that failed the checks, by sender
+  // Peer messages dropped: from a node this one does not know, or failing the checks (their
+  // warnings rate-limited, so that a flood does not flood the log).
+  core::RateLimitedLog unknown_senders_;
+  core::RateLimitedLog refused_messages_;
 };
 
 }  // namespace enoki::node

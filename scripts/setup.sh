@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs Enoki's build dependencies from Debian's packages: what builds the binary and the
-# package, and what `enoki` runs beside it (python3 for process functions and plots, iproute2 for
-# netem links). `--tests` also installs what the tests and benchmarks need (GoogleTest, Google
-# Benchmark, Redis, curl, wrk, nftables for the NAT test, ansible-core and OpenSSH for the Ansible
-# deployment test, clang with its sanitizer and libFuzzer runtimes for the sanitizer build).
+# Installs Enoki's build dependencies from Debian's packages: what builds the binary, the package,
+# the tests and the benchmarks (GoogleTest, Google Benchmark: scripts/build.sh builds them all),
+# and what `enoki` runs beside it (python3 for process functions and plots, iproute2 for netem
+# links). `--tests` also installs the tools the tests run (Redis, curl, wrk, nftables for the NAT
+# test, ansible-core and OpenSSH for the Ansible deployment test, clang with its sanitizer and
+# libFuzzer runtimes for the sanitizer build).
 # Idempotent: packages already present are skipped by apt. Needs root (or sudo).
 set -euo pipefail
 
@@ -15,9 +16,9 @@ packages=(
   libprotobuf-dev protobuf-compiler
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
   python3 python3-matplotlib iproute2
+  libgtest-dev libgmock-dev libbenchmark-dev
 )
 test_packages=(
-  libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools curl wrk nftables
   ansible-core openssh-server openssh-client
   clang libclang-rt-dev

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -18,7 +17,9 @@
 #include "adapters/client.h"
 #include "adapters/event_loop.h"
 #include "adapters/subprocess.h"
+#include "enoki_version.h"
 #include "net/codec.h"
+#include "net/endpoint.h"
 #include "testbed/client_host.h"
 #include "testbed/cluster_network.h"
 #include "testbed/driver.h"
@@ -38,28 +39,18 @@ using Pair = Driver::Pair;
 // How long a node may take to answer its status before the run.
 constexpr auto kStatusTimeout = std::chrono::seconds(3);
 
-// tcp://HOST:PORT (a port from 1 to 65535) or ipc://PATH.
-bool ValidEndpoint(const std::string& e) {
-  if (e.starts_with("ipc://")) return e.size() > 6;
-  if (!e.starts_with("tcp://")) return false;
-  auto colon = e.rfind(':');
-  if (colon <= 6) return false;  // the one of "tcp:" or an empty host
-  std::string_view port(e.data() + colon + 1, e.size() - colon - 1);
-  int p = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  return ec == std::errc() && end == port.data() + port.size() && p >= 1 && p <= 65535;
-}
-
-// That map `m` (at `field`) has an endpoint that parses.
-Status CheckEndpoint(const std::string& file, const YAML::Node& m, const std::string& field) {
+// The endpoint of map `m` (at `field`), as ZeroMQ takes it (net::ParseEndpoint).
+core::Result<std::string> CheckEndpoint(const std::string& file, const YAML::Node& m,
+                                        const std::string& field) {
   YAML::Node endpoint = m["endpoint"];
   if (!endpoint) return YamlError(file, m, field + ".endpoint", "missing (required)");
-  if (!endpoint.IsScalar() || !ValidEndpoint(endpoint.Scalar())) {
-    return YamlError(file, endpoint, field + ".endpoint",
-                     "'" + (endpoint.IsScalar() ? endpoint.Scalar() : std::string("...")) +
-                         "' is not tcp://HOST:PORT or ipc://PATH");
+  if (!endpoint.IsScalar()) {
+    return YamlError(file, endpoint, field + ".endpoint", "expected tcp://HOST:PORT or ipc://PATH");
   }
-  return Status::Ok();
+  auto parsed = net::ParseEndpoint(endpoint.Scalar(), "");
+  if (!parsed.ok())
+    return YamlError(file, endpoint, field + ".endpoint", parsed.status().message());
+  return parsed;
 }
 
 // A key file named relative to the cluster file's folder.
@@ -87,8 +78,9 @@ Status ParseClientHosts(const std::string& file, const YAML::Node& clients, cons
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, h, field, {"endpoint", "nodes"}));
     ClientHost host;
     YAML::Node endpoint = h["endpoint"];
-    ENOKI_RETURN_IF_ERROR(CheckEndpoint(file, h, field));
-    host.endpoint = endpoint.Scalar();
+    auto checked = CheckEndpoint(file, h, field);
+    if (!checked.ok()) return checked.status();
+    host.endpoint = *checked;
     if (c.identity.public_key.empty() && !adapters::IsLocalEndpoint(host.endpoint)) {
       return YamlError(file, endpoint, field + ".endpoint",
                        host.endpoint +
@@ -503,8 +495,9 @@ core::Result<ClusterFile> ParseClusterFile(const std::string& text, const std::s
     }
     YAML::Node n = it->second;
     ENOKI_RETURN_IF_ERROR(YamlOnlyKeys(file, n, field, {"endpoint", "key", "crash", "restart"}));
-    ENOKI_RETURN_IF_ERROR(CheckEndpoint(file, n, field));
-    ClusterNode node{n["endpoint"].Scalar(), "", "", ""};
+    auto checked = CheckEndpoint(file, n, field);
+    if (!checked.ok()) return checked.status();
+    ClusterNode node{*checked, "", "", ""};
     for (auto [name, command] : {std::pair{"crash", &node.crash}, {"restart", &node.restart}}) {
       YAML::Node c = n[name];
       if (!c) continue;

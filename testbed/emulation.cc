@@ -18,12 +18,15 @@
 #include <optional>
 #include <set>
 
+#include "adapters/client.h"
 #include "adapters/curve.h"
 #include "adapters/event_loop.h"
+#include "adapters/log_time.h"
 #include "adapters/netem.h"
 #include "adapters/node_process.h"
 #include "adapters/subprocess.h"
 #include "adapters/trace_file.h"
+#include "enoki_version.h"
 #include "net/link_model.h"
 #include "testbed/cluster_plan.h"
 #include "testbed/driver.h"
@@ -187,6 +190,32 @@ class Emulation : private Driver::Mode {
     return loads;
   }
 
+  // Writes the log of every function at every node that is up, as the node keeps it (its last
+  // 1000 lines: deployments, failures, timeouts, what the function logged), to
+  // logs/NODE.functions.log; a node that does not give it is a warning event.
+  void SaveFunctionLogs(std::vector<EventRecord>& events) {
+    for (const auto& [id, n] : nodes_) {
+      if (!n.proc || calls_->down(id)) continue;
+      adapters::ClientKeys keys;
+      if (s_.curve) keys = {driver_keys_, n.public_key};
+      adapters::Client client(context_, n.endpoint, std::chrono::seconds(3), id, keys);
+      std::ofstream out(run_dir_ + "/logs/" + id + ".functions.log");
+      for (const auto& f : s_.functions) {
+        if (std::find(f.nodes.begin(), f.nodes.end(), id) == f.nodes.end()) continue;
+        auto logs = client.FunctionLogs(f.spec.name(), 0);
+        if (!logs.ok()) {
+          events.push_back({events.empty() ? 0 : events.back().at_ns, "warning",
+                            "the log of function " + f.spec.name() + " at " + id + ": " +
+                                logs.status().ToString()});
+          continue;
+        }
+        for (const auto& line : logs->lines()) {
+          out << f.spec.name() << " " << adapters::ReadableFunctionLogLine(line, false) << "\n";
+        }
+      }
+    }
+  }
+
   // Whether a stop ended the run before its replica check started.
   bool interrupted() const { return interrupted_; }
   const Driver& driver() const { return driver_; }
@@ -255,7 +284,7 @@ class Emulation : private Driver::Mode {
     o.listen = n.endpoint;
     o.ready_file = ReadyOf(id);
     o.data_dir = run_dir_ + "/data/" + id;
-    o.log_level = "warn";
+    o.log_level = "info";
     o.seed = s_.seed + 1 + NodeIndex(id) + 1000003 * n.starts++;
     if (auto t = s_.FindNode(id)->forward_timeout) {
       o.forward_timeout = std::chrono::duration_cast<milliseconds>(*t);
@@ -473,6 +502,7 @@ core::Result<EmulationResult> Emulate(const Scenario& scenario, const EmulateOpt
     if (!result.interrupted) checks = run.driver().checks();
     std::vector<EventRecord> events = run.driver().events();
     std::vector<ProcessRecord> loads = run.CollectLoads(events);
+    run.SaveFunctionLogs(events);
     run.StopNodes();
     // The traces go in first; one that cannot be read is an error event, not a lost run.
     if (Status st = run.WriteTraces(**db); !st.ok()) {

@@ -140,6 +140,12 @@ def main():
         for label, values in sorted(groups.items()):
             x, y = ecdf(values)
             ax.step(x, y, where="post", label=label)
+        # Staleness is never negative: the axis starts at 0, and when no read was stale (every
+        # value 0) it spans 1 ms rather than matplotlib's -0.04 to 0.04 around the one value.
+        if max(max(values) for values in groups.values()) <= 0:
+            ax.set_xlim(0, 1)
+        else:
+            ax.set_xlim(left=0)
         finish(fig, ax, title, what, xlabel, "fraction of reads", out, name, written, fontsize=8)
 
     at_client = {}

@@ -153,15 +153,17 @@ core::Result<Report> ReadReport(const std::string& database) {
     int64_t first = std::numeric_limits<int64_t>::max(), last = 0, bytes = 0;
   };
   std::vector<Ok> ok;
+  std::vector<std::map<std::string, int64_t>> causes;  // per workload: failures by cause
   ENOKI_RETURN_IF_ERROR(db.Each("SELECT name, start_ns + warmup_ns FROM workloads ORDER BY rowid",
                                 [&](sqlite3_stmt* s) {
                                   index[Text(s, 0)] = report.workloads.size();
                                   report.workloads.emplace_back().name = Text(s, 0);
                                   ok.emplace_back();
+                                  causes.emplace_back();
                                 }));
   ENOKI_RETURN_IF_ERROR(db.Each(
       "SELECT r.workload, r.status, r.end_ns - r.start_ns, r.start_ns, r.end_ns, "
-      "r.request_bytes + r.response_bytes FROM requests r "
+      "r.request_bytes + r.response_bytes, r.error FROM requests r "
       "JOIN workloads w ON r.workload = w.name WHERE r.start_ns >= w.start_ns + w.warmup_ns",
       [&](sqlite3_stmt* s) {
         size_t i = index.at(Text(s, 0));
@@ -169,6 +171,8 @@ core::Result<Report> ReadReport(const std::string& database) {
         ++w.count;
         if (Text(s, 1) != "OK") {
           ++w.errors;
+          std::string error = Text(s, 6);
+          ++causes[i][Text(s, 1) + (error.empty() ? "" : ": " + error)];
           return;
         }
         Ok& o = ok[i];
@@ -221,6 +225,9 @@ core::Result<Report> ReadReport(const std::string& database) {
     WorkloadSummary& w = report.workloads[i];
     Ok& o = ok[i];
     w.ms = Spread::Of(o.ms);
+    w.causes.assign(causes[i].begin(), causes[i].end());
+    std::stable_sort(w.causes.begin(), w.causes.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
     if (o.last > o.first) {
       double seconds = static_cast<double>(o.last - o.first) / 1e9;
       w.ok_per_s = static_cast<double>(o.ms.size()) / seconds;
@@ -365,6 +372,22 @@ std::string FormatReport(const Report& r) {
                   static_cast<long long>(w.errors), w.ok_per_s, w.ok_mb_per_s, w.ms.p50, w.ms.p95,
                   w.ms.p99, w.ms.max);
     out += line;
+  }
+  // Why calls failed, one line per cause with its count; a workload most of whose calls failed
+  // is flagged, as its latencies describe the few that did not.
+  constexpr size_t kMaxCauses = 5;
+  for (const auto& w : r.workloads) {
+    if (w.causes.empty()) continue;
+    out += "workload " + w.name + ": " + std::to_string(w.errors) + " of " +
+           std::to_string(w.count) + " calls failed" +
+           (2 * w.errors > w.count ? " (MOST CALLS FAILED)" : "") + ":\n";
+    for (size_t c = 0; c < w.causes.size() && c < kMaxCauses; ++c) {
+      std::snprintf(line, sizeof line, "  %8lld x ", static_cast<long long>(w.causes[c].second));
+      out += line + w.causes[c].first + "\n";
+    }
+    if (w.causes.size() > kMaxCauses) {
+      out += "  (" + std::to_string(w.causes.size() - kMaxCauses) + " other causes)\n";
+    }
   }
   if (!r.kv_ops.empty()) {
     out += "store operations of functions:\n";
@@ -541,6 +564,10 @@ std::string FormatReport(const Report& r) {
     out += line + e.detail + "\n";
   }
   out += "results: " + r.database + "\n";
+  if (r.run.mode == "emulate" && r.database.ends_with(".db")) {
+    out += "logs: " + r.database.substr(0, r.database.size() - 3) +
+           "/logs/ (each node's NODE.log, and its functions' NODE.functions.log)\n";
+  }
   return out;
 }
 

@@ -34,6 +34,8 @@ struct WorkloadSummary {
   // over the same time: the paper's throughput in the scale experiment.
   double ok_per_s = 0;
   double ok_mb_per_s = 0;
+  // Why the failed ones failed: "STATUS: error message" and how many, the most frequent first.
+  std::vector<std::pair<std::string, int64_t>> causes;
 };
 
 // The store operations of one function, of one kind, served locally or by another node.

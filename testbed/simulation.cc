@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "enoki_version.h"
 #include "net/trace.h"
 #include "sim/cluster.h"
 #include "testbed/calibration.h"

@@ -1,10 +1,12 @@
 // The enoki command line as a user runs it: a node started from a config file, the kv and keygroup
 // commands' output and exit codes, and their one-line errors; strict config files, one peer list
 // shared by all nodes, and a data directory that keeps its node's id.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 
 #include "tests/integration/commands.h"
 #include "tests/integration/node_cluster.h"
@@ -47,7 +49,9 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   EXPECT_EQ(get.text, "12\n");
   Output scan = Enoki("kv scan shop" + n);
   EXPECT_EQ(scan.text, "apples\t12\npears\t7\n");
-  EXPECT_EQ(Enoki("kv del shop apples" + n).status, 0);
+  EXPECT_EQ(Enoki("kv delete shop apples" + n).status, 0);
+  EXPECT_EQ(Enoki("kv put shop apples 13" + n).status, 0);
+  EXPECT_EQ(Enoki("kv del shop apples" + n).status, 0);  // the short name is kept
   // A value from stdin, byte for byte.
   std::string piped =
       "printf 'two\\nlines' | " + std::string(ENOKI_BINARY) + " kv put shop note --file -" + n;
@@ -62,7 +66,11 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
             "enoki: error: kv put: give a VALUE or --file\n");
 
   // Functions: deploy, invoke (argument and stdin), list, delete.
-  EXPECT_EQ(Enoki("deploy greet --handler echo --keygroup shop" + n).status, 0);
+  EXPECT_EQ(Enoki("deploy greet --handler echo --keygroup shop --call-timeout-ms 2000 --wait-ms "
+                  "3000" +
+                  n)
+                .status,
+            0);
   EXPECT_EQ(Enoki("invoke greet hello" + n).text, "hello\n");
   std::string piped_body =
       "printf 'from stdin' | " + std::string(ENOKI_BINARY) + " invoke greet --file -" + n;
@@ -70,12 +78,33 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   Output listed = Enoki("functions list" + n);
   EXPECT_NE(listed.text.find("greet\tnative:echo\tkeygroup=shop\tinvocations=2"), std::string::npos)
       << listed.text;
-  Output log = Enoki("functions logs greet --tail 1" + n);
+  Output log = Enoki("functions logs greet --tail 1 --utc" + n);
   EXPECT_NE(log.text.find("deployed native:echo on keygroup shop"), std::string::npos) << log.text;
+  // A readable time: 2026-12-04T09:05:07.161+00:00.
+  EXPECT_TRUE(std::regex_search(
+      log.text, std::regex(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 #0 deployed)")))
+      << log.text;
+  // The version names the commit it was built from, when built from a git checkout.
+  Output version = Enoki("--version");
+  EXPECT_EQ(version.text.rfind("enoki 0.", 0), 0u) << version.text;
+  if (std::filesystem::exists(std::string(ENOKI_SOURCE_DIR) + "/.git")) {
+    Output head =
+        testing::RunShell("git -C " + std::string(ENOKI_SOURCE_DIR) +
+                          " -c safe.directory=" + ENOKI_SOURCE_DIR + " rev-parse --short HEAD");
+    ASSERT_FALSE(head.text.empty());
+    EXPECT_NE(version.text.find(head.text.substr(0, head.text.size() - 1)), std::string::npos)
+        << version.text;
+  }
   EXPECT_EQ(Enoki("functions delete greet" + n).status, 0);
   EXPECT_EQ(Enoki("invoke greet x" + n).text,
             "enoki: error: not found: function 'greet' is not deployed at solo (node " + endpoint +
                 ")\n");
+  // A keygroup the node does not know is created when asked.
+  Output created = Enoki("deploy fresh --handler echo --keygroup fresh --create-keygroup" + n);
+  EXPECT_EQ(created.status, 0) << created.text;
+  EXPECT_EQ(created.text, "created keygroup fresh (its replica: the node asked)\n");
+  EXPECT_NE(Enoki("keygroup info fresh" + n).text.find("replicas: solo"), std::string::npos);
+  EXPECT_EQ(Enoki("invoke fresh hi" + n).text, "hi\n");
   Output bad_param = Enoki("deploy g --handler echo --keygroup shop --param novalue" + n);
   EXPECT_EQ(bad_param.text, "enoki: error: --param 'novalue' must look like KEY=VALUE\n");
 
@@ -99,11 +128,125 @@ TEST(CliTest, BadCommandLinesFailWithOneClearLine) {
   EXPECT_NE(bad_peer.text.find("must look like ID=ENDPOINT"), std::string::npos);
   Output bad_endpoint = Enoki("node --id a --peer b=foo://x --in-memory");
   EXPECT_EQ(bad_endpoint.status, 1);
-  EXPECT_NE(bad_endpoint.text.find("peer b at 'foo://x'"), std::string::npos) << bad_endpoint.text;
-  Output no_node = Enoki("kv get kg k --node tcp://127.0.0.1:1 --timeout-ms 200");
+  EXPECT_NE(bad_endpoint.text.find("--peer b: 'foo://x'"), std::string::npos) << bad_endpoint.text;
+  Output no_node = Enoki("kv get kg k --node tcp://127.0.0.1:1 --wait-ms 200");
   EXPECT_EQ(no_node.status, 1);
   EXPECT_NE(no_node.text.find("no answer from tcp://127.0.0.1:1 within 200 ms"), std::string::npos);
   EXPECT_NE(Enoki("kv frobnicate").status, 0);
+}
+
+// Every command, given what a user gets wrong (an endpoint without a scheme or with another one,
+// a bad port, nothing listening, an unknown keygroup, a missing function, a bad flag, a file that
+// does not exist, a value too large), answers with one line on stderr and exit status 1 (or 2 for
+// a command line it cannot parse), naming what is wrong: never an abort.
+TEST(CliTest, EveryWrongInputIsOneLineAndExitOneOrTwo) {
+  std::string dir = ::testing::TempDir() + "enoki-cli-wrong-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string ready = dir + "/solo.ready";
+  auto node = adapters::Subprocess::Start(
+      {ENOKI_BINARY, "node", "--id", "solo", "--listen", "127.0.0.1:0", "--in-memory",
+       "--max-value-size", "1KiB", "--log-level", "warn", "--ready-file", ready},
+      dir + "/solo.log");
+  ASSERT_TRUE(node.ok()) << node.status().ToString();
+  auto bound = adapters::WaitForReadyFile(ready, "solo", *node, std::chrono::seconds(10));
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  // HOST:PORT, without a scheme, is taken as tcp://HOST:PORT.
+  std::string host_port = bound->endpoint.substr(std::string("tcp://").size());
+  std::string n = " --node " + host_port;
+  ASSERT_EQ(Enoki("keygroup create shop" + n).status, 0);
+  ASSERT_EQ(Enoki("kv put shop apples 12" + n).text, "");
+  std::string big = dir + "/big";
+  std::ofstream(big) << std::string(2000, 'x');
+  std::string missing = dir + "/does-not-exist";
+
+  struct Case {
+    std::string args;
+    std::string says;  // a part of the line
+  };
+  const Case cases[] = {
+      // Endpoints.
+      {"kv get shop apples --node http://" + host_port,
+       "a node speaks tcp:// and ipc://, not http://"},
+      {"kv get shop apples --node 127.0.0.1:99999", "the port '99999' is not a number from 1"},
+      {"kv get shop apples --node localhost", "'localhost': not an endpoint"},
+      {"kv get shop apples --node 127.0.0.1:1 --wait-ms 300",
+       "no answer from tcp://127.0.0.1:1 within 300 ms: nothing listens at 127.0.0.1:1 "
+       "(connection refused)"},
+      {"node status --node ipc://" + missing + " --wait-ms 300",
+       "nothing listens at " + missing + " (no such socket file)"},
+      {"node --id a --in-memory --listen 127.0.0.1:70000", "--listen: '127.0.0.1:70000'"},
+      {"node --id a --in-memory --listen http://127.0.0.1:7000", "not http://"},
+      {"node --id a --in-memory --peer b=127.0.0.1", "--peer b: '127.0.0.1': not an endpoint"},
+      {"node --id a --in-memory --join ftp://127.0.0.1:1", "--join: 'ftp://127.0.0.1:1'"},
+      // What the node does not have.
+      {"kv get nokg apples" + n, "keygroup 'nokg' does not exist"},
+      {"kv put nokg apples 1" + n, "keygroup 'nokg' does not exist"},
+      {"kv scan nokg" + n, "keygroup 'nokg' does not exist"},
+      {"kv append nokg x" + n, "keygroup 'nokg' does not exist"},
+      {"kv delete nokg apples" + n, "keygroup 'nokg' does not exist"},
+      {"keygroup remove-replica nokg solo" + n, "keygroup 'nokg' does not exist"},
+      {"keygroup list --node http://" + host_port, "not http://"},
+      {"functions list --node 127.0.0.1:1 --wait-ms 300", "nothing listens at 127.0.0.1:1"},
+      {"node leave --node ftp://" + host_port, "not ftp://"},
+      {"kv get shop pears" + n, "key 'pears' not found in keygroup 'shop'"},
+      {"keygroup info nokg" + n, "keygroup 'nokg' does not exist"},
+      {"keygroup delete nokg" + n, "keygroup 'nokg' does not exist"},
+      {"keygroup add-replica nokg solo" + n, "keygroup 'nokg' does not exist"},
+      {"keygroup create other --replicas nobody" + n, "'nobody' is not a node known to solo"},
+      {"invoke nofn" + n, "function 'nofn' is not deployed at solo"},
+      {"functions logs nofn" + n, "function 'nofn' is not deployed at solo"},
+      {"functions delete nofn" + n, "function 'nofn' is not deployed at solo"},
+      {"deploy f --handler nosuch --keygroup shop" + n, "no native function 'nosuch'"},
+      {"deploy f --handler echo --keygroup shpo" + n,
+       "keygroup 'shpo' does not exist (the node has: shop): create it first (`enoki keygroup "
+       "create shpo`), or deploy with --create-keygroup"},
+      // Command lines that do not parse.
+      {"frobnicate", "enoki: 'frobnicate' is not a subcommand (subcommands: node, kv,"},
+      {"kv", "enoki kv: a subcommand is required"},
+      {"kv frobnicate" + n, "enoki kv: "},
+      {"kv get shop apples --bogus" + n, "enoki kv get: "},
+      {"kv get" + n, "enoki kv get: keygroup is required"},
+      {"keygroup create" + n, "enoki keygroup create: name is required"},
+      {"report", "enoki report: database is required"},
+      {"report a.db b.db c.db", "enoki report: database: one run's .db file, or two"},
+      {"node --id a --in-memory --bogus", "enoki node: "},
+      {"emulate x.yaml --duration soon", "'soon' is not a number of seconds above 0"},
+      // Files that do not exist.
+      {"kv put shop k --file " + missing + n, "cannot read file " + missing},
+      {"scenario check " + missing, missing},
+      {"emulate " + missing, missing},
+      {"simulate " + missing, missing},
+      {"calibrate " + missing, missing},
+      {"report " + missing, missing},
+      {"run " + missing + " --cluster " + missing, missing},
+      {"cluster plan " + missing + " --hosts " + missing, missing},
+      {"deploy f --runtime process --upload " + missing + " --handler f.py --keygroup shop" + n,
+       missing},
+      {"node --config " + missing, missing},
+      {"kv get shop apples --identity " + missing + " --server-key " + missing + n, missing},
+      {"keys generate x --dir " + missing, "enoki keys generate: --dir: "},
+      {"keys token x --dir " + missing, "enoki keys token: --dir: "},
+      {"demo --dir /proc/enoki-demo", "cannot create /proc/enoki-demo"},
+      // Values too large.
+      {"kv put shop big --file " + big + n, "1024"},
+      {"kv get shop apples --wait-ms 99999999" + n, "enoki kv get: "},
+      {"kv scan shop --count 99999999999" + n, "enoki kv scan: "},
+      {"deploy f --handler echo --keygroup shop --concurrency 5000" + n, "over the 1024"},
+      {"keygroup create " + std::string(300, 'k') + n, "keygroup"},
+      {"node --id a --in-memory --retry-ms 999999", "enoki node: "},
+      {"node --id a --in-memory --listen ipc://" + std::string(200, 'p'), "over the 107"},
+  };
+  for (const Case& c : cases) {
+    Output out = Enoki(c.args);
+    EXPECT_TRUE(out.status == 1 || out.status == 2) << c.args << "\n"
+                                                    << out.status << ": " << out.text;
+    EXPECT_EQ(out.text.rfind("enoki: error: ", 0), 0u) << c.args << "\n" << out.text;
+    EXPECT_EQ(std::count(out.text.begin(), out.text.end(), '\n'), 1) << c.args << "\n" << out.text;
+    EXPECT_NE(out.text.find(c.says), std::string::npos) << c.args << "\n" << out.text;
+  }
+  EXPECT_EQ(node->Stop(), 0);
+  std::filesystem::remove_all(dir);
 }
 
 // A folder of its own under the test's temporary folder, emptied first.

@@ -210,7 +210,7 @@ TEST_P(EmulateTest, ALossyLinkFailsNoRequestItDelaysSome) {
 // client of their access files. While the run goes on, a client with a key of its own knocks at
 // the edge: it gets no answer, and the edge's log names its key as refused (so the node ran CURVE
 // with its ZAP handler); the run itself is served end to end, through a partition and a restart.
-// The keys do not outlive the run.
+// The keys do not outlive the run; the nodes' logs (at info) and their functions' logs do.
 TEST(EmulateSecureTest, ACurveScenarioIsServedAndItsNodesRefuseUnknownKeys) {
   namespace fs = std::filesystem;
   std::string path = std::string(ENOKI_TEST_SCENARIOS) + "/partition_crash.yaml";
@@ -263,16 +263,21 @@ TEST(EmulateSecureTest, ACurveScenarioIsServedAndItsNodesRefuseUnknownKeys) {
   ASSERT_EQ(report->keygroups.size(), 1u);
   EXPECT_TRUE(report->keygroups[0].converged);
   EXPECT_EQ(report->keygroups[0].replicas[0].items, 40);
-  std::string edge_log;
+  std::string edge_log, functions_log;
   for (const auto& run : fs::directory_iterator(dir)) {
     if (!run.is_directory()) continue;
     EXPECT_FALSE(fs::exists(run.path() / "keys"));
-    std::ifstream log(run.path() / "logs" / "edge.log");
-    std::stringstream lines;
-    lines << log.rdbuf();
-    edge_log += lines.str();
+    for (auto [file, text] :
+         {std::pair{"edge.log", &edge_log}, std::pair{"edge.functions.log", &functions_log}}) {
+      std::ifstream log(run.path() / "logs" / file);
+      std::stringstream lines;
+      lines << log.rdbuf();
+      *text += lines.str();
+    }
   }
   EXPECT_NE(edge_log.find("with unknown key " + stranger), std::string::npos) << edge_log;
+  EXPECT_NE(edge_log.find(" info [edge] started: "), std::string::npos) << edge_log;
+  EXPECT_NE(functions_log.find(" #0 deployed native:"), std::string::npos) << functions_log;
   std::error_code ec;
   fs::remove_all(dir, ec);
 }

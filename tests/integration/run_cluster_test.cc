@@ -619,7 +619,7 @@ TEST(RunClusterTest, ABrokenClusterFileIsRefusedNamingFileLineAndField) {
        ":2:3: nodes.edge2: missing: the scenario's edge node edge2 must be mapped"},
       {"nodes:\n  cloud: {endpoint: tcp://127.0.0.1:7000}\n  edge1: {endpoint: "
        "tcp://127.0.0.1}\n  edge2: {endpoint: tcp://127.0.0.1:7002}\n",
-       ":3:21: nodes.edge1.endpoint: 'tcp://127.0.0.1' is not tcp://HOST:PORT or ipc://PATH"},
+       ":3:21: nodes.edge1.endpoint: 'tcp://127.0.0.1': no port: give tcp://HOST:PORT"},
       {"nodes:\n  cloud: {endpoint: tcp://127.0.0.1:7000}\n  edge1: {endpoint: "
        "tcp://127.0.0.1:7001}\n  edge2: {endpoint: tcp://127.0.0.1:7002}\n  client: {endpoint: "
        "tcp://127.0.0.1:7003}\n",

@@ -171,6 +171,48 @@ TEST(ResultsTest, AnOverloadedRunIsFlaggedByHowLateItsCallersSent) {
   std::filesystem::remove_all(dir);
 }
 
+// A workload whose calls failed is followed by why: one line per cause (status and message) with
+// its count, the most frequent first; one most of whose calls failed is flagged.
+TEST(ResultsTest, TheReportCountsWhyCallsFailed) {
+  auto s = LateScenario();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto dir = std::filesystem::temp_directory_path() / ("enoki-causes-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto db = ResultsDb::Create((dir / "causes.db").string());
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  RunInfo info;
+  info.scenario = "late";
+  info.mode = "emulate";
+  info.backend = "shaper";
+  std::vector<RequestRecord> requests;
+  for (int64_t i = 0; i < 10; ++i) {
+    RequestRecord r;
+    r.workload = "w";
+    r.client = "c";
+    r.function = "f";
+    r.node = "e";
+    r.seq = i;
+    r.start_ns = i * 100 * kMs;
+    r.end_ns = r.start_ns + 2 * kMs;
+    r.status = i < 2 ? "OK" : i < 7 ? "NOT_FOUND" : "TIMEOUT";
+    if (r.status == "NOT_FOUND") r.error = "keygroup 'shpo' does not exist";
+    requests.push_back(r);
+  }
+  ASSERT_TRUE(WriteResults(**db, *s, info, false, {}, requests, {}, {}).ok());
+  std::string path = (*db)->path();
+  db->reset();
+  auto report = ReadReport(path);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  std::string text = FormatReport(*report);
+  EXPECT_NE(text.find("workload w: 8 of 10 calls failed (MOST CALLS FAILED):\n"
+                      "         5 x NOT_FOUND: keygroup 'shpo' does not exist\n"
+                      "         3 x TIMEOUT\n"),
+            std::string::npos)
+      << text;
+  std::filesystem::remove_all(dir);
+}
+
 // A run whose node ran its timers, or handed on shaped messages, more than 5 ms late at the p99 is
 // flagged as overloaded, as one whose callers sent that late is; the report states every
 // process's lateness and CPU; a stall of 9 ms at the max alone is only reported.

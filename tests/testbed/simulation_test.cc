@@ -343,6 +343,11 @@ TEST(SimulationTest, PlotsOfARunAreWritten) {
     EXPECT_NE(Bytes((dir / "plots" / (name + ".svg")).string()).find("<svg"), std::string::npos)
         << name;
   }
+  // No read was stale: the staleness axis starts at 0 (matplotlib's SVG names each tick label
+  // in a comment; U+2212 is its minus sign), not at -0.04.
+  std::string staleness = Bytes((dir / "plots" / "store_staleness_cdf.svg").string());
+  EXPECT_NE(staleness.find("<!-- 0.0 -->"), std::string::npos);
+  EXPECT_EQ(staleness.find("<!-- \u2212"), std::string::npos);
   auto missing = WritePlots((dir / "none.db").string(), (dir / "plots").string());
   EXPECT_EQ(missing.status().message(), "no results database " + (dir / "none.db").string());
   std::filesystem::remove_all(dir);
