@@ -1,9 +1,11 @@
-// Anti-entropy: digest exchanges between the replicas of a keygroup, and their repairs.
+// Anti-entropy: digest exchanges between the replicas of a keygroup, and their repairs; the
+// catalog's exchange between any two nodes.
 #include "node/anti_entropy.h"
 
 #include <unordered_map>
 
 #include "core/hash.h"
+#include "node/catalog.h"
 
 namespace enoki::node {
 namespace {
@@ -31,6 +33,22 @@ std::vector<uint64_t> Digest(const Keygroup& kg, int64_t before_us) {
   return digest;
 }
 
+// `v` hashed on from `h` as its three fields.
+uint64_t HashVersion(const proto::Version& v, uint64_t h) {
+  h = HashWord(static_cast<uint64_t>(v.wall_us()), h);
+  h = HashWord(v.logical(), h);
+  return core::Fnv1aField(v.node(), h);
+}
+
+// The digest of the whole catalog, deleted entries included.
+uint64_t CatalogDigestOf(const std::map<std::string, Keygroup>& keygroups) {
+  uint64_t digest = 0;
+  for (const auto& [name, kg] : keygroups) {
+    digest ^= CatalogEntryHash(name, kg.meta.created(), kg.meta.version(), kg.meta.deleted());
+  }
+  return digest;
+}
+
 }  // namespace
 
 uint32_t DigestBucket(const std::string& key) {
@@ -43,6 +61,14 @@ uint64_t DigestHash(const std::string& key, const StoredItem& item) {
   h = HashWord(item.version.logical, h);
   h = core::Fnv1aField(item.version.node, h);
   return Mix(HashWord(item.deleted ? 1 : 0, h));
+}
+
+uint64_t CatalogEntryHash(const std::string& name, const proto::Version& created,
+                          const proto::Version& version, bool deleted) {
+  uint64_t h = core::Fnv1aField(name, core::kFnv1aOffset);
+  h = HashVersion(created, h);
+  h = HashVersion(version, h);
+  return Mix(HashWord(deleted ? 1 : 0, h));
 }
 
 AntiEntropy::AntiEntropy(Core& core, const PeerTable& peers) : core_(core), peers_(peers) {}
@@ -86,6 +112,17 @@ void AntiEntropy::OnTick() {
     }
   }
   cursor_ = it == keygroups.end() ? std::string() : it->first;
+  // The catalog: with the next live peer after the one asked last.
+  const auto& peers = peers_.peers();
+  auto p = peers.upper_bound(catalog_peer_);
+  for (size_t i = 0; i < peers.size(); ++i, ++p) {
+    if (p == peers.end()) p = peers.begin();
+    if (!peers_.IsLive(p->second, now)) continue;
+    catalog_peer_ = p->first;
+    ++core_.metrics().catalog_exchanges;
+    SendCatalogDigest(p->first, "");
+    break;
+  }
   core_.After(core_.options().anti_entropy_interval, [this] { OnTick(); });
 }
 
@@ -209,6 +246,113 @@ void AntiEntropy::OnRepairRequest(const std::string& from, const proto::RepairRe
     ++core_.metrics().repair_items_sent;
   }
   push.Flush();
+}
+
+}  // namespace enoki::node
+
+namespace enoki::node {
+
+void AntiEntropy::SendCatalogDigest(const std::string& peer, const std::string& after) {
+  proto::PeerMessage msg;
+  auto* d = msg.mutable_catalog_digest();
+  d->set_digest(CatalogDigestOf(core_.keygroups()));
+  d->set_after(after);
+  core_.Send(peer, std::move(msg));
+}
+
+void AntiEntropy::SendEntry(const std::string& peer, const Keygroup& kg) {
+  proto::PeerMessage entry;
+  *entry.mutable_meta_update()->mutable_meta() = kg.meta;
+  core_.Send(peer, std::move(entry));
+  ++core_.metrics().catalog_entries_sent;
+}
+
+void AntiEntropy::OnCatalogDigest(const std::string& from, const proto::CatalogDigest& msg) {
+  const auto& keygroups = core_.keygroups();
+  proto::PeerMessage out;
+  auto* list = out.mutable_catalog_list();
+  if (CatalogDigestOf(keygroups) == msg.digest()) {
+    list->set_agree(true);
+    return core_.Send(from, std::move(out));
+  }
+  ++core_.metrics().catalog_lists_sent;
+  list->set_after(msg.after());
+  for (auto it = keygroups.upper_bound(msg.after()); it != keygroups.end(); ++it) {
+    if (static_cast<size_t>(list->entries_size()) == kMaxListedEntries) {
+      list->set_more(true);
+      break;
+    }
+    const proto::KeygroupMeta& meta = it->second.meta;
+    auto* e = list->add_entries();
+    e->set_name(it->first);
+    *e->mutable_created() = meta.created();
+    *e->mutable_version() = meta.version();
+    e->set_deleted(meta.deleted());
+  }
+  core_.Send(from, std::move(out));
+}
+
+void AntiEntropy::OnCatalogList(const std::string& from, const proto::CatalogList& msg) {
+  if (msg.agree()) return;
+  const auto& keygroups = core_.keygroups();
+  proto::PeerMessage fetch;
+  auto* want = fetch.mutable_catalog_want();
+  // Walks this node's entries and the listed ones together, both in name order, over the range
+  // the list covers: after `after`, up to its last entry (with `more`) or to the end. It sends at
+  // most kMaxListedEntries entries (a peer that lost a large catalog lists none), and goes on
+  // from the last name it compared with the next CatalogDigest.
+  auto mine = keygroups.upper_bound(msg.after());
+  const std::string* last = msg.more() ? &msg.entries(msg.entries_size() - 1).name() : nullptr;
+  const std::string* compared = nullptr;  // the last name compared
+  size_t sent = 0;
+  bool stopped = false;
+  int i = 0;
+  for (;;) {
+    const proto::CatalogEntryVersion* theirs = i < msg.entries_size() ? &msg.entries(i) : nullptr;
+    bool mine_left = mine != keygroups.end() && (last == nullptr || mine->first <= *last);
+    if (theirs == nullptr && !mine_left) break;
+    if (sent == kMaxListedEntries) {
+      stopped = true;
+      break;
+    }
+    if (mine_left && (theirs == nullptr || mine->first < theirs->name())) {
+      SendEntry(from, mine->second);  // the peer lacks it
+      ++sent;
+      compared = &mine->first;
+      ++mine;
+      continue;
+    }
+    compared = &theirs->name();
+    ++i;
+    if (!mine_left || mine->first != theirs->name()) {
+      want->add_names(theirs->name());  // this node lacks it
+      continue;
+    }
+    proto::KeygroupMeta other;
+    *other.mutable_created() = theirs->created();
+    *other.mutable_version() = theirs->version();
+    other.set_deleted(theirs->deleted());
+    if (Supersedes(mine->second.meta, other)) {
+      SendEntry(from, mine->second);
+      ++sent;
+    } else if (Supersedes(other, mine->second.meta)) {
+      want->add_names(theirs->name());
+    }
+    ++mine;
+  }
+  if (want->names_size() > 0) core_.Send(from, std::move(fetch));
+  if (stopped) {
+    SendCatalogDigest(from, *compared);
+  } else if (msg.more()) {
+    SendCatalogDigest(from, *last);
+  }
+}
+
+void AntiEntropy::OnCatalogWant(const std::string& from, const proto::CatalogWant& msg) {
+  for (const auto& name : msg.names()) {
+    auto it = core_.keygroups().find(name);
+    if (it != core_.keygroups().end()) SendEntry(from, it->second);
+  }
 }
 
 }  // namespace enoki::node

@@ -19,6 +19,22 @@
 //      catalog entry, and the next exchange repairs its items.
 // Cost: each exchange hashes the keygroup's items once at each end (O(items)); the messages are
 // O(buckets) plus O(items that differ, and their buckets' neighbours).
+//
+// The catalog has an exchange of its own, as every node holds every keygroup's entry, replica or
+// not (a node that lost its database gets back the keygroups it replicates from the exchanges
+// above, and the others only from this one). Every interval a node starts one with one peer, the
+// next live one in turn:
+//   1. a CatalogDigest: the XOR of CatalogEntryHash over all its entries, deleted ones included
+//      (so that a deletion spreads rather than being undone);
+//   2. a peer whose own digest is the same answers CatalogList{agree}, and that is all; else it
+//      lists its entries' names and versions, in name order, at most kMaxListedEntries (`more`
+//      when there are others);
+//   3. the initiator sends a MetaUpdate for each entry that the peer lacks or holds older, and a
+//      CatalogWant for those it lacks or holds older itself (answered by MetaUpdates); entries
+//      are applied by the catalog's version order (a deleted keygroup stays deleted). With
+//      `more`, it sends the next CatalogDigest at once, from the last name listed on.
+// Cost when catalogs agree: one CatalogDigest and one CatalogList per node and interval, and
+// hashing every entry once at each end (O(keygroups)).
 #pragma once
 
 #include <map>
@@ -41,9 +57,15 @@ constexpr size_t kMaxListedItems = 4096;
 // One interval starts exchanges until it has walked this many items.
 constexpr size_t kItemsPerInterval = 1'000'000;
 
+// A CatalogList lists no more entries than this.
+constexpr size_t kMaxListedEntries = 2048;
+
 // The bucket a key hashes into, and the hash of an item in its bucket's digest.
 uint32_t DigestBucket(const std::string& key);
 uint64_t DigestHash(const std::string& key, const StoredItem& item);
+// The hash of a catalog entry in a CatalogDigest: of its name, incarnation, version and deletion.
+uint64_t CatalogEntryHash(const std::string& name, const proto::Version& created,
+                          const proto::Version& version, bool deleted);
 
 class AntiEntropy {
  public:
@@ -54,6 +76,9 @@ class AntiEntropy {
   void OnDigestRequest(const std::string& from, const proto::DigestRequest& msg);
   void OnDigestReply(const std::string& from, const proto::DigestReply& msg);
   void OnRepairRequest(const std::string& from, const proto::RepairRequest& msg);
+  void OnCatalogDigest(const std::string& from, const proto::CatalogDigest& msg);
+  void OnCatalogList(const std::string& from, const proto::CatalogList& msg);
+  void OnCatalogWant(const std::string& from, const proto::CatalogWant& msg);
 
  private:
   void OnTick();
@@ -61,6 +86,10 @@ class AntiEntropy {
   // items written before `before_us`.
   void SendDigest(const std::string& peer, const Keygroup& kg, int64_t before_us,
                   uint32_t first_bucket);
+  // Starts (or goes on with, from the entries after `after`) a catalog exchange with `peer`.
+  void SendCatalogDigest(const std::string& peer, const std::string& after);
+  // Sends `peer` this node's entry of keygroup `name` (it lacks it or holds an older one).
+  void SendEntry(const std::string& peer, const Keygroup& kg);
   // The keygroup if this node holds a ready replica of it, of incarnation `incarnation`.
   Keygroup* ReadyReplica(const std::string& name, const proto::Version& incarnation);
 
@@ -68,6 +97,7 @@ class AntiEntropy {
   const PeerTable& peers_;
   std::string cursor_;                       // the keygroup the next interval starts at
   std::map<std::string, size_t> next_peer_;  // by keygroup: the replica asked next
+  std::string catalog_peer_;                 // the peer the last catalog exchange started with
 };
 
 }  // namespace enoki::node

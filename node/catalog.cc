@@ -5,16 +5,15 @@
 #include <set>
 
 namespace enoki::node {
-namespace {
 
-// Whether catalog entry `b` supersedes `a`: a newer incarnation wins; within one incarnation a
-// deletion is final; otherwise the newer version wins.
 bool Supersedes(const proto::KeygroupMeta& b, const proto::KeygroupMeta& a) {
   Version ac = Version::FromProto(a.created()), bc = Version::FromProto(b.created());
   if (ac != bc) return ac < bc;
   if (a.deleted() != b.deleted()) return b.deleted();
   return Version::FromProto(a.version()) < Version::FromProto(b.version());
 }
+
+namespace {
 
 // Marks ready in `to` the replicas that `from` (same incarnation) marks ready with the same
 // joined version. Returns whether `to` changed.

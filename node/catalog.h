@@ -19,6 +19,11 @@
 
 namespace enoki::node {
 
+// Whether catalog entry `b` supersedes `a` (of the same keygroup): a newer incarnation (`created`)
+// wins; within one incarnation a deletion is final; otherwise the newer `version` wins. Only
+// these three fields count.
+bool Supersedes(const proto::KeygroupMeta& b, const proto::KeygroupMeta& a);
+
 class Catalog {
  public:
   Catalog(Core& core, const PeerTable& peers, Replication& replication);

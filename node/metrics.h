@@ -58,6 +58,12 @@ struct NodeMetrics {
   uint64_t digest_exchanges = 0;
   uint64_t repair_items_sent = 0;
   uint64_t repaired_items = 0;
+  // The catalog's exchange: exchanges this node started, lists of its entries it sent (a peer's
+  // catalog digest differed from its own), entries it sent to a peer that lacked them or held
+  // older ones.
+  uint64_t catalog_exchanges = 0;
+  uint64_t catalog_lists_sent = 0;
+  uint64_t catalog_entries_sent = 0;
 };
 
 // Writes metrics in the Prometheus text format: a family's HELP and TYPE once, then its samples.

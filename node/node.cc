@@ -279,6 +279,19 @@ void Node::WriteMetrics(MetricsWriter& w) const {
   w.Family("enoki_anti_entropy_items_repaired_total", "counter",
            "Items from a peer's repair that this node applied (newer than what it held).");
   w.Sample("enoki_anti_entropy_items_repaired_total", {}, static_cast<double>(m.repaired_items));
+  w.Family("enoki_anti_entropy_catalog_exchanges_total", "counter",
+           "Catalog exchanges this node started: a digest of its whole catalog to one peer "
+           "(node/anti_entropy.h).");
+  w.Sample("enoki_anti_entropy_catalog_exchanges_total", {},
+           static_cast<double>(m.catalog_exchanges));
+  w.Family("enoki_anti_entropy_catalog_lists_sent_total", "counter",
+           "Lists of its catalog entries this node sent because a peer's catalog digest differed.");
+  w.Sample("enoki_anti_entropy_catalog_lists_sent_total", {},
+           static_cast<double>(m.catalog_lists_sent));
+  w.Family("enoki_anti_entropy_catalog_entries_sent_total", "counter",
+           "Keygroup entries this node sent to a peer that lacked them or held older ones.");
+  w.Sample("enoki_anti_entropy_catalog_entries_sent_total", {},
+           static_cast<double>(m.catalog_entries_sent));
   w.Family("enoki_storage_corrupt_items", "gauge",
            "Items that failed their checksum, or whose version was further ahead of the clock than "
            "--max-clock-ahead, when the node loaded its storage at start (dropped there; "
@@ -641,6 +654,12 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
       return anti_entropy_.OnDigestReply(from, msg.digest_reply());
     case proto::PeerMessage::kRepairRequest:
       return anti_entropy_.OnRepairRequest(from, msg.repair_request());
+    case proto::PeerMessage::kCatalogDigest:
+      return anti_entropy_.OnCatalogDigest(from, msg.catalog_digest());
+    case proto::PeerMessage::kCatalogList:
+      return anti_entropy_.OnCatalogList(from, msg.catalog_list());
+    case proto::PeerMessage::kCatalogWant:
+      return anti_entropy_.OnCatalogWant(from, msg.catalog_want());
     case proto::PeerMessage::kPong:
       return peers_.OnPong(from, *peer, msg.pong(), now);
     case proto::PeerMessage::BODY_NOT_SET:

@@ -178,6 +178,42 @@ core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
       for (const auto& key : r.keys()) ENOKI_RETURN_IF_ERROR(ValidateKey(key));
       return core::Status::Ok();
     }
+    case proto::PeerMessage::kCatalogDigest:
+      if (!msg.catalog_digest().after().empty()) {
+        ENOKI_RETURN_IF_ERROR(c.Name("after", msg.catalog_digest().after()));
+      }
+      return core::Status::Ok();
+    case proto::PeerMessage::kCatalogList: {
+      const auto& l = msg.catalog_list();
+      if (l.entries_size() > static_cast<int>(kMaxListedEntries)) {
+        return core::Status::InvalidArgument("more than " + std::to_string(kMaxListedEntries) +
+                                             " entries");
+      }
+      if (l.more() && l.entries_size() == 0) {
+        return core::Status::InvalidArgument("more entries after none");
+      }
+      const std::string* previous = &l.after();
+      for (const auto& e : l.entries()) {
+        ENOKI_RETURN_IF_ERROR(c.Name("keygroup", e.name()));
+        if (e.name() <= *previous) {
+          return core::Status::InvalidArgument(
+              "entry '" + e.name() + "' is out of order or not after '" + l.after() + "'");
+        }
+        previous = &e.name();
+        ENOKI_RETURN_IF_ERROR(c.Version("created", e.created()));
+        ENOKI_RETURN_IF_ERROR(c.Version("version", e.version()));
+      }
+      return core::Status::Ok();
+    }
+    case proto::PeerMessage::kCatalogWant: {
+      const auto& w = msg.catalog_want();
+      if (w.names_size() > static_cast<int>(kMaxListedEntries)) {
+        return core::Status::InvalidArgument("more than " + std::to_string(kMaxListedEntries) +
+                                             " names");
+      }
+      for (const auto& name : w.names()) ENOKI_RETURN_IF_ERROR(c.Name("keygroup", name));
+      return core::Status::Ok();
+    }
     case proto::PeerMessage::kForwardRequest:   // runs as a client's request, with its checks
     case proto::PeerMessage::kForwardResponse:  // handed to the client that asked
     case proto::PeerMessage::kPing:
