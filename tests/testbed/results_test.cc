@@ -122,39 +122,52 @@ core::Result<Scenario> LateScenario() {
       "late.yaml");
 }
 
+// Request `seq` of LateScenario()'s workload, started at `start_ns`, 2 ms long.
+RequestRecord LateRequest(int64_t seq, int64_t start_ns, std::string status) {
+  RequestRecord r;
+  r.workload = "w";
+  r.client = "c";
+  r.function = "f";
+  r.node = "e";
+  r.seq = seq;
+  r.start_ns = start_ns;
+  r.end_ns = start_ns + 2 * kMs;
+  r.status = std::move(status);
+  return r;
+}
+
+// Writes an emulated run of LateScenario() that made `requests` to a new database at `path`, and
+// reads its report.
+core::Result<Report> ReportOfLateRun(const std::string& path,
+                                     const std::vector<RequestRecord>& requests) {
+  auto s = LateScenario();
+  if (!s.ok()) return s.status();
+  auto db = ResultsDb::Create(path);
+  if (!db.ok()) return db.status();
+  RunInfo info;
+  info.scenario = "late";
+  info.mode = "emulate";
+  info.backend = "shaper";
+  ENOKI_RETURN_IF_ERROR(WriteResults(**db, *s, info, false, {}, requests, {}, {}));
+  db->reset();
+  return ReadReport(path);
+}
+
 // A run whose callers sent more than 5 ms later than their schedule is flagged as overloaded
 // (requests.due_ns against start_ns); 1 ms late is only reported.
 TEST(ResultsTest, AnOverloadedRunIsFlaggedByHowLateItsCallersSent) {
-  auto s = LateScenario();
-  ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto dir = std::filesystem::temp_directory_path() / ("enoki-late-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   for (int64_t late_ms : {1, 7}) {
-    auto db = ResultsDb::Create((dir / ("late" + std::to_string(late_ms) + ".db")).string());
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    RunInfo info;
-    info.scenario = "late";
-    info.mode = "emulate";
-    info.backend = "shaper";
     std::vector<RequestRecord> requests;
     for (int64_t i = 0; i < 3; ++i) {
-      RequestRecord r;
-      r.workload = "w";
-      r.client = "c";
-      r.function = "f";
-      r.node = "e";
-      r.seq = i;
+      RequestRecord r = LateRequest(i, i * 100 * kMs + (i == 2 ? late_ms * kMs : 0), "OK");
       r.due_ns = i * 100 * kMs;
-      r.start_ns = r.due_ns + (i == 2 ? late_ms * kMs : 0);
-      r.end_ns = r.start_ns + 2 * kMs;
-      r.status = "OK";
       requests.push_back(r);
     }
-    ASSERT_TRUE(WriteResults(**db, *s, info, false, {}, requests, {}, {}).ok());
-    std::string path = (*db)->path();
-    db->reset();
-    auto report = ReadReport(path);
+    auto report =
+        ReportOfLateRun((dir / ("late" + std::to_string(late_ms) + ".db")).string(), requests);
     ASSERT_TRUE(report.ok()) << report.status().ToString();
     EXPECT_EQ(report->late_ms.count, 3);
     EXPECT_DOUBLE_EQ(report->late_ms.max, static_cast<double>(late_ms));
@@ -174,35 +187,16 @@ TEST(ResultsTest, AnOverloadedRunIsFlaggedByHowLateItsCallersSent) {
 // A workload whose calls failed is followed by why: one line per cause (status and message) with
 // its count, the most frequent first; one most of whose calls failed is flagged.
 TEST(ResultsTest, TheReportCountsWhyCallsFailed) {
-  auto s = LateScenario();
-  ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto dir = std::filesystem::temp_directory_path() / ("enoki-causes-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  auto db = ResultsDb::Create((dir / "causes.db").string());
-  ASSERT_TRUE(db.ok()) << db.status().ToString();
-  RunInfo info;
-  info.scenario = "late";
-  info.mode = "emulate";
-  info.backend = "shaper";
   std::vector<RequestRecord> requests;
   for (int64_t i = 0; i < 10; ++i) {
-    RequestRecord r;
-    r.workload = "w";
-    r.client = "c";
-    r.function = "f";
-    r.node = "e";
-    r.seq = i;
-    r.start_ns = i * 100 * kMs;
-    r.end_ns = r.start_ns + 2 * kMs;
-    r.status = i < 2 ? "OK" : i < 7 ? "NOT_FOUND" : "TIMEOUT";
+    RequestRecord r = LateRequest(i, i * 100 * kMs, i < 2 ? "OK" : i < 7 ? "NOT_FOUND" : "TIMEOUT");
     if (r.status == "NOT_FOUND") r.error = "keygroup 'shpo' does not exist";
     requests.push_back(r);
   }
-  ASSERT_TRUE(WriteResults(**db, *s, info, false, {}, requests, {}, {}).ok());
-  std::string path = (*db)->path();
-  db->reset();
-  auto report = ReadReport(path);
+  auto report = ReportOfLateRun((dir / "causes.db").string(), requests);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   std::string text = FormatReport(*report);
   EXPECT_NE(text.find("workload w: 8 of 10 calls failed (MOST CALLS FAILED):\n"
