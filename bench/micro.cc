@@ -347,7 +347,7 @@ std::unique_ptr<sim::SimCluster> Replicas(int items, int missing,
   create.mutable_create_keygroup()->add_replicas("b");
   cluster->Call("a", create);
   cluster->sim().RunFor(std::chrono::milliseconds(100));
-  for (const std::string& id : {"a", "b"}) {
+  for (std::string id : {"a", "b"}) {
     cluster->Crash(id);
     node::WriteBatch batch;
     for (int i = id == "b" ? missing : 0; i < items; ++i) {

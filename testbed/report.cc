@@ -271,7 +271,10 @@ core::Result<Report> ReadReport(const std::string& database) {
         [&](sqlite3_stmt* s) {
           if (report.client_staleness.empty() ||
               report.client_staleness.back().reads != Text(s, 0)) {
-            report.client_staleness.push_back({Text(s, 0), Text(s, 1)});
+            ClientStalenessSummary summary;
+            summary.reads = Text(s, 0);
+            summary.writes = Text(s, 1);
+            report.client_staleness.push_back(std::move(summary));
           }
           if (sqlite3_column_type(s, 2) == SQLITE_NULL) return;  // no reads
           ClientStalenessSummary& c = report.client_staleness.back();

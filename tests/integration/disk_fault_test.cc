@@ -49,12 +49,16 @@ class DiskFaultTest : public ::testing::Test {
     fs::create_directories(data());
   }
   void TearDown() override {
-    if (frozen_) EXPECT_TRUE(RunOk({"fsfreeze", "--unfreeze", data().string()}));
+    if (frozen_) {
+      EXPECT_TRUE(RunOk({"fsfreeze", "--unfreeze", data().string()}));
+    }
     node_.reset();
     if (mounted_) {
       EXPECT_EQ(::umount2(data().c_str(), MNT_DETACH), 0) << std::strerror(errno);
     }
-    if (!loop_.empty()) EXPECT_TRUE(RunOk({"losetup", "-d", loop_}));
+    if (!loop_.empty()) {
+      EXPECT_TRUE(RunOk({"losetup", "-d", loop_}));
+    }
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }

@@ -71,9 +71,9 @@ TEST_F(AntiEntropyTest, AReplicaThatLostItsDatabaseGetsTheKeygroupAndEveryItemBa
 TEST_F(AntiEntropyTest, ReplicasMissingDifferentItemsRepairEachOtherBothWays) {
   ExpectOk("a", Create("kg", {"a", "b"}));
   cluster_.sim().RunFor(milliseconds(100));
-  for (const std::string& id : {"a", "b"}) cluster_.Crash(id);
+  for (std::string id : {"a", "b"}) cluster_.Crash(id);
   // Each kept half of what both should hold: odd keys at a, even ones at b, at the same versions.
-  for (const std::string& id : {"a", "b"}) {
+  for (std::string id : {"a", "b"}) {
     node::WriteBatch batch;
     for (int i = (id == "a" ? 1 : 0); i < 400; i += 2) {
       batch.PutItem(
@@ -82,7 +82,7 @@ TEST_F(AntiEntropyTest, ReplicasMissingDifferentItemsRepairEachOtherBothWays) {
     }
     ASSERT_TRUE(cluster_.Storage(id).Commit(batch).ok());
   }
-  for (const std::string& id : {"a", "b"}) ASSERT_TRUE(cluster_.Restart(id).ok());
+  for (std::string id : {"a", "b"}) ASSERT_TRUE(cluster_.Restart(id).ok());
   EXPECT_EQ(Call("a", Get("kg", "k0")).code(), proto::NOT_FOUND);
   EXPECT_EQ(Call("b", Get("kg", "k1")).code(), proto::NOT_FOUND);
   ASSERT_TRUE(cluster_.sim().RunUntilTrue(
@@ -152,7 +152,7 @@ TEST_F(AntiEntropyTest, CatalogsInAgreementExchangeOnlyTheDigestPair) {
   cluster_.sim().RunFor(seconds(10));
   auto count = [&](uint64_t node::NodeMetrics::*counter) {
     uint64_t n = 0;
-    for (const std::string& id : {"a", "b", "c"}) n += cluster_.node(id).metrics().*counter;
+    for (std::string id : {"a", "b", "c"}) n += cluster_.node(id).metrics().*counter;
     return n;
   };
   uint64_t exchanges = count(&node::NodeMetrics::catalog_exchanges);
@@ -187,7 +187,7 @@ TEST_F(AntiEntropyTest, ADeletionThatANodeMissedSpreadsToItAndIsNotUndone) {
   ASSERT_TRUE(cluster_.sim().RunUntilTrue(
       [&] { return Call("c", Info("kg")).code() == proto::NOT_FOUND; }, seconds(8)));
   cluster_.sim().RunFor(seconds(10));
-  for (const std::string& id : {"a", "b", "c"}) {
+  for (std::string id : {"a", "b", "c"}) {
     EXPECT_EQ(Call(id, Info("kg")).code(), proto::NOT_FOUND) << id;
   }
   // c never offered its older entry: it knew the deletion wins.
