@@ -18,11 +18,21 @@ for arg in "$@"; do
   esac
 done
 ./scripts/setup.sh "${setup[@]}"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
-  -DENOKI_BUILD_TESTS=ON >/dev/null
+# Configures folder $1 with the options that follow. A new folder is configured twice: CMake's
+# first configure puts a flag of libzmq's pkg-config entry (-isystem /usr/include/mit-krb5) among
+# the include folders and every later one among the compile options, so without the second run
+# the next configure would change every command line that uses ZeroMQ and rebuild it all.
+configure() {
+  local dir=$1 fresh=false
+  shift
+  [[ -f $dir/CMakeCache.txt ]] || fresh=true
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  if $fresh; then cmake -S . -B "$dir" -G Ninja "$@" >/dev/null; fi
+}
+configure build -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" -DENOKI_BUILD_TESTS=ON
 cmake --build build
 if $sanitize; then
-  cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_COMPILER=clang++ -DENOKI_SANITIZE=ON -DENOKI_BUILD_TESTS=ON >/dev/null
+  configure build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+    -DENOKI_SANITIZE=ON -DENOKI_BUILD_TESTS=ON
   cmake --build build-sanitize --target unit_tests fuzzers
 fi
