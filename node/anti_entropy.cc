@@ -198,9 +198,7 @@ void AntiEntropy::OnDigestReply(const std::string& from, const proto::DigestRepl
   if (msg.code() == proto::NOT_FOUND) {
     // It lost the keygroup (or never heard of it): its entry first; the next exchange repairs
     // the items.
-    proto::PeerMessage entry;
-    *entry.mutable_meta_update()->mutable_meta() = kg->meta;
-    return core_.Send(from, std::move(entry));
+    return SendEntry(from, *kg);
   }
   if (msg.code() != proto::OK || msg.buckets_size() == 0) return;
   std::vector<bool> listed(kDigestBuckets);
@@ -247,10 +245,6 @@ void AntiEntropy::OnRepairRequest(const std::string& from, const proto::RepairRe
   }
   push.Flush();
 }
-
-}  // namespace enoki::node
-
-namespace enoki::node {
 
 void AntiEntropy::SendCatalogDigest(const std::string& peer, const std::string& after) {
   proto::PeerMessage msg;
