@@ -45,6 +45,7 @@ Status WriteReadyFile(const std::string& path, const ReadyInfo& info) {
     if (!info.http.empty()) out << "http " << info.http << "\n";
     if (!info.metrics.empty()) out << "metrics " << info.metrics << "\n";
     if (!info.manage.empty()) out << "manage " << info.manage << "\n";
+    if (!info.redis.empty()) out << "redis " << info.redis << "\n";
     out.flush();
     if (!out) {
       std::string why = std::strerror(errno);
@@ -77,11 +78,12 @@ core::Result<ReadyInfo> ReadReadyFile(const std::string& path) {
                          : name == "http"     ? &info.http
                          : name == "metrics"  ? &info.metrics
                          : name == "manage"   ? &info.manage
+                         : name == "redis"    ? &info.redis
                                               : nullptr;
     if (field == nullptr || value.empty()) {
       return Status::InvalidArgument(
           path + ":" + std::to_string(n) + ": expected 'id', " +
-          "'endpoint', 'http', 'metrics' or 'manage' and a value, got '" + line + "'");
+          "'endpoint', 'http', 'metrics', 'manage' or 'redis' and a value, got '" + line + "'");
     }
     *field = value;
   }

@@ -52,6 +52,7 @@ struct ReadyInfo {
   std::string http;      // HOST:PORT of its HTTP gateway, as bound; empty without one
   std::string metrics;   // HOST:PORT of its metrics endpoint, as bound; empty without one
   std::string manage;    // HOST:PORT of its tinyFaaS management API, as bound; empty without one
+  std::string redis;     // HOST:PORT of its Redis front end, as bound; empty without one
 };
 
 // Writes `info` to `path` atomically (a temporary file in the same folder, renamed).

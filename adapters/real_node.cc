@@ -173,7 +173,7 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
         ": it runs programs only from the folders it was started with (--process-dir DIR)";
   }
   n->host_.emplace(*n->node_, env, functions::Builtins(), std::move(processes));
-  n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), "", "", ""};
+  n->ready_ = {n->config_.node.id, n->transport_.bound_endpoint(), "", "", "", ""};
   if (!n->config_.http.address.empty()) {
     // The gateway reaches the node through its local endpoint, like any client; with keys, its
     // callers need the access file's tokens.
@@ -197,6 +197,16 @@ core::Result<std::unique_ptr<RealNode>> RealNode::Start(zmq::context_t& context,
     ENOKI_RETURN_IF_ERROR(n->manager_->Start());
     const std::string& a = manage.address;
     n->ready_.manage = a.substr(0, a.rfind(':') + 1) + std::to_string(n->manager_->port());
+  }
+  if (!n->config_.redis.address.empty()) {
+    RespServerOptions& redis = n->config_.redis;
+    redis.max_value_bytes = n->config_.node.max_value_bytes;
+    redis.authenticate = n->config_.security.has_value();
+    n->redis_.emplace(loop, *n->node_, redis);
+    if (n->config_.security) n->redis_->SetAccess(n->config_.security->clients);
+    ENOKI_RETURN_IF_ERROR(n->redis_->Start());
+    n->ready_.redis =
+        redis.address.substr(0, redis.address.rfind(':') + 1) + std::to_string(n->redis_->port());
   }
   if (!n->config_.metrics.empty()) {
     n->metrics_.emplace(loop, n->config_.node.id, [self] {
@@ -284,11 +294,13 @@ core::Status RealNode::SetClients(const std::map<std::string, AccessEntry>& clie
   ENOKI_RETURN_IF_ERROR(transport_.SetClients(clients));
   if (gateway_) gateway_->SetAccess(clients);
   if (manager_) manager_->SetAccess(clients);
+  if (redis_) redis_->SetAccess(clients);
   return core::Status::Ok();
 }
 
 RealNode::~RealNode() {
   metrics_.reset();
+  redis_.reset();
   manager_.reset();
   gateway_.reset();
   if (node_) node_->Flush();

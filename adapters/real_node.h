@@ -1,10 +1,10 @@
 // RealNode: the one place where a node is assembled as real mode runs it: the ZeroMQ transport
 // (with the user-space link shaper), the node on the storage it is given, its function host with
 // the built-in functions and, when asked, process functions, and optionally a trace file, the
-// HTTP gateway and the metrics endpoint, all on one event loop. Its transport also serves the
-// trace (TraceRequest, from the trace file) and the node's clock (ClockRequest, `env`'s). `enoki
-// node` runs one on its main thread; LoopbackNode (the calibration, the benchmarks) on a thread of
-// its own.
+// HTTP gateway, the Redis front end and the metrics endpoint, all on one event loop. Its transport
+// also serves the trace (TraceRequest, from the trace file) and the node's clock (ClockRequest,
+// `env`'s). `enoki node` runs one on its main thread; LoopbackNode (the calibration, the
+// benchmarks) on a thread of its own.
 #pragma once
 
 #include <map>
@@ -21,6 +21,7 @@
 #include "adapters/http_gateway.h"
 #include "adapters/metrics_server.h"
 #include "adapters/node_process.h"
+#include "adapters/resp_server.h"
 #include "adapters/trace_file.h"
 #include "adapters/zmq_transport.h"
 #include "core/env.h"
@@ -59,7 +60,10 @@ struct RealNodeConfig {
   // Also serve tinyFaaS's management API on manage.address (its TLS files, timeouts and caps as
   // for `http`); empty: no.
   HttpGatewayOptions manage;
-  std::string metrics;       // serve /health and /metrics on this HOST:PORT; empty: no
+  std::string metrics;  // serve /health and /metrics on this HOST:PORT; empty: no
+  // Also serve the Redis protocol (adapters/resp_server.h) on redis.address; empty: no. Its
+  // value limit is the node's; with security, commands need AUTH with a token.
+  RespServerOptions redis;
   std::string storage_file;  // the SQLite database, whose size the metrics report; empty: none
   // CURVE on the listen endpoint and to the peers (its local endpoint is made here); none: plain.
   std::optional<TransportSecurity> security;
@@ -104,6 +108,7 @@ class RealNode {
   std::optional<HttpGateway> gateway_;
   std::optional<HttpGateway> manager_;
   std::optional<MetricsServer> metrics_;
+  std::optional<RespServer> redis_;
   ReadyInfo ready_;
 };
 

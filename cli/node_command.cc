@@ -60,6 +60,8 @@ struct NodeArgs {
   std::string http;
   std::string http_manage;
   std::string metrics;
+  std::string redis;
+  std::string redis_keygroup;
   std::string http_cert;
   std::string http_key;
   double http_header_timeout_s = 5;
@@ -264,6 +266,11 @@ int RunNode(const NodeArgs& args) {
   }
   config.http.address = args.http;
   config.metrics = args.metrics;
+  if (!args.redis_keygroup.empty() && args.redis.empty()) {
+    return ReportError("--redis-keygroup needs --redis");
+  }
+  config.redis.address = args.redis;
+  config.redis.keygroup = args.redis_keygroup;
   config.http.cert_file = args.http_cert;
   config.http.key_file = args.http_key;
   config.http.header_timeout =
@@ -342,6 +349,24 @@ int RunNode(const NodeArgs& args) {
       !args.http_manage.empty() &&
       !adapters::IsLoopbackHost(args.http_manage.substr(0, args.http_manage.rfind(':'))) &&
       (args.http_cert.empty() || !config.security);
+  // The Redis front end has no TLS yet: beyond loopback its tokens would cross the network in
+  // the clear (and without keys there are none).
+  bool redis_exposed =
+      !args.redis.empty() && !adapters::IsLoopbackHost(args.redis.substr(0, args.redis.rfind(':')));
+  if (redis_exposed && !args.insecure) {
+    return ReportError("--redis " + args.redis +
+                       " is reachable beyond this host, and the Redis front end has no TLS" +
+                       std::string(config.security ? "" : " (nor tokens: the node has no --key)") +
+                       ": anyone on the way could read its traffic" +
+                       (config.security ? "" : " and anyone who reaches it write everything") +
+                       ". Use a loopback address (and a tunnel), or --insecure");
+  }
+  if (redis_exposed) {
+    spdlog::warn(
+        "INSECURE: node {} serves the Redis protocol on {} without encryption{} "
+        "(--insecure)",
+        args.id, args.redis, config.security ? "" : " or authentication");
+  }
   if (manage_exposed && !args.insecure) {
     return ReportError("--http-manage " + args.http_manage + " is reachable beyond this host" +
                        (args.http_cert.empty() ? " without TLS" : "") +
@@ -472,6 +497,10 @@ int RunNode(const NodeArgs& args) {
   if (!ready.http.empty()) {
     spdlog::info("node {} serves functions over HTTP on {}", args.id, ready.http);
   }
+  if (!ready.redis.empty()) {
+    spdlog::info("node {} serves the Redis protocol on {}{}", args.id, ready.redis,
+                 args.redis_keygroup.empty() ? "" : " (keygroup " + args.redis_keygroup + ")");
+  }
   // Requests that came meanwhile wait in ZeroMQ's queues until the loop runs.
   if (!args.ready_file.empty()) {
     if (auto st = adapters::WriteReadyFile(args.ready_file, ready); !st.ok()) {
@@ -586,6 +615,15 @@ int NodeMain(int argc, const char* const* argv) {
                  "127.0.0.1:9100 (port 0 picks a free port; --ready-file says which); off by "
                  "default. Plain HTTP without authentication: loopback only unless --insecure "
                  "(docs/operations.md lists the metrics)");
+  cmd.add_option("--redis", args.redis,
+                 "Also serve the Redis protocol (RESP2/RESP3) on HOST:PORT, e.g. 127.0.0.1:6379 "
+                 "(port 0: any; the ready file says which): GET, SET, DEL, MGET, MSET, SCAN... on "
+                 "the keys of one keygroup per connection (--redis-keygroup, then SELECT NAME). "
+                 "On a node with keys, clients AUTH with a token of the access file. No TLS yet: "
+                 "loopback only unless --insecure (docs/redis.md)");
+  cmd.add_option("--redis-keygroup", args.redis_keygroup,
+                 "The keygroup a new Redis connection works in (it may SELECT another); none: "
+                 "every connection SELECTs one first");
   cmd.add_option("--http-manage", args.http_manage,
                  "Also serve tinyFaaS's management API on HOST:PORT (port 0: any; the ready file "
                  "says which): POST /upload (JSON name, env python3 or binary, threads, zip as "

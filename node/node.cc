@@ -130,6 +130,11 @@ core::Status Node::Start() {
 
 size_t Node::OutboxSize() const { return replication_.OutboxSize(); }
 
+bool Node::HasKeygroup(const std::string& keygroup) const {
+  auto it = core_.keygroups().find(keygroup);
+  return it != core_.keygroups().end() && !it->second.meta.deleted();
+}
+
 bool Node::IsReadyReplica(const std::string& keygroup) const {
   const auto& keygroups = core_.keygroups();
   auto it = keygroups.find(keygroup);
@@ -151,15 +156,21 @@ void Node::Flush() { core_.Flush(); }
 
 void Node::OnClientRequest(const net::ClientId& client, const net::Caller& caller,
                            proto::Request&& request) {
+  Serve(caller, std::move(request), [this, client](proto::Response&& response) {
+    core_.transport().ReplyToClient(client, response);
+  });
+}
+
+void Node::Serve(const net::Caller& caller, proto::Request&& request, Done done) {
   core_.RequestFlush();
   RequestStats* stats = &core_.metrics().requests[OpName(request)];  // map nodes stay put
   core::TimePoint start = core_.env().Now();
   Dispatch(std::move(request), caller, /*forwarded=*/false,
-           [this, client, stats, start](proto::Response&& response) {
+           [this, stats, start, done = std::move(done)](proto::Response&& response) {
              ++stats->requests;
              if (response.code() != proto::OK) ++stats->errors;
              stats->latency.Observe(core::ToMillis(core_.env().Now() - start) / 1000.0);
-             core_.transport().ReplyToClient(client, response);
+             done(std::move(response));
            });
 }
 

@@ -111,6 +111,9 @@ class Node : public net::MessageHandler {
   void Flush();
 
   void OnPeerMessage(proto::PeerMessage&& msg) override;
+  // A client's request, answered to `done` rather than through the transport (a front end of
+  // its own: adapters/resp_server.h); counted in the metrics as OnClientRequest counts.
+  void Serve(const net::Caller& caller, proto::Request&& request, Done done);
   void OnClientRequest(const net::ClientId& client, const net::Caller& caller,
                        proto::Request&& request) override;
 
@@ -123,6 +126,8 @@ class Node : public net::MessageHandler {
   net::TraceSink* trace() { return core_.trace(); }
   // Entries waiting in the outbox for any peer.
   size_t OutboxSize() const;
+  // Whether `keygroup` is in the catalog (created and not deleted).
+  bool HasKeygroup(const std::string& keygroup) const;
   // Whether this node holds a replica of `keygroup` that has all of its data.
   bool IsReadyReplica(const std::string& keygroup) const;
   // Every keygroup of the catalog (not deleted), with whether this node holds it.

@@ -89,6 +89,9 @@ class NodeCluster {
     if (!info->manage.empty()) {
       manage_ports_[id] = std::stoi(info->manage.substr(info->manage.rfind(':') + 1));
     }
+    if (!info->redis.empty()) {
+      redis_ports_[id] = std::stoi(info->redis.substr(info->redis.rfind(':') + 1));
+    }
     if (http_ports_.contains(id)) {
       ASSERT_FALSE(info->http.empty());
       http_ports_[id] = std::stoi(info->http.substr(info->http.rfind(':') + 1));
@@ -121,6 +124,8 @@ class NodeCluster {
   int metrics_port(const std::string& id) { return metrics_ports_.at(id); }
   // The port of node `id`'s management API (a node started with --http-manage HOST:PORT).
   int manage_port(const std::string& id) { return manage_ports_.at(id); }
+  // The port of node `id`'s Redis front end (a node started with --redis HOST:PORT).
+  int redis_port(const std::string& id) { return redis_ports_.at(id); }
   zmq::context_t& context() { return context_; }
 
   // Polls `fn` (returning true when satisfied) every 20 ms, at most `limit`.
@@ -146,6 +151,7 @@ class NodeCluster {
   std::map<std::string, int> http_ports_;
   std::map<std::string, int> metrics_ports_;
   std::map<std::string, int> manage_ports_;
+  std::map<std::string, int> redis_ports_;
   std::map<std::string, adapters::Subprocess> procs_;
   zmq::context_t context_{1};
 };
