@@ -1,6 +1,7 @@
 // The real-time event loop: zmq::poll, woken by a timerfd armed at the next due timer.
 #include "adapters/event_loop.h"
 
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -14,7 +15,24 @@
 
 namespace enoki::adapters {
 
+namespace {
+
+uint32_t ToEpoll(short events) {
+  return (events & ZMQ_POLLIN ? EPOLLIN : 0u) | (events & ZMQ_POLLOUT ? EPOLLOUT : 0u);
+}
+
+// As zmq::poll reports a descriptor: anything but readable and writable is an error.
+short FromEpoll(uint32_t events) {
+  return static_cast<short>((events & EPOLLIN ? ZMQ_POLLIN : 0) |
+                            (events & EPOLLOUT ? ZMQ_POLLOUT : 0) |
+                            (events & ~(EPOLLIN | EPOLLOUT) ? ZMQ_POLLERR : 0));
+}
+
+}  // namespace
+
 EventLoop::EventLoop(uint64_t seed) : rng_(seed) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
   // steady_clock is CLOCK_MONOTONIC, so due times arm the timerfd as they are.
   timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer_fd_ < 0) throw std::system_error(errno, std::generic_category(), "timerfd_create");
@@ -40,6 +58,7 @@ EventLoop::EventLoop(uint64_t seed) : rng_(seed) {
 EventLoop::~EventLoop() {
   ::close(timer_fd_);
   ::close(post_fd_);
+  ::close(epoll_fd_);
 }
 
 void EventLoop::Post(std::function<void()> fn) {
@@ -71,7 +90,7 @@ void EventLoop::Cancel(core::TimerId id) { timers_.Cancel(id); }
 void EventLoop::AddSocket(zmq::socket_t& socket, std::function<void()> on_readable) {
   items_.push_back({socket.handle(), 0, ZMQ_POLLIN, 0});
   readers_.push_back(std::move(on_readable));
-  watches_changed_ = true;
+  sockets_changed_ = true;
 }
 
 void EventLoop::RemoveSocket(std::unique_ptr<zmq::socket_t> socket) {
@@ -81,25 +100,34 @@ void EventLoop::RemoveSocket(std::unique_ptr<zmq::socket_t> socket) {
 EventLoop::WatchId EventLoop::WatchFd(int fd, short events,
                                       std::function<void(short revents)> on_ready) {
   WatchId id = next_watch_++;
-  watches_.emplace(id, FdWatch{fd, events, std::move(on_ready)});
-  watches_changed_ = true;
+  watches_.emplace(id, FdWatch{fd, 0, std::move(on_ready)});
+  SetFdEvents(id, events);
   return id;
 }
 
 void EventLoop::SetFdEvents(WatchId id, short events) {
   auto it = watches_.find(id);
   if (it == watches_.end() || it->second.events == events) return;
+  // A descriptor that waits for nothing is out of the epoll set, which would report its errors
+  // and hang-ups all the same.
+  int op = it->second.events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
   it->second.events = events;
-  watches_changed_ = true;
+  epoll_event ev{};
+  ev.events = ToEpoll(events);
+  ev.data.u64 = id;
+  if (::epoll_ctl(epoll_fd_, op, it->second.fd, &ev) != 0) {
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+  }
 }
 
 void EventLoop::Unwatch(WatchId id) {
   auto it = watches_.find(id);
   if (it == watches_.end()) return;
+  // The descriptor is still open (the caller closes it after): it leaves the epoll set now.
+  if (it->second.events != 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
   // The callback may be the one running now: it is destroyed after the round.
   unwatched_.push_back(std::move(it->second.on_ready));
   watches_.erase(it);
-  watches_changed_ = true;
 }
 
 void EventLoop::AtEndOfRound(std::function<void()> fn) { end_of_round_.push_back(std::move(fn)); }
@@ -141,30 +169,27 @@ void EventLoop::Run() {
         armed_ = *due;
       }
     }
-    if (watches_changed_) {
+    if (sockets_changed_) {
       poll_items_ = items_;
-      poll_watches_.clear();
-      for (const auto& [id, w] : watches_) {
-        if (w.events == 0) continue;
-        poll_items_.push_back({nullptr, w.fd, w.events, 0});
-        poll_watches_.push_back(id);
-      }
-      watches_changed_ = false;
+      poll_items_.push_back({nullptr, epoll_fd_, ZMQ_POLLIN, 0});
+      sockets_changed_ = false;
     }
     try {
       zmq::poll(poll_items_.data(), poll_items_.size(), wait);
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) throw;
     }
-    size_t sockets = poll_items_.size() - poll_watches_.size();
+    size_t sockets = poll_items_.size() - 1;
     for (size_t i = 0; i < sockets; ++i) {
       if (poll_items_[i].revents & ZMQ_POLLIN) readers_[i]();
     }
-    for (size_t i = 0; i < poll_watches_.size(); ++i) {
-      short revents = poll_items_[sockets + i].revents;
-      if (revents == 0) continue;
-      auto it = watches_.find(poll_watches_[i]);  // it may have been unwatched meanwhile
-      if (it != watches_.end()) it->second.on_ready(revents);
+    if (poll_items_[sockets].revents != 0) {
+      epoll_event ready[256];
+      int n = ::epoll_wait(epoll_fd_, ready, 256, 0);
+      for (int i = 0; i < n; ++i) {
+        auto it = watches_.find(ready[i].data.u64);  // it may have been unwatched meanwhile
+        if (it != watches_.end()) it->second.on_ready(FromEpoll(ready[i].events));
+      }
     }
     unwatched_.clear();
     for (auto& socket : removed_) {
@@ -172,7 +197,7 @@ void EventLoop::Run() {
         if (items_[i].socket != socket->handle()) continue;
         items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(i));
         readers_.erase(readers_.begin() + static_cast<std::ptrdiff_t>(i));
-        watches_changed_ = true;
+        sockets_changed_ = true;
         break;
       }
     }

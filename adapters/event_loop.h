@@ -1,12 +1,15 @@
-// EventLoop: the real-time environment. One thread polls ZeroMQ sockets and runs a timer heap on
-// the steady clock; after every round of work it runs what the round left for its end
-// (Env::AtEndOfRound: where a node commits its batch of writes and sends what it queued).
-// Everything registered with the loop runs on the thread that called Run(). Timers fire within
-// microseconds of their time, not at the poll timeout's millisecond granularity: a timerfd armed at
-// the next due timer is in the poll set (the link shaper's delays depend on it). It is armed 200 us
-// early, and the loop polls without sleeping for the rest: waking from a sleep costs tens to
-// hundreds of microseconds on an idle or virtual CPU. The price is up to 200 us of busy polling per
-// timer.
+// EventLoop: the real-time environment. One thread polls ZeroMQ sockets and watched file
+// descriptors and runs a timer heap on the steady clock; after every round of work it runs what the
+// round left for its end (Env::AtEndOfRound: where a node commits its batch of writes and sends
+// what it queued). Everything registered with the loop runs on the thread that called Run(). Timers
+// fire within microseconds of their time, not at the poll timeout's millisecond granularity: a
+// timerfd armed at the next due timer is in the poll set (the link shaper's delays depend on it).
+// It is armed 200 us early, and the loop polls without sleeping for the rest: waking from a sleep
+// costs tens to hundreds of microseconds on an idle or virtual CPU. The price is up to 200 us of
+// busy polling per timer.
+//
+// The descriptors are watched through an epoll instance, which zmq::poll watches beside the
+// sockets: a round costs the same with ten thousand idle client connections as with none.
 //
 // The loop checks itself: it records how late each timer ran against its due time
 // (timer_lateness), and those who hand messages on at an arrival time (the link shaper) record
@@ -96,12 +99,12 @@ class EventLoop : public core::Env {
     short events;
     std::function<void(short)> on_ready;
   };
-  std::map<WatchId, FdWatch> watches_;
+  std::map<WatchId, FdWatch> watches_;  // events 0: out of the epoll set
   WatchId next_watch_ = 1;
-  // The poll set is the sockets, then the watched descriptors in id order (rebuilt when changed).
+  int epoll_fd_ = -1;  // the watched descriptors, each with its watch id
+  // The poll set: the sockets, then the epoll instance (rebuilt when the sockets change).
   std::vector<zmq::pollitem_t> poll_items_;
-  std::vector<WatchId> poll_watches_;
-  bool watches_changed_ = true;
+  bool sockets_changed_ = true;
   std::vector<std::function<void(short)>> unwatched_;  // freed after the round that unwatched them
   std::vector<std::unique_ptr<zmq::socket_t>> removed_;  // unwatched and closed after the round
   int timer_fd_ = -1;

@@ -116,7 +116,8 @@ class RespServer {
   int port_ = 0;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;
-  std::vector<uint64_t> to_write_;  // connections with new output this round
+  std::unique_ptr<char[]> read_buffer_;  // what one recv takes
+  std::vector<uint64_t> to_write_;       // connections with new output this round
   bool write_armed_ = false;
   // Token digest -> the client's name and permissions (authenticate).
   std::map<std::string, std::pair<std::string, Permissions>> tokens_;
