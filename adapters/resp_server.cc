@@ -437,14 +437,21 @@ void RespServer::Run(Connection& c, uint64_t seq, const Args& args) {
     } else {
       Finish(id, seq, ErrorReply("ERR CLIENT: only SETNAME, SETINFO and ID are served"));
     }
-  } else if (Is(cmd, "COMMAND") || Is(cmd, "CONFIG")) {
-    // Asked by redis-cli (COMMAND DOCS, for its hints) and redis-benchmark (CONFIG GET save,
-    // appendonly): nothing to describe, and no configuration that Redis's words name.
-    Finish(id, seq, Reply(c.protocol, [&](auto& w) {
-             if (Is(cmd, "CONFIG")) {
-               w.Map(0);
-             } else {
-               w.Array(0);
+  } else if (Is(cmd, "COMMAND")) {
+    // Asked by redis-cli for its hints (COMMAND DOCS): nothing to describe.
+    Finish(id, seq, Reply(c.protocol, [](net::resp::Writer& w) { w.Array(0); }));
+  } else if (Is(cmd, "CONFIG")) {
+    // Asked by redis-benchmark as it starts (CONFIG GET save, appendonly): no snapshots, and
+    // every write logged before its answer, as an append-only file; nothing else is Redis's.
+    if (n != 3 || !Is(args[1], "GET")) {
+      return Finish(id, seq, ErrorReply("ERR CONFIG: only CONFIG GET is served"));
+    }
+    std::string_view value = Is(args[2], "SAVE") ? "" : Is(args[2], "APPENDONLY") ? "yes" : "-";
+    Finish(id, seq, Reply(c.protocol, [&](net::resp::Writer& w) {
+             w.Map(value == "-" ? 0 : 1);
+             if (value != "-") {
+               w.Bulk(Lower(args[2]));
+               w.Bulk(value);
              }
            }));
   } else {

@@ -47,7 +47,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # start_node ID ARGS...: starts `enoki node --id ID ARGS...` on a loopback port that it picks itself
 # (its pid goes to `pids`), waits (at most 10 s) for its ready file and sets `endpoint` to what it
-# bound, and `http_address` (HOST:PORT) when ARGS hold --http (give port 0).
+# bound, `http_address` (HOST:PORT) when ARGS hold --http and `redis_address` when they hold --redis
+# (give port 0).
 start_node() {
   local id=$1
   shift
@@ -63,6 +64,7 @@ start_node() {
   [[ -e $ready ]] || { echo "$bench_name: node $id was not ready within 10 s" >&2; exit 1; }
   endpoint=$(awk '$1 == "endpoint" {print $2}' "$ready")
   http_address=$(awk '$1 == "http" {print $2}' "$ready")
+  redis_address=$(awk '$1 == "redis" {print $2}' "$ready")
 }
 
 # redis_owns PORT PID: until the redis-server PID answers on PORT (at most 10 s); fails when
