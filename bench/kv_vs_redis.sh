@@ -124,8 +124,9 @@ for (clients, system, op), rs in sorted(groups.items(), key=lambda g: (-int(g[0]
     m = {k: statistics.median(float(r[k]) for r in rs)
          for k in ("rps", "p50_ms", "p99_ms", "server_cpu_us_per_request")}
     med[(clients, system, op)] = m
-    print(f"  {clients:>2} clients {system:16} {op:6}: {m['rps']:9.0f} req/s  p50 {m['p50_ms']:.3f} ms  "
-          f"p99 {m['p99_ms']:.3f} ms  server CPU {m['server_cpu_us_per_request']:.2f} us/request")
+    print(f"  {clients:>2} clients {system:16} {op:6}: {m['rps']:9.0f} req/s  "
+          f"p50 {m['p50_ms']:.3f} ms  p99 {m['p99_ms']:.3f} ms  "
+          f"server CPU {m['server_cpu_us_per_request']:.2f} us/request")
 print()
 pairs = [(("enoki-resp", op), ("redis-aof", op)) for op in ("set", "get")]
 pairs += [(("enoki-zmq", op), ("redis-aof", op)) for op in ("set", "get")]
@@ -135,7 +136,8 @@ for clients in ("50", "1"):
     for (a, aop), (b, bop) in pairs:
         if (clients, a, aop) in med and (clients, b, bop) in med:
             e, r = med[(clients, a, aop)], med[(clients, b, bop)]
-            print(f"  {clients:>2} clients {a} {aop} vs {b} {bop}: throughput x{e['rps'] / r['rps']:.2f}, "
-                  f"p50 x{e['p50_ms'] / r['p50_ms']:.2f}, server CPU per request "
+            print(f"  {clients:>2} clients {a} {aop} vs {b} {bop}: "
+                  f"throughput x{e['rps'] / r['rps']:.2f}, p50 x{e['p50_ms'] / r['p50_ms']:.2f}, "
+                  f"server CPU per request "
                   f"x{e['server_cpu_us_per_request'] / r['server_cpu_us_per_request']:.2f}")
 PY
