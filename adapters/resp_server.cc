@@ -107,6 +107,7 @@ RespServer::RespServer(EventLoop& loop, node::Node& node, RespServerOptions opti
 }
 
 RespServer::~RespServer() {
+  if (accept_paused_) loop_.Cancel(accept_retry_);
   for (auto& [id, c] : connections_) {
     loop_.Unwatch(c->watch);
     ::close(c->fd);
@@ -180,7 +181,18 @@ void RespServer::OnAccept() {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        spdlog::warn("redis front end: accept: {}", std::strerror(errno));
+        // Out of descriptors (or memory): the connection stays queued and the listener readable,
+        // so it is not watched for a while instead of being polled in vain every round.
+        spdlog::warn(
+            "node {}: the Redis front end cannot take a connection ({}): it tries again "
+            "in 100 ms",
+            node_.id(), std::strerror(errno));
+        loop_.SetFdEvents(listen_watch_, 0);
+        accept_paused_ = true;
+        accept_retry_ = loop_.Schedule(std::chrono::milliseconds(100), [this] {
+          accept_paused_ = false;
+          loop_.SetFdEvents(listen_watch_, ZMQ_POLLIN);
+        });
       }
       return;
     }

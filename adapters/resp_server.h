@@ -113,6 +113,8 @@ class RespServer {
   net::resp::ParseLimits limits_;
   int listen_fd_ = -1;
   EventLoop::WatchId listen_watch_ = 0;
+  bool accept_paused_ = false;  // out of descriptors: the listener waits for accept_retry_
+  core::TimerId accept_retry_{};
   int port_ = 0;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;

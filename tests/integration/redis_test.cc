@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -258,6 +260,37 @@ TEST(RedisTest, ANodeWithKeysWantsATokenAndHoldsEachClientToItsPermissions) {
             "NOPERM client 'viewer' may not write to keygroup 'kg': it needs 'write:kg' in the "
             "node's access file");
   EXPECT_EQ(Cli(port, "--no-auth-warning -3 --user app --pass " + writer + " get k"), "v");
+}
+
+// A node out of file descriptors leaves the connections it cannot take queued, without polling
+// its listener in vain meanwhile, and takes them again once descriptors are free.
+TEST(RedisTest, OutOfDescriptorsTheFrontEndWaitsIdleAndServesAgainOnceSomeAreFree) {
+  NodeCluster cluster({"a"}, kRedis, /*http=*/false, {},
+                      {{"a", {"/usr/bin/prlimit", "--nofile=128:128", "--"}}});
+  int port = cluster.redis_port("a");
+  std::vector<std::unique_ptr<RawClient>> many;
+  for (int i = 0; i < 200; ++i) many.push_back(std::make_unique<RawClient>(port));
+  std::this_thread::sleep_for(milliseconds(300));
+  auto ticks = [&] {
+    std::ifstream stat("/proc/" + std::to_string(cluster.pid("a")) + "/stat");
+    std::string field;
+    long sum = 0;
+    for (int i = 1; i <= 15 && stat >> field; ++i) {
+      if (i == 14 || i == 15) sum += std::stol(field);  // utime, stime
+    }
+    return sum;
+  };
+  long before = ticks();
+  std::this_thread::sleep_for(milliseconds(1000));
+  // A node polling its listener every round would use a whole core: 100 ticks a second.
+  EXPECT_LT(ticks() - before, 20);
+  ASSERT_TRUE(many[0]->Send("PING\r\n"));
+  EXPECT_EQ(many[0]->ReadLine(), "+PONG");
+  many.clear();
+  EXPECT_TRUE(NodeCluster::Eventually([&] { return Cli(port, "ping") == "PONG"; }));
+  EXPECT_NE(testing::RunShell("cat " + cluster.log("a"))
+                .text.find("the Redis front end cannot take a connection (Too many open files)"),
+            std::string::npos);
 }
 
 // The node answers a SET only after its write is durable: SIGKILLed in the middle of a
