@@ -187,7 +187,9 @@ void EventLoop::Run() {
       epoll_event ready[256];
       int n = ::epoll_wait(epoll_fd_, ready, 256, 0);
       for (int i = 0; i < n; ++i) {
-        auto it = watches_.find(ready[i].data.u64);  // it may have been unwatched meanwhile
+        // By value: epoll_event is packed, its u64 not aligned for a reference.
+        WatchId id = ready[i].data.u64;
+        auto it = watches_.find(id);  // it may have been unwatched meanwhile
         if (it != watches_.end()) it->second.on_ready(FromEpoll(ready[i].events));
       }
     }
