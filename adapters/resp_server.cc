@@ -333,6 +333,10 @@ void RespServer::WriteTo(Connection& c) {
     if (c.closing && c.owed.empty()) return Close(c.id);
     // Commands held back while too many replies were owed.
     if (c.in_pos < c.in.size() && c.owed.size() < kMaxOwed) return ReadFrom(c);
+  } else if (c.out_pos > c.out.size() / 2) {
+    // What a slow reader took, let go of: replies keep coming behind it.
+    c.out.erase(0, c.out_pos);
+    c.out_pos = 0;
   }
   Watch(c);
 }
