@@ -269,6 +269,13 @@ int RunNode(const NodeArgs& args) {
   if (!args.redis_keygroup.empty() && args.redis.empty()) {
     return ReportError("--redis-keygroup needs --redis");
   }
+  if (!args.redis.empty()) {  // HOST:PORT, checked as an endpoint is (port 0: any)
+    auto endpoint = net::ParseEndpoint(args.redis, "--redis", net::EndpointUse::kListen);
+    if (!endpoint.ok() || !endpoint->starts_with("tcp://") || args.redis.starts_with("tcp://")) {
+      return ReportError("--redis '" + args.redis + "' must be HOST:PORT, e.g. 127.0.0.1:6379" +
+                         (endpoint.ok() ? "" : " (" + endpoint.status().message() + ")"));
+    }
+  }
   config.redis.address = args.redis;
   config.redis.keygroup = args.redis_keygroup;
   config.http.cert_file = args.http_cert;

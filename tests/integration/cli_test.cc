@@ -177,6 +177,9 @@ TEST(CliTest, EveryWrongInputIsOneLineAndExitOneOrTwo) {
        "nothing listens at " + missing + " (no such socket file)"},
       {"node --id a --in-memory --listen 127.0.0.1:70000", "--listen: '127.0.0.1:70000'"},
       {"node --id a --in-memory --listen http://127.0.0.1:7000", "not http://"},
+      {"node --id a --in-memory --redis nonsense", "--redis 'nonsense' must be HOST:PORT"},
+      {"node --id a --in-memory --redis 0.0.0.0:6379", "the Redis front end has no TLS"},
+      {"node --id a --in-memory --redis-keygroup kg", "--redis-keygroup needs --redis"},
       {"node --id a --in-memory --peer b=127.0.0.1", "--peer b: '127.0.0.1': not an endpoint"},
       {"node --id a --in-memory --join ftp://127.0.0.1:1", "--join: 'ftp://127.0.0.1:1'"},
       // What the node does not have.
