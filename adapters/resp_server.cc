@@ -53,6 +53,11 @@ std::string Reply(int protocol, const std::function<void(net::resp::Writer&)>& w
   return out;
 }
 
+// Nil, as the connection's protocol writes it (Writer::Null).
+std::string NullReply(int protocol) {
+  return Reply(protocol, [](net::resp::Writer& w) { w.Null(); });
+}
+
 std::string ErrorReply(std::string_view error) {
   return Reply(2, [&](net::resp::Writer& w) { w.Error(error); });
 }
@@ -486,7 +491,7 @@ void RespServer::Get(Connection& c, uint64_t seq, const Args& args, bool with_ve
   Serve(c, std::move(request),
         [this, id = c.id, seq, protocol, with_version, keygroup = c.keygroup](proto::Response&& r) {
           if (KeyAbsent(r, keygroup)) {
-            return Finish(id, seq, protocol >= 3 ? "_\r\n" : "$-1\r\n");
+            return Finish(id, seq, NullReply(protocol));
           }
           if (r.code() != proto::OK) return Finish(id, seq, ErrorReply(r));
           Finish(id, seq, Reply(protocol, [&](net::resp::Writer& w) {
@@ -547,7 +552,7 @@ void RespServer::Set(Connection& c, uint64_t seq, const Args& args) {
     return Serve(c, std::move(request),
                  [this, id = c.id, seq, protocol, conditional](proto::Response&& r) {
                    if (conditional && r.code() == proto::FAILED_PRECONDITION) {
-                     return Finish(id, seq, protocol >= 3 ? "_\r\n" : "$-1\r\n");
+                     return Finish(id, seq, NullReply(protocol));
                    }
                    Finish(id, seq, r.code() == proto::OK ? kOk : ErrorReply(r));
                  });
@@ -568,8 +573,7 @@ void RespServer::SetIfExists(uint64_t id, uint64_t seq, int protocol, proto::Put
           if (conn == connections_.end()) return;
           if (r.code() != proto::OK) {
             return Finish(id, seq,
-                          KeyAbsent(r, put.keygroup()) ? (protocol >= 3 ? "_\r\n" : "$-1\r\n")
-                                                       : ErrorReply(r));
+                          KeyAbsent(r, put.keygroup()) ? NullReply(protocol) : ErrorReply(r));
           }
           proto::Request write;
           *write.mutable_put() = put;

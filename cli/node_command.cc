@@ -38,6 +38,11 @@
 namespace enoki::cli {
 namespace {
 
+// Whether HOST:PORT (--http, --metrics, --http-manage, --redis) listens on loopback only.
+bool IsLoopbackAddress(const std::string& host_port) {
+  return adapters::IsLoopbackHost(host_port.substr(0, host_port.rfind(':')));
+}
+
 struct NodeArgs {
   std::string id;
   std::string listen = "tcp://127.0.0.1:7000";
@@ -334,12 +339,10 @@ int RunNode(const NodeArgs& args) {
   // Secure by default: what listens beyond this host authenticates and encrypts, or is told not to.
   bool exposed = !adapters::IsLocalEndpoint(config.listen) && !config.security;
   // The gateway beyond loopback: TLS, and tokens (which a node with keys requires).
-  bool http_exposed = !args.http.empty() &&
-                      !adapters::IsLoopbackHost(args.http.substr(0, args.http.rfind(':'))) &&
+  bool http_exposed = !args.http.empty() && !IsLoopbackAddress(args.http) &&
                       (args.http_cert.empty() || !config.security);
   // The metrics endpoint has neither TLS nor tokens: loopback only, unless told.
-  bool metrics_exposed = !args.metrics.empty() &&
-                         !adapters::IsLoopbackHost(args.metrics.substr(0, args.metrics.rfind(':')));
+  bool metrics_exposed = !args.metrics.empty() && !IsLoopbackAddress(args.metrics);
   if (metrics_exposed && !args.insecure) {
     return ReportError("--metrics " + args.metrics +
                        " is reachable beyond this host, and the metrics endpoint has no TLS or "
@@ -352,14 +355,11 @@ int RunNode(const NodeArgs& args) {
                  args.id, args.metrics);
   }
   // The management API deploys programs: TLS and tokens beyond loopback, as the gateway.
-  bool manage_exposed =
-      !args.http_manage.empty() &&
-      !adapters::IsLoopbackHost(args.http_manage.substr(0, args.http_manage.rfind(':'))) &&
-      (args.http_cert.empty() || !config.security);
+  bool manage_exposed = !args.http_manage.empty() && !IsLoopbackAddress(args.http_manage) &&
+                        (args.http_cert.empty() || !config.security);
   // The Redis front end has no TLS yet: beyond loopback its tokens would cross the network in
   // the clear (and without keys there are none).
-  bool redis_exposed =
-      !args.redis.empty() && !adapters::IsLoopbackHost(args.redis.substr(0, args.redis.rfind(':')));
+  bool redis_exposed = !args.redis.empty() && !IsLoopbackAddress(args.redis);
   if (redis_exposed && !args.insecure) {
     return ReportError("--redis " + args.redis +
                        " is reachable beyond this host, and the Redis front end has no TLS" +
