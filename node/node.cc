@@ -159,7 +159,7 @@ void Node::OnClientRequest(const net::ClientId& client, const net::Caller& calle
              ++stats->requests;
              if (response.code() != proto::OK) ++stats->errors;
              stats->latency.Observe(core::ToMillis(core_.env().Now() - start) / 1000.0);
-             core_.transport().ReplyToClient(client, response);
+             core_.transport().ReplyToClient(client, std::move(response));
            });
 }
 

@@ -9,14 +9,14 @@ class SimNetwork::SimTransport : public net::Transport {
  public:
   SimTransport(SimNetwork& net, std::string id) : net_(net), id_(std::move(id)) {}
   void SetHandler(net::MessageHandler* handler) override { handler_ = handler; }
-  bool SendToPeer(const std::string& to, const proto::PeerMessage& msg) override {
+  bool SendToPeer(const std::string& to, proto::PeerMessage msg) override {
     auto it = net_.transports_.find(to);
     if (it == net_.transports_.end()) return false;
-    net_.DeliverPeer(*this, *it->second, msg);
+    net_.DeliverPeer(*this, *it->second, std::move(msg));
     return true;
   }
-  void ReplyToClient(const net::ClientId& client, const proto::Response& response) override {
-    net_.DeliverReply(*this, client, response);
+  void ReplyToClient(const net::ClientId& client, proto::Response response) override {
+    net_.DeliverReply(*this, client, std::move(response));
   }
   // Nothing to do: the simulated network reaches every node by its id, with no endpoints, keys
   // or connections; a node that left is no longer sent to by the nodes themselves.
