@@ -100,13 +100,16 @@ SimCluster::~SimCluster() {
 
 void SimCluster::SetCosts(Costs costs) {
   costs_ = std::move(costs);
-  if (costs_.message == CostModel{} && costs_.wakeup == CostModel{}) {
-    return network_.SetMessageCost(nullptr);
+  bool charged = costs_.message != CostModel{} || costs_.wakeup != CostModel{};
+  for (auto& [id, m] : members_) {
+    std::function<void(bool)> charge;
+    if (charged) {
+      charge = [this, &m](bool received) {
+        if (m.node) OnMessage(m, received);
+      };
+    }
+    network_.SetMessageCost(id, std::move(charge));
   }
-  network_.SetMessageCost([this](const std::string& id, bool received) {
-    Member& m = members_.at(id);
-    if (m.node) OnMessage(m, received);
-  });
 }
 
 void SimCluster::OnMessage(Member& m, bool received) {
