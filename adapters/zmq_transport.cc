@@ -329,7 +329,7 @@ void ZmqTransport::Dispatch(const net::ClientId& client, const std::string& send
           response.set_code(net::CodeToWire(st.code()));
           response.set_error(st.message());
         }
-        ReplyToClient(client, response);
+        ReplyToClient(client, std::move(response));
         break;
       }
       if (handler_ == nullptr) {
@@ -389,7 +389,7 @@ void ZmqTransport::Refuse(const net::ClientId& client, const proto::Request& req
   response.set_served_by(options_.self);
   response.set_code(net::CodeToWire(why.code()));
   response.set_error(why.message());
-  ReplyToClient(client, response);
+  ReplyToClient(client, std::move(response));
 }
 
 void ZmqTransport::RefuseMisaddressed(const net::ClientId& client, const proto::Request& request) {
@@ -401,7 +401,7 @@ void ZmqTransport::RefuseMisaddressed(const net::ClientId& client, const proto::
   response.set_id(request.id());
   response.set_code(proto::FAILED_PRECONDITION);
   response.set_error(message);
-  ReplyToClient(client, response);
+  ReplyToClient(client, std::move(response));
 }
 
 void ZmqTransport::SendError(const net::ClientId& client, const std::string& message,
@@ -410,7 +410,7 @@ void ZmqTransport::SendError(const net::ClientId& client, const std::string& mes
   proto::Response response;
   response.set_code(code);
   response.set_error(message);
-  ReplyToClient(client, response);
+  ReplyToClient(client, std::move(response));
 }
 
 void ZmqTransport::ConnectPeer(const std::string& to, const std::string& endpoint) {
@@ -429,7 +429,7 @@ void ZmqTransport::ConnectPeer(const std::string& to, const std::string& endpoin
   peer_sockets_.emplace(to, std::move(socket));
 }
 
-bool ZmqTransport::SendToPeer(const std::string& to, const proto::PeerMessage& msg) {
+bool ZmqTransport::SendToPeer(const std::string& to, proto::PeerMessage msg) {
   if (!options_.peers.contains(to)) return false;
   net::EncodeEnvelope(msg, &buffer_);
   auto link = shaped_.find(to);
@@ -559,7 +559,7 @@ void ZmqTransport::ForgetPeer(const std::string& id) {
   spdlog::info("peer {} left the cluster: forgotten", id);
 }
 
-void ZmqTransport::ReplyToClient(const net::ClientId& client, const proto::Response& response) {
+void ZmqTransport::ReplyToClient(const net::ClientId& client, proto::Response response) {
   net::EncodeEnvelope(response, options_.self, &buffer_);
   net::AppendEnvelopeTime(proto::Envelope::kSentAtNsFieldNumber, loop_.Now(), &buffer_);
   try {

@@ -84,8 +84,8 @@ class ZmqTransport : public net::Transport {
 
   // Without a handler, only the services (Serve) answer requests; peer messages are dropped.
   void SetHandler(net::MessageHandler* handler) override { handler_ = handler; }
-  bool SendToPeer(const std::string& to, const proto::PeerMessage& msg) override;
-  void ReplyToClient(const net::ClientId& client, const proto::Response& response) override;
+  bool SendToPeer(const std::string& to, proto::PeerMessage msg) override;
+  void ReplyToClient(const net::ClientId& client, proto::Response response) override;
   void SetPeer(const proto::Member& member) override;
 
   // The endpoint actually bound (resolves a wildcard port such as tcp://127.0.0.1:*).

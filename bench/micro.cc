@@ -89,11 +89,11 @@ proto::Request Get(const std::string& key) {
 class KeepingTransport : public net::Transport {
  public:
   void SetHandler(net::MessageHandler*) override {}
-  bool SendToPeer(const std::string&, const proto::PeerMessage& msg) override {
-    sent.push_back(msg);
+  bool SendToPeer(const std::string&, proto::PeerMessage msg) override {
+    sent.push_back(std::move(msg));
     return true;
   }
-  void ReplyToClient(const net::ClientId&, const proto::Response&) override {}
+  void ReplyToClient(const net::ClientId&, proto::Response) override {}
   void SetPeer(const proto::Member&) override {}  // every peer is reached alike: kept
   std::vector<proto::PeerMessage> sent;
 };

@@ -58,10 +58,11 @@ class Transport {
   // Where incoming messages go. Must be set before the loop runs; not owned.
   virtual void SetHandler(MessageHandler* handler) = 0;
   // Sends to node `to`. Never blocks; drops the message if it cannot be queued (peer unknown,
-  // unreachable, or its queue full). Returns false when it knows the message was dropped.
-  virtual bool SendToPeer(const std::string& to, const proto::PeerMessage& msg) = 0;
+  // unreachable, or its queue full). Returns false when it knows the message was dropped. The
+  // message is the transport's (a simulated one hands it on as it is, without a copy).
+  virtual bool SendToPeer(const std::string& to, proto::PeerMessage msg) = 0;
   // Answers a client. Never blocks; a reply to a client that left is dropped.
-  virtual void ReplyToClient(const ClientId& client, const proto::Response& response) = 0;
+  virtual void ReplyToClient(const ClientId& client, proto::Response response) = 0;
   // From now on, node `member.id()` is reached as the entry says: at its endpoint with its key,
   // or (no endpoint) over the connection it opened to this node; a member that left is
   // forgotten once what was sent to it before has gone out (kLeftGrace). This node's own entry

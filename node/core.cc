@@ -212,7 +212,7 @@ void Core::Flush() {
     for (size_t i = 0; i < outgoing_.size(); ++i) {
       auto& [after, peer, msg] = outgoing_[i];
       if (after <= durable_seq_) {
-        transport_.SendToPeer(peer, msg);
+        transport_.SendToPeer(peer, std::move(msg));
       } else if (i != kept) {
         outgoing_[kept++] = std::move(outgoing_[i]);
       } else {

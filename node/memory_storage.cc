@@ -21,7 +21,14 @@ std::vector<const std::pair<const std::string, V>*> Sorted(
 
 core::Status MemoryStorage::Load(const LoadVisitor& visitor) {
   if (visitor.keygroup) {
-    for (const auto& [name, rec] : keygroups_) visitor.keygroup(KeygroupRecord(rec));
+    for (const auto& [name, encoded] : keygroups_) {
+      KeygroupRecord rec;
+      if (!rec.meta.ParseFromString(encoded.meta)) {  // Commit encoded it: a bug
+        return core::Status::Internal("keygroup '" + name + "' kept in memory does not parse");
+      }
+      rec.ready = encoded.ready;
+      visitor.keygroup(std::move(rec));
+    }
   }
   if (visitor.item) {
     for (const auto* kg : Sorted(items_)) {
@@ -60,7 +67,11 @@ core::Result<std::optional<StoredItem>> MemoryStorage::LoadItem(const std::strin
 
 core::Status MemoryStorage::Commit(const WriteBatch& batch) {
   if (!fault_.ok()) return fault_;
-  for (const auto& [name, rec] : batch.keygroups()) keygroups_[name] = rec;
+  for (const auto& [name, rec] : batch.keygroups()) {
+    EncodedKeygroup& encoded = keygroups_[name];
+    rec.meta.SerializeToString(&encoded.meta);
+    encoded.ready = rec.ready;
+  }
   for (const auto& name : batch.drops()) items_.erase(name);
   for (const auto& [key, item] : batch.items()) items_[key.first][key.second] = item;
   for (const auto& [key, version] : batch.outbox()) {

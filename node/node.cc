@@ -157,7 +157,7 @@ void Node::Flush() { core_.Flush(); }
 void Node::OnClientRequest(const net::ClientId& client, const net::Caller& caller,
                            proto::Request&& request) {
   Serve(caller, std::move(request), [this, client](proto::Response&& response) {
-    core_.transport().ReplyToClient(client, response);
+    core_.transport().ReplyToClient(client, std::move(response));
   });
 }
 

@@ -57,6 +57,7 @@ struct SimCluster::Member {
   core::TimePoint busy_until{};
   core::TimePoint last_message{};  // when it last sent or received one
   uint64_t starts = 0;             // incarnations so far: each has a random stream of its own
+  Costs::Invocation invocation;    // what its invocations cost (empty: nothing)
   std::unique_ptr<node::Node> node;
   std::unique_ptr<node::FunctionHost> host;
   net::TraceSink* trace = nullptr;
@@ -100,13 +101,17 @@ SimCluster::~SimCluster() {
 
 void SimCluster::SetCosts(Costs costs) {
   costs_ = std::move(costs);
-  if (costs_.message == CostModel{} && costs_.wakeup == CostModel{}) {
-    return network_.SetMessageCost(nullptr);
+  bool charged = costs_.message != CostModel{} || costs_.wakeup != CostModel{};
+  for (auto& [id, m] : members_) {
+    m.invocation = costs_.invocation ? costs_.invocation(id) : nullptr;
+    std::function<void(bool)> charge;
+    if (charged) {
+      charge = [this, &m](bool received) {
+        if (m.node) OnMessage(m, received);
+      };
+    }
+    network_.SetMessageCost(id, std::move(charge));
   }
-  network_.SetMessageCost([this](const std::string& id, bool received) {
-    Member& m = members_.at(id);
-    if (m.node) OnMessage(m, received);
-  });
 }
 
 void SimCluster::OnMessage(Member& m, bool received) {
@@ -177,7 +182,7 @@ core::Status SimCluster::Restart(const std::string& id) {
   ENOKI_RETURN_IF_ERROR(m.node->Start());
   m.host = std::make_unique<node::FunctionHost>(*m.node, sim_, functions::Builtins());
   m.host->SetInvokeHook([this, &m](const proto::FunctionSpec& spec) {
-    if (costs_.invocation) Charge(m, costs_.invocation(m.options.id, spec));
+    if (m.invocation) Charge(m, m.invocation(spec));
   });
   network_.SetBusyUntil(id, &m.busy_until);
   transport.SetHandler(m.node.get());

@@ -42,7 +42,8 @@ class SimCluster {
   bool up(const std::string& id) const;
 
   // What keeps a node's CPU busy, in virtual time (nothing, by default): each invocation of a
-  // function (its cost drawn per call by `invocation(node, spec)`; nullptr: none), each commit
+  // function (its cost drawn per call by what `invocation(node)` gives for the node, asked once
+  // per node when the costs are set; nullptr, or an empty function for a node: none), each commit
   // of its storage, and each message it sends or receives (`message`: the encryption or the
   // decryption of a secure link). A node sends what it sends once its CPU is free: costs delay its
   // answers and its messages, and queue up when they overlap, as on the one thread of a real node.
@@ -53,8 +54,8 @@ class SimCluster {
   // asleep in its poll, its CPU in an idle state, its caches cold; testbed/calibration.h measures
   // it). Its draws come from a stream of their own, so that charging them moves no other draw.
   struct Costs {
-    std::function<core::Duration(const std::string& node, const proto::FunctionSpec& spec)>
-        invocation;
+    using Invocation = std::function<core::Duration(const proto::FunctionSpec& spec)>;
+    std::function<Invocation(const std::string& node)> invocation;
     CostModel commit;
     CostModel message;
     CostModel wakeup;

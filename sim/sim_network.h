@@ -31,12 +31,10 @@ class SimNetwork {
   // Where node `id` keeps the time its CPU is busy until: what it sends leaves then, not before
   // (nullptr: never busy). The pointer must outlive the network.
   void SetBusyUntil(const std::string& id, const core::TimePoint* busy_until);
-  // Called with a node's id for each message it sends (before it leaves; `received` false) and
-  // each it receives (before its handler sees it; `received` true), so that the owner of the
-  // nodes' CPUs can charge the work; nullptr: nothing.
-  void SetMessageCost(std::function<void(const std::string& node, bool received)> charge) {
-    charge_ = std::move(charge);
-  }
+  // Called for each message node `id` sends (before it leaves; `received` false) and each it
+  // receives (before its handler sees it; `received` true), so that the owner of the nodes' CPUs
+  // can charge the work; nullptr: nothing.
+  void SetMessageCost(const std::string& id, std::function<void(bool received)> charge);
 
   // The link from `from` to `to`, one direction, from now on (messages on their way keep their
   // arrival). A link never set has the default delay and nothing else.
@@ -57,29 +55,35 @@ class SimNetwork {
 
  private:
   class SimTransport;
-  net::LinkModel& ModelOf(const std::string& from, const std::string& to);
+  // One direction of a link, and what a message needs besides the model, found once and kept
+  // so that a message costs one lookup among its sender's links: the node it leads to (nullptr:
+  // not yet looked up, or a client's host) and, for a link from a client's host, the link back.
+  struct Route {
+    net::LinkModel model;
+    SimTransport* to = nullptr;
+    net::LinkModel* back = nullptr;
+  };
+  using Routes = std::unordered_map<std::string, Route>;  // by destination
+  Route& RouteOf(const std::string& from, const std::string& to);
   // The link to `to` among `out`, the links from one node or host (made on first use).
-  net::LinkModel& ModelIn(const std::string& from,
-                          std::unordered_map<std::string, net::LinkModel>& out,
-                          const std::string& to);
-  void DeliverPeer(const SimTransport& from, SimTransport& to, proto::PeerMessage msg);
+  Route& RouteIn(const std::string& from, Routes& out, const std::string& to);
+  void DeliverPeer(const SimTransport& from, Route& route, proto::PeerMessage msg);
   void DeliverReply(const SimTransport& from, const net::ClientId& client,
                     proto::Response response);
 
   Simulator& sim_;
   core::Duration default_delay_;
-  // Hash maps, looked up for every message; their elements never move.
+  // Hash maps; their elements never move.
   std::unordered_map<std::string, std::unique_ptr<SimTransport>> transports_;
-  std::unordered_map<std::string, std::unordered_map<std::string, net::LinkModel>>
-      links_;  // by from
+  std::unordered_map<std::string, Routes> links_;  // by from
   struct PendingClient {
     net::LinkModel* back;  // the link from the node to the client's host
     std::function<void(proto::Response&&)> on_reply;
   };
-  std::unordered_map<net::ClientId, PendingClient> clients_;
+  // By the number in the client's id ("client-N").
+  std::unordered_map<uint64_t, PendingClient> clients_;
   uint64_t next_client_ = 1;
   uint64_t lost_ = 0;
-  std::function<void(const std::string& node, bool received)> charge_;
 };
 
 }  // namespace enoki::sim

@@ -117,12 +117,14 @@ class Simulation : private Driver::Mode {
                  }),
         // A process function's stand-in is deployed in its place.
         driver_(s, cluster_.sim(), *this, links, costs.specs) {
-    cluster_.SetCosts({[this](const std::string& node, const proto::FunctionSpec& spec) {
+    cluster_.SetCosts({[this](const std::string& node) -> sim::SimCluster::Costs::Invocation {
                          auto at = costs_.invocation.find(node);
-                         if (at == costs_.invocation.end()) return core::Duration(0);
-                         auto it = at->second.find(spec.name());
-                         return it == at->second.end() ? core::Duration(0)
-                                                       : it->second.Draw(cluster_.cost_rng());
+                         if (at == costs_.invocation.end()) return nullptr;
+                         return [this, &by_name = at->second](const proto::FunctionSpec& spec) {
+                           auto it = by_name.find(spec.name());
+                           return it == by_name.end() ? core::Duration(0)
+                                                      : it->second.Draw(cluster_.cost_rng());
+                         };
                        },
                        costs_.commit, costs_.message, costs_.wakeup});
     for (const auto& [pair, spec] : links) {
