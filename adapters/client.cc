@@ -22,21 +22,30 @@ core::Result<proto::Response> Client::Call(proto::Request request) {
   request.set_id(id);
   request.set_to(node_);
   net::EncodeEnvelope(request, &buffer_);
-  socket_.send(zmq::buffer(buffer_), zmq::send_flags::none);
   auto deadline = std::chrono::steady_clock::now() + timeout_;
+  auto left = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                  std::chrono::steady_clock::now());
+  };
+  // A node with keys drops a connection that has none, or an unknown key, without a word.
+  auto no_answer = [&] {
+    return core::Status::DeadlineExceeded(
+        "no answer from " + endpoint_ + " within " + std::to_string(timeout_.count()) + " ms" +
+        (curve_ ? " (if the node does not know this client's key, it refuses the connection "
+                  "without an answer: see its log)"
+                : " (if the node uses CURVE keys, give --identity and --server-key)"));
+  };
+  // Sending waits too, up to the deadline: while a refused handshake's connection is being torn
+  // down and made again, the socket has nowhere to queue the request.
+  while (!socket_.send(zmq::buffer(buffer_), zmq::send_flags::dontwait)) {
+    if (left().count() <= 0) return no_answer();
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLOUT, 0};
+    zmq::poll(&item, 1, left());
+  }
   while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      // A node with keys drops a connection that has none, or an unknown key, without a word.
-      return core::Status::DeadlineExceeded(
-          "no answer from " + endpoint_ + " within " + std::to_string(timeout_.count()) + " ms" +
-          (curve_ ? " (if the node does not know this client's key, it refuses the connection "
-                    "without an answer: see its log)"
-                  : " (if the node uses CURVE keys, give --identity and --server-key)"));
-    }
+    if (left().count() <= 0) return no_answer();
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, left);
+    zmq::poll(&item, 1, left());
     if (!(item.revents & ZMQ_POLLIN)) continue;
     zmq::message_t msg;
     (void)socket_.recv(msg, zmq::recv_flags::none);
