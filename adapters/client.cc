@@ -25,7 +25,7 @@ core::Result<proto::Response> Client::Call(proto::Request request) {
   auto deadline = std::chrono::steady_clock::now() + timeout_;
   auto left = [&] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                  std::chrono::steady_clock::now());
+                                                                 std::chrono::steady_clock::now());
   };
   // A node with keys drops a connection that has none, or an unknown key, without a word.
   auto no_answer = [&] {

@@ -1,4 +1,5 @@
-// The real-time event loop: zmq::poll, woken by a timerfd armed at the next due timer.
+// The real-time event loop: epoll over descriptors and ZeroMQ sockets' ZMQ_FDs, woken by a
+// timerfd armed at the next due timer.
 #include "adapters/event_loop.h"
 
 #include <sys/epoll.h>
@@ -21,7 +22,7 @@ uint32_t ToEpoll(short events) {
   return (events & ZMQ_POLLIN ? EPOLLIN : 0u) | (events & ZMQ_POLLOUT ? EPOLLOUT : 0u);
 }
 
-// As zmq::poll reports a descriptor: anything but readable and writable is an error.
+// As the callbacks take it: anything but readable and writable is an error (ZMQ_POLLERR).
 short FromEpoll(uint32_t events) {
   return static_cast<short>((events & EPOLLIN ? ZMQ_POLLIN : 0) |
                             (events & EPOLLOUT ? ZMQ_POLLOUT : 0) |
@@ -88,13 +89,36 @@ core::TimerId EventLoop::Schedule(core::Duration delay, std::function<void()> fn
 void EventLoop::Cancel(core::TimerId id) { timers_.Cancel(id); }
 
 void EventLoop::AddSocket(zmq::socket_t& socket, std::function<void()> on_readable) {
-  items_.push_back({socket.handle(), 0, ZMQ_POLLIN, 0});
-  readers_.push_back(std::move(on_readable));
-  sockets_changed_ = true;
+  void* handle = socket.handle();
+  int fd = socket.get(zmq::sockopt::fd);
+  // Asked in the next round: what arrived before it was added signalled nobody.
+  WatchId watch = WatchFd(fd, ZMQ_POLLIN, [this, handle](short) {
+    auto it = sockets_.find(handle);
+    if (it != sockets_.end() && !std::exchange(it->second.check, true)) ++to_check_;
+  });
+  sockets_.emplace(handle, Socket{&socket, std::move(on_readable), watch});
+  ++to_check_;
 }
 
 void EventLoop::RemoveSocket(std::unique_ptr<zmq::socket_t> socket) {
   removed_.push_back(std::move(socket));
+}
+
+void EventLoop::Touched(zmq::socket_t& socket) {
+  auto it = sockets_.find(socket.handle());
+  if (it != sockets_.end() && !std::exchange(it->second.check, true)) ++to_check_;
+}
+
+void EventLoop::CheckSocket(void* handle) {
+  auto it = sockets_.find(handle);
+  if (it == sockets_.end()) return;
+  if (std::exchange(it->second.check, false)) --to_check_;
+  if (!(it->second.socket->get(zmq::sockopt::events) & ZMQ_POLLIN)) return;
+  // Asked again in the next round: the reader reads a bounded number of messages, and reading
+  // may take in the signal of more.
+  it->second.check = true;
+  ++to_check_;
+  it->second.on_readable();
 }
 
 EventLoop::WatchId EventLoop::WatchFd(int fd, short events,
@@ -169,41 +193,38 @@ void EventLoop::Run() {
         armed_ = *due;
       }
     }
-    if (sockets_changed_) {
-      poll_items_ = items_;
-      poll_items_.push_back({nullptr, epoll_fd_, ZMQ_POLLIN, 0});
-      sockets_changed_ = false;
+    // Sockets to ask now: no sleeping.
+    if (to_check_ > 0) wait = std::chrono::milliseconds(0);
+    epoll_event ready[256];
+    int n = ::epoll_wait(epoll_fd_, ready, 256, static_cast<int>(wait.count()));
+    if (n < 0 && errno != EINTR)
+      throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    for (int i = 0; i < n; ++i) {
+      // By value: epoll_event is packed, its u64 not aligned for a reference.
+      WatchId id = ready[i].data.u64;
+      auto it = watches_.find(id);  // it may have been unwatched meanwhile
+      if (it != watches_.end()) it->second.on_ready(FromEpoll(ready[i].events));
     }
-    try {
-      zmq::poll(poll_items_.data(), poll_items_.size(), wait);
-    } catch (const zmq::error_t& e) {
-      if (e.num() != EINTR) throw;
-    }
-    size_t sockets = poll_items_.size() - 1;
-    for (size_t i = 0; i < sockets; ++i) {
-      if (poll_items_[i].revents & ZMQ_POLLIN) readers_[i]();
-    }
-    if (poll_items_[sockets].revents != 0) {
-      epoll_event ready[256];
-      int n = ::epoll_wait(epoll_fd_, ready, 256, 0);
-      for (int i = 0; i < n; ++i) {
-        // By value: epoll_event is packed, its u64 not aligned for a reference.
-        WatchId id = ready[i].data.u64;
-        auto it = watches_.find(id);  // it may have been unwatched meanwhile
-        if (it != watches_.end()) it->second.on_ready(FromEpoll(ready[i].events));
+    // The sockets to ask (by handle: a reader may add or remove sockets), every one of them now
+    // and then.
+    checking_.clear();
+    bool all = Now() - checked_all_ >= kMaxWait;
+    if (all) checked_all_ = Now();
+    if (all || to_check_ > 0) {
+      for (const auto& [handle, socket] : sockets_) {
+        if (all || socket.check) checking_.push_back(handle);
       }
     }
-    unwatched_.clear();
+    for (void* handle : checking_) CheckSocket(handle);
     for (auto& socket : removed_) {
-      for (size_t i = 0; i < items_.size(); ++i) {
-        if (items_[i].socket != socket->handle()) continue;
-        items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(i));
-        readers_.erase(readers_.begin() + static_cast<std::ptrdiff_t>(i));
-        sockets_changed_ = true;
-        break;
-      }
+      auto it = sockets_.find(socket->handle());
+      if (it == sockets_.end()) continue;
+      Unwatch(it->second.watch);  // before the socket (and its ZMQ_FD) closes
+      if (it->second.check) --to_check_;
+      sockets_.erase(it);
     }
     removed_.clear();
+    unwatched_.clear();
     auto now = Now();
     for (auto due = timers_.NextDue(); due && *due <= now; due = timers_.NextDue()) {
       auto fn = timers_.PopDue(now);

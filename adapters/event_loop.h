@@ -8,8 +8,13 @@
 // costs tens to hundreds of microseconds on an idle or virtual CPU. The price is up to 200 us of
 // busy polling per timer.
 //
-// The descriptors are watched through an epoll instance, which zmq::poll watches beside the
-// sockets: a round costs the same with ten thousand idle client connections as with none.
+// Everything is watched through one epoll instance: the watched descriptors, and each ZeroMQ
+// socket's ZMQ_FD, which signals that the socket's state may have changed. A round asks ZeroMQ
+// about a socket (ZMQ_EVENTS, which costs it a system call or two) only when its ZMQ_FD fired,
+// when it was read in the round before (more may wait), or when it was sent on (Touched: a send
+// may take in the signal of a message to read). So a round costs one epoll_wait whatever the
+// number of sockets and idle connections, and nothing for the sockets that had nothing to do.
+// As a backstop, every socket is asked at least every 100 ms.
 //
 // The loop checks itself: it records how late each timer ran against its due time
 // (timer_lateness), and those who hand messages on at an arrival time (the link shaper) record
@@ -17,7 +22,6 @@
 #pragma once
 
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -56,6 +60,10 @@ class EventLoop : public core::Env {
   // Stops watching `socket` and closes it, after the current round (safe from inside any
   // callback, the socket's own included).
   void RemoveSocket(std::unique_ptr<zmq::socket_t> socket);
+  // To be called after sending on a socket that was added (or reading from it, or connecting
+  // it) anywhere but in its own `on_readable`: ZeroMQ may have taken in the signal of a message
+  // to read meanwhile, so the loop asks the socket itself in the next round.
+  void Touched(zmq::socket_t& socket);
   // Calls `on_ready(revents)` whenever file descriptor `fd` is ready for `events` (ZMQ_POLLIN,
   // ZMQ_POLLOUT); revents may also hold ZMQ_POLLERR (an error or hang-up). Returns an id for
   // SetFdEvents and Unwatch. The descriptor must stay open until it is unwatched.
@@ -90,9 +98,21 @@ class EventLoop : public core::Env {
 
   core::TimerQueue timers_;
   std::mt19937_64 rng_;
-  std::vector<zmq::pollitem_t> items_;
-  // A deque: a reader may add a socket (a new peer) while it runs, which must not move it.
-  std::deque<std::function<void()>> readers_;
+  // Asks ZeroMQ whether `socket` has a message to read, and reads it if so.
+  void CheckSocket(void* handle);
+
+  struct Socket {
+    zmq::socket_t* socket;
+    std::function<void()> on_readable;
+    WatchId watch;      // its ZMQ_FD
+    bool check = true;  // to be asked in the next round
+  };
+  // By handle; a map: a reader may add a socket (a new peer) while it runs, which must not move
+  // the others.
+  std::map<void*, Socket> sockets_;
+  size_t to_check_ = 0;            // sockets whose `check` is set
+  core::TimePoint checked_all_{};  // when every socket was last asked (the backstop)
+  std::vector<void*> checking_;    // this round's sockets to ask (reused)
   std::vector<std::function<void()>> end_of_round_;
   struct FdWatch {
     int fd;
@@ -102,9 +122,6 @@ class EventLoop : public core::Env {
   std::map<WatchId, FdWatch> watches_;  // events 0: out of the epoll set
   WatchId next_watch_ = 1;
   int epoll_fd_ = -1;  // the watched descriptors, each with its watch id
-  // The poll set: the sockets, then the epoll instance (rebuilt when the sockets change).
-  std::vector<zmq::pollitem_t> poll_items_;
-  bool sockets_changed_ = true;
   std::vector<std::function<void(short)>> unwatched_;  // freed after the round that unwatched them
   std::vector<std::unique_ptr<zmq::socket_t>> removed_;  // unwatched and closed after the round
   int timer_fd_ = -1;

@@ -471,17 +471,21 @@ void ZmqTransport::ReleaseDue(const std::string& peer) {
 
 bool ZmqTransport::SendFrame(const std::string& peer, const std::string& bytes) {
   if (auto socket = peer_sockets_.find(peer); socket != peer_sockets_.end()) {
-    return socket->second->send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+    bool sent = socket->second->send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+    loop_.Touched(*socket->second);
+    return sent;
   }
   auto route = routes_.find(peer);
   if (route == routes_.end()) return false;  // it has not connected (yet)
+  bool sent = false;
   try {
-    return router_.send(zmq::buffer(route->second),
+    sent = router_.send(zmq::buffer(route->second),
                         zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
            router_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
   } catch (const zmq::error_t&) {
-    return false;
   }
+  loop_.Touched(router_);
+  return sent;
 }
 
 void ZmqTransport::SetPeer(const proto::Member& member) {
@@ -568,6 +572,7 @@ void ZmqTransport::ReplyToClient(const net::ClientId& client, proto::Response re
   } catch (const zmq::error_t& e) {
     spdlog::warn("reply to client dropped: {}", e.what());
   }
+  loop_.Touched(router_);
 }
 
 }  // namespace enoki::adapters

@@ -118,7 +118,9 @@ core::Result<sim::CostModel> MeasureWakeup(LoopbackNode& n,
     arrival = loop.Now() + net::kDeliveryLead;
     net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, arrival, &frame);
     n.StartWindow();
-    if (!socket.send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+    bool sent = socket.send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
+    loop.Touched(socket);
+    if (!sent) {
       failure = Status::Unavailable("the wake-up: cannot send to the node");
       return loop.Stop();
     }

@@ -62,6 +62,70 @@ TEST(EventLoopTest, TimersRunInOrderAndStopEndsTheLoop) {
   EXPECT_GE(loop.Now() - start, milliseconds(30));
 }
 
+// A socket is read when its ZMQ_FD signals, one that held messages before it was added too, and
+// one sent on outside its reader (from a timer) after a reply arrived unread: ZeroMQ takes in
+// the reply's signal while sending (at most once a millisecond), and only EventLoop::Touched
+// makes the loop look. The loop asks every socket at least every 100 ms as a backstop; a reply
+// read that late is a missed signal.
+TEST(EventLoopTest, SocketsAreReadWhenTheirMessagesArriveAlsoAfterSendsFromTimers) {
+  zmq::context_t context;
+  zmq::socket_t echo(context, zmq::socket_type::router);
+  echo.set(zmq::sockopt::linger, 0);
+  echo.bind("tcp://127.0.0.1:*");
+  std::string endpoint = echo.get(zmq::sockopt::last_endpoint);
+  constexpr int kPairs = 20;
+  std::thread server([&] {
+    for (int i = 0; i < 2 * kPairs + 1; ++i) {
+      zmq::message_t id, body;
+      if (!echo.recv(id) || !echo.recv(body)) return;
+      echo.send(id, zmq::send_flags::sndmore);
+      echo.send(body, zmq::send_flags::none);
+    }
+  });
+  EventLoop loop(1);
+  zmq::socket_t dealer(context, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect(endpoint);
+  // Waiting before the socket is added.
+  dealer.send(zmq::str_buffer("first"), zmq::send_flags::none);
+  std::this_thread::sleep_for(milliseconds(50));
+  int replies = 0;
+  core::Duration slowest{};
+  core::TimePoint sent_at{};
+  // Two pings: the first one's reply arrives while the timer sleeps, unread when the second goes.
+  std::function<void()> send_pair = [&] {
+    ASSERT_TRUE(dealer.send(zmq::str_buffer("ping"), zmq::send_flags::dontwait));
+    loop.Touched(dealer);
+    std::this_thread::sleep_for(milliseconds(3));
+    sent_at = loop.Now();
+    ASSERT_TRUE(dealer.send(zmq::str_buffer("ping"), zmq::send_flags::dontwait));
+    loop.Touched(dealer);
+  };
+  loop.AddSocket(dealer, [&] {
+    zmq::message_t m;
+    while (dealer.recv(m, zmq::recv_flags::dontwait)) {
+      ++replies;
+      if (replies > 1 && replies % 2 == 1) slowest = std::max(slowest, loop.Now() - sent_at);
+      if (replies == 2 * kPairs + 1) return loop.Stop();
+      // From a timer, in a later round than this read (which has the socket asked once more).
+      if (replies % 2 == 1) loop.Schedule(milliseconds(2), send_pair);
+    }
+  });
+  bool timed_out = false;
+  loop.Schedule(std::chrono::seconds(10), [&] {
+    timed_out = true;
+    loop.Stop();
+  });
+  loop.Run();
+  EXPECT_FALSE(timed_out) << replies << " replies";
+  EXPECT_EQ(replies, 2 * kPairs + 1);
+  EXPECT_LT(slowest, milliseconds(50)) << "a reply waited for the loop's backstop";
+  dealer.close();
+  echo.close();
+  context.shutdown();
+  server.join();
+}
+
 // Records what a transport delivers; stops the loop after `stop_after` deliveries.
 class Recorder : public net::MessageHandler {
  public:
