@@ -106,8 +106,9 @@ void SimCluster::SetCosts(Costs costs) {
     m.invocation = costs_.invocation ? costs_.invocation(id) : nullptr;
     std::function<void(bool)> charge;
     if (charged) {
-      charge = [this, &m](bool received) {
-        if (m.node) OnMessage(m, received);
+      // By pointer: clang 14 cannot capture a structured binding.
+      charge = [this, member = &m](bool received) {
+        if (member->node) OnMessage(*member, received);
       };
     }
     network_.SetMessageCost(id, std::move(charge));
