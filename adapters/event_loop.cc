@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <stdexcept>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
@@ -90,13 +91,14 @@ void EventLoop::Cancel(core::TimerId id) { timers_.Cancel(id); }
 
 void EventLoop::AddSocket(zmq::socket_t& socket, std::function<void()> on_readable) {
   void* handle = socket.handle();
+  if (sockets_.contains(handle)) throw std::logic_error("EventLoop::AddSocket: added twice");
   int fd = socket.get(zmq::sockopt::fd);
   // Asked in the next round: what arrived before it was added signalled nobody.
   WatchId watch = WatchFd(fd, ZMQ_POLLIN, [this, handle](short) {
     auto it = sockets_.find(handle);
     if (it != sockets_.end() && !std::exchange(it->second.check, true)) ++to_check_;
   });
-  sockets_.emplace(handle, Socket{&socket, std::move(on_readable), watch});
+  sockets_.emplace(handle, Socket{std::move(on_readable), watch});
   ++to_check_;
 }
 
@@ -113,7 +115,16 @@ void EventLoop::CheckSocket(void* handle) {
   auto it = sockets_.find(handle);
   if (it == sockets_.end()) return;
   if (std::exchange(it->second.check, false)) --to_check_;
-  if (!(it->second.socket->get(zmq::sockopt::events) & ZMQ_POLLIN)) return;
+  int events = 0;
+  size_t size = sizeof events;
+  if (zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size) != 0) {
+    // Interrupted by a signal (a stop): asked again in the next round.
+    if (zmq_errno() != EINTR) throw zmq::error_t();
+    it->second.check = true;
+    ++to_check_;
+    return;
+  }
+  if (!(events & ZMQ_POLLIN)) return;
   // Asked again in the next round: the reader reads a bounded number of messages, and reading
   // may take in the signal of more.
   it->second.check = true;

@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include <zmq.hpp>
@@ -55,7 +56,8 @@ class EventLoop : public core::Env {
   void Log(core::LogLevel level, const std::string& line) override;
 
   // Calls `on_readable` whenever `socket` has a message to read (from the next round; also when
-  // added by a callback). The socket must stay open until it is removed, or the loop ends.
+  // added by a callback). The socket must stay open until it is removed, or the loop ends; one
+  // socket is added once (a second time throws std::logic_error).
   void AddSocket(zmq::socket_t& socket, std::function<void()> on_readable);
   // Stops watching `socket` and closes it, after the current round (safe from inside any
   // callback, the socket's own included).
@@ -102,7 +104,6 @@ class EventLoop : public core::Env {
   void CheckSocket(void* handle);
 
   struct Socket {
-    zmq::socket_t* socket;
     std::function<void()> on_readable;
     WatchId watch;      // its ZMQ_FD
     bool check = true;  // to be asked in the next round

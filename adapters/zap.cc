@@ -76,7 +76,10 @@ bool ZapHandler::OverCap(const std::string& address) {
 
 void ZapHandler::OnReadable() {
   // The connection asking was accepted before it asked: counted first.
-  if (monitor_) OnMonitorEvent();
+  if (monitor_) {
+    OnMonitorEvent();
+    loop_.Touched(*monitor_);  // read here, outside its own callback
+  }
   while (true) {
     std::vector<zmq::message_t> frames;
     zmq::message_t frame;
