@@ -163,7 +163,12 @@ void Node::OnClientRequest(const net::ClientId& client, const net::Caller& calle
 
 void Node::Serve(const net::Caller& caller, proto::Request&& request, Done done) {
   core_.RequestFlush();
-  RequestStats* stats = &core_.metrics().requests[OpName(request)];  // map nodes stay put
+  size_t op = static_cast<size_t>(request.op_case());
+  RequestStats* stats = op < stats_by_op_.size() ? stats_by_op_[op] : nullptr;
+  if (stats == nullptr) {
+    stats = &core_.metrics().requests[OpName(request)];  // map nodes stay put
+    if (op < stats_by_op_.size()) stats_by_op_[op] = stats;
+  }
   core::TimePoint start = core_.env().Now();
   Dispatch(std::move(request), caller, /*forwarded=*/false,
            [this, stats, start, done = std::move(done)](proto::Response&& response) {

@@ -23,6 +23,7 @@
 // docs/protocol.md has the messages, docs/architecture.md how the classes depend on each other.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
 #include <string>
@@ -176,6 +177,9 @@ class Node : public net::MessageHandler {
   // warnings rate-limited, so that a flood does not flood the log).
   core::RateLimitedLog unknown_senders_;
   core::RateLimitedLog refused_messages_;
+  // Each request kind's entry in metrics().requests, by its field number in proto::Request, found
+  // at its first request (the map's entries stay put): not a name and a map look-up per request.
+  std::array<RequestStats*, 64> stats_by_op_{};
 };
 
 }  // namespace enoki::node
