@@ -111,6 +111,11 @@ void EventLoop::Touched(zmq::socket_t& socket) {
   if (it != sockets_.end() && !std::exchange(it->second.check, true)) ++to_check_;
 }
 
+bool EventLoop::Send(zmq::socket_t& socket, zmq::const_buffer frame, zmq::send_flags flags) {
+  Touched(socket);  // asked in the next round, whatever this send does
+  return socket.send(frame, flags | zmq::send_flags::dontwait).has_value();
+}
+
 void EventLoop::CheckSocket(void* handle) {
   auto it = sockets_.find(handle);
   if (it == sockets_.end()) return;

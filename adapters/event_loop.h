@@ -62,9 +62,12 @@ class EventLoop : public core::Env {
   // Stops watching `socket` and closes it, after the current round (safe from inside any
   // callback, the socket's own included).
   void RemoveSocket(std::unique_ptr<zmq::socket_t> socket);
-  // To be called after sending on a socket that was added (or reading from it, or connecting
-  // it) anywhere but in its own `on_readable`: ZeroMQ may have taken in the signal of a message
-  // to read meanwhile, so the loop asks the socket itself in the next round.
+  // Sends `frame` on a socket that was added, without blocking (true: queued; ZeroMQ's
+  // exceptions pass through), and has the loop ask the socket in the next round: a send may take
+  // in the signal of a message to read. Sends outside the socket's own `on_readable` go here.
+  bool Send(zmq::socket_t& socket, zmq::const_buffer frame,
+            zmq::send_flags flags = zmq::send_flags::none);
+  // The same for reading from an added socket anywhere but in its own `on_readable`.
   void Touched(zmq::socket_t& socket);
   // Calls `on_ready(revents)` whenever file descriptor `fd` is ready for `events` (ZMQ_POLLIN,
   // ZMQ_POLLOUT); revents may also hold ZMQ_POLLERR (an error or hang-up). Returns an id for

@@ -471,21 +471,16 @@ void ZmqTransport::ReleaseDue(const std::string& peer) {
 
 bool ZmqTransport::SendFrame(const std::string& peer, const std::string& bytes) {
   if (auto socket = peer_sockets_.find(peer); socket != peer_sockets_.end()) {
-    bool sent = socket->second->send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
-    loop_.Touched(*socket->second);
-    return sent;
+    return loop_.Send(*socket->second, zmq::buffer(bytes));
   }
   auto route = routes_.find(peer);
   if (route == routes_.end()) return false;  // it has not connected (yet)
-  bool sent = false;
   try {
-    sent = router_.send(zmq::buffer(route->second),
-                        zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
-           router_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+    return loop_.Send(router_, zmq::buffer(route->second), zmq::send_flags::sndmore) &&
+           loop_.Send(router_, zmq::buffer(bytes));
   } catch (const zmq::error_t&) {
+    return false;
   }
-  loop_.Touched(router_);
-  return sent;
 }
 
 void ZmqTransport::SetPeer(const proto::Member& member) {
@@ -567,12 +562,11 @@ void ZmqTransport::ReplyToClient(const net::ClientId& client, proto::Response re
   net::EncodeEnvelope(response, options_.self, &buffer_);
   net::AppendEnvelopeTime(proto::Envelope::kSentAtNsFieldNumber, loop_.Now(), &buffer_);
   try {
-    router_.send(zmq::buffer(client), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-    router_.send(zmq::buffer(buffer_), zmq::send_flags::dontwait);
+    loop_.Send(router_, zmq::buffer(client), zmq::send_flags::sndmore);
+    loop_.Send(router_, zmq::buffer(buffer_));
   } catch (const zmq::error_t& e) {
     spdlog::warn("reply to client dropped: {}", e.what());
   }
-  loop_.Touched(router_);
 }
 
 }  // namespace enoki::adapters

@@ -118,9 +118,7 @@ core::Result<sim::CostModel> MeasureWakeup(LoopbackNode& n,
     arrival = loop.Now() + net::kDeliveryLead;
     net::AppendEnvelopeTime(proto::Envelope::kDeliverAtNsFieldNumber, arrival, &frame);
     n.StartWindow();
-    bool sent = socket.send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
-    loop.Touched(socket);
-    if (!sent) {
+    if (!loop.Send(socket, zmq::buffer(frame))) {
       failure = Status::Unavailable("the wake-up: cannot send to the node");
       return loop.Stop();
     }

@@ -60,10 +60,9 @@ void NodeCalls::Call(const std::string& from, const std::string& node, proto::Re
   std::string frame;
   net::EncodeEnvelope(request, &frame);
   if (from.empty()) {
-    zmq::socket_t& control = *nodes_.at(node).control;
-    bool sent = !down(node) && control.send(zmq::buffer(frame), zmq::send_flags::dontwait);
-    loop_.Touched(control);
-    if (!sent) return on_reply(core::Status::Unavailable("node " + node + " is not reachable"));
+    if (down(node) || !loop_.Send(*nodes_.at(node).control, zmq::buffer(frame))) {
+      return on_reply(core::Status::Unavailable("node " + node + " is not reachable"));
+    }
     calls_.emplace(id, PendingCall{node, true, std::move(on_reply)});
     return;
   }
@@ -83,10 +82,7 @@ void NodeCalls::Call(const std::string& from, const std::string& node, proto::Re
       calls_.erase(call);
       return;
     }
-    zmq::socket_t& caller = *callers_.at(path);
-    bool sent = caller.send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
-    loop_.Touched(caller);
-    if (!sent) {
+    if (!loop_.Send(*callers_.at(path), zmq::buffer(frame))) {
       Driver::Mode::OnReply on_reply = std::move(call->second.on_reply);
       calls_.erase(call);
       on_reply(core::Status::Unavailable("node " + path.second + " is not reachable"));

@@ -64,9 +64,9 @@ TEST(EventLoopTest, TimersRunInOrderAndStopEndsTheLoop) {
 
 // A socket is read when its ZMQ_FD signals, one that held messages before it was added too, and
 // one sent on outside its reader (from a timer) after a reply arrived unread: ZeroMQ takes in
-// the reply's signal while sending (at most once a millisecond), and only EventLoop::Touched
-// makes the loop look. The loop asks every socket at least every 100 ms as a backstop; a reply
-// read that late is a missed signal.
+// the reply's signal while sending (at most once a millisecond), and only EventLoop::Send
+// (which marks the socket) makes the loop look. The loop asks every socket at least every
+// 100 ms as a backstop; a reply read that late is a missed signal.
 TEST(EventLoopTest, SocketsAreReadWhenTheirMessagesArriveAlsoAfterSendsFromTimers) {
   zmq::context_t context;
   zmq::socket_t echo(context, zmq::socket_type::router);
@@ -94,12 +94,10 @@ TEST(EventLoopTest, SocketsAreReadWhenTheirMessagesArriveAlsoAfterSendsFromTimer
   core::TimePoint sent_at{};
   // Two pings: the first one's reply arrives while the timer sleeps, unread when the second goes.
   std::function<void()> send_pair = [&] {
-    ASSERT_TRUE(dealer.send(zmq::str_buffer("ping"), zmq::send_flags::dontwait));
-    loop.Touched(dealer);
+    ASSERT_TRUE(loop.Send(dealer, zmq::str_buffer("ping")));
     std::this_thread::sleep_for(milliseconds(3));
     sent_at = loop.Now();
-    ASSERT_TRUE(dealer.send(zmq::str_buffer("ping"), zmq::send_flags::dontwait));
-    loop.Touched(dealer);
+    ASSERT_TRUE(loop.Send(dealer, zmq::str_buffer("ping")));
   };
   loop.AddSocket(dealer, [&] {
     zmq::message_t m;
