@@ -9,30 +9,35 @@
 
 namespace enoki::sim {
 
-// The node's storage, its commits charged to the node's CPU. A stalled one (a frozen file system)
-// holds the commit it was handed until it is released.
+// The node's storage, committing as a real node's commit thread does (adapters/commit_thread.h):
+// a commit begins once the node's CPU has got to it (it handles what it received when its CPU is
+// free), takes its cost on a thread of its own, which keeps the CPU free meanwhile, and completes
+// in an event of its own; one that costs nothing and finds the CPU free completes at once. A
+// stalled one (a frozen file system) is held until released, and then begins. A commit under way
+// when its node crashes is lost with it, as one a killed process did not finish.
 class SimCluster::MemberStorage : public node::StorageEngine {
  public:
   MemberStorage(SimCluster& cluster, Member& member) : cluster_(cluster), member_(member) {}
   core::Status Load(const node::LoadVisitor& visitor) override { return kept_.Load(visitor); }
-  core::Status Commit(const node::WriteBatch& batch) override {
-    cluster_.Charge(member_, cluster_.costs_.commit.Draw(cluster_.cost_rng_));
-    return kept_.Commit(batch);
-  }
+  core::Status Commit(const node::WriteBatch& batch) override { return kept_.Commit(batch); }
   void StartCommit(std::shared_ptr<const node::WriteBatch> batch,
                    std::function<void(const core::Status&)> done) override {
-    if (!stalled_) return done(Commit(*batch));
-    held_.emplace(std::move(batch), std::move(done));
+    if (stalled_) {
+      held_.emplace(std::move(batch), std::move(done));
+      return;
+    }
+    Begin(std::move(batch), std::move(done));
   }
   void FailCommits(core::Status fault) { kept_.FailCommits(std::move(fault)); }
   void Stall(bool stalled) {
     stalled_ = stalled;
     if (stalled_ || !held_) return;
-    // Completes as a storage thread would: in an event of its own.
-    cluster_.sim_.Schedule(core::Duration(0),
-                           [this, held = std::move(*held_)] { held.second(Commit(*held.first)); });
+    auto held = std::move(*held_);
     held_.reset();
+    Begin(std::move(held.first), std::move(held.second));
   }
+  // The node crashed: a held commit dies with it.
+  void Crashed() { held_.reset(); }
   node::MemoryStorage& kept() { return kept_; }
   void Lose() { kept_ = node::MemoryStorage(); }
   core::Result<std::optional<node::StoredItem>> LoadItem(const std::string& keygroup,
@@ -41,6 +46,10 @@ class SimCluster::MemberStorage : public node::StorageEngine {
   }
 
  private:
+  // Begins the commit of `batch` (see above).
+  void Begin(std::shared_ptr<const node::WriteBatch> batch,
+             std::function<void(const core::Status&)> done);
+
   SimCluster& cluster_;
   Member& member_;
   node::MemoryStorage kept_;  // outlives the node object: what survives a crash
@@ -62,6 +71,19 @@ struct SimCluster::Member {
   std::unique_ptr<node::FunctionHost> host;
   net::TraceSink* trace = nullptr;
 };
+
+void SimCluster::MemberStorage::Begin(std::shared_ptr<const node::WriteBatch> batch,
+                                      std::function<void(const core::Status&)> done) {
+  core::TimePoint now = cluster_.sim_.Now();
+  core::TimePoint end =
+      std::max(now, member_.busy_until) + cluster_.costs_.commit.Draw(cluster_.cost_rng_);
+  if (end == now) return done(Commit(*batch));
+  cluster_.sim_.Schedule(
+      end - now, [this, starts = member_.starts, batch = std::move(batch), done = std::move(done)] {
+        if (member_.starts != starts || !member_.node) return;  // crashed meanwhile
+        done(Commit(*batch));
+      });
+}
 
 std::map<std::string, std::set<std::string>> AllPeers(const std::vector<std::string>& ids) {
   std::map<std::string, std::set<std::string>> peers;
@@ -150,6 +172,7 @@ void SimCluster::Crash(const std::string& id) {
   network_.SetUp(id, false);
   network_.TransportOf(id).SetHandler(nullptr);
   m.busy_until = {};  // what its CPU had queued dies with it
+  m.storage.Crashed();
   m.last_message = {};
   m.host.reset();
   m.node.reset();

@@ -43,11 +43,14 @@ class SimCluster {
 
   // What keeps a node's CPU busy, in virtual time (nothing, by default): each invocation of a
   // function (its cost drawn per call by what `invocation(node)` gives for the node, asked once
-  // per node when the costs are set; nullptr, or an empty function for a node: none), each commit
-  // of its storage, and each message it sends or receives (`message`: the encryption or the
-  // decryption of a secure link). A node sends what it sends once its CPU is free: costs delay its
-  // answers and its messages, and queue up when they overlap, as on the one thread of a real node.
-  // What the node does with a message or a timer happens at once; only its sending waits.
+  // per node when the costs are set; nullptr, or an empty function for a node: none), and each
+  // message it sends or receives (`message`: the encryption or the decryption of a secure link).
+  // A node sends what it sends once its CPU is free: costs delay its answers and its messages, and
+  // queue up when they overlap, as on the one thread of a real node. What the node does with a
+  // message or a timer happens at once; only its sending waits. `commit`: what each commit of its
+  // storage takes on a commit thread of its own, as a real node's (adapters/commit_thread.h): it
+  // begins when the CPU is free, keeps the CPU free meanwhile, and what waits for it waits; the
+  // writes that come meanwhile go together into the next commit.
   // `wakeup`: what a node that was idle pays before the message that wakes it: a message that
   // reaches a node whose CPU has been free, and which has sent and received nothing, for at least
   // kIdleAfter keeps its CPU busy for a wake-up drawn from `wakeup` first (a real node's process

@@ -8,7 +8,8 @@
 // empty for that), as long as the calibration file stays the same.
 //
 // Compute costs: each invocation keeps its node's CPU busy for its function's cost, each commit
-// of a node's store for the commit cost (sim::SimCluster::Costs): the scenario's (a function's
+// of a node's store takes the commit cost on its commit thread (sim::SimCluster::Costs): the
+// scenario's (a function's
 // `cost`, `commit_cost`), else the calibrated ones (testbed/calibration.h). A process function
 // cannot run in virtual time: it needs a cost, and a stand-in (the native `idle`) answers for it
 // with an empty body. The costs used are recorded in the database (table costs).

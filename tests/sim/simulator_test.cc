@@ -342,14 +342,74 @@ TEST(SimClusterTest, AnIdleNodePaysTheWakeUpABusyOneDoesNot) {
   std::vector<double> without = answers({}, &none);
   std::vector<double> with = answers(CostModel::Fixed(microseconds(300)), &charged);
   // 1 ms there, 2 ms of commit, 1 ms back; the second (there 1.5 ms in) waits for the first's
-  // commit (the CPU free at 3 ms), the third comes 0.8 ms after the CPU is free (5.8 ms in).
+  // commit (the commit thread free at 3 ms), the third comes 0.8 ms after the node last sent
+  // (5.8 ms in).
   EXPECT_EQ(without, (std::vector<double>{4.0, 6.0, 8.8, 104.0}));
   EXPECT_EQ(none, 0u);
-  // The first and the fourth wake the node: 0.3 ms more each; the second waits 0.3 ms more for
-  // the CPU (the first's wake-up delayed its commit) and pays none itself; the third comes
-  // 0.5 ms after the CPU's end of work, within kIdleAfter: nothing.
+  // The first and the fourth wake the node: 0.3 ms more each; the second waits 0.3 ms more (the
+  // first's wake-up delayed the first commit, which the second's waits for) and pays none itself;
+  // the third comes 0.5 ms after the node last sent, within kIdleAfter: nothing.
   EXPECT_EQ(with, (std::vector<double>{4.3, 6.3, 8.8, 104.3}));
-  EXPECT_EQ(charged, 2u);  // not the create's: it came while the node's start-up commit ran
+  // And the create's: it reached a node that had not worked since it started (its start-up
+  // commit ran beside its CPU).
+  EXPECT_EQ(charged, 3u);
+}
+
+// A commit takes its cost on the node's commit thread (SimCluster::Costs::commit): a read that
+// comes while one is under way is answered at once, the writes that come meanwhile wait for it and
+// then share the next commit, and a crash loses the commit under way (it was never acknowledged).
+TEST(SimClusterTest, CommitsRunBesideTheNodesCpuAndGroupTheWritesThatWait) {
+  SimCluster cluster(AllPeers({"a"}), 1, milliseconds(1));
+  cluster.SetCosts({nullptr, CostModel::Fixed(milliseconds(2)), {}, {}});
+  proto::Request create;
+  create.mutable_create_keygroup()->set_name("kg");
+  create.mutable_create_keygroup()->add_replicas("a");
+  ASSERT_EQ(cluster.Call("a", create)->code(), proto::OK);
+  auto put = [](const std::string& key) {
+    proto::Request r;
+    r.mutable_put()->set_keygroup("kg");
+    r.mutable_put()->set_key(key);
+    r.mutable_put()->set_value("v");
+    return r;
+  };
+  ASSERT_EQ(cluster.Call("a", put("old"))->code(), proto::OK);
+  cluster.sim().RunFor(milliseconds(100));
+  auto t0 = cluster.sim().Now();
+  std::map<std::string, double> ms;  // each answer, from t0
+  auto send = [&](const std::string& name, proto::Request r) {
+    cluster.network().Request("", "a", r, [&, name](proto::Response&& answer) {
+      EXPECT_EQ(answer.code(), proto::OK) << name;
+      ms[name] = core::ToMillis(cluster.sim().Now() - t0);
+    });
+  };
+  proto::Request get;
+  get.mutable_get()->set_keygroup("kg");
+  get.mutable_get()->set_key("old");
+  send("put1", put("k1"));  // at the node at 1 ms: committed from 1 to 3 ms
+  cluster.sim().Schedule(microseconds(500), [&] {
+    send("get", get);         // at 1.5 ms, during the commit
+    send("put2", put("k2"));  // at 1.5 ms: waits, then committed from 3 to 5 ms
+  });
+  // At 2 ms, also during the first commit: shares put2's (apart, it would end at 7 ms).
+  cluster.sim().Schedule(microseconds(1000), [&] { send("put3", put("k3")); });
+  cluster.sim().RunFor(milliseconds(50));
+  EXPECT_EQ(ms, (std::map<std::string, double>{
+                    {"put1", 4.0}, {"get", 2.5}, {"put2", 6.0}, {"put3", 6.0}}));
+
+  // A crash while a commit is under way: that write is lost, and nothing acknowledged is.
+  std::optional<proto::Response> lost;
+  cluster.network().Request("", "a", put("k4"), [&](proto::Response&& r) { lost = r; });
+  cluster.sim().RunFor(milliseconds(2));  // at the node at 1 ms, committing until 3 ms
+  cluster.Crash("a");
+  cluster.sim().RunFor(milliseconds(10));
+  ASSERT_TRUE(cluster.Restart("a").ok());
+  EXPECT_FALSE(lost.has_value());
+  for (const std::string key : {"old", "k1", "k2", "k3"}) {
+    get.mutable_get()->set_key(key);
+    EXPECT_EQ(cluster.Call("a", get)->code(), proto::OK) << key;
+  }
+  get.mutable_get()->set_key("k4");
+  EXPECT_EQ(cluster.Call("a", get)->code(), proto::NOT_FOUND);
 }
 
 }  // namespace
