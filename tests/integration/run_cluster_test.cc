@@ -104,8 +104,9 @@ std::string ClusterYaml(NodeCluster& cluster, const std::string& node_extra = ""
 }
 
 // The timeline's change of the client's link to edge2 from 1 to 3 ms at 0.5 s (on_cluster.yaml,
-// client_hosts.yaml), in run `db`: the p50 of workload at-edge2 about 2 ms before, then 6 ms (the
-// function's own time on top).
+// client_hosts.yaml), in run `db`: the p50 of workload at-edge2 above 2 ms before, above 6 ms
+// after (the function's own time on top), and 4 ms more than before, once: the round trip's
+// change. A loaded host adds to both p50s; the floors and the difference hold.
 void ExpectEdge2LinkChanged(const std::string& db) {
   auto median_ms = [&](const std::string& where) {
     return std::stod(Query(db,
@@ -118,9 +119,9 @@ void ExpectEdge2LinkChanged(const std::string& db) {
   };
   double before = median_ms("start_ns < 400000000"), after = median_ms("start_ns > 600000000");
   EXPECT_GT(before, 2.0);
-  EXPECT_LT(before, 3.0);
   EXPECT_GT(after, 6.0);
-  EXPECT_LT(after, 7.0);
+  EXPECT_GT(after - before, 3.0);
+  EXPECT_LT(after - before, 5.0);
 }
 
 TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
