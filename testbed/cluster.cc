@@ -188,6 +188,9 @@ class ClusterRun : private Driver::Mode {
     return all;
   }
   // Driver::Mode: every process's window of lateness and CPU starts now.
+  void AwaitCallers(std::function<void(Status)> ready) override {
+    calls_.AwaitCallers(std::move(ready));
+  }
   void RunStarts() override { loads_.Start(calls_, driver_, Processes()); }
 
   // A crash or restart command under way.

@@ -110,7 +110,12 @@ void Driver::DeployFunctions() {
   }
   CallAll(std::move(calls), [this](core::Status st) {
     if (!st.ok()) return SetUpFailed(std::move(st));
-    Start();
+    // The callers' first requests must not find their connections still being made (over a
+    // lossy link a lost SYN alone takes a second): a caller's socket refuses until then.
+    mode_.AwaitCallers([this](core::Status up) {
+      if (!up.ok()) return SetUpFailed(std::move(up));
+      Start();
+    });
   });
 }
 

@@ -59,6 +59,12 @@ class Driver {
     // The set-up is done and the workloads start now (a real-time mode starts measuring how its
     // processes keep up).
     virtual void RunStarts() {}
+    // Calls `ready` once, on the Env, when this process's callers can reach every node their
+    // workloads call (a real-time mode: their sockets' connections have finished their
+    // handshakes), or with why not. Default: at once (a simulation has no connections).
+    virtual void AwaitCallers(std::function<void(core::Status)> ready) {
+      ready(core::Status::Ok());
+    }
     // Whether the callers of client node `client` run in another process (a cluster run's client
     // host): this driver does not run them; the mode starts them (StartElsewhere), and the run
     // waits for them to end before its replica check.

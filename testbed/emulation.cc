@@ -336,6 +336,11 @@ class Emulation : private Driver::Mode {
     backend_->SetLink(p, spec);
   }
 
+  // Driver::Mode: the callers' connections are up.
+  void AwaitCallers(std::function<void(Status)> ready) override {
+    calls_->AwaitCallers(std::move(ready));
+  }
+
   // Driver::Mode: every process's window of lateness and CPU starts now.
   void RunStarts() override {
     std::vector<ProcessLoads::Process> all;

@@ -52,6 +52,27 @@ void NodeCalls::ConnectCallers(
   }
 }
 
+void NodeCalls::AwaitCallers(Duration limit, std::function<void(core::Status)> ready) {
+  std::string waiting;
+  for (auto& [path, socket] : callers_) {
+    bool writable = socket->get(zmq::sockopt::events) & ZMQ_POLLOUT;
+    loop_.Touched(*socket);  // asking took in the socket's signal: the loop asks it again
+    if (!writable) {
+      waiting = path.first + " to node " + path.second;
+      break;
+    }
+  }
+  if (waiting.empty()) return ready(core::Status::Ok());
+  constexpr Duration kEvery = std::chrono::milliseconds(20);
+  if (limit <= Duration(0)) {
+    return ready(core::Status::Unavailable("the callers of client " + waiting +
+                                           " could not connect within the set-up's limit"));
+  }
+  loop_.Schedule(kEvery, [this, left = limit - kEvery, ready = std::move(ready)]() mutable {
+    AwaitCallers(left, std::move(ready));
+  });
+}
+
 void NodeCalls::Call(const std::string& from, const std::string& node, proto::Request request,
                      Driver::Mode::OnReply on_reply) {
   uint64_t id = next_call_++;

@@ -61,6 +61,14 @@ class NodeCalls {
   void ConnectCallers(const std::function<std::string(const std::string& client,
                                                       const std::string& node)>& endpoint);
 
+  // Driver::Mode::AwaitCallers: calls `ready` on the loop once every caller's socket has a
+  // connection whose handshake is done (ZMQ_IMMEDIATE: until then a send is refused, and the
+  // request would fail UNAVAILABLE), asking every 20 ms; UNAVAILABLE, naming the client and the
+  // node, when one has none after 30 s (over a lossy link a lost SYN costs 1 s, two 3 s).
+  void AwaitCallers(std::function<void(core::Status)> ready) {
+    AwaitCallers(std::chrono::seconds(30), std::move(ready));
+  }
+
   // Driver::Mode::Call.
   void Call(const std::string& from, const std::string& node, proto::Request request,
             Driver::Mode::OnReply on_reply);
@@ -78,6 +86,8 @@ class NodeCalls {
   bool down(const std::string& node) const { return down_.contains(node); }
 
  private:
+  // AwaitCallers, asking again until `limit` has passed.
+  void AwaitCallers(core::Duration limit, std::function<void(core::Status)> ready);
   // A request on its way: the node it is for, whether it left this process, and who waits for
   // its answer.
   struct PendingCall {
