@@ -170,7 +170,10 @@ links: [{between: [c, edge], delay: 1ms, drop: 1%}]
 // A link that loses 5% of its packets (both ways, client-edge) fails no request, in either
 // backend: TCP retransmits what netem loses, and the shaper models that (net::LinkModel); the
 // requests whose message was lost are late by the retransmission timeout (202 ms on a 1 ms link),
-// as the simulation of the same file says.
+// as the simulation of the same file says. The kernel's TCP recovers most of these losses sooner:
+// a message 25 ms behind the lost one brings the selective acknowledgement that has it sent again
+// at once (in the netem VM, 0 to 3 of the 240 were over 200 ms, 26 to 42 over 20 ms, in four
+// runs); the model does not have that (yet), so netem is held to the losses showing at all.
 TEST_P(EmulateTest, ALossyLinkFailsNoRequestItDelaysSome) {
   auto scenario = LoadScenario(std::string(ENOKI_TEST_SCENARIOS) + "/lossy.yaml");
   ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
@@ -188,8 +191,10 @@ TEST_P(EmulateTest, ALossyLinkFailsNoRequestItDelaysSome) {
     // of it are late by over 200 ms too (77 in the simulation of seed 5).
     EXPECT_EQ(Query(db, "SELECT count(*) FROM requests"), "240") << db;
     EXPECT_EQ(Query(db, "SELECT count(*) FROM requests WHERE status != 'OK'"), "0") << db;
-    late.push_back(
-        std::stoi(Query(db, "SELECT count(*) FROM requests WHERE end_ns - start_ns > 2e8")));
+    bool kernel = db == emulated->database && links->links == Links::kNetem;
+    late.push_back(std::stoi(Query(db, std::string("SELECT count(*) FROM requests WHERE end_ns - "
+                                                   "start_ns > ") +
+                                           (kernel ? "2e7" : "2e8"))));
     EXPECT_GE(late.back(), 8) << db;
     EXPECT_LE(late.back(), 120) << db;
     // Within the retransmission's reach: one timeout (202 ms), or a few for a request lost
