@@ -58,15 +58,18 @@ void NodeCalls::AwaitCallers(Duration limit, std::function<void(core::Status)> r
     bool writable = socket->get(zmq::sockopt::events) & ZMQ_POLLOUT;
     loop_.Touched(*socket);  // asking took in the socket's signal: the loop asks it again
     if (!writable) {
-      waiting = path.first + " to node " + path.second;
+      waiting = "from client '" + path.first + "' to node '" + path.second + "'";
       break;
     }
   }
   if (waiting.empty()) return ready(core::Status::Ok());
   constexpr Duration kEvery = std::chrono::milliseconds(20);
   if (limit <= Duration(0)) {
-    return ready(core::Status::Unavailable("the callers of client " + waiting +
-                                           " could not connect within the set-up's limit"));
+    return ready(core::Status::Unavailable(
+        "the callers " + waiting + " were not connected after " +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(kCallersConnectLimit).count()) +
+        " s: the node is not reachable from here"));
   }
   loop_.Schedule(kEvery, [this, left = limit - kEvery, ready = std::move(ready)]() mutable {
     AwaitCallers(left, std::move(ready));

@@ -65,8 +65,9 @@ class NodeCalls {
   // connection whose handshake is done (ZMQ_IMMEDIATE: until then a send is refused, and the
   // request would fail UNAVAILABLE), asking every 20 ms; UNAVAILABLE, naming the client and the
   // node, when one has none after 30 s (over a lossy link a lost SYN costs 1 s, two 3 s).
+  static constexpr core::Duration kCallersConnectLimit = std::chrono::seconds(30);
   void AwaitCallers(std::function<void(core::Status)> ready) {
-    AwaitCallers(std::chrono::seconds(30), std::move(ready));
+    AwaitCallers(kCallersConnectLimit, std::move(ready));
   }
 
   // Driver::Mode::Call.
