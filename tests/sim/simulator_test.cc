@@ -176,12 +176,6 @@ TEST(SimNetworkTest, DelaysCutsAndDownNodes) {
   EXPECT_EQ(net.lost(), 2u);
 }
 
-}  // namespace
-}  // namespace enoki::sim
-
-namespace enoki::sim {
-namespace {
-
 // What the simulated network did with 40 messages of 1,000 bytes sent 1 ms apart from a to b over
 // delay 10 ms, normal jitter 2 ms, 10% of messages dropped and 1 Mbit/s: one line per message, "seq
 // arrival_us" (virtual time since the first send) or "seq lost".
@@ -262,12 +256,6 @@ TEST(SimNetworkTest, LinkTraceMatchesTheGoldenFileAndTheModel) {
   expected << golden.rdbuf();
   EXPECT_EQ(trace, expected.str()) << "golden file " << path;
 }
-
-}  // namespace
-}  // namespace enoki::sim
-
-namespace enoki::sim {
-namespace {
 
 TEST(SimNetworkTest, ClientsUseTheirHostsLinksBothWays) {
   struct Echo : net::MessageHandler {
