@@ -215,7 +215,7 @@ TEST_P(EmulateTest, ALossyLinkFailsNoRequestItDelaysSome) {
 // (20%: lost SYNs, lost handshake segments), and a caller's socket refuses to send until it is:
 // the workloads start only once every caller is connected (Driver::Mode::AwaitCallers), so no
 // request fails. Before, the first requests of the callers whose handshakes were still going
-// failed UNAVAILABLE (48 and 58 of 570 in two runs of a 19-edge case in the netem VM).
+// failed UNAVAILABLE (48 and 58 requests in two runs of a 19-edge case in the netem VM).
 TEST(EmulateNetemTest, CallersOverAVeryLossyLinkStartOnlyOnceConnected) {
   auto scenario = LoadScenario(std::string(ENOKI_TEST_SCENARIOS) + "/lossy_connect.yaml");
   ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
