@@ -52,7 +52,7 @@ void NodeCalls::ConnectCallers(
   }
 }
 
-void NodeCalls::AwaitCallers(Duration limit, std::function<void(core::Status)> ready) {
+void NodeCalls::AwaitCallers(core::TimePoint deadline, std::function<void(core::Status)> ready) {
   std::string waiting;
   for (auto& [path, socket] : callers_) {
     bool writable = socket->get(zmq::sockopt::events) & ZMQ_POLLOUT;
@@ -63,17 +63,17 @@ void NodeCalls::AwaitCallers(Duration limit, std::function<void(core::Status)> r
     }
   }
   if (waiting.empty()) return ready(core::Status::Ok());
-  constexpr Duration kEvery = std::chrono::milliseconds(20);
-  if (limit <= Duration(0)) {
+  if (loop_.Now() >= deadline) {
     return ready(core::Status::Unavailable(
         "the callers " + waiting + " were not connected after " +
         std::to_string(
             std::chrono::duration_cast<std::chrono::seconds>(kCallersConnectLimit).count()) +
         " s: the node is not reachable from here"));
   }
-  loop_.Schedule(kEvery, [this, left = limit - kEvery, ready = std::move(ready)]() mutable {
-    AwaitCallers(left, std::move(ready));
-  });
+  loop_.Schedule(std::chrono::milliseconds(20),
+                 [this, deadline, ready = std::move(ready)]() mutable {
+                   AwaitCallers(deadline, std::move(ready));
+                 });
 }
 
 void NodeCalls::Call(const std::string& from, const std::string& node, proto::Request request,

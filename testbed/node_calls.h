@@ -67,7 +67,7 @@ class NodeCalls {
   // node, when one has none after 30 s (over a lossy link a lost SYN costs 1 s, two 3 s).
   static constexpr core::Duration kCallersConnectLimit = std::chrono::seconds(30);
   void AwaitCallers(std::function<void(core::Status)> ready) {
-    AwaitCallers(kCallersConnectLimit, std::move(ready));
+    AwaitCallers(loop_.Now() + kCallersConnectLimit, std::move(ready));
   }
 
   // Driver::Mode::Call.
@@ -87,8 +87,8 @@ class NodeCalls {
   bool down(const std::string& node) const { return down_.contains(node); }
 
  private:
-  // AwaitCallers, asking again until `limit` has passed.
-  void AwaitCallers(core::Duration limit, std::function<void(core::Status)> ready);
+  // AwaitCallers, asking again until `deadline`.
+  void AwaitCallers(core::TimePoint deadline, std::function<void(core::Status)> ready);
   // A request on its way: the node it is for, whether it left this process, and who waits for
   // its answer.
   struct PendingCall {
