@@ -22,7 +22,8 @@
 # Keeps each backend's figures in results/fidelity/BACKEND.tsv (with the commit, machine, date and
 # duration they were measured with; a backend measured again replaces its file) and writes
 # results/fidelity/README.md from all of them (expected, each backend's p50 and p99, pass or
-# fail), keeping what was written by hand below its last marker line.
+# fail, and how late the run's slowest process was at its p99, which says when a failure is the
+# host's rather than the backend's), keeping what was written by hand below its last marker line.
 #
 #   bench/fidelity.sh [--duration S] [--backends LIST] [--vm NETEM_VM] [--out FILE]
 #
