@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <string>
 
+#include "adapters/sqlite_wal_vfs.h"
 #include "core/hash.h"
 
 namespace enoki::adapters {
@@ -181,7 +182,9 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
         "directory?)");
   }
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  // Each commit's frames go to the write-ahead log in one write (adapters/sqlite_wal_vfs.h).
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                           GatheringWalVfs());
   // Owns db from here on, even when opening failed (SQLite still hands out a handle then).
   std::unique_ptr<SqliteStorage> s(new SqliteStorage(path, db, lock_fd));
   if (rc != SQLITE_OK) return s->Error("cannot open database");

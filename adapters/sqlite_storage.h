@@ -1,6 +1,7 @@
-// SqliteStorage: the StorageEngine of real nodes. One SQLite database file in WAL mode; every
-// Commit is one transaction. Tables (schema version 5, in PRAGMA user_version; a file of an
-// older version is migrated on open):
+// SqliteStorage: the StorageEngine of real nodes. One SQLite database file in WAL mode, whose
+// commits reach the log in one write each (adapters/sqlite_wal_vfs.h); every Commit is one
+// transaction. Tables (schema version 5, in PRAGMA user_version; a file of an older version is
+// migrated on open):
 //   keygroups(name PRIMARY KEY, meta BLOB, ready)    meta = serialized proto::KeygroupMeta
 //   items(keygroup, key, value, wall_us, logical, node, deleted, checksum)
 //                                                    PRIMARY KEY(keygroup, key)

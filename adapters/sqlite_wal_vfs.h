@@ -1,0 +1,25 @@
+// An SQLite VFS that writes each commit's write-ahead-log frames to the file in one write.
+//
+// SQLite appends a commit to the WAL as one header write (24 bytes) and one page write per page
+// it changed, each a pwrite of its own: a commit of 50 random keys makes about 150 system calls,
+// and on a VM each costs microseconds. This VFS wraps the default one ("unix") and, for WAL files
+// only, keeps appended bytes in a buffer until the commit's last frame (the frame whose header
+// holds the database's size: WAL file format, "commit frame") has been handed over, then writes
+// them at once (in pieces of at most 64 KiB, as the unix VFS takes). Anything else done to the
+// file (a read, a sync, a truncation, a size query, a file control, a write that does not append,
+// closing it) first writes what is buffered. So when SQLite's COMMIT returns, the commit is in the
+// file as it would be without this VFS: what survives a crash of the process (SIGKILL) or, with
+// synchronous=FULL, of the machine, is unchanged. A failed write is reported to SQLite by the
+// write call that triggered it (the commit frame's), which fails the commit as a failed frame
+// write always did; the frames written before the failure are not part of any commit. The
+// buffer is written out whenever it holds 1 MiB, so one large transaction does not hold its
+// whole size in memory twice.
+#pragma once
+
+namespace enoki::adapters {
+
+// The name to pass to sqlite3_open_v2 for this VFS; registers it (not as the default) on the
+// first call. Thread-safe. nullptr (SQLite's default VFS) when SQLite cannot register it.
+const char* GatheringWalVfs();
+
+}  // namespace enoki::adapters
