@@ -18,14 +18,17 @@ constexpr int kFrameHeaderSize = 24;
 // The unix VFS writes at most 128 KiB - 1 per call (its seekAndWrite masks the length).
 constexpr size_t kLargestWrite = 64 * 1024;
 constexpr size_t kFlushAt = 1024 * 1024;
+// The checkpoint lock's slot among the shared-memory locks (WAL_CKPT_LOCK in SQLite's wal.c).
+constexpr int kCheckpointLock = 1;
 
 struct GatheredFile {
   sqlite3_file base;      // pMethods: &kMethods once the real file is open
   sqlite3_file* real;     // the default VFS's file object, in the memory right behind this one
   bool wal;               // a write-ahead log: its appends are gathered
+  bool checkpointing;     // a database file while a checkpoint copies pages into it
   bool commit_page_next;  // the last write was a commit frame's header: its page comes next
   sqlite3_int64 offset;   // where `pending` goes in the file
-  std::string* pending;   // appended bytes not yet written (WAL files only)
+  std::string* pending;   // gathered bytes not yet written
 };
 
 sqlite3_vfs* real_vfs = nullptr;
@@ -63,7 +66,9 @@ int Read(sqlite3_file* file, void* buffer, int amount, sqlite3_int64 offset) {
 
 int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
   GatheredFile* f = Gathered(file);
-  if (!f->wal) return f->real->pMethods->xWrite(f->real, data, amount, offset);
+  if (!f->wal && !f->checkpointing) {
+    return f->real->pMethods->xWrite(f->real, data, amount, offset);
+  }
   std::string& pending = *f->pending;
   if (!pending.empty() && offset != f->offset + static_cast<sqlite3_int64>(pending.size())) {
     if (int rc = WritePending(f); rc != SQLITE_OK) return rc;
@@ -75,7 +80,7 @@ int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset
     return WritePending(f);
   }
   const auto* bytes = static_cast<const unsigned char*>(data);
-  if (amount == kFrameHeaderSize && (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0) {
+  if (f->wal && amount == kFrameHeaderSize && (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0) {
     f->commit_page_next = true;
   }
   return pending.size() >= kFlushAt ? WritePending(f) : SQLITE_OK;
@@ -121,8 +126,24 @@ int ShmMap(sqlite3_file* file, int region, int size, int extend, void volatile**
   return Real(file)->pMethods->xShmMap(Real(file), region, size, extend, out);
 }
 
+// A checkpoint holds the checkpoint lock (WAL_CKPT_LOCK in SQLite's wal.c) exclusively while it
+// copies pages, in ascending order, from the log into the database file: those writes are
+// gathered too. SQLite syncs the database file before it lets go of the lock (synchronous NORMAL
+// and FULL), which writes them out and reports a failure; letting go writes out whatever is left.
 int ShmLock(sqlite3_file* file, int offset, int n, int flags) {
-  return Real(file)->pMethods->xShmLock(Real(file), offset, n, flags);
+  GatheredFile* f = Gathered(file);
+  bool checkpoint_lock = offset == kCheckpointLock && n == 1;
+  if (checkpoint_lock && (flags & SQLITE_SHM_UNLOCK) != 0) {
+    int rc = WritePending(f);
+    f->checkpointing = false;
+    if (rc != SQLITE_OK) return rc;
+  }
+  int rc = f->real->pMethods->xShmLock(f->real, offset, n, flags);
+  if (rc == SQLITE_OK && checkpoint_lock && (flags & SQLITE_SHM_LOCK) != 0 &&
+      (flags & SQLITE_SHM_EXCLUSIVE) != 0) {
+    f->checkpointing = true;
+  }
+  return rc;
 }
 
 void ShmBarrier(sqlite3_file* file) { Real(file)->pMethods->xShmBarrier(Real(file)); }
@@ -171,9 +192,10 @@ int Open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out
     return rc;
   }
   f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+  f->checkpointing = false;
   f->commit_page_next = false;
   f->offset = 0;
-  f->pending = f->wal ? new std::string() : nullptr;
+  f->pending = new std::string();
   file->pMethods = &kMethods;
   return rc;
 }

@@ -1,4 +1,5 @@
-// An SQLite VFS that writes each commit's write-ahead-log frames to the file in one write.
+// An SQLite VFS that writes each commit's write-ahead-log frames to the file in one write, and each
+// checkpoint's run of adjacent pages to the database file in one write.
 //
 // SQLite appends a commit to the WAL as one header write (24 bytes) and one page write per page
 // it changed, each a pwrite of its own: a commit of 50 random keys makes about 150 system calls,
@@ -14,6 +15,12 @@
 // write always did; the frames written before the failure are not part of any commit. The
 // buffer is written out whenever it holds 1 MiB, so one large transaction does not hold its
 // whole size in memory twice.
+//
+// A checkpoint (SQLite copying the log's pages back into the database file) writes one page per
+// call too, in ascending page order; while it holds the checkpoint lock, the database file's
+// writes are gathered the same way (each run of adjacent pages in one write), and written out at
+// its sync or before anything else is done to the file, and at the latest when the lock is let
+// go: before SQLite may start overwriting the log the checkpoint copied.
 #pragma once
 
 namespace enoki::adapters {
