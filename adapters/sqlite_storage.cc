@@ -447,6 +447,16 @@ core::Status SqliteStorage::Commit(const node::WriteBatch& batch) {
   // A failed COMMIT may leave the transaction open; ROLLBACK then ends it. Its own failure (no
   // transaction left, because SQLite already rolled back) changes nothing: `st` says what failed.
   if (!st.ok() && !sqlite3_get_autocommit(db_)) Step(kRollback).IgnoreError();
+  // The VFS wrote the commit out with its last frame; nothing is left unless SQLite wrote its
+  // frames otherwise than the VFS expects, and then this write makes the commit durable. If that
+  // fails, the commit is not acknowledged: the node holds the batch and commits it again.
+  size_t held = 0;
+  if (int rc = st.ok() ? WriteOutHeldLog(db_, &held) : SQLITE_OK; rc != SQLITE_OK) {
+    std::string message =
+        path_ + ": cannot write the commit to the write-ahead log: " + sqlite3_errstr(rc);
+    st = rc == SQLITE_FULL ? core::Status::ResourceExhausted(std::move(message))
+                           : core::Status::IOError(std::move(message));
+  }
   // Beside the database, where losing the database's write-ahead log does not take it back. A
   // failure to write it loses only the check (Open's), not the commit.
   if (st.ok()) {

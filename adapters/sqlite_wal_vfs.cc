@@ -214,6 +214,18 @@ sqlite3_vfs Register() {
 
 }  // namespace
 
+int WriteOutHeldLog(sqlite3* db, size_t* held) {
+  *held = 0;
+  sqlite3_file* log = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &log) != SQLITE_OK ||
+      log == nullptr || log->pMethods != &kMethods) {
+    return SQLITE_OK;
+  }
+  GatheredFile* f = Gathered(log);
+  *held = f->pending == nullptr ? 0 : f->pending->size();
+  return WritePending(f);
+}
+
 const char* GatheringWalVfs() {
   static sqlite3_vfs vfs = Register();
   static const char* const name = sqlite3_vfs_register(&vfs, 0) == SQLITE_OK ? vfs.zName : nullptr;

@@ -23,10 +23,21 @@
 // go: before SQLite may start overwriting the log the checkpoint copied.
 #pragma once
 
+#include <cstddef>
+
+struct sqlite3;
+
 namespace enoki::adapters {
 
 // The name to pass to sqlite3_open_v2 for this VFS; registers it (not as the default) on the
 // first call. Thread-safe. nullptr (SQLite's default VFS) when SQLite cannot register it.
 const char* GatheringWalVfs();
+
+// Writes out what the write-ahead log of `db`'s main database still holds back (opened through
+// this VFS; otherwise nothing), and says in `*held` how many bytes that was. After a COMMIT it is
+// none: the commit frame wrote it all out. Called after each commit all the same, so that a SQLite
+// that wrote its frames otherwise than this VFS expects loses no acknowledged commit; tests check
+// that it found nothing. SQLite's result code of the write (SQLITE_OK when there was none).
+int WriteOutHeldLog(sqlite3* db, size_t* held);
 
 }  // namespace enoki::adapters
