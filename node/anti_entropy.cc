@@ -24,6 +24,31 @@ uint64_t HashWord(uint64_t v, uint64_t h) {
   return core::Fnv1a(std::string_view(bytes, 8), h);
 }
 
+// This node's entries for one peer (it lacks them or holds older ones), sent in CatalogEntries
+// messages of about Core::batch_bytes() each (an entry larger than that goes alone).
+class EntrySender {
+ public:
+  EntrySender(Core& core, const std::string& peer) : core_(core), peer_(peer) {}
+  void Add(const Keygroup& kg) {
+    *msg_.mutable_catalog_entries()->add_entries() = kg.meta;
+    bytes_ += kg.meta.ByteSizeLong();
+    ++core_.metrics().catalog_entries_sent;
+    if (bytes_ >= core_.batch_bytes()) Flush();
+  }
+  void Flush() {
+    if (!msg_.has_catalog_entries()) return;
+    core_.Send(peer_, std::move(msg_));
+    msg_.Clear();
+    bytes_ = 0;
+  }
+
+ private:
+  Core& core_;
+  const std::string& peer_;
+  proto::PeerMessage msg_;
+  size_t bytes_ = 0;
+};
+
 // The digest of `kg`'s items written before `before_us`, bucket by bucket.
 std::vector<uint64_t> Digest(const Keygroup& kg, int64_t before_us) {
   std::vector<uint64_t> digest(kDigestBuckets);
@@ -198,7 +223,9 @@ void AntiEntropy::OnDigestReply(const std::string& from, const proto::DigestRepl
   if (msg.code() == proto::NOT_FOUND) {
     // It lost the keygroup (or never heard of it): its entry first; the next exchange repairs
     // the items.
-    return SendEntry(from, *kg);
+    EntrySender entry(core_, from);
+    entry.Add(*kg);
+    return entry.Flush();
   }
   if (msg.code() != proto::OK || msg.buckets_size() == 0) return;
   std::vector<bool> listed(kDigestBuckets);
@@ -254,13 +281,6 @@ void AntiEntropy::SendCatalogDigest(const std::string& peer, const std::string& 
   core_.Send(peer, std::move(msg));
 }
 
-void AntiEntropy::SendEntry(const std::string& peer, const Keygroup& kg) {
-  proto::PeerMessage entry;
-  *entry.mutable_meta_update()->mutable_meta() = kg.meta;
-  core_.Send(peer, std::move(entry));
-  ++core_.metrics().catalog_entries_sent;
-}
-
 void AntiEntropy::OnCatalogDigest(const std::string& from, const proto::CatalogDigest& msg) {
   const auto& keygroups = core_.keygroups();
   proto::PeerMessage out;
@@ -295,6 +315,7 @@ void AntiEntropy::OnCatalogList(const std::string& from, const proto::CatalogLis
   // the list covers: after `after`, up to its last entry (with `more`) or to the end. It sends at
   // most kMaxListedEntries entries (a peer that lost a large catalog lists none), and goes on
   // from the last name it compared with the next CatalogDigest.
+  EntrySender entries(core_, from);
   auto mine = keygroups.upper_bound(msg.after());
   const std::string* last = msg.more() ? &msg.entries(msg.entries_size() - 1).name() : nullptr;
   const std::string* compared = nullptr;  // the last name compared
@@ -310,7 +331,7 @@ void AntiEntropy::OnCatalogList(const std::string& from, const proto::CatalogLis
       break;
     }
     if (mine_left && (theirs == nullptr || mine->first < theirs->name())) {
-      SendEntry(from, mine->second);  // the peer lacks it
+      entries.Add(mine->second);  // the peer lacks it
       ++sent;
       compared = &mine->first;
       ++mine;
@@ -327,13 +348,14 @@ void AntiEntropy::OnCatalogList(const std::string& from, const proto::CatalogLis
     *other.mutable_version() = theirs->version();
     other.set_deleted(theirs->deleted());
     if (Supersedes(mine->second.meta, other)) {
-      SendEntry(from, mine->second);
+      entries.Add(mine->second);
       ++sent;
     } else if (Supersedes(other, mine->second.meta)) {
       want->add_names(theirs->name());
     }
     ++mine;
   }
+  entries.Flush();
   if (want->names_size() > 0) core_.Send(from, std::move(fetch));
   if (stopped) {
     SendCatalogDigest(from, *compared);
@@ -343,10 +365,12 @@ void AntiEntropy::OnCatalogList(const std::string& from, const proto::CatalogLis
 }
 
 void AntiEntropy::OnCatalogWant(const std::string& from, const proto::CatalogWant& msg) {
+  EntrySender entries(core_, from);
   for (const auto& name : msg.names()) {
     auto it = core_.keygroups().find(name);
-    if (it != core_.keygroups().end()) SendEntry(from, it->second);
+    if (it != core_.keygroups().end()) entries.Add(it->second);
   }
+  entries.Flush();
 }
 
 }  // namespace enoki::node

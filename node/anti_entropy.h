@@ -88,8 +88,6 @@ class AntiEntropy {
                   uint32_t first_bucket);
   // Starts (or goes on with, from the entries after `after`) a catalog exchange with `peer`.
   void SendCatalogDigest(const std::string& peer, const std::string& after);
-  // Sends `peer` this node's entry of keygroup `kg` (it lacks it or holds an older one).
-  void SendEntry(const std::string& peer, const Keygroup& kg);
   // The keygroup if this node holds a ready replica of it, of incarnation `incarnation`.
   Keygroup* ReadyReplica(const std::string& name, const proto::Version& incarnation);
 

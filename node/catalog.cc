@@ -161,6 +161,10 @@ void Catalog::OnMetaUpdate(const std::string& from, const proto::MetaUpdate& msg
   core_.Send(from, std::move(ack));
 }
 
+void Catalog::OnCatalogEntries(const proto::CatalogEntries& msg) {
+  for (const auto& meta : msg.entries()) Apply(meta);
+}
+
 void Catalog::Apply(const proto::KeygroupMeta& incoming) {
   const std::string& self_id = core_.id();
   auto [it, created] = core_.keygroups().try_emplace(incoming.name());

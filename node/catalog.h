@@ -42,6 +42,8 @@ class Catalog {
 
   // An entry from a peer, acknowledged to it.
   void OnMetaUpdate(const std::string& from, const proto::MetaUpdate& msg);
+  // Entries a peer's catalog exchange sent (node/anti_entropy.h), not acknowledged.
+  void OnCatalogEntries(const proto::CatalogEntries& msg);
   // Announces that this node's replica of `kg` holds all the data.
   void MarkReady(Keygroup& kg);
 

@@ -638,8 +638,8 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
   peer->last_heard = now;
 
   // While writes cannot be made durable, what would write waits: its sender tries again.
-  if (!core_.StorageFault().ok() &&
-      (msg.has_replicate() || msg.has_meta_update() || msg.has_sync_response())) {
+  if (!core_.StorageFault().ok() && (msg.has_replicate() || msg.has_meta_update() ||
+                                     msg.has_catalog_entries() || msg.has_sync_response())) {
     return;
   }
   switch (msg.body_case()) {
@@ -676,6 +676,8 @@ void Node::OnPeerMessage(proto::PeerMessage&& msg) {
       return anti_entropy_.OnCatalogList(from, msg.catalog_list());
     case proto::PeerMessage::kCatalogWant:
       return anti_entropy_.OnCatalogWant(from, msg.catalog_want());
+    case proto::PeerMessage::kCatalogEntries:
+      return catalog_.OnCatalogEntries(msg.catalog_entries());
     case proto::PeerMessage::kPong:
       return peers_.OnPong(from, *peer, msg.pong(), now);
     case proto::PeerMessage::BODY_NOT_SET:

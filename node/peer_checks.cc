@@ -97,6 +97,15 @@ core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
     }
     case proto::PeerMessage::kMetaUpdate:
       return c.Meta(msg.meta_update().meta());
+    case proto::PeerMessage::kCatalogEntries: {
+      const auto& e = msg.catalog_entries();
+      if (e.entries_size() > static_cast<int>(kMaxListedEntries)) {
+        return core::Status::InvalidArgument("more than " + std::to_string(kMaxListedEntries) +
+                                             " entries");
+      }
+      for (const auto& meta : e.entries()) ENOKI_RETURN_IF_ERROR(c.Meta(meta));
+      return core::Status::Ok();
+    }
     case proto::PeerMessage::kMetaAck:
       ENOKI_RETURN_IF_ERROR(c.Name("keygroup", msg.meta_ack().keygroup()));
       return c.Version("version", msg.meta_ack().version());

@@ -231,6 +231,23 @@ TEST(CheckPeerMessageTest, NamesTheMessageAndTheField) {
   meta->add_replicas()->set_node("b");
   EXPECT_EQ(node::CheckPeerMessage(dup, limits).message(),
             "meta_update from 'a': replica 'b' is listed twice");
+
+  // A catalog exchange's entries are checked one by one, as a MetaUpdate's, and bounded.
+  proto::PeerMessage entries;
+  entries.set_from("a");
+  auto* good = entries.mutable_catalog_entries()->add_entries();
+  good->set_name("kg");
+  good->add_replicas()->set_node("b");
+  EXPECT_TRUE(node::CheckPeerMessage(entries, limits).ok());
+  *entries.mutable_catalog_entries()->add_entries() = *meta;  // b listed twice
+  EXPECT_EQ(node::CheckPeerMessage(entries, limits).message(),
+            "catalog_entries from 'a': replica 'b' is listed twice");
+  entries.mutable_catalog_entries()->mutable_entries()->RemoveLast();
+  for (size_t i = 1; i <= node::kMaxListedEntries; ++i) {
+    *entries.mutable_catalog_entries()->add_entries() = *good;
+  }
+  EXPECT_EQ(node::CheckPeerMessage(entries, limits).message(),
+            "catalog_entries from 'a': more than 2048 entries");
 }
 
 }  // namespace
