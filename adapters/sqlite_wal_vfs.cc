@@ -128,22 +128,24 @@ int ShmMap(sqlite3_file* file, int region, int size, int extend, void volatile**
 
 // A checkpoint holds the checkpoint lock (WAL_CKPT_LOCK in SQLite's wal.c) exclusively while it
 // copies pages, in ascending order, from the log into the database file: those writes are
-// gathered too. SQLite syncs the database file before it lets go of the lock (synchronous NORMAL
-// and FULL), which writes them out and reports a failure; letting go writes out whatever is left.
+// gathered too. SQLite syncs the database file before it records the pages as copied and lets go
+// of the lock (synchronous NORMAL and FULL, the only settings SqliteStorage uses), which writes
+// them out and fails the checkpoint if that fails; letting go writes out whatever is left, and
+// lets go even then.
 int ShmLock(sqlite3_file* file, int offset, int n, int flags) {
   GatheredFile* f = Gathered(file);
   bool checkpoint_lock = offset == kCheckpointLock && n == 1;
+  int written = SQLITE_OK;
   if (checkpoint_lock && (flags & SQLITE_SHM_UNLOCK) != 0) {
-    int rc = WritePending(f);
+    written = WritePending(f);
     f->checkpointing = false;
-    if (rc != SQLITE_OK) return rc;
   }
   int rc = f->real->pMethods->xShmLock(f->real, offset, n, flags);
   if (rc == SQLITE_OK && checkpoint_lock && (flags & SQLITE_SHM_LOCK) != 0 &&
       (flags & SQLITE_SHM_EXCLUSIVE) != 0) {
     f->checkpointing = true;
   }
-  return rc;
+  return written != SQLITE_OK ? written : rc;
 }
 
 void ShmBarrier(sqlite3_file* file) { Real(file)->pMethods->xShmBarrier(Real(file)); }
@@ -152,7 +154,9 @@ int ShmUnmap(sqlite3_file* file, int delete_flag) {
   return Real(file)->pMethods->xShmUnmap(Real(file), delete_flag);
 }
 
+// A page read through a memory map (SQLite's mmap_size, off by default) sees what was written.
 int Fetch(sqlite3_file* file, sqlite3_int64 offset, int amount, void** out) {
+  if (int rc = WritePending(Gathered(file)); rc != SQLITE_OK) return rc;
   return Real(file)->pMethods->xFetch(Real(file), offset, amount, out);
 }
 
