@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <tuple>
@@ -720,36 +722,18 @@ TEST(SqliteStorageTest, OneOpenerAtATime) {
   EXPECT_TRUE(SqliteStorage::Open(path, SqliteSync::kNormal).ok());
 }
 
-TEST(SqliteStorageTest, CommitSurvivesSigkillRightAfterIt) {
-  TempDir dir;
-  std::string path = (dir.path() / "store.db").string();
+// Runs `work` in a child process, which then waits until it is killed with SIGKILL (what `work`
+// keeps beyond its own scope, or never closes, is still open then). Whether `work` returned true
+// and the child died of that SIGKILL. The child only leaves through being killed, so nothing of the
+// parent's test state runs twice.
+bool RunThenSigkill(const std::function<bool()>& work) {
   int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
+  if (::pipe(fds) != 0) return false;
   pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
+  if (pid < 0) return false;
   if (pid == 0) {
-    // The child: commit, report, then wait to be killed with the database still open. It only
-    // leaves through _exit, so nothing of the parent's test state runs twice.
     ::close(fds[0]);
-    auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
-    bool ok = s.ok();
-    for (int round = 0; ok && round < 10; ++round) {
-      WriteBatch b;
-      if (round == 0) b.PutKeygroup(Keygroup("kg", true));
-      for (int i = 0; i < 100; ++i) {
-        AddItem(b, "kg", "k" + std::to_string(round * 100 + i), "v", round + 1);
-      }
-      b.PutOutbox(Outbox("b", "kg", "k" + std::to_string(round)));
-      ok = (*s)->Commit(b).ok();
-    }
-    // And one commit of about 2 MiB, which the write-ahead log gets in several writes
-    // (adapters/sqlite_wal_vfs.h writes out what it gathered at each MiB).
-    WriteBatch large;
-    for (int i = 0; ok && i < 2000; ++i) {
-      AddItem(large, "kg", "large" + std::to_string(i), std::string(1024, 'a' + i % 26), 1);
-    }
-    ok = ok && (*s)->Commit(large).ok();
-    char c = ok ? 'y' : 'n';
+    char c = work() ? 'y' : 'n';
     (void)!::write(fds[1], &c, 1);
     for (;;) ::pause();
   }
@@ -757,12 +741,38 @@ TEST(SqliteStorageTest, CommitSurvivesSigkillRightAfterIt) {
   char c = 0;
   ssize_t n = ::read(fds[0], &c, 1);
   ::close(fds[0]);
-  ::kill(pid, SIGKILL);  // before any assertion can return early and leave the child behind
+  ::kill(pid, SIGKILL);
   int wstatus = 0;
-  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
-  ASSERT_EQ(n, 1);
-  ASSERT_EQ(c, 'y') << "the child could not open or commit";
-  EXPECT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
+  bool killed =
+      ::waitpid(pid, &wstatus, 0) == pid && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL;
+  return n == 1 && c == 'y' && killed;
+}
+
+TEST(SqliteStorageTest, CommitSurvivesSigkillRightAfterIt) {
+  TempDir dir;
+  std::string path = (dir.path() / "store.db").string();
+  std::unique_ptr<SqliteStorage> open;  // the child's stays open until it is killed
+  ASSERT_TRUE(RunThenSigkill([&] {
+    auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+    bool ok = s.ok();
+    if (ok) open = std::move(s.value());
+    for (int round = 0; ok && round < 10; ++round) {
+      WriteBatch b;
+      if (round == 0) b.PutKeygroup(Keygroup("kg", true));
+      for (int i = 0; i < 100; ++i) {
+        AddItem(b, "kg", "k" + std::to_string(round * 100 + i), "v", round + 1);
+      }
+      b.PutOutbox(Outbox("b", "kg", "k" + std::to_string(round)));
+      ok = open->Commit(b).ok();
+    }
+    // And one commit of about 2 MiB, which the write-ahead log gets in several writes
+    // (adapters/sqlite_wal_vfs.h writes out what it gathered at each MiB).
+    WriteBatch large;
+    for (int i = 0; ok && i < 2000; ++i) {
+      AddItem(large, "kg", "large" + std::to_string(i), std::string(1024, 'a' + i % 26), 1);
+    }
+    return ok && open->Commit(large).ok();
+  })) << "the child could not open or commit, or did not die of the SIGKILL";
   // The commits only reached the WAL, never a checkpoint: reopening must replay it.
   EXPECT_TRUE(fs::exists(path + "-wal"));
 
@@ -784,17 +794,17 @@ TEST(SqliteWalVfsTest, CommitsAndCheckpointsWrittenThroughItAreWholeAfterASigkil
   std::string path = (dir.path() / "vfs.db").string();
   constexpr int kCommits = 300;
   constexpr int kRowsPerCommit = 20;
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(fds[0]);
+  ASSERT_TRUE(RunThenSigkill([&] {
     sqlite3* db = nullptr;
     bool ok = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                               adapters::GatheringWalVfs()) == SQLITE_OK;
     auto exec = [&](const std::string& sql) {
       ok = ok && sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
+    };
+    // The commit frame wrote the commit out: nothing is held back after COMMIT.
+    auto nothing_held = [&] {
+      size_t held = 1;
+      ok = ok && adapters::WriteOutHeldLog(db, &held) == SQLITE_OK && held == 0;
     };
     exec(
         "PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
@@ -808,30 +818,16 @@ TEST(SqliteWalVfsTest, CommitsAndCheckpointsWrittenThroughItAreWholeAfterASigkil
                std::to_string(r) + "', zeroblob(40));";
       }
       exec(sql + "COMMIT;");
-      // The commit frame wrote the commit out: nothing is held back after COMMIT.
-      size_t held = 1;
-      ok = ok && adapters::WriteOutHeldLog(db, &held) == SQLITE_OK && held == 0;
+      nothing_held();
       if (c == kCommits / 2) exec("PRAGMA wal_checkpoint(TRUNCATE)");
     }
     exec(
         "BEGIN; WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 2000) "
         "INSERT INTO t SELECT 'large' || x, randomblob(1024) FROM s; COMMIT;");
-    size_t held = 1;
-    ok = ok && adapters::WriteOutHeldLog(db, &held) == SQLITE_OK && held == 0;
-    char c = ok ? 'y' : 'n';
-    (void)!::write(fds[1], &c, 1);
-    for (;;) ::pause();
-  }
-  ::close(fds[1]);
-  char c = 0;
-  ssize_t n = ::read(fds[0], &c, 1);
-  ::close(fds[0]);
-  ::kill(pid, SIGKILL);
-  int wstatus = 0;
-  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
-  ASSERT_EQ(n, 1);
-  ASSERT_EQ(c, 'y') << "the child could not write through the VFS, or the VFS held back part "
-                       "of a commit after COMMIT";
+    nothing_held();
+    return ok;
+  })) << "the child could not write through the VFS, or the VFS held back part of a commit "
+         "after COMMIT";
 
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
