@@ -1,11 +1,8 @@
 // Checks of what peers send.
 #include "node/peer_checks.h"
 
-#include <algorithm>
+#include <set>
 #include <string>
-#include <string_view>
-#include <type_traits>
-#include <vector>
 
 #include "node/anti_entropy.h"
 #include "node/validation.h"
@@ -13,63 +10,14 @@
 namespace enoki::node {
 namespace {
 
-// The checks of one message. A field's name goes into an error message only: where it is built
-// from parts (`item 3 version`), it is passed as a function that builds it, called on an error.
 class Checker {
  public:
   explicit Checker(const PeerCheckLimits& limits) : limits_(limits) {}
 
-  core::Status Name(std::string_view field, const std::string& name) const {
+  core::Status Name(const std::string& field, const std::string& name) const {
     return ValidateName(field, name);
   }
-  // `field`: a name, or a function that returns one.
-  template <typename Field>
-  core::Status Version(const Field& field, const proto::Version& v) const {
-    if (Fine(v)) return core::Status::Ok();
-    if constexpr (std::is_invocable_v<const Field&>) {
-      return VersionError(field(), v);
-    } else {
-      return VersionError(std::string(field), v);
-    }
-  }
-  // Item `index` of a message.
-  core::Status Item(int index, const proto::Item& item) const {
-    auto field = [index] { return "item " + std::to_string(index); };
-    core::Status st = ValidateKey(item.key());
-    if (st.ok()) st = ValidateValue(item.value(), limits_.max_value_bytes);
-    if (!st.ok()) return core::Status(st.code(), field() + ": " + st.message());
-    return Version([&] { return field() + " version"; }, item.version());
-  }
-  core::Status Meta(const proto::KeygroupMeta& meta) const {
-    ENOKI_RETURN_IF_ERROR(Name("keygroup", meta.name()));
-    if (!meta.owner().empty()) ENOKI_RETURN_IF_ERROR(Name("owner", meta.owner()));
-    ENOKI_RETURN_IF_ERROR(Version("created", meta.created()));
-    ENOKI_RETURN_IF_ERROR(Version("version", meta.version()));
-    if (meta.replicas_size() == 0 && !meta.deleted()) {
-      return core::Status::InvalidArgument("keygroup '" + meta.name() + "' has no replica");
-    }
-    std::vector<std::string_view> nodes;
-    nodes.reserve(meta.replicas_size());
-    for (const auto& r : meta.replicas()) {
-      ENOKI_RETURN_IF_ERROR(Name("replica", r.node()));
-      ENOKI_RETURN_IF_ERROR(
-          Version([&] { return "replica '" + r.node() + "' joined"; }, r.joined()));
-      nodes.push_back(r.node());
-    }
-    std::sort(nodes.begin(), nodes.end());
-    if (auto twice = std::adjacent_find(nodes.begin(), nodes.end()); twice != nodes.end()) {
-      return core::Status::InvalidArgument("replica '" + std::string(*twice) + "' is listed twice");
-    }
-    return core::Status::Ok();
-  }
-
- private:
-  bool Fine(const proto::Version& v) const {
-    return v.wall_us() >= 0 && v.wall_us() <= limits_.latest_wall_us &&
-           v.node().size() <= kMaxNameBytes;
-  }
-  // What is wrong with `v`, which is not Fine.
-  core::Status VersionError(const std::string& field, const proto::Version& v) const {
+  core::Status Version(const std::string& field, const proto::Version& v) const {
     if (v.wall_us() < 0) {
       return core::Status::InvalidArgument(field + " has a negative time (" +
                                            std::to_string(v.wall_us()) + " us)");
@@ -80,8 +28,40 @@ class Checker {
           " ms further ahead of this node's clock than allowed (--max-clock-ahead)");
     }
     // The node only breaks ties between versions: bounded, not parsed.
-    return core::Status::InvalidArgument(field + "'s node is longer than " +
-                                         std::to_string(kMaxNameBytes) + " characters");
+    if (v.node().size() > kMaxNameBytes) {
+      return core::Status::InvalidArgument(field + "'s node is longer than " +
+                                           std::to_string(kMaxNameBytes) + " characters");
+    }
+    return core::Status::Ok();
+  }
+  core::Status Item(const std::string& field, const proto::Item& item) const {
+    ENOKI_RETURN_IF_ERROR(Prefixed(field, ValidateKey(item.key())));
+    ENOKI_RETURN_IF_ERROR(Prefixed(field, ValidateValue(item.value(), limits_.max_value_bytes)));
+    return Version(field + " version", item.version());
+  }
+  core::Status Meta(const proto::KeygroupMeta& meta) const {
+    ENOKI_RETURN_IF_ERROR(Name("keygroup", meta.name()));
+    if (!meta.owner().empty()) ENOKI_RETURN_IF_ERROR(Name("owner", meta.owner()));
+    ENOKI_RETURN_IF_ERROR(Version("created", meta.created()));
+    ENOKI_RETURN_IF_ERROR(Version("version", meta.version()));
+    if (meta.replicas_size() == 0 && !meta.deleted()) {
+      return core::Status::InvalidArgument("keygroup '" + meta.name() + "' has no replica");
+    }
+    std::set<std::string> seen;
+    for (const auto& r : meta.replicas()) {
+      ENOKI_RETURN_IF_ERROR(Name("replica", r.node()));
+      if (!seen.insert(r.node()).second) {
+        return core::Status::InvalidArgument("replica '" + r.node() + "' is listed twice");
+      }
+      ENOKI_RETURN_IF_ERROR(Version("replica '" + r.node() + "' joined", r.joined()));
+    }
+    return core::Status::Ok();
+  }
+
+ private:
+  static core::Status Prefixed(const std::string& field, core::Status st) {
+    if (st.ok()) return st;
+    return core::Status(st.code(), field + ": " + st.message());
   }
   const PeerCheckLimits& limits_;
 
@@ -101,7 +81,7 @@ core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
       ENOKI_RETURN_IF_ERROR(c.Version("incarnation", r.incarnation()));
       ENOKI_RETURN_IF_ERROR(c.Version("meta_version", r.meta_version()));
       for (int i = 0; i < r.items_size(); ++i) {
-        ENOKI_RETURN_IF_ERROR(c.Item(i, r.items(i)));
+        ENOKI_RETURN_IF_ERROR(c.Item("item " + std::to_string(i), r.items(i)));
       }
       return core::Status::Ok();
     }
@@ -110,8 +90,8 @@ core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
       ENOKI_RETURN_IF_ERROR(c.Name("keygroup", a.keygroup()));
       for (int i = 0; i < a.applied_size(); ++i) {
         ENOKI_RETURN_IF_ERROR(ValidateKey(a.applied(i).key()));
-        ENOKI_RETURN_IF_ERROR(c.Version([i] { return "applied " + std::to_string(i) + " version"; },
-                                        a.applied(i).version()));
+        ENOKI_RETURN_IF_ERROR(
+            c.Version("applied " + std::to_string(i) + " version", a.applied(i).version()));
       }
       return core::Status::Ok();
     }
@@ -137,7 +117,7 @@ core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
       ENOKI_RETURN_IF_ERROR(c.Name("keygroup", r.keygroup()));
       ENOKI_RETURN_IF_ERROR(c.Version("incarnation", r.incarnation()));
       for (int i = 0; i < r.items_size(); ++i) {
-        ENOKI_RETURN_IF_ERROR(c.Item(i, r.items(i)));
+        ENOKI_RETURN_IF_ERROR(c.Item("item " + std::to_string(i), r.items(i)));
       }
       return core::Status::Ok();
     }
@@ -195,8 +175,8 @@ core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
       }
       for (int i = 0; i < r.items_size(); ++i) {
         ENOKI_RETURN_IF_ERROR(ValidateKey(r.items(i).key()));
-        ENOKI_RETURN_IF_ERROR(c.Version([i] { return "item " + std::to_string(i) + " version"; },
-                                        r.items(i).version()));
+        ENOKI_RETURN_IF_ERROR(
+            c.Version("item " + std::to_string(i) + " version", r.items(i).version()));
       }
       return core::Status::Ok();
     }
