@@ -268,10 +268,16 @@ SqliteStorage::~SqliteStorage() {
 }
 
 core::Status SqliteStorage::Error(const std::string& what) const {
-  std::string message = path_ + ": " + what + ": " + (db_ ? sqlite3_errmsg(db_) : "out of memory");
-  if (db_ != nullptr && sqlite3_errcode(db_) == SQLITE_FULL) {
-    return core::Status::ResourceExhausted(std::move(message));
-  }
+  if (db_ == nullptr) return core::Status::IOError(path_ + ": " + what + ": out of memory");
+  return Error(what, sqlite3_errcode(db_));
+}
+
+core::Status SqliteStorage::Error(const std::string& what, int rc) const {
+  // The connection's message when it is about `rc` (it may say more than the code's own).
+  const char* said =
+      db_ != nullptr && sqlite3_errcode(db_) == rc ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+  std::string message = path_ + ": " + what + ": " + said;
+  if ((rc & 0xff) == SQLITE_FULL) return core::Status::ResourceExhausted(std::move(message));
   return core::Status::IOError(std::move(message));
 }
 
@@ -452,10 +458,7 @@ core::Status SqliteStorage::Commit(const node::WriteBatch& batch) {
   // fails, the commit is not acknowledged: the node holds the batch and commits it again.
   size_t held = 0;
   if (int rc = st.ok() ? WriteOutHeldLog(db_, &held) : SQLITE_OK; rc != SQLITE_OK) {
-    std::string message =
-        path_ + ": cannot write the commit to the write-ahead log: " + sqlite3_errstr(rc);
-    st = rc == SQLITE_FULL ? core::Status::ResourceExhausted(std::move(message))
-                           : core::Status::IOError(std::move(message));
+    st = Error("cannot write the commit to the write-ahead log", rc);
   }
   // Beside the database, where losing the database's write-ahead log does not take it back. A
   // failure to write it loses only the check (Open's), not the commit.

@@ -106,8 +106,9 @@ class SqliteStorage : public node::StorageEngine {
   // Runs `sql` (one or more statements) without results.
   core::Status Exec(const char* sql);
   // IOError "<path>: <what>: <SQLite's last error message>" (ResourceExhausted when that error
-  // is SQLITE_FULL).
+  // is SQLITE_FULL); the same for result code `rc` in the second form.
   core::Status Error(const std::string& what) const;
+  core::Status Error(const std::string& what, int rc) const;
   // Runs statement `s` to completion after its parameters were bound (`bind_rc` is the first
   // failure of binding them, or SQLITE_OK), then resets it and clears its bindings.
   core::Status Step(Stmt s, int bind_rc = 0);
