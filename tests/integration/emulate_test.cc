@@ -418,10 +418,17 @@ TEST(EmulateScheduleTest, OneSeedGivesEveryCallerTheSameScheduleAndBodiesInBothM
   }
   // Every request of one run in the other but a duration's last few.
   EXPECT_GE(both + 6, std::max(a.size(), b.size()));
-  // Open loops: the same times, the emulation's timers up to a few ms late on a busy host.
-  EXPECT_LT(latest_ms, 5.0);
+  // Open loops: the same times, but for how late the emulation's driver ran its timers in this
+  // run (a stalling host's went past the fixed 5 ms this test had) and 2 ms more (on the
+  // development machine, 11 runs of 12 were 0.9 to 2.0 ms apart, and one 6.3 ms with its
+  // driver's timers 6.3 ms late).
+  double driver_late_ms =
+      std::stod(Query(emulated->database,
+                      "SELECT timer_max_ns FROM processes WHERE process = 'driver'")) /
+      1e6;
+  EXPECT_LT(latest_ms, 2.0 + driver_late_ms);
   std::cout << both << " requests alike in both runs; open-loop sends at most " << latest_ms
-            << " ms apart\n";
+            << " ms apart; the driver's timers at most " << driver_late_ms << " ms late\n";
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
