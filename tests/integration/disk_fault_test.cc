@@ -4,6 +4,7 @@
 // taken again once the disk works, and no acknowledged write is lost. Needs root (mount); skipped
 // without it.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -44,6 +45,13 @@ class DiskFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root: the test mounts the node's disk";
+    // Its mounts in a mount namespace of its own (the node it starts inherits it): a network
+    // namespace that a test beside it enters (`ip netns exec`) while the disk is mounted would
+    // otherwise keep a copy of the mount, which this machine's private / does not unmount with
+    // the test's, and e2fsck found the device "in use" (CI's sanitizer run, 2026-12-05).
+    ASSERT_EQ(::unshare(CLONE_NEWNS), 0) << std::strerror(errno);
+    ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0)
+        << std::strerror(errno);
     dir_ = fs::temp_directory_path() / ("enoki-disk-" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(data());
