@@ -4,9 +4,9 @@
 # commands (scripts/run.sh, scripts/test.sh) share one build and the second rebuilds nothing the
 # first built (tests/deploy/shared_build_test.sh checks it). `--tests` also installs the tools the
 # tests run (scripts/setup.sh --tests). `--sanitize` (with those tools) also builds, in
-# build-sanitize/, the unit tests, the integration tests labelled `integration-sanitized` (and
-# the binary they run) and the fuzzers with clang, AddressSanitizer and
-# UndefinedBehaviorSanitizer (docs/testing.md; what CI runs under them).
+# build-sanitize/, the unit and integration tests (and the binaries they run) and the fuzzers
+# with clang, AddressSanitizer and UndefinedBehaviorSanitizer (docs/testing.md; what CI runs
+# under them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 setup=()
@@ -35,5 +35,5 @@ cmake --build build
 if $sanitize; then
   configure build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
     -DENOKI_SANITIZE=ON -DENOKI_BUILD_TESTS=ON
-  cmake --build build-sanitize --target unit_tests sanitized_tests fuzzers
+  cmake --build build-sanitize --target unit_tests integration_tests fuzzers
 fi
