@@ -117,6 +117,8 @@ TEST(CliTest, NodeFromConfigFileAndClientCommands) {
   EXPECT_EQ(unknown.status, 1);
   EXPECT_NE(unknown.text.find("'nobody' is not a node known to solo"), std::string::npos);
   node->Stop();
+  std::filesystem::remove(config);
+  std::filesystem::remove(ready);
 }
 
 TEST(CliTest, BadCommandLinesFailWithOneClearLine) {
