@@ -30,9 +30,9 @@
 # --duration: seconds each case runs (default 30); --backends: a comma-separated subset of
 # simulation, shaper, netem (default: all three), or none (only write the README again); netem
 # runs here when this host can (root and sch_netem), else in the VM that --vm names (default
-# ../shared/tools/netem-vm, when present), else it is left as it was. --out: the README to write (default results/fidelity/README.md; the
-# .tsv files go beside it). Internally, --measure BACKEND --tsv FILE measures one backend into
-# FILE (how the VM is used).
+# ../shared/tools/netem-vm, when present), else it is left as it was. --out: the README to write
+# (default results/fidelity/README.md; the .tsv files go beside it). Internally, --measure
+# BACKEND --tsv FILE measures one backend into FILE (how the VM is used).
 source "$(dirname "$0")/common.sh"
 need sqlite3 python3
 duration=30 backends=simulation,shaper,netem vm=../shared/tools/netem-vm out=results/fidelity/README.md
