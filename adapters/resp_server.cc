@@ -5,17 +5,21 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <functional>
 #include <memory>
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/tls.h"
 #include "enoki_version.h"
 #include "node/version.h"
 
@@ -81,8 +85,14 @@ const std::string kOk = "+OK\r\n";
 }  // namespace
 
 struct RespServer::Connection {
+  ~Connection() {
+    if (ssl != nullptr) SSL_free(ssl);
+  }
   uint64_t id = 0;
   int fd = -1;
+  SSL* ssl = nullptr;             // TLS over fd (tls_), or none
+  bool read_wants_write = false;  // TLS: a read goes on once the socket takes output
+  bool write_wants_read = false;  // TLS: a write goes on once the socket has input
   EventLoop::WatchId watch = 0;
   short events = 0;
   std::string in;  // received and not yet run, from in_pos
@@ -117,11 +127,21 @@ RespServer::~RespServer() {
     loop_.Unwatch(c->watch);
     ::close(c->fd);
   }
+  connections_.clear();
   if (listen_watch_ != 0) loop_.Unwatch(listen_watch_);
   if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (tls_ != nullptr) SSL_CTX_free(tls_);
 }
 
 core::Status RespServer::Start() {
+  if (!options_.cert_file.empty()) {
+    auto ctx = LoadTls(options_.cert_file, options_.key_file);
+    if (!ctx.ok()) return ctx.status();
+    tls_ = *ctx;
+    // OpenSSL writes with write(2), which raises SIGPIPE on a connection its client closed: that
+    // is an error of the connection's to handle, not a signal that ends the node.
+    ::signal(SIGPIPE, SIG_IGN);
+  }
   const std::string& address = options_.address;
   auto colon = address.rfind(':');
   std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
@@ -202,14 +222,25 @@ void RespServer::OnAccept() {
       return;
     }
     if (connections_.size() >= options_.max_connections) {
+      // Told so in plain text (a TLS client would not read it: closed only).
       static const char kFull[] = "-ERR max number of clients reached\r\n";
-      (void)!::send(fd, kFull, sizeof kFull - 1, MSG_NOSIGNAL);
+      if (tls_ == nullptr) (void)!::send(fd, kFull, sizeof kFull - 1, MSG_NOSIGNAL);
       ::close(fd);
       continue;
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto c = std::make_unique<Connection>();
+    if (tls_ != nullptr) {
+      c->ssl = SSL_new(tls_);
+      if (c->ssl == nullptr || SSL_set_fd(c->ssl, fd) != 1) {
+        spdlog::warn("node {}: the Redis front end cannot start TLS on a connection: {}",
+                     node_.id(), SslError());
+        ::close(fd);
+        continue;
+      }
+      SSL_set_accept_state(c->ssl);  // the handshake runs within the first reads and writes
+    }
     c->id = next_id_++;
     c->fd = fd;
     c->keygroup = options_.keygroup;
@@ -225,15 +256,51 @@ void RespServer::OnReady(uint64_t id, short revents) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return;
   Connection& c = *it->second;
-  if (revents & ZMQ_POLLOUT) {
+  bool read = (revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0;
+  bool write = (revents & ZMQ_POLLOUT) != 0;
+  // TLS may need the other direction to go on (a handshake's message, a key update).
+  read = read || (write && c.read_wants_write);
+  write = write || (read && c.write_wants_read);
+  if (write) {
     WriteTo(c);
     if (!connections_.contains(id)) return;
   }
-  if (revents & (ZMQ_POLLIN | ZMQ_POLLERR)) ReadFrom(c);
+  if (read) ReadFrom(c);
+}
+
+bool RespServer::ReadTls(Connection& c) {
+  c.read_wants_write = false;
+  while (!c.closing) {
+    if (c.in.size() - c.in_pos >= limits_.max_bulk_bytes + kReadChunk && SSL_pending(c.ssl) == 0) {
+      break;
+    }
+    ERR_clear_error();
+    int n = SSL_read(c.ssl, read_buffer_.get(), static_cast<int>(kReadChunk));
+    if (n > 0) {
+      c.in.append(read_buffer_.get(), static_cast<size_t>(n));
+      continue;
+    }
+    switch (SSL_get_error(c.ssl, n)) {
+      case SSL_ERROR_WANT_READ:
+        return true;
+      case SSL_ERROR_WANT_WRITE:
+        c.read_wants_write = true;
+        return true;
+      case SSL_ERROR_ZERO_RETURN:  // the client ended TLS: answer what it sent, then close
+        c.closing = true;
+        return true;
+      default:  // not TLS, a failed handshake, or the connection cut without ending TLS
+        ERR_clear_error();
+        return false;
+    }
+  }
+  return true;
 }
 
 void RespServer::ReadFrom(Connection& c) {
-  if (!c.closing && c.in.size() - c.in_pos < limits_.max_bulk_bytes + kReadChunk) {
+  if (c.ssl != nullptr) {
+    if (!ReadTls(c)) return Close(c.id);
+  } else if (!c.closing && c.in.size() - c.in_pos < limits_.max_bulk_bytes + kReadChunk) {
     // Into a buffer that is not cleared first (a resize would zero 64 KiB per read).
     ssize_t n = ::recv(c.fd, read_buffer_.get(), kReadChunk, 0);
     if (n > 0) {
@@ -320,8 +387,27 @@ void RespServer::WriteAll() {
 }
 
 void RespServer::WriteTo(Connection& c) {
+  c.write_wants_read = false;
   while (c.out_pos < c.out.size()) {
-    ssize_t n = ::send(c.fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
+    const char* data = c.out.data() + c.out_pos;
+    size_t size = c.out.size() - c.out_pos;
+    if (c.ssl != nullptr) {
+      ERR_clear_error();
+      int n = SSL_write(c.ssl, data, static_cast<int>(std::min<size_t>(size, INT_MAX)));
+      if (n > 0) {
+        c.out_pos += static_cast<size_t>(n);
+        continue;
+      }
+      int e = SSL_get_error(c.ssl, n);
+      if (e == SSL_ERROR_WANT_WRITE) break;
+      if (e == SSL_ERROR_WANT_READ) {
+        c.write_wants_read = true;
+        break;
+      }
+      ERR_clear_error();
+      return Close(c.id);
+    }
+    ssize_t n = ::send(c.fd, data, size, MSG_NOSIGNAL);
     if (n > 0) {
       c.out_pos += static_cast<size_t>(n);
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -351,7 +437,8 @@ void RespServer::Watch(Connection& c) {
   if (!c.closing && c.owed.size() < kMaxOwed && c.out.size() - c.out_pos < kMaxOutput) {
     events |= ZMQ_POLLIN;
   }
-  if (c.out_pos < c.out.size()) events |= ZMQ_POLLOUT;
+  if (c.out_pos < c.out.size() || c.read_wants_write) events |= ZMQ_POLLOUT;
+  if (c.write_wants_read) events |= ZMQ_POLLIN;
   if (events != c.events) {
     c.events = events;
     loop_.SetFdEvents(c.watch, events);
@@ -361,8 +448,13 @@ void RespServer::Watch(Connection& c) {
 void RespServer::Close(uint64_t id) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return;
-  loop_.Unwatch(it->second->watch);
-  ::close(it->second->fd);
+  Connection& c = *it->second;
+  // TLS ended politely when its client asked for the end or the replies are all out (one try,
+  // without waiting for the client's answer).
+  if (c.ssl != nullptr && c.closing && c.out_pos == c.out.size()) SSL_shutdown(c.ssl);
+  ERR_clear_error();
+  loop_.Unwatch(c.watch);
+  ::close(c.fd);
   connections_.erase(it);
 }
 

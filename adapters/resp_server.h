@@ -14,7 +14,9 @@
 // On a node with keys, a connection must first AUTH with a token of the access file (`AUTH
 // TOKEN` or `AUTH NAME TOKEN`); its permissions then apply to every command, as over ZeroMQ.
 // Replies leave in the order of the commands, whatever order the node completes them in
-// (pipelining); a client that does not read its replies is not read from until it does.
+// (pipelining); a client that does not read its replies is not read from until it does. With a
+// certificate and key, every connection speaks TLS (redis-cli --tls), driven non-blocking on the
+// same loop.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <openssl/ssl.h>
 
 #include "adapters/access.h"
 #include "adapters/event_loop.h"
@@ -39,6 +43,8 @@ struct RespServerOptions {
   bool authenticate = false;       // commands need AUTH with a token (SetAccess)
   size_t max_value_bytes = 0;      // the largest value a SET takes (the node's limit)
   size_t max_connections = 10000;  // open at once; the next is told so and closed
+  std::string cert_file;           // TLS certificate chain (PEM); with key_file, TLS only
+  std::string key_file;            // TLS private key (PEM)
 };
 
 class RespServer {
@@ -50,8 +56,8 @@ class RespServer {
   RespServer(const RespServer&) = delete;
   RespServer& operator=(const RespServer&) = delete;
 
-  // Binds the address (an error if it is malformed or taken) and serves from the loop's next
-  // round.
+  // Loads the TLS files (an error names the file), binds the address (an error if it is
+  // malformed or taken) and serves from the loop's next round.
   [[nodiscard]] core::Status Start();
   // The port bound (resolves port 0).
   int port() const { return port_; }
@@ -73,6 +79,10 @@ class RespServer {
   void OnReady(uint64_t id, short revents);
   // Reads what the client sent and runs the complete commands in it.
   void ReadFrom(Connection& c);
+  // Reads what TLS has for the connection: up to the input cap, then whatever OpenSSL already
+  // took from the socket (so that nothing waits inside it while the socket is quiet). False:
+  // the connection is broken.
+  bool ReadTls(Connection& c);
   // Runs one command; its reply goes to slot `seq` of the connection.
   void Run(Connection& c, uint64_t seq, const Args& args);
   // Fills slot `seq` of connection `id` (gone: dropped) and moves the replies that are now in
@@ -111,6 +121,7 @@ class RespServer {
   node::Node& node_;
   RespServerOptions options_;
   net::resp::ParseLimits limits_;
+  SSL_CTX* tls_ = nullptr;  // with cert_file: every connection speaks TLS
   int listen_fd_ = -1;
   EventLoop::WatchId listen_watch_ = 0;
   bool accept_paused_ = false;  // out of descriptors: the listener waits for accept_retry_

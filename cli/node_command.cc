@@ -67,11 +67,12 @@ struct NodeArgs {
   std::string metrics;
   std::string redis;
   std::string redis_keygroup;
-  std::string http_cert;
-  std::string http_key;
+  std::string tls_cert;
+  std::string tls_key;
   double http_header_timeout_s = 5;
   double http_read_timeout_s = 10;
   size_t http_max_connections = 1024;
+  size_t redis_max_connections = 10000;
   size_t http_max_per_address = 32;
   size_t max_clients = 10000;
   std::string trace;
@@ -171,22 +172,31 @@ rlim_t RaiseFileLimit() {
 // node opens (its storage, peers, workers, ZeroMQ's own); says so in the log.
 void FitConnectionCaps(const NodeArgs& args, size_t peers, adapters::RealNodeConfig& config) {
   // Each HTTP connection: its socket, and while it calls the node a ZeroMQ client (a socket and
-  // its mailbox).
+  // its mailbox). A Redis connection is its socket only: it is served on the node's loop.
   constexpr size_t kPerHttpConnection = 3;
+  constexpr size_t kPerRedisConnection = 1;
   const size_t limit = RaiseFileLimit();
   const size_t reserve = 64 + 2 * peers;
   size_t budget = limit > reserve ? limit - reserve : 1;
-  if (!args.http.empty()) {
-    // HTTP gets at most half of what is left.
-    size_t fits = std::max<size_t>(1, budget / 2 / kPerHttpConnection);
-    config.http.max_connections = std::min(args.http_max_connections, fits);
-    if (config.http.max_connections < args.http_max_connections) {
-      spdlog::warn(
-          "--http-max-connections lowered from {} to {} to fit the file descriptor "
-          "limit of {} ({} each)",
-          args.http_max_connections, config.http.max_connections, limit, kPerHttpConnection);
+  std::string shares;  // the front ends' part of the budget, for the log
+  // A front end gets at most half of what is left, `each` descriptors per connection.
+  auto fit = [&](std::string_view option, std::string_view what, size_t wanted, size_t each) {
+    size_t cap = std::min(wanted, std::max<size_t>(1, budget / 2 / each));
+    if (cap < wanted) {
+      spdlog::warn("{} lowered from {} to {} to fit the file descriptor limit of {} ({} each)",
+                   option, wanted, cap, limit, each);
     }
-    budget -= config.http.max_connections * kPerHttpConnection;
+    budget -= std::min(budget - 1, cap * each);
+    shares += fmt::format(", {} for each of {} {} connections", each, cap, what);
+    return cap;
+  };
+  if (!args.http.empty()) {
+    config.http.max_connections =
+        fit("--http-max-connections", "HTTP", args.http_max_connections, kPerHttpConnection);
+  }
+  if (!args.redis.empty()) {
+    config.redis.max_connections =
+        fit("--redis-max-connections", "Redis", args.redis_max_connections, kPerRedisConnection);
   }
   config.max_clients = std::max<size_t>(1, std::min(args.max_clients, budget));
   spdlog::log(config.max_clients < args.max_clients ? spdlog::level::warn : spdlog::level::info,
@@ -196,11 +206,7 @@ void FitConnectionCaps(const NodeArgs& args, size_t peers, adapters::RealNodeCon
               config.max_clients < args.max_clients
                   ? "--max-clients " + std::to_string(args.max_clients) + " lowered to fit"
                   : "--max-clients",
-              reserve,
-              args.http.empty()
-                  ? ""
-                  : ", " + std::to_string(kPerHttpConnection) + " for each of " +
-                        std::to_string(config.http.max_connections) + " HTTP connections");
+              reserve, shares);
 }
 
 adapters::EventLoop* g_loop = nullptr;
@@ -263,11 +269,12 @@ int RunNode(const NodeArgs& args) {
   config.workers.idle_timeout = std::chrono::duration_cast<core::Duration>(
       std::chrono::duration<double>(args.worker_idle_timeout));
   config.trace = args.trace;
-  if (args.http_cert.empty() != args.http_key.empty()) {
-    return ReportError("--http-cert and --http-key go together: give both (TLS) or neither");
+  if (args.tls_cert.empty() != args.tls_key.empty()) {
+    return ReportError("--tls-cert and --tls-key go together: give both (TLS) or neither");
   }
-  if (!args.http_cert.empty() && args.http.empty() && args.http_manage.empty()) {
-    return ReportError("--http-cert and --http-key need --http or --http-manage");
+  if (!args.tls_cert.empty() && args.http.empty() && args.http_manage.empty() &&
+      args.redis.empty()) {
+    return ReportError("--tls-cert and --tls-key need --http, --http-manage or --redis");
   }
   config.http.address = args.http;
   config.metrics = args.metrics;
@@ -283,8 +290,10 @@ int RunNode(const NodeArgs& args) {
   }
   config.redis.address = args.redis;
   config.redis.keygroup = args.redis_keygroup;
-  config.http.cert_file = args.http_cert;
-  config.http.key_file = args.http_key;
+  config.redis.cert_file = args.tls_cert;
+  config.redis.key_file = args.tls_key;
+  config.http.cert_file = args.tls_cert;
+  config.http.key_file = args.tls_key;
   config.http.header_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(args.http_header_timeout_s * 1000));
   config.http.read_timeout =
@@ -338,9 +347,15 @@ int RunNode(const NodeArgs& args) {
   }
   // Secure by default: what listens beyond this host authenticates and encrypts, or is told not to.
   bool exposed = !adapters::IsLocalEndpoint(config.listen) && !config.security;
+  // What a front end beyond loopback lacks, in the errors below.
+  const bool tls = !args.tls_cert.empty();
+  const bool secured = tls && config.security;  // a front end may listen beyond loopback
+  const std::string lacking = secured           ? ""
+                              : tls             ? " without tokens (the node has no --key)"
+                              : config.security ? " without TLS"
+                                                : " without TLS or tokens (the node has no --key)";
   // The gateway beyond loopback: TLS, and tokens (which a node with keys requires).
-  bool http_exposed = !args.http.empty() && !IsLoopbackAddress(args.http) &&
-                      (args.http_cert.empty() || !config.security);
+  bool http_exposed = !args.http.empty() && !IsLoopbackAddress(args.http) && !secured;
   // The metrics endpoint has neither TLS nor tokens: loopback only, unless told.
   bool metrics_exposed = !args.metrics.empty() && !IsLoopbackAddress(args.metrics);
   if (metrics_exposed && !args.insecure) {
@@ -355,31 +370,27 @@ int RunNode(const NodeArgs& args) {
                  args.id, args.metrics);
   }
   // The management API deploys programs: TLS and tokens beyond loopback, as the gateway.
-  bool manage_exposed = !args.http_manage.empty() && !IsLoopbackAddress(args.http_manage) &&
-                        (args.http_cert.empty() || !config.security);
-  // The Redis front end has no TLS yet: beyond loopback its tokens would cross the network in
-  // the clear (and without keys there are none).
-  bool redis_exposed = !args.redis.empty() && !IsLoopbackAddress(args.redis);
+  bool manage_exposed =
+      !args.http_manage.empty() && !IsLoopbackAddress(args.http_manage) && !secured;
+  // The Redis front end beyond loopback: TLS, and tokens (which a node with keys requires).
+  bool redis_exposed = !args.redis.empty() && !IsLoopbackAddress(args.redis) && !secured;
   if (redis_exposed && !args.insecure) {
-    return ReportError("--redis " + args.redis +
-                       " is reachable beyond this host, and the Redis front end has no TLS" +
-                       std::string(config.security ? "" : " (nor tokens: the node has no --key)") +
+    return ReportError("--redis " + args.redis + " is reachable beyond this host" + lacking +
                        ": anyone on the way could read its traffic" +
-                       (config.security ? "" : " and anyone who reaches it write everything") +
-                       ". Use a loopback address (and a tunnel), or --insecure");
+                       (config.security ? "" : ", and anyone who reaches it write everything") +
+                       ". Give --tls-cert and --tls-key" +
+                       (config.security ? "" : ", --key and --access") +
+                       ", use a loopback address, or --insecure");
   }
   if (redis_exposed) {
-    spdlog::warn(
-        "INSECURE: node {} serves the Redis protocol on {} without encryption{} "
-        "(--insecure)",
-        args.id, args.redis, config.security ? "" : " or authentication");
+    spdlog::warn("INSECURE: node {} serves the Redis protocol on {}{} (--insecure)", args.id,
+                 args.redis, lacking);
   }
   if (manage_exposed && !args.insecure) {
     return ReportError("--http-manage " + args.http_manage + " is reachable beyond this host" +
-                       (args.http_cert.empty() ? " without TLS" : "") +
-                       (config.security ? "" : " without tokens (the node has no --key)") +
+                       lacking +
                        ": anyone who reaches it could run programs on this host. Give "
-                       "--http-cert and --http-key" +
+                       "--tls-cert and --tls-key" +
                        (config.security ? "" : ", --key and --access") +
                        ", use a loopback address, or --insecure");
   }
@@ -395,10 +406,8 @@ int RunNode(const NodeArgs& args) {
                       " is reachable beyond this host, and the node has no --key: anyone who "
                       "reaches it could read and write everything. Give it keys (docs/security.md) "
                       "or --insecure"
-                : "--http " + args.http + " is reachable beyond this host" +
-                      (args.http_cert.empty() ? " without TLS" : "") +
-                      (config.security ? "" : " without tokens (the node has no --key)") +
-                      ": give --http-cert and --http-key" +
+                : "--http " + args.http + " is reachable beyond this host" + lacking +
+                      ": give --tls-cert and --tls-key" +
                       (config.security ? "" : ", --key and --access") +
                       ", use a loopback address, or --insecure");
   }
@@ -626,23 +635,28 @@ int NodeMain(int argc, const char* const* argv) {
                  "Also serve the Redis protocol (RESP2/RESP3) on HOST:PORT, e.g. 127.0.0.1:6379 "
                  "(port 0: any; the ready file says which): GET, SET, DEL, MGET, MSET, SCAN... on "
                  "the keys of one keygroup per connection (--redis-keygroup, then SELECT NAME). "
-                 "On a node with keys, clients AUTH with a token of the access file. No TLS yet: "
-                 "loopback only unless --insecure (docs/redis.md)");
+                 "On a node with keys, clients AUTH with a token of the access file; with "
+                 "--tls-cert, TLS only. Beyond loopback: TLS and keys, or --insecure "
+                 "(docs/redis.md)");
   cmd.add_option("--redis-keygroup", args.redis_keygroup,
                  "The keygroup a new Redis connection works in (it may SELECT another); none: "
                  "every connection SELECTs one first");
+  cmd.add_option("--redis-max-connections", args.redis_max_connections,
+                 "Redis connections open at once; the next is told so and closed (as Redis's "
+                 "maxclients). Lowered to fit the file descriptor limit, with a log line")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
   cmd.add_option("--http-manage", args.http_manage,
                  "Also serve tinyFaaS's management API on HOST:PORT (port 0: any; the ready file "
                  "says which): POST /upload (JSON name, env python3 or binary, threads, zip as "
                  "base64), POST /delete, GET /list, GET /logs. It deploys uploaded code, so it "
                  "needs --process-dir; with keys, a bearer token with deploy (deploy-process to "
-                 "upload); beyond loopback, TLS (--http-cert) and keys as --http");
-  cmd.add_option(
-      "--http-cert", args.http_cert,
-      "Serve --http (and --http-manage) over TLS only, with this certificate chain (PEM "
-      "file; with --http-key). Required, with --key and --access, for --http or --http-manage "
-      "beyond loopback");
-  cmd.add_option("--http-key", args.http_key, "The private key of --http-cert (PEM file)");
+                 "upload); beyond loopback, TLS (--tls-cert) and keys as --http");
+  cmd.add_option("--tls-cert", args.tls_cert,
+                 "Serve --http, --http-manage and --redis over TLS only, with this certificate "
+                 "chain (PEM file; with --tls-key). Required, with --key and --access, for any "
+                 "of them beyond loopback");
+  cmd.add_option("--tls-key", args.tls_key, "The private key of --tls-cert (PEM file)");
   cmd.add_option("--http-header-timeout", args.http_header_timeout_s,
                  "Seconds an HTTP client has for the TLS handshake and a request's whole head "
                  "(request line and headers); a connection that takes longer is closed")
@@ -726,8 +740,9 @@ int NodeMain(int argc, const char* const* argv) {
       ->check(CLI::Range(1, 999999999))
       ->capture_default_str();
   cmd.add_flag("--insecure", args.insecure,
-               "Listen beyond loopback without keys, or serve --http beyond loopback without TLS "
-               "or tokens: anyone who reaches it may read, write and deploy, or call functions; "
+               "Listen beyond loopback without keys, or serve --http, --http-manage, --redis or "
+               "--metrics beyond loopback without TLS or tokens: anyone who reaches it may read, "
+               "write and deploy, or call functions; "
                "or, on a node with keys that is not root, run process functions as the node's "
                "own user; a warning at every start");
   cmd.add_option("--process-dir", args.process_dirs,

@@ -91,20 +91,11 @@ rlim_t RaiseOwnFileLimit() {
   return limit.rlim_cur;
 }
 
-// A self-signed certificate for 127.0.0.1 made with the openssl command: cert.pem, key.pem.
-void MakeCertificate(const fs::path& dir) {
-  Output made = testing::RunShell(
-      "cd " + dir.string() +
-      " && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 "
-      "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>&1");
-  ASSERT_EQ(made.status, 0) << made.text;
-}
-
 TEST(HttpTlsTest, ACallOverTlsWorksAndPlainHttpToTheSamePortFails) {
   KeyFolder dir({});
-  MakeCertificate(dir.dir());
-  std::string cert = (dir.dir() / "cert.pem").string();
-  NodeCluster cluster({"n"}, {"--http-cert", cert, "--http-key", (dir.dir() / "key.pem").string()},
+  dir.MakeCertificate();
+  std::string cert = dir.cert();
+  NodeCluster cluster({"n"}, {"--tls-cert", cert, "--tls-key", dir.cert_key()},
                       /*http=*/true);
   DeployEcho(*cluster.Client("n"), {"echo"});
   std::string at = "127.0.0.1:" + std::to_string(cluster.http_port("n")) + "/echo";
@@ -120,23 +111,23 @@ TEST(HttpTlsTest, ACallOverTlsWorksAndPlainHttpToTheSamePortFails) {
 
 TEST(HttpTlsTest, MissingOrWrongFilesAreErrorsNamingTheFile) {
   KeyFolder dir({});
-  MakeCertificate(dir.dir());
-  std::string cert = (dir.dir() / "cert.pem").string();
-  std::string key = (dir.dir() / "key.pem").string();
+  dir.MakeCertificate();
+  std::string cert = dir.cert();
+  std::string key = dir.cert_key();
   std::string node = "node --id x --listen tcp://127.0.0.1:0 --in-memory --http 127.0.0.1:0 ";
-  Output missing = Enoki(node + "--http-cert " + cert + ".gone --http-key " + key);
+  Output missing = Enoki(node + "--tls-cert " + cert + ".gone --tls-key " + key);
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.text.find("cannot read the TLS certificate file " + cert + ".gone"),
             std::string::npos)
       << missing.text;
-  Output swapped = Enoki(node + "--http-cert " + key + " --http-key " + cert);
+  Output swapped = Enoki(node + "--tls-cert " + key + " --tls-key " + cert);
   EXPECT_EQ(swapped.status, 1);
   EXPECT_NE(swapped.text.find("the TLS certificate file " + key + " holds no PEM certificate"),
             std::string::npos)
       << swapped.text;
-  Output alone = Enoki(node + "--http-cert " + cert);
+  Output alone = Enoki(node + "--tls-cert " + cert);
   EXPECT_EQ(alone.status, 1);
-  EXPECT_NE(alone.text.find("--http-cert and --http-key go together"), std::string::npos)
+  EXPECT_NE(alone.text.find("--tls-cert and --tls-key go together"), std::string::npos)
       << alone.text;
 }
 
@@ -218,7 +209,7 @@ TEST(HttpTokenTest, BeyondLoopbackTheGatewayNeedsTlsAndKeys) {
   EXPECT_EQ(std::count(plain.text.begin(), plain.text.end(), '\n'), 1) << plain.text;
   Output keyed = Enoki(node + "--key " + keys.key("n"));
   EXPECT_EQ(keyed.status, 1);
-  EXPECT_NE(keyed.text.find("without TLS: give --http-cert and --http-key,"), std::string::npos)
+  EXPECT_NE(keyed.text.find("without TLS: give --tls-cert and --tls-key,"), std::string::npos)
       << keyed.text;
 }
 

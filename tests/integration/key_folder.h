@@ -12,10 +12,12 @@
 #include <gtest/gtest.h>
 
 #include "adapters/curve.h"
+#include "tests/integration/commands.h"
 
 namespace enoki::testing {
 
-// A folder of key pairs, made with the library `enoki keys generate` uses.
+// A folder of key pairs, made with the library `enoki keys generate` uses (and a TLS certificate
+// where a test asks for one).
 class KeyFolder {
  public:
   explicit KeyFolder(const std::vector<std::string>& names) {
@@ -57,6 +59,17 @@ class KeyFolder {
     EXPECT_TRUE(keys.ok()) << keys.status().ToString();
     return *keys;
   }
+  // A self-signed TLS certificate for 127.0.0.1, made with the openssl command: cert.pem and
+  // key.pem in the folder.
+  void MakeCertificate() const {
+    Output made = RunShell(
+        "cd " + dir_.string() +
+        " && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 "
+        "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>&1");
+    ASSERT_EQ(made.status, 0) << made.text;
+  }
+  std::string cert() const { return (dir_ / "cert.pem").string(); }
+  std::string cert_key() const { return (dir_ / "key.pem").string(); }
   const std::filesystem::path& dir() const { return dir_; }
 
  private:

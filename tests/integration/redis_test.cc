@@ -262,12 +262,93 @@ TEST(RedisTest, ANodeWithKeysWantsATokenAndHoldsEachClientToItsPermissions) {
   EXPECT_EQ(Cli(port, "--no-auth-warning -3 --user app --pass " + writer + " get k"), "v");
 }
 
-// A node out of file descriptors leaves the connections it cannot take queued, without polling
-// its listener in vain meanwhile, and takes them again once descriptors are free.
-TEST(RedisTest, OutOfDescriptorsTheFrontEndWaitsIdleAndServesAgainOnceSomeAreFree) {
+// With --tls-cert and --tls-key the front end speaks TLS only: redis-cli and redis-benchmark with
+// --tls are served (a value of many TLS records each way, pipelines, many connections at once);
+// a plain client and one that does not trust the certificate are not, and the node goes on.
+// Beyond loopback it needs keys too.
+TEST(RedisTest, WithACertificateTheFrontEndSpeaksTlsOnly) {
+  KeyFolder dir({});
+  dir.MakeCertificate();
+  std::vector<std::string> args = kRedis;
+  args.insert(args.end(), {"--tls-cert", dir.cert(), "--tls-key", dir.cert_key()});
+  NodeCluster cluster({"a"}, args);
+  CreateKeygroup(cluster, "a", "kg", {"a"});
+  int port = cluster.redis_port("a");
+  const std::string tls = "--tls --cacert " + dir.cert() + " ";
+  EXPECT_EQ(Cli(port, tls + "set k v"), "OK");
+  EXPECT_EQ(Cli(port, tls + "get k"), "v");
+
+  std::string big_file = (dir.dir() / "big").string();
+  ASSERT_EQ(RunShell("head -c 700000 /dev/urandom | base64 -w0 > " + big_file).status, 0);
+  std::string big = RunShell("cat " + big_file).text;
+  ASSERT_EQ(big.size(), 933336u);
+  EXPECT_EQ(Cli(port, tls + "-x set big < " + big_file), "OK");
+  std::string got = Cli(port, tls + "get big");
+  EXPECT_TRUE(got == big) << got.size() << " bytes came back of " << big.size();
+
+  Output bench = RunShell("redis-benchmark " + tls + "-p " + std::to_string(port) +
+                          " -t set,get -n 4000 -c 20 -P 8 -q 2>&1");
+  EXPECT_EQ(bench.status, 0) << bench.text;
+  EXPECT_NE(bench.text.find("SET: "), std::string::npos) << bench.text;
+  EXPECT_NE(bench.text.find("GET: "), std::string::npos) << bench.text;
+  EXPECT_EQ(Cli(port, tls + "get key:__rand_int__").size(), 3u);  // what its SETs wrote (-d 3)
+
+  RawClient plain(port);
+  ASSERT_TRUE(plain.connected());
+  ASSERT_TRUE(plain.Send(Command({"GET", "k"})));
+  std::string answer = plain.Read(1 << 16, milliseconds(3000));
+  EXPECT_EQ(answer.find("v"), std::string::npos) << answer;
+  EXPECT_TRUE(plain.closed());
+  EXPECT_NE(Cli(port, "--tls get k"), "v");  // the certificate is not trusted: no request
+  EXPECT_EQ(Cli(port, tls + "get k"), "v");
+
+  Output exposed = testing::Enoki("node --id x --in-memory --redis 0.0.0.0:0 --tls-cert " +
+                                  dir.cert() + " --tls-key " + dir.cert_key());
+  EXPECT_EQ(exposed.status, 1);
+  EXPECT_NE(exposed.text.find("--redis 0.0.0.0:0 is reachable beyond this host without tokens "
+                              "(the node has no --key)"),
+            std::string::npos)
+      << exposed.text;
+}
+
+// The front end's connection cap is fitted to the file descriptor limit the node starts with:
+// it takes as many connections as fit, tells the next one so in Redis's words, and its log says
+// what it lowered.
+TEST(RedisTest, ItsConnectionCapFitsTheFileDescriptorLimit) {
   NodeCluster cluster({"a"}, kRedis, /*http=*/false, {},
                       {{"a", {"/usr/bin/prlimit", "--nofile=128:128", "--"}}});
+  std::string log = RunShell("cat " + cluster.log("a")).text;
+  const std::string said = "--redis-max-connections lowered from 10000 to ";
+  auto at = log.find(said);
+  ASSERT_NE(at, std::string::npos) << log;
+  int cap = std::stoi(log.substr(at + said.size()));
+  ASSERT_GT(cap, 1);
+  ASSERT_LT(cap, 128);
   int port = cluster.redis_port("a");
+  std::vector<std::unique_ptr<RawClient>> taken;
+  for (int i = 0; i < cap; ++i) {
+    taken.push_back(std::make_unique<RawClient>(port));
+    ASSERT_TRUE(taken.back()->Send("PING\r\n"));
+    ASSERT_EQ(taken.back()->ReadLine(), "+PONG") << "connection " << i;
+  }
+  RawClient over(port);
+  EXPECT_EQ(over.ReadLine(), "-ERR max number of clients reached");
+  EXPECT_EQ(over.Read(1), "");
+  EXPECT_TRUE(over.closed());
+  taken.pop_back();
+  EXPECT_TRUE(NodeCluster::Eventually([&] { return Cli(port, "ping") == "PONG"; }));
+}
+
+// A node out of file descriptors (its limit lowered below what it fitted its caps to) leaves the
+// connections it cannot take queued, without polling its listener in vain meanwhile, and takes
+// them again once descriptors are free.
+TEST(RedisTest, OutOfDescriptorsTheFrontEndWaitsIdleAndServesAgainOnceSomeAreFree) {
+  NodeCluster cluster({"a"}, kRedis);
+  int port = cluster.redis_port("a");
+  std::string pid = std::to_string(cluster.pid("a"));
+  size_t open = std::stoul(RunShell("ls /proc/" + pid + "/fd | wc -l").text);
+  std::string limit = std::to_string(open + 8);
+  ASSERT_EQ(RunShell("prlimit --pid " + pid + " --nofile=" + limit + ":" + limit).status, 0);
   std::vector<std::unique_ptr<RawClient>> many;
   for (int i = 0; i < 200; ++i) many.push_back(std::make_unique<RawClient>(port));
   std::this_thread::sleep_for(milliseconds(300));
