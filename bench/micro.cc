@@ -1,9 +1,10 @@
 // Microbenchmarks (Google Benchmark): the wire codec; the store's put, get and scan on each
-// storage engine and several value sizes; applying replicated writes; a native function's
-// invocation in-process; a get and an invocation round trip over ZeroMQ on loopback; the link
-// shaper's per-message cost; the simulator's events per second; anti-entropy's cost on replicas in
-// agreement and the time it takes to repair one that lost items. In-process nodes run on the
-// simulator's clock (no thread, no network) with a transport that keeps what they send.
+// storage engine and several value sizes; a look-up in a keygroup's items; applying replicated
+// writes; a native function's invocation in-process; a get and an invocation round trip over ZeroMQ
+// on loopback; the link shaper's per-message cost; the simulator's events per second;
+// anti-entropy's cost on replicas in agreement and the time it takes to repair one that lost items.
+// In-process nodes run on the simulator's clock (no thread, no network) with a transport that keeps
+// what they send.
 //   build/bench/enoki-micro                          # full run
 //   build/bench/enoki-micro --benchmark_min_time=0.01  # the short mode CI runs
 #include <benchmark/benchmark.h>
@@ -21,6 +22,7 @@
 #include "net/codec.h"
 #include "net/link_model.h"
 #include "node/function_host.h"
+#include "node/item_map.h"
 #include "node/memory_storage.h"
 #include "node/node.h"
 #include "sim/cluster.h"
@@ -184,6 +186,45 @@ void BM_StoreGet(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(1));
 }
 BENCHMARK(BM_StoreGet)->ArgsProduct({{kMemory, kSqlite}, {16, 1 << 10, 64 << 10}});
+
+// Key `i` as redis-benchmark names it ("key:000000012345": past the 15 bytes a string holds
+// inline).
+std::string BenchmarkKey(int64_t i) {
+  std::string digits = std::to_string(i);
+  return "key:" + std::string(12 - digits.size(), '0') + digits;
+}
+
+// A point look-up in a keygroup's items (node/item_map.h) of `range(0)` keys, in a random order:
+// the node's own work in a get, mostly cache misses.
+void BM_ItemMapFind(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  node::ItemMap items;
+  for (int64_t i = 0; i < n; ++i) items[BenchmarkKey(i)].value = "xxx";
+  std::vector<std::string> order;
+  std::mt19937_64 random(7);
+  for (int i = 0; i < 1 << 16; ++i)
+    order.push_back(BenchmarkKey(static_cast<int64_t>(random() % n)));
+  size_t i = 0;
+  for (auto _ : state) {
+    auto it = items.find(order[i++ & 0xffff]);
+    benchmark::DoNotOptimize(it->second.value.data());
+  }
+}
+BENCHMARK(BM_ItemMapFind)->Arg(1000)->Arg(100000);
+
+// Keys put into a keygroup's items that does not hold them yet, `range(0)` of them in a
+// scattered order (per key).
+void BM_ItemMapInsert(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  std::vector<std::string> keys;
+  for (int64_t i = 0; i < n; ++i) keys.push_back(BenchmarkKey(i * 7919 % n));
+  for (auto _ : state) {
+    node::ItemMap items;
+    for (const auto& k : keys) benchmark::DoNotOptimize(items.try_emplace(k).first);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * n);
+}
+BENCHMARK(BM_ItemMapInsert)->Arg(100000)->Unit(benchmark::kMillisecond);
 
 // A scan of 100 items.
 void BM_StoreScan(benchmark::State& state) {

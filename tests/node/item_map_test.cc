@@ -1,11 +1,12 @@
 // ItemMap: point look-ups through the hash index agree with the ordered map, for scans in key
-// order, after inserts in any order, a move and a clear.
+// order, after inserts in any order, erases, a move and a clear.
 #include "node/item_map.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,32 @@ TEST(ItemMapTest, FindsEveryKeyAndScansInKeyOrder) {
   EXPECT_TRUE(moved.empty());
   EXPECT_EQ(moved.find("k123"), moved.end());
   EXPECT_TRUE(moved.try_emplace("k123").second);
+}
+
+// Inserts and erases in a random mix, with the index growing and keys erased from the middle of
+// their probe runs: the index finds exactly the keys a plain std::set holds, and no other.
+TEST(ItemMapTest, RandomInsertsAndErasesAgreeWithASet) {
+  std::mt19937 random(11);
+  ItemMap items;
+  std::set<std::string> expected;
+  for (int step = 0; step < 20000; ++step) {
+    std::string key = "k" + std::to_string(random() % 600);
+    if (random() % 3 == 0) {
+      items.erase(key);
+      expected.erase(key);
+    } else {
+      EXPECT_EQ(items.try_emplace(key).second, expected.insert(key).second) << key;
+    }
+    if (step % 500 == 0) {
+      ASSERT_EQ(items.size(), expected.size());
+      for (int k = 0; k < 600; ++k) {
+        std::string probe = "k" + std::to_string(k);
+        auto it = items.find(probe);
+        ASSERT_EQ(it != items.end(), expected.contains(probe)) << probe << " at step " << step;
+        if (it != items.end()) EXPECT_EQ(it->first, probe);
+      }
+    }
+  }
 }
 
 }  // namespace
