@@ -285,12 +285,18 @@ int Calibrate(const CalibrateArgs& args) {
     if (!args.force) {
       return ReportError(why +
                          "\nnothing kept: measure again when the machine is quiet, or "
-                         "keep the last repeat with --force");
+                         "keep the median repeat of each cost with --force");
     }
     std::fflush(stdout);
     std::fprintf(stderr, "enoki: warning: %s\nkept anyway (--force)\n", why.c_str());
   }
-  if (auto st = testbed::KeepCalibration(args.file, measured->repeats.back()); !st.ok()) {
+  testbed::Calibration kept = testbed::MedianRepeat(measured->repeats);
+  std::printf(
+      "  kept of each cost the repeat with the median p99: commit %.3f/%.3f, wake-up "
+      "%.3f/%.3f ms\n",
+      core::ToMillis(kept.commit.percentiles[50]), core::ToMillis(kept.commit.percentiles[99]),
+      core::ToMillis(kept.wakeup.percentiles[50]), core::ToMillis(kept.wakeup.percentiles[99]));
+  if (auto st = testbed::KeepCalibration(args.file, kept); !st.ok()) {
     return ReportError(st.message());
   }
   std::printf("kept in %s (digest %s): simulations take these costs from it\n", args.file.c_str(),
@@ -375,7 +381,8 @@ void AddCalibrateCommand(CLI::App& app, Runner& run) {
   cmd->add_option("--repeats", args->repeats, "How many times to measure everything")
       ->check(CLI::Range(2, 10))
       ->capture_default_str();
-  cmd->add_flag("--force", args->force, "Keep the last repeat even when the repeats disagree");
+  cmd->add_flag("--force", args->force,
+                "Keep the median repeat of each cost even when the repeats disagree");
   cmd->callback([&run, args] { run = [args] { return Calibrate(*args); }; });
 }
 

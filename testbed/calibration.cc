@@ -434,6 +434,28 @@ core::Result<CalibrationRepeats> MeasureRepeats(const std::vector<Probe>& probes
   return out;
 }
 
+Calibration MedianRepeat(const std::vector<Calibration>& repeats) {
+  auto median = [&](auto model_of) {
+    std::vector<const sim::CostModel*> models;
+    for (const auto& c : repeats) models.push_back(&model_of(c));
+    auto middle = models.begin() + static_cast<std::ptrdiff_t>((models.size() - 1) / 2);
+    std::nth_element(models.begin(), middle, models.end(), [](const auto* a, const auto* b) {
+      return a->percentiles[99] < b->percentiles[99];
+    });
+    return **middle;
+  };
+  Calibration kept;
+  kept.measured = repeats.back().measured;
+  kept.commit = median([](const Calibration& c) -> const sim::CostModel& { return c.commit; });
+  kept.wakeup = median([](const Calibration& c) -> const sim::CostModel& { return c.wakeup; });
+  for (const auto& [key, model] : repeats.front().functions) {
+    kept.functions[key] = median([&key = key](const Calibration& c) -> const sim::CostModel& {
+      return c.functions.at(key);
+    });
+  }
+  return kept;
+}
+
 core::Status KeepCalibration(const std::string& path, const Calibration& c) {
   auto read = Read(path);
   if (!read.ok()) return read.status();

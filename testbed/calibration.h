@@ -71,6 +71,11 @@ struct CalibrationRepeats {
   std::vector<std::string> disagreements;
 };
 core::Result<CalibrationRepeats> MeasureRepeats(const std::vector<Probe>& probes, int repeats);
+// What `enoki calibrate` keeps of its repeats (at least one, each with the same functions): each
+// cost from the repeat whose p99 of it is the median one (of an even number, the lower middle),
+// so that a stall during one repeat does not become every simulation's tail; `measured` from
+// the last.
+Calibration MedianRepeat(const std::vector<Calibration>& repeats);
 // Writes `c`'s commit, wake-up and functions into the file at `path` (a missing file: created),
 // replacing what it had of them and keeping its other functions.
 core::Status KeepCalibration(const std::string& path, const Calibration& c);

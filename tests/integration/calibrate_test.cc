@@ -64,8 +64,11 @@ TEST(CalibrateTest, MeasuredOnABusyMachineItIsRefusedAndForceKeepsIt) {
       << forced.text;
   EXPECT_NE(forced.text.find("kept in " + file + " (digest "), std::string::npos) << forced.text;
   EXPECT_TRUE(std::filesystem::exists(file));
-  // Every repeat's wake-up is printed, and the last one kept with the other costs.
+  // Every repeat's wake-up is printed, and what was kept of them.
   EXPECT_NE(forced.text.find("\n  wake-up: p50/p99 "), std::string::npos) << forced.text;
+  EXPECT_NE(forced.text.find("\n  kept of each cost the repeat with the median p99: commit "),
+            std::string::npos)
+      << forced.text;
   std::ifstream kept(file);
   std::string text((std::istreambuf_iterator<char>(kept)), {});
   EXPECT_NE(text.find("\nwakeup\t"), std::string::npos) << text;

@@ -194,6 +194,34 @@ workloads: [{name: one, client: c, function: inc, node: e, requests: 1}]
   EXPECT_DOUBLE_EQ(p50("security: curve\nsecurity_cost: 250us\n"), 8.5);
 }
 
+// What `enoki calibrate` keeps of its repeats: of each cost, the repeat whose p99 is the median,
+// so that one repeat's stall (the wake-up's 8.3 ms p99 below) is not kept.
+TEST(SimulationTest, CalibrateKeepsTheRepeatWithTheMedianTailOfEachCost) {
+  auto model = [](double p50_ms, double p99_ms) {
+    auto ms = [](double v) { return core::Duration(static_cast<int64_t>(v * 1e6)); };
+    std::vector<core::Duration> samples(100, ms(p50_ms));
+    samples.back() = ms(p99_ms);
+    return sim::CostModel::Measured(samples);
+  };
+  std::vector<Calibration> repeats(3);
+  const double wakeup_p99[] = {2.244, 8.320, 0.270};
+  const double commit_p99[] = {0.058, 0.040, 0.028};
+  const double function_p99[] = {0.7, 0.9, 0.5};
+  for (int i = 0; i < 3; ++i) {
+    repeats[i].measured = "repeat " + std::to_string(i);
+    repeats[i].wakeup = model(0.1, wakeup_p99[i]);
+    repeats[i].commit = model(0.02 + 0.001 * i, commit_p99[i]);
+    repeats[i].functions["f"] = model(0.2, function_p99[i]);
+  }
+  Calibration kept = MedianRepeat(repeats);
+  EXPECT_EQ(kept.measured, "repeat 2");
+  EXPECT_EQ(kept.wakeup.percentiles[99], repeats[0].wakeup.percentiles[99]);  // 2.244 ms
+  EXPECT_EQ(kept.commit.percentiles[50], repeats[1].commit.percentiles[50]);  // p99 0.040 ms
+  EXPECT_EQ(kept.functions.at("f").percentiles[99], repeats[0].functions.at("f").percentiles[99]);
+  EXPECT_EQ(MedianRepeat({repeats[0], repeats[1]}).wakeup.percentiles[99],
+            repeats[0].wakeup.percentiles[99]);  // of two, the lower: not the stalled one
+}
+
 // Calibration: measured where missing, written, then reused as it is.
 TEST(SimulationTest, CalibrationIsMeasuredOnceAndReused) {
   auto dir = TempDir("enoki-calibration");
