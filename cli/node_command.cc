@@ -354,6 +354,10 @@ int RunNode(const NodeArgs& args) {
                               : tls             ? " without tokens (the node has no --key)"
                               : config.security ? " without TLS"
                                                 : " without TLS or tokens (the node has no --key)";
+  // And what gives it what it lacks.
+  const std::string give = std::string(tls ? "" : "--tls-cert and --tls-key") +
+                           (!tls && !config.security ? ", " : "") +
+                           (config.security ? "" : "--key and --access");
   // The gateway beyond loopback: TLS, and tokens (which a node with keys requires).
   bool http_exposed = !args.http.empty() && !IsLoopbackAddress(args.http) && !secured;
   // The metrics endpoint has neither TLS nor tokens: loopback only, unless told.
@@ -375,12 +379,11 @@ int RunNode(const NodeArgs& args) {
   // The Redis front end beyond loopback: TLS, and tokens (which a node with keys requires).
   bool redis_exposed = !args.redis.empty() && !IsLoopbackAddress(args.redis) && !secured;
   if (redis_exposed && !args.insecure) {
-    return ReportError("--redis " + args.redis + " is reachable beyond this host" + lacking +
-                       ": anyone on the way could read its traffic" +
-                       (config.security ? "" : ", and anyone who reaches it write everything") +
-                       ". Give --tls-cert and --tls-key" +
-                       (config.security ? "" : ", --key and --access") +
-                       ", use a loopback address, or --insecure");
+    return ReportError("--redis " + args.redis + " is reachable beyond this host" + lacking + ": " +
+                       (tls ? "" : "anyone on the way could read its traffic") +
+                       (!tls && !config.security ? ", and " : "") +
+                       (config.security ? "" : "anyone who reaches it could write everything") +
+                       ". Give " + give + ", use a loopback address, or --insecure");
   }
   if (redis_exposed) {
     spdlog::warn("INSECURE: node {} serves the Redis protocol on {}{} (--insecure)", args.id,
@@ -388,11 +391,8 @@ int RunNode(const NodeArgs& args) {
   }
   if (manage_exposed && !args.insecure) {
     return ReportError("--http-manage " + args.http_manage + " is reachable beyond this host" +
-                       lacking +
-                       ": anyone who reaches it could run programs on this host. Give "
-                       "--tls-cert and --tls-key" +
-                       (config.security ? "" : ", --key and --access") +
-                       ", use a loopback address, or --insecure");
+                       lacking + ": anyone who reaches it could run programs on this host. Give " +
+                       give + ", use a loopback address, or --insecure");
   }
   if (manage_exposed) {
     spdlog::warn(
@@ -406,10 +406,8 @@ int RunNode(const NodeArgs& args) {
                       " is reachable beyond this host, and the node has no --key: anyone who "
                       "reaches it could read and write everything. Give it keys (docs/security.md) "
                       "or --insecure"
-                : "--http " + args.http + " is reachable beyond this host" + lacking +
-                      ": give --tls-cert and --tls-key" +
-                      (config.security ? "" : ", --key and --access") +
-                      ", use a loopback address, or --insecure");
+                : "--http " + args.http + " is reachable beyond this host" + lacking + ": give " +
+                      give + ", use a loopback address, or --insecure");
   }
   if (args.insecure && (exposed || http_exposed)) {
     spdlog::warn("INSECURE: node {} serves {} without authentication or encryption (--insecure)",
