@@ -194,6 +194,11 @@ void FitConnectionCaps(const NodeArgs& args, size_t peers, adapters::RealNodeCon
     config.http.max_connections =
         fit("--http-max-connections", "HTTP", args.http_max_connections, kPerHttpConnection);
   }
+  if (!args.http_manage.empty()) {  // the management API: the gateway's cap, for its own
+    config.manage.max_connections =
+        fit("--http-max-connections (of --http-manage)", "management API",
+            args.http_max_connections, kPerHttpConnection);
+  }
   if (!args.redis.empty()) {
     config.redis.max_connections =
         fit("--redis-max-connections", "Redis", args.redis_max_connections, kPerRedisConnection);

@@ -278,10 +278,12 @@ TEST(HttpSlowClientsTest, CapsPerAddressAndInAllAnswer503) {
   // The idle connections must stay open while the test counts them: timeouts far longer than the
   // test (the default header timeout, 5 s, closed the first three on a busy host before the last
   // check).
-  NodeCluster cluster({"n"},
-                      {"--http-max-per-address", "3", "--http-max-connections", "6",
-                       "--http-header-timeout", "120", "--http-read-timeout", "120"},
-                      /*http=*/true);
+  NodeCluster cluster(
+      {"n"},
+      {"--http-max-per-address", "3", "--http-max-connections", "6", "--http-header-timeout", "120",
+       "--http-read-timeout", "120", "--http-manage", "127.0.0.1:0", "--process-dir",
+       ENOKI_TEST_FUNCTIONS, "--allow-upload"},
+      /*http=*/true);
   DeployEcho(*cluster.Client("n"), {"echo"});
   int port = cluster.http_port("n");
   std::string url = "http://127.0.0.1:" + std::to_string(port) + "/echo";
@@ -303,6 +305,23 @@ TEST(HttpSlowClientsTest, CapsPerAddressAndInAllAnswer503) {
   EXPECT_TRUE(NodeCluster::Eventually(
       [&] { return CurlUrl(url, "hi", "--interface 127.0.0.4").status == 200; },
       std::chrono::seconds(5)));
+
+  // The management API has the same caps, counted apart.
+  int manage = cluster.manage_port("n");
+  auto list = [&](const std::string& from) {
+    return std::atoi(testing::RunShell("curl -s -o /dev/null -w '%{http_code}' --interface " +
+                                       from + " http://127.0.0.1:" + std::to_string(manage) +
+                                       "/list")
+                         .text.c_str());
+  };
+  EXPECT_EQ(list("127.0.0.7"), 200);
+  idle.clear();
+  for (const char* from : {"127.0.0.5", "127.0.0.6"}) {
+    for (int i = 0; i < 3; ++i) idle.push_back(ConnectFrom(from, manage));
+  }
+  EXPECT_TRUE(
+      NodeCluster::Eventually([&] { return list("127.0.0.7") == 503; }, std::chrono::seconds(3)));
+  for (int fd : idle) ::close(fd);
 }
 
 TEST(HttpSlowClientsTest, AHeadNotDoneInTimeAndAnIdleConnectionAreClosed) {
