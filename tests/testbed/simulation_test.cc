@@ -197,10 +197,11 @@ workloads: [{name: one, client: c, function: inc, node: e, requests: 1}]
 // What `enoki calibrate` keeps of its repeats: of each cost, the repeat whose p99 is the median,
 // so that one repeat's stall (the wake-up's 8.3 ms p99 below) is not kept.
 TEST(SimulationTest, CalibrateKeepsTheRepeatWithTheMedianTailOfEachCost) {
-  auto model = [](double p50_ms, double p99_ms) {
-    auto ms = [](double v) { return core::Duration(static_cast<int64_t>(v * 1e6)); };
+  auto ms = [](double v) { return core::Duration(static_cast<int64_t>(v * 1e6)); };
+  // 100 samples whose nearest-rank p50 and p99 are these.
+  auto model = [&](double p50_ms, double p99_ms) {
     std::vector<core::Duration> samples(100, ms(p50_ms));
-    samples.back() = ms(p99_ms);
+    samples[98] = samples[99] = ms(p99_ms);
     return sim::CostModel::Measured(samples);
   };
   std::vector<Calibration> repeats(3);
@@ -212,14 +213,16 @@ TEST(SimulationTest, CalibrateKeepsTheRepeatWithTheMedianTailOfEachCost) {
     repeats[i].wakeup = model(0.1, wakeup_p99[i]);
     repeats[i].commit = model(0.02 + 0.001 * i, commit_p99[i]);
     repeats[i].functions["f"] = model(0.2, function_p99[i]);
+    ASSERT_EQ(repeats[i].wakeup.percentiles[99], ms(wakeup_p99[i]));
   }
   Calibration kept = MedianRepeat(repeats);
   EXPECT_EQ(kept.measured, "repeat 2");
-  EXPECT_EQ(kept.wakeup.percentiles[99], repeats[0].wakeup.percentiles[99]);  // 2.244 ms
-  EXPECT_EQ(kept.commit.percentiles[50], repeats[1].commit.percentiles[50]);  // p99 0.040 ms
-  EXPECT_EQ(kept.functions.at("f").percentiles[99], repeats[0].functions.at("f").percentiles[99]);
-  EXPECT_EQ(MedianRepeat({repeats[0], repeats[1]}).wakeup.percentiles[99],
-            repeats[0].wakeup.percentiles[99]);  // of two, the lower: not the stalled one
+  EXPECT_EQ(kept.wakeup.percentiles[99], ms(2.244));  // repeat 0's
+  EXPECT_EQ(kept.commit.percentiles[99], ms(0.040));  // repeat 1's, with its p50
+  EXPECT_EQ(kept.commit.percentiles[50], ms(0.021));
+  EXPECT_EQ(kept.functions.at("f").percentiles[99], ms(0.7));  // repeat 0's
+  // Of two, the lower: not the stalled one.
+  EXPECT_EQ(MedianRepeat({repeats[0], repeats[1]}).wakeup.percentiles[99], ms(2.244));
 }
 
 // Calibration: measured where missing, written, then reused as it is.
