@@ -268,12 +268,14 @@ void RespServer::OnReady(uint64_t id, short revents) {
   if (read) ReadFrom(c);
 }
 
+bool RespServer::InputFull(const Connection& c) const {
+  return c.in.size() - c.in_pos >= limits_.max_bulk_bytes + kReadChunk;
+}
+
 bool RespServer::ReadTls(Connection& c) {
   c.read_wants_write = false;
   while (!c.closing) {
-    if (c.in.size() - c.in_pos >= limits_.max_bulk_bytes + kReadChunk && SSL_pending(c.ssl) == 0) {
-      break;
-    }
+    if (InputFull(c) && SSL_pending(c.ssl) == 0) break;
     ERR_clear_error();
     int n = SSL_read(c.ssl, read_buffer_.get(), static_cast<int>(kReadChunk));
     if (n > 0) {
@@ -300,7 +302,7 @@ bool RespServer::ReadTls(Connection& c) {
 void RespServer::ReadFrom(Connection& c) {
   if (c.ssl != nullptr) {
     if (!ReadTls(c)) return Close(c.id);
-  } else if (!c.closing && c.in.size() - c.in_pos < limits_.max_bulk_bytes + kReadChunk) {
+  } else if (!c.closing && !InputFull(c)) {
     // Into a buffer that is not cleared first (a resize would zero 64 KiB per read).
     ssize_t n = ::recv(c.fd, read_buffer_.get(), kReadChunk, 0);
     if (n > 0) {

@@ -79,6 +79,9 @@ class RespServer {
   void OnReady(uint64_t id, short revents);
   // Reads what the client sent and runs the complete commands in it.
   void ReadFrom(Connection& c);
+  // Whether the connection holds as much unrun input as it may (the largest command and a read
+  // more): it is not read from until its commands run.
+  bool InputFull(const Connection& c) const;
   // Reads what TLS has for the connection: up to the input cap, then whatever OpenSSL already
   // took from the socket (so that nothing waits inside it while the socket is quiet). False:
   // the connection is broken.

@@ -41,12 +41,14 @@ class ItemMap {
   // The item at `key`, made (default) if there is none; whether it was made.
   std::pair<iterator, bool> try_emplace(const std::string& key) {
     uint64_t hash = Hash(key);
-    if (size_t slot = Find(key, hash); !slots_.empty() && slots_[slot].hash != 0) {
-      return {slots_[slot].item, false};
+    size_t slot = Find(key, hash);
+    if (!slots_.empty() && slots_[slot].hash != 0) return {slots_[slot].item, false};
+    if ((items_.size() + 1) * 4 > slots_.size() * 3) {
+      Grow();
+      slot = Find(key, hash);  // the empty slot it goes to, in the new table
     }
-    if ((items_.size() + 1) * 4 > slots_.size() * 3) Grow();
     auto it = items_.try_emplace(key).first;
-    slots_[Find(key, hash)] = {hash, it};
+    slots_[slot] = {hash, it};
     return {it, true};
   }
   StoredItem& operator[](const std::string& key) { return try_emplace(key).first->second; }
