@@ -26,23 +26,35 @@ class ItemMap {
   using iterator = Ordered::iterator;
   using const_iterator = Ordered::const_iterator;
 
-  ItemMap() = default;
-  // The index names the ordered map's nodes, which a move keeps and a copy would not.
-  ItemMap(ItemMap&&) = default;
-  ItemMap& operator=(ItemMap&&) = default;
+  // The table starts with 8 slots and never has none: a look-up needs no check for it.
+  ItemMap() : slots_(kFirstSlots) {}
+  // The index names the ordered map's nodes, which a move keeps and a copy would not. What is
+  // moved from is left empty, with a table of its own.
+  ItemMap(ItemMap&& other) noexcept : ItemMap() { swap(other); }
+  ItemMap& operator=(ItemMap&& other) noexcept {
+    ItemMap(std::move(other)).swap(*this);
+    return *this;
+  }
   ItemMap(const ItemMap&) = delete;
   ItemMap& operator=(const ItemMap&) = delete;
+  void swap(ItemMap& other) noexcept {
+    items_.swap(other.items_);
+    slots_.swap(other.slots_);
+  }
 
   iterator find(std::string_view key) {
-    size_t slot = Find(key, Hash(key));
-    return slots_.empty() || slots_[slot].hash == 0 ? items_.end() : slots_[slot].item;
+    const Slot& s = slots_[Find(key, Hash(key))];
+    return s.hash == 0 ? items_.end() : s.item;
   }
-  const_iterator find(std::string_view key) const { return const_cast<ItemMap*>(this)->find(key); }
+  const_iterator find(std::string_view key) const {
+    const Slot& s = slots_[Find(key, Hash(key))];
+    return s.hash == 0 ? items_.end() : const_iterator(s.item);
+  }
   // The item at `key`, made (default) if there is none; whether it was made.
   std::pair<iterator, bool> try_emplace(const std::string& key) {
     uint64_t hash = Hash(key);
     size_t slot = Find(key, hash);
-    if (!slots_.empty() && slots_[slot].hash != 0) return {slots_[slot].item, false};
+    if (slots_[slot].hash != 0) return {slots_[slot].item, false};
     if ((items_.size() + 1) * 4 > slots_.size() * 3) {
       Grow();
       slot = Find(key, hash);  // the empty slot it goes to, in the new table
@@ -62,11 +74,10 @@ class ItemMap {
   bool empty() const { return items_.empty(); }
   size_t size() const { return items_.size(); }
   void clear() {
-    slots_.clear();
+    slots_.assign(kFirstSlots, Slot{});
     items_.clear();
   }
   void erase(const std::string& key) {
-    if (slots_.empty()) return;
     size_t hole = Find(key, Hash(key));
     if (slots_[hole].hash == 0) return;
     items_.erase(slots_[hole].item);
@@ -84,6 +95,7 @@ class ItemMap {
   }
 
  private:
+  static constexpr size_t kFirstSlots = 8;
   struct Slot {
     uint64_t hash = 0;  // 0: empty (a key's hash is never 0)
     iterator item;
@@ -93,26 +105,21 @@ class ItemMap {
     uint64_t h = std::hash<std::string_view>{}(key);
     return h == 0 ? 1 : h;
   }
-  // The slot that holds `key`, or the empty one where it would go. The table must not be empty
-  // for the slot to mean anything.
+  // The slot that holds `key`, or the empty one where it would go.
   size_t Find(std::string_view key, uint64_t hash) const {
-    if (slots_.empty()) return 0;
     const size_t mask = slots_.size() - 1;
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
       const Slot& s = slots_[i];
       if (s.hash == 0 || (s.hash == hash && s.item->first == key)) return i;
     }
   }
-  // Twice the slots (at first 8), every item placed again.
+  // Twice the slots, every item placed again (where Find puts it: keys are distinct, so it
+  // compares one only on a whole hash's collision).
   void Grow() {
-    std::vector<Slot> old(slots_.size() == 0 ? 8 : slots_.size() * 2);
+    std::vector<Slot> old(slots_.size() * 2);
     old.swap(slots_);
-    const size_t mask = slots_.size() - 1;
     for (const Slot& s : old) {
-      if (s.hash == 0) continue;
-      size_t i = s.hash & mask;
-      while (slots_[i].hash != 0) i = (i + 1) & mask;
-      slots_[i] = s;
+      if (s.hash != 0) slots_[Find(s.item->first, s.hash)] = s;
     }
   }
 

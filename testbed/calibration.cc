@@ -360,6 +360,27 @@ std::vector<const Probe*> Distinct(const std::vector<Probe>& probes,
   return out;
 }
 
+// Each cost of `repeats` (the commit, the wake-up, each function of the first repeat), in that
+// order: fn(name, models, tail, place), with the cost's model in each repeat, whether a long tail
+// of it says the machine was busy (not the wake-up's: its tail is what it measures, a quiet
+// machine's stalls), and `place(c)`, where the cost is in a calibration c.
+template <typename Fn>
+void ForEachCost(const std::vector<Calibration>& repeats, Fn fn) {
+  auto visit = [&](const std::string& name, bool tail, auto place) {
+    std::vector<const sim::CostModel*> models;
+    for (const auto& c : repeats) models.push_back(&place(c));
+    fn(name, models, tail, place);
+  };
+  visit(
+      "commit", true, [](auto& c) -> auto& { return c.commit; });
+  visit(
+      "wake-up", false, [](auto& c) -> auto& { return c.wakeup; });
+  for (const auto& entry : repeats.front().functions) {
+    visit(
+        entry.first, true, [&key = entry.first](auto& c) -> auto& { return c.functions.at(key); });
+  }
+}
+
 }  // namespace
 
 std::vector<std::optional<Probe>> CalibratedFunctions(const Scenario& s) {
@@ -401,9 +422,8 @@ core::Result<CalibrationRepeats> MeasureRepeats(const std::vector<Probe>& probes
     ENOKI_RETURN_IF_ERROR(MeasureWithCommit(Distinct(probes), c));
     out.repeats.push_back(std::move(c));
   }
-  // `tail`: whether a long tail says the machine was busy.
-  auto check = [&](const std::string& what, const std::vector<const sim::CostModel*>& models,
-                   bool tail = true) {
+  ForEachCost(out.repeats, [&](const std::string& what,
+                               const std::vector<const sim::CostModel*>& models, bool tail, auto) {
     double low = 1e300, high = 0;
     std::string p50s;
     for (const auto* m : models) {
@@ -418,41 +438,21 @@ core::Result<CalibrationRepeats> MeasureRepeats(const std::vector<Probe>& probes
     if (high > 1.5 * low + kP50SlackMs) {
       out.disagreements.push_back(what + ": p50/p99 of the repeats " + p50s + " ms");
     }
-  };
-  std::vector<const sim::CostModel*> commits;
-  for (const auto& c : out.repeats) commits.push_back(&c.commit);
-  check("commit", commits);
-  std::vector<const sim::CostModel*> wakeups;
-  for (const auto& c : out.repeats) wakeups.push_back(&c.wakeup);
-  // The wake-up's tail is what it measures (a quiet machine's stalls): no tail refuses it.
-  check("wake-up", wakeups, false);
-  for (const auto& [key, model] : out.repeats[0].functions) {
-    std::vector<const sim::CostModel*> models;
-    for (const auto& c : out.repeats) models.push_back(&c.functions.at(key));
-    check(key, models);
-  }
+  });
   return out;
 }
 
 Calibration MedianRepeat(const std::vector<Calibration>& repeats) {
-  auto median = [&](auto model_of) {
-    std::vector<const sim::CostModel*> models;
-    for (const auto& c : repeats) models.push_back(&model_of(c));
+  Calibration kept = repeats.front();
+  kept.measured = repeats.back().measured;
+  ForEachCost(repeats, [&](const std::string&, std::vector<const sim::CostModel*> models, bool,
+                           auto place) {
     auto middle = models.begin() + static_cast<std::ptrdiff_t>((models.size() - 1) / 2);
     std::nth_element(models.begin(), middle, models.end(), [](const auto* a, const auto* b) {
       return a->percentiles[99] < b->percentiles[99];
     });
-    return **middle;
-  };
-  Calibration kept;
-  kept.measured = repeats.back().measured;
-  kept.commit = median([](const Calibration& c) -> const sim::CostModel& { return c.commit; });
-  kept.wakeup = median([](const Calibration& c) -> const sim::CostModel& { return c.wakeup; });
-  for (const auto& [key, model] : repeats.front().functions) {
-    kept.functions[key] = median([&key = key](const Calibration& c) -> const sim::CostModel& {
-      return c.functions.at(key);
-    });
-  }
+    place(kept) = **middle;
+  });
   return kept;
 }
 

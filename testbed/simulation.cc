@@ -108,8 +108,7 @@ core::Result<RunCosts> ResolveCosts(const Scenario& s, const std::string& calibr
 class Simulation : private Driver::Mode {
  public:
   Simulation(const Scenario& s, const std::map<Pair, net::LinkSpec>& links, const RunCosts& costs)
-      : s_(s),
-        costs_(costs),
+      : costs_(costs),
         cluster_(Peers(s), s.seed, std::chrono::milliseconds(1),
                  [&s](node::NodeOptions& o) {
                    const NodeDecl* d = s.FindNode(o.id);
@@ -189,7 +188,6 @@ class Simulation : private Driver::Mode {
   void Crash(const std::string& node) override { cluster_.Crash(node); }
   Status Restart(const std::string& node) override { return cluster_.Restart(node); }
 
-  const Scenario& s_;
   const RunCosts& costs_;
   std::map<std::string, net::TraceBuffer> traces_;  // outlives the cluster's nodes
   sim::SimCluster cluster_;

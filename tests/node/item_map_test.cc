@@ -55,11 +55,19 @@ TEST(ItemMapTest, FindsEveryKeyAndScansInKeyOrder) {
   EXPECT_TRUE(items.try_emplace("k50").second);
   items["k50"].value = "vk50";
 
-  // Moved, the index still finds every item; cleared, nothing.
+  // Moved, the index still finds every item, and what was moved from is empty and usable;
+  // cleared, nothing.
   ItemMap moved = std::move(items);
   EXPECT_EQ(moved.find("k123")->second.value, "vk123");
   const ItemMap& view = moved;
   EXPECT_EQ(view.find("new")->second.value, "made");
+  EXPECT_TRUE(items.empty());
+  EXPECT_EQ(items.find("k123"), items.end());
+  EXPECT_TRUE(items.try_emplace("k123").second);
+  items = std::move(moved);
+  EXPECT_EQ(items.find("k999")->second.value, "vk999");
+  EXPECT_TRUE(moved.empty());
+  moved = std::move(items);
   moved.clear();
   EXPECT_TRUE(moved.empty());
   EXPECT_EQ(moved.find("k123"), moved.end());
@@ -86,7 +94,9 @@ TEST(ItemMapTest, RandomInsertsAndErasesAgreeWithASet) {
         std::string probe = "k" + std::to_string(k);
         auto it = items.find(probe);
         ASSERT_EQ(it != items.end(), expected.contains(probe)) << probe << " at step " << step;
-        if (it != items.end()) EXPECT_EQ(it->first, probe);
+        if (it != items.end()) {
+          EXPECT_EQ(it->first, probe);
+        }
       }
     }
   }
