@@ -148,10 +148,8 @@ void Core::Send(const std::string& peer, proto::PeerMessage msg, Seq after) {
 
 void Core::Complete(Done& done, proto::Response&& response, Seq after) {
   RequestFlush();
-  completions_.emplace_back(after == kAllWrites ? LatestSeq() : after,
-                            [done = std::move(done), response = std::move(response)]() mutable {
-                              done(std::move(response));
-                            });
+  completions_.push_back(
+      {after == kAllWrites ? LatestSeq() : after, std::move(done), std::move(response)});
 }
 
 void Core::Fail(Done& done, proto::Response&& response, const core::Status& status, Seq after) {
@@ -181,18 +179,21 @@ void Core::Flush() {
     // The completions whose writes are durable, in the order they came. They may write, complete
     // and send more: the next turn takes that.
     bool delivered = false;
-    auto completions = std::move(completions_);
-    completions_.clear();
-    for (auto& [after, fn] : completions) {
-      if (after > durable_seq_) {
-        completions_.emplace_back(after, std::move(fn));
+    std::vector<Completion> completions;
+    completions.swap(completions_);
+    for (auto& c : completions) {
+      if (c.after > durable_seq_) {
+        completions_.push_back(std::move(c));
         continue;
       }
       delivered = true;
-      delivering_ = after;
-      fn();
+      delivering_ = c.after;
+      c.done(std::move(c.response));
       delivering_ = kAllWrites;
     }
+    // Its room serves the next round's completions, when nothing was left in it meanwhile.
+    completions.clear();
+    if (completions_.empty()) completions_.swap(completions);
     if (delivered) continue;
     StartCommit();
     if (committed_) continue;  // the storage committed at once
@@ -290,7 +291,7 @@ void Core::HoldBatch(const core::Status& error) {
   if (first) {
     // What waited for the pending batch now waits for the held one; what comes while it is held
     // was refused if it would write, read only what is durable, and goes out at once.
-    for (auto& c : completions_) c.first = std::min(c.first, durable_seq_ + 1);
+    for (auto& c : completions_) c.after = std::min(c.after, durable_seq_ + 1);
     for (auto& o : outgoing_) std::get<0>(o) = std::min(std::get<0>(o), durable_seq_ + 1);
   }
   fault_ =

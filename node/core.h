@@ -258,7 +258,14 @@ class Core {
   std::optional<core::Status> committed_;  // its answer, not yet taken by Flush
   Seq durable_seq_ = 0;
   Seq delivering_ = kAllWrites;  // the tag of the completion Flush is delivering
-  std::vector<std::pair<Seq, std::function<void()>>> completions_;
+  // An answer held until batch `after` is durable: the callback and the response themselves,
+  // not wrapped in one more std::function (which allocated once per answer).
+  struct Completion {
+    Seq after;
+    Done done;
+    proto::Response response;
+  };
+  std::vector<Completion> completions_;
   std::vector<std::tuple<Seq, std::string, proto::PeerMessage>> outgoing_;
   bool fresh_ = false;
   std::function<void()> send_fresh_;
