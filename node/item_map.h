@@ -26,35 +26,23 @@ class ItemMap {
   using iterator = Ordered::iterator;
   using const_iterator = Ordered::const_iterator;
 
-  // The table starts with 8 slots and never has none: a look-up needs no check for it.
-  ItemMap() : slots_(kFirstSlots) {}
-  // The index names the ordered map's nodes, which a move keeps and a copy would not. What is
-  // moved from is left empty, with a table of its own.
-  ItemMap(ItemMap&& other) noexcept : ItemMap() { swap(other); }
-  ItemMap& operator=(ItemMap&& other) noexcept {
-    ItemMap(std::move(other)).swap(*this);
-    return *this;
-  }
+  ItemMap() = default;
+  // The index names the ordered map's nodes, which a move keeps and a copy would not.
+  ItemMap(ItemMap&&) = default;
+  ItemMap& operator=(ItemMap&&) = default;
   ItemMap(const ItemMap&) = delete;
   ItemMap& operator=(const ItemMap&) = delete;
-  void swap(ItemMap& other) noexcept {
-    items_.swap(other.items_);
-    slots_.swap(other.slots_);
-  }
 
   iterator find(std::string_view key) {
-    const Slot& s = slots_[Find(key, Hash(key))];
-    return s.hash == 0 ? items_.end() : s.item;
+    size_t slot = Find(key, Hash(key));
+    return slots_.empty() || slots_[slot].hash == 0 ? items_.end() : slots_[slot].item;
   }
-  const_iterator find(std::string_view key) const {
-    const Slot& s = slots_[Find(key, Hash(key))];
-    return s.hash == 0 ? items_.end() : const_iterator(s.item);
-  }
+  const_iterator find(std::string_view key) const { return const_cast<ItemMap*>(this)->find(key); }
   // The item at `key`, made (default) if there is none; whether it was made.
   std::pair<iterator, bool> try_emplace(const std::string& key) {
     uint64_t hash = Hash(key);
     size_t slot = Find(key, hash);
-    if (slots_[slot].hash != 0) return {slots_[slot].item, false};
+    if (!slots_.empty() && slots_[slot].hash != 0) return {slots_[slot].item, false};
     if ((items_.size() + 1) * 4 > slots_.size() * 3) {
       Grow();
       slot = Find(key, hash);  // the empty slot it goes to, in the new table
@@ -74,10 +62,11 @@ class ItemMap {
   bool empty() const { return items_.empty(); }
   size_t size() const { return items_.size(); }
   void clear() {
-    slots_.assign(kFirstSlots, Slot{});
+    slots_.clear();
     items_.clear();
   }
   void erase(const std::string& key) {
+    if (slots_.empty()) return;
     size_t hole = Find(key, Hash(key));
     if (slots_[hole].hash == 0) return;
     items_.erase(slots_[hole].item);
@@ -95,7 +84,6 @@ class ItemMap {
   }
 
  private:
-  static constexpr size_t kFirstSlots = 8;
   struct Slot {
     uint64_t hash = 0;  // 0: empty (a key's hash is never 0)
     iterator item;
@@ -105,21 +93,26 @@ class ItemMap {
     uint64_t h = std::hash<std::string_view>{}(key);
     return h == 0 ? 1 : h;
   }
-  // The slot that holds `key`, or the empty one where it would go.
+  // The slot that holds `key`, or the empty one where it would go. The table must not be empty
+  // for the slot to mean anything.
   size_t Find(std::string_view key, uint64_t hash) const {
+    if (slots_.empty()) return 0;
     const size_t mask = slots_.size() - 1;
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
       const Slot& s = slots_[i];
       if (s.hash == 0 || (s.hash == hash && s.item->first == key)) return i;
     }
   }
-  // Twice the slots, every item placed again (where Find puts it: keys are distinct, so it
-  // compares one only on a whole hash's collision).
+  // Twice the slots (at first 8), every item placed again.
   void Grow() {
-    std::vector<Slot> old(slots_.size() * 2);
+    std::vector<Slot> old(slots_.size() == 0 ? 8 : slots_.size() * 2);
     old.swap(slots_);
+    const size_t mask = slots_.size() - 1;
     for (const Slot& s : old) {
-      if (s.hash != 0) slots_[Find(s.item->first, s.hash)] = s;
+      if (s.hash == 0) continue;
+      size_t i = s.hash & mask;
+      while (slots_[i].hash != 0) i = (i + 1) & mask;
+      slots_[i] = s;
     }
   }
 
