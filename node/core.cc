@@ -120,7 +120,7 @@ void Core::TraceWrite(const std::string& keygroup, const std::string& key, const
 Core::Seq Core::LatestSeq() const {
   // While a commit is held, what comes goes out at once (see HoldBatch).
   if (!fault_.ok()) return durable_seq_;
-  if (!batch_.empty()) return durable_seq_ + (committing_ ? 2 : 1);
+  if (batch_.urgent()) return durable_seq_ + (committing_ ? 2 : 1);
   return committing_ ? durable_seq_ + 1 : durable_seq_;
 }
 
@@ -202,7 +202,7 @@ void Core::Flush() {
     // commit, in one message), ahead of what is queued: no peer hears of an outcome before the
     // writes behind it. (Outcomes of earlier commits may overtake them: their writes went out
     // with those commits.)
-    if (fresh_ && batch_.empty() && fault_.ok()) {
+    if (fresh_ && !batch_.urgent() && fault_.ok()) {
       fresh_ = false;
       auto queued = std::move(outgoing_);
       outgoing_.clear();
@@ -234,6 +234,16 @@ void Core::StartCommit() {
     if (!std::exchange(retry_commit_, false)) return;
   } else {
     if (batch_.empty()) return;
+    if (!batch_.urgent() && !deferred_due_) {
+      if (deferred_timer_ == 0) {
+        deferred_timer_ = After(kDeferredCommitDelay, [this] {
+          deferred_timer_ = 0;
+          deferred_due_ = true;
+        });
+      }
+      return;
+    }
+    deferred_due_ = false;
     committing_ = std::make_shared<WriteBatch>(std::move(batch_));
     batch_.Clear();
     committing_traced_ = std::move(traced_writes_);

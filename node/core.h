@@ -151,6 +151,9 @@ class Core {
   using Seq = uint64_t;
   // Every write made so far (resolved when the completion or message is queued).
   static constexpr Seq kAllWrites = ~Seq{0};
+  // How long a batch that is not urgent (WriteBatch::urgent: outbox erasures only) waits for a
+  // commit to ride with before it is committed alone.
+  static constexpr core::Duration kDeferredCommitDelay = std::chrono::seconds(1);
   // Nothing that is not durable yet: what is tagged with it goes out at once.
   Seq durable_seq() const { return durable_seq_; }
   // What a read of (keygroup, key) depends on: the batch that holds the item's (or the
@@ -254,6 +257,9 @@ class Core {
   std::shared_ptr<WriteBatch> committing_;         // null: none
   std::vector<proto::TraceRecord> committing_traced_;
   bool commit_running_ = false;  // the storage has committing_ and has not answered
+  // A batch that is not urgent waits for kDeferredCommitDelay (this timer), then commits alone.
+  core::TimerId deferred_timer_ = 0;
+  bool deferred_due_ = false;
   core::TimePoint commit_started_{};
   std::optional<core::Status> committed_;  // its answer, not yet taken by Flush
   Seq durable_seq_ = 0;

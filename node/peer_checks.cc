@@ -3,6 +3,8 @@
 
 #include <set>
 #include <string>
+#include <string_view>
+#include <type_traits>
 
 #include "node/anti_entropy.h"
 #include "node/validation.h"
@@ -10,34 +12,55 @@
 namespace enoki::node {
 namespace {
 
+// A field's name is spelled out only when its check fails: a string, or a callable that makes
+// one (for names with an index or a node's id in them).
+template <typename Field>
+std::string Spell(const Field& field) {
+  if constexpr (std::is_invocable_v<const Field&>) {
+    return field();
+  } else {
+    return std::string(field);
+  }
+}
+
 class Checker {
  public:
   explicit Checker(const PeerCheckLimits& limits) : limits_(limits) {}
 
-  core::Status Name(const std::string& field, const std::string& name) const {
+  core::Status Name(std::string_view field, const std::string& name) const {
     return ValidateName(field, name);
   }
-  core::Status Version(const std::string& field, const proto::Version& v) const {
+  template <typename Field>
+  core::Status Version(const Field& field, const proto::Version& v) const {
     if (v.wall_us() < 0) {
-      return core::Status::InvalidArgument(field + " has a negative time (" +
+      return core::Status::InvalidArgument(Spell(field) + " has a negative time (" +
                                            std::to_string(v.wall_us()) + " us)");
     }
     if (v.wall_us() > limits_.latest_wall_us) {
       return core::Status::InvalidArgument(
-          field + " is " + std::to_string((v.wall_us() - limits_.latest_wall_us) / 1000) +
+          Spell(field) + " is " + std::to_string((v.wall_us() - limits_.latest_wall_us) / 1000) +
           " ms further ahead of this node's clock than allowed (--max-clock-ahead)");
     }
     // The node only breaks ties between versions: bounded, not parsed.
     if (v.node().size() > kMaxNameBytes) {
-      return core::Status::InvalidArgument(field + "'s node is longer than " +
+      return core::Status::InvalidArgument(Spell(field) + "'s node is longer than " +
                                            std::to_string(kMaxNameBytes) + " characters");
     }
     return core::Status::Ok();
   }
-  core::Status Item(const std::string& field, const proto::Item& item) const {
+  // Item `index` of a list: key, value and version.
+  core::Status Item(int index, const proto::Item& item) const {
+    auto field = [index] { return "item " + std::to_string(index); };
     ENOKI_RETURN_IF_ERROR(Prefixed(field, ValidateKey(item.key())));
     ENOKI_RETURN_IF_ERROR(Prefixed(field, ValidateValue(item.value(), limits_.max_value_bytes)));
-    return Version(field + " version", item.version());
+    return Version([&] { return field() + " version"; }, item.version());
+  }
+  // Entry `index` of a list: its key and version ("applied 3 version").
+  core::Status KeyVersion(std::string_view list, int index, const proto::KeyVersion& kv) const {
+    ENOKI_RETURN_IF_ERROR(ValidateKey(kv.key()));
+    return Version(
+        [&] { return std::string(list) + " " + std::to_string(index) + " version"; },
+        kv.version());
   }
   core::Status Meta(const proto::KeygroupMeta& meta) const {
     ENOKI_RETURN_IF_ERROR(Name("keygroup", meta.name()));
@@ -47,21 +70,23 @@ class Checker {
     if (meta.replicas_size() == 0 && !meta.deleted()) {
       return core::Status::InvalidArgument("keygroup '" + meta.name() + "' has no replica");
     }
-    std::set<std::string> seen;
+    std::set<std::string_view> seen;
     for (const auto& r : meta.replicas()) {
       ENOKI_RETURN_IF_ERROR(Name("replica", r.node()));
       if (!seen.insert(r.node()).second) {
         return core::Status::InvalidArgument("replica '" + r.node() + "' is listed twice");
       }
-      ENOKI_RETURN_IF_ERROR(Version("replica '" + r.node() + "' joined", r.joined()));
+      ENOKI_RETURN_IF_ERROR(
+          Version([&] { return "replica '" + r.node() + "' joined"; }, r.joined()));
     }
     return core::Status::Ok();
   }
 
  private:
-  static core::Status Prefixed(const std::string& field, core::Status st) {
+  template <typename Field>
+  static core::Status Prefixed(const Field& field, core::Status st) {
     if (st.ok()) return st;
-    return core::Status(st.code(), field + ": " + st.message());
+    return core::Status(st.code(), Spell(field) + ": " + st.message());
   }
   const PeerCheckLimits& limits_;
 
@@ -80,18 +105,14 @@ core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
       ENOKI_RETURN_IF_ERROR(c.Name("keygroup", r.keygroup()));
       ENOKI_RETURN_IF_ERROR(c.Version("incarnation", r.incarnation()));
       ENOKI_RETURN_IF_ERROR(c.Version("meta_version", r.meta_version()));
-      for (int i = 0; i < r.items_size(); ++i) {
-        ENOKI_RETURN_IF_ERROR(c.Item("item " + std::to_string(i), r.items(i)));
-      }
+      for (int i = 0; i < r.items_size(); ++i) ENOKI_RETURN_IF_ERROR(c.Item(i, r.items(i)));
       return core::Status::Ok();
     }
     case proto::PeerMessage::kReplicateAck: {
       const auto& a = msg.replicate_ack();
       ENOKI_RETURN_IF_ERROR(c.Name("keygroup", a.keygroup()));
       for (int i = 0; i < a.applied_size(); ++i) {
-        ENOKI_RETURN_IF_ERROR(ValidateKey(a.applied(i).key()));
-        ENOKI_RETURN_IF_ERROR(
-            c.Version("applied " + std::to_string(i) + " version", a.applied(i).version()));
+        ENOKI_RETURN_IF_ERROR(c.KeyVersion("applied", i, a.applied(i)));
       }
       return core::Status::Ok();
     }
@@ -116,9 +137,7 @@ core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
       const auto& r = msg.sync_response();
       ENOKI_RETURN_IF_ERROR(c.Name("keygroup", r.keygroup()));
       ENOKI_RETURN_IF_ERROR(c.Version("incarnation", r.incarnation()));
-      for (int i = 0; i < r.items_size(); ++i) {
-        ENOKI_RETURN_IF_ERROR(c.Item("item " + std::to_string(i), r.items(i)));
-      }
+      for (int i = 0; i < r.items_size(); ++i) ENOKI_RETURN_IF_ERROR(c.Item(i, r.items(i)));
       return core::Status::Ok();
     }
     case proto::PeerMessage::kMembers: {
@@ -174,9 +193,7 @@ core::Status Check(const proto::PeerMessage& msg, const Checker& c) {
         return core::Status::InvalidArgument("more buckets after the last one");
       }
       for (int i = 0; i < r.items_size(); ++i) {
-        ENOKI_RETURN_IF_ERROR(ValidateKey(r.items(i).key()));
-        ENOKI_RETURN_IF_ERROR(
-            c.Version("item " + std::to_string(i) + " version", r.items(i).version()));
+        ENOKI_RETURN_IF_ERROR(c.KeyVersion("item", i, r.items(i)));
       }
       return core::Status::Ok();
     }

@@ -174,6 +174,8 @@ TEST_F(AntiEntropyTest, ADeletionThatANodeMissedSpreadsToItAndIsNotUndone) {
   // b acknowledged it; c, down, did not.
   ASSERT_TRUE(cluster_.sim().RunUntilTrue([&] { return cluster_.node("a").OutboxSize() == 1; },
                                           seconds(10)));
+  // The erasure of b's entry commits within the deferred commit's delay.
+  cluster_.sim().RunFor(node::Core::kDeferredCommitDelay);
   // a forgets that it owes c the deletion (an outbox lost with a's write-ahead log): only the
   // catalog's exchange can tell c now.
   cluster_.Crash("a");

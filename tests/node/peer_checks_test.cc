@@ -223,6 +223,28 @@ TEST(CheckPeerMessageTest, NamesTheMessageAndTheField) {
   item->mutable_version()->set_wall_us(1000000);
   EXPECT_TRUE(node::CheckPeerMessage(msg, limits).ok());
 
+  // The names of an acknowledgement's entries and of a replica's join carry their index or node.
+  proto::PeerMessage ack;
+  ack.set_from("a");
+  ack.mutable_replicate_ack()->set_keygroup("kg");
+  ack.mutable_replicate_ack()->add_applied()->set_key("k");
+  auto* applied = ack.mutable_replicate_ack()->add_applied();
+  applied->set_key("k2");
+  applied->mutable_version()->set_wall_us(-5);
+  EXPECT_EQ(node::CheckPeerMessage(ack, limits).message(),
+            "replicate_ack from 'a': applied 1 version has a negative time (-5 us)");
+
+  proto::PeerMessage joined;
+  joined.set_from("a");
+  auto* late = joined.mutable_meta_update()->mutable_meta();
+  late->set_name("kg");
+  late->add_replicas()->set_node("b");
+  late->add_replicas()->set_node("c");
+  late->mutable_replicas(1)->mutable_joined()->set_wall_us(3000000);
+  EXPECT_EQ(node::CheckPeerMessage(joined, limits).message(),
+            "meta_update from 'a': replica 'c' joined is 2000 ms further ahead of this node's "
+            "clock than allowed (--max-clock-ahead)");
+
   proto::PeerMessage dup;
   dup.set_from("a");
   auto* meta = dup.mutable_meta_update()->mutable_meta();
