@@ -354,23 +354,26 @@ BENCHMARK(BM_ShaperPerMessage);
 // ---- The simulator: timers scheduled and run, events per second -------------------------------
 
 void BM_SimulatorEvents(benchmark::State& state) {
+  const int chains = static_cast<int>(state.range(0));
+  constexpr int64_t kEvents = 1'000'000;
   for (auto _ : state) {
     sim::Simulator sim(1);
-    int64_t left = 100000;
-    // 100 chains of events at pseudo-random gaps, as many nodes' timers and messages interleave.
+    int64_t left = kEvents;
+    // Chains of events at pseudo-random gaps, as many nodes' timers and messages interleave: the
+    // heap holds one timer per chain (100; 100,000 as in a simulation of 10,000 nodes).
     std::function<void(int)> tick = [&](int chain) {
       if (--left > 0)
         sim.Schedule(std::chrono::microseconds(1 + (left * 7919 + chain) % 997),
                      [&tick, chain] { tick(chain); });
     };
-    for (int c = 0; c < 100; ++c) tick(c);
+    for (int c = 0; c < chains; ++c) tick(c);
     while (sim.Step()) {
     }
     benchmark::DoNotOptimize(sim.events());
   }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 100000);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kEvents);
 }
-BENCHMARK(BM_SimulatorEvents)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SimulatorEvents)->Arg(100)->Arg(100000)->Unit(benchmark::kMillisecond);
 
 // ---- Anti-entropy: digest exchanges of replicas in agreement, and a repair --------------------
 

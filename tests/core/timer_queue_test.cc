@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+#include <utility>
 #include <vector>
 
 namespace enoki::core {
@@ -39,6 +42,49 @@ TEST(TimerQueueTest, CancelledTimersNeverRun) {
   while (auto fn = q.PopDue(At(100))) (*fn)();
   EXPECT_FALSE(ran);
   EXPECT_EQ(q.size(), 0u);
+}
+
+// Many timers added, cancelled and run in turns, against a list sorted by (due time, order of
+// adding): the same timers run, in the same order. Timers due far off and cancelled the next turn
+// (timeouts) pile up until the heap is compacted, several times.
+TEST(TimerQueueTest, ManyTimersRunInOrderThroughCancellationsAndCompaction) {
+  TimerQueue q;
+  std::mt19937_64 rng(7);
+  std::vector<std::pair<int, int>> expected;  // (due ms, number), in the order they must run
+  std::vector<int> ran;
+  std::vector<std::pair<TimerId, std::pair<int, int>>> pending;
+  std::vector<TimerId> far;
+  int now = 0, next = 0;
+  for (int turn = 0; turn < 50; ++turn) {
+    for (TimerId id : far) q.Cancel(id);
+    far.clear();
+    for (int i = 0; i < 100; ++i) far.push_back(q.Add(At(now + 1'000'000), [] { FAIL(); }));
+    for (int i = 0; i < 200; ++i) {
+      int due = now + static_cast<int>(rng() % 100);
+      int n = next++;
+      pending.push_back({q.Add(At(due), [&ran, n] { ran.push_back(n); }), {due, n}});
+    }
+    std::erase_if(pending, [&](const auto& p) {
+      if (rng() % 3 != 0) return false;
+      q.Cancel(p.first);
+      return true;
+    });
+    now += 10;
+    std::vector<std::pair<int, int>> due;
+    std::erase_if(pending, [&](const auto& p) {
+      if (p.second.first > now) return false;
+      due.push_back(p.second);
+      return true;
+    });
+    std::sort(due.begin(), due.end());
+    expected.insert(expected.end(), due.begin(), due.end());
+    while (auto fn = q.PopDue(At(now))) (*fn)();
+    ASSERT_EQ(q.size(), pending.size() + far.size());
+  }
+  std::vector<int> expected_numbers;
+  for (const auto& [due, n] : expected) expected_numbers.push_back(n);
+  EXPECT_EQ(ran, expected_numbers);
+  EXPECT_GT(ran.size(), 1500u);
 }
 
 }  // namespace
