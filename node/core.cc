@@ -162,8 +162,8 @@ void Core::Fail(Done& done, proto::Response&& response, const core::Status& stat
 void Core::RequestFlush() {
   if (flush_requested_) return;
   flush_requested_ = true;
-  // Holds the core weakly (the node may be destroyed in this round: a crash), in a capture small
-  // enough for std::function to keep without allocating.
+  // Holds the core weakly (the node may be destroyed in this round: a crash). (std::function keeps
+  // only trivially copyable captures in place: this one costs an allocation per round.)
   env_.AtEndOfRound([self = std::weak_ptr<Core*>(self_)] {
     std::shared_ptr<Core*> core = self.lock();
     if (!core) return;
