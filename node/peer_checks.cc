@@ -58,9 +58,8 @@ class Checker {
   // Entry `index` of a list: its key and version ("applied 3 version").
   core::Status KeyVersion(std::string_view list, int index, const proto::KeyVersion& kv) const {
     ENOKI_RETURN_IF_ERROR(ValidateKey(kv.key()));
-    return Version(
-        [&] { return std::string(list) + " " + std::to_string(index) + " version"; },
-        kv.version());
+    return Version([&] { return std::string(list) + " " + std::to_string(index) + " version"; },
+                   kv.version());
   }
   core::Status Meta(const proto::KeygroupMeta& meta) const {
     ENOKI_RETURN_IF_ERROR(Name("keygroup", meta.name()));
