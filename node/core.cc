@@ -234,16 +234,14 @@ void Core::StartCommit() {
     if (!std::exchange(retry_commit_, false)) return;
   } else {
     if (batch_.empty()) return;
-    if (!batch_.urgent() && !deferred_due_) {
-      if (deferred_timer_ == 0) {
-        deferred_timer_ = After(kDeferredCommitDelay, [this] {
-          deferred_timer_ = 0;
-          deferred_due_ = true;
-        });
+    if (!batch_.urgent() && deferred_ != Deferred::kDue) {
+      if (deferred_ == Deferred::kNone) {
+        deferred_ = Deferred::kWaiting;
+        After(kDeferredCommitDelay, [this] { deferred_ = Deferred::kDue; });
       }
       return;
     }
-    deferred_due_ = false;
+    if (deferred_ == Deferred::kDue) deferred_ = Deferred::kNone;
     committing_ = std::make_shared<WriteBatch>(std::move(batch_));
     batch_.Clear();
     committing_traced_ = std::move(traced_writes_);

@@ -257,9 +257,9 @@ class Core {
   std::shared_ptr<WriteBatch> committing_;         // null: none
   std::vector<proto::TraceRecord> committing_traced_;
   bool commit_running_ = false;  // the storage has committing_ and has not answered
-  // A batch that is not urgent waits for kDeferredCommitDelay (this timer), then commits alone.
-  core::TimerId deferred_timer_ = 0;
-  bool deferred_due_ = false;
+  // A batch that is not urgent waits for kDeferredCommitDelay (a timer: kWaiting), then commits
+  // with whatever comes first or alone (kDue).
+  enum class Deferred { kNone, kWaiting, kDue } deferred_ = Deferred::kNone;
   core::TimePoint commit_started_{};
   std::optional<core::Status> committed_;  // its answer, not yet taken by Flush
   Seq durable_seq_ = 0;

@@ -34,15 +34,19 @@ class ItemMap {
   ItemMap& operator=(const ItemMap&) = delete;
 
   iterator find(std::string_view key) {
-    size_t slot = Find(key, Hash(key));
-    return slots_.empty() || slots_[slot].hash == 0 ? items_.end() : slots_[slot].item;
+    const Slot* s = Holding(key, Hash(key));
+    return s != nullptr ? s->item : items_.end();
   }
-  const_iterator find(std::string_view key) const { return const_cast<ItemMap*>(this)->find(key); }
+  const_iterator find(std::string_view key) const {
+    const Slot* s = Holding(key, Hash(key));
+    return s != nullptr ? const_iterator(s->item) : items_.end();
+  }
   // The item at `key`, made (default) if there is none; whether it was made.
   std::pair<iterator, bool> try_emplace(const std::string& key) {
+    if (slots_.empty()) Grow();  // the table is made with the first item
     uint64_t hash = Hash(key);
     size_t slot = Find(key, hash);
-    if (!slots_.empty() && slots_[slot].hash != 0) return {slots_[slot].item, false};
+    if (slots_[slot].hash != 0) return {slots_[slot].item, false};
     if ((items_.size() + 1) * 4 > slots_.size() * 3) {
       Grow();
       slot = Find(key, hash);  // the empty slot it goes to, in the new table
@@ -66,10 +70,10 @@ class ItemMap {
     items_.clear();
   }
   void erase(const std::string& key) {
-    if (slots_.empty()) return;
-    size_t hole = Find(key, Hash(key));
-    if (slots_[hole].hash == 0) return;
-    items_.erase(slots_[hole].item);
+    const Slot* s = Holding(key, Hash(key));
+    if (s == nullptr) return;
+    size_t hole = s - slots_.data();
+    items_.erase(s->item);
     // Backward shift: the slots after the hole that probed past it move into it, so that every
     // key stays reachable from its home slot without a gap (no tombstones).
     const size_t mask = slots_.size() - 1;
@@ -93,26 +97,28 @@ class ItemMap {
     uint64_t h = std::hash<std::string_view>{}(key);
     return h == 0 ? 1 : h;
   }
-  // The slot that holds `key`, or the empty one where it would go. The table must not be empty
-  // for the slot to mean anything.
+  // The slot that holds `key`, or the empty one where it would go, in a table that has slots.
   size_t Find(std::string_view key, uint64_t hash) const {
-    if (slots_.empty()) return 0;
     const size_t mask = slots_.size() - 1;
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
       const Slot& s = slots_[i];
       if (s.hash == 0 || (s.hash == hash && s.item->first == key)) return i;
     }
   }
-  // Twice the slots (at first 8), every item placed again.
+  // The slot that holds `key`, or nullptr: the only look-up that may meet a table not made yet
+  // (an ItemMap that never held an item has none: nodes hold one per keygroup they know).
+  const Slot* Holding(std::string_view key, uint64_t hash) const {
+    if (slots_.empty()) return nullptr;
+    const Slot& s = slots_[Find(key, hash)];
+    return s.hash != 0 ? &s : nullptr;
+  }
+  // Twice the slots (at first 8), every item placed again (where Find puts it: keys are distinct,
+  // so it compares one only on a whole hash's collision).
   void Grow() {
-    std::vector<Slot> old(slots_.size() == 0 ? 8 : slots_.size() * 2);
+    std::vector<Slot> old(slots_.empty() ? 8 : slots_.size() * 2);
     old.swap(slots_);
-    const size_t mask = slots_.size() - 1;
     for (const Slot& s : old) {
-      if (s.hash == 0) continue;
-      size_t i = s.hash & mask;
-      while (slots_[i].hash != 0) i = (i + 1) & mask;
-      slots_[i] = s;
+      if (s.hash != 0) slots_[Find(s.item->first, s.hash)] = s;
     }
   }
 

@@ -52,46 +52,30 @@ class WriteBatch {
   using OutboxKey = std::tuple<std::string, std::string, std::string>;  // (peer, keygroup, key)
 
   void PutKeygroup(KeygroupRecord record) {
-    urgent_ = true;
     std::string name = record.meta.name();
     keygroups_[name] = std::move(record);
   }
   void PutItem(const std::string& keygroup, const std::string& key, StoredItem item) {
-    urgent_ = true;
     items_[{keygroup, key}] = std::move(item);
   }
   void DropItemsOf(const std::string& keygroup) {
-    urgent_ = true;
     auto it = items_.lower_bound({keygroup, std::string()});
     while (it != items_.end() && it->first.first == keygroup) it = items_.erase(it);
     drops_.insert(keygroup);
   }
-  void PutOutbox(const OutboxRecord& r) {
-    urgent_ = true;
-    outbox_[{r.peer, r.keygroup, r.key}] = r.version;
-  }
+  void PutOutbox(const OutboxRecord& r) { SetOutbox({r.peer, r.keygroup, r.key}, r.version); }
   void EraseOutbox(const std::string& peer, const std::string& keygroup, const std::string& key) {
-    outbox_[{peer, keygroup, key}] = std::nullopt;
+    SetOutbox({peer, keygroup, key}, std::nullopt);
   }
   // A deployed function's specification (opaque bytes), or its removal.
   void PutFunction(const std::string& name, std::string spec) {
-    urgent_ = true;
     functions_[name] = std::move(spec);
   }
-  void EraseFunction(const std::string& name) {
-    urgent_ = true;
-    functions_[name] = std::nullopt;
-  }
+  void EraseFunction(const std::string& name) { functions_[name] = std::nullopt; }
   // A member's entry (node/membership.h), or its removal (a configured peer no longer
   // configured; one that left keeps an entry that says so).
-  void PutMember(const proto::Member& member) {
-    urgent_ = true;
-    members_[member.id()] = member;
-  }
-  void EraseMember(const std::string& id) {
-    urgent_ = true;
-    members_[id] = std::nullopt;
-  }
+  void PutMember(const proto::Member& member) { members_[member.id()] = member; }
+  void EraseMember(const std::string& id) { members_[id] = std::nullopt; }
 
   // The net effect, for engines.
   const std::map<std::string, KeygroupRecord>& keygroups() const { return keygroups_; }
@@ -121,24 +105,29 @@ class WriteBatch {
     for (const auto& keygroup : later.drops_) DropItemsOf(keygroup);
     for (auto& [name, record] : later.keygroups_) keygroups_[name] = std::move(record);
     for (auto& [key, item] : later.items_) items_[key] = std::move(item);
-    for (auto& [key, version] : later.outbox_) outbox_[key] = version;
+    for (auto& [key, version] : later.outbox_) SetOutbox(key, version);
     for (auto& [name, spec] : later.functions_) functions_[name] = std::move(spec);
     for (auto& [id, member] : later.members_) members_[id] = std::move(member);
-    urgent_ = urgent_ || later.urgent_;
     later.Clear();
   }
 
-  bool empty() const {
-    return keygroups_.empty() && drops_.empty() && items_.empty() && outbox_.empty() &&
-           functions_.empty() && members_.empty();
-  }
   // Whether the batch records more than outbox erasures. Those alone can wait for the next commit
   // (Core::kDeferredCommitDelay at most): one lost in a crash only has its item sent again, which
   // the peer, already holding it, acknowledges and ignores.
-  bool urgent() const { return urgent_; }
+  bool urgent() const {
+    return !keygroups_.empty() || !drops_.empty() || !items_.empty() || outbox_upserts_ > 0 ||
+           !functions_.empty() || !members_.empty();
+  }
+  bool empty() const { return !urgent() && outbox_.empty(); }
   void Clear() { *this = WriteBatch(); }
 
  private:
+  void SetOutbox(const OutboxKey& key, std::optional<Version> version) {
+    auto [it, added] = outbox_.try_emplace(key);
+    if (!added && it->second) --outbox_upserts_;
+    if (version) ++outbox_upserts_;
+    it->second = std::move(version);
+  }
   bool TouchesKeygroup(const std::string& keygroup) const {
     return keygroups_.contains(keygroup) || drops_.contains(keygroup);
   }
@@ -149,7 +138,7 @@ class WriteBatch {
   std::map<OutboxKey, std::optional<Version>> outbox_;
   std::map<std::string, std::optional<std::string>> functions_;
   std::map<std::string, std::optional<proto::Member>> members_;
-  bool urgent_ = false;
+  size_t outbox_upserts_ = 0;  // the entries of outbox_ with a version
 };
 
 // What Load hands back, one record at a time.

@@ -847,5 +847,31 @@ TEST(SqliteWalVfsTest, CommitsAndCheckpointsWrittenThroughItAreWholeAfterASigkil
   sqlite3_close(db);
 }
 
+// A batch that holds only outbox erasures is not urgent (Core commits it with the next one); an
+// erasure that replaces the upsert recorded before it in the same batch leaves none urgent either.
+TEST(WriteBatchTest, OnlyOutboxErasuresAreNotUrgent) {
+  WriteBatch batch;
+  EXPECT_TRUE(batch.empty());
+  EXPECT_FALSE(batch.urgent());
+  batch.EraseOutbox("b", "kg", "k1");
+  EXPECT_FALSE(batch.empty());
+  EXPECT_FALSE(batch.urgent());
+  batch.PutOutbox(OutboxRecord{"b", "kg", "k2", Version{1, 0, "a"}});
+  EXPECT_TRUE(batch.urgent());
+  batch.EraseOutbox("b", "kg", "k2");
+  EXPECT_FALSE(batch.urgent());
+
+  WriteBatch later;
+  later.PutOutbox(OutboxRecord{"b", "kg", "k1", Version{2, 0, "a"}});
+  batch.Absorb(std::move(later));
+  EXPECT_TRUE(batch.urgent());
+  WriteBatch erasing;
+  erasing.EraseOutbox("b", "kg", "k1");
+  batch.Absorb(std::move(erasing));
+  EXPECT_FALSE(batch.urgent());
+  batch.PutItem("kg", "k", StoredItem{"v", Version{3, 0, "a"}, false});
+  EXPECT_TRUE(batch.urgent());
+}
+
 }  // namespace
 }  // namespace enoki::node
