@@ -179,9 +179,8 @@ void Core::Flush() {
     // The completions whose writes are durable, in the order they came. They may write, complete
     // and send more: the next turn takes that.
     bool delivered = false;
-    std::vector<Completion> completions;
-    completions.swap(completions_);
-    for (auto& c : completions) {
+    taken_.swap(completions_);  // completions_ is now empty, with the room taken_ had
+    for (auto& c : taken_) {
       if (c.after > durable_seq_) {
         completions_.push_back(std::move(c));
         continue;
@@ -191,9 +190,7 @@ void Core::Flush() {
       c.done(std::move(c.response));
       delivering_ = kAllWrites;
     }
-    // Its room serves the next round's completions, when nothing was left in it meanwhile.
-    completions.clear();
-    if (completions_.empty()) completions_.swap(completions);
+    taken_.clear();  // keeps its room for the next turn
     if (delivered) continue;
     StartCommit();
     if (committed_) continue;  // the storage committed at once

@@ -272,6 +272,9 @@ class Core {
     proto::Response response;
   };
   std::vector<Completion> completions_;
+  // The completions Flush is going through (those it keeps wait in completions_ again): two
+  // vectors that trade places, so that neither is allocated anew each round.
+  std::vector<Completion> taken_;
   std::vector<std::tuple<Seq, std::string, proto::PeerMessage>> outgoing_;
   bool fresh_ = false;
   std::function<void()> send_fresh_;
