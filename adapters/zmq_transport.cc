@@ -1,6 +1,7 @@
 // ZeroMQ transport: ROUTER in, one DEALER per peer out.
 #include "adapters/zmq_transport.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <spdlog/spdlog.h>
@@ -18,6 +19,21 @@ std::string Printable(const std::string& text) {
     if (c < 0x20 || c > 0x7e) c = '?';
   }
   return text.size() > 64 ? out + "..." : out;
+}
+
+// Gives the memory the allocator holds free back to the system. The programs (`enoki`) run on
+// jemalloc (CMakeLists.txt: enoki_use_allocator), which keeps freed pages for a while and purges
+// them when its arenas are next used: asked, it purges every arena at once. Where the process
+// runs on glibc's malloc (the tests, the sanitizer build), malloc_trim does it: glibc gives an
+// arena's memory back by itself only from the top of its heap.
+void GiveFreedMemoryBack() {
+  using Mallctl = int (*)(const char*, void*, size_t*, void*, size_t);
+  static const auto mallctl = reinterpret_cast<Mallctl>(::dlsym(RTLD_DEFAULT, "mallctl"));
+  if (mallctl != nullptr) {
+    // "arena.<MALLCTL_ARENAS_ALL>.purge" (jemalloc(3)): 4096 stands for every arena.
+    if (mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0) == 0) return;
+  }
+  ::malloc_trim(0);
 }
 
 }  // namespace
@@ -263,15 +279,16 @@ void ZmqTransport::ArmDelivery() {
 
 void ZmqTransport::OnConnectionClosed() {
   // A connection holds tens of kB (ZeroMQ's pipes and I/O buffers), allocated on ZeroMQ's I/O
-  // thread, from that thread's malloc arena. When it closes, glibc keeps what it freed: it gives
-  // an arena's memory back to the system only from the top of its heap, and the connections that
-  // closed leave holes below those still open. A node that 3,000 connections had taken from 18 to
-  // 129 MB stayed there after they closed, and every new burst of connections took it higher (239
-  // MB after three: bench/connections_memory.sh); malloc_trim(0) took it back to 18 MB, which is
-  // no leak. So once kClosedPerTrim connections have closed, a second later (to take a burst of
-  // closings together), malloc_trim gives back the free pages of every arena. It walks all of
-  // them on the loop's thread (13 to 35 ms after 3,000 connections had closed, on the 2-core
-  // development machine; less for fewer), hence not for each connection.
+  // thread. When it closes, the allocator keeps what it freed: glibc gives an arena's memory back
+  // to the system only from the top of its heap, and the connections that closed leave holes
+  // below those still open. A node (on glibc) that 3,000 connections had taken from 18 to 129 MB
+  // stayed there after they closed, and every new burst of connections took it higher (239 MB
+  // after three: bench/connections_memory.sh); malloc_trim(0) took it back to 18 MB, which is no
+  // leak. jemalloc gives freed pages back only as its arenas are used again. So once
+  // kClosedPerTrim connections have closed, a second later (to take a burst of closings together),
+  // the allocator is asked to give back its free pages (GiveFreedMemoryBack). That walks every
+  // arena on the loop's thread (with glibc, 13 to 35 ms after 3,000 connections had closed, on the
+  // 2-core development machine; less for fewer), hence not for each connection.
   constexpr size_t kClosedPerTrim = 64;
   constexpr auto kTrimDelay = std::chrono::seconds(1);
   if (++closed_since_trim_ < kClosedPerTrim || trim_armed_) return;
@@ -280,7 +297,7 @@ void ZmqTransport::OnConnectionClosed() {
     trim_armed_ = false;
     closed_since_trim_ = 0;
     auto start = loop_.Now();
-    ::malloc_trim(0);
+    GiveFreedMemoryBack();
     spdlog::debug("gave freed memory back to the system in {:.1f} ms",
                   core::ToMillis(loop_.Now() - start));
   });

@@ -14,7 +14,7 @@ packages=(
   libsqlite3-dev sqlite3 libzip-dev
   libcli11-dev libyaml-cpp-dev
   libprotobuf-dev protobuf-compiler
-  libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
+  libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev libjemalloc-dev
   python3 python3-matplotlib iproute2
   libgtest-dev libgmock-dev libbenchmark-dev
 )

@@ -45,7 +45,7 @@ field() { dpkg-deb -f "$deb" "$1"; }
 [[ $(field Architecture) == "$arch" ]] || fail "Architecture: $(field Architecture)"
 depends=$(field Depends)
 echo "Depends: $depends"
-for d in adduser libzmq5 libsqlite3-0 libyaml-cpp libprotobuf libssl3 libc6; do
+for d in adduser libzmq5 libsqlite3-0 libyaml-cpp libprotobuf libssl3 libjemalloc2 libc6; do
   [[ $depends == *"$d"* ]] || fail "Depends lacks $d: $depends"
 done
 for d in gtest gmock benchmark; do
