@@ -111,6 +111,7 @@ int Run(const Args& a) {
   int done = 0;
   int errors = 0;
   int misses = 0;
+  bool failed = false;  // a request could not be sent, or no answer came
   std::vector<double> latencies_us;
   latencies_us.reserve(static_cast<size_t>(a.requests));
 
@@ -135,8 +136,13 @@ int Run(const Args& a) {
     }
     enoki::net::EncodeEnvelope(request, &frame);
     c.sent = Clock::now();
-    loop.Send(c.socket, zmq::buffer(frame));
     ++issued;
+    // A DEALER queues up to its high-water mark (1,000 messages) while it connects: one each.
+    if (!loop.Send(c.socket, zmq::buffer(frame))) {
+      std::fprintf(stderr, "enoki-kvload: a client's request could not be queued\n");
+      failed = true;
+      loop.Stop();
+    }
   };
   // Reads one message of `c`: an answer to its outstanding request ends it and sends the next.
   // One, not until the socket has no more: the loop asks the socket again in the next round
@@ -167,27 +173,28 @@ int Run(const Args& a) {
   };
   for (auto& c : conns) loop.AddSocket(c.socket, [&on_readable, &c] { on_readable(c); });
 
-  // Gives up when no answer came for 10 s.
-  bool stalled = false;
-  int done_before = -1;
+  // Gives up when no answer came for 10 s (looked at every second).
+  int done_before = 0;
+  int quiet_seconds = 0;
   std::function<void()> watchdog = [&] {
-    if (done == done_before) {
+    quiet_seconds = done == done_before ? quiet_seconds + 1 : 0;
+    done_before = done;
+    if (quiet_seconds >= 10) {
       std::fprintf(stderr, "enoki-kvload: no answer for 10 s, %d of %d done\n", done, issued);
-      stalled = true;
+      failed = true;
       loop.Stop();
       return;
     }
-    done_before = done;
-    loop.Schedule(std::chrono::seconds(10), watchdog);
+    loop.Schedule(std::chrono::seconds(1), watchdog);
   };
-  watchdog();
+  loop.Schedule(std::chrono::seconds(1), watchdog);
 
   auto start = Clock::now();
   for (auto& c : conns) {
     if (issued < a.requests) send(c);
   }
   loop.Run();
-  if (stalled) return 1;
+  if (failed) return 1;
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
   std::sort(latencies_us.begin(), latencies_us.end());
   auto pct = [&](double p) {

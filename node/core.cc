@@ -2,6 +2,7 @@
 #include "node/core.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "core/random.h"
 
@@ -173,6 +174,7 @@ void Core::RequestFlush() {
 }
 
 void Core::Flush() {
+  assert(!flushing_);  // reached only from the end of a round: taken_ is not being gone through
   flushing_ = true;
   for (;;) {
     if (committed_) OnCommitted(*std::exchange(committed_, std::nullopt));
