@@ -192,6 +192,11 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
     return core::Status::IOError(path + ": the database file is read-only");
   }
   sqlite3_busy_timeout(db, 5000);
+  // The node is the file's only user (the lock file above says so), so SQLite may keep its locks
+  // for the connection's life and the write-ahead log's index in its heap: a transaction then
+  // makes no fcntl calls and maps no shared memory. Set before the first read of the file, which
+  // is the first WAL access of a WAL file, or SQLite keeps using the shared index (-shm).
+  ENOKI_RETURN_IF_ERROR(s->Exec("PRAGMA locking_mode=EXCLUSIVE"));
   // Reading the schema version fails first on a file that is not a database.
   sqlite3_stmt* q = nullptr;
   if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, nullptr) != SQLITE_OK ||

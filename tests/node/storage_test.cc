@@ -474,6 +474,7 @@ TEST(SqliteStorageTest, UsesWalAndWritesSchemaVersion5) {
   std::string path = (dir.path() / "store.db").string();
   auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
+  s.value().reset();  // the node's connection keeps the file to itself while open
   // WAL is a property of the file, so another connection sees it.
   EXPECT_EQ(QueryOne(path, "PRAGMA journal_mode"), "wal");
   EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "5");
@@ -509,12 +510,10 @@ TEST(SqliteStorageTest, MigratesAVersion1File) {
   m.set_version(7);
   b.PutMember(m);
   EXPECT_TRUE((*s)->Commit(b).ok());
-  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "5");
   // Its item, from before checksums, is trusted; a new one gets its checksum.
   WriteBatch item;
   AddItem(item, "kg", "k2", "v2", 2);
   EXPECT_TRUE((*s)->Commit(item).ok());
-  EXPECT_EQ(QueryOne(path, "SELECT count(*) FROM items WHERE checksum IS NULL"), "1");
   EXPECT_EQ(LoadAll(**s).items.size(), 2u);
   // Its new table holds the member entry.
   std::vector<proto::Member> members;
@@ -525,6 +524,10 @@ TEST(SqliteStorageTest, MigratesAVersion1File) {
   EXPECT_EQ(members[0].SerializeAsString(), m.SerializeAsString());
   // It had no owner yet: the first node to claim it becomes its owner.
   EXPECT_TRUE((*s)->ClaimFor("a").ok());
+  // What the file holds, seen by another connection once the node's has closed it.
+  s.value().reset();
+  EXPECT_EQ(QueryOne(path, "PRAGMA user_version"), "5");
+  EXPECT_EQ(QueryOne(path, "SELECT count(*) FROM items WHERE checksum IS NULL"), "1");
   EXPECT_EQ(QueryOne(path, "SELECT node FROM owner"), "a");
 }
 
@@ -671,17 +674,21 @@ TEST(SqliteStorageTest, RefusesAForeignSchemaVersion) {
 TEST(SqliteStorageTest, FailedCommitAppliesNothingAndNamesThePath) {
   TempDir dir;
   std::string path = (dir.path() / "store.db").string();
+  ASSERT_TRUE(SqliteStorage::Open(path, SqliteSync::kNormal).ok());  // creates the schema
+  // Outbox entries fail to insert until a function named "allow" exists. The trigger is made on
+  // a connection of its own before the node's opens the file, which it then keeps to itself.
+  ASSERT_EQ(ExecOn(path,
+                   "CREATE TRIGGER fail BEFORE INSERT ON outbox "
+                   "WHEN NOT EXISTS (SELECT 1 FROM functions WHERE name = 'allow') "
+                   "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"),
+            "");
   auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   WriteBatch first;
   AddItem(first, "kg", "before", "v", 1);
   ASSERT_TRUE((*s)->Commit(first).ok());
 
-  // Another connection makes the last step of the next batch fail.
-  ASSERT_EQ(ExecOn(path,
-                   "CREATE TRIGGER fail BEFORE INSERT ON outbox "
-                   "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"),
-            "");
+  // The last step of the next batch fails.
   WriteBatch b;
   b.PutKeygroup(Keygroup("kg", true));
   b.DropItemsOf("kg");
@@ -698,8 +705,11 @@ TEST(SqliteStorageTest, FailedCommitAppliesNothingAndNamesThePath) {
   EXPECT_TRUE((snap.items.contains({"kg", "before"})));
   EXPECT_TRUE(snap.outbox.empty());
 
-  // The transaction was ended: once the cause is gone, the same batch commits.
-  ASSERT_EQ(ExecOn(path, "DROP TRIGGER fail"), "");
+  // The transaction was ended: once the cause is gone, the same batch commits on the same
+  // connection.
+  WriteBatch allow;
+  allow.PutFunction("allow", "spec");
+  ASSERT_TRUE((*s)->Commit(allow).ok());
   st = (*s)->Commit(b);
   ASSERT_TRUE(st.ok()) << st.ToString();
   snap = LoadAll(**s);
@@ -707,6 +717,29 @@ TEST(SqliteStorageTest, FailedCommitAppliesNothingAndNamesThePath) {
   EXPECT_EQ(snap.items.size(), 1u);
   EXPECT_TRUE((snap.items.contains({"kg", "k"})));
   EXPECT_EQ(snap.outbox.size(), 1u);
+}
+
+// While a node has its database open, the file is its alone: SQLite holds the locks for the
+// connection's life (another connection is refused, so nothing can change the file under the
+// node's in-memory state) and keeps the log's index in the heap (no -shm file to map and lock).
+TEST(SqliteStorageTest, KeepsTheFileToItselfWhileOpen) {
+  TempDir dir;
+  std::string path = (dir.path() / "store.db").string();
+  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  WriteBatch b;
+  AddItem(b, "kg", "k", "v", 1);
+  ASSERT_TRUE((*s)->Commit(b).ok());
+  EXPECT_TRUE(fs::exists(path + "-wal"));
+  EXPECT_FALSE(fs::exists(path + "-shm"));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_busy_timeout(db, 0);
+  int rc = sqlite3_exec(db, "SELECT count(*) FROM items", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  EXPECT_EQ(rc, SQLITE_BUSY);
+  s.value().reset();
+  EXPECT_EQ(QueryOne(path, "SELECT count(*) FROM items"), "1");
 }
 
 TEST(SqliteStorageTest, OneOpenerAtATime) {
