@@ -16,6 +16,7 @@
 // the deletion) is durable; at start it removes those no stored deployment names.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -100,6 +101,7 @@ class FunctionHost {
   // Serves one function request (`caller`: who asked); `done` is called exactly once.
   void Execute(proto::Request request, const net::Caller& caller, Node::Done done);
 
+  struct Call;
   struct Deployment {
     proto::FunctionSpec spec;
     NativeFunction::Fn fn = nullptr;           // runtime "native"
@@ -109,8 +111,12 @@ class FunctionHost {
     uint64_t timeouts = 0;
     uint32_t in_flight = 0;
     std::shared_ptr<FunctionLog> log;  // shared by the versions of one function
+    // The calls not known to be over, in the order they started: the order of their deadlines,
+    // as every call of one deployment has its spec's timeout. One timer serves them all; while
+    // any is here it is armed, due at the first's deadline or before.
+    std::deque<std::pair<core::TimePoint, std::weak_ptr<Call>>> deadlines;
+    bool deadline_armed = false;
   };
-  struct Call;
 
   // Whether a named caller may deploy `spec` within its quota: the functions it owns here, their
   // process workers, a function's concurrency. A spec without a concurrency gets the most the
@@ -125,15 +131,21 @@ class FunctionHost {
   void DropOldCode(const std::string& name);
   void Invoke(const proto::InvokeRequest& request, proto::Response response, Node::Done done);
   static void Finish(Call& call, core::Result<std::string> result, bool timed_out);
+  // Arms the deployment's deadline timer for its first call, unless it is armed.
+  void ArmDeadline(const std::shared_ptr<Deployment>& d);
+  // Fails the calls past their deadline, forgets those that are over, and arms the timer again
+  // for the first of the others.
+  void OnDeadline(const std::shared_ptr<Deployment>& d);
 
   Node& node_;
   core::Env& env_;
   const NativeFunctions& natives_;
   ProcessRuntime process_runtime_;
   std::map<std::string, std::shared_ptr<Deployment>> functions_;
-  std::map<uint64_t, core::TimerId> timers_;  // of invocations in flight, by invocation
   uint64_t next_invocation_ = 1;
   std::function<void(const proto::FunctionSpec&)> invoke_hook_;
+  // Expires with the host: a deadline timer that fires later (the node crashed) does nothing.
+  std::shared_ptr<FunctionHost*> self_ = std::make_shared<FunctionHost*>(this);
 };
 
 }  // namespace enoki::node

@@ -151,6 +151,50 @@ TEST_F(FunctionHostTest, TimeoutAnswersAndTheLateResultIsDropped) {
   EXPECT_EQ(info.in_flight(), 0u);
 }
 
+// Calls of one deployment share one deadline timer: each still times out at its own deadline,
+// and once the cause is gone the next call runs to its end.
+TEST_F(FunctionHostTest, OverlappingCallsTimeOutEachAtItsOwnDeadline) {
+  ASSERT_EQ(Deploy("edge", "slow", "replication", {}, /*timeout_ms=*/100, 0, "far").code(),
+            proto::OK);
+  cluster_.Crash("cloud");  // the forwarded reads wait their 2 s forward timeout
+  struct Timed {
+    core::TimePoint sent, answered;
+    std::optional<proto::Response> response;
+  };
+  std::vector<Timed> calls(3);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    calls[i].sent = cluster_.sim().Now();
+    cluster_.network().Request("", "edge", Invoke("slow", ""), [&, i](auto&& r) {
+      calls[i].response = r;
+      calls[i].answered = cluster_.sim().Now();
+    });
+    cluster_.sim().RunFor(milliseconds(i == 0 ? 30 : 45));
+  }
+  cluster_.sim().RunFor(seconds(1));
+  std::vector<core::Duration> took(calls.size());
+  for (size_t i = 0; i < calls.size(); ++i) {
+    ASSERT_TRUE(calls[i].response.has_value()) << "call " << i;
+    EXPECT_EQ(calls[i].response->code(), proto::DEADLINE_EXCEEDED) << i;
+    took[i] = calls[i].answered - calls[i].sent;
+  }
+  // The same time for each: the timeout plus the client's round trip (each answer was awaited
+  // from its call's own start, so none waited for another's).
+  EXPECT_GE(took[0], milliseconds(100));
+  EXPECT_LT(took[0], milliseconds(130));
+  EXPECT_EQ(took[1], took[0]);
+  EXPECT_EQ(took[2], took[0]);
+
+  ASSERT_TRUE(cluster_.Restart("cloud").ok());
+  cluster_.sim().RunFor(seconds(3));  // the late results arrive and are dropped
+  EXPECT_EQ(Call("edge", Invoke("slow", "")).code(), proto::OK);
+  proto::Request list;
+  list.mutable_list_functions();
+  auto info = Call("edge", list).functions().functions(0);
+  EXPECT_EQ(info.invocations(), 4u);
+  EXPECT_EQ(info.timeouts(), 3u);
+  EXPECT_EQ(info.in_flight(), 0u);
+}
+
 TEST_F(FunctionHostTest, ConcurrencyLimit) {
   ASSERT_EQ(Deploy("edge", "one", "replication", {}, 0, /*concurrency=*/1, "far").code(),
             proto::OK);
