@@ -1,6 +1,8 @@
 // Commits on a thread of their own.
 #include "adapters/commit_thread.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 namespace enoki::adapters {
@@ -34,6 +36,8 @@ void CommitThread::StartCommit(std::shared_ptr<const node::WriteBatch> batch,
 }
 
 void CommitThread::Work() {
+  // So that top -H, perf and /proc/PID/task tell it from the loop.
+  pthread_setname_np(pthread_self(), "enoki-commit");
   std::unique_lock lock(mu_);
   for (;;) {
     // A batch handed over before the end is still committed: the node may have answered
