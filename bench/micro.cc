@@ -22,7 +22,7 @@
 #include "net/codec.h"
 #include "net/link_model.h"
 #include "node/function_host.h"
-#include "node/item_map.h"
+#include "node/indexed_map.h"
 #include "node/memory_storage.h"
 #include "node/node.h"
 #include "sim/cluster.h"
@@ -194,7 +194,7 @@ std::string BenchmarkKey(int64_t i) {
   return "key:" + std::string(12 - digits.size(), '0') + digits;
 }
 
-// A point look-up in a keygroup's items (node/item_map.h) of `range(0)` keys, in a random order:
+// A point look-up in a keygroup's items (node/indexed_map.h) of `range(0)` keys, in a random order:
 // the node's own work in a get, mostly cache misses.
 void BM_ItemMapFind(benchmark::State& state) {
   const int64_t n = state.range(0);

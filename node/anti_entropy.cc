@@ -66,7 +66,7 @@ uint64_t HashVersion(const proto::Version& v, uint64_t h) {
 }
 
 // The digest of the whole catalog, deleted entries included.
-uint64_t CatalogDigestOf(const std::map<std::string, Keygroup>& keygroups) {
+uint64_t CatalogDigestOf(const KeygroupMap& keygroups) {
   uint64_t digest = 0;
   for (const auto& [name, kg] : keygroups) {
     digest ^= CatalogEntryHash(name, kg.meta.created(), kg.meta.version(), kg.meta.deleted());

@@ -41,7 +41,7 @@
 #include "core/status.h"
 #include "net/trace.h"
 #include "net/transport.h"
-#include "node/item_map.h"
+#include "node/indexed_map.h"
 #include "node/metrics.h"
 #include "node/storage.h"
 #include "node/validation.h"
@@ -93,6 +93,8 @@ struct Keygroup {
   bool ready = false;    // replica with all the data
   ItemMap items;
 };
+// The keygroups a node knows (deleted ones too, as tombstones), by name.
+using KeygroupMap = IndexedMap<Keygroup>;
 
 // The event the catalog gives the protocols above the core when it applied a change of a
 // keygroup's entry (already in kg.meta, kg.replica and kg.ready), before it persists the entry.
@@ -132,8 +134,8 @@ class Core {
   WriteBatch& batch() { return batch_; }
 
   // ---- Keygroups and items.
-  std::map<std::string, Keygroup>& keygroups() { return keygroups_; }
-  const std::map<std::string, Keygroup>& keygroups() const { return keygroups_; }
+  KeygroupMap& keygroups() { return keygroups_; }
+  const KeygroupMap& keygroups() const { return keygroups_; }
   // The keygroup unless it is unknown or deleted.
   Keygroup* FindLive(const std::string& name);
   // Writes an item made at this node (a new version from the clock); returns that version. The
@@ -239,7 +241,7 @@ class Core {
   StorageEngine& storage_;
   HybridClock clock_;
   size_t batch_bytes_;
-  std::map<std::string, Keygroup> keygroups_;
+  KeygroupMap keygroups_;
   uint64_t next_op_id_;
   std::set<core::TimerId> timers_;
   std::set<std::string> warned_;

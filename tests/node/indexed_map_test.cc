@@ -1,6 +1,7 @@
-// ItemMap: point look-ups through the hash index agree with the ordered map, for scans in key
-// order, after inserts in any order, erases, a move and a clear.
-#include "node/item_map.h"
+// IndexedMap (as ItemMap, a keygroup's items): point look-ups through the hash index agree with
+// the ordered map, for scans in key order, after inserts in any order, erases, a move and a
+// clear.
+#include "node/indexed_map.h"
 
 #include <gtest/gtest.h>
 
@@ -61,6 +62,10 @@ TEST(ItemMapTest, FindsEveryKeyAndScansInKeyOrder) {
   EXPECT_EQ(moved.find("k123")->second.value, "vk123");
   const ItemMap& view = moved;
   EXPECT_EQ(view.find("new")->second.value, "made");
+  EXPECT_TRUE(view.contains("k5"));
+  EXPECT_FALSE(view.contains("k1000"));
+  EXPECT_EQ(view.lower_bound("k5")->first, "k5");
+  EXPECT_EQ(view.upper_bound("k5")->first, "k50");
   EXPECT_TRUE(items.empty());
   EXPECT_EQ(items.find("k123"), items.end());
   EXPECT_TRUE(items.try_emplace("k123").second);
@@ -94,6 +99,7 @@ TEST(ItemMapTest, RandomInsertsAndErasesAgreeWithASet) {
         std::string probe = "k" + std::to_string(k);
         auto it = items.find(probe);
         ASSERT_EQ(it != items.end(), expected.contains(probe)) << probe << " at step " << step;
+        ASSERT_EQ(items.contains(probe), expected.contains(probe)) << probe;
         if (it != items.end()) {
           EXPECT_EQ(it->first, probe);
         }
