@@ -25,7 +25,7 @@ struct GatheredFile {
   sqlite3_file base;      // pMethods: &kMethods once the real file is open
   sqlite3_file* real;     // the default VFS's file object, in the memory right behind this one
   bool wal;               // a write-ahead log: its appends are gathered
-  bool checkpointing;     // a database file while a checkpoint copies pages into it
+  bool main_db;           // a main database file: its runs of adjacent pages are gathered
   bool commit_page_next;  // the last write was a commit frame's header: its page comes next
   sqlite3_int64 offset;   // where `pending` goes in the file
   std::string* pending;   // gathered bytes not yet written
@@ -66,7 +66,7 @@ int Read(sqlite3_file* file, void* buffer, int amount, sqlite3_int64 offset) {
 
 int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
   GatheredFile* f = Gathered(file);
-  if (!f->wal && !f->checkpointing) {
+  if (!f->wal && !f->main_db) {
     return f->real->pMethods->xWrite(f->real, data, amount, offset);
   }
   std::string& pending = *f->pending;
@@ -104,7 +104,9 @@ int FileSize(sqlite3_file* file, sqlite3_int64* size) {
 int Lock(sqlite3_file* file, int level) { return Real(file)->pMethods->xLock(Real(file), level); }
 
 int Unlock(sqlite3_file* file, int level) {
-  return Real(file)->pMethods->xUnlock(Real(file), level);
+  int written = WritePending(Gathered(file));  // before another connection may read the file
+  int rc = Real(file)->pMethods->xUnlock(Real(file), level);
+  return written != SQLITE_OK ? written : rc;
 }
 
 int CheckReservedLock(sqlite3_file* file, int* out) {
@@ -126,25 +128,18 @@ int ShmMap(sqlite3_file* file, int region, int size, int extend, void volatile**
   return Real(file)->pMethods->xShmMap(Real(file), region, size, extend, out);
 }
 
-// A checkpoint holds the checkpoint lock (WAL_CKPT_LOCK in SQLite's wal.c) exclusively while it
-// copies pages, in ascending order, from the log into the database file: those writes are
-// gathered too. SQLite syncs the database file before it records the pages as copied and lets go
-// of the lock (synchronous NORMAL and FULL, the only settings SqliteStorage uses), which writes
-// them out and fails the checkpoint if that fails; letting go writes out whatever is left, and
-// lets go even then.
+// A checkpoint holds the checkpoint lock (WAL_CKPT_LOCK in SQLite's wal.c) while it copies pages
+// into the database file, and syncs the file before it records them as copied (synchronous
+// NORMAL and FULL, the only settings SqliteStorage uses), which writes out what was gathered.
+// Letting go of the lock writes out whatever is left all the same. (A connection in exclusive
+// locking mode, as SqliteStorage's, keeps the log's index in its heap and takes no such lock: its
+// checkpoints end at that sync.)
 int ShmLock(sqlite3_file* file, int offset, int n, int flags) {
-  GatheredFile* f = Gathered(file);
-  bool checkpoint_lock = offset == kCheckpointLock && n == 1;
   int written = SQLITE_OK;
-  if (checkpoint_lock && (flags & SQLITE_SHM_UNLOCK) != 0) {
-    written = WritePending(f);
-    f->checkpointing = false;
+  if (offset == kCheckpointLock && n == 1 && (flags & SQLITE_SHM_UNLOCK) != 0) {
+    written = WritePending(Gathered(file));
   }
-  int rc = f->real->pMethods->xShmLock(f->real, offset, n, flags);
-  if (rc == SQLITE_OK && checkpoint_lock && (flags & SQLITE_SHM_LOCK) != 0 &&
-      (flags & SQLITE_SHM_EXCLUSIVE) != 0) {
-    f->checkpointing = true;
-  }
+  int rc = Real(file)->pMethods->xShmLock(Real(file), offset, n, flags);
   return written != SQLITE_OK ? written : rc;
 }
 
@@ -196,7 +191,7 @@ int Open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out
     return rc;
   }
   f->wal = (flags & SQLITE_OPEN_WAL) != 0;
-  f->checkpointing = false;
+  f->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
   f->commit_page_next = false;
   f->offset = 0;
   f->pending = new std::string();

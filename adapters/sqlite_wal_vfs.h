@@ -17,10 +17,13 @@
 // whole size in memory twice.
 //
 // A checkpoint (SQLite copying the log's pages back into the database file) writes one page per
-// call too, in ascending page order; while it holds the checkpoint lock, the database file's
-// writes are gathered the same way (each run of adjacent pages in one write), and written out at
-// its sync or before anything else is done to the file, and at the latest when the lock is let
-// go: before SQLite may start overwriting the log the checkpoint copied.
+// call too, in ascending page order. The database file's writes are gathered the same way (each
+// run of adjacent pages in one write) and written out before anything else is done to the file:
+// a read, its sync (which a checkpoint makes before SQLite may start overwriting the log it
+// copied, with synchronous NORMAL or FULL), a lock let go, closing it; and when a checkpoint lets
+// go of the checkpoint lock, which a connection in exclusive locking mode never takes. In WAL
+// mode only checkpoints write the database file; before it (a new file, in rollback mode), a
+// commit's pages are written out at the sync that precedes deleting the journal.
 #pragma once
 
 #include <cstddef>
