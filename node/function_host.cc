@@ -419,11 +419,13 @@ void FunctionHost::Invoke(const proto::InvokeRequest& request, proto::Response r
   }
   uint64_t invocation = next_invocation_++;
   FunctionContext::Params params(d->spec.params().begin(), d->spec.params().end());
-  auto call = std::make_shared<Call>(
-      Call{d,
-           FunctionContext(node_, d->spec.name(), d->spec.keygroup(), request.body(),
-                           std::move(params), invocation, d->log),
-           std::move(response), std::move(done)});
+  // Not make_shared: the deadline queue's weak reference would keep the whole call's memory
+  // until the call leaves the queue, which an earlier call still running can put off.
+  std::shared_ptr<Call> call(
+      new Call{d,
+               FunctionContext(node_, d->spec.name(), d->spec.keygroup(), request.body(),
+                               std::move(params), invocation, d->log),
+               std::move(response), std::move(done)});
   ++d->in_flight;
   d->deadlines.emplace_back(env_.Now() + std::chrono::milliseconds(d->spec.timeout_ms()), call);
   ArmDeadline(d);
@@ -446,8 +448,12 @@ void FunctionHost::Invoke(const proto::InvokeRequest& request, proto::Response r
 void FunctionHost::ArmDeadline(const std::shared_ptr<Deployment>& d) {
   if (d->deadline_armed || d->deadlines.empty()) return;
   d->deadline_armed = true;
+  // Holds neither the host nor the deployment: a deployment that was replaced or deleted, its
+  // calls over, goes at once (with its process workers), not when this timer is due.
   env_.Schedule(d->deadlines.front().first - env_.Now(),
-                [self = std::weak_ptr<FunctionHost*>(self_), d] {
+                [self = std::weak_ptr<FunctionHost*>(self_), weak = std::weak_ptr<Deployment>(d)] {
+                  std::shared_ptr<Deployment> d = weak.lock();
+                  if (!d) return;  // every call holds its deployment: none is left to time out
                   d->deadline_armed = false;
                   if (std::shared_ptr<FunctionHost*> host = self.lock()) (*host)->OnDeadline(d);
                 });

@@ -86,6 +86,8 @@ class FunctionHost {
   FunctionHost(Node& node, core::Env& env, const NativeFunctions& natives,
                ProcessRuntime process_runtime = {});
   ~FunctionHost();
+  FunctionHost(const FunctionHost&) = delete;
+  FunctionHost& operator=(const FunctionHost&) = delete;
 
   // Appends the functions' metrics (calls, errors, timeouts, calls in flight, process workers;
   // docs/operations.md) to `w`.
