@@ -25,8 +25,8 @@ template <typename V>
 class IndexedMap {
  public:
   using Ordered = std::map<std::string, V>;
-  using iterator = Ordered::iterator;
-  using const_iterator = Ordered::const_iterator;
+  using iterator = typename Ordered::iterator;
+  using const_iterator = typename Ordered::const_iterator;
 
   IndexedMap() = default;
   // The index names the ordered map's nodes, which a move keeps and a copy would not.

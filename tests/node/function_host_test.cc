@@ -53,6 +53,19 @@ class FunctionHostTest : public ::testing::Test {
     return res.code() == proto::OK ? res.invoke().body() : "<" + proto::Code_Name(res.code()) + ">";
   }
 
+  // The counters of the one function deployed at `node`: its calls, their timeouts, and the
+  // calls in flight.
+  void ExpectCounters(const std::string& node, uint64_t invocations, uint64_t timeouts,
+                      uint32_t in_flight) {
+    proto::Request list;
+    list.mutable_list_functions();
+    auto listed = Call(node, list).functions();
+    ASSERT_EQ(listed.functions_size(), 1);
+    EXPECT_EQ(listed.functions(0).invocations(), invocations);
+    EXPECT_EQ(listed.functions(0).timeouts(), timeouts);
+    EXPECT_EQ(listed.functions(0).in_flight(), in_flight);
+  }
+
   // The value of `key` in keygroup "state" as `node` serves it, or "<CODE>".
   std::string Get(const std::string& node, const std::string& key) {
     proto::Request r;
@@ -143,12 +156,7 @@ TEST_F(FunctionHostTest, TimeoutAnswersAndTheLateResultIsDropped) {
   EXPECT_EQ(res.code(), proto::DEADLINE_EXCEEDED);
   EXPECT_NE(res.error().find("timeout of 100 ms"), std::string::npos) << res.error();
   cluster_.sim().RunFor(seconds(5));  // the function ends later; nothing else is answered
-  proto::Request list;
-  list.mutable_list_functions();
-  auto info = Call("edge", list).functions().functions(0);
-  EXPECT_EQ(info.invocations(), 1u);
-  EXPECT_EQ(info.timeouts(), 1u);
-  EXPECT_EQ(info.in_flight(), 0u);
+  ExpectCounters("edge", 1, 1, 0);
 }
 
 // Calls of one deployment share one deadline timer: each still times out at its own deadline,
@@ -187,12 +195,7 @@ TEST_F(FunctionHostTest, OverlappingCallsTimeOutEachAtItsOwnDeadline) {
   ASSERT_TRUE(cluster_.Restart("cloud").ok());
   cluster_.sim().RunFor(seconds(3));  // the late results arrive and are dropped
   EXPECT_EQ(Call("edge", Invoke("slow", "")).code(), proto::OK);
-  proto::Request list;
-  list.mutable_list_functions();
-  auto info = Call("edge", list).functions().functions(0);
-  EXPECT_EQ(info.invocations(), 4u);
-  EXPECT_EQ(info.timeouts(), 3u);
-  EXPECT_EQ(info.in_flight(), 0u);
+  ExpectCounters("edge", 4, 3, 0);
 }
 
 TEST_F(FunctionHostTest, ConcurrencyLimit) {
