@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <string>
 
+#include "adapters/sqlite_config.h"
 #include "adapters/sqlite_wal_vfs.h"
 #include "core/hash.h"
 
@@ -181,9 +182,13 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
         " is in use by another process (is a node already running on this data "
         "directory?)");
   }
+  ConfigureSqlite();  // made at start-up; asked here so that no program links this without it
   sqlite3* db = nullptr;
-  // Each commit's frames go to the write-ahead log in one write (adapters/sqlite_wal_vfs.h).
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+  // Each commit's frames go to the write-ahead log in one write (adapters/sqlite_wal_vfs.h). No
+  // mutex of the connection's own (SQLITE_OPEN_NOMUTEX): one thread uses it at a time (the node's,
+  // or adapters/commit_thread.h's while the node waits for it), as SQLite then asks.
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            GatheringWalVfs());
   // Owns db from here on, even when opening failed (SQLite still hands out a handle then).
   std::unique_ptr<SqliteStorage> s(new SqliteStorage(path, db, lock_fd));

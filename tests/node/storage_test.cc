@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/sqlite_config.h"
 #include "adapters/sqlite_storage.h"
 #include "adapters/sqlite_wal_vfs.h"
 #include "node/memory_storage.h"
@@ -717,6 +718,76 @@ TEST(SqliteStorageTest, FailedCommitAppliesNothingAndNamesThePath) {
   EXPECT_EQ(snap.items.size(), 1u);
   EXPECT_TRUE((snap.items.contains({"kg", "k"})));
   EXPECT_EQ(snap.outbox.size(), 1u);
+}
+
+// A store growing under new random keys splits pages, and SQLite swaps split pages' numbers
+// through a temporary one far past the end of the file. The page cache (adapters/sqlite_config.h)
+// then passes on a commit's drop of the pages past the end only when it may hold one: not after
+// every swap (which made SQLite scan its whole cache), but after a transaction that grew the file
+// was rolled back. What the store holds is the same: every committed item reloads, and none of
+// the rolled-back batch.
+TEST(SqliteStorageTest, PageSwapsDoNotMakeEveryCommitScanTheCache) {
+  ASSERT_TRUE(adapters::ConfigureSqlite());  // at start-up, before this process used SQLite
+  TempDir dir;
+  std::string path = (dir.path() / "store.db").string();
+  ASSERT_TRUE(SqliteStorage::Open(path, SqliteSync::kNormal).ok());  // creates the schema
+  // Outbox entries fail to insert until a function named "allow" exists (made before the node's
+  // connection opens the file, which it then keeps to itself).
+  ASSERT_EQ(ExecOn(path,
+                   "CREATE TRIGGER fail BEFORE INSERT ON outbox "
+                   "WHEN NOT EXISTS (SELECT 1 FROM functions WHERE name = 'allow') "
+                   "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"),
+            "");
+  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  std::mt19937_64 random(3);
+  std::map<std::string, std::string> committed;
+  auto batch_of_new_keys = [&](WriteBatch& b, int n, int64_t wall) {
+    for (int i = 0; i < n; ++i) {
+      std::string key = "key:" + std::to_string(random() % 1000000000);
+      AddItem(b, "kg", key, "v" + std::to_string(wall), wall);
+    }
+  };
+  const adapters::PageCacheCounts before = adapters::PageCacheCountsNow();
+  constexpr int kCommits = 300;
+  for (int c = 0; c < kCommits; ++c) {
+    WriteBatch b;
+    batch_of_new_keys(b, 13, c + 1);
+    ASSERT_TRUE((*s)->Commit(b).ok());
+    for (const auto& [ik, item] : b.items()) committed[ik.second] = item.value;
+  }
+  const adapters::PageCacheCounts grown = adapters::PageCacheCountsNow();
+  EXPECT_GT(grown.swaps - before.swaps, 10u) << "no page swaps: the test shows nothing";
+  EXPECT_GE(grown.skips - before.skips, static_cast<uint64_t>(kCommits));
+  EXPECT_LT(grown.drops - before.drops, 10u) << "drops passed on at most commits";
+
+  // A batch that grows the file by hundreds of pages, then fails: the pages it added past the old
+  // end are dropped from the cache.
+  WriteBatch failing;
+  batch_of_new_keys(failing, 3000, kCommits + 1);
+  failing.PutOutbox(Outbox("b", "kg", "k"));
+  ASSERT_FALSE((*s)->Commit(failing).ok());
+  EXPECT_GT(adapters::PageCacheCountsNow().drops, grown.drops);
+  WriteBatch allow;
+  allow.PutFunction("allow", "spec");
+  ASSERT_TRUE((*s)->Commit(allow).ok());
+  for (int c = 0; c < 20; ++c) {
+    WriteBatch b;
+    batch_of_new_keys(b, 13, kCommits + 2 + c);
+    ASSERT_TRUE((*s)->Commit(b).ok());
+    for (const auto& [ik, item] : b.items()) committed[ik.second] = item.value;
+  }
+  s.value().reset();
+
+  auto reopened = SqliteStorage::Open(path, SqliteSync::kNormal);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  Snapshot snap = LoadAll(**reopened);
+  ASSERT_EQ(snap.items.size(), committed.size());
+  for (const auto& [key, value] : committed) {
+    auto it = snap.items.find({"kg", key});
+    ASSERT_NE(it, snap.items.end()) << key;
+    EXPECT_EQ(it->second.value, value) << key;
+  }
 }
 
 // While a node has its database open, the file is its alone: SQLite holds the locks for the
