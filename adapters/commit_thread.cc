@@ -25,6 +25,15 @@ core::Status CommitThread::Commit(const node::WriteBatch& batch) {
   return engine_->Commit(batch);
 }
 
+core::Status CommitThread::Idle() {
+  std::lock_guard lock(mu_);
+  if (batch_ || busy_) {
+    return core::Status::FailedPrecondition(
+        "the storage was read while a commit was under way (a defect of the node)");
+  }
+  return core::Status::Ok();
+}
+
 void CommitThread::StartCommit(std::shared_ptr<const node::WriteBatch> batch,
                                std::function<void(const core::Status&)> done) {
   {
@@ -49,10 +58,13 @@ void CommitThread::Work() {
     busy_ = true;
     lock.unlock();
     core::Status status = engine_->Commit(*batch);
-    loop_.Post([done = std::move(done), status] { done(status); });
     lock.lock();
+    // Free before the node hears of the outcome: after a failed commit it reads items back from
+    // the engine at once (on its own thread: the engine is not used here again until the next
+    // batch).
     busy_ = false;
     changed_.notify_all();
+    loop_.Post([done = std::move(done), status] { done(status); });
   }
 }
 

@@ -29,7 +29,12 @@ class CommitThread : public node::StorageEngine {
   CommitThread(const CommitThread&) = delete;
   CommitThread& operator=(const CommitThread&) = delete;
 
-  core::Status Load(const node::LoadVisitor& visitor) override { return engine_->Load(visitor); }
+  // On the caller's thread, and only while no commit is under way (the engine's connection has no
+  // mutex of its own: adapters/sqlite_storage.cc); FailedPrecondition, touching nothing, if one is.
+  core::Status Load(const node::LoadVisitor& visitor) override {
+    ENOKI_RETURN_IF_ERROR(Idle());
+    return engine_->Load(visitor);
+  }
   // On the caller's thread, after the commit under way (if any) ended.
   core::Status Commit(const node::WriteBatch& batch) override;
   // Commits `batch` on the thread and posts `done` with the outcome to the loop.
@@ -38,11 +43,14 @@ class CommitThread : public node::StorageEngine {
   uint64_t LostCommits() const override { return engine_->LostCommits(); }
   core::Result<std::optional<node::StoredItem>> LoadItem(const std::string& keygroup,
                                                          const std::string& key) override {
+    ENOKI_RETURN_IF_ERROR(Idle());
     return engine_->LoadItem(keygroup, key);
   }
 
  private:
   void Work();
+  // Ok when no batch is handed over or being committed.
+  core::Status Idle();
 
   std::unique_ptr<node::StorageEngine> engine_;
   EventLoop& loop_;

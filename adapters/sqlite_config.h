@@ -6,7 +6,8 @@
 // - A page cache that does not scan itself on every commit that split a B-tree page. SQLite ends
 //   every write transaction by dropping the cached pages past the end of the database
 //   (sqlite3PcacheTruncate). Its page cache (pcache1) knows the largest page number it has held
-//   since the last such drop, and scans its whole hash table whenever that is past the end. When
+//   since the last such drop, and scans its whole hash table whenever that is further past the
+//   end than the table has slots (only the slots in between otherwise). When
 //   a page split gives the new pages numbers out of order, SQLite swaps two pages' numbers
 //   through a temporary one: the number of the page that holds the lock byte (the page past
 //   2^30 bytes, 1,048,577 with 1 KiB pages), far past the end of a smaller database. So every
@@ -23,7 +24,9 @@
 namespace enoki::adapters {
 
 // Makes the settings above if SQLite is not in use yet in this process; whether they are in
-// effect (false: SQLite was initialized before, and runs with its defaults). Thread-safe.
+// effect (false: SQLite was initialized before, and runs with its defaults). The first call
+// (this file's static initializer) must come before any thread uses SQLite; later ones only
+// answer.
 bool ConfigureSqlite();
 
 // What the page cache above saw, process-wide (for tests).

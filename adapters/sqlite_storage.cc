@@ -13,7 +13,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <string>
+
+#include <spdlog/spdlog.h>
 
 #include "adapters/sqlite_config.h"
 #include "adapters/sqlite_wal_vfs.h"
@@ -182,7 +185,15 @@ core::Result<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::stri
         " is in use by another process (is a node already running on this data "
         "directory?)");
   }
-  ConfigureSqlite();  // made at start-up; asked here so that no program links this without it
+  // Made at start-up; asked here too, so that no program links this file without them.
+  if (!ConfigureSqlite()) {
+    static std::once_flag warned;
+    std::call_once(warned, [] {
+      spdlog::warn(
+          "SQLite was in use before the node's settings for it could be made: commits "
+          "run with SQLite's defaults (adapters/sqlite_config.h)");
+    });
+  }
   sqlite3* db = nullptr;
   // Each commit's frames go to the write-ahead log in one write (adapters/sqlite_wal_vfs.h). No
   // mutex of the connection's own (SQLITE_OPEN_NOMUTEX): one thread uses it at a time (the node's,

@@ -725,7 +725,8 @@ TEST(SqliteStorageTest, FailedCommitAppliesNothingAndNamesThePath) {
 // then passes on a commit's drop of the pages past the end only when it may hold one: not after
 // every swap (which made SQLite scan its whole cache), but after a transaction that grew the file
 // was rolled back. What the store holds is the same: every committed item reloads, and none of
-// the rolled-back batch.
+// the rolled-back batch. (That a skipped drop was safe, no page held past the end, the cache's
+// counts show, not the reload: SQLite writes a new page's content before it uses it.)
 TEST(SqliteStorageTest, PageSwapsDoNotMakeEveryCommitScanTheCache) {
   ASSERT_TRUE(adapters::ConfigureSqlite());  // at start-up, before this process used SQLite
   TempDir dir;
@@ -758,7 +759,7 @@ TEST(SqliteStorageTest, PageSwapsDoNotMakeEveryCommitScanTheCache) {
   }
   const adapters::PageCacheCounts grown = adapters::PageCacheCountsNow();
   EXPECT_GT(grown.swaps - before.swaps, 10u) << "no page swaps: the test shows nothing";
-  EXPECT_GE(grown.skips - before.skips, static_cast<uint64_t>(kCommits));
+  EXPECT_GE(grown.skips - before.skips, static_cast<uint64_t>(kCommits - 10));
   EXPECT_LT(grown.drops - before.drops, 10u) << "drops passed on at most commits";
 
   // A batch that grows the file by hundreds of pages, then fails: the pages it added past the old
