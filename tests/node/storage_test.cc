@@ -672,18 +672,25 @@ TEST(SqliteStorageTest, RefusesAForeignSchemaVersion) {
   EXPECT_EQ(QueryOne(path, "SELECT count(*) FROM sqlite_master"), "0");
 }
 
+// A new store at `path` whose outbox entries fail to insert ("injected failure") until a function
+// named "allow" exists. The trigger is made on a connection of its own before the store's opens
+// the file, which it then keeps to itself; the store lifts it through its own connection.
+core::Result<std::unique_ptr<SqliteStorage>> OpenWithOutboxTrap(const std::string& path) {
+  auto made = SqliteStorage::Open(path, SqliteSync::kNormal);  // creates the schema
+  if (!made.ok()) return made.status();
+  made.value().reset();
+  std::string error = ExecOn(path,
+                             "CREATE TRIGGER fail BEFORE INSERT ON outbox "
+                             "WHEN NOT EXISTS (SELECT 1 FROM functions WHERE name = 'allow') "
+                             "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+  if (!error.empty()) return core::Status::IOError(error);
+  return SqliteStorage::Open(path, SqliteSync::kNormal);
+}
+
 TEST(SqliteStorageTest, FailedCommitAppliesNothingAndNamesThePath) {
   TempDir dir;
   std::string path = (dir.path() / "store.db").string();
-  ASSERT_TRUE(SqliteStorage::Open(path, SqliteSync::kNormal).ok());  // creates the schema
-  // Outbox entries fail to insert until a function named "allow" exists. The trigger is made on
-  // a connection of its own before the node's opens the file, which it then keeps to itself.
-  ASSERT_EQ(ExecOn(path,
-                   "CREATE TRIGGER fail BEFORE INSERT ON outbox "
-                   "WHEN NOT EXISTS (SELECT 1 FROM functions WHERE name = 'allow') "
-                   "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"),
-            "");
-  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  auto s = OpenWithOutboxTrap(path);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   WriteBatch first;
   AddItem(first, "kg", "before", "v", 1);
@@ -731,15 +738,7 @@ TEST(SqliteStorageTest, PageSwapsDoNotMakeEveryCommitScanTheCache) {
   ASSERT_TRUE(adapters::ConfigureSqlite());  // at start-up, before this process used SQLite
   TempDir dir;
   std::string path = (dir.path() / "store.db").string();
-  ASSERT_TRUE(SqliteStorage::Open(path, SqliteSync::kNormal).ok());  // creates the schema
-  // Outbox entries fail to insert until a function named "allow" exists (made before the node's
-  // connection opens the file, which it then keeps to itself).
-  ASSERT_EQ(ExecOn(path,
-                   "CREATE TRIGGER fail BEFORE INSERT ON outbox "
-                   "WHEN NOT EXISTS (SELECT 1 FROM functions WHERE name = 'allow') "
-                   "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"),
-            "");
-  auto s = SqliteStorage::Open(path, SqliteSync::kNormal);
+  auto s = OpenWithOutboxTrap(path);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   std::mt19937_64 random(3);
   std::map<std::string, std::string> committed;
