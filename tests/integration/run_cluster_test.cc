@@ -105,8 +105,10 @@ std::string ClusterYaml(NodeCluster& cluster, const std::string& node_extra = ""
 
 // The timeline's change of the client's link to edge2 from 1 to 3 ms at 0.5 s (on_cluster.yaml,
 // client_hosts.yaml), in run `db`: the p50 of workload at-edge2 above 2 ms before, above 6 ms
-// after (the function's own time on top), and 4 ms more than before, once: the round trip's
-// change. A loaded host adds to both p50s; the floors and the difference hold.
+// after (the function's own time on top), and 4 ms more than before: the round trip's change,
+// applied once. A loaded host adds to both p50s, and not always alike (5.002 ms more was seen
+// with two busy loops on the two cores), so the difference is checked against the halfway marks
+// between no change (0), the change (4) and the change applied twice (8).
 void ExpectEdge2LinkChanged(const std::string& db) {
   auto median_ms = [&](const std::string& where) {
     return std::stod(Query(db,
@@ -120,8 +122,8 @@ void ExpectEdge2LinkChanged(const std::string& db) {
   double before = median_ms("start_ns < 400000000"), after = median_ms("start_ns > 600000000");
   EXPECT_GT(before, 2.0);
   EXPECT_GT(after, 6.0);
-  EXPECT_GT(after - before, 3.0);
-  EXPECT_LT(after - before, 5.0);
+  EXPECT_GT(after - before, 2.0);
+  EXPECT_LT(after - before, 6.0);
 }
 
 TEST(RunClusterTest, AScenarioRunsOnRunningNodesAndComparesWithItsEmulation) {
