@@ -1,16 +1,31 @@
 // enoki-kvload: a closed-loop load generator for one node's client API, the project's own
-// counterpart of redis-benchmark. C clients (one DEALER socket each, driven from one thread like
+// counterpart of redis-benchmark. C clients (one DEALER each, driven from one thread like
 // redis-benchmark, by the node's own event loop) each keep one request outstanding; it reports
 // throughput and latency percentiles of the measured requests. Like redis-benchmark, a get of a key
 // never written is a valid request (a miss, counted apart), so a get run follows a set run over the
 // same keyspace.
+//
+// To a node without keys on a tcp:// endpoint, each client speaks ZeroMQ's wire protocol itself
+// (ZMTP 3.0, NULL mechanism) over a TCP socket of its own, as redis-benchmark speaks Redis's: with
+// libzmq every message also crosses its I/O thread, which on a 2-core machine took 1.5x the CPU of
+// redis-benchmark per request from the node under test (bench/README.md). To a node with keys
+// (CURVE) or on another transport, the clients are libzmq DEALER sockets.
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -39,8 +54,155 @@ struct Args {
   std::string server_key;  // and the node's public key
 };
 
+// A DEALER that speaks ZMTP 3.0 (rfc.zeromq.org/spec/23) with the NULL mechanism over a TCP
+// connection of its own, one frame per message: what a libzmq DEALER sends a ROUTER, without the
+// library's I/O thread.
+class ZmtpDealer {
+ public:
+  ZmtpDealer() = default;
+  ZmtpDealer(const ZmtpDealer&) = delete;
+  ZmtpDealer& operator=(const ZmtpDealer&) = delete;
+  ~ZmtpDealer() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  // Connects to tcp://HOST:PORT and makes the handshake (greetings, then READY commands), waiting
+  // at most 10 s for each answer; "" when done, else what failed.
+  std::string Connect(const std::string& endpoint) {
+    constexpr std::string_view kScheme = "tcp://";
+    size_t colon = endpoint.rfind(':');
+    if (endpoint.rfind(kScheme, 0) != 0 || colon == std::string::npos || colon < kScheme.size()) {
+      return endpoint + ": not tcp://HOST:PORT";
+    }
+    std::string host = endpoint.substr(kScheme.size(), colon - kScheme.size());
+    std::string port = endpoint.substr(colon + 1);
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+      return endpoint + ": " + ::gai_strerror(rc);
+    }
+    fd_ = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool connected = fd_ >= 0 && ::connect(fd_, found->ai_addr, found->ai_addrlen) == 0;
+    ::freeaddrinfo(found);
+    if (!connected) return endpoint + ": cannot connect: " + std::strerror(errno);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    timeval wait{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    // The greeting: signature, version 3.0, mechanism NULL, as a client; then READY, naming the
+    // socket type.
+    std::string greeting(64, '\0');
+    greeting[0] = '\xff';
+    greeting[8] = 1;
+    greeting[9] = '\x7f';
+    greeting[10] = 3;
+    std::memcpy(&greeting[12], "NULL", 4);
+    if (!SendAll(greeting)) return endpoint + ": cannot send the greeting";
+    std::string theirs;
+    if (!ReceiveExactly(64, &theirs) || static_cast<unsigned char>(theirs[0]) != 0xff ||
+        theirs[9] != '\x7f' || theirs[10] < 3 ||
+        theirs.compare(12, 5, std::string("NULL\0", 5)) != 0) {
+      return endpoint + ": no ZMTP 3 greeting with the NULL mechanism";
+    }
+    std::string ready =
+        std::string("\x05READY") + "\x0bSocket-Type" + std::string("\0\0\0\x06", 4) + "DEALER";
+    if (!SendAll(std::string("\x04") + static_cast<char>(ready.size()) + ready)) {
+      return endpoint + ": cannot send READY";
+    }
+    std::string header;
+    std::string command;
+    if (!ReceiveExactly(2, &header) || (header[0] & 0x04) == 0 || (header[0] & 0x02) != 0 ||
+        !ReceiveExactly(static_cast<unsigned char>(header[1]), &command) ||
+        command.compare(0, 6, "\x05READY") != 0) {
+      return endpoint + ": no READY after the greeting";
+    }
+    return "";
+  }
+  int fd() const { return fd_; }
+
+  // Sends a message of one frame; false when the connection failed.
+  bool Send(std::string_view payload) {
+    out_.clear();
+    if (payload.size() < 256) {
+      out_ += '\0';
+      out_ += static_cast<char>(payload.size());
+    } else {
+      out_ += '\x02';
+      for (int shift = 56; shift >= 0; shift -= 8) {
+        out_ += static_cast<char>((payload.size() >> shift) & 0xff);
+      }
+    }
+    out_.append(payload);
+    return SendAll(out_);
+  }
+
+  // Reads what has arrived and hands over each whole message's last frame (commands are
+  // skipped); false when the connection ended or failed.
+  bool Read(const std::function<void(std::string_view)>& on_message) {
+    char buffer[64 * 1024];
+    for (;;) {
+      ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n > 0) {
+        in_.append(buffer, static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < sizeof buffer) break;
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        break;
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        return false;
+      }
+    }
+    size_t at = 0;
+    while (in_.size() - at >= 2) {
+      auto flags = static_cast<unsigned char>(in_[at]);
+      size_t header = (flags & 0x02) != 0 ? 9 : 2;
+      if (in_.size() - at < header) break;
+      uint64_t size = static_cast<unsigned char>(in_[at + 1]);
+      if (header == 9) {
+        size = 0;
+        for (size_t i = 1; i < 9; ++i) size = (size << 8) | static_cast<unsigned char>(in_[at + i]);
+      }
+      if (in_.size() - at - header < size) break;
+      std::string_view frame(in_.data() + at + header, size);
+      at += header + size;
+      if ((flags & 0x04) == 0 && (flags & 0x01) == 0) on_message(frame);
+    }
+    in_.erase(0, at);
+    return true;
+  }
+
+ private:
+  bool SendAll(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  bool ReceiveExactly(size_t n, std::string* out) {
+    out->assign(n, '\0');
+    for (size_t got = 0; got < n;) {
+      ssize_t r = ::recv(fd_, out->data() + got, n - got, 0);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      got += static_cast<size_t>(r);
+    }
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string in_;   // received bytes not yet taken apart into frames
+  std::string out_;  // the frame being sent
+};
+
+// One client: a libzmq DEALER socket, or its own ZMTP connection.
 struct Conn {
   zmq::socket_t socket;
+  std::optional<ZmtpDealer> zmtp;
   Clock::time_point sent;
   uint64_t id = 0;
 };
@@ -93,7 +255,16 @@ int Run(const Args& a) {
   // clients the tool then cost twice the CPU per request of redis-benchmark.)
   enoki::adapters::EventLoop loop(1);
   std::vector<Conn> conns(static_cast<size_t>(a.clients));
+  const bool zmtp = !keys->enabled() && a.node.rfind("tcp://", 0) == 0;
   for (auto& c : conns) {
+    if (zmtp) {
+      std::string error = c.zmtp.emplace().Connect(a.node);
+      if (!error.empty()) {
+        std::fprintf(stderr, "enoki-kvload: %s\n", error.c_str());
+        return 1;
+      }
+      continue;
+    }
     c.socket = zmq::socket_t(context, zmq::socket_type::dealer);
     c.socket.set(zmq::sockopt::linger, 0);
     enoki::adapters::UseClientKeys(c.socket, *keys);
@@ -138,40 +309,54 @@ int Run(const Args& a) {
     c.sent = Clock::now();
     ++issued;
     // A DEALER queues up to its high-water mark (1,000 messages) while it connects: one each.
-    if (!loop.Send(c.socket, zmq::buffer(frame))) {
+    if (c.zmtp ? !c.zmtp->Send(frame) : !loop.Send(c.socket, zmq::buffer(frame))) {
       std::fprintf(stderr, "enoki-kvload: a client's request could not be queued\n");
       failed = true;
       loop.Stop();
     }
   };
-  // Reads one message of `c`: an answer to its outstanding request ends it and sends the next.
-  // One, not until the socket has no more: the loop asks the socket again in the next round
-  // anyway, and a read that finds nothing costs ZeroMQ a poll and a getpid.
-  zmq::message_t msg;
-  auto on_readable = [&](Conn& c) {
-    if (c.socket.recv(msg, zmq::recv_flags::dontwait)) {
-      if (!reply.ParseFromArray(msg.data(), static_cast<int>(msg.size())) ||
-          reply.response().id() != c.id) {
-        return;
-      }
-      auto now = Clock::now();
-      latencies_us.push_back(std::chrono::duration<double, std::micro>(now - c.sent).count());
-      if (reply.response().code() == enoki::proto::NOT_FOUND && a.op == "get") {
-        ++misses;
-      } else if (reply.response().code() != enoki::proto::OK) {
-        if (errors++ == 0) {
-          std::fprintf(stderr, "enoki-kvload: first error: %s\n", reply.response().error().c_str());
-        }
-      }
-      ++done;
-      if (issued < a.requests) {
-        send(c);
-      } else if (done == issued) {
-        loop.Stop();
+  // An answer to `c`'s outstanding request ends it and sends the next.
+  auto on_answer = [&](Conn& c, std::string_view answer) {
+    if (!reply.ParseFromArray(answer.data(), static_cast<int>(answer.size())) ||
+        reply.response().id() != c.id) {
+      return;
+    }
+    auto now = Clock::now();
+    latencies_us.push_back(std::chrono::duration<double, std::micro>(now - c.sent).count());
+    if (reply.response().code() == enoki::proto::NOT_FOUND && a.op == "get") {
+      ++misses;
+    } else if (reply.response().code() != enoki::proto::OK) {
+      if (errors++ == 0) {
+        std::fprintf(stderr, "enoki-kvload: first error: %s\n", reply.response().error().c_str());
       }
     }
+    ++done;
+    if (issued < a.requests) {
+      send(c);
+    } else if (done == issued) {
+      loop.Stop();
+    }
   };
-  for (auto& c : conns) loop.AddSocket(c.socket, [&on_readable, &c] { on_readable(c); });
+  // Reads one message of a libzmq socket, not until it has no more: the loop asks the socket
+  // again in the next round anyway, and a read that finds nothing costs ZeroMQ a poll and a getpid.
+  zmq::message_t msg;
+  for (auto& c : conns) {
+    if (c.zmtp) {
+      loop.WatchFd(c.zmtp->fd(), ZMQ_POLLIN, [&, &c = c](short) {
+        if (!c.zmtp->Read([&](std::string_view answer) { on_answer(c, answer); })) {
+          std::fprintf(stderr, "enoki-kvload: the node closed a client's connection\n");
+          failed = true;
+          loop.Stop();
+        }
+      });
+    } else {
+      loop.AddSocket(c.socket, [&, &c = c] {
+        if (c.socket.recv(msg, zmq::recv_flags::dontwait)) {
+          on_answer(c, std::string_view(static_cast<const char*>(msg.data()), msg.size()));
+        }
+      });
+    }
+  }
 
   // Gives up when no answer came for 10 s (looked at every second).
   int done_before = 0;

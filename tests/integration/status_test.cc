@@ -2,7 +2,9 @@
 // status` (peers up or down, round-trip times, outboxes, keygroups held) in a cluster that loses
 // a node, the permissions both need, and the metrics endpoint (/health, /metrics) counting what
 // the load generator sent.
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <string>
@@ -10,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/node_process.h"
+#include "adapters/subprocess.h"
 #include "tests/integration/commands.h"
 #include "tests/integration/key_folder.h"
 #include "tests/integration/node_cluster.h"
@@ -261,6 +265,63 @@ TEST(StatusTest, MetricsCountWhatTheLoadGeneratorSent) {
   EXPECT_EQ(Sample(m.body, "enoki_function_in_flight{function=\"echo\"}"), 0);
   EXPECT_EQ(Sample(m.body, "enoki_function_workers{function=\"echo\"}"), 0);
   EXPECT_EQ(Sample(m.body, "enoki_requests_total{op=\"invoke\"}"), 25);
+}
+
+// Over TCP to a node without keys, enoki-kvload's clients speak ZeroMQ's wire protocol themselves
+// (bench/kv_load.cc): every put, get and invocation is answered, and the node holds what they
+// wrote.
+TEST(StatusTest, TheLoadGeneratorSpeaksZmtpOverTcp) {
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("enoki-kvload-zmtp-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  adapters::NodeProcessOptions o;
+  o.binary = ENOKI_BINARY;
+  o.id = "z";
+  o.listen = "tcp://127.0.0.1:0";
+  o.ready_file = (dir / "ready").string();
+  o.log_level = "warn";
+  o.more = {"--in-memory"};
+  auto node = adapters::Subprocess::Start(adapters::NodeCommandLine(o), (dir / "log").string());
+  ASSERT_TRUE(node.ok()) << node.status().ToString();
+  auto info = adapters::WaitForReadyFile(o.ready_file, "z", *node, std::chrono::seconds(10));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  const std::string endpoint = info->endpoint;
+  ASSERT_EQ(endpoint.rfind("tcp://127.0.0.1:", 0), 0u) << endpoint;
+  std::string load = std::string(ENOKI_KVLOAD) + " --node " + endpoint + " --clients 8";
+
+  Output puts = RunShell(load + " --op set --requests 3000 --keyspace 20 --value-size 5 2>&1");
+  ASSERT_EQ(puts.status, 0) << puts.text;
+  EXPECT_NE(puts.text.find("set: 3000 requests, 8 clients, 5-byte values"), std::string::npos)
+      << puts.text;
+  EXPECT_NE(puts.text.find("0 misses, 0 errors"), std::string::npos) << puts.text;
+  // Every key of the 20 was written (3,000 draws), with the tool's value.
+  Output scan = Enoki("kv scan bench --node " + endpoint);
+  ASSERT_EQ(scan.status, 0) << scan.text;
+  EXPECT_EQ(std::count(scan.text.begin(), scan.text.end(), '\n'), 20) << scan.text;
+  EXPECT_NE(scan.text.find("key:7\txxxxx\n"), std::string::npos) << scan.text;
+
+  Output gets = RunShell(load + " --op get --requests 2000 --keyspace 20 2>&1");
+  ASSERT_EQ(gets.status, 0) << gets.text;
+  EXPECT_NE(gets.text.find("get: 2000 requests"), std::string::npos) << gets.text;
+  EXPECT_NE(gets.text.find("0 misses, 0 errors"), std::string::npos) << gets.text;
+
+  // 1,000 increments of 10 counters add up to 1,000.
+  Output calls = RunShell(load +
+                          " --op invoke --function increment --keygroup counters --requests 1000 "
+                          "--keyspace 10 2>&1");
+  ASSERT_EQ(calls.status, 0) << calls.text;
+  Output counters = Enoki("kv scan counters --node " + endpoint);
+  ASSERT_EQ(counters.status, 0) << counters.text;
+  std::regex value("\t([0-9]+)\n");
+  int sum = 0;
+  for (auto it = std::sregex_iterator(counters.text.begin(), counters.text.end(), value);
+       it != std::sregex_iterator(); ++it) {
+    sum += std::stoi((*it)[1]);
+  }
+  EXPECT_EQ(sum, 1000) << counters.text;
+
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace
