@@ -7,7 +7,9 @@
 # the systems in alternating order from round to round; the script prints every run as a CSV line,
 # then the medians and the ratios. Besides throughput and latency it reports each server's CPU time
 # per request (user + system, all of its threads, from /proc), which does not depend on the speed
-# of the load tool.
+# of the load tool. enoki-kvload speaks ZeroMQ's wire protocol itself to the plain node and uses
+# libzmq for the node with CURVE keys (bench/README.md): compare the CURVE rows with the plain ones
+# by server CPU per request.
 #
 # Usage: bench/kv_vs_redis.sh [REQUESTS] [ROUNDS]     (defaults: 200000, 3)
 # Needs: build/ (scripts/build.sh), redis-server and redis-benchmark (scripts/setup.sh).
