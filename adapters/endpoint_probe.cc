@@ -57,7 +57,8 @@ ProbeResult ProbeIpc(const std::string& path, std::chrono::milliseconds timeout)
   return Describe(error, path, timeout);
 }
 
-ProbeResult ProbeTcp(const std::string& host_port, std::chrono::milliseconds timeout) {
+// A socket connected to HOST:PORT within `timeout` (non-blocking), or -1 with `*why` set.
+int OpenTcp(const std::string& host_port, std::chrono::milliseconds timeout, std::string* why) {
   auto colon = host_port.rfind(':');
   std::string host = host_port.substr(0, colon);
   std::string port = host_port.substr(colon + 1);
@@ -68,18 +69,32 @@ ProbeResult ProbeTcp(const std::string& host_port, std::chrono::milliseconds tim
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return {false, "the host '" + host + "' is not known (" + ::gai_strerror(rc) + ")"};
+    *why = "the host '" + host + "' is not known (" + ::gai_strerror(rc) + ")";
+    return -1;
   }
   int error = EHOSTUNREACH;
-  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+  int connected = -1;
+  for (addrinfo* a = found; a != nullptr && connected < 0; a = a->ai_next) {
     int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) continue;
     error = ConnectWithin(fd, a->ai_addr, a->ai_addrlen, timeout);
-    ::close(fd);
-    if (error == 0) break;
+    if (error == 0) {
+      connected = fd;
+    } else {
+      ::close(fd);
+    }
   }
   ::freeaddrinfo(found);
-  return Describe(error, host_port, timeout);
+  if (connected < 0) *why = Describe(error, host_port, timeout).text;
+  return connected;
+}
+
+ProbeResult ProbeTcp(const std::string& host_port, std::chrono::milliseconds timeout) {
+  std::string why;
+  int fd = OpenTcp(host_port, timeout, &why);
+  if (fd < 0) return {false, why};
+  ::close(fd);
+  return Describe(0, host_port, timeout);
 }
 
 }  // namespace
@@ -88,6 +103,16 @@ ProbeResult ProbeEndpoint(const std::string& endpoint, std::chrono::milliseconds
   if (endpoint.starts_with("ipc://")) return ProbeIpc(endpoint.substr(6), timeout);
   if (endpoint.starts_with("tcp://")) return ProbeTcp(endpoint.substr(6), timeout);
   return {false, ""};
+}
+
+int ConnectTcp(const std::string& endpoint, std::chrono::milliseconds timeout, std::string* why) {
+  if (!endpoint.starts_with("tcp://")) {
+    *why = endpoint + " is not a tcp:// endpoint";
+    return -1;
+  }
+  int fd = OpenTcp(endpoint.substr(6), timeout, why);
+  if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
 }
 
 }  // namespace enoki::adapters

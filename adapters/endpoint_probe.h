@@ -17,4 +17,9 @@ struct ProbeResult {
 // it), for at most `timeout`, and closes the connection at once.
 ProbeResult ProbeEndpoint(const std::string& endpoint, std::chrono::milliseconds timeout);
 
+// A TCP connection to `endpoint` (tcp://HOST:PORT, as net::ParseEndpoint returns it) made within
+// `timeout`: the connected socket (blocking, close-on-exec; the caller closes it), or -1 with
+// `*why` saying what went wrong, in ProbeEndpoint's words.
+int ConnectTcp(const std::string& endpoint, std::chrono::milliseconds timeout, std::string* why);
+
 }  // namespace enoki::adapters

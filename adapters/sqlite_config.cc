@@ -86,7 +86,7 @@ void Truncate(sqlite3_pcache* p, unsigned limit) {
   }
   g_base.xTruncate(c->base, limit);
   g_drops.fetch_add(1, std::memory_order_relaxed);
-  c->max_key = std::min(c->max_key, limit - 1);
+  c->max_key = limit == 0 ? 0 : std::min(c->max_key, limit - 1);
   if (limit <= c->swap_key) c->at_swap_key = 0;
 }
 

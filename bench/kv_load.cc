@@ -10,7 +10,6 @@
 // libzmq every message also crosses its I/O thread, which on a 2-core machine took 1.5x the CPU of
 // redis-benchmark per request from the node under test (bench/README.md). To a node with keys
 // (CURVE) or on another transport, the clients are libzmq DEALER sockets.
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -32,8 +31,10 @@
 #include <zmq.hpp>
 
 #include "adapters/client.h"
+#include "adapters/endpoint_probe.h"
 #include "adapters/event_loop.h"
 #include "net/codec.h"
+#include "net/endpoint.h"
 
 namespace {
 
@@ -66,26 +67,12 @@ class ZmtpDealer {
     if (fd_ >= 0) ::close(fd_);
   }
 
-  // Connects to tcp://HOST:PORT and makes the handshake (greetings, then READY commands), waiting
-  // at most 10 s for each answer; "" when done, else what failed.
+  // Connects to `endpoint` (tcp://HOST:PORT) and makes the handshake (greetings, then READY
+  // commands), waiting at most 10 s for each answer; "" when done, else what failed.
   std::string Connect(const std::string& endpoint) {
-    constexpr std::string_view kScheme = "tcp://";
-    size_t colon = endpoint.rfind(':');
-    if (endpoint.rfind(kScheme, 0) != 0 || colon == std::string::npos || colon < kScheme.size()) {
-      return endpoint + ": not tcp://HOST:PORT";
-    }
-    std::string host = endpoint.substr(kScheme.size(), colon - kScheme.size());
-    std::string port = endpoint.substr(colon + 1);
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-      return endpoint + ": " + ::gai_strerror(rc);
-    }
-    fd_ = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool connected = fd_ >= 0 && ::connect(fd_, found->ai_addr, found->ai_addrlen) == 0;
-    ::freeaddrinfo(found);
-    if (!connected) return endpoint + ": cannot connect: " + std::strerror(errno);
+    std::string why;
+    fd_ = enoki::adapters::ConnectTcp(endpoint, std::chrono::seconds(10), &why);
+    if (fd_ < 0) return why;
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     timeval wait{10, 0};
@@ -438,6 +425,12 @@ int main(int argc, char** argv) {
                  "The node's public key: its .pub file or the key (env: ENOKI_SERVER_KEY)");
   app.add_flag("--csv", a.csv, "One CSV line: op, requests/s, p50, p95, p99 (ms), errors");
   CLI11_PARSE(app, argc, argv);
+  auto node = enoki::net::ParseEndpoint(a.node, "--node");
+  if (!node.ok()) {
+    std::fprintf(stderr, "enoki-kvload: %s\n", node.status().message().c_str());
+    return 1;
+  }
+  a.node = *node;
   if (a.op == "invoke" && a.function.empty()) {
     std::fprintf(stderr, "enoki-kvload: --op invoke needs --function\n");
     return 1;
