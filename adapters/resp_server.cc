@@ -205,21 +205,19 @@ void RespServer::OnAccept() {
   for (int i = 0; i < 64; ++i) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        // Out of descriptors (or memory): the connection stays queued and the listener readable,
-        // so it is not watched for a while instead of being polled in vain every round.
-        spdlog::warn(
-            "node {}: the Redis front end cannot take a connection ({}): it tries again "
-            "in 100 ms",
-            node_.id(), std::strerror(errno));
-        loop_.SetFdEvents(listen_watch_, 0);
-        accept_paused_ = true;
-        accept_retry_ = loop_.Schedule(std::chrono::milliseconds(100), [this] {
-          accept_paused_ = false;
-          loop_.SetFdEvents(listen_watch_, ZMQ_POLLIN);
-        });
-      }
+      // A connection its client aborted while queued (or a network error accept(2) passes on)
+      // is that connection's end only.
+      if (errno == ECONNABORTED || errno == EPROTO || errno == EPERM || errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) PauseAccepting(errno);
       return;
+    }
+    if (out_of_descriptors_since_) {
+      spdlog::warn("node {}: the Redis front end takes connections again (it could not for {} ms)",
+                   node_.id(),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(loop_.Now() -
+                                                                         *out_of_descriptors_since_)
+                       .count());
+      out_of_descriptors_since_.reset();
     }
     if (connections_.size() >= options_.max_connections) {
       // Told so in plain text (a TLS client would not read it: closed only).
@@ -447,6 +445,27 @@ void RespServer::Watch(Connection& c) {
   }
 }
 
+void RespServer::PauseAccepting(int error) {
+  // Out of descriptors (or memory): the connection stays queued and the listener readable, so it
+  // is not watched until a connection of ours closes or 100 ms passed, instead of being polled in
+  // vain every round. Said once, not at every try.
+  if (!out_of_descriptors_since_) {
+    out_of_descriptors_since_ = loop_.Now();
+    spdlog::warn(
+        "node {}: the Redis front end cannot take a connection ({}): connections wait in "
+        "the listener's queue until it can",
+        node_.id(), std::strerror(error));
+  }
+  loop_.SetFdEvents(listen_watch_, 0);
+  accept_paused_ = true;
+  accept_retry_ = loop_.Schedule(std::chrono::milliseconds(100), [this] { ResumeAccepting(); });
+}
+
+void RespServer::ResumeAccepting() {
+  accept_paused_ = false;
+  loop_.SetFdEvents(listen_watch_, ZMQ_POLLIN);
+}
+
 void RespServer::Close(uint64_t id) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return;
@@ -458,6 +477,10 @@ void RespServer::Close(uint64_t id) {
   loop_.Unwatch(c.watch);
   ::close(c.fd);
   connections_.erase(it);
+  if (accept_paused_) {  // a descriptor is free: a queued connection can have it
+    loop_.Cancel(accept_retry_);
+    ResumeAccepting();
+  }
 }
 
 void RespServer::Serve(Connection& c, proto::Request request, node::Done then) {

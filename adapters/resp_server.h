@@ -76,6 +76,8 @@ class RespServer {
   using Args = std::vector<std::string_view>;
 
   void OnAccept();
+  void PauseAccepting(int error);  // after accept failed with `error`
+  void ResumeAccepting();
   void OnReady(uint64_t id, short revents);
   // Reads what the client sent and runs the complete commands in it.
   void ReadFrom(Connection& c);
@@ -129,6 +131,7 @@ class RespServer {
   EventLoop::WatchId listen_watch_ = 0;
   bool accept_paused_ = false;  // out of descriptors: the listener waits for accept_retry_
   core::TimerId accept_retry_{};
+  std::optional<core::TimePoint> out_of_descriptors_since_;  // since the first failed accept
   int port_ = 0;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;
