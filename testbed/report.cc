@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -65,6 +66,21 @@ std::string Text(sqlite3_stmt* s, int col) {
   const unsigned char* t = sqlite3_column_text(s, col);
   return t == nullptr ? "" : reinterpret_cast<const char*>(t);
 }
+
+// A column's text without a copy, valid until the row changes.
+std::string_view TextView(sqlite3_stmt* s, int col) {
+  const unsigned char* t = sqlite3_column_text(s, col);
+  return t == nullptr ? std::string_view()
+                      : std::string_view(reinterpret_cast<const char*>(t),
+                                         static_cast<size_t>(sqlite3_column_bytes(s, col)));
+}
+
+// Hashes a std::string and a std::string_view alike, so that a map keyed by strings is searched
+// by a view.
+struct TextHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+};
 
 }  // namespace
 
@@ -147,54 +163,60 @@ core::Result<Report> ReadReport(const std::string& database) {
   }
   // Per workload, in the order of the workloads table: the OK ones' latencies, the first start
   // and last end of the OK ones, and their bytes both ways.
-  std::unordered_map<std::string, size_t> index;
+  struct Counted {
+    size_t i;      // in report.workloads
+    int64_t from;  // requests that started before (the warm-up) are not counted
+  };
+  std::unordered_map<std::string, Counted, TextHash, std::equal_to<>> index;
   struct Ok {
     std::vector<double> ms;
     int64_t first = std::numeric_limits<int64_t>::max(), last = 0, bytes = 0;
   };
   std::vector<Ok> ok;
   std::vector<std::map<std::string, int64_t>> causes;  // per workload: failures by cause
-  ENOKI_RETURN_IF_ERROR(db.Each("SELECT name, start_ns + warmup_ns FROM workloads ORDER BY rowid",
-                                [&](sqlite3_stmt* s) {
-                                  index[Text(s, 0)] = report.workloads.size();
-                                  report.workloads.emplace_back().name = Text(s, 0);
-                                  ok.emplace_back();
-                                  causes.emplace_back();
-                                }));
   ENOKI_RETURN_IF_ERROR(db.Each(
-      "SELECT r.workload, r.status, r.end_ns - r.start_ns, r.start_ns, r.end_ns, "
-      "r.request_bytes + r.response_bytes, r.error FROM requests r "
-      "JOIN workloads w ON r.workload = w.name WHERE r.start_ns >= w.start_ns + w.warmup_ns",
+      "SELECT name, start_ns + warmup_ns FROM workloads ORDER BY rowid", [&](sqlite3_stmt* s) {
+        index[Text(s, 0)] = {report.workloads.size(), sqlite3_column_int64(s, 1)};
+        report.workloads.emplace_back().name = Text(s, 0);
+        ok.emplace_back();
+        causes.emplace_back();
+      }));
+  auto has_due = db.HasColumn("requests", "due_ns");  // older databases do not say
+  if (!has_due.ok()) return has_due.status();
+  // One pass over the requests, each matched to its workload here: joined in SQL, SQLite looks
+  // every request's workload up in the workloads' index (six times the time of the scan).
+  std::vector<double> late;
+  ENOKI_RETURN_IF_ERROR(db.Each(
+      *has_due ? "SELECT workload, status, start_ns, end_ns, request_bytes + response_bytes, "
+                 "error, start_ns - due_ns FROM requests"
+               : "SELECT workload, status, start_ns, end_ns, request_bytes + response_bytes, "
+                 "error FROM requests",
       [&](sqlite3_stmt* s) {
-        size_t i = index.at(Text(s, 0));
+        auto it = index.find(TextView(s, 0));
+        int64_t start = sqlite3_column_int64(s, 2);
+        if (it == index.end() || start < it->second.from) return;
+        size_t i = it->second.i;
+        if (*has_due) {
+          double ms = static_cast<double>(sqlite3_column_int64(s, 6)) / 1e6;
+          late.push_back(ms);
+          if (ms > kOverloadedLateMs) ++report.late_over;
+        }
         WorkloadSummary& w = report.workloads[i];
         ++w.count;
-        if (Text(s, 1) != "OK") {
+        if (TextView(s, 1) != "OK") {
           ++w.errors;
-          std::string error = Text(s, 6);
+          std::string error = Text(s, 5);
           ++causes[i][Text(s, 1) + (error.empty() ? "" : ": " + error)];
           return;
         }
         Ok& o = ok[i];
-        o.ms.push_back(static_cast<double>(sqlite3_column_int64(s, 2)) / 1e6);
-        o.bytes += sqlite3_column_int64(s, 5);
-        o.first = std::min<int64_t>(o.first, sqlite3_column_int64(s, 3));
-        o.last = std::max<int64_t>(o.last, sqlite3_column_int64(s, 4));
+        int64_t end = sqlite3_column_int64(s, 3);
+        o.ms.push_back(static_cast<double>(end - start) / 1e6);
+        o.bytes += sqlite3_column_int64(s, 4);
+        o.first = std::min(o.first, start);
+        o.last = std::max(o.last, end);
       }));
-  auto has_due = db.HasColumn("requests", "due_ns");  // older databases do not say
-  if (!has_due.ok()) return has_due.status();
-  if (*has_due) {
-    std::vector<double> late;
-    ENOKI_RETURN_IF_ERROR(db.Each(
-        "SELECT r.start_ns - r.due_ns FROM requests r JOIN workloads w ON r.workload = w.name "
-        "WHERE r.start_ns >= w.start_ns + w.warmup_ns",
-        [&](sqlite3_stmt* s) {
-          double ms = static_cast<double>(sqlite3_column_int64(s, 0)) / 1e6;
-          late.push_back(ms);
-          if (ms > kOverloadedLateMs) ++report.late_over;
-        }));
-    report.late_ms = Spread::Of(late);
-  }
+  if (*has_due) report.late_ms = Spread::Of(late);
   auto has_processes = db.HasColumn("processes", "timer_max_ns");  // older databases: none
   if (!has_processes.ok()) return has_processes.status();
   if (*has_processes) {

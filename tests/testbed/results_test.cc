@@ -153,6 +153,69 @@ core::Result<Report> ReportOfLateRun(const std::string& path,
   return ReadReport(path);
 }
 
+// The report counts a workload's requests from the end of its warm-up on (their errors, causes,
+// latencies and sends' lateness alike) and a request of no workload not at all; a database from
+// before requests had due_ns gives the same report but for the lateness.
+TEST(ResultsTest, TheReportCountsTheRequestsOfItsWorkloadsAfterTheirWarmUp) {
+  auto dir = std::filesystem::temp_directory_path() / ("enoki-warm-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto s = LateScenario();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  s->warmup = std::chrono::milliseconds(250);
+  std::string path = (dir / "warm.db").string();
+  {
+    auto db = ResultsDb::Create(path);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    RunInfo info;
+    info.scenario = "late";
+    info.mode = "emulate";
+    info.backend = "shaper";
+    // Requests every 100 ms; those at 0, 100 and 200 ms (in the warm-up) failed and were sent
+    // 20 ms late, which would make the run overloaded if they counted; the one at 400 ms timed
+    // out.
+    std::vector<RequestRecord> requests;
+    for (int64_t i = 0; i < 6; ++i) {
+      RequestRecord r = LateRequest(i, i * 100 * kMs, i < 3 ? "UNAVAILABLE" : "OK");
+      r.due_ns = r.start_ns - (i < 3 ? 20 : 1) * kMs;
+      if (i == 4) {
+        r.status = "DEADLINE_EXCEEDED";
+        r.error = "no answer";
+      }
+      requests.push_back(r);
+    }
+    ASSERT_TRUE(WriteResults(**db, *s, info, false, {}, requests, {}, {}).ok());
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "INSERT INTO requests (workload, status, start_ns, end_ns, due_ns) "
+                         "VALUES ('gone', 'OK', 900000000, 990000000, 0)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  auto check = [&](bool with_due) {
+    auto report = ReadReport(path);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    ASSERT_EQ(report->workloads.size(), 1u);
+    const WorkloadSummary& w = report->workloads[0];
+    EXPECT_EQ(w.count, 3);
+    EXPECT_EQ(w.errors, 1);
+    EXPECT_EQ(w.causes,
+              (std::vector<std::pair<std::string, int64_t>>{{"DEADLINE_EXCEEDED: no answer", 1}}));
+    EXPECT_EQ(w.ms.count, 2);
+    EXPECT_DOUBLE_EQ(w.ms.max, 2.0);
+    EXPECT_EQ(report->late_ms.count, with_due ? 3 : 0);
+    EXPECT_DOUBLE_EQ(report->late_ms.max, with_due ? 1.0 : 0.0);
+    EXPECT_FALSE(report->Overloaded());
+  };
+  check(true);
+  ASSERT_EQ(sqlite3_exec(raw, "ALTER TABLE requests DROP COLUMN due_ns", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+  check(false);
+  std::filesystem::remove_all(dir);
+}
+
 // A run whose callers sent more than 5 ms later than their schedule is flagged as overloaded
 // (requests.due_ns against start_ns); 1 ms late is only reported.
 TEST(ResultsTest, AnOverloadedRunIsFlaggedByHowLateItsCallersSent) {
