@@ -205,19 +205,24 @@ void RespServer::OnAccept() {
   for (int i = 0; i < 64; ++i) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      // A connection its client aborted while queued (or a network error accept(2) passes on)
-      // is that connection's end only.
-      if (errno == ECONNABORTED || errno == EPROTO || errno == EPERM || errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) PauseAccepting(errno);
+      int error = errno;
+      if (error == EAGAIN || error == EWOULDBLOCK) {
+        // None queued: those that waited for a descriptor have one.
+        if (out_of_descriptors_since_) {
+          spdlog::warn(
+              "node {}: the Redis front end took the connections that waited (it could not take "
+              "them for {} ms)",
+              node_.id(),
+              std::chrono::duration_cast<std::chrono::milliseconds>(loop_.Now() -
+                                                                    *out_of_descriptors_since_)
+                  .count());
+          out_of_descriptors_since_.reset();
+        }
+        return;
+      }
+      if (ConnectionsOwnError(error)) continue;
+      PauseAccepting(error);
       return;
-    }
-    if (out_of_descriptors_since_) {
-      spdlog::warn("node {}: the Redis front end takes connections again (it could not for {} ms)",
-                   node_.id(),
-                   std::chrono::duration_cast<std::chrono::milliseconds>(loop_.Now() -
-                                                                         *out_of_descriptors_since_)
-                       .count());
-      out_of_descriptors_since_.reset();
     }
     if (connections_.size() >= options_.max_connections) {
       // Told so in plain text (a TLS client would not read it: closed only).
@@ -445,10 +450,31 @@ void RespServer::Watch(Connection& c) {
   }
 }
 
+bool RespServer::ConnectionsOwnError(int error) {
+  // A connection its client aborted while it was queued, or a network error that accept(2)
+  // passes on from the connection (accept(2), "Error handling").
+  switch (error) {
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void RespServer::PauseAccepting(int error) {
   // Out of descriptors (or memory): the connection stays queued and the listener readable, so it
   // is not watched until a connection of ours closes or 100 ms passed, instead of being polled in
-  // vain every round. Said once, not at every try.
+  // vain every round. Said once until the queue is empty again, not at every try.
   if (!out_of_descriptors_since_) {
     out_of_descriptors_since_ = loop_.Now();
     spdlog::warn(

@@ -76,7 +76,9 @@ class RespServer {
   using Args = std::vector<std::string_view>;
 
   void OnAccept();
-  void PauseAccepting(int error);  // after accept failed with `error`
+  // Whether accept(2) failing with `error` is the end of that connection only.
+  static bool ConnectionsOwnError(int error);
+  void PauseAccepting(int error);  // after accept failed with `error` (out of descriptors)
   void ResumeAccepting();
   void OnReady(uint64_t id, short revents);
   // Reads what the client sent and runs the complete commands in it.
@@ -129,9 +131,11 @@ class RespServer {
   SSL_CTX* tls_ = nullptr;  // with cert_file: every connection speaks TLS
   int listen_fd_ = -1;
   EventLoop::WatchId listen_watch_ = 0;
-  bool accept_paused_ = false;  // out of descriptors: the listener waits for accept_retry_
+  // Out of descriptors: the listener is not watched until accept_retry_ or a connection's close.
+  bool accept_paused_ = false;
   core::TimerId accept_retry_{};
-  std::optional<core::TimePoint> out_of_descriptors_since_;  // since the first failed accept
+  // Since the first failed accept after the queue was last empty.
+  std::optional<core::TimePoint> out_of_descriptors_since_;
   int port_ = 0;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;

@@ -174,48 +174,53 @@ core::Result<Report> ReadReport(const std::string& database) {
   };
   std::vector<Ok> ok;
   std::vector<std::map<std::string, int64_t>> causes;  // per workload: failures by cause
-  ENOKI_RETURN_IF_ERROR(db.Each(
-      "SELECT name, start_ns + warmup_ns FROM workloads ORDER BY rowid", [&](sqlite3_stmt* s) {
-        index[Text(s, 0)] = {report.workloads.size(), sqlite3_column_int64(s, 1)};
-        report.workloads.emplace_back().name = Text(s, 0);
-        ok.emplace_back();
-        causes.emplace_back();
-      }));
+  ENOKI_RETURN_IF_ERROR(db.Each("SELECT name, start_ns + warmup_ns FROM workloads ORDER BY rowid",
+                                [&](sqlite3_stmt* s) {
+                                  // As SQL compares: a NULL start or warm-up counts nothing.
+                                  int64_t from = sqlite3_column_type(s, 1) == SQLITE_NULL
+                                                     ? std::numeric_limits<int64_t>::max()
+                                                     : sqlite3_column_int64(s, 1);
+                                  index[Text(s, 0)] = {report.workloads.size(), from};
+                                  report.workloads.emplace_back().name = Text(s, 0);
+                                  ok.emplace_back();
+                                  causes.emplace_back();
+                                }));
   auto has_due = db.HasColumn("requests", "due_ns");  // older databases do not say
   if (!has_due.ok()) return has_due.status();
   // One pass over the requests, each matched to its workload here: joined in SQL, SQLite looks
   // every request's workload up in the workloads' index (six times the time of the scan).
   std::vector<double> late;
-  ENOKI_RETURN_IF_ERROR(db.Each(
-      *has_due ? "SELECT workload, status, start_ns, end_ns, request_bytes + response_bytes, "
-                 "error, start_ns - due_ns FROM requests"
-               : "SELECT workload, status, start_ns, end_ns, request_bytes + response_bytes, "
-                 "error FROM requests",
-      [&](sqlite3_stmt* s) {
-        auto it = index.find(TextView(s, 0));
-        int64_t start = sqlite3_column_int64(s, 2);
-        if (it == index.end() || start < it->second.from) return;
-        size_t i = it->second.i;
-        if (*has_due) {
-          double ms = static_cast<double>(sqlite3_column_int64(s, 6)) / 1e6;
-          late.push_back(ms);
-          if (ms > kOverloadedLateMs) ++report.late_over;
-        }
-        WorkloadSummary& w = report.workloads[i];
-        ++w.count;
-        if (TextView(s, 1) != "OK") {
-          ++w.errors;
-          std::string error = Text(s, 5);
-          ++causes[i][Text(s, 1) + (error.empty() ? "" : ": " + error)];
-          return;
-        }
-        Ok& o = ok[i];
-        int64_t end = sqlite3_column_int64(s, 3);
-        o.ms.push_back(static_cast<double>(end - start) / 1e6);
-        o.bytes += sqlite3_column_int64(s, 4);
-        o.first = std::min(o.first, start);
-        o.last = std::max(o.last, end);
-      }));
+  ENOKI_RETURN_IF_ERROR(
+      db.Each(*has_due ? "SELECT workload, status, end_ns - start_ns, start_ns, end_ns, "
+                         "request_bytes + response_bytes, error, start_ns - due_ns FROM requests "
+                         "WHERE workload IS NOT NULL AND start_ns IS NOT NULL"
+                       : "SELECT workload, status, end_ns - start_ns, start_ns, end_ns, "
+                         "request_bytes + response_bytes, error FROM requests "
+                         "WHERE workload IS NOT NULL AND start_ns IS NOT NULL",
+              [&](sqlite3_stmt* s) {
+                auto it = index.find(TextView(s, 0));
+                int64_t start = sqlite3_column_int64(s, 3);
+                if (it == index.end() || start < it->second.from) return;
+                size_t i = it->second.i;
+                if (*has_due) {
+                  double ms = static_cast<double>(sqlite3_column_int64(s, 7)) / 1e6;
+                  late.push_back(ms);
+                  if (ms > kOverloadedLateMs) ++report.late_over;
+                }
+                WorkloadSummary& w = report.workloads[i];
+                ++w.count;
+                if (TextView(s, 1) != "OK") {
+                  ++w.errors;
+                  std::string error = Text(s, 6);
+                  ++causes[i][Text(s, 1) + (error.empty() ? "" : ": " + error)];
+                  return;
+                }
+                Ok& o = ok[i];
+                o.ms.push_back(static_cast<double>(sqlite3_column_int64(s, 2)) / 1e6);
+                o.bytes += sqlite3_column_int64(s, 5);
+                o.first = std::min(o.first, start);
+                o.last = std::max<int64_t>(o.last, sqlite3_column_int64(s, 4));
+              }));
   if (*has_due) report.late_ms = Spread::Of(late);
   auto has_processes = db.HasColumn("processes", "timer_max_ns");  // older databases: none
   if (!has_processes.ok()) return has_processes.status();

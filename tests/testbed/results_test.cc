@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <memory>
 
 #include "adapters/trace_file.h"
 #include "testbed/driver.h"
@@ -178,6 +179,8 @@ TEST(ResultsTest, TheReportCountsTheRequestsOfItsWorkloadsAfterTheirWarmUp) {
     for (int64_t i = 0; i < 6; ++i) {
       RequestRecord r = LateRequest(i, i * 100 * kMs, i < 3 ? "UNAVAILABLE" : "OK");
       r.due_ns = r.start_ns - (i < 3 ? 20 : 1) * kMs;
+      r.request_bytes = 1000;
+      r.response_bytes = 500;
       if (i == 4) {
         r.status = "DEADLINE_EXCEEDED";
         r.error = "no answer";
@@ -186,9 +189,10 @@ TEST(ResultsTest, TheReportCountsTheRequestsOfItsWorkloadsAfterTheirWarmUp) {
     }
     ASSERT_TRUE(WriteResults(**db, *s, info, false, {}, requests, {}, {}).ok());
   }
-  sqlite3* raw = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(raw,
+  sqlite3* opened = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &opened), SQLITE_OK);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> raw(opened, sqlite3_close);
+  ASSERT_EQ(sqlite3_exec(raw.get(),
                          "INSERT INTO requests (workload, status, start_ns, end_ns, due_ns) "
                          "VALUES ('gone', 'OK', 900000000, 990000000, 0)",
                          nullptr, nullptr, nullptr),
@@ -204,14 +208,18 @@ TEST(ResultsTest, TheReportCountsTheRequestsOfItsWorkloadsAfterTheirWarmUp) {
               (std::vector<std::pair<std::string, int64_t>>{{"DEADLINE_EXCEEDED: no answer", 1}}));
     EXPECT_EQ(w.ms.count, 2);
     EXPECT_DOUBLE_EQ(w.ms.max, 2.0);
+    // The OK ones started at 300 and 500 ms and ended 2 ms later: 0.202 s, 3,000 bytes.
+    EXPECT_NEAR(w.ok_per_s, 2 / 0.202, 1e-9);
+    EXPECT_NEAR(w.ok_mb_per_s, 3000 / 1e6 / 0.202, 1e-12);
     EXPECT_EQ(report->late_ms.count, with_due ? 3 : 0);
     EXPECT_DOUBLE_EQ(report->late_ms.max, with_due ? 1.0 : 0.0);
     EXPECT_FALSE(report->Overloaded());
   };
   check(true);
-  ASSERT_EQ(sqlite3_exec(raw, "ALTER TABLE requests DROP COLUMN due_ns", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(raw);
+  ASSERT_EQ(
+      sqlite3_exec(raw.get(), "ALTER TABLE requests DROP COLUMN due_ns", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  raw.reset();
   check(false);
   std::filesystem::remove_all(dir);
 }
