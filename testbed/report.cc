@@ -62,11 +62,6 @@ class Reader {
   std::string error_;
 };
 
-std::string Text(sqlite3_stmt* s, int col) {
-  const unsigned char* t = sqlite3_column_text(s, col);
-  return t == nullptr ? "" : reinterpret_cast<const char*>(t);
-}
-
 // A column's text without a copy, valid until the row changes.
 std::string_view TextView(sqlite3_stmt* s, int col) {
   const unsigned char* t = sqlite3_column_text(s, col);
@@ -74,6 +69,8 @@ std::string_view TextView(sqlite3_stmt* s, int col) {
                       : std::string_view(reinterpret_cast<const char*>(t),
                                          static_cast<size_t>(sqlite3_column_bytes(s, col)));
 }
+
+std::string Text(sqlite3_stmt* s, int col) { return std::string(TextView(s, col)); }
 
 // Hashes a std::string and a std::string_view alike, so that a map keyed by strings is searched
 // by a view.
@@ -180,8 +177,9 @@ core::Result<Report> ReadReport(const std::string& database) {
                                   int64_t from = sqlite3_column_type(s, 1) == SQLITE_NULL
                                                      ? std::numeric_limits<int64_t>::max()
                                                      : sqlite3_column_int64(s, 1);
-                                  index[Text(s, 0)] = {report.workloads.size(), from};
-                                  report.workloads.emplace_back().name = Text(s, 0);
+                                  std::string name = Text(s, 0);
+                                  index[name] = {report.workloads.size(), from};
+                                  report.workloads.emplace_back().name = std::move(name);
                                   ok.emplace_back();
                                   causes.emplace_back();
                                 }));
