@@ -207,6 +207,13 @@ int Run(const Args& a) {
     std::fprintf(stderr, "enoki-kvload: %s\n", keys.status().message().c_str());
     return 1;
   }
+  // Nothing listening is said at once, not after the set-up's 10 s without an answer.
+  enoki::adapters::ProbeResult probe =
+      enoki::adapters::ProbeEndpoint(a.node, std::chrono::seconds(1));
+  if (!probe.listening) {
+    std::fprintf(stderr, "enoki-kvload: cannot reach the node: %s\n", probe.text.c_str());
+    return 1;
+  }
   zmq::context_t context(1);
   // ZeroMQ's default cap is 1,023 sockets per context: room for every client and the set-up's.
   context.set(zmq::ctxopt::max_sockets, a.clients + 16);

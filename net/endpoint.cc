@@ -49,6 +49,11 @@ core::Result<std::string> ParseEndpoint(std::string_view text, const std::string
   std::string_view host = rest.substr(0, colon);
   std::string_view port = rest.substr(colon + 1);
   if (host.empty()) return wrong("no host before the port: give tcp://HOST:PORT");
+  if (host.find(':') != std::string_view::npos &&
+      !(host.size() > 2 && host.front() == '[' && host.back() == ']')) {
+    return wrong("the host '" + std::string(host) +
+                 "' has a ':': write an IPv6 address in brackets, tcp://[ADDRESS]:PORT");
+  }
   if (host == "*" && use == EndpointUse::kConnect) {
     return wrong("'*' (every interface) is for listening: give the host to connect to");
   }

@@ -172,6 +172,8 @@ TEST(CliTest, EveryWrongInputIsOneLineAndExitOneOrTwo) {
        "a node speaks tcp:// and ipc://, not http://"},
       {"kv get shop apples --node 127.0.0.1:99999", "the port '99999' is not a number from 1"},
       {"kv get shop apples --node localhost", "'localhost': not an endpoint"},
+      {"kv get shop apples --node nowhere:1:2",
+       "the host 'nowhere:1' has a ':': write an IPv6 address in brackets"},
       {"kv get shop apples --node 127.0.0.1:1 --wait-ms 300",
        "no answer from tcp://127.0.0.1:1 within 300 ms: nothing listens at 127.0.0.1:1 "
        "(connection refused)"},

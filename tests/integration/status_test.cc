@@ -324,5 +324,15 @@ TEST(StatusTest, TheLoadGeneratorSpeaksZmtpOverTcp) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// Pointed at an endpoint where nothing listens, the load generator says so before its set-up
+// (which would wait 10 s for an answer and then only say that none came).
+TEST(StatusTest, TheLoadGeneratorSaysAtOnceThatNothingListens) {
+  Output out = RunShell(std::string(ENOKI_KVLOAD) + " --node 127.0.0.1:1 --requests 10 2>&1");
+  EXPECT_EQ(out.status, 1) << out.text;
+  EXPECT_EQ(out.text,
+            "enoki-kvload: cannot reach the node: nothing listens at 127.0.0.1:1 (connection "
+            "refused)\n");
+}
+
 }  // namespace
 }  // namespace enoki
