@@ -389,14 +389,16 @@ std::vector<std::optional<Probe>> CalibratedFunctions(const Scenario& s) {
     const FunctionDecl& f = s.functions[i];
     bool native = f.spec.runtime().empty() || f.spec.runtime() == "native";
     if (!native || f.cost) continue;
-    Probe& p = out[i].emplace(Probe{f.spec, ""});
-    for (const auto& w : s.workloads) {  // measured with the body its first callers send
-      if (w.function == f.spec.name() &&
-          std::find(f.nodes.begin(), f.nodes.end(), w.node) != f.nodes.end()) {
-        p.body = w.body;
-        break;
-      }
-    }
+    out[i].emplace(Probe{f.spec, ""});
+  }
+  // Each measured with the body its first callers send (a workload calls the entry that deploys
+  // its function at its node).
+  std::vector<bool> has_body(out.size(), false);
+  for (const auto& w : s.workloads) {
+    auto it = s.function_index.find({w.function, w.node});
+    if (it == s.function_index.end() || !out[it->second] || has_body[it->second]) continue;
+    out[it->second]->body = w.body;
+    has_body[it->second] = true;
   }
   return out;
 }

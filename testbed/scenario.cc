@@ -13,6 +13,7 @@
 #include <limits>
 #include <queue>
 #include <set>
+#include <string_view>
 
 #include "functions/specs.h"
 #include "net/codec.h"
@@ -373,6 +374,8 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
   if (!list) return Status::Ok();
   if (!list.IsSequence()) return r.Error(list, "functions", "expected a list");
   std::set<std::string> deployed;  // "name@node"
+  std::set<std::string_view> keygroup_names;
+  for (const auto& k : s.keygroups) keygroup_names.insert(k.name);
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& n = list[i];
     std::string f = YamlItem("functions", i);
@@ -429,8 +432,7 @@ Status LoadFunctions(const Reader& r, const YAML::Node& list, const std::string&
     d.spec.set_handler(*handler);
     auto kg = r.Name(n["keygroup"], f + ".keygroup");
     if (!kg.ok()) return kg.status();
-    if (std::none_of(s.keygroups.begin(), s.keygroups.end(),
-                     [&](const KeygroupDecl& k) { return k.name == *kg; })) {
+    if (!keygroup_names.contains(*kg)) {
       return r.Error(n["keygroup"], f + ".keygroup", "no keygroup '" + *kg + "'");
     }
     d.spec.set_keygroup(*kg);

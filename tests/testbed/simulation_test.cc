@@ -225,6 +225,40 @@ TEST(SimulationTest, CalibrateKeepsTheRepeatWithTheMedianTailOfEachCost) {
   EXPECT_EQ(MedianRepeat({repeats[0], repeats[1]}).wakeup.percentiles[99], ms(2.244));
 }
 
+// The functions the simulation calibrates: native ones without a cost, each measured with the body
+// of the first workload that calls it where it is deployed (another deployment of its name, or a
+// workload calling it elsewhere, does not count).
+TEST(SimulationTest, AFunctionIsCalibratedWithTheBodyOfItsFirstCallers) {
+  auto s = ParseScenario(R"(name: c
+nodes: [{name: e1, tier: edge}, {name: e2, tier: edge}, {name: c, tier: client}]
+tier_links: {client-edge: {delay: 1ms}, edge-edge: {delay: 5ms}}
+keygroups: [{name: k, replicas: [e1, e2]}]
+functions:
+  - {name: f, nodes: e1, handler: read, keygroup: k}
+  - {name: f, nodes: e2, handler: write, keygroup: k}
+  - {name: g, nodes: [e1, e2], handler: read, keygroup: k, cost: 1ms}
+  - {name: h, nodes: e2, handler: read, keygroup: k}
+workloads:
+  - {name: w1, client: c, function: f, node: e2, requests: 1, body: to-e2}
+  - {name: w2, client: c, function: g, node: e1, requests: 1, body: to-g}
+  - {name: w3, client: c, function: f, node: e1, requests: 1, body: first-at-e1}
+  - {name: w4, client: c, function: f, node: e1, requests: 1, body: second-at-e1}
+)",
+                         "c.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  std::vector<std::optional<Probe>> probes = CalibratedFunctions(*s);
+  ASSERT_EQ(probes.size(), 4u);
+  ASSERT_TRUE(probes[0]);
+  EXPECT_EQ(probes[0]->spec.handler(), "read");
+  EXPECT_EQ(probes[0]->body, "first-at-e1");
+  ASSERT_TRUE(probes[1]);
+  EXPECT_EQ(probes[1]->spec.handler(), "write");
+  EXPECT_EQ(probes[1]->body, "to-e2");
+  EXPECT_FALSE(probes[2]);  // it has a cost
+  ASSERT_TRUE(probes[3]);
+  EXPECT_EQ(probes[3]->body, "");  // no workload calls it
+}
+
 // Calibration: measured where missing, written, then reused as it is.
 TEST(SimulationTest, CalibrationIsMeasuredOnceAndReused) {
   auto dir = TempDir("enoki-calibration");
