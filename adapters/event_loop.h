@@ -1,6 +1,6 @@
 // EventLoop: the real-time environment. One thread polls ZeroMQ sockets and watched file
-// descriptors and runs a timer heap on the steady clock; after every round of work it runs what the
-// round left for its end (Env::AtEndOfRound: where a node commits its batch of writes and sends
+// descriptors and runs a timer queue on the steady clock; after every round of work it runs what
+// the round left for its end (Env::AtEndOfRound: where a node commits its batch of writes and sends
 // what it queued). Everything registered with the loop runs on the thread that called Run(). Timers
 // fire within microseconds of their time, not at the poll timeout's millisecond granularity: a
 // timerfd armed at the next due timer is in the poll set (the link shaper's delays depend on it).

@@ -87,5 +87,94 @@ TEST(TimerQueueTest, ManyTimersRunInOrderThroughCancellationsAndCompaction) {
   EXPECT_GT(ran.size(), 1500u);
 }
 
+// The event loop asks when the next timer is due, then schedules one due earlier before popping
+// any: that one comes first. A timer scheduled before the last one popped is due at once, after
+// those due then that were scheduled before it.
+TEST(TimerQueueTest, AnEarlierTimerAddedAfterAskingComesFirst) {
+  TimerQueue q;
+  std::vector<int> order;
+  q.Add(At(100), [&] { order.push_back(1); });
+  q.Add(At(200), [&] { order.push_back(2); });
+  EXPECT_EQ(q.NextDue(), At(100));
+  q.Add(At(50), [&] { order.push_back(0); });
+  EXPECT_EQ(q.NextDue(), At(50));
+  while (auto fn = q.PopDue(At(100))) (*fn)();
+  EXPECT_EQ(order, (std::vector<int>{0, 1}));
+  q.Add(At(100), [&] { order.push_back(3); });
+  q.Add(At(90), [&] { order.push_back(4); });
+  EXPECT_EQ(q.NextDue(), At(100));
+  while (auto fn = q.PopDue(At(100))) (*fn)();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 3, 4}));
+  EXPECT_EQ(q.NextDue(), At(200));
+}
+
+// Against a sorted list: timers due from a nanosecond to days ahead, before time 0 and after,
+// many at the same instant, cancelled (often the earliest, which the queue keeps at hand), asked
+// for and popped in random turns. Every NextDue and every pop is the list's.
+TEST(TimerQueueTest, MatchesASortedListOverEveryScaleOfTime) {
+  TimerQueue q;
+  std::mt19937_64 rng(11);
+  struct Pending {
+    TimePoint when;
+    int n;
+    TimerId id;
+  };
+  std::vector<Pending> pending;  // kept sorted by (when, n)
+  std::vector<int> ran, expected;
+  TimePoint now(std::chrono::hours(-1));
+  int next = 0;
+  auto earliest = [&] {
+    return std::min_element(pending.begin(), pending.end(), [](const auto& a, const auto& b) {
+      return a.when != b.when ? a.when < b.when : a.n < b.n;
+    });
+  };
+  for (int turn = 0; turn < 20000; ++turn) {
+    switch (rng() % 5) {
+      case 0:
+      case 1: {  // add, due 0 to 2^(0..50) ns from now
+        Duration ahead(static_cast<int64_t>(rng() % (int64_t{1} << (rng() % 51))));
+        if (rng() % 4 == 0) ahead = Duration(0);
+        int n = next++;
+        TimerId id = q.Add(now + ahead, [&ran, n] { ran.push_back(n); });
+        pending.push_back({now + ahead, n, id});
+        break;
+      }
+      case 2: {  // cancel: the earliest, or any
+        if (pending.empty()) break;
+        auto it = rng() % 2 == 0 ? earliest() : pending.begin() + rng() % pending.size();
+        q.Cancel(it->id);
+        pending.erase(it);
+        break;
+      }
+      case 3: {  // ask
+        auto due = q.NextDue();
+        if (pending.empty()) {
+          ASSERT_FALSE(due.has_value()) << turn;
+        } else {
+          ASSERT_EQ(due, earliest()->when) << turn;
+        }
+        break;
+      }
+      case 4: {  // move the clock on to the earliest, or a little, and pop what is due
+        if (!pending.empty() && rng() % 2 == 0) {
+          now = std::max(now, earliest()->when);
+        } else {
+          now += Duration(static_cast<int64_t>(rng() % 1000));
+        }
+        while (!pending.empty() && earliest()->when <= now) {
+          auto it = earliest();
+          expected.push_back(it->n);
+          pending.erase(it);
+        }
+        while (auto fn = q.PopDue(now)) (*fn)();
+        ASSERT_EQ(ran, expected) << turn;
+        break;
+      }
+    }
+    ASSERT_EQ(q.size(), pending.size()) << turn;
+  }
+  EXPECT_GT(ran.size(), 1000u);
+}
+
 }  // namespace
 }  // namespace enoki::core
