@@ -11,6 +11,7 @@
 #include <benchmark/benchmark.h>
 
 #include <unistd.h>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "adapters/sqlite_storage.h"
+#include "core/timer_queue.h"
 #include "functions/builtins.h"
 #include "net/codec.h"
 #include "net/link_model.h"
@@ -414,6 +416,28 @@ void BM_SimulatorEvents(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kEvents);
 }
 BENCHMARK(BM_SimulatorEvents)->Arg(100)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+// Timeouts, each cancelled when its answer comes, in the order they were set: the earliest timer
+// is cancelled each time, a new one set, and the loop asks when the next is due (as an event loop
+// does every round). 100,000 waiting, as a node's callers' timeouts in a large simulation.
+void BM_TimerQueueTimeouts(benchmark::State& state) {
+  const int waiting = static_cast<int>(state.range(0));
+  using std::chrono::microseconds;
+  core::TimerQueue q;
+  std::deque<core::TimerId> ids;
+  int64_t next = 0;
+  for (; next < waiting; ++next) {
+    ids.push_back(q.Add(core::TimePoint(microseconds(30'000'000 + next)), [] {}));
+  }
+  for (auto _ : state) {
+    q.Cancel(ids.front());
+    ids.pop_front();
+    ids.push_back(q.Add(core::TimePoint(microseconds(30'000'000 + next++)), [] {}));
+    benchmark::DoNotOptimize(q.NextDue());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_TimerQueueTimeouts)->Arg(100)->Arg(100000);
 
 // ---- Anti-entropy: digest exchanges of replicas in agreement, and a repair --------------------
 

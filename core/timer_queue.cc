@@ -1,11 +1,10 @@
-// Timer queue with lazy cancellation: cancelled entries stay in their bucket until it is gone
-// through (or they outnumber the live ones). Callbacks sit in reused slots; an id names a slot and
-// the generation of its use, so an old id never matches a slot's later timer.
+// Timer queue with lazy cancellation: cancelled entries stay where they are until they are met
+// (or outnumber the live ones). Callbacks sit in reused slots; an id names a slot and the
+// generation of its use, so an old id never matches a slot's later timer.
 #include "core/timer_queue.h"
 
 #include <algorithm>
 #include <bit>
-#include <cassert>
 
 namespace enoki::core {
 namespace {
@@ -52,13 +51,13 @@ TimerId TimerQueue::Add(TimePoint when, std::function<void()> fn) {
   if (++slot.generation == 0) slot.generation = 1;  // an id is never 0 (0: no timer)
   slot.fn = std::move(fn);
   ++live_;
-  // Never before the last key popped: the radix heap's keys only grow.
-  Entry e{std::max(Encode(when), last_when_), next_seq_++, index, slot.generation};
-  Place(e);
+  Entry e{Encode(when), next_seq_++, index, slot.generation};
   ++entries_;
-  if (min_bucket_ >= 0 && e.when < buckets_[min_bucket_][min_pos_].when) {
-    min_bucket_ = BucketOf(e);
-    min_pos_ = buckets_[min_bucket_].size() - 1;
+  if (e.when < last_when_) {  // (an equal time comes after `last`: its seq is greater)
+    early_.push_back(e);
+    std::push_heap(early_.begin(), early_.end(), std::greater<>());
+  } else {
+    Place(e);
   }
   return (static_cast<TimerId>(slot.generation) << 32) | index;
 }
@@ -73,44 +72,58 @@ void TimerQueue::Cancel(TimerId id) {
   auto index = static_cast<uint32_t>(id & 0xffffffff);
   auto generation = static_cast<uint32_t>(id >> 32);
   if (index >= slots_.size() || slots_[index].generation != generation || !slots_[index].fn) return;
-  if (min_bucket_ >= 0 && buckets_[min_bucket_][min_pos_].index == index) min_bucket_ = -1;
   Release(index);
   if (entries_ > 2 * live_ + 1024) Compact();
 }
 
+void TimerQueue::DropCancelled(int b) {
+  entries_ -= std::erase_if(buckets_[b], [this](const Entry& e) { return !IsLive(e); });
+  if (buckets_[b].empty()) nonempty_[b / 64] &= ~(uint64_t{1} << (b % 64));
+}
+
 void TimerQueue::Compact() {
-  for (int b = 0; b < kBuckets; ++b) {
-    entries_ -= std::erase_if(buckets_[b], [this](const Entry& e) { return !IsLive(e); });
-    if (buckets_[b].empty()) nonempty_[b / 64] &= ~(uint64_t{1} << (b % 64));
+  for (size_t word = 0; word < nonempty_.size(); ++word) {
+    for (uint64_t bits = nonempty_[word]; bits != 0; bits &= bits - 1) {
+      DropCancelled(static_cast<int>(word * 64) + std::countr_zero(bits));
+    }
   }
-  min_bucket_ = -1;
+  entries_ -= std::erase_if(early_, [this](const Entry& e) { return !IsLive(e); });
+  std::make_heap(early_.begin(), early_.end(), std::greater<>());
 }
 
 const TimerQueue::Entry* TimerQueue::Min() {
-  if (min_bucket_ >= 0) return &buckets_[min_bucket_][min_pos_];
-  for (size_t word = 0; word < nonempty_.size(); ++word) {
-    while (nonempty_[word] != 0) {
-      int b = static_cast<int>(word * 64) + std::countr_zero(nonempty_[word]);
-      std::vector<Entry>& bucket = buckets_[b];
-      entries_ -= std::erase_if(bucket, [this](const Entry& e) { return !IsLive(e); });
-      if (bucket.empty()) {
-        nonempty_[word] &= ~(uint64_t{1} << (b % 64));
-        continue;
-      }
-      size_t best = 0;
-      for (size_t i = 1; i < bucket.size(); ++i) {
-        const Entry& e = bucket[i];
-        if (e.when < bucket[best].when ||
-            (e.when == bucket[best].when && e.seq < bucket[best].seq)) {
-          best = i;
-        }
-      }
-      min_bucket_ = b;
-      min_pos_ = best;
-      return &bucket[best];
-    }
+  while (!early_.empty() && !IsLive(early_.front())) {
+    std::pop_heap(early_.begin(), early_.end(), std::greater<>());
+    early_.pop_back();
+    --entries_;
   }
-  return nullptr;
+  const Entry* radix = nullptr;
+  for (size_t word = 0; word < nonempty_.size() && radix == nullptr;) {
+    if (nonempty_[word] == 0) {
+      ++word;
+      continue;
+    }
+    int b = static_cast<int>(word * 64) + std::countr_zero(nonempty_[word]);
+    DropCancelled(b);
+    std::vector<Entry>& bucket = buckets_[b];
+    if (bucket.empty()) continue;
+    if (b == 0) {  // the earliest already (keys are unique: bucket 0 holds one at most)
+      radix = &bucket.front();
+      break;
+    }
+    // Its earliest becomes `last`, alone in bucket 0; the others differ from it in a lower bit.
+    auto min = std::min_element(bucket.begin(), bucket.end(),
+                                [](const Entry& x, const Entry& y) { return y > x; });
+    last_when_ = min->when;
+    last_seq_ = min->seq;
+    for (const Entry& e : bucket) Place(e);
+    bucket.clear();
+    nonempty_[b / 64] &= ~(uint64_t{1} << (b % 64));
+    word = 0;
+  }
+  if (early_.empty()) return radix;
+  if (radix == nullptr || *radix > early_.front()) return &early_.front();
+  return radix;
 }
 
 std::optional<TimePoint> TimerQueue::NextDue() {
@@ -122,21 +135,17 @@ std::optional<TimePoint> TimerQueue::NextDue() {
 std::optional<std::function<void()>> TimerQueue::PopDue(TimePoint now) {
   const Entry* min = Min();
   if (min == nullptr || Decode(min->when) > now) return std::nullopt;
-  const int b = min_bucket_;
-  const Entry popped = *min;
-  min_bucket_ = -1;
-  std::vector<Entry>& bucket = buckets_[b];
-  last_when_ = popped.when;
-  last_seq_ = popped.seq;
-  // The others of its bucket differ from the new last key in a lower bit: each goes down.
-  for (const Entry& e : bucket) {
-    if (e.seq != popped.seq) Place(e);
+  uint32_t index = min->index;
+  if (!early_.empty() && min == &early_.front()) {
+    std::pop_heap(early_.begin(), early_.end(), std::greater<>());
+    early_.pop_back();
+  } else {
+    buckets_[0].clear();
+    nonempty_[0] &= ~uint64_t{1};
   }
   --entries_;
-  bucket.clear();
-  nonempty_[b / 64] &= ~(uint64_t{1} << (b % 64));
-  std::function<void()> fn = std::move(slots_[popped.index].fn);
-  Release(popped.index);
+  std::function<void()> fn = std::move(slots_[index].fn);
+  Release(index);
   return fn;
 }
 

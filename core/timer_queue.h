@@ -14,9 +14,7 @@ namespace enoki::core {
 
 class TimerQueue {
  public:
-  // Adds a timer due at `when`, which is not earlier than the due time of the last timer PopDue
-  // returned (both loops schedule at their clock's now or later, and their clocks never go back;
-  // an earlier one is taken as due then). Its id is never 0 and never that of a timer still live.
+  // Adds a timer due at `when`. Its id is never 0 and never that of a timer still live.
   TimerId Add(TimePoint when, std::function<void()> fn);
   // Forgets the timer; harmless if it already ran.
   void Cancel(TimerId id);
@@ -33,20 +31,23 @@ class TimerQueue {
     uint64_t when;  // the due time's count, its sign bit flipped so that unsigned order is time's
     uint64_t seq;   // order of scheduling: the tie-break
     uint32_t index, generation;
+    bool operator>(const Entry& o) const { return when != o.when ? when > o.when : seq > o.seq; }
   };
   struct Slot {
     std::function<void()> fn;  // empty: free
     uint32_t generation = 0;
   };
-  // 0: the key of the last timer popped; 1 + b for a key whose highest bit that differs from it is
-  // bit b of seq; 65 + b, bit b of when.
+  // Bucket 0: the key `last` itself; 1 + b: keys whose highest bit that differs from it is bit b
+  // of seq; 65 + b: bit b of when.
   static constexpr int kBuckets = 129;
 
   int BucketOf(const Entry& e) const;
   void Place(const Entry& e);
   bool IsLive(const Entry& e) const;
-  // The earliest live entry (cancelled ones met on the way are dropped), or nullptr. Cached in
-  // min_bucket_ / min_pos_ until a timer is popped or cancelled, or an earlier one added.
+  // Drops the cancelled entries of bucket `b` (whose bit in nonempty_ is set).
+  void DropCancelled(int b);
+  // The earliest live entry, or nullptr; cancelled ones met on the way are dropped. The radix
+  // heap's earliest is made the one entry of bucket 0 (see below).
   const Entry* Min();
   // Empties a live timer's slot for reuse.
   void Release(uint32_t index);
@@ -54,16 +55,20 @@ class TimerQueue {
   // timers cancelled long before they are due (timeouts) does not grow the queue without bound.
   void Compact();
 
-  // A radix heap over the keys, which only grow: a key sits in the bucket of its highest bit that
-  // differs from the last key popped; popping the earliest of the lowest bucket that holds any
-  // moves the others of that bucket down (each moves at most once per bit). Unlike a binary heap,
+  // A radix heap: a key sits in the bucket of its highest bit that differs from `last`, which
+  // only grows. Finding the earliest entry takes the lowest bucket that holds any, makes that
+  // entry's key `last` and moves the bucket's others down (each moves at most once per bit), so
+  // that the earliest sits alone in bucket 0 until it is popped or cancelled. Unlike a binary heap,
   // adding and popping touch memory in order, not a path of cache lines across a large array.
   std::array<std::vector<Entry>, kBuckets> buckets_;
   std::array<uint64_t, (kBuckets + 63) / 64> nonempty_{};  // a bit per bucket
-  uint64_t last_when_ = 0, last_seq_ = 0;                  // the last key popped
-  int min_bucket_ = -1;                                    // -1: not cached
-  size_t min_pos_ = 0;
-  size_t entries_ = 0;  // in the buckets, live or cancelled
+  uint64_t last_when_ = 0, last_seq_ = 0;                  // `last`
+  // Keys below `last`: timers added after Min found the earliest, due before it (an event loop
+  // asks when the next timer is due, then a callback schedules a shorter one; a simulation, whose
+  // clock moves to each timer as it runs it, has few). A binary min-heap (std::push_heap with
+  // std::greater).
+  std::vector<Entry> early_;
+  size_t entries_ = 0;  // in the buckets and early_, live or cancelled
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_;  // slots to reuse
   uint64_t next_seq_ = 0;
