@@ -49,6 +49,7 @@ TimerId TimerQueue::Add(TimePoint when, std::function<void()> fn) {
   }
   Slot& slot = slots_[index];
   if (++slot.generation == 0) slot.generation = 1;  // an id is never 0 (0: no timer)
+  if (!fn) fn = [] {};                              // (an empty slot is a free one)
   slot.fn = std::move(fn);
   ++live_;
   Entry e{Encode(when), next_seq_++, index, slot.generation};

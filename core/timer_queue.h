@@ -14,9 +14,10 @@ namespace enoki::core {
 
 class TimerQueue {
  public:
-  // Adds a timer due at `when`. Its id is never 0 and never that of a timer still live.
+  // Adds a timer due at `when` (an empty `fn`: one that does nothing). Its id is never 0 and never
+  // that of a timer still live.
   TimerId Add(TimePoint when, std::function<void()> fn);
-  // Forgets the timer; harmless if it already ran.
+  // Forgets the timer; harmless if it already ran, was cancelled or never was.
   void Cancel(TimerId id);
   // The earliest due time of a live timer, if any.
   std::optional<TimePoint> NextDue();
@@ -51,22 +52,24 @@ class TimerQueue {
   const Entry* Min();
   // Empties a live timer's slot for reuse.
   void Release(uint32_t index);
-  // Removes the cancelled entries once they outnumber the live ones, so that a steady stream of
-  // timers cancelled long before they are due (timeouts) does not grow the queue without bound.
+  // Removes the cancelled entries once they outnumber the live ones (by 1,024), so that a steady
+  // stream of timers cancelled long before they are due (timeouts) does not grow the queue without
+  // bound.
   void Compact();
 
   // A radix heap: a key sits in the bucket of its highest bit that differs from `last`, which
   // only grows. Finding the earliest entry takes the lowest bucket that holds any, makes that
   // entry's key `last` and moves the bucket's others down (each moves at most once per bit), so
   // that the earliest sits alone in bucket 0 until it is popped or cancelled. Unlike a binary heap,
-  // adding and popping touch memory in order, not a path of cache lines across a large array.
+  // adding and finding go through memory in order, not a path of cache lines across a large array;
+  // finding costs in proportion to the bucket moved (amortized, once per entry and bit).
   std::array<std::vector<Entry>, kBuckets> buckets_;
   std::array<uint64_t, (kBuckets + 63) / 64> nonempty_{};  // a bit per bucket
   uint64_t last_when_ = 0, last_seq_ = 0;                  // `last`
-  // Keys below `last`: timers added after Min found the earliest, due before it (an event loop
-  // asks when the next timer is due, then a callback schedules a shorter one; a simulation, whose
-  // clock moves to each timer as it runs it, has few). A binary min-heap (std::push_heap with
-  // std::greater).
+  // Keys below `last`: timers due before the earliest found last or before one popped already (an
+  // event loop asks when the next timer is due, then a callback schedules a shorter one; a
+  // simulation that RunUntil stopped short of its next timer schedules the ones it runs up to that
+  // timer here). A binary min-heap (std::push_heap with std::greater).
   std::vector<Entry> early_;
   size_t entries_ = 0;  // in the buckets and early_, live or cancelled
   std::vector<Slot> slots_;

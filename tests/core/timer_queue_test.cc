@@ -87,6 +87,20 @@ TEST(TimerQueueTest, ManyTimersRunInOrderThroughCancellationsAndCompaction) {
   EXPECT_GT(ran.size(), 1500u);
 }
 
+// A timer without a callback is one that does nothing: it counts, runs and is gone.
+TEST(TimerQueueTest, ATimerWithoutACallbackRunsAsNothing) {
+  TimerQueue q;
+  TimerId id = q.Add(At(5), {});
+  EXPECT_NE(id, 0u);
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(q.NextDue(), At(5));
+  auto fn = q.PopDue(At(5));
+  ASSERT_TRUE(fn.has_value());
+  (*fn)();
+  EXPECT_EQ(q.size(), 0u);
+  EXPECT_FALSE(q.NextDue().has_value());
+}
+
 // The event loop asks when the next timer is due, then schedules one due earlier before popping
 // any: that one comes first. So does one due before the last one popped.
 TEST(TimerQueueTest, AnEarlierTimerAddedAfterAskingComesFirst) {
