@@ -188,37 +188,35 @@ core::Result<Report> ReadReport(const std::string& database) {
   // One pass over the requests, each matched to its workload here: joined in SQL, SQLite looks
   // every request's workload up in the workloads' index (six times the time of the scan).
   std::vector<double> late;
-  ENOKI_RETURN_IF_ERROR(
-      db.Each(*has_due ? "SELECT workload, status, end_ns - start_ns, start_ns, end_ns, "
-                         "request_bytes + response_bytes, error, start_ns - due_ns FROM requests "
-                         "WHERE workload IS NOT NULL AND start_ns IS NOT NULL"
-                       : "SELECT workload, status, end_ns - start_ns, start_ns, end_ns, "
-                         "request_bytes + response_bytes, error FROM requests "
-                         "WHERE workload IS NOT NULL AND start_ns IS NOT NULL",
-              [&](sqlite3_stmt* s) {
-                auto it = index.find(TextView(s, 0));
-                int64_t start = sqlite3_column_int64(s, 3);
-                if (it == index.end() || start < it->second.from) return;
-                size_t i = it->second.i;
-                if (*has_due) {
-                  double ms = static_cast<double>(sqlite3_column_int64(s, 7)) / 1e6;
-                  late.push_back(ms);
-                  if (ms > kOverloadedLateMs) ++report.late_over;
-                }
-                WorkloadSummary& w = report.workloads[i];
-                ++w.count;
-                if (TextView(s, 1) != "OK") {
-                  ++w.errors;
-                  std::string error = Text(s, 6);
-                  ++causes[i][Text(s, 1) + (error.empty() ? "" : ": " + error)];
-                  return;
-                }
-                Ok& o = ok[i];
-                o.ms.push_back(static_cast<double>(sqlite3_column_int64(s, 2)) / 1e6);
-                o.bytes += sqlite3_column_int64(s, 5);
-                o.first = std::min(o.first, start);
-                o.last = std::max<int64_t>(o.last, sqlite3_column_int64(s, 4));
-              }));
+  const std::string requests = std::string(
+                                   "SELECT workload, status, end_ns - start_ns, start_ns, end_ns, "
+                                   "request_bytes + response_bytes, error") +
+                               (*has_due ? ", start_ns - due_ns" : "") +
+                               " FROM requests WHERE workload IS NOT NULL AND start_ns IS NOT NULL";
+  ENOKI_RETURN_IF_ERROR(db.Each(requests.c_str(), [&](sqlite3_stmt* s) {
+    auto it = index.find(TextView(s, 0));
+    int64_t start = sqlite3_column_int64(s, 3);
+    if (it == index.end() || start < it->second.from) return;
+    size_t i = it->second.i;
+    if (*has_due) {
+      double ms = static_cast<double>(sqlite3_column_int64(s, 7)) / 1e6;
+      late.push_back(ms);
+      if (ms > kOverloadedLateMs) ++report.late_over;
+    }
+    WorkloadSummary& w = report.workloads[i];
+    ++w.count;
+    if (TextView(s, 1) != "OK") {
+      ++w.errors;
+      std::string error = Text(s, 6);
+      ++causes[i][Text(s, 1) + (error.empty() ? "" : ": " + error)];
+      return;
+    }
+    Ok& o = ok[i];
+    o.ms.push_back(static_cast<double>(sqlite3_column_int64(s, 2)) / 1e6);
+    o.bytes += sqlite3_column_int64(s, 5);
+    o.first = std::min(o.first, start);
+    o.last = std::max<int64_t>(o.last, sqlite3_column_int64(s, 4));
+  }));
   if (*has_due) report.late_ms = Spread::Of(late);
   auto has_processes = db.HasColumn("processes", "timer_max_ns");  // older databases: none
   if (!has_processes.ok()) return has_processes.status();
