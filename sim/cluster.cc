@@ -19,7 +19,9 @@ class SimCluster::MemberStorage : public node::StorageEngine {
  public:
   MemberStorage(SimCluster& cluster, Member& member) : cluster_(cluster), member_(member) {}
   core::Status Load(const node::LoadVisitor& visitor) override { return kept_.Load(visitor); }
-  core::Status Commit(const node::WriteBatch& batch) override { return kept_.Commit(batch); }
+  core::Status Commit(const node::WriteBatch& batch) override {
+    return keeps_ ? kept_.Commit(batch) : core::Status::Ok();
+  }
   void StartCommit(std::shared_ptr<const node::WriteBatch> batch,
                    std::function<void(const core::Status&)> done) override {
     if (stalled_) {
@@ -38,11 +40,21 @@ class SimCluster::MemberStorage : public node::StorageEngine {
   }
   // The node crashed: a held commit dies with it.
   void Crashed() { held_.reset(); }
-  node::MemoryStorage& kept() { return kept_; }
-  void Lose() { kept_ = node::MemoryStorage(); }
+  node::MemoryStorage& kept() {
+    assert(keeps_);
+    return kept_;
+  }
+  void Lose() { kept() = node::MemoryStorage(); }
+  // From now on commits keep nothing (SimCluster::KeepNothing).
+  void KeepNothing() {
+    keeps_ = false;
+    kept_ = node::MemoryStorage();
+  }
+  bool keeps() const { return keeps_; }
+  // Asked only after a commit failed, which one that keeps nothing never does.
   core::Result<std::optional<node::StoredItem>> LoadItem(const std::string& keygroup,
                                                          const std::string& key) override {
-    return kept_.LoadItem(keygroup, key);
+    return kept().LoadItem(keygroup, key);
   }
 
  private:
@@ -53,6 +65,7 @@ class SimCluster::MemberStorage : public node::StorageEngine {
   SimCluster& cluster_;
   Member& member_;
   node::MemoryStorage kept_;  // outlives the node object: what survives a crash
+  bool keeps_ = true;         // false: commits succeed and keep nothing
   bool stalled_ = false;
   std::optional<
       std::pair<std::shared_ptr<const node::WriteBatch>, std::function<void(const core::Status&)>>>
@@ -179,6 +192,7 @@ void SimCluster::Crash(const std::string& id) {
 }
 
 void SimCluster::FailCommits(const std::string& id, core::Status fault) {
+  assert(members_.at(id).storage.keeps());  // it would go back to what it kept (Core::HoldBatch)
   members_.at(id).storage.FailCommits(std::move(fault));
 }
 
@@ -196,9 +210,15 @@ void SimCluster::LoseStorage(const std::string& id) {
   members_.at(id).storage.Lose();
 }
 
+void SimCluster::KeepNothing(const std::string& id) { members_.at(id).storage.KeepNothing(); }
+
 core::Status SimCluster::Restart(const std::string& id) {
   Member& m = members_.at(id);
   assert(m.node == nullptr);
+  if (m.starts > 0 && !m.storage.keeps()) {
+    return core::Status::FailedPrecondition("node " + id +
+                                            " keeps nothing of its commits: it cannot restart");
+  }
   net::Transport& transport = network_.TransportOf(id);
   m.options.seed = core::StreamSeed(sim_.seed(), "node/" + id + "/" + std::to_string(m.starts++));
   m.node = std::make_unique<node::Node>(m.options, sim_, transport, m.storage);

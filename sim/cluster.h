@@ -90,6 +90,12 @@ class SimCluster {
   node::MemoryStorage& Storage(const std::string& id);
   // Node `id`, down, loses all it kept (a deleted database).
   void LoseStorage(const std::string& id);
+  // Node `id`'s commits keep nothing from now on: they take their time and succeed as before,
+  // but what they wrote is not copied into its storage, which only a restart would read (or a
+  // failed commit, to go back to it). For a node that will not restart: a run of 10,000 such
+  // nodes keeps no second copy of every write. It can no longer restart (Restart refuses it),
+  // nor fail or lose its commits (FailCommits, Storage and LoseStorage assert).
+  void KeepNothing(const std::string& id);
 
   // Sends `request` (a store or a function request) to node `id` as a client and runs the
   // simulation until the answer arrives or `limit` of virtual time passed (then nullopt).

@@ -132,6 +132,14 @@ class Simulation : private Driver::Mode {
     for (const auto& n : s.nodes) {
       if (s.traces && n.tier != Tier::kClient) cluster_.SetTrace(n.name, &traces_[n.name]);
     }
+    // Only a restart reads what a node kept of its commits: the others keep nothing.
+    std::set<std::string> restarted;
+    for (const auto& e : s.timeline) {
+      if (e.kind == TimelineEvent::Kind::kRestart) restarted.insert(e.node);
+    }
+    for (const auto& n : s.nodes) {
+      if (n.tier != Tier::kClient && !restarted.contains(n.name)) cluster_.KeepNothing(n.name);
+    }
   }
 
   // Runs the set-up; returns why it failed.

@@ -400,5 +400,49 @@ TEST(SimClusterTest, CommitsRunBesideTheNodesCpuAndGroupTheWritesThatWait) {
   EXPECT_EQ(cluster.Call("a", get)->code(), proto::NOT_FOUND);
 }
 
+// A node that will not restart keeps nothing of its commits (a run's nodes that no restart event
+// names, testbed/simulation.cc): its writes still take their commit's time and are served, and a
+// restart, which would start it on nothing, is refused.
+TEST(SimClusterTest, ANodeThatKeepsNothingServesItsWritesAndCannotRestart) {
+  SimCluster cluster(AllPeers({"a", "b"}), 1, milliseconds(1));
+  cluster.SetCosts({nullptr, CostModel::Fixed(milliseconds(2)), {}, {}});
+  cluster.KeepNothing("a");
+  proto::Request create;
+  create.mutable_create_keygroup()->set_name("kg");
+  create.mutable_create_keygroup()->add_replicas("a");
+  ASSERT_EQ(cluster.Call("a", create)->code(), proto::OK);
+  cluster.sim().RunFor(milliseconds(100));
+  proto::Request put;
+  put.mutable_put()->set_keygroup("kg");
+  put.mutable_put()->set_key("k");
+  put.mutable_put()->set_value("v");
+  auto t0 = cluster.sim().Now();
+  ASSERT_EQ(cluster.Call("a", put)->code(), proto::OK);
+  // 1 ms there, the 2 ms commit, 1 ms back.
+  EXPECT_EQ(core::ToMillis(cluster.sim().Now() - t0), 4.0);
+  proto::Request get;
+  get.mutable_get()->set_keygroup("kg");
+  get.mutable_get()->set_key("k");
+  auto got = cluster.Call("a", get);
+  ASSERT_EQ(got->code(), proto::OK);
+  EXPECT_EQ(got->get().value(), "v");
+
+  cluster.Crash("a");
+  core::Status restarted = cluster.Restart("a");
+  EXPECT_EQ(restarted.code(), core::Code::kFailedPrecondition);
+  EXPECT_EQ(restarted.message(), "node a keeps nothing of its commits: it cannot restart");
+  EXPECT_FALSE(cluster.up("a"));
+  // The node beside it, which keeps its commits, restarts on them.
+  create.mutable_create_keygroup()->set_name("kb");
+  create.mutable_create_keygroup()->set_replicas(0, "b");
+  ASSERT_EQ(cluster.Call("b", create)->code(), proto::OK);
+  put.mutable_put()->set_keygroup("kb");
+  ASSERT_EQ(cluster.Call("b", put)->code(), proto::OK);
+  cluster.Crash("b");
+  ASSERT_TRUE(cluster.Restart("b").ok());
+  get.mutable_get()->set_keygroup("kb");
+  EXPECT_EQ(cluster.Call("b", get)->get().value(), "v");
+}
+
 }  // namespace
 }  // namespace enoki::sim
