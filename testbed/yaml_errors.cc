@@ -94,16 +94,22 @@ class DuplicateKeys : public YAML::EventHandler {
 // What a walk of the loaded nodes found.
 enum class Walked { kNoDuplicate, kDuplicate, kTooLong };
 
+// How deep the walk goes before it leaves the file to the event pass: an alias inside what it
+// names (`&a [*a]`, which yaml-cpp loads as a node that holds itself) would take the walk down
+// until the budget ran out, further than the stack goes. yaml-cpp refuses to load nesting a few
+// hundred levels deep, and scenario files hold a few.
+constexpr int kMaxDepth = 256;
+
 // Whether a map under `n` holds a key twice (keys compared as DuplicateKeys compares them: a
 // scalar's text, a null's "", an alias as what it names, a collection as no key), walking at most
-// `budget` nodes: an alias is walked again wherever it stands, so that nested aliases would make
-// the walk far longer than the text; it stops short instead (kTooLong).
-Walked FindDuplicate(const YAML::Node& n, size_t& budget) {
-  if (budget == 0) return Walked::kTooLong;
+// `budget` nodes and kMaxDepth levels: an alias is walked again wherever it stands, so that nested
+// aliases would make the walk far longer than the text; it stops short instead (kTooLong).
+Walked FindDuplicate(const YAML::Node& n, size_t& budget, int depth = 0) {
+  if (budget == 0 || depth == kMaxDepth) return Walked::kTooLong;
   --budget;
   if (n.IsSequence()) {
     for (const auto& item : n) {
-      if (Walked w = FindDuplicate(item, budget); w != Walked::kNoDuplicate) return w;
+      if (Walked w = FindDuplicate(item, budget, depth + 1); w != Walked::kNoDuplicate) return w;
     }
   } else if (n.IsMap()) {
     std::vector<std::string_view> keys;  // views of the loaded scalars, which outlive the walk
@@ -114,7 +120,7 @@ Walked FindDuplicate(const YAML::Node& n, size_t& budget) {
         keys.emplace_back(pair.first.Scalar());
       }
       for (const auto& part : {pair.first, pair.second}) {
-        if (Walked w = FindDuplicate(part, budget); w != Walked::kNoDuplicate) return w;
+        if (Walked w = FindDuplicate(part, budget, depth + 1); w != Walked::kNoDuplicate) return w;
       }
     }
     std::sort(keys.begin(), keys.end());

@@ -314,8 +314,8 @@ TEST(ScenarioTest, AKeyGivenTwiceIsRefusedWhereItIsGivenAgain) {
   EXPECT_EQ(ErrorOf("name: b\ndescription: &k delay\n" + nodes +
                     "tier_links:\n  edge-edge:\n    delay: 1ms\n    *k : 2ms\n"),
             "bad.yaml:8:5: tier_links.edge-edge.delay: duplicate key (first at line 7, column 5)");
-  // Aliases are not followed: a few hundred bytes that would be ten billion nodes to walk are
-  // read at once, and refused by the reader for what they are.
+  // Aliases are followed only as far as the text could hold nodes: a few hundred bytes that would
+  // be ten billion nodes to walk are read at once, and refused by the reader for what they are.
   std::string laughs = "name: b\n" + nodes + "x0: &x0 [a, a, a, a, a, a, a, a, a, a]\n";
   for (int i = 1; i < 10; ++i) {
     std::string prev = "*x" + std::to_string(i - 1);
@@ -324,6 +324,14 @@ TEST(ScenarioTest, AKeyGivenTwiceIsRefusedWhereItIsGivenAgain) {
     laughs += "]\n";
   }
   EXPECT_EQ(ErrorOf(laughs).substr(0, 42), "bad.yaml:4:1: x0: unknown field (known: co");
+  // An alias inside what it names is a node that holds itself: not followed down (in a file long
+  // enough for the walk's budget to go deeper than the stack), and a key given twice in it is
+  // still named where it stands.
+  const std::string padding = "# " + std::string(20000, '.') + "\n";
+  EXPECT_EQ(ErrorOf("name: b\n" + nodes + "x: &a [*a]\n" + padding).substr(0, 41),
+            "bad.yaml:4:1: x: unknown field (known: co");
+  EXPECT_EQ(ErrorOf("name: b\n" + nodes + "x: &a {k: 1, self: *a, k: 2}\n" + padding),
+            "bad.yaml:4:24: x.k: duplicate key (first at line 4, column 8)");
 }
 
 // A body whose request is larger than a node takes would be dropped by the node unanswered, and
