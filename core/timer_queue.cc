@@ -82,6 +82,12 @@ void TimerQueue::DropCancelled(int b) {
   if (buckets_[b].empty()) nonempty_[b / 64] &= ~(uint64_t{1} << (b % 64));
 }
 
+void TimerQueue::PopEarly() {
+  std::pop_heap(early_.begin(), early_.end(), std::greater<>());
+  early_.pop_back();
+  --entries_;
+}
+
 void TimerQueue::Compact() {
   for (size_t word = 0; word < nonempty_.size(); ++word) {
     for (uint64_t bits = nonempty_[word]; bits != 0; bits &= bits - 1) {
@@ -93,11 +99,7 @@ void TimerQueue::Compact() {
 }
 
 const TimerQueue::Entry* TimerQueue::Min() {
-  while (!early_.empty() && !IsLive(early_.front())) {
-    std::pop_heap(early_.begin(), early_.end(), std::greater<>());
-    early_.pop_back();
-    --entries_;
-  }
+  while (!early_.empty() && !IsLive(early_.front())) PopEarly();
   const Entry* radix = nullptr;
   for (size_t word = 0; word < nonempty_.size() && radix == nullptr;) {
     if (nonempty_[word] == 0) {
@@ -138,13 +140,12 @@ std::optional<std::function<void()>> TimerQueue::PopDue(TimePoint now) {
   if (min == nullptr || Decode(min->when) > now) return std::nullopt;
   uint32_t index = min->index;
   if (!early_.empty() && min == &early_.front()) {
-    std::pop_heap(early_.begin(), early_.end(), std::greater<>());
-    early_.pop_back();
+    PopEarly();
   } else {
     buckets_[0].clear();
     nonempty_[0] &= ~uint64_t{1};
+    --entries_;
   }
-  --entries_;
   std::function<void()> fn = std::move(slots_[index].fn);
   Release(index);
   return fn;

@@ -47,6 +47,8 @@ class TimerQueue {
   bool IsLive(const Entry& e) const;
   // Drops the cancelled entries of bucket `b` (whose bit in nonempty_ is set).
   void DropCancelled(int b);
+  // Removes the earliest entry of early_ (which holds one at least).
+  void PopEarly();
   // The earliest live entry, or nullptr; cancelled ones met on the way are dropped. The radix
   // heap's earliest is made the one entry of bucket 0 (see below).
   const Entry* Min();
